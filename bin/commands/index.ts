@@ -1,0 +1,6 @@
+import type { Command } from 'commander';
+import { registerConfig } from './config.js';
+import { registerDb } from './db.js';
+
+// One file per subcommand family; each module's commands are thin wrappers over its functions.
+export const commands: Array<(program: Command) => void> = [registerDb, registerConfig];

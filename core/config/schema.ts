@@ -1,0 +1,88 @@
+// One declaration per setting: its type, default, documentation and (derived) environment
+// variable. Everything else — validation, `mss config`, the README table — reads this.
+
+export type Kind = 'string' | 'port' | 'int' | 'bool' | 'list' | 'size' | 'duration' | 'enum' | 'path' | 'url';
+
+export interface Setting<T> {
+  readonly kind: Kind;
+  readonly default: T;
+  readonly doc: string;
+  readonly min?: number;
+  readonly max?: number;
+  readonly values?: readonly string[];
+  readonly optional?: boolean;
+  /** Never printed in clear (passwords, secrets). */
+  readonly secret?: boolean;
+}
+
+const mk = <T>(kind: Kind, def: T, doc: string, extra: Partial<Setting<T>> = {}): Setting<T> => ({ kind, default: def, doc, ...extra });
+
+export const str = (def: string, doc: string, extra: Partial<Setting<string>> = {}) => mk('string', def, doc, extra);
+export const optStr = (doc: string, extra: Partial<Setting<string | undefined>> = {}) =>
+  mk<string | undefined>('string', undefined, doc, { optional: true, ...extra });
+export const url = (doc: string, extra: Partial<Setting<string | undefined>> = {}) =>
+  mk<string | undefined>('url', undefined, doc, { optional: true, ...extra });
+/** A file or directory; relative paths are taken from the data directory (see resolvePaths). */
+export const path = (def: string, doc: string) => mk('path', def, doc);
+export const port = (def: number, doc: string) => mk('port', def, doc, { min: 0, max: 65535 });
+export const int = (def: number, doc: string, min = 0, max = Number.MAX_SAFE_INTEGER) => mk('int', def, doc, { min, max });
+export const bool = (def: boolean, doc: string) => mk('bool', def, doc);
+export const list = (def: string[], doc: string) => mk('list', def, doc);
+/** Bytes; accepts 25MB, 512k, 1GiB, or a plain number. */
+export const size = (def: number, doc: string) => mk('size', def, doc, { min: 0 });
+/** Milliseconds; accepts 500ms, 30s, 5m, 2h, 7d, or a plain number of ms. */
+export const duration = (def: number, doc: string) => mk('duration', def, doc, { min: 0 });
+export const oneOf = <V extends string>(values: readonly V[], def: V, doc: string) => mk<V>('enum', def, doc, { values });
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export const schema = {
+  dataDir: path('./data', 'Where the platform keeps its state: embedded database, PKI, generated daemon configs, mail.'),
+  operator: {
+    domain: str('mssante.localhost', 'The operator\'s main mail domain (addresses are BAL@domain).'),
+    domains: list([], 'Extra mail domains this operator serves, besides operator.domain.'),
+    name: str('Opérateur MSSanté de développement', 'Organisation name, used in certificate subjects and the web pages.'),
+    hostname: str('localhost', 'Public host name of this operator\'s servers (HELO/EHLO, banners, certificate CN).'),
+  },
+  database: {
+    url: url('PostgreSQL URL (postgres://user:pass@host:5432/db). Empty: the embedded PGlite database under <dataDir>/db.', { secret: true }),
+    poolSize: int(10, 'Connections in the PostgreSQL pool.', 1, 1000),
+    connectTimeout: duration(10_000, 'How long to wait for PostgreSQL before giving up at start.'),
+  },
+  log: {
+    level: oneOf(LOG_LEVELS, 'info', 'Log level.'),
+    format: oneOf(['auto', 'json', 'pretty'] as const, 'auto', 'Log format: JSON lines, human-readable, or pretty only on a terminal (auto).'),
+  },
+  http: {
+    host: str('127.0.0.1', 'Address of the HTTP listener (health, metrics, TSA, admin API).'),
+    port: port(8080, 'Port of the HTTP listener (0 = any free port).'),
+  },
+  pki: {
+    dir: path('pki', 'Directory of the development PKI created on first start (relative to dataDir).'),
+    autoInit: bool(true, 'Create a development PKI on first start when the TLS files below are left at their defaults.'),
+    keyBits: int(3072, 'RSA key size for certificates minted by the development PKI.', 2048, 8192),
+    validityDays: int(825, 'Validity of leaf certificates minted by the development PKI.', 1, 3650),
+  },
+  tls: {
+    certFile: path('', 'Server certificate (PEM, leaf first, chain may follow). Default: <pki.dir>/server.pem.'),
+    keyFile: path('', 'Server private key (PEM). Default: <pki.dir>/server.key.'),
+    chainFile: path('', 'Intermediate certificates sent after the leaf (PEM). Default: <pki.dir>/intermediate.pem.'),
+    caFile: path('', 'Trust anchors for client and peer certificates (PEM bundle). Default: <pki.dir>/ca.pem.'),
+    crlFile: path('', 'Certificate revocation list(s) (PEM). Default: <pki.dir>/crl.pem.'),
+  },
+  tsa: {
+    certFile: path('', 'Timestamping authority certificate (extendedKeyUsage timeStamping). Default: <pki.dir>/tsa.pem.'),
+    keyFile: path('', 'Timestamping authority private key. Default: <pki.dir>/tsa.key.'),
+    chainFile: path('', 'Certificates between the TSA certificate and the root. Default: <pki.dir>/intermediate.pem.'),
+    policyOid: str('1.2.250.1.999.1.1', 'TSA policy OID put in each timestamp token (a private arc for the dev PKI).'),
+    url: url('External RFC 3161 TSA to seal the journal with, instead of the built-in one.'),
+  },
+  journal: {
+    sealBatch: int(1000, 'Seal the journal at the latest every N events (one timestamp token per batch, Merkle root).', 1, 1_000_000),
+    sealInterval: duration(2_000, 'Seal pending journal events at least this often.'),
+  },
+} as const;
+
+export type Schema = typeof schema;
+type ValueOf<S> = S extends Setting<infer T> ? T : { -readonly [K in keyof S]: ValueOf<S[K]> };
+export type Config = ValueOf<Schema>;

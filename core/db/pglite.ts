@@ -1,0 +1,89 @@
+import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { PGlite, types } from '@electric-sql/pglite';
+import { MssError } from '../errors.js';
+import type { Db, Queryable, QueryResult } from './types.js';
+
+// PGlite is one PostgreSQL backend inside this process: two processes opening the same
+// directory would corrupt it, so a lock file with our pid guards it.
+function lockDir(dir: string): () => void {
+  const file = join(dir, 'mss.lock');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(file, 'wx');
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      return () => {
+        try {
+          unlinkSync(file);
+        } catch {
+          /* already gone */
+        }
+      };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const pid = Number(readFileSync(file, 'utf8').trim());
+      if (pid && pid !== process.pid && alive(pid)) throw new MssError('DATA_DIR_LOCKED', { dir, pid });
+      unlinkSync(file); // stale: its process is gone
+    }
+  }
+  throw new MssError('DATA_DIR_LOCKED', { dir, pid: 'unknown' });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+const parsers = { [types.INT8]: (v: string) => Number(v) };
+
+const normalise = (v: unknown): unknown => (v instanceof Uint8Array && !Buffer.isBuffer(v) ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : v);
+
+function normaliseRows<R>(rows: unknown[]): R[] {
+  for (const row of rows as Record<string, unknown>[]) {
+    for (const k of Object.keys(row)) row[k] = normalise(row[k]);
+  }
+  return rows as R[];
+}
+
+type Runner = Pick<PGlite, 'query' | 'exec'>;
+
+const wrap = (c: Runner): Queryable => ({
+  async query<R>(sql: string, params?: unknown[]): Promise<QueryResult<R>> {
+    const r = await c.query<R>(sql, params as any[]);
+    return { rows: normaliseRows<R>(r.rows), rowCount: r.affectedRows ?? r.rows.length };
+  },
+  async exec(sql: string) {
+    await c.exec(sql);
+  },
+});
+
+/** dir undefined → in memory (tests). */
+export async function openPglite(dir?: string): Promise<Db> {
+  let unlock = () => {};
+  if (dir) {
+    mkdirSync(dir, { recursive: true });
+    unlock = lockDir(dir);
+  }
+  let pg: PGlite;
+  try {
+    pg = await PGlite.create(dir ? { dataDir: dir, parsers } : { parsers });
+  } catch (e) {
+    unlock();
+    throw new MssError('DB_UNREACHABLE', { target: dir ?? 'memory', reason: (e as Error).message }, { cause: e });
+  }
+  return {
+    kind: 'pglite',
+    target: dir ? `embedded PGlite at ${dir}` : 'embedded PGlite in memory',
+    ...wrap(pg),
+    transaction: (fn) => pg.transaction((tx) => fn(wrap(tx))),
+    async close() {
+      await pg.close();
+      unlock();
+    },
+  };
+}

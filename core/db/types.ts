@@ -1,0 +1,25 @@
+/**
+ * The one query interface every module uses. Two implementations run the same SQL: real
+ * PostgreSQL through `pg`, and PGlite (PostgreSQL compiled to WASM, in-process) as the
+ * embedded default. Values come back normalised: int8 and numeric as JS numbers when
+ * safe, bytea as Buffer, timestamptz as Date.
+ */
+export interface Queryable {
+  query<R = Record<string, any>>(sql: string, params?: unknown[]): Promise<QueryResult<R>>;
+  /** Several statements separated by `;`, no parameters (migrations, DDL). */
+  exec(sql: string): Promise<void>;
+}
+
+export interface QueryResult<R> {
+  rows: R[];
+  rowCount: number;
+}
+
+export interface Db extends Queryable {
+  readonly kind: 'pg' | 'pglite';
+  /** Where it points, fit to print (password masked). */
+  readonly target: string;
+  /** Runs fn in one transaction: committed when fn resolves, rolled back when it throws. */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,64 @@
+// The one catalogue of refusals and failures. Each entry has a stable code, the wire form
+// for every front (SMTP reply + enhanced status, IMAP response code, HTTP status) and a
+// sentence a person understands. Fronts never send err.message of an unexpected error.
+
+export interface CatalogueEntry {
+  http: number;
+  smtp?: { code: number; enhanced: string };
+  imap?: { kind: 'NO' | 'BAD' | 'BYE'; code?: string };
+  /** Human sentence; {name} placeholders are filled from details. */
+  text: string;
+}
+
+export const catalogue = {
+  CONFIG_INVALID: { http: 500, text: 'the configuration is invalid: {problems}' },
+  DATA_DIR_LOCKED: { http: 503, text: 'the embedded database {dir} is in use by process {pid}; stop it first, or set MSS_DATABASE_URL to use PostgreSQL' },
+  DB_UNREACHABLE: { http: 503, smtp: { code: 451, enhanced: '4.3.0' }, imap: { kind: 'NO', code: 'UNAVAILABLE' }, text: 'cannot reach the database {target}: {reason}' },
+  DB_MIGRATION_CHANGED: { http: 500, text: 'migration {name} was changed after it was applied (checksum differs); restore it and add a new migration instead' },
+  FILE_UNREADABLE: { http: 500, text: 'cannot read {what} {file}: {reason}' },
+  CERT_INVALID: { http: 500, text: '{what} {file} is not a usable certificate: {reason}' },
+  TSA_BAD_REQUEST: { http: 400, text: 'the timestamp request is not a valid RFC 3161 TimeStampReq: {reason}' },
+  TSA_UNAVAILABLE: { http: 503, text: 'the timestamping authority {target} did not answer: {reason}' },
+  JOURNAL_EVENT_NOT_FOUND: { http: 404, text: 'journal event {id} does not exist' },
+  JOURNAL_EVENT_NOT_SEALED: { http: 409, text: 'journal event {id} is not sealed yet; try again in a few seconds' },
+  NOT_FOUND: { http: 404, text: '{what} not found' },
+  BAD_REQUEST: { http: 400, text: '{reason}' },
+  INTERNAL: { http: 500, smtp: { code: 451, enhanced: '4.3.0' }, imap: { kind: 'NO', code: 'SERVERBUG' }, text: 'internal error, please try again later' },
+} satisfies Record<string, CatalogueEntry>;
+
+export type ErrorCode = keyof typeof catalogue;
+
+export class MssError extends Error {
+  readonly entry: CatalogueEntry;
+  constructor(
+    readonly code: ErrorCode,
+    readonly details: Record<string, unknown> = {},
+    options?: { cause?: unknown },
+  ) {
+    const entry: CatalogueEntry = catalogue[code];
+    super(fill(entry.text, details), options);
+    this.name = 'MssError';
+    this.entry = entry;
+  }
+  get status(): number {
+    return this.entry.http;
+  }
+}
+
+function fill(text: string, details: Record<string, unknown>): string {
+  return text.replace(/\{(\w+)\}/g, (_, k) => (details[k] === undefined ? `{${k}}` : Array.isArray(details[k]) ? (details[k] as unknown[]).join('; ') : String(details[k])));
+}
+
+export const isMssError = (e: unknown): e is MssError => e instanceof MssError;
+
+/** RFC 9457 problem+json body for an error; unexpected errors never leak their message. */
+export function problem(e: unknown, instance?: string) {
+  const m = isMssError(e) ? e : new MssError('INTERNAL');
+  return {
+    type: `urn:mss:error:${m.code.toLowerCase().replace(/_/g, '-')}`,
+    title: m.code,
+    status: m.status,
+    detail: m.message,
+    ...(instance ? { instance } : {}),
+  };
+}
