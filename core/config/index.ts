@@ -201,6 +201,7 @@ function resolvePaths(c: Config, cwd: string): Config {
   c.tsa.certFile = inPki(c.tsa.certFile, 'tsa.pem');
   c.tsa.keyFile = inPki(c.tsa.keyFile, 'tsa.key');
   c.tsa.chainFile = inPki(c.tsa.chainFile, 'intermediate.pem');
+  c.tsa.caFile = inPki(c.tsa.caFile, 'ca.pem');
   return c;
 }
 

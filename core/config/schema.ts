@@ -50,7 +50,7 @@ export const schema = {
     connectTimeout: duration(10_000, 'How long to wait for PostgreSQL before giving up at start.'),
   },
   log: {
-    level: oneOf(LOG_LEVELS, 'info', 'Log level.'),
+    level: oneOf(LOG_LEVELS, 'info', 'How much to log, from fatal (least) to trace (most), or silent.'),
     format: oneOf(['auto', 'json', 'pretty'] as const, 'auto', 'Log format: JSON lines, human-readable, or pretty only on a terminal (auto).'),
   },
   http: {
@@ -74,6 +74,7 @@ export const schema = {
     certFile: path('', 'Timestamping authority certificate (extendedKeyUsage timeStamping). Default: <pki.dir>/tsa.pem.'),
     keyFile: path('', 'Timestamping authority private key. Default: <pki.dir>/tsa.key.'),
     chainFile: path('', 'Certificates between the TSA certificate and the root. Default: <pki.dir>/intermediate.pem.'),
+    caFile: path('', 'Trust anchors that timestamp tokens must chain to (journal verification). Default: <pki.dir>/ca.pem.'),
     policyOid: str('1.2.250.1.999.1.1', 'TSA policy OID put in each timestamp token (a private arc for the dev PKI).'),
     url: url('External RFC 3161 TSA to seal the journal with, instead of the built-in one.'),
   },

@@ -55,7 +55,7 @@ type Runner = Pick<PGlite, 'query' | 'exec'>;
 const wrap = (c: Runner): Queryable => ({
   async query<R>(sql: string, params?: unknown[]): Promise<QueryResult<R>> {
     const r = await c.query<R>(sql, params as any[]);
-    return { rows: normaliseRows<R>(r.rows), rowCount: r.affectedRows ?? r.rows.length };
+    return { rows: normaliseRows<R>(r.rows), rowCount: r.rows.length || r.affectedRows || 0 };
   },
   async exec(sql: string) {
     await c.exec(sql);

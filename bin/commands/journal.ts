@@ -1,0 +1,98 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { migrate, openDb } from '../../core/db/index.js';
+import { Journal, checkProof } from '../../core/journal/index.js';
+import { ExitError, action, configFrom, withConfigOptions } from '../cli.js';
+import { journalTimestamping } from '../platform.js';
+
+type Opts = { config?: string; dataDir?: string };
+
+async function withJournal<T>(opts: Opts, fn: (j: Journal, c: ReturnType<typeof configFrom>) => Promise<T>): Promise<T> {
+  const c = configFrom(opts);
+  const db = await openDb(c);
+  try {
+    await migrate(db);
+    return await fn(new Journal(db), c);
+  } finally {
+    await db.close();
+  }
+}
+
+export function registerJournal(program: Command) {
+  const journal = program.command('journal').description('the notarised event journal: verify its integrity, export proofs');
+
+  withConfigOptions(
+    journal
+      .command('verify')
+      .description('re-check the hash chain, every seal and every timestamp token; exits 1 and names the first bad event if anything was changed, deleted or reordered')
+      .option('--no-tokens', 'skip the timestamp token signatures (chain and Merkle roots only)')
+      .option('--json', 'machine-readable report'),
+  ).action(
+    action(async (opts: Opts & { tokens: boolean; json?: boolean }) =>
+      withJournal(opts, async (j, c) => {
+        const verifier = opts.tokens ? (await journalTimestamping(c)).verifier : undefined;
+        const tty = process.stderr.isTTY;
+        const report = await j.verify(verifier, tty ? (seq) => process.stderr.write(`\rchecked ${seq} events…`) : undefined);
+        if (tty) process.stderr.write('\r\x1b[K');
+        if (opts.json) {
+          process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+          return report.ok ? 0 : 1;
+        }
+        const summary = `${report.events} events, ${report.seals} seals${report.tokensChecked ? ' (timestamp tokens checked)' : ''}, ${report.unsealed} not yet sealed`;
+        if (report.ok) {
+          process.stdout.write(`journal OK: ${summary}\n`);
+          return 0;
+        }
+        process.stdout.write(`journal FAILED at event ${report.firstBad}: ${report.problems[0].message}\n`);
+        for (const p of report.problems.slice(1, 20)) process.stdout.write(`  also: ${p.message}\n`);
+        if (report.problems.length > 20) process.stdout.write(`  … and ${report.problems.length - 20} more problems\n`);
+        process.stdout.write(`(${summary})\n`);
+        return 1;
+      }),
+    ),
+  );
+
+  withConfigOptions(
+    journal
+      .command('export')
+      .description('write the proof of one event: stamped.bin, token.tsr, tsa-chain.pem, proof.json and README.txt, checkable with openssl ts -verify')
+      .requiredOption('--event <seq>', 'the event number (seq)')
+      .requiredOption('--dir <dir>', 'output directory (created)'),
+  ).action(
+    action(async (opts: Opts & { event: string; dir: string }) =>
+      withJournal(opts, async (j, c) => {
+        const seq = Number(opts.event);
+        if (!Number.isInteger(seq) || seq < 1) throw new ExitError(`--event must be an event number (1, 2, …), got "${opts.event}"`, 2);
+        const proof = await j.proof(seq);
+        const problem = checkProof(proof);
+        if (problem) throw new ExitError(`event ${seq} cannot be proven: ${problem}; run "mss journal verify"`);
+        const out = resolve(opts.dir);
+        mkdirSync(out, { recursive: true });
+        writeFileSync(join(out, 'stamped.bin'), proof.stamped);
+        writeFileSync(join(out, 'token.tsr'), proof.token);
+        writeFileSync(join(out, 'tsa-chain.pem'), readFileSync(c.tsa.certFile, 'utf8') + readFileSync(c.tsa.chainFile, 'utf8'));
+        writeFileSync(join(out, 'proof.json'), JSON.stringify(proof, (k, v) => (k === 'stamped' || k === 'token' ? undefined : v), 2) + '\n');
+        const cmd = `openssl ts -verify -data ${join(out, 'stamped.bin')} -in ${join(out, 'token.tsr')} -CAfile ${c.tsa.caFile} -untrusted ${join(out, 'tsa-chain.pem')}`;
+        writeFileSync(join(out, 'README.txt'), proofReadme(seq, cmd));
+        process.stdout.write(`proof of event ${seq} written to ${out}\ncheck the timestamp with:\n  ${cmd}\n`);
+      }),
+    ),
+  );
+}
+
+function proofReadme(seq: number, cmd: string): string {
+  return `Proof of journal event ${seq}
+
+1. proof.json "event" holds the event; "hashedText" is the exact text hashed:
+     event.hash = SHA-256( event.prevHash + "\\n" + hashedText )
+2. "merkle.path" leads from that hash to the Merkle root of its sealed batch
+   (RFC 6962 style: leaf = SHA-256(0x00 || hash), node = SHA-256(0x01 || left || right);
+   "side" says where the sibling sits).
+3. stamped.bin is the text the timestamping authority signed; its "root=" line is
+   merkle.root.
+4. token.tsr is the RFC 3161 TimeStampResp over stamped.bin. Check it with:
+     ${cmd}
+   which prints "Verification: OK".
+`;
+}

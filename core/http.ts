@@ -1,0 +1,69 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Db } from './db/index.js';
+import { MssError, problem } from './errors.js';
+import type { Logger } from './logger.js';
+import { httpRequests, registry } from './metrics.js';
+
+export interface HealthCheck {
+  name: string;
+  /** Resolves with a short status when healthy; throws when not. */
+  check(): Promise<unknown>;
+}
+
+/**
+ * The platform's HTTP listener: health and metrics here; modules register their own
+ * routes (TSA, admin API, autoconfig) as encapsulated plugins. Every error leaves as
+ * application/problem+json; an unexpected error never shows its message to the client.
+ */
+export function createHttpServer(log: Logger, checks: HealthCheck[]): FastifyInstance {
+  const app = Fastify({ loggerInstance: log.child({ mod: 'http' }), disableRequestLogging: true, bodyLimit: 64 * 1024 * 1024 });
+
+  app.addHook('onResponse', async (req, reply) => {
+    httpRequests.labels(req.method, req.routeOptions.url ?? 'unmatched', String(reply.statusCode)).observe(reply.elapsedTime / 1000);
+    req.log.info({ method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'http');
+  });
+
+  app.setErrorHandler((err, req, reply) => {
+    const e = err as Error & { statusCode?: number; validation?: unknown };
+    let body;
+    if (err instanceof MssError) body = problem(err, req.url);
+    else if (e.validation || (e.statusCode && e.statusCode < 500)) {
+      body = problem(new MssError('BAD_REQUEST', { reason: e.message }), req.url);
+      body.status = e.statusCode ?? 400;
+    } else {
+      req.log.error({ err }, 'unexpected error');
+      body = problem(err, req.url);
+    }
+    void reply.code(body.status).type('application/problem+json').send(body);
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    const body = problem(new MssError('NOT_FOUND', { what: `${req.method} ${req.url}` }), req.url);
+    void reply.code(404).type('application/problem+json').send(body);
+  });
+
+  app.get('/health', async (_req, reply) => {
+    const results: Record<string, unknown> = {};
+    let ok = true;
+    for (const c of checks) {
+      try {
+        results[c.name] = await c.check();
+      } catch (e) {
+        ok = false;
+        results[c.name] = { error: (e as Error).message };
+      }
+    }
+    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'degraded', checks: results });
+  });
+
+  app.get('/metrics', async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()));
+  return app;
+}
+
+export const dbHealth = (db: Db): HealthCheck => ({
+  name: 'database',
+  async check() {
+    await db.query('SELECT 1');
+    return { ok: true, kind: db.kind };
+  },
+});

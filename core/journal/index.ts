@@ -1,0 +1,391 @@
+import { createHash } from 'node:crypto';
+import type { Db, Queryable } from '../db/index.js';
+import { MssError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { GENESIS_HASH, eventHash, eventText, storableDetails } from './canonical.js';
+import { merkleProof, merkleRoot, rootFromProof, type ProofStep } from './merkle.js';
+import type { Timestamper, TokenVerifier } from './types.js';
+
+export type { Timestamper, TokenVerifier } from './types.js';
+export { canonicalJson, eventHash, eventText } from './canonical.js';
+export { rootFromProof } from './merkle.js';
+
+export interface JournalEventInput {
+  /** Dotted, module first: `smtp.received`, `imap.auth.failed`, `annuaire.import`. */
+  type: string;
+  /** Who acted: a person, an account, a peer certificate subject, or `system`. */
+  actor: string;
+  /** What it acted on: a BAL address, a message id, a file. */
+  subject?: string;
+  details?: Record<string, unknown>;
+}
+
+export interface JournalEvent {
+  seq: number;
+  at: Date;
+  type: string;
+  actor: string;
+  subject: string | null;
+  details: Record<string, unknown>;
+  prevHash: string;
+  hash: string;
+}
+
+export interface Appended {
+  seq: number;
+  hash: string;
+}
+
+export interface JournalOptions {
+  log?: Logger;
+  timestamper?: Timestamper;
+  /** Checks each new token at once (a broken TSA is found at sealing, not at audit). */
+  verifier?: TokenVerifier;
+  sealBatch?: number;
+  sealIntervalMs?: number;
+}
+
+interface Pending {
+  ev: JournalEventInput;
+  resolve: (a: Appended) => void;
+  reject: (e: unknown) => void;
+}
+
+const SEAL_LOCK = 0x4d53_5302;
+/** Events per multi-row INSERT: 8 parameters each, well under PostgreSQL's 65,535. */
+const FLUSH_MAX = 1000;
+
+/**
+ * The append-only, hash-chained, timestamped record of everything the platform decides.
+ * `append` group-commits: events arriving together share one transaction, so journalling
+ * keeps up with mail traffic; the promise resolves once the event is durably stored.
+ */
+export class Journal {
+  private queue: Pending[] = [];
+  private flushing: Promise<void> | null = null;
+  private sealTimer: NodeJS.Timeout | null = null;
+  private sealing: Promise<number> | null = null;
+  private sinceSeal = 0;
+  private readonly sealBatch: number;
+
+  constructor(
+    readonly db: Db,
+    private readonly opts: JournalOptions = {},
+  ) {
+    this.sealBatch = opts.sealBatch ?? 1000;
+  }
+
+  append(ev: JournalEventInput): Promise<Appended> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ ev, resolve, reject });
+      if (!this.flushing) this.flushing = this.flushLoop();
+    });
+  }
+
+  /** Appends inside the caller's transaction: the event commits or rolls back with it. */
+  async appendIn(tx: Queryable, ev: JournalEventInput): Promise<Appended> {
+    return (await this.writeBatch(tx, [ev]))[0];
+  }
+
+  async appendManyIn(tx: Queryable, evs: JournalEventInput[]): Promise<Appended[]> {
+    const out: Appended[] = [];
+    for (let i = 0; i < evs.length; i += FLUSH_MAX) out.push(...(await this.writeBatch(tx, evs.slice(i, i + FLUSH_MAX))));
+    return out;
+  }
+
+  private async flushLoop(): Promise<void> {
+    // Yield once so that events appended in the same tick share the transaction.
+    await new Promise((r) => setImmediate(r));
+    while (this.queue.length) {
+      const batch = this.queue.splice(0, FLUSH_MAX);
+      try {
+        const out = await this.db.transaction((tx) => this.writeBatch(tx, batch.map((p) => p.ev)));
+        batch.forEach((p, i) => p.resolve(out[i]));
+        this.sinceSeal += batch.length;
+        if (this.opts.timestamper && this.sinceSeal >= this.sealBatch && this.sealTimer) void this.sealNow();
+      } catch (e) {
+        for (const p of batch) p.reject(e);
+      }
+    }
+    this.flushing = null;
+  }
+
+  private async writeBatch(tx: Queryable, evs: JournalEventInput[]): Promise<Appended[]> {
+    const { rows } = await tx.query<{ seq: number; hash: string }>('SELECT seq, hash FROM journal_head WHERE id = 1 FOR UPDATE');
+    let { seq, hash } = rows[0];
+    const at = new Date();
+    const params: unknown[] = [];
+    const values: string[] = [];
+    const out: Appended[] = [];
+    for (const ev of evs) {
+      if (!ev.type || !ev.actor) throw new Error('a journal event needs a type and an actor');
+      seq += 1;
+      const fields = { seq, at, type: ev.type, actor: ev.actor, subject: ev.subject ?? null, details: storableDetails(ev.details) };
+      const prev = hash;
+      hash = eventHash(prev, fields);
+      const n = params.length;
+      values.push(`($${n + 1}, $${n + 2}, $${n + 3}, $${n + 4}, $${n + 5}, $${n + 6}::jsonb, $${n + 7}, $${n + 8})`);
+      params.push(seq, at, fields.type, fields.actor, fields.subject, JSON.stringify(fields.details), prev, hash);
+      out.push({ seq, hash });
+    }
+    await tx.query(`INSERT INTO journal_events (seq, at, type, actor, subject, details, prev_hash, hash) VALUES ${values.join(',')}`, params);
+    await tx.query('UPDATE journal_head SET seq = $1, hash = $2 WHERE id = 1', [seq, hash]);
+    return out;
+  }
+
+  /** Waits until every event appended so far is stored. */
+  async flush(): Promise<void> {
+    while (this.flushing) await this.flushing;
+  }
+
+  /** Seal pending events every sealIntervalMs (and whenever sealBatch events piled up). */
+  startSealing(): void {
+    if (!this.opts.timestamper || this.sealTimer) return;
+    const tick = () => {
+      this.sealNow().catch((e) => this.opts.log?.error({ err: e }, 'journal sealing failed; will retry'));
+    };
+    this.sealTimer = setInterval(tick, this.opts.sealIntervalMs ?? 2000);
+    this.sealTimer.unref();
+  }
+
+  /** Stops the sealer after storing and sealing everything pending. */
+  async stop(): Promise<void> {
+    if (this.sealTimer) clearInterval(this.sealTimer);
+    this.sealTimer = null;
+    await this.flush();
+    if (this.opts.timestamper) await this.sealNow();
+  }
+
+  /** Seals every unsealed event now; returns how many events were sealed. */
+  sealNow(): Promise<number> {
+    if (this.sealing) return this.sealing.then(() => this.sealNow());
+    const run = this.sealAll().finally(() => {
+      this.sealing = null;
+    });
+    this.sealing = run;
+    return run;
+  }
+
+  private async sealAll(): Promise<number> {
+    const tsa = this.opts.timestamper;
+    if (!tsa) throw new Error('no timestamping authority configured');
+    let total = 0;
+    for (;;) {
+      const n = await this.db.transaction(async (tx) => {
+        // One sealer at a time, across processes sharing the database.
+        await tx.query('SELECT pg_advisory_xact_lock($1)', [SEAL_LOCK]);
+        const last = await tx.query<{ last_seq: number; stamped: Buffer }>('SELECT last_seq, stamped FROM journal_seals ORDER BY last_seq DESC LIMIT 1');
+        const from = (last.rows[0]?.last_seq ?? 0) + 1;
+        const prevSeal = last.rows[0] ? sha256(last.rows[0].stamped) : GENESIS_HASH;
+        const { rows } = await tx.query<{ seq: number; hash: string }>('SELECT seq, hash FROM journal_events WHERE seq >= $1 ORDER BY seq LIMIT $2', [from, this.sealBatch]);
+        if (!rows.length) return 0;
+        const to = rows[rows.length - 1].seq;
+        const root = merkleRoot(rows.map((r) => Buffer.from(r.hash, 'hex'))).toString('hex');
+        const stamped = sealText({ first: from, last: to, count: rows.length, root, prev: prevSeal });
+        const token = await tsa.stamp(stamped);
+        const genTime = this.opts.verifier ? (await this.opts.verifier.verify(token, stamped)).genTime : new Date();
+        await tx.query('INSERT INTO journal_seals (first_seq, last_seq, root, prev_seal, stamped, token, gen_time) VALUES ($1, $2, $3, $4, $5, $6, $7)', [
+          from,
+          to,
+          root,
+          prevSeal,
+          stamped,
+          token,
+          genTime,
+        ]);
+        return rows.length;
+      });
+      total += n;
+      if (n < this.sealBatch) break;
+    }
+    this.sinceSeal = 0;
+    if (total) this.opts.log?.debug({ events: total }, 'journal sealed');
+    return total;
+  }
+
+  async get(seq: number): Promise<JournalEvent | undefined> {
+    const { rows } = await this.db.query<RowShape>('SELECT * FROM journal_events WHERE seq = $1', [seq]);
+    return rows[0] && toEvent(rows[0]);
+  }
+
+  /** The audit trail, newest first, optionally filtered. */
+  async list(f: { type?: string; typePrefix?: string; actor?: string; subject?: string; since?: Date; beforeSeq?: number; limit?: number } = {}): Promise<JournalEvent[]> {
+    const where: string[] = [];
+    const p: unknown[] = [];
+    const add = (sql: string, v: unknown) => {
+      p.push(v);
+      where.push(sql.replace('?', `$${p.length}`));
+    };
+    if (f.type) add('type = ?', f.type);
+    if (f.typePrefix) add("type LIKE ? || '%'", f.typePrefix);
+    if (f.actor) add('actor = ?', f.actor);
+    if (f.subject) add('subject = ?', f.subject);
+    if (f.since) add('at >= ?', f.since);
+    if (f.beforeSeq) add('seq < ?', f.beforeSeq);
+    p.push(Math.min(f.limit ?? 100, 1000));
+    const { rows } = await this.db.query<RowShape>(
+      `SELECT * FROM journal_events ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY seq DESC LIMIT $${p.length}`,
+      p,
+    );
+    return rows.map(toEvent);
+  }
+
+  /** Everything needed to prove one event to a third party with openssl alone. */
+  async proof(seq: number): Promise<EventProof> {
+    const ev = await this.get(seq);
+    if (!ev) throw new MssError('JOURNAL_EVENT_NOT_FOUND', { id: seq });
+    const { rows } = await this.db.query<SealRow>('SELECT * FROM journal_seals WHERE first_seq <= $1 AND last_seq >= $1', [seq]);
+    const seal = rows[0];
+    if (!seal) throw new MssError('JOURNAL_EVENT_NOT_SEALED', { id: seq });
+    const hashes = await this.db.query<{ hash: string }>('SELECT hash FROM journal_events WHERE seq BETWEEN $1 AND $2 ORDER BY seq', [seal.first_seq, seal.last_seq]);
+    const leaves = hashes.rows.map((r) => Buffer.from(r.hash, 'hex'));
+    const path = merkleProof(leaves, seq - seal.first_seq);
+    return {
+      event: ev,
+      hashedText: eventText(ev),
+      merkle: { index: seq - seal.first_seq, leaves: leaves.length, path, root: seal.root },
+      seal: { firstSeq: seal.first_seq, lastSeq: seal.last_seq, genTime: seal.gen_time, prevSeal: seal.prev_seal },
+      stamped: Buffer.from(seal.stamped),
+      token: Buffer.from(seal.token),
+    };
+  }
+
+  /**
+   * Re-checks the whole chain and every seal. Streams the table in pages, so it runs on a
+   * journal of any size; reports every problem, and the first bad event.
+   */
+  async verify(verifier?: TokenVerifier, onProgress?: (seq: number) => void): Promise<VerifyReport> {
+    const problems: Problem[] = [];
+    const PAGE = 5000;
+    let expected = 1;
+    let prevHash = GENESIS_HASH;
+    let events = 0;
+    let lastSeq = 0;
+    for (;;) {
+      const { rows } = await this.db.query<RowShape>('SELECT * FROM journal_events WHERE seq >= $1 ORDER BY seq LIMIT $2', [expected, PAGE]);
+      if (!rows.length) break;
+      for (const row of rows) {
+        const ev = toEvent(row);
+        if (ev.seq !== expected) {
+          problems.push({ seq: expected, kind: 'missing', message: `event ${expected}${ev.seq - expected > 1 ? `–${ev.seq - 1}` : ''} missing: the sequence jumps from ${expected - 1} to ${ev.seq} (rows deleted)` });
+        } else if (ev.prevHash !== prevHash) {
+          problems.push({ seq: ev.seq, kind: 'chain', message: `event ${ev.seq} does not follow event ${ev.seq - 1}: its previous-hash link is broken (rows reordered, replaced or deleted)` });
+        }
+        if (eventHash(ev.prevHash, ev) !== ev.hash) {
+          problems.push({ seq: ev.seq, kind: 'altered', message: `event ${ev.seq} was altered: its content no longer matches its hash` });
+        }
+        prevHash = ev.hash;
+        expected = ev.seq + 1;
+        lastSeq = ev.seq;
+        events++;
+      }
+      onProgress?.(lastSeq);
+    }
+    const head = (await this.db.query<{ seq: number; hash: string }>('SELECT seq, hash FROM journal_head WHERE id = 1')).rows[0];
+    if (head && (head.seq !== lastSeq || (lastSeq > 0 && head.hash !== prevHash))) {
+      problems.push({ seq: Math.min(head.seq, lastSeq + 1), kind: 'tail', message: `the journal ends at event ${lastSeq} but its head records event ${head.seq}: events were removed or rewritten at the end` });
+    }
+
+    const seals = (await this.db.query<SealRow>('SELECT * FROM journal_seals ORDER BY first_seq')).rows;
+    let nextFirst = 1;
+    let prevSeal = GENESIS_HASH;
+    for (const s of seals) {
+      const label = `seal ${s.id} (events ${s.first_seq}–${s.last_seq})`;
+      if (s.first_seq !== nextFirst) problems.push({ seq: nextFirst, kind: 'seal', message: `${label} does not start where the previous seal ended (${nextFirst})` });
+      if (s.prev_seal !== prevSeal) problems.push({ seq: s.first_seq, kind: 'seal', message: `${label} is not linked to the previous seal` });
+      const stamped = Buffer.from(s.stamped);
+      const hashes = await this.db.query<{ seq: number; hash: string }>('SELECT seq, hash FROM journal_events WHERE seq BETWEEN $1 AND $2 ORDER BY seq', [s.first_seq, s.last_seq]);
+      const count = s.last_seq - s.first_seq + 1;
+      if (hashes.rows.length && merkleRoot(hashes.rows.map((r) => Buffer.from(r.hash, 'hex'))).toString('hex') !== s.root) {
+        problems.push({ seq: s.first_seq, kind: 'seal', message: `${label}: the events no longer match the sealed Merkle root (an event in the range was changed, removed or re-hashed)` });
+      }
+      if (!stamped.equals(sealText({ first: s.first_seq, last: s.last_seq, count, root: s.root, prev: s.prev_seal }))) {
+        problems.push({ seq: s.first_seq, kind: 'seal', message: `${label}: the stamped text does not match the seal's fields` });
+      }
+      if (verifier) {
+        try {
+          await verifier.verify(Buffer.from(s.token), stamped);
+        } catch (e) {
+          problems.push({ seq: s.first_seq, kind: 'seal', message: `${label}: timestamp token invalid: ${(e as Error).message}` });
+        }
+      }
+      nextFirst = s.last_seq + 1;
+      prevSeal = sha256(stamped);
+    }
+    problems.sort((a, b) => a.seq - b.seq);
+    return { ok: problems.length === 0, events, seals: seals.length, unsealed: Math.max(0, lastSeq - (nextFirst - 1)), tokensChecked: !!verifier, problems, firstBad: problems[0]?.seq };
+  }
+}
+
+export interface Problem {
+  seq: number;
+  kind: 'missing' | 'chain' | 'altered' | 'tail' | 'seal';
+  message: string;
+}
+
+export interface VerifyReport {
+  ok: boolean;
+  events: number;
+  seals: number;
+  unsealed: number;
+  tokensChecked: boolean;
+  problems: Problem[];
+  firstBad?: number;
+}
+
+export interface EventProof {
+  event: JournalEvent;
+  hashedText: string;
+  merkle: { index: number; leaves: number; path: ProofStep[]; root: string };
+  seal: { firstSeq: number; lastSeq: number; genTime: Date; prevSeal: string };
+  stamped: Buffer;
+  token: Buffer;
+}
+
+/** Checks the proof's own arithmetic: event text → hash → Merkle path → root in the stamped bytes. */
+export function checkProof(p: EventProof): string | null {
+  if (eventHash(p.event.prevHash, p.event) !== p.event.hash) return 'the event does not match its hash';
+  if (rootFromProof(Buffer.from(p.event.hash, 'hex'), p.merkle.path).toString('hex') !== p.merkle.root) return 'the Merkle path does not lead to the sealed root';
+  if (!p.stamped.toString('utf8').includes(`\nroot=${p.merkle.root}\n`)) return 'the stamped text does not carry the Merkle root';
+  return null;
+}
+
+interface RowShape {
+  seq: number;
+  at: Date;
+  type: string;
+  actor: string;
+  subject: string | null;
+  details: Record<string, unknown>;
+  prev_hash: string;
+  hash: string;
+}
+
+interface SealRow {
+  id: number;
+  first_seq: number;
+  last_seq: number;
+  root: string;
+  prev_seal: string;
+  stamped: Buffer;
+  token: Buffer;
+  gen_time: Date;
+}
+
+const toEvent = (r: RowShape): JournalEvent => ({
+  seq: r.seq,
+  at: new Date(r.at),
+  type: r.type,
+  actor: r.actor,
+  subject: r.subject,
+  details: typeof r.details === 'string' ? JSON.parse(r.details) : r.details,
+  prevHash: r.prev_hash,
+  hash: r.hash,
+});
+
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+/** The bytes the TSA timestamps for a seal: plain text, so a person can read what was signed. */
+export function sealText(s: { first: number; last: number; count: number; root: string; prev: string }): Buffer {
+  return Buffer.from(`MSS-JOURNAL-SEAL/1\nfirst=${s.first}\nlast=${s.last}\ncount=${s.count}\nroot=${s.root}\nprev=${s.prev}\n`, 'utf8');
+}

@@ -1,0 +1,19 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * One Prometheus registry for the process, served at /metrics. Modules declare their
+ * metrics here or through `registry` so names stay unique and documented in one place.
+ */
+export const registry = new Registry();
+collectDefaultMetrics({ register: registry, prefix: 'mss_process_' });
+
+export const journalEvents = new Counter({ name: 'mss_journal_events_total', help: 'Journal events appended', registers: [registry] });
+export const journalSeals = new Counter({ name: 'mss_journal_seals_total', help: 'Journal seals (RFC 3161 timestamps over a batch)', registers: [registry] });
+export const journalUnsealed = new Gauge({ name: 'mss_journal_unsealed_events', help: 'Events appended but not yet sealed', registers: [registry] });
+export const httpRequests = new Histogram({
+  name: 'mss_http_request_duration_seconds',
+  help: 'HTTP request duration',
+  labelNames: ['method', 'route', 'status'],
+  buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+  registers: [registry],
+});

@@ -1,0 +1,77 @@
+#!/usr/bin/env node
+// Run before `npm start` and `npm test` (npm's prestart/pretest): installs what is missing
+// so the two commands work on a fresh Debian machine, then compiles the TypeScript.
+// Plain JavaScript with no dependencies: it must run before node_modules exists.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const forTest = process.argv.includes('--test');
+const say = (m) => process.stderr.write(`setup: ${m}\n`);
+
+// Debian packages the platform runs (start) or the tests drive (test): binary → package.
+// Later modules add Dovecot, slapd, ldap-utils, swaks here.
+const DEBIAN = [
+  { bin: 'openssl', pkg: 'openssl', for: ['start', 'test'] },
+  { bin: 'curl', pkg: 'curl', for: ['test'] },
+];
+
+function checkNode() {
+  const [maj, min] = process.versions.node.split('.').map(Number);
+  if (maj < 20 || (maj === 20 && min < 19)) {
+    say(`Node.js ${process.versions.node} is too old: install Node.js 20.19 or newer (e.g. from https://nodejs.org or NodeSource's Debian packages).`);
+    process.exit(1);
+  }
+}
+
+function npmDependencies() {
+  const lock = join(root, 'package-lock.json');
+  const stamp = join(root, 'node_modules', '.mss-installed');
+  const want = createHash('sha256').update(readFileSync(lock)).digest('hex');
+  if (existsSync(stamp) && readFileSync(stamp, 'utf8') === want) return;
+  say(existsSync(join(root, 'node_modules')) ? 'package-lock.json changed: reinstalling npm packages (npm ci)…' : 'installing npm packages (npm ci)…');
+  const r = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
+  if (r.status !== 0) {
+    say('npm ci failed (see above); fix that and run the command again.');
+    process.exit(1);
+  }
+  writeFileSync(stamp, want);
+}
+
+const has = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0;
+
+function debianPackages() {
+  const purpose = forTest ? 'test' : 'start';
+  const missing = [...new Set(DEBIAN.filter((d) => d.for.includes(purpose) && !has(d.bin)).map((d) => d.pkg))];
+  if (!missing.length) return;
+  const isRoot = process.getuid?.() === 0;
+  const sudo = !isRoot && has('sudo') && spawnSync('sudo', ['-n', 'true'], { stdio: 'ignore' }).status === 0;
+  const cmd = `apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${missing.join(' ')}`;
+  if (!isRoot && !sudo) {
+    say(`missing Debian packages: ${missing.join(', ')}. Install them as root, then run this again:\n\n  sudo sh -c '${cmd}'\n`);
+    process.exit(1);
+  }
+  say(`installing Debian packages: ${missing.join(', ')}…`);
+  const r = spawnSync(isRoot ? 'sh' : 'sudo', isRoot ? ['-c', cmd] : ['sh', '-c', cmd], { stdio: 'inherit' });
+  if (r.status !== 0) {
+    say(`apt-get failed; install them by hand: ${missing.join(' ')}`);
+    process.exit(1);
+  }
+}
+
+function build() {
+  try {
+    execFileSync(join(root, 'node_modules', '.bin', 'tsc'), ['-p', join(root, 'tsconfig.json')], { cwd: root, stdio: 'inherit' });
+  } catch {
+    say('the TypeScript build failed (errors above).');
+    process.exit(1);
+  }
+}
+
+checkNode();
+npmDependencies();
+debianPackages();
+build();

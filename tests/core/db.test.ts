@@ -1,0 +1,99 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { migrate, openPg, openPglite } from '../../core/db/index.js';
+import { loadMigrations } from '../../core/db/migrate.js';
+import { MssError } from '../../core/errors.js';
+import { dbTargets } from '../helpers/db.js';
+
+describe.each(dbTargets())('database on $name', (target) => {
+  it('applies the migrations once and records them', async () => {
+    const { db, dispose } = await target.open({ migrate: false });
+    try {
+      const first = await migrate(db);
+      expect(first).toEqual(loadMigrations().map((m) => m.name));
+      expect(await migrate(db)).toEqual([]);
+      const { rows } = await db.query<{ n: number }>('SELECT count(*)::int8 AS n FROM mss_migrations');
+      expect(rows[0].n).toBe(first.length);
+    } finally {
+      await dispose();
+    }
+  });
+
+  it('refuses a migration that changed after it was applied', async () => {
+    const { db, dispose } = await target.open();
+    try {
+      const changed = loadMigrations().map((m, i) => (i === 0 ? { ...m, checksum: 'different' } : m));
+      await expect(migrate(db, changed)).rejects.toThrow(/was changed after it was applied/);
+    } finally {
+      await dispose();
+    }
+  });
+
+  it('commits a transaction and rolls it back on error', async () => {
+    const { db, dispose } = await target.open();
+    try {
+      await db.exec('CREATE TABLE t (id int PRIMARY KEY, b bytea, n int8)');
+      await db.transaction(async (tx) => {
+        await tx.query('INSERT INTO t VALUES ($1, $2, $3)', [1, Buffer.from('abc'), 9007199254740991]);
+      });
+      await expect(
+        db.transaction(async (tx) => {
+          await tx.query('INSERT INTO t VALUES ($1, $2, $3)', [2, null, 0]);
+          throw new Error('boom');
+        }),
+      ).rejects.toThrow('boom');
+      const { rows, rowCount } = await db.query<{ id: number; b: Buffer; n: number }>('SELECT * FROM t');
+      expect(rowCount).toBe(1);
+      expect(Buffer.isBuffer(rows[0].b) && rows[0].b.toString()).toBe('abc');
+      expect(rows[0].n).toBe(9007199254740991);
+    } finally {
+      await dispose();
+    }
+  });
+});
+
+describe.runIf(dbTargets().some((t) => t.name === 'pg'))('migrations racing on PostgreSQL', () => {
+  it('two migrators starting at once apply each migration exactly once', async () => {
+    const target = dbTargets().find((t) => t.name === 'pg')!;
+    const { url, dispose } = await target.open({ migrate: false });
+    const a = await openPg({ url: url! });
+    const b = await openPg({ url: url! });
+    try {
+      const [ra, rb] = await Promise.all([migrate(a), migrate(b)]);
+      expect([...ra, ...rb].sort()).toEqual(loadMigrations().map((m) => m.name).sort());
+    } finally {
+      await a.close();
+      await b.close();
+      await dispose();
+    }
+  });
+});
+
+describe('database errors', () => {
+  it('an unreachable PostgreSQL gives one clear sentence', async () => {
+    const err = await openPg({ url: 'postgres://mss:secret@127.0.0.1:1/mss', connectTimeoutMs: 2000 }).catch((e) => e);
+    expect(err).toBeInstanceOf(MssError);
+    expect(err.message).toBe('cannot reach the database postgres://mss:***@127.0.0.1:1/mss: connection refused (is PostgreSQL running and listening there?)');
+  });
+
+  it('the embedded database refuses a second process-level opener', async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'mss-db-')), 'db');
+    const first = await openPglite(dir);
+    try {
+      // Same process: simulate another live owner by writing our parent's pid in the lock.
+      const { writeFileSync } = await import('node:fs');
+      writeFileSync(join(dir, 'mss.lock'), String(process.ppid));
+      const err = await openPglite(dir).catch((e) => e);
+      expect(err.message).toBe(`the embedded database ${dir} is in use by process ${process.ppid}; stop it first, or set MSS_DATABASE_URL to use PostgreSQL`);
+    } finally {
+      await first.close();
+    }
+    // A stale lock (dead pid) does not block.
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(join(dir, 'mss.lock'), '999999');
+    const again = await openPglite(dir);
+    await again.close();
+  });
+});
