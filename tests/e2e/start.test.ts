@@ -1,0 +1,115 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createScratchDatabase, realPgUrl } from '../helpers/db.js';
+import { runMss, startMss } from '../helpers/mss.js';
+
+const tmp = () => mkdtempSync(join(tmpdir(), 'mss-e2e-'));
+
+describe('mss start (embedded database)', () => {
+  const dataDir = tmp();
+
+  it('comes up, answers health and metrics, timestamps, and stops cleanly on SIGTERM', async () => {
+    const p = await startMss(['--data-dir', dataDir, '--http-port', '0'], { MSS_PKI_KEY_BITS: '2048' });
+    const health = /health\s+(http:\S+)/.exec(p.stdout())![1];
+    const base = health.replace(/\/health$/, '');
+    expect(p.stdout()).toContain(`data directory   ${dataDir}`);
+    const h = await fetch(health);
+    expect(h.status).toBe(200);
+    expect(await h.json()).toMatchObject({ status: 'ok', checks: { database: { ok: true, kind: 'pglite' } } });
+    const m = await (await fetch(`${base}/metrics`)).text();
+    expect(m).toMatch(/^mss_journal_events_total \d+/m);
+    // The development PKI was created on first start, and the TSA answers openssl + curl.
+    for (const f of ['ca.pem', 'intermediate.pem', 'crl.pem', 'server.pem', 'server.key', 'tsa.pem']) expect(existsSync(join(dataDir, 'pki', f))).toBe(true);
+    const work = tmp();
+    writeFileSync(join(work, 'doc.txt'), 'compte rendu');
+    execFileSync('openssl', ['ts', '-query', '-data', join(work, 'doc.txt'), '-sha256', '-cert', '-out', join(work, 'q.tsq')]);
+    execFileSync('curl', ['-sf', '--data-binary', `@${join(work, 'q.tsq')}`, '-H', 'Content-Type: application/timestamp-query', `${base}/tsa`, '-o', join(work, 'r.tsr')]);
+    const v = execFileSync('openssl', ['ts', '-verify', '-data', join(work, 'doc.txt'), '-in', join(work, 'r.tsr'), '-CAfile', join(dataDir, 'pki', 'ca.pem'), '-untrusted', join(dataDir, 'pki', 'intermediate.pem')], { encoding: 'utf8' });
+    expect(v).toContain('Verification: OK');
+    expect((await fetch(`${base}/nowhere`)).headers.get('content-type')).toContain('application/problem+json');
+
+    p.child.kill('SIGTERM');
+    expect(await p.exited).toBe(0);
+    expect(p.stdout()).toContain('stopped.');
+  });
+
+  it('a second start reuses the data; the journal verifies and exports a proof openssl accepts', async () => {
+    const p = await startMss(['--data-dir', dataDir, '--http-port', '0'], {});
+    p.child.kill('SIGINT');
+    expect(await p.exited).toBe(0);
+    const verify = runMss(['journal', 'verify', '--data-dir', dataDir]);
+    expect(verify.stderr).toBe('');
+    expect(verify.stdout).toMatch(/^journal OK: 4 events, \d+ seals \(timestamp tokens checked\), 0 not yet sealed/);
+    const out = tmp();
+    const exp = runMss(['journal', 'export', '--event', '3', '--dir', out, '--data-dir', dataDir]);
+    expect(exp.code).toBe(0);
+    const cmd = /check the timestamp with:\n\s+(openssl .*)\n/.exec(exp.stdout)![1];
+    expect(execFileSync('sh', ['-c', cmd], { encoding: 'utf8' })).toContain('Verification: OK');
+    expect(runMss(['journal', 'export', '--event', '99', '--dir', out, '--data-dir', dataDir])).toMatchObject({ code: 1, stderr: 'mss: journal event 99 does not exist\n' });
+  });
+
+  it('refuses to open the embedded database twice', async () => {
+    const p = await startMss(['--data-dir', dataDir, '--http-port', '0'], {});
+    try {
+      const r = runMss(['journal', 'verify', '--data-dir', dataDir]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toBe(`mss: the embedded database ${join(dataDir, 'db')} is in use by process ${p.child.pid}; stop it first, or set MSS_DATABASE_URL to use PostgreSQL\n`);
+    } finally {
+      p.child.kill('SIGTERM');
+      await p.exited;
+    }
+  });
+});
+
+describe('mss start refuses bad input with one clear line', () => {
+  it('a broken configuration', () => {
+    const r = runMss(['start', '--data-dir', tmp()], { MSS_HTTP_PORT: 'abc', MSS_LOG_LEVEL: 'chatty' });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe('mss: MSS_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "chatty"\nmss: MSS_HTTP_PORT must be a port number (1-65535), got "abc"\n');
+  });
+
+  it('a missing certificate file', () => {
+    const r = runMss(['start', '--data-dir', tmp()], { MSS_TLS_CERT_FILE: '/nonexistent/server.pem', MSS_TLS_KEY_FILE: '/nonexistent/server.key' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^mss: cannot read TLS certificate \/nonexistent\/server\.pem: .+\n$/);
+  });
+
+  it('a certificate file that is not a certificate', () => {
+    const dir = tmp();
+    writeFileSync(join(dir, 'bad.pem'), 'hello\n');
+    const r = runMss(['start', '--data-dir', dir], { MSS_TLS_CERT_FILE: join(dir, 'bad.pem'), MSS_TLS_KEY_FILE: join(dir, 'bad.pem') });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^mss: .*bad\.pem is not a usable certificate: .+\n$/);
+  });
+
+  it('an unreachable PostgreSQL', () => {
+    const r = runMss(['start', '--data-dir', tmp()], { MSS_DATABASE_URL: 'postgres://mss:pw@127.0.0.1:1/mss', MSS_PKI_KEY_BITS: '2048' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('mss: cannot reach the database postgres://mss:***@127.0.0.1:1/mss: connection refused (is PostgreSQL running and listening there?)\n');
+  });
+});
+
+describe.runIf(realPgUrl)('mss start on a real PostgreSQL', () => {
+  const drops: Array<() => Promise<void>> = [];
+  afterAll(async () => {
+    for (const d of drops) await d();
+  });
+
+  it('migrates, serves health, and keeps one journal chain across restarts', async () => {
+    const scratch = await createScratchDatabase(realPgUrl!);
+    drops.push(scratch.drop);
+    const dataDir = tmp();
+    for (let i = 0; i < 2; i++) {
+      const p = await startMss(['--data-dir', dataDir, '--http-port', '0'], { MSS_DATABASE_URL: scratch.url, MSS_PKI_KEY_BITS: '2048' });
+      const health = /health\s+(http:\S+)/.exec(p.stdout())![1];
+      expect(await (await fetch(health)).json()).toMatchObject({ status: 'ok', checks: { database: { kind: 'pg' } } });
+      p.child.kill('SIGTERM');
+      expect(await p.exited).toBe(0);
+    }
+    const v = runMss(['journal', 'verify', '--data-dir', dataDir], { MSS_DATABASE_URL: scratch.url });
+    expect(v.stdout).toMatch(/^journal OK: 4 events/);
+  });
+});

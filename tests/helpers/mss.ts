@@ -1,0 +1,45 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { fromRoot } from '../../core/paths.js';
+
+export const mssBin = fromRoot('dist', 'bin', 'mss.js');
+
+/**
+ * The environment for a child `mss`: nothing MSS_* leaks in from the test runner (CI sets
+ * MSS_DATABASE_URL for the database suites), plus what the test asks for.
+ */
+export function childEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('MSS_') && k !== 'NODE_OPTIONS' && !k.startsWith('VITEST')) env[k] = v;
+  for (const [k, v] of Object.entries(extra)) if (v !== undefined) env[k] = v;
+  return { ...env, MSS_LOG_FORMAT: 'json', ...(extra.MSS_LOG_LEVEL ? {} : { MSS_LOG_LEVEL: 'warn' }) };
+}
+
+export function runMss(args: string[], env: Record<string, string | undefined> = {}, timeoutMs = 120_000) {
+  const r = spawnSync(process.execPath, [mssBin, ...args], { env: childEnv(env), encoding: 'utf8', timeout: timeoutMs });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+export interface Started {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  /** Resolves with the exit code. */
+  exited: Promise<number | null>;
+}
+
+/** Spawns `mss start …` and resolves once it printed `pattern` (or rejects if it exits first). */
+export async function startMss(args: string[], env: Record<string, string | undefined>, pattern = /Press Ctrl-C to stop/): Promise<Started> {
+  const child = spawn(process.execPath, [mssBin, 'start', ...args], { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (d) => {
+      out += d;
+      if (pattern.test(out)) resolve();
+    });
+    child.stderr!.on('data', (d) => (err += d));
+    void exited.then((code) => reject(new Error(`mss start exited with ${code} before it was ready:\n${out}\n${err}`)));
+  });
+  return { child, stdout: () => out, stderr: () => err, exited };
+}
