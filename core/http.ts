@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Db } from './db/index.js';
 import { MssError, problem } from './errors.js';
 import type { Logger } from './logger.js';
@@ -16,7 +16,7 @@ export interface HealthCheck {
  * application/problem+json; an unexpected error never shows its message to the client.
  */
 export function createHttpServer(log: Logger, checks: HealthCheck[]): FastifyInstance {
-  const app = Fastify({ loggerInstance: log.child({ mod: 'http' }), disableRequestLogging: true, bodyLimit: 64 * 1024 * 1024 });
+  const app = Fastify({ loggerInstance: log.child({ mod: 'http' }) as FastifyBaseLogger, disableRequestLogging: true, bodyLimit: 64 * 1024 * 1024 });
 
   app.addHook('onResponse', async (req, reply) => {
     httpRequests.labels(req.method, req.routeOptions.url ?? 'unmatched', String(reply.statusCode)).observe(reply.elapsedTime / 1000);

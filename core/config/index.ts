@@ -165,6 +165,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     if (name.startsWith('MSS_') && !known.has(name) && !EXTRA_ENV.has(name)) problems.push(`${name} is not a known setting (see "mss config")`);
   }
   const out: Record<string, any> = {};
+  const explicit = new Set<string>();
   for (const info of settings()) {
     let value: unknown = info.setting.default;
     const sources: Array<[unknown, string]> = [
@@ -175,12 +176,19 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     for (const [raw, where] of sources) {
       if (raw === undefined) continue;
       const parsed = parseValue(info.setting, raw);
-      if (parsed.ok) value = parsed.value;
-      else problems.push(`${where} must be ${parsed.expected}, got ${JSON.stringify(raw)}`);
+      if (parsed.ok) {
+        value = parsed.value;
+        explicit.add(info.key);
+      } else problems.push(`${where} must be ${parsed.expected}, got ${JSON.stringify(raw)}`);
     }
     setIn(out, info.path, Array.isArray(value) ? [...value] : value);
   }
   if (problems.length) throw new ConfigError(problems);
+  // Standard ports (25, 993, 389…) need root: shift the ones left at their default.
+  for (const info of settings()) {
+    const d = info.setting.default;
+    if (info.setting.kind === 'port' && !explicit.has(info.key) && typeof d === 'number' && d > 0 && d < 1024) setIn(out, info.path, d + out.portOffset);
+  }
   return resolvePaths(out as Config, opts.cwd ?? process.cwd());
 }
 

@@ -37,6 +37,12 @@ export const oneOf = <V extends string>(values: readonly V[], def: V, doc: strin
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export const schema = {
+  portOffset: int(
+    process.getuid?.() === 0 ? 0 : 10000,
+    'Added to every standard port below 1024 left at its default (25→10025, 993→10993…), so a non-root start works. Default: 0 as root, 10000 otherwise.',
+    0,
+    64000,
+  ),
   dataDir: path('./data', 'Where the platform keeps its state: embedded database, PKI, generated daemon configs, mail.'),
   operator: {
     domain: str('mssante.localhost', 'The operator\'s main mail domain (addresses are BAL@domain).'),
