@@ -19,6 +19,8 @@ export const catalogue = {
   CERT_INVALID: { http: 500, text: '{what} {file} is not a usable certificate: {reason}' },
   TSA_BAD_REQUEST: { http: 400, text: 'the timestamp request is not a valid RFC 3161 TimeStampReq: {reason}' },
   TSA_UNAVAILABLE: { http: 503, text: 'the timestamping authority {target} did not answer: {reason}' },
+  TSA_TOKEN_INVALID: { http: 422, text: 'the timestamp token does not verify: {reason}' },
+  UNSUPPORTED_MEDIA_TYPE: { http: 415, text: 'expected a {expected} body, got {got}' },
   JOURNAL_EVENT_NOT_FOUND: { http: 404, text: 'journal event {id} does not exist' },
   JOURNAL_EVENT_NOT_SEALED: { http: 409, text: 'journal event {id} is not sealed yet; try again in a few seconds' },
   NOT_FOUND: { http: 404, text: '{what} not found' },
