@@ -174,7 +174,7 @@ export async function initDevPki(opts: InitDevPkiOptions): Promise<DevPki> {
     created.push(basename(p.crl));
   }
   // Keys are made in parallel: report in a stable order, CAs first.
-  const order = [p.ca, p.caKey, p.intermediate, p.intermediateKey, ...Object.values(p.leaves).flatMap((l) => [l.cert, l.key]), p.foreignCa, p.foreignCaKey, p.chain, p.crl].map((f) => basename(f));
+  const order = [p.ca, p.caKey, p.intermediate, p.intermediateKey, ...DEV_LEAVES.flatMap((n) => [p.leaves[n].cert, p.leaves[n].key]), p.foreignCa, p.foreignCaKey, p.leaves.foreign.cert, p.leaves.foreign.key, p.chain, p.crl].map((f) => basename(f));
   created.sort((a, b) => order.indexOf(a) - order.indexOf(b));
   return { paths: p, created };
 }

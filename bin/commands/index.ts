@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
+import { registerCerts } from './certs.js';
 import { registerConfig } from './config.js';
 import { registerDb } from './db.js';
 import { registerJournal } from './journal.js';
 import { registerStart } from './start.js';
 
 // One file per subcommand family; each module's commands are thin wrappers over its functions.
-export const commands: Array<(program: Command) => void> = [registerStart, registerJournal, registerDb, registerConfig];
+export const commands: Array<(program: Command) => void> = [registerStart, registerJournal, registerDb, registerCerts, registerConfig];
