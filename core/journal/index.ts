@@ -312,7 +312,10 @@ export class Journal {
       nextFirst = s.last_seq + 1;
       prevSeal = sha256(stamped);
     }
-    problems.sort((a, b) => a.seq - b.seq);
+    // A row-level problem names the exact event; a seal problem only its batch, so it
+    // names the first bad event only when the rows themselves look intact.
+    const rank = (p: Problem) => (p.kind === 'seal' ? 1 : 0);
+    problems.sort((a, b) => rank(a) - rank(b) || a.seq - b.seq);
     return { ok: problems.length === 0, events, seals: seals.length, unsealed: Math.max(0, lastSeq - (nextFirst - 1)), tokensChecked: !!verifier, problems, firstBad: problems[0]?.seq };
   }
 }
