@@ -25,6 +25,11 @@ export const catalogue = {
   JOURNAL_EVENT_NOT_SEALED: { http: 409, text: 'journal event {id} is not sealed yet; try again in a few seconds' },
   NOT_FOUND: { http: 404, text: '{what} not found' },
   BAD_REQUEST: { http: 400, text: '{reason}' },
+  ANNUAIRE_UNKNOWN_FILE: { http: 422, text: '{file} is not an extraction this importer reads: {reason}' },
+  ANNUAIRE_NO_DATE: { http: 422, text: 'cannot tell the extraction date of {file} from its name (expected …_AAAAMMJJhhmm.txt); pass --date' },
+  ANNUAIRE_OLDER_EXTRACTION: { http: 409, text: '{file} is an extraction of {date}, older than the {latest} one already imported; nothing applied (use --force to apply it anyway)' },
+  ANNUAIRE_ZIP_REFUSED: { http: 422, text: 'archive {file} refused: {reason}' },
+  ANNUAIRE_READ_FAILED: { http: 422, text: 'cannot read {file}: {reason}; nothing applied' },
   INTERNAL: { http: 500, smtp: { code: 451, enhanced: '4.3.0' }, imap: { kind: 'NO', code: 'SERVERBUG' }, text: 'internal error, please try again later' },
 } satisfies Record<string, CatalogueEntry>;
 

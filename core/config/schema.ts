@@ -84,6 +84,14 @@ export const schema = {
     policyOid: str('1.2.250.1.999.1.1', 'TSA policy OID put in each timestamp token (a private arc for the dev PKI).'),
     url: url('External RFC 3161 TSA to seal the journal with, instead of the built-in one.'),
   },
+  annuaire: {
+    import: {
+      reportDir: path('reports', 'Where `mss annuaire import` writes its reject reports (relative to dataDir).'),
+      journalBatch: int(1000, 'Keys listed per `annuaire.changes` journal event when an import applies changes.', 1, 100_000),
+      maxZipEntrySize: size(8 * 1024 ** 3, 'Largest uncompressed file accepted inside an extraction ZIP.'),
+      dryRunSample: int(10, 'Changes listed per table and kind of change by `mss annuaire import --dry-run`.', 0, 1_000_000),
+    },
+  },
   journal: {
     sealBatch: int(1000, 'Seal the journal at the latest every N events (one timestamp token per batch, Merkle root).', 1, 1_000_000),
     sealInterval: duration(2_000, 'Seal pending journal events at least this often.'),

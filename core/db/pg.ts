@@ -1,4 +1,7 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
+import { from as copyFromStdin } from 'pg-copy-streams';
 import { MssError } from '../errors.js';
 import { maskUrl } from '../config/index.js';
 import type { Db, Queryable, QueryResult } from './types.js';
@@ -19,6 +22,17 @@ const wrap = (c: pg.Pool | pg.PoolClient): Queryable => ({
   },
   async exec(sql: string) {
     await c.query(sql);
+  },
+  async copyFrom(sql: string, data: AsyncIterable<string | Buffer>) {
+    // A COPY holds its connection until done: on the pool, borrow one for the duration.
+    const client = c instanceof pg.Pool ? await c.connect() : c;
+    try {
+      const sink = client.query(copyFromStdin(sql));
+      await pipeline(Readable.from(data, { objectMode: false }), sink);
+      return sink.rowCount ?? 0;
+    } finally {
+      if (client !== c) client.release();
+    }
   },
 });
 

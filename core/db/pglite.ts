@@ -60,6 +60,27 @@ const wrap = (c: Runner): Queryable => ({
   async exec(sql: string) {
     await c.exec(sql);
   },
+  async copyFrom(sql: string, data: AsyncIterable<string | Buffer>) {
+    // PGlite reads COPY input from a Blob: load it in ~16 MB slices of whole lines.
+    const fromBlob = sql.replace(/\bFROM\s+STDIN\b/i, "FROM '/dev/blob'");
+    let parts: Array<string | Buffer> = [];
+    let size = 0;
+    let rows = 0;
+    const flush = async () => {
+      if (!size) return;
+      const r = await c.query(fromBlob, [], { blob: new Blob(parts) });
+      rows += r.affectedRows ?? 0;
+      parts = [];
+      size = 0;
+    };
+    for await (const chunk of data) {
+      parts.push(chunk);
+      size += chunk.length;
+      if (size >= 16 << 20) await flush();
+    }
+    await flush();
+    return rows;
+  },
 });
 
 /** dir undefined → in memory (tests). */

@@ -8,6 +8,13 @@ export interface Queryable {
   query<R = Record<string, any>>(sql: string, params?: unknown[]): Promise<QueryResult<R>>;
   /** Several statements separated by `;`, no parameters (migrations, DDL). */
   exec(sql: string): Promise<void>;
+  /**
+   * Bulk load: feeds `data` (COPY text-format lines, each chunk holding whole lines) to a
+   * `COPY … FROM STDIN` statement; resolves with the rows loaded. pg streams it over the
+   * wire with back-pressure; PGlite, which has no COPY FROM STDIN, loads it in bounded
+   * chunks through its /dev/blob device. Either way memory stays flat.
+   */
+  copyFrom?(sql: string, data: AsyncIterable<string | Buffer>): Promise<number>;
 }
 
 export interface QueryResult<R> {

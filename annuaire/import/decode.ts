@@ -1,0 +1,122 @@
+// Bytes → lines, with the encoding detected from the file itself. The national files are
+// UTF-8 in most extractions and Windows-1252 in at least one: a BOM says UTF-8; else the
+// first line holding non-ASCII bytes decides (the headers of both files hold "é", so in
+// practice the header line decides). Lines that are not valid in the detected encoding
+// come out as BadLine and are rejected by the caller — never silently mangled.
+import { isUtf8 } from 'node:buffer';
+import iconv from 'iconv-lite';
+
+export type Encoding = 'UTF-8' | 'UTF-8 with BOM' | 'Windows-1252';
+
+export class BadLine {
+  constructor(
+    readonly reason: string,
+    /** The line decoded leniently (bad bytes as U+FFFD): enough for an excerpt and the ASCII identifiers. */
+    readonly lenient: string,
+  ) {}
+}
+
+export type Line = string | BadLine;
+
+/** A line longer than this is not a line of these files (each is well under 2 KiB). */
+export const MAX_LINE_BYTES = 1 << 20;
+
+const NL = 0x0a;
+
+const hasHighByte = (b: Buffer) => {
+  for (let i = 0; i < b.length; i++) if (b[i] >= 0x80) return true;
+  return false;
+};
+
+export class LineDecoder {
+  encoding: Encoding | undefined;
+  private tail: Buffer = Buffer.alloc(0);
+  private started = false;
+  /** Skipping the rest of an over-long line. */
+  private skipping = false;
+
+  /** Feeds a chunk; returns the lines it completes, end of line (LF or CRLF) removed. */
+  push(chunk: Buffer): Line[] {
+    let data = this.tail.length ? Buffer.concat([this.tail, chunk]) : chunk;
+    if (!this.started) {
+      if (data.length < 3) {
+        this.tail = Buffer.from(data);
+        return [];
+      }
+      this.started = true;
+      if (data[0] === 0xef && data[1] === 0xbb && data[2] === 0xbf) {
+        this.encoding = 'UTF-8 with BOM';
+        data = data.subarray(3);
+      }
+    }
+    const out: Line[] = [];
+    if (this.skipping) {
+      const nl = data.indexOf(NL);
+      if (nl < 0) {
+        this.tail = Buffer.alloc(0);
+        return out;
+      }
+      this.skipping = false;
+      out.push(new BadLine(`line longer than ${MAX_LINE_BYTES} bytes`, ''));
+      data = data.subarray(nl + 1);
+    }
+    const last = data.lastIndexOf(NL);
+    if (last < 0) {
+      if (data.length > MAX_LINE_BYTES) {
+        this.skipping = true;
+        this.tail = Buffer.alloc(0);
+      } else this.tail = Buffer.from(data);
+      return out;
+    }
+    // Copy the remainder: keeping a subarray would pin the whole chunk in memory.
+    this.tail = Buffer.from(data.subarray(last + 1));
+    this.decodeBlock(data.subarray(0, last + 1), out);
+    return out;
+  }
+
+  /** Whatever is left after the last newline (a file need not end with one). */
+  end(): Line[] {
+    const out: Line[] = [];
+    if (this.skipping) out.push(new BadLine(`line longer than ${MAX_LINE_BYTES} bytes`, ''));
+    else if (this.tail.length) this.decodeBlock(Buffer.concat([this.tail, Buffer.from([NL])]), out);
+    this.tail = Buffer.alloc(0);
+    return out;
+  }
+
+  /** `block` holds whole lines, each ending with LF. */
+  private decodeBlock(block: Buffer, out: Line[]) {
+    if (this.encoding === undefined) {
+      // The first line with a byte ≥ 0x80 decides: valid UTF-8, else Windows-1252.
+      const nl = block.indexOf(NL);
+      const first = block.subarray(0, nl + 1);
+      if (hasHighByte(first)) this.encoding = isUtf8(first) ? 'UTF-8' : 'Windows-1252';
+      else if (hasHighByte(block)) this.encoding = isUtf8(block) ? 'UTF-8' : 'Windows-1252';
+      // Still pure ASCII: both encodings read it the same; decide later.
+    }
+    if (this.encoding === 'Windows-1252') {
+      // The five bytes Windows-1252 leaves undefined decode to U+FFFD; the mapper rejects those lines.
+      splitText(iconv.decode(block, 'win1252'), out);
+      return;
+    }
+    // Fast path: the whole block is valid UTF-8 (the usual case) — one decode, one split.
+    if (isUtf8(block)) {
+      splitText(block.toString('utf8'), out);
+      return;
+    }
+    let start = 0;
+    while (start < block.length) {
+      const nl = block.indexOf(NL, start);
+      const line = block.subarray(start, nl);
+      start = nl + 1;
+      const text = isUtf8(line) ? line.toString('utf8') : new BadLine('bad encoding: not valid UTF-8 (the rest of the file is UTF-8)', line.toString('utf8').replace(/\r$/, ''));
+      out.push(typeof text === 'string' && text.endsWith('\r') ? text.slice(0, -1) : text);
+    }
+  }
+}
+
+/** `text` ends with "\n". */
+function splitText(text: string, out: Line[]) {
+  const parts = text.split('\n');
+  parts.pop();
+  for (const p of parts) out.push(p.length && p.charCodeAt(p.length - 1) === 13 ? p.slice(0, -1) : p);
+}

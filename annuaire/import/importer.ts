@@ -1,0 +1,353 @@
+// One extraction file → one transaction: stream-parse and validate the lines, COPY the good
+// ones into a temporary staging table, apply the difference with set-based SQL, journal
+// it, record the file. A crash or an error anywhere before COMMIT leaves the previous
+// state exactly as it was; a dry run is the same path ending in ROLLBACK.
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import type { Db, Queryable } from '../../core/db/index.js';
+import { MssError, isMssError } from '../../core/errors.js';
+import type { Journal } from '../../core/journal/index.js';
+import { applyStaged, changeBatches, createStaging, sampleChanges, stageProtected, type Change, type TableCounts } from './apply.js';
+import { BadLine, LineDecoder, type Encoding, type Line } from './decode.js';
+import { HeaderError, extractionDateFromName, parseHeader, type FileKind } from './formats.js';
+import { silentProgress, type Progress } from './progress.js';
+import type { RejectSink } from './report.js';
+import { LineMapper } from './rows.js';
+import { DEFAULT_ZIP_LIMITS, openInput, type Source, type ZipLimits } from './source.js';
+
+/** What the importer needs of core/journal: appends inside our transaction. */
+export type ImportJournal = Pick<Journal, 'appendIn' | 'appendManyIn'>;
+
+export interface ImportOptions {
+  db: Db;
+  /** Required unless dryRun: every applied change is journalled. */
+  journal?: ImportJournal;
+  /** Who runs the import, for the journal (`cli:<user>`, an admin account…). */
+  actor: string;
+  report: RejectSink;
+  dryRun?: boolean;
+  /** Apply an extraction older than the latest one imported. */
+  force?: boolean;
+  /** Extraction date when the file name carries none (or to override it). */
+  date?: Date;
+  progress?: Progress;
+  /** Dry run: how many changes to list per table and kind of change. */
+  sample?: number;
+  /** Keys per `annuaire.changes` journal event. */
+  journalBatch?: number;
+  zipLimits?: ZipLimits;
+  /**
+   * Called between the steps of a file inside its transaction (`staged`, `table:persons`,
+   * …, `journalled`). Throwing aborts the file and rolls it back: progress display and
+   * failure-injection tests both hook here.
+   */
+  onStep?: (step: string, file: string) => Promise<void> | void;
+}
+
+export interface FileResult {
+  /** `path` or `archive.zip!entry.txt` */
+  file: string;
+  kind: FileKind;
+  encoding: Encoding | 'ASCII';
+  extractionDate: Date;
+  sha256: string;
+  /** Data lines read (the header excluded). */
+  lines: number;
+  rejected: number;
+  tables: Record<string, TableCounts>;
+  applied: boolean;
+  dryRun: boolean;
+  forced: boolean;
+  notes: string[];
+  /** Dry run: the first changes of each kind. */
+  changes?: Change[];
+  /** Seq of the `annuaire.import` journal event. */
+  journalSeq?: number;
+}
+
+export interface ImportOutcome {
+  results: FileResult[];
+  /** Files (or archive entries) not applied, with the reason. */
+  failures: Array<{ file: string; error: MssError }>;
+  /** Archive entries deliberately not read (other extractions of the same ZIP). */
+  skipped: string[];
+}
+
+// Serialises imports across processes: two imports of the same kind must not interleave.
+const IMPORT_LOCK = 0x4d53_5310;
+const COPY_CHUNK = 256 * 1024;
+/** Rejected lines whose keys we remember to protect their entries from deactivation. */
+const MAX_PROTECTED = 100_000;
+/** Change events handed to the journal per multi-row INSERT. */
+const EVENTS_PER_WRITE = 100;
+
+class DryRunDone {
+  constructor(readonly result: FileResult) {}
+}
+
+/** Imports each path (a .txt extraction or a .zip of them), one transaction per file, in order. */
+export async function importFiles(paths: string[], o: ImportOptions): Promise<ImportOutcome> {
+  const out: ImportOutcome = { results: [], failures: [], skipped: [] };
+  for (const path of paths) {
+    let opened;
+    try {
+      opened = await openInput(path, o.zipLimits ?? DEFAULT_ZIP_LIMITS);
+    } catch (e) {
+      out.failures.push({ file: path, error: asMssError(e, path) });
+      continue;
+    }
+    out.skipped.push(...opened.skipped);
+    try {
+      for (const src of opened.sources) {
+        try {
+          out.results.push(await importSource(src, o));
+        } catch (e) {
+          // Inside a ZIP, the other extractions of the same archive (savoir-faire,
+          // diplômes…) are not ours to read: skip them, do not fail.
+          if (src.container && isMssError(e) && e.code === 'ANNUAIRE_UNKNOWN_FILE') out.skipped.push(`${src.label}: ${e.details.reason}`);
+          else out.failures.push({ file: src.label, error: asMssError(e, src.label) });
+        }
+      }
+    } finally {
+      opened.close();
+    }
+  }
+  return out;
+}
+
+function asMssError(e: unknown, file: string): MssError {
+  if (isMssError(e)) return e;
+  return new MssError('ANNUAIRE_READ_FAILED', { file, reason: (e as Error)?.message ?? String(e) }, { cause: e });
+}
+
+/** Latest extraction date applied for this kind, if any. */
+async function latestDate(q: Queryable, kind: FileKind): Promise<Date | undefined> {
+  const { rows } = await q.query<{ d: Date | null }>('SELECT max(extraction_date) AS d FROM annuaire_import_files WHERE kind = $1', [kind]);
+  return rows[0]?.d ? new Date(rows[0].d) : undefined;
+}
+
+const iso = (d: Date) => d.toISOString().replace(/:00\.000Z$/, 'Z').replace('T00:00Z', '');
+
+export async function importSource(src: Source, o: ImportOptions): Promise<FileResult> {
+  if (!o.dryRun && !o.journal) throw new Error('importSource: a journal is required to apply changes');
+  const progress = o.progress ?? silentProgress;
+  const stream: Readable = await src.open();
+  const reader = new FileReader(stream, src.label);
+  try {
+    // The header says what the file is; nothing touches the database before that.
+    const first = await reader.next();
+    if (first === undefined || first instanceof BadLine) throw new MssError('ANNUAIRE_UNKNOWN_FILE', { file: src.label, reason: first ? first.reason : 'it is empty' });
+    let header;
+    try {
+      header = parseHeader(first);
+    } catch (e) {
+      if (e instanceof HeaderError) throw new MssError('ANNUAIRE_UNKNOWN_FILE', { file: src.label, reason: e.message });
+      throw e;
+    }
+    const date = o.date ?? extractionDateFromName(src.name) ?? (src.container ? extractionDateFromName(src.container) : undefined);
+    if (!date) throw new MssError('ANNUAIRE_NO_DATE', { file: src.label });
+    const refuseIfOlder = async (q: Queryable) => {
+      const latest = await latestDate(q, header.kind);
+      if (latest && date < latest && !o.force) throw new MssError('ANNUAIRE_OLDER_EXTRACTION', { file: src.label, date: iso(date), latest: iso(latest) });
+      return latest !== undefined && date < latest;
+    };
+    // Checked before reading the file (fast refusal) and again under the lock (authoritative).
+    await refuseIfOlder(o.db);
+
+    const mapper = new LineMapper(header);
+    const notes: string[] = [];
+    if (header.missing.length) notes.push(`older layout without ${header.missing.map((c) => `"${c}"`).join(', ')} (left empty)`);
+    if (header.unknown.length) notes.push(`ignored unknown column(s) ${header.unknown.map((c) => `"${c}"`).join(', ')}`);
+    const keep: Array<[string, string]> = [];
+    let tooManyRejects = false;
+    let lines = 0;
+    let rejected = 0;
+    progress.start(src.label, src.size);
+
+    /** The staging COPY input: good lines in COPY text format; bad ones go to the report. */
+    async function* copyInput(): AsyncGenerator<string> {
+      let chunk = '';
+      for (;;) {
+        const line = await reader.next();
+        if (line === undefined) break;
+        lines++;
+        const lineNo = lines + 1;
+        const mapped = line instanceof BadLine ? ({ ok: false, reason: line.reason } as const) : mapper.map(line, lineNo);
+        if (mapped.ok) {
+          chunk += mapped.copyLine + '\n';
+          if (chunk.length >= COPY_CHUNK) {
+            progress.update(reader.bytes, lines);
+            yield chunk;
+            chunk = '';
+          }
+          continue;
+        }
+        const text = line instanceof BadLine ? line.lenient : line;
+        if (text === '' && !(line instanceof BadLine)) {
+          lines--; // blank line (e.g. at the end of the file): not a record
+          continue;
+        }
+        rejected++;
+        o.report.reject(src.label, lineNo, mapped.reason, text);
+        const k = mapper.protectedKeys(text);
+        if (keep.length + 2 > MAX_PROTECTED) tooManyRejects = true;
+        else for (const [kind, key] of Object.entries(k)) if (key) keep.push([kind, key]);
+      }
+      progress.update(reader.bytes, lines);
+      if (chunk) yield chunk;
+    }
+
+    const run = async (tx: Queryable): Promise<FileResult> => {
+      await tx.query('SELECT pg_advisory_xact_lock($1)', [IMPORT_LOCK]);
+      const forced = await refuseIfOlder(tx);
+      if (o.db.kind === 'pg') await tx.query("SET LOCAL work_mem = '256MB'");
+      const copySql = await createStaging(tx, header.kind);
+      if (!tx.copyFrom) throw new Error('this database connection cannot bulk-load (no copyFrom)');
+      const staged = await tx.copyFrom(copySql, copyInput());
+      progress.phase(`${lines.toLocaleString('en-US')} lines read, ${rejected} rejected; applying the difference`);
+      await stageProtected(tx, keep);
+      await o.onStep?.('staged', src.label);
+      // Without a single good line, "everything vanished" is far likelier a broken file.
+      let deactivate = true;
+      if (staged === 0) {
+        deactivate = false;
+        notes.push('no valid line: nothing deactivated');
+      } else if (tooManyRejects) {
+        deactivate = false;
+        notes.push(`more than ${MAX_PROTECTED} rejected lines: vanished entries cannot be told from rejected ones, nothing deactivated`);
+      }
+      const tables = await applyStaged(tx, header.kind, date, src.name, deactivate, (t) => o.onStep?.(`table:${t}`, src.label));
+      const result: FileResult = {
+        file: src.label,
+        kind: header.kind,
+        encoding: reader.encoding ?? 'ASCII',
+        extractionDate: date,
+        sha256: reader.sha256(),
+        lines,
+        rejected,
+        tables,
+        applied: !o.dryRun,
+        dryRun: o.dryRun === true,
+        forced,
+        notes,
+      };
+      if (o.dryRun) {
+        result.changes = await sampleChanges(tx, o.sample ?? 10);
+        throw new DryRunDone(result);
+      }
+      result.journalSeq = await journalFile(tx, o.journal!, o, src, result);
+      await tx.query(
+        `INSERT INTO annuaire_import_files (kind, file_name, sha256, extraction_date, encoding, forced, lines, rejected, counts, actor, journal_seq)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11)`,
+        [header.kind, src.label, result.sha256, date, result.encoding, forced, lines, rejected, JSON.stringify(tables), o.actor, result.journalSeq],
+      );
+      await o.onStep?.('journalled', src.label);
+      return result;
+    };
+
+    try {
+      return await o.db.transaction(run);
+    } catch (e) {
+      if (e instanceof DryRunDone) return e.result;
+      throw e;
+    } finally {
+      progress.done();
+    }
+  } finally {
+    stream.destroy();
+  }
+}
+
+/**
+ * Journalling an import. One event per changed entry would double the cost of a first
+ * import (≈2 M entries for a 1 M-line activity file) and bury the journal; the file itself
+ * is not enough either, since the journal must show what changed without the file. So:
+ * - `annuaire.changes` events, each listing up to `journalBatch` keys of one table and one
+ *   kind of change (inserted / updated / deactivated), in the order applied;
+ * - then one `annuaire.import` event: file, SHA-256, extraction date, counts, and the seq
+ *   range of its change events — the file's hash ties the journal to the exact input.
+ * All are written inside the import transaction: journal and data commit together.
+ */
+async function journalFile(tx: Queryable, journal: ImportJournal, o: ImportOptions, src: Source, r: FileResult): Promise<number> {
+  let firstSeq: number | undefined;
+  let lastSeq: number | undefined;
+  let pending: Parameters<ImportJournal['appendManyIn']>[1] = [];
+  const write = async () => {
+    if (!pending.length) return;
+    const done = await journal.appendManyIn(tx, pending);
+    firstSeq ??= done[0].seq;
+    lastSeq = done[done.length - 1].seq;
+    pending = [];
+  };
+  for await (const b of changeBatches(tx, o.journalBatch ?? 1000)) {
+    pending.push({ type: 'annuaire.changes', actor: o.actor, subject: src.name, details: { file: src.label, table: b.table, change: b.kind, count: b.keys.length, keys: b.keys } });
+    if (pending.length >= EVENTS_PER_WRITE) await write();
+  }
+  await write();
+  const ev = await journal.appendIn(tx, {
+    type: 'annuaire.import',
+    actor: o.actor,
+    subject: src.name,
+    details: {
+      file: src.label,
+      kind: r.kind,
+      sha256: r.sha256,
+      extractionDate: r.extractionDate.toISOString(),
+      encoding: r.encoding,
+      forced: r.forced,
+      lines: r.lines,
+      rejected: r.rejected,
+      counts: r.tables,
+      changeEvents: firstSeq === undefined ? null : { first: firstSeq, last: lastSeq },
+    },
+  });
+  return ev.seq;
+}
+
+/** Pulls decoded lines from a byte stream, hashing the bytes as they pass. */
+class FileReader {
+  private decoder = new LineDecoder();
+  private queue: Line[] = [];
+  private at = 0;
+  private ended = false;
+  private hash = createHash('sha256');
+  private it: AsyncIterator<Buffer>;
+  bytes = 0;
+
+  constructor(
+    stream: Readable,
+    private readonly label: string,
+  ) {
+    this.it = stream[Symbol.asyncIterator]();
+  }
+
+  get encoding(): Encoding | undefined {
+    return this.decoder.encoding;
+  }
+
+  sha256(): string {
+    return this.hash.copy().digest('hex');
+  }
+
+  async next(): Promise<Line | undefined> {
+    while (this.at >= this.queue.length) {
+      if (this.ended) return undefined;
+      let r: IteratorResult<Buffer>;
+      try {
+        r = await this.it.next();
+      } catch (e) {
+        throw new MssError('ANNUAIRE_READ_FAILED', { file: this.label, reason: (e as Error).message }, { cause: e });
+      }
+      this.at = 0;
+      if (r.done) {
+        this.ended = true;
+        this.queue = this.decoder.end();
+      } else {
+        this.hash.update(r.value);
+        this.bytes += r.value.length;
+        this.queue = this.decoder.push(r.value);
+      }
+    }
+    return this.queue[this.at++];
+  }
+}
