@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { registerAnnuaireImport } from './annuaire-import.js';
 import { registerCerts } from './certs.js';
 import { registerConfig } from './config.js';
 import { registerDb } from './db.js';
@@ -6,4 +7,4 @@ import { registerJournal } from './journal.js';
 import { registerStart } from './start.js';
 
 // One file per subcommand family; each module's commands are thin wrappers over its functions.
-export const commands: Array<(program: Command) => void> = [registerStart, registerJournal, registerDb, registerCerts, registerConfig];
+export const commands: Array<(program: Command) => void> = [registerStart, registerJournal, registerDb, registerCerts, registerAnnuaireImport, registerConfig];
