@@ -327,10 +327,10 @@ function leafShape(spec: LeafSpec): { subject: Rdn[]; extensions: object[] } {
 
 /** A fresh key and a certificate of the given shape, signed by issuer. */
 export async function issueCertificate(issuer: CertAuthority, spec: LeafSpec, opts: IssueOptions = {}): Promise<IssuedCertificate> {
+  const { subject, extensions } = leafShape(spec); // first: a bad id fails before a key is made
   const keyPem = opts.keyPem ?? (await newRsaKey(opts.keyBits ?? 3072));
   const notBefore = opts.notBefore ?? new Date(Date.now() - SKEW);
   const notAfter = opts.notAfter ?? new Date(notBefore.getTime() + (opts.validityDays ?? 825) * DAY);
-  const { subject, extensions } = leafShape(spec);
   const { certPem, serialNumber } = build({ subject, keyPem, issuer, notBefore, notAfter, extensions });
   return { certPem, keyPem, serialNumber };
 }

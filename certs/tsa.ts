@@ -112,6 +112,17 @@ export async function createTsa(o: TsaOptions): Promise<Tsa> {
     if (e instanceof MssError) throw e;
     throw new MssError('CERT_INVALID', { what: 'TSA private key', file: o.source?.keyFile ?? '(given in memory)', reason: (e as Error).message });
   }
+  return createUncheckedTsa(o);
+}
+
+/**
+ * The TSA without createTsa's checks: it signs with whatever certificate it is given.
+ * Exists so tests can forge the tokens a verifier must refuse (a non-TSA signer); the
+ * platform always goes through createTsa.
+ */
+export async function createUncheckedTsa(o: TsaOptions): Promise<Tsa> {
+  usePkijsEngine();
+  const cert = firstCert(o.certPem);
   const key = await importSigningKey(o.keyPem);
   const certDer = Buffer.from(pemDers(o.certPem, 'CERTIFICATE')[0]);
   const chain = (o.chainPems ?? []).flatMap((p) => pemDers(p, 'CERTIFICATE').map(parseCertificate));
