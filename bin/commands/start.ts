@@ -15,18 +15,6 @@ export function registerStart(program: Command) {
       const config = configFrom(opts, opts.httpPort !== undefined ? { http: { port: opts.httpPort as unknown as number } } : {});
       const log = createLogger(config);
       const platform = await startPlatform(config, log);
-      const lines = [
-        '',
-        `MSSanté operator platform is up — operator domain ${config.operator.domain}`,
-        `  data directory   ${config.dataDir}`,
-        `  database         ${config.database.url ? maskUrl(config.database.url) : platform.db.target}`,
-        ...platform.endpoints.map((e) => `  ${e.name.padEnd(16)} ${e.url}`),
-        `  journal          check it with: npx mss journal verify${opts.dataDir ? ` --data-dir ${opts.dataDir}` : ''} (after stopping, on the embedded database)`,
-        '',
-        'Press Ctrl-C to stop.',
-        '',
-      ];
-      process.stdout.write(lines.join('\n'));
       await new Promise<void>((resolve) => {
         let stopping = false;
         const onSignal = (sig: string) => {
@@ -45,8 +33,21 @@ export function registerStart(program: Command) {
               resolve();
             });
         };
+        // Handlers first, banner second: whoever reads "Press Ctrl-C" may signal at once.
         process.once('SIGINT', () => onSignal('SIGINT'));
         process.once('SIGTERM', () => onSignal('SIGTERM'));
+        const lines = [
+          '',
+          `MSSanté operator platform is up — operator domain ${config.operator.domain}`,
+          `  data directory   ${config.dataDir}`,
+          `  database         ${config.database.url ? maskUrl(config.database.url) : platform.db.target}`,
+          ...platform.endpoints.map((e) => `  ${e.name.padEnd(16)} ${e.url}`),
+          `  journal          check it with: npx mss journal verify${opts.dataDir ? ` --data-dir ${opts.dataDir}` : ''} ${config.database.url ? '' : ' (after stopping: the embedded database is single-process)'}`,
+          '',
+          'Press Ctrl-C to stop.',
+          '',
+        ];
+        process.stdout.write(lines.join('\n'));
       });
     }),
   );

@@ -74,7 +74,7 @@ describe('mss start refuses bad input with one clear line', () => {
   it('a missing certificate file', () => {
     const r = runMss(['start', '--data-dir', tmp()], { MSS_TLS_CERT_FILE: '/nonexistent/server.pem', MSS_TLS_KEY_FILE: '/nonexistent/server.key' });
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^mss: cannot read TLS certificate \/nonexistent\/server\.pem: .+\n$/);
+    expect(r.stderr).toBe('mss: cannot read TLS certificate (tls.certFile) /nonexistent/server.pem: no such file\n');
   });
 
   it('a certificate file that is not a certificate', () => {
