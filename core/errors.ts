@@ -30,6 +30,27 @@ export const catalogue = {
   ANNUAIRE_OLDER_EXTRACTION: { http: 409, text: '{file} is an extraction of {date}, older than the {latest} one already imported; nothing applied (use --force to apply it anyway)' },
   ANNUAIRE_ZIP_REFUSED: { http: 422, text: 'archive {file} refused: {reason}' },
   ANNUAIRE_READ_FAILED: { http: 422, text: 'cannot read {file}: {reason}; nothing applied' },
+  // Access policy refusals (core/policy) and the annuaire's own mailboxes, whitelist and
+  // admin API. A policy verdict carries one of these codes; each front turns it into its wire form.
+  AUTH_FAILED: { http: 401, smtp: { code: 535, enhanced: '5.7.8' }, imap: { kind: 'NO', code: 'AUTHENTICATIONFAILED' }, text: 'authentication failed: unknown user name or wrong credential' },
+  DIRECTORY_UNAVAILABLE: { http: 503, smtp: { code: 451, enhanced: '4.4.3' }, imap: { kind: 'NO', code: 'UNAVAILABLE' }, text: 'the directory cannot answer right now; please try again later' },
+  BAL_UNKNOWN: { http: 404, smtp: { code: 550, enhanced: '5.1.1' }, imap: { kind: 'NO', code: 'AUTHORIZATIONFAILED' }, text: 'there is no mailbox {address} at this operator' },
+  BAL_CLOSED: { http: 410, smtp: { code: 550, enhanced: '5.1.1' }, imap: { kind: 'NO', code: 'AUTHORIZATIONFAILED' }, text: 'the mailbox {address} is closed' },
+  BAL_NOT_MEMBER: { http: 403, smtp: { code: 550, enhanced: '5.7.1' }, imap: { kind: 'NO', code: 'AUTHORIZATIONFAILED' }, text: '{principal} may not open the mailbox {address}: {why}' },
+  SEND_AS_FORBIDDEN: { http: 403, smtp: { code: 553, enhanced: '5.7.1' }, imap: { kind: 'NO', code: 'NOPERM' }, text: '{principal} may not send as {address}: {why}' },
+  DOMAIN_NOT_WHITELISTED: { http: 403, smtp: { code: 550, enhanced: '5.7.1' }, imap: { kind: 'NO', code: 'NOPERM' }, text: '{role}domain {domain} is not in the MSSanté trust space (it is not on the liste blanche)' },
+  PEER_CERT_MISMATCH: { http: 403, smtp: { code: 550, enhanced: '5.7.1' }, imap: { kind: 'NO', code: 'AUTHENTICATIONFAILED' }, text: 'the certificate presented for {domain} ({subject}) is not the operator certificate the liste blanche records for it' },
+  ADMIN_OUT_OF_SCOPE: { http: 403, text: 'account {admin} may not act on {target}: {why}' },
+  BAL_EXISTS: { http: 409, text: 'the address {address} is already taken (addresses are never reused)' },
+  BAL_WRONG_TYPE: { http: 409, text: '{operation} applies to {expected} mailboxes; {address} is a {type} mailbox' },
+  BAL_STATE_CONFLICT: { http: 409, text: 'the mailbox {address} is already {status}' },
+  PERSON_UNKNOWN: { http: 404, text: 'there is no local account {person}' },
+  PERSON_EXISTS: { http: 409, text: 'a local account {person} already exists' },
+  CERT_ALREADY_REGISTERED: { http: 409, text: 'the certificate {fingerprint} is already registered for {address}' },
+  CERT_UNUSABLE: { http: 422, text: 'the application certificate cannot be registered: {reason}' },
+  WHITELIST_OLDER: { http: 409, text: 'the liste blanche from {source} was generated on {date}, before the one in place ({current}); nothing changed' },
+  WHITELIST_INVALID: { http: 422, text: 'the liste blanche from {source} cannot be used: {reason}; nothing changed' },
+  ADMIN_EXISTS: { http: 409, text: 'an admin account {login} already exists' },
   INTERNAL: { http: 500, smtp: { code: 451, enhanced: '4.3.0' }, imap: { kind: 'NO', code: 'SERVERBUG' }, text: 'internal error, please try again later' },
 } satisfies Record<string, CatalogueEntry>;
 

@@ -1,0 +1,155 @@
+// The decisions themselves: pure functions from facts to a verdict, no I/O, so the whole
+// access matrix is tested without a database and every front gets the same answer.
+import type { MailboxFacts, TrustSpaceEntry } from './facts.js';
+import { principalLabel, type AdminPrincipal, type PeerPrincipal, type Principal } from './principal.js';
+import { ALLOW, refuse, type Verdict } from './verdict.js';
+
+export const normaliseAddress = (a: string) => a.trim().toLowerCase();
+export const normaliseDomain = (d: string) => d.trim().toLowerCase().replace(/\.$/, '');
+/** SHA-256 fingerprints arrive as "AB:CD:…" (openssl, Node) or plain hex: compare one form. */
+export const normaliseFingerprint = (f: string) => f.replace(/[:\s]/g, '').toLowerCase();
+
+/**
+ * Why this principal may not use this mailbox, or null when it may. The one rule behind
+ * both "open" and "send as": PER/CAB → its holder; ORG → its members; APP → its registered,
+ * unrevoked, unexpired application certificate; a closed mailbox → nobody.
+ */
+function whyNot(p: Principal, bal: MailboxFacts, now: Date): string | null {
+  switch (bal.type) {
+    case 'PER':
+    case 'CAB':
+      if (p.kind !== 'person') return `it is a personal mailbox, opened only by its holder`;
+      if (!p.idnps || p.idnps !== bal.ownerId) return `it is the personal mailbox of another professional`;
+      return null;
+    case 'ORG':
+      if (p.kind !== 'person') return `it is an organisational mailbox, opened only by its members`;
+      if (!bal.memberIds.includes(p.id)) return `this account is not a member of the organisational mailbox`;
+      return null;
+    case 'APP': {
+      if (p.kind !== 'application') return `it is a technical mailbox, opened only by its application's registered certificate`;
+      const fp = normaliseFingerprint(p.fingerprint);
+      const reg = bal.applications.find((a) => normaliseFingerprint(a.fingerprint) === fp);
+      if (!reg) return `this certificate is not registered for the mailbox`;
+      if (reg.revokedAt && reg.revokedAt <= now) return `this certificate's registration was revoked on ${reg.revokedAt.toISOString()}`;
+      if (reg.notAfter <= now) return `this certificate expired on ${reg.notAfter.toISOString()}`;
+      return null;
+    }
+    default:
+      // A type this code does not know: no explicit allow, so no access.
+      return `its type is not one this operator grants access to`;
+  }
+}
+
+/** May this principal open (read) this mailbox? bal null = no such mailbox. */
+export function decideOpenBal(p: Principal, address: string, bal: MailboxFacts | null, now: Date): Verdict {
+  if (!bal) return refuse('BAL_UNKNOWN', { address });
+  if (bal.status !== 'active') return refuse('BAL_CLOSED', { address: bal.address });
+  const why = whyNot(p, bal, now);
+  return why === null ? ALLOW : refuse('BAL_NOT_MEMBER', { principal: principalLabel(p), address: bal.address, why });
+}
+
+/** May this principal send as this address (envelope sender and From)? Same rule as opening it. */
+export function decideSendAs(p: Principal, address: string, bal: MailboxFacts | null, now: Date): Verdict {
+  const principal = principalLabel(p);
+  if (!bal) return refuse('SEND_AS_FORBIDDEN', { principal, address, why: 'it is not a mailbox of this operator' });
+  if (bal.status !== 'active') return refuse('SEND_AS_FORBIDDEN', { principal, address: bal.address, why: 'the mailbox is closed' });
+  const why = whyNot(p, bal, now);
+  return why === null ? ALLOW : refuse('SEND_AS_FORBIDDEN', { principal, address: bal.address, why });
+}
+
+/** What an admin wants to act on. `global` covers platform-wide acts (imports, accounts). */
+export type AdminTarget = { kind: 'global'; what: string } | { kind: 'mailbox'; address: string; domain: string; structureId?: string | null } | { kind: 'domain'; domain: string };
+
+const targetLabel = (t: AdminTarget) => (t.kind === 'global' ? t.what : t.kind === 'mailbox' ? t.address : `domain ${t.domain}`);
+
+/**
+ * May this admin act on every one of these targets? `national` acts anywhere; `regional`
+ * on mailboxes of its listed domains, or owned by its listed structures. An empty target
+ * list (e.g. a person attached to no mailbox) is national-only: nothing proves it is in scope.
+ */
+export function decideAdmin(admin: AdminPrincipal, targets: readonly AdminTarget[]): Verdict {
+  if (admin.role === 'national') return ALLOW;
+  const label = principalLabel(admin);
+  if (admin.role !== 'regional') return refuse('ADMIN_OUT_OF_SCOPE', { admin: admin.login, target: targets.map(targetLabel).join(', ') || 'this', why: 'the account has no known role' });
+  if (!targets.length) return refuse('ADMIN_OUT_OF_SCOPE', { admin: admin.login, target: 'it', why: 'nothing ties it to a domain or structure of the account; a national account must do it' });
+  const domains = new Set(admin.domains.map(normaliseDomain));
+  const structures = new Set(admin.structures.map((s) => s.trim().toUpperCase()));
+  for (const t of targets) {
+    if (t.kind === 'global') return refuse('ADMIN_OUT_OF_SCOPE', { admin: admin.login, target: t.what, why: 'it is a national operation and the account is regional' });
+    const inDomain = domains.has(normaliseDomain(t.domain));
+    const inStructure = t.kind === 'mailbox' && !!t.structureId && structures.has(t.structureId.toUpperCase());
+    if (!inDomain && !inStructure) {
+      return refuse('ADMIN_OUT_OF_SCOPE', { admin: admin.login, target: targetLabel(t), why: `${label}'s scope covers ${describeScope(admin)}` });
+    }
+  }
+  return ALLOW;
+}
+
+const describeScope = (a: AdminPrincipal) =>
+  [a.domains.length ? `domains ${a.domains.join(', ')}` : '', a.structures.length ? `structures ${a.structures.join(', ')}` : ''].filter(Boolean).join(' and ') || 'nothing';
+
+/**
+ * Is this domain inside the espace de confiance? The operator's own domains are; any other
+ * must be on the liste blanche. role prefixes the sentence: "sender ", "recipient ", "peer ".
+ */
+export function decideTrustSpace(domain: string, entry: TrustSpaceEntry | null, localDomains: readonly string[], role = ''): Verdict {
+  const d = normaliseDomain(domain);
+  if (!d) return refuse('DOMAIN_NOT_WHITELISTED', { role, domain: '(empty)' });
+  if (localDomains.some((l) => normaliseDomain(l) === d)) return ALLOW;
+  return entry ? ALLOW : refuse('DOMAIN_NOT_WHITELISTED', { role, domain: d });
+}
+
+/**
+ * May this peer operator deliver to us? Its domain must be on the liste blanche; with
+ * requireDn, its certificate subject must also be the DN the list records for it (when the
+ * list records one).
+ */
+export function decidePeer(peer: PeerPrincipal, entry: TrustSpaceEntry | null, requireDn: boolean): Verdict {
+  if (!entry) return refuse('DOMAIN_NOT_WHITELISTED', { role: 'peer ', domain: normaliseDomain(peer.domain) });
+  if (requireDn && entry.operatorDn && !dnEquals(entry.operatorDn, peer.subject)) {
+    return refuse('PEER_CERT_MISMATCH', { domain: normaliseDomain(peer.domain), subject: peer.subject.replace(/\n/g, ', ') });
+  }
+  return ALLOW;
+}
+
+/**
+ * Compares two distinguished names written in different usual forms: RFC 4514
+ * ("CN=x,O=y,C=FR"), openssl's one-per-line (Node's X509Certificate.subject) or in reverse
+ * order. Equal when they hold the same attribute/value pairs, types and values compared
+ * case-insensitively (X.520 caseIgnoreMatch).
+ */
+export function dnEquals(a: string, b: string): boolean {
+  const x = dnPairs(a);
+  const y = dnPairs(b);
+  return x.length > 0 && x.length === y.length && x.every((v, i) => v === y[i]);
+}
+
+function dnPairs(dn: string): string[] {
+  // One attribute per line (openssl/Node): commas inside values are literal there.
+  const multiline = dn.includes('\n');
+  const parts: string[] = [];
+  let cur = '';
+  for (let i = 0; i < dn.length; i++) {
+    const c = dn[i];
+    if (multiline) {
+      if (c === '\n') {
+        parts.push(cur);
+        cur = '';
+      } else cur += c;
+    } else if (c === '\\' && i + 1 < dn.length) {
+      cur += dn[++i];
+    } else if (c === ',' || c === '+') {
+      parts.push(cur);
+      cur = '';
+    } else cur += c;
+  }
+  parts.push(cur);
+  return parts
+    .map((p) => p.trim())
+    .filter(Boolean)
+    .map((p) => {
+      const eq = p.indexOf('=');
+      return eq < 0 ? p.toLowerCase() : `${p.slice(0, eq).trim().toUpperCase()}=${p.slice(eq + 1).trim().replace(/\s+/g, ' ').toLowerCase()}`;
+    })
+    .sort();
+}
