@@ -200,6 +200,7 @@ function resolvePaths(c: Config, cwd: string): Config {
   c.dataDir = resolve(cwd, c.dataDir);
   const inData = (p: string) => (isAbsolute(p) ? p : resolve(c.dataDir, p));
   c.pki.dir = inData(c.pki.dir);
+  c.mailstore.mailDir = inData(c.mailstore.mailDir);
   const inPki = (p: string, name: string) => (p === '' ? resolve(c.pki.dir, name) : resolve(cwd, p));
   c.tls.certFile = inPki(c.tls.certFile, 'server.pem');
   c.tls.keyFile = inPki(c.tls.keyFile, 'server.key');

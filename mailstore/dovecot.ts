@@ -1,0 +1,170 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import type { Config } from '../core/config/index.js';
+import type { HealthCheck } from '../core/http.js';
+import type { Logger } from '../core/logger.js';
+import { expectBanner, freePort } from '../core/net.js';
+import { chownTree, type ChildUser, type Supervisor } from '../core/supervisor.js';
+import { dovecotConfig } from './dovecot-config.js';
+
+/** How the IMAP proxy, the webmail and the SMTP front reach the mail store. */
+export interface Mailstore {
+  imap: { host: string; port: number };
+  lmtp: { host: string; port: number };
+  /** Log in to Dovecot's IMAP as `${bal}${separator}${user}` with this password. */
+  master: { user: string; password: string; separator: '*' };
+  mailDir: string;
+  health: HealthCheck;
+  stop(): Promise<void>;
+}
+
+const HOST = '127.0.0.1';
+
+/**
+ * Writes Dovecot's configuration under the data directory and runs it under the
+ * supervisor, unprivileged: as the current user, or as the daemons' system user when the
+ * platform runs as root. Mail stays under the data directory.
+ */
+export async function startMailstore(config: Config, log: Logger, supervisor: Supervisor): Promise<Mailstore> {
+  const user = supervisor.user;
+  const home = join(config.dataDir, 'dovecot');
+  const mailDir = config.mailstore.mailDir;
+  const stateDir = join(home, 'state');
+  const baseDir = shortBaseDir(join(home, 'run'), config.dataDir);
+  for (const d of [home, stateDir, baseDir, mailDir]) mkdirSync(d, { recursive: true, mode: 0o750 });
+  grantTraverse(config.dataDir, user);
+  for (const d of [home, mailDir]) requireReachable(d, user);
+
+  const master = { user: config.mailstore.masterUser, password: secret(join(home, 'master-secret')), separator: '*' as const };
+  const masterUsersFile = join(home, 'master-users');
+  writeFileSync(masterUsersFile, `${master.user}:${ssha512(master.password)}\n`, { mode: 0o600 });
+
+  const imapPort = config.mailstore.imapPort || (await freePort(HOST));
+  const lmtpPort = config.mailstore.lmtpPort || (await freePort(HOST));
+  const confFile = join(home, 'dovecot.conf');
+  writeFileSync(
+    confFile,
+    dovecotConfig({
+      baseDir,
+      stateDir,
+      mailDir,
+      user: user.name,
+      group: groupName(user),
+      imapPort,
+      lmtpPort,
+      masterUsersFile,
+      unusablePassword: randomBytes(24).toString('hex'),
+      hibernateTimeoutSec: Math.max(1, Math.round(config.mailstore.hibernateTimeout / 1000)),
+      maxSessions: config.mailstore.maxSessions,
+      maxUserIpConnections: config.mailstore.maxUserIpConnections,
+      postmaster: `postmaster@${config.operator.domain}`,
+      hostname: config.operator.hostname,
+    }),
+    { mode: 0o600 },
+  );
+  for (const p of [home, stateDir, baseDir, confFile, masterUsersFile]) chownTree(p, user);
+  chownOne(mailDir, user);
+
+  if (!existsSync(config.mailstore.dovecot)) {
+    throw new Error(`Dovecot is not installed (${config.mailstore.dovecot} is missing): apt-get install dovecot-imapd dovecot-lmtpd, or set MSS_MAILSTORE_DOVECOT`);
+  }
+  const health = async () => {
+    await expectBanner(HOST, imapPort, /^\* OK/);
+    await expectBanner(HOST, lmtpPort, /^220 /);
+  };
+  await supervisor.start({
+    name: 'dovecot',
+    command: config.mailstore.dovecot,
+    args: ['-F', '-c', confFile],
+    restart: 'always',
+    health,
+    healthIntervalMs: 15_000,
+    readyTimeoutMs: 30_000,
+    stopTimeoutMs: 10_000,
+    logLevels: { stdout: 'info', stderr: 'info' },
+  });
+  log.info({ imap: `${HOST}:${imapPort}`, lmtp: `${HOST}:${lmtpPort}`, mailDir, user: user.name }, 'mail store (Dovecot) running');
+  return {
+    imap: { host: HOST, port: imapPort },
+    lmtp: { host: HOST, port: lmtpPort },
+    master,
+    mailDir,
+    health: {
+      name: 'mailstore',
+      async check() {
+        await health();
+        return { ok: true, imap: imapPort, lmtp: lmtpPort };
+      },
+    },
+    stop: () => supervisor.stop('dovecot'),
+  };
+}
+
+/** A generated secret kept 0600 in a file, the same across restarts. */
+function secret(file: string): string {
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  const s = randomBytes(24).toString('base64url');
+  writeFileSync(file, s + '\n', { mode: 0o600 });
+  return s;
+}
+
+/** Dovecot's {SSHA512}: base64(SHA-512(password ‖ salt) ‖ salt). */
+export function ssha512(password: string): string {
+  const salt = randomBytes(16);
+  return `{SSHA512}${Buffer.concat([createHash('sha512').update(password).update(salt).digest(), salt]).toString('base64')}`;
+}
+
+// Dovecot's sockets live under base_dir and a unix socket path may not exceed 107 bytes:
+// a deep data directory gets a short, stable directory under the system's tmp instead.
+function shortBaseDir(preferred: string, dataDir: string): string {
+  if (preferred.length <= 60) return preferred;
+  return join(tmpdir(), `mss-dovecot-${createHash('sha256').update(dataDir).digest('hex').slice(0, 10)}`);
+}
+
+function groupName(user: ChildUser): string {
+  if (!user.dropped) {
+    try {
+      const line = readFileSync('/etc/group', 'utf8')
+        .split('\n')
+        .find((l) => l.split(':')[2] === String(user.gid));
+      if (line) return line.split(':')[0];
+    } catch {
+      /* fall through */
+    }
+  }
+  return user.dropped ? user.name : String(user.gid);
+}
+
+/** Only the mail root: what is below it Dovecot created, as that user already. */
+function chownOne(path: string, user: ChildUser) {
+  if (user.dropped) chownSync(path, user.uid, user.gid);
+}
+
+/**
+ * The data directory is ours: let the daemons' group pass through it (not list it), so a
+ * 0700 directory made by mkdtemp or a strict umask still works.
+ */
+function grantTraverse(dataDir: string, user: ChildUser) {
+  if (!user.dropped) return;
+  const st = statSync(dataDir);
+  if (st.uid === user.uid || st.mode & 0o001 || (st.gid === user.gid && st.mode & 0o010)) return;
+  chownSync(dataDir, st.uid, user.gid);
+  chmodSync(dataDir, (st.mode & 0o7777) | 0o010);
+}
+
+/**
+ * As root the daemons run as another user, who must be able to reach the data directory
+ * (e.g. a checkout under /root is not): say so plainly rather than let Dovecot fail.
+ */
+function requireReachable(dir: string, user: ChildUser) {
+  if (!user.dropped) return;
+  for (let d = dirname(dir); d !== dirname(d); d = dirname(d)) {
+    const st = statSync(d);
+    const bit = st.uid === user.uid ? 0o100 : st.gid === user.gid ? 0o010 : 0o001;
+    if (!(st.mode & bit)) {
+      throw new Error(`the daemons run as the system user "${user.name}", who cannot enter ${d}: choose a data directory outside it (MSS_DATA_DIR=/var/lib/mss) or run as a normal user`);
+    }
+  }
+}

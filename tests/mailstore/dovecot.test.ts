@@ -1,0 +1,122 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ImapFlow } from 'imapflow';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../core/config/index.js';
+import { silentLogger } from '../../core/logger.js';
+import { Supervisor } from '../../core/supervisor.js';
+import { dovecotConfig } from '../../mailstore/dovecot-config.js';
+import { startMailstore, type Mailstore } from '../../mailstore/dovecot.js';
+import { deliverLmtp } from '../../mailstore/lmtp.js';
+
+const msg = (subject: string, body = 'Résultat: normal.') =>
+  Buffer.from(`From: labo@peer.mssante.fr\r\nTo: dr.martin@mssante.localhost\r\nSubject: ${subject}\r\nMessage-ID: <${subject.replace(/\W/g, '')}@peer>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n${body}\r\n`);
+
+async function imapAs(store: Mailstore, bal: string, password = store.master.password) {
+  const client = new ImapFlow({
+    host: store.imap.host,
+    port: store.imap.port,
+    secure: false,
+    auth: { user: `${bal}${store.master.separator}${store.master.user}`, pass: password },
+    logger: false,
+  });
+  await client.connect();
+  return client;
+}
+
+describe('mail store (Dovecot, unprivileged, supervised)', () => {
+  let supervisor: Supervisor;
+  let store: Mailstore;
+
+  beforeAll(async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'mss-ms-'));
+    const config = loadConfig({ env: {}, overrides: { dataDir } });
+    supervisor = new Supervisor(silentLogger);
+    store = await startMailstore(config, silentLogger, supervisor);
+  });
+  afterAll(async () => {
+    await supervisor?.stopAll();
+  });
+
+  it('delivers over LMTP per recipient and the mail is readable over IMAP as that BAL', async () => {
+    const r = await deliverLmtp(store.lmtp, { from: 'labo@peer.mssante.fr', to: ['dr.martin@mssante.localhost', 'secretariat.cardio@mssante.localhost'] }, msg('Bilan sanguin'));
+    expect(r).toEqual({ accepted: ['dr.martin@mssante.localhost', 'secretariat.cardio@mssante.localhost'], failed: [] });
+    const client = await imapAs(store, 'dr.martin@mssante.localhost');
+    try {
+      const lock = await client.getMailboxLock('INBOX');
+      try {
+        const m = await client.fetchOne('*', { source: true, envelope: true });
+        expect(m && m.envelope?.subject).toBe('Bilan sanguin');
+        expect(m && m.source?.toString()).toContain('Résultat: normal.');
+      } finally {
+        lock.release();
+      }
+      const boxes = (await client.list()).map((b) => b.path).sort();
+      expect(boxes).toEqual(['Drafts', 'INBOX', 'Junk', 'Sent', 'Trash']);
+    } finally {
+      await client.logout();
+    }
+  });
+
+  it('refuses logins without the master secret', async () => {
+    await expect(imapAs(store, 'dr.martin@mssante.localhost', 'wrong')).rejects.toThrow();
+    const direct = new ImapFlow({ host: store.imap.host, port: store.imap.port, secure: false, auth: { user: 'dr.martin@mssante.localhost', pass: store.master.password }, logger: false });
+    await expect(direct.connect()).rejects.toThrow();
+  });
+
+  it('is restarted after a crash, with the mail intact', async () => {
+    const pid = supervisor.status('dovecot')[0].pid!;
+    process.kill(pid, 'SIGKILL');
+    // Wait until the supervisor has a new, healthy Dovecot (the test's timeout bounds this).
+    for (;;) {
+      const s = supervisor.status('dovecot')[0];
+      if (s.state === 'running' && s.pid !== pid) {
+        try {
+          await store.health.check();
+          break;
+        } catch {
+          /* still starting */
+        }
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(supervisor.status('dovecot')[0].restarts).toBe(1);
+    const client = await imapAs(store, 'secretariat.cardio@mssante.localhost');
+    try {
+      const status = await client.status('INBOX', { messages: true });
+      expect(status.messages).toBe(1);
+    } finally {
+      await client.logout();
+    }
+  });
+});
+
+describe('generated Dovecot configuration', () => {
+  const params = {
+    baseDir: '/run/x',
+    stateDir: '/s',
+    mailDir: '/m',
+    user: 'mssante',
+    group: 'mssante',
+    imapPort: 1143,
+    lmtpPort: 1024,
+    masterUsersFile: '/c/master-users',
+    unusablePassword: 'abc',
+    hibernateTimeoutSec: 30,
+    maxSessions: 12000,
+    maxUserIpConnections: 200,
+    postmaster: 'postmaster@d',
+    hostname: 'h',
+  };
+  it('listens on loopback only, with the master user and hibernation', () => {
+    const c = dovecotConfig(params);
+    expect(c).toMatch(/^listen = 127\.0\.0\.1$/m);
+    expect(c).toMatch(/master = yes/);
+    expect(c).toMatch(/^imap_hibernate_timeout = 30s$/m);
+    expect(c.match(/chroot =\n/g)).toHaveLength(2);
+  });
+  it('refuses values that would change the configuration’s meaning', () => {
+    expect(() => dovecotConfig({ ...params, mailDir: '/m }\npassdb {' })).toThrow(/unsafe value/);
+  });
+});
