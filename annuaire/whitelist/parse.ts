@@ -1,0 +1,183 @@
+// Reading the national liste blanche (listeblanchemssante.xml). Pure: bytes in, entries out,
+// so it is tested on generated and hostile inputs without a database.
+//
+// Shape (REFERENCE.md): namespace https://listeblanche.mssante.fr/schema; a
+// <DateDeGeneration>; one <Domaine> per domain with <Nom>, <Description>,
+// <DNCertificatOperateur>, <ResponsableContact>, <SupportContact>, <DateMAJ>.
+import { domainToASCII, domainToUnicode } from 'node:url';
+import { XMLParser, XMLValidator } from 'fast-xml-parser';
+
+export const WHITELIST_NAMESPACE = 'https://listeblanche.mssante.fr/schema';
+
+export interface WhitelistEntry {
+  /** A-label, lower-case: the lookup key. */
+  domain: string;
+  /** U-label (Unicode) form. */
+  domainUnicode: string;
+  description: string | null;
+  operatorDn: string | null;
+  responsableContact: string | null;
+  supportContact: string | null;
+  dateMaj: string | null;
+}
+
+export interface ParsedWhitelist {
+  generatedAt: Date;
+  generatedRaw: string;
+  entries: WhitelistEntry[];
+  /** <Domaine> entries that could not be used, with why; the rest of the list is. */
+  rejected: Array<{ name: string; reason: string }>;
+  /** Names listed more than once (the last entry wins). */
+  duplicates: string[];
+}
+
+/** Why a list cannot be used at all: the caller wraps it in WHITELIST_INVALID. */
+export class WhitelistFormatError extends Error {}
+
+/**
+ * A DOCTYPE is where XML external entities (XXE) and entity expansion bombs live; the
+ * national list has none, so any DTD is refused before parsing rather than "disabled".
+ */
+function refuseDtd(xml: string) {
+  const withoutComments = xml.replace(/<!--[\s\S]*?-->/g, '');
+  if (/<!DOCTYPE/i.test(withoutComments) || /<!ENTITY/i.test(withoutComments)) {
+    throw new WhitelistFormatError('it contains a DTD (<!DOCTYPE> / <!ENTITY>), which the liste blanche never has and which is refused (XML entity attacks)');
+  }
+}
+
+/**
+ * DateDeGeneration as published: ISO 8601 (with or without zone) or French dd/mm/yyyy
+ * [hh:mm[:ss]]. A date without zone is read as UTC: only its order against other lists
+ * matters, and every list is written the same way.
+ */
+export function parseGenerationDate(raw: string): Date | null {
+  const s = raw.trim();
+  let m = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?\s*(Z|[+-]\d{2}:?\d{2})?$/.exec(s);
+  if (m) {
+    const zone = m[8] ? (m[8] === 'Z' ? 'Z' : m[8].replace(/^([+-]\d{2})(\d{2})$/, '$1:$2')) : 'Z';
+    const d = new Date(`${m[1]}-${m[2]}-${m[3]}T${m[4] ?? '00'}:${m[5] ?? '00'}:${m[6] ?? '00'}${m[7] ? '.' + m[7].slice(0, 3) : ''}${zone}`);
+    return Number.isNaN(d.getTime()) ? null : d;
+  }
+  m = /^(\d{2})\/(\d{2})\/(\d{4})(?:[ T](\d{2}):(\d{2})(?::(\d{2}))?)?$/.exec(s);
+  if (m) {
+    const d = new Date(Date.UTC(+m[3], +m[2] - 1, +m[1], +(m[4] ?? 0), +(m[5] ?? 0), +(m[6] ?? 0)));
+    return d.getUTCDate() === +m[1] ? d : null;
+  }
+  return null;
+}
+
+/** A name from <Nom> in both forms; null when it is not a usable domain name. */
+export function domainForms(name: string): { ascii: string; unicode: string } | null {
+  const n = name.trim().replace(/\.$/, '');
+  if (!n || /[\s@/]/.test(n)) return null;
+  const ascii = domainToASCII(n.toLowerCase());
+  if (!ascii || !ascii.includes('.')) return null;
+  return { ascii, unicode: domainToUnicode(ascii) };
+}
+
+const text = (v: unknown): string | null => {
+  if (v === undefined || v === null) return null;
+  if (typeof v === 'object') return null;
+  const s = String(v).trim();
+  return s === '' ? null : s;
+};
+
+/** Every object under `node` whose key is `name`, at any depth (the //Domaine of XPath). */
+function collect(node: unknown, name: string, out: Record<string, unknown>[] = []): Record<string, unknown>[] {
+  if (Array.isArray(node)) for (const n of node) collect(n, name, out);
+  else if (node && typeof node === 'object') {
+    for (const [k, v] of Object.entries(node)) {
+      if (k === name) for (const item of Array.isArray(v) ? v : [v]) out.push(item && typeof item === 'object' ? (item as Record<string, unknown>) : {});
+      else if (!k.startsWith('@_')) collect(v, name, out);
+    }
+  }
+  return out;
+}
+
+export function parseWhitelist(input: string | Buffer): ParsedWhitelist {
+  const xml = (typeof input === 'string' ? input : input.toString('utf8')).replace(/^\uFEFF/, '');
+  refuseDtd(xml);
+  const valid = XMLValidator.validate(xml);
+  if (valid !== true) throw new WhitelistFormatError(`it is not well-formed XML (line ${valid.err.line}: ${valid.err.msg})`);
+  const parser = new XMLParser({
+    ignoreAttributes: false,
+    removeNSPrefix: true,
+    parseTagValue: false,
+    trimValues: true,
+    htmlEntities: false,
+    // Only XML's five predefined entities are decoded; there is no DTD to define others.
+    processEntities: true,
+  });
+  const doc = parser.parse(xml) as Record<string, unknown>;
+  const rootName = Object.keys(doc).find((k) => !k.startsWith('?'));
+  const root = rootName ? (doc[rootName] as Record<string, unknown>) : undefined;
+  if (!root || typeof root !== 'object') throw new WhitelistFormatError('it has no root element');
+  const ns = rootNamespace(xml);
+  if (ns !== null && ns !== WHITELIST_NAMESPACE) throw new WhitelistFormatError(`its namespace is ${String(ns)}, not ${WHITELIST_NAMESPACE}`);
+
+  const rawDate = findText(doc, 'DateDeGeneration');
+  if (!rawDate) throw new WhitelistFormatError('it has no <DateDeGeneration> (or an empty one)');
+  const generatedAt = parseGenerationDate(rawDate);
+  if (!generatedAt) throw new WhitelistFormatError(`its <DateDeGeneration> "${rawDate}" is not a date`);
+
+  const byDomain = new Map<string, WhitelistEntry>();
+  const rejected: ParsedWhitelist['rejected'] = [];
+  const duplicates: string[] = [];
+  for (const d of collect(doc, 'Domaine')) {
+    const name = text(d.Nom);
+    if (!name) {
+      rejected.push({ name: '(no name)', reason: '<Domaine> without <Nom>' });
+      continue;
+    }
+    const forms = domainForms(name);
+    if (!forms) {
+      rejected.push({ name, reason: 'not a domain name' });
+      continue;
+    }
+    if (byDomain.has(forms.ascii)) duplicates.push(forms.ascii);
+    byDomain.set(forms.ascii, {
+      domain: forms.ascii,
+      domainUnicode: forms.unicode,
+      description: text(d.Description),
+      operatorDn: text(d.DNCertificatOperateur),
+      responsableContact: text(d.ResponsableContact),
+      supportContact: text(d.SupportContact),
+      dateMaj: text(d.DateMAJ),
+    });
+  }
+  if (!byDomain.size) throw new WhitelistFormatError('it lists no usable <Domaine>');
+  return { generatedAt, generatedRaw: rawDate, entries: [...byDomain.values()], rejected, duplicates };
+}
+
+/** The text of the first element with this name, at any depth (elements are strings once parsed). */
+function findText(node: unknown, name: string): string | null {
+  if (Array.isArray(node)) {
+    for (const n of node) {
+      const r = findText(n, name);
+      if (r !== null) return r;
+    }
+  } else if (node && typeof node === 'object') {
+    for (const [k, v] of Object.entries(node)) {
+      if (k === name) return text(Array.isArray(v) ? v[0] : v);
+      if (!k.startsWith('@_')) {
+        const r = findText(v, name);
+        if (r !== null) return r;
+      }
+    }
+  }
+  return null;
+}
+
+/**
+ * The namespace of the root element as declared on it (default or by its prefix), null when
+ * it declares none. Read from the text: the parser drops namespace declarations along with
+ * the prefixes.
+ */
+function rootNamespace(xml: string): string | null {
+  const body = xml.replace(/<\?[\s\S]*?\?>/g, '').replace(/<!--[\s\S]*?-->/g, '');
+  const m = /<(?:([A-Za-z_][\w.-]*):)?[A-Za-z_][\w.-]*((?:\s+[^\s=>]+\s*=\s*(?:"[^"]*"|'[^']*'))*)\s*\/?>/.exec(body);
+  if (!m) return null;
+  const attr = m[1] ? `xmlns:${m[1]}` : 'xmlns';
+  for (const a of m[2].matchAll(/([^\s=]+)\s*=\s*(?:"([^"]*)"|'([^']*)')/g)) if (a[1] === attr) return a[2] ?? a[3];
+  return null;
+}
