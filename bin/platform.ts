@@ -12,6 +12,8 @@ import { ensureDevPki } from '../certs/pki.js';
 import { loadTlsMaterial } from '../certs/tls.js';
 import { createHttpTimestamper, loadTsa, verifyTimestampResponse } from '../certs/tsa.js';
 import { MssError } from '../core/errors.js';
+import { Supervisor } from '../core/supervisor.js';
+import { startMailstore, type Mailstore } from '../mailstore/dovecot.js';
 
 /**
  * The composition root: the only place that knows every module. It starts them in
@@ -22,6 +24,9 @@ export interface Platform {
   db: Db;
   journal: Journal;
   http: FastifyInstance;
+  /** Runs the external daemons (Dovecot, slapd). */
+  supervisor: Supervisor;
+  mailstore: Mailstore;
   /** What listens where, for people: printed by `mss start`. */
   endpoints: Array<{ name: string; url: string }>;
   stop(): Promise<void>;
@@ -48,8 +53,13 @@ export async function startPlatform(config: Config, log: Logger): Promise<Platfo
     journal.startSealing();
     stops.push(() => journal.stop());
 
+    const supervisor = new Supervisor(log.child({ mod: 'supervisor' }));
+    stops.push(() => supervisor.stopAll());
+    const mailstore = await startMailstore(config, log.child({ mod: 'mailstore' }), supervisor);
+
     const http = createHttpServer(log, [
       dbHealth(db),
+      mailstore.health,
       {
         name: 'journal',
         async check() {
@@ -71,13 +81,16 @@ export async function startPlatform(config: Config, log: Logger): Promise<Platfo
     const endpoints = [
       { name: 'health', url: `${base}/health` },
       { name: 'metrics', url: `${base}/metrics` },
-      ...(tsa ? [{ name: 'timestamping (RFC 3161)', url: `${base}/tsa` }] : []),
+      ...(tsa ? [{ name: 'timestamping', url: `${base}/tsa` }] : []),
+      { name: 'mail store', url: `Dovecot, IMAP ${mailstore.imap.host}:${mailstore.imap.port} and LMTP ${mailstore.lmtp.host}:${mailstore.lmtp.port} (internal)` },
     ];
     return {
       config,
       db,
       journal,
       http,
+      supervisor,
+      mailstore,
       endpoints,
       async stop() {
         // Written before the journal's final seal, so the stop itself is sealed too.

@@ -17,6 +17,8 @@ const say = (m) => process.stderr.write(`setup: ${m}\n`);
 const DEBIAN = [
   { bin: 'openssl', pkg: 'openssl', for: ['start', 'test'] },
   { bin: 'curl', pkg: 'curl', for: ['test'] },
+  { bin: '/usr/sbin/dovecot', pkg: 'dovecot-imapd', for: ['start', 'test'] },
+  { bin: '/usr/lib/dovecot/lmtp', pkg: 'dovecot-lmtpd', for: ['start', 'test'] },
 ];
 
 function checkNode() {
@@ -59,6 +61,11 @@ function debianPackages() {
   if (r.status !== 0) {
     say(`apt-get failed; install them by hand: ${missing.join(' ')}`);
     process.exit(1);
+  }
+  // Debian starts a system-wide Dovecot on 143/993 at install: the platform runs its own,
+  // and its IMAP proxy needs those ports.
+  if (missing.some((p) => p.startsWith('dovecot')) && has('systemctl')) {
+    spawnSync(isRoot ? 'systemctl' : 'sudo', isRoot ? ['disable', '--now', 'dovecot'] : ['systemctl', 'disable', '--now', 'dovecot'], { stdio: 'ignore' });
   }
 }
 
