@@ -51,6 +51,12 @@ export const catalogue = {
   WHITELIST_OLDER: { http: 409, text: 'the liste blanche from {source} was generated on {date}, before the one in place ({current}); nothing changed' },
   WHITELIST_INVALID: { http: 422, text: 'the liste blanche from {source} cannot be used: {reason}; nothing changed' },
   ADMIN_EXISTS: { http: 409, text: 'an admin account {login} already exists' },
+  // The LDAP directory (annuaire/ldap): slapd run and fed by the platform.
+  LDAP_START_FAILED: { http: 503, text: 'the LDAP directory (slapd) did not start: {reason}' },
+  LDAP_UNREACHABLE: { http: 503, smtp: { code: 451, enhanced: '4.4.3' }, imap: { kind: 'NO', code: 'UNAVAILABLE' }, text: 'cannot reach the LDAP directory at {url}: {reason}' },
+  LDAP_NOT_RUNNING: { http: 503, text: 'the LDAP directory of {dir} is not running; start the platform first (mss start)' },
+  LDAP_REBUILD_FAILED: { http: 500, text: 'rebuilding the LDAP directory failed, the previous one stays in place: {reason}' },
+  LDAP_SYNC_FAILED: { http: 503, text: 'applying annuaire changes to the LDAP directory failed (they stay queued and are retried): {reason}' },
   INTERNAL: { http: 500, smtp: { code: 451, enhanced: '4.3.0' }, imap: { kind: 'NO', code: 'SERVERBUG' }, text: 'internal error, please try again later' },
 } satisfies Record<string, CatalogueEntry>;
 

@@ -1,0 +1,160 @@
+// The LDAP directory the platform serves: OpenLDAP slapd, configured, started and fed from
+// PostgreSQL (the store of record) by this module. startDirectory() is what the platform
+// calls; queueLdapChanges() is what every writer of the annuaire calls.
+
+import type { Client } from 'ldapts';
+import type { Config } from '../../core/config/index.js';
+import type { Db } from '../../core/db/index.js';
+import { isMssError, MssError } from '../../core/errors.js';
+import type { HealthCheck } from '../../core/http.js';
+import type { Journal } from '../../core/journal/index.js';
+import type { Logger } from '../../core/logger.js';
+import { chownTree, Supervisor } from '../../core/supervisor.js';
+import { checkDirectory, type CheckReport } from './check.js';
+import { connect, feederConnection, ldapReason } from './client.js';
+import { ldapPaths, liveDbDir, prepareFiles } from './files.js';
+import { needsInitialBuild, rebuildDirectory, type RebuildReport } from './rebuild.js';
+import { ldapsUrl, ldapUrl, ping, resolveListen, slapdService, writeEndpoints } from './slapd.js';
+import { drainPending, type DrainReport } from './sync.js';
+
+export { queueLdapChanges, applyLdapChanges, type LdapChanges, type ApplyReport, type DrainReport } from './sync.js';
+export { checkDirectory, type CheckReport, type Difference } from './check.js';
+export { rebuildDirectory, type RebuildReport } from './rebuild.js';
+export { entryFor, dnFor, LAYOUT, type LdapEntry, type EntryKind } from './entries.js';
+export { ldapPaths } from './files.js';
+
+export interface Directory {
+  /** What listens where, for people (`mss start` prints them). */
+  endpoints: Array<{ name: string; url: string }>;
+  /** For /health: slapd answers, and how many changes wait to be applied. */
+  health: HealthCheck;
+  /** Applies every queued change now; resolves once they are visible over LDAP. */
+  sync(): Promise<DrainReport>;
+  /** Full rebuild from the database, swapped in atomically (slapd restarts on the new one). */
+  rebuild(): Promise<RebuildReport>;
+  /** Compares the database and the directory. */
+  check(): Promise<CheckReport>;
+  stop(): Promise<void>;
+}
+
+export interface StartDirectoryOptions {
+  /** The platform's supervisor; one is made (and stopped with the directory) when absent. */
+  supervisor?: Supervisor;
+}
+
+/**
+ * Writes slapd's configuration, builds the database from PostgreSQL when there is none,
+ * starts slapd under the supervisor, waits until it answers, and starts draining the
+ * queue of annuaire changes every ldap.syncInterval.
+ */
+export async function startDirectory(config: Config, log: Logger, db: Db, journal: Journal, opts: StartDirectoryOptions = {}): Promise<Directory> {
+  const dlog = log.child({ mod: 'ldap' });
+  const ownSupervisor = !opts.supervisor;
+  const supervisor = opts.supervisor ?? new Supervisor(log);
+  const user = supervisor.user;
+  const p = ldapPaths(config);
+  const base = config.ldap.baseDn;
+  let client: Client | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  let lastError: string | undefined;
+  // One feeder at a time in this process: drains, rebuilds and checks take turns.
+  let turn: Promise<unknown> = Promise.resolve();
+  const exclusive = <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = turn.then(fn, fn);
+    turn = run.catch(() => {});
+    return run;
+  };
+
+  try {
+    prepareFiles(config, p, user, { tls: true });
+    const listen = await resolveListen(config);
+    if (needsInitialBuild(config)) {
+      const r = await rebuildDirectory(config, db, { user, log: dlog });
+      await journal.append({ type: 'annuaire.ldap.rebuilt', actor: 'system', details: { entries: r.entries, reason: 'no directory database yet' } });
+    }
+    // The database may have been built by another user (a non-root run, an older version).
+    const live = liveDbDir(p);
+    if (live) chownTree(live, user);
+    try {
+      await supervisor.start(slapdService(config, p, listen));
+    } catch (e) {
+      throw new MssError('LDAP_START_FAILED', { reason: (e as Error).message }, { cause: e });
+    }
+    writeEndpoints(p, listen);
+    const conn = feederConnection(p, ldapsUrl(listen), base);
+    const feeder = async () => (client ??= await connect(conn));
+    const dropClient = async () => {
+      const c = client;
+      client = undefined;
+      await c?.unbind().catch(() => {});
+    };
+
+    const sync = () =>
+      exclusive(async () => {
+        try {
+          const r = await drainPending(db, await feeder(), base);
+          if (r.queued) dlog.info({ ...r }, 'annuaire changes applied to the directory');
+          lastError = undefined;
+          return r;
+        } catch (e) {
+          // The connection may be what broke (slapd restarted): a new one next time.
+          await dropClient();
+          lastError = isMssError(e) ? e.message : ldapReason(e);
+          throw isMssError(e) ? e : new MssError('LDAP_SYNC_FAILED', { reason: lastError }, { cause: e });
+        }
+      });
+
+    const tick = () => {
+      if (stopped) return;
+      sync()
+        .catch((e) => dlog.warn({ err: (e as Error).message }, 'directory sync failed; retrying'))
+        .finally(() => {
+          if (!stopped) timer = setTimeout(tick, config.ldap.syncInterval);
+        });
+    };
+    tick();
+
+    const endpoints = [
+      { name: 'LDAP (StartTLS)', url: `${ldapUrl(listen)}/${encodeURIComponent(base).replace(/%3D/g, '=').replace(/%2C/g, ',')}` },
+      { name: 'LDAPS', url: `${ldapsUrl(listen)}/${encodeURIComponent(base).replace(/%3D/g, '=').replace(/%2C/g, ',')}` },
+    ];
+    dlog.info({ ldap: ldapUrl(listen), ldaps: ldapsUrl(listen), base }, 'LDAP directory serving');
+
+    return {
+      endpoints,
+      health: {
+        name: 'ldap',
+        async check() {
+          await ping(ldapUrl(listen));
+          const { rows } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM annuaire_ldap_pending');
+          if (lastError) throw new Error(`sync failing: ${lastError}`);
+          return { url: ldapUrl(listen), pending: rows[0].n };
+        },
+      },
+      sync,
+      rebuild: () =>
+        exclusive(async () => {
+          await dropClient();
+          const r = await rebuildDirectory(config, db, { user, log: dlog, restart: () => supervisor.restart('slapd') });
+          await journal.append({ type: 'annuaire.ldap.rebuilt', actor: 'system', details: { entries: r.entries, ms: r.ms } });
+          return r;
+        }),
+      check: () => exclusive(async () => checkDirectory(db, await feeder(), base)),
+      async stop() {
+        stopped = true;
+        clearTimeout(timer);
+        await turn;
+        await dropClient();
+        if (ownSupervisor) await supervisor.stopAll();
+        else await supervisor.stop('slapd');
+      },
+    };
+  } catch (e) {
+    stopped = true;
+    clearTimeout(timer);
+    await client?.unbind().catch(() => {});
+    await (ownSupervisor ? supervisor.stopAll() : supervisor.stop('slapd')).catch(() => {});
+    throw e;
+  }
+}
