@@ -1,0 +1,212 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import tls from 'node:tls';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { clientTlsOptions, loadTlsMaterial, MSSANTE_TLS12_CIPHERS, peerIdentity, serverTlsOptions, type TlsMaterial } from '../../certs/tls.js';
+import { testPki, type TestPki } from '../helpers/pki.js';
+
+let pki: TestPki;
+let server: TlsMaterial;
+let work: string;
+const servers: tls.Server[] = [];
+
+const files = (leaf: string) => ({ certFile: pki.file(`${leaf}.pem`), keyFile: pki.file(`${leaf}.key`), chainFile: pki.file('intermediate.pem'), caFile: pki.file('ca.pem'), crlFile: pki.file('crl.pem') });
+
+beforeAll(async () => {
+  pki = await testPki();
+  work = mkdtempSync(join(tmpdir(), 'mss-tls-'));
+  server = loadTlsMaterial({ tls: files('server') });
+});
+afterAll(async () => {
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+});
+
+/** A real TLS listener on 127.0.0.1:0 that greets and closes. */
+async function listen(options: tls.TlsOptions, onSecure?: (s: tls.TLSSocket) => void) {
+  const s = tls.createServer(options, (sock) => {
+    onSecure?.(sock);
+    sock.end('220 ok\n');
+  });
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  servers.push(s);
+  return { port: (s.address() as AddressInfo).port };
+}
+
+/** openssl s_client, asynchronously (the server runs in this process). */
+function sClient(port: number, args: string[]): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const c = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-CAfile', pki.file('ca.pem'), ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    c.stdout.on('data', (d) => (out += d));
+    c.stderr.on('data', (d) => (out += d));
+    c.stdin.end();
+    const timer = setTimeout(() => c.kill(), 15_000);
+    c.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, out });
+    });
+  });
+}
+/** [protocol, cipher] of the session, or null when the handshake failed. */
+const negotiated = (out: string) => {
+  const cipher = /Cipher is (\S+)/.exec(out)?.[1];
+  const protocol = /Protocol\s*: (\S+)/.exec(out)?.[1] ?? /New, (TLSv[\d.]+)/.exec(out)?.[1];
+  return cipher && cipher !== '(NONE)' ? [protocol, cipher] : null;
+};
+
+describe('serverTlsOptions against openssl s_client', () => {
+  // A control server that accepts old protocols and static RSA: proves the client side of
+  // each refusal below really offers what we refuse.
+  let permissive: number;
+  let strict: number;
+  beforeAll(async () => {
+    permissive = (await listen({ key: server.keyPem, cert: server.certChainPem, minVersion: 'TLSv1', ciphers: 'DEFAULT@SECLEVEL=0' })).port;
+    strict = (await listen(serverTlsOptions(server))).port;
+  });
+
+  it('refuses TLS 1.1', async () => {
+    const args = ['-tls1_1', '-cipher', 'DEFAULT@SECLEVEL=0'];
+    expect(negotiated((await sClient(permissive, args)).out)?.[0]).toBe('TLSv1.1');
+    const r = await sClient(strict, args);
+    expect(negotiated(r.out)).toBeNull();
+    expect(r.out).toMatch(/alert protocol version/);
+  });
+
+  it.each(MSSANTE_TLS12_CIPHERS)('accepts TLS 1.2 with %s, sending the chain', async (cipher) => {
+    const r = await sClient(strict, ['-tls1_2', '-cipher', cipher]);
+    expect(negotiated(r.out)).toEqual(['TLSv1.2', cipher]);
+    expect(r.out).toContain('Verify return code: 0 (ok)');
+  });
+
+  it('refuses static-RSA key exchange (AES256-GCM-SHA384)', async () => {
+    const args = ['-tls1_2', '-cipher', 'AES256-GCM-SHA384'];
+    expect(negotiated((await sClient(permissive, args)).out)).toEqual(['TLSv1.2', 'AES256-GCM-SHA384']);
+    const r = await sClient(strict, args);
+    expect(negotiated(r.out)).toBeNull();
+    expect(r.out).toMatch(/handshake failure/);
+  });
+
+  it('offers TLS 1.3', async () => {
+    expect(negotiated((await sClient(strict, ['-tls1_3'])).out)?.[0]).toBe('TLSv1.3');
+  });
+});
+
+describe('mutual TLS between operators', () => {
+  let strict: number;
+  let lenient: number;
+  /** What the lenient server saw: Node's verdict and peerIdentity's, per connection. */
+  const seen: Array<{ authorized: boolean; error?: string; id: ReturnType<typeof peerIdentity> }> = [];
+  const record = (s: tls.TLSSocket) => seen.push({ authorized: s.authorized, error: s.authorizationError?.toString(), id: peerIdentity(s.getPeerCertificate(true), server) });
+  beforeAll(async () => {
+    strict = (await listen(serverTlsOptions(server, { requestCert: true }))).port;
+    // rejectUnauthorized: false is what an SMTP front uses to answer a refusal in SMTP;
+    // the verdict is then in socket.authorized / authorizationError.
+    lenient = (await listen(serverTlsOptions(server, { requestCert: true, rejectUnauthorized: false }), record)).port;
+  });
+
+  /** Connect; resolve 'ok' once the server's greeting arrives, else the error or 'closed'. */
+  const connect = (port: number, options: tls.ConnectionOptions) =>
+    new Promise<string>((resolve) => {
+      const s = tls.connect({ ...options, host: '127.0.0.1', port, servername: 'mssante.localhost' });
+      s.once('data', () => {
+        s.end();
+        resolve('ok');
+      });
+      s.on('error', (e) => resolve(e.message));
+      s.on('end', () => resolve('closed'));
+    });
+  const peer = () => loadTlsMaterial({ tls: files('peer-operator') });
+  const as = (leaf: string, chain = pki.read('intermediate.pem')) => ({ ...clientTlsOptions(peer()), key: pki.read(`${leaf}.key`), cert: pki.read(`${leaf}.pem`) + chain });
+
+  it('accepts the peer operator, whose identity the front can read', async () => {
+    expect(await connect(strict, clientTlsOptions(peer()))).toBe('ok');
+    expect(await connect(lenient, clientTlsOptions(peer()))).toBe('ok');
+    const { authorized, id } = seen.at(-1)!;
+    expect(authorized).toBe(true);
+    expect(id.domains).toEqual(['peer.mssante.localhost', 'localhost']);
+    expect(id).toMatchObject({ revocation: 'good', subject: { CN: 'peer.mssante.localhost', C: 'FR' }, structureId: expect.stringMatching(/^3\d{14}$/) });
+  });
+
+  it.each([
+    ['revoked', 'CERT_REVOKED'],
+    ['expired', 'CERT_HAS_EXPIRED'],
+    ['foreign', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE'],
+  ])('refuses the %s client certificate (%s): the strict server in the handshake, the lenient one says why', async (leaf, code) => {
+    const options = as(leaf, leaf === 'foreign' ? '' : undefined);
+    expect(await connect(strict, options)).not.toBe('ok');
+    expect(await connect(lenient, options)).toBe('ok');
+    expect(seen.at(-1)).toMatchObject({ authorized: false, error: code });
+    if (leaf === 'revoked') expect(seen.at(-1)!.id.revocation).toBe('revoked');
+  });
+
+  it('needs a CRL from every CA of the chain (why crl.pem also holds the root\'s CRL)', async () => {
+    const onlyIntermediate = { ...server, crlPems: server.crlPems.slice(0, 1) };
+    const seenHere: Array<string | undefined> = [];
+    const { port } = await listen(serverTlsOptions(onlyIntermediate, { requestCert: true, rejectUnauthorized: false }), (s) => seenHere.push(s.authorizationError?.toString()));
+    expect(server.crlPems).toHaveLength(2);
+    expect(await connect(port, clientTlsOptions(peer()))).toBe('ok');
+    expect(seenHere).toEqual(['UNABLE_TO_GET_CRL']);
+  });
+
+  it('refuses a client without a certificate', async () => {
+    expect(await connect(strict, clientTlsOptions(peer(), { presentCertificate: false }))).not.toBe('ok');
+  });
+
+  it('clientTlsOptions refuses a server whose name does not match', async () => {
+    const r = await new Promise<string>((resolve) => {
+      const s = tls.connect({ ...clientTlsOptions(peer()), host: '127.0.0.1', port: strict, servername: 'other.example' }, () => resolve('ok'));
+      s.on('error', (e) => resolve(e.message));
+    });
+    expect(r).toMatch(/does not match certificate's altnames/);
+  });
+});
+
+describe('peerIdentity', () => {
+  it('reads the RPPS of a personal certificate and the structure of an application', () => {
+    expect(peerIdentity(pki.read('personal.pem'), server)).toMatchObject({ nationalId: '899999999901', rpps: '99999999901', emails: ['jeanne.martin@mssante.localhost'], domains: [], subject: { title: 'Médecin', SN: 'MARTIN', GN: 'JEANNE' } });
+    expect(peerIdentity(pki.read('application.pem'), server)).toMatchObject({ structureId: '399999999900001', subject: { CN: 'labo-resultats' }, emails: ['labo-resultats@mssante.localhost'] });
+  });
+
+  it('says revoked for the revoked fixture, unknown when no CRL of its issuer is loaded', () => {
+    expect(peerIdentity(pki.read('revoked.pem'), server)).toMatchObject({ revocation: 'revoked', revokedAt: expect.any(Date) });
+    expect(peerIdentity(pki.read('server.pem'), server).revocation).toBe('good');
+    expect(peerIdentity(pki.read('foreign.pem'), server).revocation).toBe('unknown');
+  });
+});
+
+describe('loadTlsMaterial errors', () => {
+  const load = (over: Partial<ReturnType<typeof files>>) => () => loadTlsMaterial({ tls: { ...files('server'), ...over } });
+
+  it('names a missing file', () => {
+    const missing = join(work, 'nope.pem');
+    expect(load({ certFile: missing })).toThrow(`cannot read TLS certificate (tls.certFile) ${missing}: no such file`);
+    expect(load({ crlFile: missing })).toThrow(`cannot read certificate revocation list (tls.crlFile) ${missing}: no such file`);
+  });
+
+  it('refuses garbage, a key of another certificate, an expired certificate, a forged CRL', () => {
+    const garbage = join(work, 'garbage.pem');
+    writeFileSync(garbage, 'hello\n');
+    expect(load({ certFile: garbage })).toThrow(/TLS certificate \(tls\.certFile\) .*garbage\.pem is not a usable certificate: no PEM "CERTIFICATE" block found/);
+    expect(load({ certFile: pki.file('server.key') })).toThrow(/holds PRIVATE KEY instead of CERTIFICATE/);
+    expect(load({ keyFile: pki.file('peer-operator.key') })).toThrow(/does not belong to the certificate/);
+    expect(() => loadTlsMaterial({ tls: files('expired') })).toThrow(/expired on .*; peers and clients will refuse it/);
+
+    // Same CRL, one bit of its signature flipped.
+    const crl = pki.read('crl.pem');
+    const blocks = crl.split(/(?=-----BEGIN X509 CRL-----)/);
+    const der = Buffer.from(blocks[0].replace(/-----[^-]+-----|\s/g, ''), 'base64');
+    der[der.length - 1] ^= 1;
+    const forged = join(work, 'forged-crl.pem');
+    writeFileSync(forged, `-----BEGIN X509 CRL-----\n${der.toString('base64')}\n-----END X509 CRL-----\n${blocks[1]}`);
+    expect(load({ crlFile: forged })).toThrow(/CRL #1 does not carry a valid signature of its issuer/);
+  });
+
+  it('warns, without failing, about a CRL from an unknown CA and a certificate outside caFile', () => {
+    const m = loadTlsMaterial({ tls: { ...files('server'), caFile: pki.file('foreign-ca.pem') } });
+    expect(m.warnings.join('\n')).toMatch(/does not chain to the CAs in .*foreign-ca\.pem/);
+    expect(m.warnings.join('\n')).toMatch(/CRL #2 .* is issued by a CA that is neither in/);
+  });
+});
