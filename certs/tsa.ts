@@ -425,7 +425,7 @@ export function createHttpTimestamper(url: string, opts: { timeoutMs?: number } 
 }
 
 /** The built-in TSA from the files named by tsa.* in the configuration. */
-export async function loadTsa(config: Pick<Config, 'tsa'>): Promise<Tsa> {
+export async function loadTsa(config: { tsa: Pick<Config['tsa'], 'certFile' | 'keyFile' | 'chainFile' | 'policyOid'> }): Promise<Tsa> {
   const { certFile, keyFile, chainFile, policyOid } = config.tsa;
   const certPem = readPemFile(certFile, 'TSA certificate (tsa.certFile)', ['CERTIFICATE']);
   const keyPem = readPemFile(keyFile, 'TSA private key (tsa.keyFile)', ['PRIVATE KEY', 'RSA PRIVATE KEY', 'EC PRIVATE KEY']);
