@@ -57,6 +57,18 @@ export const catalogue = {
   LDAP_NOT_RUNNING: { http: 503, text: 'the LDAP directory of {dir} is not running; start the platform first (mss start)' },
   LDAP_REBUILD_FAILED: { http: 500, text: 'rebuilding the LDAP directory failed, the previous one stays in place: {reason}' },
   LDAP_SYNC_FAILED: { http: 503, text: 'applying annuaire changes to the LDAP directory failed (they stay queued and are retried): {reason}' },
+  // SMTP fronts (smtp/): the MX and the submission servers.
+  SMTP_TLS_REQUIRED: { http: 403, smtp: { code: 530, enhanced: '5.7.0' }, text: 'Must issue a STARTTLS command first: the MSSanté trust space accepts mail over TLS only' },
+  PEER_NO_CERTIFICATE: { http: 403, smtp: { code: 550, enhanced: '5.7.1' }, text: 'a client certificate is required to deliver into the MSSanté trust space: present your operator certificate' },
+  PEER_CERT_EXPIRED: { http: 403, smtp: { code: 550, enhanced: '5.7.5' }, text: 'your client certificate ({subject}) has expired' },
+  PEER_CERT_REVOKED: { http: 403, smtp: { code: 550, enhanced: '5.7.5' }, text: 'your client certificate ({subject}) is revoked' },
+  PEER_CERT_UNTRUSTED: { http: 403, smtp: { code: 550, enhanced: '5.7.5' }, text: 'your client certificate ({subject}) is not issued by a certification authority of the MSSanté trust space ({why})' },
+  RELAY_DENIED: { http: 403, smtp: { code: 550, enhanced: '5.7.1' }, text: 'this server does not relay: {address} is not a mailbox of this operator' },
+  MESSAGE_BARE_LINE_ENDING: { http: 400, smtp: { code: 550, enhanced: '5.6.0' }, text: 'message refused: it contains a bare {what} at byte {offset}; every line must end with CRLF (SMTP smuggling protection)' },
+  MESSAGE_TOO_BIG: { http: 413, smtp: { code: 552, enhanced: '5.3.4' }, text: 'message too big: the limit is {limit} bytes' },
+  SUBMISSION_AUTH_REQUIRED: { http: 401, smtp: { code: 530, enhanced: '5.7.0' }, text: 'authentication required: log in with your MSSanté account or your certificate' },
+  FROM_HEADER_INVALID: { http: 400, smtp: { code: 550, enhanced: '5.6.0' }, text: 'the From header {from} must be one mailbox you may send as' },
+  RATE_LIMITED: { http: 429, smtp: { code: 451, enhanced: '4.7.0' }, imap: { kind: 'NO', code: 'LIMIT' }, text: 'too many messages from {who}: at most {limit} per {window}; try again later' },
   INTERNAL: { http: 500, smtp: { code: 451, enhanced: '4.3.0' }, imap: { kind: 'NO', code: 'SERVERBUG' }, text: 'internal error, please try again later' },
 } satisfies Record<string, CatalogueEntry>;
 

@@ -106,6 +106,15 @@ export const schema = {
     syncInterval: duration(200, 'How often pending annuaire changes are looked for and applied to the directory.'),
     debugLevel: str('0', 'slapd -d level for its log lines (0: errors only; "stats" logs every operation).'),
   },
+  smtp: {
+    host: str('127.0.0.1', 'Address the SMTP servers listen on (0.0.0.0 or :: to face the network).'),
+    mxPort: port(25, 'MX port: mail from other operators, STARTTLS and a client certificate required (0 = any free port).'),
+    submissionPort: port(587, 'Submission port with STARTTLS (RFC 6409) for people and applications (0 = any free port).'),
+    submissionsPort: port(465, 'Submission port with implicit TLS (RFC 8314) (0 = any free port).'),
+    maxSize: size(25_000_000, 'Largest message accepted (announced with SIZE); 25 MB is the Mon Espace Santé limit.'),
+    ratePerHour: int(600, 'Messages per hour one person or application may submit (0 = no limit).', 0, 1_000_000),
+    deliveryConcurrency: int(8, 'Messages delivered to Dovecot over LMTP at once.', 1, 256),
+  },
   mailstore: {
     dovecot: str('/usr/sbin/dovecot', 'The Dovecot program (Debian packages dovecot-imapd and dovecot-lmtpd).'),
     mailDir: path('mail', 'Where Dovecot keeps the mail (Maildir per BAL), relative to dataDir.'),

@@ -1,0 +1,84 @@
+import type { AddressInfo } from 'node:net';
+import type { SMTPServer } from 'smtp-server';
+import type { Config } from '../core/config/index.js';
+import type { HealthCheck } from '../core/http.js';
+import { DeliveryWorker } from './delivery.js';
+import { createSmtpFront, type FrontDeps } from './fronts.js';
+import type { LmtpTarget } from '../mailstore/lmtp.js';
+
+export { LdapRecipientResolver, type RecipientResolver, type Resolution } from './recipients.js';
+export { listSpool } from './spool.js';
+
+export interface SmtpService {
+  endpoints: Array<{ name: string; url: string }>;
+  ports: { mx: number; submission: number; submissions: number };
+  delivery: DeliveryWorker;
+  health: HealthCheck;
+  stop(): Promise<void>;
+}
+
+type Deps = Omit<FrontDeps, 'hostname' | 'localDomains' | 'maxSize' | 'onSpooled' | 'ratePerHour'> & { lmtp: LmtpTarget };
+
+function listen(server: SMTPServer, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(((server as unknown as { server: { address(): AddressInfo } }).server.address() as AddressInfo).port);
+    });
+  });
+}
+
+/** The MX, the two submission listeners and the local delivery worker. */
+export async function startSmtp(config: Config, deps: Deps): Promise<SmtpService> {
+  const log = deps.log.child({ mod: 'smtp' });
+  const delivery = new DeliveryWorker(deps.db, deps.journal, log, { lmtp: deps.lmtp, hostname: config.operator.hostname, concurrency: config.smtp.deliveryConcurrency });
+  const common = {
+    ...deps,
+    log,
+    hostname: config.operator.hostname,
+    localDomains: [config.operator.domain, ...config.operator.domains],
+    maxSize: config.smtp.maxSize,
+    ratePerHour: config.smtp.ratePerHour,
+    onSpooled: () => delivery.kick(),
+  };
+  const mx = createSmtpFront('mx', common);
+  const submission = createSmtpFront('submission', common);
+  const submissions = createSmtpFront('submission', common, { implicitTls: true });
+  const servers = [mx, submission, submissions];
+  const close = () => Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+  try {
+    const host = config.smtp.host;
+    const ports = {
+      mx: await listen(mx, host, config.smtp.mxPort),
+      submission: await listen(submission, host, config.smtp.submissionPort),
+      submissions: await listen(submissions, host, config.smtp.submissionsPort),
+    };
+    delivery.start();
+    const h = host.includes(':') ? `[${host}]` : host;
+    log.info({ ...ports, host }, 'smtp listening');
+    return {
+      ports,
+      delivery,
+      endpoints: [
+        { name: 'SMTP MX', url: `smtp://${h}:${ports.mx} (STARTTLS + operator certificate)` },
+        { name: 'SMTP submission', url: `smtp://${h}:${ports.submission} (STARTTLS), smtps://${h}:${ports.submissions}` },
+      ],
+      health: {
+        name: 'smtp',
+        async check() {
+          const { rows } = await deps.db.query<{ n: number }>("SELECT count(*)::int8 AS n FROM smtp_spool WHERE state = 'queued'");
+          return { ok: true, queuedLocal: rows[0].n };
+        },
+      },
+      async stop() {
+        await close();
+        await delivery.stop();
+        await deps.resolver.close();
+      },
+    };
+  } catch (e) {
+    await close().catch(() => {});
+    throw e;
+  }
+}
