@@ -14,6 +14,7 @@ import { createHttpTimestamper, loadTsa, verifyTimestampResponse } from '../cert
 import { MssError } from '../core/errors.js';
 import { Supervisor } from '../core/supervisor.js';
 import { startMailstore, type Mailstore } from '../mailstore/dovecot.js';
+import { startDirectory, type Directory } from '../annuaire/ldap/index.js';
 
 /**
  * The composition root: the only place that knows every module. It starts them in
@@ -27,6 +28,8 @@ export interface Platform {
   /** Runs the external daemons (Dovecot, slapd). */
   supervisor: Supervisor;
   mailstore: Mailstore;
+  /** The LDAP directory (slapd fed from the annuaire); absent when ldap.enabled is false. */
+  directory?: Directory;
   /** What listens where, for people: printed by `mss start`. */
   endpoints: Array<{ name: string; url: string }>;
   stop(): Promise<void>;
@@ -57,9 +60,15 @@ export async function startPlatform(config: Config, log: Logger): Promise<Platfo
     stops.push(() => supervisor.stopAll());
     const mailstore = await startMailstore(config, log.child({ mod: 'mailstore' }), supervisor);
 
+    // LDAP directory (annuaire/ldap): slapd under the supervisor, built from and fed by the
+    // annuaire tables; writers queue their changes with queueLdapChanges().
+    const directory = config.ldap.enabled ? await startDirectory(config, log, db, journal, { supervisor }) : undefined;
+    if (directory) stops.push(() => directory.stop());
+
     const http = createHttpServer(log, [
       dbHealth(db),
       mailstore.health,
+      ...(directory ? [directory.health] : []),
       {
         name: 'journal',
         async check() {
@@ -82,6 +91,7 @@ export async function startPlatform(config: Config, log: Logger): Promise<Platfo
       { name: 'health', url: `${base}/health` },
       { name: 'metrics', url: `${base}/metrics` },
       ...(tsa ? [{ name: 'timestamping', url: `${base}/tsa` }] : []),
+      ...(directory?.endpoints ?? []),
       { name: 'mail store', url: `Dovecot, IMAP ${mailstore.imap.host}:${mailstore.imap.port} and LMTP ${mailstore.lmtp.host}:${mailstore.lmtp.port} (internal)` },
     ];
     return {
@@ -91,6 +101,7 @@ export async function startPlatform(config: Config, log: Logger): Promise<Platfo
       http,
       supervisor,
       mailstore,
+      directory,
       endpoints,
       async stop() {
         // Written before the journal's final seal, so the stop itself is sealed too.

@@ -272,6 +272,11 @@ export class Supervisor {
 
   private async watchReady(r: Running, child: ChildProcess) {
     const { spec } = r;
+    // A program that cannot be run fails with 'error' instead of 'spawn'.
+    await new Promise<void>((res) => {
+      child.once('spawn', res);
+      child.once('error', () => res());
+    });
     if (spec.health) {
       // Poll until it answers, the child dies, or launchAndWait's timeout gives up.
       for (let wait = 25; r.child === child && r.onReady; wait = Math.min(wait * 2, 500)) {

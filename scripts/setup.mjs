@@ -19,6 +19,8 @@ const DEBIAN = [
   { bin: 'curl', pkg: 'curl', for: ['test'] },
   { bin: '/usr/sbin/dovecot', pkg: 'dovecot-imapd', for: ['start', 'test'] },
   { bin: '/usr/lib/dovecot/lmtp', pkg: 'dovecot-lmtpd', for: ['start', 'test'] },
+  { bin: '/usr/sbin/slapd', pkg: 'slapd', for: ['start', 'test'] },
+  { bin: 'ldapsearch', pkg: 'ldap-utils', for: ['test'] },
 ];
 
 function checkNode() {
@@ -66,6 +68,10 @@ function debianPackages() {
   // and its IMAP proxy needs those ports.
   if (missing.some((p) => p.startsWith('dovecot')) && has('systemctl')) {
     spawnSync(isRoot ? 'systemctl' : 'sudo', isRoot ? ['disable', '--now', 'dovecot'] : ['systemctl', 'disable', '--now', 'dovecot'], { stdio: 'ignore' });
+  }
+  // Likewise a system-wide slapd on 389: the platform runs its own directory.
+  if (missing.includes('slapd') && has('systemctl')) {
+    spawnSync(isRoot ? 'systemctl' : 'sudo', isRoot ? ['disable', '--now', 'slapd'] : ['systemctl', 'disable', '--now', 'slapd'], { stdio: 'ignore' });
   }
 }
 

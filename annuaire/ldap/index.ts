@@ -2,6 +2,7 @@
 // PostgreSQL (the store of record) by this module. startDirectory() is what the platform
 // calls; queueLdapChanges() is what every writer of the annuaire calls.
 
+import { rmSync } from 'node:fs';
 import type { Client } from 'ldapts';
 import type { Config } from '../../core/config/index.js';
 import type { Db } from '../../core/db/index.js';
@@ -148,6 +149,7 @@ export async function startDirectory(config: Config, log: Logger, db: Db, journa
         await dropClient();
         if (ownSupervisor) await supervisor.stopAll();
         else await supervisor.stop('slapd');
+        rmSync(p.endpointsFile, { force: true });
       },
     };
   } catch (e) {

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { registerAnnuaireImport } from './annuaire-import.js';
+import { registerAnnuaireLdap } from './annuaire-ldap.js';
 import { registerCerts } from './certs.js';
 import { registerConfig } from './config.js';
 import { registerDb } from './db.js';
@@ -7,4 +8,4 @@ import { registerJournal } from './journal.js';
 import { registerStart } from './start.js';
 
 // One file per subcommand family; each module's commands are thin wrappers over its functions.
-export const commands: Array<(program: Command) => void> = [registerStart, registerJournal, registerDb, registerCerts, registerAnnuaireImport, registerConfig];
+export const commands: Array<(program: Command) => void> = [registerStart, registerJournal, registerDb, registerCerts, registerAnnuaireImport, registerAnnuaireLdap, registerConfig];
