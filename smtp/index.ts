@@ -5,19 +5,23 @@ import type { HealthCheck } from '../core/http.js';
 import { DeliveryWorker } from './delivery.js';
 import { createSmtpFront, type FrontDeps } from './fronts.js';
 import type { LmtpTarget } from '../mailstore/lmtp.js';
+import { bouncer } from './bounce.js';
+import { enqueueOutbound, OutboundWorker } from './outbound.js';
 
 export { LdapRecipientResolver, type RecipientResolver, type Resolution } from './recipients.js';
 export { listSpool } from './spool.js';
+export { listOutbound, retryOutbound, deleteOutbound } from './outbound.js';
 
 export interface SmtpService {
   endpoints: Array<{ name: string; url: string }>;
   ports: { mx: number; submission: number; submissions: number };
   delivery: DeliveryWorker;
+  outbound: OutboundWorker;
   health: HealthCheck;
   stop(): Promise<void>;
 }
 
-type Deps = Omit<FrontDeps, 'hostname' | 'localDomains' | 'maxSize' | 'onSpooled' | 'ratePerHour'> & { lmtp: LmtpTarget };
+type Deps = Omit<FrontDeps, 'hostname' | 'localDomains' | 'maxSize' | 'onSpooled' | 'ratePerHour' | 'enqueueOutbound'> & { lmtp: LmtpTarget };
 
 function listen(server: SMTPServer, host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -32,15 +36,37 @@ function listen(server: SMTPServer, host: string, port: number): Promise<number>
 /** The MX, the two submission listeners and the local delivery worker. */
 export async function startSmtp(config: Config, deps: Deps): Promise<SmtpService> {
   const log = deps.log.child({ mod: 'smtp' });
-  const delivery = new DeliveryWorker(deps.db, deps.journal, log, { lmtp: deps.lmtp, hostname: config.operator.hostname, concurrency: config.smtp.deliveryConcurrency });
+  const localDomains = [config.operator.domain, ...config.operator.domains];
+  const kick = () => {
+    delivery.kick();
+    outbound.kick();
+  };
+  const bounce = bouncer({ db: deps.db, journal: deps.journal, hostname: config.operator.hostname, operatorDomain: config.operator.domain, localDomains, outboundMaxAgeMs: config.smtp.outboundMaxAge, kick });
+  const delivery = new DeliveryWorker(deps.db, deps.journal, log, {
+    lmtp: deps.lmtp,
+    hostname: config.operator.hostname,
+    concurrency: config.smtp.deliveryConcurrency,
+    onPermanentFailure: (row, failed) => bounce({ envFrom: row.env_from, body: Buffer.from(row.body!), arrivedAt: new Date(row.received_at), messageId: row.message_id }, failed),
+  });
+  const outbound = new OutboundWorker(deps.db, deps.journal, log, {
+    tls: deps.tls,
+    policy: deps.policy,
+    hostname: config.operator.hostname,
+    routes: config.smtp.routes,
+    concurrency: config.smtp.outboundConcurrency,
+    retryBaseMs: config.smtp.retryBase,
+    bounce: (row, failed) => bounce({ envFrom: row.env_from, body: Buffer.from(row.body!), arrivedAt: new Date(row.created_at), messageId: row.message_id }, failed),
+  });
   const common = {
     ...deps,
     log,
     hostname: config.operator.hostname,
-    localDomains: [config.operator.domain, ...config.operator.domains],
+    localDomains,
     maxSize: config.smtp.maxSize,
     ratePerHour: config.smtp.ratePerHour,
-    onSpooled: () => delivery.kick(),
+    onSpooled: kick,
+    enqueueOutbound: (q: import('../core/db/index.js').Queryable, m: { spoolId: number; envFrom: string; rcpts: string[]; body: Buffer; messageId?: string }) =>
+      enqueueOutbound(q, m, config.smtp.outboundMaxAge).then(() => undefined),
   };
   const mx = createSmtpFront('mx', common);
   const submission = createSmtpFront('submission', common);
@@ -55,11 +81,13 @@ export async function startSmtp(config: Config, deps: Deps): Promise<SmtpService
       submissions: await listen(submissions, host, config.smtp.submissionsPort),
     };
     delivery.start();
+    outbound.start();
     const h = host.includes(':') ? `[${host}]` : host;
     log.info({ ...ports, host }, 'smtp listening');
     return {
       ports,
       delivery,
+      outbound,
       endpoints: [
         { name: 'SMTP MX', url: `smtp://${h}:${ports.mx} (STARTTLS + operator certificate)` },
         { name: 'SMTP submission', url: `smtp://${h}:${ports.submission} (STARTTLS), smtps://${h}:${ports.submissions}` },
@@ -67,13 +95,16 @@ export async function startSmtp(config: Config, deps: Deps): Promise<SmtpService
       health: {
         name: 'smtp',
         async check() {
-          const { rows } = await deps.db.query<{ n: number }>("SELECT count(*)::int8 AS n FROM smtp_spool WHERE state = 'queued'");
-          return { ok: true, queuedLocal: rows[0].n };
+          const { rows } = await deps.db.query<{ l: number; o: number }>(
+            "SELECT (SELECT count(*) FROM smtp_spool WHERE state = 'queued')::int8 AS l, (SELECT count(*) FROM smtp_outbound WHERE state IN ('queued', 'deferred', 'sending'))::int8 AS o",
+          );
+          return { ok: true, queuedLocal: rows[0].l, queuedOutbound: rows[0].o };
         },
       },
       async stop() {
         await close();
         await delivery.stop();
+        await outbound.stop();
         await deps.resolver.close();
       },
     };

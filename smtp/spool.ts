@@ -5,7 +5,7 @@
 import type { Db, Queryable } from '../core/db/index.js';
 
 export interface SpoolRecord {
-  front: 'mx' | 'submission';
+  front: 'mx' | 'submission' | 'dsn';
   messageId?: string;
   envFrom: string;
   localRcpts: string[];

@@ -114,6 +114,10 @@ export const schema = {
     maxSize: size(25_000_000, 'Largest message accepted (announced with SIZE); 25 MB is the Mon Espace Santé limit.'),
     ratePerHour: int(600, 'Messages per hour one person or application may submit (0 = no limit).', 0, 1_000_000),
     deliveryConcurrency: int(8, 'Messages delivered to Dovecot over LMTP at once.', 1, 256),
+    routes: list([], 'Static routes to other operators, domain=host:port (e.g. peer.mssante.fr=mx.peer.fr:25); other domains use DNS MX records.'),
+    outboundConcurrency: int(8, 'Messages sent to other operators at once.', 1, 256),
+    outboundMaxAge: duration(5 * 86_400_000, 'How long a message to another operator is retried before it is bounced (DSN).'),
+    retryBase: duration(60_000, 'First retry delay after a temporary failure; doubles each time, up to an hour.'),
   },
   mailstore: {
     dovecot: str('/usr/sbin/dovecot', 'The Dovecot program (Debian packages dovecot-imapd and dovecot-lmtpd).'),
@@ -124,6 +128,21 @@ export const schema = {
     maxSessions: int(12000, 'IMAP sessions Dovecot accepts at once (idle clients are hibernated).', 10, 1_000_000),
     hibernateTimeout: duration(30_000, 'How long an IDLE session stays in its own imap process before it is hibernated.'),
     maxUserIpConnections: int(200, 'IMAP sessions per BAL from one address: everyone arrives through the proxy from 127.0.0.1.', 1, 100_000),
+  },
+  admin: {
+    enabled: bool(true, 'Serve the admin HTTP API (mailboxes, members, certificates, imports, audit trail) on its own HTTPS listener.'),
+    host: str('127.0.0.1', 'Address of the admin API listener. Loopback by default: it carries credentials; reach it through a VPN or an SSH tunnel.'),
+    port: port(8443, 'HTTPS port of the admin API (0 = any free port).'),
+    tokenTtl: duration(15 * 60_000, 'How long a bearer token from POST /api/v1/login stays valid.'),
+    bootstrapLogin: str('admin', 'Login of the national admin account created on the first start; its generated password is printed once and written to <dataDir>/admin-bootstrap.txt (mode 0600).'),
+  },
+  publication: {
+    url: url('Endpoint of the national annuaire that BAL publications (FHIR Patch in a transaction Bundle) are POSTed to. Empty: they are queued, not sent.'),
+    token: optStr('Bearer token sent with each publication request.', { secret: true }),
+    interval: duration(5_000, 'How often the publication queue is looked at.'),
+    maxAttempts: int(8, 'Attempts before a publication is left failed; retries back off exponentially from publication.retryBase.', 1, 1000),
+    retryBase: duration(30_000, 'Delay before the first retry of a failed publication (doubling each time, at most an hour).'),
+    timeout: duration(15_000, 'How long one publication request may take.'),
   },
   journal: {
     sealBatch: int(1000, 'Seal the journal at the latest every N events (one timestamp token per batch, Merkle root).', 1, 1_000_000),
