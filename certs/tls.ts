@@ -85,8 +85,16 @@ export function loadTlsMaterial(config: { tls: TlsFiles }, now = new Date()): Tl
   const sent = [...new Set([...certBlocks, ...splitPem(chainText, 'CERTIFICATE')])];
 
   const caPem = readPemFile(caFile, 'trust anchors (tls.caFile)', ['CERTIFICATE']);
-  const anchors = splitPem(caPem, 'CERTIFICATE').map((p) => new X509Certificate(p));
-  const intermediates = sent.slice(1).map((p) => new X509Certificate(p));
+  const parse = (pems: string[], what: string, file: string) =>
+    pems.map((p, i) => {
+      try {
+        return new X509Certificate(p);
+      } catch (e) {
+        throw new MssError('CERT_INVALID', { what, file, reason: `certificate #${i + 1} cannot be parsed (${(e as Error).message})` });
+      }
+    });
+  const anchors = parse(splitPem(caPem, 'CERTIFICATE'), 'trust anchors (tls.caFile)', caFile);
+  const intermediates = parse(sent.slice(1), 'TLS chain (tls.chainFile)', chainFile || certFile);
   if (!chainsTo(leaf, intermediates, anchors)) {
     warnings.push(`the TLS certificate ${certFile} does not chain to the CAs in ${caFile}: peers trusting only those will refuse it`);
   }
@@ -107,8 +115,10 @@ export function loadTlsMaterial(config: { tls: TlsFiles }, now = new Date()): Tl
     const issuer = issuers.find((c) => c.name.isEqual(crl.issuer));
     const which = `CRL #${i + 1} in ${crlFile}`;
     if (!issuer) warnings.push(`${which} is issued by a CA that is neither in ${caFile} nor in the chain; it is ignored`);
-    else if (crlSignedBy(crl, issuer.x) === false) {
-      throw new MssError('CERT_INVALID', { what: 'certificate revocation list (tls.crlFile)', file: crlFile, reason: `CRL #${i + 1} does not carry a valid signature of its issuer` });
+    else {
+      const signed = crlSignedBy(crl, issuer.x);
+      if (signed === false) throw new MssError('CERT_INVALID', { what: 'certificate revocation list (tls.crlFile)', file: crlFile, reason: `CRL #${i + 1} does not carry a valid signature of its issuer` });
+      if (signed === undefined) warnings.push(`${which} uses signature algorithm ${crl.signatureAlgorithm.algorithmId}, which is not checked here (OpenSSL still checks it in each handshake)`);
     }
   });
   for (const crl of crls) {
