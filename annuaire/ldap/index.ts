@@ -31,8 +31,8 @@ export interface Directory {
   health: HealthCheck;
   /** Applies every queued change now; resolves once they are visible over LDAP. */
   sync(): Promise<DrainReport>;
-  /** Full rebuild from the database, swapped in atomically (slapd restarts on the new one). */
-  rebuild(): Promise<RebuildReport>;
+  /** Full rebuild from the database, swapped in atomically (slapd restarts on the new one); journalled with its actor. */
+  rebuild(actor?: string): Promise<RebuildReport>;
   /** Compares the database and the directory. */
   check(): Promise<CheckReport>;
   stop(): Promise<void>;
@@ -70,10 +70,9 @@ export async function startDirectory(config: Config, log: Logger, db: Db, journa
   try {
     prepareFiles(config, p, user, { tls: true });
     const listen = await resolveListen(config);
-    if (needsInitialBuild(config)) {
-      const r = await rebuildDirectory(config, db, { user, log: dlog });
-      await journal.append({ type: 'annuaire.ldap.rebuilt', actor: 'system', details: { entries: r.entries, reason: 'no directory database yet' } });
-    }
+    // First start (or a build that never completed): logged, not journalled — the journal
+    // records what operators do; an explicit rebuild is journalled with its actor.
+    if (needsInitialBuild(config)) await rebuildDirectory(config, db, { user, log: dlog });
     // The database may have been built by another user (a non-root run, an older version).
     const live = liveDbDir(p);
     if (live) chownTree(live, user);
@@ -134,11 +133,11 @@ export async function startDirectory(config: Config, log: Logger, db: Db, journa
         },
       },
       sync,
-      rebuild: () =>
+      rebuild: (actor = 'system') =>
         exclusive(async () => {
           await dropClient();
           const r = await rebuildDirectory(config, db, { user, log: dlog, restart: () => supervisor.restart('slapd') });
-          await journal.append({ type: 'annuaire.ldap.rebuilt', actor: 'system', details: { entries: r.entries, ms: r.ms } });
+          await journal.append({ type: 'annuaire.ldap.rebuilt', actor, details: { entries: r.entries, ms: r.ms } });
           return r;
         }),
       check: () => exclusive(async () => checkDirectory(db, await feeder(), base)),

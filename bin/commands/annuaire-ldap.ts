@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { copyFileSync, mkdirSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { checkDirectory, ldapPaths, rebuildDirectory, startDirectory, type CheckReport } from '../../annuaire/ldap/index.js';
 import { connect, feederConnection } from '../../annuaire/ldap/client.js';
 import { ping, runningSlapd } from '../../annuaire/ldap/slapd.js';
@@ -90,7 +91,7 @@ export function registerAnnuaireLdap(program: Command) {
               }
             : undefined,
         });
-        await new Journal(db).append({ type: 'annuaire.ldap.rebuilt', actor: 'cli', details: { entries: report.entries, ms: report.ms } });
+        await new Journal(db).append({ type: 'annuaire.ldap.rebuilt', actor: `cli:${userInfo().username}`, details: { entries: report.entries, ms: report.ms } });
         process.stdout.write(
           `directory rebuilt from ${db.target}: ${n(report.entries)} entries in ${(report.ms / 1000).toFixed(1)} s\n` +
             (running ? `slapd (pid ${running.pid}) restarted on the new database: ${running.ldap}\n` : 'slapd is not running: the platform serves the new database at its next start\n'),
