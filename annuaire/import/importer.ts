@@ -200,7 +200,19 @@ export async function importSource(src: Source, o: ImportOptions): Promise<FileR
     const run = async (tx: Queryable): Promise<FileResult> => {
       await tx.query('SELECT pg_advisory_xact_lock($1)', [IMPORT_LOCK]);
       const forced = await refuseIfOlder(tx);
-      if (o.db.kind === 'pg') await tx.query("SET LOCAL work_mem = '256MB'");
+      if (o.db.kind === 'pg') {
+        await tx.query("SET LOCAL work_mem = '256MB'");
+        // Staging lives in temp tables: with the default 8 MB of temp buffers every pass
+        // over them goes through the kernel. PostgreSQL only accepts this before the
+        // session's first temp table, hence the savepoint.
+        await tx.query('SAVEPOINT temp_buffers');
+        try {
+          await tx.query("SET LOCAL temp_buffers = '1GB'");
+          await tx.query('RELEASE SAVEPOINT temp_buffers');
+        } catch {
+          await tx.query('ROLLBACK TO SAVEPOINT temp_buffers');
+        }
+      }
       const copySql = await createStaging(tx, header.kind);
       if (!tx.copyFrom) throw new Error('this database connection cannot bulk-load (no copyFrom)');
       const staged = await tx.copyFrom(copySql, copyInput());
@@ -235,6 +247,7 @@ export async function importSource(src: Source, o: ImportOptions): Promise<FileR
         result.changes = await sampleChanges(tx, o.sample ?? 10);
         throw new DryRunDone(result);
       }
+      await o.onStep?.('applied', src.label);
       result.journalSeq = await journalFile(tx, o.journal!, o, src, result);
       await tx.query(
         `INSERT INTO annuaire_import_files (kind, file_name, sha256, extraction_date, encoding, forced, lines, rejected, counts, actor, journal_seq)
@@ -260,12 +273,18 @@ export async function importSource(src: Source, o: ImportOptions): Promise<FileR
 
 /**
  * Journalling an import. One event per changed entry would double the cost of a first
- * import (≈2 M entries for a 1 M-line activity file) and bury the journal; the file itself
- * is not enough either, since the journal must show what changed without the file. So:
- * - `annuaire.changes` events, each listing up to `journalBatch` keys of one table and one
- *   kind of change (inserted / updated / deactivated), in the order applied;
- * - then one `annuaire.import` event: file, SHA-256, extraction date, counts, and the seq
- *   range of its change events — the file's hash ties the journal to the exact input.
+ * import (≈1.8 M entries for a 1 M-line activity file) and copy the whole directory into
+ * the journal; the file alone is not enough either: the journal must say what changed.
+ * So, per file:
+ * - `annuaire.changes` events, each covering up to `journalBatch` changes of one table
+ *   and one kind, in key order. Updated and deactivated entries — what an auditor chases
+ *   (a box that vanished, a name that changed) — are listed key by key (`keys`, joined
+ *   with "\n"). Inserted entries are committed to by `count`, `first`..`last` key and the
+ *   SHA-256 of their keys joined with "\n" (`sha256`): each one is covered, verifiable
+ *   against the tables (rows first_seen at this extraction) and the file, at a few hundred
+ *   bytes per thousand entries instead of ~30 KB;
+ * - then one `annuaire.import` event: file, its SHA-256, extraction date, counts, and the
+ *   seq range of its change events — the file's hash ties the journal to the exact input.
  * All are written inside the import transaction: journal and data commit together.
  */
 async function journalFile(tx: Queryable, journal: ImportJournal, o: ImportOptions, src: Source, r: FileResult): Promise<number> {
@@ -280,7 +299,7 @@ async function journalFile(tx: Queryable, journal: ImportJournal, o: ImportOptio
     pending = [];
   };
   for await (const b of changeBatches(tx, o.journalBatch ?? 1000)) {
-    pending.push({ type: 'annuaire.changes', actor: o.actor, subject: src.name, details: { file: src.label, table: b.table, change: b.kind, count: b.keys.length, keys: b.keys } });
+    pending.push({ type: 'annuaire.changes', actor: o.actor, subject: src.name, details: { file: src.label, table: b.table, change: b.kind, count: b.count, first: b.first, last: b.last, ...(b.keys !== undefined ? { keys: b.keys } : { sha256: b.sha256 }) } });
     if (pending.length >= EVENTS_PER_WRITE) await write();
   }
   await write();

@@ -41,9 +41,12 @@ export class RejectReport implements RejectSink {
     this.buf = '';
   }
 
+  /** Idempotent: the command and a test may both close it. */
   close() {
+    if (this.fd < 0) return;
     this.flush();
     closeSync(this.fd);
+    this.fd = -1;
   }
 }
 

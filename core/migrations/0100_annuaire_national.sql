@@ -30,6 +30,8 @@
 -- dates), deactivated_at (extraction date of the first file it was missing from; rows are
 -- never deleted — a vanished entry is deactivated and comes back active if it reappears),
 -- source_file (the file that last inserted, changed or deactivated it). Empty fields are NULL.
+-- Keys are COLLATE "C": identifiers and addresses compare bytewise, and their indexes and
+-- sorts skip locale-aware comparison (several times faster on the bulk paths).
 
 CREATE TABLE annuaire_import_files (
   id               bigserial PRIMARY KEY,
@@ -49,7 +51,7 @@ CREATE TABLE annuaire_import_files (
 CREATE INDEX annuaire_import_files_kind_date ON annuaire_import_files (kind, extraction_date);
 
 CREATE TABLE annuaire_persons (
-  idnps                   text PRIMARY KEY,
+  idnps                   text COLLATE "C" PRIMARY KEY,
   id_type                 text NOT NULL,
   id_pp                   text NOT NULL,
   civilite_exercice_code  text,
@@ -75,7 +77,7 @@ CREATE TABLE annuaire_persons (
 );
 
 CREATE TABLE annuaire_structures (
-  structure_id             text PRIMARY KEY,
+  structure_id             text COLLATE "C" PRIMARY KEY,
   siret                    text,
   siren                    text,
   finess_site              text,
@@ -115,9 +117,9 @@ CREATE TABLE annuaire_structures (
 );
 
 CREATE TABLE annuaire_activities (
-  activity_key             text PRIMARY KEY,
-  idnps                    text NOT NULL,
-  structure_id             text,
+  activity_key             text COLLATE "C" PRIMARY KEY,
+  idnps                    text COLLATE "C" NOT NULL,
+  structure_id             text COLLATE "C",
   profession_code          text,
   profession               text,
   categorie_code           text,
@@ -145,13 +147,13 @@ CREATE INDEX annuaire_activities_idnps ON annuaire_activities (idnps);
 CREATE INDEX annuaire_activities_structure ON annuaire_activities (structure_id);
 
 CREATE TABLE annuaire_mss_addresses (
-  address                  text NOT NULL,
+  address                  text COLLATE "C" NOT NULL,
   bal_type                 text NOT NULL CHECK (bal_type IN ('PER', 'ORG', 'APP', 'CAB')),
   id_type                  text,
   id_pp                    text,
-  idnps                    text,
+  idnps                    text COLLATE "C",
   structure_id_type        text,
-  structure_id             text,
+  structure_id             text COLLATE "C",
   service                  text,
   civilite_exercice        text,
   nom                      text,

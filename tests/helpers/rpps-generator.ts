@@ -187,7 +187,7 @@ export function* activityLines(o: GenOptions): Generator<string> {
       if (bad.has(produced)) {
         lineNo++;
         const kind = bad.get(produced)!;
-        o.onBad?.(lineNo, kind);
+        o.onBad?.(lineNo, badKind('activity', kind));
         yield badActivityLine(kind, f.slice(0, cols), lineNo);
       }
     }
