@@ -63,9 +63,14 @@ export async function seedAnnuaire(q: Queryable, opts: { count: number; from?: n
 }
 
 /** How many entries the directory should hold: the skeleton (4) and the three views. */
-export async function expectedEntries(q: Queryable): Promise<number> {
+/**
+ * Entries the directory holds: 'public' what anonymous clients see (base, three OUs and the
+ * published entries), 'all' also the private routing branch (ou=routage and its entries).
+ */
+export async function expectedEntries(q: Queryable, scope: 'public' | 'all' = 'public'): Promise<number> {
   const { rows } = await q.query<{ n: number }>(
-    `SELECT ((SELECT count(*) FROM annuaire_ldap_bal) + (SELECT count(*) FROM annuaire_ldap_persons) + (SELECT count(*) FROM annuaire_ldap_structures) + 4)::int AS n`,
+    `SELECT ((SELECT count(*) FROM annuaire_ldap_bal) + (SELECT count(*) FROM annuaire_ldap_persons) + (SELECT count(*) FROM annuaire_ldap_structures) + 4
+       ${scope === 'all' ? '+ (SELECT count(*) FROM annuaire_ldap_routage) + 1' : ''})::int AS n`,
   );
   return rows[0].n;
 }

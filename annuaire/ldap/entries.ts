@@ -17,8 +17,8 @@
 
 import { createHash } from 'node:crypto';
 
-export type EntryKind = 'bal' | 'person' | 'structure';
-export const ENTRY_KINDS: readonly EntryKind[] = ['bal', 'person', 'structure'];
+export type EntryKind = 'bal' | 'person' | 'structure' | 'routage';
+export const ENTRY_KINDS: readonly EntryKind[] = ['bal', 'person', 'structure', 'routage'];
 
 export interface LdapEntry {
   dn: string;
@@ -33,6 +33,9 @@ export const LAYOUT: Record<EntryKind, { ou: string; rdn: string }> = {
   bal: { ou: 'bal', rdn: 'mail' },
   person: { ou: 'personnes', rdn: 'mssIdNps' },
   structure: { ou: 'structures', rdn: 'mssStructureId' },
+  // Private: every local mailbox, liste rouge and closed ones included, for mail routing
+  // (the SMTP fronts' recipient lookups). Anonymous clients cannot read it (see files.ts).
+  routage: { ou: 'routage', rdn: 'mail' },
 };
 
 /** RFC 4514 escaping of an attribute value inside a DN. */
@@ -77,7 +80,7 @@ export function skeleton(base: string): LdapEntry[] {
   const rootClass = /^o=/i.test(base) ? { objectClass: ['top', 'organization'], o: [top] } : { objectClass: ['top', 'dcObject', 'organization'], o: ['MSSante'] };
   return [
     { dn: base, attributes: { ...rootClass, description: ['Annuaire MSSante (public part): one entry per published mailbox under ou=bal'] } },
-    ...(['bal', 'personnes', 'structures'] as const).map((ou) => ({ dn: `ou=${ou},${base}`, attributes: { objectClass: ['top', 'organizationalUnit'], ou: [ou] } })),
+    ...(['bal', 'personnes', 'structures', 'routage'] as const).map((ou) => ({ dn: `ou=${ou},${base}`, attributes: { objectClass: ['top', 'organizationalUnit'], ou: [ou] } })),
   ];
 }
 
@@ -199,8 +202,25 @@ function structureEntry(r: Row, base: string): LdapEntry {
   };
 }
 
+/** A routing entry: is this address one of ours, of which type, open or closed. */
+function routageEntry(r: Row, base: string): LdapEntry {
+  return {
+    dn: dnFor('routage', String(r.key), base),
+    attributes: attrs({ objectClass: ['top', 'mssRoutage'], mail: String(r.address), mssBalType: r.bal_type ?? undefined, mssStatus: r.status ?? undefined }),
+  };
+}
+
 export function entryFor(kind: EntryKind, row: Row, base: string): LdapEntry {
-  return kind === 'bal' ? balEntry(row, base) : kind === 'person' ? personEntry(row, base) : structureEntry(row, base);
+  switch (kind) {
+    case 'bal':
+      return balEntry(row, base);
+    case 'person':
+      return personEntry(row, base);
+    case 'structure':
+      return structureEntry(row, base);
+    case 'routage':
+      return routageEntry(row, base);
+  }
 }
 
 // ---- LDIF (RFC 2849) ----

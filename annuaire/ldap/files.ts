@@ -129,6 +129,9 @@ limits users size=unlimited time=unlimited
 # the rootdn (the platform's feeder, which bypasses ACLs) writes.
 access to dn.base="" by * read
 access to dn.base="cn=Subschema" by * read
+# Mail routing entries (every local mailbox, liste rouge and closed ones included): only the
+# platform reads them (as the rootdn); for everybody else the subtree does not exist.
+access to dn.subtree=${q(`ou=routage,${base}`)} by * none
 access to dn.subtree=${q(base)} by * read
 access to * by * none
 `;

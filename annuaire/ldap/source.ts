@@ -8,6 +8,7 @@ export const VIEWS: Record<EntryKind, string> = {
   bal: 'annuaire_ldap_bal',
   person: 'annuaire_ldap_persons',
   structure: 'annuaire_ldap_structures',
+  routage: 'annuaire_ldap_routage',
 };
 
 type Row = Record<string, string | null>;

@@ -137,6 +137,8 @@ export async function applyLdapChanges(db: Queryable, client: Client, base: stri
     bal: new Set([...(changes.addresses ?? [])].map(norm)),
     person: new Set([...(changes.persons ?? [])].map((k) => k.trim())),
     structure: new Set([...(changes.structures ?? [])].map((k) => k.trim())),
+    // A changed address may change its routing entry too (closed, reopened, liste rouge).
+    routage: new Set([...(changes.addresses ?? [])].map(norm)),
   };
   const round = async (kind: EntryKind) => {
     const list = [...keys[kind]].filter(Boolean);
@@ -157,6 +159,7 @@ export async function applyLdapChanges(db: Queryable, client: Client, base: stri
   await round('bal');
   await round('person');
   await round('structure');
+  await round('routage');
   return report;
 }
 
