@@ -40,7 +40,7 @@ export function registerAnnuaireImport(program: Command) {
       .option('-n, --dry-run', 'compute and print the difference, apply nothing')
       .option('-r, --report <file>', 'reject report (default: <dataDir>/reports/annuaire-import-<date>.tsv)')
       .option('-f, --force', 'apply an extraction older than the latest one imported')
-      .option('--date <date>', 'extraction date when the file name has none (AAAAMMJJ[hhmm] or 2024-03-01[T08:00])', (v) => {
+      .option('--date <date>', 'extraction date of every file given, instead of the one in its name (needed when the name has none): AAAAMMJJ[hhmm] or 2024-03-01[T08:00]', (v) => {
         const d = parseCompactDate(v);
         if (!d) throw new InvalidArgumentError('expected AAAAMMJJ, AAAAMMJJhhmm or an ISO date such as 2024-03-01');
         return d;
