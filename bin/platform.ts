@@ -15,6 +15,17 @@ import { MssError } from '../core/errors.js';
 import { Supervisor } from '../core/supervisor.js';
 import { startMailstore, type Mailstore } from '../mailstore/dovecot.js';
 import { startDirectory, type Directory } from '../annuaire/ldap/index.js';
+import { balFactSource } from '../annuaire/bal/index.js';
+import { startAdmin } from '../annuaire/admin/server.js';
+import { operatorDomains } from '../annuaire/admin/wiring.js';
+import { startPublicationSender } from '../annuaire/publication/index.js';
+import { whitelistFactSource } from '../annuaire/whitelist/index.js';
+import { Policy } from '../core/policy/index.js';
+import { checkCredentials, principalForCertificate } from '../annuaire/bal/index.js';
+import { feederConnection } from '../annuaire/ldap/client.js';
+import { ldapPaths } from '../annuaire/ldap/files.js';
+import { runningSlapd } from '../annuaire/ldap/slapd.js';
+import { LdapRecipientResolver, startSmtp, type SmtpService } from '../smtp/index.js';
 
 /**
  * The composition root: the only place that knows every module. It starts them in
@@ -30,6 +41,10 @@ export interface Platform {
   mailstore: Mailstore;
   /** The LDAP directory (slapd fed from the annuaire); absent when ldap.enabled is false. */
   directory?: Directory;
+  /** The one access policy (core/policy) every front asks: open / send as a BAL, admin scope, trust space. */
+  policy: Policy;
+  /** The MX, submission and delivery to Dovecot; absent without the LDAP directory it resolves recipients with. */
+  smtp?: SmtpService;
   /** What listens where, for people: printed by `mss start`. */
   endpoints: Array<{ name: string; url: string }>;
   stop(): Promise<void>;
@@ -44,7 +59,8 @@ export async function startPlatform(config: Config, log: Logger): Promise<Platfo
     mkdirSync(config.dataDir, { recursive: true });
     if (config.pki.autoInit && usesDevPki(config)) await ensureDevPki(config, log);
     // Read now so a missing or broken certificate stops the start with one clear line.
-    loadTlsMaterial(config);
+    const tls = loadTlsMaterial(config);
+    for (const w of tls.warnings) log.warn(w);
 
     const db = await openDb(config);
     stops.push(() => db.close());
@@ -65,9 +81,57 @@ export async function startPlatform(config: Config, log: Logger): Promise<Platfo
     const directory = config.ldap.enabled ? await startDirectory(config, log, db, journal, { supervisor }) : undefined;
     if (directory) stops.push(() => directory.stop());
 
+    // --- Access policy, admin API, publication (core/policy, annuaire/admin, annuaire/publication).
+    // One Policy for every front, fed by the annuaire's facts (local BALs, liste blanche).
+    const policy = new Policy({ ...balFactSource(db), ...whitelistFactSource(db) }, journal, { localDomains: operatorDomains(config), log: log.child({ mod: 'policy' }) });
+    const admin = config.admin.enabled ? await startAdmin(config, log, db, journal, policy) : undefined;
+    if (admin) stops.push(() => admin.stop());
+    const publisher = config.publication.url
+      ? startPublicationSender(db, journal, { url: config.publication.url, token: config.publication.token, maxAttempts: config.publication.maxAttempts, retryBaseMs: config.publication.retryBase, timeoutMs: config.publication.timeout, intervalMs: config.publication.interval, log: log.child({ mod: 'publication' }) })
+      : undefined;
+    if (publisher) stops.push(() => publisher.stop());
+    const adminEndpoints = [
+      ...(admin ? [{ name: 'admin API', url: `${admin.url}/api/v1 (docs ${admin.url}/docs)` }] : []),
+      ...(admin?.bootstrap ? [{ name: 'admin account', url: `${admin.bootstrap.login} / ${admin.bootstrap.password} — shown once, also in ${admin.bootstrap.file} (mode 0600); change it` }] : []),
+    ];
+    // --- end of the policy / admin / publication block.
+
+    // --- SMTP (smtp/): recipients resolved in the directory's private routing branch, bound
+    // as the platform's own account; delivery to Dovecot over LMTP.
+    let smtp: SmtpService | undefined;
+    const slapd = directory ? runningSlapd(ldapPaths(config)) : undefined;
+    if (slapd) {
+      const conn = feederConnection(ldapPaths(config), slapd.ldaps, config.ldap.baseDn);
+      const resolver = new LdapRecipientResolver({
+        url: conn.url,
+        bindDn: conn.bindDn,
+        bindPassword: conn.secret,
+        base: `ou=routage,${config.ldap.baseDn}`,
+        tlsOptions: { ca: [conn.ca], checkServerIdentity: () => undefined, minVersion: 'TLSv1.2' },
+        log: log.child({ mod: 'smtp-resolver' }),
+      });
+      smtp = await startSmtp(config, {
+        db,
+        journal,
+        policy,
+        resolver,
+        tls,
+        log,
+        lmtp: mailstore.lmtp,
+        authenticate: async (user, secret) => {
+          const r = await checkCredentials(db, user, secret);
+          return r.ok ? r.principal : null;
+        },
+        certificatePrincipal: (pem) => principalForCertificate(db, pem),
+      });
+      stops.push(() => smtp!.stop());
+    } else log.warn('SMTP not started: it needs the LDAP directory (ldap.enabled) to resolve recipients');
+    // --- end of the SMTP block.
+
     const http = createHttpServer(log, [
       dbHealth(db),
       mailstore.health,
+      ...(smtp ? [smtp.health] : []),
       ...(directory ? [directory.health] : []),
       {
         name: 'journal',
@@ -92,6 +156,8 @@ export async function startPlatform(config: Config, log: Logger): Promise<Platfo
       { name: 'metrics', url: `${base}/metrics` },
       ...(tsa ? [{ name: 'timestamping', url: `${base}/tsa` }] : []),
       ...(directory?.endpoints ?? []),
+      ...adminEndpoints,
+      ...(smtp?.endpoints ?? []),
       { name: 'mail store', url: `Dovecot, IMAP ${mailstore.imap.host}:${mailstore.imap.port} and LMTP ${mailstore.lmtp.host}:${mailstore.lmtp.port} (internal)` },
     ];
     return {
@@ -102,6 +168,8 @@ export async function startPlatform(config: Config, log: Logger): Promise<Platfo
       supervisor,
       mailstore,
       directory,
+      policy,
+      smtp,
       endpoints,
       async stop() {
         // Written before the journal's final seal, so the stop itself is sealed too.

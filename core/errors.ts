@@ -42,7 +42,7 @@ export const catalogue = {
   PEER_CERT_MISMATCH: { http: 403, smtp: { code: 550, enhanced: '5.7.1' }, imap: { kind: 'NO', code: 'AUTHENTICATIONFAILED' }, text: 'the certificate presented for {domain} ({subject}) is not the operator certificate the liste blanche records for it' },
   ADMIN_OUT_OF_SCOPE: { http: 403, text: 'account {admin} may not act on {target}: {why}' },
   BAL_EXISTS: { http: 409, text: 'the address {address} is already taken (addresses are never reused)' },
-  BAL_WRONG_TYPE: { http: 409, text: '{operation} applies to {expected} mailboxes; {address} is a {type} mailbox' },
+  BAL_WRONG_TYPE: { http: 409, text: '{operation} applies to {expected} mailboxes; {address} is of type {type}' },
   BAL_STATE_CONFLICT: { http: 409, text: 'the mailbox {address} is already {status}' },
   PERSON_UNKNOWN: { http: 404, text: 'there is no local account {person}' },
   PERSON_EXISTS: { http: 409, text: 'a local account {person} already exists' },

@@ -6,6 +6,9 @@ import { registerConfig } from './config.js';
 import { registerDb } from './db.js';
 import { registerJournal } from './journal.js';
 import { registerStart } from './start.js';
+import { registerAdmin } from './admin.js';
+import { registerBal } from './bal.js';
+import { registerWhitelist } from './whitelist.js';
 
 // One file per subcommand family; each module's commands are thin wrappers over its functions.
-export const commands: Array<(program: Command) => void> = [registerStart, registerJournal, registerDb, registerCerts, registerAnnuaireImport, registerAnnuaireLdap, registerConfig];
+export const commands: Array<(program: Command) => void> = [registerStart, registerJournal, registerDb, registerCerts, registerAnnuaireImport, registerAnnuaireLdap, registerBal, registerWhitelist, registerAdmin, registerConfig];

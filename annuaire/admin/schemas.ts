@@ -1,0 +1,84 @@
+// JSON schemas of the admin API: they validate every input (400 problem+json otherwise),
+// shape every output, and are the OpenAPI document.
+
+const str = { type: 'string' } as const;
+const nstr = { type: ['string', 'null'] } as const;
+const date = { type: 'string', format: 'date-time' } as const;
+const ndate = { type: ['string', 'null'], format: 'date-time' } as const;
+
+export const problem = {
+  $id: 'Problem',
+  type: 'object',
+  description: 'RFC 9457 problem details',
+  properties: { type: str, title: str, status: { type: 'integer' }, detail: str, instance: str },
+} as const;
+
+export const balType = { type: 'string', enum: ['PER', 'ORG', 'APP', 'CAB'] } as const;
+
+export const bal = {
+  $id: 'Bal',
+  type: 'object',
+  properties: {
+    address: str,
+    domain: str,
+    type: balType,
+    ownerId: { ...str, description: 'PER/CAB: IDNPS of the holder; ORG/APP: national structure id' },
+    structureId: nstr,
+    displayName: nstr,
+    description: nstr,
+    service: nstr,
+    responsible: nstr,
+    listeRouge: { type: 'boolean' },
+    rank: { type: ['integer', 'null'] },
+    status: { type: 'string', enum: ['active', 'closed'] },
+    createdAt: date,
+    closedAt: ndate,
+    reopenedAt: ndate,
+    updatedAt: date,
+    version: { type: 'integer' },
+    members: {
+      type: 'array',
+      items: { type: 'object', properties: { personId: str, login: str, idnps: nstr, nom: nstr, prenom: nstr, addedAt: date, addedBy: str } },
+    },
+    certificates: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: { fingerprint: str, subject: str, serial: str, issuer: str, notBefore: date, notAfter: date, registeredAt: date, registeredBy: str, revokedAt: ndate, revokedBy: nstr },
+      },
+    },
+  },
+} as const;
+
+export const person = {
+  $id: 'Person',
+  type: 'object',
+  properties: { id: str, login: str, idnps: nstr, nom: nstr, prenom: nstr, active: { type: 'boolean' }, hasPassword: { type: 'boolean' }, hasTotp: { type: 'boolean' }, createdAt: date },
+} as const;
+
+export const adminAccount = {
+  $id: 'AdminAccount',
+  type: 'object',
+  properties: {
+    id: str,
+    login: str,
+    role: { type: 'string', enum: ['national', 'regional'] },
+    domains: { type: 'array', items: str },
+    structures: { type: 'array', items: str },
+    active: { type: 'boolean' },
+    createdAt: date,
+    createdBy: str,
+    lastLoginAt: ndate,
+  },
+} as const;
+
+export const journalEvent = {
+  $id: 'JournalEvent',
+  type: 'object',
+  properties: { seq: { type: 'integer' }, at: date, type: str, actor: str, subject: nstr, details: { type: 'object', additionalProperties: true }, hash: str },
+} as const;
+
+export const addressParam = { type: 'object', required: ['address'], properties: { address: { type: 'string', minLength: 3, maxLength: 254 } } } as const;
+export const reasonBody = { type: 'object', additionalProperties: false, properties: { reason: { type: 'string', maxLength: 500 } } } as const;
+
+export const errors = { 400: { $ref: 'Problem#' }, 401: { $ref: 'Problem#' }, 403: { $ref: 'Problem#' }, 404: { $ref: 'Problem#' }, 409: { $ref: 'Problem#' } } as const;

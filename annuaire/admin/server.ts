@@ -1,0 +1,93 @@
+// The admin API's own HTTPS listener: it carries credentials, so it never shares the plain
+// HTTP listener (health, metrics). TLS 1.2+ with the platform's server certificate.
+import type { TlsOptions } from 'node:tls';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { Config } from '../../core/config/index.js';
+import type { Db } from '../../core/db/index.js';
+import { MssError, problem } from '../../core/errors.js';
+import type { Journal } from '../../core/journal/index.js';
+import { silentLogger, type Logger } from '../../core/logger.js';
+import type { Policy } from '../../core/policy/index.js';
+import { loadTlsMaterial, serverTlsOptions } from '../../certs/tls.js';
+import { ensureBootstrapAdmin } from './accounts.js';
+import { adminApi, type AdminApiDeps } from './api.js';
+import { operatorBalContext } from './wiring.js';
+
+/** The fastify instance of the admin API (not listening yet): OpenAPI at /openapi.json, docs at /docs. */
+export async function createAdminServer(deps: AdminApiDeps, tls: TlsOptions, log: Logger = silentLogger): Promise<FastifyInstance> {
+  const app = Fastify({
+    https: tls,
+    loggerInstance: log.child({ mod: 'admin-api' }) as FastifyBaseLogger,
+    bodyLimit: 1024 * 1024,
+    // Unknown properties are refused (400), not silently dropped: a typo must not pass for success.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+  });
+
+  app.setErrorHandler((err, req, reply) => {
+    const e = err as Error & { statusCode?: number; validation?: unknown; code?: string };
+    let body;
+    if (err instanceof MssError) body = problem(err, req.url);
+    else if (e.validation || (e.statusCode && e.statusCode < 500)) {
+      body = problem(new MssError('BAD_REQUEST', { reason: e.message }), req.url);
+      body.status = e.statusCode ?? 400;
+    } else {
+      req.log.error({ err }, 'unexpected error');
+      body = problem(err, req.url);
+    }
+    void reply.code(body.status).type('application/problem+json').send(body);
+  });
+  app.setNotFoundHandler((req, reply) => {
+    void reply.code(404).type('application/problem+json').send(problem(new MssError('NOT_FOUND', { what: `${req.method} ${req.url.split('?')[0]}` }), req.url));
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'MSSanté operator — admin API',
+        version: '1',
+        description:
+          'Administration of the operator\'s mailboxes (BAL), members, application certificates, local accounts, imports (liste blanche, national extractions) and the audit trail. ' +
+          'Log in with POST /api/v1/login, then send "Authorization: Bearer <token>". Errors are application/problem+json (RFC 9457). ' +
+          'Regional accounts act on the mailboxes of their domains and structures only.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  await app.register(adminApi, deps);
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  return app;
+}
+
+export interface AdminService {
+  url: string;
+  app: FastifyInstance;
+  /** Set on the very first start: the generated national account, to print once. */
+  bootstrap: { login: string; password: string; file: string } | null;
+  stop(): Promise<void>;
+}
+
+/** From the configuration: bootstrap account if none exists, then listen on admin.host:admin.port over TLS. */
+export async function startAdmin(config: Config, log: Logger, db: Db, journal: Journal, policy: Policy): Promise<AdminService> {
+  const bootstrap = await ensureBootstrapAdmin(db, journal, config.dataDir, config.admin.bootstrapLogin);
+  const deps: AdminApiDeps = {
+    db,
+    journal,
+    policy,
+    bal: operatorBalContext(config, db, journal, log.child({ mod: 'admin-api' })),
+    tokenTtlMs: config.admin.tokenTtl,
+    uploadDir: join(config.dataDir, 'uploads'),
+    reportDir: join(config.dataDir, config.annuaire.import.reportDir),
+    log,
+  };
+  const app = await createAdminServer(deps, serverTlsOptions(loadTlsMaterial(config)), log);
+  await app.listen({ host: config.admin.host, port: config.admin.port });
+  const port = (app.server.address() as AddressInfo).port;
+  const host = config.admin.host.includes(':') ? `[${config.admin.host}]` : config.admin.host;
+  return { url: `https://${host}:${port}`, app, bootstrap, stop: () => app.close() };
+}

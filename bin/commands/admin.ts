@@ -1,0 +1,48 @@
+import { userInfo } from 'node:os';
+import { Option, type Command } from 'commander';
+import { migrate, openDb } from '../../core/db/index.js';
+import { Journal } from '../../core/journal/index.js';
+import { createAdmin, listAdmins } from '../../annuaire/admin/accounts.js';
+import { action, configFrom, withConfigOptions } from '../cli.js';
+
+type Opts = { config?: string; dataDir?: string };
+const collect = (v: string, prev: string[]) => [...prev, ...v.split(',').map((x) => x.trim()).filter(Boolean)];
+
+export function registerAdmin(program: Command) {
+  const admin = program.command('admin').description('accounts of the admin HTTP API (national and regional operators)');
+
+  withConfigOptions(
+    admin
+      .command('add')
+      .description('create an admin account; its password is generated and printed once')
+      .argument('<login>')
+      .addOption(new Option('-r, --role <role>', 'national (everything) or regional (its domains and structures)').choices(['national', 'regional']).makeOptionMandatory())
+      .option('--domain <domain>', 'regional scope: a mail domain (repeat, or comma-separated)', collect, [])
+      .option('--structure <id>', 'regional scope: a FINESS or SIRET (repeat, or comma-separated)', collect, []),
+  ).action(
+    action(async (login: string, o: Opts & { role: 'national' | 'regional'; domain: string[]; structure: string[] }) => {
+      const db = await openDb(configFrom(o));
+      try {
+        await migrate(db);
+        const { account, password } = await createAdmin(db, new Journal(db), { login, role: o.role, domains: o.domain, structures: o.structure }, `cli:${userInfo().username}`);
+        process.stdout.write(`created ${account.role} admin ${account.login}${account.role === 'regional' ? ` (domains: ${account.domains.join(', ') || '-'}; structures: ${account.structures.join(', ') || '-'})` : ''}\npassword (shown once): ${password}\n`);
+      } finally {
+        await db.close();
+      }
+    }),
+  );
+
+  withConfigOptions(admin.command('list').description('list admin accounts')).action(
+    action(async (o: Opts) => {
+      const db = await openDb(configFrom(o));
+      try {
+        await migrate(db);
+        for (const a of await listAdmins(db)) {
+          process.stdout.write(`${a.login.padEnd(24)} ${a.role.padEnd(9)} ${a.active ? 'active  ' : 'disabled'} ${a.role === 'regional' ? [...a.domains, ...a.structures].join(', ') : 'all'}${a.lastLoginAt ? `  last login ${a.lastLoginAt.toISOString()}` : ''}\n`);
+        }
+      } finally {
+        await db.close();
+      }
+    }),
+  );
+}
