@@ -12,11 +12,14 @@ export interface SmtpReplyError extends Error {
   code: ErrorCode;
 }
 
+/** SMTP replies are US-ASCII (RFC 5321 §4.2): "MSSanté" goes out as "MSSante". */
+export const ascii = (s: string) => s.normalize('NFD').replace(/[\u0300-\u036f]/g, '').replace(/[^\x20-\x7e]/g, '?');
+
 export function smtpError(code: ErrorCode, details: Record<string, unknown> = {}): SmtpReplyError {
   const e = new MssError(code, details);
   const wire = catalogue[code] as { smtp?: { code: number; enhanced: string } };
   const smtp = wire.smtp ?? { code: 451, enhanced: '4.3.0' };
-  const err = new Error(`${smtp.enhanced} ${e.message}`) as SmtpReplyError;
+  const err = new Error(ascii(`${smtp.enhanced} ${e.message}`)) as SmtpReplyError;
   err.responseCode = smtp.code;
   err.code = code;
   return err;
@@ -25,7 +28,7 @@ export function smtpError(code: ErrorCode, details: Record<string, unknown> = {}
 export function smtpRefusal(v: Refusal): SmtpReplyError {
   const wire = catalogue[v.code] as { smtp?: { code: number; enhanced: string } };
   const smtp = wire.smtp ?? (v.temporary ? { code: 451, enhanced: '4.3.0' } : { code: 550, enhanced: '5.7.1' });
-  const err = new Error(`${smtp.enhanced} ${v.reason}`) as SmtpReplyError;
+  const err = new Error(ascii(`${smtp.enhanced} ${v.reason}`)) as SmtpReplyError;
   err.responseCode = smtp.code;
   err.code = v.code;
   return err;

@@ -1,0 +1,80 @@
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
+
+/**
+ * A line-level SMTP client for tests that must see the exact replies, or send bytes a real
+ * client would clean up (a bare LF). Replies are read whole (multi-line included).
+ */
+export class SmtpTalk {
+  private buf = '';
+  private waiters: Array<() => void> = [];
+  private constructor(private sock: Socket | TLSSocket) {
+    this.attach(sock);
+  }
+
+  static async open(port: number, host = '127.0.0.1', tls?: ConnectionOptions): Promise<SmtpTalk> {
+    const sock = await new Promise<Socket | TLSSocket>((resolve, reject) => {
+      const s = tls ? tlsConnect({ host, port, ...tls }, () => resolve(s)) : netConnect({ host, port }, () => resolve(s));
+      s.once('error', reject);
+    });
+    const t = new SmtpTalk(sock);
+    await t.reply(); // greeting
+    return t;
+  }
+
+  private attach(s: Socket | TLSSocket) {
+    s.on('data', (d) => {
+      this.buf += d.toString('latin1');
+      for (const w of this.waiters.splice(0)) w();
+    });
+    s.on('error', () => {});
+    s.on('close', () => {
+      for (const w of this.waiters.splice(0)) w();
+    });
+  }
+
+  /** The next complete reply: "250 ok" or "250-a\r\n250 b". */
+  async reply(): Promise<string> {
+    for (;;) {
+      const m = /^(?:\d{3}-[^\r\n]*\r\n)*\d{3}(?: [^\r\n]*)?\r\n/.exec(this.buf);
+      if (m) {
+        this.buf = this.buf.slice(m[0].length);
+        return m[0].trimEnd();
+      }
+      if (this.sock.destroyed) return `(connection closed)${this.buf ? ' ' + this.buf : ''}`;
+      await new Promise<void>((r) => this.waiters.push(r));
+    }
+  }
+
+  async cmd(line: string): Promise<string> {
+    this.sock.write(line + '\r\n');
+    return this.reply();
+  }
+
+  /** STARTTLS then a new EHLO; resolves with the EHLO reply. */
+  async starttls(opts: ConnectionOptions, ehlo = 'client.test'): Promise<string> {
+    const r = await this.cmd('STARTTLS');
+    if (!r.startsWith('220')) throw new Error(`STARTTLS refused: ${r}`);
+    const plain = this.sock;
+    plain.removeAllListeners('data');
+    this.sock = await new Promise<TLSSocket>((resolve, reject) => {
+      const s = tlsConnect({ socket: plain, ...opts }, () => resolve(s));
+      s.once('error', reject);
+    });
+    this.attach(this.sock);
+    return this.cmd(`EHLO ${ehlo}`);
+  }
+
+  /** DATA with these exact bytes (the caller ends them with \r\n.\r\n). */
+  async data(raw: Buffer | string): Promise<string> {
+    const go = await this.cmd('DATA');
+    if (!go.startsWith('354')) return go;
+    this.sock.write(raw);
+    return this.reply();
+  }
+
+  close() {
+    this.sock.end();
+    this.sock.destroy();
+  }
+}
