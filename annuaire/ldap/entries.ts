@@ -84,8 +84,13 @@ export function skeleton(base: string): LdapEntry[] {
   ];
 }
 
+/** Needs cleaning: leading/trailing or repeated white space, tabs, line breaks. */
+const MESSY = /^\s|\s$|\s\s|[\t\n\r\f\v]/;
+// Called for every value of a million rows: no allocation when there is nothing to clean.
 const clean = (v: string | null | undefined): string | undefined => {
-  const t = v?.replace(/\s+/g, ' ').trim();
+  if (!v) return undefined;
+  if (!MESSY.test(v)) return v;
+  const t = v.replace(/\s+/g, ' ').trim();
   return t ? t : undefined;
 };
 const join = (...parts: Array<string | null | undefined>) => clean(parts.map(clean).filter(Boolean).join(' '));
@@ -129,9 +134,20 @@ function structureIds(r: Row) {
 
 function attrs(o: Record<string, string | string[] | undefined>): Record<string, string[]> {
   const out: Record<string, string[]> = {};
-  for (const [k, v] of Object.entries(o)) {
-    const vals = (Array.isArray(v) ? v : [v]).map(clean).filter((x): x is string => !!x);
-    if (vals.length) out[k] = [...new Set(vals)];
+  for (const k in o) {
+    const v = o[k];
+    if (v === undefined) continue;
+    if (typeof v === 'string') {
+      const c = clean(v);
+      if (c) out[k] = [c];
+      continue;
+    }
+    const vals: string[] = [];
+    for (const x of v) {
+      const c = clean(x);
+      if (c && !vals.includes(c)) vals.push(c);
+    }
+    if (vals.length) out[k] = vals;
   }
   return out;
 }
@@ -229,13 +245,14 @@ export function entryFor(kind: EntryKind, row: Row, base: string): LdapEntry {
 const SAFE = /^[\x01-\x09\x0b\x0c\x0e-\x1f\x21-\x39\x3b\x3d-\x7f][\x01-\x09\x0b\x0c\x0e-\x7f]*$/;
 
 function ldifLine(name: string, value: string): string {
-  return SAFE.test(value) && !value.endsWith(' ') ? `${name}: ${value}\n` : `${name}:: ${Buffer.from(value, 'utf8').toString('base64')}\n`;
+  return SAFE.test(value) && value.charCodeAt(value.length - 1) !== 32 ? `${name}: ${value}\n` : `${name}:: ${Buffer.from(value, 'utf8').toString('base64')}\n`;
 }
 
 /** One entry as an LDIF record, blank line included. Lines are not folded (slapadd does not need it). */
 export function toLdif(e: LdapEntry): string {
   let s = ldifLine('dn', e.dn);
-  for (const [name, values] of Object.entries(e.attributes)) for (const v of values) s += ldifLine(name, v);
+  const a = e.attributes;
+  for (const name in a) for (const v of a[name]) s += ldifLine(name, v);
   return s + '\n';
 }
 

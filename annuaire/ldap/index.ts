@@ -13,7 +13,7 @@ import type { Logger } from '../../core/logger.js';
 import { chownTree, Supervisor } from '../../core/supervisor.js';
 import { checkDirectory, type CheckReport } from './check.js';
 import { connect, feederConnection, ldapReason } from './client.js';
-import { ldapPaths, liveDbDir, prepareFiles } from './files.js';
+import { bootMarker, ldapPaths, liveDbDir, prepareFiles } from './files.js';
 import { needsInitialBuild, rebuildDirectory, type RebuildReport } from './rebuild.js';
 import { ldapsUrl, ldapUrl, ping, resolveListen, slapdService, writeEndpoints } from './slapd.js';
 import { drainPending, type DrainReport } from './sync.js';
@@ -70,9 +70,13 @@ export async function startDirectory(config: Config, log: Logger, db: Db, journa
   try {
     prepareFiles(config, p, user, { tls: true });
     const listen = await resolveListen(config);
-    // First start (or a build that never completed): logged, not journalled — the journal
-    // records what operators do; an explicit rebuild is journalled with its actor.
-    if (needsInitialBuild(config)) await rebuildDirectory(config, db, { user, log: dlog });
+    // First start (or a build that never completed), or the machine went down under a
+    // running slapd: build from the database. Logged, not journalled — the journal records
+    // what operators do; an explicit rebuild is journalled with its actor.
+    const crashed = bootMarker.crashedMachine(p);
+    if (crashed) dlog.warn('the machine stopped while slapd was running: rebuilding the directory from the database');
+    if (crashed || needsInitialBuild(config)) await rebuildDirectory(config, db, { user, log: dlog });
+    bootMarker.clear(p);
     // The database may have been built by another user (a non-root run, an older version).
     const live = liveDbDir(p);
     if (live) chownTree(live, user);
@@ -82,6 +86,7 @@ export async function startDirectory(config: Config, log: Logger, db: Db, journa
       throw new MssError('LDAP_START_FAILED', { reason: (e as Error).message }, { cause: e });
     }
     writeEndpoints(p, listen);
+    bootMarker.set(p);
     const conn = feederConnection(p, ldapsUrl(listen), base);
     const feeder = async () => (client ??= await connect(conn));
     const dropClient = async () => {
@@ -149,6 +154,7 @@ export async function startDirectory(config: Config, log: Logger, db: Db, journa
         if (ownSupervisor) await supervisor.stopAll();
         else await supervisor.stop('slapd');
         rmSync(p.endpointsFile, { force: true });
+        bootMarker.clear(p);
       },
     };
   } catch (e) {

@@ -4,6 +4,8 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { Client } from 'ldapts';
 import type { Config } from '../../core/config/index.js';
 import type { ServiceSpec } from '../../core/supervisor.js';
@@ -90,15 +92,12 @@ export async function slapadd(c: Config, conf: string, user: ChildUser, input: A
   });
   try {
     if (typeof input !== 'string') {
-      const stdin = child.stdin!;
-      let broken: Error | undefined;
-      stdin.on('error', (e) => (broken = e));
-      for await (const chunk of input) {
-        if (broken) break;
-        // Back-pressure: wait for slapadd to drain before reading more from the database.
-        if (!stdin.write(chunk)) await new Promise<void>((r) => { stdin.once('drain', r); child.once('close', r); });
-      }
-      stdin.end();
+      // Read-ahead of a few chunks: the database is read and the LDIF made while slapadd
+      // indexes the previous chunk, never more than that (memory stays flat).
+      await pipeline(Readable.from(input, { objectMode: true, highWaterMark: 4 }), child.stdin!).catch((e: NodeJS.ErrnoException) => {
+        // slapadd stopping early closes the pipe: its own error message says why.
+        if (e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_PREMATURE_CLOSE') throw e;
+      });
     }
     const code = await done;
     if (code !== 0) throw new Error(err.trim().split('\n').filter(Boolean).slice(-3).join(' / ') || `exit code ${code}`);

@@ -20,7 +20,9 @@ export interface TestDirectory {
   ldap: string;
   ldaps: string;
   base: string;
-  /** Restart the directory on the same data directory (new ports when they were 0). */
+  /** Start it again after dir.stop(), on the same data directory (new ports when they were 0). */
+  start(): Promise<void>;
+  /** stop() then start(). */
   restart(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -51,10 +53,13 @@ export async function startTestDirectory(db: Db, opts: { log?: Logger } = {}): P
     pki,
     ...urls(dir),
     base: config.ldap.baseDn,
-    async restart() {
-      await dir.stop();
+    async start() {
       dir = await startDirectory(config, opts.log ?? silentLogger, db, journal);
       Object.assign(t, { dir }, urls(dir));
+    },
+    async restart() {
+      await dir.stop();
+      await t.start();
     },
     async stop() {
       await dir.stop();
