@@ -26,7 +26,7 @@ export interface Command {
 export type ParseEvent =
   | ({ type: 'command' } & Command)
   /** A synchronising literal was announced and accepted: the server must send "+ …" now. */
-  | { type: 'continue'; tag: string; size: number }
+  | { type: 'continue'; tag: string; name: string; size: number; /** Top-level arguments before the literal. */ argsSoFar: Arg[] }
   /** A raw line, when one was asked for with expectLine() (SASL continuation). */
   | { type: 'line'; text: string }
   /** The command is refused (tagged BAD, or untagged when no tag could be read); parsing goes on. */
@@ -314,7 +314,7 @@ export class CommandParser {
         if (sync) {
           if (this.opts.mode === 'trace') this.awaiting = { tag: p.tag!, size };
           else this.startLiteral(size);
-          return { type: 'continue', tag: p.tag!, size };
+          return { type: 'continue', tag: p.tag!, name: p.name!, size, argsSoFar: p.stack[0] };
         }
         this.startLiteral(size);
         return null;

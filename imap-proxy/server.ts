@@ -98,8 +98,21 @@ export async function startImapProxy(config: Pick<Config, 'imap' | 'operator'>, 
 
   // The TLS handshake itself is bounded: a client that never finishes it is cut off.
   const imaps = createTlsServer({ ...tlsOptions, handshakeTimeout: o.preAuthTimeout }, (socket: TLSSocket) => accept(socket, true));
-  imaps.on('tlsClientError', (err) => log.debug({ err: err.message }, 'imaps handshake failed'));
+  // With a listener here Node no longer destroys the socket itself (a handshake timeout
+  // would leave it open): do it.
+  imaps.on('tlsClientError', (err, socket) => {
+    log.debug({ err: err.message }, 'imaps handshake failed');
+    socket.destroy();
+  });
   const imap = createTcpServer((socket) => accept(socket, false));
+  // Every raw connection, so a stop ends even those still in their TLS handshake.
+  const raw = new Set<Socket>();
+  for (const srv of [imaps, imap]) {
+    srv.on('connection', (socket: Socket) => {
+      raw.add(socket);
+      socket.once('close', () => raw.delete(socket));
+    });
+  }
   const listen = (server: Server, port: number) =>
     new Promise<number>((resolve, reject) => {
       server.once('error', reject);
@@ -139,7 +152,9 @@ export async function startImapProxy(config: Pick<Config, 'imap' | 'operator'>, 
         p.destroy('platform stopping');
         return p.closed;
       });
-      await Promise.all([closing, ...ended]);
+      await Promise.all(ended);
+      for (const socket of raw) socket.destroy();
+      await closing;
       log.info('imap proxy stopped');
     },
   };

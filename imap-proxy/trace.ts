@@ -70,6 +70,10 @@ export class SessionTracer {
     if (ev.type === 'command') {
       const p = describe(ev.name, ev.args);
       if (p) this.track(ev.tag, p);
+    } else if (ev.type === 'continue' && ev.name === 'APPEND' && !this.pending.has(ev.tag)) {
+      // A message announced with a synchronising literal: if Dovecot refuses it, the
+      // command never completes on our side, yet the attempt belongs in the trace.
+      this.track(ev.tag, { op: 'append', cmd: 'APPEND', mailbox: mailboxArg(ev.argsSoFar[0]), partial: { sizes: [ev.size] }, expunged: 0 });
     } else if (ev.type === 'bad' && ev.tag && ev.name) {
       // Our parser gave up on this command; if Dovecot accepts it, the trace still says so.
       const name = ev.name === 'UID' ? 'UID' : ev.name;

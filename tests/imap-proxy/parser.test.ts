@@ -14,7 +14,7 @@ function show(e: ParseEvent): unknown {
     case 'command':
       return ['cmd', e.tag, e.name, ...e.args.map(showArg)];
     case 'continue':
-      return ['+', e.tag, e.size];
+      return ['+', e.tag, e.size];  // name checked in the trace tests
     case 'line':
       return ['line', e.text];
     case 'bad':
