@@ -26,6 +26,7 @@ import { feederConnection } from '../annuaire/ldap/client.js';
 import { ldapPaths } from '../annuaire/ldap/files.js';
 import { runningSlapd } from '../annuaire/ldap/slapd.js';
 import { LdapRecipientResolver, startSmtp, type SmtpService } from '../smtp/index.js';
+import { autoconfigRoutes, startImapProxy, type ImapProxy } from '../imap-proxy/index.js';
 
 /**
  * The composition root: the only place that knows every module. It starts them in
@@ -45,6 +46,8 @@ export interface Platform {
   policy: Policy;
   /** The MX, submission and delivery to Dovecot; absent without the LDAP directory it resolves recipients with. */
   smtp?: SmtpService;
+  /** The IMAP proxy (993 / 143) in front of Dovecot; absent when imap.enabled is false. */
+  imap?: ImapProxy;
   /** What listens where, for people: printed by `mss start`. */
   endpoints: Array<{ name: string; url: string }>;
   stop(): Promise<void>;
@@ -128,10 +131,36 @@ export async function startPlatform(config: Config, log: Logger): Promise<Platfo
     } else log.warn('SMTP not started: it needs the LDAP directory (ldap.enabled) to resolve recipients');
     // --- end of the SMTP block.
 
+    // --- IMAP proxy (imap-proxy/): IMAPS 993 and STARTTLS 143 before Dovecot; passwords and
+    // certificates checked by the annuaire, the BAL opened only if the policy says so, traces
+    // in the journal, Dovecot reached as the BAL with the master user.
+    const imap = config.imap.enabled
+      ? await startImapProxy(config, {
+          tls,
+          policy,
+          journal,
+          log,
+          backend: { host: mailstore.imap.host, port: mailstore.imap.port, master: mailstore.master },
+          checkPassword: (user, secret) => checkCredentials(db, user, secret),
+          certificatePrincipal: (pem) => principalForCertificate(db, pem),
+        })
+      : undefined;
+    if (imap) stops.push(() => imap.stop());
+    // Thunderbird autoconfig, on the platform's HTTP listener (registered below, before it listens).
+    const autoconfig = {
+      hostname: config.operator.hostname,
+      domains: operatorDomains(config),
+      displayName: config.operator.name,
+      imap: { port: imap?.ports.imaps ?? config.imap.port, starttlsPort: imap?.ports.imap ?? config.imap.starttlsPort },
+      smtp: { submissionsPort: smtp?.ports.submissions ?? config.smtp.submissionsPort, submissionPort: smtp?.ports.submission ?? config.smtp.submissionPort },
+    };
+    // --- end of the IMAP proxy block.
+
     const http = createHttpServer(log, [
       dbHealth(db),
       mailstore.health,
       ...(smtp ? [smtp.health] : []),
+      ...(imap ? [imap.health] : []),
       ...(directory ? [directory.health] : []),
       {
         name: 'journal',
@@ -144,6 +173,7 @@ export async function startPlatform(config: Config, log: Logger): Promise<Platfo
       },
     ]);
     if (tsa) await http.register(tsaRoutes, { tsa });
+    await http.register(autoconfigRoutes, autoconfig);
     await http.listen({ host: config.http.host, port: config.http.port });
     stops.push(() => http.close());
     const port = (http.server.address() as AddressInfo).port;
@@ -158,6 +188,7 @@ export async function startPlatform(config: Config, log: Logger): Promise<Platfo
       ...(directory?.endpoints ?? []),
       ...adminEndpoints,
       ...(smtp?.endpoints ?? []),
+      ...(imap?.endpoints ?? []),
       { name: 'mail store', url: `Dovecot, IMAP ${mailstore.imap.host}:${mailstore.imap.port} and LMTP ${mailstore.lmtp.host}:${mailstore.lmtp.port} (internal)` },
     ];
     return {
@@ -170,6 +201,7 @@ export async function startPlatform(config: Config, log: Logger): Promise<Platfo
       directory,
       policy,
       smtp,
+      imap,
       endpoints,
       async stop() {
         // Written before the journal's final seal, so the stop itself is sealed too.
