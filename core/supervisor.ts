@@ -259,7 +259,8 @@ export class Supervisor {
         if (r.onReady) {
           // Died before it was ever ready: a configuration error, not a crash to retry.
           r.state = 'failed';
-          r.onReady(new Error(`${spec.name} exited (${signal ?? `code ${code}`}) before it was ready${why}`));
+          const how = code === null && signal === null ? 'could not be started' : `exited (${signal ?? `code ${code}`}) before it was ready`;
+          r.onReady(new Error(`${spec.name} ${how}${why}`));
           return;
         }
         log.error({ code, signal }, `${spec.name} exited unexpectedly${why}`);

@@ -8,8 +8,7 @@ import type { Client } from 'ldapts';
 import type { Db, Queryable } from '../../core/db/index.js';
 import { entryAttributes } from './client.js';
 import { attributeDiff, digest, firstRdnValue, LAYOUT, skeleton, ENTRY_KINDS, entryFor, type EntryKind } from './entries.js';
-import { rowsByKeys } from './source.js';
-import { allEntries } from './source.js';
+import { allEntries, rowsByKeys } from './source.js';
 
 export type Problem = 'missing' | 'extra' | 'different';
 

@@ -110,12 +110,19 @@ export async function startDirectory(config: Config, log: Logger, db: Db, journa
         }
       });
 
+    // Every syncInterval; after a failure (slapd restarting, database away) the wait
+    // doubles up to 30 s, so a long outage is one log line every 30 s, not five a second.
+    let failures = 0;
     const tick = () => {
       if (stopped) return;
       sync()
-        .catch((e) => dlog.warn({ err: (e as Error).message }, 'directory sync failed; retrying'))
+        .then(() => (failures = 0))
+        .catch((e) => {
+          failures++;
+          dlog.warn({ err: (e as Error).message, failures }, 'directory sync failed; the changes stay queued and are retried');
+        })
         .finally(() => {
-          if (!stopped) timer = setTimeout(tick, config.ldap.syncInterval);
+          if (!stopped) timer = setTimeout(tick, Math.min(config.ldap.syncInterval * 2 ** failures, 30_000));
         });
     };
     tick();

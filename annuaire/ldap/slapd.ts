@@ -35,7 +35,20 @@ export function freePort(host: string): Promise<number> {
   });
 }
 
+/** Fails with a clear line when a configured port is taken (slapd -d 0 would exit silently). */
+function portFree(host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', (e: NodeJS.ErrnoException) =>
+      reject(new MssError('LDAP_START_FAILED', { reason: e.code === 'EADDRINUSE' ? `${host}:${port} is already in use (another slapd? change ldap.port / ldap.ldapsPort)` : `cannot listen on ${host}:${port}: ${e.message}` })),
+    );
+    srv.listen(port, host, () => srv.close(() => resolve()));
+  });
+}
+
 export async function resolveListen(c: Config): Promise<Listen> {
+  // As root, slapd binds before dropping privileges, so we can probe any port ourselves.
+  for (const p of [c.ldap.port, c.ldap.ldapsPort]) if (p) await portFree(c.ldap.host, p);
   const port = c.ldap.port || (await freePort(c.ldap.host));
   let ldapsPort = c.ldap.ldapsPort || (await freePort(c.ldap.host));
   while (ldapsPort === port) ldapsPort = await freePort(c.ldap.host);
@@ -86,20 +99,26 @@ export async function slapadd(c: Config, conf: string, user: ChildUser, input: A
   child.stderr!.on('data', (d: Buffer) => {
     err = (err + d.toString()).slice(-4000);
   });
-  const done = new Promise<number | null>((resolve, reject) => {
-    child.once('error', reject);
+  // A program that cannot be run reports 'error' (and maybe 'close'): one outcome either way.
+  let spawnError: Error | undefined;
+  const done = new Promise<number | null>((resolve) => {
+    child.once('error', (e) => {
+      spawnError = e;
+      resolve(null);
+    });
     child.once('close', (code) => resolve(code));
   });
   try {
     if (typeof input !== 'string') {
       // Read-ahead of a few chunks: the database is read and the LDIF made while slapadd
       // indexes the previous chunk, never more than that (memory stays flat).
-      await pipeline(Readable.from(input, { objectMode: true, highWaterMark: 4 }), child.stdin!).catch((e: NodeJS.ErrnoException) => {
-        // slapadd stopping early closes the pipe: its own error message says why.
-        if (e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_PREMATURE_CLOSE') throw e;
+      await pipeline(Readable.from(input, { objectMode: true, highWaterMark: 4 }), child.stdin!).catch(async (e: NodeJS.ErrnoException) => {
+        // slapadd stopping early (or never starting) closes the pipe: its own error says why.
+        if (e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_PREMATURE_CLOSE' && e.code !== 'ERR_STREAM_DESTROYED' && !spawnError) throw e;
       });
     }
     const code = await done;
+    if (spawnError) throw spawnError;
     if (code !== 0) throw new Error(err.trim().split('\n').filter(Boolean).slice(-3).join(' / ') || `exit code ${code}`);
   } catch (e) {
     child.kill('SIGKILL');

@@ -157,6 +157,6 @@ describe('Supervisor', () => {
       'bad exited (code 1) before it was ready: config: line 3: unknown directive "frobnicate"',
     );
     expect(sup.status('bad')).toEqual([]);
-    await expect(sup.start(spec({ name: 'missing', command: '/nonexistent/daemon', args: [] }))).rejects.toThrow(/no such program/);
+    await expect(sup.start(spec({ name: 'missing', command: '/nonexistent/daemon', args: [] }))).rejects.toThrow('missing could not be started: /nonexistent/daemon: no such program');
   });
 });
