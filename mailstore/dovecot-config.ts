@@ -104,8 +104,11 @@ default_process_limit = ${p.maxSessions + 100}
 
 service imap-login {
   chroot =
+  # High-performance mode: a few long-lived login processes, each taking many logins at
+  # once (the IMAP proxy's); once logged in, a session belongs to its imap process.
   service_count = 0
   process_min_avail = 1
+  process_limit = 4
   client_limit = ${p.maxSessions}
   inet_listener imap {
     address = 127.0.0.1
@@ -128,7 +131,13 @@ service imap-hibernate {
     user = ${q(p.user)}
   }
 }
+service imap-urlauth-login {
+  # Not used (no imap_urlauth_host); kept small so it does not inflate auth and anvil's needs.
+  process_limit = 1
+}
 service lmtp {
+  # The SMTP front delivers with at most smtp.deliveryConcurrency (≤ 256) connections.
+  process_limit = 256
   inet_listener lmtp {
     address = 127.0.0.1
     port = ${p.lmtpPort}
