@@ -35,11 +35,13 @@ export interface RebuildOptions {
 
 /** LDIF text of every entry, in chunks of one cursor batch; counts into `counter`. */
 export async function* ldifStream(tx: Parameters<typeof allEntries>[0], base: string, counter: { entries: number }, batch?: number): AsyncGenerator<string> {
-  for await (const entries of allEntries(tx, base, batch)) {
-    let chunk = '';
-    for (const { entry } of entries) chunk += toLdif(entry);
+  // Small batches joined once: what a batch allocates dies young (cheap scavenges), instead
+  // of megabyte strings surviving into the old generation (measured: GC was half the work).
+  for await (const entries of allEntries(tx, base, batch ?? 500)) {
+    const parts = new Array<string>(entries.length);
+    for (let i = 0; i < entries.length; i++) parts[i] = toLdif(entries[i].entry);
     counter.entries += entries.length;
-    yield chunk;
+    yield parts.join('');
   }
 }
 
