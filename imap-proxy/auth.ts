@@ -63,6 +63,19 @@ export function splitUser(user: string, authzid: string | null): { bal: string; 
 }
 
 export async function authorise(deps: AuthDeps, req: LoginRequest, ctx: LoginContext): Promise<LoginOutcome> {
+  try {
+    return await decide(deps, req, ctx);
+  } catch (e) {
+    // The annuaire could not answer (database down…): a temporary refusal, never an accept.
+    deps.log.error({ err: e, session: ctx.session }, 'imap login: the directory could not answer');
+    await deps.journal
+      .append({ type: 'imap.auth.failed', actor: 'anonymous', subject: req.method === 'EXTERNAL' ? (req.authzid ?? '') : splitUser(req.user, req.authzid).bal, details: { session: ctx.session, method: req.method, remote: ctx.remote, failure: 'directory-unavailable' } })
+      .catch(() => {});
+    return { ok: false, answer: refusal(ctx.tag, 'DIRECTORY_UNAVAILABLE') };
+  }
+}
+
+async function decide(deps: AuthDeps, req: LoginRequest, ctx: LoginContext): Promise<LoginOutcome> {
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const fail = async (code: ErrorCode, journal: { actor: string; subject: string; failure: string; extra?: Record<string, unknown> }, details: Record<string, unknown> = {}): Promise<LoginOutcome> => {
     // Like Dovecot's auth_failure_delay: every failure costs the client the same wait.

@@ -27,6 +27,13 @@ const TRACE_MAX_LINE = 128 * 1024;
 const TRACE_KEEP_LITERAL = 1024;
 /** Client bytes the tracer may hold while a synchronising literal waits for Dovecot's answer. */
 const TRACE_HOLD = 1024 * 1024;
+/**
+ * Bytes queued towards the client before Dovecot is paused. A socket's own high-water mark
+ * (16 KiB) is smaller than one read from Dovecot (64 KiB): obeying it would stop and restart
+ * reading after every chunk of a large FETCH. Idle sessions queue nothing, so this costs
+ * memory only while a transfer runs.
+ */
+const CLIENT_QUEUE = 256 * 1024;
 
 export interface Pipe {
   /** Resolves once both sockets are closed and the session's traces and close event are journalled. */
@@ -88,7 +95,8 @@ export function pipeSession(client: Socket, backend: Socket, pending: { fromClie
       return;
     }
     bytesOut += chunk.length;
-    if (!client.write(chunk)) backend.pause();
+    client.write(chunk);
+    if (client.writableLength > CLIENT_QUEUE) backend.pause();
   };
 
   let finished = false;
@@ -103,7 +111,7 @@ export function pipeSession(client: Socket, backend: Socket, pending: { fromClie
 
   client.on('data', fromClient);
   backend.on('data', fromBackend);
-  client.on('drain', () => backend.resume());
+  client.on('drain', () => backend.resume()); // 'drain' comes once the queue is empty
   backend.on('drain', () => {
     backendFull = false;
     if (!clientHeld) client.resume();

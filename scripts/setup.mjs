@@ -21,6 +21,8 @@ const DEBIAN = [
   { bin: '/usr/lib/dovecot/lmtp', pkg: 'dovecot-lmtpd', for: ['start', 'test'] },
   { bin: '/usr/sbin/slapd', pkg: 'slapd', for: ['start', 'test'] },
   { bin: 'ldapsearch', pkg: 'ldap-utils', for: ['test'] },
+  // The IMAP proxy's tests drive it with Python's imaplib too (an independent IMAP client).
+  { bin: 'python3', pkg: 'python3', for: ['test'] },
 ];
 
 function checkNode() {

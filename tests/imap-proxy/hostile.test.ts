@@ -83,7 +83,7 @@ describe('imap-proxy under hostile input', () => {
   it('binary garbage: BAD for each line, BYE after ten', async () => {
     const c = await open();
     const garbage: Buffer[] = [];
-    for (let i = 0; i < 12; i++) garbage.push(randomBytes(200).map((b) => (b === 10 ? 0 : b)), Buffer.from('\r\n'));
+    for (let i = 0; i < 12; i++) garbage.push(Buffer.from(randomBytes(200).map((b) => (b === 10 ? 0 : b))), Buffer.from('\r\n'));
     c.send(Buffer.concat(garbage));
     const text = await c.rest();
     const lines = text.split('\r\n').filter(Boolean);
@@ -115,6 +115,20 @@ describe('imap-proxy under hostile input', () => {
       ].join('\r\n'),
     );
     c.close();
+  });
+
+  it('COMPRESS is neither offered nor accepted after login: the stream stays traceable', async () => {
+    const c = await open();
+    c.send(`a LOGIN ${PER} "${PW.jeanne}"\r\n`);
+    const ok = await c.until(/^a .*\r\n/m);
+    expect(ok).toMatch(/^a OK \[CAPABILITY /m);
+    expect(ok).not.toMatch(/COMPRESS/);
+    c.send('b COMPRESS DEFLATE\r\n');
+    expect(await c.until(/^b .*\r\n/m)).toMatch(/^b (BAD|NO) /m);
+    c.send('c NOOP\r\n');
+    expect(await c.until(/^c .*\r\n/m)).toMatch(/^c OK /m);
+    c.send('d LOGOUT\r\n');
+    await c.rest();
   });
 
   it('too many connections waiting to log in from one address: BYE, and the slots come back', async () => {

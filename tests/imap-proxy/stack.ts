@@ -53,7 +53,7 @@ export interface Stack {
 export const message = (to: string, subject: string, body = 'Résultat : normal.') =>
   Buffer.from(`From: labo@peer.${DOMAIN}\r\nTo: ${to}\r\nSubject: ${subject}\r\nMessage-ID: <${subject.replace(/\W/g, '')}.${Date.now()}@peer>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n${body}\r\n`);
 
-export async function startStack(imap: DeepPartial<Config['imap']> = {}): Promise<Stack> {
+export async function startStack(imap: DeepPartial<Config['imap']> = {}, mailstore: DeepPartial<Config['mailstore']> = {}): Promise<Stack> {
   const pki = await testPki();
   const dataDir = mkdtempSync(join(tmpdir(), 'mss-imapp-'));
   const config = loadConfig({
@@ -61,6 +61,7 @@ export async function startStack(imap: DeepPartial<Config['imap']> = {}): Promis
     overrides: {
       dataDir,
       operator: { domain: DOMAIN, hostname: 'localhost' },
+      mailstore,
       // Failures are delayed for real, but briefly: the tests check the delay is there.
       imap: { port: 0, starttlsPort: 0, failureDelay: 30, ...imap },
       tls: { certFile: pki.paths.leaves.server.cert, keyFile: pki.paths.leaves.server.key, chainFile: pki.paths.intermediate, caFile: pki.paths.ca, crlFile: pki.paths.crl },

@@ -3,6 +3,9 @@ import { decodeMutf7 } from '../../imap-proxy/mutf7.js';
 import { CommandParser } from '../../imap-proxy/parser.js';
 import { ResponseScanner, type ServerEvent } from '../../imap-proxy/responses.js';
 import { readItems, SessionTracer, type TraceAction } from '../../imap-proxy/trace.js';
+import { TraceJournal } from '../../imap-proxy/trace-journal.js';
+import { silentLogger } from '../../core/logger.js';
+import type { JournalEventInput } from '../../core/journal/index.js';
 
 // The tracer on a recorded session, without sockets: what the client sent, what Dovecot
 // answered (bodies included), in the order the proxy sees them → the actions journalled.
@@ -153,4 +156,39 @@ describe('modified UTF-7 mailbox names', () => {
     ['A&-B', 'A&B'],
     ['bad&***-', 'bad&***-'],
   ])('%s → %s', (a, b) => expect(decodeMutf7(a)).toBe(b));
+});
+
+describe('trace batching before the journal', () => {
+  const sink = () => {
+    const events: JournalEventInput[] = [];
+    return { events, journal: { append: async (e: JournalEventInput) => (events.push(e), { seq: events.length, hash: '' }) } };
+  };
+  const read = (uidSet: string, at: number): TraceAction => ({ op: 'fetch', mailbox: 'INBOX', status: 'OK', at, uid: true, set: uidSet, items: ['BODY.PEEK[]'] });
+
+  it('merges a run of reads into one event, and starts a new one when the kind of action changes', async () => {
+    const { events, journal } = sink();
+    // A flush interval no test reaches: only the change of kind and close() flush here.
+    const t = new TraceJournal(journal, { actor: 'person:jeanne', bal: 'jeanne.martin@mssante.localhost', session: 's1' }, 3_600_000, silentLogger);
+    for (let i = 1; i <= 30; i++) t.add(read(String(i), 1_700_000_000_000 + i));
+    t.add({ op: 'store', mailbox: 'INBOX', status: 'OK', at: 1_700_000_000_100, uid: true, set: '3', flags: '+FLAGS (\\Deleted)' });
+    t.add(read('31', 1_700_000_000_200));
+    await t.close();
+    expect(events.map((e) => e.type)).toEqual(['imap.fetch', 'imap.store', 'imap.fetch']);
+    expect(events[0]).toMatchObject({ actor: 'person:jeanne', subject: 'jeanne.martin@mssante.localhost', details: { session: 's1', mailbox: 'INBOX', commands: 30, uid: true, items: ['BODY.PEEK[]'] } });
+    expect(events[0].details!.sets).toEqual(Array.from({ length: 30 }, (_, i) => String(i + 1)));
+    expect(events[0].details!.at).toBe(new Date(1_700_000_000_001).toISOString());
+    expect(events[0].details!.until).toBe(new Date(1_700_000_000_030).toISOString());
+    expect(events[1].details).toMatchObject({ flags: '+FLAGS (\\Deleted)', sets: ['3'] });
+    expect(events[1].details!.commands).toBeUndefined();
+  });
+
+  it('caps what one event lists, never what it counts', async () => {
+    const { events, journal } = sink();
+    const t = new TraceJournal(journal, { actor: 'a', bal: 'b', session: 's' }, 3_600_000, silentLogger);
+    for (let i = 0; i < 499; i++) t.add(read(String(i), i));
+    await t.close();
+    expect(events).toHaveLength(1);
+    expect(events[0].details).toMatchObject({ commands: 499, setsTruncated: true });
+    expect((events[0].details!.sets as string[]).length).toBe(100);
+  });
 });
