@@ -11,6 +11,12 @@
 //
 //   node dist/bench/imap-proxy.js [--messages 1000] [--size 51200] [--rounds 3] [--logins 200] [--idle 10000]
 //
+// Dovecot hibernates an idle session by handing its inotify instance to imap-hibernate, so
+// each hibernated session keeps one: fs.inotify.max_user_instances (128 by default on
+// Debian) must exceed the number of idle sessions, or Dovecot silently keeps one imap
+// process (~5 MB) per session. The bench says so when the limit is too low
+// (`sysctl fs.inotify.max_user_instances=16384`).
+//
 // File descriptors: every proxied session holds two (client + Dovecot). The bench cannot
 // raise the hard limit (`ulimit -Hn`, a root/systemd setting: LimitNOFILE=); it opens as
 // many idle sessions as the limit allows and says so. Raise it with `ulimit -n 65536`
@@ -261,6 +267,8 @@ async function parent() {
   // listeners, Dovecot's pipes, the child's IPC): keep 200 aside.
   const IDLE = Math.min(Number(args.idle), Math.floor((fdLimit - 200) / 2));
 
+  const inotify = Number(readFileSync('/proc/sys/fs/inotify/max_user_instances', 'utf8'));
+  if (inotify < IDLE + 100) say(`warning: fs.inotify.max_user_instances is ${inotify}: Dovecot cannot hibernate more than about that many sessions (sysctl fs.inotify.max_user_instances=16384)`);
   const dir = mkdtempSync(join(tmpdir(), 'mss-bench-imap-'));
   say(`bench/imap-proxy — ${M} messages of ${SIZE} bytes, ${ROUNDS} rounds; ${LOGINS} logins; ${IDLE} idle sessions (open-file limit ${fdLimit})`);
   const { paths } = await initDevPki({ dir: join(dir, 'pki'), domain: DOMAIN, keyBits: 2048, validityDays: 30 });
