@@ -22,7 +22,7 @@
 // many idle sessions as the limit allows and says so. Raise it with `ulimit -n 65536`
 // (as root) before running to measure more.
 import { fork, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { connect as tcpConnect, createServer as createTcpServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -442,6 +442,7 @@ async function parent() {
     await journal.flush();
     await supervisor.stopAll();
     await db.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 

@@ -2,7 +2,7 @@
 // migrations, the journal, the one Policy built as bin/platform.ts builds it, Dovecot under
 // a Supervisor (startMailstore), BALs and persons made with annuaire/bal, and the proxy on
 // free loopback ports. Plus a raw IMAP client for what libraries will not send.
-import { readFileSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -129,6 +129,7 @@ export async function startStack(imap: DeepPartial<Config['imap']> = {}, mailsto
       await journal.flush();
       await supervisor.stopAll();
       await db.close();
+      rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
