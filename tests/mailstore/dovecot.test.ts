@@ -85,7 +85,7 @@ describe('mail store (Dovecot, unprivileged, supervised)', () => {
     const client = await imapAs(store, 'secretariat.cardio@mssante.localhost');
     try {
       const status = await client.status('INBOX', { messages: true });
-      expect(status.messages).toBe(1);
+      expect(status && status.messages).toBe(1);
     } finally {
       await client.logout();
     }
