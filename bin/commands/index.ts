@@ -9,6 +9,7 @@ import { registerStart } from './start.js';
 import { registerAdmin } from './admin.js';
 import { registerBal } from './bal.js';
 import { registerWhitelist } from './whitelist.js';
+import { registerQueue } from './queue.js';
 
 // One file per subcommand family; each module's commands are thin wrappers over its functions.
-export const commands: Array<(program: Command) => void> = [registerStart, registerJournal, registerDb, registerCerts, registerAnnuaireImport, registerAnnuaireLdap, registerBal, registerWhitelist, registerAdmin, registerConfig];
+export const commands: Array<(program: Command) => void> = [registerStart, registerJournal, registerDb, registerCerts, registerAnnuaireImport, registerAnnuaireLdap, registerBal, registerWhitelist, registerAdmin, registerQueue, registerConfig];
