@@ -10,7 +10,7 @@
 // root with those arguments, exactly how the distributions run them.
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chownSync, lchownSync, lstatSync, readdirSync } from 'node:fs';
+import { chownSync, existsSync, lchownSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Logger } from './logger.js';
@@ -52,6 +52,12 @@ export interface ServiceSpec {
    * directly as the child user.
    */
   dropPrivileges?: (user: ChildUser) => string[];
+  /**
+   * The daemon's own pid file. If the platform died without stopping it (kill -9, power cut
+   * of the parent only), that orphan still holds the pid file, ports and database locks:
+   * it is stopped before a new one starts, when the pid is alive and runs this command.
+   */
+  pidFile?: string;
   /** Where the child's output goes, one log line per output line (default: info for stdout, warn for stderr). */
   logLevels?: { stdout?: 'debug' | 'info' | 'warn'; stderr?: 'debug' | 'info' | 'warn' | 'error' };
 }
@@ -146,6 +152,7 @@ export class Supervisor {
   /** Starts a daemon and resolves once its health check passes (or at once without one). */
   async start(spec: ServiceSpec): Promise<void> {
     if (this.services.has(spec.name)) throw new Error(`service ${spec.name} is already supervised`);
+    if (spec.pidFile) await stopOrphan(spec, this.log);
     const r: Running = { spec, state: 'starting', restarts: 0, delay: spec.backoff?.initialMs ?? DEFAULT_BACKOFF.initialMs, startedAt: 0, healthFails: 0 };
     this.services.set(spec.name, r);
     try {
@@ -354,5 +361,40 @@ export class Supervisor {
     }, r.spec.stopTimeoutMs ?? 10_000);
     await r.exited;
     clearTimeout(killer);
+  }
+}
+
+/** Stops a leftover instance named by spec.pidFile, if it is alive and is that program. */
+async function stopOrphan(spec: ServiceSpec, log: Logger): Promise<void> {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(spec.pidFile!, 'utf8').trim());
+  } catch {
+    return;
+  }
+  if (!Number.isInteger(pid) || pid <= 1) return;
+  let cmdline: string;
+  try {
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+  } catch {
+    return; // not running
+  }
+  // Never signal an unrelated process that reused the pid.
+  if (!cmdline.includes(spec.command)) return;
+  log.warn({ service: spec.name, pid }, 'stopping a leftover instance from a previous run that did not stop cleanly');
+  const alive = () => existsSync(`/proc/${pid}`);
+  try {
+    process.kill(pid, spec.stopSignal ?? 'SIGTERM');
+  } catch {
+    return;
+  }
+  for (let waited = 0; alive() && waited < (spec.stopTimeoutMs ?? 10_000); waited += 100) await new Promise((r) => setTimeout(r, 100));
+  if (alive()) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+    for (let i = 0; alive() && i < 50; i++) await new Promise((r) => setTimeout(r, 100));
   }
 }

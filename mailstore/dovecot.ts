@@ -78,6 +78,7 @@ export async function startMailstore(config: Config, log: Logger, supervisor: Su
     name: 'dovecot',
     command: config.mailstore.dovecot,
     args: ['-F', '-c', confFile],
+    pidFile: join(baseDir, 'master.pid'),
     restart: 'always',
     health,
     healthIntervalMs: 15_000,

@@ -72,6 +72,7 @@ export function slapdService(c: Config, p: LdapPaths, listen: Listen): ServiceSp
     command: c.ldap.slapd,
     // -d keeps slapd in the foreground (the supervisor owns it) and sends its log to stderr.
     args: ['-f', p.conf, '-h', `${ldapUrl(listen)}/ ${ldapsUrl(listen)}/`, '-d', c.ldap.debugLevel],
+    pidFile: p.pidFile,
     restart: 'always',
     backoff: { initialMs: 100, maxMs: 30_000, resetAfterMs: 30_000 },
     health: () => ping(ldapUrl(listen)),

@@ -77,6 +77,7 @@ export async function startOperator(o: {
       http: { port: 0 },
       ldap: { port: 0, ldapsPort: 0, syncInterval: 50 },
       admin: { enabled: false },
+      imap: { port: 0, starttlsPort: 0 },
       pki: { autoInit: false },
       tls: { certFile: leaf.cert, keyFile: leaf.key, chainFile: o.pki.paths.intermediate, caFile: o.pki.paths.ca, crlFile: o.pki.file('crl.pem') },
       tsa: { certFile: o.pki.file('tsa.pem'), keyFile: o.pki.file('tsa.key'), chainFile: o.pki.paths.intermediate, caFile: o.pki.paths.ca },
