@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { ConfigError, loadConfig, type Config, type DeepPartial } from '../core/config/index.js';
 import { isMssError } from '../core/errors.js';
+import { migrate, openDb, type Db } from '../core/db/index.js';
 
 /**
  * Shared by every `mss` subcommand: --config/--data-dir flags, config loading, and the
@@ -57,4 +58,16 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void | n
       reportAndExit(e);
     }
   };
+}
+
+/** Opens the configured database (migrated) for one command and closes it afterwards. */
+export async function withDb<T>(opts: { config?: string; dataDir?: string }, fn: (db: Db, config: Config) => Promise<T>): Promise<T> {
+  const config = configFrom(opts);
+  const db = await openDb(config);
+  try {
+    await migrate(db);
+    return await fn(db, config);
+  } finally {
+    await db.close();
+  }
 }

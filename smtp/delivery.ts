@@ -2,6 +2,7 @@ import type { Db } from '../core/db/index.js';
 import type { Journal } from '../core/journal/index.js';
 import type { Logger } from '../core/logger.js';
 import { deliverLmtp, type LmtpTarget } from '../mailstore/lmtp.js';
+import { Poller } from './poller.js';
 import { claimDue, recordOutcome, type DeliveryOutcome, type SpoolRow } from './spool.js';
 
 export interface DeliveryOptions {
@@ -20,66 +21,22 @@ export interface DeliveryOptions {
  * 250 and before the spool row was updated delivers again at the next start — never
  * zero times. Kicked right after each 250, and polls for leftovers (crash, back-off).
  */
-export class DeliveryWorker {
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<void> | null = null;
-  private again = false;
-  private stopped = false;
-
+export class DeliveryWorker extends Poller {
   constructor(
     private readonly db: Db,
     private readonly journal: Journal,
-    private readonly log: Logger,
+    log: Logger,
     private readonly o: DeliveryOptions,
-  ) {}
-
-  start() {
-    this.timer = setInterval(() => this.kick(), this.o.pollMs ?? 1000);
-    this.timer.unref();
-    this.kick();
+  ) {
+    super(log, 'delivery', o.pollMs ?? 1000);
   }
 
-  /** Deliver what is due now (coalesces calls made while a round runs). */
-  kick() {
-    if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.running = this.round()
-      .catch((e) => this.log.error({ err: e }, 'delivery round failed; will retry'))
-      .finally(() => {
-        this.running = null;
-        if (this.again) {
-          this.again = false;
-          this.kick();
-        }
-      });
-  }
-
-  async stop() {
-    this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
-    await this.running;
-  }
-
-  /** Delivers until nothing is due. */
-  async drain() {
-    while (this.running) await this.running;
-    await this.round();
-  }
-
-  private async round() {
+  protected async round() {
     const n = this.o.concurrency ?? 8;
     for (;;) {
       const rows = await claimDue(this.db, n * 4);
       if (!rows.length) return;
-      let next = 0;
-      await Promise.all(
-        Array.from({ length: Math.min(n, rows.length) }, async () => {
-          while (next < rows.length) await this.deliverOne(rows[next++]);
-        }),
-      );
+      await Poller.each(rows, n, (r) => this.deliverOne(r));
     }
   }
 

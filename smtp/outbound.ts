@@ -9,6 +9,7 @@ import type { Db, Queryable } from '../core/db/index.js';
 import type { Journal } from '../core/journal/index.js';
 import type { Logger } from '../core/logger.js';
 import { normaliseDomain, type Policy } from '../core/policy/index.js';
+import { Poller } from './poller.js';
 import { clientTlsOptions, peerIdentity, type TlsMaterial } from '../certs/tls.js';
 
 export interface OutboundRow {
@@ -87,19 +88,16 @@ export interface OutboundOptions {
 
 type Attempt = { accepted: string[]; failed: Array<{ rcpt: string; code: number; response: string }>; retry: string[]; reply: string; remoteMta?: string };
 
-export class OutboundWorker {
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<void> | null = null;
-  private again = false;
-  private stopped = false;
+export class OutboundWorker extends Poller {
   private readonly routes = new Map<string, Route>();
 
   constructor(
     private readonly db: Db,
     private readonly journal: Journal,
-    private readonly log: Logger,
+    log: Logger,
     private readonly o: OutboundOptions,
   ) {
+    super(log, 'outbound', o.pollMs ?? 2000);
     for (const r of o.routes) {
       const m = /^([^=]+)=([^:]+|\[[^\]]+\]):(\d+)$/.exec(r.trim());
       if (!m) throw new Error(`smtp.routes: "${r}" is not domain=host:port`);
@@ -107,36 +105,7 @@ export class OutboundWorker {
     }
   }
 
-  start() {
-    this.timer = setInterval(() => this.kick(), this.o.pollMs ?? 2000);
-    this.timer.unref();
-    this.kick();
-  }
-
-  kick() {
-    if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.running = this.round()
-      .catch((e) => this.log.error({ err: e }, 'outbound round failed; will retry'))
-      .finally(() => {
-        this.running = null;
-        if (this.again) {
-          this.again = false;
-          this.kick();
-        }
-      });
-  }
-
-  async stop() {
-    this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
-    await this.running;
-  }
-
-  private async round() {
+  protected async round() {
     const n = this.o.concurrency ?? 8;
     for (;;) {
       const { rows } = await this.db.query<OutboundRow>(
@@ -147,12 +116,7 @@ export class OutboundWorker {
         [n * 4],
       );
       if (!rows.length) return;
-      let next = 0;
-      await Promise.all(
-        Array.from({ length: Math.min(n, rows.length) }, async () => {
-          while (next < rows.length) await this.sendOne(rows[next++]);
-        }),
-      );
+      await Poller.each(rows, n, (r) => this.sendOne(r));
     }
   }
 

@@ -1,23 +1,13 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { migrate, openDb } from '../../core/db/index.js';
 import { Journal, checkProof } from '../../core/journal/index.js';
-import { ExitError, action, configFrom, withConfigOptions } from '../cli.js';
+import { ExitError, action, configFrom, withConfigOptions, withDb } from '../cli.js';
 import { journalTimestamping } from '../platform.js';
 
 type Opts = { config?: string; dataDir?: string };
 
-async function withJournal<T>(opts: Opts, fn: (j: Journal, c: ReturnType<typeof configFrom>) => Promise<T>): Promise<T> {
-  const c = configFrom(opts);
-  const db = await openDb(c);
-  try {
-    await migrate(db);
-    return await fn(new Journal(db), c);
-  } finally {
-    await db.close();
-  }
-}
+const withJournal = <T>(opts: Opts, fn: (j: Journal, c: ReturnType<typeof configFrom>) => Promise<T>) => withDb(opts, (db, c) => fn(new Journal(db), c));
 
 export function registerJournal(program: Command) {
   const journal = program.command('journal').description('the notarised event journal: verify its integrity, export proofs');

@@ -1,19 +1,9 @@
 import type { Command } from 'commander';
-import { migrate, openDb, type Db } from '../../core/db/index.js';
 import { deleteOutbound, listOutbound, listSpool, retryOutbound } from '../../smtp/index.js';
-import { ExitError, action, configFrom, withConfigOptions } from '../cli.js';
+import { ExitError, action, withConfigOptions, withDb } from '../cli.js';
 
 type Opts = { config?: string; dataDir?: string; json?: boolean; state?: string; limit?: string };
 
-async function withDb<T>(opts: Opts, fn: (db: Db) => Promise<T>): Promise<T> {
-  const db = await openDb(configFrom(opts));
-  try {
-    await migrate(db);
-    return await fn(db);
-  } finally {
-    await db.close();
-  }
-}
 
 const print = (opts: Opts, rows: object[], line: (r: any) => string) => {
   if (opts.json) process.stdout.write(JSON.stringify(rows, null, 2) + '\n');

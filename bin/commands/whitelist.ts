@@ -1,21 +1,11 @@
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
-import { migrate, openDb, type Db } from '../../core/db/index.js';
 import { Journal } from '../../core/journal/index.js';
 import { currentWhitelist, importWhitelist, listWhitelist, readWhitelistSource, whitelistEntry } from '../../annuaire/whitelist/index.js';
-import { action, configFrom, withConfigOptions } from '../cli.js';
+import { action, withConfigOptions, withDb } from '../cli.js';
 
 type Opts = { config?: string; dataDir?: string };
 
-async function withDb<T>(opts: Opts, fn: (db: Db) => Promise<T>): Promise<T> {
-  const db = await openDb(configFrom(opts));
-  try {
-    await migrate(db);
-    return await fn(db);
-  } finally {
-    await db.close();
-  }
-}
 
 const out = (s: string): void => void process.stdout.write(s);
 
