@@ -10,7 +10,7 @@
 // root with those arguments, exactly how the distributions run them.
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chownSync, existsSync, lchownSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
+import { chownSync, lchownSync, lstatSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Logger } from './logger.js';
@@ -373,20 +373,31 @@ async function stopOrphan(spec: ServiceSpec, log: Logger): Promise<void> {
     return;
   }
   if (!Number.isInteger(pid) || pid <= 1) return;
-  let cmdline: string;
+  // A dead orphan may linger as a zombie when its new parent does not reap it: it counts
+  // as gone, and so must its pid file (the daemon's own kill(pid, 0) would see it alive).
+  const alive = () => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+    } catch {
+      return false;
+    }
+  };
+  const forget = () => rmSync(spec.pidFile!, { force: true });
+  if (!alive()) return forget();
+  let cmdline = '';
   try {
     cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
   } catch {
-    return; // not running
+    return forget();
   }
   // Never signal an unrelated process that reused the pid.
-  if (!cmdline.includes(spec.command)) return;
+  if (!cmdline.includes(spec.command)) return forget();
   log.warn({ service: spec.name, pid }, 'stopping a leftover instance from a previous run that did not stop cleanly');
-  const alive = () => existsSync(`/proc/${pid}`);
   try {
     process.kill(pid, spec.stopSignal ?? 'SIGTERM');
   } catch {
-    return;
+    return forget();
   }
   for (let waited = 0; alive() && waited < (spec.stopTimeoutMs ?? 10_000); waited += 100) await new Promise((r) => setTimeout(r, 100));
   if (alive()) {
@@ -397,4 +408,5 @@ async function stopOrphan(spec: ServiceSpec, log: Logger): Promise<void> {
     }
     for (let i = 0; alive() && i < 50; i++) await new Promise((r) => setTimeout(r, 100));
   }
+  if (!alive()) forget();
 }

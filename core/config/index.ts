@@ -193,7 +193,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
 }
 
 /** Variables read elsewhere that are not settings (the config file itself, test switches). */
-const EXTRA_ENV = new Set(['MSS_CONFIG_FILE', 'MSS_TEST_DATABASE_URL']);
+const EXTRA_ENV = new Set(['MSS_CONFIG_FILE', 'MSS_TEST_DATABASE_URL', 'MSS_TEST_CRASH', 'MSS_TEST_LOG']);
 
 /** Fill derived defaults: relative paths hang off dataDir, TLS files off the PKI dir. */
 function resolvePaths(c: Config, cwd: string): Config {
