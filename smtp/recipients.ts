@@ -38,20 +38,34 @@ export interface LdapResolverOptions {
  * EqualityFilter. Directory down → `unavailable` (the MX answers 451 4.4.3, never a bounce).
  */
 export class LdapRecipientResolver implements RecipientResolver {
-  private readonly clients: Client[];
-  private readonly bound = new WeakSet<Client>();
+  // One slot per pooled connection: its client and the bind every lookup on it waits for.
+  // ldapts must not be asked to connect or bind twice at once, nor be unbound under a
+  // lookup in flight (a connect left without its socket never settles): so a slot binds
+  // once, and a failed one is replaced by a fresh client rather than unbound in place.
+  private readonly slots: Array<{ client: Client; ready: Promise<void> | null }>;
   private nextClient = 0;
   private readonly cache = new Map<string, { r: Resolution; until: number }>();
+  /** Lookups under way: RCPTs for the same address at once share one. */
+  private readonly pending = new Map<string, Promise<Resolution>>();
 
   constructor(private readonly o: LdapResolverOptions) {
-    this.clients = Array.from({ length: o.poolSize ?? 4 }, () => new Client({ url: o.url, timeout: o.timeoutMs ?? 3000, connectTimeout: o.timeoutMs ?? 3000, tlsOptions: o.tlsOptions }));
+    this.slots = Array.from({ length: o.poolSize ?? 4 }, () => ({ client: this.newClient(), ready: null }));
+  }
+
+  private newClient() {
+    return new Client({ url: this.o.url, timeout: this.o.timeoutMs ?? 3000, connectTimeout: this.o.timeoutMs ?? 3000, tlsOptions: this.o.tlsOptions });
   }
 
   async resolve(raw: string): Promise<Resolution> {
     const address = raw.trim().toLowerCase();
     const hit = this.cache.get(address);
     if (hit && hit.until > Date.now()) return hit.r;
-    const r = await this.lookup(address);
+    let p = this.pending.get(address);
+    if (!p) {
+      p = this.lookup(address).finally(() => this.pending.delete(address));
+      this.pending.set(address, p);
+    }
+    const r = await p;
     if (r.kind !== 'unavailable') {
       const ttl = this.o.cacheMs ?? 30_000;
       this.cache.set(address, { r, until: Date.now() + (r.kind === 'local' ? ttl : ttl / 5) });
@@ -61,25 +75,31 @@ export class LdapRecipientResolver implements RecipientResolver {
   }
 
   private async lookup(address: string): Promise<Resolution> {
-    const client = this.clients[this.nextClient++ % this.clients.length];
     const status = this.o.statusAttribute ?? 'mssStatus';
     const type = this.o.typeAttribute ?? 'mssBalType';
+    const limit = 2 * (this.o.timeoutMs ?? 3000);
     for (let attempt = 0; attempt < 2; attempt++) {
+      const slot = this.slots[this.nextClient++ % this.slots.length];
+      const client = slot.client;
       try {
-        if (!this.bound.has(client)) {
-          await client.bind(this.o.bindDn, this.o.bindPassword);
-          this.bound.add(client);
-        }
-        const { searchEntries } = await client.search(this.o.base, { scope: 'sub', filter: new EqualityFilter({ attribute: 'mail', value: address }), attributes: ['mail', status, type], sizeLimit: 2 });
+        slot.ready ??= client.bind(this.o.bindDn, this.o.bindPassword);
+        const { searchEntries } = await withTimeout(
+          slot.ready.then(() => client.search(this.o.base, { scope: 'sub', filter: new EqualityFilter({ attribute: 'mail', value: address }), attributes: ['mail', status, type], sizeLimit: 2 })),
+          limit,
+        );
         if (!searchEntries.length) return { kind: 'unknown', address };
         const e = searchEntries[0];
         const st = String(e[status] ?? 'active').toLowerCase();
         if (st === 'closed') return { kind: 'closed', address };
         return { kind: 'local', address, balType: e[type] ? String(e[type]) : undefined };
       } catch (err) {
-        // A dropped connection (slapd restarted) is retried once on a fresh bind.
-        this.bound.delete(client);
-        await client.unbind().catch(() => {});
+        // A dropped connection (slapd restarted): the slot gets a fresh client, and the
+        // lookup is retried once on the next slot.
+        if (slot.client === client) {
+          slot.client = this.newClient();
+          slot.ready = null;
+          client.unbind().catch(() => {});
+        }
         if (attempt === 1) {
           this.o.log?.warn({ err: (err as Error).message, address }, 'recipient lookup failed');
           return { kind: 'unavailable', address, reason: (err as Error).message };
@@ -90,6 +110,12 @@ export class LdapRecipientResolver implements RecipientResolver {
   }
 
   async close() {
-    await Promise.all(this.clients.map((c) => c.unbind().catch(() => {})));
+    await Promise.all(this.slots.map((s) => s.client.unbind().catch(() => {})));
   }
+}
+
+/** Never let a lookup hang an RCPT: past `ms`, the directory counts as unavailable. */
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer from the directory within ${ms} ms`)), ms)))]).finally(() => clearTimeout(timer));
 }
