@@ -12,7 +12,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chownSync, createReadStream, existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
@@ -140,6 +140,9 @@ function childImport(url: string, file: string): Promise<{ ms: number; maxRssMb:
   });
 }
 
+/** The machine is shared (2 cores, other test runs): say how busy it was. */
+const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
+
 const srv = await server();
 const work = mkdtempSync(join(tmpdir(), 'mss-bench-annuaire-'));
 try {
@@ -154,6 +157,7 @@ try {
   const version = (await vc.query('SHOW server_version')).rows[0].server_version as string;
   await vc.end();
 
+  const loadBefore = load();
   const dbCopy = await scratch(srv.url);
   const copyMs = await plainCopy(dbCopy.url, month0, 57);
   await dbCopy.drop();
@@ -170,6 +174,7 @@ try {
   say(`      ${Object.entries(first.tables).map(([t, c]) => `${t} +${fmt(c.inserted)}`).join(', ')}`);
   say(`  next month (incremental sync)           ${secs(next.ms).padStart(8)}   peak RSS ${next.maxRssMb.toFixed(0)} MB   ratio ${(next.ms / copyMs).toFixed(2)}× COPY`);
   say(`      ${Object.entries(next.tables).map(([t, c]) => `${t} +${fmt(c.inserted)} ~${fmt(c.updated)} -${fmt(c.deactivated)} =${fmt(c.unchanged)}`).join(', ')}`);
+  say(`  load average (1/5/15 min): ${loadBefore} before, ${load()} after`);
   say(`  targets: ≤ 1.5× COPY → ${ratio <= 1.5 ? 'met' : 'NOT met'}; ≤ 512 MB → ${Math.max(first.maxRssMb, next.maxRssMb) <= 512 ? 'met' : 'NOT met'}`);
 } finally {
   if (!args.keep) rmSync(work, { recursive: true, force: true });

@@ -1,11 +1,23 @@
-// Set-based application of one staged file to the national tables. Everything here runs
-// inside the caller's transaction: the staging tables are temporary (ON COMMIT DROP), and
-// a failure anywhere rolls the whole file back, leaving the previous state intact.
+// Set-based application of one file to the national tables. Everything here runs inside
+// the caller's transaction: a failure anywhere rolls the whole file back, leaving the
+// previous state intact (DDL included: PostgreSQL's is transactional).
+//
+// Each table of the file's kind gets a plan before the file is read:
+// - direct: the table is empty (a first import). Its indexes are dropped, the file's rows
+//   are COPY'd straight into it, and the indexes are rebuilt from the loaded rows — the
+//   rows are written once, by COPY, with no staging table and no INSERT … SELECT;
+// - staged: the rows go to a narrow temporary table, then three set-based statements apply
+//   the difference: changed (or reappearing) rows updated, new ones inserted, active rows
+//   absent from the file deactivated. Unchanged rows are not written at all: their "last
+//   seen" is the extraction date of the last file applied (annuaire_last_seen, 0101).
+// Lines repeating a key were merged by the splitter where that is cheap; the unique index
+// (built on the staging table, or rebuilt on the final one) finds any repeat left, and
+// `dedupe` keeps one row per key by DEDUPE_ORDER, whatever the line order was.
 import type { Queryable } from '../../core/db/index.js';
 import type { FileKind } from './formats.js';
-import { ACTIVITY_COLUMNS, MSSANTE_COLUMNS, PERSON_COLUMNS, STAGING_COLUMNS, STRUCTURE_COLUMNS } from './rows.js';
+import { COPY_OPTIONS, TABLES, type TableName } from './rows.js';
 
-export type TableName = 'persons' | 'structures' | 'activities' | 'addresses';
+export { TABLES, type TableName };
 export type ChangeKind = 'inserted' | 'updated' | 'deactivated';
 
 export interface TableCounts {
@@ -22,96 +34,87 @@ export interface TableCounts {
 interface Entity {
   name: TableName;
   table: string;
-  /** Key column in the final table unless it is one of `columns`, and the expression (alias t) matching the staged key. */
-  key?: string;
-  keyExpr: string;
-  /** Key and hash in the staging table. */
-  stagingKey: string;
-  stagingHash: string;
-  columns: string[];
-  filter?: string;
-  /** Tie-break between lines with the same key: deterministic whatever the line order. */
-  order: string;
-  /** stg_keep kind and the final-table expression (alias t) it protects from deactivation. */
+  /** The key as an expression on a row of the table or of its staging (alias a). */
+  key: (a: string) => string;
+  /** Merge rule: these columns first, then every column; byte order, NULLs last. */
+  first: string[];
+  /** stg_keep kind and the column (alias t) it protects from deactivation. */
   protect: Array<[kind: string, column: string]>;
-  /** Report merged lines (persons repeat by design: one line per activity). */
+  /** Report merged lines (persons and structures repeat by design: one line per activity). */
   reportMerged: boolean;
 }
 
-const names = (m: ReadonlyArray<readonly [string, string]>) => m.map(([c]) => c);
-
-const ENTITIES: Record<FileKind, Entity[]> = {
-  activity: [
-    {
-      name: 'persons',
-      table: 'annuaire_persons',
-      key: 'idnps',
-      keyExpr: 't.idnps',
-      stagingKey: 'idnps',
-      stagingHash: 'p_hash',
-      columns: names(PERSON_COLUMNS).filter((c) => c !== 'idnps'),
-      order: 'profession_code NULLS LAST, savoir_faire_code NULLS LAST, p_hash',
-      protect: [['persons', 't.idnps']],
-      reportMerged: false,
-    },
-    {
-      name: 'structures',
-      table: 'annuaire_structures',
-      key: 'structure_id',
-      keyExpr: 't.structure_id',
-      stagingKey: 'structure_id',
-      stagingHash: 's_hash',
-      columns: names(STRUCTURE_COLUMNS).filter((c) => c !== 'structure_id'),
-      filter: 'structure_id IS NOT NULL',
-      order: 's_hash',
-      protect: [['structures', 't.structure_id']],
-      reportMerged: false,
-    },
-    {
-      name: 'activities',
-      table: 'annuaire_activities',
-      key: 'activity_key',
-      keyExpr: 't.activity_key',
-      stagingKey: 'a_key',
-      stagingHash: 'a_hash',
-      columns: names(ACTIVITY_COLUMNS),
-      order: 'a_hash',
-      // A rejected line of a person may have carried any of their activities.
-      protect: [['persons', 't.idnps']],
-      reportMerged: true,
-    },
-  ],
-  mssante: [
-    {
-      name: 'addresses',
-      table: 'annuaire_mss_addresses',
-      keyExpr: 'lower(t.address)',
-      stagingKey: 'addr_key',
-      stagingHash: 'hash',
-      columns: names(MSSANTE_COLUMNS),
-      order: 'hash',
-      protect: [['addresses', 'lower(t.address)']],
-      reportMerged: true,
-    },
-  ],
+const ENTITIES: Record<TableName, Entity> = {
+  persons: { name: 'persons', table: 'annuaire_persons', key: (a) => `${a}.idnps`, first: ['profession_code', 'savoir_faire_code'], protect: [['persons', 't.idnps']], reportMerged: false },
+  structures: { name: 'structures', table: 'annuaire_structures', key: (a) => `${a}.structure_id`, first: [], protect: [['structures', 't.structure_id']], reportMerged: false },
+  // A rejected line of a person may have carried any of their activities.
+  activities: { name: 'activities', table: 'annuaire_activities', key: (a) => `${a}.activity_key`, first: [], protect: [['persons', 't.idnps']], reportMerged: true },
+  addresses: { name: 'addresses', table: 'annuaire_mss_addresses', key: (a) => `lower(${a}.address)`, first: [], protect: [['addresses', 'lower(t.address)']], reportMerged: true },
 };
 
-export const TABLES: Record<FileKind, TableName[]> = {
-  activity: ENTITIES.activity.map((e) => e.name),
-  mssante: ENTITIES.mssante.map((e) => e.name),
-};
+/** Key columns compare bytewise, as in the final tables (0100). */
+const C_COLUMNS = new Set(['idnps', 'structure_id', 'activity_key', 'address']);
 
-/** Temp tables for one file: the staged lines, the keys of rejected lines, the change log. */
-export async function createStaging(tx: Queryable, kind: FileKind): Promise<string> {
-  const cols = STAGING_COLUMNS[kind].map((c) => (c === 'line' ? 'line int NOT NULL' : `${c} text COLLATE "C"`));
-  await tx.exec(`
-    CREATE TEMP TABLE stg (${cols.join(', ')}) ON COMMIT DROP;
-    CREATE TEMP TABLE stg_keep (kind text NOT NULL, k text NOT NULL) ON COMMIT DROP;
-    CREATE TEMP TABLE stg_chg (tbl text NOT NULL, kind text NOT NULL, k text COLLATE "C" NOT NULL) ON COMMIT DROP;`);
-  return `COPY stg (${STAGING_COLUMNS[kind].join(', ')}) FROM STDIN`;
+/** The order that picks the row kept for a repeated key (the splitter applies the same to a person's lines). */
+export const DEDUPE_ORDER = (e: Entity, columns: string[], a: string) => [...e.first, ...columns].map((c) => `${a}.${c} COLLATE "C" NULLS LAST`).join(', ');
+
+export interface Plan {
+  entity: Entity;
+  /** COPY columns, in the order of the splitter's rows. */
+  columns: string[];
+  mode: 'direct' | 'staged';
+  /** Where the COPY goes: the final table (direct) or its staging table. */
+  target: string;
+  copySql: string;
+  /** direct: the indexes dropped before the load, rebuilt after it. */
+  indexes: Array<{ name: string; def: string; constraintDef: string | null; unique: boolean }>;
 }
 
-/** Keys named by rejected lines: those entries keep their state (see applyStaged). */
+const literal = (s: string) => `'${s.replace(/'/g, "''")}'`;
+
+/**
+ * Decides, for each table of this kind, whether the file loads straight into it (it is
+ * empty) or through a staging table, and prepares either. Also creates the temporary
+ * tables every file uses: stg_keep (keys named by rejected lines) and stg_chg (the keys
+ * each staged statement changed, for the journal, the dry-run listing and the directory).
+ */
+export async function prepare(tx: Queryable, kind: FileKind, columns: Partial<Record<TableName, string[]>>, at: Date, sourceFile: string): Promise<Plan[]> {
+  await tx.exec(`
+    CREATE TEMP TABLE stg_keep (kind text NOT NULL, k text NOT NULL) ON COMMIT DROP;
+    CREATE TEMP TABLE stg_chg (tbl text NOT NULL, kind text NOT NULL, k text COLLATE "C" NOT NULL) ON COMMIT DROP;`);
+  const plans: Plan[] = [];
+  for (const name of TABLES[kind]) {
+    const e = ENTITIES[name];
+    const cols = columns[name]!;
+    const empty = (await tx.query(`SELECT 1 FROM ${e.table} LIMIT 1`)).rows.length === 0;
+    if (empty) {
+      const { rows } = await tx.query<{ name: string; def: string; constraint_def: string | null; unique: boolean }>(
+        `SELECT i.relname AS name, pg_get_indexdef(i.oid) AS def, pg_get_constraintdef(c.oid) AS constraint_def, x.indisunique AS unique
+         FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid LEFT JOIN pg_constraint c ON c.conindid = x.indexrelid AND c.conrelid = x.indrelid
+         WHERE x.indrelid = $1::regclass ORDER BY x.indisunique DESC, i.relname`,
+        [e.table],
+      );
+      for (const r of rows) await tx.exec(r.constraint_def ? `ALTER TABLE ${e.table} DROP CONSTRAINT "${r.name}"` : `DROP INDEX "${r.name}"`);
+      // Empty already; truncated so that COPY may FREEZE: rows written frozen and
+      // all-visible, so nothing rewrites their pages later to set hint bits, and the index
+      // builds and the journal's key scan read them without visibility checks. (With
+      // wal_level = minimal, PostgreSQL also skips WAL for them.)
+      await tx.exec(`TRUNCATE ${e.table}`);
+      // What every row of this file gets, as column defaults for the duration of the load:
+      // the rows themselves carry only the file's fields.
+      const date = literal(at.toISOString());
+      await tx.exec(`ALTER TABLE ${e.table} ALTER COLUMN first_seen SET DEFAULT ${date}, ALTER COLUMN last_seen SET DEFAULT ${date}, ALTER COLUMN source_file SET DEFAULT ${literal(sourceFile)}`);
+      plans.push({ entity: e, columns: cols, mode: 'direct', target: e.table, copySql: `COPY ${e.table} (${cols.join(', ')}) FROM STDIN ${COPY_OPTIONS.replace(/\)$/, ', FREEZE)')}`, indexes: rows.map((r) => ({ name: r.name, def: r.def, constraintDef: r.constraint_def, unique: r.unique })) });
+    } else {
+      const target = `stg_${name}`;
+      await tx.exec(`CREATE TEMP TABLE ${target} (${cols.map((c) => `${c} text${C_COLUMNS.has(c) ? ' COLLATE "C"' : ''}`).join(', ')}) ON COMMIT DROP`);
+      plans.push({ entity: e, columns: cols, mode: 'staged', target, copySql: `COPY ${target} (${cols.join(', ')}) FROM STDIN ${COPY_OPTIONS}`, indexes: [] });
+    }
+  }
+  return plans;
+}
+
+/** Keys named by rejected lines: those entries keep their state (see applyPlan). */
 export async function stageProtected(tx: Queryable, keep: Array<[string, string]>): Promise<void> {
   for (let i = 0; i < keep.length; i += 10_000) {
     const part = keep.slice(i, i + 10_000);
@@ -119,106 +122,112 @@ export async function stageProtected(tx: Queryable, keep: Array<[string, string]
   }
 }
 
-/**
- * Applies the staged file to each table of its kind: changed and reappearing rows are
- * updated, unchanged ones only get last_seen, new ones inserted, and active rows absent
- * from the file deactivated — except rows a rejected line names (we cannot tell whether
- * they vanished) and, when `deactivate` is false, all of them. Every change's key goes to
- * stg_chg for the journal and the dry-run listing.
- */
-export async function applyStaged(
-  tx: Queryable,
-  kind: FileKind,
-  at: Date,
-  sourceFile: string,
-  deactivate: boolean,
-  onTable?: (t: TableName) => Promise<void> | void,
-): Promise<Record<string, TableCounts>> {
-  const out: Record<string, TableCounts> = {};
-  for (const e of ENTITIES[kind]) {
-    await onTable?.(e.name);
-    out[e.name] = await applyEntity(tx, e, at, sourceFile, deactivate);
-  }
-  return out;
+/** Deletes all but one row of each repeated key (the first by DEDUPE_ORDER); returns how many went. */
+async function dedupe(tx: Queryable, p: Plan): Promise<number> {
+  const e = p.entity;
+  const r = await tx.query(
+    `DELETE FROM ${p.target} WHERE ctid = ANY(ARRAY(
+       SELECT id FROM (SELECT x.ctid AS id, row_number() OVER (PARTITION BY ${e.key('x')} ORDER BY ${DEDUPE_ORDER(e, p.columns, 'x')}) AS r
+                       FROM ${p.target} x WHERE ${e.key('x')} IN (SELECT ${e.key('y')} FROM ${p.target} y GROUP BY 1 HAVING count(*) > 1)) d
+       WHERE r > 1))`,
+  );
+  return r.rowCount;
 }
 
-async function applyEntity(tx: Queryable, e: Entity, at: Date, file: string, deactivate: boolean): Promise<TableCounts> {
-  const cols = e.columns;
-  const where = e.filter ? `WHERE ${e.filter}` : '';
-  // One row per key; the staged line number is not part of the content.
-  const distinct = `SELECT DISTINCT ON (${e.stagingKey}) ${e.stagingKey} AS k, ${e.stagingHash} AS hash, ${cols.join(', ')}
-    FROM stg ${where} ORDER BY ${e.stagingKey}, ${e.order}`;
-  const staged = (await tx.query<{ n: number }>(`SELECT count(*)::int AS n FROM stg ${where}`)).rows[0].n;
-  const log = (change: ChangeKind, sql: string) =>
-    tx.query(`WITH c AS (${sql} RETURNING ${e.keyExpr} AS k) INSERT INTO stg_chg (tbl, kind, k) SELECT '${e.name}', '${change}', k FROM c`, [at, file]);
-  const insertCols = e.key ? [e.key, ...cols] : cols;
-  const insertVals = e.key ? ['s.k', ...cols.map((c) => `s.${c}`)] : cols.map((c) => `s.${c}`);
-  const insert = (source: string, onlyNew: boolean) =>
-    log(
-      'inserted',
-      `INSERT INTO ${e.table} AS t (${insertCols.join(', ')}, hash, active, first_seen, last_seen, source_file)
-       SELECT ${insertVals.join(', ')}, s.hash, true, $1, $1, $2 FROM ${source} s
-       ${onlyNew ? `WHERE NOT EXISTS (SELECT 1 FROM ${e.table} t WHERE ${e.keyExpr} = s.k)` : ''}`,
-    );
+/**
+ * Builds a unique index; when repeated keys make it fail, merges them and builds it again.
+ * Repeats are rare (an address listed twice, a person's lines apart in the file), so the
+ * usual file pays nothing to look for them. Returns the rows merged away.
+ */
+async function uniqueWithMerge(tx: Queryable, p: Plan, build: string): Promise<number> {
+  await tx.query('SAVEPOINT mss_unique');
+  try {
+    await tx.exec(build);
+    await tx.query('RELEASE SAVEPOINT mss_unique');
+    return 0;
+  } catch (err) {
+    await tx.query('ROLLBACK TO SAVEPOINT mss_unique');
+    const merged = await dedupe(tx, p);
+    if (!merged) throw err;
+    await tx.exec(build);
+    await tx.query('RELEASE SAVEPOINT mss_unique');
+    return merged;
+  }
+}
 
-  // First import of this table: nothing to compare with, nothing to deactivate — insert
-  // straight from the sorted staging, without materialising the deduplicated rows.
-  const empty = (await tx.query(`SELECT 1 FROM ${e.table} LIMIT 1`)).rows.length === 0;
-  if (empty) {
-    const inserted = (await withIndexesRebuilt(tx, e.table, () => insert(`(${distinct})`, false))).rowCount;
-    return { seen: inserted, inserted, updated: 0, unchanged: 0, deactivated: 0, merged: e.reportMerged ? staged - inserted : 0 };
+export interface ApplyContext {
+  at: Date;
+  sourceFile: string;
+  /** Extraction date of the last file of this kind applied before this one: a deactivated row was last seen there. */
+  previous: Date | undefined;
+  /** False: nothing is deactivated (no valid line, or too many rejected to tell). */
+  deactivate: boolean;
+  /** Lines the splitter turned into rows. */
+  goodLines: number;
+  /** Rows COPY'd into the plan's target. */
+  copied: number;
+}
+
+export async function applyPlan(tx: Queryable, p: Plan, c: ApplyContext): Promise<TableCounts> {
+  const e = p.entity;
+  const cols = p.columns;
+  if (p.mode === 'direct') {
+    let merged = 0;
+    for (const ix of p.indexes) {
+      const build = ix.constraintDef ? `ALTER TABLE ${e.table} ADD CONSTRAINT "${ix.name}" ${ix.constraintDef}` : ix.def;
+      if (ix.unique) merged += await uniqueWithMerge(tx, p, build);
+      else await tx.exec(build);
+    }
+    await tx.exec(`ALTER TABLE ${e.table} ALTER COLUMN first_seen DROP DEFAULT, ALTER COLUMN last_seen DROP DEFAULT, ALTER COLUMN source_file DROP DEFAULT`);
+    const inserted = c.copied - merged;
+    return { seen: inserted, inserted, updated: 0, unchanged: 0, deactivated: 0, merged: e.reportMerged ? c.goodLines - inserted : 0 };
   }
 
-  const s = `s_${e.name}`;
-  await tx.exec(`CREATE TEMP TABLE ${s} ON COMMIT DROP AS ${distinct}; ANALYZE ${s}`);
-  const seen = (await tx.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${s}`)).rows[0].n;
-  const matchKey = `${e.keyExpr} = s.k`;
+  const s = p.target;
+  const merged = await uniqueWithMerge(tx, p, `CREATE UNIQUE INDEX ON ${s} (${e.key('x').replace('x.', '')}); ANALYZE ${s}`);
+  const seen = c.copied - merged;
+  // One pass over both sides finds every difference (a full join: new, vanished, changed);
+  // the statements that follow touch only those keys, through the indexes.
+  const d = `stg_d_${e.name}`;
+  const keep = e.protect.map(([k, col]) => `AND NOT EXISTS (SELECT 1 FROM stg_keep p WHERE p.kind = '${k}' AND p.k = ${col})`).join(' ');
+  await tx.exec(`CREATE TEMP TABLE ${d} ON COMMIT DROP AS
+    SELECT coalesce(${e.key('t')}, ${e.key('s')}) AS k,
+           CASE WHEN t.ctid IS NULL THEN 'inserted' WHEN s.ctid IS NULL THEN 'deactivated' ELSE 'updated' END AS kind
+    FROM ${e.table} t FULL JOIN ${s} s ON ${e.key('t')} = ${e.key('s')}
+    WHERE t.ctid IS NULL
+       OR (s.ctid IS NULL AND t.active ${c.deactivate ? keep : 'AND false'})
+       OR (s.ctid IS NOT NULL AND (NOT t.active OR (${cols.map((x) => `t.${x}`).join(', ')}) IS DISTINCT FROM (${cols.map((x) => `s.${x}`).join(', ')})));
+    ANALYZE ${d}`);
+  const log = (change: ChangeKind, sql: string, params: unknown[]) =>
+    tx.query(`WITH c AS (${sql} RETURNING ${e.key('t')} AS k) INSERT INTO stg_chg (tbl, kind, k) SELECT '${e.name}', '${change}', k FROM c`, params);
   const updated = await log(
     'updated',
     `UPDATE ${e.table} t SET (${cols.join(', ')}, hash, active, deactivated_at, last_seen, source_file) =
-       (${cols.map((c) => `s.${c}`).join(', ')}, s.hash, true, NULL, $1, $2)
-     FROM ${s} s WHERE ${matchKey} AND (t.hash <> s.hash OR NOT t.active)`,
+       (${cols.map((x) => `s.${x}`).join(', ')}, NULL, true, NULL, $1::timestamptz, $2::text)
+     FROM ${d} d, ${s} s WHERE d.kind = 'updated' AND ${e.key('t')} = d.k AND ${e.key('s')} = d.k`,
+    [c.at, c.sourceFile],
   );
-  await tx.query(`UPDATE ${e.table} t SET last_seen = $1 FROM ${s} s WHERE ${matchKey} AND t.hash = s.hash AND t.active AND t.last_seen < $1`, [at]);
-  const inserted = await insert(s, true);
-  let deactivated = 0;
-  if (deactivate) {
-    const keep = e.protect.map(([k, col]) => `AND NOT EXISTS (SELECT 1 FROM stg_keep p WHERE p.kind = '${k}' AND p.k = ${col})`).join(' ');
-    deactivated = (
-      await log(
-        'deactivated',
-        `UPDATE ${e.table} t SET active = false, deactivated_at = $1, source_file = $2
-         WHERE t.active AND NOT EXISTS (SELECT 1 FROM ${s} s WHERE ${matchKey}) ${keep}`,
-      )
-    ).rowCount;
-  }
+  const inserted = await log(
+    'inserted',
+    `INSERT INTO ${e.table} AS t (${cols.join(', ')}, active, first_seen, last_seen, source_file)
+     SELECT ${cols.map((x) => `s.${x}`).join(', ')}, true, $1::timestamptz, $1::timestamptz, $2::text FROM ${d} d JOIN ${s} s ON ${e.key('s')} = d.k
+     WHERE d.kind = 'inserted'`,
+    [c.at, c.sourceFile],
+  );
+  const deactivated = await log(
+    'deactivated',
+    `UPDATE ${e.table} t SET active = false, deactivated_at = $1::timestamptz, source_file = $2::text, last_seen = coalesce($3::timestamptz, t.last_seen)
+     FROM ${d} d WHERE d.kind = 'deactivated' AND ${e.key('t')} = d.k`,
+    [c.at, c.sourceFile, c.previous ?? null],
+  );
   return {
     seen,
     inserted: inserted.rowCount,
     updated: updated.rowCount,
     unchanged: seen - inserted.rowCount - updated.rowCount,
-    deactivated,
-    merged: e.reportMerged ? staged - seen : 0,
+    deactivated: deactivated.rowCount,
+    merged: e.reportMerged ? c.goodLines - seen : 0,
   };
-}
-
-/**
- * Runs a bulk load into an EMPTY table with its indexes dropped and rebuilt afterwards
- * in the same transaction: building a B-tree from sorted data costs a fraction of a
- * million one-by-one insertions (measured ~3x on the activities table). The table being
- * empty, nobody loses anything while its lock is held; a rollback restores the indexes.
- */
-async function withIndexesRebuilt<T>(tx: Queryable, table: string, load: () => Promise<T>): Promise<T> {
-  const { rows } = await tx.query<{ name: string; def: string; constraint_def: string | null }>(
-    `SELECT i.relname AS name, pg_get_indexdef(i.oid) AS def, pg_get_constraintdef(c.oid) AS constraint_def
-     FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid LEFT JOIN pg_constraint c ON c.conindid = x.indexrelid AND c.conrelid = x.indrelid
-     WHERE x.indrelid = $1::regclass`,
-    [table],
-  );
-  for (const r of rows) await tx.exec(r.constraint_def ? `ALTER TABLE ${table} DROP CONSTRAINT "${r.name}"` : `DROP INDEX "${r.name}"`);
-  const out = await load();
-  for (const r of rows) await tx.exec(r.constraint_def ? `ALTER TABLE ${table} ADD CONSTRAINT "${r.name}" ${r.constraint_def}` : r.def);
-  return out;
 }
 
 export interface Change {
@@ -228,13 +237,22 @@ export interface Change {
 }
 
 /** The first `perKind` changes of each (table, kind), for the dry-run listing. */
-export async function sampleChanges(tx: Queryable, perKind: number): Promise<Change[]> {
+export async function sampleChanges(tx: Queryable, plans: Plan[], perKind: number): Promise<Change[]> {
+  const out: Change[] = [];
   const { rows } = await tx.query<{ tbl: TableName; kind: ChangeKind; k: string }>(
     `SELECT tbl, kind, k FROM (SELECT tbl, kind, k, row_number() OVER (PARTITION BY tbl, kind) AS r FROM stg_chg) x WHERE r <= $1`,
     [perKind],
   );
-  const order = (c: { tbl: string; kind: string }) => `${['persons', 'structures', 'activities', 'addresses'].indexOf(c.tbl)}${['updated', 'inserted', 'deactivated'].indexOf(c.kind)}`;
-  return rows.sort((a, b) => order(a).localeCompare(order(b))).map((r) => ({ table: r.tbl, kind: r.kind, key: r.k }));
+  for (const p of plans) {
+    if (p.mode === 'direct') {
+      const { rows: keys } = await tx.query<{ k: string }>(`SELECT ${p.entity.key('t')} AS k FROM ${p.entity.table} t LIMIT $1`, [perKind]);
+      out.push(...keys.map((r) => ({ table: p.entity.name, kind: 'inserted' as const, key: r.k })));
+    }
+    for (const kind of ['updated', 'inserted', 'deactivated'] as const) {
+      out.push(...rows.filter((r) => r.tbl === p.entity.name && r.kind === kind).map((r) => ({ table: r.tbl, kind: r.kind, key: r.k })));
+    }
+  }
+  return out;
 }
 
 export interface ChangePage {
@@ -251,25 +269,42 @@ export interface ChangePage {
 }
 
 /**
- * The change log as pages of at most `batch` keys of one table and one kind of change.
+ * The changes as pages of at most `batch` keys of one table and one kind of change.
  * PostgreSQL does the grouping, so the importer handles a few thousand rows rather than
- * millions; a cursor keeps memory bounded. A fresh temp table is scanned in the order it
- * was written, so the running row number cuts each (table, kind) run into full pages.
- * Inserted keys come as a digest, not a list (see journalFile in importer.ts for why).
+ * millions; a cursor keeps memory bounded. A table loaded directly was empty: every row
+ * is an insertion, paged in key order straight from the table. For the others, stg_chg —
+ * a fresh temp table, scanned in the order it was written — is cut by its running row
+ * number into full pages of each (table, kind) run. Inserted keys come as a digest, not a
+ * list (see journalFile in importer.ts for why).
  */
-export async function* changeBatches(tx: Queryable, batch: number): AsyncGenerator<ChangePage> {
+export async function* changeBatches(tx: Queryable, plans: Plan[], batch: number): AsyncGenerator<ChangePage> {
   const size = Math.max(1, Math.floor(batch));
-  await tx.query(`DECLARE stg_chg_cursor NO SCROLL CURSOR FOR
-    SELECT tbl, kind, count(*)::int AS n, min(k) AS first, max(k) AS last,
-      CASE WHEN kind <> 'inserted' THEN string_agg(k, E'\n' ORDER BY k) END AS keys,
-      CASE WHEN kind = 'inserted' THEN encode(sha256(convert_to(string_agg(k, E'\n' ORDER BY k), 'UTF8')), 'hex') END AS digest
-    FROM (SELECT tbl, kind, k, (row_number() OVER ()) - 1 AS r FROM stg_chg) x
-    GROUP BY tbl, kind, r / ${size} ORDER BY min(r)`);
+  const pages = (name: string, sql: string) => fetchAll(tx, name, sql);
+  for (const p of plans) {
+    if (p.mode !== 'direct') continue;
+    for await (const r of pages(
+      'stg_direct_cursor',
+      `SELECT '${p.entity.name}' AS tbl, 'inserted' AS kind, count(*)::int AS n, min(k) AS first, max(k) AS last, NULL AS keys,
+              encode(sha256(convert_to(string_agg(k, E'\\n' ORDER BY k), 'UTF8')), 'hex') AS digest
+       FROM (SELECT k, (row_number() OVER (ORDER BY k)) - 1 AS r FROM (SELECT ${p.entity.key('t')} AS k FROM ${p.entity.table} t) x) y
+       GROUP BY r / ${size} ORDER BY min(r)`,
+    )) yield r;
+  }
+  yield* pages(
+    'stg_chg_cursor',
+    `SELECT tbl, kind, count(*)::int AS n, min(k) AS first, max(k) AS last,
+       CASE WHEN kind <> 'inserted' THEN string_agg(k, E'\\n' ORDER BY k) END AS keys,
+       CASE WHEN kind = 'inserted' THEN encode(sha256(convert_to(string_agg(k, E'\\n' ORDER BY k), 'UTF8')), 'hex') END AS digest
+     FROM (SELECT tbl, kind, k, (row_number() OVER ()) - 1 AS r FROM stg_chg) x
+     GROUP BY tbl, kind, r / ${size} ORDER BY min(r)`,
+  );
+}
+
+async function* fetchAll(tx: Queryable, cursor: string, sql: string): AsyncGenerator<ChangePage> {
+  await tx.query(`DECLARE ${cursor} NO SCROLL CURSOR FOR ${sql}`);
   try {
     for (;;) {
-      const { rows } = await tx.query<{ tbl: TableName; kind: ChangeKind; n: number; first: string; last: string; keys: string | null; digest: string | null }>(
-        'FETCH 100 FROM stg_chg_cursor',
-      );
+      const { rows } = await tx.query<{ tbl: TableName; kind: ChangeKind; n: number; first: string; last: string; keys: string | null; digest: string | null }>(`FETCH 100 FROM ${cursor}`);
       if (!rows.length) return;
       for (const r of rows) {
         const page: ChangePage = { table: r.tbl, kind: r.kind, count: r.n, first: r.first, last: r.last };
@@ -279,6 +314,29 @@ export async function* changeBatches(tx: Queryable, batch: number): AsyncGenerat
       }
     }
   } finally {
-    await tx.query('CLOSE stg_chg_cursor');
+    await tx.query(`CLOSE ${cursor}`);
   }
+}
+
+/**
+ * What the LDAP directory must re-read after a staged apply: the changed MSSanté addresses
+ * with their holders and structures; the changed persons that hold an address, and every
+ * published box (national or the operator's own, whose title comes from annuaire_persons)
+ * that names them. Read from annuaire/ldap's views and the national tables, never bal_*.
+ */
+export async function ldapKeys(tx: Queryable, kind: FileKind): Promise<{ addresses: string[]; persons: string[]; structures: string[] }> {
+  if (kind === 'mssante') {
+    const { rows } = await tx.query<{ k: string; idnps: string | null; structure_id: string | null }>(
+      `SELECT c.k, a.idnps, a.structure_id FROM stg_chg c LEFT JOIN annuaire_mss_addresses a ON lower(a.address) = c.k WHERE c.tbl = 'addresses'`,
+    );
+    return {
+      addresses: rows.map((r) => r.k),
+      persons: rows.flatMap((r) => (r.idnps ? [r.idnps] : [])),
+      structures: rows.flatMap((r) => (r.structure_id ? [r.structure_id] : [])),
+    };
+  }
+  const changed = `SELECT k FROM stg_chg WHERE tbl = 'persons'`;
+  const { rows: persons } = await tx.query<{ k: string }>(`SELECT DISTINCT c.k FROM stg_chg c WHERE c.tbl = 'persons' AND EXISTS (SELECT 1 FROM annuaire_mss_addresses a WHERE a.idnps = c.k)`);
+  const { rows: boxes } = await tx.query<{ key: string }>(`SELECT key FROM annuaire_ldap_bal WHERE idnps IN (${changed})`);
+  return { addresses: boxes.map((r) => r.key), persons: persons.map((r) => r.k), structures: [] };
 }

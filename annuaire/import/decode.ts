@@ -1,8 +1,11 @@
-// Bytes → lines, with the encoding detected from the file itself. The national files are
-// UTF-8 in most extractions and Windows-1252 in at least one: a BOM says UTF-8; else the
-// first line holding non-ASCII bytes decides (the headers of both files hold "é", so in
-// practice the header line decides). Lines that are not valid in the detected encoding
-// come out as BadLine and are rejected by the caller — never silently mangled.
+// Bytes → UTF-8 blocks of whole lines, with the encoding detected from the file itself. The
+// national files are UTF-8 in most extractions and Windows-1252 in at least one: a BOM says
+// UTF-8; else the first line holding non-ASCII bytes decides (the headers of both files
+// hold "é", so in practice the header line decides). Lines that are not valid in the
+// detected encoding come out as BadLine and are rejected by the caller — never silently
+// mangled. The importer works on the bytes (BlockDecoder): a valid UTF-8 block is passed on
+// as it came, never turned into JS strings; LineDecoder gives strings, for the header and
+// for tests.
 import { isUtf8 } from 'node:buffer';
 import iconv from 'iconv-lite';
 
@@ -18,6 +21,9 @@ export class BadLine {
 
 export type Line = string | BadLine;
 
+/** UTF-8 bytes of whole lines, each ending with LF (CRLF kept), or one line that is not valid. */
+export type Segment = Buffer | BadLine;
+
 /** A line longer than this is not a line of these files (each is well under 2 KiB). */
 export const MAX_LINE_BYTES = 1 << 20;
 
@@ -28,15 +34,15 @@ const hasHighByte = (b: Buffer) => {
   return false;
 };
 
-export class LineDecoder {
+export class BlockDecoder {
   encoding: Encoding | undefined;
   private tail: Buffer = Buffer.alloc(0);
   private started = false;
   /** Skipping the rest of an over-long line. */
   private skipping = false;
 
-  /** Feeds a chunk; returns the lines it completes, end of line (LF or CRLF) removed. */
-  push(chunk: Buffer): Line[] {
+  /** Feeds a chunk; returns the segments it completes. */
+  push(chunk: Buffer): Segment[] {
     let data = this.tail.length ? Buffer.concat([this.tail, chunk]) : chunk;
     if (!this.started) {
       if (data.length < 3) {
@@ -49,7 +55,7 @@ export class LineDecoder {
         data = data.subarray(3);
       }
     }
-    const out: Line[] = [];
+    const out: Segment[] = [];
     if (this.skipping) {
       const nl = data.indexOf(NL);
       if (nl < 0) {
@@ -75,8 +81,8 @@ export class LineDecoder {
   }
 
   /** Whatever is left after the last newline (a file need not end with one). */
-  end(): Line[] {
-    const out: Line[] = [];
+  end(): Segment[] {
+    const out: Segment[] = [];
     if (this.skipping) out.push(new BadLine(`line longer than ${MAX_LINE_BYTES} bytes`, ''));
     else if (this.tail.length) this.decodeBlock(Buffer.concat([this.tail, Buffer.from([NL])]), out);
     this.tail = Buffer.alloc(0);
@@ -84,7 +90,7 @@ export class LineDecoder {
   }
 
   /** `block` holds whole lines, each ending with LF. */
-  private decodeBlock(block: Buffer, out: Line[]) {
+  private decodeBlock(block: Buffer, out: Segment[]) {
     if (this.encoding === undefined) {
       // The first line with a byte ≥ 0x80 decides: valid UTF-8, else Windows-1252.
       const nl = block.indexOf(NL);
@@ -94,29 +100,64 @@ export class LineDecoder {
       // Still pure ASCII: both encodings read it the same; decide later.
     }
     if (this.encoding === 'Windows-1252') {
-      // The five bytes Windows-1252 leaves undefined decode to U+FFFD; the mapper rejects those lines.
-      splitText(iconv.decode(block, 'win1252'), out);
+      // The five bytes Windows-1252 leaves undefined decode to U+FFFD; the line splitter rejects those lines.
+      out.push(Buffer.from(iconv.decode(block, 'win1252'), 'utf8'));
       return;
     }
-    // Fast path: the whole block is valid UTF-8 (the usual case) — one decode, one split.
+    // Fast path: the whole block is valid UTF-8 (the usual case), passed on as it is.
     if (isUtf8(block)) {
-      splitText(block.toString('utf8'), out);
+      out.push(block);
       return;
     }
     let start = 0;
+    let good = 0;
     while (start < block.length) {
       const nl = block.indexOf(NL, start);
       const line = block.subarray(start, nl);
+      if (!isUtf8(line)) {
+        if (start > good) out.push(block.subarray(good, start));
+        out.push(new BadLine('bad encoding: not valid UTF-8 (the rest of the file is UTF-8)', line.toString('utf8').replace(/\r$/, '')));
+        good = nl + 1;
+      }
       start = nl + 1;
-      const text = isUtf8(line) ? line.toString('utf8') : new BadLine('bad encoding: not valid UTF-8 (the rest of the file is UTF-8)', line.toString('utf8').replace(/\r$/, ''));
-      out.push(typeof text === 'string' && text.endsWith('\r') ? text.slice(0, -1) : text);
     }
+    if (block.length > good) out.push(block.subarray(good));
   }
 }
 
-/** `text` ends with "\n". */
-function splitText(text: string, out: Line[]) {
-  const parts = text.split('\n');
-  parts.pop();
-  for (const p of parts) out.push(p.length && p.charCodeAt(p.length - 1) === 13 ? p.slice(0, -1) : p);
+/** Calls fn(start, end) for each line of a block (end excludes CR LF). */
+export function forEachLine(block: Buffer, fn: (start: number, end: number) => void): void {
+  let s = 0;
+  while (s < block.length) {
+    const nl = block.indexOf(NL, s);
+    const e = nl > s && block[nl - 1] === 0x0d ? nl - 1 : nl;
+    fn(s, e);
+    s = nl + 1;
+  }
+}
+
+/** Lines as strings: the header, and tests. */
+export class LineDecoder {
+  private d = new BlockDecoder();
+
+  get encoding(): Encoding | undefined {
+    return this.d.encoding;
+  }
+
+  push(chunk: Buffer): Line[] {
+    return toLines(this.d.push(chunk));
+  }
+
+  end(): Line[] {
+    return toLines(this.d.end());
+  }
+}
+
+function toLines(segments: Segment[]): Line[] {
+  const out: Line[] = [];
+  for (const s of segments) {
+    if (s instanceof BadLine) out.push(s);
+    else forEachLine(s, (a, b) => out.push(s.toString('utf8', a, b)));
+  }
+  return out;
 }

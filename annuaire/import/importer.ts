@@ -1,18 +1,27 @@
-// One extraction file → one transaction: stream-parse and validate the lines, COPY the good
-// ones into a temporary staging table, apply the difference with set-based SQL, journal
-// it, record the file. A crash or an error anywhere before COMMIT leaves the previous
+// One extraction file → one transaction: stream the file through the line splitter, COPY
+// its rows (into the final tables when they are empty, else into staging tables), apply
+// the difference with set-based SQL, queue the changes for the LDAP directory, journal
+// them, record the file. A crash or an error anywhere before COMMIT leaves the previous
 // state exactly as it was; a dry run is the same path ending in ROLLBACK.
+//
+// Node and PostgreSQL work at the same time: the splitter runs on the bytes while COPY
+// consumes the rows of the main table (activities or addresses); the rows of persons and
+// structures wait in spool files (flat memory) and are COPY'd right after.
 import { createHash } from 'node:crypto';
+import { closeSync, createReadStream, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { queueLdapChanges } from '../ldap/index.js';
 import type { Db, Queryable } from '../../core/db/index.js';
 import { MssError, isMssError } from '../../core/errors.js';
 import type { Journal } from '../../core/journal/index.js';
-import { applyStaged, changeBatches, createStaging, sampleChanges, stageProtected, type Change, type TableCounts } from './apply.js';
-import { BadLine, LineDecoder, type Encoding, type Line } from './decode.js';
+import { applyPlan, changeBatches, ldapKeys, prepare, sampleChanges, stageProtected, type Change, type Plan, type TableCounts } from './apply.js';
+import { BadLine, BlockDecoder, forEachLine, type Encoding, type Segment } from './decode.js';
 import { HeaderError, extractionDateFromName, parseHeader, type FileKind } from './formats.js';
 import { silentProgress, type Progress } from './progress.js';
 import type { RejectSink } from './report.js';
-import { LineMapper } from './rows.js';
+import { LineSplitter, OutBuf, type TableName } from './rows.js';
 import { DEFAULT_ZIP_LIMITS, openInput, type Source, type ZipLimits } from './source.js';
 
 /** What the importer needs of core/journal: appends inside our transaction. */
@@ -36,6 +45,17 @@ export interface ImportOptions {
   /** Keys per `annuaire.changes` journal event. */
   journalBatch?: number;
   zipLimits?: ZipLimits;
+  /**
+   * The running LDAP directory (Directory from annuaire/ldap), when the caller has one. A
+   * file loaded into an empty table (a first import) queues nothing for the directory —
+   * hundreds of thousands of keys, each looked up and written over LDAP, would take the
+   * feeder minutes where a rebuild (slapadd into a fresh database, swapped in) takes
+   * seconds. So after such a file commits, `rebuild` is called here; without a directory
+   * (the CLI runs in its own process) the result says so in a note, and a directory that
+   * starts without a database builds itself from PostgreSQL anyway (startDirectory).
+   * Incremental files queue their changed keys (queueLdapChanges) in their transaction.
+   */
+  ldap?: { rebuild(actor?: string): Promise<unknown> };
   /**
    * Called between the steps of a file inside its transaction (`staged`, `table:persons`,
    * …, `journalled`). Throwing aborts the file and rolls it back: progress display and
@@ -63,6 +83,11 @@ export interface FileResult {
   changes?: Change[];
   /** Seq of the `annuaire.import` journal event. */
   journalSeq?: number;
+  /**
+   * What the LDAP directory needs: nothing (no published entry changed), `queued` (keys
+   * queued for the feeder), or `rebuild` (a bulk load: see ImportOptions.ldap).
+   */
+  ldap: { action: 'none' | 'queued' | 'rebuild'; keys: number };
 }
 
 export interface ImportOutcome {
@@ -75,7 +100,6 @@ export interface ImportOutcome {
 
 // Serialises imports across processes: two imports of the same kind must not interleave.
 const IMPORT_LOCK = 0x4d53_5310;
-const COPY_CHUNK = 256 * 1024;
 /** Rejected lines whose keys we remember to protect their entries from deactivation. */
 const MAX_PROTECTED = 100_000;
 /** Change events handed to the journal per multi-row INSERT. */
@@ -120,6 +144,12 @@ function asMssError(e: unknown, file: string): MssError {
   return new MssError('ANNUAIRE_READ_FAILED', { file, reason: (e as Error)?.message ?? String(e) }, { cause: e });
 }
 
+/** Extraction date of the last file of this kind applied (by order of application), if any. */
+async function lastApplied(q: Queryable, kind: FileKind): Promise<Date | undefined> {
+  const { rows } = await q.query<{ d: Date }>('SELECT extraction_date AS d FROM annuaire_import_files WHERE kind = $1 ORDER BY id DESC LIMIT 1', [kind]);
+  return rows[0] ? new Date(rows[0].d) : undefined;
+}
+
 /** Latest extraction date applied for this kind, if any. */
 async function latestDate(q: Queryable, kind: FileKind): Promise<Date | undefined> {
   const { rows } = await q.query<{ d: Date | null }>('SELECT max(extraction_date) AS d FROM annuaire_import_files WHERE kind = $1', [kind]);
@@ -133,9 +163,10 @@ export async function importSource(src: Source, o: ImportOptions): Promise<FileR
   const progress = o.progress ?? silentProgress;
   const stream: Readable = await src.open();
   const reader = new FileReader(stream, src.label);
+  const spoolDir = mkdtempSync(join(tmpdir(), 'mss-import-'));
   try {
     // The header says what the file is; nothing touches the database before that.
-    const first = await reader.next();
+    const first = await reader.headerLine();
     if (first === undefined || first instanceof BadLine) throw new MssError('ANNUAIRE_UNKNOWN_FILE', { file: src.label, reason: first ? first.reason : 'it is empty' });
     let header;
     try {
@@ -154,54 +185,76 @@ export async function importSource(src: Source, o: ImportOptions): Promise<FileR
     // Checked before reading the file (fast refusal) and again under the lock (authoritative).
     await refuseIfOlder(o.db);
 
-    const mapper = new LineMapper(header);
     const notes: string[] = [];
     if (header.missing.length) notes.push(`older layout without ${header.missing.map((c) => `"${c}"`).join(', ')} (left empty)`);
     if (header.unknown.length) notes.push(`ignored unknown column(s) ${header.unknown.map((c) => `"${c}"`).join(', ')}`);
     const keep: Array<[string, string]> = [];
     let tooManyRejects = false;
     let lines = 0;
+    let lineNo = 1;
     let rejected = 0;
     progress.start(src.label, src.size);
 
-    /** The staging COPY input: good lines in COPY text format; bad ones go to the report. */
-    async function* copyInput(): AsyncGenerator<string> {
-      let chunk = '';
+    // The main table's rows go to COPY as the file is read; the others to spool files.
+    const ready: Buffer[] = [];
+    const main: TableName = header.kind === 'activity' ? 'activities' : 'addresses';
+    const spools = new Map<TableName, { path: string; fd: number }>();
+    const outs: Partial<Record<TableName, OutBuf>> = { [main]: new OutBuf((b) => ready.push(b)) };
+    for (const t of header.kind === 'activity' ? (['persons', 'structures'] as const) : []) {
+      const path = join(spoolDir, `${t}.csv`);
+      const fd = openSync(path, 'w', 0o600);
+      spools.set(t, { path, fd });
+      outs[t] = new OutBuf((b) => void writeSync(fd, b));
+    }
+    const splitter = new LineSplitter(header, outs);
+
+    const reject = (n: number, reason: string, text: string) => {
+      rejected++;
+      o.report.reject(src.label, n, reason, text);
+      const k = splitter.protectedKeys(text);
+      if (keep.length + 2 > MAX_PROTECTED) tooManyRejects = true;
+      else for (const [kind, key] of Object.entries(k)) if (key) keep.push([kind, key]);
+    };
+
+    /** The main COPY's input: the file, split as it is read. */
+    async function* mainInput(): AsyncGenerator<Buffer> {
       for (;;) {
-        const line = await reader.next();
-        if (line === undefined) break;
-        lines++;
-        const lineNo = lines + 1;
-        const mapped = line instanceof BadLine ? ({ ok: false, reason: line.reason } as const) : mapper.map(line, lineNo);
-        if (mapped.ok) {
-          chunk += mapped.copyLine + '\n';
-          if (chunk.length >= COPY_CHUNK) {
-            progress.update(reader.bytes, lines);
-            yield chunk;
-            chunk = '';
-          }
-          continue;
+        const seg = await reader.next();
+        if (seg === undefined) break;
+        if (seg instanceof BadLine) {
+          lineNo++;
+          lines++;
+          reject(lineNo, seg.reason, seg.lenient);
+        } else {
+          forEachLine(seg, (s, e) => {
+            lineNo++;
+            if (s === e) return; // blank line (e.g. at the end of the file): not a record
+            lines++;
+            const why = splitter.line(seg, s, e);
+            if (why !== undefined) reject(lineNo, why, seg.toString('utf8', s, e));
+          });
         }
-        const text = line instanceof BadLine ? line.lenient : line;
-        if (text === '' && !(line instanceof BadLine)) {
-          lines--; // blank line (e.g. at the end of the file): not a record
-          continue;
-        }
-        rejected++;
-        o.report.reject(src.label, lineNo, mapped.reason, text);
-        const k = mapper.protectedKeys(text);
-        if (keep.length + 2 > MAX_PROTECTED) tooManyRejects = true;
-        else for (const [kind, key] of Object.entries(k)) if (key) keep.push([kind, key]);
+        progress.update(reader.bytes, lines);
+        while (ready.length) yield ready.shift()!;
       }
-      progress.update(reader.bytes, lines);
-      if (chunk) yield chunk;
+      splitter.finish();
+      for (const out of Object.values(outs)) out.flush();
+      for (const { fd } of spools.values()) closeSync(fd);
+      spools.forEach((sp) => (sp.fd = -1));
+      while (ready.length) yield ready.shift()!;
     }
 
     const run = async (tx: Queryable): Promise<FileResult> => {
       await tx.query('SELECT pg_advisory_xact_lock($1)', [IMPORT_LOCK]);
       const forced = await refuseIfOlder(tx);
+      const previous = await lastApplied(tx, header.kind);
       if (o.db.kind === 'pg') {
+        // Sorts (index builds, the joins of a sync) in memory rather than in temp files.
         await tx.query("SET LOCAL work_mem = '256MB'");
+        await tx.query("SET LOCAL maintenance_work_mem = '512MB'");
+        // Each statement here runs once over a whole file: compiling it to machine code
+        // (JIT) costs more than it saves.
+        await tx.query('SET LOCAL jit = off');
         // Staging lives in temp tables: with the default 8 MB of temp buffers every pass
         // over them goes through the kernel. PostgreSQL only accepts this before the
         // session's first temp table, hence the savepoint.
@@ -213,22 +266,29 @@ export async function importSource(src: Source, o: ImportOptions): Promise<FileR
           await tx.query('ROLLBACK TO SAVEPOINT temp_buffers');
         }
       }
-      const copySql = await createStaging(tx, header.kind);
+      const plans = await prepare(tx, header.kind, splitter.columns, date, src.name);
       if (!tx.copyFrom) throw new Error('this database connection cannot bulk-load (no copyFrom)');
-      const staged = await tx.copyFrom(copySql, copyInput());
+      const copied = new Map<TableName, number>();
+      const plan = (t: TableName) => plans.find((p) => p.entity.name === t)!;
+      copied.set(main, await tx.copyFrom(plan(main).copySql, mainInput()));
+      for (const [t, sp] of spools) copied.set(t, await tx.copyFrom(plan(t).copySql, wholeLines(createReadStream(sp.path, { highWaterMark: 1 << 20 }))));
       progress.phase(`${lines.toLocaleString('en-US')} lines read, ${rejected} rejected; applying the difference`);
       await stageProtected(tx, keep);
       await o.onStep?.('staged', src.label);
       // Without a single good line, "everything vanished" is far likelier a broken file.
       let deactivate = true;
-      if (staged === 0) {
+      if (splitter.good === 0) {
         deactivate = false;
         notes.push('no valid line: nothing deactivated');
       } else if (tooManyRejects) {
         deactivate = false;
         notes.push(`more than ${MAX_PROTECTED} rejected lines: vanished entries cannot be told from rejected ones, nothing deactivated`);
       }
-      const tables = await applyStaged(tx, header.kind, date, src.name, deactivate, (t) => o.onStep?.(`table:${t}`, src.label));
+      const tables: Record<string, TableCounts> = {};
+      for (const p of plans) {
+        await o.onStep?.(`table:${p.entity.name}`, src.label);
+        tables[p.entity.name] = await applyPlan(tx, p, { at: date, sourceFile: src.name, previous, deactivate, goodLines: splitter.good, copied: copied.get(p.entity.name) ?? 0 });
+      }
       const result: FileResult = {
         file: src.label,
         kind: header.kind,
@@ -242,13 +302,15 @@ export async function importSource(src: Source, o: ImportOptions): Promise<FileR
         dryRun: o.dryRun === true,
         forced,
         notes,
+        ldap: { action: 'none', keys: 0 },
       };
       if (o.dryRun) {
-        result.changes = await sampleChanges(tx, o.sample ?? 10);
+        result.changes = await sampleChanges(tx, plans, o.sample ?? 10);
         throw new DryRunDone(result);
       }
       await o.onStep?.('applied', src.label);
-      result.journalSeq = await journalFile(tx, o.journal!, o, src, result);
+      result.ldap = await feedDirectory(tx, header.kind, plans, tables);
+      result.journalSeq = await journalFile(tx, o.journal!, o, src, result, plans);
       await tx.query(
         `INSERT INTO annuaire_import_files (kind, file_name, sha256, extraction_date, encoding, forced, lines, rejected, counts, actor, journal_seq)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11)`,
@@ -258,17 +320,61 @@ export async function importSource(src: Source, o: ImportOptions): Promise<FileR
       return result;
     };
 
+    let result: FileResult;
     try {
-      return await o.db.transaction(run);
+      result = await o.db.transaction(run);
     } catch (e) {
       if (e instanceof DryRunDone) return e.result;
       throw e;
     } finally {
       progress.done();
     }
+    if (result.ldap.action === 'rebuild') {
+      if (o.ldap) {
+        try {
+          await o.ldap.rebuild(o.actor);
+        } catch (e) {
+          notes.push(`the LDAP directory could not be rebuilt (${(e as Error).message}): run \`mss annuaire rebuild-ldap\``);
+        }
+      } else notes.push('bulk load: the LDAP directory is not fed entry by entry; it builds itself from the database when it has none, else run `mss annuaire rebuild-ldap`');
+    }
+    return result;
   } finally {
     stream.destroy();
+    rmSync(spoolDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * After a file is applied: a table loaded in bulk asks for a rebuild of the directory when
+ * it holds published entries (any national address; persons only matter through them),
+ * else the changed keys are queued, in this transaction.
+ */
+async function feedDirectory(tx: Queryable, kind: FileKind, plans: Plan[], tables: Record<string, TableCounts>): Promise<FileResult['ldap']> {
+  const bulk = plans.filter((p) => p.mode === 'direct' && tables[p.entity.name].inserted > 0);
+  if (bulk.length) {
+    const published = kind === 'mssante' || (await tx.query('SELECT 1 FROM annuaire_mss_addresses LIMIT 1')).rows.length > 0;
+    if (published) return { action: 'rebuild', keys: 0 };
+  }
+  const keys = await ldapKeys(tx, kind);
+  const n = await queueLdapChanges(tx, keys);
+  return { action: n ? 'queued' : 'none', keys: n };
+}
+
+/** Re-chunks a byte stream at line ends: PGlite loads COPY input in slices of whole lines. */
+async function* wholeLines(stream: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  let tail: Buffer | undefined;
+  for await (const chunk of stream) {
+    const data = tail ? Buffer.concat([tail, chunk]) : chunk;
+    const nl = data.lastIndexOf(0x0a);
+    if (nl < 0) {
+      tail = data;
+      continue;
+    }
+    tail = nl + 1 < data.length ? Buffer.from(data.subarray(nl + 1)) : undefined;
+    yield data.subarray(0, nl + 1);
+  }
+  if (tail?.length) yield tail;
 }
 
 /**
@@ -287,7 +393,7 @@ export async function importSource(src: Source, o: ImportOptions): Promise<FileR
  *   seq range of its change events — the file's hash ties the journal to the exact input.
  * All are written inside the import transaction: journal and data commit together.
  */
-async function journalFile(tx: Queryable, journal: ImportJournal, o: ImportOptions, src: Source, r: FileResult): Promise<number> {
+async function journalFile(tx: Queryable, journal: ImportJournal, o: ImportOptions, src: Source, r: FileResult, plans: Plan[]): Promise<number> {
   let firstSeq: number | undefined;
   let lastSeq: number | undefined;
   let pending: Parameters<ImportJournal['appendManyIn']>[1] = [];
@@ -298,7 +404,7 @@ async function journalFile(tx: Queryable, journal: ImportJournal, o: ImportOptio
     lastSeq = done[done.length - 1].seq;
     pending = [];
   };
-  for await (const b of changeBatches(tx, o.journalBatch ?? 1000)) {
+  for await (const b of changeBatches(tx, plans, o.journalBatch ?? 1000)) {
     pending.push({ type: 'annuaire.changes', actor: o.actor, subject: src.name, details: { file: src.label, table: b.table, change: b.kind, count: b.count, first: b.first, last: b.last, ...(b.keys !== undefined ? { keys: b.keys } : { sha256: b.sha256 }) } });
     if (pending.length >= EVENTS_PER_WRITE) await write();
   }
@@ -318,15 +424,16 @@ async function journalFile(tx: Queryable, journal: ImportJournal, o: ImportOptio
       rejected: r.rejected,
       counts: r.tables,
       changeEvents: firstSeq === undefined ? null : { first: firstSeq, last: lastSeq },
+      ldap: r.ldap,
     },
   });
   return ev.seq;
 }
 
-/** Pulls decoded lines from a byte stream, hashing the bytes as they pass. */
+/** Pulls UTF-8 segments of whole lines from a byte stream, hashing the bytes as they pass. */
 class FileReader {
-  private decoder = new LineDecoder();
-  private queue: Line[] = [];
+  private decoder = new BlockDecoder();
+  private queue: Segment[] = [];
   private at = 0;
   private ended = false;
   private hash = createHash('sha256');
@@ -348,7 +455,17 @@ class FileReader {
     return this.hash.copy().digest('hex');
   }
 
-  async next(): Promise<Line | undefined> {
+  /** The first line as text (the header); the rest stays queued. */
+  async headerLine(): Promise<string | BadLine | undefined> {
+    const seg = await this.next();
+    if (seg === undefined || seg instanceof BadLine) return seg;
+    const nl = seg.indexOf(0x0a);
+    const end = nl > 0 && seg[nl - 1] === 0x0d ? nl - 1 : nl;
+    if (nl + 1 < seg.length) this.queue[--this.at] = seg.subarray(nl + 1);
+    return seg.toString('utf8', 0, end);
+  }
+
+  async next(): Promise<Segment | undefined> {
     while (this.at >= this.queue.length) {
       if (this.ended) return undefined;
       let r: IteratorResult<Buffer>;

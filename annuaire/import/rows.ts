@@ -1,7 +1,23 @@
-// From one split line of an extraction file to one line of the staging table (PostgreSQL
-// COPY text format), or the reason the line is rejected. Pure: no I/O, no database.
+// From the lines of an extraction file to rows of the national tables, or the reason a line
+// is rejected. Pure: no I/O, no database — rows go to OutBufs the importer drains.
+//
+// One line of the activity file carries a person, a structure and an activity; each becomes
+// a row of its own table's COPY stream (CSV, `|` between fields, U+0001 as the quote
+// character so that no published character is special, empty = NULL). The usual line is
+// handled on its bytes: find the `|`s, check the identifiers, copy byte ranges — no JS
+// string per field, which is what made parsing cost more than PostgreSQL's own COPY. A line
+// with anything unusual (padding to trim, control characters, U+FFFD, an invalid field)
+// takes the string path, which gives the same rows or the reason for rejecting it.
+//
+// Lines repeating a key are merged to one row per key, deterministically whatever the line
+// order (the rule: see DEDUPE_ORDER in apply.ts). The splitter merges what is cheap to merge
+// here — a person's consecutive lines (the file lists a professional's activities together),
+// a structure repeated with the same content — and lets anything else through: the
+// database merges the remaining repeats with the same rule (apply.ts, dedupe).
 import type { FileKind, HeaderInfo } from './formats.js';
 import { BAL_TYPES, checkAddress, checkPersonIds } from './validate.js';
+
+export type TableName = 'persons' | 'structures' | 'activities' | 'addresses';
 
 /** [staging column, file column] */
 type ColumnMap = ReadonlyArray<readonly [string, string]>;
@@ -126,56 +142,104 @@ export const MSSANTE_COLUMNS: ColumnMap = [
   ['pays', 'Pays structure BAL'],
 ];
 
-/** Only the activity's own columns, the link columns (idnps, structure_id) come with the person and structure. */
-const ACTIVITY_OWN = ACTIVITY_COLUMNS.filter(([c]) => !PERSON_COLUMNS.some(([p]) => p === c) && c !== 'structure_id');
-
-/** Staging table columns, in COPY order, per file kind. */
-export const STAGING_COLUMNS: Record<FileKind, string[]> = {
-  activity: ['line', 'p_hash', 's_hash', 'a_hash', 'a_key', ...PERSON_COLUMNS.map(([c]) => c), ...STRUCTURE_COLUMNS.map(([c]) => c), ...ACTIVITY_OWN.map(([c]) => c)],
-  mssante: ['line', 'hash', 'addr_key', ...MSSANTE_COLUMNS.map(([c]) => c)],
+/** Tables fed by each kind of file, in the order they are applied. */
+export const TABLES: Record<FileKind, TableName[]> = {
+  activity: ['persons', 'structures', 'activities'],
+  mssante: ['addresses'],
 };
 
-/**
- * 64-bit content hash (two 32-bit multiply-xorshift lanes, the cyrb53 construction),
- * hex. Not cryptographic on purpose: it only tells "same content as last month" for
- * the same key, where an accidental collision is a 2^-64 event; node:crypto costs
- * ~1.8 µs a call here, three calls per line, which alone would exceed the import budget.
- * Changing this function makes every entry look updated once: keep it stable.
- */
-export function contentHash(s: string): string {
-  return hashFields([s], [0]);
+const PIPE = 0x7c;
+const LF = 0x0a;
+/** The CSV quote character of our COPY streams: no published field holds it. */
+const QUOTE = 0x01;
+export const COPY_OPTIONS = `(FORMAT csv, DELIMITER '|', QUOTE E'\\x01', ESCAPE E'\\x01')`;
+
+/** A field as a CSV value: empty → NULL; quoted only when it holds the quote, a line break or `|`. */
+export const csvValue = (v: string) => (v === '' ? '' : /[\x01\r\n|]/.test(v) ? '\x01' + v.replaceAll('\x01', '\x01\x01') + '\x01' : v);
+
+/** Output of one table: whole rows in ~1 MB chunks handed to `emit`. */
+export class OutBuf {
+  private buf: Buffer;
+  private pos = 0;
+  rows = 0;
+
+  constructor(
+    private readonly emit: (chunk: Buffer) => void,
+    private readonly size = 1 << 20,
+  ) {
+    this.buf = Buffer.allocUnsafe(size);
+  }
+
+  /** Room for a row of up to n bytes: a row never straddles two chunks. */
+  reserve(n: number) {
+    if (this.pos + n <= this.buf.length) return;
+    this.flush();
+    if (n > this.buf.length) this.buf = Buffer.allocUnsafe(n);
+  }
+
+  copy(src: Buffer, start: number, end: number) {
+    this.pos += src.copy(this.buf, this.pos, start, end);
+  }
+
+  byte(c: number) {
+    this.buf[this.pos++] = c;
+  }
+
+  /** A whole row given as text (the string path). */
+  text(row: string) {
+    const b = Buffer.from(row + '\n', 'utf8');
+    this.reserve(b.length);
+    this.copy(b, 0, b.length);
+    this.rows++;
+  }
+
+  flush() {
+    if (!this.pos) return;
+    this.emit(this.buf.subarray(0, this.pos));
+    this.buf = Buffer.allocUnsafe(this.size);
+    this.pos = 0;
+  }
 }
 
-/**
- * contentHash of the fields at `idx` joined with U+0001 (a missing column, index -1, is
- * an empty field), computed without building the joined string: this runs three times
- * per line of a file of millions.
- */
-export function hashFields(f: readonly string[], idx: readonly number[]): string {
+/** The columns of one table's rows, in the order of the file's fields (so that neighbours copy as one range). */
+interface Layout {
+  columns: string[];
+  /** Field index of each column; -1 (an older layout lacks it) only at the end. */
+  fields: number[];
+  /** Runs of consecutive field indices. */
+  runs: Array<[number, number]>;
+  /** Columns the file lacks: empty fields at the end of the row. */
+  missing: number;
+}
+
+function layout(map: ColumnMap, at: (col: string) => number): Layout {
+  const order = (i: number) => (i < 0 ? Number.MAX_SAFE_INTEGER : i);
+  const pairs = map.map(([c, f]) => [c, at(f)] as const).sort((a, b) => order(a[1]) - order(b[1]));
+  const runs: Array<[number, number]> = [];
+  for (const [, i] of pairs) {
+    if (i < 0) continue;
+    const last = runs[runs.length - 1];
+    if (last && last[1] === i - 1) last[1] = i;
+    else runs.push([i, i]);
+  }
+  return { columns: pairs.map((p) => p[0]), fields: pairs.map((p) => p[1]), runs, missing: pairs.filter((p) => p[1] < 0).length };
+}
+
+/** 53-bit hash of a byte range (two multiply-xorshift lanes): "same content as the first line of this structure". */
+function hashBytes(b: Buffer, s: number, e: number): number {
   let h1 = 0xdeadbeef;
   let h2 = 0x41c6ce57;
-  for (let j = 0; j < idx.length; j++) {
-    if (j > 0) {
-      h1 = Math.imul(h1 ^ 1, 2654435761);
-      h2 = Math.imul(h2 ^ 1, 1597334677);
-    }
-    if (idx[j] < 0) continue;
-    const s = f[idx[j]];
-    for (let i = 0; i < s.length; i++) {
-      const c = s.charCodeAt(i);
-      h1 = Math.imul(h1 ^ c, 2654435761);
-      h2 = Math.imul(h2 ^ c, 1597334677);
-    }
+  for (let i = s; i < e; i++) {
+    const c = b[i];
+    h1 = Math.imul(h1 ^ c, 2654435761);
+    h2 = Math.imul(h2 ^ c, 1597334677);
   }
   h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
   h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
-  return (h2 >>> 0).toString(16).padStart(8, '0') + (h1 >>> 0).toString(16).padStart(8, '0');
+  return (h2 & 0x1fffff) * 0x1_0000_0000 + (h1 >>> 0);
 }
 
-/** One field in COPY text format: empty → NULL, backslash and tab escaped. */
-const copyValue = (v: string, escape: boolean) => (v === '' ? '\\N' : escape ? v.replace(/\\/g, '\\\\').replace(/\t/g, '\\t') : v);
-
-export type Mapped = { ok: true; copyLine: string } | { ok: false; reason: string };
+export type Mapped = { ok: true; rows: Partial<Record<TableName, string>> } | { ok: false; reason: string };
 
 /** Keys a rejected line names: the entries it may have carried are not deactivated. */
 export interface ProtectedKeys {
@@ -185,36 +249,202 @@ export interface ProtectedKeys {
 }
 
 /**
- * Maps split lines of one file to staging lines. Built once per file from its header,
- * so each line costs only array lookups.
+ * Splits the lines of one file into table rows. Built once per file from its header, so
+ * each line costs only index lookups.
  */
-export class LineMapper {
+export class LineSplitter {
   readonly kind: FileKind;
+  /** COPY column list of each table's rows. */
+  readonly columns: Partial<Record<TableName, string[]>> = {};
+  /** Lines turned into rows. */
+  good = 0;
   /** Field count of a line, without the optional trailing empty field. */
   private readonly named: number;
   private readonly at: (col: string) => number;
+  private readonly L: Partial<Record<TableName, Layout>> = {};
+  private readonly keyFields: number[];
+  private readonly f: { type: number; id: number; nps: number; structure: number; balType: number; address: number; balIdType: number; sid: number };
+  /** Field boundaries of the current line: the byte offset of each `|`. */
+  private pipes = new Int32Array(1024);
+  /** The person of the current run of lines, and the row chosen for them so far. */
+  private person: { idnps: string; row: Buffer } | undefined;
+  private readonly personOrder: number[];
+  private readonly structures = new Map<string, number>();
 
-  constructor(private readonly header: HeaderInfo) {
+  constructor(
+    header: HeaderInfo,
+    private readonly out: Partial<Record<TableName, OutBuf>> = {},
+  ) {
     this.kind = header.kind;
     let named = header.fieldCount;
     // The header's trailing `|` adds an empty name that is not a column.
     while (named > 0 && !Array.from(header.index.values()).includes(named - 1)) named--;
     this.named = named;
     this.at = (col) => header.index.get(col) ?? -1;
-    this.idx = {
-      person: PERSON_COLUMNS.map(([, f]) => this.at(f)),
-      structure: STRUCTURE_COLUMNS.map(([, f]) => this.at(f)),
-      activityOwn: ACTIVITY_OWN.map(([, f]) => this.at(f)),
-      activity: ACTIVITY_COLUMNS.map(([, f]) => this.at(f)),
-      key: ACTIVITY_KEY.map((f) => this.at(f)),
-      mssante: MSSANTE_COLUMNS.map(([, f]) => this.at(f)),
+    const at = this.at;
+    if (this.kind === 'activity') {
+      this.L.persons = layout(PERSON_COLUMNS, at);
+      this.L.structures = layout(STRUCTURE_COLUMNS, at);
+      this.L.activities = layout(ACTIVITY_COLUMNS, at);
+      this.columns.persons = this.L.persons.columns;
+      this.columns.structures = this.L.structures.columns;
+      this.columns.activities = ['activity_key', ...this.L.activities.columns];
+    } else {
+      this.L.addresses = layout(MSSANTE_COLUMNS, at);
+      this.columns.addresses = this.L.addresses.columns;
+    }
+    this.keyFields = ACTIVITY_KEY.map(at);
+    this.f = {
+      type: at("Type d'identifiant PP"),
+      id: at('Identifiant PP'),
+      nps: at('Identification nationale PP'),
+      structure: at('Identifiant technique de la structure'),
+      balType: at('Type de BAL'),
+      address: at('Adresse BAL'),
+      balIdType: at('Type Identifiant PP'),
+      sid: at('Identification Structure'),
     };
+    const pc = this.columns.persons ?? [];
+    this.personOrder = [pc.indexOf('profession_code'), pc.indexOf('savoir_faire_code'), ...pc.map((_, i) => i)];
   }
 
-  private readonly idx: Record<'person' | 'structure' | 'activityOwn' | 'activity' | 'key' | 'mssante', number[]>;
+  /**
+   * One line: bytes [s, e) of `b`, end of line excluded. Writes its rows and returns
+   * undefined, or returns the reason it is rejected (nothing written).
+   */
+  line(b: Buffer, s: number, e: number): string | undefined {
+    const pipes = this.pipes;
+    let n = 0;
+    let special = b[s] === 0x20 || b[e - 1] === 0x20;
+    for (let i = s; i < e; i++) {
+      const c = b[i];
+      if (c === PIPE) {
+        if (n < pipes.length) pipes[n] = i;
+        n++;
+      } else if ((c < 0x20 && c !== 0x09) || (c === 0xef && b[i + 1] === 0xbf && b[i + 2] === 0xbd)) special = true;
+    }
+    let fields = n + 1;
+    if (fields === this.named + 1 && pipes[n - 1] === e - 1) fields--;
+    if (special || fields !== this.named || n > pipes.length) return this.slow(b.toString('utf8', s, e));
+    for (let j = 0; j < n; j++) {
+      const p = pipes[j];
+      if (b[p - 1] === 0x20 || b[p + 1] === 0x20) return this.slow(b.toString('utf8', s, e)); // padded fields: trimmed there
+    }
+    const fs = (i: number) => (i === 0 ? s : pipes[i - 1] + 1);
+    const fe = (i: number) => (i < n ? pipes[i] : e);
+    const str = (i: number) => (i < 0 ? '' : b.toString('latin1', fs(i), fe(i)));
+    if (this.kind === 'activity') {
+      const nps = str(this.f.nps);
+      if (checkPersonIds(str(this.f.type), str(this.f.id), nps)) return this.slow(b.toString('utf8', s, e));
+      this.good++;
+      this.personRow(b, fs, fe, nps);
+      const sf = this.f.structure;
+      if (sf >= 0 && fe(sf) > fs(sf)) {
+        const L = this.L.structures!;
+        const [a, z] = [fs(L.runs[0][0]), fe(L.runs[L.runs.length - 1][1])];
+        const h = hashBytes(b, a, z);
+        const sid = b.toString('latin1', fs(sf), fe(sf));
+        const seen = this.structures.get(sid);
+        if (seen === undefined) this.structures.set(sid, h);
+        if (seen !== h) this.rowOf(this.out.structures!, L, b, fs, fe, e - s);
+      }
+      const o = this.out.activities!;
+      o.reserve(2 * (e - s) + 64);
+      o.byte(QUOTE);
+      for (let j = 0; j < this.keyFields.length; j++) {
+        if (j) o.byte(PIPE);
+        const k = this.keyFields[j];
+        if (k >= 0) o.copy(b, fs(k), fe(k));
+      }
+      o.byte(QUOTE);
+      o.byte(PIPE);
+      this.rowOf(o, this.L.activities!, b, fs, fe, 0);
+      return undefined;
+    }
+    const balType = str(this.f.balType);
+    const address = str(this.f.address);
+    const idnps = str(this.f.nps);
+    if (!BAL_TYPES.has(balType) || checkAddress(address)) return this.slow(b.toString('utf8', s, e));
+    if (balType === 'PER' || balType === 'CAB' || idnps !== '') {
+      if (idnps === '' || checkPersonIds(str(this.f.balIdType), str(this.f.id), idnps)) return this.slow(b.toString('utf8', s, e));
+    }
+    if ((balType === 'ORG' || balType === 'APP') && str(this.f.sid) === '') return this.slow(b.toString('utf8', s, e));
+    this.good++;
+    this.rowOf(this.out.addresses!, this.L.addresses!, b, fs, fe, e - s);
+    return undefined;
+  }
 
-  /** `line` is the decoded text without its end of line; `lineNo` 1-based in the file (header = 1). */
-  map(line: string, lineNo: number): Mapped {
+  /** Copies the fields of a layout as one row (reserving room unless `reserve` is 0: already done). */
+  private rowOf(o: OutBuf, L: Layout, b: Buffer, fs: (i: number) => number, fe: (i: number) => number, reserve: number) {
+    if (reserve) o.reserve(reserve + L.missing + 2);
+    for (let r = 0; r < L.runs.length; r++) {
+      if (r) o.byte(PIPE);
+      o.copy(b, fs(L.runs[r][0]), fe(L.runs[r][1]));
+    }
+    for (let m = 0; m < L.missing; m++) o.byte(PIPE);
+    o.byte(LF);
+    o.rows++;
+  }
+
+  /** A person's consecutive lines give one row: the first by the merge rule. */
+  private personRow(b: Buffer, fs: (i: number) => number, fe: (i: number) => number, idnps: string) {
+    const L = this.L.persons!;
+    let row: Buffer;
+    if (L.runs.length === 1 && !L.missing) row = b.subarray(fs(L.runs[0][0]), fe(L.runs[0][1]));
+    else {
+      const parts: Buffer[] = [];
+      for (let r = 0; r < L.runs.length; r++) parts.push(b.subarray(fs(L.runs[r][0]), fe(L.runs[r][1])));
+      row = Buffer.from(parts.map((p) => p.toString('latin1')).join('|') + '|'.repeat(L.missing), 'latin1');
+    }
+    const cur = this.person;
+    if (cur && cur.idnps === idnps) {
+      if (this.personBefore(row, cur.row)) cur.row = row;
+      return;
+    }
+    this.flushPerson();
+    this.person = { idnps, row };
+  }
+
+  /** The merge rule of persons (apply.ts DEDUPE_ORDER), on raw rows: latin1 strings compare as bytes, as COLLATE "C" does. */
+  private personBefore(a: Buffer, b: Buffer): boolean {
+    const x = a.toString('latin1').split('|');
+    const y = b.toString('latin1').split('|');
+    for (const i of this.personOrder) {
+      if (i < 0 || x[i] === y[i]) continue;
+      if (x[i] === '') return false; // NULLS LAST
+      if (y[i] === '') return true;
+      return x[i] < y[i];
+    }
+    return false;
+  }
+
+  private flushPerson() {
+    const p = this.person;
+    if (!p) return;
+    const o = this.out.persons!;
+    o.reserve(p.row.length + 1);
+    o.copy(p.row, 0, p.row.length);
+    o.byte(LF);
+    o.rows++;
+    this.person = undefined;
+  }
+
+  /** End of the file: the last person's row. */
+  finish() {
+    this.flushPerson();
+  }
+
+  /** The string path: the same rows (written), or the reason. */
+  private slow(line: string): string | undefined {
+    const m = this.map(line);
+    if (!m.ok) return m.reason;
+    this.good++;
+    for (const [t, row] of Object.entries(m.rows) as Array<[TableName, string]>) this.out[t]!.text(row);
+    return undefined;
+  }
+
+  /** `line` is the decoded text without its end of line: its rows as CSV text, or the reason it is rejected. */
+  map(line: string): Mapped {
     if (line.indexOf('\0') >= 0) return { ok: false, reason: 'contains a NUL character' };
     if (line.indexOf('\uFFFD') >= 0) return { ok: false, reason: 'bad encoding: contains bytes that are not valid in the file encoding' };
     const f = line.split('|');
@@ -224,45 +454,29 @@ export class LineMapper {
     if (line.indexOf(' |') >= 0 || line.indexOf('| ') >= 0 || line.charCodeAt(0) === 32 || line.charCodeAt(line.length - 1) === 32) {
       for (let i = 0; i < f.length; i++) f[i] = f[i].trim();
     }
-    const escape = line.indexOf('\\') >= 0 || line.indexOf('\t') >= 0;
-    return this.kind === 'activity' ? this.mapActivity(f, lineNo, escape) : this.mapMssante(f, lineNo, escape);
-  }
-
-  /** Appends the fields at `idx` to a COPY line. */
-  private static append(out: string, f: readonly string[], idx: readonly number[], escape: boolean): string {
-    for (let j = 0; j < idx.length; j++) out += '\t' + (idx[j] < 0 ? '\\N' : copyValue(f[idx[j]], escape));
-    return out;
-  }
-
-  private mapActivity(f: string[], lineNo: number, escape: boolean): Mapped {
-    const [iType, iId, iNps] = this.idx.person;
-    const bad = checkPersonIds(f[iType], f[iId], f[iNps]);
-    if (bad) return { ok: false, reason: bad };
-    const hasStructure = this.idx.structure[0] >= 0 && f[this.idx.structure[0]] !== '';
-    let key = f[this.idx.key[0]];
-    for (let j = 1; j < this.idx.key.length; j++) key += '|' + (this.idx.key[j] < 0 ? '' : f[this.idx.key[j]]);
-    let out = `${lineNo}\t${hashFields(f, this.idx.person)}\t${hasStructure ? hashFields(f, this.idx.structure) : '\\N'}\t${hashFields(f, this.idx.activity)}\t${copyValue(key, escape)}`;
-    out = LineMapper.append(out, f, this.idx.person, escape);
-    out = LineMapper.append(out, f, this.idx.structure, escape);
-    out = LineMapper.append(out, f, this.idx.activityOwn, escape);
-    return { ok: true, copyLine: out };
-  }
-
-  private mapMssante(f: string[], lineNo: number, escape: boolean): Mapped {
     const get = (i: number) => (i < 0 ? '' : f[i]);
-    const v = this.idx.mssante.map(get);
-    const [balType, address, idType, idPp, idnps, , structureId] = v;
+    const row = (L: Layout) => L.fields.map((i) => csvValue(get(i))).join('|');
+    if (this.kind === 'activity') {
+      const bad = checkPersonIds(get(this.f.type), get(this.f.id), get(this.f.nps));
+      if (bad) return { ok: false, reason: bad };
+      const rows: Partial<Record<TableName, string>> = { persons: row(this.L.persons!) };
+      if (get(this.f.structure) !== '') rows.structures = row(this.L.structures!);
+      rows.activities = `${csvValue(this.keyFields.map(get).join('|'))}|${row(this.L.activities!)}`;
+      return { ok: true, rows };
+    }
+    const balType = get(this.f.balType);
+    const address = get(this.f.address);
+    const idnps = get(this.f.nps);
     if (!BAL_TYPES.has(balType)) return { ok: false, reason: `unknown BAL type "${balType}" (expected PER, ORG, APP or CAB)` };
     const badAddress = checkAddress(address);
     if (badAddress) return { ok: false, reason: badAddress };
     if (balType === 'PER' || balType === 'CAB' || idnps !== '') {
       if (idnps === '') return { ok: false, reason: `${balType} box without Identification nationale PP` };
-      const bad = checkPersonIds(idType, idPp, idnps);
+      const bad = checkPersonIds(get(this.f.balIdType), get(this.f.id), idnps);
       if (bad) return { ok: false, reason: bad };
     }
-    if ((balType === 'ORG' || balType === 'APP') && structureId === '') return { ok: false, reason: `${balType} box without Identification Structure` };
-    const out = `${lineNo}\t${hashFields(f, this.idx.mssante)}\t${copyValue(address.toLowerCase(), escape)}`;
-    return { ok: true, copyLine: LineMapper.append(out, f, this.idx.mssante, escape) };
+    if ((balType === 'ORG' || balType === 'APP') && get(this.f.sid) === '') return { ok: false, reason: `${balType} box without Identification Structure` };
+    return { ok: true, rows: { addresses: row(this.L.addresses!) } };
   }
 
   /** The keys a rejected raw line still names, read as leniently as possible. */

@@ -4,7 +4,7 @@ import iconv from 'iconv-lite';
 import { describe, expect, it } from 'vitest';
 import { BadLine, LineDecoder, type Line } from '../../annuaire/import/decode.js';
 import { ACTIVITY_HEADER, ACTIVITY_HEADER_52, MSSANTE_HEADER, extractionDateFromName, parseHeader } from '../../annuaire/import/formats.js';
-import { LineMapper, contentHash } from '../../annuaire/import/rows.js';
+import { LineSplitter, OutBuf } from '../../annuaire/import/rows.js';
 import { unsafeEntryName } from '../../annuaire/import/source.js';
 import { checkAddress, checkPersonIds } from '../../annuaire/import/validate.js';
 
@@ -118,40 +118,78 @@ describe('line decoder', () => {
   });
 });
 
-describe('line mapping', () => {
-  const mapper = new LineMapper(parseHeader(MSSANTE_HEADER.join('|')));
+describe('line splitting', () => {
+  const header = parseHeader(MSSANTE_HEADER.join('|'));
+  const mapper = new LineSplitter(header);
   const line = (over: Record<number, string>) => {
     const f = MSSANTE_HEADER.map(() => '');
     Object.assign(f, { 0: 'PER', 1: 'Helene.Dupont@medecin.mssante.fr', 2: '8', 3: '10001234567', 4: '810001234567', 9: 'DUPONT', 10: 'Hélène' }, over);
     return f.join('|');
   };
+  /** Every row the splitter writes for these lines (byte path and string path alike), per table. */
+  const split = (h: ReturnType<typeof parseHeader>, lines: string[]) => {
+    const got: Record<string, Buffer[]> = {};
+    const outs = Object.fromEntries(['persons', 'structures', 'activities', 'addresses'].map((t) => [t, new OutBuf((b) => (got[t] ??= []).push(Buffer.from(b)), 64)]));
+    const s = new LineSplitter(h, outs);
+    const reasons = lines.map((l) => {
+      const b = Buffer.from(l, 'utf8');
+      return s.line(b, 0, b.length);
+    });
+    s.finish();
+    for (const o of Object.values(outs)) o.flush();
+    const rows = Object.fromEntries(Object.entries(got).map(([t, bs]) => [t, Buffer.concat(bs).toString('utf8').split('\n').slice(0, -1)]));
+    return { rows, reasons, columns: s.columns };
+  };
 
-  it('maps a good line to a COPY row: lower-cased key, empty fields as NULL, backslash and tab escaped', () => {
-    const m = mapper.map(line({ 7: 'Cardio\\logie\tB' }), 2);
+  it('maps a good line to a CSV row in file order: empty fields as NULL, backslash and tab as they are', () => {
+    const m = mapper.map(line({ 7: 'Cardio\\logie\tB' }));
     expect(m.ok).toBe(true);
-    const cols = (m as { copyLine: string }).copyLine.split('\t');
-    expect(cols[0]).toBe('2');
-    expect(cols[2]).toBe('helene.dupont@medecin.mssante.fr');
-    expect(cols[4]).toBe('Helene.Dupont@medecin.mssante.fr');
-    expect(cols).toContain('\\N');
-    expect((m as { copyLine: string }).copyLine).toContain('Cardio\\\\logie\\tB');
+    const cols = (m as { rows: Record<string, string> }).rows.addresses.split('|');
+    expect(cols).toHaveLength(31);
+    expect(cols[1]).toBe('Helene.Dupont@medecin.mssante.fr');
+    expect(cols[7]).toBe('Cardio\\logie\tB');
+    expect(cols).toContain('');
+    // The byte path writes the same row.
+    const r = split(header, [line({ 7: 'Cardio\\logie\tB' })]);
+    expect(r.reasons).toEqual([undefined]);
+    expect(r.rows.addresses).toEqual([(m as { rows: Record<string, string> }).rows.addresses]);
   });
 
-  it('rejects each kind of malformed line with its reason', () => {
-    expect(mapper.map(line({}).split('|').slice(0, 20).join('|'), 5)).toEqual({ ok: false, reason: 'has 20 fields, expected 31' });
-    expect(mapper.map(line({ 0: 'XYZ' }), 5)).toMatchObject({ ok: false, reason: expect.stringMatching(/unknown BAL type/) });
-    expect(mapper.map(line({ 3: '1000123456', 4: '81000123456' }), 5)).toMatchObject({ ok: false, reason: expect.stringMatching(/not 11 digits/) });
-    expect(mapper.map(line({ 0: 'ORG', 2: '', 3: '', 4: '' }), 5)).toMatchObject({ ok: false, reason: expect.stringMatching(/without Identification Structure/) });
-    expect(mapper.map(line({ 9: 'NO\uFFFDL' }), 5)).toMatchObject({ ok: false, reason: expect.stringMatching(/bad encoding/) });
+  it('quotes what CSV would misread, trims padded lines', () => {
+    const r = split(header, [line({ 7: 'a\x01b' }), line({ 9: ' DUPONT ' })]);
+    expect(r.reasons).toEqual([undefined, undefined]);
+    expect(r.rows.addresses[0].split('|')[7]).toBe('\x01a\x01\x01b\x01');
+    expect(r.rows.addresses[1].split('|')[9]).toBe('DUPONT');
+  });
+
+  it('merges a person listed on consecutive lines by the merge rule, and repeats of a structure', () => {
+    const h = parseHeader(ACTIVITY_HEADER.join('|') + '|');
+    const act = (i: number, prof: string, structure: string) => {
+      const f = ACTIVITY_HEADER.map(() => '');
+      Object.assign(f, { 0: '8', 1: '10001234567', 2: '810001234567', 7: 'DUPONT', 8: 'Zoé', 9: prof, 23: structure, 24: `CABINET ${structure}`, 17: String(i) });
+      return f.join('|') + '|';
+    };
+    const r = split(h, [act(1, '60', 'S1'), act(2, '10', 'S2'), act(3, '10', 'S1')]);
+    expect(r.reasons).toEqual([undefined, undefined, undefined]);
+    expect(r.rows.persons).toHaveLength(1);
+    expect(r.rows.persons[0].split('|')[r.columns.persons!.indexOf('profession_code')]).toBe('10');
+    expect(r.rows.structures).toHaveLength(2);
+    expect(r.rows.activities).toHaveLength(3);
+    expect(r.rows.activities[0].startsWith('\x01810001234567|S1|60|||1||\x01|')).toBe(true);
+  });
+
+  it('rejects each kind of malformed line with its reason, on both paths', () => {
+    expect(mapper.map(line({}).split('|').slice(0, 20).join('|'))).toEqual({ ok: false, reason: 'has 20 fields, expected 31' });
+    expect(mapper.map(line({ 0: 'XYZ' }))).toMatchObject({ ok: false, reason: expect.stringMatching(/unknown BAL type/) });
+    expect(mapper.map(line({ 3: '1000123456', 4: '81000123456' }))).toMatchObject({ ok: false, reason: expect.stringMatching(/not 11 digits/) });
+    expect(mapper.map(line({ 0: 'ORG', 2: '', 3: '', 4: '' }))).toMatchObject({ ok: false, reason: expect.stringMatching(/without Identification Structure/) });
+    expect(mapper.map(line({ 9: 'NO\uFFFDL' }))).toMatchObject({ ok: false, reason: expect.stringMatching(/bad encoding/) });
+    const r = split(header, [line({}).split('|').slice(0, 20).join('|'), line({ 0: 'XYZ' }), line({ 9: 'NO\uFFFDL' }), line({ 1: 'x@@y' }), line({ 9: 'a\0b' })]);
+    expect(r.reasons).toEqual(['has 20 fields, expected 31', expect.stringMatching(/unknown BAL type/), expect.stringMatching(/bad encoding/), expect.stringMatching(/local part/), 'contains a NUL character']);
+    expect(r.rows.addresses ?? []).toEqual([]);
   });
 
   it('finds the keys a rejected line still names', () => {
     expect(mapper.protectedKeys(line({ 0: 'XYZ' }))).toEqual({ addresses: 'helene.dupont@medecin.mssante.fr' });
-  });
-
-  it('keeps its content hash stable (a change would mark every entry updated once)', () => {
-    expect(contentHash('Hélène|DUPONT')).toBe('980dd31ade8fbae5');
-    expect(contentHash('')).toBe('488bdcb81aee8d83');
-    expect(contentHash('Hélène|DUPONT')).not.toBe(contentHash('Helene|DUPONT'));
   });
 });

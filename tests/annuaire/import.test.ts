@@ -208,9 +208,13 @@ describe.each(dbTargets())('annuaire import on $name', (target) => {
       expect(row.active).toBe(false);
       expect(new Date(row.deactivated_at).toISOString()).toBe('2024-02-01T00:00:00.000Z');
     }
-    // Unchanged entries were seen again.
-    const stale = await scalar<number>("SELECT count(*)::int FROM annuaire_persons WHERE active AND last_seen < '2024-02-01'");
+    // Unchanged entries were seen again (derived: they were not rewritten).
+    const stale = await scalar<number>("SELECT count(*)::int FROM annuaire_persons WHERE active AND annuaire_last_seen('activity', active, last_seen) < '2024-02-01'");
     expect(stale).toBe(0);
+    const rewritten = await scalar<number>("SELECT count(*)::int FROM annuaire_persons WHERE first_seen < '2024-02-01' AND last_seen = '2024-02-01'");
+    expect(rewritten).toBe(expected.persons.updated);
+    // A vanished one was last seen in the file before.
+    expect(await scalar<string>("SELECT min(annuaire_last_seen('activity', active, last_seen))::date::text FROM annuaire_persons WHERE NOT active")).toBe('2024-01-01');
     const kinds = (await db.query<{ kind: string; n: number }>(
       "SELECT details->>'change' AS kind, sum((details->>'count')::int)::int AS n FROM journal_events WHERE type = 'annuaire.changes' AND subject = $1 GROUP BY 1",
       [ACT('20240201')],
