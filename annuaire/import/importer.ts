@@ -21,7 +21,7 @@ import { BadLine, BlockDecoder, forEachLine, type Encoding, type Segment } from 
 import { HeaderError, extractionDateFromName, parseHeader, type FileKind } from './formats.js';
 import { silentProgress, type Progress } from './progress.js';
 import type { RejectSink } from './report.js';
-import { LineSplitter, OutBuf, type TableName } from './rows.js';
+import { LineSplitter, OutBuf, cleanBlock, type TableName } from './rows.js';
 import { DEFAULT_ZIP_LIMITS, openInput, type Source, type ZipLimits } from './source.js';
 
 /** What the importer needs of core/journal: appends inside our transaction. */
@@ -226,11 +226,12 @@ export async function importSource(src: Source, o: ImportOptions): Promise<FileR
           lines++;
           reject(lineNo, seg.reason, seg.lenient);
         } else {
+          const clean = cleanBlock(seg);
           forEachLine(seg, (s, e) => {
             lineNo++;
             if (s === e) return; // blank line (e.g. at the end of the file): not a record
             lines++;
-            const why = splitter.line(seg, s, e);
+            const why = splitter.line(seg, s, e, clean);
             if (why !== undefined) reject(lineNo, why, seg.toString('utf8', s, e));
           });
         }

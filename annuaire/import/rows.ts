@@ -178,7 +178,13 @@ export class OutBuf {
   }
 
   copy(src: Buffer, start: number, end: number) {
-    this.pos += src.copy(this.buf, this.pos, start, end);
+    // Most fields are a few bytes: a loop beats Buffer#copy's call overhead there.
+    if (end - start <= 32) {
+      const buf = this.buf;
+      let p = this.pos;
+      for (let i = start; i < end; i++) buf[p++] = src[i];
+      this.pos = p;
+    } else this.pos += src.copy(this.buf, this.pos, start, end);
   }
 
   byte(c: number) {
@@ -239,6 +245,41 @@ function hashBytes(b: Buffer, s: number, e: number): number {
   return (h2 & 0x1fffff) * 0x1_0000_0000 + (h1 >>> 0);
 }
 
+const isDigit = (c: number) => c >= 0x30 && c <= 0x39;
+
+/**
+ * checkPersonIds on bytes, true when valid (the type's digit, then 11 RPPS digits or 9 ADELI
+ * characters, and the national id = type + id). A false sends the line to the string path,
+ * which says why.
+ */
+function personIdsOk(b: Buffer, ts: number, te: number, is: number, ie: number, ns: number, ne: number): boolean {
+  if (te - ts !== 1 || ne - ns !== ie - is + 1 || b[ns] !== b[ts]) return false;
+  const type = b[ts];
+  if (type === 0x38) {
+    if (ie - is !== 11) return false;
+    for (let i = is; i < ie; i++) if (!isDigit(b[i])) return false;
+  } else if (type === 0x30) {
+    if (ie - is !== 9) return false;
+    const corse = b[is] === 0x32 && (b[is + 1] === 0x41 || b[is + 1] === 0x42);
+    if (!corse && !(isDigit(b[is]) && isDigit(b[is + 1]))) return false;
+    for (let i = is + 2; i < ie; i++) if (!isDigit(b[i])) return false;
+  } else return false;
+  for (let i = 0; i < ie - is; i++) if (b[ns + 1 + i] !== b[is + i]) return false;
+  return true;
+}
+
+/**
+ * True when a block of lines holds nothing the byte path must not copy as is: NUL (a
+ * rejection), our quote character, a carriage return inside a line (CSV would read a line
+ * break), U+FFFD (a decoding failure upstream: a rejection). Native searches, once per block.
+ */
+export function cleanBlock(b: Buffer): boolean {
+  if (b.indexOf(0) >= 0 || b.indexOf(QUOTE) >= 0 || b.indexOf(FFFD) >= 0) return false;
+  for (let i = b.indexOf(0x0d); i >= 0; i = b.indexOf(0x0d, i + 1)) if (b[i + 1] !== LF) return false;
+  return true;
+}
+const FFFD = Buffer.from('\uFFFD', 'utf8');
+
 export type Mapped = { ok: true; rows: Partial<Record<TableName, string>> } | { ok: false; reason: string };
 
 /** Keys a rejected line names: the entries it may have carried are not deactivated. */
@@ -267,7 +308,7 @@ export class LineSplitter {
   /** Field boundaries of the current line: the byte offset of each `|`. */
   private pipes = new Int32Array(1024);
   /** The person of the current run of lines, and the row chosen for them so far. */
-  private person: { idnps: string; row: Buffer } | undefined;
+  private person: { idnps: Buffer; row: Buffer } | undefined;
   private readonly personOrder: number[];
   private readonly structures = new Map<string, number>();
 
@@ -312,16 +353,25 @@ export class LineSplitter {
    * One line: bytes [s, e) of `b`, end of line excluded. Writes its rows and returns
    * undefined, or returns the reason it is rejected (nothing written).
    */
-  line(b: Buffer, s: number, e: number): string | undefined {
+  line(b: Buffer, s: number, e: number, clean = false): string | undefined {
     const pipes = this.pipes;
     let n = 0;
     let special = b[s] === 0x20 || b[e - 1] === 0x20;
-    for (let i = s; i < e; i++) {
-      const c = b[i];
-      if (c === PIPE) {
-        if (n < pipes.length) pipes[n] = i;
-        n++;
-      } else if ((c < 0x20 && c !== 0x09) || (c === 0xef && b[i + 1] === 0xbf && b[i + 2] === 0xbd)) special = true;
+    if (clean) {
+      for (let i = s; i < e; i++) {
+        if (b[i] === PIPE) {
+          if (n < pipes.length) pipes[n] = i;
+          n++;
+        }
+      }
+    } else {
+      for (let i = s; i < e; i++) {
+        const c = b[i];
+        if (c === PIPE) {
+          if (n < pipes.length) pipes[n] = i;
+          n++;
+        } else if ((c < 0x20 && c !== 0x09) || (c === 0xef && b[i + 1] === 0xbf && b[i + 2] === 0xbd)) special = true;
+      }
     }
     let fields = n + 1;
     if (fields === this.named + 1 && pipes[n - 1] === e - 1) fields--;
@@ -330,56 +380,67 @@ export class LineSplitter {
       const p = pipes[j];
       if (b[p - 1] === 0x20 || b[p + 1] === 0x20) return this.slow(b.toString('utf8', s, e)); // padded fields: trimmed there
     }
-    const fs = (i: number) => (i === 0 ? s : pipes[i - 1] + 1);
-    const fe = (i: number) => (i < n ? pipes[i] : e);
-    const str = (i: number) => (i < 0 ? '' : b.toString('latin1', fs(i), fe(i)));
+    this.ls = s;
+    this.le = e;
+    this.np = n;
+    const f = this.f;
     if (this.kind === 'activity') {
-      const nps = str(this.f.nps);
-      if (checkPersonIds(str(this.f.type), str(this.f.id), nps)) return this.slow(b.toString('utf8', s, e));
+      if (!personIdsOk(b, this.fs(f.type), this.fe(f.type), this.fs(f.id), this.fe(f.id), this.fs(f.nps), this.fe(f.nps))) return this.slow(b.toString('utf8', s, e));
       this.good++;
-      this.personRow(b, fs, fe, nps);
-      const sf = this.f.structure;
-      if (sf >= 0 && fe(sf) > fs(sf)) {
+      this.personRow(b);
+      const sf = f.structure;
+      if (sf >= 0 && this.fe(sf) > this.fs(sf)) {
         const L = this.L.structures!;
-        const [a, z] = [fs(L.runs[0][0]), fe(L.runs[L.runs.length - 1][1])];
-        const h = hashBytes(b, a, z);
-        const sid = b.toString('latin1', fs(sf), fe(sf));
+        const h = hashBytes(b, this.fs(L.runs[0][0]), this.fe(L.runs[L.runs.length - 1][1]));
+        const sid = b.toString('latin1', this.fs(sf), this.fe(sf));
         const seen = this.structures.get(sid);
         if (seen === undefined) this.structures.set(sid, h);
-        if (seen !== h) this.rowOf(this.out.structures!, L, b, fs, fe, e - s);
+        if (seen !== h) this.rowOf(this.out.structures!, L, b, e - s);
       }
       const o = this.out.activities!;
       o.reserve(2 * (e - s) + 64);
       o.byte(QUOTE);
-      for (let j = 0; j < this.keyFields.length; j++) {
+      const kf = this.keyFields;
+      for (let j = 0; j < kf.length; j++) {
         if (j) o.byte(PIPE);
-        const k = this.keyFields[j];
-        if (k >= 0) o.copy(b, fs(k), fe(k));
+        if (kf[j] >= 0) o.copy(b, this.fs(kf[j]), this.fe(kf[j]));
       }
       o.byte(QUOTE);
       o.byte(PIPE);
-      this.rowOf(o, this.L.activities!, b, fs, fe, 0);
+      this.rowOf(o, this.L.activities!, b, 0);
       return undefined;
     }
-    const balType = str(this.f.balType);
-    const address = str(this.f.address);
-    const idnps = str(this.f.nps);
+    const str = (i: number) => (i < 0 ? '' : b.toString('latin1', this.fs(i), this.fe(i)));
+    const balType = str(f.balType);
+    const address = str(f.address);
+    const idnps = str(f.nps);
     if (!BAL_TYPES.has(balType) || checkAddress(address)) return this.slow(b.toString('utf8', s, e));
     if (balType === 'PER' || balType === 'CAB' || idnps !== '') {
-      if (idnps === '' || checkPersonIds(str(this.f.balIdType), str(this.f.id), idnps)) return this.slow(b.toString('utf8', s, e));
+      if (idnps === '' || checkPersonIds(str(f.balIdType), str(f.id), idnps)) return this.slow(b.toString('utf8', s, e));
     }
-    if ((balType === 'ORG' || balType === 'APP') && str(this.f.sid) === '') return this.slow(b.toString('utf8', s, e));
+    if ((balType === 'ORG' || balType === 'APP') && str(f.sid) === '') return this.slow(b.toString('utf8', s, e));
     this.good++;
-    this.rowOf(this.out.addresses!, this.L.addresses!, b, fs, fe, e - s);
+    this.rowOf(this.out.addresses!, this.L.addresses!, b, e - s);
     return undefined;
   }
 
+  /** The current line and its `|`s (set by line()). */
+  private ls = 0;
+  private le = 0;
+  private np = 0;
+  private fs(i: number): number {
+    return i === 0 ? this.ls : this.pipes[i - 1] + 1;
+  }
+  private fe(i: number): number {
+    return i < this.np ? this.pipes[i] : this.le;
+  }
+
   /** Copies the fields of a layout as one row (reserving room unless `reserve` is 0: already done). */
-  private rowOf(o: OutBuf, L: Layout, b: Buffer, fs: (i: number) => number, fe: (i: number) => number, reserve: number) {
+  private rowOf(o: OutBuf, L: Layout, b: Buffer, reserve: number) {
     if (reserve) o.reserve(reserve + L.missing + 2);
     for (let r = 0; r < L.runs.length; r++) {
       if (r) o.byte(PIPE);
-      o.copy(b, fs(L.runs[r][0]), fe(L.runs[r][1]));
+      o.copy(b, this.fs(L.runs[r][0]), this.fe(L.runs[r][1]));
     }
     for (let m = 0; m < L.missing; m++) o.byte(PIPE);
     o.byte(LF);
@@ -387,26 +448,29 @@ export class LineSplitter {
   }
 
   /** A person's consecutive lines give one row: the first by the merge rule. */
-  private personRow(b: Buffer, fs: (i: number) => number, fe: (i: number) => number, idnps: string) {
+  private personRow(b: Buffer) {
     const L = this.L.persons!;
     let row: Buffer;
-    if (L.runs.length === 1 && !L.missing) row = b.subarray(fs(L.runs[0][0]), fe(L.runs[0][1]));
+    if (L.runs.length === 1 && !L.missing) row = b.subarray(this.fs(L.runs[0][0]), this.fe(L.runs[0][1]));
     else {
       const parts: Buffer[] = [];
-      for (let r = 0; r < L.runs.length; r++) parts.push(b.subarray(fs(L.runs[r][0]), fe(L.runs[r][1])));
+      for (let r = 0; r < L.runs.length; r++) parts.push(b.subarray(this.fs(L.runs[r][0]), this.fe(L.runs[r][1])));
       row = Buffer.from(parts.map((p) => p.toString('latin1')).join('|') + '|'.repeat(L.missing), 'latin1');
     }
+    const ns = this.fs(this.f.nps);
+    const ne = this.fe(this.f.nps);
     const cur = this.person;
-    if (cur && cur.idnps === idnps) {
+    if (cur && cur.idnps.length === ne - ns && b.compare(cur.idnps, 0, cur.idnps.length, ns, ne) === 0) {
       if (this.personBefore(row, cur.row)) cur.row = row;
       return;
     }
     this.flushPerson();
-    this.person = { idnps, row };
+    this.person = { idnps: Buffer.from(b.subarray(ns, ne)), row };
   }
 
   /** The merge rule of persons (apply.ts DEDUPE_ORDER), on raw rows: latin1 strings compare as bytes, as COLLATE "C" does. */
   private personBefore(a: Buffer, b: Buffer): boolean {
+    if (a.equals(b)) return false; // the usual case: the same person on every line
     const x = a.toString('latin1').split('|');
     const y = b.toString('latin1').split('|');
     for (const i of this.personOrder) {

@@ -4,7 +4,7 @@ import iconv from 'iconv-lite';
 import { describe, expect, it } from 'vitest';
 import { BadLine, LineDecoder, type Line } from '../../annuaire/import/decode.js';
 import { ACTIVITY_HEADER, ACTIVITY_HEADER_52, MSSANTE_HEADER, extractionDateFromName, parseHeader } from '../../annuaire/import/formats.js';
-import { LineSplitter, OutBuf } from '../../annuaire/import/rows.js';
+import { LineSplitter, OutBuf, cleanBlock } from '../../annuaire/import/rows.js';
 import { unsafeEntryName } from '../../annuaire/import/source.js';
 import { checkAddress, checkPersonIds } from '../../annuaire/import/validate.js';
 
@@ -187,6 +187,28 @@ describe('line splitting', () => {
     const r = split(header, [line({}).split('|').slice(0, 20).join('|'), line({ 0: 'XYZ' }), line({ 9: 'NO\uFFFDL' }), line({ 1: 'x@@y' }), line({ 9: 'a\0b' })]);
     expect(r.reasons).toEqual(['has 20 fields, expected 31', expect.stringMatching(/unknown BAL type/), expect.stringMatching(/bad encoding/), expect.stringMatching(/local part/), 'contains a NUL character']);
     expect(r.rows.addresses ?? []).toEqual([]);
+  });
+
+  it('tells a block the byte path may copy as is from one it must not', () => {
+    expect(cleanBlock(Buffer.from('a|b\r\nc|d\n'))).toBe(true);
+    expect(cleanBlock(Buffer.from('a|b\rc|d\r\n'))).toBe(false);
+    expect(cleanBlock(Buffer.from('a|b\x01|d\n'))).toBe(false);
+    expect(cleanBlock(Buffer.from('a|\0|d\n'))).toBe(false);
+    expect(cleanBlock(Buffer.from('a|N\uFFFDL|d\n'))).toBe(false);
+  });
+
+  it('checks identifiers on the bytes as the string path does (ADELI, Corsica included)', () => {
+    const r = split(header, [line({ 2: '0', 3: '2A1234567', 4: '02A1234567' }), line({ 2: '0', 3: '2C1234567', 4: '02C1234567' }), line({ 4: '810001234568' })]);
+    expect(r.reasons).toEqual([undefined, expect.stringMatching(/ADELI identifier "2C1234567"/), expect.stringMatching(/is not the type "8" followed/)]);
+    const h = parseHeader(ACTIVITY_HEADER.join('|') + '|');
+    const act = (type: string, id: string, nps: string) => {
+      const f = ACTIVITY_HEADER.map(() => '');
+      Object.assign(f, { 0: type, 1: id, 2: nps, 7: 'DUPONT' });
+      return f.join('|') + '|';
+    };
+    const a = split(h, [act('0', '2B1234567', '02B1234567'), act('8', '1000123456', '81000123456'), act('8', '10001234567', '810001234568'), act('9', '10001234567', '910001234567')]);
+    expect(a.reasons).toEqual([undefined, expect.stringMatching(/not 11 digits/), expect.stringMatching(/is not the type/), expect.stringMatching(/unknown identifier type/)]);
+    expect(a.rows.persons).toHaveLength(1);
   });
 
   it('finds the keys a rejected line still names', () => {
