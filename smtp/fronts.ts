@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { TLSSocket } from 'node:tls';
+import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerAuthentication, type SMTPServerDataStream, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
 import addressparser from 'nodemailer/lib/addressparser/index.js';
 import type { Db } from '../core/db/index.js';
@@ -23,8 +23,11 @@ export interface FrontDeps {
   hostname: string;
   localDomains: string[];
   maxSize: number;
-  /** Called after each 250, so the delivery worker does not wait for its next poll. */
-  onSpooled: () => void;
+  /**
+   * Called after each 250, so the workers do not wait for their next poll: with the spooled
+   * body, which the delivery worker may take from memory instead of reading it back.
+   */
+  onSpooled: (m: { spoolId: number; body: Buffer; local: boolean; remote: boolean }) => void;
   /** Submission only: user name + password (+TOTP) → the person, or null. */
   authenticate?: (user: string, secret: string) => Promise<PersonPrincipal | null>;
   /** Submission only: a verified client certificate → the person or application it stands for. */
@@ -44,7 +47,16 @@ interface ConnState {
   principal?: PersonPrincipal | ApplicationPrincipal;
   local: string[];
   remote: string[];
+  /** MX: when the policy last let this peer in, and the sender domains it accepted since. */
+  peerAcceptedAt?: number;
+  senderDomains?: Set<string>;
 }
+
+/**
+ * A session sends several messages: the liste blanche verdicts for its certificate and its
+ * sender domains hold for this long within it (a refusal is never remembered).
+ */
+const SESSION_VERDICT_MS = 60_000;
 
 type Front = 'mx' | 'submission';
 
@@ -66,6 +78,7 @@ export function createSmtpFront(front: Front, deps: FrontDeps, opts: { implicitT
   };
   const log = deps.log.child({ front });
   const rates = new Map<string, number[]>();
+  const identities = new Map<string, { peer: PeerIdentity; until: number }>();
 
   const refuse = async (session: SMTPServerSession, err: ReturnType<typeof smtpError>, subject: string, extra: Record<string, unknown> = {}) => {
     log.info({ session: session.id, remote: session.remoteAddress, code: err.code, reply: `${err.responseCode} ${err.message}` }, 'smtp refused');
@@ -108,7 +121,7 @@ export function createSmtpFront(front: Front, deps: FrontDeps, opts: { implicitT
       if (cert && cert.raw) {
         c.tlsError = s.authorized ? undefined : String(s.authorizationError ?? 'unverified');
         try {
-          c.peer = peerIdentity(cert, deps.tls);
+          c.peer = cachedIdentity(identities, cert, deps.tls);
           c.certPem = `-----BEGIN CERTIFICATE-----\n${cert.raw.toString('base64').replace(/.{64}/g, '$&\n')}\n-----END CERTIFICATE-----\n`;
         } catch (e) {
           c.tlsError = (e as Error).message;
@@ -141,17 +154,23 @@ export function createSmtpFront(front: Front, deps: FrontDeps, opts: { implicitT
         if (front === 'mx') {
           if (certProblem) return cb(await refuse(session, certProblem, address.address, { tlsError: c.tlsError }));
           const peer = c.peer!;
-          // The certificate must name a domain on the liste blanche (any of its SANs).
-          const names = peer.domains.filter((d) => d !== 'localhost' && !/^[\d.:]+$/.test(d));
-          let verdict = await deps.policy.mayPeerConnect({ kind: 'peer', domain: names[0] ?? peer.subject.CN ?? '', subject: subjectLine(peer) }, { front: 'smtp-mx', remote: session.remoteAddress });
-          for (const d of names.slice(1)) {
-            if (verdict.ok) break;
-            verdict = await deps.policy.mayPeerConnect({ kind: 'peer', domain: d, subject: subjectLine(peer) }, { front: 'smtp-mx', remote: session.remoteAddress });
+          const fresh = c.peerAcceptedAt !== undefined && Date.now() - c.peerAcceptedAt < SESSION_VERDICT_MS;
+          if (!fresh) {
+            c.senderDomains = new Set();
+            // The certificate must name a domain on the liste blanche (any of its SANs).
+            const names = peer.domains.filter((d) => d !== 'localhost' && !/^[\d.:]+$/.test(d));
+            let verdict = await deps.policy.mayPeerConnect({ kind: 'peer', domain: names[0] ?? peer.subject.CN ?? '', subject: subjectLine(peer) }, { front: 'smtp-mx', remote: session.remoteAddress });
+            for (const d of names.slice(1)) {
+              if (verdict.ok) break;
+              verdict = await deps.policy.mayPeerConnect({ kind: 'peer', domain: d, subject: subjectLine(peer) }, { front: 'smtp-mx', remote: session.remoteAddress });
+            }
+            if (!verdict.ok) return cb(await refuse(session, smtpRefusal(verdict), address.address, { certificate: subjectLine(peer) }));
+            c.peerAcceptedAt = Date.now();
           }
-          if (!verdict.ok) return cb(await refuse(session, smtpRefusal(verdict), address.address, { certificate: subjectLine(peer) }));
-          if (address.address) {
+          if (address.address && !c.senderDomains!.has(domainOf(address.address))) {
             const v = await deps.policy.inTrustSpace(domainOf(address.address), 'sender ', { front: 'smtp-mx', remote: session.remoteAddress });
             if (!v.ok) return cb(await refuse(session, smtpRefusal(v), address.address));
+            c.senderDomains!.add(domainOf(address.address));
           }
           return cb();
         }
@@ -232,12 +251,16 @@ export function createSmtpFront(front: Front, deps: FrontDeps, opts: { implicitT
           const body = Buffer.concat([Buffer.from(received, 'latin1'), message]);
           const messageId = headerValue(headers, 'Message-ID');
           const peerInfo = { address: session.remoteAddress, helo: session.hostNameAppearsAs, queueId, tls: c.tls, certificate: c.peer ? subjectLine(c.peer) : undefined, principal: c.principal ? principalLabel(c.principal) : undefined };
-          // Durable before 250: the spool row (and the outbound rows) commit first.
-          const spoolId = await deps.db.transaction(async (tx) => {
-            const id = await spoolMessage(tx, { front, messageId, envFrom, localRcpts: c.local, body, peer: peerInfo });
-            if (c.remote.length) await deps.enqueueOutbound!(tx, { spoolId: id, envFrom, rcpts: c.remote, body, messageId });
-            return id;
-          });
+          // Durable before 250: the spool row (and the outbound rows) commit first. Local
+          // recipients only: one INSERT, committed on its own.
+          const record = { front, messageId, envFrom, localRcpts: c.local, body, peer: peerInfo };
+          const spoolId = c.remote.length
+            ? await deps.db.transaction(async (tx) => {
+                const id = await spoolMessage(tx, record);
+                await deps.enqueueOutbound!(tx, { spoolId: id, envFrom, rcpts: c.remote, body, messageId });
+                return id;
+              })
+            : await spoolMessage(deps.db, record);
           await deps.journal.append({
             type: 'smtp.received',
             actor: actorOf(session),
@@ -245,7 +268,7 @@ export function createSmtpFront(front: Front, deps: FrontDeps, opts: { implicitT
             details: { front, spool: spoolId, from: envFrom, local: c.local, remote: c.remote, size: body.length, ...peerInfo },
           });
           log.info({ session: session.id, spool: spoolId, queueId, messageId, from: envFrom, local: c.local.length, remote: c.remote.length, size: body.length }, 'smtp accepted');
-          deps.onSpooled();
+          deps.onSpooled({ spoolId, body, local: c.local.length > 0, remote: c.remote.length > 0 });
           cb(null, `2.0.0 message accepted, queued as ${queueId}`);
         })().catch((e) => cb(internal(log, e)));
       });
@@ -254,6 +277,24 @@ export function createSmtpFront(front: Front, deps: FrontDeps, opts: { implicitT
   const server = new SMTPServer(options);
   server.on('error', (e) => log.warn({ err: e.message }, 'smtp connection error'));
   return server;
+}
+
+/**
+ * peerIdentity parses the presented chain (pkijs: milliseconds per certificate), and an MX
+ * sees the same few peers reconnect all day: remember it by the chain's fingerprints for a
+ * few minutes. Whether this handshake verified (chain, expiry, CRL) is still OpenSSL's
+ * answer for each connection, and expiry is checked against the clock at each MAIL.
+ */
+function cachedIdentity(cache: Map<string, { peer: PeerIdentity; until: number }>, cert: DetailedPeerCertificate, tls: TlsMaterial): PeerIdentity {
+  const prints: string[] = [];
+  for (let x: DetailedPeerCertificate | undefined = cert; x?.raw && prints.length < 8 && !prints.includes(x.fingerprint256); x = x.issuerCertificate) prints.push(x.fingerprint256);
+  const key = prints.join('/');
+  const hit = cache.get(key);
+  if (hit && hit.until > Date.now()) return hit.peer;
+  const peer = peerIdentity(cert, tls);
+  if (cache.size >= 1000) cache.delete(cache.keys().next().value!);
+  cache.set(key, { peer, until: Date.now() + 5 * 60_000 });
+  return peer;
 }
 
 /** Why a presented certificate is refused, or undefined when it verified. */

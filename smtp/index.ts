@@ -64,7 +64,10 @@ export async function startSmtp(config: Config, deps: Deps): Promise<SmtpService
     localDomains,
     maxSize: config.smtp.maxSize,
     ratePerHour: config.smtp.ratePerHour,
-    onSpooled: kick,
+    onSpooled: (m: { spoolId: number; body: Buffer; local: boolean; remote: boolean }) => {
+      if (m.local) delivery.kick();
+      if (m.remote) outbound.kick();
+    },
     enqueueOutbound: (q: import('../core/db/index.js').Queryable, m: { spoolId: number; envFrom: string; rcpts: string[]; body: Buffer; messageId?: string }) =>
       enqueueOutbound(q, m, config.smtp.outboundMaxAge).then(() => undefined),
   };
