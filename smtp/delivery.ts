@@ -16,12 +16,19 @@ export interface DeliveryOptions {
   onPermanentFailure?: (row: SpoolRow, failed: DeliveryOutcome['failed']) => Promise<void>;
 }
 
+const HELD_MAX_BYTES = 64 * 1024 * 1024;
+const HELD_MAX_AGE_MS = 60_000;
+
 /**
  * Moves spooled messages into Dovecot over LMTP. At least once: a crash after LMTP said
  * 250 and before the spool row was updated delivers again at the next start — never
  * zero times. Kicked right after each 250, and polls for leftovers (crash, back-off).
  */
 export class DeliveryWorker extends Poller {
+  /** Bodies the fronts just spooled, by spool id: delivered without reading them back. */
+  private readonly held = new Map<number, { body: Buffer; at: number }>();
+  private heldBytes = 0;
+
   constructor(
     private readonly db: Db,
     private readonly journal: Journal,
@@ -31,16 +38,51 @@ export class DeliveryWorker extends Poller {
     super(log, 'delivery', o.pollMs ?? 1000);
   }
 
+  /**
+   * A copy of a body that is already committed in the spool (the row stays the truth): the
+   * next claim of that row skips reading it back. Bounded; what does not fit is read back.
+   */
+  remember(spoolId: number, body: Buffer) {
+    // Rows another instance delivered, or that waited long: not worth holding any more.
+    const old = Date.now() - HELD_MAX_AGE_MS;
+    for (const [id, h] of this.held) {
+      if (h.at > old) break;
+      this.forget(id);
+    }
+    if (this.heldBytes + body.length > HELD_MAX_BYTES) return;
+    this.held.set(spoolId, { body, at: Date.now() });
+    this.heldBytes += body.length;
+  }
+
+  private forget(spoolId: number) {
+    const h = this.held.get(spoolId);
+    if (!h) return;
+    this.held.delete(spoolId);
+    this.heldBytes -= h.body.length;
+  }
+
   protected async round() {
     const n = this.o.concurrency ?? 8;
     for (;;) {
-      const rows = await claimDue(this.db, n * 4);
+      // The oldest held ids first, as claimDue takes the oldest rows first.
+      const held: number[] = [];
+      for (const id of this.held.keys()) if (held.push(id) >= n * 16) break;
+      const rows = await claimDue(this.db, n * 4, 300, held);
       if (!rows.length) return;
       await Poller.each(rows, n, (r) => this.deliverOne(r));
     }
   }
 
   private async deliverOne(row: SpoolRow) {
+    try {
+      row.body ??= this.held.get(row.id)?.body ?? (await this.db.query<{ body: Buffer | null }>('SELECT body FROM smtp_spool WHERE id = $1', [row.id])).rows[0]?.body ?? null;
+      await this.attempt(row);
+    } finally {
+      this.forget(row.id);
+    }
+  }
+
+  private async attempt(row: SpoolRow) {
     let outcome: DeliveryOutcome;
     try {
       const r = await deliverLmtp(this.o.lmtp, { from: row.env_from, to: row.local_rcpts }, Buffer.from(row.body!), { name: this.o.hostname });

@@ -65,7 +65,10 @@ export async function startSmtp(config: Config, deps: Deps): Promise<SmtpService
     maxSize: config.smtp.maxSize,
     ratePerHour: config.smtp.ratePerHour,
     onSpooled: (m: { spoolId: number; body: Buffer; local: boolean; remote: boolean }) => {
-      if (m.local) delivery.kick();
+      if (m.local) {
+        delivery.remember(m.spoolId, m.body);
+        delivery.kick();
+      }
       if (m.remote) outbound.kick();
     },
     enqueueOutbound: (q: import('../core/db/index.js').Queryable, m: { spoolId: number; envFrom: string; rcpts: string[]; body: Buffer; messageId?: string }) =>

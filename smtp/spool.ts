@@ -45,13 +45,15 @@ export async function spoolMessage(q: Queryable, r: SpoolRecord): Promise<number
 /**
  * Claims up to `limit` rows due for delivery: they are leased (next attempt pushed out) so
  * that another worker, or this one after a crash, takes them only once the lease ran out.
+ * Rows listed in `bodiesHeld` come back with a null body: the caller has it in memory.
  */
-export async function claimDue(db: Db, limit: number, leaseSeconds = 300): Promise<SpoolRow[]> {
+export async function claimDue(db: Db, limit: number, leaseSeconds = 300, bodiesHeld: number[] = []): Promise<SpoolRow[]> {
   const { rows } = await db.query<SpoolRow>(
     `UPDATE smtp_spool SET next_attempt_at = now() + make_interval(secs => $2), attempts = attempts + 1
      WHERE id IN (SELECT id FROM smtp_spool WHERE state = 'queued' AND next_attempt_at <= now() ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
-     RETURNING *`,
-    [limit, leaseSeconds],
+     RETURNING id, received_at, state, front, message_id, env_from, local_rcpts, delivered_rcpts, failed_rcpts, size,
+       CASE WHEN id = ANY($3::int8[]) THEN NULL ELSE body END AS body, peer, dsn, attempts, next_attempt_at, last_error`,
+    [limit, leaseSeconds, bodiesHeld],
   );
   return rows.sort((a, b) => a.id - b.id);
 }
