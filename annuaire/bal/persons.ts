@@ -8,6 +8,7 @@ import { readCertificate } from './certificates.js';
 import { dummyHash, generatePassword, hashPassword, newTotpSecret, totpStep, totpUri, TOTP_DIGITS, verifyPassword } from './credentials.js';
 import { normaliseIdnps } from './identifiers.js';
 import { personRow, toPerson, type PersonRef, type PersonRow } from './lookups.js';
+import { closeSessionsOf, isSessionToken, sessionPerson } from './sessions.js';
 import type { BalContext, Person } from './model.js';
 
 export interface NewPerson {
@@ -60,7 +61,8 @@ export async function setPassword(ctx: BalContext, ref: PersonRef, password: str
   return ctx.db.transaction(async (tx) => {
     const p = await lockPerson(tx, ref);
     const { rows } = await tx.query<PersonRow>('UPDATE bal_persons SET password_hash = $2, password_set_at = now(), updated_at = now() WHERE id = $1 RETURNING *', [p.id, hash]);
-    await ctx.journal.appendIn(tx, { type: 'person.password.set', actor, subject: p.login, details: { personId: String(p.id) } });
+    const sessions = await closeSessionsOf(tx, String(p.id));
+    await ctx.journal.appendIn(tx, { type: 'person.password.set', actor, subject: p.login, details: { personId: String(p.id), ...(sessions ? { sessionsClosed: sessions } : {}) } });
     return toPerson(rows[0]);
   });
 }
@@ -80,7 +82,8 @@ export async function resetCredentials(ctx: BalContext, ref: PersonRef, actor: s
         WHERE id = $1 RETURNING *`,
       [p.id, hash, !!opts.resetTotp],
     );
-    await ctx.journal.appendIn(tx, { type: 'person.credentials.reset', actor, subject: p.login, details: { personId: String(p.id), totpCleared: !!opts.resetTotp } });
+    const sessions = await closeSessionsOf(tx, String(p.id));
+    await ctx.journal.appendIn(tx, { type: 'person.credentials.reset', actor, subject: p.login, details: { personId: String(p.id), totpCleared: !!opts.resetTotp, ...(sessions ? { sessionsClosed: sessions } : {}) } });
     return { person: toPerson(rows[0]), password };
   });
 }
@@ -105,7 +108,7 @@ export async function setPersonActive(ctx: BalContext, ref: PersonRef, active: b
   });
 }
 
-export type CredentialFailure = 'unknown-user' | 'inactive' | 'no-password' | 'bad-password' | 'otp-missing' | 'bad-otp' | 'otp-replayed';
+export type CredentialFailure = 'unknown-user' | 'inactive' | 'no-password' | 'bad-password' | 'otp-missing' | 'bad-otp' | 'otp-replayed' | 'bad-session';
 export type CredentialCheck = { ok: true; principal: PersonPrincipal } | { ok: false; failure: CredentialFailure; login?: string };
 
 /**
@@ -119,15 +122,15 @@ export type CredentialCheck = { ok: true; principal: PersonPrincipal } | { ok: f
  */
 export async function checkCredentials(q: Queryable, user: string, secret: string, opts: { otp?: string; now?: number } = {}): Promise<CredentialCheck> {
   const now = opts.now ?? Date.now();
-  let p = await personRow(q, { login: user });
-  if (!p && user.includes('@')) {
-    const { rows } = await q.query<PersonRow>(
-      `SELECT p.* FROM bal_mailboxes b JOIN bal_persons p ON p.idnps = b.owner_id
-        WHERE lower(b.address) = lower($1) AND b.type IN ('PER', 'CAB') AND b.status = 'active'`,
-      [user.trim()],
-    );
-    p = rows[0] ?? null;
+  // A webmail session token (annuaire/bal/sessions) in place of the password: it must be
+  // the named person's own. No scrypt: the token is 256 random bits, looked up by hash.
+  if (isSessionToken(secret)) {
+    const s = await sessionPerson(q, secret);
+    const named = s && (await personNamed(q, user));
+    if (!s || !named || String(named.id) !== String(s.row.id)) return { ok: false, failure: 'bad-session', login: named?.login ?? s?.row.login };
+    return { ok: true, principal: principalOf(s.row, 'token') };
   }
+  const p = await personNamed(q, user);
   if (!p || !p.active || !p.password_hash) {
     await verifyPassword(await dummyHash(), secret);
     return { ok: false, failure: !p ? 'unknown-user' : !p.active ? 'inactive' : 'no-password', login: p?.login };
@@ -147,6 +150,18 @@ export async function checkCredentials(q: Queryable, user: string, secret: strin
   const used = await q.query('UPDATE bal_persons SET totp_last_step = $2 WHERE id = $1 AND (totp_last_step IS NULL OR totp_last_step < $2) RETURNING id', [p.id, step]);
   if (!used.rows.length) return { ok: false, failure: 'otp-replayed', login: p.login };
   return { ok: true, principal: principalOf(p, 'password+totp') };
+}
+
+/** The person a user name designates: their login, or the address of a personal box they hold. */
+async function personNamed(q: Queryable, user: string): Promise<PersonRow | null> {
+  const p = await personRow(q, { login: user });
+  if (p || !user.includes('@')) return p;
+  const { rows } = await q.query<PersonRow>(
+    `SELECT p.* FROM bal_mailboxes b JOIN bal_persons p ON p.idnps = b.owner_id
+      WHERE lower(b.address) = lower($1) AND b.type IN ('PER', 'CAB') AND b.status = 'active'`,
+    [user.trim()],
+  );
+  return rows[0] ?? null;
 }
 
 /** checkCredentials for fronts that only need yes or no: the person, or null. */

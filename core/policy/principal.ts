@@ -3,7 +3,8 @@
 // policy never sees a credential, only what the authentication established.
 
 /** How a person proved who they are; kept for the journal (CONF.17: who, how). */
-export type PersonAuth = 'password' | 'password+totp' | 'certificate';
+/** `token`: a webmail session token, itself issued after a password[+TOTP] login. */
+export type PersonAuth = 'password' | 'password+totp' | 'certificate' | 'token';
 
 export interface PersonPrincipal {
   kind: 'person';

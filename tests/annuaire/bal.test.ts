@@ -13,6 +13,9 @@ import {
   balsForApplication,
   checkCredentials,
   closeBal,
+  closeSession,
+  openSession,
+  sessionPerson,
   createBal,
   createPerson,
   enableTotp,
@@ -224,6 +227,35 @@ describe.each(dbTargets())('annuaire/bal on $name', (target) => {
       const { password } = await resetCredentials(ctx, { login: 'marie.secretaire' }, 'admin:root', { resetTotp: true });
       expect(await authenticate(db, 'marie.secretaire', password)).toMatchObject({ auth: 'password' });
       await setPassword(ctx, { login: 'marie.secretaire' }, 'un mot de passe long', 'admin:root');
+    });
+
+    it('webmail session tokens stand in for the password of their own person only, until expiry, logout or a password change', async () => {
+      const jeanne = (await authenticate(db, 'jeanne', 'correct horse battery'))!;
+      const life = { ttlMs: 60_000, maxAgeMs: 3_600_000 };
+      const { token, expiresAt } = await openSession(db, jeanne, life);
+      expect(token).toMatch(/^mss_wt_[A-Za-z0-9_-]{43}$/);
+      expect(expiresAt.getTime()).toBeGreaterThan(Date.now());
+      expect(await checkCredentials(db, 'jeanne', token)).toMatchObject({ ok: true, principal: { login: 'jeanne', auth: 'token' } });
+      expect(await checkCredentials(db, 'jeanne.martin@mssante.localhost', token)).toMatchObject({ ok: true, principal: { login: 'jeanne' } });
+      // Someone else's name with Jeanne's token; a token one character off; only the hash is stored.
+      expect(await checkCredentials(db, 'paul', token)).toMatchObject({ ok: false, failure: 'bad-session' });
+      expect(await checkCredentials(db, 'jeanne', token.slice(0, -1) + (token.endsWith('A') ? 'B' : 'A'))).toMatchObject({ ok: false, failure: 'bad-session' });
+      const stored = await db.query<{ token_hash: string }>('SELECT token_hash FROM bal_web_sessions');
+      expect(stored.rows.map((r) => r.token_hash)).not.toContain(token);
+      // Sliding expiry: pushed forward only once half the idle lifetime is used.
+      await db.query("UPDATE bal_web_sessions SET expires_at = now() + interval '10 seconds'");
+      expect(await sessionPerson(db, token, life)).toMatchObject({ row: { login: 'jeanne' } });
+      const after = await db.query<{ left: number }>('SELECT extract(epoch FROM expires_at - now())::int AS left FROM bal_web_sessions');
+      expect(after.rows[0].left).toBeGreaterThan(50);
+      await db.query("UPDATE bal_web_sessions SET expires_at = now() - interval '1 second'");
+      expect(await checkCredentials(db, 'jeanne', token)).toMatchObject({ ok: false, failure: 'bad-session' });
+      const second = await openSession(db, jeanne, life);
+      await closeSession(db, second.token);
+      expect(await checkCredentials(db, 'jeanne', second.token)).toMatchObject({ ok: false, failure: 'bad-session' });
+      const third = await openSession(db, jeanne, life);
+      await setPassword(ctx, { login: 'jeanne' }, 'correct horse battery', 'admin:root');
+      expect(await checkCredentials(db, 'jeanne', third.token)).toMatchObject({ ok: false, failure: 'bad-session' });
+      expect((await journal.list({ subject: 'jeanne', type: 'person.password.set' }))[0].details).toMatchObject({ sessionsClosed: 1 });
     });
 
     it('maps client certificates: personal → the person bound by RPPS, other → an application', async () => {
