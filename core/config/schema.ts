@@ -183,6 +183,9 @@ export const schema = {
     maxXdmTotalSize: size(50 * 1024 ** 2, 'Largest uncompressed total accepted for an IHE_XDM.zip.'),
     maxXdmRatio: int(100, 'Highest compression ratio accepted for a file of an IHE_XDM.zip (zip bombs compress far better).', 1, 100_000),
   },
+  demo: {
+    enabled: bool(true, 'On a first `mss start` with no local account yet, create demo data — a small annuaire, a personal box, an organisational box with two members, a lab\'s technical box with its certificate, a few messages (one carrying an IHE_XDM result) — and print the logins. Set MSS_DEMO_ENABLED=false for a real deployment.'),
+  },
   journal: {
     sealBatch: int(1000, 'Seal the journal at the latest every N events (one timestamp token per batch, Merkle root).', 1, 1_000_000),
     sealInterval: duration(2_000, 'Seal pending journal events at least this often.'),
