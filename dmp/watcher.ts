@@ -1,0 +1,111 @@
+// Per-BAL DMP rules: "every result arriving in this box goes to the patient's DMP". The
+// watcher reads the ruled boxes in Dovecot (as the box, through the master user, the way the
+// IMAP proxy does) and hands each new message carrying a document to the DMP. Where it got
+// to is a UID high-water mark per box and UIDVALIDITY (table dmp_watch), advanced only after
+// the message's outcome is recorded, so a crash re-examines a message rather than skip it;
+// the hand-off itself records one outcome per message (dmp_submissions), success or not.
+import { ImapFlow, type MessageStructureObject } from 'imapflow';
+import type { Queryable } from '../core/db/index.js';
+import type { Logger } from '../core/logger.js';
+import type { Masking } from './types.js';
+
+export interface DmpRule {
+  bal: string;
+  masking: Masking;
+}
+
+export interface WatcherDeps {
+  db: Queryable;
+  rules(): Promise<DmpRule[]>;
+  imap: { host: string; port: number; master: { user: string; password: string } };
+  handoff(req: { actor: string; bal: string; folder: string; uid: number; messageId?: string; raw: Buffer; masking?: Masking }): Promise<{ outcome: string }>;
+  intervalMs: number;
+  log: Logger;
+}
+
+export interface DmpWatcher {
+  /** One pass over every ruled box (the timer calls it; tests may too). */
+  tick(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+/** Does this body structure carry something the DMP takes: an IHE_XDM.zip or a CDA (XML) document? */
+export function carriesDocument(node: MessageStructureObject | undefined): boolean {
+  if (!node) return false;
+  if (node.childNodes?.some(carriesDocument)) return true;
+  const name = String(node.dispositionParameters?.filename ?? node.parameters?.name ?? '').toLowerCase();
+  return name === 'ihe_xdm.zip' || (/\.xml$/.test(name) && /^(text|application)\/xml$/.test(node.type ?? ''));
+}
+
+export function startDmpWatcher(deps: WatcherDeps): DmpWatcher {
+  let running: Promise<number> | null = null;
+  let stopped = false;
+
+  async function watchBox(rule: DmpRule): Promise<number> {
+    const client = new ImapFlow({
+      host: deps.imap.host,
+      port: deps.imap.port,
+      secure: false,
+      auth: { user: `${rule.bal}*${deps.imap.master.user}`, pass: deps.imap.master.password },
+      logger: false,
+    });
+    await client.connect();
+    let handed = 0;
+    try {
+      const box = await client.mailboxOpen('INBOX', { readOnly: true });
+      const validity = String(box.uidValidity);
+      const { rows } = await deps.db.query<{ last_uid: number }>('SELECT last_uid FROM dmp_watch WHERE bal = $1 AND uidvalidity = $2', [rule.bal, validity]);
+      let last = rows.length ? Number(rows[0].last_uid) : 0;
+      if (!box.exists || box.uidNext - 1 <= last) return 0;
+      const fresh: Array<{ uid: number; messageId?: string; doc: boolean }> = [];
+      for await (const m of client.fetch(`${last + 1}:*`, { uid: true, envelope: true, bodyStructure: true }, { uid: true })) {
+        if (m.uid > last) fresh.push({ uid: m.uid, messageId: m.envelope?.messageId, doc: carriesDocument(m.bodyStructure) });
+      }
+      for (const m of fresh.sort((a, b) => a.uid - b.uid)) {
+        if (stopped) break;
+        if (m.doc) {
+          const dl = await client.download(String(m.uid), undefined, { uid: true });
+          const chunks: Buffer[] = [];
+          for await (const c of dl.content ?? []) chunks.push(c as Buffer);
+          const r = await deps.handoff({ actor: `dmp-rule:${rule.bal}`, bal: rule.bal, folder: 'INBOX', uid: m.uid, messageId: m.messageId, raw: Buffer.concat(chunks), masking: rule.masking });
+          deps.log.info({ bal: rule.bal, uid: m.uid, outcome: r.outcome }, 'dmp rule: message handed off');
+          handed++;
+        }
+        last = m.uid;
+        await deps.db.query(
+          `INSERT INTO dmp_watch (bal, uidvalidity, last_uid, updated_at) VALUES ($1, $2, $3, now())
+           ON CONFLICT (bal) DO UPDATE SET uidvalidity = EXCLUDED.uidvalidity, last_uid = EXCLUDED.last_uid, updated_at = now()`,
+          [rule.bal, validity, last],
+        );
+      }
+    } finally {
+      await client.logout().catch(() => client.close());
+    }
+    return handed;
+  }
+
+  async function pass(): Promise<number> {
+    let handed = 0;
+    for (const rule of await deps.rules()) {
+      if (stopped) break;
+      try {
+        handed += await watchBox(rule);
+      } catch (e) {
+        deps.log.warn({ err: e, bal: rule.bal }, 'dmp rule: could not read the box; will try again');
+      }
+    }
+    return handed;
+  }
+
+  const tick = () => (running ??= pass().finally(() => (running = null)));
+  const timer = setInterval(() => void tick().catch((e) => deps.log.error({ err: e }, 'dmp rule pass failed')), deps.intervalMs);
+  timer.unref();
+  return {
+    tick,
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await running?.catch(() => {});
+    },
+  };
+}
