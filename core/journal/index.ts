@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Db, Queryable } from '../db/index.js';
 import { MssError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { GENESIS_HASH, eventHash, eventText, storableDetails } from './canonical.js';
+import { GENESIS_HASH, eventHash, eventText, storableDetails, type HashedFields } from './canonical.js';
 import { merkleProof, merkleRoot, rootFromProof, type ProofStep } from './merkle.js';
 import type { Timestamper, TokenVerifier } from './types.js';
 
@@ -20,13 +20,8 @@ export interface JournalEventInput {
   details?: Record<string, unknown>;
 }
 
-export interface JournalEvent {
-  seq: number;
-  at: Date;
-  type: string;
-  actor: string;
-  subject: string | null;
-  details: Record<string, unknown>;
+/** An event as stored: the hashed fields, its predecessor's hash and its own. */
+export interface JournalEvent extends HashedFields {
   prevHash: string;
   hash: string;
 }
@@ -353,13 +348,7 @@ export function checkProof(p: EventProof): string | null {
   return null;
 }
 
-interface RowShape {
-  seq: number;
-  at: Date;
-  type: string;
-  actor: string;
-  subject: string | null;
-  details: Record<string, unknown>;
+interface RowShape extends HashedFields {
   prev_hash: string;
   hash: string;
 }
