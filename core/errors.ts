@@ -87,6 +87,10 @@ export const catalogue = {
   IMAP_TOO_MANY_CONNECTIONS: { http: 503, imap: { kind: 'BYE', code: 'UNAVAILABLE' }, text: 'too many connections {who}; try again later' },
   IMAP_SHUTTING_DOWN: { http: 503, imap: { kind: 'BYE', code: 'UNAVAILABLE' }, text: 'the server is restarting; reconnect in a moment' },
   IMAP_COMPRESS_REFUSED: { http: 400, imap: { kind: 'BYE' }, text: 'COMPRESS is not offered by this server (every action on a mailbox is traced); reconnect without compression' },
+  // DMP and IHE_XDM (dmp/): documents carried by messages, their metadata, the hand-off.
+  XDS_METADATA_INVALID: { http: 422, text: 'the XDS metadata (ebRIM SubmitObjectsRequest) cannot be used: {reason}' },
+  XDM_REFUSED: { http: 422, text: 'the IHE_XDM archive is refused: {reason}' },
+  CDA_INVALID: { http: 422, text: 'the CDA document cannot be read: {reason}' },
   INTERNAL: { http: 500, smtp: { code: 451, enhanced: '4.3.0' }, imap: { kind: 'NO', code: 'SERVERBUG' }, text: 'internal error, please try again later' },
 } satisfies Record<string, CatalogueEntry>;
 
