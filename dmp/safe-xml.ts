@@ -64,9 +64,10 @@ export type XmlNode = Record<string, unknown>;
 
 /**
  * Parses text into a tree with namespace prefixes removed (producers disagree on prefixes,
- * some declare none). `arrays` names the elements always given as arrays.
+ * some declare none). `arrays` names the elements always given as arrays; `stopNodes`
+ * (local-name paths such as `ClinicalDocument.component`) are left unparsed.
  */
-export function parseXml(xml: string, arrays: ReadonlySet<string>): XmlNode {
+export function parseXml(xml: string, arrays: ReadonlySet<string>, opts: { stopNodes?: string[] } = {}): XmlNode {
   const dtd = dtdReason(xml);
   if (dtd) throw new XmlRefused(dtd);
   const valid = XMLValidator.validate(xml, { allowBooleanAttributes: false });
@@ -85,6 +86,8 @@ export function parseXml(xml: string, arrays: ReadonlySet<string>): XmlNode {
     ignoreDeclaration: true,
     ignorePiTags: true,
     isArray: (name) => arrays.has(name),
+    // Elements not needed kept as raw text (a CDA body: up to megabytes of base64).
+    stopNodes: opts.stopNodes ?? [],
   });
   try {
     return parser.parse(xml) as XmlNode;
