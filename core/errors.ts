@@ -87,6 +87,18 @@ export const catalogue = {
   IMAP_TOO_MANY_CONNECTIONS: { http: 503, imap: { kind: 'BYE', code: 'UNAVAILABLE' }, text: 'too many connections {who}; try again later' },
   IMAP_SHUTTING_DOWN: { http: 503, imap: { kind: 'BYE', code: 'UNAVAILABLE' }, text: 'the server is restarting; reconnect in a moment' },
   IMAP_COMPRESS_REFUSED: { http: 400, imap: { kind: 'BYE' }, text: 'COMPRESS is not offered by this server (every action on a mailbox is traced); reconnect without compression' },
+  // Webmail API (webmail-api/): mail over HTTPS as the person, through the platform's own IMAP proxy and submission.
+  WEBMAIL_SESSION_INVALID: { http: 401, text: 'the session token is unknown, expired or closed: log in again (POST /api/v1/login)' },
+  WEBMAIL_LOGIN_THROTTLED: { http: 429, text: 'too many failed logins {who}; try again in {minutes} min' },
+  WEBMAIL_BAL_REFUSED: { http: 403, text: '{reason}' },
+  WEBMAIL_IMAP_UNAVAILABLE: { http: 503, text: 'the mailbox service cannot be reached right now ({reason}); please try again in a moment' },
+  WEBMAIL_IMAP_REFUSED: { http: 422, text: 'the mail store refused to {action}: {reason}' },
+  WEBMAIL_SEND_FORBIDDEN: { http: 403, text: 'the submission server refused to send: {reply}' },
+  WEBMAIL_SEND_REFUSED: { http: 422, text: 'the submission server refused the message: {reply}' },
+  WEBMAIL_SEND_DEFERRED: { http: 503, text: 'the submission server cannot take the message right now: {reply}' },
+  WEBMAIL_NO_MDN_REQUESTED: { http: 409, text: 'message {uid} asks for no read receipt (it has no usable Disposition-Notification-To header)' },
+  WEBMAIL_MDN_ALREADY_SENT: { http: 409, text: 'a read receipt for message {uid} was already sent' },
+  WEBMAIL_FEATURE_UNAVAILABLE: { http: 503, text: '{feature} is not available on this platform' },
   // DMP and IHE_XDM (dmp/): documents carried by messages, their metadata, the hand-off.
   XDS_METADATA_INVALID: { http: 422, text: 'the XDS metadata (ebRIM SubmitObjectsRequest) cannot be used: {reason}' },
   XDM_REFUSED: { http: 422, text: 'the IHE_XDM archive is refused: {reason}' },

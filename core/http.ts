@@ -18,29 +18,8 @@ export interface HealthCheck {
 export function createHttpServer(log: Logger, checks: HealthCheck[]): FastifyInstance {
   const app = Fastify({ loggerInstance: log.child({ mod: 'http' }) as FastifyBaseLogger, disableRequestLogging: true, bodyLimit: 64 * 1024 * 1024 });
 
-  app.addHook('onResponse', async (req, reply) => {
-    httpRequests.labels(req.method, req.routeOptions.url ?? 'unmatched', String(reply.statusCode)).observe(reply.elapsedTime / 1000);
-    req.log.info({ method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'http');
-  });
-
-  app.setErrorHandler((err, req, reply) => {
-    const e = err as Error & { statusCode?: number; validation?: unknown };
-    let body;
-    if (err instanceof MssError) body = problem(err, req.url);
-    else if (e.validation || (e.statusCode && e.statusCode < 500)) {
-      body = problem(new MssError('BAD_REQUEST', { reason: e.message }), req.url);
-      body.status = e.statusCode ?? 400;
-    } else {
-      req.log.error({ err }, 'unexpected error');
-      body = problem(err, req.url);
-    }
-    void reply.code(body.status).type('application/problem+json').send(body);
-  });
-
-  app.setNotFoundHandler((req, reply) => {
-    const body = problem(new MssError('NOT_FOUND', { what: `${req.method} ${req.url}` }), req.url);
-    void reply.code(404).type('application/problem+json').send(body);
-  });
+  requestLog(app);
+  problemHandlers(app);
 
   app.get('/health', async (_req, reply) => {
     const results: Record<string, unknown> = {};
@@ -58,6 +37,39 @@ export function createHttpServer(log: Logger, checks: HealthCheck[]): FastifyIns
 
   app.get('/metrics', async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()));
   return app;
+}
+
+/** One pino line and one duration observation (mss_http_request_duration_seconds) per request. */
+export function requestLog(app: FastifyInstance): void {
+  app.addHook('onResponse', async (req, reply) => {
+    httpRequests.labels(req.method, req.routeOptions.url ?? 'unmatched', String(reply.statusCode)).observe(reply.elapsedTime / 1000);
+    req.log.info({ method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'http');
+  });
+}
+
+/**
+ * Every error and every unknown route leaves as application/problem+json: an MssError with
+ * its catalogue code, a client error (validation, bad body) as BAD_REQUEST with fastify's
+ * sentence and status, anything else as INTERNAL without its message (logged here).
+ */
+export function problemHandlers(app: FastifyInstance): void {
+  app.setErrorHandler((err, req, reply) => {
+    const e = err as Error & { statusCode?: number; validation?: unknown };
+    let body;
+    if (err instanceof MssError) body = problem(err, req.url);
+    else if (e.validation || (e.statusCode && e.statusCode < 500)) {
+      body = problem(new MssError('BAD_REQUEST', { reason: e.message }), req.url);
+      body.status = e.statusCode ?? 400;
+    } else {
+      req.log.error({ err }, 'unexpected error');
+      body = problem(err, req.url);
+    }
+    void reply.code(body.status).type('application/problem+json').send(body);
+  });
+  app.setNotFoundHandler((req, reply) => {
+    const body = problem(new MssError('NOT_FOUND', { what: `${req.method} ${req.url.split('?')[0]}` }), req.url);
+    void reply.code(404).type('application/problem+json').send(body);
+  });
 }
 
 export const dbHealth = (db: Db): HealthCheck => ({

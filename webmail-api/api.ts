@@ -1,0 +1,62 @@
+// The webmail API (fastify plugin, prefix /api/v1): a bearer token from POST /login on every
+// other route; the token is checked (and its life extended) by the annuaire on each request,
+// then the request runs over IMAP / SMTP as that person (imap-pool.ts, submit.ts), so every
+// decision stays core/policy's, behind the platform's own fronts.
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { MssError } from '../core/errors.js';
+import type { WebmailDeps } from './deps.js';
+import type { ImapPool, WebSession } from './imap-pool.js';
+import { mailRoutes } from './routes-mail.js';
+import { sendRoutes } from './routes-send.js';
+import { sessionRoutes } from './routes-session.js';
+import * as S from './schemas.js';
+import type { LoginThrottle } from './throttle.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    webSession?: WebSession;
+  }
+}
+
+export const PREFIX = '/api/v1';
+const PUBLIC = new Set([`${PREFIX}/login`]);
+
+export interface ApiContext {
+  deps: WebmailDeps;
+  pool: ImapPool;
+  throttle: LoginThrottle;
+  /** Operator host name: Message-IDs, the MDN's Reporting-UA. */
+  hostname: string;
+  maxUpload: number;
+  /** The uniform wait before answering a failed login. */
+  failureDelayMs: number;
+}
+
+/** The session of an authenticated request (set by the onRequest hook). */
+export const sessionOf = (req: FastifyRequest): WebSession => req.webSession!;
+
+export const bearer = (req: FastifyRequest): string | null => /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? null;
+
+export async function webmailApi(app: FastifyInstance, ctx: ApiContext): Promise<void> {
+  for (const s of [S.problem, S.address, S.flags, S.person, S.bal, S.folder, S.messageSummary, S.attachment, S.message, S.recipient]) app.addSchema(s);
+
+  // A bearer token is any scheme's (today the annuaire's session tokens; an OIDC access
+  // token such as Pro Santé Connect's would be checked here the same way and map to a person).
+  app.addHook('onRequest', async (req, reply) => {
+    const path = req.url.split('?')[0];
+    if (!path.startsWith(PREFIX) || PUBLIC.has(path)) return;
+    const token = bearer(req);
+    const principal = token ? await ctx.deps.verifySession(token) : null;
+    if (!token || !principal) {
+      // A token that died (logout elsewhere, password reset, age) leaves no connection behind.
+      if (token) ctx.pool.closeToken(token);
+      void reply.header('www-authenticate', 'Bearer realm="mss-webmail"');
+      throw new MssError('WEBMAIL_SESSION_INVALID');
+    }
+    req.webSession = { token, principal };
+  });
+
+  sessionRoutes(app, ctx);
+  mailRoutes(app, ctx);
+  sendRoutes(app, ctx);
+}

@@ -1,0 +1,36 @@
+// What the webmail API is given by the composition root (bin/platform.ts): the protocol
+// folders never import each other, so the annuaire's credential and session functions, the
+// fronts' addresses and the DMP hand-off arrive here as functions and endpoints.
+import type { TlsMaterial } from '../certs/tls.js';
+import type { Journal } from '../core/journal/index.js';
+import type { Logger } from '../core/logger.js';
+import type { PersonPrincipal } from '../core/policy/index.js';
+import type { LdapTarget } from './annuaire.js';
+import type { ImapTarget } from './imap-pool.js';
+import type { SubmissionTarget } from './submit.js';
+
+export interface WebmailDeps {
+  log: Logger;
+  journal: Pick<Journal, 'append'>;
+  /** The platform's server certificate: the API's own HTTPS listener. */
+  tls: TlsMaterial;
+  /** password[+TOTP] → the person, or why not (annuaire/bal checkCredentials). */
+  checkPassword(user: string, secret: string): Promise<{ ok: true; principal: PersonPrincipal } | { ok: false; failure: string }>;
+  /** Session tokens (annuaire/bal sessions): issued at login, the IMAP and SMTP secret afterwards. */
+  openSession(principal: PersonPrincipal): Promise<{ token: string; expiresAt: Date }>;
+  /** The person behind a live token, or null; each use extends its life. */
+  verifySession(token: string): Promise<PersonPrincipal | null>;
+  closeSession(token: string): Promise<void>;
+  /** The boxes the person may open (annuaire/bal balsFor, through core/policy). */
+  balsFor(principal: PersonPrincipal): Promise<Array<{ address: string; type: 'PER' | 'ORG' | 'APP' | 'CAB'; description?: string | null }>>;
+  /** The platform's IMAP proxy (IMAPS). */
+  imap: ImapTarget;
+  /** The platform's submission server, implicit TLS (465-like). */
+  submission: SubmissionTarget;
+  /** The public LDAP tree (anonymous read, StartTLS) for recipient search; absent: 503. */
+  ldap?: LdapTarget;
+  /** DMP hand-off of one message (dmp/); absent: 503. */
+  dmpHandoff?(req: { principal: PersonPrincipal; bal: string; folder: string; uid: number; raw: Buffer; masking?: string }): Promise<unknown>;
+  /** XDS metadata of a message's documents (dmp/), shown with the message; absent: not shown. */
+  documentsOf?(raw: Buffer): Promise<unknown>;
+}

@@ -1,0 +1,295 @@
+// What the API does inside one BAL over IMAP: folders, the message list, one message, an
+// attachment, flags, move, delete. Each function takes a logged-in ImapFlow (imap-pool.ts)
+// and keeps its commands on one folder with a mailbox lock.
+import type { FetchMessageObject, ImapFlow, MessageAddressObject, SearchObject } from 'imapflow';
+import type { Readable } from 'node:stream';
+import { MssError } from '../core/errors.js';
+import { imapError } from './imap-errors.js';
+import { attachmentsOf, type AttachmentRef } from './render.js';
+
+export interface Folder {
+  path: string;
+  name: string;
+  delimiter: string;
+  specialUse: string | null;
+  messages: number;
+  unseen: number;
+}
+
+export async function listFolders(c: ImapFlow, bal: string): Promise<Folder[]> {
+  try {
+    const list = await c.list({ statusQuery: { messages: true, unseen: true } });
+    return list
+      .filter((f) => !f.flags.has('\\Noselect') && !f.flags.has('\\NonExistent'))
+      .map((f) => ({ path: f.path, name: f.name, delimiter: f.delimiter, specialUse: f.specialUse ?? null, messages: f.status?.messages ?? 0, unseen: f.status?.unseen ?? 0 }));
+  } catch (e) {
+    throw imapError(e, `list the folders of ${bal}`);
+  }
+}
+
+/** Runs fn with `folder` selected, no other command of this connection in between. */
+export async function inFolder<T>(c: ImapFlow, bal: string, folder: string, fn: () => Promise<T>): Promise<T> {
+  let lock;
+  try {
+    lock = await c.getMailboxLock(folder);
+  } catch (e) {
+    throw imapError(e, `open ${folder}`, `folder ${folder} of ${bal}`);
+  }
+  try {
+    return await fn();
+  } finally {
+    lock.release();
+  }
+}
+
+export interface ListQuery {
+  page: number;
+  pageSize: number;
+  sort: 'date' | 'from' | 'subject';
+  order: 'asc' | 'desc';
+  /** IMAP SEARCH TEXT: headers and body. */
+  q?: string;
+  unseen?: boolean;
+}
+
+export interface MessageSummary {
+  uid: number;
+  /** Arrival in the box (INTERNALDATE). */
+  date: string | null;
+  /** The Date header. */
+  sentAt: string | null;
+  subject: string;
+  from: Array<{ name: string; address: string }>;
+  to: Array<{ name: string; address: string }>;
+  cc: Array<{ name: string; address: string }>;
+  messageId: string | null;
+  size: number;
+  flags: Flags;
+  hasAttachments: boolean;
+}
+
+export interface Flags {
+  seen: boolean;
+  flagged: boolean;
+  answered: boolean;
+  draft: boolean;
+  keywords: string[];
+}
+
+const SYSTEM_FLAGS = new Set(['\\seen', '\\flagged', '\\answered', '\\draft', '\\deleted', '\\recent']);
+
+export function flagsOf(f: Set<string> | undefined): Flags {
+  const has = (x: string) => !!f && [...f].some((y) => y.toLowerCase() === x);
+  return { seen: has('\\seen'), flagged: has('\\flagged'), answered: has('\\answered'), draft: has('\\draft'), keywords: [...(f ?? [])].filter((x) => !SYSTEM_FLAGS.has(x.toLowerCase())) };
+}
+
+const iso = (d: Date | string | undefined) => (d ? new Date(d).toISOString() : null);
+const addrs = (a: MessageAddressObject[] | undefined) => (a ?? []).map((x) => ({ name: x.name ?? '', address: x.address ?? '' }));
+
+/** "1:4,7,9:10" for a set of UIDs. */
+export function uidSet(uids: number[]): string {
+  const s = [...uids].sort((a, b) => a - b);
+  const runs: string[] = [];
+  for (let i = 0; i < s.length; ) {
+    let j = i;
+    while (j + 1 < s.length && s[j + 1] === s[j] + 1) j++;
+    runs.push(j > i ? `${s[i]}:${s[j]}` : String(s[i]));
+    i = j + 1;
+  }
+  return runs.join(',');
+}
+
+/** Subjects sort without their reply / forward prefixes, as mail clients do. */
+const subjectKey = (s: string | undefined) => (s ?? '').replace(/^(\s*(re|fwd?|tr|aw)\s*(\[\d+\])?\s*:\s*)+/i, '').toLowerCase();
+
+/**
+ * The page asked for. Searching gives the matching UIDs; they are sorted on a small fetch
+ * (INTERNALDATE, or the envelope for from / subject) — the proxy offers no SORT to rely on —
+ * and only the page's messages are fetched in full.
+ */
+export async function listMessages(c: ImapFlow, bal: string, folder: string, q: ListQuery): Promise<{ total: number; messages: MessageSummary[] }> {
+  return inFolder(c, bal, folder, async () => {
+    try {
+      const criteria: SearchObject = {};
+      if (q.q) criteria.text = q.q;
+      if (q.unseen) criteria.seen = false;
+      if (!q.q && !q.unseen) criteria.all = true;
+      const found = (await c.search(criteria, { uid: true })) || [];
+      if (!found.length) return { total: 0, messages: [] };
+      const keys = new Map<number, string | number>();
+      const query = q.sort === 'date' ? { internalDate: true } : { envelope: true };
+      for await (const m of c.fetch(uidSet(found), query, { uid: true })) {
+        const from = m.envelope?.from?.[0];
+        keys.set(m.uid, q.sort === 'date' ? new Date(m.internalDate ?? 0).getTime() : q.sort === 'from' ? (from?.name || from?.address || '').toLowerCase() : subjectKey(m.envelope?.subject));
+      }
+      const dir = q.order === 'asc' ? 1 : -1;
+      const sorted = found.filter((u) => keys.has(u)).sort((a, b) => {
+        const ka = keys.get(a)!;
+        const kb = keys.get(b)!;
+        const cmp = typeof ka === 'number' && typeof kb === 'number' ? ka - kb : String(ka).localeCompare(String(kb), 'fr');
+        return (cmp || a - b) * dir;
+      });
+      const page = sorted.slice((q.page - 1) * q.pageSize, q.page * q.pageSize);
+      if (!page.length) return { total: sorted.length, messages: [] };
+      const rows = new Map<number, FetchMessageObject>();
+      for await (const m of c.fetch(uidSet(page), { uid: true, flags: true, envelope: true, internalDate: true, size: true, bodyStructure: true }, { uid: true })) rows.set(m.uid, m);
+      const messages = page.filter((u) => rows.has(u)).map((u) => summary(rows.get(u)!));
+      return { total: sorted.length, messages };
+    } catch (e) {
+      throw imapError(e, `search ${folder}`);
+    }
+  });
+}
+
+function summary(m: FetchMessageObject): MessageSummary {
+  const env = m.envelope;
+  return {
+    uid: m.uid,
+    date: iso(m.internalDate),
+    sentAt: iso(env?.date),
+    subject: env?.subject ?? '',
+    from: addrs(env?.from),
+    to: addrs(env?.to),
+    cc: addrs(env?.cc),
+    messageId: env?.messageId ?? null,
+    size: m.size ?? 0,
+    flags: flagsOf(m.flags),
+    hasAttachments: attachmentsOf(m.bodyStructure).length > 0,
+  };
+}
+
+const notFound = (bal: string, folder: string, uid: number) => new MssError('NOT_FOUND', { what: `message ${uid} in ${folder} of ${bal}` });
+
+/** The raw message with its flags and structure; marks it seen when asked (reading it opens it). */
+export async function fetchMessage(c: ImapFlow, bal: string, folder: string, uid: number, markSeen: boolean) {
+  return inFolder(c, bal, folder, async () => {
+    try {
+      const m = await c.fetchOne(String(uid), { uid: true, source: true, flags: true, internalDate: true, size: true, bodyStructure: true }, { uid: true });
+      if (!m || !m.source) throw notFound(bal, folder, uid);
+      const flags = flagsOf(m.flags);
+      if (markSeen && !flags.seen) {
+        await c.messageFlagsAdd(String(uid), ['\\Seen'], { uid: true });
+        flags.seen = true;
+      }
+      return { raw: m.source, flags, date: iso(m.internalDate), size: m.size ?? m.source.length, structure: m.bodyStructure };
+    } catch (e) {
+      throw imapError(e, `read message ${uid}`);
+    }
+  });
+}
+
+/**
+ * One attachment as a stream, decoded by imapflow from the part's transfer encoding. The
+ * folder lock is held until the stream ends: `done` must be called then (or on abort).
+ */
+export async function openAttachment(c: ImapFlow, bal: string, folder: string, uid: number, index: number): Promise<{ ref: AttachmentRef; content: Readable; filename: string | null; done: () => void }> {
+  let lock;
+  try {
+    lock = await c.getMailboxLock(folder);
+  } catch (e) {
+    throw imapError(e, `open ${folder}`, `folder ${folder} of ${bal}`);
+  }
+  try {
+    const m = await c.fetchOne(String(uid), { uid: true, bodyStructure: true }, { uid: true });
+    if (!m) throw notFound(bal, folder, uid);
+    const ref = attachmentsOf(m.bodyStructure)[index];
+    if (!ref) throw new MssError('NOT_FOUND', { what: `attachment ${index} of message ${uid} in ${folder} of ${bal}` });
+    const d = await c.download(String(uid), ref.part, { uid: true });
+    if (!('content' in d) || !d.content) throw new MssError('NOT_FOUND', { what: `attachment ${index} of message ${uid} in ${folder} of ${bal}` });
+    const l = lock;
+    let released = false;
+    return {
+      ref,
+      content: d.content,
+      filename: d.meta?.filename ?? ref.filename,
+      done: () => {
+        if (!released) l.release();
+        released = true;
+      },
+    };
+  } catch (e) {
+    lock.release();
+    throw imapError(e, `download from message ${uid}`);
+  }
+}
+
+export async function setFlags(c: ImapFlow, bal: string, folder: string, uid: number, f: { seen?: boolean; flagged?: boolean; answered?: boolean }): Promise<Flags> {
+  return inFolder(c, bal, folder, async () => {
+    try {
+      const m = await c.fetchOne(String(uid), { uid: true, flags: true }, { uid: true });
+      if (!m) throw notFound(bal, folder, uid);
+      const names = { seen: '\\Seen', flagged: '\\Flagged', answered: '\\Answered' } as const;
+      const add = (Object.keys(names) as Array<keyof typeof names>).filter((k) => f[k] === true).map((k) => names[k]);
+      const remove = (Object.keys(names) as Array<keyof typeof names>).filter((k) => f[k] === false).map((k) => names[k]);
+      if (add.length) await c.messageFlagsAdd(String(uid), add, { uid: true });
+      if (remove.length) await c.messageFlagsRemove(String(uid), remove, { uid: true });
+      const after = await c.fetchOne(String(uid), { uid: true, flags: true }, { uid: true });
+      return flagsOf(after ? after.flags : undefined);
+    } catch (e) {
+      throw imapError(e, `change the flags of message ${uid}`);
+    }
+  });
+}
+
+export async function addKeyword(c: ImapFlow, bal: string, folder: string, uid: number, keyword: string): Promise<void> {
+  await inFolder(c, bal, folder, async () => {
+    try {
+      await c.messageFlagsAdd(String(uid), [keyword], { uid: true });
+    } catch (e) {
+      throw imapError(e, `flag message ${uid}`);
+    }
+  });
+}
+
+export async function moveMessage(c: ImapFlow, bal: string, folder: string, uid: number, to: string): Promise<{ uid: number | null }> {
+  return inFolder(c, bal, folder, async () => {
+    try {
+      const m = await c.fetchOne(String(uid), { uid: true }, { uid: true });
+      if (!m) throw notFound(bal, folder, uid);
+      const r = await c.messageMove(String(uid), to, { uid: true });
+      if (!r) throw new MssError('NOT_FOUND', { what: `folder ${to} of ${bal}` });
+      return { uid: r.uidMap?.get(uid) ?? null };
+    } catch (e) {
+      throw imapError(e, `move message ${uid} to ${to}`, `folder ${to} of ${bal}`);
+    }
+  });
+}
+
+/** The box's Trash folder (special use \Trash), if it has one. */
+export async function trashFolder(c: ImapFlow): Promise<string | null> {
+  const list = await c.list();
+  return list.find((f) => f.specialUse === '\\Trash')?.path ?? null;
+}
+
+/** To the Trash when there is one and the message is not already in it; otherwise \Deleted + EXPUNGE. */
+export async function deleteMessage(c: ImapFlow, bal: string, folder: string, uid: number): Promise<{ movedTo: string | null }> {
+  let trash: string | null;
+  try {
+    trash = await trashFolder(c);
+  } catch (e) {
+    throw imapError(e, `list the folders of ${bal}`);
+  }
+  return inFolder(c, bal, folder, async () => {
+    try {
+      const m = await c.fetchOne(String(uid), { uid: true }, { uid: true });
+      if (!m) throw notFound(bal, folder, uid);
+      if (trash && trash !== folder) {
+        await c.messageMove(String(uid), trash, { uid: true });
+        return { movedTo: trash };
+      }
+      // messageDelete sets \Deleted and expunges only this UID (UID EXPUNGE with UIDPLUS).
+      await c.messageDelete(String(uid), { uid: true });
+      return { movedTo: null };
+    } catch (e) {
+      throw imapError(e, `delete message ${uid}`);
+    }
+  });
+}
+
+/** The Sent folder (special use \Sent), where the API keeps a copy of what it sends. */
+export async function appendToSent(c: ImapFlow, raw: Buffer, flags: string[] = ['\\Seen']): Promise<string | null> {
+  const sent = (await c.list()).find((f) => f.specialUse === '\\Sent')?.path ?? null;
+  if (!sent) return null;
+  await c.append(sent, raw, flags);
+  return sent;
+}

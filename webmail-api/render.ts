@@ -1,0 +1,162 @@
+// A message as the API shows it: headers, text, HTML made safe to put in a page, and the
+// list of attachments. Socket-free: it reads the raw message and the IMAP BODYSTRUCTURE.
+//
+// The attachment list comes from the BODYSTRUCTURE, so that the index a client sees when it
+// reads a message and the part it downloads later are found by the same walk (a download
+// fetches only that part, never the whole message); mailparser's parse adds the decoded size
+// and the decoded file name, matched by IMAP part number.
+import type { MessageStructureObject } from 'imapflow';
+import { simpleParser, type AddressObject, type Attachment, type ParsedMail } from 'mailparser';
+import sanitizeHtml from 'sanitize-html';
+
+export interface AttachmentRef {
+  index: number;
+  /** IMAP body part number ("2", "1.3"); "1" for a message that is a single part. */
+  part: string;
+  filename: string | null;
+  contentType: string;
+  /** Encoded size in the message (BODYSTRUCTURE), replaced by the decoded size once parsed. */
+  size: number;
+  contentId: string | null;
+  inline: boolean;
+}
+
+const BODY_TYPES = new Set(['text/plain', 'text/html']);
+
+/** Attachments in BODYSTRUCTURE order: leaves that are not the message's text, and embedded messages. */
+export function attachmentsOf(structure: MessageStructureObject | undefined): AttachmentRef[] {
+  const out: AttachmentRef[] = [];
+  const walk = (n: MessageStructureObject, isRoot: boolean) => {
+    const type = (n.type || 'application/octet-stream').toLowerCase();
+    if (type.startsWith('multipart/')) {
+      for (const child of n.childNodes ?? []) walk(child, false);
+      return;
+    }
+    const filename = n.dispositionParameters?.filename ?? n.parameters?.name ?? null;
+    const disposition = (n.disposition ?? '').toLowerCase();
+    const attachment = type === 'message/rfc822' || disposition === 'attachment' || !!filename || !BODY_TYPES.has(type);
+    if (!attachment) return;
+    out.push({
+      index: out.length,
+      part: n.part ?? (isRoot ? '1' : ''),
+      filename,
+      contentType: type,
+      size: n.size ?? 0,
+      contentId: n.id ? n.id.replace(/^<|>$/g, '') : null,
+      inline: disposition === 'inline',
+    });
+  };
+  if (structure) walk(structure, true);
+  return out.filter((a) => a.part);
+}
+
+/**
+ * HTML a page can show: no script, no event handler, no style sheet, no form; links open
+ * outside; images only from the message itself (cid:) or inline data — a remote image is a
+ * read beacon, which must not fire behind a health professional's back.
+ */
+export function safeHtml(html: string): string {
+  return sanitizeHtml(html, {
+    allowedTags: [...sanitizeHtml.defaults.allowedTags, 'img', 'font', 'center'],
+    allowedAttributes: {
+      a: ['href', 'title'],
+      img: ['src', 'alt', 'title', 'width', 'height'],
+      td: ['colspan', 'rowspan', 'align', 'valign'],
+      th: ['colspan', 'rowspan', 'align', 'valign'],
+      table: ['border', 'cellpadding', 'cellspacing', 'width'],
+      font: ['color', 'size', 'face'],
+      '*': ['dir', 'lang'],
+    },
+    allowedSchemes: ['http', 'https', 'mailto'],
+    allowedSchemesByTag: { img: ['cid', 'data'] },
+    allowProtocolRelative: false,
+    transformTags: { a: sanitizeHtml.simpleTransform('a', { rel: 'noopener noreferrer nofollow', target: '_blank' }) },
+  });
+}
+
+export interface Address {
+  name: string;
+  address: string;
+}
+
+const addresses = (a: AddressObject | AddressObject[] | undefined): Address[] =>
+  (Array.isArray(a) ? a : a ? [a] : []).flatMap((o) => o.value).flatMap((v) => (v.group ? v.group : [v])).map((v) => ({ name: v.name ?? '', address: v.address ?? '' }));
+
+/** A header value as one readable string (mailparser structures some of them). */
+function headerText(v: unknown): string {
+  if (v === null || v === undefined) return '';
+  if (typeof v === 'string') return v;
+  if (v instanceof Date) return v.toISOString();
+  if (Array.isArray(v)) return v.map(headerText).join(', ');
+  if (typeof v === 'object') {
+    const o = v as { text?: string; value?: unknown; params?: Record<string, string> };
+    if (typeof o.text === 'string') return o.text;
+    if ('value' in o) return [headerText(o.value), ...Object.entries(o.params ?? {}).map(([k, p]) => `${k}=${p}`)].join('; ');
+  }
+  return String(v);
+}
+
+export interface RenderedMessage {
+  messageId: string | null;
+  subject: string;
+  sentAt: string | null;
+  from: Address[];
+  to: Address[];
+  cc: Address[];
+  replyTo: Address[];
+  inReplyTo: string | null;
+  references: string[];
+  headers: Array<{ name: string; value: string }>;
+  /** The address a read receipt (RFC 8098) goes to, when the sender asked for one. */
+  dispositionNotificationTo: string | null;
+  text: string | null;
+  html: string | null;
+  attachments: AttachmentRef[];
+  parsed: ParsedMail;
+}
+
+export async function renderMessage(raw: Buffer, structure: MessageStructureObject | undefined): Promise<RenderedMessage> {
+  const p = await simpleParser(raw, { skipTextToHtml: true, skipImageLinks: true });
+  const byPart = new Map<string, Attachment>();
+  for (const a of p.attachments) if (a.partId) byPart.set(a.partId, a);
+  const attachments = attachmentsOf(structure).map((a) => {
+    const parsed = byPart.get(a.part);
+    return parsed ? { ...a, filename: parsed.filename ?? a.filename, size: parsed.size } : a;
+  });
+  const headers = p.headerLines.map((h) => ({ name: h.key, value: headerText(p.headers.get(h.key)) }));
+  const dnt = p.headers.get('disposition-notification-to') as AddressObject | undefined;
+  const refs = p.references ? (Array.isArray(p.references) ? p.references : [p.references]) : [];
+  return {
+    messageId: p.messageId ?? null,
+    subject: p.subject ?? '',
+    sentAt: p.date ? p.date.toISOString() : null,
+    from: addresses(p.from),
+    to: addresses(p.to),
+    cc: addresses(p.cc),
+    replyTo: addresses(p.replyTo),
+    inReplyTo: p.inReplyTo ?? null,
+    references: refs,
+    headers: dedupe(headers),
+    dispositionNotificationTo: dnt ? (addresses(dnt)[0]?.address ?? null) || null : null,
+    text: p.text ?? null,
+    html: typeof p.html === 'string' ? safeHtml(p.html) : null,
+    attachments,
+    parsed: p,
+  };
+}
+
+/** mailparser maps a repeated header to one value: show it once. */
+function dedupe(h: Array<{ name: string; value: string }>) {
+  const seen = new Set<string>();
+  return h.filter((x) => (seen.has(x.name) ? false : (seen.add(x.name), true)));
+}
+
+/** Does the message carry clinical documents the dmp/ readers take (IHE_XDM.zip, a bare CDA)? */
+export function carriesDocuments(p: ParsedMail): boolean {
+  return p.attachments.some((a) => {
+    const name = (a.filename ?? '').toLowerCase();
+    if (name === 'ihe_xdm.zip') return true;
+    const xml = /(^|\/)(\w+\+)?xml$/.test(a.contentType) || name.endsWith('.xml');
+    return xml && a.content.subarray(0, 4096).toString('utf8').includes('ClinicalDocument');
+  });
+}

@@ -1,0 +1,83 @@
+// Logging in and out, the boxes a person may open, and recipient search.
+import type { FastifyInstance } from 'fastify';
+import { MssError } from '../core/errors.js';
+import { principalActor } from '../core/policy/index.js';
+import { MAX_RESULTS, searchRecipients } from './annuaire.js';
+import { bearer, PREFIX, sessionOf, type ApiContext } from './api.js';
+import * as S from './schemas.js';
+
+const tag = (t: string) => ({ tags: [t], security: [{ bearer: [] }] });
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export function sessionRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  const { deps } = ctx;
+
+  app.post(
+    `${PREFIX}/login`,
+    {
+      schema: {
+        tags: ['session'],
+        summary: 'Log in with the same credential as IMAP: a session token for "Authorization: Bearer"',
+        description: 'The token is short-lived (each use extends it, up to a maximum age) and is what the API presents to the platform\'s IMAP and submission servers on the person\'s behalf; the password is never kept.',
+        body: S.loginBody,
+        response: { 200: { type: 'object', properties: { token: { type: 'string' }, expiresAt: { type: 'string', format: 'date-time' }, person: { $ref: 'Person#' } } }, ...S.errors(400, 401, 429) },
+      },
+    },
+    async (req) => {
+      const { login, password, otp } = req.body as { login: string; password: string; otp?: string };
+      const throttled = ctx.throttle.check(req.ip, login);
+      if (throttled) {
+        await deps.journal.append({ type: 'webmail.login.failed', actor: 'anonymous', subject: login, details: { failure: 'throttled', throttled: throttled.who, remote: req.ip } });
+        throw new MssError('WEBMAIL_LOGIN_THROTTLED', { who: throttled.who === 'source' ? 'from your address' : 'for this account', minutes: Math.max(1, Math.ceil(throttled.retryAfterMs / 60_000)) });
+      }
+      const r = await deps.checkPassword(login, otp ? password + otp : password);
+      // A session token is not a password: a token must not mint tokens (its maximum age would mean nothing).
+      const failure = !r.ok ? r.failure : r.principal.auth === 'token' ? 'token-as-password' : null;
+      if (!r.ok || failure) {
+        ctx.throttle.failed(req.ip, login);
+        await deps.journal.append({ type: 'webmail.login.failed', actor: 'anonymous', subject: login, details: { failure, remote: req.ip } });
+        await sleep(ctx.failureDelayMs);
+        throw new MssError('AUTH_FAILED');
+      }
+      ctx.throttle.succeeded(login);
+      const { token, expiresAt } = await deps.openSession(r.principal);
+      await deps.journal.append({ type: 'webmail.login', actor: principalActor(r.principal), subject: r.principal.login, details: { auth: r.principal.auth, remote: req.ip, expiresAt: expiresAt.toISOString() } });
+      return { token, expiresAt: expiresAt.toISOString(), person: { login: r.principal.login, idnps: r.principal.idnps ?? null, auth: r.principal.auth } };
+    },
+  );
+
+  app.post(`${PREFIX}/logout`, { schema: { ...tag('session'), summary: 'End this session: the token stops working, its IMAP connections close', response: { 204: { type: 'null' }, ...S.errors(401) } } }, async (req, reply) => {
+    const s = sessionOf(req);
+    await deps.closeSession(bearer(req)!);
+    ctx.pool.closeToken(s.token);
+    await deps.journal.append({ type: 'webmail.logout', actor: principalActor(s.principal), subject: s.principal.login, details: { remote: req.ip } });
+    return reply.code(204).send();
+  });
+
+  app.get(`${PREFIX}/me`, { schema: { ...tag('session'), summary: 'The person this token stands for', response: { 200: { $ref: 'Person#' }, ...S.errors(401) } } }, async (req) => {
+    const p = sessionOf(req).principal;
+    return { login: p.login, idnps: p.idnps ?? null, auth: p.auth };
+  });
+
+  app.get(
+    `${PREFIX}/bals`,
+    { schema: { ...tag('mailboxes'), summary: 'The boxes this person may open: their personal box, the organisational boxes they are a member of', response: { 200: { type: 'array', items: { $ref: 'Bal#' } }, ...S.errors(401) } } },
+    async (req) => (await deps.balsFor(sessionOf(req).principal)).map((b) => ({ address: b.address, type: b.type, description: b.description ?? null })),
+  );
+
+  app.get(
+    `${PREFIX}/annuaire`,
+    {
+      schema: {
+        ...tag('annuaire'),
+        summary: `Search recipients in the annuaire (public LDAP tree); at most ${MAX_RESULTS}`,
+        querystring: S.annuaireQuery,
+        response: { 200: { type: 'object', properties: { results: { type: 'array', items: { $ref: 'Recipient#' } }, truncated: { type: 'boolean' } } }, ...S.errors(400, 401, 503) },
+      },
+    },
+    async (req) => {
+      if (!deps.ldap) throw new MssError('WEBMAIL_FEATURE_UNAVAILABLE', { feature: 'the annuaire search (no LDAP directory)' });
+      return searchRecipients(deps.ldap, (req.query as { q: string }).q);
+    },
+  );
+}
