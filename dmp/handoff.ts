@@ -12,17 +12,28 @@ import type { Logger } from '../core/logger.js';
 import { submitToDmp, type DmpResult, type DmpTls } from './iti41/client.js';
 import type { RegistryError } from './iti41/soap.js';
 import { MASKINGS, maskingOf, withMasking } from './masking.js';
+import { submissionFromCda } from './documents.js';
 import type { Masking, Submission } from './types.js';
 
-/** One attachment of a message that carries (or should carry) documents for the DMP. */
+/** sourceId when none is configured: the private arc the dev PKI also uses (never for production). */
+export const DEFAULT_SOURCE_ID = '1.2.250.1.999.1.1';
+
+/**
+ * One attachment of a message as dmp/documents.ts documentsOfMessage gives it: an
+ * IHE_XDM.zip with its checked submission, a bare CDA with its bytes, or the reason the
+ * attachment was refused.
+ */
 export interface MessageDocument {
-  /** 'xdm' | 'cda' (what the attachment is). */
   kind: string;
-  /** The attachment's file name, when it has one. */
   filename?: string;
+  /** An XDM's checked submission, the documents' bytes included. */
   submission?: Submission;
-  /** Why the attachment cannot be used (an MssError, an Error or a sentence). */
+  /** A bare CDA document's bytes. */
+  content?: Buffer;
+  /** Why the attachment is refused (a sentence, an MssError or an Error). */
   error?: unknown;
+  /** The catalogue code of that refusal. */
+  errorCode?: string;
 }
 
 export interface HandoffDeps {
@@ -30,6 +41,8 @@ export interface HandoffDeps {
   journal: Pick<Journal, 'appendIn'>;
   /** The documents of a raw RFC 5322 message (dmp/documents.ts documentsOfMessage). */
   documentsOf(raw: Buffer): Promise<MessageDocument[]> | MessageDocument[];
+  /** The platform's OID, sourceId of the submission sets made for bare CDA documents. */
+  sourceId?: string;
   /** ITI-41 endpoint of the DMP (or of the stand-in). */
   endpoint: string;
   timeoutMs: number;
@@ -69,13 +82,13 @@ export interface HandoffResult {
   submissions: HandoffSubmission[];
 }
 
-function refusalOf(d: MessageDocument): RegistryError {
-  const what = d.filename ? `${d.filename} (${d.kind})` : d.kind;
-  const e = d.error;
-  if (e instanceof MssError) return { code: e.code, context: `${what}: ${e.message}`, severity: 'error' };
-  const text = e instanceof Error ? e.message : typeof e === 'string' && e ? e : 'no document could be read from it';
-  return { code: 'DMP_DOCUMENT_REFUSED', context: `${what}: ${text}`, severity: 'error' };
+function refusalOf(what: string, error: unknown, code?: string): RegistryError {
+  if (error instanceof MssError) return { code: error.code, context: `${what}: ${error.message}`, severity: 'error' };
+  const text = error instanceof Error ? error.message : typeof error === 'string' && error ? error : 'no document could be read from it';
+  return { code: code ?? 'DMP_DOCUMENT_REFUSED', context: `${what}: ${text}`, severity: 'error' };
 }
+
+const nameOf = (d: MessageDocument) => (d.filename ? `${d.filename} (${d.kind})` : d.kind);
 
 /** The submission with the masking applied to every document's confidentiality codes. */
 export function applyMasking(s: Submission, masking: Masking | undefined): Submission {
@@ -159,18 +172,39 @@ export async function handoffMessage(deps: HandoffDeps, req: HandoffRequest): Pr
   }
   if (!found.length) return { outcome: 'nothing', submissions: [] };
 
-  const refused = found.filter((d) => !d.submission || d.error !== undefined);
+  // What goes: each XDM's submission as it is; the bare CDA documents together, in one
+  // submission made from their headers (they must be about one patient).
+  const refused: Array<{ d: MessageDocument; error: RegistryError }> = [];
+  const ready: Array<{ d: MessageDocument; submission: Submission }> = [];
+  const cdas: MessageDocument[] = [];
+  for (const d of found) {
+    if (d.error !== undefined) refused.push({ d, error: refusalOf(nameOf(d), d.error, d.errorCode) });
+    else if (d.submission) ready.push({ d, submission: d.submission });
+    else if (d.kind === 'cda' && d.content) cdas.push(d);
+    else refused.push({ d, error: refusalOf(nameOf(d), undefined) });
+  }
+  if (cdas.length) {
+    try {
+      const submission = submissionFromCda(
+        cdas.map((d) => d.content!),
+        { sourceId: deps.sourceId ?? DEFAULT_SOURCE_ID },
+      );
+      ready.push({ d: { kind: 'cda', filename: cdas.map((d) => d.filename ?? 'cda').join(', ') }, submission });
+    } catch (e) {
+      refused.push({ d: cdas[0]!, error: refusalOf(cdas.map(nameOf).join(', '), e) });
+    }
+  }
   if (refused.length) {
-    const errors = refused.map(refusalOf);
+    const errors = refused.map((r) => r.error);
     const reason = errors.map((e) => e.context).join('; ');
     log.warn({ reason }, 'dmp hand-off refused: nothing sent');
-    const row = await record(deps, req, { attachment: refused.map((d) => d.filename ?? d.kind).join(', '), kind: refused[0]!.kind, documentIds: [], status: 'failure', errors });
+    const row = await record(deps, req, { attachment: refused.map((r) => r.d.filename ?? r.d.kind).join(', '), kind: refused[0]!.d.kind, documentIds: [], status: 'failure', errors });
     return { outcome: 'failure', reason, submissions: [row] };
   }
 
   const submissions: HandoffSubmission[] = [];
-  for (const d of found) {
-    const sub = applyMasking(d.submission!, req.masking);
+  for (const { d, submission } of ready) {
+    const sub = applyMasking(submission, req.masking);
     const result = await submitToDmp(deps.endpoint, sub, { timeoutMs: deps.timeoutMs, tls: deps.tls });
     const documentIds = sub.documents.map((x) => x.uniqueId);
     log.info({ status: result.status, documents: documentIds, errors: result.errors.map((e) => e.code), requestId: result.requestId }, 'dmp hand-off');

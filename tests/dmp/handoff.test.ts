@@ -2,7 +2,6 @@
 // its documents read, masked and sent by ITI-41 to the stand-in DMP over HTTP, the outcome
 // kept in dmp_submissions and the journal — on PGlite, and on PostgreSQL when one is given.
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
-import { simpleParser } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../core/config/index.js';
 import type { Db } from '../../core/db/index.js';
@@ -10,11 +9,13 @@ import { MssError } from '../../core/errors.js';
 import { Journal } from '../../core/journal/index.js';
 import { silentLogger } from '../../core/logger.js';
 import { freePort } from '../../core/net.js';
-import { dmpRules, dmpStatus, handoffMessage, listDmpRules, removeDmpRule, setDmpRule, type HandoffDeps, type MessageDocument } from '../../dmp/handoff.js';
+import { buildCdaDocument } from '../../dmp/cda.js';
+import { documentsOfMessage } from '../../dmp/documents.js';
+import { dmpRules, dmpStatus, handoffMessage, listDmpRules, removeDmpRule, setDmpRule, type HandoffDeps } from '../../dmp/handoff.js';
 import { startStandinDmp, type StandinDmp } from '../../dmp/standin/index.js';
 import type { Submission } from '../../dmp/types.js';
 import { buildXdm } from '../../dmp/xdm/build.js';
-import { readXdm, xdmLimits } from '../../dmp/xdm/read.js';
+import { xdmLimits } from '../../dmp/xdm/read.js';
 import { dbTargets } from '../helpers/db.js';
 import { rawZip } from '../fixtures/dmp/rawzip.js';
 import { sampleSubmission } from '../fixtures/dmp/sample.js';
@@ -45,20 +46,7 @@ async function message(messageId: string, attachments: Array<{ filename: string;
     .build();
 }
 
-// The message's documents as dmp/documents.ts will give them: each IHE_XDM.zip read safely.
-async function documentsOf(raw: Buffer): Promise<MessageDocument[]> {
-  const parsed = await simpleParser(raw);
-  const out: MessageDocument[] = [];
-  for (const a of parsed.attachments) {
-    if (a.filename !== 'IHE_XDM.zip') continue;
-    try {
-      out.push({ kind: 'xdm', filename: a.filename, submission: await readXdm(a.content, limits) });
-    } catch (e) {
-      out.push({ kind: 'xdm', filename: a.filename, error: e });
-    }
-  }
-  return out;
-}
+const documentsOf = (raw: Buffer) => documentsOfMessage(raw, limits);
 
 describe.each(dbTargets())('DMP hand-off on $name', (target) => {
   let db: Db;
@@ -200,6 +188,27 @@ describe.each(dbTargets())('DMP hand-off on $name', (target) => {
     expect(ev).toMatchObject({ type: 'dmp.failed', details: { sent: false, documents: [], status: 'failure', errors: s.errors } });
     const { rows } = await db.query('SELECT status, endpoint, request_id, document_ids FROM dmp_submissions WHERE id = $1', [s.id]);
     expect(rows[0]).toEqual({ status: 'failure', endpoint: null, request_id: null, document_ids: [] });
+  });
+
+  it('sends a bare CDA document as a submission made from its header', async () => {
+    const cda = buildCdaDocument({
+      patient: { ins: '279035121518989', family: 'DUPONT', given: 'Jeanne', birthDate: '19790312', gender: 'F' },
+      author: { rpps: '10002909371', family: 'MARTIN', given: 'Claire', organization: { id: '31234567800017', name: 'LABO DU PORT' } },
+      code: { code: '11502-2', scheme: '2.16.840.1.113883.6.1', display: "CR d'examens biologiques" },
+      title: 'Glycémie',
+      text: 'Glycémie à jeun : 0,95 g/L',
+    });
+    const raw = await message('<res-5@labo.mssante.localhost>', [{ filename: 'resultat.xml', content: cda, contentType: 'text/xml' }]);
+    const r = await handoffMessage({ ...deps, sourceId: '1.2.250.1.999.42' }, req(raw, '<res-5@labo.mssante.localhost>', { masking: 'invisible-representants-legaux' }));
+    expect(r.outcome).toBe('success');
+    const at = dmp.submissions().at(-1)!;
+    expect(at.requestId).toBe(r.submissions[0]!.requestId);
+    expect(at.set).toMatchObject({ sourceId: '1.2.250.1.999.42', patientId: { id: '279035121518989', oid: '1.2.250.1.213.1.4.10' } });
+    expect(at.documents).toHaveLength(1);
+    expect(at.documents[0]).toMatchObject({ typeCode: { code: '11502-2' }, mimeType: 'text/xml' });
+    expect(at.documents[0]!.confidentialityCodes.map((c) => c.code)).toEqual(['N', 'INVISIBLE_REPRESENTANTS_LEGAUX']);
+    expect(at.contents.get(at.documents[0]!.entryUuid)!.equals(cda)).toBe(true);
+    expect(r.submissions[0]).toMatchObject({ attachment: 'resultat.xml', documentIds: [at.documents[0]!.uniqueId] });
   });
 
   it('a message without documents: nothing sent, nothing recorded', async () => {
