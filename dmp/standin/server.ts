@@ -30,10 +30,12 @@ export interface StandinOptions {
   log: Logger;
   /** Largest request accepted (default 64 MiB). */
   maxBodyBytes?: number;
+  /** Serve https with this certificate (PEM, chain appended) and key; plain http when absent. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
 }
 
 export interface StandinDmp {
-  /** The ITI-41 endpoint: http://host:port/dmp/iti41. */
+  /** The ITI-41 endpoint: http(s)://host:port/dmp/iti41. */
   url: string;
   port: number;
   /** Accepted submissions, oldest first. */
@@ -50,7 +52,12 @@ export async function startStandinDmp(opts: StandinOptions): Promise<StandinDmp>
   const stored: StoredSubmission[] = [];
   const uniqueIds = new Set<string>();
 
-  const app = Fastify({ loggerInstance: log as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), bodyLimit: maxBody });
+  const app = Fastify({
+    loggerInstance: log as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: maxBody,
+    ...(opts.tls ? { https: { cert: opts.tls.cert, key: opts.tls.key } } : {}),
+  });
   // Every body arrives as bytes: the SOAP layer decides what it is (and refuses what it is not).
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
@@ -124,7 +131,7 @@ export async function startStandinDmp(opts: StandinOptions): Promise<StandinDmp>
 
   await app.listen({ host, port: opts.port ?? 0 });
   const port = (app.server.address() as { port: number }).port;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}${ITI41_PATH}`;
+  const url = `${opts.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}${ITI41_PATH}`;
   log.info({ url }, 'stand-in DMP listening');
   return {
     url,

@@ -1,5 +1,6 @@
 // The stand-in DMP and the ITI-41 client against each other over real HTTP on 127.0.0.1:
 // every answer the client reports is what the server's RegistryResponse (or fault) said.
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createHash } from 'node:crypto';
@@ -14,6 +15,7 @@ import { NS } from '../../dmp/iti41/xml.js';
 import { startStandinDmp, type StandinDmp } from '../../dmp/standin/index.js';
 import type { Submission } from '../../dmp/types.js';
 import { sampleSubmission } from '../fixtures/dmp/sample.js';
+import { testPki } from '../helpers/pki.js';
 
 let dmp: StandinDmp;
 let counter = 0;
@@ -63,6 +65,25 @@ describe('stand-in DMP: accepted submissions', () => {
     sub.documents[0]!.size = -1;
     const r = await submitToDmp(dmp.url, sub, opts);
     expect(r.status).toBe('success');
+  });
+});
+
+describe('stand-in DMP over https', () => {
+  it('is reached with the platform CA, and refused without it', async () => {
+    const pki = await testPki();
+    const leaf = pki.paths.leaves.server;
+    const secure = await startStandinDmp({ log: silentLogger, tls: { cert: readFileSync(leaf.cert, 'utf8') + readFileSync(pki.paths.intermediate, 'utf8'), key: readFileSync(leaf.key) } });
+    try {
+      expect(secure.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+\/dmp\/iti41$/);
+      const ok = await submitToDmp(secure.url, fresh(1), { ...opts, tls: { ca: readFileSync(pki.paths.ca) } });
+      expect(ok).toMatchObject({ status: 'success', httpStatus: 200 });
+      expect(secure.submissions()).toHaveLength(1);
+      const untrusted = await submitToDmp(secure.url, fresh(1), opts);
+      expect(untrusted).toMatchObject({ status: 'failure', httpStatus: 0, errors: [{ code: 'DMP_UNREACHABLE', context: expect.stringMatching(/certificate/i) }] });
+      expect(secure.submissions()).toHaveLength(1);
+    } finally {
+      await secure.stop();
+    }
   });
 });
 
