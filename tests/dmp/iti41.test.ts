@@ -156,7 +156,33 @@ describe('ITI-41 request', () => {
     expect(r.unreferenced).toEqual([]);
   });
 
-  it('reports a document whose XOP part is missing, and parts nobody refers to', () => {
+  it('reads the style of ANS\'s DMP sample: ns3/ns4 prefixes, rim as default namespace declared on the request, cid:0.2', () => {
+    const sub = sampleSubmission(1);
+    // Our SubmitObjectsRequest re-spelled the way the sample writes it: declarations on an ancestor.
+    const sor = writeSubmitObjectsRequest(sub)
+      .replace(/^<\?xml[^>]*\?>\s*/, '')
+      .replace(/ xmlns:(lcm|rim|xsi)="[^"]*"/g, '')
+      .replace(/<(\/?)rim:/g, '<$1')
+      .replace(/<(\/?)lcm:/g, '<$1ns3:');
+    const xml = `<?xml version="1.0" encoding="UTF-8"?>
+<soap:Envelope xmlns:soap="${NS.soap12}" xmlns:urn="urn:hl7-org:v3"><soap:Header>
+<MessageID xmlns="${NS.wsa}">urn:uuid:af216fcb-c0f1-4f0b-b53f-d7fb5562cc1a</MessageID>
+<Action xmlns="${NS.wsa}" mustUnderstand="true">${ITI41_ACTION}</Action></soap:Header>
+<soap:Body><ns4:ProvideAndRegisterDocumentSetRequest xmlns="${NS.rim}" xmlns:ns2="${NS.rs}" xmlns:ns3="${NS.lcm}" xmlns:ns4="${NS.xdsb}" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+${sor}<ns4:Document id="Document01"><xop:Include xmlns:xop="${NS.xop}" href="cid:0.2"/></ns4:Document></ns4:ProvideAndRegisterDocumentSetRequest></soap:Body></soap:Envelope>`;
+    const m = buildRelated([{ contentType: ROOT_TYPE, contentId: '0.1', body: Buffer.from(xml) }, { contentType: 'application/octet-stream', contentId: '0.2', body: sub.contents.get('Document01')! }], {
+      type: 'application/xop+xml',
+      startInfo: 'application/soap+xml',
+    });
+    const r = readProvideAndRegister(m.body, m.contentType);
+    expect(r.wsa).toMatchObject({ action: ITI41_ACTION, messageId: 'urn:uuid:af216fcb-c0f1-4f0b-b53f-d7fb5562cc1a' });
+    expect(r.submitObjectsRequest).toMatch(/^<\?xml version="1.0" encoding="UTF-8"\?><ns3:SubmitObjectsRequest [^>]*xmlns="urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0"/);
+    expect(r.submitObjectsRequest).toMatch(/^[^\n]*<ns3:SubmitObjectsRequest [^>]*xmlns:ns3="urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0"/);
+    expect(readSubmitObjectsRequest(r.submitObjectsRequest)).toEqual({ set: sub.set, documents: sub.documents });
+    expect(r.documents[0]!.bytes!.equals(sub.contents.get('Document01')!)).toBe(true);
+  });
+
+  it('reports a document whose XOP part is missing, and parts nobody refers to', async () => {
     const { sor } = request(1);
     const xml = envelope(
       { action: ITI41_ACTION, messageId: 'urn:uuid:1', to: 'x' },
