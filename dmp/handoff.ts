@@ -160,9 +160,25 @@ async function record(deps: HandoffDeps, req: HandoffRequest, o: Outcome): Promi
   });
 }
 
+/**
+ * The Message-ID header of a raw message (first occurrence, unfolded), so the outcome can be
+ * found by it when the caller did not pass it. Only the header block is looked at.
+ */
+export function messageIdOf(raw: Buffer): string | undefined {
+  let end = raw.indexOf('\r\n\r\n');
+  if (end < 0) end = raw.indexOf('\n\n');
+  const head = raw.subarray(0, end < 0 ? Math.min(raw.length, 256 * 1024) : end).toString('latin1').replace(/\r?\n[ \t]+/g, ' ');
+  const m = /^message-id:[ \t]*(<[^<>\s]+>)/im.exec(head);
+  return m?.[1];
+}
+
 /** Hands the message's documents to the DMP and records the outcome (never throws for a DMP or document problem). */
 export async function handoffMessage(deps: HandoffDeps, req: HandoffRequest): Promise<HandoffResult> {
   if (req.masking !== undefined && !MASKINGS.includes(req.masking)) throw new MssError('BAD_REQUEST', { reason: `unknown masking "${String(req.masking)}" (one of ${MASKINGS.join(', ')})` });
+  if (req.messageId === undefined) {
+    const found = messageIdOf(req.raw);
+    if (found) req = { ...req, messageId: found };
+  }
   const log = deps.log.child({ mod: 'dmp-handoff', bal: req.bal, uid: req.uid });
   let found: MessageDocument[];
   try {

@@ -64,7 +64,7 @@ function post(endpoint: URL, req: BuiltRequest, opts: SubmitOptions): Promise<Ht
       res.on('data', (c: Buffer) => {
         size += c.length;
         if (size > max) {
-          r.destroy(new Error(`the answer is larger than ${max} bytes`));
+          r.destroy(new AnswerTooLarge(max));
           return;
         }
         chunks.push(c);
@@ -78,6 +78,12 @@ function post(endpoint: URL, req: BuiltRequest, opts: SubmitOptions): Promise<Ht
     r.on('error', reject);
     r.end(req.body);
   });
+}
+
+class AnswerTooLarge extends Error {
+  constructor(readonly max: number) {
+    super(`the answer is larger than ${max} bytes`);
+  }
 }
 
 class TimeoutError extends Error {
@@ -116,6 +122,7 @@ export async function sendProvideAndRegister(
     answer = await post(url, req, opts);
   } catch (e) {
     if (e instanceof TimeoutError) return failure(req.messageId, 0, 'DMP_TIMEOUT', `the DMP at ${endpoint} gave no answer within ${e.ms} ms`);
+    if (e instanceof AnswerTooLarge) return failure(req.messageId, 0, 'DMP_BAD_ANSWER', `the DMP at ${endpoint} answered more than ${e.max} bytes, which no RegistryResponse needs; not read`);
     const code = (e as NodeJS.ErrnoException).code;
     return failure(req.messageId, 0, 'DMP_UNREACHABLE', `cannot reach the DMP at ${endpoint}: ${(e as Error).message}${code && !(e as Error).message.includes(code) ? ` (${code})` : ''}`);
   }

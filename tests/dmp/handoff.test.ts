@@ -11,7 +11,7 @@ import { silentLogger } from '../../core/logger.js';
 import { freePort } from '../../core/net.js';
 import { buildCdaDocument } from '../../dmp/cda.js';
 import { documentsOfMessage } from '../../dmp/documents.js';
-import { dmpRules, dmpStatus, handoffMessage, listDmpRules, removeDmpRule, setDmpRule, type HandoffDeps } from '../../dmp/handoff.js';
+import { dmpRules, dmpStatus, handoffMessage, listDmpRules, messageIdOf, removeDmpRule, setDmpRule, type HandoffDeps } from '../../dmp/handoff.js';
 import { startStandinDmp, type StandinDmp } from '../../dmp/standin/index.js';
 import type { Submission } from '../../dmp/types.js';
 import { buildXdm } from '../../dmp/xdm/build.js';
@@ -209,6 +209,16 @@ describe.each(dbTargets())('DMP hand-off on $name', (target) => {
     expect(at.documents[0]!.confidentialityCodes.map((c) => c.code)).toEqual(['N', 'INVISIBLE_REPRESENTANTS_LEGAUX']);
     expect(at.contents.get(at.documents[0]!.entryUuid)!.equals(cda)).toBe(true);
     expect(r.submissions[0]).toMatchObject({ attachment: 'resultat.xml', documentIds: [at.documents[0]!.uniqueId] });
+  });
+
+  it('finds the Message-ID in the message when the caller does not give it', async () => {
+    expect(messageIdOf(Buffer.from('From: a@b\r\nMessage-ID:\r\n <x.1@b>\r\nSubject: s\r\n\r\nMessage-ID: <body@b>\r\n'))).toBe('<x.1@b>');
+    expect(messageIdOf(Buffer.from('From: a@b\r\n\r\nMessage-ID: <body@b>\r\n'))).toBeUndefined();
+    const raw = await message('<res-6@labo.mssante.localhost>', [{ filename: 'IHE_XDM.zip', content: await buildXdm(fresh(1)), contentType: 'application/zip' }]);
+    const { messageId: _drop, ...withoutId } = req(raw, 'unused');
+    const r = await handoffMessage(deps, withoutId);
+    expect(r.outcome).toBe('success');
+    expect((await dmpStatus(db, 'dr.martin@mssante.localhost', ['<res-6@labo.mssante.localhost>'])).get('<res-6@labo.mssante.localhost>')!.map((o) => o.id)).toEqual([r.submissions[0]!.id]);
   });
 
   it('a message without documents: nothing sent, nothing recorded', async () => {

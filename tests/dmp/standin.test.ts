@@ -263,6 +263,12 @@ describe('ITI-41 client: every failure is an outcome', () => {
     expect(r.errors[0]!.context).toMatch(/relates to urn:uuid:someone-else, not to this request/);
   });
 
+  it('an answer too large to be a RegistryResponse', async () => {
+    answer = (res) => res.writeHead(200, { 'content-type': 'application/soap+xml' }).end(Buffer.alloc(64 * 1024, 0x20));
+    const r = await submitToDmp(otherUrl, fresh(1), { ...opts, maxAnswerBytes: 16 * 1024 });
+    expect(r).toMatchObject({ status: 'failure', errors: [{ code: 'DMP_BAD_ANSWER', context: expect.stringMatching(/more than 16384 bytes/) }] });
+  });
+
   it('no answer in time', async () => {
     answer = () => {}; // never answers
     const r = await submitToDmp(otherUrl, fresh(1), { timeoutMs: 300 });
