@@ -27,6 +27,10 @@ import { ldapPaths } from '../annuaire/ldap/files.js';
 import { runningSlapd } from '../annuaire/ldap/slapd.js';
 import { LdapRecipientResolver, startSmtp, type SmtpService } from '../smtp/index.js';
 import { autoconfigRoutes, startImapProxy, type ImapProxy } from '../imap-proxy/index.js';
+import { balsFor, closeSession, openSession, sessionPerson } from '../annuaire/bal/index.js';
+import { principalActor, type PersonAuth } from '../core/policy/index.js';
+import { documentsOfMessage, dmpRules, handoffMessage, startDmpWatcher, startStandinDmp, xdmLimits, type HandoffDeps, type StandinDmp } from '../dmp/index.js';
+import { startWebmail, type WebmailService } from '../webmail-api/index.js';
 
 /**
  * The composition root: the only place that knows every module. It starts them in
@@ -48,6 +52,10 @@ export interface Platform {
   smtp?: SmtpService;
   /** The IMAP proxy (993 / 143) in front of Dovecot; absent when imap.enabled is false. */
   imap?: ImapProxy;
+  /** The webmail API (HTTPS/JSON as the person, over the IMAP proxy and submission); absent when disabled or without them. */
+  webmail?: WebmailService;
+  /** The DMP hand-off (dmp/): where ITI-41 submissions go, and the local stand-in DMP when it runs. */
+  dmp?: { endpoint: string; standin?: StandinDmp; handoff: HandoffDeps };
   /** What listens where, for people: printed by `mss start`. */
   endpoints: Array<{ name: string; url: string }>;
   stop(): Promise<void>;
@@ -156,6 +164,55 @@ export async function startPlatform(config: Config, log: Logger): Promise<Platfo
     };
     // --- end of the IMAP proxy block.
 
+    // --- DMP hand-off (dmp/): ITI-41 to dmp.url, or to the local stand-in DMP (the real one
+    // is out of reach here); per-BAL rules watched in Dovecot.
+    let dmp: Platform['dmp'];
+    const standin = !config.dmp.url && config.dmp.standin ? await startStandinDmp({ host: config.dmp.standinHost, port: config.dmp.standinPort, log }) : undefined;
+    if (standin) stops.push(() => standin.stop());
+    const dmpEndpoint = config.dmp.url ?? standin?.url;
+    if (dmpEndpoint) {
+      const limits = xdmLimits(config);
+      const handoff: HandoffDeps = { db, journal, documentsOf: (raw) => documentsOfMessage(raw, limits), endpoint: dmpEndpoint, timeoutMs: config.dmp.timeout, tls: { ca: [readFileSync(config.tls.caFile, 'utf8')] }, log };
+      dmp = { endpoint: dmpEndpoint, standin, handoff };
+      const watcher = startDmpWatcher({ db, rules: () => dmpRules(db), imap: { host: mailstore.imap.host, port: mailstore.imap.port, master: mailstore.master }, handoff: (req) => handoffMessage(handoff, req), intervalMs: config.dmp.ruleInterval, log: log.child({ mod: 'dmp-watcher' }) });
+      stops.push(() => watcher.stop());
+    }
+    // --- end of the DMP block.
+
+    // --- Webmail API (webmail-api/): as the person, through the IMAP proxy and submission
+    // above, the webmail session token being the secret; the annuaire issues the tokens.
+    let webmail: WebmailService | undefined;
+    if (config.webmail.enabled && imap && smtp) {
+      const ca = [readFileSync(config.tls.caFile, 'utf8')];
+      const life = { ttlMs: config.webmail.tokenTtl, maxAgeMs: config.webmail.maxTokenAge };
+      const ldapTarget = slapd ? { url: slapd.ldap, baseDn: config.ldap.baseDn, ca } : undefined;
+      const local = (h: string) => (h === '0.0.0.0' || h === '::' ? '127.0.0.1' : h);
+      webmail = await startWebmail(config, {
+        log,
+        journal,
+        tls,
+        checkPassword: (user, secret) => checkCredentials(db, user, secret),
+        openSession: (p) => openSession(db, p, life),
+        async verifySession(token) {
+          const s = await sessionPerson(db, token, life);
+          return s ? { kind: 'person', id: String(s.row.id), login: s.row.login, idnps: s.row.idnps, auth: s.auth as PersonAuth } : null;
+        },
+        closeSession: (token) => closeSession(db, token),
+        balsFor: async (p) => (await balsFor(db, p)).map((b) => ({ address: b.address, type: b.type, description: b.description })),
+        imap: { host: local(config.imap.host), port: imap.ports.imaps, ca },
+        submission: { host: local(config.smtp.host), port: smtp.ports.submissions, ca },
+        ...(ldapTarget ? { ldap: ldapTarget } : {}),
+        ...(dmp
+          ? {
+              documentsOf: async (raw: Buffer) => dmp!.handoff.documentsOf(raw),
+              dmpHandoff: (req) => handoffMessage(dmp!.handoff, { actor: principalActor(req.principal), bal: req.bal, folder: req.folder, uid: req.uid, raw: req.raw, masking: req.masking as never }),
+            }
+          : {}),
+      });
+      stops.push(() => webmail!.stop());
+    }
+    // --- end of the webmail block.
+
     const http = createHttpServer(log, [
       dbHealth(db),
       mailstore.health,
@@ -189,6 +246,8 @@ export async function startPlatform(config: Config, log: Logger): Promise<Platfo
       ...adminEndpoints,
       ...(smtp?.endpoints ?? []),
       ...(imap?.endpoints ?? []),
+      ...(webmail?.endpoints ?? []),
+      ...(dmp ? [{ name: standin ? 'stand-in DMP' : 'DMP (ITI-41)', url: dmp.endpoint }] : []),
       { name: 'mail store', url: `Dovecot, IMAP ${mailstore.imap.host}:${mailstore.imap.port} and LMTP ${mailstore.lmtp.host}:${mailstore.lmtp.port} (internal)` },
     ];
     return {
@@ -202,6 +261,8 @@ export async function startPlatform(config: Config, log: Logger): Promise<Platfo
       policy,
       smtp,
       imap,
+      webmail,
+      dmp,
       endpoints,
       async stop() {
         // Written before the journal's final seal, so the stop itself is sealed too.

@@ -44,6 +44,8 @@ it.runIf(process.env.MSS_TEST_CRASH === '1')('no message acknowledged with 250 i
     MSS_LDAP_PORT: '0',
     MSS_LDAP_LDAPS_PORT: '0',
     MSS_ADMIN_PORT: '0',
+    MSS_WEBMAIL_PORT: '0',
+    MSS_DEMO_ENABLED: 'false',
     MSS_IMAP_PORT: '0',
     MSS_IMAP_STARTTLS_PORT: '0',
   };

@@ -8,7 +8,7 @@ import { runMss, startMss } from '../helpers/mss.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'mss-e2e-'));
 // Every listener on a free port, so this file can run beside others that start platforms.
-const ANY_PORT = { MSS_SMTP_MX_PORT: '0', MSS_SMTP_SUBMISSION_PORT: '0', MSS_SMTP_SUBMISSIONS_PORT: '0', MSS_LDAP_PORT: '0', MSS_LDAP_LDAPS_PORT: '0', MSS_ADMIN_PORT: '0', MSS_IMAP_PORT: '0', MSS_IMAP_STARTTLS_PORT: '0' };
+const ANY_PORT = { MSS_SMTP_MX_PORT: '0', MSS_SMTP_SUBMISSION_PORT: '0', MSS_SMTP_SUBMISSIONS_PORT: '0', MSS_LDAP_PORT: '0', MSS_LDAP_LDAPS_PORT: '0', MSS_ADMIN_PORT: '0', MSS_IMAP_PORT: '0', MSS_IMAP_STARTTLS_PORT: '0', MSS_WEBMAIL_PORT: '0' };
 
 describe('mss start (embedded database)', () => {
   const dataDir = tmp();

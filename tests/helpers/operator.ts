@@ -77,6 +77,7 @@ export async function startOperator(o: {
       http: { port: 0 },
       ldap: { port: 0, ldapsPort: 0, syncInterval: 50 },
       admin: { enabled: false },
+      webmail: { port: 0 },
       imap: { port: 0, starttlsPort: 0 },
       pki: { autoInit: false },
       tls: { certFile: leaf.cert, keyFile: leaf.key, chainFile: o.pki.paths.intermediate, caFile: o.pki.paths.ca, crlFile: o.pki.file('crl.pem') },
