@@ -2,6 +2,7 @@
 // anonymous read with StartTLS (or LDAPS) on the platform's directory. The filter is built
 // from ldapts filter objects, so what a person types is a value, never filter syntax.
 import { isIP } from 'node:net';
+import { checkServerIdentity, type ConnectionOptions } from 'node:tls';
 import { AndFilter, Client, EqualityFilter, OrFilter, SubstringFilter, type Filter } from 'ldapts';
 import { MssError } from '../core/errors.js';
 
@@ -46,8 +47,9 @@ const first = (v: unknown): string | null => {
 export async function searchRecipients(t: LdapTarget, q: string, limit = MAX_RESULTS): Promise<{ results: Recipient[]; truncated: boolean }> {
   const u = new URL(t.url);
   const host = u.hostname.replace(/^\[|\]$/g, '');
-  const tlsOptions = { ca: t.ca, minVersion: 'TLSv1.2' as const, host, ...(isIP(host) ? {} : { servername: host }) };
-  const client = new Client({ url: `${u.protocol}//${u.host}`, timeout: 10_000, connectTimeout: 5_000, tlsOptions });
+  // The certificate is checked against the host named in the URL, an IP address included.
+  const tlsOptions: ConnectionOptions = { ca: t.ca, minVersion: 'TLSv1.2', ...(isIP(host) ? {} : { servername: host }), checkServerIdentity: (_name, cert) => checkServerIdentity(host, cert) };
+  const client = new Client({ url: `${u.protocol}//${u.host}`, timeout: 10_000, connectTimeout: 5_000, ...(u.protocol === 'ldaps:' ? { tlsOptions } : {}) });
   try {
     if (u.protocol === 'ldap:') await client.startTLS(tlsOptions);
     const { searchEntries } = await client.search(t.baseDn, {

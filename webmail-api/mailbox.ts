@@ -29,17 +29,42 @@ export async function listFolders(c: ImapFlow, bal: string): Promise<Folder[]> {
 
 /** Runs fn with `folder` selected, no other command of this connection in between. */
 export async function inFolder<T>(c: ImapFlow, bal: string, folder: string, fn: () => Promise<T>): Promise<T> {
-  let lock;
-  try {
-    lock = await c.getMailboxLock(folder);
-  } catch (e) {
-    throw imapError(e, `open ${folder}`, `folder ${folder} of ${bal}`);
-  }
+  const lock = await lockFolder(c, bal, folder);
   try {
     return await fn();
   } finally {
     lock.release();
   }
+}
+
+/**
+ * Selects `folder` for this caller alone. A pooled connection may have had it selected for
+ * a while: a NOOP then brings the session's view up to date (Dovecot announces new mail
+ * only at such a sync point; a UID FETCH of a message that arrived meanwhile finds nothing).
+ */
+async function lockFolder(c: ImapFlow, bal: string, folder: string) {
+  const wasOpen = c.mailbox && c.mailbox.path === folder;
+  let lock;
+  try {
+    lock = await c.getMailboxLock(folder);
+  } catch (e) {
+    // Dovecot's SELECT of a missing folder carries no response code: ask whether it exists.
+    const exists = await c
+      .list()
+      .then((l) => l.some((f) => f.path === folder))
+      .catch(() => true);
+    if (!exists) throw new MssError('NOT_FOUND', { what: `folder ${folder} of ${bal}` });
+    throw imapError(e, `open ${folder}`, `folder ${folder} of ${bal}`);
+  }
+  if (wasOpen) {
+    try {
+      await c.noop();
+    } catch (e) {
+      lock.release();
+      throw imapError(e, `open ${folder}`);
+    }
+  }
+  return lock;
 }
 
 export interface ListQuery {
@@ -183,12 +208,7 @@ export async function fetchMessage(c: ImapFlow, bal: string, folder: string, uid
  * folder lock is held until the stream ends: `done` must be called then (or on abort).
  */
 export async function openAttachment(c: ImapFlow, bal: string, folder: string, uid: number, index: number): Promise<{ ref: AttachmentRef; content: Readable; filename: string | null; done: () => void }> {
-  let lock;
-  try {
-    lock = await c.getMailboxLock(folder);
-  } catch (e) {
-    throw imapError(e, `open ${folder}`, `folder ${folder} of ${bal}`);
-  }
+  const lock = await lockFolder(c, bal, folder);
   try {
     const m = await c.fetchOne(String(uid), { uid: true, bodyStructure: true }, { uid: true });
     if (!m) throw notFound(bal, folder, uid);

@@ -59,7 +59,7 @@ export function safeHtml(html: string): string {
   return sanitizeHtml(html, {
     allowedTags: [...sanitizeHtml.defaults.allowedTags, 'img', 'font', 'center'],
     allowedAttributes: {
-      a: ['href', 'title'],
+      a: ['href', 'title', 'rel', 'target'],
       img: ['src', 'alt', 'title', 'width', 'height'],
       td: ['colspan', 'rowspan', 'align', 'valign'],
       th: ['colspan', 'rowspan', 'align', 'valign'],
@@ -155,8 +155,27 @@ function dedupe(h: Array<{ name: string; value: string }>) {
 export function carriesDocuments(p: ParsedMail): boolean {
   return p.attachments.some((a) => {
     const name = (a.filename ?? '').toLowerCase();
-    if (name === 'ihe_xdm.zip') return true;
+    // Any ZIP: dmp/ recognises an IHE_XDM layout under another name too.
+    if (name.endsWith('.zip') || /zip/.test(a.contentType)) return true;
     const xml = /(^|\/)(\w+\+)?xml$/.test(a.contentType) || name.endsWith('.xml');
     return xml && a.content.subarray(0, 4096).toString('utf8').includes('ClinicalDocument');
   });
+}
+
+/**
+ * What the dmp/ readers return, made fit for JSON: document bytes (Buffers) and lookup
+ * tables (Maps) stay on the server — a client downloads an attachment instead.
+ */
+export function plain(v: unknown, depth = 0): unknown {
+  if (depth > 32) return undefined;
+  if (v === null || typeof v !== 'object') return typeof v === 'bigint' ? v.toString() : v;
+  if (v instanceof Date) return v.toISOString();
+  if (Buffer.isBuffer(v) || v instanceof Uint8Array || v instanceof Map || v instanceof Set) return undefined;
+  if (Array.isArray(v)) return v.map((x) => plain(x, depth + 1)).filter((x) => x !== undefined);
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) {
+    const p = plain(x, depth + 1);
+    if (p !== undefined) out[k] = p;
+  }
+  return out;
 }

@@ -5,7 +5,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { isMssError, MssError, problem } from '../core/errors.js';
 import { PREFIX, sessionOf, type ApiContext } from './api.js';
 import { deleteMessage, fetchMessage, listFolders, listMessages, moveMessage, openAttachment, setFlags, type ListQuery } from './mailbox.js';
-import { carriesDocuments, renderMessage } from './render.js';
+import { carriesDocuments, plain, renderMessage } from './render.js';
 import * as S from './schemas.js';
 
 const tag = (t: string) => ({ tags: [t], security: [{ bearer: [] }] });
@@ -75,7 +75,7 @@ export function mailRoutes(app: FastifyInstance, ctx: ApiContext): void {
       let documentsError: { title: string; detail: string } | undefined;
       if (deps.documentsOf && carriesDocuments(r.parsed)) {
         try {
-          documents = await deps.documentsOf(m.raw);
+          documents = plain(await deps.documentsOf(m.raw));
         } catch (e) {
           // A refused archive is shown as such with its reason; the message itself still reads.
           if (!isMssError(e)) req.log.error({ err: e }, 'reading the documents of a message failed');
@@ -198,7 +198,7 @@ export function mailRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const { masking } = (req.body ?? {}) as { masking?: string };
       const m = await onBox(req, bal, (c) => fetchMessage(c, bal, folder, uid, false));
       const outcome = await deps.dmpHandoff({ principal: sessionOf(req).principal, bal, folder, uid, raw: m.raw, masking });
-      return { outcome };
+      return { outcome: plain(outcome) };
     },
   );
 }

@@ -111,12 +111,15 @@ export const message = {
   },
 } as const;
 
-export const balParams = { type: 'object', required: ['bal'], properties: { bal: email } } as const;
-export const folderParams = { type: 'object', required: ['bal', 'folder'], properties: { bal: email, folder: folderName } } as const;
+/** A box address; no "*" (the IMAP proxy's "box*person" separator). */
+const balAddress = { ...email, pattern: '^[^\\s@<>,;:"()\\[\\]\\\\*%]+@[^\\s@<>,;:"()\\[\\]\\\\*%]+$' } as const;
+
+export const balParams = { type: 'object', required: ['bal'], properties: { bal: balAddress } } as const;
+export const folderParams = { type: 'object', required: ['bal', 'folder'], properties: { bal: balAddress, folder: folderName } } as const;
 export const messageParams = {
   type: 'object',
   required: ['bal', 'folder', 'uid'],
-  properties: { bal: email, folder: folderName, uid: { type: 'integer', minimum: 1, maximum: 4294967295 } },
+  properties: { bal: balAddress, folder: folderName, uid: { type: 'integer', minimum: 1, maximum: 4294967295 } },
 } as const;
 export const attachmentParams = {
   type: 'object',

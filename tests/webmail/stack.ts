@@ -1,0 +1,83 @@
+// The webmail API started beside a test operator, wired the way bin/platform.ts wires it:
+// the annuaire's credential and session functions, the operator's IMAP proxy, submission
+// and LDAP directory. Also a small HTTPS client that trusts the test PKI.
+import { readFileSync } from 'node:fs';
+import { request } from 'node:https';
+import type { IncomingHttpHeaders } from 'node:http';
+import { balsFor, checkCredentials, closeSession, openSession, sessionPerson } from '../../annuaire/bal/index.js';
+import { loadTlsMaterial } from '../../certs/tls.js';
+import type { Config } from '../../core/config/index.js';
+import { silentLogger } from '../../core/logger.js';
+import type { PersonAuth, PersonPrincipal } from '../../core/policy/index.js';
+import { startWebmail, type WebmailDeps, type WebmailService } from '../../webmail-api/index.js';
+import type { TestOperator } from '../helpers/operator.js';
+
+export function webmailDepsFrom(op: TestOperator, config: Config = op.config): WebmailDeps {
+  const { db, journal } = op.platform;
+  const ca = [readFileSync(config.tls.caFile, 'utf8')];
+  const life = { ttlMs: config.webmail.tokenTtl, maxAgeMs: config.webmail.maxTokenAge };
+  const ldapUrl = op.platform.directory?.endpoints.find((e) => e.url.startsWith('ldap://'))?.url;
+  return {
+    log: silentLogger,
+    journal,
+    tls: loadTlsMaterial(config),
+    checkPassword: (user, secret) => checkCredentials(db, user, secret),
+    openSession: (p) => openSession(db, p, life),
+    async verifySession(token) {
+      const s = await sessionPerson(db, token, life);
+      return s ? ({ kind: 'person', id: String(s.row.id), login: s.row.login, idnps: s.row.idnps, auth: s.auth as PersonAuth } satisfies PersonPrincipal) : null;
+    },
+    closeSession: (token) => closeSession(db, token),
+    balsFor: async (p) => (await balsFor(db, p)).map((b) => ({ address: b.address, type: b.type, description: b.description })),
+    imap: { host: '127.0.0.1', port: op.platform.imap!.ports.imaps, ca },
+    submission: { host: '127.0.0.1', port: op.platform.smtp!.ports.submissions, ca },
+    ...(ldapUrl ? { ldap: { url: ldapUrl.replace(/^(ldaps?:\/\/[^/]+).*$/, '$1'), baseDn: config.ldap.baseDn, ca } } : {}),
+  };
+}
+
+export async function startTestWebmail(op: TestOperator, extra: Partial<WebmailDeps> = {}, webmail: Partial<Config['webmail']> = {}): Promise<WebmailService> {
+  const config = { ...op.config, webmail: { ...op.config.webmail, port: 0, ...webmail } };
+  return startWebmail(config, { ...webmailDepsFrom(op, config), ...extra });
+}
+
+export interface Reply {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  json(): any;
+}
+
+/** One HTTPS request to the API, trusting the given CA. */
+export function call(base: string, ca: string, method: string, path: string, o: { token?: string; json?: unknown; body?: Buffer; contentType?: string } = {}): Promise<Reply> {
+  const u = new URL(path, base);
+  const body = o.json !== undefined ? Buffer.from(JSON.stringify(o.json)) : o.body;
+  const headers: Record<string, string> = {};
+  if (o.token) headers.authorization = `Bearer ${o.token}`;
+  if (body) {
+    headers['content-type'] = o.json !== undefined ? 'application/json' : (o.contentType ?? 'application/octet-stream');
+    headers['content-length'] = String(body.length);
+  }
+  return new Promise((resolve, reject) => {
+    const req = request({ host: u.hostname, port: u.port, path: u.pathname + u.search, method, headers, ca, servername: 'localhost' }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const b = Buffer.concat(chunks);
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: b, json: () => JSON.parse(b.toString('utf8')) });
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** A multipart/form-data body as a browser's FormData would send it. */
+export async function formData(fields: Record<string, string | string[]>, files: Array<{ name: string; filename: string; type: string; content: Buffer }>): Promise<{ body: Buffer; contentType: string }> {
+  const f = new FormData();
+  for (const [k, v] of Object.entries(fields)) for (const x of Array.isArray(v) ? v : [v]) f.append(k, x);
+  for (const x of files) f.append(x.name, new Blob([x.content], { type: x.type }), x.filename);
+  const r = new Response(f);
+  return { body: Buffer.from(await r.arrayBuffer()), contentType: r.headers.get('content-type')! };
+}
