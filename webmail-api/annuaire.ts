@@ -11,6 +11,8 @@ export interface LdapTarget {
   url: string;
   baseDn: string;
   ca: string[];
+  /** The name the directory's certificate carries when the URL's host is not in it. */
+  servername?: string;
 }
 
 export interface Recipient {
@@ -47,8 +49,9 @@ const first = (v: unknown): string | null => {
 export async function searchRecipients(t: LdapTarget, q: string, limit = MAX_RESULTS): Promise<{ results: Recipient[]; truncated: boolean }> {
   const u = new URL(t.url);
   const host = u.hostname.replace(/^\[|\]$/g, '');
-  // The certificate is checked against the host named in the URL, an IP address included.
-  const tlsOptions: ConnectionOptions = { ca: t.ca, minVersion: 'TLSv1.2', ...(isIP(host) ? {} : { servername: host }), checkServerIdentity: (_name, cert) => checkServerIdentity(host, cert) };
+  // The certificate is checked against servername, else the URL's host (an IP address included).
+  const name = t.servername ?? host;
+  const tlsOptions: ConnectionOptions = { ca: t.ca, minVersion: 'TLSv1.2', ...(isIP(name) ? {} : { servername: name }), checkServerIdentity: (_n, cert) => checkServerIdentity(name, cert) };
   const client = new Client({ url: `${u.protocol}//${u.host}`, timeout: 10_000, connectTimeout: 5_000, ...(u.protocol === 'ldaps:' ? { tlsOptions } : {}) });
   try {
     if (u.protocol === 'ldap:') await client.startTLS(tlsOptions);

@@ -17,6 +17,8 @@ export interface ImapTarget {
   port: number;
   /** Trust anchors for the proxy's certificate. */
   ca: string[];
+  /** The name its certificate carries when `host` is not in it (loopback to a production certificate). */
+  servername?: string;
 }
 
 /** An API session: the bearer token (also the IMAP/SMTP secret) and the person it stands for. */
@@ -119,12 +121,13 @@ export class ImapPool {
   }
 
   private async connect(s: WebSession, bal: string, e: Entry): Promise<ImapFlow> {
-    const { host, port, ca } = this.o.target;
+    const { host, port, ca, servername } = this.o.target;
     const c = new ImapFlow({
       host,
       port,
       secure: true,
-      tls: { ca, minVersion: 'TLSv1.2' },
+      ...(servername ? { servername } : {}),
+      tls: { ca, minVersion: 'TLSv1.2', ...(servername ? { servername } : {}) },
       // "<box>*<person>": open that box as that person (imap-proxy/auth.ts splitUser).
       auth: { user: `${bal}*${s.principal.login}`, pass: s.token },
       logger: false,

@@ -8,6 +8,8 @@ export interface SubmissionTarget {
   host: string;
   port: number;
   ca: string[];
+  /** The name its certificate carries when `host` is not in it. */
+  servername?: string;
 }
 
 export interface Submitted {
@@ -31,7 +33,7 @@ export async function submit(t: SubmissionTarget, auth: { user: string; token: s
     host: t.host,
     port: t.port,
     secure: true,
-    tls: { ca: t.ca, minVersion: 'TLSv1.2' },
+    tls: { ca: t.ca, minVersion: 'TLSv1.2', ...(t.servername ? { servername: t.servername } : {}) },
     auth: { user: auth.user, pass: auth.token },
     connectionTimeout: 15_000,
     greetingTimeout: 15_000,

@@ -29,9 +29,10 @@ export function webmailDepsFrom(op: TestOperator, config: Config = op.config): W
     },
     closeSession: (token) => closeSession(db, token),
     balsFor: async (p) => (await balsFor(db, p)).map((b) => ({ address: b.address, type: b.type, description: b.description })),
-    imap: { host: '127.0.0.1', port: op.platform.imap!.ports.imaps, ca },
-    submission: { host: '127.0.0.1', port: op.platform.smtp!.ports.submissions, ca },
-    ...(ldapUrl ? { ldap: { url: ldapUrl.replace(/^(ldaps?:\/\/[^/]+).*$/, '$1'), baseDn: config.ldap.baseDn, ca } } : {}),
+    // Reached on loopback, checked against the operator's name (what a production certificate carries).
+    imap: { host: '127.0.0.1', port: op.platform.imap!.ports.imaps, ca, servername: config.operator.hostname },
+    submission: { host: '127.0.0.1', port: op.platform.smtp!.ports.submissions, ca, servername: config.operator.hostname },
+    ...(ldapUrl ? { ldap: { url: ldapUrl.replace(/^(ldaps?:\/\/[^/]+).*$/, '$1'), baseDn: config.ldap.baseDn, ca, servername: config.operator.hostname } } : {}),
   };
 }
 
