@@ -3,11 +3,16 @@
 // IMAP proxy does) and hands each new message carrying a document to the DMP. Where it got
 // to is a UID high-water mark per box and UIDVALIDITY (table dmp_watch), advanced only after
 // the message's outcome is recorded, so a crash re-examines a message rather than skip it;
-// the hand-off itself records one outcome per message (dmp_submissions), success or not.
+// the hand-off itself records one outcome per attempt (dmp_submissions), success or not. A
+// DMP out of reach (connection refused, timeout) is recorded but leaves the mark where it is:
+// the message is tried again on a later pass; a refusal by the DMP is final.
 import { ImapFlow, type MessageStructureObject } from 'imapflow';
 import type { Queryable } from '../core/db/index.js';
 import type { Logger } from '../core/logger.js';
 import type { Masking } from './types.js';
+
+/** Failures of the way to the DMP, not of the documents: worth another try. */
+const RETRIED = new Set(['DMP_UNREACHABLE', 'DMP_TIMEOUT']);
 
 export interface DmpRule {
   bal: string;
@@ -18,7 +23,7 @@ export interface WatcherDeps {
   db: Queryable;
   rules(): Promise<DmpRule[]>;
   imap: { host: string; port: number; master: { user: string; password: string } };
-  handoff(req: { actor: string; bal: string; folder: string; uid: number; messageId?: string; raw: Buffer; masking?: Masking }): Promise<{ outcome: string }>;
+  handoff(req: { actor: string; bal: string; folder: string; uid: number; messageId?: string; raw: Buffer; masking?: Masking }): Promise<{ outcome: string; submissions: Array<{ errors: Array<{ code: string }> }> }>;
   intervalMs: number;
   log: Logger;
 }
@@ -68,6 +73,10 @@ export function startDmpWatcher(deps: WatcherDeps): DmpWatcher {
           const chunks: Buffer[] = [];
           for await (const c of dl.content ?? []) chunks.push(c as Buffer);
           const r = await deps.handoff({ actor: `dmp-rule:${rule.bal}`, bal: rule.bal, folder: 'INBOX', uid: m.uid, messageId: m.messageId, raw: Buffer.concat(chunks), masking: rule.masking });
+          if (r.submissions.some((x) => x.errors.some((e) => RETRIED.has(e.code)))) {
+            deps.log.warn({ bal: rule.bal, uid: m.uid }, 'dmp rule: the DMP is out of reach; the message will be tried again');
+            break;
+          }
           deps.log.info({ bal: rule.bal, uid: m.uid, outcome: r.outcome }, 'dmp rule: message handed off');
           handed++;
         }

@@ -17,7 +17,8 @@ import { createPerson } from '../../annuaire/bal/index.js';
 import { DEV_RPPS, DEV_STRUCTURE_ID } from '../../certs/pki.js';
 import { checkProof } from '../../core/journal/index.js';
 import { DEMO_PATIENT, demoResultMessage } from '../../dmp/demo.js';
-import { setDmpRule } from '../../dmp/index.js';
+import { handoffMessage, setDmpRule, startDmpWatcher } from '../../dmp/index.js';
+import { silentLogger } from '../../core/logger.js';
 import { freePorts, startOperator, until, type TestOperator } from '../helpers/operator.js';
 import { testPki, type TestPki } from '../helpers/pki.js';
 import { call } from '../webmail/stack.js';
@@ -196,3 +197,33 @@ describe('a DMP rule on a box', () => {
   });
 });
 
+describe('the DMP out of reach', () => {
+  it('a ruled box keeps its result until the DMP answers: the failed attempt is recorded, the next pass sends it', async () => {
+    const { db, mailstore, dmp } = op.platform;
+    let endpoint = 'http://127.0.0.1:1/dmp/iti41';
+    const watcher = startDmpWatcher({
+      db,
+      rules: async () => [{ bal: paul.address, masking: 'normal' }],
+      imap: { host: mailstore.imap.host, port: mailstore.imap.port, master: mailstore.master },
+      handoff: (req) => handoffMessage({ ...dmp!.handoff, endpoint }, req),
+      intervalMs: 3_600_000,
+      log: silentLogger,
+    });
+    try {
+      const before = dmp!.standin!.submissions().length;
+      const inbox = await inboxOf(paul.address);
+      await labTransport().sendMail(await demoResultMessage({ from: lab, to: [paul.address], rpps: DEV_RPPS }));
+      await until(async () => (await inboxOf(paul.address)) === inbox + 1);
+      expect(await watcher.tick()).toBe(0);
+      const rows = async () => (await db.query<{ status: string; errors: Array<{ code: string }> }>('SELECT status, errors FROM dmp_submissions WHERE bal = $1 ORDER BY id', [paul.address])).rows;
+      expect((await rows()).map((r) => [r.status, r.errors[0]?.code])).toEqual([['failure', 'DMP_UNREACHABLE']]);
+      endpoint = dmp!.endpoint;
+      expect(await watcher.tick()).toBe(1);
+      expect(dmp!.standin!.submissions().length).toBe(before + 1);
+      expect((await rows()).map((r) => r.status)).toEqual(['failure', 'success']);
+      expect(await watcher.tick()).toBe(0);
+    } finally {
+      await watcher.stop();
+    }
+  });
+});
