@@ -495,6 +495,43 @@ describe('OpenAPI', () => {
   });
 });
 
+describe('IMAP connections of the API', () => {
+  it('one per session and box, logged in with the token, reused across requests, closed after webmail.imapIdle', async () => {
+    const w = await startTestWebmail(op, {}, { imapIdle: 300 });
+    const sessions = async () => (await op.platform.journal.list({ type: 'imap.login' })).filter((e) => e.actor === 'person:secretaire' && e.subject === orgBox);
+    const closed = async (id: unknown) => (await op.platform.journal.list({ type: 'imap.session.close' })).some((e) => e.details.session === id);
+    try {
+      const before = new Set((await sessions()).map((e) => e.details.session));
+      const t = (await call(w.url, ca, 'POST', '/api/v1/login', { json: { login: who.secretaire.login, password: who.secretaire.password } })).json().token;
+      const get = (path: string) => call(w.url, ca, 'GET', `/api/v1/bals/${orgBox}${path}`, { token: t });
+      expect((await Promise.all([get('/folders'), get('/folders/INBOX/messages'), get('/folders/INBOX/messages?sort=subject')])).map((r) => r.status)).toEqual([200, 200, 200]);
+      const first = (await sessions()).filter((e) => !before.has(e.details.session));
+      expect(first).toHaveLength(1);
+      expect(first[0].details).toMatchObject({ auth: 'token', method: expect.stringMatching(/^(LOGIN|PLAIN)$/), client: expect.stringContaining('mss-webmail-api') });
+      await until(() => closed(first[0].details.session));
+      expect((await get('/folders')).status).toBe(200);
+      const second = (await sessions()).filter((e) => !before.has(e.details.session) && e.details.session !== first[0].details.session);
+      expect(second).toHaveLength(1);
+    } finally {
+      await w.stop();
+    }
+  });
+
+  it("logout closes the session's connections at once (idle time far away)", async () => {
+    const w = await startTestWebmail(op, {}, { imapIdle: 3_600_000 });
+    try {
+      const before = new Set((await op.platform.journal.list({ type: 'imap.login' })).map((e) => e.details.session));
+      const t = (await call(w.url, ca, 'POST', '/api/v1/login', { json: { login: who.secretaire.login, password: who.secretaire.password } })).json().token;
+      expect((await call(w.url, ca, 'GET', `/api/v1/bals/${orgBox}/folders`, { token: t })).status).toBe(200);
+      const [mine] = (await op.platform.journal.list({ type: 'imap.login' })).filter((e) => !before.has(e.details.session) && e.actor === 'person:secretaire');
+      expect((await call(w.url, ca, 'POST', '/api/v1/logout', { token: t })).status).toBe(204);
+      await until(async () => (await op.platform.journal.list({ type: 'imap.session.close' })).some((e) => e.details.session === mine.details.session));
+    } finally {
+      await w.stop();
+    }
+  });
+});
+
 describe('without the optional parts', () => {
   it('DMP hand-off and annuaire search answer 503 when the platform has none', async () => {
     const bare = await startTestWebmail(op, { dmpHandoff: undefined, ldap: undefined });
