@@ -45,6 +45,29 @@ export function registerJournal(program: Command) {
 
   withConfigOptions(
     journal
+      .command('list')
+      .description('the latest events, newest first: who did what to what (an audit trail)')
+      .option('--type <type>', 'only this event type (e.g. policy.refused, dmp.submitted)')
+      .option('--prefix <prefix>', 'only types starting with this (e.g. smtp.)')
+      .option('--subject <subject>', 'only events about this (a box address, a message id…)')
+      .option('--actor <actor>', 'only events by this actor')
+      .option('--limit <n>', 'at most n events', '50')
+      .option('--json', 'one JSON object per line'),
+  ).action(
+    action(async (opts: Opts & { type?: string; prefix?: string; subject?: string; actor?: string; limit: string; json?: boolean }) =>
+      withJournal(opts, async (j) => {
+        const events = await j.list({ type: opts.type, typePrefix: opts.prefix, subject: opts.subject, actor: opts.actor, limit: Math.max(1, Number(opts.limit) || 50) });
+        for (const e of events) {
+          if (opts.json) process.stdout.write(JSON.stringify({ seq: e.seq, at: e.at, type: e.type, actor: e.actor, subject: e.subject, details: e.details }) + '\n');
+          else process.stdout.write(`#${e.seq}  ${e.at.toISOString()}  ${e.type}  ${e.actor}${e.subject ? ` → ${e.subject}` : ''}  ${JSON.stringify(e.details)}\n`);
+        }
+        if (!events.length && !opts.json) process.stdout.write('no such event\n');
+      }),
+    ),
+  );
+
+  withConfigOptions(
+    journal
       .command('export')
       .description('write the proof of one event: stamped.bin, token.tsr, tsa-chain.pem, proof.json and README.txt, checkable with openssl ts -verify')
       .requiredOption('--event <seq>', 'the event number (seq)')
