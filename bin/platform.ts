@@ -185,7 +185,9 @@ export async function startPlatform(config: Config, log: Logger): Promise<Platfo
     if (config.webmail.enabled && imap && smtp) {
       const ca = [readFileSync(config.tls.caFile, 'utf8')];
       const life = { ttlMs: config.webmail.tokenTtl, maxAgeMs: config.webmail.maxTokenAge };
-      const ldapTarget = slapd ? { url: slapd.ldap, baseDn: config.ldap.baseDn, ca } : undefined;
+      // The fronts are reached on loopback but checked against the name their certificate carries.
+      const servername = config.operator.hostname;
+      const ldapTarget = slapd ? { url: slapd.ldap, baseDn: config.ldap.baseDn, ca, servername } : undefined;
       const local = (h: string) => (h === '0.0.0.0' || h === '::' ? '127.0.0.1' : h);
       webmail = await startWebmail(config, {
         log,
@@ -199,8 +201,8 @@ export async function startPlatform(config: Config, log: Logger): Promise<Platfo
         },
         closeSession: (token) => closeSession(db, token),
         balsFor: async (p) => (await balsFor(db, p)).map((b) => ({ address: b.address, type: b.type, description: b.description })),
-        imap: { host: local(config.imap.host), port: imap.ports.imaps, ca },
-        submission: { host: local(config.smtp.host), port: smtp.ports.submissions, ca },
+        imap: { host: local(config.imap.host), port: imap.ports.imaps, ca, servername },
+        submission: { host: local(config.smtp.host), port: smtp.ports.submissions, ca, servername },
         ...(ldapTarget ? { ldap: ldapTarget } : {}),
         ...(dmp
           ? {

@@ -189,7 +189,14 @@ export function mailRoutes(app: FastifyInstance, ctx: ApiContext): void {
         summary: "Hand the message's clinical documents to the DMP (ITI-41), with a masking choice",
         params: S.messageParams,
         body: S.dmpBody,
-        response: { 200: { type: 'object', properties: { outcome: {} } }, ...S.errors(400, 401, 403, 404, 422, 503) },
+        response: {
+          200: {
+            type: 'object',
+            description: 'success: every document was registered; failure: see reason and each submission\'s registry errors; nothing: the message carries no document',
+            properties: { outcome: { type: 'string', enum: ['success', 'failure', 'nothing'] }, reason: { type: 'string' }, submissions: { type: 'array', items: { type: 'object', additionalProperties: true } } },
+          },
+          ...S.errors(400, 401, 403, 404, 422, 503),
+        },
       },
     },
     async (req) => {
@@ -198,7 +205,7 @@ export function mailRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const { masking } = (req.body ?? {}) as { masking?: string };
       const m = await onBox(req, bal, (c) => fetchMessage(c, bal, folder, uid, false));
       const outcome = await deps.dmpHandoff({ principal: sessionOf(req).principal, bal, folder, uid, raw: m.raw, masking });
-      return { outcome: plain(outcome) };
+      return plain(outcome);
     },
   );
 }

@@ -82,7 +82,7 @@ beforeAll(async () => {
       documentsOf: (raw) => documentsOfMessage(raw, xdmLimits(op.config)),
       dmpHandoff: async (r) => {
         handoffs.push({ bal: r.bal, folder: r.folder, uid: r.uid, masking: r.masking, raw: r.raw, login: r.principal.login });
-        return { status: 'success', documents: 1, bytes: r.raw };
+        return { outcome: 'success', submissions: [{ status: 'success', documentIds: ['1.2.3'], errors: [], bytes: r.raw }] };
       },
     },
     { maxUpload: MAX_UPLOAD },
@@ -452,7 +452,7 @@ describe('clinical documents', () => {
 
     const h = await api('POST', `/api/v1/bals/${who.martin.address}/messages/INBOX/${uid}/dmp`, { token: tokens.martin, json: { masking: 'invisible-patient' } });
     expect(h.status).toBe(200);
-    expect(h.json()).toEqual({ outcome: { status: 'success', documents: 1 } });
+    expect(h.json()).toEqual({ outcome: 'success', submissions: [{ status: 'success', documentIds: ['1.2.3'], errors: [] }] });
     expect(handoffs.at(-1)).toMatchObject({ bal: who.martin.address, folder: 'INBOX', uid, masking: 'invisible-patient', login: 'dr.martin' });
     expect(handoffs.at(-1)!.raw.includes(id)).toBe(true);
     expectProblem(await api('POST', `/api/v1/bals/${who.martin.address}/messages/INBOX/${uid}/dmp`, { token: tokens.martin, json: { masking: 'secret' } }), 400, 'BAD_REQUEST');
