@@ -1,3 +1,5 @@
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Db } from './db/index.js';
 import { MssError, problem } from './errors.js';
@@ -70,6 +72,22 @@ export function problemHandlers(app: FastifyInstance): void {
     const body = problem(new MssError('NOT_FOUND', { what: `${req.method} ${req.url.split('?')[0]}` }), req.url);
     void reply.code(404).type('application/problem+json').send(body);
   });
+}
+
+/**
+ * The OpenAPI document of an API listener, built from its routes' JSON schemas: served at
+ * /openapi.json, browsable at /docs. Register before the routes (swagger collects them).
+ */
+export async function openApiDocs(app: FastifyInstance, info: { title: string; description: string }): Promise<void> {
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { ...info, version: '1' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 }
 
 export const dbHealth = (db: Db): HealthCheck => ({

@@ -2,12 +2,10 @@
 // HTTPS listener (it carries credentials). It holds no mail and decides nothing: it speaks
 // IMAP and SMTP to the platform's own fronts as the person, so core/policy applies unchanged.
 import type { AddressInfo } from 'node:net';
-import swagger from '@fastify/swagger';
-import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { serverTlsOptions } from '../certs/tls.js';
 import type { Config } from '../core/config/index.js';
-import { problemHandlers, requestLog } from '../core/http.js';
+import { openApiDocs, problemHandlers, requestLog } from '../core/http.js';
 import { webmailApi, PREFIX } from './api.js';
 import type { WebmailDeps } from './deps.js';
 import { ImapPool } from './imap-pool.js';
@@ -42,23 +40,14 @@ export async function createWebmailServer(config: WebmailConfig, deps: WebmailDe
   const pool = new ImapPool({ target: deps.imap, idleMs: config.webmail.imapIdle, log });
   const throttle = new LoginThrottle({ windowMs: config.imap.failureWindow, maxPerSource: config.imap.maxFailuresPerSource, maxPerAccount: config.imap.maxFailuresPerAccount });
 
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.0.3',
-      info: {
-        title: 'MSSanté operator — webmail API',
-        version: '1',
-        description:
-          'Read and send MSSanté mail over HTTPS as a person: the boxes they may open, folders, messages (parsed, HTML sanitised), attachments, flags, moves, deletions, sending with attachments, read receipts, recipient search in the annuaire, and the DMP hand-off of clinical documents. ' +
-          'Log in with POST /api/v1/login (the same credential as IMAP), then send "Authorization: Bearer <token>". ' +
-          'Everything runs through the platform\'s own IMAP and submission servers as that person, so the same rules apply and are journalled there. Errors are application/problem+json (RFC 9457).',
-      },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
-    },
+  await openApiDocs(app, {
+    title: 'MSSanté operator — webmail API',
+    description:
+      'Read and send MSSanté mail over HTTPS as a person: the boxes they may open, folders, messages (parsed, HTML sanitised), attachments, flags, moves, deletions, sending with attachments, read receipts, recipient search in the annuaire, and the DMP hand-off of clinical documents. ' +
+      'Log in with POST /api/v1/login (the same credential as IMAP), then send "Authorization: Bearer <token>". ' +
+      'Everything runs through the platform\'s own IMAP and submission servers as that person, so the same rules apply and are journalled there. Errors are application/problem+json (RFC 9457).',
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
   await app.register(webmailApi, { deps, pool, throttle, hostname: config.operator.hostname, maxUpload: config.webmail.maxUpload, failureDelayMs: config.imap.failureDelay });
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.addHook('onClose', async () => pool.stop());
   return { app, pool };
 }

@@ -4,11 +4,9 @@ import type { TlsOptions } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import swagger from '@fastify/swagger';
-import swaggerUi from '@fastify/swagger-ui';
 import type { Config } from '../../core/config/index.js';
 import type { Db } from '../../core/db/index.js';
-import { MssError, problem } from '../../core/errors.js';
+import { openApiDocs, problemHandlers } from '../../core/http.js';
 import type { Journal } from '../../core/journal/index.js';
 import { silentLogger, type Logger } from '../../core/logger.js';
 import type { Policy } from '../../core/policy/index.js';
@@ -27,40 +25,16 @@ export async function createAdminServer(deps: AdminApiDeps, tls: TlsOptions, log
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
   });
 
-  app.setErrorHandler((err, req, reply) => {
-    const e = err as Error & { statusCode?: number; validation?: unknown; code?: string };
-    let body;
-    if (err instanceof MssError) body = problem(err, req.url);
-    else if (e.validation || (e.statusCode && e.statusCode < 500)) {
-      body = problem(new MssError('BAD_REQUEST', { reason: e.message }), req.url);
-      body.status = e.statusCode ?? 400;
-    } else {
-      req.log.error({ err }, 'unexpected error');
-      body = problem(err, req.url);
-    }
-    void reply.code(body.status).type('application/problem+json').send(body);
-  });
-  app.setNotFoundHandler((req, reply) => {
-    void reply.code(404).type('application/problem+json').send(problem(new MssError('NOT_FOUND', { what: `${req.method} ${req.url.split('?')[0]}` }), req.url));
-  });
+  problemHandlers(app);
 
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.0.3',
-      info: {
-        title: 'MSSanté operator — admin API',
-        version: '1',
-        description:
-          'Administration of the operator\'s mailboxes (BAL), members, application certificates, local accounts, imports (liste blanche, national extractions) and the audit trail. ' +
-          'Log in with POST /api/v1/login, then send "Authorization: Bearer <token>". Errors are application/problem+json (RFC 9457). ' +
-          'Regional accounts act on the mailboxes of their domains and structures only.',
-      },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
-    },
+  await openApiDocs(app, {
+    title: 'MSSanté operator — admin API',
+    description:
+      'Administration of the operator\'s mailboxes (BAL), members, application certificates, local accounts, imports (liste blanche, national extractions) and the audit trail. ' +
+      'Log in with POST /api/v1/login, then send "Authorization: Bearer <token>". Errors are application/problem+json (RFC 9457). ' +
+      'Regional accounts act on the mailboxes of their domains and structures only.',
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
   await app.register(adminApi, deps);
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }
 
