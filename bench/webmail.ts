@@ -182,7 +182,8 @@ async function main() {
       ldap: { port: 0, ldapsPort: 0 },
       admin: { enabled: false },
       smtp: { mxPort: 0, submissionPort: 0, submissionsPort: 0 },
-      imap: { port: 0, starttlsPort: 0 },
+      // Every client comes from 127.0.0.1 here, the API's own connections too: lift the per-address cap.
+      imap: { port: 0, starttlsPort: 0, maxPreAuthPerSource: 10_000 },
       webmail: { port: 0 },
       dmp: { standin: false },
     },

@@ -124,6 +124,25 @@ export function uidSet(uids: number[]): string {
   return runs.join(',');
 }
 
+/**
+ * Sort keys already fetched on this connection, per folder and UIDVALIDITY. A UID's arrival
+ * date and envelope never change (RFC 3501), so a list only fetches the keys of messages it
+ * has not seen yet instead of every message's on every page.
+ */
+const keyCache = new WeakMap<ImapFlow, Map<string, Map<number, string | number>>>();
+function sortKeys(c: ImapFlow, folder: string, sort: ListQuery['sort']): Map<number, string | number> {
+  const validity = c.mailbox ? String(c.mailbox.uidValidity) : '';
+  let perClient = keyCache.get(c);
+  if (!perClient) keyCache.set(c, (perClient = new Map()));
+  const id = `${folder}\u0000${validity}\u0000${sort}`;
+  let keys = perClient.get(id);
+  if (!keys) {
+    for (const k of perClient.keys()) if (k.startsWith(`${folder}\u0000`) && !k.startsWith(`${folder}\u0000${validity}\u0000`)) perClient.delete(k);
+    perClient.set(id, (keys = new Map()));
+  }
+  return keys;
+}
+
 /** Subjects sort without their reply / forward prefixes, as mail clients do. */
 const subjectKey = (s: string | undefined) => (s ?? '').replace(/^(\s*(re|fwd?|tr|aw)\s*(\[\d+\])?\s*:\s*)+/i, '').toLowerCase();
 
@@ -141,11 +160,14 @@ export async function listMessages(c: ImapFlow, bal: string, folder: string, q: 
       if (!q.q && !q.unseen) criteria.all = true;
       const found = (await c.search(criteria, { uid: true })) || [];
       if (!found.length) return { total: 0, messages: [] };
-      const keys = new Map<number, string | number>();
-      const query = q.sort === 'date' ? { internalDate: true } : { envelope: true };
-      for await (const m of c.fetch(uidSet(found), query, { uid: true })) {
-        const from = m.envelope?.from?.[0];
-        keys.set(m.uid, q.sort === 'date' ? new Date(m.internalDate ?? 0).getTime() : q.sort === 'from' ? (from?.name || from?.address || '').toLowerCase() : subjectKey(m.envelope?.subject));
+      const keys = sortKeys(c, folder, q.sort);
+      const missing = found.filter((u) => !keys.has(u));
+      if (missing.length) {
+        const query = q.sort === 'date' ? { internalDate: true } : { envelope: true };
+        for await (const m of c.fetch(uidSet(missing), query, { uid: true })) {
+          const from = m.envelope?.from?.[0];
+          keys.set(m.uid, q.sort === 'date' ? new Date(m.internalDate ?? 0).getTime() : q.sort === 'from' ? (from?.name || from?.address || '').toLowerCase() : subjectKey(m.envelope?.subject));
+        }
       }
       const dir = q.order === 'asc' ? 1 : -1;
       const sorted = found.filter((u) => keys.has(u)).sort((a, b) => {
