@@ -5,12 +5,11 @@
 // state exactly as it was; a dry run is the same path ending in ROLLBACK.
 //
 // Node and PostgreSQL work at the same time: the splitter runs on the bytes while COPY
-// consumes the rows of the main table (activities or addresses); the rows of persons and
-// structures wait in spool files (flat memory) and are COPY'd right after.
+// consumes the rows it produced, every table's in one connection: a run of one table's
+// chunks is one COPY, and the next table's chunk ends it and starts that table's COPY
+// (interleaveCopies). So PostgreSQL loads persons and structures while the file is still
+// being read, instead of after it; memory stays flat (a few chunks in flight).
 import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { queueLdapChanges } from '../ldap/index.js';
 import type { Db, Queryable } from '../../core/db/index.js';
@@ -21,7 +20,7 @@ import { BadLine, BlockDecoder, forEachLine, type Encoding, type Segment } from 
 import { HeaderError, extractionDateFromName, parseHeader, type FileKind } from './formats.js';
 import { silentProgress, type Progress } from './progress.js';
 import type { RejectSink } from './report.js';
-import { LineSplitter, OutBuf, cleanBlock, type TableName } from './rows.js';
+import { LineSplitter, OutBuf, TABLES, cleanBlock, type TableName } from './rows.js';
 import { DEFAULT_ZIP_LIMITS, openInput, type Source, type ZipLimits } from './source.js';
 
 /** What the importer needs of core/journal: appends inside our transaction. */
@@ -163,7 +162,6 @@ export async function importSource(src: Source, o: ImportOptions): Promise<FileR
   const progress = o.progress ?? silentProgress;
   const stream: Readable = await src.open();
   const reader = new FileReader(stream, src.label);
-  const spoolDir = mkdtempSync(join(tmpdir(), 'mss-import-'));
   try {
     // The header says what the file is; nothing touches the database before that.
     const first = await reader.headerLine();
@@ -195,17 +193,13 @@ export async function importSource(src: Source, o: ImportOptions): Promise<FileR
     let rejected = 0;
     progress.start(src.label, src.size);
 
-    // The main table's rows go to COPY as the file is read; the others to spool files.
-    const ready: Buffer[] = [];
+    // Each table's rows go to COPY as the file is read, in the order their chunks fill: the
+    // main table's (one row per line) in 1 MB chunks, the others' in larger ones, so that
+    // a switch between tables (one COPY ending, another starting) comes every few MB.
+    const ready: Chunk[] = [];
     const main: TableName = header.kind === 'activity' ? 'activities' : 'addresses';
-    const spools = new Map<TableName, { path: string; fd: number }>();
-    const outs: Partial<Record<TableName, OutBuf>> = { [main]: new OutBuf((b) => ready.push(b)) };
-    for (const t of header.kind === 'activity' ? (['persons', 'structures'] as const) : []) {
-      const path = join(spoolDir, `${t}.csv`);
-      const fd = openSync(path, 'w', 0o600);
-      spools.set(t, { path, fd });
-      outs[t] = new OutBuf((b) => void writeSync(fd, b));
-    }
+    const outs: Partial<Record<TableName, OutBuf>> = {};
+    for (const t of TABLES[header.kind]) outs[t] = new OutBuf((data) => ready.push({ table: t, data }), t === main ? 1 << 20 : 8 << 20);
     const splitter = new LineSplitter(header, outs);
 
     const reject = (n: number, reason: string, text: string) => {
@@ -216,8 +210,8 @@ export async function importSource(src: Source, o: ImportOptions): Promise<FileR
       else for (const [kind, key] of Object.entries(k)) if (key) keep.push([kind, key]);
     };
 
-    /** The main COPY's input: the file, split as it is read. */
-    async function* mainInput(): AsyncGenerator<Buffer> {
+    /** The COPY input of every table: the file, split as it is read. */
+    async function* rowChunks(): AsyncGenerator<Chunk> {
       for (;;) {
         const seg = await reader.next();
         if (seg === undefined) break;
@@ -240,8 +234,6 @@ export async function importSource(src: Source, o: ImportOptions): Promise<FileR
       }
       splitter.finish();
       for (const out of Object.values(outs)) out.flush();
-      for (const { fd } of spools.values()) closeSync(fd);
-      spools.forEach((sp) => (sp.fd = -1));
       while (ready.length) yield ready.shift()!;
     }
 
@@ -269,10 +261,7 @@ export async function importSource(src: Source, o: ImportOptions): Promise<FileR
       }
       const plans = await prepare(tx, header.kind, splitter.columns, date, src.name);
       if (!tx.copyFrom) throw new Error('this database connection cannot bulk-load (no copyFrom)');
-      const copied = new Map<TableName, number>();
-      const plan = (t: TableName) => plans.find((p) => p.entity.name === t)!;
-      copied.set(main, await tx.copyFrom(plan(main).copySql, mainInput()));
-      for (const [t, sp] of spools) copied.set(t, await tx.copyFrom(plan(t).copySql, wholeLines(createReadStream(sp.path, { highWaterMark: 1 << 20 }))));
+      const copied = await interleaveCopies(tx, rowChunks(), (t) => plans.find((p) => p.entity.name === t)!.copySql);
       progress.phase(`${lines.toLocaleString('en-US')} lines read, ${rejected} rejected; applying the difference`);
       await stageProtected(tx, keep);
       await o.onStep?.('staged', src.label);
@@ -342,7 +331,6 @@ export async function importSource(src: Source, o: ImportOptions): Promise<FileR
     return result;
   } finally {
     stream.destroy();
-    rmSync(spoolDir, { recursive: true, force: true });
   }
 }
 
@@ -362,20 +350,31 @@ async function feedDirectory(tx: Queryable, kind: FileKind, plans: Plan[], table
   return { action: n ? 'queued' : 'none', keys: n };
 }
 
-/** Re-chunks a byte stream at line ends: PGlite loads COPY input in slices of whole lines. */
-async function* wholeLines(stream: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-  let tail: Buffer | undefined;
-  for await (const chunk of stream) {
-    const data = tail ? Buffer.concat([tail, chunk]) : chunk;
-    const nl = data.lastIndexOf(0x0a);
-    if (nl < 0) {
-      tail = data;
-      continue;
+/** Whole rows of one table, in COPY format. */
+interface Chunk {
+  table: TableName;
+  data: Buffer;
+}
+
+/**
+ * Loads the chunks, in the order they come, over the transaction's one connection: each run
+ * of one table's chunks is one COPY statement (a table may get several; FREEZE allows that
+ * within the transaction that truncated it). Returns the rows loaded per table.
+ */
+async function interleaveCopies(tx: Queryable, chunks: AsyncIterator<Chunk>, copySql: (t: TableName) => string): Promise<Map<TableName, number>> {
+  const copied = new Map<TableName, number>();
+  let head = await chunks.next();
+  while (!head.done) {
+    const table = head.value.table;
+    async function* run(): AsyncGenerator<Buffer> {
+      while (!head.done && head.value.table === table) {
+        yield head.value.data;
+        head = await chunks.next();
+      }
     }
-    tail = nl + 1 < data.length ? Buffer.from(data.subarray(nl + 1)) : undefined;
-    yield data.subarray(0, nl + 1);
+    copied.set(table, (copied.get(table) ?? 0) + (await tx.copyFrom!(copySql(table), run())));
   }
-  if (tail?.length) yield tail;
+  return copied;
 }
 
 /**
