@@ -272,22 +272,31 @@ export interface ChangePage {
  * The changes as pages of at most `batch` keys of one table and one kind of change.
  * PostgreSQL does the grouping, so the importer handles a few thousand rows rather than
  * millions; a cursor keeps memory bounded. A table loaded directly was empty: every row
- * is an insertion, paged in key order straight from the table. For the others, stg_chg —
+ * is an insertion, paged in key order straight from the table — each page is the next
+ * `batch` keys after the last one of the page before, read in order from the key's unique
+ * index, which the load just built (no sort of the whole table). For the others, stg_chg —
  * a fresh temp table, scanned in the order it was written — is cut by its running row
  * number into full pages of each (table, kind) run. Inserted keys come as a digest, not a
  * list (see journalFile in importer.ts for why).
  */
 export async function* changeBatches(tx: Queryable, plans: Plan[], batch: number): AsyncGenerator<ChangePage> {
   const size = Math.max(1, Math.floor(batch));
-  const pages = (name: string, sql: string) => fetchAll(tx, name, sql);
+  // Pages per round trip: about 100,000 keys (listed keys, up to a few MB).
+  const pages = (name: string, sql: string) => fetchAll(tx, name, sql, Math.max(1, Math.floor(100_000 / size)));
   for (const p of plans) {
     if (p.mode !== 'direct') continue;
+    const k = p.entity.key('t');
+    const page = (after: string) =>
+      `SELECT count(*)::int AS n, min(k) AS first, max(k) AS last, encode(sha256(convert_to(string_agg(k, E'\\n' ORDER BY k), 'UTF8')), 'hex') AS digest
+       FROM (SELECT ${k} AS k FROM ${p.entity.table} t ${after} ORDER BY ${k} LIMIT ${size}) x`;
     for await (const r of pages(
       'stg_direct_cursor',
-      `SELECT '${p.entity.name}' AS tbl, 'inserted' AS kind, count(*)::int AS n, min(k) AS first, max(k) AS last, NULL AS keys,
-              encode(sha256(convert_to(string_agg(k, E'\\n' ORDER BY k), 'UTF8')), 'hex') AS digest
-       FROM (SELECT k, (row_number() OVER (ORDER BY k)) - 1 AS r FROM (SELECT ${p.entity.key('t')} AS k FROM ${p.entity.table} t) x) y
-       GROUP BY r / ${size} ORDER BY min(r)`,
+      `WITH RECURSIVE page AS (
+         SELECT * FROM (${page('')}) a
+         UNION ALL
+         SELECT b.* FROM page, LATERAL (${page(`WHERE ${k} > page.last`)}) b WHERE page.n = ${size}
+       )
+       SELECT '${p.entity.name}' AS tbl, 'inserted' AS kind, n, first, last, NULL AS keys, digest FROM page WHERE n > 0`,
     )) yield r;
   }
   yield* pages(
@@ -300,11 +309,11 @@ export async function* changeBatches(tx: Queryable, plans: Plan[], batch: number
   );
 }
 
-async function* fetchAll(tx: Queryable, cursor: string, sql: string): AsyncGenerator<ChangePage> {
+async function* fetchAll(tx: Queryable, cursor: string, sql: string, perFetch: number): AsyncGenerator<ChangePage> {
   await tx.query(`DECLARE ${cursor} NO SCROLL CURSOR FOR ${sql}`);
   try {
     for (;;) {
-      const { rows } = await tx.query<{ tbl: TableName; kind: ChangeKind; n: number; first: string; last: string; keys: string | null; digest: string | null }>(`FETCH 100 FROM ${cursor}`);
+      const { rows } = await tx.query<{ tbl: TableName; kind: ChangeKind; n: number; first: string; last: string; keys: string | null; digest: string | null }>(`FETCH ${perFetch} FROM ${cursor}`);
       if (!rows.length) return;
       for (const r of rows) {
         const page: ChangePage = { table: r.tbl, kind: r.kind, count: r.n, first: r.first, last: r.last };
