@@ -1,64 +1,81 @@
 // bench/imap-proxy: the IMAP proxy against Dovecot itself, same client, same run.
 //   1. FETCH throughput of a mailbox of --messages messages of --size bytes (BODY.PEEK[] of
-//      1:*, imapflow), through the proxy (TLS, auth, tracing) vs directly against Dovecot
-//      (plain loopback, master-user login); rounds alternate and the medians are compared.
+//      1:*, imapflow in a child process), through the proxy (TLS, login, policy, tracing) vs
+//      directly against Dovecot over IMAPS — what a client without our proxy would use, and
+//      the ratio the target is judged on — and, for information, Dovecot over plain loopback
+//      and a bare Node TLS relay. Dovecot's IMAPS is a second instance of the same Dovecot
+//      (the platform's generated configuration included, same mail, same master user) with a
+//      TLS listener, the platform's certificate and the same suites: the production
+//      configuration keeps TLS in the proxy only. Rounds rotate the order; medians and the
+//      per-round (paired) ratios are printed, with the negotiated protocol and cipher.
 //   2. Login latency p50/p99: password (scrypt + policy + journal + Dovecot login), client
 //      certificate (EXTERNAL), and a direct Dovecot login for reference.
-//   3. Memory: RSS of the proxy's process with --idle concurrent sessions sitting in IDLE
-//      (Dovecot hibernates them), and Dovecot's own RSS.
-// The clients run in a child process (as they would on other machines), so the proxy's
-// process holds only the proxy, the embedded database and the journal. Loopback only.
+//   3. Memory: RSS of the proxy with --idle concurrent sessions sitting in IDLE (Dovecot
+//      hibernates them), and Dovecot's own RSS.
+// The clients run in child processes (as they would on other machines). Loopback only.
 //
-//   node dist/bench/imap-proxy.js [--messages 1000] [--size 51200] [--rounds 3] [--logins 200] [--idle 10000]
+//   node dist/bench/imap-proxy.js [--messages 1000] [--size 51200] [--rounds 5] [--logins 200]
+//        [--idle 10000] [--only fetch,logins,idle] [--cpu-profile FILE]
 //
 // Dovecot hibernates an idle session by handing its inotify instance to imap-hibernate, so
 // each hibernated session keeps one: fs.inotify.max_user_instances (128 by default on
 // Debian) must exceed the number of idle sessions, or Dovecot silently keeps one imap
 // process (~5 MB) per session. The bench says so when the limit is too low
 // (`sysctl fs.inotify.max_user_instances=16384`).
-//
-// File descriptors: every proxied session holds two (client + Dovecot). The bench cannot
-// raise the hard limit (`ulimit -Hn`, a root/systemd setting: LimitNOFILE=); it opens as
-// many idle sessions as the limit allows and says so. Raise it with `ulimit -n 65536`
-// (as root) before running to measure more.
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { connect as tcpConnect, createServer as createTcpServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
+import { Session } from 'node:inspector';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect as tcpConnect, type AddressInfo, type Socket } from 'node:net';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect as tlsConnect, createServer as createTlsServer, type ConnectionOptions } from 'node:tls';
+import { connect as tlsConnect, createServer as createTlsServer, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { parseArgs } from 'node:util';
 import { ImapFlow } from 'imapflow';
-import { loadConfig } from '../core/config/index.js';
+import { loadConfig, type Config } from '../core/config/index.js';
 import { migrate, openPglite } from '../core/db/index.js';
 import { Journal } from '../core/journal/index.js';
 import { silentLogger } from '../core/logger.js';
+import { freePort } from '../core/net.js';
 import { Policy } from '../core/policy/index.js';
-import { Supervisor } from '../core/supervisor.js';
+import { chownTree, Supervisor } from '../core/supervisor.js';
 import { DEV_RPPS, DEV_STRUCTURE_ID, initDevPki } from '../certs/pki.js';
-import { loadTlsMaterial, serverTlsOptions } from '../certs/tls.js';
+import { loadTlsMaterial, MSSANTE_TLS12_CIPHERS, serverTlsOptions, TLS13_CIPHERS } from '../certs/tls.js';
 import { startMailstore } from '../mailstore/dovecot.js';
 import { deliverLmtp } from '../mailstore/lmtp.js';
 import { balFactSource, checkCredentials, createBal, createPerson, principalForCertificate, registerAppCertificate } from '../annuaire/bal/index.js';
 import { whitelistFactSource } from '../annuaire/whitelist/index.js';
 import { startImapProxy } from '../imap-proxy/index.js';
 
+const SECTIONS = ['fetch', 'logins', 'idle'] as const;
+type Section = (typeof SECTIONS)[number];
+
 const { values: args } = parseArgs({
   options: {
     messages: { type: 'string', default: '1000' },
     size: { type: 'string', default: '51200' },
-    rounds: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '5' },
     logins: { type: 'string', default: '200' },
     idle: { type: 'string', default: '10000' },
+    only: { type: 'string' },
+    targets: { type: 'string' },
+    'cpu-profile': { type: 'string' },
     child: { type: 'boolean', default: false },
-    relay: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
 });
 if (args.help) {
-  process.stdout.write('usage: node dist/bench/imap-proxy.js [--messages N] [--size BYTES] [--rounds R] [--logins N] [--idle N]\n');
+  process.stdout.write(
+    [
+      'usage: node dist/bench/imap-proxy.js [--messages N] [--size BYTES] [--rounds R] [--logins N] [--idle N] [--only fetch,logins,idle] [--cpu-profile FILE]',
+      '  --only runs some sections (comma-separated); --targets proxy,dovecotTls,dovecotPlain,tlsRelay limits the FETCH paths (profiling: the ratios need proxy and dovecotTls);',
+      '  --cpu-profile FILE writes a V8 CPU profile of the proxy process over the measured FETCH rounds.',
+      '',
+    ].join('\n'),
+  );
   process.exit(0);
 }
+const ONLY = new Set<Section>(args.only ? (args.only.split(',').map((s) => s.trim()) as Section[]) : SECTIONS);
+for (const s of ONLY) if (!SECTIONS.includes(s)) throw new Error(`--only: ${s} is not one of ${SECTIONS.join(', ')}`);
 
 const DOMAIN = 'mssante.localhost';
 const PER = `jeanne.martin@${DOMAIN}`;
@@ -68,15 +85,22 @@ const app = (i: number) => `labo-${i}@${DOMAIN}`;
 
 // ---------------------------------------------------------------- the client side (child)
 
+type FetchRequest = { cmd: 'fetch'; host: string; port: number; secure: boolean; tls: ConnectionOptions; user: string; pass: string };
 type Request =
-  | { cmd: 'fetch'; host: string; port: number; secure: boolean; tls: ConnectionOptions; user: string; pass: string }
+  | FetchRequest
   | { cmd: 'logins'; n: number; port: number; tls?: ConnectionOptions; login: string }
-  | { cmd: 'idle'; n: number; concurrency: number; port: number; tls: ConnectionOptions; boxes: string[] }
-  | { cmd: 'connect'; n: number; port: number; tls: ConnectionOptions }
+  | { cmd: 'idle'; n: number; from: number; concurrency: number; port: number; tls: ConnectionOptions; boxes: string[] }
   | { cmd: 'close' };
+interface FetchResult {
+  bytes: number;
+  n: number;
+  seconds: number;
+  /** Negotiated TLS, as the client saw it. */
+  tls: string | null;
+}
 
 /** One IMAP exchange on a socket: resolves at the first line matching `re`. */
-function lineWaiter(sock: import('node:net').Socket) {
+function lineWaiter(sock: Socket) {
   let buf = '';
   let waiter: { re: RegExp; resolve: (s: string) => void; reject: (e: Error) => void } | null = null;
   const check = () => {
@@ -102,21 +126,29 @@ function lineWaiter(sock: import('node:net').Socket) {
     });
 }
 
-function open(port: number, tls?: ConnectionOptions): Promise<import('node:net').Socket> {
+function open(port: number, tls?: ConnectionOptions): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const s = tls ? tlsConnect({ host: '127.0.0.1', port, ...tls }, () => resolve(s)) : tcpConnect({ host: '127.0.0.1', port }, () => resolve(s));
     s.once('error', reject);
   });
 }
 
+function describeTls(s: TLSSocket): string {
+  const c = s.getCipher();
+  const k = s.getEphemeralKeyInfo() as { name?: string; type?: string } | null;
+  return `${s.getProtocol()} ${c.standardName ?? c.name}${k && (k.name || k.type) ? ` (${k.name ?? k.type})` : ''}`;
+}
+
 async function child() {
-  const held: Array<import('node:net').Socket> = [];
+  const held: Socket[] = [];
   process.on('message', (req: Request) => {
     void (async () => {
       try {
         if (req.cmd === 'fetch') {
           const c = new ImapFlow({ host: req.host, port: req.port, secure: req.secure, tls: req.tls, auth: { user: req.user, pass: req.pass }, logger: false });
           await c.connect();
+          const socket = (c as unknown as { socket: Socket }).socket;
+          const tls = req.secure ? describeTls(socket as TLSSocket) : null;
           const lock = await c.getMailboxLock('INBOX');
           const t0 = performance.now();
           let bytes = 0;
@@ -128,7 +160,7 @@ async function child() {
           const seconds = (performance.now() - t0) / 1000;
           lock.release();
           await c.logout();
-          process.send!({ ok: true, result: { bytes, n, seconds } });
+          process.send!({ ok: true, result: { bytes, n, seconds, tls } satisfies FetchResult });
         } else if (req.cmd === 'logins') {
           const times: number[] = [];
           for (let i = 0; i < req.n; i++) {
@@ -152,7 +184,7 @@ async function child() {
             const s = await open(req.port, req.tls);
             const wait = lineWaiter(s);
             await wait(/\r\n/);
-            const box = req.boxes[i % req.boxes.length];
+            const box = req.boxes[(req.from + i) % req.boxes.length];
             s.write(`a AUTHENTICATE EXTERNAL ${Buffer.from(box).toString('base64')}\r\n`);
             const a = await wait(/^a (OK|NO|BAD).*\r\n/m);
             if (!/^a OK/m.test(a)) throw new Error(a.trim());
@@ -177,16 +209,6 @@ async function child() {
           };
           await Promise.all(Array.from({ length: req.concurrency }, worker));
           process.send!({ ok: true, result: { opened: held.length, failed, firstError } });
-        } else if (req.cmd === 'connect') {
-          // Bare connections through a relay: the TLS handshake and Dovecot's greeting, no login.
-          for (let i = 0; i < req.n; i++) {
-            const s = await open(req.port, req.tls);
-            await lineWaiter(s)(/\r\n/);
-            s.removeAllListeners('data');
-            s.on('data', () => {});
-            held.push(s);
-          }
-          process.send!({ ok: true, result: held.length });
         } else if (req.cmd === 'close') {
           for (const s of held.splice(0)) s.destroy();
           process.send!({ ok: true, result: null });
@@ -213,10 +235,18 @@ function ask<T>(c: ChildProcess, req: Request, onProgress?: (n: number) => void)
   });
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil((p / 100) * xs.length) - 1)];
+const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
+const median = (xs: number[]) => {
+  const s = sorted(xs);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const pct = (xs: number[], p: number) => sorted(xs)[Math.min(xs.length - 1, Math.ceil((p / 100) * xs.length) - 1)];
 const mb = (bytes: number) => bytes / 1024 / 1024;
 const say = (s: string) => process.stdout.write(s + '\n');
+const load = () =>
+  loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
 
 function openFileLimit(): number {
   const m = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
@@ -245,8 +275,7 @@ function treeRss(root: number): { mib: number; processes: number; byName: Record
   for (const pid of parent.keys()) {
     if (!inTree(pid)) continue;
     try {
-      const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
-      kib += rss;
+      kib += rssKib(pid);
       processes++;
       const n = names.get(pid)!;
       byName[n] = (byName[n] ?? 0) + 1;
@@ -255,6 +284,84 @@ function treeRss(root: number): { mib: number; processes: number; byName: Record
     }
   }
   return { mib: kib / 1024, processes, byName };
+}
+
+function rssKib(pid: number): number {
+  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+}
+
+/**
+ * Dovecot over IMAPS, for the FETCH comparison: a second instance of the platform's own
+ * Dovecot — its generated configuration included as is, so the same mail, master user and
+ * settings — with a TLS listener using the platform's certificate and the same suites and
+ * preferences as the proxy. Its own base and state directories; LMTP and plain IMAP off.
+ */
+async function startDovecotTls(config: Config, supervisor: Supervisor, cert: { chainPem: string; keyPem: string }): Promise<{ host: string; port: number }> {
+  const home = join(config.dataDir, 'dovecot-tls');
+  const run = join(home, 'run');
+  const state = join(home, 'state');
+  for (const d of [home, run, state]) mkdirSync(d, { recursive: true, mode: 0o750 });
+  writeFileSync(join(home, 'cert.pem'), cert.chainPem, { mode: 0o600 });
+  writeFileSync(join(home, 'key.pem'), cert.keyPem, { mode: 0o600 });
+  const port = await freePort('127.0.0.1');
+  const file = join(home, 'dovecot.conf');
+  writeFileSync(
+    file,
+    `# bench/imap-proxy: the platform's Dovecot, plus a TLS listener (a second instance).
+!include ${join(config.dataDir, 'dovecot', 'dovecot.conf')}
+base_dir = ${run}
+state_dir = ${state}
+instance_name = mss-bench-imaps
+ssl = yes
+ssl_cert = <${join(home, 'cert.pem')}
+ssl_key = <${join(home, 'key.pem')}
+ssl_min_protocol = TLSv1.2
+ssl_cipher_list = ${MSSANTE_TLS12_CIPHERS.join(':')}
+ssl_cipher_suites = ${TLS13_CIPHERS.join(':')}
+ssl_prefer_server_ciphers = yes
+service imap-login {
+  inet_listener imap {
+    port = 0
+  }
+  inet_listener imaps {
+    address = 127.0.0.1
+    port = ${port}
+    ssl = yes
+  }
+}
+service lmtp {
+  inet_listener lmtp {
+    port = 0
+  }
+}
+`,
+    { mode: 0o600 },
+  );
+  chownTree(home, supervisor.user);
+  const banner = () =>
+    new Promise<void>((resolve, reject) => {
+      const s = tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {});
+      const t = setTimeout(() => (s.destroy(), reject(new Error('no IMAPS banner'))), 2000);
+      s.once('data', (d) => {
+        clearTimeout(t);
+        s.destroy();
+        if (d.toString().startsWith('* OK')) resolve();
+        else reject(new Error(`unexpected banner ${d.toString().slice(0, 80)}`));
+      });
+      s.once('error', (e) => (clearTimeout(t), reject(e)));
+    });
+  await supervisor.start({
+    name: 'dovecot-imaps',
+    command: config.mailstore.dovecot,
+    args: ['-F', '-c', file],
+    pidFile: join(run, 'master.pid'),
+    restart: 'never',
+    health: banner,
+    readyTimeoutMs: 30_000,
+    stopTimeoutMs: 10_000,
+    logLevels: { stdout: 'info', stderr: 'info' },
+  });
+  return { host: '127.0.0.1', port };
 }
 
 async function parent() {
@@ -268,9 +375,9 @@ async function parent() {
   const IDLE = Math.min(Number(args.idle), Math.floor((fdLimit - 200) / 2));
 
   const inotify = Number(readFileSync('/proc/sys/fs/inotify/max_user_instances', 'utf8'));
-  if (inotify < IDLE + 100) say(`warning: fs.inotify.max_user_instances is ${inotify}: Dovecot cannot hibernate more than about that many sessions (sysctl fs.inotify.max_user_instances=16384)`);
+  if (ONLY.has('idle') && inotify < IDLE + 100) say(`warning: fs.inotify.max_user_instances is ${inotify}: Dovecot cannot hibernate more than about that many sessions (sysctl fs.inotify.max_user_instances=16384)`);
   const dir = mkdtempSync(join(tmpdir(), 'mss-bench-imap-'));
-  say(`bench/imap-proxy — ${M} messages of ${SIZE} bytes, ${ROUNDS} rounds; ${LOGINS} logins; ${IDLE} idle sessions (open-file limit ${fdLimit})`);
+  say(`bench/imap-proxy — ${[...ONLY].join(', ')}; ${M} messages of ${SIZE} bytes, ${ROUNDS} rounds; ${LOGINS} logins; ${IDLE} idle sessions (open-file limit ${fdLimit}); load average ${load()}`);
   const { paths } = await initDevPki({ dir: join(dir, 'pki'), domain: DOMAIN, keyBits: 2048, validityDays: 30 });
   const config = loadConfig({
     env: {},
@@ -285,6 +392,8 @@ async function parent() {
   });
   const supervisor = new Supervisor(silentLogger);
   const store = await startMailstore(config, silentLogger, supervisor);
+  const material = loadTlsMaterial(config);
+  const imaps = ONLY.has('fetch') ? await startDovecotTls(config, supervisor, { chainPem: material.certChainPem, keyPem: material.keyPem }) : null;
   const db = await openPglite();
   await migrate(db);
   const journal = new Journal(db);
@@ -297,7 +406,6 @@ async function parent() {
     await createBal(ctx, { address: app(i), type: 'APP', owner: DEV_STRUCTURE_ID }, 'bench');
     await registerAppCertificate(ctx, app(i), appPem, 'bench');
   }
-  const material = loadTlsMaterial(config);
   const proxy = await startImapProxy(config, {
     tls: material,
     policy,
@@ -308,135 +416,81 @@ async function parent() {
     certificatePrincipal: (pem) => principalForCertificate(db, pem),
   });
 
-  // References in the same process as the proxy: what any relay costs on this machine. A
-  // bare TCP relay and a bare TLS relay (same certificate and suites as the proxy), both
-  // stream.pipe() to Dovecot, no authentication, no tracing.
-  const relay = (server: Server) => {
-    server.on('connection', () => {});
-    return new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
-  };
-  const pipeTo = (c: Socket) => {
+  // Reference in the same process as the proxy: what any Node relay costs on this machine.
+  // A bare TLS relay (same certificate and suites as the proxy), stream.pipe() to Dovecot,
+  // no login, no tracing.
+  const tlsRelay = createTlsServer(serverTlsOptions(material), (c) => {
     const b = tcpConnect({ host: store.imap.host, port: store.imap.port, noDelay: true });
     c.setNoDelay(true);
     c.pipe(b).on('error', () => c.destroy());
     b.pipe(c).on('error', () => b.destroy());
-  };
-  const tcpRelay = createTcpServer(pipeTo);
-  const tlsRelay = createTlsServer(serverTlsOptions(material), pipeTo);
-  const relayPorts = { tcp: await relay(tcpRelay), tls: await relay(tlsRelay) };
-
-  // The mailbox: M messages of SIZE bytes, delivered over LMTP 8 at a time.
-  const line = 'Compte rendu de biologie : hémoglobine 14,2 g/dL, plaquettes 250 G/L, RAS.'.padEnd(76, '.') + '\r\n';
-  const body = line.repeat(Math.ceil(SIZE / Buffer.byteLength(line)));
-  let made = 0;
-  await Promise.all(
-    Array.from({ length: 8 }, async () => {
-      while (made < M) {
-        const i = ++made;
-        const head = `From: labo@peer.${DOMAIN}\r\nTo: ${PER}\r\nSubject: Résultat ${i}\r\nMessage-ID: <${i}@bench>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n`;
-        const msg = Buffer.from(head + body, 'utf8').subarray(0, SIZE);
-        await deliverLmtp(store.lmtp, { from: `labo@peer.${DOMAIN}`, to: [PER] }, msg);
-      }
-    }),
-  );
+  });
+  const relayPort = await new Promise<number>((resolve) => tlsRelay.listen(0, '127.0.0.1', () => resolve((tlsRelay.address() as AddressInfo).port)));
 
   const kid = fork(process.argv[1], ['--child'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const ca = readFileSync(paths.ca, 'utf8');
   const tlsOpts: ConnectionOptions = { ca, servername: 'localhost' };
   const certOpts: ConnectionOptions = { ...tlsOpts, cert: appPem + readFileSync(paths.intermediate, 'utf8'), key: readFileSync(paths.leaves.application.key, 'utf8') };
   try {
-    // 1. FETCH throughput: the four paths in turn, each round, so drifts hit them alike.
-    const master = { user: `${PER}${store.master.separator}${store.master.user}`, pass: store.master.password };
-    const paths = {
-      direct: { cmd: 'fetch' as const, host: store.imap.host, port: store.imap.port, secure: false, tls: {}, ...master },
-      tcpRelay: { cmd: 'fetch' as const, host: '127.0.0.1', port: relayPorts.tcp, secure: false, tls: {}, ...master },
-      tlsRelay: { cmd: 'fetch' as const, host: '127.0.0.1', port: relayPorts.tls, secure: true, tls: tlsOpts, ...master },
-      proxy: { cmd: 'fetch' as const, host: '127.0.0.1', port: proxy.ports.imaps, secure: true, tls: tlsOpts, user: PER, pass: PASSWORD },
-    };
-    type Fetch = { bytes: number; n: number; seconds: number };
-    const speed: Record<keyof typeof paths, number[]> = { direct: [], tcpRelay: [], tlsRelay: [], proxy: [] };
-    const cpu: Record<keyof typeof paths, number[]> = { direct: [], tcpRelay: [], tlsRelay: [], proxy: [] };
-    for (let r = -1; r < ROUNDS; r++) {
-      for (const [name, req] of Object.entries(paths) as Array<[keyof typeof paths, (typeof paths)['direct']]>) {
-        const c0 = process.cpuUsage();
-        const f = await ask<Fetch>(kid, req);
-        const c = process.cpuUsage(c0);
-        if (f.n !== M) throw new Error(`${name}: fetched ${f.n} messages, expected ${M}`);
-        if (r < 0) continue; // a first round to warm caches and code paths
-        speed[name].push(mb(f.bytes) / f.seconds);
-        cpu[name].push((c.user + c.system) / 1000);
-      }
+    if (ONLY.has('fetch')) {
+      // The mailbox: M messages of SIZE bytes, delivered over LMTP 8 at a time.
+      const line = 'Compte rendu de biologie : hémoglobine 14,2 g/dL, plaquettes 250 G/L, RAS.'.padEnd(76, '.') + '\r\n';
+      const body = line.repeat(Math.ceil(SIZE / Buffer.byteLength(line)));
+      let made = 0;
+      await Promise.all(
+        Array.from({ length: 8 }, async () => {
+          while (made < M) {
+            const i = ++made;
+            const head = `From: labo@peer.${DOMAIN}\r\nTo: ${PER}\r\nSubject: Résultat ${i}\r\nMessage-ID: <${i}@bench>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n`;
+            const msg = Buffer.from(head + body, 'utf8').subarray(0, SIZE);
+            await deliverLmtp(store.lmtp, { from: `labo@peer.${DOMAIN}`, to: [PER] }, msg);
+          }
+        }),
+      );
+      await fetchSection({ kid, M, SIZE, ROUNDS, tlsOpts, store, imaps: imaps!, relayPort, proxyPort: proxy.ports.imaps });
     }
-    say('');
-    say(`FETCH 1:* BODY.PEEK[] (${M} × ${SIZE} B, imapflow in a child process, median of ${ROUNDS} rounds)`);
-    const row = (label: string, k: keyof typeof paths) =>
-      say(`  ${label.padEnd(44)} ${median(speed[k]).toFixed(1).padStart(6)} MiB/s  ${(median(speed[k]) / median(speed.direct)).toFixed(3)}   CPU in this process ${median(cpu[k]).toFixed(0).padStart(4)} ms   rounds ${speed[k].map((x) => x.toFixed(0)).join(' ')}`);
-    say(`  ${''.padEnd(44)} ${'speed'.padStart(12)}  ratio`);
-    row('direct to Dovecot (plain, master login)', 'direct');
-    row('reference: bare TCP relay (pipe)', 'tcpRelay');
-    row('reference: bare TLS relay (pipe)', 'tlsRelay');
-    row('the proxy (TLS, login, policy, tracing)', 'proxy');
-    say(`  ratio proxy / direct ${(median(speed.proxy) / median(speed.direct)).toFixed(3)} (target ≥ 0.95); proxy / bare TLS relay ${(median(speed.proxy) / median(speed.tlsRelay)).toFixed(3)}`);
 
-    // 2. Login latency.
-    const q = (s: string) => `"${s}"`;
-    const lat = async (label: string, port: number, tls: ConnectionOptions | undefined, login: string) => {
-      await ask<number[]>(kid, { cmd: 'logins', n: 5, port, tls, login });
-      const t = await ask<number[]>(kid, { cmd: 'logins', n: LOGINS, port, tls, login });
-      say(`  ${label.padEnd(48)} p50 ${pct(t, 50).toFixed(1).padStart(6)} ms   p99 ${pct(t, 99).toFixed(1).padStart(6)} ms`);
-    };
-    say('');
-    say(`Login latency, connect → tagged OK (${LOGINS} sequential logins each)`);
-    await lat('proxy, LOGIN password (scrypt, policy, journal)', proxy.ports.imaps, tlsOpts, `LOGIN ${q(PER)} ${q(PASSWORD)}`);
-    await lat('proxy, AUTHENTICATE EXTERNAL (certificate)', proxy.ports.imaps, certOpts, `AUTHENTICATE EXTERNAL ${Buffer.from(app(0)).toString('base64')}`);
-    await lat('Dovecot directly, master login (reference)', store.imap.port, undefined, `LOGIN ${q(`${PER}*${store.master.user}`)} ${q(store.master.password)}`);
+    if (ONLY.has('logins')) {
+      const q = (s: string) => `"${s}"`;
+      const lat = async (label: string, port: number, tls: ConnectionOptions | undefined, login: string) => {
+        await ask<number[]>(kid, { cmd: 'logins', n: 5, port, tls, login });
+        const t = await ask<number[]>(kid, { cmd: 'logins', n: LOGINS, port, tls, login });
+        say(`  ${label.padEnd(48)} p50 ${pct(t, 50).toFixed(1).padStart(6)} ms   p99 ${pct(t, 99).toFixed(1).padStart(6)} ms`);
+      };
+      say('');
+      say(`Login latency, connect → tagged OK (${LOGINS} sequential logins each; load average ${load()})`);
+      await lat('proxy, LOGIN password (scrypt, policy, journal)', proxy.ports.imaps, tlsOpts, `LOGIN ${q(PER)} ${q(PASSWORD)}`);
+      await lat('proxy, AUTHENTICATE EXTERNAL (certificate)', proxy.ports.imaps, certOpts, `AUTHENTICATE EXTERNAL ${Buffer.from(app(0)).toString('base64')}`);
+      await lat('Dovecot directly, master login (reference)', store.imap.port, undefined, `LOGIN ${q(`${PER}*${store.master.user}`)} ${q(store.master.password)}`);
+      say(`  (load average after: ${load()})`);
+    }
 
-    // 3. Idle sessions.
-    await journal.flush();
-    const before = process.memoryUsage();
-    const dovecotPid = supervisor.status('dovecot')[0].pid!;
-    say('');
-    say(`${IDLE} concurrent sessions in IDLE (certificate logins over ${APP_BOXES} APP boxes, 64 at a time)`);
-    const t0 = performance.now();
-    const idle = await ask<{ opened: number; failed: number; firstError: string }>(kid, { cmd: 'idle', n: IDLE, concurrency: 64, port: proxy.ports.imaps, tls: certOpts, boxes: Array.from({ length: APP_BOXES }, (_, i) => app(i)) }, (n) =>
-      process.stdout.write(`  … ${n} opened\n`),
-    );
-    const openSeconds = (performance.now() - t0) / 1000;
-    // Let Dovecot hibernate them and the journal catch up, then measure.
-    await new Promise((r) => setTimeout(r, config.mailstore.hibernateTimeout + 5000));
-    await journal.flush();
-    const after = process.memoryUsage();
-    const dove = treeRss(dovecotPid);
-    say(`  opened ${idle.opened} (failed ${idle.failed}${idle.firstError ? `: ${idle.firstError}` : ''}) in ${openSeconds.toFixed(1)} s; proxy holds ${proxy.stats().sessions} sessions`);
-    say(`  proxy process RSS ${mb(after.rss).toFixed(0)} MiB (before: ${mb(before.rss).toFixed(0)} MiB, so ${((after.rss - before.rss) / 1024 / Math.max(1, idle.opened)).toFixed(1)} KiB per session); JS heap ${mb(after.heapUsed).toFixed(0)} MiB   (target ≤ 1024 MiB)`);
-    say(`  (the proxy's process also holds the embedded PGlite database and the journal: the "before" figure)`);
-    say(`  Dovecot: ${dove.processes} processes, RSS ${dove.mib.toFixed(0)} MiB — ${Object.entries(dove.byName).map(([k, v]) => `${k}×${v}`).join(', ')}`);
-    await ask(kid, { cmd: 'close' });
-
-    // Reference: what one connection costs a bare Node TLS relay (TLS socket with a client
-    // certificate + a socket to Dovecot, greeting only), in a fresh process of its own so
-    // the allocator has nothing to reuse.
-    const REF = 2000;
-    const bare = fork(process.argv[1], ['--relay'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    try {
-      const ref = await new Promise<{ port: number; rss: number }>((resolve) => {
-        bare.once('message', (m: { port: number; rss: number }) => resolve(m));
-        bare.send({ tls: serverTlsOptions(material), dovecot: store.imap });
-      });
-      await ask<number>(kid, { cmd: 'connect', n: REF, port: ref.port, tls: certOpts });
-      await new Promise((r) => setTimeout(r, 1000));
-      const rss = await new Promise<number>((resolve) => {
-        bare.once('message', (m: { rss: number }) => resolve(m.rss));
-        bare.send('rss');
-      });
-      say(`  reference: a bare Node TLS relay holds ${((rss - ref.rss) / 1024 / REF).toFixed(1)} KiB per connection (${REF} connections with a client certificate, fresh process)`);
+    if (ONLY.has('idle')) {
+      await journal.flush();
+      const before = process.memoryUsage();
+      const dovecotPid = supervisor.status('dovecot')[0].pid!;
+      say('');
+      say(`${IDLE} concurrent sessions in IDLE (certificate logins over ${APP_BOXES} APP boxes, 64 at a time; load average ${load()})`);
+      const t0 = performance.now();
+      const idle = await ask<{ opened: number; failed: number; firstError: string }>(
+        kid,
+        { cmd: 'idle', n: IDLE, from: 0, concurrency: 64, port: proxy.ports.imaps, tls: certOpts, boxes: Array.from({ length: APP_BOXES }, (_, i) => app(i)) },
+        (n) => process.stdout.write(`  … ${n} opened\n`),
+      );
+      const openSeconds = (performance.now() - t0) / 1000;
+      // Let Dovecot hibernate them and the journal catch up, then measure.
+      await new Promise((r) => setTimeout(r, config.mailstore.hibernateTimeout + 5000));
+      await journal.flush();
+      const after = process.memoryUsage();
+      const dove = treeRss(dovecotPid);
+      say(`  opened ${idle.opened} (failed ${idle.failed}${idle.firstError ? `: ${idle.firstError}` : ''}) in ${openSeconds.toFixed(1)} s; proxy holds ${proxy.stats().sessions} sessions`);
+      say(`  proxy process RSS ${mb(after.rss).toFixed(0)} MiB (before: ${mb(before.rss).toFixed(0)} MiB, so ${((after.rss - before.rss) / 1024 / Math.max(1, idle.opened)).toFixed(1)} KiB per session); JS heap ${mb(after.heapUsed).toFixed(0)} MiB   (target ≤ 1024 MiB)`);
+      say(`  Dovecot: ${dove.processes} processes, RSS ${dove.mib.toFixed(0)} MiB — ${Object.entries(dove.byName).map(([k, v]) => `${k}×${v}`).join(', ')}`);
+      say(`  (load average after: ${load()})`);
       await ask(kid, { cmd: 'close' });
-    } finally {
-      bare.kill();
     }
   } finally {
     kid.kill();
-    tcpRelay.close();
     tlsRelay.close();
     await proxy.stop();
     await journal.flush();
@@ -446,22 +500,82 @@ async function parent() {
   }
 }
 
-/** The reference relay's process: a TLS server piping to Dovecot, reporting its RSS. */
-function relayProcess() {
-  process.on('message', (m: 'rss' | { tls: import('node:tls').TlsOptions; dovecot: { host: string; port: number } }) => {
-    if (m === 'rss') return process.send!({ rss: process.memoryUsage().rss });
-    const server = createTlsServer(m.tls, (c) => {
-      const b = tcpConnect(m.dovecot);
-      c.pipe(b).on('error', () => c.destroy());
-      b.pipe(c).on('error', () => b.destroy());
-      c.on('error', () => b.destroy());
-    });
-    server.listen(0, '127.0.0.1', () => process.send!({ port: (server.address() as AddressInfo).port, rss: process.memoryUsage().rss }));
-  });
+async function fetchSection(o: {
+  kid: ChildProcess;
+  M: number;
+  SIZE: number;
+  ROUNDS: number;
+  tlsOpts: ConnectionOptions;
+  store: { imap: { host: string; port: number }; master: { user: string; password: string; separator: string } };
+  imaps: { host: string; port: number };
+  relayPort: number;
+  proxyPort: number;
+}) {
+  const master = { user: `${PER}${o.store.master.separator}${o.store.master.user}`, pass: o.store.master.password };
+  const targets = {
+    proxy: { label: 'the proxy (TLS, login, policy, tracing)', req: { cmd: 'fetch', host: '127.0.0.1', port: o.proxyPort, secure: true, tls: o.tlsOpts, user: PER, pass: PASSWORD } },
+    dovecotTls: { label: 'Dovecot directly over IMAPS (the peer)', req: { cmd: 'fetch', host: o.imaps.host, port: o.imaps.port, secure: true, tls: o.tlsOpts, ...master } },
+    dovecotPlain: { label: 'Dovecot directly, plain loopback', req: { cmd: 'fetch', host: o.store.imap.host, port: o.store.imap.port, secure: false, tls: {}, ...master } },
+    tlsRelay: { label: 'reference: bare Node TLS relay (pipe)', req: { cmd: 'fetch', host: '127.0.0.1', port: o.relayPort, secure: true, tls: o.tlsOpts, ...master } },
+  } satisfies Record<string, { label: string; req: FetchRequest }>;
+  type Name = keyof typeof targets;
+  const names = (Object.keys(targets) as Name[]).filter((n) => !args.targets || args.targets.split(',').includes(n));
+  const speed = Object.fromEntries(Object.keys(targets).map((n) => [n, [] as number[]])) as Record<Name, number[]>;
+  const cpu = Object.fromEntries(Object.keys(targets).map((n) => [n, [] as number[]])) as Record<Name, number[]>;
+  for (const n of ['proxy', 'dovecotTls', 'dovecotPlain'] as const) if (!names.includes(n)) speed[n].push(NaN);
+  const tls: Partial<Record<Name, string | null>> = {};
+  const loads: string[] = [load()];
+
+  const profiler = args['cpu-profile'] ? new Session() : undefined;
+  const post = (method: string, params?: object) =>
+    new Promise<{ profile?: unknown }>((resolve, reject) => profiler!.post(method, params ?? {}, (e, r) => (e ? reject(e) : resolve(r as { profile?: unknown }))));
+  for (let r = -1; r < o.ROUNDS; r++) {
+    if (r === 0 && profiler) {
+      profiler.connect();
+      await post('Profiler.enable');
+      await post('Profiler.start');
+    }
+    // Rotate the order each round so drifts (caches, other load on the machine) hit all alike.
+    const order = names.map((_, i) => names[(i + Math.max(0, r)) % names.length]);
+    for (const name of order) {
+      const c0 = process.cpuUsage();
+      const f = await ask<FetchResult>(o.kid, targets[name].req);
+      const c = process.cpuUsage(c0);
+      if (f.n !== o.M) throw new Error(`${name}: fetched ${f.n} messages, expected ${o.M}`);
+      tls[name] = f.tls;
+      if (r < 0) continue; // a first round to warm caches and code paths
+      speed[name].push(mb(f.bytes) / f.seconds);
+      cpu[name].push((c.user + c.system) / 1000);
+    }
+    if (r >= 0) loads.push(load());
+  }
+  if (profiler) {
+    const { profile } = await post('Profiler.stop');
+    writeFileSync(args['cpu-profile']!, JSON.stringify(profile));
+    profiler.disconnect();
+  }
+
+  say('');
+  say(`FETCH 1:* BODY.PEEK[] (${o.M} × ${o.SIZE} B, imapflow in a child process, ${o.ROUNDS} rounds after a warm-up, order rotated)`);
+  say(`  ${''.padEnd(44)} ${'median'.padStart(12)}  vs IMAPS  vs plain   CPU here   rounds (MiB/s)`);
+  const peer = median(speed.dovecotTls);
+  const plain = median(speed.dovecotPlain);
+  for (const n of names) {
+    const m = median(speed[n]);
+    say(
+      `  ${targets[n].label.padEnd(44)} ${m.toFixed(1).padStart(6)} MiB/s  ${(m / peer).toFixed(3).padStart(7)}  ${(m / plain).toFixed(3).padStart(7)}  ${median(cpu[n]).toFixed(0).padStart(6)} ms   ${speed[n].map((x) => x.toFixed(0)).join(' ')}`,
+    );
+  }
+  say(`  ("CPU here": this process — the proxy and the relay run in it — during that path's rounds)`);
+  const paired = speed.proxy.map((x, i) => x / speed.dovecotTls[i]);
+  say(`  TLS negotiated: proxy ${tls.proxy}; Dovecot ${tls.dovecotTls}; relay ${tls.tlsRelay}${tls.proxy === tls.dovecotTls ? ' — same' : ' — DIFFERENT: the comparison is not like for like'}`);
+  say(`  ratio proxy / Dovecot IMAPS ${(median(speed.proxy) / peer).toFixed(3)} (target ≥ 0.95); per round ${paired.map((x) => x.toFixed(3)).join(' ')} (min ${Math.min(...paired).toFixed(3)}, max ${Math.max(...paired).toFixed(3)})`);
+  say(`  ratio proxy / Dovecot plain ${(median(speed.proxy) / plain).toFixed(3)} (information: the client then decrypts nothing)`);
+  say(`  load average per round: ${loads.join(' | ')}`);
+  if (profiler) say(`  CPU profile of the measured rounds (this process): ${args['cpu-profile']}`);
 }
 
 if (args.child) void child();
-else if (args.relay) relayProcess();
 else
   parent().catch((e) => {
     process.stderr.write(`bench failed: ${(e as Error).stack}\n`);
