@@ -1,10 +1,20 @@
-// After login: bytes flow both ways untouched, with back-pressure (a side that cannot
-// take more pauses the other), while the tracer reads along. Plain 'data' listeners
-// rather than stream.pipeline: two sockets and a few counters per session, which matters
-// with ten thousand clients sitting in IDLE.
+// After login: bytes flow both ways untouched, with back-pressure, while the tracer reads
+// along. Plain listeners rather than stream.pipeline: two sockets and a few counters per
+// session, which matters with ten thousand clients sitting in IDLE.
+//
+// Dovecot → client carries the volume (FETCH), so it is the cheap way: Dovecot's socket
+// reads into a buffer shared by the whole process (backend.ts), the response scanner skips
+// literals by count, and the TLS socket encrypts the chunk at once (SSL_write copies it
+// into its own output buffer). No allocation per chunk, hence almost no garbage collection.
+// The one rule that makes the shared buffer safe: a chunk is handed to the TLS socket only
+// while nothing is queued in it (else Node would queue the chunk by reference, and the next
+// read would overwrite it). So Dovecot is paused as soon as the client socket has anything
+// in flight, and resumed once it is flushed: the kernel's socket buffers on both sides keep
+// the transfer going meanwhile.
 import type { Socket } from 'node:net';
 import type { Journal } from '../core/journal/index.js';
 import type { Logger } from '../core/logger.js';
+import type { BackendSession } from './backend.js';
 import { CommandParser } from './parser.js';
 import { ResponseScanner } from './responses.js';
 import { SessionTracer } from './trace.js';
@@ -27,13 +37,6 @@ const TRACE_MAX_LINE = 128 * 1024;
 const TRACE_KEEP_LITERAL = 1024;
 /** Client bytes the tracer may hold while a synchronising literal waits for Dovecot's answer. */
 const TRACE_HOLD = 1024 * 1024;
-/**
- * Bytes queued towards the client before Dovecot is paused. A socket's own high-water mark
- * (16 KiB) is smaller than one read from Dovecot (64 KiB): obeying it would stop and restart
- * reading after every chunk of a large FETCH. Idle sessions queue nothing, so this costs
- * memory only while a transfer runs.
- */
-const CLIENT_QUEUE = 256 * 1024;
 
 export interface Pipe {
   /** Resolves once both sockets are closed and the session's traces and close event are journalled. */
@@ -42,7 +45,8 @@ export interface Pipe {
   destroy(reason: string): void;
 }
 
-export function pipeSession(client: Socket, backend: Socket, pending: { fromClient: Buffer; fromBackend: Buffer }, info: PipeInfo, journal: Pick<Journal, 'append'>, log: Logger): Pipe {
+export function pipeSession(client: Socket, dovecot: BackendSession, pending: { fromClient: Buffer; fromBackend: Buffer }, info: PipeInfo, journal: Pick<Journal, 'append'>, log: Logger): Pipe {
+  const backend = dovecot.socket;
   const traces = new TraceJournal(journal, { actor: info.actor, bal: info.bal, session: info.session }, info.flushIntervalMs, log);
   const tracer = new SessionTracer((a) => traces.add(a));
   const parser = new CommandParser({ mode: 'trace', maxLine: TRACE_MAX_LINE, maxLiteral: TRACE_KEEP_LITERAL });
@@ -95,8 +99,20 @@ export function pipeSession(client: Socket, backend: Socket, pending: { fromClie
       return;
     }
     bytesOut += chunk.length;
-    client.write(chunk);
-    if (client.writableLength > CLIENT_QUEUE) backend.pause();
+    // Nothing should be queued here (Dovecot is paused while something is): copy if it is.
+    client.write(client.writableLength ? Buffer.from(chunk) : chunk, flushed);
+    if (client.writableLength && !backendPaused) {
+      backendPaused = true;
+      backend.pause();
+    }
+  };
+  let backendPaused = false;
+  // Called once each write to the client has left for the kernel.
+  const flushed = () => {
+    if (backendPaused && !client.writableLength && !finished) {
+      backendPaused = false;
+      backend.resume();
+    }
   };
 
   let finished = false;
@@ -110,8 +126,7 @@ export function pipeSession(client: Socket, backend: Socket, pending: { fromClie
   };
 
   client.on('data', fromClient);
-  backend.on('data', fromBackend);
-  client.on('drain', () => backend.resume()); // 'drain' comes once the queue is empty
+  dovecot.onBytes(fromBackend);
   backend.on('drain', () => {
     backendFull = false;
     if (!clientHeld) client.resume();

@@ -315,7 +315,7 @@ export class PreAuthSession {
     this.socket.write(line(tag, 'OK', `CAPABILITY ${caps.join(' ')}`, `Logged in, mailbox ${outcome.bal}`));
     const pipe = pipeSession(
       this.socket,
-      backend.socket,
+      backend,
       { fromClient: this.parser.takeRemainder(), fromBackend: backend.leftover },
       { session: this.id, actor, bal: outcome.bal, remote: this.remote, method: outcome.method, startedAt: this.startedAt, flushIntervalMs: this.ctx.traceFlushMs },
       this.ctx.journal,
