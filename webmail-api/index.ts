@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { serverTlsOptions } from '../certs/tls.js';
 import type { Config } from '../core/config/index.js';
-import { openApiDocs, problemHandlers, requestLog } from '../core/http.js';
+import { openApiDocs, problemHandlers, quietRequests, requestLog } from '../core/http.js';
 import { webmailApi, PREFIX } from './api.js';
 import type { WebmailDeps } from './deps.js';
 import { ImapPool } from './imap-pool.js';
@@ -29,7 +29,7 @@ export async function createWebmailServer(config: WebmailConfig, deps: WebmailDe
   const app = Fastify({
     https: serverTlsOptions(deps.tls),
     loggerInstance: log as FastifyBaseLogger,
-    disableRequestLogging: true,
+    logController: quietRequests(),
     bodyLimit: 1024 * 1024,
     // Unknown properties are refused (400), not silently dropped: a typo must not pass for success.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Config } from '../../core/config/index.js';
 import type { Db } from '../../core/db/index.js';
-import { openApiDocs, problemHandlers } from '../../core/http.js';
+import { openApiDocs, problemHandlers, quietRequests, requestLog } from '../../core/http.js';
 import type { Journal } from '../../core/journal/index.js';
 import { silentLogger, type Logger } from '../../core/logger.js';
 import type { Policy } from '../../core/policy/index.js';
@@ -20,11 +20,13 @@ export async function createAdminServer(deps: AdminApiDeps, tls: TlsOptions, log
   const app = Fastify({
     https: tls,
     loggerInstance: log.child({ mod: 'admin-api' }) as FastifyBaseLogger,
+    logController: quietRequests(),
     bodyLimit: 1024 * 1024,
     // Unknown properties are refused (400), not silently dropped: a typo must not pass for success.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
   });
 
+  requestLog(app);
   problemHandlers(app);
 
   await openApiDocs(app, {

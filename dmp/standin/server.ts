@@ -4,7 +4,8 @@
 // and answers a RegistryResponse, Success or Failure with its RegistryErrorList. It is the
 // project's only stand-in: the parsing, checks and answers are real; only the storage is
 // memory. Listens on 127.0.0.1 unless told otherwise.
-import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
+import Fastify, { type FastifyBaseLogger } from 'fastify';
+import { quietRequests } from '../../core/http.js';
 import type { Logger } from '../../core/logger.js';
 import { buildRelated } from '../iti41/mime.js';
 import { readProvideAndRegister } from '../iti41/pnr.js';
@@ -54,7 +55,7 @@ export async function startStandinDmp(opts: StandinOptions): Promise<StandinDmp>
 
   const app = Fastify({
     loggerInstance: log as FastifyBaseLogger,
-    logController: new LogController({ disableRequestLogging: true }),
+    logController: quietRequests(),
     bodyLimit: maxBody,
     ...(opts.tls ? { https: { cert: opts.tls.cert, key: opts.tls.key } } : {}),
   });
