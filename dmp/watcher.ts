@@ -6,7 +6,7 @@
 // the hand-off itself records one outcome per attempt (dmp_submissions), success or not. A
 // DMP out of reach (connection refused, timeout) is recorded but leaves the mark where it is:
 // the message is tried again on a later pass; a refusal by the DMP is final.
-import { ImapFlow, type MessageStructureObject } from 'imapflow';
+import { ImapFlow, type MailboxObject, type MessageStructureObject } from 'imapflow';
 import type { Queryable } from '../core/db/index.js';
 import type { Logger } from '../core/logger.js';
 import type { Masking } from './types.js';
@@ -46,22 +46,35 @@ export function startDmpWatcher(deps: WatcherDeps): DmpWatcher {
   let running: Promise<number> | null = null;
   let stopped = false;
 
-  async function watchBox(rule: DmpRule): Promise<number> {
-    const client = new ImapFlow({
-      host: deps.imap.host,
-      port: deps.imap.port,
-      secure: false,
-      auth: { user: `${rule.bal}*${deps.imap.master.user}`, pass: deps.imap.master.password },
-      logger: false,
-    });
+  // One connection per ruled box, kept between passes with INBOX selected: a pass is a NOOP
+  // (new mail shows in UIDNEXT), not a login — Dovecot logs a line per login.
+  const open = new Map<string, ImapFlow>();
+  async function connection(bal: string): Promise<ImapFlow> {
+    const known = open.get(bal);
+    if (known?.usable) {
+      await known.noop();
+      return known;
+    }
+    known?.close();
+    const client = new ImapFlow({ host: deps.imap.host, port: deps.imap.port, secure: false, auth: { user: `${bal}*${deps.imap.master.user}`, pass: deps.imap.master.password }, logger: false });
+    client.on('error', () => open.delete(bal));
     await client.connect();
+    await client.mailboxOpen('INBOX', { readOnly: true });
+    open.set(bal, client);
+    return client;
+  }
+
+  async function watchBox(rule: DmpRule): Promise<number> {
+    const client = await connection(rule.bal);
     let handed = 0;
     try {
-      const box = await client.mailboxOpen('INBOX', { readOnly: true });
+      const box = client.mailbox as MailboxObject;
       const validity = String(box.uidValidity);
       const { rows } = await deps.db.query<{ last_uid: number }>('SELECT last_uid FROM dmp_watch WHERE bal = $1 AND uidvalidity = $2', [rule.bal, validity]);
       let last = rows.length ? Number(rows[0].last_uid) : 0;
-      if (!box.exists || box.uidNext - 1 <= last) return 0;
+      // UIDNEXT is not refreshed by NOOP (EXISTS is): ask for what follows the mark instead;
+      // "last+1:*" also returns the newest message when none is newer, hence the filter.
+      if (!box.exists) return 0;
       const fresh: Array<{ uid: number; messageId?: string; doc: boolean }> = [];
       for await (const m of client.fetch(`${last + 1}:*`, { uid: true, envelope: true, bodyStructure: true }, { uid: true })) {
         if (m.uid > last) fresh.push({ uid: m.uid, messageId: m.envelope?.messageId, doc: carriesDocument(m.bodyStructure) });
@@ -87,15 +100,22 @@ export function startDmpWatcher(deps: WatcherDeps): DmpWatcher {
           [rule.bal, validity, last],
         );
       }
-    } finally {
-      await client.logout().catch(() => client.close());
+    } catch (e) {
+      open.delete(rule.bal);
+      client.close();
+      throw e;
     }
     return handed;
   }
 
   async function pass(): Promise<number> {
     let handed = 0;
-    for (const rule of await deps.rules()) {
+    const rules = await deps.rules();
+    for (const [bal, c] of open) if (!rules.some((r) => r.bal === bal)) {
+      open.delete(bal);
+      void c.logout().catch(() => c.close());
+    }
+    for (const rule of rules) {
       if (stopped) break;
       try {
         handed += await watchBox(rule);
@@ -115,6 +135,8 @@ export function startDmpWatcher(deps: WatcherDeps): DmpWatcher {
       stopped = true;
       clearInterval(timer);
       await running?.catch(() => {});
+      await Promise.all([...open.values()].map((c) => c.logout().catch(() => c.close())));
+      open.clear();
     },
   };
 }
