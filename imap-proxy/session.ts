@@ -8,7 +8,7 @@ import type { Journal } from '../core/journal/index.js';
 import type { Logger } from '../core/logger.js';
 import { principalActor } from '../core/policy/index.js';
 import { peerIdentity, type TlsMaterial } from '../certs/tls.js';
-import { authorise, type AuthDeps, type ClientCertificate, type LoginOutcome, type LoginRequest } from './auth.js';
+import type { ClientCertificate, LoginContext, LoginOutcome, LoginRequest } from './auth.js';
 import { BackendError, openBackend, type BackendSession, type BackendTarget } from './backend.js';
 import { AFTER_LOGIN, checkArgs, PREAUTH_COMMANDS } from './commands.js';
 import { CommandParser, type Command } from './parser.js';
@@ -25,7 +25,8 @@ export interface SessionContext {
   secureContext: SecureContext;
   requestCert: boolean;
   tls: Pick<TlsMaterial, 'crls'>;
-  auth: AuthDeps;
+  /** auth.ts authorise(), in this process or, with worker processes, in the platform's. */
+  authorise(req: LoginRequest, ctx: LoginContext): Promise<LoginOutcome>;
   backend: BackendTarget;
   journal: Pick<Journal, 'append'>;
   traceFlushMs: number;
@@ -258,7 +259,7 @@ export class PreAuthSession {
   }
 
   async login(tag: string, req: LoginRequest): Promise<void> {
-    const outcome = await authorise(this.ctx.auth, req, { session: this.id, remote: this.remote, tag });
+    const outcome = await this.ctx.authorise(req, { session: this.id, remote: this.remote, tag });
     if (this.closed) return;
     if (!outcome.ok) return this.write(outcome.answer);
     let backend: BackendSession;

@@ -134,6 +134,7 @@ export const schema = {
     maxFailuresPerAccount: int(10, 'Failed logins on one account (any address) within failureWindow after which its password logins are refused until the window slides; certificate logins still work.', 1, 1_000_000),
     maxConnections: int(20_000, 'IMAP connections the proxy holds at once (each also holds one to Dovecot).', 1, 10_000_000),
     maxPreAuthPerSource: int(64, 'Connections from one address that may be waiting to log in at once.', 1, 1_000_000),
+    workers: int(1, 'Processes holding the IMAP connections. 1: the platform\'s own. More: that many worker processes, connections dealt in turn, each under its own open-file limit (a session holds two descriptors); logins, the failure throttle and the journal stay in the platform\'s process; maxConnections and maxPreAuthPerSource are shared out between them.', 1, 64),
     backendTimeout: duration(15_000, 'How long connecting and logging in to Dovecot may take before the login is answered NO [UNAVAILABLE].'),
     traceFlushInterval: duration(2000, 'Traces of one session (reads, deletions, moves…) are gathered and journalled at least this often.'),
   },

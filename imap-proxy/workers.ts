@@ -1,0 +1,198 @@
+// imap.workers > 1: the proxy's connections live in worker processes, each under its own
+// open-file limit (a proxied session holds two descriptors: 10,000 idle clients need 20,000
+// of them, more than one process may have on many hosts). The platform's process keeps the
+// listeners and every decision: it accepts a connection without reading from it and hands
+// the socket to the next worker in turn; a worker does TLS, the IMAP dialogue, the Dovecot
+// login and the pipe, and asks back here for what needs the directory and the journal —
+// authorise() (credentials, throttle, policy) and journal appends — so the failure throttle
+// and the journal's chain stay one, whatever the number of workers.
+//
+// Per worker: imap.maxConnections and imap.maxPreAuthPerSource are divided between the
+// workers (connections are dealt in turn, so each worker sees its share).
+import { fork, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import type { Socket } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Journal, JournalEventInput } from '../core/journal/index.js';
+import type { Logger } from '../core/logger.js';
+import { fromRoot } from '../core/paths.js';
+import type { TlsMaterial } from '../certs/tls.js';
+import type { LoginContext, LoginOutcome, LoginRequest } from './auth.js';
+import type { BackendTarget } from './backend.js';
+import type { FrontOptions } from './front.js';
+
+/** What a worker needs to run the front: all of it plain data (it crosses the IPC channel). */
+export interface WorkerInit {
+  index: number;
+  imap: FrontOptions['imap'];
+  hostname: string;
+  tls: Pick<TlsMaterial, 'certChainPem' | 'keyPem' | 'caPem' | 'crlPems'>;
+  backend: BackendTarget;
+  logLevel: string;
+}
+
+export type ToWorker =
+  | { t: 'init'; init: WorkerInit }
+  | { t: 'conn'; port: 'imaps' | 'imap' }
+  | { t: 'reply'; id: number; ok: true; value: unknown }
+  | { t: 'reply'; id: number; ok: false; error: string }
+  | { t: 'stop' };
+
+export type FromWorker =
+  | { t: 'ready' }
+  | { t: 'call'; id: number; fn: 'authorise'; args: [LoginRequest, LoginContext] }
+  | { t: 'call'; id: number; fn: 'journal'; args: [JournalEventInput] }
+  | { t: 'stats'; preAuth: number; sessions: number }
+  | { t: 'log'; line: string }
+  | { t: 'stopped' };
+
+export interface WorkerPoolOptions {
+  count: number;
+  init: Omit<WorkerInit, 'index'>;
+  authorise(req: LoginRequest, ctx: LoginContext): Promise<LoginOutcome>;
+  journal: Pick<Journal, 'append'>;
+  log: Logger;
+}
+
+export interface WorkerPool {
+  take(socket: Socket, port: 'imaps' | 'imap'): void;
+  stats(): { preAuth: number; sessions: number };
+  pids(): number[];
+  stop(): Promise<void>;
+}
+
+interface Slot {
+  index: number;
+  child: ChildProcess;
+  ready: boolean;
+  stats: { preAuth: number; sessions: number };
+  exited: Promise<void>;
+}
+
+/** A worker that has not ended its sessions and exited within this time is killed. */
+const STOP_TIMEOUT_MS = 30_000;
+/** A worker that died is replaced after this delay (its clients reconnect meanwhile). */
+const RESPAWN_DELAY_MS = 1000;
+
+/** The compiled worker: next to this file in dist/, or in dist/ when running from sources (tests). */
+function workerFile(): string {
+  const here = fileURLToPath(import.meta.url);
+  const file = here.endsWith('.ts') ? fromRoot('dist', 'imap-proxy', 'worker.js') : join(dirname(here), 'worker.js');
+  if (!existsSync(file)) throw new Error(`the IMAP proxy worker ${file} is missing: build first (npx tsc)`);
+  return file;
+}
+
+export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerPool> {
+  const log = o.log;
+  const file = workerFile();
+  const slots: Slot[] = [];
+  let stopping = false;
+  let turn = 0;
+  const levels = (log.levels?.labels ?? {}) as Record<number, string>;
+
+  const spawn = (index: number): Promise<Slot> => {
+    // Profiling and memory flags follow the platform's process; loaders (tsx, vitest) do not:
+    // the worker is compiled JavaScript.
+    const execArgv = process.execArgv.filter((a) => /^--(cpu-prof|heap-prof|max-old-space-size|max-semi-space-size|expose-gc)/.test(a));
+    const child = fork(file, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv, serialization: 'json' });
+    let resolveExited!: () => void;
+    const slot: Slot = { index, child, ready: false, stats: { preAuth: 0, sessions: 0 }, exited: new Promise<void>((r) => (resolveExited = r)) };
+    slots[index] = slot;
+    const send = (m: ToWorker) => {
+      if (child.connected) child.send(m);
+    };
+    return new Promise<Slot>((resolve, reject) => {
+      child.on('message', (m: FromWorker) => {
+        switch (m.t) {
+          case 'ready':
+            slot.ready = true;
+            resolve(slot);
+            return;
+          case 'stats':
+            slot.stats = { preAuth: m.preAuth, sessions: m.sessions };
+            return;
+          case 'log':
+            relayLog(m.line, index);
+            return;
+          case 'stopped':
+            return; // it exits next
+          case 'call': {
+            const p: Promise<unknown> = m.fn === 'authorise' ? o.authorise(...m.args) : o.journal.append(m.args[0]);
+            p.then(
+              (value) => send({ t: 'reply', id: m.id, ok: true, value }),
+              (e: unknown) => send({ t: 'reply', id: m.id, ok: false, error: e instanceof Error ? e.message : String(e) }),
+            );
+            return;
+          }
+        }
+      });
+      child.once('error', (e) => {
+        log.error({ err: e, worker: index }, 'imap proxy worker error');
+        reject(e);
+      });
+      child.once('exit', (code, signal) => {
+        slot.ready = false;
+        slot.stats = { preAuth: 0, sessions: 0 };
+        resolveExited();
+        if (stopping) return;
+        reject(new Error(`the IMAP proxy worker exited during its start (${signal ?? code})`));
+        log.error({ worker: index, code, signal }, 'imap proxy worker died: its connections are lost; starting another');
+        setTimeout(() => {
+          if (!stopping) spawn(index).catch((e) => log.error({ err: e, worker: index }, 'imap proxy worker could not be restarted'));
+        }, RESPAWN_DELAY_MS).unref();
+      });
+      send({ t: 'init', init: { ...o.init, index } });
+    });
+  };
+
+  /** A worker's pino line, logged again here (with the platform's logger, level and format). */
+  const relayLog = (line: string, worker: number) => {
+    try {
+      const { level, time: _time, msg, ...rest } = JSON.parse(line) as { level: number; time?: unknown; msg?: string };
+      const label = (levels[level] ?? 'info') as 'info';
+      log[label]({ ...rest, worker }, msg ?? '');
+    } catch {
+      log.info({ worker }, line.trim());
+    }
+  };
+
+  try {
+    await Promise.all(Array.from({ length: o.count }, (_, i) => spawn(i)));
+  } catch (e) {
+    stopping = true;
+    for (const s of slots) s?.child.kill();
+    throw e;
+  }
+  log.info({ workers: o.count, pids: slots.map((s) => s.child.pid) }, 'imap proxy workers running');
+
+  return {
+    take(socket, port) {
+      // Dealt in turn among the workers that are up; the socket was not read from here.
+      for (let tries = 0; tries < slots.length; tries++) {
+        const s = slots[turn++ % slots.length];
+        if (!s.ready || !s.child.connected) continue;
+        s.child.send({ t: 'conn', port } satisfies ToWorker, socket, { keepOpen: false }, (err) => {
+          if (err) socket.destroy();
+        });
+        return;
+      }
+      socket.destroy();
+    },
+    stats: () => slots.reduce((a, s) => ({ preAuth: a.preAuth + s.stats.preAuth, sessions: a.sessions + s.stats.sessions }), { preAuth: 0, sessions: 0 }),
+    pids: () => slots.filter((s) => s.child.pid && s.child.exitCode === null).map((s) => s.child.pid!),
+    async stop() {
+      stopping = true;
+      await Promise.all(
+        slots.map(async (s) => {
+          if (s.child.exitCode !== null || s.child.signalCode !== null) return;
+          if (s.child.connected) s.child.send({ t: 'stop' } satisfies ToWorker);
+          else s.child.kill();
+          const timer = setTimeout(() => s.child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+          await s.exited;
+          clearTimeout(timer);
+        }),
+      );
+    },
+  };
+}
