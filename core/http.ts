@@ -42,6 +42,14 @@ export function createHttpServer(log: Logger, checks: HealthCheck[]): FastifyIns
 }
 
 /** One pino line and one duration observation (mss_http_request_duration_seconds) per request. */
+/** The JSON schema of a problem+json body, for the APIs' OpenAPI documents ($ref 'Problem#'). */
+export const problemSchema = {
+  $id: 'Problem',
+  type: 'object',
+  description: 'RFC 9457 problem details; title is the stable code of the error catalogue',
+  properties: { type: { type: 'string' }, title: { type: 'string' }, status: { type: 'integer' }, detail: { type: 'string' }, instance: { type: 'string' } },
+} as const;
+
 /** Fastify's own two lines per request off: requestLog() writes one, with the status and time. */
 export const quietRequests = () => new LogController({ disableRequestLogging: true });
 

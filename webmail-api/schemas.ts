@@ -16,12 +16,7 @@ const folderName = { type: 'string', minLength: 1, maxLength: 255, pattern: '^[^
 /** A header value travels on one line. */
 const oneLine = (maxLength: number) => ({ type: 'string', maxLength, pattern: '^[^\\r\\n]*$' }) as const;
 
-export const problem = {
-  $id: 'Problem',
-  type: 'object',
-  description: 'RFC 9457 problem details; title is the stable code of the error catalogue',
-  properties: { type: str, title: str, status: { type: 'integer' }, detail: str, instance: str },
-} as const;
+export { problemSchema as problem } from '../core/http.js';
 
 export const address = { $id: 'Address', type: 'object', properties: { name: str, address: str } } as const;
 const addresses = { type: 'array', items: { $ref: 'Address#' } } as const;

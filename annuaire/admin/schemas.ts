@@ -6,12 +6,7 @@ const nstr = { type: ['string', 'null'] } as const;
 const date = { type: 'string', format: 'date-time' } as const;
 const ndate = { type: ['string', 'null'], format: 'date-time' } as const;
 
-export const problem = {
-  $id: 'Problem',
-  type: 'object',
-  description: 'RFC 9457 problem details',
-  properties: { type: str, title: str, status: { type: 'integer' }, detail: str, instance: str },
-} as const;
+export { problemSchema as problem } from '../../core/http.js';
 
 export const balType = { type: 'string', enum: ['PER', 'ORG', 'APP', 'CAB'] } as const;
 
