@@ -1,9 +1,11 @@
 import type { Db } from '../core/db/index.js';
-import type { Journal } from '../core/journal/index.js';
+import type { Journal, JournalEventInput } from '../core/journal/index.js';
 import type { Logger } from '../core/logger.js';
-import { deliverLmtp, type LmtpTarget } from '../mailstore/lmtp.js';
+import type { LmtpTarget } from '../mailstore/lmtp.js';
+import { LmtpPool } from './lmtp-sessions.js';
 import { Poller } from './poller.js';
-import { claimDue, recordOutcome, type DeliveryOutcome, type SpoolRow } from './spool.js';
+import { claimDue, outcomeState, type DeliveryOutcome, type SpoolRow } from './spool.js';
+import { SpoolWriter } from './spool-writer.js';
 
 export interface DeliveryOptions {
   lmtp: LmtpTarget;
@@ -12,6 +14,8 @@ export interface DeliveryOptions {
   pollMs?: number;
   /** Give up on a recipient Dovecot keeps refusing temporarily after this long. */
   maxAgeSeconds?: number;
+  /** Where outcomes are recorded (group commit, shared with the fronts); one of its own if not given. */
+  writer?: SpoolWriter;
   /** Called with each message's final recipients refused for good (the DSN writer). */
   onPermanentFailure?: (row: SpoolRow, failed: DeliveryOutcome['failed']) => Promise<void>;
 }
@@ -23,11 +27,15 @@ const HELD_MAX_AGE_MS = 60_000;
  * Moves spooled messages into Dovecot over LMTP. At least once: a crash after LMTP said
  * 250 and before the spool row was updated delivers again at the next start — never
  * zero times. Kicked right after each 250, and polls for leftovers (crash, back-off).
+ * LMTP sessions stay open from one message to the next; the outcomes of deliveries that
+ * finish together are recorded in one transaction (rows and journal events).
  */
 export class DeliveryWorker extends Poller {
   /** Bodies the fronts just spooled, by spool id: delivered without reading them back. */
   private readonly held = new Map<number, { body: Buffer; at: number }>();
   private heldBytes = 0;
+  private readonly lmtp: LmtpPool;
+  private readonly writer: SpoolWriter;
 
   constructor(
     private readonly db: Db,
@@ -36,6 +44,8 @@ export class DeliveryWorker extends Poller {
     private readonly o: DeliveryOptions,
   ) {
     super(log, 'delivery', o.pollMs ?? 1000);
+    this.lmtp = new LmtpPool(o.lmtp, { name: o.hostname, size: o.concurrency ?? 8 });
+    this.writer = o.writer ?? new SpoolWriter(db, journal);
   }
 
   /**
@@ -61,55 +71,88 @@ export class DeliveryWorker extends Poller {
     this.heldBytes -= h.body.length;
   }
 
+  override async stop() {
+    await super.stop();
+    await this.writer.drain();
+    this.lmtp.close();
+  }
+
   protected async round() {
     const n = this.o.concurrency ?? 8;
-    for (;;) {
-      // The oldest held ids first, as claimDue takes the oldest rows first.
-      const held: number[] = [];
-      for (const id of this.held.keys()) if (held.push(id) >= n * 16) break;
-      const rows = await claimDue(this.db, n * 4, 300, held);
-      if (!rows.length) return;
-      await Poller.each(rows, n, (r) => this.deliverOne(r));
+    // Outcomes being recorded: a session moves on to its next message meanwhile (the row
+    // stays leased until its outcome commits, so no claim takes it again).
+    let recording: Promise<void>[] = [];
+    try {
+      for (;;) {
+        // The oldest held ids first, as claimDue takes the oldest rows first.
+        const held: number[] = [];
+        for (const id of this.held.keys()) if (held.push(id) >= n * 16) break;
+        const rows = await claimDue(this.db, n * 4, 300, held);
+        if (!rows.length) return;
+        await Poller.each(rows, n, async (row) => {
+          recording.push((await this.deliverOne(row)).recorded);
+          if (recording.length >= n * 8) {
+            const all = recording;
+            recording = [];
+            await Promise.all(all);
+          }
+        });
+      }
+    } finally {
+      await Promise.all(recording);
     }
   }
 
-  private async deliverOne(row: SpoolRow) {
+  /** Delivers; resolves once LMTP answered, with a promise that settles once the outcome is recorded. */
+  private async deliverOne(row: SpoolRow): Promise<{ recorded: Promise<void> }> {
     try {
       row.body ??= this.held.get(row.id)?.body ?? (await this.db.query<{ body: Buffer | null }>('SELECT body FROM smtp_spool WHERE id = $1', [row.id])).rows[0]?.body ?? null;
-      await this.attempt(row);
-    } finally {
+    } catch (e) {
       this.forget(row.id);
+      throw e;
     }
+    const outcome = await this.attempt(row);
+    const recorded = this.finish(row, outcome).catch((e) => this.log.error({ err: e, spool: row.id }, 'could not record a delivery outcome; the row is tried again once its lease runs out'));
+    return { recorded };
   }
 
-  private async attempt(row: SpoolRow) {
-    let outcome: DeliveryOutcome;
+  private async attempt(row: SpoolRow): Promise<DeliveryOutcome> {
     try {
-      const r = await deliverLmtp(this.o.lmtp, { from: row.env_from, to: row.local_rcpts }, Buffer.from(row.body!), { name: this.o.hostname });
-      outcome = {
+      const r = await this.lmtp.deliver({ from: row.env_from, to: row.local_rcpts }, row.body!);
+      return {
         delivered: r.accepted,
         failed: r.failed.filter((f) => !f.temporary).map((f) => ({ rcpt: f.rcpt, code: f.code, response: f.response })),
         retry: r.failed.filter((f) => f.temporary).map((f) => f.rcpt),
         error: r.failed.find((f) => f.temporary)?.response,
       };
     } catch (e) {
-      outcome = { delivered: [], failed: [], retry: row.local_rcpts, error: `LMTP: ${(e as Error).message}` };
+      return { delivered: [], failed: [], retry: row.local_rcpts, error: `LMTP: ${(e as Error).message}` };
     }
-    const backoff = Math.min(60 * 2 ** Math.max(0, row.attempts - 1), 3600);
-    const state = await recordOutcome(this.db, row, outcome, backoff, this.o.maxAgeSeconds ?? 5 * 86400);
-    const base = { spool: row.id, messageId: row.message_id };
-    if (outcome.delivered.length) {
-      await this.journal.append({ type: 'smtp.delivered', actor: 'system', subject: row.message_id ?? `spool:${row.id}`, details: { ...base, rcpts: outcome.delivered, store: 'dovecot-lmtp' } });
-    }
-    if (outcome.failed.length) {
-      await this.journal.append({ type: 'smtp.delivery.failed', actor: 'system', subject: row.message_id ?? `spool:${row.id}`, details: { ...base, failed: outcome.failed } });
-    }
-    if (outcome.retry.length) {
-      this.log.warn({ ...base, retry: outcome.retry, error: outcome.error, state }, 'local delivery deferred');
-      await this.journal.append({ type: state === 'failed' ? 'smtp.delivery.expired' : 'smtp.delivery.deferred', actor: 'system', subject: row.message_id ?? `spool:${row.id}`, details: { ...base, rcpts: outcome.retry, error: outcome.error } });
-    }
-    const permanent = state === 'failed' ? [...outcome.failed, ...outcome.retry.map((rcpt) => ({ rcpt, code: 451, response: outcome.error ?? 'expired' }))] : outcome.failed;
-    if (permanent.length && this.o.onPermanentFailure) await this.o.onPermanentFailure(row, permanent).catch((e) => this.log.error({ err: e }, 'could not write the DSN'));
-    this.log.info({ ...base, delivered: outcome.delivered.length, failed: outcome.failed.length, retry: outcome.retry.length }, 'lmtp delivery');
   }
+
+  private async finish(row: SpoolRow, outcome: DeliveryOutcome) {
+    try {
+      const backoff = Math.min(60 * 2 ** Math.max(0, row.attempts - 1), 3600);
+      const state = outcomeState(row, outcome, this.o.maxAgeSeconds ?? 5 * 86400);
+      await this.writer.record({ id: row.id, state, outcome, backoffSeconds: backoff, row, events: outcomeEvents(row, outcome, state) });
+      const base = { spool: row.id, messageId: row.message_id };
+      if (outcome.retry.length) this.log.warn({ ...base, retry: outcome.retry, error: outcome.error, state }, 'local delivery deferred');
+      const permanent = state === 'failed' ? [...outcome.failed, ...outcome.retry.map((rcpt) => ({ rcpt, code: 451, response: outcome.error ?? 'expired' }))] : outcome.failed;
+      if (permanent.length && this.o.onPermanentFailure) await this.o.onPermanentFailure(row, permanent).catch((e) => this.log.error({ err: e }, 'could not write the DSN'));
+      this.log.info({ ...base, delivered: outcome.delivered.length, failed: outcome.failed.length, retry: outcome.retry.length }, 'lmtp delivery');
+    } finally {
+      this.forget(row.id);
+    }
+  }
+}
+
+/** The journal's account of one delivery attempt. */
+function outcomeEvents(row: SpoolRow, outcome: DeliveryOutcome, state: 'done' | 'queued' | 'failed'): JournalEventInput[] {
+  const subject = row.message_id ?? `spool:${row.id}`;
+  const base = { spool: row.id, messageId: row.message_id };
+  const events: JournalEventInput[] = [];
+  if (outcome.delivered.length) events.push({ type: 'smtp.delivered', actor: 'system', subject, details: { ...base, rcpts: outcome.delivered, store: 'dovecot-lmtp' } });
+  if (outcome.failed.length) events.push({ type: 'smtp.delivery.failed', actor: 'system', subject, details: { ...base, failed: outcome.failed } });
+  if (outcome.retry.length) events.push({ type: state === 'failed' ? 'smtp.delivery.expired' : 'smtp.delivery.deferred', actor: 'system', subject, details: { ...base, rcpts: outcome.retry, error: outcome.error } });
+  return events;
 }

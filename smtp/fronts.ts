@@ -10,7 +10,7 @@ import { peerIdentity, serverTlsOptions, type PeerIdentity, type TlsMaterial } f
 import { LineEndingCheck, headerSection, headerValue, receivedHeader } from './message.js';
 import type { RecipientResolver } from './recipients.js';
 import { smtpError, smtpRefusal } from './reply.js';
-import { spoolMessage } from './spool.js';
+import { SpoolWriter, type EnqueueOutbound } from './spool-writer.js';
 
 /** What a front needs from the rest of the platform, handed over by the composition root. */
 export interface FrontDeps {
@@ -33,7 +33,9 @@ export interface FrontDeps {
   /** Submission only: a verified client certificate → the person or application it stands for. */
   certificatePrincipal?: (pem: string) => Promise<PersonPrincipal | ApplicationPrincipal | null>;
   /** Submission only: remote recipients (other operators) go to the outbound queue. */
-  enqueueOutbound?: (q: import('../core/db/index.js').Queryable, m: { spoolId: number; envFrom: string; rcpts: string[]; body: Buffer; messageId?: string }) => Promise<void>;
+  enqueueOutbound?: EnqueueOutbound;
+  /** Where accepted messages are stored (group commit); shared by the fronts and the delivery worker. */
+  writer?: SpoolWriter;
   /** Messages per hour and per authenticated principal (submission). */
   ratePerHour?: number;
 }
@@ -79,6 +81,7 @@ export function createSmtpFront(front: Front, deps: FrontDeps, opts: { implicitT
   const log = deps.log.child({ front });
   const rates = new Map<string, number[]>();
   const identities = new Map<string, { peer: PeerIdentity; until: number }>();
+  const writer = deps.writer ?? new SpoolWriter(deps.db, deps.journal, deps.enqueueOutbound);
 
   const refuse = async (session: SMTPServerSession, err: ReturnType<typeof smtpError>, subject: string, extra: Record<string, unknown> = {}) => {
     log.info({ session: session.id, remote: session.remoteAddress, code: err.code, reply: `${err.responseCode} ${err.message}` }, 'smtp refused');
@@ -251,21 +254,16 @@ export function createSmtpFront(front: Front, deps: FrontDeps, opts: { implicitT
           const body = Buffer.concat([Buffer.from(received, 'latin1'), message]);
           const messageId = headerValue(headers, 'Message-ID');
           const peerInfo = { address: session.remoteAddress, helo: session.hostNameAppearsAs, queueId, tls: c.tls, certificate: c.peer ? subjectLine(c.peer) : undefined, principal: c.principal ? principalLabel(c.principal) : undefined };
-          // Durable before 250: the spool row (and the outbound rows) commit first. Local
-          // recipients only: one INSERT, committed on its own.
+          // Durable before 250: the spool row, its outbound rows and its journal event are
+          // committed first (in one transaction shared with the messages ending meanwhile).
           const record = { front, messageId, envFrom, localRcpts: c.local, body, peer: peerInfo };
-          const spoolId = c.remote.length
-            ? await deps.db.transaction(async (tx) => {
-                const id = await spoolMessage(tx, record);
-                await deps.enqueueOutbound!(tx, { spoolId: id, envFrom, rcpts: c.remote, body, messageId });
-                return id;
-              })
-            : await spoolMessage(deps.db, record);
-          await deps.journal.append({
-            type: 'smtp.received',
-            actor: actorOf(session),
-            subject: messageId ?? `spool:${spoolId}`,
-            details: { front, spool: spoolId, from: envFrom, local: c.local, remote: c.remote, size: body.length, ...peerInfo },
+          const local = c.local;
+          const remote = c.remote;
+          const actor = actorOf(session);
+          const spoolId = await writer.accept({
+            record,
+            remote,
+            event: (spool) => ({ type: 'smtp.received', actor, subject: messageId ?? `spool:${spool}`, details: { front, spool, from: envFrom, local, remote, size: body.length, ...peerInfo } }),
           });
           log.info({ session: session.id, spool: spoolId, queueId, messageId, from: envFrom, local: c.local.length, remote: c.remote.length, size: body.length }, 'smtp accepted');
           deps.onSpooled({ spoolId, body, local: c.local.length > 0, remote: c.remote.length > 0 });

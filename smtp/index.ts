@@ -6,6 +6,7 @@ import { DeliveryWorker } from './delivery.js';
 import { createSmtpFront, type FrontDeps } from './fronts.js';
 import type { LmtpTarget } from '../mailstore/lmtp.js';
 import { bouncer } from './bounce.js';
+import { SpoolWriter } from './spool-writer.js';
 import { enqueueOutbound, OutboundWorker } from './outbound.js';
 
 export { LdapRecipientResolver, type RecipientResolver, type Resolution } from './recipients.js';
@@ -21,7 +22,7 @@ export interface SmtpService {
   stop(): Promise<void>;
 }
 
-type Deps = Omit<FrontDeps, 'hostname' | 'localDomains' | 'maxSize' | 'onSpooled' | 'ratePerHour' | 'enqueueOutbound'> & { lmtp: LmtpTarget };
+type Deps = Omit<FrontDeps, 'hostname' | 'localDomains' | 'maxSize' | 'onSpooled' | 'ratePerHour' | 'enqueueOutbound' | 'writer'> & { lmtp: LmtpTarget };
 
 function listen(server: SMTPServer, host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -42,7 +43,11 @@ export async function startSmtp(config: Config, deps: Deps): Promise<SmtpService
     outbound.kick();
   };
   const bounce = bouncer({ db: deps.db, journal: deps.journal, hostname: config.operator.hostname, operatorDomain: config.operator.domain, localDomains, outboundMaxAgeMs: config.smtp.outboundMaxAge, kick });
+  const enqueue = (q: import('../core/db/index.js').Queryable, m: { spoolId: number; envFrom: string; rcpts: string[]; body: Buffer; messageId?: string }) =>
+    enqueueOutbound(q, m, config.smtp.outboundMaxAge).then(() => undefined);
+  const writer = new SpoolWriter(deps.db, deps.journal, enqueue);
   const delivery = new DeliveryWorker(deps.db, deps.journal, log, {
+    writer,
     lmtp: deps.lmtp,
     hostname: config.operator.hostname,
     concurrency: config.smtp.deliveryConcurrency,
@@ -59,6 +64,7 @@ export async function startSmtp(config: Config, deps: Deps): Promise<SmtpService
   });
   const common = {
     ...deps,
+    writer,
     log,
     hostname: config.operator.hostname,
     localDomains,
@@ -71,8 +77,7 @@ export async function startSmtp(config: Config, deps: Deps): Promise<SmtpService
       }
       if (m.remote) outbound.kick();
     },
-    enqueueOutbound: (q: import('../core/db/index.js').Queryable, m: { spoolId: number; envFrom: string; rcpts: string[]; body: Buffer; messageId?: string }) =>
-      enqueueOutbound(q, m, config.smtp.outboundMaxAge).then(() => undefined),
+    enqueueOutbound: enqueue,
   };
   const mx = createSmtpFront('mx', common);
   const submission = createSmtpFront('submission', common);
@@ -109,6 +114,7 @@ export async function startSmtp(config: Config, deps: Deps): Promise<SmtpService
       },
       async stop() {
         await close();
+        await writer.drain();
         await delivery.stop();
         await outbound.stop();
         await deps.resolver.close();

@@ -34,12 +34,27 @@ export interface SpoolRow {
 
 /** Writes the message durably; resolves once committed (then, and only then, 250). */
 export async function spoolMessage(q: Queryable, r: SpoolRecord): Promise<number> {
+  return (await spoolMessages(q, [r]))[0];
+}
+
+/**
+ * Writes several messages with one INSERT (atomic on its own, or part of the caller's
+ * transaction); resolves with their ids, in the order given.
+ */
+export async function spoolMessages(q: Queryable, rs: SpoolRecord[]): Promise<number[]> {
+  const params: unknown[] = [];
+  const values = rs.map((r) => {
+    const n = params.length;
+    params.push(r.localRcpts.length ? 'queued' : 'done', r.front, r.messageId ?? null, r.envFrom, r.localRcpts, r.body.length, r.localRcpts.length ? r.body : null, JSON.stringify(r.peer), r.dsn ? JSON.stringify(r.dsn) : null);
+    return `($${n + 1}, $${n + 2}, $${n + 3}, $${n + 4}, $${n + 5}, $${n + 6}, $${n + 7}, $${n + 8}::jsonb, $${n + 9}::jsonb)`;
+  });
   const { rows } = await q.query<{ id: number }>(
-    `INSERT INTO smtp_spool (state, front, message_id, env_from, local_rcpts, size, body, peer, dsn)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb) RETURNING id`,
-    [r.localRcpts.length ? 'queued' : 'done', r.front, r.messageId ?? null, r.envFrom, r.localRcpts, r.body.length, r.localRcpts.length ? r.body : null, JSON.stringify(r.peer), r.dsn ? JSON.stringify(r.dsn) : null],
+    `INSERT INTO smtp_spool (state, front, message_id, env_from, local_rcpts, size, body, peer, dsn) VALUES ${values.join(', ')} RETURNING id`,
+    params,
   );
-  return rows[0].id;
+  // The ids are drawn from the sequence row by row, in VALUES order: ascending ids map back
+  // to the records whatever order RETURNING lists them in.
+  return rows.map((r) => r.id).sort((a, b) => a - b);
 }
 
 /**
@@ -67,17 +82,40 @@ export interface DeliveryOutcome {
   error?: string;
 }
 
-/** Records what the delivery attempt achieved; the row is done when nothing is left to try. */
-export async function recordOutcome(q: Queryable, row: SpoolRow, o: DeliveryOutcome, backoffSeconds: number, maxAgeSeconds: number): Promise<'done' | 'queued' | 'failed'> {
+/** What a delivery attempt leaves the row in: done when nothing is left to try. */
+export function outcomeState(row: Pick<SpoolRow, 'received_at'>, o: DeliveryOutcome, maxAgeSeconds: number): 'done' | 'queued' | 'failed' {
   const expired = Date.now() - new Date(row.received_at).getTime() > maxAgeSeconds * 1000;
-  const state = o.retry.length === 0 ? 'done' : expired ? 'failed' : 'queued';
+  return o.retry.length === 0 ? 'done' : expired ? 'failed' : 'queued';
+}
+
+export interface RecordedOutcome {
+  id: number;
+  state: 'done' | 'queued' | 'failed';
+  outcome: DeliveryOutcome;
+  /** Next attempt in this many seconds, when the row stays queued. */
+  backoffSeconds: number;
+}
+
+/** Records what delivery attempts achieved, several rows in one statement; a finished row drops its body. */
+export async function recordOutcomes(q: Queryable, rs: RecordedOutcome[]): Promise<void> {
+  if (!rs.length) return;
+  const rows = rs.map((r) => ({ id: r.id, state: r.state, retry: r.outcome.retry, delivered: r.outcome.delivered, failed: r.outcome.failed, error: r.outcome.error ?? null, backoff: r.backoffSeconds }));
   await q.query(
-    `UPDATE smtp_spool SET state = $2, local_rcpts = $3, delivered_rcpts = delivered_rcpts || $4::text[],
-       failed_rcpts = failed_rcpts || $5::jsonb, last_error = $6,
-       next_attempt_at = now() + make_interval(secs => $7), body = CASE WHEN $2 = 'queued' THEN body ELSE NULL END
-     WHERE id = $1`,
-    [row.id, state, o.retry, o.delivered, JSON.stringify(o.failed), o.error ?? null, backoffSeconds],
+    `UPDATE smtp_spool s SET state = u.state, local_rcpts = u.retry, delivered_rcpts = s.delivered_rcpts || u.delivered,
+       failed_rcpts = s.failed_rcpts || u.failed, last_error = u.error,
+       next_attempt_at = now() + make_interval(secs => u.backoff), body = CASE WHEN u.state = 'queued' THEN s.body ELSE NULL END
+     FROM jsonb_to_recordset($1::jsonb) AS u(id int8, state text, retry text[], delivered text[], failed jsonb, error text, backoff int)
+     WHERE s.id = u.id AND s.id = ANY($2::int8[])`,
+    // The id list lets the planner see how few rows change (it guesses 100 for a function
+    // scan, and then hash-joins a sequential scan of the whole spool).
+    [JSON.stringify(rows), rows.map((r) => r.id)],
   );
+}
+
+/** Records what one delivery attempt achieved; the row is done when nothing is left to try. */
+export async function recordOutcome(q: Queryable, row: SpoolRow, o: DeliveryOutcome, backoffSeconds: number, maxAgeSeconds: number): Promise<'done' | 'queued' | 'failed'> {
+  const state = outcomeState(row, o, maxAgeSeconds);
+  await recordOutcomes(q, [{ id: row.id, state, outcome: o, backoffSeconds }]);
   return state;
 }
 

@@ -1,0 +1,162 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Db, Queryable } from '../../core/db/index.js';
+import { Journal } from '../../core/journal/index.js';
+import { GroupCommit } from '../../smtp/group-commit.js';
+import { claimDue, type SpoolRecord, type SpoolRow } from '../../smtp/spool.js';
+import { SpoolWriter, type Accepted } from '../../smtp/spool-writer.js';
+import { dbTargets } from '../helpers/db.js';
+
+describe('GroupCommit', () => {
+  it('writes what is submitted in the same tick as one batch, in order, and the next arrivals as the next batch', async () => {
+    const batches: number[][] = [];
+    let release: () => void = () => {};
+    const gc = new GroupCommit<number, string>(
+      async (items) => {
+        batches.push(items);
+        if (batches.length === 1) await new Promise<void>((r) => (release = r));
+        return items.map((i) => `#${i}`);
+      },
+      { maxItems: 100 },
+    );
+    const first = [1, 2, 3].map((i) => gc.submit(i));
+    await new Promise((r) => setImmediate(r));
+    // The first batch is being written: these wait for the next one.
+    const second = [4, 5].map((i) => gc.submit(i));
+    release();
+    expect(await Promise.all([...first, ...second])).toEqual(['#1', '#2', '#3', '#4', '#5']);
+    expect(batches).toEqual([
+      [1, 2, 3],
+      [4, 5],
+    ]);
+  });
+
+  it('bounds a batch by items and by bytes (one oversized item still goes, alone)', async () => {
+    const batches: number[][] = [];
+    const gc = new GroupCommit<number, number>(
+      async (items) => {
+        batches.push(items);
+        return items;
+      },
+      { maxItems: 3, maxBytes: 10, bytes: (i) => i },
+    );
+    await Promise.all([1, 1, 1, 1, 4, 4, 4, 50, 2].map((i) => gc.submit(i)));
+    expect(batches).toEqual([[1, 1, 1], [1, 4, 4], [4], [50], [2]]);
+  });
+
+  it('when a batch fails, tries each item alone: only the bad one is rejected', async () => {
+    const writes: number[][] = [];
+    const gc = new GroupCommit<number, number>(
+      async (items) => {
+        writes.push(items);
+        if (items.includes(13)) throw new Error('thirteen');
+        return items.map((i) => i * 2);
+      },
+      { maxItems: 10 },
+    );
+    const results = await Promise.allSettled([12, 13, 14].map((i) => gc.submit(i)));
+    expect(results).toEqual([
+      { status: 'fulfilled', value: 24 },
+      { status: 'rejected', reason: new Error('thirteen') },
+      { status: 'fulfilled', value: 28 },
+    ]);
+    expect(writes).toEqual([[12, 13, 14], [12], [13], [14]]);
+  });
+});
+
+const body = (i: number) => Buffer.from(`Received: test\r\nMessage-ID: <m${i}@peer.mssante.localhost>\r\nSubject: ${i}\r\n\r\n${'x'.repeat(i * 37)} \u00e9\r\n.\r\n`, 'latin1');
+const record = (i: number): SpoolRecord => ({ front: 'mx', messageId: `<m${i}@peer.mssante.localhost>`, envFrom: `labo${i}@peer.mssante.localhost`, localRcpts: [`bal${i}@mssante.localhost`], body: body(i), peer: { n: i } });
+const accepted = (i: number, r = record(i)): Accepted => ({
+  record: r,
+  remote: [],
+  event: (spool) => ({ type: 'smtp.received', actor: 'peer CN=peer.mssante.localhost', subject: r.messageId, details: { spool, n: i } }),
+});
+
+/** Counts the transactions the writer opens. */
+function countingTransactions(db: Db) {
+  const counter = { n: 0 };
+  const transaction = db.transaction.bind(db);
+  db.transaction = <T>(fn: (tx: Queryable) => Promise<T>) => {
+    counter.n++;
+    return transaction(fn);
+  };
+  return counter;
+}
+
+describe.each(dbTargets())('SpoolWriter on $name', (target) => {
+  let dispose: (() => Promise<void>) | undefined;
+  afterEach(async () => {
+    await dispose?.();
+    dispose = undefined;
+  });
+
+  it('stores messages arriving together in one transaction, each row with its own body and its own received event', async () => {
+    const opened = await target.open();
+    dispose = opened.dispose;
+    const { db } = opened;
+    const journal = new Journal(db);
+    const writer = new SpoolWriter(db, journal);
+    const tx = countingTransactions(db);
+    const ids = await Promise.all(Array.from({ length: 12 }, (_, i) => writer.accept(accepted(i))));
+    expect(tx.n).toBe(1);
+    expect(new Set(ids).size).toBe(12);
+    const { rows } = await db.query<{ id: number; env_from: string; body: Buffer; local_rcpts: string[]; state: string; peer: { n: number } }>('SELECT id, env_from, body, local_rcpts, state, peer FROM smtp_spool ORDER BY id');
+    expect(rows).toHaveLength(12);
+    for (let i = 0; i < 12; i++) {
+      const row = rows.find((r) => r.id === ids[i])!;
+      expect(row.env_from).toBe(`labo${i}@peer.mssante.localhost`);
+      expect(row.peer.n).toBe(i);
+      expect(row.state).toBe('queued');
+      expect(row.local_rcpts).toEqual([`bal${i}@mssante.localhost`]);
+      expect(Buffer.compare(row.body, body(i))).toBe(0);
+    }
+    const events = await journal.list({ type: 'smtp.received', limit: 100 });
+    expect(events.map((e) => [e.subject, e.details.spool]).sort()).toEqual(ids.map((id, i) => [`<m${i}@peer.mssante.localhost>`, id]).sort());
+    expect((await journal.verify()).ok).toBe(true);
+  });
+
+  it('a message the database refuses fails alone; the others arriving with it are stored', async () => {
+    const opened = await target.open();
+    dispose = opened.dispose;
+    const { db } = opened;
+    const journal = new Journal(db);
+    const writer = new SpoolWriter(db, journal);
+    // front is NOT NULL: this row makes the batch's INSERT fail.
+    const bad = accepted(2, { ...record(2), front: null as unknown as 'mx' });
+    const results = await Promise.allSettled([accepted(1), bad, accepted(3)].map((a) => writer.accept(a)));
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    const { rows } = await db.query<{ env_from: string }>('SELECT env_from FROM smtp_spool ORDER BY id');
+    expect(rows.map((r) => r.env_from)).toEqual(['labo1@peer.mssante.localhost', 'labo3@peer.mssante.localhost']);
+    expect((await journal.list({ type: 'smtp.received' })).map((e) => e.details.n).sort()).toEqual([1, 3]);
+    expect((await journal.verify()).ok).toBe(true);
+  });
+
+  it('records outcomes finishing together in one statement: done rows drop their body, a deferred one keeps it and waits', async () => {
+    const opened = await target.open();
+    dispose = opened.dispose;
+    const { db } = opened;
+    const journal = new Journal(db);
+    const writer = new SpoolWriter(db, journal);
+    const ids = await Promise.all([1, 2, 3].map((i) => writer.accept(accepted(i, { ...record(i), localRcpts: [`a${i}@mssante.localhost`, `b${i}@mssante.localhost`] }))));
+    const claimed = await claimDue(db, 10);
+    expect(claimed.map((r) => r.id)).toEqual(ids);
+    const row = (id: number) => claimed.find((r) => r.id === id) as SpoolRow;
+    const tx = countingTransactions(db);
+    await Promise.all([
+      writer.record({ id: ids[0], row: row(ids[0]), state: 'done', backoffSeconds: 60, outcome: { delivered: ['a1@mssante.localhost', 'b1@mssante.localhost'], failed: [], retry: [] }, events: [{ type: 'smtp.delivered', actor: 'system', subject: 'one' }] }),
+      writer.record({ id: ids[1], row: row(ids[1]), state: 'queued', backoffSeconds: 600, outcome: { delivered: ['a2@mssante.localhost'], failed: [], retry: ['b2@mssante.localhost'], error: '451 4.2.0 later' }, events: [{ type: 'smtp.delivery.deferred', actor: 'system', subject: 'two' }] }),
+      writer.record({ id: ids[2], row: row(ids[2]), state: 'done', backoffSeconds: 60, outcome: { delivered: [], failed: [{ rcpt: 'a3@mssante.localhost', code: 550, response: '550 5.1.1 no' }], retry: [] }, events: [] }),
+    ]);
+    expect(tx.n).toBe(1);
+    const { rows } = await db.query<{ id: number; state: string; local_rcpts: string[]; delivered_rcpts: string[]; failed_rcpts: unknown[]; has_body: boolean; waits: boolean; last_error: string | null }>(
+      "SELECT id, state, local_rcpts, delivered_rcpts, failed_rcpts, body IS NOT NULL AS has_body, next_attempt_at > now() + interval '500 seconds' AS waits, last_error FROM smtp_spool ORDER BY id",
+    );
+    expect(rows).toEqual([
+      { id: ids[0], state: 'done', local_rcpts: [], delivered_rcpts: ['a1@mssante.localhost', 'b1@mssante.localhost'], failed_rcpts: [], has_body: false, waits: false, last_error: null },
+      { id: ids[1], state: 'queued', local_rcpts: ['b2@mssante.localhost'], delivered_rcpts: ['a2@mssante.localhost'], failed_rcpts: [], has_body: true, waits: true, last_error: '451 4.2.0 later' },
+      { id: ids[2], state: 'done', local_rcpts: [], delivered_rcpts: [], failed_rcpts: [{ rcpt: 'a3@mssante.localhost', code: 550, response: '550 5.1.1 no' }], has_body: false, waits: false, last_error: null },
+    ]);
+    expect((await journal.list({ typePrefix: 'smtp.deliver' })).map((e) => e.subject).sort()).toEqual(['one', 'two']);
+    // The deferred row is not due again before its back-off.
+    expect(await claimDue(db, 10)).toEqual([]);
+  });
+});
