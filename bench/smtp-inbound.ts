@@ -2,7 +2,7 @@
 // Postfix doing the same job on the same machine, with raw LMTP injection as the ceiling.
 //
 //   node dist/bench/smtp-inbound.js [--messages 2000] [--connections 16] [--per-connection 10]
-//                                   [--size 10240] [--rounds 1] [--timeout 600]
+//                                   [--size 10240] [--rounds 1] [--timeout 600] [--db pglite|pg]
 //
 // One load generator (a child process, so it never shares an event loop with the MX) sends
 // --messages messages of --size bytes over --connections parallel connections, a few
@@ -19,8 +19,9 @@
 // over IMAP (STATUS every 50 ms, logged in with the master user, from the generator's
 // process), not at the last 250; (c) is polled the same way, so the three carry the same
 // observer. Each target has its own mailboxes. A warm-up (a tenth, ≤ 200) precedes each.
-// The platform runs in this process (PGlite embedded, as `npm start` has it), the load
-// generator in a child; --only, --queries and --cpu-profile help find where the time goes.
+// The platform runs in this process — on PGlite (embedded, as `npm start` has it), or with
+// --db pg on a scratch database created (and dropped) on the PostgreSQL of MSS_DATABASE_URL,
+// as operators run it in production — and the load generator in a child; --only, --queries and --cpu-profile help find where the time goes.
 // Prints messages/s for each and the ratios ours / Postfix (target ≥ 1.0) and ours / LMTP
 // (target ≥ 0.8), with the machine's load average. Loopback only; bounded in count and in
 // time; Postfix, the platform and the temporary directories are removed even on failure.
@@ -44,7 +45,8 @@ import { createBal } from '../annuaire/bal/index.js';
 import { importWhitelist } from '../annuaire/whitelist/index.js';
 import { startPlatform, type Platform } from '../bin/platform.js';
 import { initDevPki } from '../certs/pki.js';
-import { loadConfig } from '../core/config/index.js';
+import pg from 'pg';
+import { loadConfig, maskUrl } from '../core/config/index.js';
 import type { Queryable } from '../core/db/index.js';
 import { createLogger, silentLogger } from '../core/logger.js';
 import { freePort } from '../core/net.js';
@@ -58,6 +60,7 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '1' },
     timeout: { type: 'string', default: '600' },
     'delivery-concurrency': { type: 'string' },
+    db: { type: 'string', default: 'pglite' },
     only: { type: 'string' },
     queries: { type: 'boolean', default: false },
     'cpu-profile': { type: 'string' },
@@ -73,6 +76,7 @@ if (args.help) {
       'N messages of BYTES (default 2000 × 10240) over C parallel mutual-TLS connections (default 16), K per connection',
       '(default 10), into (a) the platform MX, (b) Postfix from a private configuration directory, both relaying to the',
       'same Dovecot over LMTP, and (c) raw LMTP into Dovecot (the ceiling). Timed until the messages are in Dovecot.',
+      '--db pglite (default) runs the platform on its embedded database, --db pg on a scratch database of MSS_DATABASE_URL.',
       'R rounds alternate the three (medians printed). --delivery-concurrency overrides smtp.deliveryConcurrency;',
       '--only ours|postfix|lmtp runs one target (profiling: node --cpu-prof …); the ratios need all three.',
       '--queries prints the database statements the platform ran during the measured rounds (count, wall time);',
@@ -654,10 +658,31 @@ async function parent() {
     const dataDir = join(dir, 'data');
     mkdirSync(dataDir, { mode: 0o711 });
     chmodSync(dir, 0o711);
+    let database: { url: string; label: string } | undefined;
+    if (args.db === 'pg') {
+      const base = process.env.MSS_DATABASE_URL;
+      if (!base) throw new Error('--db pg needs MSS_DATABASE_URL (a PostgreSQL where a scratch database may be created)');
+      const name = `mss_bench_smtp_${process.pid}`;
+      const admin = new pg.Client({ connectionString: base });
+      await admin.connect();
+      const settings = (await admin.query<{ v: string; f: string; s: string }>("SELECT current_setting('server_version') AS v, current_setting('fsync') AS f, current_setting('synchronous_commit') AS s")).rows[0];
+      await admin.query(`CREATE DATABASE ${name}`);
+      await admin.end();
+      cleanups.push(async () => {
+        const c = new pg.Client({ connectionString: base });
+        await c.connect();
+        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+        await c.end();
+      });
+      const u = new URL(base);
+      u.pathname = `/${name}`;
+      database = { url: u.toString(), label: `PostgreSQL ${settings.v} (fsync ${settings.f}, synchronous_commit ${settings.s}) at ${maskUrl(u.toString())}` };
+    } else if (args.db !== 'pglite') throw new Error('--db: pglite or pg');
     const config = loadConfig({
       env: {},
       overrides: {
         dataDir,
+        ...(database ? { database: { url: database.url } } : {}),
         operator: { domain: DOMAIN, hostname: 'mx.' + DOMAIN },
         http: { port: 0 },
         ldap: { port: 0, ldapsPort: 0 },
@@ -688,7 +713,9 @@ async function parent() {
     await platform.directory.sync();
     const stats = args.queries ? countQueries(db) : undefined;
     const lmtp = platform.mailstore.lmtp;
-    say(`platform: MX 127.0.0.1:${platform.smtp.ports.mx}, Dovecot LMTP ${lmtp.host}:${lmtp.port}, delivery concurrency ${config.smtp.deliveryConcurrency}, database ${db.kind}`);
+    say(`platform: MX 127.0.0.1:${platform.smtp.ports.mx}, Dovecot LMTP ${lmtp.host}:${lmtp.port}, delivery concurrency ${config.smtp.deliveryConcurrency}`);
+    const dbLabel = database?.label ?? `PGlite ${db.target}`;
+    say(`database: ${dbLabel}`);
 
     const postfix = !TARGETS.includes('postfix') ? { port: 0, stop: async () => {} } : await startPostfix(join(dir, 'postfix'), {
       certFile: paths.leaves.server.cert,
@@ -764,7 +791,7 @@ async function parent() {
     const rate = (t: Target) => median(results[t].map((m) => m.rate));
     const load1 = loadavg();
     say('');
-    say(`${N} × ${SIZE} B messages, ${C} parallel connections, ${K} messages per connection${ROUNDS > 1 ? `, median of ${ROUNDS} rounds` : ''}`);
+    say(`${N} × ${SIZE} B messages, ${C} parallel connections, ${K} messages per connection${ROUNDS > 1 ? `, median of ${ROUNDS} rounds` : ''}; platform database: ${args.db === 'pg' ? 'PostgreSQL' : 'PGlite'}`);
     say(`  ${'target'.padEnd(58)} ${'msg/s'.padStart(8)}  ${'accept msg/s'.padStart(12)}  TLS`);
     const row = (label: string, t: Target) => say(`  ${label.padEnd(58)} ${rate(t).toFixed(1).padStart(8)}  ${median(results[t].map((m) => m.acceptRate)).toFixed(1).padStart(12)}  ${results[t][0].sent.tls ?? '-'}`);
     const labels: Record<Target, string> = {
