@@ -190,6 +190,24 @@ describe.each(dbTargets())('annuaire import on $name', (target) => {
     expect(changed).toBe(g.model.persons.size + g.model.structures.size + g.model.activities.size);
   });
 
+  it('journals a first import as pages of keys in key order, each with its count, range and digest', async () => {
+    const act = generate('activity', { lines: 600, seed: 3 });
+    const mss = generate('mssante', { lines: 300, seed: 3 });
+    await one(write(ACT('20240101'), act.lines), { journalBatch: 37 });
+    await one(write(MSS('20240101'), mss.lines), { journalBatch: 37 });
+    const pages = (await db.query<{ details: any }>("SELECT details FROM journal_events WHERE type = 'annuaire.changes' ORDER BY seq")).rows.map((r) => r.details);
+    for (const [table, keys] of Object.entries({ ...act.model, ...mss.model })) {
+      const sorted = [...keys.keys()].filter((k) => k !== '').sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+      const expected = [];
+      for (let i = 0; i < sorted.length; i += 37) {
+        const page = sorted.slice(i, i + 37);
+        expected.push({ table, change: 'inserted', count: page.length, first: page[0], last: page[page.length - 1], sha256: createHash('sha256').update(page.join('\n')).digest('hex') });
+      }
+      expect(expected.length, table).toBeGreaterThan(2);
+      expect(pages.filter((p) => p.table === table).map(({ table, change, count, first, last, sha256 }) => ({ table, change, count, first, last, sha256 }))).toEqual(expected);
+    }
+  });
+
   it('applies next month as a difference: new, changed, deactivated with the date, unchanged', async () => {
     const base: GenOptions = { lines: 800, seed: 7 };
     const v1 = generate('activity', base);
