@@ -22,7 +22,8 @@ const runPrinted = (line: string) => {
   return spawnSync(cmd, args, { encoding: 'utf8' });
 };
 
-describe('mss certs (compiled CLI)', () => {
+// Each command is a new process (and a PGlite open): slow on a busy machine, hence the ceiling.
+describe('mss certs (compiled CLI)', { timeout: 300_000 }, () => {
   it('init creates the PKI and prints an openssl command that succeeds; a second run keeps it', () => {
     const dir = tmp('mss-cli-pki-');
     const first = runMss(['certs', 'init', '--dir', dir, '--domain', 'cli.localhost', '--bits', '2048']);
