@@ -10,6 +10,8 @@ export interface LmtpPoolOptions {
   timeoutMs?: number;
   /** An idle session is closed (QUIT) after this long. */
   idleMs?: number;
+  /** Use BDAT when the server offers CHUNKING (default true; false forces DATA). */
+  chunking?: boolean;
 }
 
 interface Reply {
@@ -33,16 +35,18 @@ const DOT = Buffer.from('.');
 const END = Buffer.from('.\r\n');
 
 /**
- * One LMTP connection kept open for many messages (RFC 2033): the envelope commands go out
- * in one write when the server offers PIPELINING, the body in one more (dot-stuffed by
- * native searches, no per-line stream), and one reply per accepted recipient comes back
- * after the final dot.
+ * One LMTP connection kept open for many messages (RFC 2033). With PIPELINING and CHUNKING
+ * (Dovecot offers both) a message is one write — envelope, BDAT LAST and the bytes — and
+ * one round trip; otherwise the envelope goes out in one write, the body in one more
+ * (dot-stuffed by native searches), and one reply per accepted recipient comes back after
+ * the final dot.
  */
 class LmtpSession {
   private buf = '';
   private waiter: (() => void) | null = null;
   private failure: Error | null = null;
   private pipelining = false;
+  private chunking = false;
   private smtputf8 = false;
   served = 0;
   idleSince = Date.now();
@@ -60,7 +64,7 @@ class LmtpSession {
     sock.on('close', () => this.fail(new Error('the LMTP server closed the connection')));
   }
 
-  static open(target: LmtpTarget, name: string, timeoutMs: number): Promise<LmtpSession> {
+  static open(target: LmtpTarget, name: string, timeoutMs: number, chunking: boolean): Promise<LmtpSession> {
     return new Promise((resolve, reject) => {
       const sock = connect({ host: target.host, port: target.port });
       const timer = setTimeout(() => sock.destroy(new Error(`LMTP connect to ${target.host}:${target.port} timed out`)), timeoutMs);
@@ -72,7 +76,7 @@ class LmtpSession {
         clearTimeout(timer);
         sock.removeAllListeners('error');
         const s = new LmtpSession(sock, timeoutMs);
-        s.greet(name).then(
+        s.greet(name, chunking).then(
           () => resolve(s),
           (e) => {
             s.destroy();
@@ -87,7 +91,7 @@ class LmtpSession {
     return !this.failure && !this.sock.destroyed;
   }
 
-  private async greet(name: string) {
+  private async greet(name: string, chunking: boolean) {
     const banner = await this.reply();
     if (banner.code !== 220) throw new LmtpConnectionError(`LMTP greeting: ${banner.code} ${banner.text}`);
     this.sock.write(`LHLO ${name}\r\n`);
@@ -95,6 +99,7 @@ class LmtpSession {
     if (lhlo.code !== 250) throw new LmtpConnectionError(`LHLO: ${lhlo.code} ${lhlo.text}`);
     const caps = new Set(lhlo.text.split('\n').map((l) => l.trim().split(' ')[0].toUpperCase()));
     this.pipelining = caps.has('PIPELINING');
+    this.chunking = chunking && caps.has('CHUNKING');
     this.smtputf8 = caps.has('SMTPUTF8');
   }
 
@@ -151,6 +156,37 @@ class LmtpSession {
     const commands = [`MAIL FROM:<${envelope.from}>${utf8 ? ' SMTPUTF8' : ''}\r\n`, ...envelope.to.map((r) => `RCPT TO:<${r}>\r\n`), 'DATA\r\n'];
     const failed: RecipientFailure[] = [];
     const refuse = (rcpt: string, r: Reply) => failed.push({ rcpt, code: r.code, response: `${r.code} ${r.text}`, temporary: r.code < 500 });
+    if (this.pipelining && this.chunking) {
+      // RFC 3030 BDAT: the envelope, the size and the bytes in one write, one round trip,
+      // no dot-stuffing. LMTP answers BDAT LAST once per accepted recipient, or once in all
+      // when none was accepted (the server reads and drops the bytes).
+      const crlf = body.length >= 2 && body[body.length - 2] === 0x0d && body[body.length - 1] === 0x0a;
+      this.sock.cork();
+      this.sock.write(commands.slice(0, -1).join('') + `BDAT ${body.length + (crlf ? 0 : 2)} LAST\r\n`);
+      this.sock.write(body);
+      if (!crlf) this.sock.write(CRLF);
+      this.sock.uncork();
+      const mail = await next();
+      const accepted: string[] = [];
+      for (const rcpt of envelope.to) {
+        const r = await next();
+        if (mail.code === 250 && r.code === 250) accepted.push(rcpt);
+        else refuse(rcpt, mail.code === 250 ? r : mail);
+      }
+      if (!accepted.length) {
+        await next();
+        this.sock.write('RSET\r\n');
+        if ((await next()).code !== 250) this.destroy();
+        return { accepted: [], failed };
+      }
+      const delivered: string[] = [];
+      for (const rcpt of accepted) {
+        const r = await next();
+        if (r.code === 250) delivered.push(rcpt);
+        else refuse(rcpt, r);
+      }
+      return { accepted: delivered, failed };
+    }
     let mail: Reply;
     const rcptReplies: Reply[] = [];
     let data: Reply | undefined;
@@ -290,7 +326,7 @@ export class LmtpPool {
       if (this.opened < this.o.size) {
         this.opened++;
         try {
-          return await LmtpSession.open(this.target, this.o.name, this.o.timeoutMs ?? 120_000);
+          return await LmtpSession.open(this.target, this.o.name, this.o.timeoutMs ?? 120_000, this.o.chunking ?? true);
         } catch (e) {
           this.opened--;
           this.wakeOne();

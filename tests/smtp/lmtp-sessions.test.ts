@@ -53,10 +53,13 @@ describe('LmtpPool against Dovecot', () => {
     }
   }
 
-  it('delivers many messages over one session, bytes intact (dotted lines, 8-bit, no final CRLF)', async () => {
-    const pool = new LmtpPool(store.lmtp, { name: 'mx.mssante.localhost', size: 1 });
+  it.each([
+    ['BDAT', true],
+    ['DATA', false],
+  ])('delivers many messages over one session with %s, bytes intact (dotted lines, 8-bit, no final CRLF)', async (mode, chunking) => {
+    const pool = new LmtpPool(store.lmtp, { name: 'mx.mssante.localhost', size: 1, chunking });
     try {
-      const box = 'dr.session@mssante.localhost';
+      const box = `dr.session.${mode.toLowerCase()}@mssante.localhost`;
       const texts = Array.from({ length: 5 }, (_, i) => `ligne ${i}\r\n.\r\n..deux points\r\n.final \xe9\xe8${i % 2 ? '\r\n' : ''}`);
       for (let i = 0; i < texts.length; i++) {
         expect(await pool.deliver({ from: FROM, to: [box] }, message(`m${i}`, texts[i]))).toEqual({ accepted: [box], failed: [] });
@@ -74,10 +77,13 @@ describe('LmtpPool against Dovecot', () => {
     }
   });
 
-  it('reports recipients refused at RCPT on their own, delivers to the others, and the session goes on', async () => {
-    const pool = new LmtpPool(store.lmtp, { name: 'mx.mssante.localhost', size: 1 });
+  it.each([
+    ['BDAT', true],
+    ['DATA', false],
+  ])('with %s, reports recipients refused at RCPT on their own, delivers to the others, and the session goes on', async (mode, chunking) => {
+    const pool = new LmtpPool(store.lmtp, { name: 'mx.mssante.localhost', size: 1, chunking });
     try {
-      const good = 'secretariat.mixed@mssante.localhost';
+      const good = `secretariat.mixed.${mode.toLowerCase()}@mssante.localhost`;
       const bad = 'a/b@mssante.localhost';
       const r = await pool.deliver({ from: FROM, to: [bad, good] }, message('mixed', 'x\r\n'));
       expect(r.accepted).toEqual([good]);
