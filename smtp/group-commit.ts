@@ -1,57 +1,85 @@
 /**
  * Group commit: items submitted while a batch is being written wait for the next one, so
  * concurrent callers share one transaction — one commit, one fsync, a handful of statements
- * — instead of paying for one each. Nothing waits on a timer: an idle committer writes the
- * first item after one setImmediate (what arrived in the same tick joins it), and under
- * load a batch is whatever queued during the previous write. Each caller's promise settles
- * once the batch holding its item is committed, or failed.
+ * — instead of paying for one each. An urgent item (someone waits on it: a client for its
+ * 250) is written at once: after one setImmediate, so what arrived in the same tick joins
+ * it, or with the batch after the one being written. A lazy item (nobody waits on it) may
+ * wait up to `lazyMs` for company, and goes with the next urgent batch if one comes first.
+ * Each caller's promise settles once the batch holding its item is committed, or failed.
  */
 export class GroupCommit<I, O> {
-  private queue: Array<{ item: I; resolve: (o: O) => void; reject: (e: unknown) => void }> = [];
+  private queue: Array<{ item: I; urgent: boolean; resolve: (o: O) => void; reject: (e: unknown) => void }> = [];
+  private urgent = 0;
   private running: Promise<void> | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private draining = 0;
 
   constructor(
     /** Writes the items in one transaction; returns one result per item, in order. */
     private readonly write: (items: I[]) => Promise<O[]>,
-    private readonly limits: { maxItems: number; maxBytes?: number; bytes?: (item: I) => number },
+    private readonly limits: { maxItems: number; maxBytes?: number; bytes?: (item: I) => number; lazyMs?: number },
   ) {}
 
-  submit(item: I): Promise<O> {
+  submit(item: I, o: { lazy?: boolean } = {}): Promise<O> {
     return new Promise<O>((resolve, reject) => {
-      this.queue.push({ item, resolve, reject });
-      this.running ??= this.loop();
+      const urgent = !o.lazy || !this.limits.lazyMs;
+      this.queue.push({ item, urgent, resolve, reject });
+      if (urgent) this.urgent++;
+      this.schedule();
     });
   }
 
-  /** Resolves once everything submitted so far is written (or failed). */
+  /** Resolves once everything submitted so far is written (or failed), lazy items included. */
   async drain(): Promise<void> {
-    while (this.running) await this.running;
+    this.draining++;
+    try {
+      this.schedule();
+      while (this.running) await this.running;
+    } finally {
+      this.draining--;
+    }
+  }
+
+  private schedule() {
+    if (this.running || !this.queue.length) return;
+    if (this.urgent > 0 || this.draining) {
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = null;
+      this.running = this.loop();
+    } else
+      this.timer ??= setTimeout(() => {
+        this.timer = null;
+        this.running ??= this.loop();
+      }, this.limits.lazyMs);
   }
 
   private async loop(): Promise<void> {
     await new Promise((r) => setImmediate(r));
     while (this.queue.length) {
       const batch = this.take();
+      for (const p of batch) if (p.urgent) this.urgent--;
       try {
         const out = await this.write(batch.map((p) => p.item));
         batch.forEach((p, i) => p.resolve(out[i]));
       } catch (e) {
-        if (batch.length === 1) {
-          batch[0].reject(e);
-          continue;
-        }
-        // The transaction rolled back as a whole: one bad item must not fail its neighbours,
-        // so each is tried again alone and gets its own answer.
-        for (const p of batch) {
-          try {
-            p.resolve((await this.write([p.item]))[0]);
-          } catch (err) {
-            p.reject(err);
+        if (batch.length === 1) batch[0].reject(e);
+        else {
+          // The transaction rolled back as a whole: one bad item must not fail its
+          // neighbours, so each is tried again alone and gets its own answer.
+          for (const p of batch) {
+            try {
+              p.resolve((await this.write([p.item]))[0]);
+            } catch (err) {
+              p.reject(err);
+            }
           }
         }
       }
+      // Only lazy items left: they wait for their timer, or for the next urgent one.
+      if (this.urgent === 0 && !this.draining) break;
     }
     this.running = null;
+    this.schedule();
   }
 
   private take() {

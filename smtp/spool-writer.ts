@@ -23,6 +23,13 @@ export type EnqueueOutbound = (q: Queryable, m: { spoolId: number; envFrom: stri
 type Item = { kind: 'accept'; a: Accepted } | { kind: 'outcome'; o: Outcome };
 
 /**
+ * How long a delivery outcome may wait to be recorded. Until then the row stays leased (no
+ * claim takes it again); a crash in between delivers that message a second time, never
+ * zero times.
+ */
+const OUTCOME_DELAY_MS = 50;
+
+/**
  * Every write of the spool's hot path goes through here: new messages from the fronts and
  * outcomes from the delivery worker. What arrives together is written together — one
  * transaction holds the new rows (one INSERT), their outbound rows, the outcomes (one
@@ -40,7 +47,9 @@ export class SpoolWriter {
     private readonly enqueueOutbound?: EnqueueOutbound,
   ) {
     // Bounded so that one transaction stays a few MB even when 25 MB messages pile up.
-    this.batches = new GroupCommit((items) => this.write(items), { maxItems: 500, maxBytes: 16 << 20, bytes: (i) => (i.kind === 'accept' ? i.a.record.body.length : 0) });
+    // Nobody waits on an outcome: it waits up to OUTCOME_DELAY_MS for company, and rides
+    // with the next batch of new messages if one comes first.
+    this.batches = new GroupCommit((items) => this.write(items), { maxItems: 500, maxBytes: 16 << 20, bytes: (i) => (i.kind === 'accept' ? i.a.record.body.length : 0), lazyMs: OUTCOME_DELAY_MS });
   }
 
   /** Resolves with the spool id once the message is committed. */
@@ -49,9 +58,9 @@ export class SpoolWriter {
     return this.batches.submit({ kind: 'accept', a });
   }
 
-  /** Resolves once the outcome is committed. */
+  /** Resolves once the outcome is committed (within OUTCOME_DELAY_MS, or with the next new messages). */
   async record(o: Outcome): Promise<void> {
-    await this.batches.submit({ kind: 'outcome', o });
+    await this.batches.submit({ kind: 'outcome', o }, { lazy: true });
   }
 
   drain(): Promise<void> {

@@ -43,6 +43,29 @@ describe('GroupCommit', () => {
     expect(batches).toEqual([[1, 1, 1], [1, 4, 4], [4], [50], [2]]);
   });
 
+  it('lazy items wait for an urgent one (and go with it) or for drain; they never hold an urgent one back', async () => {
+    const batches: string[][] = [];
+    const gc = new GroupCommit<string, string>(
+      async (items) => {
+        batches.push(items);
+        return items;
+      },
+      { maxItems: 100, lazyMs: 3_600_000 },
+    );
+    let settled = 0;
+    const lazy = ['l1', 'l2'].map((i) => gc.submit(i, { lazy: true }).then((v) => (settled++, v)));
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    expect(batches).toEqual([]);
+    expect(settled).toBe(0);
+    expect(await gc.submit('u1')).toBe('u1');
+    expect(await Promise.all(lazy)).toEqual(['l1', 'l2']);
+    expect(batches).toEqual([['l1', 'l2', 'u1']]);
+    const late = gc.submit('l3', { lazy: true });
+    await gc.drain();
+    expect(await late).toBe('l3');
+    expect(batches).toEqual([['l1', 'l2', 'u1'], ['l3']]);
+  });
+
   it('when a batch fails, tries each item alone: only the bad one is rejected', async () => {
     const writes: number[][] = [];
     const gc = new GroupCommit<number, number>(
