@@ -32,7 +32,7 @@
 // system Postfix is configured or started; a system Postfix that the install started anyway
 // is stopped). It is not one of `npm start`'s packages: only this bench uses it.
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { Session } from 'node:inspector';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -594,6 +594,12 @@ function countQueries(db: Platform['db']) {
   return stats;
 }
 
+function cpuLine(m: Pick<Measure, 'cpu' | 'sent'>): string {
+  const per = (g: CpuGroup) => (1000 * m.cpu[g]) / Math.max(1, m.sent.ok);
+  const parts = CPU_GROUPS.filter((g) => m.cpu[g] > 0).map((g) => `${g} ${per(g).toFixed(2)}`);
+  return `${parts.join(', ')}; total ${CPU_GROUPS.reduce((a, g) => a + per(g), 0).toFixed(2)}`;
+}
+
 function ask(c: ChildProcess, job: Job, store: ImapInfo): Promise<Measured> {
   return new Promise((resolve, reject) => {
     const onExit = () => reject(new Error('the load generator exited'));
@@ -607,6 +613,75 @@ function ask(c: ChildProcess, job: Job, store: ImapInfo): Promise<Measured> {
   });
 }
 
+// ---------------------------------------------------------------- where the CPU goes
+
+type CpuGroup = 'platform' | 'generator' | 'dovecot' | 'postfix' | 'slapd' | 'postgres';
+const CPU_GROUPS: CpuGroup[] = ['platform', 'generator', 'dovecot', 'postfix', 'slapd', 'postgres'];
+const TICK = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+interface ProcStat {
+  pid: number;
+  ppid: number;
+  comm: string;
+  /** utime + stime + cutime + cstime, seconds: a reaped child's CPU counts in its parent's. */
+  cpu: number;
+}
+
+function readProcs(): ProcStat[] {
+  const out: ProcStat[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const st = readFileSync(`/proc/${d}/stat`, 'latin1');
+      const close = st.lastIndexOf(')');
+      const f = st.slice(close + 2).split(' ');
+      out.push({ pid: Number(d), ppid: Number(f[1]), comm: st.slice(st.indexOf('(') + 1, close), cpu: (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / TICK });
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return out;
+}
+
+/**
+ * CPU seconds so far of everything this bench started, by part: this process (the
+ * platform), the load generator, Dovecot, Postfix and slapd are all its descendants (a
+ * process that exited counts in the parent that reaped it); PostgreSQL's backends serving
+ * the platform's database are found by their pids (its shared background processes are not
+ * counted).
+ */
+function cpuByGroup(generatorPid: number, pgPids: number[]): Record<CpuGroup, number> {
+  const procs = readProcs();
+  const children = new Map<number, ProcStat[]>();
+  for (const p of procs) children.set(p.ppid, [...(children.get(p.ppid) ?? []), p]);
+  const total: Record<CpuGroup, number> = { platform: 0, generator: 0, dovecot: 0, postfix: 0, slapd: 0, postgres: 0 };
+  const self = procs.find((p) => p.pid === process.pid);
+  const walk = (p: ProcStat, group: CpuGroup) => {
+    total[group] += p.cpu;
+    for (const c of children.get(p.pid) ?? []) {
+      const g: CpuGroup = c.pid === generatorPid ? 'generator' : /^(dovecot|imap|lmtp|auth|anvil|log|config|stats)/.test(c.comm) ? 'dovecot' : c.comm === 'slapd' ? 'slapd' : c.comm === 'master' || c.comm === 'postfix' ? 'postfix' : group;
+      walk(c, g);
+    }
+  };
+  if (self) {
+    // Our own line without the children it reaped (those are counted under their group).
+    walk({ ...self, cpu: 0 }, 'platform');
+    const u = process.cpuUsage();
+    total.platform += (u.user + u.system) / 1e6;
+  }
+  for (const pid of pgPids) {
+    const p = procs.find((x) => x.pid === pid);
+    if (p) total.postgres += p.cpu;
+  }
+  return total;
+}
+
 interface Measure {
   target: Target;
   sent: JobResult;
@@ -617,6 +692,8 @@ interface Measure {
   rate: number;
   stored: number;
   cpuSeconds: number;
+  /** CPU seconds per part of the machine's work, during this run. */
+  cpu: Record<CpuGroup, number>;
 }
 
 async function parent() {
@@ -743,15 +820,21 @@ async function parent() {
     };
     const ports: Record<Target, number> = { ours: platform.smtp.ports.mx, postfix: postfix.port, lmtp: lmtp.port };
 
+    const pgPids = async () =>
+      database ? (await db.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = current_database()')).rows.map((r) => r.pid) : [];
     const measure = async (target: Target, n: number, tag: string): Promise<Measure> => {
+      const pids = await pgPids();
+      const tree0 = cpuByGroup(kid.pid!, pids);
       const cpu0 = process.cpuUsage();
       const deadline = Math.min(hardDeadline, Date.now() + TIMEOUT);
       const job: Job = { kind: target === 'lmtp' ? 'lmtp' : 'smtp', port: ports[target], tls: target === 'lmtp' ? undefined : tls, n, connections: C, perConnection: K, size: SIZE, from: FROM, rcpts: boxes(target), tag, deadline };
       const m = await ask(kid, job, store);
       const cpu = process.cpuUsage(cpu0);
+      const tree1 = cpuByGroup(kid.pid!, pids);
+      const byGroup = Object.fromEntries(CPU_GROUPS.map((g) => [g, Math.max(0, tree1[g] - tree0[g])])) as Record<CpuGroup, number>;
       const s = m.sent;
       if (s.refused || s.errors) say(`  ${target}: ${s.refused} refused, ${s.errors} failed — ${s.firstProblem}`);
-      return { target, sent: s, acceptRate: s.ok / m.acceptSeconds, storedSeconds: m.storedSeconds, rate: s.ok / m.storedSeconds, stored: m.stored, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
+      return { target, sent: s, acceptRate: s.ok / m.acceptSeconds, storedSeconds: m.storedSeconds, rate: s.ok / m.storedSeconds, stored: m.stored, cpuSeconds: (cpu.user + cpu.system) / 1e6, cpu: byGroup };
     };
 
     // Warm-up: TLS, LDAP, code paths, Dovecot's processes; not measured.
@@ -774,7 +857,8 @@ async function parent() {
       for (const t of order) {
         const m = await measure(t, N, `r${r}-${t}`);
         results[t].push(m);
-        say(`  round ${r + 1} ${t.padEnd(8)} ${m.rate.toFixed(1).padStart(7)} msg/s into Dovecot (${m.stored} in ${m.storedSeconds.toFixed(2)} s; 250s at ${m.acceptRate.toFixed(1)} msg/s; platform process CPU ${m.cpuSeconds.toFixed(1)} s)`);
+        say(`  round ${r + 1} ${t.padEnd(8)} ${m.rate.toFixed(1).padStart(7)} msg/s into Dovecot (${m.stored} in ${m.storedSeconds.toFixed(2)} s; 250s at ${m.acceptRate.toFixed(1)} msg/s; platform process CPU ${m.cpuSeconds.toFixed(1)} s; load ${loadavg()[0].toFixed(2)})`);
+        say(`          CPU ms per message: ${cpuLine(m)}`);
       }
     }
     if (profiler) {
@@ -788,6 +872,10 @@ async function parent() {
       for (const [sql, v] of [...stats].sort((a, b) => b[1].ms - a[1].ms).slice(0, 20)) say(`  ${String(v.n).padStart(7)} ${v.ms.toFixed(0).padStart(8)} ms  ${sql}`);
     }
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    const cpuMedian = (t: Target) => {
+      const per = results[t].map((m) => CPU_GROUPS.map((g) => (1000 * m.cpu[g]) / Math.max(1, m.sent.ok)));
+      return CPU_GROUPS.map((_, i) => median(per.map((p) => p[i])));
+    };
     const rate = (t: Target) => median(results[t].map((m) => m.rate));
     const load1 = loadavg();
     say('');
@@ -800,6 +888,11 @@ async function parent() {
       lmtp: '(c) raw LMTP into Dovecot (no TLS, no spool: ceiling)',
     };
     for (const t of TARGETS) row(labels[t], t);
+    say(`  CPU ms per message (median), by part: ${['target', ...CPU_GROUPS, 'total'].join(' / ')}`);
+    for (const t of TARGETS) {
+      const c = cpuMedian(t);
+      say(`    ${t.padEnd(8)} ${c.map((x) => x.toFixed(2)).join(' / ')} / ${c.reduce((a, b) => a + b, 0).toFixed(2)}`);
+    }
     if (TARGETS.length < ALL_TARGETS.length) return;
     const vsPostfix = rate('ours') / rate('postfix');
     const vsLmtp = rate('ours') / rate('lmtp');
