@@ -43,11 +43,27 @@ export class BlockDecoder {
 
   /** Feeds a chunk; returns the segments it completes. */
   push(chunk: Buffer): Segment[] {
-    let data = this.tail.length ? Buffer.concat([this.tail, chunk]) : chunk;
+    const out: Segment[] = [];
+    if (this.tail.length && this.started && !this.skipping) {
+      // Complete the pending line with the head of this chunk — copying that line only, not
+      // the whole chunk — and go on with the rest of the chunk as it is.
+      const nl = chunk.indexOf(NL);
+      if (nl >= 0 && nl + 1 < chunk.length) {
+        this.take(Buffer.concat([this.tail, chunk.subarray(0, nl + 1)]), out);
+        this.take(chunk.subarray(nl + 1), out);
+        return out;
+      }
+    }
+    this.take(this.tail.length ? Buffer.concat([this.tail, chunk]) : chunk, out);
+    return out;
+  }
+
+  /** Bytes following the pending tail (already joined to it): completes what it can into `out`. */
+  private take(data: Buffer, out: Segment[]) {
     if (!this.started) {
       if (data.length < 3) {
         this.tail = Buffer.from(data);
-        return [];
+        return;
       }
       this.started = true;
       if (data[0] === 0xef && data[1] === 0xbb && data[2] === 0xbf) {
@@ -55,12 +71,11 @@ export class BlockDecoder {
         data = data.subarray(3);
       }
     }
-    const out: Segment[] = [];
     if (this.skipping) {
       const nl = data.indexOf(NL);
       if (nl < 0) {
         this.tail = Buffer.alloc(0);
-        return out;
+        return;
       }
       this.skipping = false;
       out.push(new BadLine(`line longer than ${MAX_LINE_BYTES} bytes`, ''));
@@ -72,12 +87,11 @@ export class BlockDecoder {
         this.skipping = true;
         this.tail = Buffer.alloc(0);
       } else this.tail = Buffer.from(data);
-      return out;
+      return;
     }
     // Copy the remainder: keeping a subarray would pin the whole chunk in memory.
     this.tail = Buffer.from(data.subarray(last + 1));
     this.decodeBlock(data.subarray(0, last + 1), out);
-    return out;
   }
 
   /** Whatever is left after the last newline (a file need not end with one). */

@@ -191,6 +191,27 @@ export class OutBuf {
     this.buf[this.pos++] = c;
   }
 
+  /** Where the next row starts: after reserve(), so that it stays in this chunk until the next reserve(). */
+  get mark(): number {
+    return this.pos;
+  }
+
+  /** The row written from `start` (the last one), without its LF. */
+  since(start: number): Buffer {
+    return this.buf.subarray(start, this.pos - 1);
+  }
+
+  /** True when the row written from `start` (the last one, LF excluded) has the bytes src[s, e). */
+  sameRow(start: number, src: Buffer, s: number, e: number): boolean {
+    return this.pos - 1 - start === e - s && src.compare(this.buf, start, this.pos - 1, s, e) === 0;
+  }
+
+  /** Takes back the row written from `start` (the last one). */
+  takeBack(start: number) {
+    this.pos = start;
+    this.rows--;
+  }
+
   /** A whole row given as text (the string path). */
   text(row: string) {
     const b = Buffer.from(row + '\n', 'utf8');
@@ -247,35 +268,35 @@ function hashBytes(b: Buffer, s: number, e: number): number {
 
 /**
  * Structure (by a 53-bit hash of its id) → hash of the content of its first line: open
- * addressing on typed arrays. A Map keyed by a string made from each line's id bytes cost
- * a third of the splitter's time. Two ids sharing a hash only cost rows that the database
- * merges (a later line of either no longer matches "the first line's content").
+ * addressing on one typed array (key and value side by side). A Map keyed by a string made
+ * from each line's id bytes cost a third of the splitter's time. Two ids sharing a hash
+ * only cost rows that the database merges: the second id's lines do not match the first
+ * id's content, so they all go on.
  */
 class FirstSeen {
-  private keys = new Float64Array(1 << 16).fill(-1);
-  private vals = new Float64Array(1 << 16);
+  private slots = new Float64Array(2 << 16).fill(-1);
   private used = 0;
 
   /** The value stored under k (≥ 0), or -1 after storing v there. */
   putIfAbsent(k: number, v: number): number {
-    const mask = this.keys.length - 1;
+    const slots = this.slots;
+    const mask = (slots.length >> 1) - 1;
     for (let i = (k >>> 0) & mask; ; i = (i + 1) & mask) {
-      const at = this.keys[i];
-      if (at === k) return this.vals[i];
+      const at = slots[2 * i];
+      if (at === k) return slots[2 * i + 1];
       if (at !== -1) continue;
-      this.keys[i] = k;
-      this.vals[i] = v;
-      if (++this.used * 2 > this.keys.length) this.grow();
+      slots[2 * i] = k;
+      slots[2 * i + 1] = v;
+      if (++this.used * 4 > slots.length) this.grow();
       return -1;
     }
   }
 
   private grow() {
-    const { keys, vals } = this;
-    this.keys = new Float64Array(keys.length * 2).fill(-1);
-    this.vals = new Float64Array(keys.length * 2);
+    const old = this.slots;
+    this.slots = new Float64Array(old.length * 2).fill(-1);
     this.used = 0;
-    for (let i = 0; i < keys.length; i++) if (keys[i] !== -1) this.putIfAbsent(keys[i], vals[i]);
+    for (let i = 0; i < old.length; i += 2) if (old[i] !== -1) this.putIfAbsent(old[i], old[i + 1]);
   }
 }
 
@@ -341,8 +362,15 @@ export class LineSplitter {
   private readonly f: { type: number; id: number; nps: number; structure: number; balType: number; address: number; balIdType: number; sid: number };
   /** Field boundaries of the current line: the byte offset of each `|`. */
   private pipes = new Int32Array(1024);
-  /** The person of the current run of lines, and the row chosen for them so far. */
-  private person: { idnps: Buffer; row: Buffer } | undefined;
+  /**
+   * The person of the current run of lines (their idnps bytes) and where the row chosen
+   * for them so far starts in the persons output: written at their first line, replaced
+   * in place by a later line that the merge rule puts first.
+   */
+  private personOpen = false;
+  private pid = Buffer.alloc(32);
+  private pidLen = 0;
+  private personAt = 0;
   private readonly personOrder: number[];
   private readonly structures = new FirstSeen();
 
@@ -478,25 +506,43 @@ export class LineSplitter {
     o.rows++;
   }
 
-  /** A person's consecutive lines give one row: the first by the merge rule. */
+  /**
+   * A person's consecutive lines give one row: the first by the merge rule. Compared where
+   * it was written, so the usual line (the same person's fields again) costs one memcmp
+   * and allocates nothing.
+   */
   private personRow(b: Buffer) {
     const L = this.L.persons!;
-    let row: Buffer;
-    if (L.runs.length === 1 && !L.missing) row = b.subarray(this.fs(L.runs[0][0]), this.fe(L.runs[0][1]));
-    else {
+    let src = b;
+    let rs: number;
+    let re: number;
+    if (L.runs.length === 1 && !L.missing) {
+      rs = this.fs(L.runs[0][0]);
+      re = this.fe(L.runs[0][1]);
+    } else {
       const parts: Buffer[] = [];
       for (let r = 0; r < L.runs.length; r++) parts.push(b.subarray(this.fs(L.runs[r][0]), this.fe(L.runs[r][1])));
-      row = Buffer.from(parts.map((p) => p.toString('latin1')).join('|') + '|'.repeat(L.missing), 'latin1');
+      src = Buffer.from(parts.map((p) => p.toString('latin1')).join('|') + '|'.repeat(L.missing), 'latin1');
+      rs = 0;
+      re = src.length;
     }
+    const o = this.out.persons!;
     const ns = this.fs(this.f.nps);
     const ne = this.fe(this.f.nps);
-    const cur = this.person;
-    if (cur && cur.idnps.length === ne - ns && b.compare(cur.idnps, 0, cur.idnps.length, ns, ne) === 0) {
-      if (this.personBefore(row, cur.row)) cur.row = row;
-      return;
+    if (this.personOpen && this.pidLen === ne - ns && b.compare(this.pid, 0, this.pidLen, ns, ne) === 0) {
+      if (o.sameRow(this.personAt, src, rs, re) || !this.personBefore(src.subarray(rs, re), o.since(this.personAt))) return;
+      o.takeBack(this.personAt);
+    } else {
+      if (ne - ns > this.pid.length) this.pid = Buffer.alloc(2 * (ne - ns));
+      for (let i = ns; i < ne; i++) this.pid[i - ns] = b[i];
+      this.pidLen = ne - ns;
+      this.personOpen = true;
     }
-    this.flushPerson();
-    this.person = { idnps: Buffer.from(b.subarray(ns, ne)), row };
+    o.reserve(re - rs + 1);
+    this.personAt = o.mark;
+    o.copy(src, rs, re);
+    o.byte(LF);
+    o.rows++;
   }
 
   /** The merge rule of persons (apply.ts DEDUPE_ORDER), on raw rows: latin1 strings compare as bytes, as COLLATE "C" does. */
@@ -513,20 +559,9 @@ export class LineSplitter {
     return false;
   }
 
-  private flushPerson() {
-    const p = this.person;
-    if (!p) return;
-    const o = this.out.persons!;
-    o.reserve(p.row.length + 1);
-    o.copy(p.row, 0, p.row.length);
-    o.byte(LF);
-    o.rows++;
-    this.person = undefined;
-  }
-
-  /** End of the file: the last person's row. */
+  /** End of the file: every row is written. */
   finish() {
-    this.flushPerson();
+    this.personOpen = false;
   }
 
   /** The string path: the same rows (written), or the reason. */
@@ -534,6 +569,9 @@ export class LineSplitter {
     const m = this.map(line);
     if (!m.ok) return m.reason;
     this.good++;
+    // The open person's row is no longer the last one written: a later line of theirs
+    // starts a row of its own (the database merges the two by the same rule).
+    if (m.rows.persons !== undefined) this.personOpen = false;
     for (const [t, row] of Object.entries(m.rows) as Array<[TableName, string]>) this.out[t]!.text(row);
     return undefined;
   }

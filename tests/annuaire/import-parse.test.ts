@@ -107,6 +107,17 @@ describe('line decoder', () => {
     expect(r.lines).toEqual(['Libellé|x', 'PER|Hélène Ægir Œnone']);
   });
 
+  it('gives the same lines however the bytes are cut into chunks', () => {
+    const b = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text + '\nPER|NO', 'utf8'), Buffer.from([0xeb]), Buffer.from('L\r\nORG|Œnone\n\nPER|x', 'utf8')]);
+    const whole = decodeAll([b]);
+    expect(whole.lines).toHaveLength(8);
+    for (let size = 2; size <= 23; size++) {
+      const chunks = [];
+      for (let i = 0; i < b.length; i += size) chunks.push(b.subarray(i, i + size));
+      expect(decodeAll(chunks), `chunks of ${size} bytes`).toEqual(whole);
+    }
+  });
+
   it('turns a line that is not UTF-8 in a UTF-8 file into a BadLine, the others intact', () => {
     const b = Buffer.concat([Buffer.from('Libellé\nPER|ok\nPER|NO', 'utf8'), Buffer.from([0xeb]), Buffer.from('L\nPER|Zoé\n', 'utf8')]);
     const r = decodeAll([b]);
