@@ -1,10 +1,12 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { Db } from '../core/db/index.js';
 import type { Journal, JournalEventInput } from '../core/journal/index.js';
 import type { Logger } from '../core/logger.js';
 import type { LmtpTarget } from '../mailstore/lmtp.js';
 import { LmtpPool } from './lmtp-sessions.js';
 import { Poller } from './poller.js';
-import { claimDue, outcomeState, type DeliveryOutcome, type SpoolRow } from './spool.js';
+import { claimDue, heartbeatWorker, outcomeState, registerWorker, retireWorker, WORKER_HEARTBEAT_SECONDS, type DeliveryOutcome, type SpoolRow } from './spool.js';
 import { SpoolWriter } from './spool-writer.js';
 
 export interface DeliveryOptions {
@@ -25,8 +27,9 @@ const HELD_MAX_AGE_MS = 60_000;
 
 /**
  * Moves spooled messages into Dovecot over LMTP. At least once: a crash after LMTP said
- * 250 and before the spool row was updated delivers again at the next start — never
- * zero times. Kicked right after each 250, and polls for leftovers (crash, back-off).
+ * 250 and before the spool row was updated delivers again at the next start (the dead
+ * worker's leases stop counting once its heartbeat stops; at once on PGlite) — never zero
+ * times. Kicked right after each 250, and polls for leftovers (crash, back-off).
  * LMTP sessions stay open from one message to the next; the outcomes of deliveries that
  * finish together are recorded in one transaction (rows and journal events).
  */
@@ -36,6 +39,10 @@ export class DeliveryWorker extends Poller {
   private heldBytes = 0;
   private readonly lmtp: LmtpPool;
   private readonly writer: SpoolWriter;
+  /** This worker in smtp_workers: its leases count while it refreshes its row. */
+  readonly id = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+  private registered: Promise<void> | null = null;
+  private heartbeat: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly db: Db,
@@ -71,13 +78,29 @@ export class DeliveryWorker extends Poller {
     this.heldBytes -= h.body.length;
   }
 
+  override start() {
+    this.heartbeat = setInterval(() => {
+      heartbeatWorker(this.db, this.id).catch((e) => this.log.warn({ err: e }, 'delivery worker heartbeat failed'));
+    }, WORKER_HEARTBEAT_SECONDS * 1000);
+    this.heartbeat.unref();
+    super.start();
+  }
+
   override async stop() {
+    if (this.heartbeat) clearInterval(this.heartbeat);
     await super.stop();
     await this.writer.drain();
     this.lmtp.close();
+    if (this.registered) await retireWorker(this.db, this.id).catch((e) => this.log.warn({ err: e }, 'could not retire the delivery worker'));
   }
 
   protected async round() {
+    // On PGlite this process is the only one: the leases of its predecessors are void.
+    this.registered ??= registerWorker(this.db, this.id, this.db.kind === 'pglite').catch((e) => {
+      this.registered = null;
+      throw e;
+    });
+    await this.registered;
     const n = this.o.concurrency ?? 8;
     // Outcomes being recorded: a session moves on to its next message meanwhile (the row
     // stays leased until its outcome commits, so no claim takes it again).
@@ -87,7 +110,7 @@ export class DeliveryWorker extends Poller {
         // The oldest held ids first, as claimDue takes the oldest rows first.
         const held: number[] = [];
         for (const id of this.held.keys()) if (held.push(id) >= n * 16) break;
-        const rows = await claimDue(this.db, n * 4, 300, held);
+        const rows = await claimDue(this.db, n * 4, this.id, held);
         if (!rows.length) return;
         await Poller.each(rows, n, async (row) => {
           recording.push((await this.deliverOne(row)).recorded);

@@ -58,17 +58,53 @@ export async function spoolMessages(q: Queryable, rs: SpoolRecord[]): Promise<nu
 }
 
 /**
- * Claims up to `limit` rows due for delivery: they are leased (next attempt pushed out) so
- * that another worker, or this one after a crash, takes them only once the lease ran out.
- * Rows listed in `bodiesHeld` come back with a null body: the caller has it in memory.
+ * A lease counts while its worker refreshed its smtp_workers row this recently (it does so
+ * every WORKER_HEARTBEAT_SECONDS): a crashed worker's rows are taken over after this long
+ * at most — at once on PGlite, whose single process removes the rows of its predecessors.
  */
-export async function claimDue(db: Db, limit: number, leaseSeconds = 300, bodiesHeld: number[] = []): Promise<SpoolRow[]> {
+export const WORKER_STALE_SECONDS = 30;
+export const WORKER_HEARTBEAT_SECONDS = 10;
+
+/**
+ * Announces a delivery worker. `exclusive`: no other process can be using this database
+ * (PGlite), so the workers listed there are dead predecessors and their leases void now.
+ */
+export async function registerWorker(db: Db, id: string, exclusive: boolean): Promise<void> {
+  await db.transaction(async (tx) => {
+    if (exclusive) await tx.query('DELETE FROM smtp_workers WHERE id <> $1', [id]);
+    // Long-gone workers (their rows are not needed to judge any lease any more).
+    else await tx.query("DELETE FROM smtp_workers WHERE seen_at < now() - interval '1 day'");
+    await tx.query('INSERT INTO smtp_workers (id) VALUES ($1) ON CONFLICT (id) DO UPDATE SET seen_at = now()', [id]);
+  });
+}
+
+export async function heartbeatWorker(q: Queryable, id: string): Promise<void> {
+  await q.query('INSERT INTO smtp_workers (id) VALUES ($1) ON CONFLICT (id) DO UPDATE SET seen_at = now()', [id]);
+}
+
+/** A worker stopping cleanly: whatever it still held (nothing, once drained) is free at once. */
+export async function retireWorker(q: Queryable, id: string): Promise<void> {
+  await q.query('UPDATE smtp_spool SET leased_by = NULL WHERE leased_by = $1', [id]);
+  await q.query('DELETE FROM smtp_workers WHERE id = $1', [id]);
+}
+
+/**
+ * Claims up to `limit` rows due for delivery for worker `workerId`: leased to it, so that no
+ * other worker takes them while it is alive; a crashed worker's rows are due again as soon
+ * as it stops refreshing its heartbeat. Rows listed in `bodiesHeld` come back with a null
+ * body: the caller has it in memory.
+ */
+export async function claimDue(db: Db, limit: number, workerId: string, bodiesHeld: number[] = []): Promise<SpoolRow[]> {
   const { rows } = await db.query<SpoolRow>(
-    `UPDATE smtp_spool SET next_attempt_at = now() + make_interval(secs => $2), attempts = attempts + 1
-     WHERE id IN (SELECT id FROM smtp_spool WHERE state = 'queued' AND next_attempt_at <= now() ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+    `UPDATE smtp_spool SET leased_by = $2, attempts = attempts + 1
+     WHERE id IN (
+       SELECT s.id FROM smtp_spool s
+       WHERE s.state = 'queued' AND s.next_attempt_at <= now()
+         AND (s.leased_by IS NULL OR NOT EXISTS (SELECT 1 FROM smtp_workers w WHERE w.id = s.leased_by AND w.seen_at > now() - make_interval(secs => $4)))
+       ORDER BY s.id LIMIT $1 FOR UPDATE OF s SKIP LOCKED)
      RETURNING id, received_at, state, front, message_id, env_from, local_rcpts, delivered_rcpts, failed_rcpts, size,
        CASE WHEN id = ANY($3::int8[]) THEN NULL ELSE body END AS body, peer, dsn, attempts, next_attempt_at, last_error`,
-    [limit, leaseSeconds, bodiesHeld],
+    [limit, workerId, bodiesHeld, WORKER_STALE_SECONDS],
   );
   return rows.sort((a, b) => a.id - b.id);
 }
@@ -102,7 +138,7 @@ export async function recordOutcomes(q: Queryable, rs: RecordedOutcome[]): Promi
   const rows = rs.map((r) => ({ id: r.id, state: r.state, retry: r.outcome.retry, delivered: r.outcome.delivered, failed: r.outcome.failed, error: r.outcome.error ?? null, backoff: r.backoffSeconds }));
   await q.query(
     `UPDATE smtp_spool s SET state = u.state, local_rcpts = u.retry, delivered_rcpts = s.delivered_rcpts || u.delivered,
-       failed_rcpts = s.failed_rcpts || u.failed, last_error = u.error,
+       failed_rcpts = s.failed_rcpts || u.failed, last_error = u.error, leased_by = NULL,
        next_attempt_at = now() + make_interval(secs => u.backoff), body = CASE WHEN u.state = 'queued' THEN s.body ELSE NULL END
      FROM jsonb_to_recordset($1::jsonb) AS u(id int8, state text, retry text[], delivered text[], failed jsonb, error text, backoff int)
      WHERE s.id = u.id AND s.id = ANY($2::int8[])`,

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Db, Queryable } from '../../core/db/index.js';
 import { Journal } from '../../core/journal/index.js';
 import { GroupCommit } from '../../smtp/group-commit.js';
-import { claimDue, type SpoolRecord, type SpoolRow } from '../../smtp/spool.js';
+import { claimDue, registerWorker, retireWorker, WORKER_STALE_SECONDS, type SpoolRecord, type SpoolRow } from '../../smtp/spool.js';
 import { SpoolWriter, type Accepted } from '../../smtp/spool-writer.js';
 import { dbTargets } from '../helpers/db.js';
 
@@ -160,7 +160,8 @@ describe.each(dbTargets())('SpoolWriter on $name', (target) => {
     const journal = new Journal(db);
     const writer = new SpoolWriter(db, journal);
     const ids = await Promise.all([1, 2, 3].map((i) => writer.accept(accepted(i, { ...record(i), localRcpts: [`a${i}@mssante.localhost`, `b${i}@mssante.localhost`] }))));
-    const claimed = await claimDue(db, 10);
+    await registerWorker(db, 'w1', false);
+    const claimed = await claimDue(db, 10, 'w1');
     expect(claimed.map((r) => r.id)).toEqual(ids);
     const row = (id: number) => claimed.find((r) => r.id === id) as SpoolRow;
     const tx = countingTransactions(db);
@@ -180,6 +181,35 @@ describe.each(dbTargets())('SpoolWriter on $name', (target) => {
     ]);
     expect((await journal.list({ typePrefix: 'smtp.deliver' })).map((e) => e.subject).sort()).toEqual(['one', 'two']);
     // The deferred row is not due again before its back-off.
-    expect(await claimDue(db, 10)).toEqual([]);
+    expect(await claimDue(db, 10, 'w1')).toEqual([]);
+  });
+
+  it('a lease holds while its worker is alive, lapses when its heartbeat is stale, and is void at once when the database is exclusive', async () => {
+    const opened = await target.open();
+    dispose = opened.dispose;
+    const { db } = opened;
+    const writer = new SpoolWriter(db, new Journal(db));
+    const ids = await Promise.all([1, 2, 3].map((i) => writer.accept(accepted(i))));
+    await registerWorker(db, 'a', false);
+    await registerWorker(db, 'b', false);
+    expect((await claimDue(db, 2, 'a')).map((r) => r.id)).toEqual(ids.slice(0, 2));
+    // b sees only what a does not hold; a does not take its own rows twice.
+    expect((await claimDue(db, 10, 'b')).map((r) => r.id)).toEqual([ids[2]]);
+    expect(await claimDue(db, 10, 'a')).toEqual([]);
+    // a stops refreshing (crashed): once its heartbeat is older than the limit, b takes over.
+    await db.query(`UPDATE smtp_workers SET seen_at = now() - make_interval(secs => $2) WHERE id = $1`, ['a', WORKER_STALE_SECONDS + 1]);
+    const taken = await claimDue(db, 10, 'b');
+    expect(taken.map((r) => [r.id, r.attempts])).toEqual([
+      [ids[0], 2],
+      [ids[1], 2],
+    ]);
+    // A worker stopping cleanly frees what it held at once.
+    await retireWorker(db, 'b');
+    await registerWorker(db, 'c', false);
+    expect((await claimDue(db, 10, 'c')).map((r) => r.id)).toEqual(ids);
+    // On an exclusive database (PGlite), a new worker voids its predecessors' leases at once.
+    await registerWorker(db, 'd', true);
+    expect((await claimDue(db, 10, 'd')).map((r) => r.id)).toEqual(ids);
+    expect((await db.query<{ id: string }>('SELECT id FROM smtp_workers')).rows).toEqual([{ id: 'd' }]);
   });
 });
