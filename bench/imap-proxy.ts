@@ -11,11 +11,16 @@
 //   2. Login latency p50/p99: password (scrypt + policy + journal + Dovecot login), client
 //      certificate (EXTERNAL), and a direct Dovecot login for reference.
 //   3. Memory: RSS of the proxy with --idle concurrent sessions sitting in IDLE (Dovecot
-//      hibernates them), and Dovecot's own RSS.
-// The clients run in child processes (as they would on other machines). Loopback only.
+//      hibernates them), and Dovecot's own RSS. The proxy runs as --workers processes
+//      (imap.workers, default 2): every session holds two descriptors and one process may
+//      not hold 20,000 here. Its RSS is the sum of the workers' VmRSS plus what the
+//      platform's process (listeners, logins, journal) grew by during the phase — the
+//      platform's process itself also holds the embedded database, counted apart.
+// The clients run in child processes (as they would on other machines; two for the idle
+// sessions, each under its own descriptor limit). Loopback only.
 //
 //   node dist/bench/imap-proxy.js [--messages 1000] [--size 51200] [--rounds 5] [--logins 200]
-//        [--idle 10000] [--only fetch,logins,idle] [--cpu-profile FILE]
+//        [--idle 10000] [--workers 2] [--only fetch,logins,idle] [--targets …] [--cpu-profile FILE]
 //
 // Dovecot hibernates an idle session by handing its inotify instance to imap-hibernate, so
 // each hibernated session keeps one: fs.inotify.max_user_instances (128 by default on
@@ -30,6 +35,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect, createServer as createTlsServer, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { parseArgs } from 'node:util';
+import { writeHeapSnapshot } from 'node:v8';
 import { ImapFlow } from 'imapflow';
 import { loadConfig, type Config } from '../core/config/index.js';
 import { migrate, openPglite } from '../core/db/index.js';
@@ -56,9 +62,12 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '5' },
     logins: { type: 'string', default: '200' },
     idle: { type: 'string', default: '10000' },
+    workers: { type: 'string', default: '2' },
+    hold: { type: 'string', default: '0' },
     only: { type: 'string' },
     targets: { type: 'string' },
     'cpu-profile': { type: 'string' },
+    'heap-snapshot': { type: 'string' },
     child: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
@@ -66,9 +75,12 @@ const { values: args } = parseArgs({
 if (args.help) {
   process.stdout.write(
     [
-      'usage: node dist/bench/imap-proxy.js [--messages N] [--size BYTES] [--rounds R] [--logins N] [--idle N] [--only fetch,logins,idle] [--cpu-profile FILE]',
+      'usage: node dist/bench/imap-proxy.js [--messages N] [--size BYTES] [--rounds R] [--logins N] [--idle N] [--workers N] [--only fetch,logins,idle] [--cpu-profile FILE]',
+      '  --heap-snapshot FILE writes a V8 heap snapshot of this process with the idle sessions open (with --workers 1 the proxy is in it).',
+      '  --hold S keeps the idle sessions open S seconds after measuring (to look at the processes).',
+      '  --workers is imap.workers (default 2: 10,000 sessions need 20,000 descriptors, more than one process may hold here); 1 runs the proxy in this process.',
       '  --only runs some sections (comma-separated); --targets proxy,dovecotTls,dovecotPlain,tlsRelay limits the FETCH paths (profiling: the ratios need proxy and dovecotTls);',
-      '  --cpu-profile FILE writes a V8 CPU profile of the proxy process over the measured FETCH rounds.',
+      '  --cpu-profile FILE writes a V8 CPU profile of this process over the measured FETCH rounds (with --workers 1 the proxy is in it).',
       '',
     ].join('\n'),
   );
@@ -286,6 +298,21 @@ function treeRss(root: number): { mib: number; processes: number; byName: Record
   return { mib: kib / 1024, processes, byName };
 }
 
+/** CPU time (ms, user + system) of processes so far, from /proc (clock ticks of 10 ms). */
+function cpuMs(pids: number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]);
+    } catch {
+      /* gone */
+    }
+  }
+  return ticks * 10;
+}
+
 function rssKib(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
 }
@@ -370,14 +397,15 @@ async function parent() {
   const ROUNDS = Number(args.rounds);
   const LOGINS = Number(args.logins);
   const fdLimit = openFileLimit();
-  // Two descriptors per proxied session, plus what the process itself holds (database,
-  // listeners, Dovecot's pipes, the child's IPC): keep 200 aside.
-  const IDLE = Math.min(Number(args.idle), Math.floor((fdLimit - 200) / 2));
+  const WORKERS = Number(args.workers);
+  // Two descriptors per proxied session in the process holding it, plus what that process
+  // holds besides (listeners, the database when it is this one, IPC): keep 200 aside.
+  const IDLE = Math.min(Number(args.idle), Math.max(1, WORKERS) * Math.floor((fdLimit - 200) / 2));
 
   const inotify = Number(readFileSync('/proc/sys/fs/inotify/max_user_instances', 'utf8'));
   if (ONLY.has('idle') && inotify < IDLE + 100) say(`warning: fs.inotify.max_user_instances is ${inotify}: Dovecot cannot hibernate more than about that many sessions (sysctl fs.inotify.max_user_instances=16384)`);
   const dir = mkdtempSync(join(tmpdir(), 'mss-bench-imap-'));
-  say(`bench/imap-proxy — ${[...ONLY].join(', ')}; ${M} messages of ${SIZE} bytes, ${ROUNDS} rounds; ${LOGINS} logins; ${IDLE} idle sessions (open-file limit ${fdLimit}); load average ${load()}`);
+  say(`bench/imap-proxy — ${[...ONLY].join(', ')}; ${M} messages of ${SIZE} bytes, ${ROUNDS} rounds; ${LOGINS} logins; ${IDLE} idle sessions (open-file limit ${fdLimit} per process); proxy in ${WORKERS > 1 ? `${WORKERS} worker processes` : 'this process'}; load average ${load()}`);
   const { paths } = await initDevPki({ dir: join(dir, 'pki'), domain: DOMAIN, keyBits: 2048, validityDays: 30 });
   const config = loadConfig({
     env: {},
@@ -385,7 +413,7 @@ async function parent() {
       dataDir: dir,
       operator: { domain: DOMAIN, hostname: 'localhost' },
       // A bench on loopback: many connections from one address is the point here.
-      imap: { port: 0, starttlsPort: 0, maxPreAuthPerSource: 1000, maxConnections: 100_000 },
+      imap: { port: 0, starttlsPort: 0, maxPreAuthPerSource: 1000, maxConnections: 100_000, workers: WORKERS },
       mailstore: { hibernateTimeout: 1000, maxSessions: Math.max(12_000, IDLE + 1000), maxUserIpConnections: 100_000 },
       tls: { certFile: paths.leaves.server.cert, keyFile: paths.leaves.server.key, chainFile: paths.intermediate, caFile: paths.ca, crlFile: paths.crl },
     },
@@ -447,7 +475,7 @@ async function parent() {
           }
         }),
       );
-      await fetchSection({ kid, M, SIZE, ROUNDS, tlsOpts, store, imaps: imaps!, relayPort, proxyPort: proxy.ports.imaps });
+      await fetchSection({ kid, M, SIZE, ROUNDS, tlsOpts, store, imaps: imaps!, relayPort, proxyPort: proxy.ports.imaps, platformPids: () => [process.pid, ...(WORKERS > 1 ? proxy.pids() : [])] });
     }
 
     if (ONLY.has('logins')) {
@@ -467,27 +495,60 @@ async function parent() {
 
     if (ONLY.has('idle')) {
       await journal.flush();
-      const before = process.memoryUsage();
+      (globalThis as { gc?: () => void }).gc?.();
+      const rssOf = (pids: number[]) => pids.reduce((a, pid) => a + rssKib(pid), 0) / 1024;
+      const workerPids = WORKERS > 1 ? proxy.pids() : [];
+      const before = { self: rssOf([process.pid]), workers: rssOf(workerPids), heap: process.memoryUsage() };
       const dovecotPid = supervisor.status('dovecot')[0].pid!;
+      // Two load generators, each under its own descriptor limit, half the sessions each.
+      const gens = [0, 1].map(() => fork(process.argv[1], ['--child'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+      const half = Math.ceil(IDLE / 2);
       say('');
-      say(`${IDLE} concurrent sessions in IDLE (certificate logins over ${APP_BOXES} APP boxes, 64 at a time; load average ${load()})`);
+      say(`${IDLE} concurrent sessions in IDLE (certificate logins over ${APP_BOXES} APP boxes, from 2 client processes, 32 at a time each; load average ${load()})`);
       const t0 = performance.now();
-      const idle = await ask<{ opened: number; failed: number; firstError: string }>(
-        kid,
-        { cmd: 'idle', n: IDLE, from: 0, concurrency: 64, port: proxy.ports.imaps, tls: certOpts, boxes: Array.from({ length: APP_BOXES }, (_, i) => app(i)) },
-        (n) => process.stdout.write(`  … ${n} opened\n`),
+      let progress = 0;
+      const idles = await Promise.all(
+        gens.map((g, i) =>
+          ask<{ opened: number; failed: number; firstError: string }>(
+            g,
+            { cmd: 'idle', n: i ? IDLE - half : half, from: i * half, concurrency: 32, port: proxy.ports.imaps, tls: certOpts, boxes: Array.from({ length: APP_BOXES }, (_, k) => app(k)) },
+            () => {
+              progress += 1000;
+              process.stdout.write(`  … ${progress} opened (${((performance.now() - t0) / 1000).toFixed(0)} s)\n`);
+            },
+          ),
+        ),
       );
+      const idle = { opened: idles[0].opened + idles[1].opened, failed: idles[0].failed + idles[1].failed, firstError: idles[0].firstError || idles[1].firstError };
       const openSeconds = (performance.now() - t0) / 1000;
-      // Let Dovecot hibernate them and the journal catch up, then measure.
+      // Let Dovecot hibernate them, the workers report, the journal catch up; then measure.
       await new Promise((r) => setTimeout(r, config.mailstore.hibernateTimeout + 5000));
       await journal.flush();
-      const after = process.memoryUsage();
+      // Started with node --expose-gc: garbage of the login burst collected first (this process only).
+      (globalThis as { gc?: () => void }).gc?.();
+      const after = { self: rssOf([process.pid]), workers: rssOf(workerPids) };
       const dove = treeRss(dovecotPid);
-      say(`  opened ${idle.opened} (failed ${idle.failed}${idle.firstError ? `: ${idle.firstError}` : ''}) in ${openSeconds.toFixed(1)} s; proxy holds ${proxy.stats().sessions} sessions`);
-      say(`  proxy process RSS ${mb(after.rss).toFixed(0)} MiB (before: ${mb(before.rss).toFixed(0)} MiB, so ${((after.rss - before.rss) / 1024 / Math.max(1, idle.opened)).toFixed(1)} KiB per session); JS heap ${mb(after.heapUsed).toFixed(0)} MiB   (target ≤ 1024 MiB)`);
+      const perSession = (mib: number) => ((mib * 1024) / Math.max(1, idle.opened)).toFixed(1);
+      say(`  opened ${idle.opened} (failed ${idle.failed}${idle.firstError ? `: ${idle.firstError}` : ''}) in ${openSeconds.toFixed(1)} s (${(idle.opened / openSeconds).toFixed(0)}/s); the proxy holds ${proxy.stats().sessions} sessions`);
+      if (WORKERS > 1) {
+        const grown = after.self - before.self;
+        const total = after.workers + Math.max(0, grown);
+        say(`  proxy RSS ${total.toFixed(0)} MiB (target ≤ 1024 MiB) = the ${workerPids.length} worker processes' VmRSS, summed: ${after.workers.toFixed(0)} MiB (${workerPids.map((pid) => `${(rssKib(pid) / 1024).toFixed(0)}`).join(' + ')}; before the sessions ${before.workers.toFixed(0)} MiB, so ${perSession(after.workers - before.workers)} KiB per session)`);
+        say(`    + what the platform's process grew by meanwhile (logins, journal, IPC): ${grown.toFixed(0)} MiB (it holds ${after.self.toFixed(0)} MiB with the embedded database, the journal and the bench's references: not the proxy's)`);
+      } else {
+        const m = process.memoryUsage();
+        say(`  proxy process RSS ${after.self.toFixed(0)} MiB (target ≤ 1024 MiB), ${before.self.toFixed(0)} MiB before the sessions (the embedded database, the journal, the bench's references), so ${perSession(after.self - before.self)} KiB per session`);
+        say(`    of which JS heap ${perSession(mb(m.heapUsed - before.heap.heapUsed))} KiB per session (used ${mb(m.heapUsed).toFixed(0)} MiB of ${mb(m.heapTotal).toFixed(0)}${(globalThis as { gc?: unknown }).gc ? ', after a full GC' : '; --expose-gc to collect first'}), the rest native (TLS, sockets)`);
+      }
       say(`  Dovecot: ${dove.processes} processes, RSS ${dove.mib.toFixed(0)} MiB — ${Object.entries(dove.byName).map(([k, v]) => `${k}×${v}`).join(', ')}`);
       say(`  (load average after: ${load()})`);
-      await ask(kid, { cmd: 'close' });
+      if (args['heap-snapshot']) say(`  heap snapshot: ${writeHeapSnapshot(args['heap-snapshot'])}`);
+      if (Number(args.hold) > 0) {
+        say(`  holding the sessions ${args.hold} s: this process ${process.pid}, workers ${proxy.pids().join(' ')}, Dovecot ${dovecotPid}`);
+        await new Promise((r) => setTimeout(r, Number(args.hold) * 1000));
+      }
+      await Promise.all(gens.map((g) => ask(g, { cmd: 'close' })));
+      for (const g of gens) g.kill();
     }
   } finally {
     kid.kill();
@@ -510,6 +571,8 @@ async function fetchSection(o: {
   imaps: { host: string; port: number };
   relayPort: number;
   proxyPort: number;
+  /** This process (the relay, logins, journal) and the proxy's workers. */
+  platformPids(): number[];
 }) {
   const master = { user: `${PER}${o.store.master.separator}${o.store.master.user}`, pass: o.store.master.password };
   const targets = {
@@ -538,14 +601,15 @@ async function fetchSection(o: {
     // Rotate the order each round so drifts (caches, other load on the machine) hit all alike.
     const order = names.map((_, i) => names[(i + Math.max(0, r)) % names.length]);
     for (const name of order) {
-      const c0 = process.cpuUsage();
+      const pids = o.platformPids();
+      const c0 = cpuMs(pids);
       const f = await ask<FetchResult>(o.kid, targets[name].req);
-      const c = process.cpuUsage(c0);
+      const c = cpuMs(pids) - c0;
       if (f.n !== o.M) throw new Error(`${name}: fetched ${f.n} messages, expected ${o.M}`);
       tls[name] = f.tls;
       if (r < 0) continue; // a first round to warm caches and code paths
       speed[name].push(mb(f.bytes) / f.seconds);
-      cpu[name].push((c.user + c.system) / 1000);
+      cpu[name].push(c);
     }
     if (r >= 0) loads.push(load());
   }
@@ -557,16 +621,16 @@ async function fetchSection(o: {
 
   say('');
   say(`FETCH 1:* BODY.PEEK[] (${o.M} × ${o.SIZE} B, imapflow in a child process, ${o.ROUNDS} rounds after a warm-up, order rotated)`);
-  say(`  ${''.padEnd(44)} ${'median'.padStart(12)}  vs IMAPS  vs plain   CPU here   rounds (MiB/s)`);
+  say(`  ${''.padEnd(44)} ${'median'.padStart(12)}  vs IMAPS  vs plain   platform CPU   rounds (MiB/s)`);
   const peer = median(speed.dovecotTls);
   const plain = median(speed.dovecotPlain);
   for (const n of names) {
     const m = median(speed[n]);
     say(
-      `  ${targets[n].label.padEnd(44)} ${m.toFixed(1).padStart(6)} MiB/s  ${(m / peer).toFixed(3).padStart(7)}  ${(m / plain).toFixed(3).padStart(7)}  ${median(cpu[n]).toFixed(0).padStart(6)} ms   ${speed[n].map((x) => x.toFixed(0)).join(' ')}`,
+      `  ${targets[n].label.padEnd(44)} ${m.toFixed(1).padStart(6)} MiB/s  ${(m / peer).toFixed(3).padStart(7)}  ${(m / plain).toFixed(3).padStart(7)}  ${median(cpu[n]).toFixed(0).padStart(6)} ms       ${speed[n].map((x) => x.toFixed(0)).join(' ')}`,
     );
   }
-  say(`  ("CPU here": this process — the proxy and the relay run in it — during that path's rounds)`);
+  say(`  ("platform CPU": this process — the relay, logins, journal — and the proxy's workers, per fetch including its login)`);
   const paired = speed.proxy.map((x, i) => x / speed.dovecotTls[i]);
   say(`  TLS negotiated: proxy ${tls.proxy}; Dovecot ${tls.dovecotTls}; relay ${tls.tlsRelay}${tls.proxy === tls.dovecotTls ? ' — same' : ' — DIFFERENT: the comparison is not like for like'}`);
   say(`  ratio proxy / Dovecot IMAPS ${(median(speed.proxy) / peer).toFixed(3)} (target ≥ 0.95); per round ${paired.map((x) => x.toFixed(3)).join(' ')} (min ${Math.min(...paired).toFixed(3)}, max ${Math.max(...paired).toFixed(3)})`);

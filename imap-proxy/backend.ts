@@ -53,6 +53,34 @@ const MAX_LINE = 64 * 1024;
  */
 const SHARED_READ = Buffer.allocUnsafe(64 * 1024);
 
+/** Where a socket's bytes go: the login's parser, then the pipe. */
+interface Route {
+  read(chunk: Buffer): void;
+}
+const ignore = () => {};
+
+// Made out here, not in openBackend: a closure keeps its whole scope alive, and these two
+// live as long as the session — they must hold the route, not the login's lines and timer.
+function readInto(route: Route) {
+  return {
+    buffer: SHARED_READ,
+    callback: (n: number) => {
+      route.read(SHARED_READ.subarray(0, n));
+      return true;
+    },
+  };
+}
+function session(socket: Socket, capabilities: string[], leftover: Buffer, route: Route): BackendSession {
+  return {
+    socket,
+    capabilities,
+    leftover,
+    onBytes: (read) => {
+      route.read = read;
+    },
+  };
+}
+
 /**
  * Connects, waits for the greeting, then sends ID and LOGIN in one packet (one round trip
  * fewer per login). ID carries the real client address (x-originating-ip, accepted because
@@ -61,21 +89,8 @@ const SHARED_READ = Buffer.allocUnsafe(64 * 1024);
  */
 export function openBackend(t: BackendTarget, bal: string, origin: ClientOrigin): Promise<BackendSession> {
   return new Promise((resolve, reject) => {
-    let reader: (chunk: Buffer) => void = (chunk) => onData(chunk);
-    const socket = connect({
-      host: t.host,
-      port: t.port,
-      noDelay: true,
-      keepAlive: true,
-      keepAliveInitialDelay: 60_000,
-      onread: {
-        buffer: SHARED_READ,
-        callback: (n) => {
-          reader(SHARED_READ.subarray(0, n));
-          return true;
-        },
-      },
-    });
+    const route: Route = { read: (chunk) => onData(chunk) };
+    const socket = connect({ host: t.host, port: t.port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000, onread: readInto(route) });
     let buf: Buffer = Buffer.alloc(0);
     let step: 'greeting' | 'login' | 'capability' = 'greeting';
     let caps: string[] | null = null;
@@ -85,7 +100,7 @@ export function openBackend(t: BackendTarget, bal: string, origin: ClientOrigin)
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      reader = () => {};
+      route.read = ignore;
       socket.off('error', onError);
       socket.off('close', onClose);
       if (err) {
@@ -93,14 +108,7 @@ export function openBackend(t: BackendTarget, bal: string, origin: ClientOrigin)
         return reject(err);
       }
       socket.pause();
-      resolve({
-        socket,
-        capabilities: caps ?? [],
-        leftover: buf,
-        onBytes: (read) => {
-          reader = read;
-        },
-      });
+      resolve(session(socket, caps ?? [], buf, route));
     };
     const onError = (e: Error) => done(new BackendError(`cannot reach Dovecot at ${t.host}:${t.port}: ${e.message}`, 'unreachable'));
     const onClose = () => done(new BackendError('Dovecot closed the connection during the login', 'unreachable'));
