@@ -109,6 +109,8 @@ interface FetchResult {
   seconds: number;
   /** Negotiated TLS, as the client saw it. */
   tls: string | null;
+  /** Average plaintext bytes per TLS record received (one socket 'data' event per record). */
+  record: number | null;
 }
 
 /** One IMAP exchange on a socket: resolves at the first line matching `re`. */
@@ -162,6 +164,13 @@ async function child() {
           const socket = (c as unknown as { socket: Socket }).socket;
           const tls = req.secure ? describeTls(socket as TLSSocket) : null;
           const lock = await c.getMailboxLock('INBOX');
+          let records = 0;
+          let recordBytes = 0;
+          if (req.secure)
+            socket.on('data', (d: Buffer) => {
+              records++;
+              recordBytes += d.length;
+            });
           const t0 = performance.now();
           let bytes = 0;
           let n = 0;
@@ -172,7 +181,7 @@ async function child() {
           const seconds = (performance.now() - t0) / 1000;
           lock.release();
           await c.logout();
-          process.send!({ ok: true, result: { bytes, n, seconds, tls } satisfies FetchResult });
+          process.send!({ ok: true, result: { bytes, n, seconds, tls, record: records ? recordBytes / records : null } satisfies FetchResult });
         } else if (req.cmd === 'logins') {
           const times: number[] = [];
           for (let i = 0; i < req.n; i++) {
@@ -587,6 +596,7 @@ async function fetchSection(o: {
   const cpu = Object.fromEntries(Object.keys(targets).map((n) => [n, [] as number[]])) as Record<Name, number[]>;
   for (const n of ['proxy', 'dovecotTls', 'dovecotPlain'] as const) if (!names.includes(n)) speed[n].push(NaN);
   const tls: Partial<Record<Name, string | null>> = {};
+  const record: Partial<Record<Name, number | null>> = {};
   const loads: string[] = [load()];
 
   const profiler = args['cpu-profile'] ? new Session() : undefined;
@@ -607,6 +617,7 @@ async function fetchSection(o: {
       const c = cpuMs(pids) - c0;
       if (f.n !== o.M) throw new Error(`${name}: fetched ${f.n} messages, expected ${o.M}`);
       tls[name] = f.tls;
+      record[name] = f.record;
       if (r < 0) continue; // a first round to warm caches and code paths
       speed[name].push(mb(f.bytes) / f.seconds);
       cpu[name].push(c);
@@ -631,6 +642,8 @@ async function fetchSection(o: {
     );
   }
   say(`  ("platform CPU": this process — the relay, logins, journal — and the proxy's workers, per fetch including its login)`);
+  const rec = (n: Name) => (record[n] ? `${(record[n]! / 1024).toFixed(1)} KiB` : '—');
+  say(`  TLS records received by the client, average plaintext: proxy ${rec('proxy')}; Dovecot ${rec('dovecotTls')}; relay ${rec('tlsRelay')}`);
   const paired = speed.proxy.map((x, i) => x / speed.dovecotTls[i]);
   say(`  TLS negotiated: proxy ${tls.proxy}; Dovecot ${tls.dovecotTls}; relay ${tls.tlsRelay}${tls.proxy === tls.dovecotTls ? ' — same' : ' — DIFFERENT: the comparison is not like for like'}`);
   say(`  ratio proxy / Dovecot IMAPS ${(median(speed.proxy) / peer).toFixed(3)} (target ≥ 0.95); per round ${paired.map((x) => x.toFixed(3)).join(' ')} (min ${Math.min(...paired).toFixed(3)}, max ${Math.max(...paired).toFixed(3)})`);
