@@ -307,6 +307,29 @@ function treeRss(root: number): { mib: number; processes: number; byName: Record
   return { mib: kib / 1024, processes, byName };
 }
 
+/**
+ * CPU time (ms) of a process and all its descendants, living or reaped: each one's user +
+ * system time plus what it collected from children it waited for (an exited Dovecot imap
+ * process is counted in its master), from /proc.
+ */
+function treeCpuMs(root: number): number {
+  const procs = new Map<number, { parent: number; ms: number }>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      procs.set(Number(d), { parent: Number(f[1]), ms: (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * 10 });
+    } catch {
+      /* gone */
+    }
+  }
+  const inTree = (pid: number): boolean => pid === root || (procs.has(pid) && pid > 1 && inTree(procs.get(pid)!.parent));
+  let ms = 0;
+  for (const [pid, p] of procs) if (inTree(pid)) ms += p.ms;
+  return ms;
+}
+
 /** CPU time (ms, user + system) of processes so far, from /proc (clock ticks of 10 ms). */
 function cpuMs(pids: number[]): number {
   let ticks = 0;
@@ -594,6 +617,8 @@ async function fetchSection(o: {
   const names = (Object.keys(targets) as Name[]).filter((n) => !args.targets || args.targets.split(',').includes(n));
   const speed = Object.fromEntries(Object.keys(targets).map((n) => [n, [] as number[]])) as Record<Name, number[]>;
   const cpu = Object.fromEntries(Object.keys(targets).map((n) => [n, [] as number[]])) as Record<Name, number[]>;
+  const clientCpu = Object.fromEntries(Object.keys(targets).map((n) => [n, [] as number[]])) as Record<Name, number[]>;
+  const serverCpu = Object.fromEntries(Object.keys(targets).map((n) => [n, [] as number[]])) as Record<Name, number[]>;
   for (const n of ['proxy', 'dovecotTls', 'dovecotPlain'] as const) if (!names.includes(n)) speed[n].push(NaN);
   const tls: Partial<Record<Name, string | null>> = {};
   const record: Partial<Record<Name, number | null>> = {};
@@ -613,14 +638,20 @@ async function fetchSection(o: {
     for (const name of order) {
       const pids = o.platformPids();
       const c0 = cpuMs(pids);
+      const all0 = treeCpuMs(process.pid);
+      const kid0 = treeCpuMs(o.kid.pid!);
       const f = await ask<FetchResult>(o.kid, targets[name].req);
       const c = cpuMs(pids) - c0;
+      const kidMs = treeCpuMs(o.kid.pid!) - kid0;
+      const serverMs = treeCpuMs(process.pid) - all0 - kidMs;
       if (f.n !== o.M) throw new Error(`${name}: fetched ${f.n} messages, expected ${o.M}`);
       tls[name] = f.tls;
       record[name] = f.record;
       if (r < 0) continue; // a first round to warm caches and code paths
       speed[name].push(mb(f.bytes) / f.seconds);
       cpu[name].push(c);
+      clientCpu[name].push(kidMs);
+      serverCpu[name].push(serverMs);
     }
     if (r >= 0) loads.push(load());
   }
@@ -642,6 +673,12 @@ async function fetchSection(o: {
     );
   }
   say(`  ("platform CPU": this process — the relay, logins, journal — and the proxy's workers, per fetch including its login)`);
+  say(`  CPU per fetch, whatever the machine's load (median ms): client + server side (proxy or relay, Dovecot, logins) = total`);
+  for (const n of names) {
+    const c = median(clientCpu[n]);
+    const sv = median(serverCpu[n]);
+    say(`    ${targets[n].label.padEnd(44)} ${c.toFixed(0).padStart(5)} + ${sv.toFixed(0).padStart(5)} = ${(c + sv).toFixed(0).padStart(5)} ms`);
+  }
   const rec = (n: Name) => (record[n] ? `${(record[n]! / 1024).toFixed(1)} KiB` : '—');
   say(`  TLS records received by the client, average plaintext: proxy ${rec('proxy')}; Dovecot ${rec('dovecotTls')}; relay ${rec('tlsRelay')}`);
   const paired = speed.proxy.map((x, i) => x / speed.dovecotTls[i]);
