@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerAuthentication, type SMTPServerDataStream, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
 import addressparser from 'nodemailer/lib/addressparser/index.js';
-import type { Db } from '../core/db/index.js';
 import type { Journal } from '../core/journal/index.js';
 import type { Logger } from '../core/logger.js';
 import { normaliseAddress, normaliseDomain, principalLabel, type ApplicationPrincipal, type PersonPrincipal, type Policy } from '../core/policy/index.js';
@@ -10,34 +9,34 @@ import { peerIdentity, serverTlsOptions, type PeerIdentity, type TlsMaterial } f
 import { LineEndingCheck, headerSection, headerValue, receivedHeader } from './message.js';
 import type { RecipientResolver } from './recipients.js';
 import { smtpError, smtpRefusal } from './reply.js';
-import { SpoolWriter, type EnqueueOutbound } from './spool-writer.js';
+import type { Accepted } from './spool-writer.js';
 
-/** What a front needs from the rest of the platform, handed over by the composition root. */
+/**
+ * What a front needs from the rest of the platform, handed over by the composition root:
+ * narrow services, each a function of plain data.
+ */
 export interface FrontDeps {
-  db: Db;
-  journal: Journal;
-  policy: Policy;
-  resolver: RecipientResolver;
+  journal: Pick<Journal, 'append'>;
+  policy: Pick<Policy, 'mayPeerConnect' | 'inTrustSpace' | 'maySendAs'>;
+  resolver: Pick<RecipientResolver, 'resolve'>;
   tls: TlsMaterial;
   log: Logger;
   hostname: string;
   localDomains: string[];
   maxSize: number;
   /**
-   * Called after each 250, so the workers do not wait for their next poll: with the spooled
-   * body, which the delivery worker may take from memory instead of reading it back.
+   * Stores an accepted message — spool row, outbound rows, `smtp.received` event — and
+   * resolves with its spool id once that is committed (the 250 waits for it).
    */
-  onSpooled: (m: { spoolId: number; body: Buffer; local: boolean; remote: boolean }) => void;
+  accept: (m: Accepted) => Promise<number>;
   /** Submission only: user name + password (+TOTP) → the person, or null. */
   authenticate?: (user: string, secret: string) => Promise<PersonPrincipal | null>;
   /** Submission only: a verified client certificate → the person or application it stands for. */
   certificatePrincipal?: (pem: string) => Promise<PersonPrincipal | ApplicationPrincipal | null>;
-  /** Submission only: remote recipients (other operators) go to the outbound queue. */
-  enqueueOutbound?: EnqueueOutbound;
-  /** Where accepted messages are stored (group commit); shared by the fronts and the delivery worker. */
-  writer?: SpoolWriter;
   /** Messages per hour and per authenticated principal (submission). */
   ratePerHour?: number;
+  /** Whether `who` may submit one more message within the hour (default: this front's own count). */
+  allowRate?: (who: string, perHour: number) => boolean | Promise<boolean>;
 }
 
 /** Per-connection facts the hooks share. */
@@ -79,9 +78,8 @@ export function createSmtpFront(front: Front, deps: FrontDeps, opts: { implicitT
     return v;
   };
   const log = deps.log.child({ front });
-  const rates = new Map<string, number[]>();
   const identities = new Map<string, { peer: PeerIdentity; until: number }>();
-  const writer = deps.writer ?? new SpoolWriter(deps.db, deps.journal, deps.enqueueOutbound);
+  const allow = deps.allowRate ?? rateLimiter();
 
   const refuse = async (session: SMTPServerSession, err: ReturnType<typeof smtpError>, subject: string, extra: Record<string, unknown> = {}) => {
     log.info({ session: session.id, remote: session.remoteAddress, code: err.code, reply: `${err.responseCode} ${err.message}` }, 'smtp refused');
@@ -189,7 +187,7 @@ export function createSmtpFront(front: Front, deps: FrontDeps, opts: { implicitT
         const v = await deps.policy.maySendAs(c.principal, address.address, { front: 'smtp-submission', remote: session.remoteAddress });
         if (!v.ok) return cb(smtpRefusal(v));
         const limit = deps.ratePerHour ?? 0;
-        if (limit && !allowRate(rates, principalLabel(c.principal), limit)) return cb(await refuse(session, smtpError('RATE_LIMITED', { who: principalLabel(c.principal), limit, window: 'hour' }), address.address));
+        if (limit && !(await allow(principalLabel(c.principal), limit))) return cb(await refuse(session, smtpError('RATE_LIMITED', { who: principalLabel(c.principal), limit, window: 'hour' }), address.address));
         cb();
       })().catch((e) => cb(internal(log, e)));
     },
@@ -209,7 +207,6 @@ export function createSmtpFront(front: Front, deps: FrontDeps, opts: { implicitT
         if (front === 'mx') return cb(await refuse(session, smtpError('RELAY_DENIED', { address: rcpt }), rcpt));
         const v = await deps.policy.inTrustSpace(domainOf(rcpt), 'recipient ', { front: 'smtp-submission', remote: session.remoteAddress, principal: c.principal });
         if (!v.ok) return cb(smtpRefusal(v));
-        if (!deps.enqueueOutbound) return cb(await refuse(session, smtpError('RELAY_DENIED', { address: rcpt }), rcpt));
         c.remote.push(rcpt);
         cb();
       })().catch((e) => cb(internal(log, e)));
@@ -260,13 +257,12 @@ export function createSmtpFront(front: Front, deps: FrontDeps, opts: { implicitT
           const local = c.local;
           const remote = c.remote;
           const actor = actorOf(session);
-          const spoolId = await writer.accept({
+          const spoolId = await deps.accept({
             record,
             remote,
-            event: (spool) => ({ type: 'smtp.received', actor, subject: messageId ?? `spool:${spool}`, details: { front, spool, from: envFrom, local, remote, size: body.length, ...peerInfo } }),
+            event: { type: 'smtp.received', actor, subject: messageId, details: { front, from: envFrom, local, remote, size: body.length, ...peerInfo } },
           });
           log.info({ session: session.id, spool: spoolId, queueId, messageId, from: envFrom, local: c.local.length, remote: c.remote.length, size: body.length }, 'smtp accepted');
-          deps.onSpooled({ spoolId, body, local: c.local.length > 0, remote: c.remote.length > 0 });
           cb(null, `2.0.0 message accepted, queued as ${queueId}`);
         })().catch((e) => cb(internal(log, e)));
       });
@@ -309,6 +305,12 @@ const subjectLine = (p: PeerIdentity) =>
   Object.entries(p.subject)
     .map(([k, v]) => `${k}=${v}`)
     .join(', ');
+
+/** Messages per hour per principal, counted in this process. */
+export function rateLimiter(): (who: string, perHour: number) => boolean {
+  const rates = new Map<string, number[]>();
+  return (who, perHour) => allowRate(rates, who, perHour);
+}
 
 function allowRate(rates: Map<string, number[]>, who: string, perHour: number): boolean {
   const now = Date.now();

@@ -3,10 +3,14 @@ import type { SMTPServer } from 'smtp-server';
 import type { Config } from '../core/config/index.js';
 import type { HealthCheck } from '../core/http.js';
 import { DeliveryWorker } from './delivery.js';
-import { createSmtpFront, type FrontDeps } from './fronts.js';
+import { createSmtpFront, rateLimiter, type FrontDeps } from './fronts.js';
 import type { LmtpTarget } from '../mailstore/lmtp.js';
 import { bouncer } from './bounce.js';
-import { SpoolWriter } from './spool-writer.js';
+import { SpoolWriter, type Accepted } from './spool-writer.js';
+import type { Db } from '../core/db/index.js';
+import type { Journal } from '../core/journal/index.js';
+import type { Policy } from '../core/policy/index.js';
+import type { RecipientResolver } from './recipients.js';
 import { enqueueOutbound, OutboundWorker } from './outbound.js';
 
 export { LdapRecipientResolver, type RecipientResolver, type Resolution } from './recipients.js';
@@ -22,7 +26,14 @@ export interface SmtpService {
   stop(): Promise<void>;
 }
 
-type Deps = Omit<FrontDeps, 'hostname' | 'localDomains' | 'maxSize' | 'onSpooled' | 'ratePerHour' | 'enqueueOutbound' | 'writer'> & { lmtp: LmtpTarget };
+/** What the composition root hands over. */
+export interface SmtpDeps extends Pick<FrontDeps, 'tls' | 'log' | 'authenticate' | 'certificatePrincipal'> {
+  db: Db;
+  journal: Journal;
+  policy: Policy;
+  resolver: RecipientResolver;
+  lmtp: LmtpTarget;
+}
 
 function listen(server: SMTPServer, host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -35,7 +46,7 @@ function listen(server: SMTPServer, host: string, port: number): Promise<number>
 }
 
 /** The MX, the two submission listeners and the local delivery worker. */
-export async function startSmtp(config: Config, deps: Deps): Promise<SmtpService> {
+export async function startSmtp(config: Config, deps: SmtpDeps): Promise<SmtpService> {
   const log = deps.log.child({ mod: 'smtp' });
   const localDomains = [config.operator.domain, ...config.operator.domains];
   const kick = () => {
@@ -62,22 +73,31 @@ export async function startSmtp(config: Config, deps: Deps): Promise<SmtpService
     retryBaseMs: config.smtp.retryBase,
     bounce: (row, failed) => bounce({ envFrom: row.env_from, body: Buffer.from(row.body!), arrivedAt: new Date(row.created_at), messageId: row.message_id }, failed),
   });
-  const common = {
-    ...deps,
-    writer,
+  /** Stores what a front accepted; once committed, the delivery and outbound workers hear of it at once (delivery keeps the body). */
+  const accept = async (m: Accepted) => {
+    const spoolId = await writer.accept(m);
+    if (m.record.localRcpts.length) {
+      delivery.remember(spoolId, m.record.body);
+      delivery.kick();
+    }
+    if (m.remote.length) outbound.kick();
+    return spoolId;
+  };
+  const common: FrontDeps = {
+    journal: deps.journal,
+    policy: deps.policy,
+    resolver: deps.resolver,
+    tls: deps.tls,
+    authenticate: deps.authenticate,
+    certificatePrincipal: deps.certificatePrincipal,
+    accept,
     log,
     hostname: config.operator.hostname,
     localDomains,
     maxSize: config.smtp.maxSize,
     ratePerHour: config.smtp.ratePerHour,
-    onSpooled: (m: { spoolId: number; body: Buffer; local: boolean; remote: boolean }) => {
-      if (m.local) {
-        delivery.remember(m.spoolId, m.body);
-        delivery.kick();
-      }
-      if (m.remote) outbound.kick();
-    },
-    enqueueOutbound: enqueue,
+    // One count per person or application, whichever port they come through.
+    allowRate: rateLimiter(),
   };
   const mx = createSmtpFront('mx', common);
   const submission = createSmtpFront('submission', common);

@@ -8,8 +8,8 @@ export interface Accepted {
   record: SpoolRecord;
   /** Other operators' recipients: rows in the outbound queue, same transaction. */
   remote: string[];
-  /** Its `smtp.received` journal event, once its spool id is known. */
-  event: (spoolId: number) => JournalEventInput;
+  /** Its `smtp.received` journal event; the spool id is added to its details (and is its subject when it has none). */
+  event: JournalEventInput;
 }
 
 /** What a delivery attempt achieved, with the journal events that say so. */
@@ -83,7 +83,8 @@ export class SpoolWriter {
       for (const i of items) {
         if (i.kind === 'accept') {
           const id = ids[k++];
-          events.push(i.a.event(id));
+          const ev = i.a.event;
+          events.push({ ...ev, subject: ev.subject ?? `spool:${id}`, details: { ...ev.details, spool: id } });
           out.push(id);
         } else {
           events.push(...i.o.events);

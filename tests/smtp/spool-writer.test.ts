@@ -91,7 +91,7 @@ const record = (i: number): SpoolRecord => ({ front: 'mx', messageId: `<m${i}@pe
 const accepted = (i: number, r = record(i)): Accepted => ({
   record: r,
   remote: [],
-  event: (spool) => ({ type: 'smtp.received', actor: 'peer CN=peer.mssante.localhost', subject: r.messageId, details: { spool, n: i } }),
+  event: { type: 'smtp.received', actor: 'peer CN=peer.mssante.localhost', subject: r.messageId, details: { n: i } },
 });
 
 /** Counts the transactions the writer opens. */
