@@ -12,10 +12,14 @@
 // The machine may be shared: COPY and the import alternate — COPY, first import, COPY,
 // sync, COPY, first import… — and each import is compared with the mean of the two COPYs
 // around it, so a change of load during the run weighs on both sides. Each run prints its
-// figures and the load average; the summary gives the median ratios.
+// figures and the load average; the summary gives the median ratios. When PostgreSQL runs
+// on this machine, the CPU time each side used is printed too (client process + the
+// server processes serving it, parallel workers included, from /proc): a figure the
+// load does not move, and the ratio the elapsed one tends to when both cores are busy.
 import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
-import { chownSync, createReadStream, existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { chownSync, createReadStream, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,17 +52,23 @@ if (args.help) {
 }
 
 if (args.child) {
-  // Child: import one file, print {ms, maxRssMb, tables} as JSON.
+  // Child: import one file, print {ms, cpuMs, maxRssMb, tables} as JSON. Says "ready" once
+  // migrated and waits for "go" on stdin, so that the parent counts the server's CPU from there.
   const db = await openPg({ url: args.url!, poolSize: 2 });
   await migrate(db);
   const report = new RejectReport(args.child + '.rejects.tsv');
+  process.stdout.write('ready\n');
+  await once(process.stdin, 'data');
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   const out = await importFiles([args.child], { db, journal: new Journal(db), actor: 'bench', report });
   const ms = performance.now() - t0;
+  const c1 = process.cpuUsage(c0);
   report.close();
   await db.close();
   if (out.failures.length) throw out.failures[0].error;
-  process.stdout.write(JSON.stringify({ ms, maxRssMb: process.resourceUsage().maxRSS / 1024, tables: out.results[0].tables, rejected: out.results[0].rejected }) + '\n');
+  const cpuMs = (c1.user + c1.system) / 1000;
+  process.stdout.write(JSON.stringify({ ms, cpuMs, maxRssMb: process.resourceUsage().maxRSS / 1024, tables: out.results[0].tables, rejected: out.results[0].rejected }) + '\n');
   process.exit(0);
 }
 
@@ -123,28 +133,104 @@ async function scratch(base: string): Promise<{ url: string; drop(): Promise<voi
   };
 }
 
+/** CPU milliseconds a process has used (utime + stime), or undefined when /proc cannot tell (another machine). */
+function procCpuMs(pid: number): { cpu: number; start: number } | undefined {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    // Fields 14, 15 (utime, stime) and 22 (starttime), in clock ticks (100 per second).
+    return { cpu: (Number(f[11]) + Number(f[12])) * 10, start: Number(f[19]) };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * CPU used by the server processes of one database from now on, parallel workers included:
+ * pg_stat_activity is read every 100 ms, each process's /proc counted from its value when
+ * first seen, or from zero when it started after us.
+ */
+async function serverCpu(base: string, url: string): Promise<{ stop(): Promise<number | undefined> }> {
+  const db = new URL(url).pathname.slice(1);
+  const c = new pg.Client({ connectionString: base });
+  await c.connect();
+  const since = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]) * 100;
+  const seen = new Map<number, { from: number; last: number }>();
+  let unknown = false;
+  const sample = async () => {
+    const { rows } = await c.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = $1', [db]);
+    for (const { pid } of rows) {
+      const p = procCpuMs(pid);
+      if (!p) {
+        unknown = true;
+        continue;
+      }
+      const s = seen.get(pid);
+      if (s) s.last = p.cpu;
+      else seen.set(pid, { from: p.start >= since ? 0 : p.cpu, last: p.cpu });
+    }
+  };
+  await sample();
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      await new Promise((r) => setTimeout(r, 100));
+      await sample();
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      await sample();
+      await c.end();
+      return unknown ? undefined : [...seen.values()].reduce((a, s) => a + s.last - s.from, 0);
+    },
+  };
+}
+
+interface Measure {
+  ms: number;
+  /** Client process + server processes, when the server is on this machine. */
+  cpuMs?: number;
+}
+
 /** The peer: the raw file COPY'd as is into a staging table of one text column per field. */
-async function plainCopy(url: string, file: string, fields: number): Promise<number> {
+async function plainCopy(url: string, file: string, fields: number): Promise<Measure> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   await c.query(`CREATE TABLE staging (${Array.from({ length: fields }, (_, i) => `c${i + 1} text`).join(', ')})`);
+  const backend = (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid;
+  const s0 = procCpuMs(backend);
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   // CSV with an unused quote character: the fields are taken verbatim, as the text format would.
   await pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), c.query(copyFrom(`COPY staging FROM STDIN WITH (FORMAT csv, DELIMITER '|', HEADER true, QUOTE E'\\x01')`)));
   const ms = performance.now() - t0;
+  const c1 = process.cpuUsage(c0);
+  const s1 = procCpuMs(backend);
   const n = (await c.query('SELECT count(*)::int AS n FROM staging')).rows[0].n;
   await c.end();
   if (n !== N) throw new Error(`COPY loaded ${n} rows, expected ${N}`);
-  return ms;
+  return { ms, cpuMs: s0 && s1 ? s1.cpu - s0.cpu + (c1.user + c1.system) / 1000 : undefined };
 }
 
-function childImport(url: string, file: string): Promise<{ ms: number; maxRssMb: number; tables: Record<string, Record<string, number>>; rejected: number }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--child', file, '--url', url], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!)) : reject(new Error(`import child exited with ${code}`))));
+async function childImport(base: string, url: string, file: string): Promise<Measure & { maxRssMb: number; tables: Record<string, Record<string, number>>; rejected: number }> {
+  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--child', file, '--url', url], { stdio: ['pipe', 'pipe', 'inherit'] });
+  let out = '';
+  let cpu: Promise<Awaited<ReturnType<typeof serverCpu>>> | undefined;
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  child.stdout.on('data', (d) => {
+    out += d;
+    if (!cpu && out.startsWith('ready\n')) {
+      cpu = serverCpu(base, url);
+      void cpu.then(() => child.stdin.write('go\n'));
+    }
   });
+  const code = await exited;
+  const server = cpu ? await (await cpu).stop() : undefined;
+  if (code !== 0) throw new Error(`import child exited with ${code}`);
+  const r = JSON.parse(out.trim().split('\n').pop()!);
+  return { ...r, cpuMs: server === undefined ? undefined : server + r.cpuMs };
 }
 
 /** The machine is shared (2 cores, other test runs): say how busy it was. */
@@ -166,7 +252,7 @@ try {
 
   say(`annuaire import bench — ${fmt(N)} activity lines, ${(statSync(month0).size / 1e6).toFixed(0)} MB, PostgreSQL ${version}, ${RUNS} run(s)`);
   say(`  peer: COPY of the file into a staging table (57 text columns); each import against the mean of the COPYs before and after it`);
-  const copy = async () => {
+  const copy = async (): Promise<Measure> => {
     const db = await scratch(srv.url);
     try {
       return await plainCopy(db.url, month0, 57);
@@ -176,25 +262,36 @@ try {
   };
   const firsts: number[] = [];
   const syncs: number[] = [];
+  const cpuFirsts: number[] = [];
+  const cpuSyncs: number[] = [];
   let maxRss = 0;
+  /** ours against the mean of the two COPYs around it. */
+  const vs = (m: Measure, a: Measure, b: Measure) => ({
+    ratio: m.ms / ((a.ms + b.ms) / 2),
+    cpu: m.cpuMs !== undefined && a.cpuMs !== undefined && b.cpuMs !== undefined ? m.cpuMs / ((a.cpuMs + b.cpuMs) / 2) : undefined,
+  });
+  const cpuText = (m: Measure, r: number | undefined) => (m.cpuMs === undefined || r === undefined ? '' : `  CPU ${secs(m.cpuMs)} (${r.toFixed(2)}×)`);
   let before = await copy();
   for (let run = 1; run <= RUNS; run++) {
     const dbImport = await scratch(srv.url);
     try {
       const l1 = load();
-      const first = await childImport(dbImport.url, month0);
+      const first = await childImport(srv.url, dbImport.url, month0);
       const mid = await copy();
       const l2 = load();
-      const next = await childImport(dbImport.url, month1);
+      const next = await childImport(srv.url, dbImport.url, month1);
       const after = await copy();
-      const r1 = first.ms / ((before + mid) / 2);
-      const r2 = next.ms / ((mid + after) / 2);
-      firsts.push(r1);
-      syncs.push(r2);
+      const r1 = vs(first, before, mid);
+      const r2 = vs(next, mid, after);
+      firsts.push(r1.ratio);
+      syncs.push(r2.ratio);
+      if (r1.cpu !== undefined) cpuFirsts.push(r1.cpu);
+      if (r2.cpu !== undefined) cpuSyncs.push(r2.cpu);
       maxRss = Math.max(maxRss, first.maxRssMb, next.maxRssMb);
-      say(`  run ${run}: COPY ${secs(before)}, ${secs(mid)}, ${secs(after)}`);
-      say(`    first import ${secs(first.ms).padStart(7)}  ${r1.toFixed(2)}× COPY  peak RSS ${first.maxRssMb.toFixed(0)} MB  load ${l1}`);
-      say(`    next month   ${secs(next.ms).padStart(7)}  ${r2.toFixed(2)}× COPY  peak RSS ${next.maxRssMb.toFixed(0)} MB  load ${l2}`);
+      const copyCpu = [before, mid, after].every((m) => m.cpuMs !== undefined) ? ` (CPU ${[before, mid, after].map((m) => secs(m.cpuMs!)).join(', ')})` : '';
+      say(`  run ${run}: COPY ${secs(before.ms)}, ${secs(mid.ms)}, ${secs(after.ms)}${copyCpu}`);
+      say(`    first import ${secs(first.ms).padStart(7)}  ${r1.ratio.toFixed(2)}× COPY${cpuText(first, r1.cpu)}  peak RSS ${first.maxRssMb.toFixed(0)} MB  load ${l1}`);
+      say(`    next month   ${secs(next.ms).padStart(7)}  ${r2.ratio.toFixed(2)}× COPY${cpuText(next, r2.cpu)}  peak RSS ${next.maxRssMb.toFixed(0)} MB  load ${l2}`);
       if (run === 1) {
         say(`      first: ${Object.entries(first.tables).map(([t, c]) => `${t} +${fmt(c.inserted)}`).join(', ')}`);
         say(`      next:  ${Object.entries(next.tables).map(([t, c]) => `${t} +${fmt(c.inserted)} ~${fmt(c.updated)} -${fmt(c.deactivated)} =${fmt(c.unchanged)}`).join(', ')}`);
@@ -210,6 +307,7 @@ try {
   };
   const m1 = median(firsts);
   say(`  median: first import ${m1.toFixed(2)}× COPY, next month ${median(syncs).toFixed(2)}× COPY; peak RSS ${maxRss.toFixed(0)} MB; load now ${load()}`);
+  if (cpuFirsts.length) say(`  median CPU time: first import ${median(cpuFirsts).toFixed(2)}× COPY's, next month ${median(cpuSyncs).toFixed(2)}× COPY's`);
   say(`  targets: ≤ 1.5× COPY → ${m1 <= 1.5 ? 'met' : 'NOT met'}; ≤ 512 MB → ${maxRss <= 512 ? 'met' : 'NOT met'}`);
 } finally {
   if (!args.keep) rmSync(work, { recursive: true, force: true });
