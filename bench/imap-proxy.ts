@@ -64,6 +64,7 @@ const { values: args } = parseArgs({
     idle: { type: 'string', default: '10000' },
     workers: { type: 'string', default: '2' },
     hold: { type: 'string', default: '0' },
+    'idle-read': { type: 'string', default: '0' },
     only: { type: 'string' },
     targets: { type: 'string' },
     'cpu-profile': { type: 'string' },
@@ -77,6 +78,7 @@ if (args.help) {
     [
       'usage: node dist/bench/imap-proxy.js [--messages N] [--size BYTES] [--rounds R] [--logins N] [--idle N] [--workers N] [--only fetch,logins,idle] [--cpu-profile FILE]',
       '  --heap-snapshot FILE writes a V8 heap snapshot of this process with the idle sessions open (with --workers 1 the proxy is in it).',
+      '  --idle-read BYTES: each idle session first reads a message of that size (a client that synced, then idles).',
       '  --hold S keeps the idle sessions open S seconds after measuring (to look at the processes).',
       '  --workers is imap.workers (default 2: 10,000 sessions need 20,000 descriptors, more than one process may hold here); 1 runs the proxy in this process.',
       '  --only runs some sections (comma-separated); --targets proxy,dovecotTls,dovecotPlain,tlsRelay limits the FETCH paths (profiling: the ratios need proxy and dovecotTls);',
@@ -101,7 +103,7 @@ type FetchRequest = { cmd: 'fetch'; host: string; port: number; secure: boolean;
 type Request =
   | FetchRequest
   | { cmd: 'logins'; n: number; port: number; tls?: ConnectionOptions; login: string }
-  | { cmd: 'idle'; n: number; from: number; concurrency: number; port: number; tls: ConnectionOptions; boxes: string[] }
+  | { cmd: 'idle'; n: number; from: number; concurrency: number; port: number; tls: ConnectionOptions; boxes: string[]; read: boolean }
   | { cmd: 'close' };
 interface FetchResult {
   bytes: number;
@@ -211,6 +213,10 @@ async function child() {
             if (!/^a OK/m.test(a)) throw new Error(a.trim());
             s.write('b SELECT INBOX\r\n');
             await wait(/^b OK.*\r\n/m);
+            if (req.read) {
+              s.write('d FETCH 1 BODY.PEEK[]\r\n');
+              await wait(/^d OK.*\r\n/m);
+            }
             s.write('c IDLE\r\n');
             await wait(/^\+ .*\r\n/m);
             s.removeAllListeners('data');
@@ -532,18 +538,28 @@ async function parent() {
       const workerPids = WORKERS > 1 ? proxy.pids() : [];
       const before = { self: rssOf([process.pid]), workers: rssOf(workerPids), heap: process.memoryUsage() };
       const dovecotPid = supervisor.status('dovecot')[0].pid!;
+      const READ = Number(args['idle-read']);
+      if (READ > 0) {
+        // One message of READ bytes in each APP box: every idle session reads it first.
+        const line = 'Résultat de biologie, valeurs de référence jointes.'.padEnd(76, '.') + '\r\n';
+        for (let k = 0; k < APP_BOXES; k++) {
+          const head = `From: labo@peer.${DOMAIN}\r\nTo: ${app(k)}\r\nSubject: Lot ${k}\r\nMessage-ID: <lot-${k}@bench>\r\n\r\n`;
+          const msg = Buffer.from(head + line.repeat(Math.ceil(READ / Buffer.byteLength(line))), 'utf8').subarray(0, READ);
+          await deliverLmtp(store.lmtp, { from: `labo@peer.${DOMAIN}`, to: [app(k)] }, msg);
+        }
+      }
       // Two load generators, each under its own descriptor limit, half the sessions each.
       const gens = [0, 1].map(() => fork(process.argv[1], ['--child'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
       const half = Math.ceil(IDLE / 2);
       say('');
-      say(`${IDLE} concurrent sessions in IDLE (certificate logins over ${APP_BOXES} APP boxes, from 2 client processes, 32 at a time each; load average ${load()})`);
+      say(`${IDLE} concurrent sessions in IDLE (certificate logins over ${APP_BOXES} APP boxes, ${READ > 0 ? `each having read a ${READ}-byte message first, ` : ''}from 2 client processes, 32 at a time each; load average ${load()})`);
       const t0 = performance.now();
       let progress = 0;
       const idles = await Promise.all(
         gens.map((g, i) =>
           ask<{ opened: number; failed: number; firstError: string }>(
             g,
-            { cmd: 'idle', n: i ? IDLE - half : half, from: i * half, concurrency: 32, port: proxy.ports.imaps, tls: certOpts, boxes: Array.from({ length: APP_BOXES }, (_, k) => app(k)) },
+            { cmd: 'idle', n: i ? IDLE - half : half, from: i * half, concurrency: 32, port: proxy.ports.imaps, tls: certOpts, boxes: Array.from({ length: APP_BOXES }, (_, k) => app(k)), read: READ > 0 },
             () => {
               progress += 1000;
               process.stdout.write(`  … ${progress} opened (${((performance.now() - t0) / 1000).toFixed(0)} s)\n`);

@@ -10,7 +10,9 @@
 // while nothing is queued in it (else Node would queue the chunk by reference, and the next
 // read would overwrite it). So Dovecot is paused as soon as the client socket has anything
 // in flight, and resumed once it is flushed: the kernel's socket buffers on both sides keep
-// the transfer going meanwhile.
+// the transfer going meanwhile. One chunk at a time also means Node never gathers queued
+// chunks into one large write, which would size the session's TLS output buffers for it
+// for the rest of the session (see SHARED_READ in backend.ts).
 import type { Socket } from 'node:net';
 import type { Journal } from '../core/journal/index.js';
 import type { Logger } from '../core/logger.js';
