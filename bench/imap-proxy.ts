@@ -166,6 +166,7 @@ async function child() {
           const socket = (c as unknown as { socket: Socket }).socket;
           const tls = req.secure ? describeTls(socket as TLSSocket) : null;
           const lock = await c.getMailboxLock('INBOX');
+          process.send!({ progress: 0 }); // logged in: the parent starts counting CPU for the transfer
           let records = 0;
           let recordBytes = 0;
           if (req.secure)
@@ -281,7 +282,7 @@ function openFileLimit(): number {
 }
 
 /** RSS (MiB) of a process and all its descendants, from /proc. */
-function treeRss(root: number): { mib: number; processes: number; byName: Record<string, number> } {
+function treeRss(root: number): { mib: number; processes: number; byName: Record<string, { n: number; kib: number }> } {
   const parent = new Map<number, number>();
   const names = new Map<number, string>();
   for (const d of readdirSync('/proc')) {
@@ -298,14 +299,17 @@ function treeRss(root: number): { mib: number; processes: number; byName: Record
   const inTree = (pid: number): boolean => pid === root || (parent.has(pid) && pid !== 1 && inTree(parent.get(pid)!));
   let kib = 0;
   let processes = 0;
-  const byName: Record<string, number> = {};
+  const byName: Record<string, { n: number; kib: number }> = {};
   for (const pid of parent.keys()) {
     if (!inTree(pid)) continue;
     try {
-      kib += rssKib(pid);
+      const k = rssKib(pid);
+      kib += k;
       processes++;
       const n = names.get(pid)!;
-      byName[n] = (byName[n] ?? 0) + 1;
+      byName[n] ??= { n: 0, kib: 0 };
+      byName[n].n++;
+      byName[n].kib += k;
     } catch {
       /* gone */
     }
@@ -588,7 +592,10 @@ async function parent() {
         say(`  proxy process RSS ${after.self.toFixed(0)} MiB (target ≤ 1024 MiB), ${before.self.toFixed(0)} MiB before the sessions (the embedded database, the journal, the bench's references), so ${perSession(after.self - before.self)} KiB per session`);
         say(`    of which JS heap ${perSession(mb(m.heapUsed - before.heap.heapUsed))} KiB per session (used ${mb(m.heapUsed).toFixed(0)} MiB of ${mb(m.heapTotal).toFixed(0)}${(globalThis as { gc?: unknown }).gc ? ', after a full GC' : '; --expose-gc to collect first'}), the rest native (TLS, sockets)`);
       }
-      say(`  Dovecot: ${dove.processes} processes, RSS ${dove.mib.toFixed(0)} MiB — ${Object.entries(dove.byName).map(([k, v]) => `${k}×${v}`).join(', ')}`);
+      say(`  Dovecot: ${dove.processes} processes, RSS ${dove.mib.toFixed(0)} MiB — ${Object.entries(dove.byName)
+          .sort((a, b) => b[1].kib - a[1].kib)
+          .map(([k, v]) => `${k}×${v.n} ${(v.kib / 1024).toFixed(0)} MiB`)
+          .join(', ')}`);
       say(`  (load average after: ${load()})`);
       if (args['heap-snapshot']) say(`  heap snapshot: ${writeHeapSnapshot(args['heap-snapshot'])}`);
       if (Number(args.hold) > 0) {
@@ -654,9 +661,13 @@ async function fetchSection(o: {
     for (const name of order) {
       const pids = o.platformPids();
       const c0 = cpuMs(pids);
-      const all0 = treeCpuMs(process.pid);
-      const kid0 = treeCpuMs(o.kid.pid!);
-      const f = await ask<FetchResult>(o.kid, targets[name].req);
+      // From the login on: the transfer's CPU only (the ask's progress message).
+      let all0 = 0;
+      let kid0 = 0;
+      const f = await ask<FetchResult>(o.kid, targets[name].req, () => {
+        all0 = treeCpuMs(process.pid);
+        kid0 = treeCpuMs(o.kid.pid!);
+      });
       const c = cpuMs(pids) - c0;
       const kidMs = treeCpuMs(o.kid.pid!) - kid0;
       const serverMs = treeCpuMs(process.pid) - all0 - kidMs;
@@ -689,7 +700,7 @@ async function fetchSection(o: {
     );
   }
   say(`  ("platform CPU": this process — the relay, logins, journal — and the proxy's workers, per fetch including its login)`);
-  say(`  CPU per fetch, whatever the machine's load (median ms): client + server side (proxy or relay, Dovecot, logins) = total`);
+  say(`  CPU of the transfer (after the login), whatever the machine's load (median ms): client + server side (proxy or relay, and Dovecot) = total`);
   for (const n of names) {
     const c = median(clientCpu[n]);
     const sv = median(serverCpu[n]);
