@@ -101,6 +101,8 @@ export interface ImportOutcome {
 const IMPORT_LOCK = 0x4d53_5310;
 /** Rejected lines whose keys we remember to protect their entries from deactivation. */
 const MAX_PROTECTED = 100_000;
+/** Rows parsed ahead of COPY (see readAhead). */
+const READ_AHEAD_BYTES = 32 << 20;
 /** Change events handed to the journal per multi-row INSERT. */
 const EVENTS_PER_WRITE = 100;
 
@@ -265,7 +267,7 @@ export async function importSource(src: Source, o: ImportOptions): Promise<FileR
       }
       const plans = await prepare(tx, header.kind, splitter.columns, date, src.name);
       if (!tx.copyFrom) throw new Error('this database connection cannot bulk-load (no copyFrom)');
-      const copied = await interleaveCopies(tx, rowChunks(), (t) => plans.find((p) => p.entity.name === t)!.copySql);
+      const copied = await interleaveCopies(tx, readAhead(rowChunks(), READ_AHEAD_BYTES), (t) => plans.find((p) => p.entity.name === t)!.copySql);
       progress.phase(`${lines.toLocaleString('en-US')} lines read, ${rejected} rejected; applying the difference`);
       await stageProtected(tx, keep);
       await o.onStep?.('staged', src.label);
@@ -379,6 +381,65 @@ async function interleaveCopies(tx: Queryable, chunks: AsyncIterator<Chunk>, cop
     copied.set(table, (copied.get(table) ?? 0) + (await tx.copyFrom!(copySql(table), run())));
   }
   return copied;
+}
+
+/**
+ * Runs the parser ahead of COPY, up to `maxBytes` of rows waiting. Pulled only when COPY
+ * asks, the parser stood idle whenever PostgreSQL drained a table's COPY before the next
+ * table's started — 30-odd times a file — and PostgreSQL idled while the parser caught up:
+ * neither core was busy more than three quarters of the time. Both share the event loop,
+ * one segment of the file at a time, so COPY's writes go out between two segments.
+ */
+async function* readAhead(src: AsyncGenerator<Chunk>, maxBytes: number): AsyncGenerator<Chunk> {
+  const queue: Chunk[] = [];
+  let bytes = 0;
+  let done = false;
+  let stopped = false;
+  let failure: { error: unknown } | undefined;
+  let wakeConsumer: (() => void) | undefined;
+  let wakeProducer: (() => void) | undefined;
+  const wake = (w: (() => void) | undefined) => w?.();
+  const producer = (async () => {
+    try {
+      for (;;) {
+        while (bytes >= maxBytes && !stopped) await new Promise<void>((r) => (wakeProducer = r));
+        if (stopped) break;
+        const r = await src.next();
+        if (r.done) break;
+        queue.push(r.value);
+        bytes += r.value.data.length;
+        wake(wakeConsumer);
+        wakeConsumer = undefined;
+      }
+    } catch (error) {
+      failure = { error };
+    } finally {
+      done = true;
+      wake(wakeConsumer);
+      wakeConsumer = undefined;
+    }
+  })();
+  try {
+    for (;;) {
+      const c = queue.shift();
+      if (c) {
+        bytes -= c.data.length;
+        wake(wakeProducer);
+        wakeProducer = undefined;
+        yield c;
+      } else if (done) {
+        if (failure) throw failure.error;
+        return;
+      } else await new Promise<void>((r) => (wakeConsumer = r));
+    }
+  } finally {
+    // The consumer stopped (COPY failed) or finished: stop the parser and close the file.
+    stopped = true;
+    wake(wakeProducer);
+    wakeProducer = undefined;
+    await producer;
+    await src.return(undefined);
+  }
 }
 
 /**
