@@ -2,6 +2,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } f
 import { join } from 'node:path';
 import { PGlite, types } from '@electric-sql/pglite';
 import { MssError } from '../errors.js';
+import { PreparedStatements } from './pglite-statements.js';
 import type { Db, Queryable, QueryResult } from './types.js';
 
 // PGlite is one PostgreSQL backend inside this process: two processes opening the same
@@ -63,13 +64,32 @@ function normaliseRows<R>(rows: unknown[]): R[] {
 
 type Runner = Pick<PGlite, 'query' | 'exec'>;
 
-const wrap = (c: Runner): Queryable => ({
+const MAYBE_DDL = /\b(CREATE|ALTER|DROP|TRUNCATE|DISCARD|DEALLOCATE|RESET|COMMENT|REINDEX|CLUSTER|IMPORT)\b/i;
+
+/**
+ * `inTransaction`: c is a transaction, whose lock is held; otherwise each query also takes
+ * PGlite's transaction lock (no statement lands inside someone else's transaction).
+ */
+const wrap = (pg: PGlite, c: Runner, statements: PreparedStatements, inTransaction: boolean): Queryable => ({
   async query<R>(sql: string, params?: unknown[]): Promise<QueryResult<R>> {
-    const r = await c.query<R>(sql, params as any[]);
+    const run = () =>
+      pg._runExclusiveQuery(async () => {
+        try {
+          return statements.run(sql, params);
+        } finally {
+          // DDL may have changed what prepared statements read (a false alarm costs a re-parse).
+          if (MAYBE_DDL.test(sql)) statements.invalidate();
+        }
+      });
+    const r = await (inTransaction ? run() : pg._runExclusiveTransaction(run));
     return { rows: normaliseRows<R>(r.rows), rowCount: r.rows.length || r.affectedRows || 0 };
   },
   async exec(sql: string) {
-    await c.exec(sql);
+    try {
+      await c.exec(sql);
+    } finally {
+      if (MAYBE_DDL.test(sql)) statements.invalidate();
+    }
   },
   async copyFrom(sql: string, data: AsyncIterable<string | Buffer>) {
     // PGlite reads COPY input from a Blob: load it in ~16 MB slices of whole lines.
@@ -108,11 +128,14 @@ export async function openPglite(dir?: string): Promise<Db> {
     unlock();
     throw new MssError('DB_UNREACHABLE', { target: dir ?? 'memory', reason: (e as Error).message }, { cause: e });
   }
+  const statements = new PreparedStatements(pg);
+  // Prepared statements save parsing; plans stay chosen for each execution's own values.
+  await pg.exec('SET plan_cache_mode = force_custom_plan');
   return {
     kind: 'pglite',
     target: dir ? `embedded PGlite at ${dir}` : 'embedded PGlite in memory',
-    ...wrap(pg),
-    transaction: (fn) => pg.transaction((tx) => fn(wrap(tx))),
+    ...wrap(pg, pg, statements, false),
+    transaction: (fn) => pg.transaction((tx) => fn(wrap(pg, tx, statements, true))),
     async close() {
       await pg.close();
       unlock();
