@@ -40,7 +40,7 @@ const opt = (name: string, def: number) => {
   return i >= 0 ? Number(args[i + 1]) : def;
 };
 const N = opt('entries', 1_000_000);
-const SECONDS = opt('seconds', 10);
+const SECONDS = opt('seconds', 30);
 const KEEP = args.includes('--keep');
 
 const fmt = (n: number) => n.toLocaleString('en-US', { maximumFractionDigits: 0 });
@@ -244,13 +244,18 @@ async function main() {
     await lookups(bare.url, config.ldap.baseDn, keys, 2);
     const ours: number[] = [];
     const theirs: number[] = [];
-    // Alternating rounds, median of each: the machine's other load hits both sides alike.
-    const ROUNDS = 3;
+    // Alternating rounds in ABBA order, median of each: the machine's other load, and
+    // whatever drifts during the run (page cache, CPU clock), hits both sides alike.
+    const ROUNDS = 6;
     for (let round = 0; round < ROUNDS; round++) {
-      ours.push(await lookups(ldap, config.ldap.baseDn, keys, SECONDS / ROUNDS));
-      theirs.push(await lookups(bare.url, config.ldap.baseDn, keys, SECONDS / ROUNDS));
+      const pair = [() => lookups(ldap, config.ldap.baseDn, keys, SECONDS / ROUNDS).then((r) => ours.push(r)), () => lookups(bare.url, config.ldap.baseDn, keys, SECONDS / ROUNDS).then((r) => theirs.push(r))];
+      if (round % 4 === 1 || round % 4 === 2) pair.reverse();
+      for (const run of pair) await run();
     }
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    const median = (xs: number[]) => {
+      const o = [...xs].sort((a, b) => a - b);
+      return (o[Math.floor((o.length - 1) / 2)] + o[Math.ceil((o.length - 1) / 2)]) / 2;
+    };
     const o = median(ours);
     const b = median(theirs);
     say('');
