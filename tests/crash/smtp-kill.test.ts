@@ -20,9 +20,9 @@ const LOAD = 60;
 const CONCURRENCY = 3;
 const KILL_AFTER = 20;
 
-// Opt-in (MSS_TEST_CRASH=1 npx vitest run tests/crash): it passes, but hung intermittently
-// on this 2-core machine and the cause is not found yet; CI must not depend on it meanwhile.
-it.runIf(process.env.MSS_TEST_CRASH === '1')('no message acknowledged with 250 is lost across a kill -9', async () => {
+// It once hung now and then: the killed process's delivery leases outlived the restart, so
+// the new process waited for them to expire. Leases now follow a worker heartbeat (0201).
+it('no message acknowledged with 250 is lost across a kill -9', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'mss-crash-'));
   chmodSync(dataDir, 0o711);
   const ports = await freePorts();
@@ -82,6 +82,9 @@ it.runIf(process.env.MSS_TEST_CRASH === '1')('no message acknowledged with 250 i
     const imap = /mail store\s+Dovecot, IMAP ([\d.]+):(\d+)/.exec(second.stdout())!;
     const master = readFileSync(join(dataDir, 'dovecot', 'master-secret'), 'utf8').trim();
     const found = new Map<string, number>();
+    // Delivery after the restart takes a moment; a lost message must fail the test with the
+    // counts, not keep it waiting until the runner's timeout.
+    const deadline = Date.now() + 120_000;
     for (;;) {
       const c = new ImapFlow({ host: imap[1], port: Number(imap[2]), secure: false, auth: { user: `${address}*mss-proxy`, pass: master }, logger: false });
       await c.connect();
@@ -98,11 +101,11 @@ it.runIf(process.env.MSS_TEST_CRASH === '1')('no message acknowledged with 250 i
         lock.release();
         await c.logout();
       }
-      if (acknowledged.every((id) => found.has(id))) break;
+      if (acknowledged.every((id) => found.has(id)) || Date.now() > deadline) break;
       await new Promise((r) => setTimeout(r, 500));
     }
     const duplicated = acknowledged.filter((id) => (found.get(id) ?? 0) > 1).length;
-    process.stdout.write(`crash test: ${LOAD} attempted, ${acknowledged.length} acknowledged with 250, ${refused} failed during the kill, ${acknowledged.length} of them in Dovecot after restart (${duplicated} delivered twice), ${found.size} messages in the mailbox\n`);
+    process.stdout.write(`crash test: ${LOAD} attempted, ${acknowledged.length} acknowledged with 250, ${refused} failed during the kill, ${acknowledged.filter((id) => found.has(id)).length} of them in Dovecot after restart (${duplicated} delivered twice), ${found.size} messages in the mailbox\n`);
     expect(acknowledged.length).toBeGreaterThanOrEqual(KILL_AFTER);
     expect(acknowledged.filter((id) => !found.has(id))).toEqual([]);
   } finally {
