@@ -123,8 +123,14 @@ export class Journal {
       params.push(seq, at, fields.type, fields.actor, fields.subject, JSON.stringify(fields.details), prev, hash);
       out.push({ seq, hash });
     }
-    await tx.query(`INSERT INTO journal_events (seq, at, type, actor, subject, details, prev_hash, hash) VALUES ${values.join(',')}`, params);
-    await tx.query('UPDATE journal_head SET seq = $1, hash = $2 WHERE id = 1', [seq, hash]);
+    // The head moves in the same statement as the events go in: one round trip less per
+    // batch (on PGlite, one call into the engine less on every hot path that journals).
+    const n = params.length;
+    await tx.query(
+      `WITH head AS (UPDATE journal_head SET seq = $${n + 1}, hash = $${n + 2} WHERE id = 1)
+       INSERT INTO journal_events (seq, at, type, actor, subject, details, prev_hash, hash) VALUES ${values.join(',')}`,
+      [...params, seq, hash],
+    );
     return out;
   }
 
