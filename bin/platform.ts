@@ -73,7 +73,7 @@ export async function startPlatform(config: Config, log: Logger): Promise<Platfo
     const tls = loadTlsMaterial(config);
     for (const w of tls.warnings) log.warn(w);
 
-    const db = await openDb(config);
+    const db = await openDb(config, { log: log.child({ mod: 'db' }) });
     stops.push(() => db.close());
     const applied = await migrate(db);
     if (applied.length) log.info({ applied }, 'database migrated');

@@ -54,6 +54,7 @@ export const schema = {
     url: url('PostgreSQL URL (postgres://user:pass@host:5432/db). Empty: the embedded PGlite database under <dataDir>/db.', { secret: true }),
     poolSize: int(10, 'Connections in the PostgreSQL pool.', 1, 1000),
     connectTimeout: duration(10_000, 'How long to wait for PostgreSQL before giving up at start.'),
+    vacuumInterval: duration(600_000, 'Embedded PGlite only: how often the platform vacuums it (a PostgreSQL server has autovacuum). 0: never.'),
   },
   log: {
     level: oneOf(LOG_LEVELS, 'info', 'How much to log, from fatal (least) to trace (most), or silent.'),

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { Config } from '../config/index.js';
+import type { Logger } from '../logger.js';
 import { openPg } from './pg.js';
 import { openPglite } from './pglite.js';
 import type { Db } from './types.js';
@@ -10,7 +11,7 @@ export { openPg } from './pg.js';
 export { openPglite } from './pglite.js';
 
 /** The database the configuration names: PostgreSQL when database.url is set, else PGlite. */
-export function openDb(c: Pick<Config, 'database' | 'dataDir'>): Promise<Db> {
+export function openDb(c: Pick<Config, 'database' | 'dataDir'>, o: { log?: Logger } = {}): Promise<Db> {
   if (c.database.url) return openPg({ url: c.database.url, poolSize: c.database.poolSize, connectTimeoutMs: c.database.connectTimeout });
-  return openPglite(join(c.dataDir, 'db'));
+  return openPglite(join(c.dataDir, 'db'), { vacuumIntervalMs: c.database.vacuumInterval, log: o.log });
 }

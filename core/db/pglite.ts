@@ -1,6 +1,7 @@
 import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { PGlite, types } from '@electric-sql/pglite';
+import type { Logger } from '../logger.js';
 import { MssError } from '../errors.js';
 import { PreparedStatements } from './pglite-statements.js';
 import type { Db, Queryable, QueryResult } from './types.js';
@@ -114,8 +115,18 @@ const wrap = (pg: PGlite, c: Runner, statements: PreparedStatements, inTransacti
   },
 });
 
+export interface PgliteOptions {
+  /**
+   * Runs VACUUM this often (0 or unset: never). PGlite is one backend with no autovacuum
+   * worker: without it, every row version a write leaves behind stays — a delivered
+   * message's spooled body (~12 KB) for ever.
+   */
+  vacuumIntervalMs?: number;
+  log?: Logger;
+}
+
 /** dir undefined → in memory (tests). */
-export async function openPglite(dir?: string): Promise<Db> {
+export async function openPglite(dir?: string, o: PgliteOptions = {}): Promise<Db> {
   let unlock = () => {};
   if (dir) {
     mkdirSync(dir, { recursive: true });
@@ -131,14 +142,34 @@ export async function openPglite(dir?: string): Promise<Db> {
   const statements = new PreparedStatements(pg);
   // Prepared statements save parsing; plans stay chosen for each execution's own values.
   await pg.exec('SET plan_cache_mode = force_custom_plan');
-  return {
+  const db: Db = {
     kind: 'pglite',
     target: dir ? `embedded PGlite at ${dir}` : 'embedded PGlite in memory',
     ...wrap(pg, pg, statements, false),
     transaction: (fn) => pg.transaction((tx) => fn(wrap(pg, tx, statements, true))),
     async close() {
+      if (vacuuming) clearInterval(vacuuming);
+      await vacuumed;
       await pg.close();
       unlock();
     },
   };
+  // The whole database: pages untouched since the last pass (the annuaire, mostly) are
+  // skipped through the visibility map, so a pass costs what was written since.
+  let vacuumed: Promise<void> = Promise.resolve();
+  let busy = false;
+  const vacuuming = o.vacuumIntervalMs
+    ? setInterval(() => {
+        if (busy) return;
+        busy = true;
+        const t0 = performance.now();
+        vacuumed = db
+          .exec('VACUUM')
+          .then(() => o.log?.debug({ ms: Math.round(performance.now() - t0) }, 'embedded database vacuumed'))
+          .catch((e) => o.log?.warn({ err: e }, 'could not vacuum the embedded database; will retry'))
+          .finally(() => (busy = false));
+      }, o.vacuumIntervalMs)
+    : undefined;
+  vacuuming?.unref();
+  return db;
 }

@@ -78,6 +78,28 @@ describe('database errors', () => {
     expect(err.message).toBe('cannot reach the database postgres://mss:***@127.0.0.1:1/mss: connection refused (is PostgreSQL running and listening there?)');
   });
 
+  it('the embedded database is vacuumed on its own: a delivered body does not stay on disk for ever', async () => {
+    // PGlite has no autovacuum worker. Rows written then emptied, as the spool does with a
+    // message's body once delivered: without the platform's VACUUM their space never returns.
+    const dir = join(mkdtempSync(join(tmpdir(), 'mss-db-')), 'db');
+    const db = await openPglite(dir, { vacuumIntervalMs: 100 });
+    try {
+      await db.exec('CREATE TABLE spool (id int PRIMARY KEY, body bytea); ALTER TABLE spool ALTER COLUMN body SET STORAGE EXTERNAL');
+      await db.query('INSERT INTO spool SELECT i, $1 FROM generate_series(1, 500) i', [Buffer.alloc(10_240, 0x61)]);
+      await db.query('UPDATE spool SET body = NULL');
+      const toast = async () => (await db.query<{ n: number }>("SELECT pg_relation_size(reltoastrelid)::int8 AS n FROM pg_class WHERE relname = 'spool'")).rows[0].n;
+      expect(await toast()).toBeGreaterThan(5_000_000);
+      let vacuums = 0;
+      while (vacuums === 0) {
+        await new Promise((r) => setTimeout(r, 100));
+        vacuums = (await db.query<{ n: number }>("SELECT vacuum_count::int8 AS n FROM pg_stat_user_tables WHERE relname = 'spool'")).rows[0].n;
+      }
+      expect(await toast()).toBe(0);
+    } finally {
+      await db.close();
+    }
+  });
+
   it('the embedded database refuses a second process-level opener', async () => {
     const dir = join(mkdtempSync(join(tmpdir(), 'mss-db-')), 'db');
     const first = await openPglite(dir);
