@@ -6,7 +6,7 @@ import type { Logger } from '../core/logger.js';
 import type { LmtpTarget } from '../mailstore/lmtp.js';
 import { LmtpPool } from './lmtp-sessions.js';
 import { Poller } from './poller.js';
-import { claimDue, heartbeatWorker, outcomeState, registerWorker, retireWorker, WORKER_HEARTBEAT_SECONDS, type DeliveryOutcome, type SpoolRow } from './spool.js';
+import { claimDue, heartbeatWorker, outcomeState, registerWorker, retireWorker, WORKER_HEARTBEAT_SECONDS, type DeliveryOutcome, type SpoolRecord, type SpoolRow } from './spool.js';
 import { SpoolWriter } from './spool-writer.js';
 
 export interface DeliveryOptions {
@@ -22,21 +22,19 @@ export interface DeliveryOptions {
   onPermanentFailure?: (row: SpoolRow, failed: DeliveryOutcome['failed']) => Promise<void>;
 }
 
-const HELD_MAX_BYTES = 64 * 1024 * 1024;
-const HELD_MAX_AGE_MS = 60_000;
-
 /**
  * Moves spooled messages into Dovecot over LMTP. At least once: a crash after LMTP said
  * 250 and before the spool row was updated delivers again at the next start (the dead
  * worker's leases stop counting once its heartbeat stops; at once on PGlite) — never zero
- * times. Kicked right after each 250, and polls for leftovers (crash, back-off).
+ * times. A message the fronts just spooled is written already leased to this worker and
+ * delivered at once from memory (deliverNow); the poller claims the rest (a crash's
+ * unfinished rows, retries after back-off) from the database.
  * LMTP sessions stay open from one message to the next; the outcomes of deliveries that
  * finish together are recorded in one transaction (rows and journal events).
  */
 export class DeliveryWorker extends Poller {
-  /** Bodies the fronts just spooled, by spool id: delivered without reading them back. */
-  private readonly held = new Map<number, { body: Buffer; at: number }>();
-  private heldBytes = 0;
+  /** Deliveries started by deliverNow, awaited by stop(). */
+  private readonly direct = new Set<Promise<void>>();
   private readonly lmtp: LmtpPool;
   private readonly writer: SpoolWriter;
   /** This worker in smtp_workers: its leases count while it refreshes its row. */
@@ -55,27 +53,34 @@ export class DeliveryWorker extends Poller {
     this.writer = o.writer ?? new SpoolWriter(db, journal);
   }
 
-  /**
-   * A copy of a body that is already committed in the spool (the row stays the truth): the
-   * next claim of that row skips reading it back. Bounded; what does not fit is read back.
-   */
-  remember(spoolId: number, body: Buffer) {
-    // Rows another instance delivered, or that waited long: not worth holding any more.
-    const old = Date.now() - HELD_MAX_AGE_MS;
-    for (const [id, h] of this.held) {
-      if (h.at > old) break;
-      this.forget(id);
-    }
-    if (this.heldBytes + body.length > HELD_MAX_BYTES) return;
-    this.held.set(spoolId, { body, at: Date.now() });
-    this.heldBytes += body.length;
+  /** This worker's id once it is registered: rows leased to it count from then on. */
+  async leaseHolder(): Promise<string> {
+    // On PGlite this process is the only one: the leases of its predecessors are void.
+    this.registered ??= registerWorker(this.db, this.id, this.db.kind === 'pglite').catch((e) => {
+      this.registered = null;
+      throw e;
+    });
+    await this.registered;
+    return this.id;
   }
 
-  private forget(spoolId: number) {
-    const h = this.held.get(spoolId);
-    if (!h) return;
-    this.held.delete(spoolId);
-    this.heldBytes -= h.body.length;
+  /**
+   * Delivers a message the fronts just spooled, leased to this worker (record.leasedBy),
+   * without claiming or reading it back. If anything here fails, the lease is let go and
+   * the poller takes the row like any other.
+   */
+  deliverNow(id: number, r: SpoolRecord) {
+    const now = new Date();
+    const row: SpoolRow = { id, received_at: now, state: 'queued', front: r.front, message_id: r.messageId ?? null, env_from: r.envFrom, local_rcpts: r.localRcpts, delivered_rcpts: [], failed_rcpts: [], size: r.body.length, body: r.body, peer: r.peer, attempts: 1, next_attempt_at: now, last_error: null };
+    const done: Promise<void> = this.deliverOne(row)
+      .then((d) => d.recorded)
+      .catch(async (e) => {
+        this.log.error({ err: e, spool: id }, 'direct delivery failed; the poller takes the row');
+        await this.db.query('UPDATE smtp_spool SET leased_by = NULL WHERE id = $1 AND leased_by = $2', [id, this.id]).catch(() => {});
+        this.kick();
+      })
+      .finally(() => this.direct.delete(done));
+    this.direct.add(done);
   }
 
   override start() {
@@ -89,28 +94,21 @@ export class DeliveryWorker extends Poller {
   override async stop() {
     if (this.heartbeat) clearInterval(this.heartbeat);
     await super.stop();
+    await Promise.all(this.direct);
     await this.writer.drain();
     this.lmtp.close();
     if (this.registered) await retireWorker(this.db, this.id).catch((e) => this.log.warn({ err: e }, 'could not retire the delivery worker'));
   }
 
   protected async round() {
-    // On PGlite this process is the only one: the leases of its predecessors are void.
-    this.registered ??= registerWorker(this.db, this.id, this.db.kind === 'pglite').catch((e) => {
-      this.registered = null;
-      throw e;
-    });
-    await this.registered;
+    await this.leaseHolder();
     const n = this.o.concurrency ?? 8;
     // Outcomes being recorded: a session moves on to its next message meanwhile (the row
     // stays leased until its outcome commits, so no claim takes it again).
     let recording: Promise<void>[] = [];
     try {
       for (;;) {
-        // The oldest held ids first, as claimDue takes the oldest rows first.
-        const held: number[] = [];
-        for (const id of this.held.keys()) if (held.push(id) >= n * 16) break;
-        const rows = await claimDue(this.db, n * 4, this.id, held);
+        const rows = await claimDue(this.db, n * 4, this.id);
         if (!rows.length) return;
         await Poller.each(rows, n, async (row) => {
           recording.push((await this.deliverOne(row)).recorded);
@@ -128,12 +126,7 @@ export class DeliveryWorker extends Poller {
 
   /** Delivers; resolves once LMTP answered, with a promise that settles once the outcome is recorded. */
   private async deliverOne(row: SpoolRow): Promise<{ recorded: Promise<void> }> {
-    try {
-      row.body ??= this.held.get(row.id)?.body ?? (await this.db.query<{ body: Buffer | null }>('SELECT body FROM smtp_spool WHERE id = $1', [row.id])).rows[0]?.body ?? null;
-    } catch (e) {
-      this.forget(row.id);
-      throw e;
-    }
+    row.body ??= (await this.db.query<{ body: Buffer | null }>('SELECT body FROM smtp_spool WHERE id = $1', [row.id])).rows[0]?.body ?? null;
     const outcome = await this.attempt(row);
     const recorded = this.finish(row, outcome).catch((e) => this.log.error({ err: e, spool: row.id }, 'could not record a delivery outcome; the row is tried again once its lease runs out'));
     return { recorded };
@@ -154,18 +147,14 @@ export class DeliveryWorker extends Poller {
   }
 
   private async finish(row: SpoolRow, outcome: DeliveryOutcome) {
-    try {
-      const backoff = Math.min(60 * 2 ** Math.max(0, row.attempts - 1), 3600);
-      const state = outcomeState(row, outcome, this.o.maxAgeSeconds ?? 5 * 86400);
-      await this.writer.record({ id: row.id, state, outcome, backoffSeconds: backoff, row, events: outcomeEvents(row, outcome, state) });
-      const base = { spool: row.id, messageId: row.message_id };
-      if (outcome.retry.length) this.log.warn({ ...base, retry: outcome.retry, error: outcome.error, state }, 'local delivery deferred');
-      const permanent = state === 'failed' ? [...outcome.failed, ...outcome.retry.map((rcpt) => ({ rcpt, code: 451, response: outcome.error ?? 'expired' }))] : outcome.failed;
-      if (permanent.length && this.o.onPermanentFailure) await this.o.onPermanentFailure(row, permanent).catch((e) => this.log.error({ err: e }, 'could not write the DSN'));
-      this.log.info({ ...base, delivered: outcome.delivered.length, failed: outcome.failed.length, retry: outcome.retry.length }, 'lmtp delivery');
-    } finally {
-      this.forget(row.id);
-    }
+    const backoff = Math.min(60 * 2 ** Math.max(0, row.attempts - 1), 3600);
+    const state = outcomeState(row, outcome, this.o.maxAgeSeconds ?? 5 * 86400);
+    await this.writer.record({ id: row.id, state, outcome, backoffSeconds: backoff, row, events: outcomeEvents(row, outcome, state) });
+    const base = { spool: row.id, messageId: row.message_id };
+    if (outcome.retry.length) this.log.warn({ ...base, retry: outcome.retry, error: outcome.error, state }, 'local delivery deferred');
+    const permanent = state === 'failed' ? [...outcome.failed, ...outcome.retry.map((rcpt) => ({ rcpt, code: 451, response: outcome.error ?? 'expired' }))] : outcome.failed;
+    if (permanent.length && this.o.onPermanentFailure) await this.o.onPermanentFailure(row, permanent).catch((e) => this.log.error({ err: e }, 'could not write the DSN'));
+    this.log.info({ ...base, delivered: outcome.delivered.length, failed: outcome.failed.length, retry: outcome.retry.length }, 'lmtp delivery');
   }
 }
 

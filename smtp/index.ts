@@ -73,13 +73,12 @@ export async function startSmtp(config: Config, deps: SmtpDeps): Promise<SmtpSer
     retryBaseMs: config.smtp.retryBase,
     bounce: (row, failed) => bounce({ envFrom: row.env_from, body: Buffer.from(row.body!), arrivedAt: new Date(row.created_at), messageId: row.message_id }, failed),
   });
-  /** Stores what a front accepted; once committed, the delivery and outbound workers hear of it at once (delivery keeps the body). */
+  /** Stores what a front accepted; once committed, local recipients are delivered at once from memory and the outbound worker hears of the rest. */
   const accept = async (m: Accepted) => {
+    const local = m.record.localRcpts.length > 0;
+    if (local) m = { ...m, record: { ...m.record, leasedBy: await delivery.leaseHolder() } };
     const spoolId = await writer.accept(m);
-    if (m.record.localRcpts.length) {
-      delivery.remember(spoolId, m.record.body);
-      delivery.kick();
-    }
+    if (local) delivery.deliverNow(spoolId, m.record);
     if (m.remote.length) outbound.kick();
     return spoolId;
   };

@@ -12,6 +12,11 @@ export interface SpoolRecord {
   body: Buffer;
   peer: Record<string, unknown>;
   dsn?: Record<string, unknown>;
+  /**
+   * The delivery worker that delivers it as soon as it is committed: the row is written
+   * already leased to it, as its first attempt, so no claim has to take it.
+   */
+  leasedBy?: string;
 }
 
 export interface SpoolRow {
@@ -45,11 +50,12 @@ export async function spoolMessages(q: Queryable, rs: SpoolRecord[]): Promise<nu
   const params: unknown[] = [];
   const values = rs.map((r) => {
     const n = params.length;
-    params.push(r.localRcpts.length ? 'queued' : 'done', r.front, r.messageId ?? null, r.envFrom, r.localRcpts, r.body.length, r.localRcpts.length ? r.body : null, JSON.stringify(r.peer), r.dsn ? JSON.stringify(r.dsn) : null);
-    return `($${n + 1}, $${n + 2}, $${n + 3}, $${n + 4}, $${n + 5}, $${n + 6}, $${n + 7}, $${n + 8}::jsonb, $${n + 9}::jsonb)`;
+    const leasedBy = r.localRcpts.length ? (r.leasedBy ?? null) : null;
+    params.push(r.localRcpts.length ? 'queued' : 'done', r.front, r.messageId ?? null, r.envFrom, r.localRcpts, r.body.length, r.localRcpts.length ? r.body : null, JSON.stringify(r.peer), r.dsn ? JSON.stringify(r.dsn) : null, leasedBy, leasedBy ? 1 : 0);
+    return `($${n + 1}, $${n + 2}, $${n + 3}, $${n + 4}, $${n + 5}, $${n + 6}, $${n + 7}, $${n + 8}::jsonb, $${n + 9}::jsonb, $${n + 10}, $${n + 11}::int)`;
   });
   const { rows } = await q.query<{ id: number }>(
-    `INSERT INTO smtp_spool (state, front, message_id, env_from, local_rcpts, size, body, peer, dsn) VALUES ${values.join(', ')} RETURNING id`,
+    `INSERT INTO smtp_spool (state, front, message_id, env_from, local_rcpts, size, body, peer, dsn, leased_by, attempts) VALUES ${values.join(', ')} RETURNING id`,
     params,
   );
   // The ids are drawn from the sequence row by row, in VALUES order: ascending ids map back
@@ -91,20 +97,20 @@ export async function retireWorker(q: Queryable, id: string): Promise<void> {
 /**
  * Claims up to `limit` rows due for delivery for worker `workerId`: leased to it, so that no
  * other worker takes them while it is alive; a crashed worker's rows are due again as soon
- * as it stops refreshing its heartbeat. Rows listed in `bodiesHeld` come back with a null
- * body: the caller has it in memory.
+ * as it stops refreshing its heartbeat. (A message just spooled by this process is written
+ * already leased and never claimed: see DeliveryWorker.deliverNow.)
  */
-export async function claimDue(db: Db, limit: number, workerId: string, bodiesHeld: number[] = []): Promise<SpoolRow[]> {
+export async function claimDue(db: Db, limit: number, workerId: string): Promise<SpoolRow[]> {
   const { rows } = await db.query<SpoolRow>(
     `UPDATE smtp_spool SET leased_by = $2, attempts = attempts + 1
      WHERE id IN (
        SELECT s.id FROM smtp_spool s
        WHERE s.state = 'queued' AND s.next_attempt_at <= now()
-         AND (s.leased_by IS NULL OR NOT EXISTS (SELECT 1 FROM smtp_workers w WHERE w.id = s.leased_by AND w.seen_at > now() - make_interval(secs => $4)))
+         AND (s.leased_by IS NULL OR NOT EXISTS (SELECT 1 FROM smtp_workers w WHERE w.id = s.leased_by AND w.seen_at > now() - make_interval(secs => $3)))
        ORDER BY s.id LIMIT $1 FOR UPDATE OF s SKIP LOCKED)
      RETURNING id, received_at, state, front, message_id, env_from, local_rcpts, delivered_rcpts, failed_rcpts, size,
-       CASE WHEN id = ANY($3::int8[]) THEN NULL ELSE body END AS body, peer, dsn, attempts, next_attempt_at, last_error`,
-    [limit, workerId, bodiesHeld, WORKER_STALE_SECONDS],
+       body, peer, dsn, attempts, next_attempt_at, last_error`,
+    [limit, workerId, WORKER_STALE_SECONDS],
   );
   return rows.sort((a, b) => a.id - b.id);
 }
