@@ -74,11 +74,7 @@ export class DeliveryWorker extends Poller {
     const row: SpoolRow = { id, received_at: now, state: 'queued', front: r.front, message_id: r.messageId ?? null, env_from: r.envFrom, local_rcpts: r.localRcpts, delivered_rcpts: [], failed_rcpts: [], size: r.body.length, body: r.body, peer: r.peer, attempts: 1, next_attempt_at: now, last_error: null };
     const done: Promise<void> = this.deliverOne(row)
       .then((d) => d.recorded)
-      .catch(async (e) => {
-        this.log.error({ err: e, spool: id }, 'direct delivery failed; the poller takes the row');
-        await this.db.query('UPDATE smtp_spool SET leased_by = NULL WHERE id = $1 AND leased_by = $2', [id, this.id]).catch(() => {});
-        this.kick();
-      })
+      .catch((e) => this.release(id, e, 'direct delivery failed; the poller takes the row'))
       .finally(() => this.direct.delete(done));
     this.direct.add(done);
   }
@@ -128,8 +124,15 @@ export class DeliveryWorker extends Poller {
   private async deliverOne(row: SpoolRow): Promise<{ recorded: Promise<void> }> {
     row.body ??= (await this.db.query<{ body: Buffer | null }>('SELECT body FROM smtp_spool WHERE id = $1', [row.id])).rows[0]?.body ?? null;
     const outcome = await this.attempt(row);
-    const recorded = this.finish(row, outcome).catch((e) => this.log.error({ err: e, spool: row.id }, 'could not record a delivery outcome; the row is tried again once its lease runs out'));
+    const recorded = this.finish(row, outcome).catch((e) => this.release(row.id, e, 'could not record a delivery outcome; the row will be tried again'));
     return { recorded };
+  }
+
+  /** Lets go of a row this worker holds, for the poller to take again (at once, or after a restart if the database is what failed). */
+  private async release(id: number, err: unknown, why: string) {
+    this.log.error({ err, spool: id }, why);
+    await this.db.query('UPDATE smtp_spool SET leased_by = NULL WHERE id = $1 AND leased_by = $2', [id, this.id]).catch(() => {});
+    this.kick();
   }
 
   private async attempt(row: SpoolRow): Promise<DeliveryOutcome> {
