@@ -41,7 +41,6 @@ export function createHttpServer(log: Logger, checks: HealthCheck[]): FastifyIns
   return app;
 }
 
-/** One pino line and one duration observation (mss_http_request_duration_seconds) per request. */
 /** The JSON schema of a problem+json body, for the APIs' OpenAPI documents ($ref 'Problem#'). */
 export const problemSchema = {
   $id: 'Problem',
@@ -53,6 +52,7 @@ export const problemSchema = {
 /** Fastify's own two lines per request off: requestLog() writes one, with the status and time. */
 export const quietRequests = () => new LogController({ disableRequestLogging: true });
 
+/** One pino line and one duration observation (mss_http_request_duration_seconds) per request. */
 export function requestLog(app: FastifyInstance): void {
   app.addHook('onResponse', async (req, reply) => {
     httpRequests.labels(req.method, req.routeOptions.url ?? 'unmatched', String(reply.statusCode)).observe(reply.elapsedTime / 1000);

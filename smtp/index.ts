@@ -6,7 +6,7 @@ import { DeliveryWorker } from './delivery.js';
 import { createSmtpFront, rateLimiter, type FrontDeps } from './fronts.js';
 import type { LmtpTarget } from '../mailstore/lmtp.js';
 import { bouncer } from './bounce.js';
-import { SpoolWriter, type Accepted } from './spool-writer.js';
+import { SpoolWriter, type Accepted, type EnqueueOutbound } from './spool-writer.js';
 import type { Db } from '../core/db/index.js';
 import type { Journal } from '../core/journal/index.js';
 import type { Policy } from '../core/policy/index.js';
@@ -54,8 +54,7 @@ export async function startSmtp(config: Config, deps: SmtpDeps): Promise<SmtpSer
     outbound.kick();
   };
   const bounce = bouncer({ db: deps.db, journal: deps.journal, hostname: config.operator.hostname, operatorDomain: config.operator.domain, localDomains, outboundMaxAgeMs: config.smtp.outboundMaxAge, kick });
-  const enqueue = (q: import('../core/db/index.js').Queryable, m: { spoolId: number; envFrom: string; rcpts: string[]; body: Buffer; messageId?: string }) =>
-    enqueueOutbound(q, m, config.smtp.outboundMaxAge).then(() => undefined);
+  const enqueue: EnqueueOutbound = (q, m) => enqueueOutbound(q, m, config.smtp.outboundMaxAge).then(() => undefined);
   const writer = new SpoolWriter(deps.db, deps.journal, enqueue);
   const delivery = new DeliveryWorker(deps.db, deps.journal, log, {
     writer,

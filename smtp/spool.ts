@@ -80,10 +80,11 @@ export async function registerWorker(db: Db, id: string, exclusive: boolean): Pr
     if (exclusive) await tx.query('DELETE FROM smtp_workers WHERE id <> $1', [id]);
     // Long-gone workers (their rows are not needed to judge any lease any more).
     else await tx.query("DELETE FROM smtp_workers WHERE seen_at < now() - interval '1 day'");
-    await tx.query('INSERT INTO smtp_workers (id) VALUES ($1) ON CONFLICT (id) DO UPDATE SET seen_at = now()', [id]);
+    await heartbeatWorker(tx, id);
   });
 }
 
+/** The worker is alive: its leases keep counting (WORKER_STALE_SECONDS). */
 export async function heartbeatWorker(q: Queryable, id: string): Promise<void> {
   await q.query('INSERT INTO smtp_workers (id) VALUES ($1) ON CONFLICT (id) DO UPDATE SET seen_at = now()', [id]);
 }
@@ -152,13 +153,6 @@ export async function recordOutcomes(q: Queryable, rs: RecordedOutcome[]): Promi
     // scan, and then hash-joins a sequential scan of the whole spool).
     [JSON.stringify(rows), rows.map((r) => r.id)],
   );
-}
-
-/** Records what one delivery attempt achieved; the row is done when nothing is left to try. */
-export async function recordOutcome(q: Queryable, row: SpoolRow, o: DeliveryOutcome, backoffSeconds: number, maxAgeSeconds: number): Promise<'done' | 'queued' | 'failed'> {
-  const state = outcomeState(row, o, maxAgeSeconds);
-  await recordOutcomes(q, [{ id: row.id, state, outcome: o, backoffSeconds }]);
-  return state;
 }
 
 export async function listSpool(q: Queryable, f: { state?: string; limit?: number } = {}): Promise<Omit<SpoolRow, 'body'>[]> {
