@@ -22,6 +22,12 @@ describe('dotStuffed', () => {
   });
 });
 
+/** Each delivery path: BDAT when Dovecot offers CHUNKING, DATA when it is turned off. */
+const MODES = [
+  ['BDAT', true],
+  ['DATA', false],
+] as const;
+
 describe('LmtpPool against Dovecot', () => {
   let supervisor: Supervisor;
   let store: Mailstore;
@@ -34,6 +40,16 @@ describe('LmtpPool against Dovecot', () => {
   afterAll(async () => {
     await supervisor?.stopAll();
   });
+
+  /** A pool to the test's Dovecot, closed after fn whatever happens. */
+  async function withPool(o: { size: number; chunking?: boolean }, fn: (pool: LmtpPool) => Promise<void>) {
+    const pool = new LmtpPool(store.lmtp, { name: 'mx.mssante.localhost', ...o });
+    try {
+      await fn(pool);
+    } finally {
+      pool.close();
+    }
+  }
 
   async function sources(box: string): Promise<string[]> {
     const c = new ImapFlow({ host: store.imap.host, port: store.imap.port, secure: false, auth: { user: `${box}${store.master.separator}${store.master.user}`, pass: store.master.password }, logger: false });
@@ -53,12 +69,8 @@ describe('LmtpPool against Dovecot', () => {
     }
   }
 
-  it.each([
-    ['BDAT', true],
-    ['DATA', false],
-  ])('delivers many messages over one session with %s, bytes intact (dotted lines, 8-bit, no final CRLF)', async (mode, chunking) => {
-    const pool = new LmtpPool(store.lmtp, { name: 'mx.mssante.localhost', size: 1, chunking });
-    try {
+  it.each(MODES)('delivers many messages over one session with %s, bytes intact (dotted lines, 8-bit, no final CRLF)', async (mode, chunking) => {
+    await withPool({ size: 1, chunking }, async (pool) => {
       const box = `dr.session.${mode.toLowerCase()}@mssante.localhost`;
       const texts = Array.from({ length: 5 }, (_, i) => `ligne ${i}\r\n.\r\n..deux points\r\n.final \xe9\xe8${i % 2 ? '\r\n' : ''}`);
       for (let i = 0; i < texts.length; i++) {
@@ -72,17 +84,11 @@ describe('LmtpPool against Dovecot', () => {
         // Dovecot adds its own trace headers; the message itself follows unchanged.
         expect(src.endsWith(message(`m${i}`, texts[i]).toString('latin1') + (i % 2 ? '' : '\r\n'))).toBe(true);
       }
-    } finally {
-      pool.close();
-    }
+    });
   });
 
-  it.each([
-    ['BDAT', true],
-    ['DATA', false],
-  ])('with %s, reports recipients refused at RCPT on their own, delivers to the others, and the session goes on', async (mode, chunking) => {
-    const pool = new LmtpPool(store.lmtp, { name: 'mx.mssante.localhost', size: 1, chunking });
-    try {
+  it.each(MODES)('with %s, reports recipients refused at RCPT on their own, delivers to the others, and the session goes on', async (mode, chunking) => {
+    await withPool({ size: 1, chunking }, async (pool) => {
       const good = `secretariat.mixed.${mode.toLowerCase()}@mssante.localhost`;
       const bad = 'a/b@mssante.localhost';
       const r = await pool.deliver({ from: FROM, to: [bad, good] }, message('mixed', 'x\r\n'));
@@ -94,14 +100,11 @@ describe('LmtpPool against Dovecot', () => {
       expect(await pool.deliver({ from: FROM, to: [good] }, message('after', 'y\r\n'))).toEqual({ accepted: [good], failed: [] });
       expect(pool.size).toBe(1);
       expect((await sources(good)).map((s) => /Subject: (\w+)/.exec(s)![1])).toEqual(['mixed', 'after']);
-    } finally {
-      pool.close();
-    }
+    });
   });
 
   it('never opens more sessions than its size; callers beyond it wait their turn', async () => {
-    const pool = new LmtpPool(store.lmtp, { name: 'mx.mssante.localhost', size: 3 });
-    try {
+    await withPool({ size: 3 }, async (pool) => {
       const boxes = ['p1@mssante.localhost', 'p2@mssante.localhost'];
       let most = 0;
       const all = Array.from({ length: 12 }, (_, i) =>
@@ -114,9 +117,7 @@ describe('LmtpPool against Dovecot', () => {
       expect(results.every((r) => r.accepted.length === 2 && r.failed.length === 0)).toBe(true);
       expect(most).toBeLessThanOrEqual(3);
       expect((await sources('p1@mssante.localhost')).length).toBe(12);
-    } finally {
-      pool.close();
-    }
+    });
   });
 
   it('a connection failure rejects (nothing is known delivered) and a closed pool refuses work', async () => {

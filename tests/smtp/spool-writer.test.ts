@@ -111,13 +111,17 @@ describe.each(dbTargets())('SpoolWriter on $name', (target) => {
     await dispose?.();
     dispose = undefined;
   });
-
-  it('stores messages arriving together in one transaction, each row with its own body and its own received event', async () => {
+  /** A fresh database with its journal and a spool writer; disposed after the test. */
+  const open = async () => {
     const opened = await target.open();
     dispose = opened.dispose;
     const { db } = opened;
     const journal = new Journal(db);
-    const writer = new SpoolWriter(db, journal);
+    return { db, journal, writer: new SpoolWriter(db, journal) };
+  };
+
+  it('stores messages arriving together in one transaction, each row with its own body and its own received event', async () => {
+    const { db, journal, writer } = await open();
     const tx = countingTransactions(db);
     const ids = await Promise.all(Array.from({ length: 12 }, (_, i) => writer.accept(accepted(i))));
     expect(tx.n).toBe(1);
@@ -138,11 +142,7 @@ describe.each(dbTargets())('SpoolWriter on $name', (target) => {
   });
 
   it('a message the database refuses fails alone; the others arriving with it are stored', async () => {
-    const opened = await target.open();
-    dispose = opened.dispose;
-    const { db } = opened;
-    const journal = new Journal(db);
-    const writer = new SpoolWriter(db, journal);
+    const { db, journal, writer } = await open();
     // front is NOT NULL: this row makes the batch's INSERT fail.
     const bad = accepted(2, { ...record(2), front: null as unknown as 'mx' });
     const results = await Promise.allSettled([accepted(1), bad, accepted(3)].map((a) => writer.accept(a)));
@@ -154,11 +154,7 @@ describe.each(dbTargets())('SpoolWriter on $name', (target) => {
   });
 
   it('records outcomes finishing together in one statement: done rows drop their body, a deferred one keeps it and waits', async () => {
-    const opened = await target.open();
-    dispose = opened.dispose;
-    const { db } = opened;
-    const journal = new Journal(db);
-    const writer = new SpoolWriter(db, journal);
+    const { db, journal, writer } = await open();
     const ids = await Promise.all([1, 2, 3].map((i) => writer.accept(accepted(i, { ...record(i), localRcpts: [`a${i}@mssante.localhost`, `b${i}@mssante.localhost`] }))));
     await registerWorker(db, 'w1', false);
     const claimed = await claimDue(db, 10, 'w1');
@@ -185,10 +181,7 @@ describe.each(dbTargets())('SpoolWriter on $name', (target) => {
   });
 
   it('a lease holds while its worker is alive, lapses when its heartbeat is stale, and is void at once when the database is exclusive', async () => {
-    const opened = await target.open();
-    dispose = opened.dispose;
-    const { db } = opened;
-    const writer = new SpoolWriter(db, new Journal(db));
+    const { db, writer } = await open();
     const ids = await Promise.all([1, 2, 3].map((i) => writer.accept(accepted(i))));
     await registerWorker(db, 'a', false);
     await registerWorker(db, 'b', false);
