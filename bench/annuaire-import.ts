@@ -19,7 +19,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
-import { chownSync, createReadStream, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { chownSync, createReadStream, existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,6 +33,7 @@ import { RejectReport } from '../annuaire/import/report.js';
 import { migrate, openPg } from '../core/db/index.js';
 import { Journal } from '../core/journal/index.js';
 import { activityLines, writeExtraction } from '../tests/helpers/rpps-generator.js';
+import { procStat, uptimeTicks } from './proc.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -133,17 +134,6 @@ async function scratch(base: string): Promise<{ url: string; drop(): Promise<voi
   };
 }
 
-/** CPU milliseconds a process has used (utime + stime), or undefined when /proc cannot tell (another machine). */
-function procCpuMs(pid: number): { cpu: number; start: number } | undefined {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    // Fields 14, 15 (utime, stime) and 22 (starttime), in clock ticks (100 per second).
-    return { cpu: (Number(f[11]) + Number(f[12])) * 10, start: Number(f[19]) };
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * CPU used by the server processes of one database from now on, parallel workers included:
  * pg_stat_activity is read every 100 ms, each process's /proc counted from its value when
@@ -153,20 +143,20 @@ async function serverCpu(base: string, url: string): Promise<{ stop(): Promise<n
   const db = new URL(url).pathname.slice(1);
   const c = new pg.Client({ connectionString: base });
   await c.connect();
-  const since = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]) * 100;
+  const since = uptimeTicks();
   const seen = new Map<number, { from: number; last: number }>();
   let unknown = false;
   const sample = async () => {
     const { rows } = await c.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = $1', [db]);
     for (const { pid } of rows) {
-      const p = procCpuMs(pid);
+      const p = procStat(pid);
       if (!p) {
         unknown = true;
         continue;
       }
       const s = seen.get(pid);
-      if (s) s.last = p.cpu;
-      else seen.set(pid, { from: p.start >= since ? 0 : p.cpu, last: p.cpu });
+      if (s) s.last = p.cpuMs;
+      else seen.set(pid, { from: p.start >= since ? 0 : p.cpuMs, last: p.cpuMs });
     }
   };
   await sample();
@@ -200,18 +190,18 @@ async function plainCopy(url: string, file: string, fields: number): Promise<Mea
   await c.connect();
   await c.query(`CREATE TABLE staging (${Array.from({ length: fields }, (_, i) => `c${i + 1} text`).join(', ')})`);
   const backend = (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid;
-  const s0 = procCpuMs(backend);
+  const s0 = procStat(backend);
   const c0 = process.cpuUsage();
   const t0 = performance.now();
   // CSV with an unused quote character: the fields are taken verbatim, as the text format would.
   await pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), c.query(copyFrom(`COPY staging FROM STDIN WITH (FORMAT csv, DELIMITER '|', HEADER true, QUOTE E'\\x01')`)));
   const ms = performance.now() - t0;
   const c1 = process.cpuUsage(c0);
-  const s1 = procCpuMs(backend);
+  const s1 = procStat(backend);
   const n = (await c.query('SELECT count(*)::int AS n FROM staging')).rows[0].n;
   await c.end();
   if (n !== N) throw new Error(`COPY loaded ${n} rows, expected ${N}`);
-  return { ms, cpuMs: s0 && s1 ? s1.cpu - s0.cpu + (c1.user + c1.system) / 1000 : undefined };
+  return { ms, cpuMs: s0 && s1 ? s1.cpuMs - s0.cpuMs + (c1.user + c1.system) / 1000 : undefined };
 }
 
 async function childImport(base: string, url: string, file: string): Promise<Measure & { maxRssMb: number; tables: Record<string, Record<string, number>>; rejected: number }> {

@@ -29,7 +29,7 @@
 // (`sysctl fs.inotify.max_user_instances=16384`).
 import { fork, type ChildProcess } from 'node:child_process';
 import { Session } from 'node:inspector';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect as tcpConnect, type AddressInfo, type Socket } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,6 +48,7 @@ import { DEV_RPPS, DEV_STRUCTURE_ID, initDevPki } from '../certs/pki.js';
 import { loadTlsMaterial, MSSANTE_TLS12_CIPHERS, serverTlsOptions, TLS13_CIPHERS } from '../certs/tls.js';
 import { startMailstore } from '../mailstore/dovecot.js';
 import { deliverLmtp } from '../mailstore/lmtp.js';
+import { allProcs, descendants, procStat } from './proc.js';
 import { balFactSource, checkCredentials, createBal, createPerson, principalForCertificate, registerAppCertificate } from '../annuaire/bal/index.js';
 import { whitelistFactSource } from '../annuaire/whitelist/index.js';
 import { startImapProxy } from '../imap-proxy/index.js';
@@ -283,33 +284,17 @@ function openFileLimit(): number {
 
 /** RSS (MiB) of a process and all its descendants, from /proc. */
 function treeRss(root: number): { mib: number; processes: number; byName: Record<string, { n: number; kib: number }> } {
-  const parent = new Map<number, number>();
-  const names = new Map<number, string>();
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const close = stat.lastIndexOf(')');
-      parent.set(Number(d), Number(stat.slice(close + 2).split(' ')[1]));
-      names.set(Number(d), stat.slice(stat.indexOf('(') + 1, close));
-    } catch {
-      /* gone */
-    }
-  }
-  const inTree = (pid: number): boolean => pid === root || (parent.has(pid) && pid !== 1 && inTree(parent.get(pid)!));
   let kib = 0;
   let processes = 0;
   const byName: Record<string, { n: number; kib: number }> = {};
-  for (const pid of parent.keys()) {
-    if (!inTree(pid)) continue;
+  for (const p of descendants(allProcs(), root)) {
     try {
-      const k = rssKib(pid);
+      const k = rssKib(p.pid);
       kib += k;
       processes++;
-      const n = names.get(pid)!;
-      byName[n] ??= { n: 0, kib: 0 };
-      byName[n].n++;
-      byName[n].kib += k;
+      byName[p.comm] ??= { n: 0, kib: 0 };
+      byName[p.comm].n++;
+      byName[p.comm].kib += k;
     } catch {
       /* gone */
     }
@@ -323,36 +308,12 @@ function treeRss(root: number): { mib: number; processes: number; byName: Record
  * process is counted in its master), from /proc.
  */
 function treeCpuMs(root: number): number {
-  const procs = new Map<number, { parent: number; ms: number }>();
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      procs.set(Number(d), { parent: Number(f[1]), ms: (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * 10 });
-    } catch {
-      /* gone */
-    }
-  }
-  const inTree = (pid: number): boolean => pid === root || (procs.has(pid) && pid > 1 && inTree(procs.get(pid)!.parent));
-  let ms = 0;
-  for (const [pid, p] of procs) if (inTree(pid)) ms += p.ms;
-  return ms;
+  return descendants(allProcs(), root).reduce((ms, p) => ms + p.treeMs, 0);
 }
 
-/** CPU time (ms, user + system) of processes so far, from /proc (clock ticks of 10 ms). */
+/** CPU time (ms, user + system) of processes so far, from /proc. */
 function cpuMs(pids: number[]): number {
-  let ticks = 0;
-  for (const pid of pids) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(f[11]) + Number(f[12]);
-    } catch {
-      /* gone */
-    }
-  }
-  return ticks * 10;
+  return pids.reduce((ms, pid) => ms + (procStat(pid)?.cpuMs ?? 0), 0);
 }
 
 function rssKib(pid: number): number {

@@ -32,7 +32,7 @@
 // system Postfix is configured or started; a system Postfix that the install started anyway
 // is stopped). It is not one of `npm start`'s packages: only this bench uses it.
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { Session } from 'node:inspector';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -50,6 +50,7 @@ import { loadConfig, maskUrl } from '../core/config/index.js';
 import type { Queryable } from '../core/db/index.js';
 import { createLogger, silentLogger } from '../core/logger.js';
 import { freePort } from '../core/net.js';
+import { allProcs, type ProcStat } from './proc.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -617,37 +618,6 @@ function ask(c: ChildProcess, job: Job, store: ImapInfo): Promise<Measured> {
 
 type CpuGroup = 'platform' | 'generator' | 'dovecot' | 'postfix' | 'slapd' | 'postgres';
 const CPU_GROUPS: CpuGroup[] = ['platform', 'generator', 'dovecot', 'postfix', 'slapd', 'postgres'];
-const TICK = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-interface ProcStat {
-  pid: number;
-  ppid: number;
-  comm: string;
-  /** utime + stime + cutime + cstime, seconds: a reaped child's CPU counts in its parent's. */
-  cpu: number;
-}
-
-function readProcs(): ProcStat[] {
-  const out: ProcStat[] = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const st = readFileSync(`/proc/${d}/stat`, 'latin1');
-      const close = st.lastIndexOf(')');
-      const f = st.slice(close + 2).split(' ');
-      out.push({ pid: Number(d), ppid: Number(f[1]), comm: st.slice(st.indexOf('(') + 1, close), cpu: (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / TICK });
-    } catch {
-      /* gone meanwhile */
-    }
-  }
-  return out;
-}
 
 /**
  * CPU seconds so far of everything this bench started, by part: this process (the
@@ -657,13 +627,13 @@ function readProcs(): ProcStat[] {
  * counted).
  */
 function cpuByGroup(generatorPid: number, pgPids: number[]): Record<CpuGroup, number> {
-  const procs = readProcs();
+  const procs = allProcs();
   const children = new Map<number, ProcStat[]>();
   for (const p of procs) children.set(p.ppid, [...(children.get(p.ppid) ?? []), p]);
   const total: Record<CpuGroup, number> = { platform: 0, generator: 0, dovecot: 0, postfix: 0, slapd: 0, postgres: 0 };
   const self = procs.find((p) => p.pid === process.pid);
   const walk = (p: ProcStat, group: CpuGroup) => {
-    total[group] += p.cpu;
+    total[group] += p.treeMs / 1000;
     for (const c of children.get(p.pid) ?? []) {
       const g: CpuGroup = c.pid === generatorPid ? 'generator' : /^(dovecot|imap|lmtp|auth|anvil|log|config|stats)/.test(c.comm) ? 'dovecot' : c.comm === 'slapd' ? 'slapd' : c.comm === 'master' || c.comm === 'postfix' ? 'postfix' : group;
       walk(c, g);
@@ -671,13 +641,13 @@ function cpuByGroup(generatorPid: number, pgPids: number[]): Record<CpuGroup, nu
   };
   if (self) {
     // Our own line without the children it reaped (those are counted under their group).
-    walk({ ...self, cpu: 0 }, 'platform');
+    walk({ ...self, treeMs: 0 }, 'platform');
     const u = process.cpuUsage();
     total.platform += (u.user + u.system) / 1e6;
   }
   for (const pid of pgPids) {
     const p = procs.find((x) => x.pid === pid);
-    if (p) total.postgres += p.cpu;
+    if (p) total.postgres += p.treeMs / 1000;
   }
   return total;
 }
