@@ -109,16 +109,18 @@ export const message = {
 /** A box address; no "*" (the IMAP proxy's "box*person" separator). */
 const balAddress = { ...email, pattern: '^[^\\s@<>,;:"()\\[\\]\\\\*%]+@[^\\s@<>,;:"()\\[\\]\\\\*%]+$' } as const;
 
-export const balParams = { type: 'object', required: ['bal'], properties: { bal: balAddress } } as const;
-export const folderParams = { type: 'object', required: ['bal', 'folder'], properties: { bal: balAddress, folder: folderName } } as const;
+export const balParams = { type: 'object', required: ['bal'], additionalProperties: false, properties: { bal: balAddress } } as const;
+export const folderParams = { type: 'object', required: ['bal', 'folder'], additionalProperties: false, properties: { bal: balAddress, folder: folderName } } as const;
 export const messageParams = {
   type: 'object',
   required: ['bal', 'folder', 'uid'],
+  additionalProperties: false,
   properties: { bal: balAddress, folder: folderName, uid: { type: 'integer', minimum: 1, maximum: 4294967295 } },
 } as const;
 export const attachmentParams = {
   type: 'object',
   required: ['bal', 'folder', 'uid', 'index'],
+  additionalProperties: false,
   properties: { ...messageParams.properties, index: { type: 'integer', minimum: 0, maximum: 9999 } },
 } as const;
 
@@ -187,7 +189,7 @@ export const sendBody = {
   },
 } as const;
 
-export const dmpBody = { type: 'object', additionalProperties: false, properties: { masking: { type: 'string', enum: [...MASKINGS], default: 'normal' } } } as const;
+export const dmpBody = { type: ['object', 'null'], additionalProperties: false, properties: { masking: { type: 'string', enum: [...MASKINGS], default: 'normal' } } } as const;
 
 export const annuaireQuery = {
   type: 'object',
