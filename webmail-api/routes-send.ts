@@ -3,7 +3,7 @@
 // as an organisational box is refused there (553 5.7.1), and that sentence is the answer.
 import multipart, { type MultipartFile } from '@fastify/multipart';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { MssError } from '../core/errors.js';
+import { isMssError, MssError } from '../core/errors.js';
 import { access, PREFIX, sessionOf, type ApiContext } from './api.js';
 import { buildMdn, buildMessage, type OutgoingAttachment } from './compose.js';
 import { addKeyword, appendToSent, fetchMessage } from './mailbox.js';
@@ -94,6 +94,17 @@ async function sendRoute(app: FastifyInstance, ctx: ApiContext, send: Send): Pro
       (part as unknown as { value: unknown }).value = { filename: part.filename, contentType: part.mimetype, content: content.toString('base64') };
     },
   });
+  // A form the parser could not read (truncated, no boundary, a broken part header) fails
+  // inside the plugin's own hook with the parser's plain error: it is the client's 400. Once
+  // the form is read (formRead), errors are the handler's and go up as they are.
+  const formRead = new WeakSet<FastifyRequest>();
+  app.setErrorHandler((err, req) => {
+    const e = err as { statusCode?: number; code?: string; message?: string };
+    if (req.isMultipart() && !formRead.has(req) && !isMssError(err) && e.statusCode === undefined) {
+      throw new MssError('BAD_REQUEST', { reason: `the multipart/form-data body cannot be read: ${String(e.message).slice(0, 200)}` });
+    }
+    throw err;
+  });
 
   app.post(
     `${PREFIX}/bals/:bal/send`,
@@ -102,6 +113,7 @@ async function sendRoute(app: FastifyInstance, ctx: ApiContext, send: Send): Pro
       bodyLimit: Math.ceil(ctx.maxUpload * 1.4) + 1024 * 1024,
       preValidation: async (req) => {
         if (!req.isMultipart()) return;
+        formRead.add(req);
         const b = req.body as Record<string, unknown>;
         for (const k of ['to', 'cc', 'bcc']) {
           const v = b[k];

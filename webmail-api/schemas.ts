@@ -143,7 +143,8 @@ export const listQuery = {
     pageSize: { type: 'integer', minimum: 1, maximum: 200, default: 50 },
     sort: { type: 'string', enum: ['date', 'from', 'subject'], default: 'date' },
     order: { type: 'string', enum: ['asc', 'desc'], default: 'desc' },
-    q: { type: 'string', minLength: 1, maxLength: 200, description: 'searched in headers and body (IMAP SEARCH TEXT)' },
+    // No control character: the words travel in an IMAP SEARCH command.
+    q: { type: 'string', minLength: 1, maxLength: 200, pattern: '^[^\\x00-\\x1f\\x7f]+$', description: 'searched in headers and body (IMAP SEARCH TEXT)' },
     unseen: { type: 'boolean', default: false, description: 'only messages not yet seen' },
   },
 } as const;

@@ -191,6 +191,10 @@ export const BODY_NASTIES: ReadonlyArray<[string | undefined, string | Buffer]> 
   ['text/plain', '{}'],
   ['application/xml', '<x/>'],
   ['multipart/form-data; boundary=x', '--x\r\nContent-Disposition: form-data; name="a"\r\n\r\nb\r\n--x--\r\n'],
+  ['multipart/form-data; boundary=x', '--x\r\nContent-Disposition: form-data; name="subject"\r\n\r\nno end'],
+  ['multipart/form-data; boundary=x', '--x\r\nContent-Disposition: form-data; name="attachments"; filename="a.txt"\r\nContent-Type: text/plain\r\n\r\nabc\r\n--x--\r\n'],
+  ['multipart/form-data; boundary=x', '--x\r\nContent-Disposition: form-data; name="__proto__"\r\n\r\n{}\r\n--x--\r\n'],
+  ['multipart/form-data', 'no boundary'],
   ['application/x-www-form-urlencoded', 'a=b'],
   [undefined, '{}'],
   ['application/json', `{"a":"${'x'.repeat(3 * 1024 * 1024)}"}`],
@@ -283,6 +287,9 @@ export function hostileCases(r: Route, valid: CallSpec): HostileCase[] {
         out.push({ what: `body ${name}=${text.slice(0, 30)}`, spec: { ...valid, raw: undefined, body: undefined }, override: { type: 'application/json', payload }, names: name, mustRefuse: ok === false });
       }
     }
+  }
+  // Whole hostile bodies, for every method that carries one (raw-body routes included).
+  if (body || ['POST', 'PUT', 'PATCH', 'DELETE'].includes(r.method)) {
     for (const [type, payload] of BODY_NASTIES) {
       out.push({ what: `body ${type ?? 'without content type'}: ${String(payload).slice(0, 30)}`, spec: { ...valid, raw: undefined, body: undefined }, override: { type, payload }, mustRefuse: false });
     }
