@@ -51,11 +51,17 @@ const ruleOf = (req: FastifyRequest): AdminAccess | undefined => req.routeOption
 
 export const mailboxTarget = (b: Pick<Bal, 'address' | 'domain' | 'structureId'>): AdminTarget => ({ kind: 'mailbox', address: b.address, domain: b.domain, structureId: b.structureId });
 
-/** A mailbox that does not exist: in scope only by its domain (nothing else is known), so its absence is not told outside the scope. */
-const unknownMailboxTarget = (address: string): AdminTarget => {
+/**
+ * The mailbox at an address, and what acting on it targets. A mailbox that does not exist is
+ * in scope by its domain only (nothing else is known of it), so whether it exists is not
+ * told outside the scope: the refusal comes first.
+ */
+export async function mailboxAt(db: Db, address: string): Promise<{ box: Bal | null; target: AdminTarget }> {
+  const box = await findBal(db, address);
+  if (box) return { box, target: mailboxTarget(box) };
   const a = address.trim().toLowerCase();
-  return { kind: 'mailbox', address: a, domain: a.slice(a.lastIndexOf('@') + 1), structureId: null };
-};
+  return { box: null, target: { kind: 'mailbox', address: a, domain: a.slice(a.lastIndexOf('@') + 1), structureId: null } };
+}
 
 /** The admin of an authenticated request (set by the authentication hook). */
 export const adminOf = (req: FastifyRequest): AdminAccount => {
@@ -108,8 +114,8 @@ export function enforceAccess(app: FastifyInstance, deps: { db: Db; policy: Poli
         return;
       case 'mailbox': {
         const address = String((req.params as Record<string, unknown>)[rule.param] ?? '');
-        const box = await findBal(deps.db, address);
-        await allow(req, [box ? mailboxTarget(box) : unknownMailboxTarget(address)]);
+        const { box, target } = await mailboxAt(deps.db, address);
+        await allow(req, [target]);
         if (!box) throw new MssError('BAL_UNKNOWN', { address });
         req.adminBox = box;
         return;

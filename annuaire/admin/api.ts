@@ -44,7 +44,7 @@ import { generatePassword } from '../bal/credentials.js';
 import { importFiles } from '../import/importer.js';
 import { RejectReport, defaultReportName } from '../import/report.js';
 import { importWhitelist, readWhitelistSource } from '../whitelist/index.js';
-import { access, adminOf, boxOf, enforceAccess, mailboxTarget, scopeOf } from './access.js';
+import { access, adminOf, boxOf, enforceAccess, mailboxAt, mailboxTarget, scopeOf } from './access.js';
 import { adminLogin, createAdmin, listAdmins, revokeToken } from './accounts.js';
 import * as S from './schemas.js';
 import { searchNational } from './search.js';
@@ -303,9 +303,7 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
       config: {
         access: access.targets(async (req) => {
           const { memberOf } = req.body as { memberOf?: string };
-          if (!memberOf) return [];
-          const box = await findBal(deps.db, memberOf);
-          return [box ? mailboxTarget(box) : mailboxTarget({ address: memberOf, domain: memberOf.slice(memberOf.lastIndexOf('@') + 1).toLowerCase(), structureId: null })];
+          return memberOf ? [(await mailboxAt(deps.db, memberOf)).target] : [];
         }),
       },
       schema: {
@@ -531,6 +529,7 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
             typePrefix: { type: 'string', maxLength: 100 },
             actor: { type: 'string', maxLength: 200 },
             subject: { type: 'string', maxLength: 254 },
+            // Years 1900–2199: PostgreSQL has no year 0 (0001-01-01T00:00:00+14:00 is one), and nothing was journalled outside them.
             since: { type: 'string', format: 'date-time', pattern: '^(19|20|21)[0-9]{2}-' },
             beforeSeq: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
             limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },

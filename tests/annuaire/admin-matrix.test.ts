@@ -330,6 +330,7 @@ describe.each(dbTargets())('admin API authorisation matrix and hostile input on 
       ['GET', '/api/v1/journal?beforeSeq=9223372036854775808', undefined, /beforeSeq must be <= 9007199254740991/],
       ['GET', '/api/v1/journal?beforeSeq=1e30', undefined, /beforeSeq must be a number written in decimal digits/],
       ['GET', '/api/v1/bals?offset=99999999999999999999', undefined, /offset must be <= /],
+      ['GET', '/api/v1/journal?since=0001-01-01T00:00:00%2B14:00', undefined, /query parameter since must match pattern/],
       ['POST', '/api/v1/bals', { address: `x@${BZH.domain}`, type: 'PER', owner: 10000000009 }, /field owner must be a string, not number/],
       ['PATCH', `/api/v1/bals/${encodeURIComponent(BZH.org)}`, { listeRouge: 'true' }, /field listeRouge must be true or false, not the string "true"/],
       ['PATCH', `/api/v1/bals/${encodeURIComponent(BZH.org)}`, { rank: '7' }, /field rank must be a whole number or null, not the string "7"/],

@@ -150,6 +150,8 @@ export const TEXT_NASTIES: readonly string[] = [
   "' OR 1=1 --",
   '*',
   'a\r\nX-Injected: 1',
+  '0000-01-01T00:00:00Z',
+  '0001-01-01T00:00:00+14:00',
 ];
 
 /** Raw JSON texts put in place of one field of a valid body. */
