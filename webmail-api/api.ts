@@ -54,9 +54,9 @@ export const bearer = (req: FastifyRequest): string | null => /^Bearer\s+(\S+)$/
 export async function webmailApi(app: FastifyInstance, ctx: ApiContext): Promise<void> {
   for (const s of [S.problem, S.address, S.flags, S.person, S.bal, S.folder, S.messageSummary, S.attachment, S.message, S.recipient]) app.addSchema(s);
 
+  strictRoutes(app);
   // A bearer token is any scheme's (today the annuaire's session tokens; an OIDC access
   // token such as Pro Santé Connect's would be checked here the same way and map to a person).
-  strictRoutes(app);
   app.addHook('onRequest', async (req, reply) => {
     if (req.routeOptions.config.access?.kind === 'public') return;
     const token = bearer(req);
