@@ -342,5 +342,14 @@ describe.each(dbTargets())('admin API authorisation matrix and hostile input on 
       const a = await inject(app, { method, url, headers: { authorization: `Bearer ${t}`, ...(body ? { 'content-type': 'application/json' } : {}) }, payload: body ? JSON.stringify(body) : undefined });
       expect(expectProblem(a, url, 400).detail).toMatch(detail);
     }
+    // Percent-encodings that decode to no text (a cut sequence, an encoded lone surrogate, an overlong form): a path
+    // that cannot be read is refused; in a query the undecodable value is kept as the characters sent, a harmless search.
+    for (const url of ['/api/v1/bals/%ED%A0%80%40bzh.mssante.localhost', '/api/v1/bals/%C0%AF%40bzh.mssante.localhost']) {
+      expect(expectProblem(await inject(app, { method: 'GET', url, headers: { authorization: `Bearer ${t}` } }), url, 400).title).toBe('HTTP_URL_INVALID');
+    }
+    for (const url of ['/api/v1/bals?q=%E0%A4%A', '/api/v1/bals?q=%ED%A0%80', '/api/v1/persons?q=%C0%AF']) {
+      const a = await inject(app, { method: 'GET', url, headers: { authorization: `Bearer ${t}` } });
+      expect(a.status, `${url}: ${a.text}`).toBe(200);
+    }
   });
 });
