@@ -21,6 +21,10 @@ export const catalogue = {
   TSA_UNAVAILABLE: { http: 503, text: 'the timestamping authority {target} did not answer: {reason}' },
   TSA_TOKEN_INVALID: { http: 422, text: 'the timestamp token does not verify: {reason}' },
   UNSUPPORTED_MEDIA_TYPE: { http: 415, text: 'expected a {expected} body, got {got}' },
+  // HTTP input the listeners refuse before any handler runs (core/http.ts).
+  HTTP_BODY_TOO_LARGE: { http: 413, text: 'the request body is larger than the {limit} bytes this operation accepts' },
+  HTTP_URL_INVALID: { http: 400, text: 'the request URL cannot be read: {reason}' },
+  HTTP_URL_TOO_LONG: { http: 414, text: 'a path segment of the URL is longer than the {limit} characters accepted' },
   JOURNAL_EVENT_NOT_FOUND: { http: 404, text: 'journal event {id} does not exist' },
   JOURNAL_EVENT_NOT_SEALED: { http: 409, text: 'journal event {id} is not sealed yet; try again in a few seconds' },
   NOT_FOUND: { http: 404, text: '{what} not found' },

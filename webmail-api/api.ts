@@ -1,9 +1,11 @@
 // The webmail API (fastify plugin, prefix /api/v1): a bearer token from POST /login on every
 // other route; the token is checked (and its life extended) by the annuaire on each request,
 // then the request runs over IMAP / SMTP as that person (imap-pool.ts, submit.ts), so every
-// decision stays core/policy's, behind the platform's own fronts.
+// decision stays core/policy's, behind the platform's own fronts. Every route declares its
+// access rule (`config.access`); the server does not start with a route that declares none.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { MssError } from '../core/errors.js';
+import { PUBLIC, strictRoutes, type AccessRule } from '../core/http.js';
 import type { WebmailDeps } from './deps.js';
 import type { ImapPool, WebSession } from './imap-pool.js';
 import { mailRoutes } from './routes-mail.js';
@@ -19,7 +21,19 @@ declare module 'fastify' {
 }
 
 export const PREFIX = '/api/v1';
-const PUBLIC = new Set([`${PREFIX}/login`]);
+
+/**
+ * public: no token (login, the documents). self: a session, acting on itself (its boxes'
+ * list, recipient search, logout). mailbox: a session, on the box named by the path
+ * parameter — opened through the platform's IMAP proxy or submission as the person, so
+ * core/policy decides and journals there: another person's box is a 403 from the proxy.
+ */
+export const access = {
+  public: PUBLIC,
+  self: { kind: 'self' } as AccessRule,
+  mailbox: { kind: 'mailbox', param: 'bal' } as AccessRule,
+};
+export const WEBMAIL_ACCESS_KINDS = ['public', 'self', 'mailbox'] as const;
 
 export interface ApiContext {
   deps: WebmailDeps;
@@ -40,11 +54,11 @@ export const bearer = (req: FastifyRequest): string | null => /^Bearer\s+(\S+)$/
 export async function webmailApi(app: FastifyInstance, ctx: ApiContext): Promise<void> {
   for (const s of [S.problem, S.address, S.flags, S.person, S.bal, S.folder, S.messageSummary, S.attachment, S.message, S.recipient]) app.addSchema(s);
 
+  strictRoutes(app);
   // A bearer token is any scheme's (today the annuaire's session tokens; an OIDC access
   // token such as Pro Santé Connect's would be checked here the same way and map to a person).
   app.addHook('onRequest', async (req, reply) => {
-    const path = req.url.split('?')[0];
-    if (!path.startsWith(PREFIX) || PUBLIC.has(path)) return;
+    if (req.routeOptions.config.access?.kind === 'public') return;
     const token = bearer(req);
     const principal = token ? await ctx.deps.verifySession(token) : null;
     if (!token || !principal) {

@@ -2,11 +2,11 @@
 // HTTPS listener (it carries credentials). It holds no mail and decides nothing: it speaks
 // IMAP and SMTP to the platform's own fronts as the person, so core/policy applies unchanged.
 import type { AddressInfo } from 'node:net';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { serverTlsOptions } from '../certs/tls.js';
 import type { Config } from '../core/config/index.js';
-import { openApiDocs, problemHandlers, quietRequests, requestLog } from '../core/http.js';
-import { webmailApi, PREFIX } from './api.js';
+import { createFastify, openApiDocs } from '../core/http.js';
+import { webmailApi, PREFIX, WEBMAIL_ACCESS_KINDS } from './api.js';
 import type { WebmailDeps } from './deps.js';
 import { ImapPool } from './imap-pool.js';
 import { LoginThrottle } from './throttle.js';
@@ -26,16 +26,7 @@ export interface WebmailService {
 /** The fastify instance (not listening yet) and its IMAP pool: OpenAPI at /openapi.json, docs at /docs. */
 export async function createWebmailServer(config: WebmailConfig, deps: WebmailDeps): Promise<{ app: FastifyInstance; pool: ImapPool }> {
   const log = deps.log.child({ mod: 'webmail-api' });
-  const app = Fastify({
-    https: serverTlsOptions(deps.tls),
-    loggerInstance: log as FastifyBaseLogger,
-    logController: quietRequests(),
-    bodyLimit: 1024 * 1024,
-    // Unknown properties are refused (400), not silently dropped: a typo must not pass for success.
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
-  });
-  requestLog(app);
-  problemHandlers(app);
+  const app = createFastify({ log: deps.log, mod: 'webmail-api', https: serverTlsOptions(deps.tls), bodyLimit: 1024 * 1024, access: WEBMAIL_ACCESS_KINDS });
 
   const pool = new ImapPool({ target: deps.imap, idleMs: config.webmail.imapIdle, log });
   const throttle = new LoginThrottle({ windowMs: config.imap.failureWindow, maxPerSource: config.imap.maxFailuresPerSource, maxPerAccount: config.imap.maxFailuresPerAccount });

@@ -3,7 +3,7 @@
 // box, so a person who may not open it gets the policy's refusal (403) from the proxy.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { isMssError, MssError, problem } from '../core/errors.js';
-import { PREFIX, sessionOf, type ApiContext } from './api.js';
+import { access, PREFIX, sessionOf, type ApiContext } from './api.js';
 import { deleteMessage, fetchMessage, listFolders, listMessages, moveMessage, openAttachment, setFlags, type ListQuery } from './mailbox.js';
 import { carriesDocuments, plain, renderMessage } from './render.js';
 import * as S from './schemas.js';
@@ -25,7 +25,7 @@ export function mailRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
   app.get(
     `${PREFIX}/bals/:bal/folders`,
-    { schema: { ...tag('folders'), summary: 'The folders of a box, with message and unseen counts', params: S.balParams, response: { 200: { type: 'array', items: { $ref: 'Folder#' } }, ...S.errors(400, 401, 403, 503) } } },
+    { config: { access: access.mailbox }, schema: { ...tag('folders'), summary: 'The folders of a box, with message and unseen counts', params: S.balParams, response: { 200: { type: 'array', items: { $ref: 'Folder#' } }, ...S.errors(400, 401, 403, 503) } } },
     async (req) => {
       const { bal } = req.params as { bal: string };
       return onBox(req, bal, (c) => listFolders(c, bal));
@@ -35,6 +35,7 @@ export function mailRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.get(
     `${PREFIX}/bals/:bal/folders/:folder/messages`,
     {
+      config: { access: access.mailbox },
       schema: {
         ...tag('messages'),
         summary: 'A page of the messages of a folder, sorted, optionally searched',
@@ -58,6 +59,7 @@ export function mailRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.get(
     `${PREFIX}/bals/:bal/messages/:folder/:uid`,
     {
+      config: { access: access.mailbox },
       schema: {
         ...tag('messages'),
         summary: 'One message, parsed: headers, text, sanitised HTML, attachments, and the XDS metadata of its clinical documents',
@@ -91,6 +93,7 @@ export function mailRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.get(
     `${PREFIX}/bals/:bal/messages/:folder/:uid/attachments/:index`,
     {
+      config: { access: access.mailbox },
       schema: {
         ...tag('messages'),
         summary: 'One attachment, streamed with its content type (index from the message\'s attachment list)',
@@ -138,7 +141,7 @@ export function mailRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
   app.patch(
     `${PREFIX}/bals/:bal/messages/:folder/:uid`,
-    { schema: { ...tag('messages'), summary: 'Set or clear flags: seen, flagged, answered', params: S.messageParams, body: S.flagsBody, response: { 200: { $ref: 'Flags#' }, ...S.errors(400, 401, 403, 404, 503) } } },
+    { config: { access: access.mailbox }, schema: { ...tag('messages'), summary: 'Set or clear flags: seen, flagged, answered', params: S.messageParams, body: S.flagsBody, response: { 200: { $ref: 'Flags#' }, ...S.errors(400, 401, 403, 404, 503) } } },
     async (req) => {
       const { bal, folder, uid } = req.params as MessageParams;
       return onBox(req, bal, (c) => setFlags(c, bal, folder, uid, req.body as { seen?: boolean }));
@@ -148,6 +151,7 @@ export function mailRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.post(
     `${PREFIX}/bals/:bal/messages/:folder/:uid/move`,
     {
+      config: { access: access.mailbox },
       schema: {
         ...tag('messages'),
         summary: 'Move a message to another folder of the same box',
@@ -168,6 +172,7 @@ export function mailRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.delete(
     `${PREFIX}/bals/:bal/messages/:folder/:uid`,
     {
+      config: { access: access.mailbox },
       schema: {
         ...tag('messages'),
         summary: 'Delete a message: to the Trash, or for good when it is in the Trash (or the box has none)',
@@ -184,6 +189,7 @@ export function mailRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.post(
     `${PREFIX}/bals/:bal/messages/:folder/:uid/dmp`,
     {
+      config: { access: access.mailbox },
       schema: {
         ...tag('dmp'),
         summary: "Hand the message's clinical documents to the DMP (ITI-41), with a masking choice",

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { MssError } from '../core/errors.js';
 import { principalActor } from '../core/policy/index.js';
 import { MAX_RESULTS, searchRecipients } from './annuaire.js';
-import { bearer, PREFIX, sessionOf, type ApiContext } from './api.js';
+import { access, bearer, PREFIX, sessionOf, type ApiContext } from './api.js';
 import * as S from './schemas.js';
 
 const tag = (t: string) => ({ tags: [t], security: [{ bearer: [] }] });
@@ -15,6 +15,7 @@ export function sessionRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.post(
     `${PREFIX}/login`,
     {
+      config: { access: access.public },
       schema: {
         tags: ['session'],
         summary: 'Log in with the same credential as IMAP: a session token for "Authorization: Bearer"',
@@ -46,7 +47,7 @@ export function sessionRoutes(app: FastifyInstance, ctx: ApiContext): void {
     },
   );
 
-  app.post(`${PREFIX}/logout`, { schema: { ...tag('session'), summary: 'End this session: the token stops working, its IMAP connections close', response: { 204: { type: 'null' }, ...S.errors(401) } } }, async (req, reply) => {
+  app.post(`${PREFIX}/logout`, { config: { access: access.self }, schema: { ...tag('session'), summary: 'End this session: the token stops working, its IMAP connections close', response: { 204: { type: 'null' }, ...S.errors(401) } } }, async (req, reply) => {
     const s = sessionOf(req);
     await deps.closeSession(bearer(req)!);
     ctx.pool.closeToken(s.token);
@@ -54,20 +55,21 @@ export function sessionRoutes(app: FastifyInstance, ctx: ApiContext): void {
     return reply.code(204).send();
   });
 
-  app.get(`${PREFIX}/me`, { schema: { ...tag('session'), summary: 'The person this token stands for', response: { 200: { $ref: 'Person#' }, ...S.errors(401) } } }, async (req) => {
+  app.get(`${PREFIX}/me`, { config: { access: access.self }, schema: { ...tag('session'), summary: 'The person this token stands for', response: { 200: { $ref: 'Person#' }, ...S.errors(401) } } }, async (req) => {
     const p = sessionOf(req).principal;
     return { login: p.login, idnps: p.idnps ?? null, auth: p.auth };
   });
 
   app.get(
     `${PREFIX}/bals`,
-    { schema: { ...tag('mailboxes'), summary: 'The boxes this person may open: their personal box, the organisational boxes they are a member of', response: { 200: { type: 'array', items: { $ref: 'Bal#' } }, ...S.errors(401) } } },
+    { config: { access: access.self }, schema: { ...tag('mailboxes'), summary: 'The boxes this person may open: their personal box, the organisational boxes they are a member of', response: { 200: { type: 'array', items: { $ref: 'Bal#' } }, ...S.errors(401) } } },
     async (req) => (await deps.balsFor(sessionOf(req).principal)).map((b) => ({ address: b.address, type: b.type, description: b.description ?? null })),
   );
 
   app.get(
     `${PREFIX}/annuaire`,
     {
+      config: { access: access.self },
       schema: {
         ...tag('annuaire'),
         summary: `Search recipients in the annuaire (public LDAP tree); at most ${MAX_RESULTS}`,

@@ -109,16 +109,18 @@ export const message = {
 /** A box address; no "*" (the IMAP proxy's "box*person" separator). */
 const balAddress = { ...email, pattern: '^[^\\s@<>,;:"()\\[\\]\\\\*%]+@[^\\s@<>,;:"()\\[\\]\\\\*%]+$' } as const;
 
-export const balParams = { type: 'object', required: ['bal'], properties: { bal: balAddress } } as const;
-export const folderParams = { type: 'object', required: ['bal', 'folder'], properties: { bal: balAddress, folder: folderName } } as const;
+export const balParams = { type: 'object', required: ['bal'], additionalProperties: false, properties: { bal: balAddress } } as const;
+export const folderParams = { type: 'object', required: ['bal', 'folder'], additionalProperties: false, properties: { bal: balAddress, folder: folderName } } as const;
 export const messageParams = {
   type: 'object',
   required: ['bal', 'folder', 'uid'],
+  additionalProperties: false,
   properties: { bal: balAddress, folder: folderName, uid: { type: 'integer', minimum: 1, maximum: 4294967295 } },
 } as const;
 export const attachmentParams = {
   type: 'object',
   required: ['bal', 'folder', 'uid', 'index'],
+  additionalProperties: false,
   properties: { ...messageParams.properties, index: { type: 'integer', minimum: 0, maximum: 9999 } },
 } as const;
 
@@ -141,7 +143,8 @@ export const listQuery = {
     pageSize: { type: 'integer', minimum: 1, maximum: 200, default: 50 },
     sort: { type: 'string', enum: ['date', 'from', 'subject'], default: 'date' },
     order: { type: 'string', enum: ['asc', 'desc'], default: 'desc' },
-    q: { type: 'string', minLength: 1, maxLength: 200, description: 'searched in headers and body (IMAP SEARCH TEXT)' },
+    // No control character: the words travel in an IMAP SEARCH command.
+    q: { type: 'string', minLength: 1, maxLength: 200, pattern: '^[^\\x00-\\x1f\\x7f]+$', description: 'searched in headers and body (IMAP SEARCH TEXT)' },
     unseen: { type: 'boolean', default: false, description: 'only messages not yet seen' },
   },
 } as const;
@@ -187,7 +190,7 @@ export const sendBody = {
   },
 } as const;
 
-export const dmpBody = { type: 'object', additionalProperties: false, properties: { masking: { type: 'string', enum: [...MASKINGS], default: 'normal' } } } as const;
+export const dmpBody = { type: ['object', 'null'], additionalProperties: false, properties: { masking: { type: 'string', enum: [...MASKINGS], default: 'normal' } } } as const;
 
 export const annuaireQuery = {
   type: 'object',

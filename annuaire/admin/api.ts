@@ -1,8 +1,9 @@
 // The admin HTTP API (fastify plugin): regional and national operators manage BALs,
 // members, application certificates, credentials, imports, and read the audit trail. Every
-// route is schema-validated; every decision of scope goes through core/policy (a refusal is
-// a 403 problem+json and a policy.refused journal event); every write is journalled with
-// the admin as actor by the module that performs it.
+// route is schema-validated (strictly: core/http strictRoutes) and declares who may call it
+// (`config.access`, enforced in access.ts through core/policy: a refusal is a 403
+// problem+json and a policy.refused journal event); lists read through the admin's scope.
+// Every write is journalled with the admin as actor by the module that performs it.
 import { createWriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
@@ -12,9 +13,10 @@ import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Db } from '../../core/db/index.js';
 import { MssError } from '../../core/errors.js';
+import { strictRoutes } from '../../core/http.js';
 import type { Journal } from '../../core/journal/index.js';
 import type { Logger } from '../../core/logger.js';
-import { verdictError, type AdminTarget, type Policy } from '../../core/policy/index.js';
+import type { Policy } from '../../core/policy/index.js';
 import {
   addMember,
   balsFor,
@@ -32,6 +34,7 @@ import {
   reopenBal,
   resetCredentials,
   revokeAppCertificate,
+  subjectsInScope,
   updateBal,
   type Bal,
   type BalContext,
@@ -41,15 +44,10 @@ import { generatePassword } from '../bal/credentials.js';
 import { importFiles } from '../import/importer.js';
 import { RejectReport, defaultReportName } from '../import/report.js';
 import { importWhitelist, readWhitelistSource } from '../whitelist/index.js';
-import { accountForToken, adminLogin, createAdmin, listAdmins, principalOf, revokeToken, type AdminAccount } from './accounts.js';
+import { access, adminOf, boxOf, enforceAccess, mailboxAt, mailboxTarget, scopeOf } from './access.js';
+import { adminLogin, createAdmin, listAdmins, revokeToken } from './accounts.js';
 import * as S from './schemas.js';
 import { searchNational } from './search.js';
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    admin?: AdminAccount;
-  }
-}
 
 export interface AdminApiDeps {
   db: Db;
@@ -65,42 +63,24 @@ export interface AdminApiDeps {
 }
 
 const PREFIX = '/api/v1';
-const PUBLIC = new Set([`${PREFIX}/login`]);
 
 export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promise<void> {
   for (const s of [S.problem, S.bal, S.person, S.adminAccount, S.journalEvent]) app.addSchema(s);
+  strictRoutes(app);
+  enforceAccess(app, deps);
 
-  // Authentication: a bearer token from POST /login on everything but login and the docs.
-  app.addHook('onRequest', async (req, reply) => {
-    const path = req.url.split('?')[0];
-    if (!path.startsWith(PREFIX) || PUBLIC.has(path)) return;
-    const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
-    const account = m ? await accountForToken(deps.db, m[1]) : null;
-    if (!account) {
-      void reply.header('www-authenticate', 'Bearer realm="mss-admin"');
-      throw new MssError('AUTH_FAILED');
-    }
-    req.admin = account;
-  });
-
-  const actor = (req: FastifyRequest) => `admin:${req.admin!.login}`;
-  /** Scope check through core/policy: a refusal is journalled there and answered 403 here. */
-  const allow = async (req: FastifyRequest, targets: AdminTarget[]) => {
-    const v = await deps.policy.mayAdminister(principalOf(req.admin!), targets, { front: 'admin-api', remote: req.ip });
-    if (!v.ok) throw verdictError(v);
-  };
-  const mailboxTarget = (b: Pick<Bal, 'address' | 'domain' | 'structureId'>): AdminTarget => ({ kind: 'mailbox', address: b.address, domain: b.domain, structureId: b.structureId });
+  const actor = (req: FastifyRequest) => `admin:${adminOf(req).login}`;
   const existing = async (address: string) => {
     const b = await findBal(deps.db, address);
     if (!b) throw new MssError('BAL_UNKNOWN', { address });
     return b;
   };
-  const scopeOf = (a: AdminAccount) => (a.role === 'national' ? undefined : { domains: a.domains, structures: a.structures });
   const tag = (t: string) => ({ tags: [t], security: [{ bearer: [] }] });
 
   app.post(
     `${PREFIX}/login`,
     {
+      config: { access: access.public },
       schema: {
         tags: ['session'],
         summary: 'Log in: a bearer token for the Authorization header',
@@ -116,17 +96,18 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
     },
   );
 
-  app.post(`${PREFIX}/logout`, { schema: { ...tag('session'), summary: 'End this session (the token stops working)', response: { 204: { type: 'null' } } } }, async (req, reply) => {
+  app.post(`${PREFIX}/logout`, { config: { access: access.self }, schema: { ...tag('session'), summary: 'End this session (the token stops working)', response: { 204: { type: 'null' } } } }, async (req, reply) => {
     await revokeToken(deps.db, (req.headers.authorization ?? '').replace(/^Bearer\s+/i, ''));
     return reply.code(204).send();
   });
 
-  app.get(`${PREFIX}/me`, { schema: { ...tag('session'), summary: 'The logged-in account and its scope', response: { 200: { $ref: 'AdminAccount#' } } } }, async (req) => req.admin);
+  app.get(`${PREFIX}/me`, { config: { access: access.self }, schema: { ...tag('session'), summary: 'The logged-in account and its scope', response: { 200: { $ref: 'AdminAccount#' } } } }, async (req) => adminOf(req));
 
   // --- mailboxes -------------------------------------------------------------------------
   app.get(
     `${PREFIX}/bals`,
     {
+      config: { access: access.scoped },
       schema: {
         ...tag('mailboxes'),
         summary: "List the operator's mailboxes (a regional account sees its scope only)",
@@ -136,10 +117,10 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
           properties: {
             type: S.balType,
             status: { type: 'string', enum: ['active', 'closed'] },
-            domain: { type: 'string' },
+            domain: { type: 'string', maxLength: 253 },
             q: { type: 'string', maxLength: 200 },
             limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
-            offset: { type: 'integer', minimum: 0, default: 0 },
+            offset: { type: 'integer', minimum: 0, maximum: S.MAX_OFFSET, default: 0 },
           },
         },
         response: { 200: { type: 'array', items: { $ref: 'Bal#' } } },
@@ -147,13 +128,22 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
     },
     async (req) => {
       const q = req.query as { type?: Bal['type']; status?: Bal['status']; domain?: string; q?: string; limit: number; offset: number };
-      return listBals(deps.db, { type: q.type, status: q.status, domain: q.domain, text: q.q, limit: q.limit, offset: q.offset, scope: scopeOf(req.admin!) });
+      return listBals(deps.db, scopeOf(req), { type: q.type, status: q.status, domain: q.domain, text: q.q, limit: q.limit, offset: q.offset });
     },
   );
+
+  /** Where a new mailbox would be: its domain, and its structure (ORG/APP: the owner; PER/CAB: the optional structure). */
+  const newBalTarget = (body: { address: string; type: Bal['type']; owner: string; structure?: string }) => {
+    const { address, domain } = normaliseBalAddress(body.address);
+    const personal = body.type === 'PER' || body.type === 'CAB';
+    const structureId = personal ? (body.structure ? normaliseStructureId(body.structure) : null) : normaliseStructureId(body.owner);
+    return mailboxTarget({ address, domain, structureId });
+  };
 
   app.post(
     `${PREFIX}/bals`,
     {
+      config: { access: access.targets(async (req) => [newBalTarget(req.body as Parameters<typeof newBalTarget>[0])]) },
       schema: {
         ...tag('mailboxes'),
         summary: 'Create a mailbox (PER, ORG, APP or CAB)',
@@ -171,31 +161,25 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
             service: { type: 'string', maxLength: 200 },
             responsible: { type: 'string', maxLength: 200 },
             listeRouge: { type: 'boolean' },
-            rank: { type: 'integer', minimum: 1 },
+            rank: S.rank,
           },
         },
         response: { 201: { $ref: 'Bal#' }, ...S.errors },
       },
     },
-    async (req, reply) => {
-      const body = req.body as Parameters<typeof createBal>[1];
-      const { address, domain } = normaliseBalAddress(body.address);
-      const personal = body.type === 'PER' || body.type === 'CAB';
-      const structureId = personal ? (body.structure ? normaliseStructureId(body.structure) : null) : normaliseStructureId(body.owner);
-      await allow(req, [{ kind: 'mailbox', address, domain, structureId }]);
-      return reply.code(201).send(await createBal(deps.bal, body, actor(req)));
-    },
+    async (req, reply) => reply.code(201).send(await createBal(deps.bal, req.body as Parameters<typeof createBal>[1], actor(req))),
   );
 
-  app.get(`${PREFIX}/bals/:address`, { schema: { ...tag('mailboxes'), summary: 'One mailbox, with members and certificates', params: S.addressParam, response: { 200: { $ref: 'Bal#' }, ...S.errors } } }, async (req) => {
-    const b = await existing((req.params as { address: string }).address);
-    await allow(req, [mailboxTarget(b)]);
-    return b;
-  });
+  app.get(
+    `${PREFIX}/bals/:address`,
+    { config: { access: access.mailbox() }, schema: { ...tag('mailboxes'), summary: 'One mailbox, with members and certificates', params: S.addressParam, response: { 200: { $ref: 'Bal#' }, ...S.errors } } },
+    async (req) => boxOf(req),
+  );
 
   app.patch(
     `${PREFIX}/bals/:address`,
     {
+      config: { access: access.mailbox() },
       schema: {
         ...tag('mailboxes'),
         summary: 'Change what may change (the address and type never do)',
@@ -210,17 +194,13 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
             service: { type: 'string', maxLength: 200 },
             responsible: { type: 'string', maxLength: 200 },
             listeRouge: { type: 'boolean' },
-            rank: { type: ['integer', 'null'], minimum: 1 },
+            rank: { ...S.rank, type: ['integer', 'null'] },
           },
         },
         response: { 200: { $ref: 'Bal#' }, ...S.errors },
       },
     },
-    async (req) => {
-      const b = await existing((req.params as { address: string }).address);
-      await allow(req, [mailboxTarget(b)]);
-      return updateBal(deps.bal, b.address, req.body as Parameters<typeof updateBal>[2], actor(req));
-    },
+    async (req) => updateBal(deps.bal, boxOf(req).address, req.body as Parameters<typeof updateBal>[2], actor(req)),
   );
 
   for (const [verb, fn, summary] of [
@@ -229,12 +209,8 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
   ] as const) {
     app.post(
       `${PREFIX}/bals/:address/${verb}`,
-      { schema: { ...tag('mailboxes'), summary, params: S.addressParam, body: S.reasonBody, response: { 200: { $ref: 'Bal#' }, ...S.errors } } },
-      async (req) => {
-        const b = await existing((req.params as { address: string }).address);
-        await allow(req, [mailboxTarget(b)]);
-        return fn(deps.bal, b.address, actor(req), (req.body as { reason?: string } | undefined)?.reason);
-      },
+      { config: { access: access.mailbox() }, schema: { ...tag('mailboxes'), summary, params: S.addressParam, body: S.reasonBody, response: { 200: { $ref: 'Bal#' }, ...S.errors } } },
+      async (req) => fn(deps.bal, boxOf(req).address, actor(req), (req.body as { reason?: string } | null)?.reason),
     );
   }
 
@@ -248,35 +224,28 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
 
   app.post(
     `${PREFIX}/bals/:address/members`,
-    { schema: { ...tag('members'), summary: 'Add a person to an organisational mailbox', params: S.addressParam, body: personRefBody, response: { 200: { $ref: 'Bal#' }, ...S.errors } } },
-    async (req) => {
-      const b = await existing((req.params as { address: string }).address);
-      await allow(req, [mailboxTarget(b)]);
-      return addMember(deps.bal, b.address, req.body as PersonRef, actor(req));
-    },
+    { config: { access: access.mailbox() }, schema: { ...tag('members'), summary: 'Add a person to an organisational mailbox', params: S.addressParam, body: personRefBody, response: { 200: { $ref: 'Bal#' }, ...S.errors } } },
+    async (req) => addMember(deps.bal, boxOf(req).address, req.body as PersonRef, actor(req)),
   );
 
   app.delete(
     `${PREFIX}/bals/:address/members/:login`,
     {
+      config: { access: access.mailbox() },
       schema: {
         ...tag('members'),
         summary: 'Remove a person from an organisational mailbox',
-        params: { type: 'object', required: ['address', 'login'], properties: { address: { type: 'string' }, login: { type: 'string', minLength: 1 } } },
+        params: S.params({ login: S.login }),
         response: { 200: { $ref: 'Bal#' }, ...S.errors },
       },
     },
-    async (req) => {
-      const { address, login } = req.params as { address: string; login: string };
-      const b = await existing(address);
-      await allow(req, [mailboxTarget(b)]);
-      return removeMember(deps.bal, b.address, { login }, actor(req));
-    },
+    async (req) => removeMember(deps.bal, boxOf(req).address, { login: (req.params as { login: string }).login }, actor(req)),
   );
 
   app.post(
     `${PREFIX}/bals/:address/certificates`,
     {
+      config: { access: access.mailbox() },
       schema: {
         ...tag('certificates'),
         summary: "Register the application certificate (PEM) of a technical mailbox",
@@ -286,8 +255,7 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
       },
     },
     async (req) => {
-      const b = await existing((req.params as { address: string }).address);
-      await allow(req, [mailboxTarget(b)]);
+      const b = boxOf(req);
       return registerAppCertificate(deps.bal, b.address, (req.body as { pem: string }).pem, actor(req));
     },
   );
@@ -295,41 +263,49 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
   app.delete(
     `${PREFIX}/bals/:address/certificates/:fingerprint`,
     {
+      config: { access: access.mailbox() },
       schema: {
         ...tag('certificates'),
         summary: "Revoke a technical mailbox's application certificate (SHA-256 fingerprint)",
-        params: { type: 'object', required: ['address', 'fingerprint'], properties: { address: { type: 'string' }, fingerprint: { type: 'string', pattern: '^[0-9A-Fa-f:]{64,95}$' } } },
+        params: S.params({ fingerprint: { type: 'string', maxLength: 95, pattern: '^[0-9A-Fa-f:]{64,95}$' } }),
         response: { 200: { $ref: 'Bal#' }, ...S.errors },
       },
     },
-    async (req) => {
-      const { address, fingerprint } = req.params as { address: string; fingerprint: string };
-      const b = await existing(address);
-      await allow(req, [mailboxTarget(b)]);
-      return revokeAppCertificate(deps.bal, b.address, fingerprint, actor(req));
-    },
+    async (req) => revokeAppCertificate(deps.bal, boxOf(req).address, (req.params as { fingerprint: string }).fingerprint, actor(req)),
   );
 
   // --- persons and credentials -----------------------------------------------------------
   app.get(
     `${PREFIX}/persons`,
     {
+      config: { access: access.scoped },
       schema: {
         ...tag('persons'),
-        summary: 'Local accounts (login, name, national id)',
-        querystring: { type: 'object', additionalProperties: false, properties: { q: { type: 'string', maxLength: 200 }, limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } } },
+        summary: 'Local accounts (login, name, national id); a regional account sees the persons attached to a mailbox of its scope (holder or member)',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { q: { type: 'string', maxLength: 200 }, limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 }, offset: { type: 'integer', minimum: 0, maximum: S.MAX_OFFSET, default: 0 } },
+        },
         response: { 200: { type: 'array', items: { $ref: 'Person#' } } },
       },
     },
     async (req) => {
-      const q = req.query as { q?: string; limit: number };
-      return listPersons(deps.db, { text: q.q, limit: q.limit });
+      const q = req.query as { q?: string; limit: number; offset: number };
+      return listPersons(deps.db, scopeOf(req), { text: q.q, limit: q.limit, offset: q.offset });
     },
   );
 
   app.post(
     `${PREFIX}/persons`,
     {
+      // A regional account must tie the new person to a mailbox of its scope; nothing else places a person in a scope.
+      config: {
+        access: access.targets(async (req) => {
+          const { memberOf } = req.body as { memberOf?: string };
+          return memberOf ? [(await mailboxAt(deps.db, memberOf)).target] : [];
+        }),
+      },
       schema: {
         ...tag('persons'),
         summary: 'Create a local account with a generated password (returned once); memberOf adds it to an ORG box at once',
@@ -343,7 +319,7 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
             idnps: { type: 'string', minLength: 9, maxLength: 12 },
             nom: { type: 'string', maxLength: 100 },
             prenom: { type: 'string', maxLength: 100 },
-            memberOf: { type: 'string', maxLength: 254 },
+            memberOf: { type: 'string', minLength: 3, maxLength: 254 },
           },
         },
         response: { 201: { type: 'object', properties: { person: { $ref: 'Person#' }, password: { type: 'string' }, memberOf: { $ref: 'Bal#' } } }, ...S.errors },
@@ -352,7 +328,6 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
     async (req, reply) => {
       const body = req.body as { login: string; idnps?: string; nom?: string; prenom?: string; memberOf?: string };
       const box = body.memberOf ? await existing(body.memberOf) : undefined;
-      await allow(req, box ? [mailboxTarget(box)] : []);
       const password = generatePassword();
       const person = await createPerson(deps.bal, { login: body.login, idnps: body.idnps, nom: body.nom, prenom: body.prenom, password }, actor(req));
       const memberOf = box ? await addMember(deps.bal, box.address, { id: person.id }, actor(req)) : undefined;
@@ -363,11 +338,19 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
   app.post(
     `${PREFIX}/persons/:login/reset-credentials`,
     {
+      // In scope only when every mailbox the person may open is: a regional admin cannot take over someone's other boxes.
+      // An unknown login has no mailbox, so it is national-only: its absence is not told outside a national account.
+      config: {
+        access: access.targets(async (req) => {
+          const person = await findPerson(deps.db, { login: (req.params as { login: string }).login });
+          return person ? (await balsFor(deps.db, person, { includeClosed: true })).map(mailboxTarget) : [];
+        }),
+      },
       schema: {
         ...tag('persons'),
         summary: "Reset a person's password (generated, returned once); resetTotp also clears the second factor",
-        params: { type: 'object', required: ['login'], properties: { login: { type: 'string', minLength: 1 } } },
-        body: { type: 'object', additionalProperties: false, properties: { resetTotp: { type: 'boolean', default: false } } },
+        params: { type: 'object', required: ['login'], additionalProperties: false, properties: { login: S.login } },
+        body: S.optionalBody({ resetTotp: { type: 'boolean', default: false } }),
         response: { 200: { type: 'object', properties: { person: { $ref: 'Person#' }, password: { type: 'string' } } }, ...S.errors },
       },
     },
@@ -375,10 +358,7 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
       const { login } = req.params as { login: string };
       const person = await findPerson(deps.db, { login });
       if (!person) throw new MssError('PERSON_UNKNOWN', { person: login });
-      // In scope only when every mailbox the person may open is: a regional admin cannot take over someone's other boxes.
-      const boxes = await balsFor(deps.db, person, { includeClosed: true });
-      await allow(req, boxes.map(mailboxTarget));
-      return resetCredentials(deps.bal, { id: person.id }, actor(req), { resetTotp: (req.body as { resetTotp?: boolean } | undefined)?.resetTotp });
+      return resetCredentials(deps.bal, { id: person.id }, actor(req), { resetTotp: (req.body as { resetTotp?: boolean } | null)?.resetTotp });
     },
   );
 
@@ -391,11 +371,18 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
     imports.post(
       `${PREFIX}/imports/whitelist`,
       {
+        config: { access: access.national('the liste blanche') },
         schema: {
           ...tag('imports'),
           summary: 'Import the liste blanche: the XML as body (application/xml), or {"url": …} to download it',
           description: 'Refused (409) when older than the list in place; applied as a diff in one transaction; journalled domain by domain.',
-          body: { oneOf: [{ type: 'object', required: ['url'], additionalProperties: false, properties: { url: { type: 'string', pattern: '^https?://' } } }, { type: 'object', description: 'raw XML' }] },
+          body: {
+            content: {
+              'application/json': { schema: { type: 'object', required: ['url'], additionalProperties: false, properties: { url: { type: 'string', maxLength: 2048, pattern: '^https?://[^\\s]+$' } } } },
+              'application/xml': { schema: S.rawBody('the liste blanche (listeblanchemssante.xml)') },
+              'text/xml': { schema: S.rawBody('the liste blanche (listeblanchemssante.xml)') },
+            },
+          },
           response: {
             200: {
               type: 'object',
@@ -414,21 +401,11 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
             ...S.errors,
           },
         },
-        // The oneOf above documents both forms; a Buffer is not JSON, so validation is by hand.
-        validatorCompiler: () => () => true,
       },
       async (req) => {
-        await allow(req, [{ kind: 'global', what: 'the liste blanche' }]);
-        const b = req.body as Buffer | { url?: unknown };
-        let body: Buffer;
-        let source: string;
-        if (Buffer.isBuffer(b)) {
-          body = b;
-          source = 'upload via admin API';
-        } else if (b && typeof b === 'object' && typeof b.url === 'string' && /^https?:\/\//.test(b.url) && Object.keys(b).length === 1) {
-          source = b.url;
-          body = await readWhitelistSource(b.url);
-        } else throw new MssError('BAD_REQUEST', { reason: 'send the liste blanche as an application/xml body, or {"url": "https://…"} as JSON' });
+        // Validated per content type: XML bytes, or {"url"} as JSON.
+        const b = req.body as Buffer | { url: string };
+        const [body, source] = Buffer.isBuffer(b) ? [b, 'upload via admin API'] : [await readWhitelistSource(b.url), b.url];
         return importWhitelist(deps.db, deps.journal, body, source, actor(req));
       },
     );
@@ -436,6 +413,7 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
     imports.post(
       `${PREFIX}/imports/extractions`,
       {
+        config: { access: access.national('the national extractions') },
         schema: {
           ...tag('imports'),
           summary: 'Import a national extraction (PS_LibreAcces_Personne_activite_*.txt, Extraction_Correspondance_MSSante_*.txt, or a .zip of them) sent as the body',
@@ -444,18 +422,18 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
             required: ['name'],
             additionalProperties: false,
             properties: {
-              name: { type: 'string', pattern: '^[\\w.-]{1,200}\\.(txt|zip)$', description: 'the file name as published: it carries the extraction date' },
+              name: { type: 'string', maxLength: 204, pattern: '^[\\w.-]{1,200}\\.(txt|zip)$', description: 'the file name as published: it carries the extraction date' },
               dryRun: { type: 'boolean', default: false },
               force: { type: 'boolean', default: false },
             },
           },
+          body: { content: Object.fromEntries(['application/octet-stream', 'application/zip', 'text/plain'].map((t) => [t, { schema: S.rawBody('the extraction file, streamed to disk') }])) },
           response: { 200: { type: 'object', additionalProperties: true }, ...S.errors },
         },
       },
       async (req) => {
-        await allow(req, [{ kind: 'global', what: 'the national extractions' }]);
         const q = req.query as { name: string; dryRun: boolean; force: boolean };
-        if (!req.body || typeof (req.body as Readable).pipe !== 'function') throw new MssError('UNSUPPORTED_MEDIA_TYPE', { expected: 'application/octet-stream or application/zip', got: req.headers['content-type'] ?? 'nothing' });
+        if (!req.body || typeof (req.body as Readable).pipe !== 'function') throw new MssError('BAD_REQUEST', { reason: 'the extraction file is the body (application/octet-stream, application/zip or text/plain), and it is missing' });
         await mkdir(deps.uploadDir, { recursive: true, mode: 0o700 });
         const dir = join(deps.uploadDir, randomBytes(8).toString('hex'));
         await mkdir(dir, { mode: 0o700 });
@@ -486,6 +464,8 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
   app.get(
     `${PREFIX}/search`,
     {
+      // local: the operator's mailboxes, read through the scope; national: the published national annuaire, public data.
+      config: { access: access.scoped },
       schema: {
         ...tag('annuaire'),
         summary: "Search the operator's mailboxes (within scope) and the national MSSanté addresses by name, mail or RPPS",
@@ -493,7 +473,7 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
           type: 'object',
           additionalProperties: false,
           minProperties: 1,
-          properties: { q: { type: 'string', minLength: 2, maxLength: 200 }, mail: { type: 'string', maxLength: 254 }, rpps: { type: 'string', pattern: '^[0-9]{11,12}$' }, limit: { type: 'integer', minimum: 1, maximum: 500, default: 50 } },
+          properties: { q: { type: 'string', minLength: 2, maxLength: 200 }, mail: { type: 'string', maxLength: 254 }, rpps: { type: 'string', maxLength: 12, pattern: '^[0-9]{11,12}$' }, limit: { type: 'integer', minimum: 1, maximum: 500, default: 50 } },
         },
         response: {
           200: {
@@ -525,11 +505,11 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
     },
     async (req) => {
       const q = req.query as { q?: string; mail?: string; rpps?: string; limit: number };
-      const scope = scopeOf(req.admin!);
+      const scope = scopeOf(req);
       let local: Bal[] = [];
-      if (q.mail) local = (await listBals(deps.db, { text: q.mail, scope, limit: q.limit })).filter((b) => b.address === q.mail!.trim().toLowerCase());
-      else if (q.rpps) local = await listBals(deps.db, { ownerId: q.rpps.length === 11 ? '8' + q.rpps : q.rpps, scope, limit: q.limit });
-      else if (q.q) local = await listBals(deps.db, { text: q.q, scope, limit: q.limit });
+      if (q.mail) local = (await listBals(deps.db, scope, { text: q.mail, limit: q.limit })).filter((b) => b.address === q.mail!.trim().toLowerCase());
+      else if (q.rpps) local = await listBals(deps.db, scope, { ownerId: q.rpps.length === 11 ? '8' + q.rpps : q.rpps, limit: q.limit });
+      else if (q.q) local = await listBals(deps.db, scope, { text: q.q, limit: q.limit });
       return { local, national: await searchNational(deps.db, { text: q.q, mail: q.mail, rpps: q.rpps, limit: q.limit }) };
     },
   );
@@ -537,9 +517,10 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
   app.get(
     `${PREFIX}/journal`,
     {
+      config: { access: access.scoped },
       schema: {
         ...tag('audit'),
-        summary: 'The audit trail, newest first. A regional account reads it one mailbox of its scope at a time (subject=address)',
+        summary: 'The audit trail, newest first. A regional account reads the events about its scope: its mailboxes, the persons attached to them, and its own account',
         querystring: {
           type: 'object',
           additionalProperties: false,
@@ -548,8 +529,9 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
             typePrefix: { type: 'string', maxLength: 100 },
             actor: { type: 'string', maxLength: 200 },
             subject: { type: 'string', maxLength: 254 },
-            since: { type: 'string', format: 'date-time' },
-            beforeSeq: { type: 'integer', minimum: 1 },
+            // Years 1900–2199: PostgreSQL has no year 0 (0001-01-01T00:00:00+14:00 is one), and nothing was journalled outside them.
+            since: { type: 'string', format: 'date-time', pattern: '^(19|20|21)[0-9]{2}-' },
+            beforeSeq: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
             limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
           },
         },
@@ -558,21 +540,28 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
     },
     async (req) => {
       const q = req.query as { type?: string; typePrefix?: string; actor?: string; subject?: string; since?: string; beforeSeq?: number; limit: number };
+      const inScope = await subjectsInScope(deps.db, scopeOf(req));
       const box = q.subject ? await findBal(deps.db, q.subject) : null;
-      await allow(req, box ? [mailboxTarget(box)] : [{ kind: 'global', what: q.subject ? `the audit trail of ${q.subject}` : 'the whole audit trail' }]);
-      return deps.journal.list({ ...q, subject: box ? box.address : q.subject, since: q.since ? new Date(q.since) : undefined });
+      return deps.journal.list({
+        ...q,
+        subject: box ? box.address : q.subject,
+        since: q.since ? new Date(q.since) : undefined,
+        ...(inScope ? { subjects: [...inScope, actor(req)] } : {}),
+      });
     },
   );
 
   // --- admin accounts (national) ---------------------------------------------------------
-  app.get(`${PREFIX}/admins`, { schema: { ...tag('accounts'), summary: 'Admin accounts (national accounts only)', response: { 200: { type: 'array', items: { $ref: 'AdminAccount#' } }, ...S.errors } } }, async (req) => {
-    await allow(req, [{ kind: 'global', what: 'admin accounts' }]);
-    return listAdmins(deps.db);
-  });
+  app.get(
+    `${PREFIX}/admins`,
+    { config: { access: access.national('admin accounts') }, schema: { ...tag('accounts'), summary: 'Admin accounts (national accounts only)', response: { 200: { type: 'array', items: { $ref: 'AdminAccount#' } }, ...S.errors } } },
+    async () => listAdmins(deps.db),
+  );
 
   app.post(
     `${PREFIX}/admins`,
     {
+      config: { access: access.national('admin accounts') },
       schema: {
         ...tag('accounts'),
         summary: 'Create an admin account; its generated password is returned once (national accounts only)',
@@ -591,7 +580,6 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
       },
     },
     async (req, reply: FastifyReply) => {
-      await allow(req, [{ kind: 'global', what: 'admin accounts' }]);
       return reply.code(201).send(await createAdmin(deps.db, deps.journal, req.body as Parameters<typeof createAdmin>[2], actor(req)));
     },
   );

@@ -73,7 +73,21 @@ export const journalEvent = {
   properties: { seq: { type: 'integer' }, at: date, type: str, actor: str, subject: nstr, details: { type: 'object', additionalProperties: true }, hash: str },
 } as const;
 
-export const addressParam = { type: 'object', required: ['address'], properties: { address: { type: 'string', minLength: 3, maxLength: 254 } } } as const;
-export const reasonBody = { type: 'object', additionalProperties: false, properties: { reason: { type: 'string', maxLength: 500 } } } as const;
+const address = { type: 'string', minLength: 3, maxLength: 254 } as const;
+export const login = { type: 'string', minLength: 1, maxLength: 128 } as const;
+/** Paging beyond this is not a listing any more: bounded, so no value reaches the database as an out-of-range bigint. */
+export const MAX_OFFSET = 10_000_000;
+/** Preferred-BAL rank (1 highest). */
+export const rank = { type: 'integer', minimum: 1, maximum: 1000 } as const;
+
+export const addressParam = { type: 'object', required: ['address'], additionalProperties: false, properties: { address } } as const;
+/** The mailbox address and more path parameters, all required. */
+export const params = <P extends Record<string, object>>(more: P) =>
+  ({ type: 'object', required: ['address', ...Object.keys(more)], additionalProperties: false, properties: { address, ...more } }) as const;
+/** A body whose fields are all optional: it may be left out. */
+export const optionalBody = <P extends Record<string, object>>(properties: P) => ({ type: ['object', 'null'], additionalProperties: false, properties }) as const;
+export const reasonBody = optionalBody({ reason: { type: 'string', maxLength: 500 } });
+/** Bytes taken as they come (a Buffer or a stream): no JSON schema applies, the handler reads them. */
+export const rawBody = (description: string) => ({ description }) as const;
 
 export const errors = { 400: { $ref: 'Problem#' }, 401: { $ref: 'Problem#' }, 403: { $ref: 'Problem#' }, 404: { $ref: 'Problem#' }, 409: { $ref: 'Problem#' } } as const;

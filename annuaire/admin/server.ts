@@ -3,32 +3,22 @@
 import type { TlsOptions } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { Config } from '../../core/config/index.js';
 import type { Db } from '../../core/db/index.js';
-import { openApiDocs, problemHandlers, quietRequests, requestLog } from '../../core/http.js';
+import { createFastify, openApiDocs } from '../../core/http.js';
 import type { Journal } from '../../core/journal/index.js';
 import { silentLogger, type Logger } from '../../core/logger.js';
 import type { Policy } from '../../core/policy/index.js';
 import { loadTlsMaterial, serverTlsOptions } from '../../certs/tls.js';
 import { ensureBootstrapAdmin } from './accounts.js';
+import { ADMIN_ACCESS_KINDS } from './access.js';
 import { adminApi, type AdminApiDeps } from './api.js';
 import { operatorBalContext } from './wiring.js';
 
-/** The fastify instance of the admin API (not listening yet): OpenAPI at /openapi.json, docs at /docs. */
+/** The fastify instance of the admin API (not listening yet): OpenAPI at /openapi.json, docs at /docs. Every route declares its access rule (access.ts). */
 export async function createAdminServer(deps: AdminApiDeps, tls: TlsOptions, log: Logger = silentLogger): Promise<FastifyInstance> {
-  const app = Fastify({
-    https: tls,
-    loggerInstance: log.child({ mod: 'admin-api' }) as FastifyBaseLogger,
-    logController: quietRequests(),
-    bodyLimit: 1024 * 1024,
-    // Unknown properties are refused (400), not silently dropped: a typo must not pass for success.
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
-  });
-
-  requestLog(app);
-  problemHandlers(app);
-
+  const app = createFastify({ log, mod: 'admin-api', https: tls, bodyLimit: 1024 * 1024, access: ADMIN_ACCESS_KINDS });
   await openApiDocs(app, {
     title: 'MSSanté operator — admin API',
     description:

@@ -1,6 +1,7 @@
 // Reads of the operator's mailboxes and accounts: what SMTP, IMAP, the policy facts, the
 // admin API and the CLI call. One query shape per question, all on indexed columns.
 import type { Queryable } from '../../core/db/index.js';
+import type { AdminScope } from '../../core/policy/index.js';
 import type { AppCertificate, Bal, BalType, Member, Person } from './model.js';
 
 interface BalRow {
@@ -132,13 +133,23 @@ export interface BalFilter {
   /** Substring of the address, display name or description (case-insensitive). */
   text?: string;
   ownerId?: string;
-  /** Restrict to these domains or structures (a regional admin's scope). */
-  scope?: { domains: readonly string[]; structures: readonly string[] };
   limit?: number;
   offset?: number;
 }
 
-export async function listBals(q: Queryable, f: BalFilter = {}): Promise<Bal[]> {
+/**
+ * The SQL condition "mailbox b is in this scope" (core/policy's inAdminScope, in SQL), its
+ * values appended to p. The scope is a mandatory argument of every list below: a read that
+ * forgets it does not compile, and `EVERYWHERE` has to be written out.
+ */
+function scopeCondition(scope: AdminScope, p: unknown[], b = 'b'): string {
+  if (scope.kind === 'everywhere') return 'TRUE';
+  p.push([...scope.domains], [...scope.structures]);
+  return `(${b}.domain = ANY($${p.length - 1}::text[]) OR ${b}.structure_id = ANY($${p.length}::text[]))`;
+}
+
+/** The operator's mailboxes in this scope, filtered, by address. */
+export async function listBals(q: Queryable, scope: AdminScope, f: BalFilter = {}): Promise<Bal[]> {
   const where: string[] = [];
   const p: unknown[] = [];
   const add = (sql: string, ...v: unknown[]) => {
@@ -149,14 +160,14 @@ export async function listBals(q: Queryable, f: BalFilter = {}): Promise<Bal[]> 
     }
     where.push(s);
   };
+  where.push(scopeCondition(scope, p));
   if (f.type) add('type = ?', f.type);
   if (f.status) add('status = ?', f.status);
   if (f.domain) add('domain = lower(?)', f.domain);
   if (f.ownerId) add('owner_id = ?', f.ownerId);
   if (f.text) add(`(address ILIKE '%' || ? || '%' OR display_name ILIKE '%' || ? || '%' OR description ILIKE '%' || ? || '%')`, escapeLike(f.text), escapeLike(f.text), escapeLike(f.text));
-  if (f.scope) add('(domain = ANY(?::text[]) OR structure_id = ANY(?::text[]))', f.scope.domains.map((x) => x.toLowerCase()), [...f.scope.structures]);
   p.push(Math.min(f.limit ?? 100, 1000), f.offset ?? 0);
-  const { rows } = await q.query<BalRow>(`SELECT * FROM bal_mailboxes ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY address LIMIT $${p.length - 1} OFFSET $${p.length}`, p);
+  const { rows } = await q.query<BalRow>(`SELECT * FROM bal_mailboxes b WHERE ${where.join(' AND ')} ORDER BY address LIMIT $${p.length - 1} OFFSET $${p.length}`, p);
   return withDetails(q, rows);
 }
 
@@ -182,13 +193,40 @@ export async function findPerson(q: Queryable, ref: PersonRef): Promise<Person |
   return r && toPerson(r);
 }
 
-export async function listPersons(q: Queryable, f: { text?: string; limit?: number } = {}): Promise<Person[]> {
+/**
+ * A person attached to a mailbox b: the holder of a PER/CAB box, or a member of an ORG box.
+ * What ties a person to a scope (a person attached to no box is in no regional scope).
+ */
+const ATTACHED = `((b.type IN ('PER', 'CAB') AND b.owner_id = p.idnps) OR (b.type = 'ORG' AND EXISTS (SELECT 1 FROM bal_members m WHERE m.bal_id = b.id AND m.person_id = p.id)))`;
+
+/** Local accounts in this scope (attached to one of its mailboxes, open or closed), by login. */
+export async function listPersons(q: Queryable, scope: AdminScope, f: { text?: string; limit?: number; offset?: number } = {}): Promise<Person[]> {
+  const p: unknown[] = [f.text ? escapeLike(f.text) : null, Math.min(f.limit ?? 100, 1000), f.offset ?? 0];
+  const inScope = scope.kind === 'everywhere' ? 'TRUE' : `EXISTS (SELECT 1 FROM bal_mailboxes b WHERE ${scopeCondition(scope, p)} AND ${ATTACHED})`;
   const { rows } = await q.query<PersonRow>(
-    `SELECT * FROM bal_persons WHERE ($1::text IS NULL OR login ILIKE '%' || $1 || '%' OR nom ILIKE '%' || $1 || '%' OR prenom ILIKE '%' || $1 || '%' OR idnps = $1)
-      ORDER BY lower(login) LIMIT $2`,
-    [f.text ? escapeLike(f.text) : null, Math.min(f.limit ?? 100, 1000)],
+    `SELECT * FROM bal_persons p
+      WHERE ($1::text IS NULL OR login ILIKE '%' || $1 || '%' OR nom ILIKE '%' || $1 || '%' OR prenom ILIKE '%' || $1 || '%' OR idnps = $1)
+        AND ${inScope}
+      ORDER BY lower(login) LIMIT $2 OFFSET $3`,
+    p,
   );
   return rows.map(toPerson);
+}
+
+/**
+ * The journal subjects that are about this scope: the addresses of its mailboxes and the
+ * logins of the persons attached to them. null for `everywhere` (no restriction).
+ */
+export async function subjectsInScope(q: Queryable, scope: AdminScope): Promise<string[] | null> {
+  if (scope.kind === 'everywhere') return null;
+  const p: unknown[] = [];
+  const cond = scopeCondition(scope, p);
+  const { rows } = await q.query<{ subject: string }>(
+    `SELECT b.address AS subject FROM bal_mailboxes b WHERE ${cond}
+     UNION SELECT p.login FROM bal_persons p JOIN bal_mailboxes b ON ${ATTACHED} WHERE ${cond}`,
+    p,
+  );
+  return rows.map((r) => r.subject);
 }
 
 export type { BalRow, PersonRow };

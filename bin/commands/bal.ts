@@ -3,6 +3,7 @@ import { userInfo } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { migrate, openDb, type Db } from '../../core/db/index.js';
 import { Journal } from '../../core/journal/index.js';
+import { EVERYWHERE } from '../../core/policy/index.js';
 import {
   addMember,
   closeBal,
@@ -140,7 +141,8 @@ export function registerBal(program: Command) {
   ).action(
     action(async (o: Opts & { type?: BalType; status?: 'active' | 'closed'; domain?: string; search?: string; limit: number; json?: boolean }) =>
       withBalContext(o, async (_ctx, db) => {
-        const list = await listBals(db, { type: o.type, status: o.status, domain: o.domain, text: o.search, limit: o.limit });
+        // The CLI runs with the database's own rights: no admin scope narrows it.
+        const list = await listBals(db, EVERYWHERE, { type: o.type, status: o.status, domain: o.domain, text: o.search, limit: o.limit });
         if (o.json) return out(JSON.stringify(list, null, 2) + '\n');
         if (!list.length) return out('no mailbox\n');
         for (const b of list) out(`${b.address.padEnd(40)} ${b.type}  ${b.status.padEnd(6)}  ${b.ownerId}${b.listeRouge ? '  liste rouge' : ''}\n`);
@@ -248,7 +250,7 @@ export function registerBal(program: Command) {
   withConfigOptions(person.command('list').description('list local accounts').option('-s, --search <text>').option('--json', 'JSON output')).action(
     action(async (o: Opts & { search?: string; json?: boolean }) =>
       withBalContext(o, async (_ctx, db) => {
-        const list = await listPersons(db, { text: o.search });
+        const list = await listPersons(db, EVERYWHERE, { text: o.search });
         if (o.json) return out(JSON.stringify(list, null, 2) + '\n');
         for (const p of list) out(`${p.login.padEnd(30)} ${p.idnps ?? '-'}  ${[p.prenom, p.nom].filter(Boolean).join(' ')}${p.hasTotp ? '  totp' : ''}${p.active ? '' : '  disabled'}\n`);
       }),

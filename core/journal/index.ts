@@ -209,8 +209,8 @@ export class Journal {
     return rows[0] && toEvent(rows[0]);
   }
 
-  /** The audit trail, newest first, optionally filtered. */
-  async list(f: { type?: string; typePrefix?: string; actor?: string; subject?: string; since?: Date; beforeSeq?: number; limit?: number } = {}): Promise<JournalEvent[]> {
+  /** The audit trail, newest first, optionally filtered; `subjects` keeps only events about one of them (an admin's scope). */
+  async list(f: { type?: string; typePrefix?: string; actor?: string; subject?: string; subjects?: readonly string[]; since?: Date; beforeSeq?: number; limit?: number } = {}): Promise<JournalEvent[]> {
     const where: string[] = [];
     const p: unknown[] = [];
     const add = (sql: string, v: unknown) => {
@@ -221,6 +221,7 @@ export class Journal {
     if (f.typePrefix) add("type LIKE ? || '%'", f.typePrefix);
     if (f.actor) add('actor = ?', f.actor);
     if (f.subject) add('subject = ?', f.subject);
+    if (f.subjects) add('subject = ANY(?::text[])', [...f.subjects]);
     if (f.since) add('at >= ?', f.since);
     if (f.beforeSeq) add('seq < ?', f.beforeSeq);
     p.push(Math.min(f.limit ?? 100, 1000));

@@ -63,6 +63,29 @@ export type AdminTarget = { kind: 'global'; what: string } | { kind: 'mailbox'; 
 const targetLabel = (t: AdminTarget) => (t.kind === 'global' ? t.what : t.kind === 'mailbox' ? t.address : `domain ${t.domain}`);
 
 /**
+ * What an admin's reads are narrowed to: `everywhere` for a national account; for a
+ * regional one, the mailboxes of its domains (A-label, lower case) or of its structures
+ * (national ids, upper case). The list queries apply it in SQL (annuaire/bal), the
+ * decisions below through inAdminScope: one definition of "in scope" for both.
+ */
+export type AdminScope = { kind: 'everywhere' } | { kind: 'within'; domains: readonly string[]; structures: readonly string[] };
+
+export const EVERYWHERE: AdminScope = Object.freeze({ kind: 'everywhere' });
+
+/** The scope of an admin; an account of unknown role gets an empty one (fail closed). */
+export function adminScope(admin: AdminPrincipal): AdminScope {
+  if (admin.role === 'national') return EVERYWHERE;
+  if (admin.role !== 'regional') return { kind: 'within', domains: [], structures: [] };
+  return { kind: 'within', domains: admin.domains.map(normaliseDomain), structures: admin.structures.map((s) => s.trim().toUpperCase()) };
+}
+
+/** Is a mailbox of this domain (and structure) inside the scope? */
+export function inAdminScope(scope: AdminScope, box: { domain: string; structureId?: string | null }): boolean {
+  if (scope.kind === 'everywhere') return true;
+  return scope.domains.includes(normaliseDomain(box.domain)) || (!!box.structureId && scope.structures.includes(box.structureId.trim().toUpperCase()));
+}
+
+/**
  * May this admin act on every one of these targets? `national` acts anywhere; `regional`
  * on mailboxes of its listed domains, or owned by its listed structures. An empty target
  * list (e.g. a person attached to no mailbox) is national-only: nothing proves it is in scope.
@@ -72,13 +95,10 @@ export function decideAdmin(admin: AdminPrincipal, targets: readonly AdminTarget
   const label = principalLabel(admin);
   if (admin.role !== 'regional') return refuse('ADMIN_OUT_OF_SCOPE', { admin: admin.login, target: targets.map(targetLabel).join(', ') || 'this', why: 'the account has no known role' });
   if (!targets.length) return refuse('ADMIN_OUT_OF_SCOPE', { admin: admin.login, target: 'it', why: 'nothing ties it to a domain or structure of the account; a national account must do it' });
-  const domains = new Set(admin.domains.map(normaliseDomain));
-  const structures = new Set(admin.structures.map((s) => s.trim().toUpperCase()));
+  const scope = adminScope(admin);
   for (const t of targets) {
     if (t.kind === 'global') return refuse('ADMIN_OUT_OF_SCOPE', { admin: admin.login, target: t.what, why: 'it is a national operation and the account is regional' });
-    const inDomain = domains.has(normaliseDomain(t.domain));
-    const inStructure = t.kind === 'mailbox' && !!t.structureId && structures.has(t.structureId.toUpperCase());
-    if (!inDomain && !inStructure) {
+    if (!inAdminScope(scope, { domain: t.domain, structureId: t.kind === 'mailbox' ? t.structureId : null })) {
       return refuse('ADMIN_OUT_OF_SCOPE', { admin: admin.login, target: targetLabel(t), why: `${label}'s scope covers ${describeScope(admin)}` });
     }
   }

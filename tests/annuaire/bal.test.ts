@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Db } from '../../core/db/index.js';
 import { Journal } from '../../core/journal/index.js';
-import { Policy, type Principal, type Verdict } from '../../core/policy/index.js';
+import { EVERYWHERE, Policy, type Principal, type Verdict } from '../../core/policy/index.js';
 import { devIssuer, DEV_RPPS, issueCertificate } from '../../certs/pki.js';
 import * as credentials from '../../annuaire/bal/credentials.js';
 import {
@@ -21,6 +21,8 @@ import {
   enableTotp,
   findBal,
   listBals,
+  listPersons,
+  subjectsInScope,
   principalForCertificate,
   registerAppCertificate,
   removeMember,
@@ -151,9 +153,16 @@ describe.each(dbTargets())('annuaire/bal on $name', (target) => {
     const marie = (await authenticate(db, 'marie.secretaire', 'un mot de passe long'))!;
     expect((await balsFor(db, jeanne)).map((b) => b.address)).toEqual(['jeanne.martin@mssante.localhost']);
     expect((await balsFor(db, marie)).map((b) => b.address)).toEqual(['secretariat.cardio@mssante.localhost']);
-    expect((await listBals(db, { type: 'ORG' })).map((b) => b.address)).toEqual(['secretariat.cardio@mssante.localhost']);
-    expect((await listBals(db, { text: 'MARTIN' })).map((b) => b.address)).toEqual(['jeanne.martin@mssante.localhost']);
-    expect((await listBals(db, { text: '%' })).length).toBe(0);
+    expect((await listBals(db, EVERYWHERE, { type: 'ORG' })).map((b) => b.address)).toEqual(['secretariat.cardio@mssante.localhost']);
+    expect((await listBals(db, EVERYWHERE, { text: 'MARTIN' })).map((b) => b.address)).toEqual(['jeanne.martin@mssante.localhost']);
+    expect((await listBals(db, EVERYWHERE, { text: '%' })).length).toBe(0);
+    // A regional scope: the boxes of its domains or structures, and the persons attached to them.
+    const scope = { kind: 'within', domains: ['nowhere.example'], structures: [(await findBal(db, 'secretariat.cardio@mssante.localhost'))!.structureId!] } as const;
+    expect((await listBals(db, scope)).map((b) => b.address)).toEqual(['secretariat.cardio@mssante.localhost']);
+    expect((await listPersons(db, scope)).map((p) => p.login)).toEqual(['marie.secretaire']);
+    expect((await subjectsInScope(db, scope))!.sort()).toEqual(['marie.secretaire', 'secretariat.cardio@mssante.localhost']);
+    expect(await listBals(db, { kind: 'within', domains: [], structures: [] })).toEqual([]);
+    expect(await subjectsInScope(db, EVERYWHERE)).toBeNull();
   });
 
   it('registers and revokes application certificates; only on APP boxes; expired refused', async () => {
