@@ -1,4 +1,5 @@
 import { Transform, type TransformCallback } from 'node:stream';
+import { ascii } from './reply.js';
 
 /**
  * Watches the DATA bytes for a bare LF or a bare CR: a line must end with CRLF. Accepting
@@ -41,11 +42,54 @@ export function headerSection(message: Buffer): string {
   return message.subarray(0, end < 0 ? Math.min(message.length, 64 * 1024) : end + 2).toString('latin1');
 }
 
-/** One header's unfolded value, or undefined (first occurrence). */
-export function headerValue(headers: string, name: string): string | undefined {
-  const re = new RegExp(`^${name}:[ \\t]*((?:.*)(?:\\r\\n[ \\t].*)*)`, 'im');
-  const m = re.exec(headers);
-  return m ? m[1].replace(/\r\n[ \t]+/g, ' ').trim() : undefined;
+/** One field of the header section: its name as written, and where its bytes are. */
+export interface HeaderField {
+  name: string;
+  /** 1-based line number of its first line. */
+  line: number;
+  /** Byte range of the value: after the colon, to the end of its last folded line (CRLF excluded). */
+  valueStart: number;
+  end: number;
+}
+
+export interface HeaderFields {
+  fields: HeaderField[];
+  /** The first line that is neither a field nor a continuation (1-based), if any. */
+  malformed?: number;
+}
+
+/**
+ * Splits the header section (RFC 5322 §2.2) into fields, on bytes: the content rules look
+ * at raw bytes (8-bit, UTF-8) before any decoding. Lines end with CRLF here: DATA with a bare
+ * CR or LF was refused before (LineEndingCheck). A field name is printable ASCII but ":"
+ * (obsolete white space before the colon accepted, RFC 5322 §4.5).
+ */
+export function headerFields(message: Buffer): HeaderFields {
+  const fields: HeaderField[] = [];
+  let pos = 0;
+  for (let line = 1; pos < message.length; line++) {
+    const eol = message.indexOf('\r\n', pos);
+    const end = eol < 0 ? message.length : eol;
+    if (end === pos) break; // the empty line: the body follows
+    const first = message[pos];
+    if (first === 0x20 || first === 0x09) {
+      const field = fields[fields.length - 1];
+      if (!field) return { fields, malformed: line };
+      field.end = end;
+    } else {
+      const colon = message.indexOf(0x3a, pos);
+      const name = colon < 0 || colon > end ? '' : message.subarray(pos, colon).toString('latin1').replace(/[ \t]+$/, '');
+      if (!/^[\x21-\x39\x3b-\x7e]+$/.test(name)) return { fields, malformed: line };
+      fields.push({ name, line, valueStart: colon + 1, end });
+    }
+    pos = end + 2;
+  }
+  return { fields };
+}
+
+/** A field's value, unfolded and trimmed, decoded as UTF-8 (headers are ASCII or, under SMTPUTF8, UTF-8). */
+export function fieldValue(message: Buffer, f: HeaderField): string {
+  return message.subarray(f.valueStart, f.end).toString('utf8').replace(/\r\n(?=[ \t])/g, '').trim();
 }
 
 export interface ReceivedInfo {
@@ -74,4 +118,5 @@ export function receivedHeader(r: ReceivedInfo): string {
   return lines.join('\r\n') + '\r\n';
 }
 
-const sanitize = (s: string) => s.replace(/[\r\n\t"()\\]/g, ' ').slice(0, 300);
+/** A trace header is ASCII (a peer would refuse 8-bit headers without SMTPUTF8) and cannot be closed early. */
+const sanitize = (s: string) => ascii(s).replace(/["()\\]/g, ' ').slice(0, 300);
