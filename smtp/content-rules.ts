@@ -14,6 +14,7 @@ export type ContentVerdict = { ok: true; from: { address: string; domain: string
 
 /** RFC 5322 §3.6: fields a message has at most once. */
 const SINGLETONS = ['Date', 'From', 'Sender', 'Reply-To', 'To', 'Cc', 'Bcc', 'Message-ID', 'In-Reply-To', 'References', 'Subject'];
+const SINGLETON_KEYS = new Set(SINGLETONS.map((n) => n.toLowerCase()));
 
 /** The From value as a refusal shows it: quoted, bounded. */
 const shown = (v: string) => JSON.stringify(v.length > 200 ? `${v.slice(0, 200)}...` : v);
@@ -33,40 +34,49 @@ export function checkContent(message: Buffer, o: { smtpUtf8: boolean; fromCode?:
   const nul = message.indexOf(0);
   if (nul >= 0) return refuse('MESSAGE_NUL_BYTE', { offset: nul });
 
-  const { fields, malformed } = headerFields(message);
-  if (malformed !== undefined) return refuse('MESSAGE_HEADER_MALFORMED', { line: malformed });
-  for (const f of fields) {
+  // One pass, keeping only the counts and first fields of the singletons.
+  const singletons = new Map<string, { count: number; first: HeaderField }>();
+  for (const f of headerFields(message)) {
+    if ('malformed' in f) return refuse('MESSAGE_HEADER_MALFORMED', { line: f.malformed });
     const bytes = message.subarray(f.valueStart, f.end);
-    if (!bytes.some((b) => b > 0x7f)) continue;
-    if (!o.smtpUtf8) return refuse('MESSAGE_HEADER_8BIT', { header: f.name });
-    if (!isUtf8(bytes)) return refuse('MESSAGE_HEADER_NOT_UTF8', { header: f.name });
+    if (has8bit(bytes)) {
+      if (!o.smtpUtf8) return refuse('MESSAGE_HEADER_8BIT', { header: f.name });
+      if (!isUtf8(bytes)) return refuse('MESSAGE_HEADER_NOT_UTF8', { header: f.name });
+    }
+    const key = f.name.toLowerCase();
+    if (!SINGLETON_KEYS.has(key)) continue;
+    const seen = singletons.get(key);
+    if (seen) seen.count++;
+    else singletons.set(key, { count: 1, first: f });
   }
-
-  const byName = new Map<string, HeaderField[]>();
-  for (const f of fields) {
-    const k = f.name.toLowerCase();
-    byName.set(k, [...(byName.get(k) ?? []), f]);
-  }
-  const count = (name: string) => byName.get(name.toLowerCase())?.length ?? 0;
+  const count = (name: string) => singletons.get(name.toLowerCase())?.count ?? 0;
 
   // From first: who the message claims to be from is what the fronts decide on next.
-  const froms = byName.get('from') ?? [];
-  if (froms.length > 1) return refuse('MESSAGE_HEADER_REPEATED', { header: 'From', count: froms.length });
-  const fromValue = froms[0] ? fieldValue(message, froms[0]) : '';
+  const from = singletons.get('from');
+  if (count('From') > 1) return refuse('MESSAGE_HEADER_REPEATED', { header: 'From', count: count('From') });
+  const fromValue = from ? fieldValue(message, from.first) : '';
   const mailbox = oneMailbox(fromValue);
   if (!mailbox) {
     if (o.fromCode) return refuse(o.fromCode, { from: shown(fromValue) });
-    return froms.length ? refuse('MESSAGE_FROM_INVALID', { from: shown(fromValue) }) : refuse('MESSAGE_HEADER_MISSING', { header: 'From' });
+    return from ? refuse('MESSAGE_FROM_INVALID', { from: shown(fromValue) }) : refuse('MESSAGE_HEADER_MISSING', { header: 'From' });
   }
   if (!count('Date')) return refuse('MESSAGE_HEADER_MISSING', { header: 'Date' });
   for (const name of SINGLETONS) if (count(name) > 1) return refuse('MESSAGE_HEADER_REPEATED', { header: name, count: count(name) });
-  const id = byName.get('message-id')?.[0];
-  return { ok: true, from: mailbox, ...(id ? { messageId: fieldValue(message, id) } : {}) };
+  const id = singletons.get('message-id');
+  return { ok: true, from: mailbox, ...(id ? { messageId: fieldValue(message, id.first) } : {}) };
 }
 
-/** The one mailbox of a From value (no group, one address with a local part and a domain), or null. */
+function has8bit(bytes: Buffer): boolean {
+  for (let i = 0; i < bytes.length; i++) if (bytes[i] > 0x7f) return true;
+  return false;
+}
+
+/**
+ * The one mailbox of a From value (no group, one address with a local part and a domain), or
+ * null. A value longer than any one mailbox needs is not parsed at all.
+ */
 export function oneMailbox(value: string): { address: string; domain: string } | null {
-  if (!value) return null;
+  if (!value || value.length > 2000) return null;
   const list = addressparser(value) as Array<{ address?: string; group?: unknown[] }>;
   if (list.length !== 1 || list[0].group || !list[0].address) return null;
   const address = list[0].address;

@@ -52,39 +52,41 @@ export interface HeaderField {
   end: number;
 }
 
-export interface HeaderFields {
-  fields: HeaderField[];
-  /** The first line that is neither a field nor a continuation (1-based), if any. */
-  malformed?: number;
+/** A line of the header section that is neither a field nor a continuation (1-based). */
+export interface MalformedLine {
+  malformed: number;
 }
 
 /**
- * Splits the header section (RFC 5322 §2.2) into fields, on bytes: the content rules look
- * at raw bytes (8-bit, UTF-8) before any decoding. Lines end with CRLF here: DATA with a bare
- * CR or LF was refused before (LineEndingCheck). A field name is printable ASCII but ":"
- * (obsolete white space before the colon accepted, RFC 5322 §4.5).
+ * The fields of the header section (RFC 5322 §2.2), one at a time and on bytes: the content
+ * rules look at raw bytes (8-bit, UTF-8) before any decoding, and keep nothing per field, so a
+ * message of a million header lines costs time, not memory. Ends at the empty line, or after
+ * yielding a malformed line. Lines end with CRLF here: DATA with a bare CR or LF was refused
+ * before (LineEndingCheck). A field name is printable ASCII but ":" (obsolete white space
+ * before the colon accepted, RFC 5322 §4.5).
  */
-export function headerFields(message: Buffer): HeaderFields {
-  const fields: HeaderField[] = [];
+export function* headerFields(message: Buffer): Generator<HeaderField | MalformedLine> {
+  let field: HeaderField | undefined;
   let pos = 0;
   for (let line = 1; pos < message.length; line++) {
-    const eol = message.indexOf('\r\n', pos);
-    const end = eol < 0 ? message.length : eol;
+    const lf = message.indexOf(0x0a, pos);
+    const end = lf < 0 ? message.length : lf - 1; // every LF follows a CR here
     if (end === pos) break; // the empty line: the body follows
     const first = message[pos];
     if (first === 0x20 || first === 0x09) {
-      const field = fields[fields.length - 1];
-      if (!field) return { fields, malformed: line };
+      if (!field) return yield { malformed: line };
       field.end = end;
     } else {
       const colon = message.indexOf(0x3a, pos);
       const name = colon < 0 || colon > end ? '' : message.subarray(pos, colon).toString('latin1').replace(/[ \t]+$/, '');
-      if (!/^[\x21-\x39\x3b-\x7e]+$/.test(name)) return { fields, malformed: line };
-      fields.push({ name, line, valueStart: colon + 1, end });
+      if (field) yield field;
+      field = undefined;
+      if (!/^[\x21-\x39\x3b-\x7e]+$/.test(name)) return yield { malformed: line };
+      field = { name, line, valueStart: colon + 1, end };
     }
     pos = end + 2;
   }
-  return { fields };
+  if (field) yield field;
 }
 
 /** A field's value, unfolded and trimmed, decoded as UTF-8 (headers are ASCII or, under SMTPUTF8, UTF-8). */
