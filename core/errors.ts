@@ -73,6 +73,20 @@ export const catalogue = {
   SUBMISSION_AUTH_REQUIRED: { http: 401, smtp: { code: 530, enhanced: '5.7.0' }, text: 'authentication required: log in with your MSSanté account or your certificate' },
   FROM_HEADER_INVALID: { http: 400, smtp: { code: 550, enhanced: '5.6.0' }, text: 'the From header {from} must be one mailbox you may send as' },
   RATE_LIMITED: { http: 429, smtp: { code: 451, enhanced: '4.7.0' }, imap: { kind: 'NO', code: 'LIMIT' }, text: 'too many messages from {who}: at most {limit} per {window}; try again later' },
+  // SMTP abuse limits (smtp/limits.ts): per transaction, per connection, per peer across connections.
+  SMTP_TOO_MANY_RECIPIENTS: { http: 429, smtp: { code: 452, enhanced: '4.5.3' }, text: 'too many recipients: at most {limit} per message; send the others in another transaction' },
+  SMTP_TOO_MANY_ERRORS: { http: 429, smtp: { code: 421, enhanced: '4.7.0' }, text: 'too many errors on this connection ({count}); closing it' },
+  SMTP_UNKNOWN_RECIPIENT_RATE: { http: 429, smtp: { code: 450, enhanced: '4.7.1' }, text: 'too many unknown recipients from {who} (at most {limit} within {window}); recipients are refused for now, try again later' },
+  SMTP_8BIT_ADDRESS: { http: 400, smtp: { code: 553, enhanced: '5.6.7' }, text: 'the address {address} has non-ASCII characters: announce SMTPUTF8 in MAIL FROM (RFC 6531)' },
+  // Message content rules (smtp/content-rules.ts), checked at the end of DATA on both fronts.
+  MESSAGE_NUL_BYTE: { http: 400, smtp: { code: 550, enhanced: '5.6.0' }, text: 'message refused: it contains a NUL byte at byte {offset}' },
+  MESSAGE_HEADER_MALFORMED: { http: 400, smtp: { code: 550, enhanced: '5.6.0' }, text: 'message refused: line {line} of the header section is not a header field (name: value)' },
+  MESSAGE_HEADER_8BIT: { http: 400, smtp: { code: 550, enhanced: '5.6.7' }, text: 'message refused: the {header} header contains non-ASCII bytes; UTF-8 headers need SMTPUTF8 in MAIL FROM (RFC 6532), otherwise encode them (RFC 2047)' },
+  MESSAGE_HEADER_NOT_UTF8: { http: 400, smtp: { code: 550, enhanced: '5.6.0' }, text: 'message refused: the {header} header is not valid UTF-8' },
+  MESSAGE_HEADER_MISSING: { http: 400, smtp: { code: 550, enhanced: '5.6.0' }, text: 'message refused: it has no {header} header (RFC 5322 requires one)' },
+  MESSAGE_HEADER_REPEATED: { http: 400, smtp: { code: 550, enhanced: '5.6.0' }, text: 'message refused: it has {count} {header} headers (RFC 5322 allows one)' },
+  MESSAGE_FROM_INVALID: { http: 400, smtp: { code: 550, enhanced: '5.6.0' }, text: 'message refused: the From header {from} must name exactly one mailbox' },
+  FROM_NOT_PEER_DOMAIN: { http: 403, smtp: { code: 550, enhanced: '5.7.1' }, imap: { kind: 'NO', code: 'NOPERM' }, text: 'message refused: the From header domain {domain} is not one of the domains of the operator delivering it ({peer}); an operator delivers the mail of its own domains only' },
   // IMAP proxy (imap-proxy/): answers the proxy gives itself before login, and its limits.
   IMAP_BAD_COMMAND: { http: 400, imap: { kind: 'BAD' }, text: 'invalid command: {reason}' },
   IMAP_UNKNOWN_COMMAND: { http: 400, imap: { kind: 'BAD' }, text: 'unknown command {command}' },

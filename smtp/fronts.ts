@@ -1,15 +1,19 @@
 import { randomBytes } from 'node:crypto';
+import { domainToASCII } from 'node:url';
 import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerAuthentication, type SMTPServerDataStream, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
-import addressparser from 'nodemailer/lib/addressparser/index.js';
 import type { Journal } from '../core/journal/index.js';
 import type { Logger } from '../core/logger.js';
 import { normaliseAddress, normaliseDomain, principalLabel, type ApplicationPrincipal, type PersonPrincipal, type Policy } from '../core/policy/index.js';
 import { peerIdentity, serverTlsOptions, type PeerIdentity, type TlsMaterial } from '../certs/tls.js';
-import { LineEndingCheck, headerSection, headerValue, receivedHeader } from './message.js';
+import { MssError } from '../core/errors.js';
+import { checkContent } from './content-rules.js';
+import { WindowCounter, windowLabel } from './limits.js';
+import { LineEndingCheck, receivedHeader } from './message.js';
 import type { RecipientResolver } from './recipients.js';
-import { smtpError, smtpRefusal } from './reply.js';
+import { smtpError, smtpRefusal, type SmtpReplyError } from './reply.js';
 import type { Accepted } from './spool-writer.js';
+import { guardReplies } from './wire.js';
 
 /**
  * What a front needs from the rest of the platform, handed over by the composition root:
@@ -17,13 +21,20 @@ import type { Accepted } from './spool-writer.js';
  */
 export interface FrontDeps {
   journal: Pick<Journal, 'append'>;
-  policy: Pick<Policy, 'mayPeerConnect' | 'inTrustSpace' | 'maySendAs'>;
+  policy: Pick<Policy, 'mayPeerConnect' | 'inTrustSpace' | 'maySendAs' | 'mayPeerSendFrom'>;
   resolver: Pick<RecipientResolver, 'resolve'>;
   tls: TlsMaterial;
   log: Logger;
+  /** operator.hostname: banner, EHLO, Received headers (sent in its ASCII form). */
   hostname: string;
   localDomains: string[];
   maxSize: number;
+  /** Recipients per transaction (452 4.5.3 beyond). */
+  maxRecipients: number;
+  /** Refusals per connection before 421 4.7.0 and close. */
+  maxErrors: number;
+  /** Unknown recipients per peer and per client address, shared by every front of the node. */
+  unknownRecipients: WindowCounter;
   /**
    * Stores an accepted message — spool row, outbound rows, `smtp.received` event — and
    * resolves with its spool id once that is committed (the 250 waits for it).
@@ -48,9 +59,13 @@ interface ConnState {
   principal?: PersonPrincipal | ApplicationPrincipal;
   local: string[];
   remote: string[];
-  /** MX: when the policy last let this peer in, and the sender domains it accepted since. */
+  /** MX: when the policy last let this peer in, the liste blanche domain it was let in by, and the sender domains it accepted since. */
   peerAcceptedAt?: number;
+  peerDomain?: string;
   senderDomains?: Set<string>;
+  /** Refusals since the last accepted message (the error limit); recipients refused for the transaction's recipient limit. */
+  errors: number;
+  overRecipients: number;
 }
 
 /**
@@ -74,10 +89,13 @@ export function createSmtpFront(front: Front, deps: FrontDeps, opts: { implicitT
   const state = new WeakMap<SMTPServerSession, ConnState>();
   const st = (s: SMTPServerSession) => {
     let v = state.get(s);
-    if (!v) state.set(s, (v = { local: [], remote: [] }));
+    if (!v) state.set(s, (v = { local: [], remote: [], errors: 0, overRecipients: 0 }));
     return v;
   };
   const log = deps.log.child({ front });
+  // What peers see as our name: the operator's host name, in ASCII (an IDN in its xn-- form).
+  const name = domainToASCII(deps.hostname);
+  if (!name) throw new MssError('CONFIG_INVALID', { problems: `operator.hostname ${JSON.stringify(deps.hostname)} is not a host name` });
   const identities = new Map<string, { peer: PeerIdentity; until: number }>();
   const allow = deps.allowRate ?? rateLimiter();
 
@@ -94,15 +112,37 @@ export function createSmtpFront(front: Front, deps: FrontDeps, opts: { implicitT
     if (c?.peer) return `peer ${c.peer.subject.CN ?? '?'}`;
     return `client ${session.remoteAddress}`;
   };
+  /** A limit tripped: one `smtp.limit` event (the refusals it causes after that are logged only). */
+  const tripped = (session: SMTPServerSession, limit: 'recipients' | 'errors' | 'unknown-recipients', err: SmtpReplyError, subject: string, extra: Record<string, unknown> = {}) => {
+    log.warn({ session: session.id, remote: session.remoteAddress, limit, subject, reply: `${err.responseCode} ${err.message}` }, 'smtp limit reached');
+    void deps.journal
+      .append({ type: 'smtp.limit', actor: actorOf(session), subject, details: { front, limit, code: err.code, reply: `${err.responseCode} ${err.message}`, remote: session.remoteAddress, ...extra } })
+      .catch((e) => log.error({ err: e }, 'could not journal an SMTP limit'));
+  };
+  /**
+   * Who unknown recipients are counted against. MX: the operator and its client address.
+   * Submission: the person or application that logged in — not the address, which a whole
+   * hospital may share behind one NAT.
+   */
+  const harvestKeys = (session: SMTPServerSession, c: ConnState) =>
+    c.principal ? [principalLabel(c.principal)] : [`operator ${c.peerDomain ?? c.peer?.subject.CN ?? '?'}`, `address ${session.remoteAddress}`];
+  const harvestRefusal = (who: string) =>
+    smtpError('SMTP_UNKNOWN_RECIPIENT_RATE', { who, limit: deps.unknownRecipients.limit, window: windowLabel(deps.unknownRecipients.windowMs) });
 
   const options: SMTPServerOptions = {
     ...serverTlsOptions(deps.tls, { requestCert: true, rejectUnauthorized: false }),
-    name: deps.hostname,
-    banner: `${deps.hostname} MSSanté ${front === 'mx' ? 'MX' : 'submission'} ready`,
+    name,
+    // smtp-server's greeting is "220 <name> ESMTP <banner>".
+    banner: `MSSante ${front === 'mx' ? 'MX' : 'submission'} ready`,
     secure: !!opts.implicitTls,
     needsUpgrade: false,
     size: deps.maxSize,
-    hideENHANCEDSTATUSCODES: true,
+    // Advertised, so every 2xx/4xx/5xx carries one (RFC 2034): ours from the catalogue,
+    // smtp-server's own (syntax, sequence, SIZE=) from its table; see smtp/wire.ts.
+    hideENHANCEDSTATUSCODES: false,
+    // The peer is who its certificate says; a PTR name is the IP owner's word, and waiting
+    // for it delays every greeting when DNS is slow.
+    disableReverseLookup: true,
     hideDSN: false,
     useXClient: false,
     useXForward: false,
@@ -150,7 +190,10 @@ export function createSmtpFront(front: Front, deps: FrontDeps, opts: { implicitT
         const c = st(session);
         c.local = [];
         c.remote = [];
+        c.overRecipients = 0;
         if (!session.secure) return cb(await refuse(session, smtpError('SMTP_TLS_REQUIRED'), address.address));
+        const utf8Problem = nonAsciiAddress(address.address, session);
+        if (utf8Problem) return cb(await refuse(session, utf8Problem, address.address));
         const certProblem = certificateRefusal(c);
         if (front === 'mx') {
           if (certProblem) return cb(await refuse(session, certProblem, address.address, { tlsError: c.tlsError }));
@@ -160,13 +203,15 @@ export function createSmtpFront(front: Front, deps: FrontDeps, opts: { implicitT
             c.senderDomains = new Set();
             // The certificate must name a domain on the liste blanche (any of its SANs).
             const names = peer.domains.filter((d) => d !== 'localhost' && !/^[\d.:]+$/.test(d));
-            let verdict = await deps.policy.mayPeerConnect({ kind: 'peer', domain: names[0] ?? peer.subject.CN ?? '', subject: subjectLine(peer) }, { front: 'smtp-mx', remote: session.remoteAddress });
+            let admittedBy = names[0] ?? peer.subject.CN ?? '';
+            let verdict = await deps.policy.mayPeerConnect({ kind: 'peer', domain: admittedBy, subject: subjectLine(peer) }, { front: 'smtp-mx', remote: session.remoteAddress });
             for (const d of names.slice(1)) {
               if (verdict.ok) break;
-              verdict = await deps.policy.mayPeerConnect({ kind: 'peer', domain: d, subject: subjectLine(peer) }, { front: 'smtp-mx', remote: session.remoteAddress });
+              verdict = await deps.policy.mayPeerConnect({ kind: 'peer', domain: (admittedBy = d), subject: subjectLine(peer) }, { front: 'smtp-mx', remote: session.remoteAddress });
             }
             if (!verdict.ok) return cb(await refuse(session, smtpRefusal(verdict), address.address, { certificate: subjectLine(peer) }));
             c.peerAcceptedAt = Date.now();
+            c.peerDomain = normaliseDomain(admittedBy);
           }
           if (address.address && !c.senderDomains!.has(domainOf(address.address))) {
             const v = await deps.policy.inTrustSpace(domainOf(address.address), 'sender ', { front: 'smtp-mx', remote: session.remoteAddress });
@@ -196,18 +241,39 @@ export function createSmtpFront(front: Front, deps: FrontDeps, opts: { implicitT
       void (async () => {
         const c = st(session);
         const rcpt = normaliseAddress(address.address);
+        const utf8Problem = nonAsciiAddress(rcpt, session);
+        if (utf8Problem) return cb(await refuse(session, utf8Problem, rcpt));
+        // RFC 5321 §4.5.3.1.8: at least 100 recipients; beyond the limit the client sends
+        // the rest in another transaction. A repeated recipient is not a new one.
+        const known = c.local.includes(rcpt) || c.remote.includes(rcpt);
+        if (!known && c.local.length + c.remote.length >= deps.maxRecipients) {
+          const err = smtpError('SMTP_TOO_MANY_RECIPIENTS', { limit: deps.maxRecipients });
+          if (!c.overRecipients) tripped(session, 'recipients', err, rcpt, { max: deps.maxRecipients });
+          c.overRecipients++;
+          return cb(err);
+        }
         if (isLocal(deps, rcpt)) {
+          // Address harvesting: past the unknown-recipient limit, every recipient from this
+          // peer or address gets the same temporary answer, so known and unknown look alike.
+          const keys = harvestKeys(session, c);
+          const over = keys.find((k) => deps.unknownRecipients.full(k));
+          if (over) return cb(harvestRefusal(over));
           const r = await deps.resolver.resolve(rcpt);
+          if (r.kind === 'unknown' || r.kind === 'closed') {
+            for (const k of keys) {
+              if (deps.unknownRecipients.add(k)) tripped(session, 'unknown-recipients', harvestRefusal(k), k, { max: deps.unknownRecipients.limit, windowMs: deps.unknownRecipients.windowMs });
+            }
+          }
           if (r.kind === 'unknown') return cb(await refuse(session, smtpError('BAL_UNKNOWN', { address: rcpt }), rcpt));
           if (r.kind === 'closed') return cb(await refuse(session, smtpError('BAL_CLOSED', { address: rcpt }), rcpt));
           if (r.kind === 'unavailable') return cb(await refuse(session, smtpError('DIRECTORY_UNAVAILABLE'), rcpt, { reason: r.reason }));
-          c.local.push(rcpt);
+          if (!known) c.local.push(rcpt);
           return cb();
         }
         if (front === 'mx') return cb(await refuse(session, smtpError('RELAY_DENIED', { address: rcpt }), rcpt));
         const v = await deps.policy.inTrustSpace(domainOf(rcpt), 'recipient ', { front: 'smtp-submission', remote: session.remoteAddress, principal: c.principal });
         if (!v.ok) return cb(smtpRefusal(v));
-        c.remote.push(rcpt);
+        if (!known) c.remote.push(rcpt);
         cb();
       })().catch((e) => cb(internal(log, e)));
     },
@@ -228,13 +294,16 @@ export function createSmtpFront(front: Front, deps: FrontDeps, opts: { implicitT
           if (stream.sizeExceeded || size > deps.maxSize) return cb(await refuse(session, smtpError('MESSAGE_TOO_BIG', { limit: deps.maxSize }), envFrom));
           if (check.offence) return cb(await refuse(session, smtpError('MESSAGE_BARE_LINE_ENDING', check.offence), envFrom));
           const message = Buffer.concat(chunks);
-          const headers = headerSection(message);
+          const content = checkContent(message, { smtpUtf8: !!session.envelope.smtpUtf8, fromCode: front === 'submission' ? 'FROM_HEADER_INVALID' : undefined });
+          if (!content.ok) return cb(await refuse(session, smtpError(content.problem.code, content.problem.details), envFrom));
           if (front === 'submission') {
-            const from = addressparser(headerValue(headers, 'From') ?? '', { flatten: true }) as Array<{ address?: string }>;
-            const fromAddress = from.length === 1 ? from[0].address ?? '' : '';
-            if (!fromAddress) return cb(await refuse(session, smtpError('FROM_HEADER_INVALID', { from: JSON.stringify(headerValue(headers, 'From') ?? '') }), envFrom));
-            const v = await deps.policy.maySendAs(c.principal!, fromAddress, { front: 'smtp-submission', remote: session.remoteAddress });
+            const v = await deps.policy.maySendAs(c.principal!, content.from.address, { front: 'smtp-submission', remote: session.remoteAddress });
             if (!v.ok) return cb(smtpRefusal(v));
+          } else {
+            // The header From is what the reader sees: it must be one of the delivering operator's domains.
+            const peer = { kind: 'peer' as const, domain: c.peerDomain ?? '', subject: subjectLine(c.peer!) };
+            const v = await deps.policy.mayPeerSendFrom(peer, c.peer!.domains, content.from.domain, { front: 'smtp-mx', remote: session.remoteAddress });
+            if (!v.ok) return cb(await refuse(session, smtpRefusal(v), envFrom, { from: content.from.address }));
           }
           const queueId = randomBytes(8).toString('hex').toUpperCase();
           const received = receivedHeader({
@@ -249,7 +318,7 @@ export function createSmtpFront(front: Front, deps: FrontDeps, opts: { implicitT
             recipient: c.local.length + c.remote.length === 1 ? (c.local[0] ?? c.remote[0]) : undefined,
           });
           const body = Buffer.concat([Buffer.from(received, 'latin1'), message]);
-          const messageId = headerValue(headers, 'Message-ID');
+          const messageId = content.messageId;
           const peerInfo = { address: session.remoteAddress, helo: session.hostNameAppearsAs, queueId, tls: c.tls, certificate: c.peer ? subjectLine(c.peer) : undefined, principal: c.principal ? principalLabel(c.principal) : undefined };
           // Durable before 250: the spool row, its outbound rows and its journal event are
           // committed first (in one transaction shared with the messages ending meanwhile).
@@ -263,12 +332,35 @@ export function createSmtpFront(front: Front, deps: FrontDeps, opts: { implicitT
             event: { type: 'smtp.received', actor, subject: messageId, details: { front, from: envFrom, local, remote, size: body.length, ...peerInfo } },
           });
           log.info({ session: session.id, spool: spoolId, queueId, messageId, from: envFrom, local: c.local.length, remote: c.remote.length, size: body.length }, 'smtp accepted');
+          // A client that delivers is not one probing us: its refusals count afresh.
+          c.errors = 0;
           cb(null, `2.0.0 message accepted, queued as ${queueId}`);
         })().catch((e) => cb(internal(log, e)));
       });
     },
   };
   const server = new SMTPServer(options);
+  guardReplies(server, {
+    // smtp-server's own refusal of MAIL FROM:<…> SIZE=n over the limit: the catalogue's sentence, journalled.
+    replace(session, _code, _text, context) {
+      if (context !== 'MESSAGE_TOO_BIG') return undefined;
+      const err = smtpError('MESSAGE_TOO_BIG', { limit: deps.maxSize });
+      void refuse(session, err, session.remoteAddress);
+      return err;
+    },
+    // The error limit counts every refusal on the connection, whoever made it. Failed logins
+    // are the login throttle's (core/policy); recipients past the recipient limit count only
+    // once the client overshoots by another limit's worth (it may just not read our 452s).
+    afterError(session, code, text) {
+      const c = st(session);
+      if (code === 535 || code === 454) return undefined;
+      if (text.startsWith('4.5.3 ') && c.overRecipients <= deps.maxRecipients) return undefined;
+      if (++c.errors < deps.maxErrors) return undefined;
+      const err = smtpError('SMTP_TOO_MANY_ERRORS', { count: c.errors });
+      tripped(session, 'errors', err, session.remoteAddress, { max: deps.maxErrors });
+      return err;
+    },
+  });
   server.on('error', (e) => log.warn({ err: e.message }, 'smtp connection error'));
   return server;
 }
@@ -291,6 +383,12 @@ function cachedIdentity(cache: Map<string, { peer: PeerIdentity; until: number }
   return peer;
 }
 
+/** RFC 6531: a non-ASCII local part belongs only to a transaction that announced SMTPUTF8. */
+function nonAsciiAddress(address: string, session: SMTPServerSession) {
+  const local = address.slice(0, Math.max(0, address.lastIndexOf('@')));
+  return /[^\x00-\x7f]/.test(local) && !session.envelope.smtpUtf8 ? smtpError('SMTP_8BIT_ADDRESS', { address }) : undefined;
+}
+
 /** Why a presented certificate is refused, or undefined when it verified. */
 function certificateRefusal(c: ConnState) {
   if (!c.peer && !c.tlsError) return smtpError('PEER_NO_CERTIFICATE');
@@ -308,20 +406,13 @@ const subjectLine = (p: PeerIdentity) =>
 
 /** Messages per hour per principal, counted in this process. */
 export function rateLimiter(): (who: string, perHour: number) => boolean {
-  const rates = new Map<string, number[]>();
-  return (who, perHour) => allowRate(rates, who, perHour);
-}
-
-function allowRate(rates: Map<string, number[]>, who: string, perHour: number): boolean {
-  const now = Date.now();
-  const recent = (rates.get(who) ?? []).filter((t) => now - t < 3_600_000);
-  if (recent.length >= perHour) {
-    rates.set(who, recent);
-    return false;
-  }
-  recent.push(now);
-  rates.set(who, recent);
-  return true;
+  let hour: WindowCounter | undefined;
+  return (who, perHour) => {
+    if (hour?.limit !== perHour) hour = new WindowCounter(perHour, 3_600_000);
+    if (hour.full(who)) return false;
+    hour.add(who);
+    return true;
+  };
 }
 
 function internal(log: Logger, e: unknown) {

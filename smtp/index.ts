@@ -4,6 +4,7 @@ import type { Config } from '../core/config/index.js';
 import type { HealthCheck } from '../core/http.js';
 import { DeliveryWorker } from './delivery.js';
 import { createSmtpFront, rateLimiter, type FrontDeps } from './fronts.js';
+import { WindowCounter } from './limits.js';
 import type { LmtpTarget } from '../mailstore/lmtp.js';
 import { bouncer } from './bounce.js';
 import { SpoolWriter, type Accepted, type EnqueueOutbound } from './spool-writer.js';
@@ -96,6 +97,10 @@ export async function startSmtp(config: Config, deps: SmtpDeps): Promise<SmtpSer
     ratePerHour: config.smtp.ratePerHour,
     // One count per person or application, whichever port they come through.
     allowRate: rateLimiter(),
+    maxRecipients: config.smtp.maxRecipients,
+    maxErrors: config.smtp.maxErrors,
+    // One count per peer and per client address, whichever front they come through.
+    unknownRecipients: new WindowCounter(config.smtp.unknownRecipientLimit, config.smtp.unknownRecipientWindow),
   };
   const mx = createSmtpFront('mx', common);
   const submission = createSmtpFront('submission', common);

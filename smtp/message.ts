@@ -1,4 +1,5 @@
 import { Transform, type TransformCallback } from 'node:stream';
+import { ascii } from './reply.js';
 
 /**
  * Watches the DATA bytes for a bare LF or a bare CR: a line must end with CRLF. Accepting
@@ -41,11 +42,56 @@ export function headerSection(message: Buffer): string {
   return message.subarray(0, end < 0 ? Math.min(message.length, 64 * 1024) : end + 2).toString('latin1');
 }
 
-/** One header's unfolded value, or undefined (first occurrence). */
-export function headerValue(headers: string, name: string): string | undefined {
-  const re = new RegExp(`^${name}:[ \\t]*((?:.*)(?:\\r\\n[ \\t].*)*)`, 'im');
-  const m = re.exec(headers);
-  return m ? m[1].replace(/\r\n[ \t]+/g, ' ').trim() : undefined;
+/** One field of the header section: its name as written, and where its bytes are. */
+export interface HeaderField {
+  name: string;
+  /** 1-based line number of its first line. */
+  line: number;
+  /** Byte range of the value: after the colon, to the end of its last folded line (CRLF excluded). */
+  valueStart: number;
+  end: number;
+}
+
+/** A line of the header section that is neither a field nor a continuation (1-based). */
+export interface MalformedLine {
+  malformed: number;
+}
+
+/**
+ * The fields of the header section (RFC 5322 §2.2), one at a time and on bytes: the content
+ * rules look at raw bytes (8-bit, UTF-8) before any decoding, and keep nothing per field, so a
+ * message of a million header lines costs time, not memory. Ends at the empty line, or after
+ * yielding a malformed line. Lines end with CRLF here: DATA with a bare CR or LF was refused
+ * before (LineEndingCheck). A field name is printable ASCII but ":" (obsolete white space
+ * before the colon accepted, RFC 5322 §4.5).
+ */
+export function* headerFields(message: Buffer): Generator<HeaderField | MalformedLine> {
+  let field: HeaderField | undefined;
+  let pos = 0;
+  for (let line = 1; pos < message.length; line++) {
+    const lf = message.indexOf(0x0a, pos);
+    const end = lf < 0 ? message.length : lf - 1; // every LF follows a CR here
+    if (end === pos) break; // the empty line: the body follows
+    const first = message[pos];
+    if (first === 0x20 || first === 0x09) {
+      if (!field) return yield { malformed: line };
+      field.end = end;
+    } else {
+      const colon = message.indexOf(0x3a, pos);
+      const name = colon < 0 || colon > end ? '' : message.subarray(pos, colon).toString('latin1').replace(/[ \t]+$/, '');
+      if (field) yield field;
+      field = undefined;
+      if (!/^[\x21-\x39\x3b-\x7e]+$/.test(name)) return yield { malformed: line };
+      field = { name, line, valueStart: colon + 1, end };
+    }
+    pos = end + 2;
+  }
+  if (field) yield field;
+}
+
+/** A field's value, unfolded and trimmed, decoded as UTF-8 (headers are ASCII or, under SMTPUTF8, UTF-8). */
+export function fieldValue(message: Buffer, f: HeaderField): string {
+  return message.subarray(f.valueStart, f.end).toString('utf8').replace(/\r\n(?=[ \t])/g, '').trim();
 }
 
 export interface ReceivedInfo {
@@ -74,4 +120,5 @@ export function receivedHeader(r: ReceivedInfo): string {
   return lines.join('\r\n') + '\r\n';
 }
 
-const sanitize = (s: string) => s.replace(/[\r\n\t"()\\]/g, ' ').slice(0, 300);
+/** A trace header is ASCII (a peer would refuse 8-bit headers without SMTPUTF8) and cannot be closed early. */
+const sanitize = (s: string) => ascii(s).replace(/["()\\]/g, ' ').slice(0, 300);

@@ -195,8 +195,10 @@ export function loadConfig(opts: LoadOptions = {}): Config {
 /** Variables read elsewhere that are not settings (the config file itself, test switches). */
 const EXTRA_ENV = new Set(['MSS_CONFIG_FILE', 'MSS_TEST_DATABASE_URL', 'MSS_TEST_CRASH', 'MSS_TEST_LOG']);
 
-/** Fill derived defaults: relative paths hang off dataDir, TLS files off the PKI dir. */
+/** Fill derived defaults: relative paths hang off dataDir, TLS files off the PKI dir, the host name off the domain. */
 function resolvePaths(c: Config, cwd: string): Config {
+  // The name peers see in the banner, EHLO and Received headers: the operator's, never the machine's.
+  c.operator.hostname ||= c.operator.domain;
   c.dataDir = resolve(cwd, c.dataDir);
   const inData = (p: string) => (isAbsolute(p) ? p : resolve(c.dataDir, p));
   c.pki.dir = inData(c.pki.dir);

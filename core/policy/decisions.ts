@@ -1,5 +1,6 @@
 // The decisions themselves: pure functions from facts to a verdict, no I/O, so the whole
 // access matrix is tested without a database and every front gets the same answer.
+import { domainToASCII } from 'node:url';
 import type { MailboxFacts, TrustSpaceEntry } from './facts.js';
 import { principalLabel, type AdminPrincipal, type PeerPrincipal, type Principal } from './principal.js';
 import { ALLOW, refuse, type Verdict } from './verdict.js';
@@ -130,6 +131,25 @@ export function decidePeer(peer: PeerPrincipal, entry: TrustSpaceEntry | null, r
     return refuse('PEER_CERT_MISMATCH', { domain: normaliseDomain(peer.domain), subject: peer.subject.replace(/\n/g, ', ') });
   }
   return ALLOW;
+}
+
+/**
+ * May this peer operator deliver a message whose header From is in `domain`? The domain must
+ * be in the espace de confiance and be one of the peer's: an operator may serve several
+ * domains of the liste blanche, so "its" domains are those its certificate names and those
+ * whose liste blanche entry records its certificate's subject (DNCertificatOperateur, the
+ * national list's own link between domains and operators). One of our own domains is never a
+ * peer's: a message claiming to come from one of our boxes arrives through submission.
+ */
+export function decidePeerFrom(peer: PeerPrincipal, certNames: readonly string[], domain: string, entry: TrustSpaceEntry | null, localDomains: readonly string[]): Verdict {
+  const d = normaliseDomain(domain);
+  const ascii = (n: string) => domainToASCII(normaliseDomain(n)) || normaliseDomain(n);
+  const notPeers = refuse('FROM_NOT_PEER_DOMAIN', { domain: d, peer: normaliseDomain(peer.domain) });
+  if (localDomains.some((l) => normaliseDomain(l) === d)) return notPeers;
+  if (!entry) return refuse('DOMAIN_NOT_WHITELISTED', { role: 'From header ', domain: d || '(empty)' });
+  if (certNames.some((n) => ascii(n) === ascii(d))) return ALLOW;
+  if (entry.operatorDn && dnEquals(entry.operatorDn, peer.subject)) return ALLOW;
+  return notPeers;
 }
 
 /**

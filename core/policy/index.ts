@@ -4,7 +4,7 @@
 // cannot be looked up is a temporary refusal, never an accept. Every refusal is journalled.
 import type { JournalEventInput } from '../journal/index.js';
 import type { Logger } from '../logger.js';
-import { decideAdmin, decideOpenBal, decidePeer, decideSendAs, decideTrustSpace, normaliseAddress, normaliseDomain, type AdminTarget } from './decisions.js';
+import { decideAdmin, decideOpenBal, decidePeer, decidePeerFrom, decideSendAs, decideTrustSpace, normaliseAddress, normaliseDomain, type AdminTarget } from './decisions.js';
 import type { MailboxFacts, PolicyFacts } from './facts.js';
 import { principalActor, type AdminPrincipal, type PeerPrincipal, type Principal } from './principal.js';
 import { refuse, type Refusal, type Verdict } from './verdict.js';
@@ -27,7 +27,7 @@ export interface DecisionContext {
   remote?: string;
 }
 
-export type PolicyAction = 'open-bal' | 'send-as' | 'administer' | 'trust-space' | 'peer-connect';
+export type PolicyAction = 'open-bal' | 'send-as' | 'administer' | 'trust-space' | 'peer-connect' | 'peer-from';
 
 export interface PolicyOptions {
   /** The operator's own mail domains: inside the espace de confiance without a list entry. */
@@ -131,6 +131,24 @@ export class Policy {
       v = refuse('DIRECTORY_UNAVAILABLE');
     }
     if (!v.ok) await journalRefusal(this.journal, v, { principal: peer, action: 'peer-connect', subject: normaliseDomain(peer.domain), ctx, cause }, this.opts.log);
+    return v;
+  }
+
+  /**
+   * May this peer operator deliver a message whose header From is in `domain`? (MX, end of
+   * DATA.) certNames: the DNS names its certificate carries.
+   */
+  async mayPeerSendFrom(peer: PeerPrincipal, certNames: readonly string[], domain: string, ctx?: DecisionContext): Promise<Verdict> {
+    const d = normaliseDomain(domain);
+    let v: Verdict;
+    let cause: string | undefined;
+    try {
+      v = decidePeerFrom(peer, certNames, d, this.opts.localDomains.some((l) => normaliseDomain(l) === d) ? null : await this.facts.trustSpaceEntry(d), this.opts.localDomains);
+    } catch (e) {
+      cause = (e as Error).message;
+      v = refuse('DIRECTORY_UNAVAILABLE');
+    }
+    if (!v.ok) await journalRefusal(this.journal, v, { principal: peer, action: 'peer-from', subject: d, ctx, cause }, this.opts.log);
     return v;
   }
 

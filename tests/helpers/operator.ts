@@ -62,7 +62,8 @@ export async function startOperator(o: {
   domain: string;
   cert: 'server' | 'peer-operator';
   ports: { mx: number; submission: number; submissions: number };
-  peers: string[];
+  /** Liste blanche entries besides the generated ones: a domain, or a domain with its DNCertificatOperateur. */
+  peers: Array<string | { nom: string; dn?: string }>;
   routes?: string[];
   overrides?: DeepPartial<Config>;
 }): Promise<TestOperator> {
@@ -89,7 +90,7 @@ export async function startOperator(o: {
   const log = process.env.MSS_TEST_LOG ? createLogger({ log: { level: process.env.MSS_TEST_LOG as 'debug', format: 'json' } }) : silentLogger;
   const platform = await startPlatform(config, log);
   const { db, journal } = platform;
-  await importWhitelist(db, journal, Buffer.from(makeWhitelistXml({ count: 3, extra: o.peers.map((nom) => ({ nom })) })), 'test', 'test');
+  await importWhitelist(db, journal, Buffer.from(makeWhitelistXml({ count: 3, extra: o.peers.map((p) => (typeof p === 'string' ? { nom: p } : p)) })), 'test', 'test');
   const ctx = operatorBalContext(config, db, journal);
   return {
     platform,
