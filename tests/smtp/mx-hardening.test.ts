@@ -370,7 +370,7 @@ describe('nothing acknowledged was lost', () => {
     await until(async () => {
       const delivered = await a.platform.journal.list({ type: 'smtp.delivered', limit: 1000 });
       const got = new Map<string, Set<string>>();
-      for (const e of delivered) for (const r of e.details.rcpts as string[]) got.set(e.subject, (got.get(e.subject) ?? new Set()).add(r));
+      for (const e of delivered) for (const r of e.details.rcpts as string[]) got.set(e.subject ?? "", (got.get(e.subject ?? "") ?? new Set()).add(r));
       return [...acknowledged].every(([id, rcpts]) => rcpts.every((r) => got.get(id)?.has(r)));
     });
     expect(acknowledged.size).toBeGreaterThan(20);
