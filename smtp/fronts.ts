@@ -66,6 +66,8 @@ interface ConnState {
   /** Refusals since the last accepted message (the error limit); recipients refused for the transaction's recipient limit. */
   errors: number;
   overRecipients: number;
+  /** Refusals a tripped limit answered without an event each, by code: journalled as one event when the connection closes. */
+  limited?: Map<string, { count: number; reply: string }>;
 }
 
 /**
@@ -112,12 +114,24 @@ export function createSmtpFront(front: Front, deps: FrontDeps, opts: { implicitT
     if (c?.peer) return `peer ${c.peer.subject.CN ?? '?'}`;
     return `client ${session.remoteAddress}`;
   };
-  /** A limit tripped: one `smtp.limit` event (the refusals it causes after that are logged only). */
+  /**
+   * A limit tripped: one `smtp.limit` event. The refusals it causes after that are tallied
+   * (noted) and journalled together when the connection closes, so a flood of them is
+   * still in the record without one event per refused command.
+   */
   const tripped = (session: SMTPServerSession, limit: 'recipients' | 'errors' | 'unknown-recipients', err: SmtpReplyError, subject: string, extra: Record<string, unknown> = {}) => {
     log.warn({ session: session.id, remote: session.remoteAddress, limit, subject, reply: `${err.responseCode} ${err.message}` }, 'smtp limit reached');
     void deps.journal
       .append({ type: 'smtp.limit', actor: actorOf(session), subject, details: { front, limit, code: err.code, reply: `${err.responseCode} ${err.message}`, remote: session.remoteAddress, ...extra } })
       .catch((e) => log.error({ err: e }, 'could not journal an SMTP limit'));
+  };
+  const noted = (session: SMTPServerSession, err: SmtpReplyError): SmtpReplyError => {
+    const c = st(session);
+    const m = (c.limited ??= new Map());
+    const t = m.get(err.code) ?? { count: 0, reply: `${err.responseCode} ${err.message}` };
+    t.count++;
+    m.set(err.code, t);
+    return err;
   };
   /**
    * Who unknown recipients are counted against. MX: the operator and its client address.
@@ -237,6 +251,16 @@ export function createSmtpFront(front: Front, deps: FrontDeps, opts: { implicitT
       })().catch((e) => cb(internal(log, e)));
     },
 
+    onClose(session) {
+      const c = state.get(session);
+      if (!c?.limited) return;
+      for (const [code, t] of c.limited) {
+        void deps.journal
+          .append({ type: 'smtp.refused', actor: actorOf(session), subject: session.remoteAddress, details: { front, code, reply: t.reply, count: t.count, remote: session.remoteAddress, limited: true } })
+          .catch((e) => log.error({ err: e }, 'could not journal the refusals of a tripped limit'));
+      }
+    },
+
     onRcptTo(address: SMTPServerAddress, session, cb) {
       void (async () => {
         const c = st(session);
@@ -250,14 +274,14 @@ export function createSmtpFront(front: Front, deps: FrontDeps, opts: { implicitT
           const err = smtpError('SMTP_TOO_MANY_RECIPIENTS', { limit: deps.maxRecipients });
           if (!c.overRecipients) tripped(session, 'recipients', err, rcpt, { max: deps.maxRecipients });
           c.overRecipients++;
-          return cb(err);
+          return cb(noted(session, err));
         }
         if (isLocal(deps, rcpt)) {
           // Address harvesting: past the unknown-recipient limit, every recipient from this
           // peer or address gets the same temporary answer, so known and unknown look alike.
           const keys = harvestKeys(session, c);
           const over = keys.find((k) => deps.unknownRecipients.full(k));
-          if (over) return cb(harvestRefusal(over));
+          if (over) return cb(noted(session, harvestRefusal(over)));
           const r = await deps.resolver.resolve(rcpt);
           if (r.kind === 'unknown' || r.kind === 'closed') {
             for (const k of keys) {

@@ -356,6 +356,12 @@ describe('unknown recipients per peer, across connections (address harvesting)',
     const events = await limitEvents('unknown-recipients');
     expect(events.map((e) => e.subject).sort()).toEqual(['address 127.0.0.2', `operator ${P2}`]);
     expect(events[0].details).toMatchObject({ front: 'mx', code: 'SMTP_UNKNOWN_RECIPIENT_RATE', max: UNKNOWN_LIMIT, windowMs: 3_600_000 });
+    // Every 450 is in the record too: tallied per connection, one event when it closes.
+    const refused = 15 - UNKNOWN_LIMIT + 3;
+    await until(async () => {
+      const tallies = (await a.platform.journal.list({ type: 'smtp.refused', limit: 1000 })).filter((e) => e.details.limited && e.details.code === 'SMTP_UNKNOWN_RECIPIENT_RATE');
+      return tallies.reduce((n, e) => n + (e.details.count as number), 0) === refused;
+    });
   });
 
   it('the other peer, from its own address, is served', async () => {
