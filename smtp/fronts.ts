@@ -4,11 +4,12 @@ import { SMTPServer, type SMTPServerAddress, type SMTPServerAuthentication, type
 import addressparser from 'nodemailer/lib/addressparser/index.js';
 import type { Journal } from '../core/journal/index.js';
 import type { Logger } from '../core/logger.js';
-import { normaliseAddress, normaliseDomain, principalLabel, type ApplicationPrincipal, type PersonPrincipal, type Policy } from '../core/policy/index.js';
+import { normaliseAddress, normaliseDomain, principalLabel, type ApplicationPrincipal, type LoginThrottle, type PersonPrincipal, type Policy } from '../core/policy/index.js';
 import { peerIdentity, serverTlsOptions, type PeerIdentity, type TlsMaterial } from '../certs/tls.js';
 import { LineEndingCheck, headerSection, headerValue, receivedHeader } from './message.js';
 import type { RecipientResolver } from './recipients.js';
 import { smtpError, smtpRefusal } from './reply.js';
+import { ExternalAuthServer } from './sasl-external.js';
 import type { Accepted } from './spool-writer.js';
 
 /**
@@ -33,6 +34,8 @@ export interface FrontDeps {
   authenticate?: (user: string, secret: string) => Promise<PersonPrincipal | null>;
   /** Submission only: a verified client certificate → the person or application it stands for. */
   certificatePrincipal?: (pem: string) => Promise<PersonPrincipal | ApplicationPrincipal | null>;
+  /** Submission only: core/policy's login throttle, around every password check (AUTH PLAIN / LOGIN). */
+  throttle?: Pick<LoginThrottle, 'guard'>;
   /** Messages per hour and per authenticated principal (submission). */
   ratePerHour?: number;
   /** Whether `who` may submit one more message within the hour (default: this front's own count). */
@@ -46,6 +49,8 @@ interface ConnState {
   tlsError?: string;
   tls?: { version: string; cipher: string };
   principal?: PersonPrincipal | ApplicationPrincipal;
+  /** Submission: what a verified certificate stands for (null: nothing), looked up once the TLS session is up. */
+  certPrincipal?: PersonPrincipal | ApplicationPrincipal | null;
   local: string[];
   remote: string[];
   /** MX: when the policy last let this peer in, and the sender domains it accepted since. */
@@ -128,20 +133,51 @@ export function createSmtpFront(front: Front, deps: FrontDeps, opts: { implicitT
           c.tlsError = (e as Error).message;
         }
       }
-      cb();
+      // Submission: whom a usable certificate stands for, known before EHLO (which offers
+      // AUTH EXTERNAL only then). A directory that cannot answer is asked again at AUTH / MAIL.
+      if (front !== 'submission' || !c.certPem || certificateRefusal(c) || !deps.certificatePrincipal) return cb();
+      deps.certificatePrincipal(c.certPem).then(
+        (p) => {
+          c.certPrincipal = p;
+          cb();
+        },
+        (e) => {
+          log.warn({ err: e, session: session.id }, 'could not look up the client certificate');
+          cb();
+        },
+      );
     },
 
     onAuth(auth: SMTPServerAuthentication, session, cb) {
       void (async () => {
-        if (front !== 'submission' || !deps.authenticate) return cb(smtpError('SUBMISSION_AUTH_REQUIRED'));
-        const person = await deps.authenticate(auth.username ?? '', auth.password ?? '');
-        if (!person) {
-          const err = await refuse(session, smtpError('AUTH_FAILED'), auth.username ?? '', { method: auth.method });
-          return cb(err);
+        if (front !== 'submission') return cb(smtpError('SUBMISSION_AUTH_REQUIRED'));
+        const method = auth.method as string;
+        const user = auth.username ?? '';
+        let principal: PersonPrincipal | ApplicationPrincipal;
+        if (method === 'EXTERNAL') {
+          // The TLS handshake proved the key: no password, no throttle (a certificate is never locked out).
+          const c = st(session);
+          const failure = !c.certPem ? 'no-certificate' : certificateRefusal(c) ? 'certificate-rejected' : null;
+          if (failure === null && c.certPrincipal === undefined && deps.certificatePrincipal) c.certPrincipal = await deps.certificatePrincipal(c.certPem!);
+          const p = failure === null ? c.certPrincipal : null;
+          if (!p) return cb(await refuse(session, smtpError('AUTH_FAILED'), user, { method, failure: failure ?? 'no-account-for-certificate', ...(c.peer ? { certificate: subjectLine(c.peer) } : {}), ...(c.tlsError ? { tlsError: c.tlsError } : {}) }));
+          // An authorisation identity names the box to act as: it must be one this principal may send as.
+          if (user) {
+            const v = await deps.policy.maySendAs(p, user, { front: 'smtp-submission', remote: session.remoteAddress });
+            if (!v.ok) return cb(await refuse(session, smtpError('SUBMISSION_AUTHZID_REFUSED', { reason: v.reason }), user, { method, failure: 'authzid-refused', certificate: subjectLine(c.peer!) }));
+          }
+          principal = p;
+        } else {
+          if (!deps.authenticate || !deps.throttle) return cb(smtpError('SUBMISSION_AUTH_REQUIRED'));
+          const authenticate = deps.authenticate;
+          const g = await deps.throttle.guard({ realm: 'person', user, source: session.remoteAddress, front: 'smtp-submission' }, () => authenticate(user, auth.password ?? ''), (p) => !p);
+          if (!g.ok) return cb(await refuse(session, smtpRefusal(g.refusal), user, { method, failure: 'throttled', throttled: g.who }));
+          if (!g.value) return cb(await refuse(session, smtpError('AUTH_FAILED'), user, { method }));
+          principal = g.value;
         }
-        st(session).principal = person;
-        await deps.journal.append({ type: 'smtp.auth', actor: principalLabel(person), subject: auth.username, details: { front, method: auth.method, remote: session.remoteAddress } });
-        cb(null, { user: person.login });
+        st(session).principal = principal;
+        await deps.journal.append({ type: 'smtp.auth', actor: principalLabel(principal), subject: user || principalLabel(principal), details: { front, method, remote: session.remoteAddress } });
+        cb(null, { user: principal.kind === 'person' ? principal.login : principalLabel(principal) });
       })().catch((e) => cb(internal(log, e)));
     },
 
@@ -177,7 +213,7 @@ export function createSmtpFront(front: Front, deps: FrontDeps, opts: { implicitT
         }
         // Submission: a person (AUTH) or a registered certificate (application, personal).
         if (!c.principal && c.certPem && !certProblem && deps.certificatePrincipal) {
-          const p = await deps.certificatePrincipal(c.certPem);
+          const p = c.certPrincipal ?? (await deps.certificatePrincipal(c.certPem));
           if (p) {
             c.principal = p;
             await deps.journal.append({ type: 'smtp.auth', actor: principalLabel(p), subject: subjectLine(c.peer!), details: { front, method: 'certificate', remote: session.remoteAddress } });
@@ -268,7 +304,8 @@ export function createSmtpFront(front: Front, deps: FrontDeps, opts: { implicitT
       });
     },
   };
-  const server = new SMTPServer(options);
+  // Submission also speaks SASL EXTERNAL, offered to a connection whose certificate stands for someone.
+  const server = front === 'submission' ? new ExternalAuthServer(options, (session) => !!st(session).certPrincipal) : new SMTPServer(options);
   server.on('error', (e) => log.warn({ err: e.message }, 'smtp connection error'));
   return server;
 }

@@ -10,7 +10,6 @@ import { mailRoutes } from './routes-mail.js';
 import { sendRoutes } from './routes-send.js';
 import { sessionRoutes } from './routes-session.js';
 import * as S from './schemas.js';
-import type { LoginThrottle } from './throttle.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -24,12 +23,9 @@ const PUBLIC = new Set([`${PREFIX}/login`]);
 export interface ApiContext {
   deps: WebmailDeps;
   pool: ImapPool;
-  throttle: LoginThrottle;
   /** Operator host name: Message-IDs, the MDN's Reporting-UA. */
   hostname: string;
   maxUpload: number;
-  /** The uniform wait before answering a failed login. */
-  failureDelayMs: number;
 }
 
 /** The session of an authenticated request (set by the onRequest hook). */

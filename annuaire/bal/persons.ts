@@ -164,6 +164,15 @@ async function personNamed(q: Queryable, user: string): Promise<PersonRow | null
   return rows[0] ?? null;
 }
 
+/**
+ * The login of the account a user name designates (its login, or the address of a personal
+ * box it holds), or null: what the login throttle counts failures on, so one person has one
+ * count however they name themselves.
+ */
+export async function accountLogin(q: Queryable, user: string): Promise<string | null> {
+  return (await personNamed(q, user))?.login ?? null;
+}
+
 /** checkCredentials for fronts that only need yes or no: the person, or null. */
 export async function authenticate(q: Queryable, user: string, secret: string, opts: { otp?: string; now?: number } = {}): Promise<PersonPrincipal | null> {
   const r = await checkCredentials(q, user, secret, opts);

@@ -109,7 +109,7 @@ describe('imap-proxy authorisation matrix (PER / ORG / APP)', () => {
       }
       expect(answer).toMatch(new RegExp(`^a NO \\[${row.expect.code}\\] `));
       // Every refusal waits the configured delay first (a lower bound: no upper one here).
-      expect(ms).toBeGreaterThanOrEqual(s.config.imap.failureDelay - 1);
+      expect(ms).toBeGreaterThanOrEqual(s.config.auth.failureDelay - 1);
       const ev = after.find((e) => e.type === (row.expect as { event: string }).event);
       expect(ev, `a ${row.expect.event} event`).toBeDefined();
       expect(ev!.subject).toBe(row.box);
