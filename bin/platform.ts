@@ -143,7 +143,8 @@ export async function startPlatform(config: Config, log: Logger): Promise<Platfo
           const r = await checkCredentials(db, user, secret);
           return r.ok ? r.principal : null;
         },
-        certificatePrincipal: (pem) => principalForCertificate(db, pem),
+        // Submission's logins name no box: an application certificate must be registered for one.
+        certificatePrincipal: (pem) => principalForCertificate(db, pem, { registered: true }),
         throttle,
       });
       stops.push(() => smtp!.stop());
