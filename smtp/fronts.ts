@@ -100,6 +100,33 @@ export function createSmtpFront(front: Front, deps: FrontDeps, opts: { implicitT
     return `client ${session.remoteAddress}`;
   };
 
+  /** AUTH PLAIN / LOGIN: the password checked behind core/policy's login throttle. */
+  const byPassword = async (session: SMTPServerSession, method: string, user: string, secret: string): Promise<PersonPrincipal | Error> => {
+    if (!deps.authenticate || !deps.throttle) return smtpError('SUBMISSION_AUTH_REQUIRED');
+    const authenticate = deps.authenticate;
+    const g = await deps.throttle.guard({ realm: 'person', user, source: session.remoteAddress, front: 'smtp-submission' }, () => authenticate(user, secret), (p) => !p);
+    if (!g.ok) return refuse(session, smtpRefusal(g.refusal), user, { method, failure: 'throttled', throttled: g.who });
+    return g.value ?? (await refuse(session, smtpError('AUTH_FAILED'), user, { method }));
+  };
+  /**
+   * AUTH EXTERNAL (RFC 4422): whom this connection's verified certificate stands for. No
+   * password, so no throttle: a certificate is never locked out. An authorisation identity
+   * names the box to act as, and must be one the principal may send as.
+   */
+  const byCertificate = async (session: SMTPServerSession, authzid: string): Promise<PersonPrincipal | ApplicationPrincipal | Error> => {
+    const c = st(session);
+    const failure = !c.certPem ? 'no-certificate' : certificateRefusal(c) ? 'certificate-rejected' : null;
+    if (failure === null && c.certPrincipal === undefined && deps.certificatePrincipal) c.certPrincipal = await deps.certificatePrincipal(c.certPem!);
+    const p = failure === null ? c.certPrincipal : null;
+    const certificate = c.peer ? { certificate: subjectLine(c.peer) } : {};
+    if (!p) return refuse(session, smtpError('AUTH_FAILED'), authzid, { method: 'EXTERNAL', failure: failure ?? 'no-account-for-certificate', ...certificate, ...(c.tlsError ? { tlsError: c.tlsError } : {}) });
+    if (authzid) {
+      const v = await deps.policy.maySendAs(p, authzid, { front: 'smtp-submission', remote: session.remoteAddress });
+      if (!v.ok) return refuse(session, smtpError('SUBMISSION_AUTHZID_REFUSED', { reason: v.reason }), authzid, { method: 'EXTERNAL', failure: 'authzid-refused', ...certificate });
+    }
+    return p;
+  };
+
   const options: SMTPServerOptions = {
     ...serverTlsOptions(deps.tls, { requestCert: true, rejectUnauthorized: false }),
     name: deps.hostname,
@@ -153,31 +180,11 @@ export function createSmtpFront(front: Front, deps: FrontDeps, opts: { implicitT
         if (front !== 'submission') return cb(smtpError('SUBMISSION_AUTH_REQUIRED'));
         const method = auth.method as string;
         const user = auth.username ?? '';
-        let principal: PersonPrincipal | ApplicationPrincipal;
-        if (method === 'EXTERNAL') {
-          // The TLS handshake proved the key: no password, no throttle (a certificate is never locked out).
-          const c = st(session);
-          const failure = !c.certPem ? 'no-certificate' : certificateRefusal(c) ? 'certificate-rejected' : null;
-          if (failure === null && c.certPrincipal === undefined && deps.certificatePrincipal) c.certPrincipal = await deps.certificatePrincipal(c.certPem!);
-          const p = failure === null ? c.certPrincipal : null;
-          if (!p) return cb(await refuse(session, smtpError('AUTH_FAILED'), user, { method, failure: failure ?? 'no-account-for-certificate', ...(c.peer ? { certificate: subjectLine(c.peer) } : {}), ...(c.tlsError ? { tlsError: c.tlsError } : {}) }));
-          // An authorisation identity names the box to act as: it must be one this principal may send as.
-          if (user) {
-            const v = await deps.policy.maySendAs(p, user, { front: 'smtp-submission', remote: session.remoteAddress });
-            if (!v.ok) return cb(await refuse(session, smtpError('SUBMISSION_AUTHZID_REFUSED', { reason: v.reason }), user, { method, failure: 'authzid-refused', certificate: subjectLine(c.peer!) }));
-          }
-          principal = p;
-        } else {
-          if (!deps.authenticate || !deps.throttle) return cb(smtpError('SUBMISSION_AUTH_REQUIRED'));
-          const authenticate = deps.authenticate;
-          const g = await deps.throttle.guard({ realm: 'person', user, source: session.remoteAddress, front: 'smtp-submission' }, () => authenticate(user, auth.password ?? ''), (p) => !p);
-          if (!g.ok) return cb(await refuse(session, smtpRefusal(g.refusal), user, { method, failure: 'throttled', throttled: g.who }));
-          if (!g.value) return cb(await refuse(session, smtpError('AUTH_FAILED'), user, { method }));
-          principal = g.value;
-        }
-        st(session).principal = principal;
-        await deps.journal.append({ type: 'smtp.auth', actor: principalLabel(principal), subject: user || principalLabel(principal), details: { front, method, remote: session.remoteAddress } });
-        cb(null, { user: principal.kind === 'person' ? principal.login : principalLabel(principal) });
+        const p = method === 'EXTERNAL' ? await byCertificate(session, user) : await byPassword(session, method, user, auth.password ?? '');
+        if (p instanceof Error) return cb(p);
+        st(session).principal = p;
+        await deps.journal.append({ type: 'smtp.auth', actor: principalLabel(p), subject: user || principalLabel(p), details: { front, method, remote: session.remoteAddress } });
+        cb(null, { user: p.kind === 'person' ? p.login : principalLabel(p) });
       })().catch((e) => cb(internal(log, e)));
     },
 
