@@ -42,7 +42,7 @@ import { migrate, openPglite } from '../core/db/index.js';
 import { Journal } from '../core/journal/index.js';
 import { silentLogger } from '../core/logger.js';
 import { freePort } from '../core/net.js';
-import { Policy } from '../core/policy/index.js';
+import { LoginThrottle, Policy } from '../core/policy/index.js';
 import { chownTree, Supervisor } from '../core/supervisor.js';
 import { DEV_RPPS, DEV_STRUCTURE_ID, initDevPki } from '../certs/pki.js';
 import { loadTlsMaterial, MSSANTE_TLS12_CIPHERS, serverTlsOptions, TLS13_CIPHERS } from '../certs/tls.js';
@@ -445,6 +445,7 @@ async function parent() {
     backend: { host: store.imap.host, port: store.imap.port, master: store.master },
     checkPassword: (u, s) => checkCredentials(db, u, s),
     certificatePrincipal: (pem) => principalForCertificate(db, pem),
+    throttle: new LoginThrottle(config.auth, { db, journal }),
   });
 
   // Reference in the same process as the proxy: what any Node relay costs on this machine.

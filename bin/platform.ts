@@ -20,8 +20,8 @@ import { startAdmin } from '../annuaire/admin/server.js';
 import { operatorDomains } from '../annuaire/admin/wiring.js';
 import { startPublicationSender } from '../annuaire/publication/index.js';
 import { whitelistFactSource } from '../annuaire/whitelist/index.js';
-import { Policy } from '../core/policy/index.js';
-import { checkCredentials, principalForCertificate } from '../annuaire/bal/index.js';
+import { LoginThrottle, Policy } from '../core/policy/index.js';
+import { accountLogin, checkCredentials, principalForCertificate } from '../annuaire/bal/index.js';
 import { feederConnection } from '../annuaire/ldap/client.js';
 import { ldapPaths } from '../annuaire/ldap/files.js';
 import { runningSlapd } from '../annuaire/ldap/slapd.js';
@@ -48,6 +48,8 @@ export interface Platform {
   directory?: Directory;
   /** The one access policy (core/policy) every front asks: open / send as a BAL, admin scope, trust space. */
   policy: Policy;
+  /** The one failed-login throttle (core/policy) every front that checks a password goes through; its counters are in the database. */
+  throttle: LoginThrottle;
   /** The MX, submission and delivery to Dovecot; absent without the LDAP directory it resolves recipients with. */
   smtp?: SmtpService;
   /** The IMAP proxy (993 / 143) in front of Dovecot; absent when imap.enabled is false. */
@@ -95,7 +97,15 @@ export async function startPlatform(config: Config, log: Logger): Promise<Platfo
     // --- Access policy, admin API, publication (core/policy, annuaire/admin, annuaire/publication).
     // One Policy for every front, fed by the annuaire's facts (local BALs, liste blanche).
     const policy = new Policy({ ...balFactSource(db), ...whitelistFactSource(db) }, journal, { localDomains: operatorDomains(config), log: log.child({ mod: 'policy' }) });
-    const admin = config.admin.enabled ? await startAdmin(config, log, db, journal, policy) : undefined;
+    // One login throttle for every password check (IMAP, submission, webmail, admin API),
+    // one count per person however they name themselves (login or personal box address).
+    const throttle = new LoginThrottle(config.auth, {
+      db,
+      journal,
+      log: log.child({ mod: 'auth-throttle' }),
+      accountOf: (realm, user) => (realm === 'person' ? accountLogin(db, user) : Promise.resolve(null)),
+    });
+    const admin = config.admin.enabled ? await startAdmin(config, log, db, journal, policy, throttle) : undefined;
     if (admin) stops.push(() => admin.stop());
     const publisher = config.publication.url
       ? startPublicationSender(db, journal, { url: config.publication.url, token: config.publication.token, maxAttempts: config.publication.maxAttempts, retryBaseMs: config.publication.retryBase, timeoutMs: config.publication.timeout, intervalMs: config.publication.interval, log: log.child({ mod: 'publication' }) })
@@ -133,7 +143,9 @@ export async function startPlatform(config: Config, log: Logger): Promise<Platfo
           const r = await checkCredentials(db, user, secret);
           return r.ok ? r.principal : null;
         },
-        certificatePrincipal: (pem) => principalForCertificate(db, pem),
+        // Submission's logins name no box: an application certificate must be registered for one.
+        certificatePrincipal: (pem) => principalForCertificate(db, pem, { registered: true }),
+        throttle,
       });
       stops.push(() => smtp!.stop());
     } else log.warn('SMTP not started: it needs the LDAP directory (ldap.enabled) to resolve recipients');
@@ -151,6 +163,7 @@ export async function startPlatform(config: Config, log: Logger): Promise<Platfo
           backend: { host: mailstore.imap.host, port: mailstore.imap.port, master: mailstore.master },
           checkPassword: (user, secret) => checkCredentials(db, user, secret),
           certificatePrincipal: (pem) => principalForCertificate(db, pem),
+          throttle,
         })
       : undefined;
     if (imap) stops.push(() => imap.stop());
@@ -194,6 +207,7 @@ export async function startPlatform(config: Config, log: Logger): Promise<Platfo
         journal,
         tls,
         checkPassword: (user, secret) => checkCredentials(db, user, secret),
+        throttle,
         openSession: (p) => openSession(db, p, life),
         async verifySession(token) {
           const s = await sessionPerson(db, token, life);
@@ -261,6 +275,7 @@ export async function startPlatform(config: Config, log: Logger): Promise<Platfo
       mailstore,
       directory,
       policy,
+      throttle,
       smtp,
       imap,
       webmail,

@@ -37,6 +37,9 @@ export const catalogue = {
   // Access policy refusals (core/policy) and the annuaire's own mailboxes, whitelist and
   // admin API. A policy verdict carries one of these codes; each front turns it into its wire form.
   AUTH_FAILED: { http: 401, smtp: { code: 535, enhanced: '5.7.8' }, imap: { kind: 'NO', code: 'AUTHENTICATIONFAILED' }, text: 'authentication failed: unknown user name or wrong credential' },
+  // The one login throttle (core/policy/throttle.ts), whatever the front: 454 4.7.0 is RFC 4954's temporary authentication failure.
+  LOGIN_THROTTLED: { http: 429, smtp: { code: 454, enhanced: '4.7.0' }, imap: { kind: 'NO', code: 'LIMIT' }, text: 'too many failed logins {who}; try again {when}' },
+  LOGIN_BUSY: { http: 503, smtp: { code: 454, enhanced: '4.7.0' }, imap: { kind: 'NO', code: 'UNAVAILABLE' }, text: 'too many logins {who} are being checked right now; try again in a moment' },
   DIRECTORY_UNAVAILABLE: { http: 503, smtp: { code: 451, enhanced: '4.4.3' }, imap: { kind: 'NO', code: 'UNAVAILABLE' }, text: 'the directory cannot answer right now; please try again later' },
   BAL_UNKNOWN: { http: 404, smtp: { code: 550, enhanced: '5.1.1' }, imap: { kind: 'NO', code: 'AUTHORIZATIONFAILED' }, text: 'there is no mailbox {address} at this operator' },
   BAL_CLOSED: { http: 410, smtp: { code: 550, enhanced: '5.1.1' }, imap: { kind: 'NO', code: 'AUTHORIZATIONFAILED' }, text: 'the mailbox {address} is closed' },
@@ -70,6 +73,7 @@ export const catalogue = {
   RELAY_DENIED: { http: 403, smtp: { code: 550, enhanced: '5.7.1' }, text: 'this server does not relay: {address} is not a mailbox of this operator' },
   MESSAGE_BARE_LINE_ENDING: { http: 400, smtp: { code: 550, enhanced: '5.6.0' }, text: 'message refused: it contains a bare {what} at byte {offset}; every line must end with CRLF (SMTP smuggling protection)' },
   MESSAGE_TOO_BIG: { http: 413, smtp: { code: 552, enhanced: '5.3.4' }, text: 'message too big: the limit is {limit} bytes' },
+  SUBMISSION_AUTHZID_REFUSED: { http: 403, smtp: { code: 535, enhanced: '5.7.8' }, text: 'authentication refused: {reason}' },
   SUBMISSION_AUTH_REQUIRED: { http: 401, smtp: { code: 530, enhanced: '5.7.0' }, text: 'authentication required: log in with your MSSanté account or your certificate' },
   FROM_HEADER_INVALID: { http: 400, smtp: { code: 550, enhanced: '5.6.0' }, text: 'the From header {from} must be one mailbox you may send as' },
   RATE_LIMITED: { http: 429, smtp: { code: 451, enhanced: '4.7.0' }, imap: { kind: 'NO', code: 'LIMIT' }, text: 'too many messages from {who}: at most {limit} per {window}; try again later' },
@@ -97,7 +101,6 @@ export const catalogue = {
   IMAP_STREAM_REFUSED: { http: 413, imap: { kind: 'BYE', code: 'TOOBIG' }, text: '{reason}; closing the connection' },
   IMAP_PREAUTH_TIMEOUT: { http: 408, imap: { kind: 'BYE', code: 'UNAVAILABLE' }, text: 'no login within {seconds} seconds; closing the connection' },
   IMAP_TOO_MANY_ERRORS: { http: 400, imap: { kind: 'BYE' }, text: 'too many invalid commands; closing the connection' },
-  IMAP_AUTH_THROTTLED: { http: 429, imap: { kind: 'NO', code: 'LIMIT' }, text: 'too many failed logins {who}; try again in {minutes} min' },
   IMAP_AUTH_MECHANISM: { http: 400, imap: { kind: 'NO', code: 'CANNOT' }, text: 'authentication mechanism {mechanism} is not offered: use {offered}' },
   IMAP_AUTH_CANCELLED: { http: 400, imap: { kind: 'BAD' }, text: 'authentication cancelled by the client' },
   IMAP_EXTERNAL_NO_MAILBOX: { http: 400, imap: { kind: 'NO', code: 'AUTHORIZATIONFAILED' }, text: 'name the mailbox to open: AUTHENTICATE EXTERNAL with its address (base64) as the authorisation identity' },
@@ -107,7 +110,6 @@ export const catalogue = {
   IMAP_COMPRESS_REFUSED: { http: 400, imap: { kind: 'BYE' }, text: 'COMPRESS is not offered by this server (every action on a mailbox is traced); reconnect without compression' },
   // Webmail API (webmail-api/): mail over HTTPS as the person, through the platform's own IMAP proxy and submission.
   WEBMAIL_SESSION_INVALID: { http: 401, text: 'the session token is unknown, expired or closed: log in again (POST /api/v1/login)' },
-  WEBMAIL_LOGIN_THROTTLED: { http: 429, text: 'too many failed logins {who}; try again in {minutes} min' },
   WEBMAIL_BAL_REFUSED: { http: 403, text: '{reason}' },
   WEBMAIL_IMAP_UNAVAILABLE: { http: 503, text: 'the mailbox service cannot be reached right now ({reason}); please try again in a moment' },
   WEBMAIL_IMAP_REFUSED: { http: 422, text: 'the mail store refused to {action}: {reason}' },

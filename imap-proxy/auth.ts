@@ -13,9 +13,7 @@
 //     address), for personal certificates and the registered certificate of an APP box.
 import type { Journal } from '../core/journal/index.js';
 import type { Logger } from '../core/logger.js';
-import { principalActor, type ApplicationPrincipal, type PersonPrincipal, type Policy } from '../core/policy/index.js';
-import type { ErrorCode } from '../core/errors.js';
-import type { FailureThrottle } from './throttle.js';
+import { principalActor, type ApplicationPrincipal, type LoginThrottle, type PersonPrincipal, type Policy } from '../core/policy/index.js';
 import { refusal, verdictRefusal } from './wire.js';
 
 export type CredentialResult = { ok: true; principal: PersonPrincipal } | { ok: false; failure: string; login?: string };
@@ -27,8 +25,8 @@ export interface AuthDeps {
   checkPassword(user: string, secret: string): Promise<CredentialResult>;
   /** A client certificate the TLS layer verified → the person (personal certificate) or application it stands for. */
   certificatePrincipal(pem: string): Promise<PersonPrincipal | ApplicationPrincipal | null>;
-  throttle: FailureThrottle;
-  failureDelayMs: number;
+  /** core/policy's one login throttle (password logins only: a certificate is never locked out). */
+  throttle: Pick<LoginThrottle, 'guard' | 'failureDelayMs'>;
   log: Logger;
   sleep?: (ms: number) => Promise<void>;
 }
@@ -77,13 +75,14 @@ export async function authorise(deps: AuthDeps, req: LoginRequest, ctx: LoginCon
 
 async function decide(deps: AuthDeps, req: LoginRequest, ctx: LoginContext): Promise<LoginOutcome> {
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
-  const fail = async (code: ErrorCode, journal: { actor: string; subject: string; failure: string; extra?: Record<string, unknown> }, details: Record<string, unknown> = {}): Promise<LoginOutcome> => {
-    // Like Dovecot's auth_failure_delay: every failure costs the client the same wait.
-    await sleep(deps.failureDelayMs);
+  // Like Dovecot's auth_failure_delay, every failure costs the client a wait: the throttle's
+  // own (growing) one for a wrong password, the base one for anything else.
+  const fail = async (answer: string, journal: { actor: string; subject: string; failure: string; extra?: Record<string, unknown> }, delayed = false): Promise<LoginOutcome> => {
+    if (!delayed) await sleep(deps.throttle.failureDelayMs);
     await deps.journal
       .append({ type: 'imap.auth.failed', actor: journal.actor, subject: journal.subject, details: { session: ctx.session, method: req.method, remote: ctx.remote, failure: journal.failure, ...journal.extra } })
       .catch((e) => deps.log.error({ err: e }, 'could not journal a failed IMAP login'));
-    return { ok: false, answer: refusal(ctx.tag, code, details) };
+    return { ok: false, answer };
   };
 
   let principal: PersonPrincipal | ApplicationPrincipal;
@@ -91,36 +90,21 @@ async function decide(deps: AuthDeps, req: LoginRequest, ctx: LoginContext): Pro
   if (req.method === 'EXTERNAL') {
     const c = req.certificate;
     const subject = req.authzid ?? c?.subject ?? '';
-    if (!c) {
-      deps.throttle.failed(ctx.remote, null);
-      return fail('AUTH_FAILED', { actor: 'anonymous', subject, failure: 'no-certificate' });
-    }
-    if (!c.authorized) {
-      deps.throttle.failed(ctx.remote, null);
-      return fail('AUTH_FAILED', { actor: 'anonymous', subject, failure: 'certificate-rejected', extra: { certificate: c.subject, tlsError: c.error } });
-    }
+    // No password is guessed here (the TLS handshake proved the key): not throttled.
+    if (!c) return fail(refusal(ctx.tag, 'AUTH_FAILED'), { actor: 'anonymous', subject, failure: 'no-certificate' });
+    if (!c.authorized) return fail(refusal(ctx.tag, 'AUTH_FAILED'), { actor: 'anonymous', subject, failure: 'certificate-rejected', extra: { certificate: c.subject, tlsError: c.error } });
     const p = await deps.certificatePrincipal(c.pem);
-    if (!p) {
-      deps.throttle.failed(ctx.remote, null);
-      return fail('AUTH_FAILED', { actor: 'anonymous', subject, failure: 'no-account-for-certificate', extra: { certificate: c.subject } });
-    }
+    if (!p) return fail(refusal(ctx.tag, 'AUTH_FAILED'), { actor: 'anonymous', subject, failure: 'no-account-for-certificate', extra: { certificate: c.subject } });
     const named = req.authzid?.trim() || (c.emails.length === 1 ? c.emails[0] : '');
-    if (!named) return fail('IMAP_EXTERNAL_NO_MAILBOX', { actor: principalActor(p), subject: c.subject, failure: 'no-mailbox-named' });
+    if (!named) return fail(refusal(ctx.tag, 'IMAP_EXTERNAL_NO_MAILBOX'), { actor: principalActor(p), subject: c.subject, failure: 'no-mailbox-named' });
     principal = p;
     bal = named;
   } else {
     const { bal: box, who } = splitUser(req.user, req.authzid);
-    const gate = deps.throttle.check(ctx.remote, who);
-    if (!gate.ok) {
-      const minutes = Math.max(1, Math.ceil(gate.retryAfterMs / 60_000));
-      return fail('IMAP_AUTH_THROTTLED', { actor: 'anonymous', subject: box, failure: 'throttled', extra: { user: who, throttled: gate.who } }, { who: gate.who === 'source' ? 'from your address' : 'for this account', minutes });
-    }
-    const r = await deps.checkPassword(who, req.secret);
-    if (!r.ok) {
-      deps.throttle.failed(ctx.remote, who);
-      return fail('AUTH_FAILED', { actor: r.login ? `person:${r.login}` : 'anonymous', subject: box, failure: r.failure, extra: { user: who } });
-    }
-    deps.throttle.succeeded(who);
+    const g = await deps.throttle.guard({ realm: 'person', user: who, source: ctx.remote, front: 'imap' }, () => deps.checkPassword(who, req.secret), (r) => !r.ok);
+    if (!g.ok) return fail(verdictRefusal(ctx.tag, g.refusal), { actor: 'anonymous', subject: box, failure: 'throttled', extra: { user: who, throttled: g.who, code: g.refusal.code } });
+    const r = g.value;
+    if (!r.ok) return fail(refusal(ctx.tag, 'AUTH_FAILED'), { actor: r.login ? `person:${r.login}` : 'anonymous', subject: box, failure: r.failure, extra: { user: who } }, true);
     principal = r.principal;
     bal = box;
   }
@@ -128,7 +112,7 @@ async function decide(deps: AuthDeps, req: LoginRequest, ctx: LoginContext): Pro
   // Authenticated: may this principal open that box? The policy journals its own refusals.
   const v = await deps.policy.mayOpenBal(principal, bal, { front: 'imap', remote: ctx.remote });
   if (!v.ok) {
-    await sleep(deps.failureDelayMs);
+    await sleep(deps.throttle.failureDelayMs);
     return { ok: false, answer: verdictRefusal(ctx.tag, v) };
   }
   return { ok: true, principal, bal: bal.toLowerCase(), method: req.method };

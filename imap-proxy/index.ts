@@ -4,4 +4,3 @@
 export { startImapProxy, type ImapProxy, type ImapProxyDeps } from './server.js';
 export { autoconfigRoutes, type AutoconfigOptions } from './autoconfig.js';
 export { CommandParser, type ParseEvent, type Arg, type Command } from './parser.js';
-export { FailureThrottle } from './throttle.js';

@@ -6,11 +6,10 @@ import type { Config } from '../core/config/index.js';
 import type { HealthCheck } from '../core/http.js';
 import type { Journal } from '../core/journal/index.js';
 import type { Logger } from '../core/logger.js';
-import type { ApplicationPrincipal, PersonPrincipal, Policy } from '../core/policy/index.js';
+import type { ApplicationPrincipal, LoginThrottle, PersonPrincipal, Policy } from '../core/policy/index.js';
 import type { TlsMaterial } from '../certs/tls.js';
 import { authorise, type AuthDeps, type CredentialResult, type LoginContext, type LoginRequest } from './auth.js';
 import { createFront } from './front.js';
-import { FailureThrottle } from './throttle.js';
 import { startWorkers } from './workers.js';
 
 export interface ImapProxyDeps {
@@ -24,6 +23,8 @@ export interface ImapProxyDeps {
   checkPassword(user: string, secret: string): Promise<CredentialResult>;
   /** The annuaire's certificate → principal mapping (annuaire/bal principalForCertificate). */
   certificatePrincipal(pem: string): Promise<PersonPrincipal | ApplicationPrincipal | null>;
+  /** core/policy's login throttle, shared with every other front (its counters are in the database). */
+  throttle: LoginThrottle;
 }
 
 export interface ImapProxy {
@@ -34,16 +35,13 @@ export interface ImapProxy {
   stats(): { preAuth: number; sessions: number };
   /** The processes holding the connections: this one, or the workers. */
   pids(): number[];
-  /** Failed logins, counted in this process whatever the number of workers. */
-  throttle: FailureThrottle;
   stop(): Promise<void>;
 }
 
 export async function startImapProxy(config: Pick<Config, 'imap' | 'operator'>, deps: ImapProxyDeps): Promise<ImapProxy> {
   const o = config.imap;
   const log = deps.log.child({ mod: 'imap-proxy' });
-  const throttle = new FailureThrottle({ windowMs: o.failureWindow, maxPerSource: o.maxFailuresPerSource, maxPerAccount: o.maxFailuresPerAccount });
-  const auth: AuthDeps = { policy: deps.policy, journal: deps.journal, checkPassword: deps.checkPassword, certificatePrincipal: deps.certificatePrincipal, throttle, failureDelayMs: o.failureDelay, log };
+  const auth: AuthDeps = { policy: deps.policy, journal: deps.journal, checkPassword: deps.checkPassword, certificatePrincipal: deps.certificatePrincipal, throttle: deps.throttle, log };
   const decide = (req: LoginRequest, ctx: LoginContext) => authorise(auth, req, ctx);
   const backend = { ...deps.backend, timeoutMs: o.backendTimeout };
 
@@ -104,7 +102,6 @@ export async function startImapProxy(config: Pick<Config, 'imap' | 'operator'>, 
 
   return {
     ports,
-    throttle,
     endpoints: [{ name: 'IMAP', url: `imaps://${h}:${ports.imaps}, imap://${h}:${ports.imap} (STARTTLS)${workers > 1 ? `, ${workers} worker processes` : ''}` }],
     stats: () => carrier.stats(),
     pids: () => carrier.pids(),

@@ -227,6 +227,7 @@ export class PreAuthSession {
     this.attach(secured);
     secured.once('secure', () => {
       this.secure = true;
+      judgePeer(secured);
       this.readCertificate(secured);
       this.upgrading = false;
       this.pump();
@@ -324,6 +325,20 @@ export class PreAuthSession {
     );
     this.ctx.onAuthenticated(this, pipe);
   }
+}
+
+/**
+ * Judges the client certificate of a TLS session upgraded by STARTTLS the way tls.Server does
+ * for the sockets it accepts (993): Node sets `authorized` / `authorizationError` only there,
+ * from the OpenSSL verification result after the handshake, so a TLSSocket made by hand
+ * otherwise says "not authorized" for every certificate, trusted or not.
+ */
+function judgePeer(s: TLSSocket): void {
+  const handle = (s as unknown as { _handle?: { verifyError?: () => (Error & { code?: string }) | null } })._handle;
+  if (typeof handle?.verifyError !== 'function') return; // stays unauthorised: fail closed
+  const err = handle.verifyError();
+  if (err) (s as unknown as { authorizationError: string }).authorizationError = err.code ?? err.message;
+  else s.authorized = true;
 }
 
 /** "::ffff:192.0.2.1" → "192.0.2.1": one form per address for throttling and the journal. */

@@ -4,8 +4,9 @@
 // listeners and every decision: it accepts a connection without reading from it and hands
 // the socket to the next worker in turn; a worker does TLS, the IMAP dialogue, the Dovecot
 // login and the pipe, and asks back here for what needs the directory and the journal —
-// authorise() (credentials, throttle, policy) and journal appends — so the failure throttle
-// and the journal's chain stay one, whatever the number of workers.
+// authorise() (credentials, throttle, policy) and journal appends — so the embedded database
+// (PGlite lives in this process only) and the journal's chain stay one, whatever the number
+// of workers.
 //
 // Per worker: imap.maxConnections and imap.maxPreAuthPerSource are divided between the
 // workers (connections are dealt in turn, so each worker sees its share).

@@ -4,7 +4,7 @@ import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerAuthentication, type SMTPServerDataStream, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
 import type { Journal } from '../core/journal/index.js';
 import type { Logger } from '../core/logger.js';
-import { normaliseAddress, normaliseDomain, principalLabel, type ApplicationPrincipal, type PersonPrincipal, type Policy } from '../core/policy/index.js';
+import { normaliseAddress, normaliseDomain, principalLabel, type ApplicationPrincipal, type LoginThrottle, type PersonPrincipal, type Policy } from '../core/policy/index.js';
 import { peerIdentity, serverTlsOptions, type PeerIdentity, type TlsMaterial } from '../certs/tls.js';
 import { MssError } from '../core/errors.js';
 import { checkContent } from './content-rules.js';
@@ -12,6 +12,7 @@ import { WindowCounter, windowLabel } from './limits.js';
 import { LineEndingCheck, receivedHeader } from './message.js';
 import type { RecipientResolver } from './recipients.js';
 import { smtpError, smtpRefusal, type SmtpReplyError } from './reply.js';
+import { ExternalAuthServer } from './sasl-external.js';
 import type { Accepted } from './spool-writer.js';
 import { guardReplies } from './wire.js';
 
@@ -44,6 +45,8 @@ export interface FrontDeps {
   authenticate?: (user: string, secret: string) => Promise<PersonPrincipal | null>;
   /** Submission only: a verified client certificate → the person or application it stands for. */
   certificatePrincipal?: (pem: string) => Promise<PersonPrincipal | ApplicationPrincipal | null>;
+  /** Submission only: core/policy's login throttle, around every password check (AUTH PLAIN / LOGIN). */
+  throttle?: Pick<LoginThrottle, 'guard'>;
   /** Messages per hour and per authenticated principal (submission). */
   ratePerHour?: number;
   /** Whether `who` may submit one more message within the hour (default: this front's own count). */
@@ -57,6 +60,8 @@ interface ConnState {
   tlsError?: string;
   tls?: { version: string; cipher: string };
   principal?: PersonPrincipal | ApplicationPrincipal;
+  /** Submission: what a verified certificate stands for (null: nothing), looked up once the TLS session is up. */
+  certPrincipal?: PersonPrincipal | ApplicationPrincipal | null;
   local: string[];
   remote: string[];
   /** MX: when the policy last let this peer in, the liste blanche domain it was let in by, and the sender domains it accepted since. */
@@ -143,6 +148,33 @@ export function createSmtpFront(front: Front, deps: FrontDeps, opts: { implicitT
   const harvestRefusal = (who: string) =>
     smtpError('SMTP_UNKNOWN_RECIPIENT_RATE', { who, limit: deps.unknownRecipients.limit, window: windowLabel(deps.unknownRecipients.windowMs) });
 
+  /** AUTH PLAIN / LOGIN: the password checked behind core/policy's login throttle. */
+  const byPassword = async (session: SMTPServerSession, method: string, user: string, secret: string): Promise<PersonPrincipal | Error> => {
+    if (!deps.authenticate || !deps.throttle) return smtpError('SUBMISSION_AUTH_REQUIRED');
+    const authenticate = deps.authenticate;
+    const g = await deps.throttle.guard({ realm: 'person', user, source: session.remoteAddress, front: 'smtp-submission' }, () => authenticate(user, secret), (p) => !p);
+    if (!g.ok) return refuse(session, smtpRefusal(g.refusal), user, { method, failure: 'throttled', throttled: g.who });
+    return g.value ?? (await refuse(session, smtpError('AUTH_FAILED'), user, { method }));
+  };
+  /**
+   * AUTH EXTERNAL (RFC 4422): whom this connection's verified certificate stands for. No
+   * password, so no throttle: a certificate is never locked out. An authorisation identity
+   * names the box to act as, and must be one the principal may send as.
+   */
+  const byCertificate = async (session: SMTPServerSession, authzid: string): Promise<PersonPrincipal | ApplicationPrincipal | Error> => {
+    const c = st(session);
+    const failure = !c.certPem ? 'no-certificate' : certificateRefusal(c) ? 'certificate-rejected' : null;
+    if (failure === null && c.certPrincipal === undefined && deps.certificatePrincipal) c.certPrincipal = await deps.certificatePrincipal(c.certPem!);
+    const p = failure === null ? c.certPrincipal : null;
+    const certificate = c.peer ? { certificate: subjectLine(c.peer) } : {};
+    if (!p) return refuse(session, smtpError('AUTH_FAILED'), authzid, { method: 'EXTERNAL', failure: failure ?? 'no-account-for-certificate', ...certificate, ...(c.tlsError ? { tlsError: c.tlsError } : {}) });
+    if (authzid) {
+      const v = await deps.policy.maySendAs(p, authzid, { front: 'smtp-submission', remote: session.remoteAddress });
+      if (!v.ok) return refuse(session, smtpError('SUBMISSION_AUTHZID_REFUSED', { reason: v.reason }), authzid, { method: 'EXTERNAL', failure: 'authzid-refused', ...certificate });
+    }
+    return p;
+  };
+
   const options: SMTPServerOptions = {
     ...serverTlsOptions(deps.tls, { requestCert: true, rejectUnauthorized: false }),
     name,
@@ -182,20 +214,31 @@ export function createSmtpFront(front: Front, deps: FrontDeps, opts: { implicitT
           c.tlsError = (e as Error).message;
         }
       }
-      cb();
+      // Submission: whom a usable certificate stands for, known before EHLO (which offers
+      // AUTH EXTERNAL only then). A directory that cannot answer is asked again at AUTH / MAIL.
+      if (front !== 'submission' || !c.certPem || certificateRefusal(c) || !deps.certificatePrincipal) return cb();
+      deps.certificatePrincipal(c.certPem).then(
+        (p) => {
+          c.certPrincipal = p;
+          cb();
+        },
+        (e) => {
+          log.warn({ err: e, session: session.id }, 'could not look up the client certificate');
+          cb();
+        },
+      );
     },
 
     onAuth(auth: SMTPServerAuthentication, session, cb) {
       void (async () => {
-        if (front !== 'submission' || !deps.authenticate) return cb(smtpError('SUBMISSION_AUTH_REQUIRED'));
-        const person = await deps.authenticate(auth.username ?? '', auth.password ?? '');
-        if (!person) {
-          const err = await refuse(session, smtpError('AUTH_FAILED'), auth.username ?? '', { method: auth.method });
-          return cb(err);
-        }
-        st(session).principal = person;
-        await deps.journal.append({ type: 'smtp.auth', actor: principalLabel(person), subject: auth.username, details: { front, method: auth.method, remote: session.remoteAddress } });
-        cb(null, { user: person.login });
+        if (front !== 'submission') return cb(smtpError('SUBMISSION_AUTH_REQUIRED'));
+        const method = auth.method as string;
+        const user = auth.username ?? '';
+        const p = method === 'EXTERNAL' ? await byCertificate(session, user) : await byPassword(session, method, user, auth.password ?? '');
+        if (p instanceof Error) return cb(p);
+        st(session).principal = p;
+        await deps.journal.append({ type: 'smtp.auth', actor: principalLabel(p), subject: user || principalLabel(p), details: { front, method, remote: session.remoteAddress } });
+        cb(null, { user: p.kind === 'person' ? p.login : principalLabel(p) });
       })().catch((e) => cb(internal(log, e)));
     },
 
@@ -236,7 +279,7 @@ export function createSmtpFront(front: Front, deps: FrontDeps, opts: { implicitT
         }
         // Submission: a person (AUTH) or a registered certificate (application, personal).
         if (!c.principal && c.certPem && !certProblem && deps.certificatePrincipal) {
-          const p = await deps.certificatePrincipal(c.certPem);
+          const p = c.certPrincipal ?? (await deps.certificatePrincipal(c.certPem));
           if (p) {
             c.principal = p;
             await deps.journal.append({ type: 'smtp.auth', actor: principalLabel(p), subject: subjectLine(c.peer!), details: { front, method: 'certificate', remote: session.remoteAddress } });
@@ -363,7 +406,8 @@ export function createSmtpFront(front: Front, deps: FrontDeps, opts: { implicitT
       });
     },
   };
-  const server = new SMTPServer(options);
+  // Submission also speaks SASL EXTERNAL, offered to a connection whose certificate stands for someone.
+  const server = front === 'submission' ? new ExternalAuthServer(options, (session) => !!st(session).certPrincipal) : new SMTPServer(options);
   guardReplies(server, {
     // smtp-server's own refusal of MAIL FROM:<…> SIZE=n over the limit: the catalogue's sentence, journalled.
     replace(session, _code, _text, context) {

@@ -28,7 +28,7 @@ export interface SmtpService {
 }
 
 /** What the composition root hands over. */
-export interface SmtpDeps extends Pick<FrontDeps, 'tls' | 'log' | 'authenticate' | 'certificatePrincipal'> {
+export interface SmtpDeps extends Pick<FrontDeps, 'tls' | 'log' | 'authenticate' | 'certificatePrincipal' | 'throttle'> {
   db: Db;
   journal: Journal;
   policy: Policy;
@@ -89,6 +89,7 @@ export async function startSmtp(config: Config, deps: SmtpDeps): Promise<SmtpSer
     tls: deps.tls,
     authenticate: deps.authenticate,
     certificatePrincipal: deps.certificatePrincipal,
+    throttle: deps.throttle,
     accept,
     log,
     hostname: config.operator.hostname,

@@ -12,7 +12,6 @@ import { mailRoutes } from './routes-mail.js';
 import { sendRoutes } from './routes-send.js';
 import { sessionRoutes } from './routes-session.js';
 import * as S from './schemas.js';
-import type { LoginThrottle } from './throttle.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -38,12 +37,9 @@ export const WEBMAIL_ACCESS_KINDS = ['public', 'self', 'mailbox'] as const;
 export interface ApiContext {
   deps: WebmailDeps;
   pool: ImapPool;
-  throttle: LoginThrottle;
   /** Operator host name: Message-IDs, the MDN's Reporting-UA. */
   hostname: string;
   maxUpload: number;
-  /** The uniform wait before answering a failed login. */
-  failureDelayMs: number;
 }
 
 /** The session of an authenticated request (set by the onRequest hook). */

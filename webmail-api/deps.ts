@@ -4,7 +4,7 @@
 import type { TlsMaterial } from '../certs/tls.js';
 import type { Journal } from '../core/journal/index.js';
 import type { Logger } from '../core/logger.js';
-import type { PersonPrincipal } from '../core/policy/index.js';
+import type { LoginThrottle, PersonPrincipal } from '../core/policy/index.js';
 import type { LdapTarget } from './annuaire.js';
 import type { ImapTarget } from './imap-pool.js';
 import type { SubmissionTarget } from './submit.js';
@@ -16,6 +16,8 @@ export interface WebmailDeps {
   tls: TlsMaterial;
   /** password[+TOTP] → the person, or why not (annuaire/bal checkCredentials). */
   checkPassword(user: string, secret: string): Promise<{ ok: true; principal: PersonPrincipal } | { ok: false; failure: string }>;
+  /** core/policy's login throttle, the same for every front (the API checks the password itself at login). */
+  throttle: Pick<LoginThrottle, 'guard'>;
   /** Session tokens (annuaire/bal sessions): issued at login, the IMAP and SMTP secret afterwards. */
   openSession(principal: PersonPrincipal): Promise<{ token: string; expiresAt: Date }>;
   /** The person behind a live token, or null; each use extends its life. */

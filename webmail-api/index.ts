@@ -9,11 +9,10 @@ import { createFastify, openApiDocs } from '../core/http.js';
 import { webmailApi, PREFIX, WEBMAIL_ACCESS_KINDS } from './api.js';
 import type { WebmailDeps } from './deps.js';
 import { ImapPool } from './imap-pool.js';
-import { LoginThrottle } from './throttle.js';
 
 export type { WebmailDeps } from './deps.js';
 
-type WebmailConfig = Pick<Config, 'webmail' | 'operator'> & { imap: Pick<Config['imap'], 'failureDelay' | 'failureWindow' | 'maxFailuresPerSource' | 'maxFailuresPerAccount'> };
+type WebmailConfig = Pick<Config, 'webmail' | 'operator'>;
 
 export interface WebmailService {
   url: string;
@@ -29,7 +28,6 @@ export async function createWebmailServer(config: WebmailConfig, deps: WebmailDe
   const app = createFastify({ log: deps.log, mod: 'webmail-api', https: serverTlsOptions(deps.tls), bodyLimit: 1024 * 1024, access: WEBMAIL_ACCESS_KINDS });
 
   const pool = new ImapPool({ target: deps.imap, idleMs: config.webmail.imapIdle, log });
-  const throttle = new LoginThrottle({ windowMs: config.imap.failureWindow, maxPerSource: config.imap.maxFailuresPerSource, maxPerAccount: config.imap.maxFailuresPerAccount });
 
   await openApiDocs(app, {
     title: 'MSSanté operator — webmail API',
@@ -38,7 +36,7 @@ export async function createWebmailServer(config: WebmailConfig, deps: WebmailDe
       'Log in with POST /api/v1/login (the same credential as IMAP), then send "Authorization: Bearer <token>". ' +
       'Everything runs through the platform\'s own IMAP and submission servers as that person, so the same rules apply and are journalled there. Errors are application/problem+json (RFC 9457).',
   });
-  await app.register(webmailApi, { deps, pool, throttle, hostname: config.operator.hostname, maxUpload: config.webmail.maxUpload, failureDelayMs: config.imap.failureDelay });
+  await app.register(webmailApi, { deps, pool, hostname: config.operator.hostname, maxUpload: config.webmail.maxUpload });
   app.addHook('onClose', async () => pool.stop());
   return { app, pool };
 }

@@ -1,13 +1,12 @@
 // Logging in and out, the boxes a person may open, and recipient search.
 import type { FastifyInstance } from 'fastify';
 import { MssError } from '../core/errors.js';
-import { principalActor } from '../core/policy/index.js';
+import { principalActor, verdictError } from '../core/policy/index.js';
 import { MAX_RESULTS, searchRecipients } from './annuaire.js';
 import { access, bearer, PREFIX, sessionOf, type ApiContext } from './api.js';
 import * as S from './schemas.js';
 
 const tag = (t: string) => ({ tags: [t], security: [{ bearer: [] }] });
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export function sessionRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const { deps } = ctx;
@@ -26,21 +25,20 @@ export function sessionRoutes(app: FastifyInstance, ctx: ApiContext): void {
     },
     async (req) => {
       const { login, password, otp } = req.body as { login: string; password: string; otp?: string };
-      const throttled = ctx.throttle.check(req.ip, login);
-      if (throttled) {
-        await deps.journal.append({ type: 'webmail.login.failed', actor: 'anonymous', subject: login, details: { failure: 'throttled', throttled: throttled.who, remote: req.ip } });
-        throw new MssError('WEBMAIL_LOGIN_THROTTLED', { who: throttled.who === 'source' ? 'from your address' : 'for this account', minutes: Math.max(1, Math.ceil(throttled.retryAfterMs / 60_000)) });
-      }
-      const r = await deps.checkPassword(login, otp ? password + otp : password);
       // A session token is not a password: a token must not mint tokens (its maximum age would mean nothing).
-      const failure = !r.ok ? r.failure : r.principal.auth === 'token' ? 'token-as-password' : null;
+      const failureOf = (r: Awaited<ReturnType<typeof deps.checkPassword>>) => (!r.ok ? r.failure : r.principal.auth === 'token' ? 'token-as-password' : null);
+      const g = await deps.throttle.guard({ realm: 'person', user: login, source: req.ip, front: 'webmail' }, () => deps.checkPassword(login, otp ? password + otp : password), (r) => failureOf(r) !== null);
+      if (!g.ok) {
+        await deps.journal.append({ type: 'webmail.login.failed', actor: 'anonymous', subject: login, details: { failure: 'throttled', throttled: g.who, remote: req.ip } });
+        throw verdictError(g.refusal);
+      }
+      const r = g.value;
+      const failure = failureOf(r);
       if (!r.ok || failure) {
-        ctx.throttle.failed(req.ip, login);
+        // The throttle has already made the client wait (longer with each recent failure).
         await deps.journal.append({ type: 'webmail.login.failed', actor: 'anonymous', subject: login, details: { failure, remote: req.ip } });
-        await sleep(ctx.failureDelayMs);
         throw new MssError('AUTH_FAILED');
       }
-      ctx.throttle.succeeded(login);
       const { token, expiresAt } = await deps.openSession(r.principal);
       await deps.journal.append({ type: 'webmail.login', actor: principalActor(r.principal), subject: r.principal.login, details: { auth: r.principal.auth, remote: req.ip, expiresAt: expiresAt.toISOString() } });
       return { token, expiresAt: expiresAt.toISOString(), person: { login: r.principal.login, idnps: r.principal.idnps ?? null, auth: r.principal.auth } };

@@ -16,7 +16,7 @@ import { MssError } from '../../core/errors.js';
 import { strictRoutes } from '../../core/http.js';
 import type { Journal } from '../../core/journal/index.js';
 import type { Logger } from '../../core/logger.js';
-import type { Policy } from '../../core/policy/index.js';
+import { verdictError, type LoginThrottle, type Policy } from '../../core/policy/index.js';
 import {
   addMember,
   balsFor,
@@ -55,6 +55,8 @@ export interface AdminApiDeps {
   policy: Policy;
   bal: BalContext;
   tokenTtlMs: number;
+  /** core/policy's login throttle, the same for every front that checks a password. */
+  throttle: Pick<LoginThrottle, 'guard'>;
   /** Where uploaded extraction files wait while they are imported. */
   uploadDir: string;
   /** Where extraction reject reports are written. */
@@ -85,14 +87,18 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
         tags: ['session'],
         summary: 'Log in: a bearer token for the Authorization header',
         body: { type: 'object', required: ['login', 'password'], additionalProperties: false, properties: { login: { type: 'string', minLength: 1, maxLength: 128 }, password: { type: 'string', minLength: 1, maxLength: 1024 } } },
-        response: { 200: { type: 'object', properties: { token: { type: 'string' }, expiresAt: { type: 'string', format: 'date-time' }, account: { $ref: 'AdminAccount#' } } }, 401: { $ref: 'Problem#' } },
+        response: { 200: { type: 'object', properties: { token: { type: 'string' }, expiresAt: { type: 'string', format: 'date-time' }, account: { $ref: 'AdminAccount#' } } }, 401: { $ref: 'Problem#' }, 429: { $ref: 'Problem#' }, 503: { $ref: 'Problem#' } },
       },
     },
     async (req) => {
       const { login, password } = req.body as { login: string; password: string };
-      const r = await adminLogin(deps.db, deps.journal, login, password, deps.tokenTtlMs, req.ip);
-      if (!r) throw new MssError('AUTH_FAILED');
-      return r;
+      const g = await deps.throttle.guard({ realm: 'admin', user: login, source: req.ip, front: 'admin-api' }, () => adminLogin(deps.db, deps.journal, login, password, deps.tokenTtlMs, req.ip), (r) => r === null);
+      if (!g.ok) {
+        await deps.journal.append({ type: 'admin.login.failed', actor: `admin:${login.trim().slice(0, 64)}`, details: { reason: 'throttled', throttled: g.who, remote: req.ip } });
+        throw verdictError(g.refusal);
+      }
+      if (!g.value) throw new MssError('AUTH_FAILED');
+      return g.value;
     },
   );
 

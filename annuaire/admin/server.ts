@@ -9,7 +9,7 @@ import type { Db } from '../../core/db/index.js';
 import { createFastify, openApiDocs } from '../../core/http.js';
 import type { Journal } from '../../core/journal/index.js';
 import { silentLogger, type Logger } from '../../core/logger.js';
-import type { Policy } from '../../core/policy/index.js';
+import type { LoginThrottle, Policy } from '../../core/policy/index.js';
 import { loadTlsMaterial, serverTlsOptions } from '../../certs/tls.js';
 import { ensureBootstrapAdmin } from './accounts.js';
 import { ADMIN_ACCESS_KINDS } from './access.js';
@@ -39,7 +39,7 @@ export interface AdminService {
 }
 
 /** From the configuration: bootstrap account if none exists, then listen on admin.host:admin.port over TLS. */
-export async function startAdmin(config: Config, log: Logger, db: Db, journal: Journal, policy: Policy): Promise<AdminService> {
+export async function startAdmin(config: Config, log: Logger, db: Db, journal: Journal, policy: Policy, throttle: LoginThrottle): Promise<AdminService> {
   const bootstrap = await ensureBootstrapAdmin(db, journal, config.dataDir, config.admin.bootstrapLogin);
   const deps: AdminApiDeps = {
     db,
@@ -47,6 +47,7 @@ export async function startAdmin(config: Config, log: Logger, db: Db, journal: J
     policy,
     bal: operatorBalContext(config, db, journal, log.child({ mod: 'admin-api' })),
     tokenTtlMs: config.admin.tokenTtl,
+    throttle,
     uploadDir: join(config.dataDir, 'uploads'),
     reportDir: join(config.dataDir, config.annuaire.import.reportDir),
     log,

@@ -11,6 +11,7 @@ export {
   setPersonActive,
   authenticate,
   checkCredentials,
+  accountLogin,
   principalForCertificate,
   MIN_PASSWORD_LENGTH,
   type NewPerson,

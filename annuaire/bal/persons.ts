@@ -164,6 +164,15 @@ async function personNamed(q: Queryable, user: string): Promise<PersonRow | null
   return rows[0] ?? null;
 }
 
+/**
+ * The login of the account a user name designates (its login, or the address of a personal
+ * box it holds), or null: what the login throttle counts failures on, so one person has one
+ * count however they name themselves.
+ */
+export async function accountLogin(q: Queryable, user: string): Promise<string | null> {
+  return (await personNamed(q, user))?.login ?? null;
+}
+
 /** checkCredentials for fronts that only need yes or no: the person, or null. */
 export async function authenticate(q: Queryable, user: string, secret: string, opts: { otp?: string; now?: number } = {}): Promise<PersonPrincipal | null> {
   const r = await checkCredentials(q, user, secret, opts);
@@ -178,13 +187,23 @@ const principalOf = (p: PersonRow, auth: PersonPrincipal['auth']): PersonPrincip
  * form) is the person bound to that id; any other certificate is an application, known by
  * its fingerprint (the policy checks it is registered for the box). A personal certificate
  * whose professional has no active local account authenticates nobody: null.
+ * `registered`: an application certificate counts only when registered (unrevoked,
+ * unexpired) for an active box — for a login that names no box (submission's AUTH EXTERNAL).
  */
-export async function principalForCertificate(q: Queryable, cert: string | X509Certificate): Promise<PersonPrincipal | ApplicationPrincipal | null> {
+export async function principalForCertificate(q: Queryable, cert: string | X509Certificate, opts: { registered?: boolean } = {}): Promise<PersonPrincipal | ApplicationPrincipal | null> {
   const info = readCertificate(cert);
   const cn = info.commonName ?? '';
   if (/^(8\d{11}|0[0-9A-Z]{9})$/.test(cn)) {
     const p = await personRow(q, { idnps: normaliseIdnps(cn) });
     return p && p.active ? principalOf(p, 'certificate') : null;
+  }
+  if (opts.registered) {
+    const { rows } = await q.query(
+      `SELECT 1 FROM bal_app_certificates c JOIN bal_mailboxes b ON b.id = c.bal_id
+        WHERE c.fingerprint = $1 AND c.revoked_at IS NULL AND c.not_after > now() AND b.status = 'active' LIMIT 1`,
+      [info.fingerprint],
+    );
+    if (!rows.length) return null;
   }
   return { kind: 'application', fingerprint: info.fingerprint, subject: info.subject };
 }

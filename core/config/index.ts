@@ -154,13 +154,13 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     else {
       try {
         fileData = JSON.parse(readFileSync(fileName, 'utf8'));
-        for (const k of unknownKeys(fileData, schema)) problems.push(`config file ${fileName}: unknown setting "${k}"`);
+        for (const k of unknownKeys(fileData, schema)) if (!(k in MOVED)) problems.push(`config file ${fileName}: unknown setting "${k}"`);
       } catch (e) {
         problems.push(`config file ${fileName} is not valid JSON: ${(e as Error).message}`);
       }
     }
   }
-  const known = new Set(settings().map((s) => s.env));
+  const known = new Set([...settings().map((s) => s.env), ...Object.keys(MOVED).map((k) => envName(k.split('.')))]);
   for (const name of Object.keys(env)) {
     if (name.startsWith('MSS_') && !known.has(name) && !EXTRA_ENV.has(name)) problems.push(`${name} is not a known setting (see "mss config")`);
   }
@@ -168,8 +168,11 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   const explicit = new Set<string>();
   for (const info of settings()) {
     let value: unknown = info.setting.default;
+    const old = Object.keys(MOVED).filter((k) => MOVED[k] === info.key);
     const sources: Array<[unknown, string]> = [
+      ...old.map((k): [unknown, string] => [getIn(fileData, k.split('.')), `${k} in ${fileName}`]),
       [getIn(fileData, info.path), `${info.key} in ${fileName}`],
+      ...old.map((k): [unknown, string] => [env[envName(k.split('.'))], envName(k.split('.'))]),
       [env[info.env], info.env],
       [getIn(opts.overrides, info.path), info.key],
     ];
@@ -191,6 +194,18 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   }
   return resolvePaths(out as Config, opts.cwd ?? process.cwd());
 }
+
+/**
+ * Settings that moved, old name → new one. The old name still works (file and environment);
+ * the new one wins when both are set.
+ */
+const MOVED: Record<string, string> = {
+  // One login throttle for every front (core/policy/throttle.ts), no longer the IMAP proxy's own.
+  'imap.failureDelay': 'auth.failureDelay',
+  'imap.failureWindow': 'auth.failureWindow',
+  'imap.maxFailuresPerSource': 'auth.maxFailuresPerSource',
+  'imap.maxFailuresPerAccount': 'auth.maxFailuresPerAccount',
+};
 
 /** Variables read elsewhere that are not settings (the config file itself, test switches). */
 const EXTRA_ENV = new Set(['MSS_CONFIG_FILE', 'MSS_TEST_DATABASE_URL', 'MSS_TEST_CRASH', 'MSS_TEST_LOG']);

@@ -13,6 +13,7 @@ export * from './decisions.js';
 export * from './facts.js';
 export * from './principal.js';
 export * from './verdict.js';
+export * from './throttle.js';
 
 /** The journal as the policy uses it (core/journal's Journal satisfies it). */
 export interface RefusalSink {

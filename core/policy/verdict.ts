@@ -3,7 +3,7 @@ import { catalogue, MssError, type ErrorCode } from '../errors.js';
 /** The codes a policy decision may refuse with; each is in the one catalogue (core/errors.ts). */
 export type RefusalCode = Extract<
   ErrorCode,
-  'AUTH_FAILED' | 'DIRECTORY_UNAVAILABLE' | 'BAL_UNKNOWN' | 'BAL_CLOSED' | 'BAL_NOT_MEMBER' | 'SEND_AS_FORBIDDEN' | 'DOMAIN_NOT_WHITELISTED' | 'PEER_CERT_MISMATCH' | 'ADMIN_OUT_OF_SCOPE' | 'FROM_NOT_PEER_DOMAIN'
+  'AUTH_FAILED' | 'LOGIN_THROTTLED' | 'LOGIN_BUSY' | 'DIRECTORY_UNAVAILABLE' | 'BAL_UNKNOWN' | 'BAL_CLOSED' | 'BAL_NOT_MEMBER' | 'SEND_AS_FORBIDDEN' | 'DOMAIN_NOT_WHITELISTED' | 'PEER_CERT_MISMATCH' | 'ADMIN_OUT_OF_SCOPE' | 'FROM_NOT_PEER_DOMAIN'
 >;
 
 /**
@@ -15,12 +15,15 @@ export type Verdict = { ok: true } | { ok: false; code: RefusalCode; temporary?:
 
 export type Refusal = Extract<Verdict, { ok: false }>;
 
+/** Refusals that mean "not now": the same request may succeed later. */
+const TEMPORARY = new Set<RefusalCode>(['DIRECTORY_UNAVAILABLE', 'LOGIN_THROTTLED', 'LOGIN_BUSY']);
+
 export const ALLOW: Verdict = Object.freeze({ ok: true });
 
 /** A refusal whose sentence is the catalogue's, filled with details. */
 export function refuse(code: RefusalCode, details: Record<string, unknown> = {}): Refusal {
   const reason = new MssError(code, details).message;
-  return code === 'DIRECTORY_UNAVAILABLE' ? { ok: false, code, temporary: true, reason } : { ok: false, code, reason };
+  return TEMPORARY.has(code) ? { ok: false, code, temporary: true, reason } : { ok: false, code, reason };
 }
 
 /** The wire forms of a refusal, for the fronts: SMTP reply, IMAP response code, HTTP status. */

@@ -8,7 +8,8 @@ import { devIssuer, issueCertificate, newRsaKey } from '../../certs/pki.js';
 import { loadTlsMaterial, serverTlsOptions } from '../../certs/tls.js';
 import type { Db } from '../../core/db/index.js';
 import { Journal } from '../../core/journal/index.js';
-import { Policy } from '../../core/policy/index.js';
+import { loadConfig } from '../../core/config/index.js';
+import { LoginThrottle, Policy } from '../../core/policy/index.js';
 import { addMember, balFactSource, closeBal, createBal, createPerson, findPerson, openSession, registerAppCertificate, type BalContext } from '../../annuaire/bal/index.js';
 import { adminLogin, createAdmin } from '../../annuaire/admin/accounts.js';
 import { createAdminServer } from '../../annuaire/admin/server.js';
@@ -174,7 +175,7 @@ describe.each(dbTargets())('admin API authorisation matrix and hostile input on 
     const policy = new Policy({ ...balFactSource(db), ...whitelistFactSource(db) }, journal, { localDomains: domains });
     ctx = operatorBalContext({ operator: { domain: domains[0], domains: domains.slice(1) } } as never, db, journal);
     const tls = serverTlsOptions(loadTlsMaterial({ tls: { certFile: pki.file('server.pem'), keyFile: pki.file('server.key'), chainFile: pki.file('intermediate.pem'), caFile: pki.file('ca.pem'), crlFile: pki.file('crl.pem') } }));
-    app = await createAdminServer({ db, journal, policy, bal: ctx, tokenTtlMs: 3_600_000, uploadDir: join(dataDir, 'uploads'), reportDir: join(dataDir, 'reports') }, tls);
+    app = await createAdminServer({ db, journal, policy, throttle: new LoginThrottle(loadConfig({ env: {} }).auth, { db, journal }), bal: ctx, tokenTtlMs: 3_600_000, uploadDir: join(dataDir, 'uploads'), reportDir: join(dataDir, 'reports') }, tls);
     await app.ready();
 
     await createAdmin(db, journal, { login: 'nat', role: 'national', password: PASSWORD }, 'test:seed');
@@ -209,7 +210,7 @@ describe.each(dbTargets())('admin API authorisation matrix and hostile input on 
     // The same API with one more route that says nothing about who may call it.
     const dataDir = mkdtempSync(join(tmpdir(), 'mss-admin-matrix-'));
     const policy = new Policy({ ...balFactSource(db), ...whitelistFactSource(db) }, journal, { localDomains: ['mssante.localhost'] });
-    const deps = { db, journal, policy, bal: ctx, tokenTtlMs: 60_000, uploadDir: join(dataDir, 'u'), reportDir: join(dataDir, 'r') };
+    const deps = { db, journal, policy, throttle: new LoginThrottle(loadConfig({ env: {} }).auth, { db, journal }), bal: ctx, tokenTtlMs: 60_000, uploadDir: join(dataDir, 'u'), reportDir: join(dataDir, 'r') };
     const tls = serverTlsOptions(loadTlsMaterial({ tls: { certFile: pki.file('server.pem'), keyFile: pki.file('server.key'), chainFile: pki.file('intermediate.pem'), caFile: pki.file('ca.pem'), crlFile: pki.file('crl.pem') } }));
     const extra = await createAdminServer(deps, tls);
     extra.get('/api/v1/forgotten', async () => ({ everything: true }));

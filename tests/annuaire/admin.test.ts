@@ -8,7 +8,8 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../../core/db/index.js';
 import { Journal } from '../../core/journal/index.js';
-import { Policy } from '../../core/policy/index.js';
+import { loadConfig } from '../../core/config/index.js';
+import { LoginThrottle, Policy } from '../../core/policy/index.js';
 import { loadTlsMaterial, serverTlsOptions } from '../../certs/tls.js';
 import { balFactSource, findBal } from '../../annuaire/bal/index.js';
 import { whitelistFactSource } from '../../annuaire/whitelist/index.js';
@@ -86,7 +87,17 @@ describe.each(dbTargets())('admin API over HTTPS on $name', (target) => {
     const policy = new Policy({ ...balFactSource(db), ...whitelistFactSource(db) }, journal, { localDomains: ['mssante.localhost', 'bzh.mssante.localhost'] });
     const tls = serverTlsOptions(loadTlsMaterial({ tls: { certFile: pki.file('server.pem'), keyFile: pki.file('server.key'), chainFile: pki.file('intermediate.pem'), caFile: pki.file('ca.pem'), crlFile: pki.file('crl.pem') } }));
     app = await createAdminServer(
-      { db, journal, policy, bal: operatorBalContext(config as never, db, journal), tokenTtlMs: 60_000, uploadDir: join(dataDir, 'uploads'), reportDir: join(dataDir, 'reports') },
+      {
+        db,
+        journal,
+        policy,
+        bal: operatorBalContext(config as never, db, journal),
+        tokenTtlMs: 60_000,
+        // The platform's defaults, but 3 failures lock an account (and failures are answered at once).
+        throttle: new LoginThrottle({ ...loadConfig({ env: {} }).auth, maxFailuresPerAccount: 3, failureDelay: 0 }, { db, journal }),
+        uploadDir: join(dataDir, 'uploads'),
+        reportDir: join(dataDir, 'reports'),
+      },
       tls,
     );
     await app.listen({ host: '127.0.0.1', port: 0 });
@@ -265,5 +276,16 @@ describe.each(dbTargets())('admin API over HTTPS on $name', (target) => {
     expect((await call('GET', '/api/v1/admins', { token: national })).body.map((a: { login: string }) => a.login)).toEqual(['admin', 'ars-bretagne', 'ars-idf']);
     expect((await call('POST', '/api/v1/logout', { token: regional })).status).toBe(204);
     expect((await call('GET', '/api/v1/me', { token: regional })).status).toBe(401);
+  });
+
+  it('locks an admin account after its failed logins (429, even with the right password), journals the lockout once', async () => {
+    const { password } = await createAdmin(db, journal, { login: 'ars-guessed', role: 'regional', domains: ['bzh.mssante.localhost'] }, 'test');
+    for (let i = 0; i < 3; i++) expect((await call('POST', '/api/v1/login', { json: { login: 'ars-guessed', password: `guess ${i}` } })).status).toBe(401);
+    const locked = await call('POST', '/api/v1/login', { json: { login: 'ARS-guessed', password } });
+    expect(locked).toMatchObject({ status: 429, type: 'application/problem+json', body: { title: 'LOGIN_THROTTLED', detail: 'too many failed logins for this account; try again in 15 min' } });
+    expect(await journal.list({ type: 'auth.locked', subject: 'ars-guessed' })).toMatchObject([{ details: { key: 'account', realm: 'admin', failures: 3, front: 'admin-api' } }]);
+    expect((await journal.list({ type: 'admin.login.failed', actor: 'admin:ARS-guessed' }))[0]).toMatchObject({ details: { reason: 'throttled', throttled: 'account' } });
+    // Other admin accounts are not concerned.
+    expect((await call('POST', '/api/v1/login', { json: { login: 'admin', password: 'still wrong' } })).status).toBe(401);
   });
 });

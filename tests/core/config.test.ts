@@ -63,6 +63,16 @@ describe('config', () => {
     expect(problemsOf(() => loadConfig({ env: {}, file: unknown, overrides: {} })).length).toBe(2);
   });
 
+  it('still reads a moved setting under its old name (file and environment); the new name wins', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mss-cfg-'));
+    const file = join(dir, 'old.json');
+    writeFileSync(file, JSON.stringify({ imap: { maxFailuresPerAccount: 4, failureWindow: '5m' } }));
+    const c = loadConfig({ env: { MSS_IMAP_MAX_FAILURES_PER_SOURCE: '30', MSS_IMAP_FAILURE_DELAY: '1s' }, file });
+    expect(c.auth).toMatchObject({ maxFailuresPerAccount: 4, failureWindow: 300_000, maxFailuresPerSource: 30, failureDelay: 1000 });
+    expect(loadConfig({ env: { MSS_IMAP_FAILURE_DELAY: '1s', MSS_AUTH_FAILURE_DELAY: '3s' } }).auth.failureDelay).toBe(3000);
+    expect(problemsOf(() => loadConfig({ env: { MSS_IMAP_FAILURE_WINDOW: 'soon' } }))).toEqual(['MSS_IMAP_FAILURE_WINDOW must be a duration such as 500ms, 30s, 5m or 2h, got "soon"']);
+  });
+
   it('parses sizes and durations with units', () => {
     const s = size(0, 'x');
     expect(parseValue(s, '25MB')).toEqual({ ok: true, value: 25_000_000 });

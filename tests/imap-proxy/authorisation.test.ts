@@ -67,11 +67,19 @@ describe('imap-proxy authorisation matrix (PER / ORG / APP)', () => {
     return { cert: readFileSync(leaf.cert, 'utf8') + chain, key: readFileSync(leaf.key, 'utf8') };
   };
 
-  /** One login attempt; the tagged answer and how long it took. */
-  async function attempt(cred: Credential): Promise<{ answer: string; ms: number }> {
-    const c = await RawImap.tls(s.proxy.ports.imaps, cred.kind === 'certificate' ? s.tls(certificate(cred.which)) : s.tls());
+  /** One login attempt, on 993 or on 143 after STARTTLS; the tagged answer and how long it took. */
+  async function attempt(cred: Credential, port: 'imaps' | 'starttls' = 'imaps'): Promise<{ answer: string; ms: number }> {
+    const tls = cred.kind === 'certificate' ? s.tls(certificate(cred.which)) : s.tls();
+    const c = port === 'imaps' ? await RawImap.tls(s.proxy.ports.imaps, tls) : await RawImap.tcp(s.proxy.ports.imap);
     try {
-      const greeting = await c.until(/\r\n/);
+      let greeting = await c.until(/\r\n/);
+      if (port === 'starttls') {
+        c.send('s STARTTLS\r\n');
+        await c.until(/^s OK .*\r\n/m);
+        await c.upgrade(tls);
+        c.send('k CAPABILITY\r\n');
+        greeting = await c.until(/^k OK .*\r\n/m);
+      }
       if (cred.kind === 'certificate') expect(greeting).toMatch(/AUTH=EXTERNAL/);
       else expect(greeting).not.toMatch(/AUTH=EXTERNAL/);
       const t0 = performance.now();
@@ -92,11 +100,14 @@ describe('imap-proxy authorisation matrix (PER / ORG / APP)', () => {
     }
   }
 
-  for (const row of MATRIX) {
+  // Every row on 993; the certificate rows also on 143 after STARTTLS, where the client's
+  // certificate comes with the upgraded session and must be judged exactly the same.
+  const runs = MATRIX.flatMap((row) => [{ row, port: 'imaps' as const }, ...(row.cred.kind === 'certificate' ? [{ row, port: 'starttls' as const }] : [])]);
+  for (const { row, port } of runs) {
     const outcome = row.expect === 'OK' ? 'opens' : `is refused (${row.expect.policyCode ?? row.expect.code})`;
-    it(`${row.box.split('@')[0]}: ${row.who} ${outcome}`, async () => {
+    it(`${row.box.split('@')[0]}: ${row.who} ${outcome}${port === 'starttls' ? ' — 143 after STARTTLS' : ''}`, async () => {
       const before = (await s.journal.list({ limit: 1 }))[0]?.seq ?? 0;
-      const { answer, ms } = await attempt(row.cred);
+      const { answer, ms } = await attempt(row.cred, port);
       await s.journal.flush();
       const after = (await s.journal.list({ limit: 50 })).filter((e) => e.seq > before);
       if (row.expect === 'OK') {
@@ -109,7 +120,7 @@ describe('imap-proxy authorisation matrix (PER / ORG / APP)', () => {
       }
       expect(answer).toMatch(new RegExp(`^a NO \\[${row.expect.code}\\] `));
       // Every refusal waits the configured delay first (a lower bound: no upper one here).
-      expect(ms).toBeGreaterThanOrEqual(s.config.imap.failureDelay - 1);
+      expect(ms).toBeGreaterThanOrEqual(s.config.auth.failureDelay - 1);
       const ev = after.find((e) => e.type === (row.expect as { event: string }).event);
       expect(ev, `a ${row.expect.event} event`).toBeDefined();
       expect(ev!.subject).toBe(row.box);

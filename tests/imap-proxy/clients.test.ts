@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { ImapFlow, type StatusObject } from 'imapflow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -179,6 +179,23 @@ describe('imap-proxy with real clients', () => {
     expect(await c.until(/f .*\r\n/)).toMatch(/^f OK \[CAPABILITY IMAP4rev1 /);
     c.send('g LOGOUT\r\n');
     await c.rest();
+  });
+
+  it('openssl s_client -starttls imap with the personal certificate: AUTHENTICATE EXTERNAL on 143, as on 993', async () => {
+    const leaf = s.pki.paths.leaves.personal;
+    const out = await new Promise<string>((resolve) => {
+      const c = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${s.proxy.ports.imap}`, '-starttls', 'imap', '-CAfile', s.pki.file('ca.pem'), '-cert', leaf.cert, '-key', leaf.key, '-cert_chain', s.pki.file('intermediate.pem'), '-quiet', '-crlf'], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let text = '';
+      c.stdout.on('data', (d) => (text += d));
+      c.stderr.on('data', (d) => (text += d));
+      // Read once the TLS session is up; LOGOUT ends the connection, and s_client with it.
+      c.stdin.end('a AUTHENTICATE EXTERNAL =\nb EXAMINE INBOX\nc LOGOUT\n');
+      c.on('close', () => resolve(text));
+    });
+    expect(out).toMatch(/^a OK \[CAPABILITY IMAP4rev1 .*\] Logged in, mailbox jeanne\.martin@mssante\.localhost\r?$/m);
+    expect(out).toMatch(/^b OK \[READ-ONLY\]/m);
+    const login = (await s.events('imap.login', PER)).at(-1)!;
+    expect(login).toMatchObject({ actor: 'person:jeanne', details: { method: 'EXTERNAL', auth: 'certificate', port: s.proxy.ports.imap } });
   });
 
   it('curl: list, fetch by UID, examine — over implicit TLS and over STARTTLS', async () => {

@@ -11,13 +11,13 @@ import { loadConfig, type Config, type DeepPartial } from '../../core/config/ind
 import { migrate, openPglite, type Db } from '../../core/db/index.js';
 import { Journal, type JournalEvent } from '../../core/journal/index.js';
 import { silentLogger } from '../../core/logger.js';
-import { Policy } from '../../core/policy/index.js';
+import { LoginThrottle, Policy } from '../../core/policy/index.js';
 import { Supervisor } from '../../core/supervisor.js';
 import { loadTlsMaterial } from '../../certs/tls.js';
 import { devIssuer, DEV_RPPS, DEV_STRUCTURE_ID, issueCertificate } from '../../certs/pki.js';
 import { startMailstore, type Mailstore } from '../../mailstore/dovecot.js';
 import { deliverLmtp } from '../../mailstore/lmtp.js';
-import { addMember, balFactSource, checkCredentials, closeBal, createBal, createPerson, principalForCertificate, registerAppCertificate, type BalContext } from '../../annuaire/bal/index.js';
+import { accountLogin, addMember, balFactSource, checkCredentials, closeBal, createBal, createPerson, principalForCertificate, registerAppCertificate, type BalContext } from '../../annuaire/bal/index.js';
 import { whitelistFactSource } from '../../annuaire/whitelist/index.js';
 import { startImapProxy, type ImapProxy } from '../../imap-proxy/index.js';
 import { testPki, type TestPki } from '../helpers/pki.js';
@@ -40,6 +40,10 @@ export interface Stack {
   journal: Journal;
   store: Mailstore;
   proxy: ImapProxy;
+  /** The login throttle the proxy uses (core/policy), over the stack's database. */
+  throttle: LoginThrottle;
+  /** Password checks made so far (the annuaire's checkCredentials, behind the throttle). */
+  passwordChecks(): number;
   supervisor: Supervisor;
   /** TLS client options trusting the dev CA, for 127.0.0.1. */
   tls(extra?: ConnectionOptions): ConnectionOptions;
@@ -53,7 +57,7 @@ export interface Stack {
 export const message = (to: string, subject: string, body = 'Résultat : normal.') =>
   Buffer.from(`From: labo@peer.${DOMAIN}\r\nTo: ${to}\r\nSubject: ${subject}\r\nMessage-ID: <${subject.replace(/\W/g, '')}.${Date.now()}@peer>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n${body}\r\n`);
 
-export async function startStack(imap: DeepPartial<Config['imap']> = {}, mailstore: DeepPartial<Config['mailstore']> = {}): Promise<Stack> {
+export async function startStack(imap: DeepPartial<Config['imap']> = {}, mailstore: DeepPartial<Config['mailstore']> = {}, auth: DeepPartial<Config['auth']> = {}): Promise<Stack> {
   const pki = await testPki();
   const dataDir = mkdtempSync(join(tmpdir(), 'mss-imapp-'));
   const config = loadConfig({
@@ -62,8 +66,9 @@ export async function startStack(imap: DeepPartial<Config['imap']> = {}, mailsto
       dataDir,
       operator: { domain: DOMAIN, hostname: 'localhost' },
       mailstore,
+      imap: { port: 0, starttlsPort: 0, ...imap },
       // Failures are delayed for real, but briefly: the tests check the delay is there.
-      imap: { port: 0, starttlsPort: 0, failureDelay: 30, ...imap },
+      auth: { failureDelay: 30, maxFailureDelay: 240, ...auth },
       tls: { certFile: pki.paths.leaves.server.cert, keyFile: pki.paths.leaves.server.key, chainFile: pki.paths.intermediate, caFile: pki.paths.ca, crlFile: pki.paths.crl },
     },
   });
@@ -96,14 +101,18 @@ export async function startStack(imap: DeepPartial<Config['imap']> = {}, mailsto
   await closeBal(ctx, APP_CLOSED, 'test');
   const other = await issueCertificate(devIssuer(pki.dir), { type: 'application', name: 'autre-logiciel', organisation: 'Autre structure', organisationId: DEV_STRUCTURE_ID }, { keyBits: 2048, validityDays: 30 });
 
+  // As bin/platform.ts builds it: one count per person, however they name themselves.
+  const throttle = new LoginThrottle(config.auth, { db, journal, accountOf: (realm, user) => (realm === 'person' ? accountLogin(db, user) : Promise.resolve(null)) });
+  let checks = 0;
   const proxy = await startImapProxy(config, {
     tls: loadTlsMaterial(config),
     policy,
     journal,
     log: silentLogger,
     backend: { host: store.imap.host, port: store.imap.port, master: store.master },
-    checkPassword: (user, secret) => checkCredentials(db, user, secret),
+    checkPassword: (user, secret) => (checks++, checkCredentials(db, user, secret)),
     certificatePrincipal: (pem) => principalForCertificate(db, pem),
+    throttle,
   });
   const ca = pki.read('ca.pem');
   return {
@@ -113,6 +122,8 @@ export async function startStack(imap: DeepPartial<Config['imap']> = {}, mailsto
     journal,
     store,
     proxy,
+    throttle,
+    passwordChecks: () => checks,
     supervisor,
     otherApp: { cert: other.certPem, key: other.keyPem },
     tls: (extra = {}) => ({ ca, servername: 'localhost', ...extra }),

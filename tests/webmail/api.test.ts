@@ -144,6 +144,18 @@ describe('sessions', () => {
     expect(ev.some((e) => e.subject === 'dr.martin' && e.details.failure === 'bad-password')).toBe(true);
   });
 
+  it('parallel wrong passwords lock the account after its budget (429 LOGIN_THROTTLED), the right one too; the lockout is journalled once', async () => {
+    const p = await op.person('verrou', '899999999909');
+    const budget = op.config.auth.maxFailuresPerAccount;
+    const guesses = await Promise.all(Array.from({ length: budget + 3 }, (_, i) => api('POST', '/api/v1/login', { json: { login: p.login, password: `devinette-${i}` } })));
+    expect(guesses.filter((r) => r.status === 401)).toHaveLength(budget);
+    for (const r of guesses.filter((x) => x.status !== 401)) expect(expectProblem(r, 429, 'LOGIN_THROTTLED').detail).toBe('too many failed logins for this account; try again in 15 min');
+    expectProblem(await api('POST', '/api/v1/login', { json: { login: p.address, password: p.password } }), 429, 'LOGIN_THROTTLED');
+    expect(await op.platform.journal.list({ type: 'auth.locked', subject: 'verrou' })).toMatchObject([{ details: { key: 'account', failures: budget, front: 'webmail' } }]);
+    const failed = await op.platform.journal.list({ type: 'webmail.login.failed', subject: p.login });
+    expect(failed.filter((e) => e.details.failure === 'throttled')).toHaveLength(3);
+  }, 300_000);
+
   it('a session token is not a password: it cannot log in to mint another', async () => {
     expectProblem(await api('POST', '/api/v1/login', { json: { login: who.martin.login, password: tokens.martin } }), 401, 'AUTH_FAILED');
   });

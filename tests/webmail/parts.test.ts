@@ -7,7 +7,6 @@ import { imapError, serverSentence } from '../../webmail-api/imap-errors.js';
 import { flagsOf, uidSet } from '../../webmail-api/mailbox.js';
 import { attachmentsOf, plain, safeHtml } from '../../webmail-api/render.js';
 import { smtpError } from '../../webmail-api/submit.js';
-import { LoginThrottle } from '../../webmail-api/throttle.js';
 
 // The socket-free parts of the webmail API, on inputs made here.
 
@@ -139,23 +138,5 @@ describe('small helpers', () => {
 
   it('documents returned to clients carry no bytes and no tables', () => {
     expect(plain({ a: Buffer.from('x'), b: [1, new Map(), { c: new Uint8Array(2), d: 'e' }], t: new Date(0), n: 10n })).toEqual({ b: [1, { d: 'e' }], t: '1970-01-01T00:00:00.000Z', n: '10' });
-  });
-});
-
-describe('login throttle', () => {
-  it('counts failures per address and per account over a sliding window; a success clears the account only', () => {
-    let now = 0;
-    const t = new LoginThrottle({ windowMs: 1000, maxPerSource: 5, maxPerAccount: 2, now: () => now });
-    t.failed('1.1.1.1', 'Jeanne');
-    expect(t.check('1.1.1.1', 'jeanne')).toBeNull();
-    t.failed('2.2.2.2', 'jeanne');
-    expect(t.check('3.3.3.3', 'JEANNE')).toEqual({ who: 'account', retryAfterMs: 1000 });
-    now = 400;
-    t.succeeded('jeanne');
-    expect(t.check('3.3.3.3', 'jeanne')).toBeNull();
-    for (let i = 0; i < 4; i++) t.failed('1.1.1.1', `u${i}`);
-    expect(t.check('1.1.1.1', 'autre')).toEqual({ who: 'source', retryAfterMs: 600 });
-    now = 1000;
-    expect(t.check('1.1.1.1', 'autre')).toBeNull();
   });
 });

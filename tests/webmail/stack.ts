@@ -22,6 +22,7 @@ export function webmailDepsFrom(op: TestOperator, config: Config = op.config): W
     journal,
     tls: loadTlsMaterial(config),
     checkPassword: (user, secret) => checkCredentials(db, user, secret),
+    throttle: op.platform.throttle,
     openSession: (p) => openSession(db, p, life),
     async verifySession(token) {
       const s = await sessionPerson(db, token, life);
