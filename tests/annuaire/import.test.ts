@@ -13,6 +13,7 @@ import type { Db } from '../../core/db/index.js';
 import { Journal } from '../../core/journal/index.js';
 import { dbTargets } from '../helpers/db.js';
 import { runMss } from '../helpers/mss.js';
+import { testPki, tsaEnv } from '../helpers/pki.js';
 import { activityLines, encodeFile, mssanteLines, type GenEncoding, type GenOptions } from '../helpers/rpps-generator.js';
 
 const ACT = (d: string) => `PS_LibreAcces_Personne_activite_${d}0000.txt`;
@@ -429,7 +430,9 @@ describe.each(dbTargets())('annuaire import on $name', (target) => {
 });
 
 describe('mss annuaire import (the command)', () => {
-  it('imports into the data directory, prints the summary and the report path, fails cleanly', () => {
+  it('imports into the data directory, prints the summary and the report path, fails cleanly', async () => {
+    // The command seals its journal events before it exits: the test PKI's TSA.
+    const env = { MSS_PKI_AUTO_INIT: 'false', ...tsaEnv(await testPki()) };
     const dir = mkdtempSync(join(tmpdir(), 'mss-annuaire-cli-'));
     const data = join(dir, 'data');
     mkdirSync(data);
@@ -438,7 +441,7 @@ describe('mss annuaire import (the command)', () => {
     const help = runMss(['annuaire', 'import', '--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/--dry-run/);
-    const r = runMss(['annuaire', 'import', '--no-progress', '-d', data, file]);
+    const r = runMss(['annuaire', 'import', '--no-progress', '-d', data, file], env);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/MSSanté extraction of 2024-01-01 00:00 UTC, UTF-8, applied/);
@@ -446,7 +449,7 @@ describe('mss annuaire import (the command)', () => {
     const reportPath = /report: (\S+)/.exec(r.stdout)![1];
     expect(reportPath.startsWith(join(data, 'reports'))).toBe(true);
     expect(readFileSync(reportPath, 'utf8')).toMatch(new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+\\thas 29 fields`));
-    const missing = runMss(['annuaire', 'import', '--no-progress', '-d', data, join(dir, 'nope.txt')]);
+    const missing = runMss(['annuaire', 'import', '--no-progress', '-d', data, join(dir, 'nope.txt')], env);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/^mss: cannot read extraction file .*nope\.txt: no such file\n/);
     expect(missing.stderr).not.toMatch(/\n\s+at /);
