@@ -93,15 +93,17 @@ export function registerAnnuaireImport(program: Command) {
 function describe(r: FileResult): string {
   const date = r.extractionDate.toISOString().slice(0, 16).replace('T', ' ');
   const state = r.dryRun ? 'dry run, nothing applied' : r.forced ? 'applied (forced over a newer extraction)' : 'applied';
+  // A dry run speaks in the conditional: nothing of it reads as done.
+  const [ins, upd, deact] = r.dryRun ? ['would insert', 'would update', 'would deactivate'] : ['inserted', 'updated', 'deactivated'];
   let out = `${r.file}\n  ${r.kind === 'activity' ? 'activity' : 'MSSanté'} extraction of ${date} UTC, ${r.encoding}, ${state}\n`;
   out += `  read ${n(r.lines)} lines, rejected ${n(r.rejected)}\n`;
   for (const [table, t] of Object.entries(r.tables) as Array<[string, TableCounts]>) {
-    out += `  ${table.padEnd(11)} inserted ${n(t.inserted)}  updated ${n(t.updated)}  unchanged ${n(t.unchanged)}  deactivated ${n(t.deactivated)}`;
+    out += `  ${table.padEnd(11)} ${ins} ${n(t.inserted)}  ${upd} ${n(t.updated)}  unchanged ${n(t.unchanged)}  ${deact} ${n(t.deactivated)}`;
     out += t.merged ? `  (${n(t.merged)} repeated line(s) merged)\n` : '\n';
   }
   for (const note of r.notes) out += `  note: ${note}\n`;
   if (r.changes?.length) {
-    out += `  first changes:\n`;
+    out += `  first changes it would make:\n`; // listed by dry runs only
     const sign = { inserted: '+', updated: '~', deactivated: '-' } as const;
     for (const ch of r.changes) out += `    ${sign[ch.kind]} ${ch.table.padEnd(11)} ${ch.key}\n`;
   }
