@@ -82,14 +82,14 @@ export async function startDirectory(config: Config, log: Logger, db: Db, journa
   try {
     prepareFiles(config, p, user, { tls: true });
     const listen = await resolveListen(config);
-    // First start (or a build that never completed), or the machine went down under a
-    // running slapd: build from the database. Logged, not journalled — the journal records
-    // what operators do; an explicit rebuild is journalled with its actor.
+    // Build from the database before serving: on a first start (or after a build that
+    // never completed: logged only, nothing was served yet), after the machine went down
+    // under a running slapd, or when the database changed in a way the queue does not
+    // carry (a bulk import while the platform was stopped) — those two change what the
+    // directory serves, so they are journalled (annuaire.ldap.reconciled) with the reason.
     const crashed = bootMarker.crashedMachine(p);
     if (crashed) dlog.warn('the machine stopped while slapd was running: rebuilding the directory from the database');
     const initial = needsInitialBuild(config);
-    // The database changed in a way the queue does not carry (a bulk import while the
-    // platform was stopped): the directory is behind; rebuilt before it serves anything.
     const behind = initial ? undefined : await directoryBehind();
     if (crashed || initial || behind) {
       const r = await rebuildDirectory(config, db, { user, log: dlog });

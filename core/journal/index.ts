@@ -320,9 +320,10 @@ export class Journal {
       problems.push({ seq: Math.min(head.seq, lastSeq + 1), kind: 'tail', message: `the journal ends at event ${lastSeq} but its head records event ${head.seq}: events were removed or rewritten at the end` });
     }
 
-    const seals = await this.verifySeals(verifier, lastSeq, problems);
+    const anchor = opts.anchorFile ? this.readAnchorFile(opts.anchorFile, lastSeq, problems) : undefined;
+    const seals = await this.verifySeals(verifier, lastSeq, problems, anchor?.lastSeq);
     const sealedTo = seals.lastSeq;
-    if (opts.anchorFile) this.checkAnchor(opts.anchorFile, seals.hashes, lastSeq, problems);
+    if (anchor) this.checkAnchor(opts.anchorFile!, anchor, seals.anchored, lastSeq, problems);
     const unsealed = Math.max(0, lastSeq - sealedTo);
     if (unsealed && opts.unsealedGraceMs !== undefined) await this.checkUnsealed(sealedTo + 1, unsealed, opts.unsealedGraceMs, opts.now ?? new Date(), problems);
 
@@ -341,12 +342,13 @@ export class Journal {
    * there (a forger who recomputed the later hashes changes all of them, but only the
    * forged event keeps its original link); the later ones are reported as one range.
    */
-  private async verifySeals(verifier: TokenVerifier | undefined, lastSeq: number, problems: Problem[]): Promise<{ count: number; lastSeq: number; hashes: Map<number, string> }> {
+  private async verifySeals(verifier: TokenVerifier | undefined, lastSeq: number, problems: Problem[], anchorSeq?: number): Promise<{ count: number; lastSeq: number; anchored?: string }> {
     let nextFirst = 1;
     let prevSeal = GENESIS_HASH;
     // The sealed hash of the event before the current batch (its first event's link).
     let prevLeaf: string | undefined = GENESIS_HASH;
-    const hashes = new Map<number, string>();
+    // The hash of the seal ending where the anchor says the newest seal ended.
+    let anchored: string | undefined;
     let count = 0;
     // Paged: a seal row carries its token and up to sealBatch leaves.
     for await (const s of this.sealRows()) {
@@ -380,9 +382,9 @@ export class Journal {
       }
       nextFirst = s.last_seq + 1;
       prevSeal = sha256(stamped);
-      hashes.set(s.last_seq, prevSeal);
+      if (s.last_seq === anchorSeq) anchored = prevSeal;
     }
-    return { count, lastSeq: nextFirst - 1, hashes };
+    return { count, lastSeq: nextFirst - 1, anchored };
   }
 
   private async *sealRows(): AsyncGenerator<SealRow> {
@@ -435,17 +437,17 @@ export class Journal {
     return leaf(s.last_seq);
   }
 
-  /** The newest seal this node recorded outside the database must still be there. */
-  private checkAnchor(file: string, seals: Map<number, string>, lastSeq: number, problems: Problem[]): void {
-    let a: Anchor | undefined;
+  private readAnchorFile(file: string, lastSeq: number, problems: Problem[]): Anchor | undefined {
     try {
-      a = readAnchor(file);
+      return readAnchor(file);
     } catch (e) {
       problems.push({ seq: lastSeq + 1, kind: 'seal', message: `the journal anchor ${file} cannot be read: ${(e as Error).message}` });
-      return;
+      return undefined;
     }
-    if (!a) return;
-    const seal = seals.get(a.lastSeq);
+  }
+
+  /** The newest seal this node recorded outside the database must still be there, unchanged. */
+  private checkAnchor(file: string, a: Anchor, seal: string | undefined, lastSeq: number, problems: Problem[]): void {
     if (seal === a.seal) return;
     const from = Math.min(lastSeq + 1, a.lastSeq);
     problems.push({
