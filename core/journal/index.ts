@@ -455,7 +455,7 @@ export class Journal {
       kind: 'cut',
       message: seal
         ? `the seal ending at event ${a.lastSeq} is not the one recorded in ${file}: the journal was rewritten from there`
-        : `events ${from}–${a.lastSeq} were sealed (as recorded in ${file}) but they and their seal are gone: the journal was cut back at the end`,
+        : `${from === a.lastSeq ? `event ${from} was` : `events ${from}–${a.lastSeq} were`} sealed (as recorded in ${file}) but ${from === a.lastSeq ? 'it and its' : 'they and their'} seal are gone: the journal was cut back at the end (if this data directory was moved to another database on purpose, remove that file)`,
     });
   }
 
