@@ -1,7 +1,9 @@
 import { Command, Option } from 'commander';
 import { ConfigError, loadConfig, type Config, type DeepPartial } from '../core/config/index.js';
-import { isMssError } from '../core/errors.js';
+import { MssError, isMssError } from '../core/errors.js';
 import { migrate, openDb, type Db } from '../core/db/index.js';
+import { Journal } from '../core/journal/index.js';
+import { commandJournal } from './sealing.js';
 
 /**
  * Shared by every `mss` subcommand: --config/--data-dir flags, config loading, and the
@@ -70,4 +72,48 @@ export async function withDb<T>(opts: { config?: string; dataDir?: string }, fn:
   } finally {
     await db.close();
   }
+}
+
+/**
+ * Opens the database and a journal for a command that journals what it does, and seals
+ * every event before returning — when the command succeeds and when it fails — so that no
+ * command leaves unsealed events behind for the next start of the platform. The
+ * timestamping authority is loaded before the command runs: one that cannot seal does
+ * nothing. If the seal itself fails (an external TSA out of reach) the command says so
+ * and exits 1; the events are stored, and `mss journal seal` seals them later.
+ */
+export async function withJournal<T>(
+  opts: { config?: string; dataDir?: string },
+  fn: (db: Db, config: Config, journal: Journal) => Promise<T>,
+  overrides: DeepPartial<Config> = {},
+): Promise<T> {
+  const config = configFrom(opts, overrides);
+  const db = await openDb(config);
+  try {
+    await migrate(db);
+    const journal = await commandJournal(config, db);
+    try {
+      return await fn(db, config, journal);
+    } finally {
+      await sealBeforeExit(db, journal);
+    }
+  } finally {
+    await db.close();
+  }
+}
+
+async function sealBeforeExit(db: Db, journal: Journal): Promise<void> {
+  try {
+    await journal.stop();
+  } catch (e) {
+    const { rows } = await db.query<{ n: number }>('SELECT (SELECT seq FROM journal_head) - coalesce((SELECT max(last_seq) FROM journal_seals), 0) AS n').catch(() => ({ rows: [{ n: NaN }] }));
+    const err = new MssError('JOURNAL_SEAL_FAILED', { count: Number.isNaN(rows[0].n) ? 'some' : rows[0].n, reason: (e as Error).message }, { cause: e });
+    process.stderr.write(`mss: ${err.message}\n`);
+    process.exitCode = 1;
+  }
+}
+
+/** The journal for commands that only read it (verify, list, export): it cannot append. */
+export function readJournal(db: Db): Pick<Journal, 'verify' | 'list' | 'proof' | 'get'> {
+  return new Journal(db);
 }

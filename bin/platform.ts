@@ -4,14 +4,13 @@ import type { FastifyInstance } from 'fastify';
 import { usesDevPki, type Config } from '../core/config/index.js';
 import { migrate, openDb, type Db } from '../core/db/index.js';
 import { createHttpServer, dbHealth } from '../core/http.js';
-import { Journal, type Timestamper, type TokenVerifier } from '../core/journal/index.js';
+import { Journal } from '../core/journal/index.js';
 import type { Logger } from '../core/logger.js';
 import { journalEvents, journalUnsealed } from '../core/metrics.js';
 import { tsaRoutes } from '../certs/http.js';
 import { ensureDevPki } from '../certs/pki.js';
 import { loadTlsMaterial } from '../certs/tls.js';
-import { createHttpTimestamper, loadTsa, verifyTimestampResponse } from '../certs/tsa.js';
-import { MssError } from '../core/errors.js';
+import { journalTimestamping, sealingOptions } from './sealing.js';
 import { Supervisor } from '../core/supervisor.js';
 import { startMailstore, type Mailstore } from '../mailstore/dovecot.js';
 import { startDirectory, type Directory } from '../annuaire/ldap/index.js';
@@ -81,7 +80,7 @@ export async function startPlatform(config: Config, log: Logger): Promise<Platfo
     if (applied.length) log.info({ applied }, 'database migrated');
 
     const { timestamper, verifier, tsa } = await journalTimestamping(config);
-    const journal = new Journal(db, { log: log.child({ mod: 'journal' }), timestamper, verifier, sealBatch: config.journal.sealBatch, sealIntervalMs: config.journal.sealInterval });
+    const journal = new Journal(db, { ...sealingOptions(config, log.child({ mod: 'journal' })), timestamper, verifier });
     journal.startSealing();
     stops.push(() => journal.stop());
 
@@ -291,22 +290,4 @@ export async function startPlatform(config: Config, log: Logger): Promise<Platfo
     await stopAll();
     throw e;
   }
-}
-
-/** The built-in TSA from the configured files, or an external one (tsa.url). */
-export async function journalTimestamping(config: Config): Promise<{ timestamper: Timestamper; verifier: TokenVerifier; tsa?: Awaited<ReturnType<typeof loadTsa>> }> {
-  const read = (file: string, what: string) => {
-    try {
-      return readFileSync(file, 'utf8');
-    } catch (e) {
-      throw new MssError('FILE_UNREADABLE', { what, file, reason: (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message });
-    }
-  };
-  const verifier: TokenVerifier = {
-    verify: (tsr, data) =>
-      verifyTimestampResponse(tsr, data, { caPems: [read(config.tsa.caFile, 'TSA trust anchors (tsa.caFile)')], untrustedPems: [read(config.tsa.chainFile, 'TSA chain (tsa.chainFile)')] }),
-  };
-  if (config.tsa.url) return { timestamper: createHttpTimestamper(config.tsa.url), verifier };
-  const tsa = await loadTsa(config);
-  return { timestamper: tsa, verifier, tsa };
 }

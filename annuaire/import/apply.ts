@@ -356,7 +356,7 @@ async function* fetchAll(tx: Queryable, cursor: string, sql: string, perFetch: n
  * What the LDAP directory must re-read after a staged apply: the changed MSSanté addresses
  * with their holders and structures; the changed persons that hold an address, and every
  * published box (national or the operator's own, whose title comes from annuaire_persons)
- * that names them. Read from annuaire/ldap's views and the national tables, never bal_*.
+ * that names them; the changed sites a national box names. Read from annuaire/ldap's views and the national tables, never bal_*.
  */
 export async function ldapKeys(tx: Queryable, kind: FileKind): Promise<{ addresses: string[]; persons: string[]; structures: string[] }> {
   if (kind === 'mssante') {
@@ -372,5 +372,7 @@ export async function ldapKeys(tx: Queryable, kind: FileKind): Promise<{ address
   const changed = `SELECT k FROM stg_chg WHERE tbl = 'persons'`;
   const { rows: persons } = await tx.query<{ k: string }>(`SELECT DISTINCT c.k FROM stg_chg c WHERE c.tbl = 'persons' AND EXISTS (SELECT 1 FROM annuaire_mss_addresses a WHERE a.idnps = c.k)`);
   const { rows: boxes } = await tx.query<{ key: string }>(`SELECT key FROM annuaire_ldap_bal WHERE idnps IN (${changed})`);
-  return { addresses: boxes.map((r) => r.key), persons: persons.map((r) => r.k), structures: [] };
+  // A site's name and address fill the entry of a structure its boxes leave unnamed (0155).
+  const { rows: sites } = await tx.query<{ k: string }>(`SELECT DISTINCT c.k FROM stg_chg c WHERE c.tbl = 'structures' AND EXISTS (SELECT 1 FROM annuaire_mss_addresses a WHERE a.structure_id = c.k AND a.active)`);
+  return { addresses: boxes.map((r) => r.key), persons: persons.map((r) => r.k), structures: sites.map((r) => r.k) };
 }

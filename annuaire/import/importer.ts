@@ -11,7 +11,7 @@
 // being read, instead of after it; memory stays flat (a few chunks in flight).
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { queueLdapChanges } from '../ldap/index.js';
+import { queueLdapChanges, requireLdapRebuild } from '../ldap/index.js';
 import type { Db, Queryable } from '../../core/db/index.js';
 import { MssError, isMssError } from '../../core/errors.js';
 import type { Journal } from '../../core/journal/index.js';
@@ -49,9 +49,10 @@ export interface ImportOptions {
    * file loaded into an empty table (a first import) queues nothing for the directory —
    * hundreds of thousands of keys, each looked up and written over LDAP, would take the
    * feeder minutes where a rebuild (slapadd into a fresh database, swapped in) takes
-   * seconds. So after such a file commits, `rebuild` is called here; without a directory
-   * (the CLI runs in its own process) the result says so in a note, and a directory that
-   * starts without a database builds itself from PostgreSQL anyway (startDirectory).
+   * seconds. So such a file records, in its transaction, that the directory must be rebuilt
+   * (requireLdapRebuild), and after it commits `rebuild` is called here; without a directory
+   * (the CLI runs in its own process) the platform sees the record and rebuilds — at its
+   * next start, or at once when it runs on the same PostgreSQL (startDirectory).
    * Incremental files queue their changed keys (queueLdapChanges) in their transaction.
    */
   ldap?: { rebuild(actor?: string): Promise<unknown> };
@@ -118,7 +119,7 @@ export async function importFiles(paths: string[], o: ImportOptions): Promise<Im
     try {
       opened = await openInput(path, o.zipLimits ?? DEFAULT_ZIP_LIMITS);
     } catch (e) {
-      out.failures.push({ file: path, error: asMssError(e, path) });
+      out.failures.push(await failed(o, path, e));
       continue;
     }
     out.skipped.push(...opened.skipped);
@@ -130,7 +131,7 @@ export async function importFiles(paths: string[], o: ImportOptions): Promise<Im
           // Inside a ZIP, the other extractions of the same archive (savoir-faire,
           // diplômes…) are not ours to read: skip them, do not fail.
           if (src.container && isMssError(e) && e.code === 'ANNUAIRE_UNKNOWN_FILE') out.skipped.push(`${src.label}: ${e.details.reason}`);
-          else out.failures.push({ file: src.label, error: asMssError(e, src.label) });
+          else out.failures.push(await failed(o, src.label, e));
         }
       }
     } finally {
@@ -138,6 +139,22 @@ export async function importFiles(paths: string[], o: ImportOptions): Promise<Im
     }
   }
   return out;
+}
+
+/**
+ * A file not applied — unreadable, not an extraction, older than the one in place, or any
+ * error on the way (the transaction rolled back) — is journalled with its reason and the
+ * report, like every refusal, dry runs included. Written in a transaction of its own: the
+ * file's own rolled back. If even that cannot be written (the database is gone) the import
+ * throws: no refusal goes unrecorded without the caller knowing.
+ */
+async function failed(o: ImportOptions, file: string, e: unknown): Promise<{ file: string; error: MssError }> {
+  const error = asMssError(e, file);
+  if (o.journal) {
+    const ev = { type: 'annuaire.import.failed', actor: o.actor, subject: file, details: { file, code: error.code, reason: error.message, report: o.report.path ?? null, dryRun: o.dryRun === true } };
+    await o.db.transaction((tx) => o.journal!.appendIn(tx, ev));
+  }
+  return { file, error };
 }
 
 function asMssError(e: unknown, file: string): MssError {
@@ -268,7 +285,7 @@ export async function importSource(src: Source, o: ImportOptions): Promise<FileR
       const plans = await prepare(tx, header.kind, splitter.columns, date, src.name);
       if (!tx.copyFrom) throw new Error('this database connection cannot bulk-load (no copyFrom)');
       const copied = await interleaveCopies(tx, readAhead(rowChunks(), READ_AHEAD_BYTES), (t) => plans.find((p) => p.entity.name === t)!.copySql);
-      progress.phase(`${lines.toLocaleString('en-US')} lines read, ${rejected} rejected; applying the difference`);
+      progress.phase(`${lines.toLocaleString('en-US')} lines read, ${rejected} rejected; ${o.dryRun ? 'computing the difference (dry run: nothing is applied)' : 'applying the difference'}`);
       await stageProtected(tx, keep);
       await o.onStep?.('staged', src.label);
       // Without a single good line, "everything vanished" is far likelier a broken file.
@@ -332,7 +349,7 @@ export async function importSource(src: Source, o: ImportOptions): Promise<FileR
         } catch (e) {
           notes.push(`the LDAP directory could not be rebuilt (${(e as Error).message}): run \`mss annuaire rebuild-ldap\``);
         }
-      } else notes.push('bulk load: the LDAP directory is not fed entry by entry; it builds itself from the database when it has none, else run `mss annuaire rebuild-ldap`');
+      } else notes.push('bulk load: the LDAP directory is rebuilt from the database by the platform (within seconds if it runs on this database, else at its next start)');
     }
     return result;
   } finally {
@@ -349,7 +366,10 @@ async function feedDirectory(tx: Queryable, kind: FileKind, plans: Plan[], table
   const bulk = plans.filter((p) => p.mode === 'direct' && tables[p.entity.name].inserted > 0);
   if (bulk.length) {
     const published = kind === 'mssante' || (await tx.query('SELECT 1 FROM annuaire_mss_addresses LIMIT 1')).rows.length > 0;
-    if (published) return { action: 'rebuild', keys: 0 };
+    if (published) {
+      await requireLdapRebuild(tx);
+      return { action: 'rebuild', keys: 0 };
+    }
   }
   const keys = await ldapKeys(tx, kind);
   const n = await queueLdapChanges(tx, keys);

@@ -9,6 +9,8 @@ const FLUSH_AT = 64 * 1024;
 const EXCERPT = 160;
 
 export interface RejectSink {
+  /** Where the report is written, when it is a file (named in the journal of a failed import). */
+  readonly path?: string;
   reject(file: string, line: number, reason: string, text: string): void;
   note(text: string): void;
 }

@@ -15,6 +15,7 @@
 // a structure repeated with the same content — and lets anything else through: the
 // database merges the remaining repeats with the same rule (apply.ts, dedupe).
 import type { FileKind, HeaderInfo } from './formats.js';
+import { SITE_COLUMNS, SITE_PRESENCE, siteKey, type SiteFields } from './site-key.js';
 import { BAL_TYPES, checkAddress, checkPersonIds } from './validate.js';
 
 export type TableName = 'persons' | 'structures' | 'activities' | 'addresses';
@@ -373,6 +374,8 @@ export class LineSplitter {
   private personAt = 0;
   private readonly personOrder: number[];
   private readonly structures = new FirstSeen();
+  /** Fields that tell a site is described (see site-key.ts), for lines without a technical id. */
+  private readonly sitePresence: number[];
 
   constructor(
     header: HeaderInfo,
@@ -407,6 +410,7 @@ export class LineSplitter {
       balIdType: at('Type Identifiant PP'),
       sid: at('Identification Structure'),
     };
+    this.sitePresence = SITE_PRESENCE.map((k) => at(SITE_COLUMNS[k])).filter((i) => i >= 0);
     const pc = this.columns.persons ?? [];
     this.personOrder = [pc.indexOf('profession_code'), pc.indexOf('savoir_faire_code'), ...pc.map((_, i) => i)];
   }
@@ -448,6 +452,8 @@ export class LineSplitter {
     const f = this.f;
     if (this.kind === 'activity') {
       if (!personIdsOk(b, this.fs(f.type), this.fe(f.type), this.fs(f.id), this.fe(f.id), this.fs(f.nps), this.fe(f.nps))) return this.slow(b.toString('utf8', s, e));
+      // A site without a technical id gets its key on the string path (rare lines).
+      if (this.siteWithoutId()) return this.slow(b.toString('utf8', s, e));
       this.good++;
       this.personRow(b);
       const sf = f.structure;
@@ -492,6 +498,21 @@ export class LineSplitter {
   }
   private fe(i: number): number {
     return i < this.np ? this.pipes[i] : this.le;
+  }
+
+  /** The current line describes a site but has no technical id for it. */
+  private siteWithoutId(): boolean {
+    const sf = this.f.structure;
+    if (sf < 0 || this.fe(sf) > this.fs(sf)) return false;
+    for (const i of this.sitePresence) if (this.fe(i) > this.fs(i)) return true;
+    return false;
+  }
+
+  /** The key of a site without technical id (site-key.ts), from the fields of a line. */
+  private siteKeyOf(get: (i: number) => string): string | undefined {
+    const fields = {} as SiteFields;
+    for (const k of Object.keys(SITE_COLUMNS) as Array<keyof SiteFields>) fields[k] = get(this.at(SITE_COLUMNS[k]));
+    return siteKey(fields);
   }
 
   /** Copies the fields of a layout as one row (reserving room unless `reserve` is 0: already done). */
@@ -592,6 +613,10 @@ export class LineSplitter {
     if (this.kind === 'activity') {
       const bad = checkPersonIds(get(this.f.type), get(this.f.id), get(this.f.nps));
       if (bad) return { ok: false, reason: bad };
+      if (this.f.structure >= 0 && get(this.f.structure) === '') {
+        const key = this.siteKeyOf(get);
+        if (key) f[this.f.structure] = key; // the structure row, the activity's link and its key
+      }
       const rows: Partial<Record<TableName, string>> = { persons: row(this.L.persons!) };
       if (get(this.f.structure) !== '') rows.structures = row(this.L.structures!);
       rows.activities = `${csvValue(this.keyFields.map(get).join('|'))}|${row(this.L.activities!)}`;
@@ -620,7 +645,10 @@ export class LineSplitter {
       const v = i >= 0 && i < f.length ? f[i] : '';
       return v !== '' && v.length <= 254 ? v : undefined;
     };
-    if (this.kind === 'activity') return { persons: pick('Identification nationale PP'), structures: pick('Identifiant technique de la structure') };
+    if (this.kind === 'activity') {
+      const site = pick('Identifiant technique de la structure') ?? this.siteKeyOf((i) => (i >= 0 && i < f.length ? f[i] : ''));
+      return { persons: pick('Identification nationale PP'), structures: site };
+    }
     return { addresses: pick('Adresse BAL')?.toLowerCase() };
   }
 }

@@ -14,13 +14,13 @@ import { chownTree, Supervisor } from '../../core/supervisor.js';
 import { checkDirectory, type CheckReport } from './check.js';
 import { connect, feederConnection, ldapReason } from './client.js';
 import { bootMarker, ldapPaths, liveDbDir, prepareFiles } from './files.js';
-import { needsInitialBuild, rebuildDirectory, type RebuildReport } from './rebuild.js';
+import { builtGeneration, needsInitialBuild, rebuildDirectory, wantedGeneration, type RebuildReport } from './rebuild.js';
 import { ldapsUrl, ldapUrl, ping, resolveListen, slapdService, writeEndpoints } from './slapd.js';
 import { drainPending, type DrainReport } from './sync.js';
 
 export { queueLdapChanges, applyLdapChanges, type LdapChanges, type ApplyReport, type DrainReport } from './sync.js';
 export { checkDirectory, type CheckReport, type Difference } from './check.js';
-export { rebuildDirectory, type RebuildReport } from './rebuild.js';
+export { rebuildDirectory, requireLdapRebuild, type RebuildReport } from './rebuild.js';
 export { entryFor, dnFor, LAYOUT, type LdapEntry, type EntryKind } from './entries.js';
 export { ldapPaths } from './files.js';
 
@@ -67,15 +67,34 @@ export async function startDirectory(config: Config, log: Logger, db: Db, journa
     return run;
   };
 
+  /** Why the directory is behind the database, or undefined when it is not (one row read, one small file). */
+  const directoryBehind = async (): Promise<string | undefined> => {
+    const want = await wantedGeneration(db);
+    const built = builtGeneration(config);
+    if (built === undefined) return `the directory's generation is unknown (built by an earlier version); the database is at generation ${want}`;
+    return built < want ? `the database is at generation ${want}, the directory was built from generation ${built} (a bulk import it did not follow)` : undefined;
+  };
+  const journalReconciled = (reason: string, r: RebuildReport) => {
+    dlog.warn({ reason, entries: r.entries, ms: r.ms }, 'LDAP directory rebuilt to match the database');
+    return journal.append({ type: 'annuaire.ldap.reconciled', actor: 'system', details: { reason, generation: r.generation, entries: r.entries, ms: r.ms } });
+  };
+
   try {
     prepareFiles(config, p, user, { tls: true });
     const listen = await resolveListen(config);
-    // First start (or a build that never completed), or the machine went down under a
-    // running slapd: build from the database. Logged, not journalled — the journal records
-    // what operators do; an explicit rebuild is journalled with its actor.
+    // Build from the database before serving: on a first start (or after a build that
+    // never completed: logged only, nothing was served yet), after the machine went down
+    // under a running slapd, or when the database changed in a way the queue does not
+    // carry (a bulk import while the platform was stopped) — those two change what the
+    // directory serves, so they are journalled (annuaire.ldap.reconciled) with the reason.
     const crashed = bootMarker.crashedMachine(p);
     if (crashed) dlog.warn('the machine stopped while slapd was running: rebuilding the directory from the database');
-    if (crashed || needsInitialBuild(config)) await rebuildDirectory(config, db, { user, log: dlog });
+    const initial = needsInitialBuild(config);
+    const behind = initial ? undefined : await directoryBehind();
+    if (crashed || initial || behind) {
+      const r = await rebuildDirectory(config, db, { user, log: dlog });
+      if (!initial) await journalReconciled(crashed ? 'the machine stopped while slapd was running' : behind!, r);
+    }
     bootMarker.clear(p);
     // The database may have been built by another user (a non-root run, an older version).
     const live = liveDbDir(p);
@@ -98,6 +117,12 @@ export async function startDirectory(config: Config, log: Logger, db: Db, journa
     const sync = () =>
       exclusive(async () => {
         try {
+          // Another process changed the database in bulk (a shared PostgreSQL): catch up.
+          const late = await directoryBehind();
+          if (late) {
+            await dropClient();
+            await journalReconciled(late, await rebuildDirectory(config, db, { user, log: dlog, restart: () => supervisor.restart('slapd') }));
+          }
           const r = await drainPending(db, await feeder(), base);
           if (r.queued) dlog.info({ ...r }, 'annuaire changes applied to the directory');
           lastError = undefined;

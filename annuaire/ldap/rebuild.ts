@@ -4,9 +4,10 @@
 // database keeps serving, and a failed build leaves it untouched. Memory stays flat: one
 // cursor batch of rows at a time, with slapadd's stdin pushing back.
 
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Config } from '../../core/config/index.js';
-import type { Db } from '../../core/db/index.js';
+import type { Db, Queryable } from '../../core/db/index.js';
 import { isMssError, MssError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import { chownTree, type ChildUser } from '../../core/supervisor.js';
@@ -18,6 +19,8 @@ import { allEntries } from './source.js';
 
 export interface RebuildReport {
   entries: number;
+  /** The database's generation the new directory was built from (see generation below). */
+  generation: number;
   /** Queued changes the new database already contains (dropped from the queue). */
   pendingCleared: number;
   ms: number;
@@ -55,11 +58,15 @@ export async function rebuildDirectory(c: Config, db: Db, opts: RebuildOptions):
   chownTree(conf, opts.user);
   const counter = { entries: 0 };
   let swapped = false;
+  let generation = 0;
   try {
     const pendingCleared = await exclusively(db, () => db.transaction(async (tx) => {
       // One snapshot for the whole read, so the queue rows it covers are known exactly.
       await tx.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ');
+      generation = await wantedGeneration(tx);
       await slapadd(c, conf, opts.user, ldifStream(tx, c.ldap.baseDn, counter, opts.batch));
+      // Moves with the database it describes (swapped in below, or removed with it).
+      writeFileSync(join(dir, GENERATION_FILE), `${generation}\n`);
       const previous = swapDb(p, dir);
       swapped = true;
       if (opts.restart) await opts.restart();
@@ -75,7 +82,7 @@ export async function rebuildDirectory(c: Config, db: Db, opts: RebuildOptions):
       }
     }));
     opts.log?.info({ entries: counter.entries, ms: Date.now() - started, dir }, 'LDAP directory rebuilt');
-    return { entries: counter.entries, pendingCleared, ms: Date.now() - started, dir };
+    return { entries: counter.entries, generation, pendingCleared, ms: Date.now() - started, dir };
   } catch (e) {
     if (!swapped) rmSync(dir, { recursive: true, force: true });
     throw isMssError(e) ? e : new MssError('LDAP_REBUILD_FAILED', { reason: (e as Error).message }, { cause: e });
@@ -98,6 +105,38 @@ async function exclusively<T>(db: Db, fn: () => Promise<T>): Promise<T> {
     await lock.query('SELECT pg_advisory_xact_lock($1)', [LDAP_FEED_LOCK]);
     return fn();
   });
+}
+
+// ---- Generations: is the directory behind the database? (migration 0104) ----
+
+const GENERATION_FILE = 'mss-generation';
+
+/** How many rebuild-requiring changes the database has seen. */
+export async function wantedGeneration(q: Queryable): Promise<number> {
+  const { rows } = await q.query<{ generation: string | number }>('SELECT generation FROM annuaire_ldap_state WHERE id = 1');
+  return Number(rows[0]?.generation ?? 0);
+}
+
+/**
+ * Records, in the caller's transaction, a change the directory cannot follow entry by
+ * entry (a bulk load): the platform rebuilds the directory when it sees it — at once if it
+ * runs and shares the database, else at its next start.
+ */
+export async function requireLdapRebuild(tx: Queryable): Promise<number> {
+  const { rows } = await tx.query<{ generation: string | number }>('UPDATE annuaire_ldap_state SET generation = generation + 1 WHERE id = 1 RETURNING generation');
+  return Number(rows[0].generation);
+}
+
+/** The generation the live directory was built from; undefined when unknown (no database, or built before generations). */
+export function builtGeneration(c: Pick<Config, 'dataDir'>): number | undefined {
+  const live = liveDbDir(ldapPaths(c));
+  if (!live) return undefined;
+  try {
+    const n = Number(readFileSync(join(live, GENERATION_FILE), 'utf8').trim());
+    return Number.isSafeInteger(n) ? n : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** True when there is no usable database yet (first start, or a rebuild never completed). */

@@ -1,9 +1,8 @@
 import { userInfo } from 'node:os';
 import { Option, type Command } from 'commander';
 import { migrate, openDb } from '../../core/db/index.js';
-import { Journal } from '../../core/journal/index.js';
 import { createAdmin, listAdmins } from '../../annuaire/admin/accounts.js';
-import { action, configFrom, withConfigOptions } from '../cli.js';
+import { action, configFrom, withConfigOptions, withJournal } from '../cli.js';
 
 type Opts = { config?: string; dataDir?: string };
 const collect = (v: string, prev: string[]) => [...prev, ...v.split(',').map((x) => x.trim()).filter(Boolean)];
@@ -20,16 +19,12 @@ export function registerAdmin(program: Command) {
       .option('--domain <domain>', 'regional scope: a mail domain (repeat, or comma-separated)', collect, [])
       .option('--structure <id>', 'regional scope: a FINESS or SIRET (repeat, or comma-separated)', collect, []),
   ).action(
-    action(async (login: string, o: Opts & { role: 'national' | 'regional'; domain: string[]; structure: string[] }) => {
-      const db = await openDb(configFrom(o));
-      try {
-        await migrate(db);
-        const { account, password } = await createAdmin(db, new Journal(db), { login, role: o.role, domains: o.domain, structures: o.structure }, `cli:${userInfo().username}`);
+    action(async (login: string, o: Opts & { role: 'national' | 'regional'; domain: string[]; structure: string[] }) =>
+      withJournal(o, async (db, _c, journal) => {
+        const { account, password } = await createAdmin(db, journal, { login, role: o.role, domains: o.domain, structures: o.structure }, `cli:${userInfo().username}`);
         process.stdout.write(`created ${account.role} admin ${account.login}${account.role === 'regional' ? ` (domains: ${account.domains.join(', ') || '-'}; structures: ${account.structures.join(', ') || '-'})` : ''}\npassword (shown once): ${password}\n`);
-      } finally {
-        await db.close();
-      }
-    }),
+      }),
+    ),
   );
 
   withConfigOptions(admin.command('list').description('list admin accounts')).action(

@@ -6,9 +6,7 @@ import { parseCompactDate } from '../../annuaire/import/formats.js';
 import { importFiles, type FileResult } from '../../annuaire/import/importer.js';
 import { stderrProgress } from '../../annuaire/import/progress.js';
 import { RejectReport, defaultReportName } from '../../annuaire/import/report.js';
-import { migrate, openDb } from '../../core/db/index.js';
-import { Journal } from '../../core/journal/index.js';
-import { action, configFrom, withConfigOptions } from '../cli.js';
+import { action, configFrom, withConfigOptions, withJournal } from '../cli.js';
 
 interface Opts {
   dryRun?: boolean;
@@ -55,39 +53,38 @@ export function registerAnnuaireImport(program: Command) {
       const c = configFrom(opts);
       const reportDir = isAbsolute(c.annuaire.import.reportDir) ? c.annuaire.import.reportDir : join(c.dataDir, c.annuaire.import.reportDir);
       const reportPath = opts.report ? resolve(opts.report) : join(reportDir, defaultReportName());
-      const db = await openDb(c);
       const report = new RejectReport(reportPath);
       try {
-        await migrate(db);
-        const outcome = await importFiles(files, {
-          db,
-          journal: new Journal(db),
-          actor: `cli:${userInfo().username}`,
-          report,
-          dryRun: opts.dryRun,
-          force: opts.force,
-          date: opts.date,
-          sample: opts.sample ?? c.annuaire.import.dryRunSample,
-          journalBatch: c.annuaire.import.journalBatch,
-          zipLimits: { maxEntrySize: c.annuaire.import.maxZipEntrySize, maxEntries: 1000 },
-          progress: opts.progress ? stderrProgress() : undefined,
+        return await withJournal(opts, async (db, _c, journal) => {
+          const outcome = await importFiles(files, {
+            db,
+            journal,
+            actor: `cli:${userInfo().username}`,
+            report,
+            dryRun: opts.dryRun,
+            force: opts.force,
+            date: opts.date,
+            sample: opts.sample ?? c.annuaire.import.dryRunSample,
+            journalBatch: c.annuaire.import.journalBatch,
+            zipLimits: { maxEntrySize: c.annuaire.import.maxZipEntrySize, maxEntries: 1000 },
+            progress: opts.progress ? stderrProgress() : undefined,
+          });
+          for (const r of outcome.results) {
+            const text = describe(r);
+            process.stdout.write(text);
+            report.note(text);
+          }
+          for (const s of outcome.skipped) process.stdout.write(`skipped ${s}\n`);
+          for (const f of outcome.failures) {
+            process.stderr.write(`mss: ${f.error.message}\n`);
+            report.note(`FAILED ${f.error.message}`);
+          }
+          const rejected = outcome.results.reduce((a, r) => a + r.rejected, 0);
+          process.stdout.write(`report: ${reportPath}${rejected ? ` (${n(rejected)} rejected line(s))` : ''}\n`);
+          return outcome.failures.length ? 1 : 0;
         });
-        for (const r of outcome.results) {
-          const text = describe(r);
-          process.stdout.write(text);
-          report.note(text);
-        }
-        for (const s of outcome.skipped) process.stdout.write(`skipped ${s}\n`);
-        for (const f of outcome.failures) {
-          process.stderr.write(`mss: ${f.error.message}\n`);
-          report.note(`FAILED ${f.error.message}`);
-        }
-        const rejected = outcome.results.reduce((a, r) => a + r.rejected, 0);
-        process.stdout.write(`report: ${reportPath}${rejected ? ` (${n(rejected)} rejected line(s))` : ''}\n`);
-        return outcome.failures.length ? 1 : 0;
       } finally {
         report.close();
-        await db.close();
       }
     }),
   );
@@ -96,15 +93,17 @@ export function registerAnnuaireImport(program: Command) {
 function describe(r: FileResult): string {
   const date = r.extractionDate.toISOString().slice(0, 16).replace('T', ' ');
   const state = r.dryRun ? 'dry run, nothing applied' : r.forced ? 'applied (forced over a newer extraction)' : 'applied';
+  // A dry run speaks in the conditional: nothing of it reads as done.
+  const [ins, upd, deact] = r.dryRun ? ['would insert', 'would update', 'would deactivate'] : ['inserted', 'updated', 'deactivated'];
   let out = `${r.file}\n  ${r.kind === 'activity' ? 'activity' : 'MSSanté'} extraction of ${date} UTC, ${r.encoding}, ${state}\n`;
   out += `  read ${n(r.lines)} lines, rejected ${n(r.rejected)}\n`;
   for (const [table, t] of Object.entries(r.tables) as Array<[string, TableCounts]>) {
-    out += `  ${table.padEnd(11)} inserted ${n(t.inserted)}  updated ${n(t.updated)}  unchanged ${n(t.unchanged)}  deactivated ${n(t.deactivated)}`;
+    out += `  ${table.padEnd(11)} ${ins} ${n(t.inserted)}  ${upd} ${n(t.updated)}  unchanged ${n(t.unchanged)}  ${deact} ${n(t.deactivated)}`;
     out += t.merged ? `  (${n(t.merged)} repeated line(s) merged)\n` : '\n';
   }
   for (const note of r.notes) out += `  note: ${note}\n`;
   if (r.changes?.length) {
-    out += `  first changes:\n`;
+    out += `  first changes it would make:\n`; // listed by dry runs only
     const sign = { inserted: '+', updated: '~', deactivated: '-' } as const;
     for (const ch of r.changes) out += `    ${sign[ch.kind]} ${ch.table.padEnd(11)} ${ch.key}\n`;
   }

@@ -4,15 +4,11 @@ import { userInfo } from 'node:os';
 import { checkDirectory, ldapPaths, rebuildDirectory, startDirectory, type CheckReport } from '../../annuaire/ldap/index.js';
 import { connect, feederConnection } from '../../annuaire/ldap/client.js';
 import { ping, runningSlapd } from '../../annuaire/ldap/slapd.js';
-import { usesDevPki } from '../../core/config/index.js';
-import { migrate, openDb } from '../../core/db/index.js';
 import { MssError } from '../../core/errors.js';
-import { Journal } from '../../core/journal/index.js';
 import { createLogger } from '../../core/logger.js';
 import { fromRoot } from '../../core/paths.js';
 import { childUser, chownTree } from '../../core/supervisor.js';
-import { ensureDevPki } from '../../certs/pki.js';
-import { action, configFrom, withConfigOptions } from '../cli.js';
+import { action, withConfigOptions, withJournal } from '../cli.js';
 
 interface Opts {
   config?: string;
@@ -70,12 +66,9 @@ export function registerAnnuaireLdap(program: Command) {
           'If the platform is running, its slapd keeps serving the old one until the new one is complete, then restarts on it.',
       ),
   ).action(
-    action(async (opts: Opts) => {
-      const c = configFrom(opts);
-      const p = ldapPaths(c);
-      const db = await openDb(c);
-      try {
-        await migrate(db);
+    action(async (opts: Opts) =>
+      withJournal(opts, async (db, c, journal) => {
+        const p = ldapPaths(c);
         const user = childUser();
         mkdirSync(p.runDir, { recursive: true });
         copyFileSync(fromRoot('annuaire', 'ldap', 'mssante.schema'), p.schema);
@@ -91,15 +84,13 @@ export function registerAnnuaireLdap(program: Command) {
               }
             : undefined,
         });
-        await new Journal(db).append({ type: 'annuaire.ldap.rebuilt', actor: `cli:${userInfo().username}`, details: { entries: report.entries, ms: report.ms } });
+        await journal.append({ type: 'annuaire.ldap.rebuilt', actor: `cli:${userInfo().username}`, details: { entries: report.entries, ms: report.ms } });
         process.stdout.write(
           `directory rebuilt from ${db.target}: ${n(report.entries)} entries in ${(report.ms / 1000).toFixed(1)} s\n` +
             (running ? `slapd (pid ${running.pid}) restarted on the new database: ${running.ldap}\n` : 'slapd is not running: the platform serves the new database at its next start\n'),
         );
-      } finally {
-        await db.close();
-      }
-    }),
+      }),
+    ),
   );
 
   withConfigOptions(
@@ -111,38 +102,37 @@ export function registerAnnuaireLdap(program: Command) {
       )
       .option('--json', 'print the report as JSON'),
   ).action(
-    action(async (opts: Opts) => {
-      const c = configFrom(opts, { ldap: { port: 0, ldapsPort: 0 } });
-      const p = ldapPaths(c);
-      const db = await openDb(c);
-      try {
-        await migrate(db);
-        const running = runningSlapd(p);
-        let report: CheckReport;
-        if (running) {
-          const client = await connect(feederConnection(p, running.ldaps, c.ldap.baseDn));
-          try {
-            report = await checkDirectory(db, client, c.ldap.baseDn);
-          } finally {
-            await client.unbind().catch(() => {});
+    action(async (opts: Opts) =>
+      // On free ports: the platform may hold the configured ones.
+      withJournal(
+        opts,
+        async (db, c, journal) => {
+          const p = ldapPaths(c);
+          const running = runningSlapd(p);
+          let report: CheckReport;
+          if (running) {
+            const client = await connect(feederConnection(p, running.ldaps, c.ldap.baseDn));
+            try {
+              report = await checkDirectory(db, client, c.ldap.baseDn);
+            } finally {
+              await client.unbind().catch(() => {});
+            }
+          } else {
+            // Nobody serves it (with the embedded database, the platform and this command
+            // cannot run at once): start slapd on free ports for the time of the check.
+            const dir = await startDirectory(c, createLogger({ log: { level: 'warn', format: 'json' } }), db, journal);
+            try {
+              await dir.sync();
+              report = await dir.check();
+            } finally {
+              await dir.stop();
+            }
           }
-        } else {
-          // Nobody serves it (with the embedded database, the platform and this command
-          // cannot run at once): start slapd on free ports for the time of the check.
-          if (c.pki.autoInit && usesDevPki(c)) await ensureDevPki(c, createLogger({ log: { level: 'warn', format: 'json' } }));
-          const dir = await startDirectory(c, createLogger({ log: { level: 'warn', format: 'json' } }), db, new Journal(db));
-          try {
-            await dir.sync();
-            report = await dir.check();
-          } finally {
-            await dir.stop();
-          }
-        }
-        printCheck(report, !!opts.json);
-        return report.missing + report.extra + report.different ? 1 : 0;
-      } finally {
-        await db.close();
-      }
-    }),
+          printCheck(report, !!opts.json);
+          return report.missing + report.extra + report.different ? 1 : 0;
+        },
+        { ldap: { port: 0, ldapsPort: 0 } },
+      ),
+    ),
   );
 }

@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { migrate, openDb, type Db } from '../../core/db/index.js';
-import { Journal } from '../../core/journal/index.js';
+import type { Db } from '../../core/db/index.js';
 import { EVERYWHERE } from '../../core/policy/index.js';
 import {
   addMember,
@@ -26,24 +25,18 @@ import {
   type BalType,
 } from '../../annuaire/bal/index.js';
 import { operatorBalContext } from '../../annuaire/admin/wiring.js';
-import { ExitError, action, configFrom, withConfigOptions } from '../cli.js';
+import { ExitError, action, withConfigOptions, withDb, withJournal } from '../cli.js';
 
 type Opts = { config?: string; dataDir?: string };
 const actor = () => `cli:${userInfo().username}`;
 
 /**
- * Opens the configured database for one command. On the embedded database this fails with
- * a clear DATA_DIR_LOCKED message while `mss start` runs (PGlite is single-process).
+ * Opens the configured database and a sealing journal for one command (sealed before it
+ * exits, see withJournal). On the embedded database this fails with a clear
+ * DATA_DIR_LOCKED message while `mss start` runs (PGlite is single-process).
  */
 export async function withBalContext<T>(opts: Opts, fn: (ctx: BalContext, db: Db) => Promise<T>): Promise<T> {
-  const c = configFrom(opts);
-  const db = await openDb(c);
-  try {
-    await migrate(db);
-    return await fn(operatorBalContext(c, db, new Journal(db)), db);
-  } finally {
-    await db.close();
-  }
+  return withJournal(opts, (db, c, journal) => fn(operatorBalContext(c, db, journal), db));
 }
 
 const type = (v: string): BalType => {
@@ -140,7 +133,7 @@ export function registerBal(program: Command) {
       .option('--json', 'JSON output'),
   ).action(
     action(async (o: Opts & { type?: BalType; status?: 'active' | 'closed'; domain?: string; search?: string; limit: number; json?: boolean }) =>
-      withBalContext(o, async (_ctx, db) => {
+      withDb(o, async (db) => {
         // The CLI runs with the database's own rights: no admin scope narrows it.
         const list = await listBals(db, EVERYWHERE, { type: o.type, status: o.status, domain: o.domain, text: o.search, limit: o.limit });
         if (o.json) return out(JSON.stringify(list, null, 2) + '\n');
@@ -152,7 +145,7 @@ export function registerBal(program: Command) {
 
   withConfigOptions(bal.command('show').description('a mailbox with its members and certificates').argument('<address>').option('--json', 'JSON output')).action(
     action(async (address: string, o: Opts & { json?: boolean }) =>
-      withBalContext(o, async (_ctx, db) => {
+      withDb(o, async (db) => {
         const b = await findBal(db, address);
         if (!b) throw new ExitError(`there is no mailbox ${address}`);
         out(o.json ? JSON.stringify(b, null, 2) + '\n' : describeBal(b));
@@ -249,7 +242,7 @@ export function registerBal(program: Command) {
   );
   withConfigOptions(person.command('list').description('list local accounts').option('-s, --search <text>').option('--json', 'JSON output')).action(
     action(async (o: Opts & { search?: string; json?: boolean }) =>
-      withBalContext(o, async (_ctx, db) => {
+      withDb(o, async (db) => {
         const list = await listPersons(db, EVERYWHERE, { text: o.search });
         if (o.json) return out(JSON.stringify(list, null, 2) + '\n');
         for (const p of list) out(`${p.login.padEnd(30)} ${p.idnps ?? '-'}  ${[p.prenom, p.nom].filter(Boolean).join(' ')}${p.hasTotp ? '  totp' : ''}${p.active ? '' : '  disabled'}\n`);

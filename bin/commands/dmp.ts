@@ -1,10 +1,9 @@
 import { userInfo } from 'node:os';
 import { Option, type Command } from 'commander';
 import { findBal, normaliseBalAddress } from '../../annuaire/bal/index.js';
-import { Journal } from '../../core/journal/index.js';
 import { MssError } from '../../core/errors.js';
 import { listDmpRules, MASKINGS, removeDmpRule, setDmpRule, type Masking } from '../../dmp/index.js';
-import { action, withConfigOptions, withDb } from '../cli.js';
+import { action, withConfigOptions, withDb, withJournal } from '../cli.js';
 
 type Opts = { config?: string; dataDir?: string };
 const out = (s: string): void => void process.stdout.write(s);
@@ -21,12 +20,12 @@ export function registerDmp(program: Command) {
       .option('--disabled', 'keep the rule but do not apply it'),
   ).action(
     action(async (bal: string, o: Opts & { masking: Masking; disabled?: boolean }) =>
-      withDb(o, async (db) => {
+      withJournal(o, async (db, _c, journal) => {
         const { address } = normaliseBalAddress(bal);
         const b = await findBal(db, address);
         if (!b) throw new MssError('BAL_UNKNOWN', { address });
         if (b.status !== 'active') throw new MssError('BAL_CLOSED', { address });
-        await setDmpRule({ db, journal: new Journal(db) }, { bal: address, masking: o.masking, enabled: !o.disabled, actor: `cli:${userInfo().username}` });
+        await setDmpRule({ db, journal }, { bal: address, masking: o.masking, enabled: !o.disabled, actor: `cli:${userInfo().username}` });
         out(`rule ${o.disabled ? 'kept, disabled,' : 'set'} for ${address}: documents go to the DMP with masking "${o.masking}"\n`);
       }),
     ),
@@ -34,9 +33,9 @@ export function registerDmp(program: Command) {
 
   withConfigOptions(dmp.command('rule-remove').description('stop handing off the messages of this box').argument('<bal>')).action(
     action(async (bal: string, o: Opts) =>
-      withDb(o, async (db) => {
+      withJournal(o, async (db, _c, journal) => {
         const { address } = normaliseBalAddress(bal);
-        const removed = await removeDmpRule({ db, journal: new Journal(db) }, address, `cli:${userInfo().username}`);
+        const removed = await removeDmpRule({ db, journal }, address, `cli:${userInfo().username}`);
         out(removed ? `rule removed for ${address}\n` : `${address} had no rule\n`);
         return removed ? 0 : 1;
       }),

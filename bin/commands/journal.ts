@@ -1,13 +1,13 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { Journal, checkProof } from '../../core/journal/index.js';
-import { ExitError, action, configFrom, withConfigOptions, withDb } from '../cli.js';
-import { journalTimestamping } from '../platform.js';
+import { checkProof } from '../../core/journal/index.js';
+import { ExitError, action, configFrom, readJournal, withConfigOptions, withDb, withJournal } from '../cli.js';
+import { journalAnchorFile, journalTimestamping } from '../sealing.js';
 
 type Opts = { config?: string; dataDir?: string };
 
-const withJournal = <T>(opts: Opts, fn: (j: Journal, c: ReturnType<typeof configFrom>) => Promise<T>) => withDb(opts, (db, c) => fn(new Journal(db), c));
+const withReader = <T>(opts: Opts, fn: (j: ReturnType<typeof readJournal>, c: ReturnType<typeof configFrom>) => Promise<T>) => withDb(opts, (db, c) => fn(readJournal(db), c));
 
 export function registerJournal(program: Command) {
   const journal = program.command('journal').description('the notarised event journal: verify its integrity, export proofs');
@@ -15,21 +15,30 @@ export function registerJournal(program: Command) {
   withConfigOptions(
     journal
       .command('verify')
-      .description('re-check the hash chain, every seal and every timestamp token; exits 1 and names the first bad event if anything was changed, deleted or reordered')
+      .description(
+        're-check the hash chain, every seal and every timestamp token; exits 1 and names the first bad event if anything was changed, deleted or reordered, ' +
+          'or if events were left unsealed longer than journal.unsealedGrace (MSS_JOURNAL_UNSEALED_GRACE, 60 s: a running platform seals within seconds)',
+      )
       .option('--no-tokens', 'skip the timestamp token signatures (chain and Merkle roots only)')
       .option('--json', 'machine-readable report'),
   ).action(
     action(async (opts: Opts & { tokens: boolean; json?: boolean }) =>
-      withJournal(opts, async (j, c) => {
+      withReader(opts, async (j, c) => {
         const verifier = opts.tokens ? (await journalTimestamping(c)).verifier : undefined;
         const tty = process.stderr.isTTY;
-        const report = await j.verify(verifier, tty ? (seq) => process.stderr.write(`\rchecked ${seq} events…`) : undefined);
+        const report = await j.verify(verifier, {
+          onProgress: tty ? (seq) => void process.stderr.write(`\rchecked ${seq} events…`) : undefined,
+          unsealedGraceMs: c.journal.unsealedGrace,
+          anchorFile: journalAnchorFile(c),
+        });
         if (tty) process.stderr.write('\r\x1b[K');
         if (opts.json) {
           process.stdout.write(JSON.stringify(report, null, 2) + '\n');
           return report.ok ? 0 : 1;
         }
-        const summary = `${report.events} events, ${report.seals} seals${report.tokensChecked ? ' (timestamp tokens checked)' : ''}, ${report.unsealed} not yet sealed`;
+        const summary =
+          `${report.events} events, ${report.seals} seals${report.tokensChecked ? ' (timestamp tokens checked)' : ''}, ${report.unsealed} not yet sealed` +
+          (report.ok && report.unsealed ? ` (written in the last ${c.journal.unsealedGrace / 1000} s: the running platform seals them)` : '');
         if (report.ok) {
           process.stdout.write(`journal OK: ${summary}\n`);
           return 0;
@@ -39,6 +48,19 @@ export function registerJournal(program: Command) {
         if (report.problems.length > 20) process.stdout.write(`  … and ${report.problems.length - 20} more problems\n`);
         process.stdout.write(`(${summary})\n`);
         return 1;
+      }),
+    ),
+  );
+
+  withConfigOptions(
+    journal
+      .command('seal')
+      .description('seal every event not sealed yet (RFC 3161 timestamp over each batch): what the platform does every few seconds, for a journal whose platform is stopped'),
+  ).action(
+    action(async (opts: Opts) =>
+      withJournal(opts, async (_db, _c, j) => {
+        const n = await j.sealNow();
+        process.stdout.write(n ? `sealed ${n} event(s)\n` : 'nothing to seal: every event is sealed\n');
       }),
     ),
   );
@@ -55,7 +77,7 @@ export function registerJournal(program: Command) {
       .option('--json', 'one JSON object per line'),
   ).action(
     action(async (opts: Opts & { type?: string; prefix?: string; subject?: string; actor?: string; limit: string; json?: boolean }) =>
-      withJournal(opts, async (j) => {
+      withReader(opts, async (j) => {
         const events = await j.list({ type: opts.type, typePrefix: opts.prefix, subject: opts.subject, actor: opts.actor, limit: Math.max(1, Number(opts.limit) || 50) });
         for (const e of events) {
           if (opts.json) process.stdout.write(JSON.stringify({ seq: e.seq, at: e.at, type: e.type, actor: e.actor, subject: e.subject, details: e.details }) + '\n');
@@ -74,7 +96,7 @@ export function registerJournal(program: Command) {
       .requiredOption('--dir <dir>', 'output directory (created)'),
   ).action(
     action(async (opts: Opts & { event: string; dir: string }) =>
-      withJournal(opts, async (j, c) => {
+      withReader(opts, async (j, c) => {
         const seq = Number(opts.event);
         if (!Number.isInteger(seq) || seq < 1) throw new ExitError(`--event must be an event number (1, 2, …), got "${opts.event}"`, 2);
         const proof = await j.proof(seq);

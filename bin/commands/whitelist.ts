@@ -1,8 +1,7 @@
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
-import { Journal } from '../../core/journal/index.js';
 import { currentWhitelist, importWhitelist, listWhitelist, readWhitelistSource, whitelistEntry } from '../../annuaire/whitelist/index.js';
-import { action, withConfigOptions, withDb } from '../cli.js';
+import { action, withConfigOptions, withDb, withJournal } from '../cli.js';
 
 type Opts = { config?: string; dataDir?: string };
 
@@ -19,9 +18,9 @@ export function registerWhitelist(program: Command) {
       .argument('<file-or-url>'),
   ).action(
     action(async (source: string, o: Opts) =>
-      withDb(o, async (db) => {
+      withJournal(o, async (db, _c, journal) => {
         const body = await readWhitelistSource(source);
-        const r = await importWhitelist(db, new Journal(db), body, source, `cli:${userInfo().username}`);
+        const r = await importWhitelist(db, journal, body, source, `cli:${userInfo().username}`);
         if (r.unchanged) return out(`the liste blanche of ${r.generatedAt.toISOString()} is already in place; nothing changed\n`);
         out(`liste blanche of ${r.generatedAt.toISOString()} applied: ${r.domains} domains (${r.added.length} added, ${r.removed.length} removed, ${r.changed.length} changed)\n`);
         for (const d of r.added.slice(0, 20)) out(`  + ${d}\n`);

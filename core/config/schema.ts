@@ -200,6 +200,7 @@ export const schema = {
   journal: {
     sealBatch: int(1000, 'Seal the journal at the latest every N events (one timestamp token per batch, Merkle root).', 1, 1_000_000),
     sealInterval: duration(2_000, 'Seal pending journal events at least this often.'),
+    unsealedGrace: duration(60_000, '`mss journal verify` fails on an event left unsealed longer than this. A running platform seals within sealInterval (and every `mss` command before it exits), so only a stopped or failing sealer leaves older ones.'),
   },
 } as const;
 

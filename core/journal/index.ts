@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { readAnchor, writeAnchor, type Anchor } from './anchor.js';
 import type { Db, Queryable } from '../db/index.js';
 import { MssError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -38,6 +39,26 @@ export interface JournalOptions {
   verifier?: TokenVerifier;
   sealBatch?: number;
   sealIntervalMs?: number;
+  /**
+   * A file outside the database where each seal leaves its mark (last sealed seq and the
+   * seal's hash): verify then notices a journal cut back at the end — the last events
+   * deleted together with their seals, which leaves nothing inside the database to see.
+   */
+  anchorFile?: string;
+}
+
+export interface VerifyOptions {
+  onProgress?: (seq: number) => void;
+  /**
+   * How old an unsealed event may be before verify calls it a failure. A running platform
+   * seals every few seconds; a stopped one, and every `mss` command, leaves none. Default:
+   * unsealed events are reported but never fail (for callers that only check the chain).
+   */
+  unsealedGraceMs?: number;
+  /** The anchor file the sealer writes (JournalOptions.anchorFile). */
+  anchorFile?: string;
+  /** For tests: the time verify takes as now. */
+  now?: Date;
 }
 
 interface Pending {
@@ -171,6 +192,7 @@ export class Journal {
     const tsa = this.opts.timestamper;
     if (!tsa) throw new Error('no timestamping authority configured');
     let total = 0;
+    let anchor: Anchor | undefined;
     for (;;) {
       const n = await this.db.transaction(async (tx) => {
         // One sealer at a time, across processes sharing the database.
@@ -181,11 +203,12 @@ export class Journal {
         const { rows } = await tx.query<{ seq: number; hash: string }>('SELECT seq, hash FROM journal_events WHERE seq >= $1 ORDER BY seq LIMIT $2', [from, this.sealBatch]);
         if (!rows.length) return 0;
         const to = rows[rows.length - 1].seq;
-        const root = merkleRoot(rows.map((r) => Buffer.from(r.hash, 'hex'))).toString('hex');
+        const leaves = rows.map((r) => Buffer.from(r.hash, 'hex'));
+        const root = merkleRoot(leaves).toString('hex');
         const stamped = sealText({ first: from, last: to, count: rows.length, root, prev: prevSeal });
         const token = await tsa.stamp(stamped);
         const genTime = this.opts.verifier ? (await this.opts.verifier.verify(token, stamped)).genTime : new Date();
-        await tx.query('INSERT INTO journal_seals (first_seq, last_seq, root, prev_seal, stamped, token, gen_time) VALUES ($1, $2, $3, $4, $5, $6, $7)', [
+        await tx.query('INSERT INTO journal_seals (first_seq, last_seq, root, prev_seal, stamped, token, gen_time, leaves) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)', [
           from,
           to,
           root,
@@ -193,11 +216,21 @@ export class Journal {
           stamped,
           token,
           genTime,
+          Buffer.concat(leaves),
         ]);
+        anchor = { lastSeq: to, seal: sha256(stamped) };
         return rows.length;
       });
       total += n;
       if (n < this.sealBatch) break;
+    }
+    if (anchor && this.opts.anchorFile) {
+      try {
+        writeAnchor(this.opts.anchorFile, anchor);
+      } catch (e) {
+        // The seal itself is committed; the next one writes the anchor again.
+        this.opts.log?.warn({ err: e, file: this.opts.anchorFile }, 'journal anchor not written');
+      }
     }
     this.sinceSeal = 0;
     if (total) this.opts.log?.debug({ events: total }, 'journal sealed');
@@ -256,7 +289,7 @@ export class Journal {
    * Re-checks the whole chain and every seal. Streams the table in pages, so it runs on a
    * journal of any size; reports every problem, and the first bad event.
    */
-  async verify(verifier?: TokenVerifier, onProgress?: (seq: number) => void): Promise<VerifyReport> {
+  async verify(verifier?: TokenVerifier, opts: VerifyOptions = {}): Promise<VerifyReport> {
     const problems: Problem[] = [];
     const PAGE = 5000;
     let expected = 1;
@@ -281,27 +314,64 @@ export class Journal {
         lastSeq = ev.seq;
         events++;
       }
-      onProgress?.(lastSeq);
+      opts.onProgress?.(lastSeq);
     }
     const head = (await this.db.query<{ seq: number; hash: string }>('SELECT seq, hash FROM journal_head WHERE id = 1')).rows[0];
     if (head && (head.seq !== lastSeq || (lastSeq > 0 && head.hash !== prevHash))) {
       problems.push({ seq: Math.min(head.seq, lastSeq + 1), kind: 'tail', message: `the journal ends at event ${lastSeq} but its head records event ${head.seq}: events were removed or rewritten at the end` });
     }
 
-    const seals = (await this.db.query<SealRow>('SELECT * FROM journal_seals ORDER BY first_seq')).rows;
+    const anchor = opts.anchorFile ? this.readAnchorFile(opts.anchorFile, lastSeq, problems) : undefined;
+    const seals = await this.verifySeals(verifier, lastSeq, problems, anchor?.lastSeq);
+    const sealedTo = seals.lastSeq;
+    if (anchor) this.checkAnchor(opts.anchorFile!, anchor, seals.anchored, lastSeq, problems);
+    const unsealed = Math.max(0, lastSeq - sealedTo);
+    if (unsealed && opts.unsealedGraceMs !== undefined) await this.checkUnsealed(sealedTo + 1, unsealed, opts.unsealedGraceMs, opts.now ?? new Date(), problems);
+
+    // Row-level problems and per-event seal findings name the exact event; a problem that
+    // only knows its batch (an old seal without leaves, a bad token) comes after them.
+    const rank = (p: Problem) => (p.kind === 'seal' ? 1 : 0);
+    problems.sort((a, b) => rank(a) - rank(b) || a.seq - b.seq);
+    return { ok: problems.length === 0, events, seals: seals.count, unsealed, tokensChecked: !!verifier, problems, firstBad: problems[0]?.seq };
+  }
+
+  /**
+   * Every seal: contiguous with the one before, linked to it, its stamped text its own,
+   * its token valid, and every event it covers still the one it committed to. With the
+   * leaves (migration 0010) each event is compared with its own leaf: an event whose link
+   * to the previous one still holds but whose hash is not the sealed one was rewritten
+   * there (a forger who recomputed the later hashes changes all of them, but only the
+   * forged event keeps its original link); the later ones are reported as one range.
+   */
+  private async verifySeals(verifier: TokenVerifier | undefined, lastSeq: number, problems: Problem[], anchorSeq?: number): Promise<{ count: number; lastSeq: number; anchored?: string }> {
     let nextFirst = 1;
     let prevSeal = GENESIS_HASH;
-    for (const s of seals) {
+    // The sealed hash of the event before the current batch (its first event's link).
+    let prevLeaf: string | undefined = GENESIS_HASH;
+    // The hash of the seal ending where the anchor says the newest seal ended.
+    let anchored: string | undefined;
+    let count = 0;
+    // Paged: a seal row carries its token and up to sealBatch leaves.
+    for await (const s of this.sealRows()) {
+      count++;
       const label = `seal ${s.id} (events ${s.first_seq}–${s.last_seq})`;
       if (s.first_seq !== nextFirst) problems.push({ seq: nextFirst, kind: 'seal', message: `${label} does not start where the previous seal ended (${nextFirst})` });
       if (s.prev_seal !== prevSeal) problems.push({ seq: s.first_seq, kind: 'seal', message: `${label} is not linked to the previous seal` });
       const stamped = Buffer.from(s.stamped);
-      const hashes = await this.db.query<{ seq: number; hash: string }>('SELECT seq, hash FROM journal_events WHERE seq BETWEEN $1 AND $2 ORDER BY seq', [s.first_seq, s.last_seq]);
-      const count = s.last_seq - s.first_seq + 1;
-      if (hashes.rows.length && merkleRoot(hashes.rows.map((r) => Buffer.from(r.hash, 'hex'))).toString('hex') !== s.root) {
-        problems.push({ seq: s.first_seq, kind: 'seal', message: `${label}: the events no longer match the sealed Merkle root (an event in the range was changed, removed or re-hashed)` });
+      const size = s.last_seq - s.first_seq + 1;
+      const rows = (await this.db.query<{ seq: number; prev_hash: string; hash: string }>('SELECT seq, prev_hash, hash FROM journal_events WHERE seq BETWEEN $1 AND $2 ORDER BY seq', [s.first_seq, s.last_seq])).rows;
+      const leaves = s.leaves ? Buffer.from(s.leaves) : undefined;
+      const leavesOk = leaves !== undefined && leaves.length === size * 32 && merkleRoot(splitLeaves(leaves)).toString('hex') === s.root;
+      if (leaves && !leavesOk) problems.push({ seq: s.first_seq, kind: 'seal', message: `${label}: its list of event hashes does not give the timestamped Merkle root (the seal row was altered)` });
+      if (leavesOk) {
+        prevLeaf = this.compareWithLeaves(s, label, rows, leaves!, prevLeaf, lastSeq, problems);
+      } else {
+        if (rows.length && merkleRoot(rows.map((r) => Buffer.from(r.hash, 'hex'))).toString('hex') !== s.root) {
+          problems.push({ seq: s.first_seq, kind: 'seal', message: `${label}: the events no longer match the sealed Merkle root (an event in the range was changed, removed or re-hashed)` });
+        }
+        prevLeaf = undefined;
       }
-      if (!stamped.equals(sealText({ first: s.first_seq, last: s.last_seq, count, root: s.root, prev: s.prev_seal }))) {
+      if (!stamped.equals(sealText({ first: s.first_seq, last: s.last_seq, count: size, root: s.root, prev: s.prev_seal }))) {
         problems.push({ seq: s.first_seq, kind: 'seal', message: `${label}: the stamped text does not match the seal's fields` });
       }
       if (verifier) {
@@ -313,18 +383,109 @@ export class Journal {
       }
       nextFirst = s.last_seq + 1;
       prevSeal = sha256(stamped);
+      if (s.last_seq === anchorSeq) anchored = prevSeal;
     }
-    // A row-level problem names the exact event; a seal problem only its batch, so it
-    // names the first bad event only when the rows themselves look intact.
-    const rank = (p: Problem) => (p.kind === 'seal' ? 1 : 0);
-    problems.sort((a, b) => rank(a) - rank(b) || a.seq - b.seq);
-    return { ok: problems.length === 0, events, seals: seals.length, unsealed: Math.max(0, lastSeq - (nextFirst - 1)), tokensChecked: !!verifier, problems, firstBad: problems[0]?.seq };
+    return { count, lastSeq: nextFirst - 1, anchored };
+  }
+
+  private async *sealRows(): AsyncGenerator<SealRow> {
+    let after = 0;
+    for (;;) {
+      const { rows } = await this.db.query<SealRow>('SELECT * FROM journal_seals WHERE first_seq > $1 ORDER BY first_seq LIMIT 100', [after]);
+      if (!rows.length) return;
+      yield* rows;
+      after = rows[rows.length - 1].first_seq;
+    }
+  }
+
+  /** One batch against the hashes its seal committed to; returns the sealed hash of its last event. */
+  private compareWithLeaves(s: SealRow, label: string, rows: Array<{ seq: number; prev_hash: string; hash: string }>, leaves: Buffer, prevLeaf: string | undefined, lastSeq: number, problems: Problem[]): string {
+    const leaf = (seq: number) => leaves.toString('hex', (seq - s.first_seq) * 32, (seq - s.first_seq + 1) * 32);
+    const bySeq = new Map(rows.map((r) => [r.seq, r]));
+    let rehashed: [number, number] | undefined;
+    const flushRehashed = () => {
+      if (!rehashed) return;
+      const [a, b] = rehashed;
+      problems.push({ seq: a, kind: 'rehashed', message: `event${a === b ? ` ${a} no longer carries the hash` : `s ${a}–${b} no longer carry the hashes`} ${label} committed to: recomputed after an earlier change` });
+      rehashed = undefined;
+    };
+    let missingFrom: number | undefined;
+    for (let seq = s.first_seq; seq <= s.last_seq; seq++) {
+      const r = bySeq.get(seq);
+      const want = leaf(seq);
+      const expectedPrev = seq === s.first_seq ? prevLeaf : leaf(seq - 1);
+      if (!r) {
+        // A gap inside the table is reported by the chain walk; a sealed event past the
+        // table's end was deleted with the head moved back to hide it.
+        if (seq > lastSeq) missingFrom ??= seq;
+        continue;
+      }
+      if (r.hash === want) continue;
+      if (expectedPrev === undefined || r.prev_hash === expectedPrev) {
+        flushRehashed();
+        problems.push({ seq, kind: 'forged', message: `event ${seq} was changed after ${label} sealed it: its hash is no longer the one the seal committed to` });
+      } else if (rehashed && rehashed[1] === seq - 1) rehashed[1] = seq;
+      else {
+        flushRehashed();
+        rehashed = [seq, seq];
+      }
+    }
+    flushRehashed();
+    if (missingFrom !== undefined) {
+      const one = missingFrom === s.last_seq;
+      problems.push({ seq: missingFrom, kind: 'forged', message: `event${one ? ` ${missingFrom}` : `s ${missingFrom}–${s.last_seq}`}, sealed by ${label}, ${one ? 'is' : 'are'} gone: deleted, with the journal's head moved back to hide it` });
+    }
+    return leaf(s.last_seq);
+  }
+
+  private readAnchorFile(file: string, lastSeq: number, problems: Problem[]): Anchor | undefined {
+    try {
+      return readAnchor(file);
+    } catch (e) {
+      problems.push({ seq: lastSeq + 1, kind: 'seal', message: `the journal anchor ${file} cannot be read: ${(e as Error).message}` });
+      return undefined;
+    }
+  }
+
+  /** The newest seal this node recorded outside the database must still be there, unchanged. */
+  private checkAnchor(file: string, a: Anchor, seal: string | undefined, lastSeq: number, problems: Problem[]): void {
+    if (seal === a.seal) return;
+    const from = Math.min(lastSeq + 1, a.lastSeq);
+    problems.push({
+      seq: from,
+      kind: 'cut',
+      message: seal
+        ? `the seal ending at event ${a.lastSeq} is not the one recorded in ${file}: the journal was rewritten from there`
+        : `${from === a.lastSeq ? `event ${from} was` : `events ${from}–${a.lastSeq} were`} sealed (as recorded in ${file}) but ${from === a.lastSeq ? 'it and its' : 'they and their'} seal are gone: the journal was cut back at the end (if this data directory was moved to another database on purpose, remove that file)`,
+    });
+  }
+
+  /** Unsealed events older than the grace period (or dated in the future) are a failure. */
+  private async checkUnsealed(from: number, count: number, graceMs: number, now: Date, problems: Problem[]): Promise<void> {
+    const { rows } = await this.db.query<{ oldest: Date; newest: Date }>('SELECT min(at) AS oldest, max(at) AS newest FROM journal_events WHERE seq >= $1', [from]);
+    const oldest = new Date(rows[0].oldest);
+    const newest = new Date(rows[0].newest);
+    const what = `${count} event${count === 1 ? '' : 's'} from seq ${from} ${count === 1 ? 'is' : 'are'} not sealed`;
+    const fix = 'run "mss journal seal", or start the platform, which seals them';
+    if (now.getTime() - oldest.getTime() > graceMs) {
+      problems.push({ seq: from, kind: 'unsealed', message: `${what}; the oldest was written at ${oldest.toISOString()}, longer ago than a running platform takes to seal (${graceMs / 1000} s): ${fix}` });
+    } else if (newest.getTime() - now.getTime() > graceMs) {
+      problems.push({ seq: from, kind: 'unsealed', message: `${what} and dated in the future (${newest.toISOString()}): their times were changed` });
+    }
   }
 }
 
+const splitLeaves = (b: Buffer): Buffer[] => Array.from({ length: b.length / 32 }, (_, i) => b.subarray(i * 32, (i + 1) * 32));
+
 export interface Problem {
   seq: number;
-  kind: 'missing' | 'chain' | 'altered' | 'tail' | 'seal';
+  /**
+   * missing / chain / altered / tail: the rows themselves; forged: an event no longer the
+   * one its seal committed to (or a sealed event gone); rehashed: later events whose hashes
+   * were recomputed to hide a forgery; cut: sealed events removed with their seals (seen
+   * from the anchor); unsealed: events left unsealed too long; seal: a seal itself.
+   */
+  kind: 'missing' | 'chain' | 'altered' | 'tail' | 'forged' | 'rehashed' | 'cut' | 'unsealed' | 'seal';
   message: string;
 }
 
@@ -369,6 +530,8 @@ interface SealRow {
   stamped: Buffer;
   token: Buffer;
   gen_time: Date;
+  /** The batch's event hashes, 32 bytes each (migration 0010); null on older seals. */
+  leaves: Buffer | null;
 }
 
 const toEvent = (r: RowShape): JournalEvent => ({

@@ -1,16 +1,19 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { runMss } from '../helpers/mss.js';
-import { testPki } from '../helpers/pki.js';
+import { testPki, tsaEnv } from '../helpers/pki.js';
 import { makeWhitelistXml } from '../helpers/whitelist.js';
 
 // The CLI as users run it (compiled `mss`), on the embedded database of a fresh data dir.
 // Each command opens (and migrates) PGlite in a new process, hence the generous timeout.
 describe('mss bal / whitelist / admin', { timeout: 600_000 }, () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'mss-cli-'));
-  const mss = (...args: string[]) => runMss([...args, '--data-dir', dataDir], { MSS_PKI_AUTO_INIT: 'false' });
+  let env: Record<string, string>;
+  // Commands seal what they journal before exiting: the test PKI's TSA.
+  beforeAll(async () => void (env = { MSS_PKI_AUTO_INIT: 'false', ...tsaEnv(await testPki()) }));
+  const mss = (...args: string[]) => runMss([...args, '--data-dir', dataDir], env);
 
   it('creates, lists, shows, closes mailboxes and manages members, certificates, passwords', async () => {
     const pki = await testPki();

@@ -9,10 +9,11 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { TableCounts } from '../../annuaire/import/apply.js';
 import { importFiles, type ImportOptions } from '../../annuaire/import/importer.js';
 import { RejectReport } from '../../annuaire/import/report.js';
-import type { Db } from '../../core/db/index.js';
+import { openPglite, type Db } from '../../core/db/index.js';
 import { Journal } from '../../core/journal/index.js';
 import { dbTargets } from '../helpers/db.js';
 import { runMss } from '../helpers/mss.js';
+import { testPki, tsaEnv } from '../helpers/pki.js';
 import { activityLines, encodeFile, mssanteLines, type GenEncoding, type GenOptions } from '../helpers/rpps-generator.js';
 
 const ACT = (d: string) => `PS_LibreAcces_Personne_activite_${d}0000.txt`;
@@ -162,7 +163,9 @@ describe.each(dbTargets())('annuaire import on $name', (target) => {
   const snapshot = async () => {
     const out: Record<string, unknown> = {};
     for (const t of ['annuaire_persons', 'annuaire_structures', 'annuaire_activities', 'annuaire_mss_addresses', 'annuaire_import_files', 'journal_events']) {
-      out[t] = (await db.query(`SELECT count(*)::int AS n, md5(coalesce(string_agg(x::text, ',' ORDER BY x::text), '')) AS h FROM ${t} x`)).rows[0];
+      // A failed file leaves one thing behind on purpose: the journal of its failure.
+      const where = t === 'journal_events' ? ` WHERE type <> 'annuaire.import.failed'` : '';
+      out[t] = (await db.query(`SELECT count(*)::int AS n, md5(coalesce(string_agg(x::text, ',' ORDER BY x::text), '')) AS h FROM ${t} x${where}`)).rows[0];
     }
     return out;
   };
@@ -429,7 +432,9 @@ describe.each(dbTargets())('annuaire import on $name', (target) => {
 });
 
 describe('mss annuaire import (the command)', () => {
-  it('imports into the data directory, prints the summary and the report path, fails cleanly', () => {
+  it('imports into the data directory, prints the summary and the report path, fails cleanly', async () => {
+    // The command seals its journal events before it exits: the test PKI's TSA.
+    const env = { MSS_PKI_AUTO_INIT: 'false', ...tsaEnv(await testPki()) };
     const dir = mkdtempSync(join(tmpdir(), 'mss-annuaire-cli-'));
     const data = join(dir, 'data');
     mkdirSync(data);
@@ -438,7 +443,7 @@ describe('mss annuaire import (the command)', () => {
     const help = runMss(['annuaire', 'import', '--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/--dry-run/);
-    const r = runMss(['annuaire', 'import', '--no-progress', '-d', data, file]);
+    const r = runMss(['annuaire', 'import', '--no-progress', '-d', data, file], env);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/MSSanté extraction of 2024-01-01 00:00 UTC, UTF-8, applied/);
@@ -446,9 +451,32 @@ describe('mss annuaire import (the command)', () => {
     const reportPath = /report: (\S+)/.exec(r.stdout)![1];
     expect(reportPath.startsWith(join(data, 'reports'))).toBe(true);
     expect(readFileSync(reportPath, 'utf8')).toMatch(new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+\\thas 29 fields`));
-    const missing = runMss(['annuaire', 'import', '--no-progress', '-d', data, join(dir, 'nope.txt')]);
+    const missing = runMss(['annuaire', 'import', '--no-progress', '-d', data, join(dir, 'nope.txt')], env);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/^mss: cannot read extraction file .*nope\.txt: no such file\n/);
     expect(missing.stderr).not.toMatch(/\n\s+at /);
+    // The failure is journalled with its report, and sealed before the command exited.
+    const db = await openPglite(join(data, 'db'));
+    try {
+      const { rows } = await db.query<{ subject: string; details: Record<string, unknown> }>("SELECT subject, details FROM journal_events WHERE type = 'annuaire.import.failed'");
+      expect(rows).toEqual([
+        { subject: join(dir, 'nope.txt'), details: expect.objectContaining({ code: 'FILE_UNREADABLE', reason: expect.stringMatching(/no such file/), report: expect.stringMatching(new RegExp(`^${join(data, 'reports')}/annuaire-import-.*\\.tsv$`)) }) },
+      ]);
+      const { rows: seals } = await db.query<{ head: number; sealed: number }>('SELECT (SELECT seq FROM journal_head)::int AS head, (SELECT max(last_seq) FROM journal_seals)::int AS sealed');
+      expect(seals[0].sealed).toBe(seals[0].head);
+    } finally {
+      await db.close();
+    }
+    // A dry run says, on every line it prints (progress included), that nothing is applied.
+    const next = join(dir, MSS('20240201'));
+    writeFileSync(next, encodeFile([...mssanteLines({ lines: 40, month: 1, changed: 0.2, vanished: 0.1, added: 0.1 })]));
+    const dry = runMss(['annuaire', 'import', '--dry-run', '--sample', '2', '-d', data, next], env);
+    expect(dry.code).toBe(0);
+    const printed = (dry.stdout + dry.stderr).split('\n').filter(Boolean);
+    expect(printed).toContainEqual(expect.stringMatching(/UTF-8, dry run, nothing applied$/));
+    expect(printed).toContainEqual(expect.stringMatching(/^ {2}addresses {3}would insert \d+ {2}would update \d+ {2}unchanged \d+ {2}would deactivate \d+/));
+    expect(printed).toContainEqual(expect.stringMatching(/0 rejected; computing the difference \(dry run: nothing is applied\)$/));
+    expect(printed).toContainEqual('  first changes it would make:');
+    for (const line of printed) expect(line).not.toMatch(/\bapplying\b|\b(inserted|updated|deactivated)\b|(?<!nothing )(?<!nothing is )applied/);
   });
 });

@@ -78,6 +78,27 @@ describe.each(dbTargets())('journal on $name', (target) => {
     expect(report).toMatchObject({ ok: true, events: 100, seals: 3, unsealed: 0, tokensChecked: true });
   });
 
+  it('an unsealed tail fails verify once it is older than the grace a running platform needs', async () => {
+    await fresh(40);
+    for (const e of events(50)) await journal.append(e);
+    await journal.sealNow();
+    for (const e of events(3, 50)) await journal.append(e);
+    const grace = 60_000;
+    // Just written: what a running platform holds between two seals.
+    expect(await journal.verify(verifier, { unsealedGraceMs: grace })).toMatchObject({ ok: true, unsealed: 3 });
+    // The same journal seen later (verify is told the time rather than waiting for it).
+    const later = await journal.verify(verifier, { unsealedGraceMs: grace, now: new Date(Date.now() + 2 * grace) });
+    expect(later).toMatchObject({ ok: false, firstBad: 51, unsealed: 3 });
+    expect(later.problems[0].message).toMatch(/^3 events from seq 51 are not sealed; the oldest was written at .*, longer ago than a running platform takes to seal \(60 s\): run "mss journal seal", or start the platform/);
+    // Dated in the future to look fresh: refused too.
+    await db.query(`UPDATE journal_events SET at = now() + interval '1 day' WHERE seq = 53`);
+    const future = await journal.verify(undefined, { unsealedGraceMs: grace });
+    expect(future.problems.map((p) => p.message)).toContainEqual(expect.stringMatching(/^3 events from seq 51 are not sealed and dated in the future/));
+    await db.query(`UPDATE journal_events SET at = now() WHERE seq = 53`);
+    await journal.sealNow();
+    expect((await journal.verify(undefined, { unsealedGraceMs: grace, now: new Date(Date.now() + 2 * grace) })).problems.filter((p) => p.kind === 'unsealed')).toEqual([]);
+  });
+
   describe('tampering is detected and the first bad event named', () => {
     const prepare = async () => {
       await fresh(40);
@@ -122,9 +143,8 @@ describe.each(dbTargets())('journal on $name', (target) => {
       expect(r.problems.some((p) => p.kind === 'tail' && /ends at event 95 but its head records event 100/.test(p.message))).toBe(true);
     });
 
-    it('a rewritten chain (edit, then every later hash recomputed) is caught by the seal', async () => {
-      await prepare();
-      await db.query(`UPDATE journal_events SET actor = 'forger' WHERE seq = 5`);
+    /** What a forger with write access does after an edit: every later hash recomputed, the head moved. */
+    const rechain = async () => {
       const rows = (await db.query<any>('SELECT * FROM journal_events ORDER BY seq')).rows;
       let prev = '0'.repeat(64);
       for (const r of rows) {
@@ -132,11 +152,83 @@ describe.each(dbTargets())('journal on $name', (target) => {
         await db.query('UPDATE journal_events SET prev_hash = $1, hash = $2 WHERE seq = $3', [prev, h, r.seq]);
         prev = h;
       }
-      await db.query('UPDATE journal_head SET hash = $1', [prev]);
+      await db.query('UPDATE journal_head SET seq = $1, hash = $2', [rows.length ? rows[rows.length - 1].seq : 0, prev]);
+    };
+
+    it('a rewritten chain (edit, then every later hash recomputed) is caught by the seal, at the forged event', async () => {
+      await prepare();
+      await db.query(`UPDATE journal_events SET actor = 'forger' WHERE seq = 5`);
+      await rechain();
       const r = await journal.verify(verifier);
       expect(r.ok).toBe(false);
+      expect(r.firstBad).toBe(5);
+      expect(r.problems[0]).toMatchObject({ seq: 5, kind: 'forged' });
+      expect(r.problems[0].message).toMatch(/^event 5 was changed after seal \d+ \(events 1–40\) sealed it: its hash is no longer the one the seal committed to$/);
+      // The later events, re-hashed to hide it, are reported as ranges, not as forgeries.
+      expect(r.problems.filter((p) => p.kind === 'forged').map((p) => p.seq)).toEqual([5]);
+      expect(r.problems.filter((p) => p.kind === 'rehashed').map((p) => p.message)).toEqual([
+        expect.stringMatching(/^events 6–40 no longer carry the hashes seal \d+ \(events 1–40\) committed to/),
+        expect.stringMatching(/^events 41–80 /),
+        expect.stringMatching(/^events 81–100 /),
+      ]);
+    });
+
+    it('a forgery in a later batch is named too (the link across seals is checked)', async () => {
+      await prepare();
+      await db.query(`UPDATE journal_events SET details = '{"i": 0}' WHERE seq = 63`);
+      await rechain();
+      const r = await journal.verify(verifier);
+      expect(r.firstBad).toBe(63);
+      expect(r.problems[0].message).toMatch(/^event 63 was changed after seal \d+ \(events 41–80\) sealed it/);
+    });
+
+    it('the last sealed event deleted and the head moved back', async () => {
+      await prepare();
+      await db.query('DELETE FROM journal_events WHERE seq = 100');
+      await rechain();
+      const r = await journal.verify(verifier);
+      expect(r.ok).toBe(false);
+      expect(r.firstBad).toBe(100);
+      expect(r.problems[0].message).toMatch(/^event 100, sealed by seal \d+ \(events 81–100\), is gone: deleted, with the journal's head moved back to hide it$/);
+    });
+
+    it('seals made before the leaves were kept still verify, and a forgery under them is caught by the root', async () => {
+      await prepare();
+      await db.query('UPDATE journal_seals SET leaves = NULL');
+      expect(await journal.verify(verifier)).toMatchObject({ ok: true, problems: [] });
+      await db.query(`UPDATE journal_events SET actor = 'forger' WHERE seq = 5`);
+      await rechain();
+      const r = await journal.verify(verifier);
       expect(r.problems[0].message).toMatch(/^seal \d+ \(events 1–40\): the events no longer match the sealed Merkle root/);
-      expect(r.firstBad).toBe(1);
+    });
+
+    it("a seal's list of hashes rewritten to match a forgery", async () => {
+      await prepare();
+      await db.query(`UPDATE journal_events SET actor = 'forger' WHERE seq = 5`);
+      await rechain();
+      const hashes = (await db.query<{ hash: string }>('SELECT hash FROM journal_events WHERE seq BETWEEN 1 AND 40 ORDER BY seq')).rows;
+      await db.query('UPDATE journal_seals SET leaves = $1 WHERE first_seq = 1', [Buffer.concat(hashes.map((h) => Buffer.from(h.hash, 'hex')))]);
+      const r = await journal.verify(verifier);
+      expect(r.ok).toBe(false);
+      expect(r.problems.map((p) => p.message)).toContainEqual(expect.stringMatching(/^seal \d+ \(events 1–40\): its list of event hashes does not give the timestamped Merkle root/));
+    });
+
+    it('the newest events deleted together with their seal: caught by the anchor outside the database', async () => {
+      const anchorFile = join(mkdtempSync(join(tmpdir(), 'mss-anchor-')), 'anchor.json');
+      await fresh(40);
+      journal = new Journal(db, { timestamper, verifier, sealBatch: 40, anchorFile });
+      for (const e of events(100)) await journal.append(e);
+      await journal.sealNow();
+      expect(JSON.parse(readFileSync(anchorFile, 'utf8'))).toMatchObject({ lastSeq: 100 });
+      expect((await journal.verify(verifier, { anchorFile })).ok).toBe(true);
+      await db.query('DELETE FROM journal_events WHERE seq > 80');
+      await db.query('DELETE FROM journal_seals WHERE first_seq > 80');
+      await rechain();
+      // Without the anchor the shorter journal is consistent; with it, the cut is named.
+      expect((await journal.verify(verifier)).ok).toBe(true);
+      const r = await journal.verify(verifier, { anchorFile });
+      expect(r).toMatchObject({ ok: false, firstBad: 81 });
+      expect(r.problems[0].message).toMatch(/^events 81–100 were sealed \(as recorded in .*anchor\.json\) but they and their seal are gone/);
     });
 
     it('a forged timestamp token', async () => {

@@ -1,13 +1,17 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { runMss } from '../helpers/mss.js';
+import { testPki, tsaEnv } from '../helpers/pki.js';
 
 // `mss dmp` as an operator runs it (compiled), on the embedded database of a fresh data dir.
 describe('mss dmp', { timeout: 600_000 }, () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'mss-dmp-cli-'));
-  const mss = (...args: string[]) => runMss([...args, '--data-dir', dataDir], { MSS_PKI_AUTO_INIT: 'false' });
+  let env: Record<string, string>;
+  // Commands seal what they journal before exiting: the test PKI's TSA.
+  beforeAll(async () => void (env = { MSS_PKI_AUTO_INIT: 'false', ...tsaEnv(await testPki()) }));
+  const mss = (...args: string[]) => runMss([...args, '--data-dir', dataDir], env);
 
   it('sets, lists and removes per-box rules; refuses unknown boxes and maskings; shows hand-offs', () => {
     expect(mss('bal', 'create', 'labo@mssante.localhost', '-t', 'APP', '-o', '12345678901234').code).toBe(0);

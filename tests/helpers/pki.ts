@@ -28,3 +28,11 @@ export function testPki(): Promise<TestPki> {
   })();
   return cached;
 }
+
+/**
+ * Environment pointing a child `mss` at this PKI's timestamping authority: every command
+ * that journals seals before it exits, so it needs one (without creating a whole PKI).
+ */
+export function tsaEnv(pki: TestPki): Record<string, string> {
+  return { MSS_TSA_CERT_FILE: pki.file('tsa.pem'), MSS_TSA_KEY_FILE: pki.file('tsa.key'), MSS_TSA_CHAIN_FILE: pki.file('intermediate.pem'), MSS_TSA_CA_FILE: pki.file('ca.pem') };
+}
