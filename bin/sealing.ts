@@ -4,7 +4,7 @@ import { usesDevPki, type Config } from '../core/config/index.js';
 import type { Db } from '../core/db/index.js';
 import { MssError } from '../core/errors.js';
 import { Journal, type JournalOptions, type Timestamper, type TokenVerifier } from '../core/journal/index.js';
-import { createLogger, type Logger } from '../core/logger.js';
+import { commandLogger, type Logger } from '../core/logger.js';
 import { ensureDevPki } from '../certs/pki.js';
 import { createHttpTimestamper, loadTsa, verifyTimestampResponse } from '../certs/tsa.js';
 
@@ -45,7 +45,7 @@ export function sealingOptions(config: Config, log?: Logger): Omit<JournalOption
  * journals refuses to run (the development PKI is created first when `npm start` would).
  */
 export async function commandJournal(config: Config, db: Db): Promise<Journal> {
-  const log = createLogger({ log: { level: 'warn', format: 'json' } });
+  const log = commandLogger();
   let timestamping;
   try {
     if (config.pki.autoInit && usesDevPki(config)) await ensureDevPki(config, log);

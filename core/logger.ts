@@ -21,5 +21,11 @@ export function createLogger(c: Pick<Config, 'log'>, dest?: pino.DestinationStre
   return dest ? pino(opts, dest) : pino(opts);
 }
 
+/**
+ * The logger of a one-shot `mss` command: warnings and errors, as JSON lines, on stderr —
+ * stdout is the command's own output, which scripts read.
+ */
+export const commandLogger = (): Logger => createLogger({ log: { level: 'warn', format: 'json' } }, pino.destination(2));
+
 /** A logger that drops everything (tests that do not look at logs, CLI one-shots). */
 export const silentLogger: Logger = pino({ level: 'silent' });

@@ -5,7 +5,7 @@ import { checkDirectory, ldapPaths, rebuildDirectory, startDirectory, type Check
 import { connect, feederConnection } from '../../annuaire/ldap/client.js';
 import { ping, runningSlapd } from '../../annuaire/ldap/slapd.js';
 import { MssError } from '../../core/errors.js';
-import { createLogger } from '../../core/logger.js';
+import { commandLogger } from '../../core/logger.js';
 import { fromRoot } from '../../core/paths.js';
 import { childUser, chownTree } from '../../core/supervisor.js';
 import { action, withConfigOptions, withJournal } from '../cli.js';
@@ -120,7 +120,7 @@ export function registerAnnuaireLdap(program: Command) {
           } else {
             // Nobody serves it (with the embedded database, the platform and this command
             // cannot run at once): start slapd on free ports for the time of the check.
-            const dir = await startDirectory(c, createLogger({ log: { level: 'warn', format: 'json' } }), db, journal);
+            const dir = await startDirectory(c, commandLogger(), db, journal);
             try {
               await dir.sync();
               report = await dir.check();
