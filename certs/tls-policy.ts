@@ -5,6 +5,8 @@
 // where TLSProtocolMin is ignored) and an OpenSSL cipher list elsewhere. Change the policy
 // here and every listener follows.
 
+import { constants } from 'node:crypto';
+
 /**
  * Référentiel #2 ECO.1.1.2/1.1.3: TLS 1.2 with the four suites MSSanté clients use — all
  * ECDHE (forward secrecy) with RSA certificates —, and TLS 1.3 besides (forward-secret by
@@ -30,6 +32,9 @@ export const CIPHERS = [...TLS_POLICY.tls13Suites, ...TLS_POLICY.tls12Suites].jo
 /**
  * What Node's tls.createServer / createSecureContext / connect take from the policy, for
  * servers and for the platform's own clients alike (a server adds honorCipherOrder).
+ * Renegotiation is off: nothing here needs it (TLS 1.3 has none), and a client that may
+ * renegotiate at will makes the server do a full handshake's work on demand (testssl:
+ * secure_client_renego, a denial-of-service lever; Node only caps it at 3 per 10 minutes).
  */
 export function nodeTlsPolicy() {
   return {
@@ -37,6 +42,7 @@ export function nodeTlsPolicy() {
     maxVersion: TLS_POLICY.maxVersion,
     ciphers: CIPHERS,
     ecdhCurve: TLS_POLICY.groups.join(':'),
+    secureOptions: constants.SSL_OP_NO_RENEGOTIATION,
   } as const;
 }
 

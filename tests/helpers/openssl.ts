@@ -74,3 +74,35 @@ export function sClientDialog(t: TlsTarget, args: string[], caFile: string, step
     advance();
   });
 }
+
+/**
+ * Whether the server lets the client renegotiate a TLS 1.2 session: s_client's "R" command
+ * once the session is up, then either the verify callback runs again (a second handshake
+ * went through) or the connection ends (refused). Decided by events, not by waiting.
+ */
+export function clientRenegotiation(t: TlsTarget, caFile: string): Promise<'renegotiated' | 'refused' | 'no session'> {
+  return new Promise((resolve) => {
+    const c = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${t.port}`, ...(t.starttls ? ['-starttls', t.starttls] : []), '-CAfile', caFile, '-tls1_2'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let asked = false;
+    let renegotiated = false;
+    const timer = setTimeout(() => c.kill(), 60_000);
+    const seen = (d: Buffer) => {
+      out += d;
+      if (!asked && /Verify return code: 0 \(ok\)[\s\S]*---\n/.test(out)) {
+        asked = true;
+        c.stdin.write('R\n');
+      }
+      if (!renegotiated && /RENEGOTIATING[\s\S]*verify return:1/.test(out)) {
+        renegotiated = true;
+        c.kill();
+      }
+    };
+    c.stdout.on('data', seen);
+    c.stderr.on('data', seen);
+    c.on('close', () => {
+      clearTimeout(timer);
+      resolve(!asked ? 'no session' : renegotiated ? 'renegotiated' : 'refused');
+    });
+  });
+}
