@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { serverTlsOptions } from '../certs/tls.js';
 import type { Config } from '../core/config/index.js';
-import { openApiDocs, problemHandlers, quietRequests, requestLog } from '../core/http.js';
+import { httpsHeaders, openApiDocs, problemHandlers, quietRequests, requestLog } from '../core/http.js';
 import { webmailApi, PREFIX } from './api.js';
 import type { WebmailDeps } from './deps.js';
 import { ImapPool } from './imap-pool.js';
@@ -36,6 +36,7 @@ export async function createWebmailServer(config: WebmailConfig, deps: WebmailDe
   });
   requestLog(app);
   problemHandlers(app);
+  httpsHeaders(app);
 
   const pool = new ImapPool({ target: deps.imap, idleMs: config.webmail.imapIdle, log });
   const throttle = new LoginThrottle({ windowMs: config.imap.failureWindow, maxPerSource: config.imap.maxFailuresPerSource, maxPerAccount: config.imap.maxFailuresPerAccount });

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Config } from '../../core/config/index.js';
 import type { Db } from '../../core/db/index.js';
-import { openApiDocs, problemHandlers, quietRequests, requestLog } from '../../core/http.js';
+import { httpsHeaders, openApiDocs, problemHandlers, quietRequests, requestLog } from '../../core/http.js';
 import type { Journal } from '../../core/journal/index.js';
 import { silentLogger, type Logger } from '../../core/logger.js';
 import type { Policy } from '../../core/policy/index.js';
@@ -28,6 +28,7 @@ export async function createAdminServer(deps: AdminApiDeps, tls: TlsOptions, log
 
   requestLog(app);
   problemHandlers(app);
+  httpsHeaders(app);
 
   await openApiDocs(app, {
     title: 'MSSanté operator — admin API',

@@ -123,8 +123,7 @@ ${
     ? `TLSCertificateFile ${q(p.cert)}
 TLSCertificateKeyFile ${q(p.key)}
 TLSCACertificateFile ${q(p.ca)}
-# The platform's one TLS policy (certs/tls-policy.ts), for ${o.tls === 'gnutls' ? 'GnuTLS' : 'OpenSSL'}: TLS 1.2 and 1.3,
-# the MSSante ECDHE-RSA suites only (forward secrecy), groups X25519, P-256, P-384.
+# The platform's one TLS policy (certs/tls-policy.ts), written for ${o.tls === 'gnutls' ? 'GnuTLS' : 'OpenSSL'}.
 ${slapdTlsDirectives(o.tls).join('\n')}
 `
     : ''

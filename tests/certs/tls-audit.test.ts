@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import { promisify } from 'node:util';
@@ -143,6 +144,15 @@ describe.each(NAMES.map((re) => [re.source.replace(/[\\^:]/g, ''), re] as const)
     for (const g of ['X25519', 'P-256', 'P-384']) expect(negotiated((await probe(l, ['-tls1_3', '-groups', g])).out)?.[0], g).toBe('TLSv1.3');
     const p521 = await probe(l, ['-tls1_3', '-groups', 'P-521']);
     expect(negotiated(p521.out), p521.out).toBeNull();
+  });
+});
+
+describe.each([/^admin API https:/, /^webmail API https:/])('%s', (re) => {
+  it('answers with HSTS and the headers that keep a browser from framing or sniffing it', async () => {
+    const headers = await new Promise<Record<string, unknown>>((resolve, reject) =>
+      https.get({ host: '127.0.0.1', port: listener(re).port, path: '/openapi.json', ca: pki.read('ca.pem'), servername: 'localhost' }, (res) => resolve(res.resume().headers)).on('error', reject),
+    );
+    expect(headers).toMatchObject({ 'strict-transport-security': 'max-age=31536000', 'x-content-type-options': 'nosniff', 'x-frame-options': 'DENY', 'content-security-policy': "frame-ancestors 'none'", 'referrer-policy': 'no-referrer' });
   });
 });
 
