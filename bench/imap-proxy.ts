@@ -419,7 +419,7 @@ async function parent() {
       // A bench on loopback: many connections from one address is the point here.
       imap: { port: 0, starttlsPort: 0, maxPreAuthPerSource: 1000, maxConnections: 100_000, workers: WORKERS },
       mailstore: { hibernateTimeout: 1000, maxSessions: Math.max(12_000, IDLE + 1000), maxUserIpConnections: 100_000 },
-      tls: { certFile: paths.leaves.server.cert, keyFile: paths.leaves.server.key, chainFile: paths.intermediate, caFile: paths.ca, crlFile: paths.crl },
+      tls: { certFile: paths.leaves.server.cert, keyFile: paths.leaves.server.key, chainFile: paths.intermediate, caFile: paths.chain, crlFile: paths.crl },
     },
   });
   const supervisor = new Supervisor(silentLogger);

@@ -65,7 +65,7 @@ export async function startStack(imap: DeepPartial<Config['imap']> = {}, mailsto
       mailstore,
       // Failures are delayed for real, but briefly: the tests check the delay is there.
       imap: { port: 0, starttlsPort: 0, failureDelay: 30, ...imap },
-      tls: { certFile: pki.paths.leaves.server.cert, keyFile: pki.paths.leaves.server.key, chainFile: pki.paths.intermediate, caFile: pki.paths.ca, crlFile: pki.paths.crl },
+      tls: { certFile: pki.paths.leaves.server.cert, keyFile: pki.paths.leaves.server.key, chainFile: pki.paths.intermediate, caFile: pki.paths.chain, crlFile: pki.paths.crl },
     },
   });
   const supervisor = new Supervisor(silentLogger);
