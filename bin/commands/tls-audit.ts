@@ -65,8 +65,10 @@ export function testsslArgs(t: AuditTarget, caFile: string, out: string): string
     '--logfile',
     join(out, `${t.name}.log`),
     ...(t.starttls ? ['-t', t.starttls] : []),
-    // testssl 3.0 speaks LDAP's StartTLS only through openssl ("over sockets not supported yet").
-    ...(t.starttls === 'ldap' ? ['--ssl-native'] : []),
+    // testssl 3.0 speaks LDAP's StartTLS only through openssl, and only for the protocol
+    // checks ("LDAP+STARTTLS over sockets not supported yet" stops the rest): the ciphers,
+    // groups and certificate of the same slapd are scanned on its LDAPS port.
+    ...(t.starttls === 'ldap' ? ['--ssl-native', '--protocols'] : []),
     `${host}:${t.port}`,
   ];
 }
