@@ -4,7 +4,7 @@
 // tester runs, on their own configuration, before they open the ports.
 
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ldapPaths } from '../../annuaire/ldap/files.js';
@@ -81,10 +81,14 @@ interface Finding {
 
 const FLAGGED = ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL', 'WARN'];
 
-/** What testssl flagged for one listener (its flat JSON file): everything but OK, INFO and DEBUG. */
-export function flagged(jsonFile: string): Finding[] {
-  const rows = JSON.parse(readFileSync(jsonFile, 'utf8')) as Finding[];
-  return rows.filter((r) => FLAGGED.includes(r.severity));
+/** What testssl flagged for one listener (its flat JSON file): everything but OK, INFO and DEBUG; undefined without a readable file. */
+export function flagged(jsonFile: string): Finding[] | undefined {
+  try {
+    const rows = JSON.parse(readFileSync(jsonFile, 'utf8')) as Finding[];
+    return rows.filter((r) => FLAGGED.includes(r.severity));
+  } catch {
+    return undefined;
+  }
 }
 
 function run(bin: string, args: string[]): Promise<number | null> {
@@ -131,19 +135,20 @@ export function registerTlsAudit(program: Command) {
       let worst = 0;
       for (const t of chosen) {
         process.stdout.write(`${t.name} ${t.host}:${t.port}${t.starttls ? ` (STARTTLS ${t.starttls})` : ''}: testssl running…\n`);
+        // testssl refuses to overwrite a report: a new audit replaces the old one.
+        for (const ext of ['json', 'log']) rmSync(join(out, `${t.name}.${ext}`), { force: true });
         let code: number | null;
         try {
           code = await run(o.testssl, testsslArgs(t, c.tls.caFile, out));
         } catch (e) {
           throw new ExitError(`cannot run ${o.testssl} (${(e as Error).message}); install it: apt-get install testssl.sh`);
         }
-        const json = join(out, `${t.name}.json`);
-        if (!existsSync(json)) {
-          process.stdout.write(`  testssl ended with code ${code} and wrote no report; see ${join(out, `${t.name}.log`)}\n`);
+        const flags = flagged(join(out, `${t.name}.json`));
+        if (!flags) {
+          process.stdout.write(`  testssl ended with code ${code} without a readable report; see ${join(out, `${t.name}.log`)}\n`);
           worst = Math.max(worst, 2);
           continue;
         }
-        const flags = flagged(json);
         // testssl reports a scan it could not finish as a finding of its own, not by its exit code.
         if (flags.some((f) => f.id === 'scanProblem' || (f.id === 'scanTime' && /interrupted/i.test(f.finding)))) worst = Math.max(worst, 2);
         process.stdout.write(`  ${flags.length ? `${flags.length} flagged` : 'nothing flagged'} (log ${join(out, `${t.name}.log`)})\n`);
