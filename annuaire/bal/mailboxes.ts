@@ -176,7 +176,7 @@ export interface RegisterCertificateOptions {
 export async function registerAppCertificate(ctx: BalContext, address: string, pem: string, actor: string, opts: RegisterCertificateOptions = {}): Promise<Bal> {
   const now = opts.now ?? new Date();
   try {
-    if (!ctx.trust) throw new MssError('CERT_UNTRUSTED', { subject: 'uploaded', why: 'no trust bundle is configured to check it against' });
+    if (!ctx.trust) throw new MssError('CERT_UNUSABLE', { reason: 'no trust bundle is configured to check it against (tls.caFile, tls.crlFile)' });
     const checked = await checkClientCertificate(pem, ctx.trust(), now);
     const info = readCertificate(checked.leaf);
     return await write(ctx, 'certificates', actor, address, async (tx) => {

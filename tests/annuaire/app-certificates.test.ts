@@ -151,6 +151,6 @@ describe.each(dbTargets())('application certificate registration on $name', (tar
 
   it('refuses everything when no trust bundle is configured', async () => {
     const blind: BalContext = { db, journal, domains: [DOMAIN] };
-    expect((await refusal(registerAppCertificate(blind, box('refus'), pki.read('application.pem'), 'admin:test')))[0]).toBe('CERT_UNTRUSTED');
+    expect(await refusal(registerAppCertificate(blind, box('refus'), pki.read('application.pem'), 'admin:test'))).toEqual(['CERT_UNUSABLE', 'the application certificate cannot be registered: no trust bundle is configured to check it against (tls.caFile, tls.crlFile)']);
   });
 });
