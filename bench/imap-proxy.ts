@@ -45,6 +45,7 @@ import { freePort } from '../core/net.js';
 import { LoginThrottle, Policy } from '../core/policy/index.js';
 import { chownTree, Supervisor } from '../core/supervisor.js';
 import { DEV_RPPS, DEV_STRUCTURE_ID, initDevPki } from '../certs/pki.js';
+import { loadTrustStore } from '../certs/client-cert.js';
 import { loadTlsMaterial, MSSANTE_TLS12_CIPHERS, serverTlsOptions, TLS13_CIPHERS } from '../certs/tls.js';
 import { startMailstore } from '../mailstore/dovecot.js';
 import { deliverLmtp } from '../mailstore/lmtp.js';
@@ -418,7 +419,7 @@ async function parent() {
       // A bench on loopback: many connections from one address is the point here.
       imap: { port: 0, starttlsPort: 0, maxPreAuthPerSource: 1000, maxConnections: 100_000, workers: WORKERS },
       mailstore: { hibernateTimeout: 1000, maxSessions: Math.max(12_000, IDLE + 1000), maxUserIpConnections: 100_000 },
-      tls: { certFile: paths.leaves.server.cert, keyFile: paths.leaves.server.key, chainFile: paths.intermediate, caFile: paths.ca, crlFile: paths.crl },
+      tls: { certFile: paths.leaves.server.cert, keyFile: paths.leaves.server.key, chainFile: paths.intermediate, caFile: paths.chain, crlFile: paths.crl },
     },
   });
   const supervisor = new Supervisor(silentLogger);
@@ -429,13 +430,13 @@ async function parent() {
   await migrate(db);
   const journal = new Journal(db);
   const policy = new Policy({ ...balFactSource(db), ...whitelistFactSource(db) }, journal, { localDomains: [DOMAIN] });
-  const ctx = { db, journal, domains: [DOMAIN] };
+  const ctx = { db, journal, domains: [DOMAIN], trust: () => loadTrustStore(config.tls) };
   await createPerson(ctx, { login: 'jeanne', idnps: DEV_RPPS, password: PASSWORD }, 'bench');
   await createBal(ctx, { address: PER, type: 'PER', owner: DEV_RPPS }, 'bench');
   const appPem = readFileSync(paths.leaves.application.cert, 'utf8');
   for (let i = 0; i < APP_BOXES; i++) {
     await createBal(ctx, { address: app(i), type: 'APP', owner: DEV_STRUCTURE_ID }, 'bench');
-    await registerAppCertificate(ctx, app(i), appPem, 'bench');
+    await registerAppCertificate(ctx, app(i), appPem, 'bench', { allowShared: true });
   }
   const proxy = await startImapProxy(config, {
     tls: material,

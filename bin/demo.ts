@@ -12,6 +12,7 @@ import { importFiles } from '../annuaire/import/importer.js';
 import { RejectReport } from '../annuaire/import/report.js';
 import { generatePassword } from '../annuaire/bal/credentials.js';
 import { DEV_RPPS, DEV_STRUCTURE_ID } from '../certs/pki.js';
+import { nodeTlsPolicy } from '../certs/tls-policy.js';
 import type { Logger } from '../core/logger.js';
 import { demoResultMessage } from '../dmp/demo.js';
 import { setDmpRule } from '../dmp/index.js';
@@ -86,7 +87,7 @@ export async function seedDemo(platform: Platform, log: Logger): Promise<Demo | 
   await platform.directory?.sync();
 
   // Messages, through the platform's own submission server.
-  const tls = { ca: readFileSync(config.tls.caFile, 'utf8'), servername: config.operator.hostname, minVersion: 'TLSv1.2' as const };
+  const tls = { ca: readFileSync(config.tls.caFile, 'utf8'), servername: config.operator.hostname, ...nodeTlsPolicy() };
   const port = platform.smtp.ports.submissions;
   const as = (login: DemoLogin) => nodemailer.createTransport({ host: config.smtp.host, port, secure: true, tls, auth: { user: login.login, pass: login.password } });
   const nil = { 'X-MSS-NIL': 'mss-demo' };

@@ -9,7 +9,7 @@ import type { Logger } from '../core/logger.js';
 import { journalEvents, journalUnsealed } from '../core/metrics.js';
 import { tsaRoutes } from '../certs/http.js';
 import { ensureDevPki } from '../certs/pki.js';
-import { loadTlsMaterial } from '../certs/tls.js';
+import { loadTlsMaterial, nodeTlsPolicy } from '../certs/tls.js';
 import { journalTimestamping, sealingOptions } from './sealing.js';
 import { Supervisor } from '../core/supervisor.js';
 import { startMailstore, type Mailstore } from '../mailstore/dovecot.js';
@@ -127,7 +127,7 @@ export async function startPlatform(config: Config, log: Logger): Promise<Platfo
         bindDn: conn.bindDn,
         bindPassword: conn.secret,
         base: `ou=routage,${config.ldap.baseDn}`,
-        tlsOptions: { ca: [conn.ca], checkServerIdentity: () => undefined, minVersion: 'TLSv1.2' },
+        tlsOptions: { ca: [conn.ca], checkServerIdentity: () => undefined, ...nodeTlsPolicy() },
         log: log.child({ mod: 'smtp-resolver' }),
       });
       smtp = await startSmtp(config, {

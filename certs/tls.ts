@@ -1,24 +1,20 @@
 // TLS material from the files the configuration names (tls.*), checked once at start so a
 // wrong file stops the platform with one sentence naming it, and the options every TLS
-// front (SMTP, IMAP, LDAPS, HTTPS) and the outbound SMTP client share: the MSSanté suites,
-// TLS 1.2 minimum, forward secrecy only, CRLs applied.
+// front (SMTP, IMAP, HTTPS) and the outbound SMTP client share: the one TLS policy
+// (tls-policy.ts), the trust bundle (trust.ts: roots, plus intermediates that complete the
+// chains of peers sending their leaf alone), CRLs applied.
 
-import { createPrivateKey, verify as cryptoVerify, X509Certificate, type KeyObject } from 'node:crypto';
+import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import type { ConnectionOptions, DetailedPeerCertificate, TlsOptions } from 'node:tls';
 import * as pkijs from 'pkijs';
 import type { Config } from '../core/config/index.js';
 import { MssError } from '../core/errors.js';
 import { readPemFile } from './files.js';
 import { parseCertificate, pemDers, splitPem, toArrayBuffer } from './pem.js';
+import { nodeTlsPolicy } from './tls-policy.js';
+import { buildChain, chainRevocation, loadCrls, oneLine, parseTrustBundle } from './trust.js';
 
-/**
- * Référentiel #2 ECO.1.1.3: the four suites MSSanté clients use with TLS 1.2 — all ECDHE
- * (forward secrecy) with RSA certificates — then the TLS 1.3 suites, forward-secret by
- * construction. Static-RSA key exchange (AES256-GCM-SHA384 …) and DHE are left out.
- */
-export const MSSANTE_TLS12_CIPHERS = ['ECDHE-RSA-AES256-GCM-SHA384', 'ECDHE-RSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES256-SHA384', 'ECDHE-RSA-AES128-SHA256'] as const;
-export const TLS13_CIPHERS = ['TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256', 'TLS_AES_128_GCM_SHA256'] as const;
-export const CIPHERS = [...TLS13_CIPHERS, ...MSSANTE_TLS12_CIPHERS].join(':');
+export { CIPHERS, MSSANTE_TLS12_CIPHERS, TLS13_CIPHERS, TLS_POLICY, nodeTlsPolicy } from './tls-policy.js';
 
 /** A server certificate this close to its end produces a warning at every start. */
 const EXPIRY_WARNING_DAYS = 30;
@@ -27,14 +23,33 @@ export interface TlsMaterial {
   /** Leaf then intermediates: what we present. */
   certChainPem: string;
   keyPem: string;
-  /** Trust anchors for peers and clients. */
+  /** The trust bundle for OpenSSL: roots then intermediates (tls.caFile, CA certificates only). */
   caPem: string;
+  /** Roots of the trust bundle: the only ends a chain may have. */
+  anchors: X509Certificate[];
+  /** Intermediates of the trust bundle: complete a peer's chain, never end one. */
+  intermediates: X509Certificate[];
   /** One PEM string per CRL (Node's `crl` option reads only the first CRL of a string). */
   crlPems: string[];
   crls: pkijs.CertificateRevocationList[];
   leaf: X509Certificate;
   /** Things an operator should hear about at start but that do not stop it. */
   warnings: string[];
+}
+
+/** What crosses a process boundary (IMAP workers): the rest is derived from it. */
+export type TlsMaterialPems = Pick<TlsMaterial, 'certChainPem' | 'keyPem' | 'caPem' | 'crlPems'>;
+
+export function tlsMaterialFromPems(t: TlsMaterialPems): TlsMaterial {
+  const bundle = parseTrustBundle(t.caPem, 'trust bundle');
+  return {
+    ...t,
+    anchors: bundle.anchors,
+    intermediates: bundle.intermediates,
+    crls: t.crlPems.map((p) => pkijs.CertificateRevocationList.fromBER(toArrayBuffer(pemDers(p, 'X509 CRL')[0]))),
+    leaf: new X509Certificate(splitPem(t.certChainPem, 'CERTIFICATE')[0]),
+    warnings: [],
+  };
 }
 
 type TlsFiles = Pick<Config['tls'], 'certFile' | 'keyFile' | 'chainFile' | 'caFile' | 'crlFile'>;
@@ -84,79 +99,23 @@ export function loadTlsMaterial(config: { tls: TlsFiles }, now = new Date()): Tl
   const chainText = chainFile ? readPemFile(chainFile, 'TLS chain (tls.chainFile)', ['CERTIFICATE']) : '';
   const sent = [...new Set([...certBlocks, ...splitPem(chainText, 'CERTIFICATE')])];
 
-  const caPem = readPemFile(caFile, 'trust anchors (tls.caFile)', ['CERTIFICATE']);
-  const parse = (pems: string[], what: string, file: string) =>
-    pems.map((p, i) => {
-      try {
-        return new X509Certificate(p);
-      } catch (e) {
-        throw new MssError('CERT_INVALID', { what, file, reason: `certificate #${i + 1} cannot be parsed (${(e as Error).message})` });
-      }
-    });
-  const anchors = parse(splitPem(caPem, 'CERTIFICATE'), 'trust anchors (tls.caFile)', caFile);
-  const intermediates = parse(sent.slice(1), 'TLS chain (tls.chainFile)', chainFile || certFile);
-  if (!chainsTo(leaf, intermediates, anchors)) {
-    warnings.push(`the TLS certificate ${certFile} does not chain to the CAs in ${caFile}: peers trusting only those will refuse it`);
-  }
-
-  const crlText = readPemFile(crlFile, 'certificate revocation list (tls.crlFile)', ['X509 CRL']);
-  const crlPems = splitPem(crlText, 'X509 CRL');
-  const crls = crlPems.map((p, i) => {
+  const bundle = parseTrustBundle(readPemFile(caFile, 'trust bundle (tls.caFile)', ['CERTIFICATE']), caFile);
+  warnings.push(...bundle.warnings);
+  const intermediates = sent.slice(1).map((p, i) => {
     try {
-      return pkijs.CertificateRevocationList.fromBER(toArrayBuffer(pemDers(p, 'X509 CRL')[0]));
+      return new X509Certificate(p);
     } catch (e) {
-      throw new MssError('CERT_INVALID', { what: 'certificate revocation list (tls.crlFile)', file: crlFile, reason: `CRL #${i + 1} cannot be parsed (${(e as Error).message})` });
+      throw new MssError('CERT_INVALID', { what: 'TLS chain (tls.chainFile)', file: chainFile || certFile, reason: `certificate #${i + 1} cannot be parsed (${(e as Error).message})` });
     }
   });
-  // A CRL must come from a CA we know: one that fails its signature is corrupt or forged
-  // (error); one from a CA we do not know is useless but harmless (warning).
-  const issuers = [...anchors, ...intermediates].map((x) => ({ x, name: parseCertificate(x.raw).subject }));
-  crls.forEach((crl, i) => {
-    const issuer = issuers.find((c) => c.name.isEqual(crl.issuer));
-    const which = `CRL #${i + 1} in ${crlFile}`;
-    if (!issuer) warnings.push(`${which} is issued by a CA that is neither in ${caFile} nor in the chain; it is ignored`);
-    else {
-      const signed = crlSignedBy(crl, issuer.x);
-      if (signed === false) throw new MssError('CERT_INVALID', { what: 'certificate revocation list (tls.crlFile)', file: crlFile, reason: `CRL #${i + 1} does not carry a valid signature of its issuer` });
-      if (signed === undefined) warnings.push(`${which} uses signature algorithm ${crl.signatureAlgorithm.algorithmId}, which is not checked here (OpenSSL still checks it in each handshake)`);
-    }
-  });
-  for (const crl of crls) {
-    const next = crl.nextUpdate?.value;
-    if (next && next < now) warnings.push(`a CRL in ${crlFile} expired on ${next.toISOString()}: until it is refreshed, every client certificate from its CA is refused`);
+  // What peers see: the chain we send, completed by their own copy of the roots only.
+  if (!buildChain(leaf, intermediates, { anchors: bundle.anchors, intermediates: [] })) {
+    warnings.push(`the TLS certificate ${certFile} and the chain sent with it do not lead to a root of ${caFile}: peers trusting only those roots will refuse it`);
   }
-  return { certChainPem: sent.join(''), keyPem, caPem, crlPems, crls, leaf, warnings };
-}
 
-/** Signature checks, via the public keys, that leaf → intermediates → one of anchors. */
-function chainsTo(leaf: X509Certificate, intermediates: X509Certificate[], anchors: X509Certificate[]): boolean {
-  let current = leaf;
-  for (let depth = 0; depth < 8; depth++) {
-    if (anchors.some((a) => current.checkIssued(a) && current.verify(a.publicKey))) return true;
-    const next = intermediates.find((i) => i !== current && current.checkIssued(i) && current.verify(i.publicKey));
-    if (!next) return false;
-    current = next;
-  }
-  return false;
-}
-
-const SIG_HASH: Record<string, string> = {
-  '1.2.840.113549.1.1.11': 'sha256', // sha256WithRSAEncryption
-  '1.2.840.113549.1.1.12': 'sha384',
-  '1.2.840.113549.1.1.13': 'sha512',
-  '1.2.840.10045.4.3.2': 'sha256', // ecdsa-with-SHA256
-  '1.2.840.10045.4.3.3': 'sha384',
-  '1.2.840.10045.4.3.4': 'sha512',
-};
-
-/**
- * Is this CRL signed by issuer? Checked with Node's synchronous verify over the CRL's
- * to-be-signed bytes, so loading stays synchronous. undefined: unknown signature algorithm.
- */
-function crlSignedBy(crl: pkijs.CertificateRevocationList, issuer: X509Certificate): boolean | undefined {
-  const hash = SIG_HASH[crl.signatureAlgorithm.algorithmId];
-  if (!hash) return undefined;
-  return cryptoVerify(hash, crl.tbsView, issuer.publicKey, Buffer.from(crl.signatureValue.valueBlock.valueHexView));
+  const crl = loadCrls(crlFile, [...bundle.anchors, ...bundle.intermediates, ...intermediates], now);
+  warnings.push(...crl.warnings);
+  return { certChainPem: sent.join(''), keyPem, caPem: bundle.pem, anchors: bundle.anchors, intermediates: bundle.intermediates, crlPems: crl.pems, crls: crl.crls, leaf, warnings };
 }
 
 export interface ServerTlsOptions {
@@ -177,8 +136,7 @@ export function serverTlsOptions(m: TlsMaterial, o: ServerTlsOptions = {}): TlsO
     cert: m.certChainPem,
     ca: m.caPem,
     crl: m.crlPems,
-    minVersion: 'TLSv1.2',
-    ciphers: CIPHERS,
+    ...nodeTlsPolicy(),
     honorCipherOrder: true,
     requestCert: o.requestCert ?? false,
     rejectUnauthorized: o.requestCert ? (o.rejectUnauthorized ?? true) : false,
@@ -187,15 +145,14 @@ export function serverTlsOptions(m: TlsMaterial, o: ServerTlsOptions = {}): TlsO
 
 /**
  * Options for tls.connect to another operator: we present our certificate (the server
- * certificate has clientAuth), trust only tls.caFile, apply the CRLs, check the name.
+ * certificate has clientAuth), trust only the bundle's roots, apply the CRLs, check the name.
  */
 export function clientTlsOptions(m: TlsMaterial, o: { servername?: string; presentCertificate?: boolean } = {}): ConnectionOptions {
   return {
     ...(o.presentCertificate === false ? {} : { key: m.keyPem, cert: m.certChainPem }),
     ca: m.caPem,
     crl: m.crlPems,
-    minVersion: 'TLSv1.2',
-    ciphers: CIPHERS,
+    ...nodeTlsPolicy(),
     rejectUnauthorized: true,
     ...(o.servername ? { servername: o.servername } : {}),
   };
@@ -230,7 +187,7 @@ export interface PeerIdentity {
   serialNumber: string;
   issuer: string;
   notAfter: Date;
-  /** good: a CRL from each issuer says not revoked; unknown: no CRL from some issuer. */
+  /** good: a CRL from each issuer of its chain says not revoked; unknown: no (valid) CRL from some issuer. */
   revocation: 'good' | 'revoked' | 'unknown';
   revokedAt?: Date;
 }
@@ -251,11 +208,11 @@ function presented(peer: PeerInput): Buffer[] {
 
 /**
  * Who the peer is, from its certificate (`socket.getPeerCertificate(true)`, a PEM, or a DER),
- * and whether a loaded CRL revokes it or one of the issuers it presented. The TLS layer has
+ * and whether a loaded CRL revokes it or one of its issuers. The TLS layer has
  * already checked the chain; this gives the SMTP/IMAP fronts the names to check against
  * the liste blanche and the annuaire, and a revocation answer they can log.
  */
-export function peerIdentity(peer: PeerInput, material: Pick<TlsMaterial, 'crls'>): PeerIdentity {
+export function peerIdentity(peer: PeerInput, material: Pick<TlsMaterial, 'crls' | 'anchors' | 'intermediates'>): PeerIdentity {
   const ders = presented(peer);
   if (!ders.length) throw new MssError('BAD_REQUEST', { reason: 'the peer presented no certificate' });
   const certs = ders.map(parseCertificate);
@@ -274,23 +231,12 @@ export function peerIdentity(peer: PeerInput, material: Pick<TlsMaterial, 'crls'
   const idnps = /^8\d{11}$/.test(cn) ? cn : /^8\d{11}$/.test(subject.serialNumber ?? '') ? subject.serialNumber : undefined;
   const ou = subject.OU;
 
-  // CRL_CHECK_ALL semantics: the leaf and every intermediate it presented.
-  let revocation: PeerIdentity['revocation'] = 'good';
-  let revokedAt: Date | undefined;
-  for (const c of certs) {
-    if (c.subject.isEqual(c.issuer)) continue; // a root is trusted or not; no CRL speaks for it
-    const crl = material.crls.find((l) => l.issuer.isEqual(c.issuer));
-    if (!crl) {
-      revocation = revocation === 'revoked' ? revocation : 'unknown';
-      continue;
-    }
-    const entry = crl.revokedCertificates?.find((r) => r.userCertificate.isEqual(c.serialNumber));
-    if (entry) {
-      revocation = 'revoked';
-      revokedAt ??= entry.revocationDate.value;
-    }
-  }
-  const x509 = new X509Certificate(ders[0]);
+  // CRL_CHECK_ALL semantics over the chain OpenSSL built: the leaf and every intermediate,
+  // those the peer sent or those of the trust bundle (a leaf-only peer).
+  const x509s = ders.map((d) => new X509Certificate(d));
+  const chain = buildChain(x509s[0], x509s.slice(1), material) ?? x509s;
+  const { status: revocation, revokedAt } = chainRevocation(chain, material.crls);
+  const x509 = x509s[0];
   return {
     subject,
     domains,
@@ -304,6 +250,3 @@ export function peerIdentity(peer: PeerInput, material: Pick<TlsMaterial, 'crls'
     ...(revokedAt ? { revokedAt } : {}),
   };
 }
-
-/** Node prints names one attribute per line; logs and errors want one line. */
-const oneLine = (dn: string) => dn.split('\n').join(', ');

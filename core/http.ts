@@ -73,6 +73,7 @@ export function createFastify(o: ListenerOptions): FastifyInstance {
   requestLog(app);
   problemHandlers(app);
   strictValues(app);
+  if (o.https) httpsHeaders(app);
   if (o.access) requireAccessRules(app, o.access);
   return app;
 }
@@ -172,6 +173,23 @@ function clientError(err: unknown, req: FastifyRequest): { e: MssError; status?:
   // fastify's and its plugins' client errors (bad JSON, forbidden __proto__, content length…) say what is wrong without internals.
   if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) return { e: new MssError('BAD_REQUEST', { reason: e.message }), status: e.statusCode };
   return null;
+}
+
+/**
+ * The headers every HTTPS API answer carries (admin, webmail): HSTS, so a browser that met
+ * the API over TLS never tries it in clear; no MIME sniffing, no framing, no Referer leaving
+ * with a box address in the URL (testssl: HSTS, security_headers).
+ */
+export function httpsHeaders(app: FastifyInstance): void {
+  app.addHook('onRequest', async (_req, reply) => {
+    reply.headers({
+      'strict-transport-security': 'max-age=31536000',
+      'x-content-type-options': 'nosniff',
+      'x-frame-options': 'DENY',
+      'content-security-policy': "frame-ancestors 'none'",
+      'referrer-policy': 'no-referrer',
+    });
+  });
 }
 
 /**

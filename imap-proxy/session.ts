@@ -24,7 +24,7 @@ export interface SessionContext {
   maxBadCommands: number;
   secureContext: SecureContext;
   requestCert: boolean;
-  tls: Pick<TlsMaterial, 'crls'>;
+  tls: Pick<TlsMaterial, 'crls' | 'anchors' | 'intermediates'>;
   /** auth.ts authorise(), in this process or, with worker processes, in the platform's. */
   authorise(req: LoginRequest, ctx: LoginContext): Promise<LoginOutcome>;
   backend: BackendTarget;

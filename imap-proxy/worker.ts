@@ -1,13 +1,10 @@
 // One IMAP proxy worker process (imap.workers > 1; see workers.ts): the front (TLS, IMAP
 // before login, Dovecot login, pipe, traces) on the sockets the platform's process hands
 // over. Logins are decided and events journalled by the platform's process, over IPC.
-import { X509Certificate } from 'node:crypto';
 import type { Socket } from 'node:net';
 import pino from 'pino';
-import * as pkijs from 'pkijs';
 import type { JournalEventInput } from '../core/journal/index.js';
-import { pemDers, splitPem, toArrayBuffer, usePkijsEngine } from '../certs/pem.js';
-import type { TlsMaterial } from '../certs/tls.js';
+import { tlsMaterialFromPems } from '../certs/tls.js';
 import type { LoginOutcome } from './auth.js';
 import { createFront, type Front } from './front.js';
 import type { FromWorker, ToWorker, WorkerInit } from './workers.js';
@@ -27,16 +24,6 @@ function call<T>(m: Omit<Extract<FromWorker, { t: 'call' }>, 'id'>): Promise<T> 
   });
 }
 
-function material(t: WorkerInit['tls']): TlsMaterial {
-  usePkijsEngine();
-  return {
-    ...t,
-    crls: t.crlPems.map((p) => pkijs.CertificateRevocationList.fromBER(toArrayBuffer(pemDers(p, 'X509 CRL')[0]))),
-    leaf: new X509Certificate(splitPem(t.certChainPem, 'CERTIFICATE')[0]),
-    warnings: [],
-  };
-}
-
 let front: Front | null = null;
 let stopping = false;
 
@@ -46,7 +33,7 @@ function start(init: WorkerInit) {
   front = createFront({
     imap: init.imap,
     hostname: init.hostname,
-    tls: material(init.tls),
+    tls: tlsMaterialFromPems(init.tls),
     authorise: (req, ctx) => call<LoginOutcome>({ t: 'call', fn: 'authorise', args: [req, ctx] }),
     journal: { append: (ev: JournalEventInput) => call({ t: 'call', fn: 'journal', args: [ev] }) },
     log,

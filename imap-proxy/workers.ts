@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import type { Journal, JournalEventInput } from '../core/journal/index.js';
 import type { Logger } from '../core/logger.js';
 import { fromRoot } from '../core/paths.js';
-import type { TlsMaterial } from '../certs/tls.js';
+import type { TlsMaterialPems } from '../certs/tls.js';
 import type { LoginContext, LoginOutcome, LoginRequest } from './auth.js';
 import type { BackendTarget } from './backend.js';
 import type { FrontOptions } from './front.js';
@@ -28,7 +28,7 @@ export interface WorkerInit {
   index: number;
   imap: FrontOptions['imap'];
   hostname: string;
-  tls: Pick<TlsMaterial, 'certChainPem' | 'keyPem' | 'caPem' | 'crlPems'>;
+  tls: TlsMaterialPems;
   backend: BackendTarget;
   logLevel: string;
 }

@@ -12,8 +12,8 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const forTest = process.argv.includes('--test');
 const say = (m) => process.stderr.write(`setup: ${m}\n`);
 
-// Debian packages the platform runs (start) or the tests drive (test): binary → package.
-// Later modules add Dovecot, slapd, ldap-utils, swaks here.
+// Debian packages the platform runs (start) or the tests drive (test): binary (or a shell
+// check) → package.
 const DEBIAN = [
   { bin: 'openssl', pkg: 'openssl', for: ['start', 'test'] },
   { bin: 'curl', pkg: 'curl', for: ['test'] },
@@ -23,6 +23,9 @@ const DEBIAN = [
   { bin: 'ldapsearch', pkg: 'ldap-utils', for: ['test'] },
   // The IMAP proxy's tests drive it with Python's imaplib too (an independent IMAP client).
   { bin: 'python3', pkg: 'python3', for: ['test'] },
+  // The TLS audit (tests/certs/tls-audit.test.ts) delivers with swaks, whose TLS needs Net::SSLeay.
+  { bin: 'swaks', pkg: 'swaks', for: ['test'] },
+  { check: 'perl -MNet::SSLeay -e 1', pkg: 'libnet-ssleay-perl', for: ['test'] },
 ];
 
 function checkNode() {
@@ -51,7 +54,8 @@ const has = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'igno
 
 function debianPackages() {
   const purpose = forTest ? 'test' : 'start';
-  const missing = [...new Set(DEBIAN.filter((d) => d.for.includes(purpose) && !has(d.bin)).map((d) => d.pkg))];
+  const present = (d) => (d.check ? spawnSync('sh', ['-c', d.check], { stdio: 'ignore' }).status === 0 : has(d.bin));
+  const missing = [...new Set(DEBIAN.filter((d) => d.for.includes(purpose) && !present(d)).map((d) => d.pkg))];
   if (!missing.length) return;
   const isRoot = process.getuid?.() === 0;
   const sudo = !isRoot && has('sudo') && spawnSync('sudo', ['-n', 'true'], { stdio: 'ignore' }).status === 0;

@@ -5,6 +5,7 @@ import { isIP } from 'node:net';
 import { checkServerIdentity, type ConnectionOptions } from 'node:tls';
 import { AndFilter, Client, EqualityFilter, OrFilter, SubstringFilter, type Filter } from 'ldapts';
 import { MssError } from '../core/errors.js';
+import { nodeTlsPolicy } from '../certs/tls-policy.js';
 
 export interface LdapTarget {
   /** ldap:// (StartTLS) or ldaps://. */
@@ -51,7 +52,7 @@ export async function searchRecipients(t: LdapTarget, q: string, limit = MAX_RES
   const host = u.hostname.replace(/^\[|\]$/g, '');
   // The certificate is checked against servername, else the URL's host (an IP address included).
   const name = t.servername ?? host;
-  const tlsOptions: ConnectionOptions = { ca: t.ca, minVersion: 'TLSv1.2', ...(isIP(name) ? {} : { servername: name }), checkServerIdentity: (_n, cert) => checkServerIdentity(name, cert) };
+  const tlsOptions: ConnectionOptions = { ca: t.ca, ...nodeTlsPolicy(), ...(isIP(name) ? {} : { servername: name }), checkServerIdentity: (_n, cert) => checkServerIdentity(name, cert) };
   const client = new Client({ url: `${u.protocol}//${u.host}`, timeout: 10_000, connectTimeout: 5_000, ...(u.protocol === 'ldaps:' ? { tlsOptions } : {}) });
   try {
     if (u.protocol === 'ldap:') await client.startTLS(tlsOptions);

@@ -11,6 +11,7 @@ import type { Logger } from '../core/logger.js';
 import { registry } from '../core/metrics.js';
 import type { PersonPrincipal } from '../core/policy/index.js';
 import { imapError } from './imap-errors.js';
+import { nodeTlsPolicy } from '../certs/tls-policy.js';
 
 export interface ImapTarget {
   host: string;
@@ -127,7 +128,7 @@ export class ImapPool {
       port,
       secure: true,
       ...(servername ? { servername } : {}),
-      tls: { ca, minVersion: 'TLSv1.2', ...(servername ? { servername } : {}) },
+      tls: { ca, ...nodeTlsPolicy(), ...(servername ? { servername } : {}) },
       // "<box>*<person>": open that box as that person (imap-proxy/auth.ts splitUser).
       auth: { user: `${bal}*${s.principal.login}`, pass: s.token },
       logger: false,

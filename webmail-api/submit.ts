@@ -3,6 +3,7 @@
 // confiance, size, rate — decide, and its refusals come back with their own sentence.
 import nodemailer from 'nodemailer';
 import { MssError } from '../core/errors.js';
+import { nodeTlsPolicy } from '../certs/tls-policy.js';
 
 export interface SubmissionTarget {
   host: string;
@@ -33,7 +34,7 @@ export async function submit(t: SubmissionTarget, auth: { user: string; token: s
     host: t.host,
     port: t.port,
     secure: true,
-    tls: { ca: t.ca, minVersion: 'TLSv1.2', ...(t.servername ? { servername: t.servername } : {}) },
+    tls: { ca: t.ca, ...nodeTlsPolicy(), ...(t.servername ? { servername: t.servername } : {}) },
     auth: { user: auth.user, pass: auth.token },
     connectionTimeout: 15_000,
     greetingTimeout: 15_000,

@@ -256,13 +256,21 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
         ...tag('certificates'),
         summary: "Register the application certificate (PEM) of a technical mailbox",
         params: S.addressParam,
-        body: { type: 'object', required: ['pem'], additionalProperties: false, properties: { pem: { type: 'string', minLength: 50, maxLength: 65536 } } },
+        description:
+          'The certificate must chain to a root of the trust bundle (issuers may follow it in `pem`), be valid now, not be revoked, be fit for TLS client authentication, and carry the structure id of the box in its OU. One already bound to another box needs `allowShared: true` (journalled).',
+        body: {
+          type: 'object',
+          required: ['pem'],
+          additionalProperties: false,
+          properties: { pem: { type: 'string', minLength: 50, maxLength: 65536 }, allowShared: { type: 'boolean', description: 'Bind it although other boxes already have it.' } },
+        },
         response: { 200: { $ref: 'Bal#' }, 422: { $ref: 'Problem#' }, ...S.errors },
       },
     },
     async (req) => {
       const b = boxOf(req);
-      return registerAppCertificate(deps.bal, b.address, (req.body as { pem: string }).pem, actor(req));
+      const body = req.body as { pem: string; allowShared?: boolean };
+      return registerAppCertificate(deps.bal, b.address, body.pem, actor(req), { allowShared: body.allowShared === true });
     },
   );
 

@@ -3,6 +3,7 @@
 // and the directory is told which entries to refresh (annuaire/ldap's queue, drained by
 // the platform's feeder every ldap.syncInterval — visible in LDAP within a second).
 import type { Config } from '../../core/config/index.js';
+import { loadTrustStore } from '../../certs/client-cert.js';
 import type { Db, Queryable } from '../../core/db/index.js';
 import type { Journal } from '../../core/journal/index.js';
 import type { Logger } from '../../core/logger.js';
@@ -30,6 +31,7 @@ export function operatorDomains(config: Pick<Config, 'operator'>): string[] {
   return [config.operator.domain, ...config.operator.domains].map((d) => domainForms(d)?.ascii ?? d.toLowerCase());
 }
 
-export function operatorBalContext(config: Pick<Config, 'operator'>, db: Db, journal: Pick<Journal, 'appendIn'>, log?: Logger): BalContext {
-  return { db, journal, domains: operatorDomains(config), log, hooks: { inTransaction: [publish, queueBalForDirectory] } };
+/** Application certificates are checked against the configured trust bundle and CRLs (tls.caFile, tls.crlFile). */
+export function operatorBalContext(config: Pick<Config, 'operator' | 'tls'>, db: Db, journal: Pick<Journal, 'appendIn'>, log?: Logger): BalContext {
+  return { db, journal, domains: operatorDomains(config), log, hooks: { inTransaction: [publish, queueBalForDirectory] }, trust: () => loadTrustStore(config.tls) };
 }

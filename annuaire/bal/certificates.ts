@@ -1,6 +1,7 @@
 // Application certificates registered for APP boxes: what is stored and compared. The
-// fingerprint (SHA-256 of the DER) is the identity; the chain and revocation are checked by
-// the TLS front (certs/tls.ts) before the policy ever sees the fingerprint.
+// fingerprint (SHA-256 of the DER) is the identity; the chain, validity, usage and
+// revocation are checked at registration (certs/client-cert.ts) and again by the TLS front
+// (certs/tls.ts) at every login, before the policy ever sees the fingerprint.
 import { X509Certificate } from 'node:crypto';
 import { MssError } from '../../core/errors.js';
 

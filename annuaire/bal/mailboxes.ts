@@ -2,8 +2,9 @@
 // (appendIn) and the in-transaction followers (publication outbox), so a change, its record
 // and its publication commit together or not at all.
 import type { Queryable } from '../../core/db/index.js';
-import { MssError } from '../../core/errors.js';
-import { readCertificate } from './certificates.js';
+import { isMssError, MssError } from '../../core/errors.js';
+import { checkClientCertificate } from '../../certs/client-cert.js';
+import { oneLineDn, readCertificate } from './certificates.js';
 import { normaliseBalAddress, normaliseIdnps, normaliseStructureId } from './identifiers.js';
 import { findBal, personRow, type PersonRef } from './lookups.js';
 import type { Bal, BalChange, BalChangeKind, BalContext, BalType } from './model.js';
@@ -51,8 +52,11 @@ async function write(ctx: BalContext, kind: BalChangeKind, actor: string, addres
 }
 
 /** Locks the mailbox row for the rest of the transaction and returns it; throws when absent. */
-async function lockBal(tx: Queryable, address: string): Promise<{ id: number; address: string; type: BalType; status: string }> {
-  const { rows } = await tx.query<{ id: number; address: string; type: BalType; status: string }>('SELECT id, address, type, status FROM bal_mailboxes WHERE lower(address) = lower($1) FOR UPDATE', [address.trim()]);
+async function lockBal(tx: Queryable, address: string): Promise<{ id: number; address: string; type: BalType; status: string; structure_id: string | null }> {
+  const { rows } = await tx.query<{ id: number; address: string; type: BalType; status: string; structure_id: string | null }>(
+    'SELECT id, address, type, status, structure_id FROM bal_mailboxes WHERE lower(address) = lower($1) FOR UPDATE',
+    [address.trim()],
+  );
   if (!rows[0]) throw new MssError('BAL_UNKNOWN', { address: address.trim() });
   return rows[0];
 }
@@ -156,21 +160,80 @@ export async function removeMember(ctx: BalContext, address: string, person: Per
   });
 }
 
-/** Registers the application certificate (PEM) of an APP box. Expired certificates are refused. */
-export async function registerAppCertificate(ctx: BalContext, address: string, pem: string, actor: string, now = new Date()): Promise<Bal> {
-  const info = readCertificate(pem);
-  if (info.notAfter <= now) throw new MssError('CERT_UNUSABLE', { reason: `it expired on ${info.notAfter.toISOString()}` });
-  return write(ctx, 'certificates', actor, address, async (tx) => {
-    const bal = await lockBal(tx, address);
-    expectType(bal, ['APP'], 'registering an application certificate');
-    const r = await tx.query(
-      `INSERT INTO bal_app_certificates (bal_id, fingerprint, subject, serial, issuer, not_before, not_after, pem, registered_by)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (bal_id, fingerprint) DO NOTHING RETURNING id`,
-      [bal.id, info.fingerprint, info.subject, info.serial, info.issuer, info.notBefore, info.notAfter, info.pem, actor],
-    );
-    if (!r.rows.length) throw new MssError('CERT_ALREADY_REGISTERED', { fingerprint: info.fingerprint, address: bal.address });
-    return { event: 'bal.cert.registered', details: { fingerprint: info.fingerprint, subject: info.subject, serial: info.serial, issuer: info.issuer, notAfter: info.notAfter.toISOString() } };
-  });
+export interface RegisterCertificateOptions {
+  /** Bind it although it is already bound to other boxes (journalled with them). */
+  allowShared?: boolean;
+  now?: Date;
+}
+
+/**
+ * Registers the application certificate (PEM; issuers may follow the leaf) of an APP box,
+ * once it passed every check its TLS logins will face (certs/client-cert.ts: chain to a
+ * root of the trust bundle, validity, CRL, usage for TLS client authentication) and it
+ * names the box's own structure. A certificate already bound to other boxes needs
+ * allowShared. Every refusal is journalled (bal.cert.refused) and thrown.
+ */
+export async function registerAppCertificate(ctx: BalContext, address: string, pem: string, actor: string, opts: RegisterCertificateOptions = {}): Promise<Bal> {
+  const now = opts.now ?? new Date();
+  try {
+    if (!ctx.trust) throw new MssError('CERT_UNUSABLE', { reason: 'no trust bundle is configured to check it against (tls.caFile, tls.crlFile)' });
+    const checked = await checkClientCertificate(pem, ctx.trust(), now);
+    const info = readCertificate(checked.leaf);
+    return await write(ctx, 'certificates', actor, address, async (tx) => {
+      const bal = await lockBal(tx, address);
+      expectType(bal, ['APP'], 'registering an application certificate');
+      // One registration of a fingerprint at a time, so two boxes racing for it both see the other.
+      await tx.query("SELECT pg_advisory_xact_lock(hashtext('bal-cert:' || $1))", [info.fingerprint]);
+      const { rows: others } = await tx.query<{ address: string; structure_id: string | null }>(
+        `SELECT m.address, m.structure_id FROM bal_app_certificates c JOIN bal_mailboxes m ON m.id = c.bal_id
+          WHERE c.fingerprint = $1 AND c.revoked_at IS NULL AND c.bal_id <> $2 ORDER BY m.address`,
+        [info.fingerprint, bal.id],
+      );
+      const sharedWith = others.map((o) => ({ address: o.address, structure: o.structure_id }));
+      if (others.length && !opts.allowShared) {
+        const label = (o: (typeof sharedWith)[number]) => (o.structure === bal.structure_id ? o.address : `${o.address} (structure ${o.structure ?? 'none'}, another organisation)`);
+        throw new MssError('CERT_BOUND_ELSEWHERE', { fingerprint: info.fingerprint, others: sharedWith.map(label).join(', '), address: bal.address });
+      }
+      // Shared or not, a certificate names one organisation: it opens that organisation's boxes only.
+      if (!bal.structure_id || !checked.organisationIds.some((id) => sameStructure(id, bal.structure_id!))) {
+        throw new MssError('CERT_WRONG_ORGANISATION', { subject: info.subject, certificate: checked.organisationIds.join(' / ') || 'none (no OU)', structure: bal.structure_id ?? 'none', address: bal.address });
+      }
+      const r = await tx.query(
+        `INSERT INTO bal_app_certificates (bal_id, fingerprint, subject, serial, issuer, not_before, not_after, pem, registered_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (bal_id, fingerprint) DO NOTHING RETURNING id`,
+        [bal.id, info.fingerprint, info.subject, info.serial, info.issuer, info.notBefore, info.notAfter, info.pem, actor],
+      );
+      if (!r.rows.length) throw new MssError('CERT_ALREADY_REGISTERED', { fingerprint: info.fingerprint, address: bal.address });
+      return {
+        event: 'bal.cert.registered',
+        details: {
+          fingerprint: info.fingerprint,
+          subject: info.subject,
+          serial: info.serial,
+          issuer: info.issuer,
+          notAfter: info.notAfter.toISOString(),
+          chain: checked.chain.slice(1).map((x) => oneLineDn(x.subject)),
+          ...(sharedWith.length ? { sharedWith } : {}),
+        },
+      };
+    });
+  } catch (e) {
+    if (isMssError(e) && e.code !== 'INTERNAL') {
+      await ctx.db
+        .transaction((tx) => ctx.journal.appendIn(tx, { type: 'bal.cert.refused', actor, subject: address.trim().toLowerCase(), details: { code: e.code, reason: e.message } }))
+        .catch((je) => ctx.log?.error({ err: je }, 'could not journal a refused certificate registration'));
+    }
+    throw e;
+  }
+}
+
+/** Two structure ids, normalised (a certificate may carry the bare FINESS / SIRET). */
+function sameStructure(fromCertificate: string, ofBox: string): boolean {
+  try {
+    return normaliseStructureId(fromCertificate) === ofBox;
+  } catch {
+    return false;
+  }
 }
 
 export async function revokeAppCertificate(ctx: BalContext, address: string, fingerprint: string, actor: string, reason?: string): Promise<Bal> {

@@ -3,6 +3,7 @@ import type { Db, Queryable } from '../../core/db/index.js';
 import type { Journal } from '../../core/journal/index.js';
 import type { Logger } from '../../core/logger.js';
 import type { BalType } from '../../core/policy/index.js';
+import type { TrustStore } from '../../certs/client-cert.js';
 
 export type { BalType } from '../../core/policy/index.js';
 export const BAL_TYPES: readonly BalType[] = ['PER', 'ORG', 'APP', 'CAB'];
@@ -92,4 +93,10 @@ export interface BalContext {
   domains?: readonly string[];
   hooks?: BalHooks;
   log?: Logger;
+  /**
+   * The trust bundle and CRLs that application certificates are checked against when they
+   * are registered (read when needed, so a refreshed CRL counts at once). Absent: every
+   * registration is refused — a certificate nobody checked is never bound.
+   */
+  trust?: () => TrustStore;
 }

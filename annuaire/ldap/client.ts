@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Client, type Entry } from 'ldapts';
 import { MssError } from '../../core/errors.js';
 import { rootDn, rootSecret, type LdapPaths } from './files.js';
+import { nodeTlsPolicy } from '../../certs/tls-policy.js';
 
 export interface Connection {
   url: string;
@@ -24,7 +25,7 @@ export async function connect(conn: Connection, timeoutMs = 30_000): Promise<Cli
     url: conn.url,
     timeout: timeoutMs,
     connectTimeout: 5000,
-    tlsOptions: { ca: [conn.ca], checkServerIdentity: () => undefined, minVersion: 'TLSv1.2' },
+    tlsOptions: { ca: [conn.ca], checkServerIdentity: () => undefined, ...nodeTlsPolicy() },
   });
   try {
     await client.bind(conn.bindDn, conn.secret);

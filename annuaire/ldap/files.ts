@@ -10,14 +10,18 @@
 //                         swaps the symlink, so the old one serves until the new is complete
 //   ldap/run/             pid and args files, endpoints.json (where the running slapd listens)
 
+import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Config } from '../../core/config/index.js';
 import { fromRoot } from '../../core/paths.js';
+import { MssError } from '../../core/errors.js';
 import { chownTree, type ChildUser } from '../../core/supervisor.js';
 import { readPemFile } from '../../certs/files.js';
+import { slapdTlsDirectives, type TlsLibrary } from '../../certs/tls-policy.js';
+import { trustBundle } from '../../certs/trust.js';
 
 export interface LdapPaths {
   dir: string;
@@ -78,8 +82,24 @@ export function sshaHash(secret: string, salt = randomBytes(8)): string {
 export interface ConfOptions {
   directory: string;
   rootPwHash: string;
-  /** Omitted for slapadd, which does not serve and needs no certificate. */
-  tls: boolean;
+  /** The TLS library slapd is linked with; false for slapadd, which does not serve and needs no certificate. */
+  tls: false | TlsLibrary;
+}
+
+/**
+ * Which TLS library slapd uses (ldap.tlsLibrary, or `ldd` of the binary when auto): the
+ * TLS policy is written in that library's language, and a policy slapd cannot read must
+ * stop the start rather than leave slapd on its library's defaults.
+ */
+export function slapdTlsLibrary(c: Pick<Config, 'ldap'>): TlsLibrary {
+  if (c.ldap.tlsLibrary !== 'auto') return c.ldap.tlsLibrary;
+  const r = spawnSync('ldd', [c.ldap.slapd], { encoding: 'utf8' });
+  const out = r.stdout ?? '';
+  const gnutls = /libgnutls/.test(out);
+  const openssl = /libssl\./.test(out);
+  if (gnutls !== openssl) return gnutls ? 'gnutls' : 'openssl';
+  const why = r.error ? r.error.message : gnutls ? 'it links both GnuTLS and OpenSSL' : 'ldd shows neither GnuTLS nor OpenSSL';
+  throw new MssError('LDAP_START_FAILED', { reason: `cannot tell which TLS library ${c.ldap.slapd} uses (${why}); set ldap.tlsLibrary (MSS_LDAP_TLS_LIBRARY) to gnutls or openssl` });
 }
 
 /** slapd.conf (static format: simplest to generate, and what slapadd reads too). */
@@ -103,8 +123,8 @@ ${
     ? `TLSCertificateFile ${q(p.cert)}
 TLSCertificateKeyFile ${q(p.key)}
 TLSCACertificateFile ${q(p.ca)}
-# TLS 1.2 at least (MSSante clients' referential, ECO.1.1.2).
-TLSProtocolMin 3.3
+# The platform's one TLS policy (certs/tls-policy.ts), written for ${o.tls === 'gnutls' ? 'GnuTLS' : 'OpenSSL'}.
+${slapdTlsDirectives(o.tls).join('\n')}
 `
     : ''
 }# A password (the operators', the platform's own) never crosses the wire in clear:
@@ -148,12 +168,16 @@ access to * by * none
 `;
 }
 
-/** Copies the platform's TLS files where the daemon user can read them (leaf + chain in one file, as slapd wants). */
+/**
+ * Copies the platform's TLS files where the daemon user can read them (leaf + chain in one
+ * file, as slapd wants). slapd's CA file gets the roots of the trust bundle only: GnuTLS
+ * makes every certificate of that file a trust anchor, intermediates included.
+ */
 export function copyTls(c: Config, p: LdapPaths): void {
   mkdirSync(p.tlsDir, { recursive: true, mode: 0o750 });
   const leaf = readPemFile(c.tls.certFile, 'server certificate (tls.certFile)', ['CERTIFICATE']);
   const key = readPemFile(c.tls.keyFile, 'server private key (tls.keyFile)', ['PRIVATE KEY', 'RSA PRIVATE KEY', 'EC PRIVATE KEY']);
-  const ca = readPemFile(c.tls.caFile, 'trust anchors (tls.caFile)', ['CERTIFICATE']);
+  const ca = trustBundle(c.tls.caFile).anchors.map((x) => x.toString()).join('');
   const chain = existsSync(c.tls.chainFile) ? readPemFile(c.tls.chainFile, 'certificate chain (tls.chainFile)', ['CERTIFICATE']) : '';
   const withNl = (s: string) => (s.endsWith('\n') ? s : s + '\n');
   const certs = chain && !leaf.includes(chain.trim()) ? withNl(leaf) + withNl(chain) : withNl(leaf);
@@ -198,7 +222,7 @@ export function prepareFiles(c: Config, p: LdapPaths, user: ChildUser, opts: { t
   copyFileSync(fromRoot('annuaire', 'ldap', 'mssante.schema'), p.schema);
   if (opts.tls) copyTls(c, p);
   const rootPwHash = sshaHash(rootSecret(p));
-  writeFileSync(p.conf, slapdConf(c, p, { directory: p.db, rootPwHash, tls: opts.tls }), { mode: 0o640 });
+  writeFileSync(p.conf, slapdConf(c, p, { directory: p.db, rootPwHash, tls: opts.tls && slapdTlsLibrary(c) }), { mode: 0o640 });
   if (user.dropped) {
     // o+x (search, no listing) on our own data directory so the daemon user can reach its
     // files; an ancestor we do not own is the operator's to open.

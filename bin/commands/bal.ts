@@ -172,8 +172,15 @@ export function registerBal(program: Command) {
   );
 
   const cert = bal.command('cert').description('application certificates of technical (APP) mailboxes');
-  withConfigOptions(cert.command('add').description('register the application certificate (PEM file) of an APP mailbox').argument('<address>').argument('<pem-file>')).action(
-    action(async (address: string, file: string, o: Opts) =>
+  withConfigOptions(
+    cert
+      .command('add')
+      .description('register the application certificate (PEM file, issuers may follow) of an APP mailbox: checked against the trust bundle, CRLs, its usage and the box\'s structure')
+      .argument('<address>')
+      .argument('<pem-file>')
+      .option('--allow-shared', 'bind it although other mailboxes already have it (journalled)'),
+  ).action(
+    action(async (address: string, file: string, o: Opts & { allowShared?: boolean }) =>
       withBalContext(o, async (ctx) => {
         let pem: string;
         try {
@@ -181,7 +188,7 @@ export function registerBal(program: Command) {
         } catch (e) {
           throw new ExitError(`cannot read ${file}: ${(e as Error).message}`);
         }
-        const b = await registerAppCertificate(ctx, address, pem, actor());
+        const b = await registerAppCertificate(ctx, address, pem, actor(), { allowShared: o.allowShared === true });
         const c = b.certificates[b.certificates.length - 1];
         out(`registered ${c.fingerprint} (${c.subject}, valid to ${c.notAfter.toISOString()}) for ${b.address}\n`);
       }),

@@ -11,6 +11,7 @@ import { registerBal } from './bal.js';
 import { registerWhitelist } from './whitelist.js';
 import { registerQueue } from './queue.js';
 import { registerDmp } from './dmp.js';
+import { registerTlsAudit } from './tls-audit.js';
 
 // One file per subcommand family; each module's commands are thin wrappers over its functions.
-export const commands: Array<(program: Command) => void> = [registerStart, registerJournal, registerDb, registerCerts, registerAnnuaireImport, registerAnnuaireLdap, registerBal, registerWhitelist, registerAdmin, registerQueue, registerDmp, registerConfig];
+export const commands: Array<(program: Command) => void> = [registerStart, registerJournal, registerDb, registerCerts, registerAnnuaireImport, registerAnnuaireLdap, registerBal, registerWhitelist, registerAdmin, registerQueue, registerDmp, registerTlsAudit, registerConfig];

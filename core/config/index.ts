@@ -222,7 +222,7 @@ function resolvePaths(c: Config, cwd: string): Config {
   c.tls.certFile = inPki(c.tls.certFile, 'server.pem');
   c.tls.keyFile = inPki(c.tls.keyFile, 'server.key');
   c.tls.chainFile = inPki(c.tls.chainFile, 'intermediate.pem');
-  c.tls.caFile = inPki(c.tls.caFile, 'ca.pem');
+  c.tls.caFile = inPki(c.tls.caFile, 'chain.pem');
   c.tls.crlFile = inPki(c.tls.crlFile, 'crl.pem');
   c.tsa.certFile = inPki(c.tsa.certFile, 'tsa.pem');
   c.tsa.keyFile = inPki(c.tsa.keyFile, 'tsa.key');

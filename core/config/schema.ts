@@ -74,7 +74,7 @@ export const schema = {
     certFile: path('', 'Server certificate (PEM, leaf first, chain may follow). Default: <pki.dir>/server.pem.'),
     keyFile: path('', 'Server private key (PEM). Default: <pki.dir>/server.key.'),
     chainFile: path('', 'Intermediate certificates sent after the leaf (PEM). Default: <pki.dir>/intermediate.pem.'),
-    caFile: path('', 'Trust anchors for client and peer certificates (PEM bundle). Default: <pki.dir>/ca.pem.'),
+    caFile: path('', 'Trust bundle for client and peer certificates (PEM): the roots (self-signed: the only trust anchors) and the intermediate authorities, which complete the chain of a peer that sends its certificate alone — for IGC-Santé, `openssl pkcs7 -print_certs` of its published bundle. Default: <pki.dir>/chain.pem (intermediate + root).'),
     crlFile: path('', 'Certificate revocation list(s) (PEM). Default: <pki.dir>/crl.pem.'),
   },
   tsa: {
@@ -106,6 +106,7 @@ export const schema = {
     maxSize: size(8 * 1024 ** 3, 'Largest size the directory database may grow to (mdb maxsize); 1 M entries take about 1 GB.'),
     syncInterval: duration(200, 'How often pending annuaire changes are looked for and applied to the directory.'),
     debugLevel: str('0', 'slapd -d level for its log lines (0: errors only; "stats" logs every operation).'),
+    tlsLibrary: oneOf(['auto', 'gnutls', 'openssl'] as const, 'auto', 'The TLS library slapd is linked with, which decides how the TLS policy is written into slapd.conf (a GnuTLS priority string or an OpenSSL cipher list). auto: read from `ldd <ldap.slapd>` (Debian\'s slapd uses GnuTLS).'),
   },
   auth: {
     failureDelay: duration(2000, 'Delay before answering a failed login (like Dovecot\'s auth_failure_delay); it doubles with each further recent failure of the same account, up to maxFailureDelay. Every login path (IMAP, submission, webmail, admin API) applies it.'),

@@ -5,6 +5,7 @@
 // project's only stand-in: the parsing, checks and answers are real; only the storage is
 // memory. Listens on 127.0.0.1 unless told otherwise.
 import Fastify, { type FastifyBaseLogger } from 'fastify';
+import { nodeTlsPolicy } from '../../certs/tls-policy.js';
 import { quietRequests } from '../../core/http.js';
 import type { Logger } from '../../core/logger.js';
 import { buildRelated } from '../iti41/mime.js';
@@ -57,7 +58,7 @@ export async function startStandinDmp(opts: StandinOptions): Promise<StandinDmp>
     loggerInstance: log as FastifyBaseLogger,
     logController: quietRequests(),
     bodyLimit: maxBody,
-    ...(opts.tls ? { https: { cert: opts.tls.cert, key: opts.tls.key } } : {}),
+    ...(opts.tls ? { https: { cert: opts.tls.cert, key: opts.tls.key, ...nodeTlsPolicy(), honorCipherOrder: true } } : {}),
   });
   // Every body arrives as bytes: the SOAP layer decides what it is (and refuses what it is not).
   app.removeAllContentTypeParsers();

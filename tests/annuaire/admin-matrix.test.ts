@@ -173,7 +173,7 @@ describe.each(dbTargets())('admin API authorisation matrix and hostile input on 
     const dataDir = mkdtempSync(join(tmpdir(), 'mss-admin-matrix-'));
     const domains = ['mssante.localhost', BZH.domain, IDF.domain];
     const policy = new Policy({ ...balFactSource(db), ...whitelistFactSource(db) }, journal, { localDomains: domains });
-    ctx = operatorBalContext({ operator: { domain: domains[0], domains: domains.slice(1) } } as never, db, journal);
+    ctx = operatorBalContext({ operator: { domain: domains[0], domains: domains.slice(1) }, tls: { caFile: pki.file('chain.pem'), crlFile: pki.file('crl.pem') } } as never, db, journal);
     const tls = serverTlsOptions(loadTlsMaterial({ tls: { certFile: pki.file('server.pem'), keyFile: pki.file('server.key'), chainFile: pki.file('intermediate.pem'), caFile: pki.file('ca.pem'), crlFile: pki.file('crl.pem') } }));
     app = await createAdminServer({ db, journal, policy, throttle: new LoginThrottle(loadConfig({ env: {} }).auth, { db, journal }), bal: ctx, tokenTtlMs: 3_600_000, uploadDir: join(dataDir, 'uploads'), reportDir: join(dataDir, 'reports') }, tls);
     await app.ready();

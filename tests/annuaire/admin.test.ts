@@ -83,7 +83,7 @@ describe.each(dbTargets())('admin API over HTTPS on $name', (target) => {
     journal = new Journal(db);
     pki = await testPki();
     dataDir = mkdtempSync(join(tmpdir(), 'mss-admin-'));
-    const config = { operator: { domain: 'mssante.localhost', domains: ['bzh.mssante.localhost'] } };
+    const config = { operator: { domain: 'mssante.localhost', domains: ['bzh.mssante.localhost'] }, tls: { caFile: pki.file('chain.pem'), crlFile: pki.file('crl.pem') } };
     const policy = new Policy({ ...balFactSource(db), ...whitelistFactSource(db) }, journal, { localDomains: ['mssante.localhost', 'bzh.mssante.localhost'] });
     const tls = serverTlsOptions(loadTlsMaterial({ tls: { certFile: pki.file('server.pem'), keyFile: pki.file('server.key'), chainFile: pki.file('intermediate.pem'), caFile: pki.file('ca.pem'), crlFile: pki.file('crl.pem') } }));
     app = await createAdminServer(
@@ -157,7 +157,7 @@ describe.each(dbTargets())('admin API over HTTPS on $name', (target) => {
     expect(per).toMatchObject({ status: 201, body: { address: 'jeanne.martin@mssante.localhost', type: 'PER', ownerId: '899999999901', status: 'active' } });
     const org = await call('POST', '/api/v1/bals', { token: national, json: { address: 'secretariat@bzh.mssante.localhost', type: 'ORG', owner: '350000001', service: 'Cardiologie' } });
     expect(org.status).toBe(201);
-    const app_ = await call('POST', '/api/v1/bals', { token: national, json: { address: 'labo@mssante.localhost', type: 'APP', owner: '12345678901234' } });
+    const app_ = await call('POST', '/api/v1/bals', { token: national, json: { address: 'labo@mssante.localhost', type: 'APP', owner: '399999999900001' } });
     expect(app_.status).toBe(201);
     expect((await call('POST', '/api/v1/bals', { token: national, json: { address: 'JEANNE.martin@mssante.localhost', type: 'PER', owner: '99999999901' } })).status).toBe(409);
 
@@ -200,6 +200,12 @@ describe.each(dbTargets())('admin API over HTTPS on $name', (target) => {
     expect(reg.status).toBe(200);
     const fp = reg.body.certificates[0].fingerprint;
     expect((await call('POST', '/api/v1/bals/labo@mssante.localhost/certificates', { token: national, json: { pem: 'x'.repeat(60) } })).status).toBe(422);
+    // Bound to labo already: another box takes it only with allowShared; a revoked one never.
+    expect((await call('POST', '/api/v1/bals', { token: national, json: { address: 'labo2@mssante.localhost', type: 'APP', owner: '399999999900001' } })).status).toBe(201);
+    const shared = await call('POST', '/api/v1/bals/labo2@mssante.localhost/certificates', { token: national, json: { pem } });
+    expect(shared).toMatchObject({ status: 409, body: { title: 'CERT_BOUND_ELSEWHERE', detail: expect.stringContaining('is already bound to labo@mssante.localhost') } });
+    expect((await call('POST', '/api/v1/bals/labo2@mssante.localhost/certificates', { token: national, json: { pem, allowShared: true } })).status).toBe(200);
+    expect((await call('POST', '/api/v1/bals/labo2@mssante.localhost/certificates', { token: national, json: { pem: pki.read('revoked.pem') } })).body).toMatchObject({ status: 422, title: 'CERT_REVOKED' });
     const rev = await call('DELETE', `/api/v1/bals/labo@mssante.localhost/certificates/${fp}`, { token: national });
     expect(rev.body.certificates[0].revokedAt).toBeTruthy();
 

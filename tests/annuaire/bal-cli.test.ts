@@ -21,9 +21,11 @@ describe('mss bal / whitelist / admin', { timeout: 600_000 }, () => {
     expect(per.code).toBe(0);
     expect(per.stdout).toMatch(/^created PER mailbox jeanne\.martin@mssante\.localhost\ncreated account jeanne; password \(shown once\): [A-Za-z0-9]{20}\n$/);
     expect(mss('bal', 'create', 'secretariat@mssante.localhost', '-t', 'org', '-o', '750000001', '--service', 'Cardiologie').code).toBe(0);
-    expect(mss('bal', 'create', 'labo@mssante.localhost', '-t', 'APP', '-o', '12345678901234').code).toBe(0);
+    expect(mss('bal', 'create', 'labo@mssante.localhost', '-t', 'APP', '-o', '399999999900001').code).toBe(0);
     expect(mss('bal', 'member', 'add', 'secretariat@mssante.localhost', 'jeanne')).toMatchObject({ code: 0, stdout: 'jeanne is a member of secretariat@mssante.localhost (1 member)\n' });
-    const cert = mss('bal', 'cert', 'add', 'labo@mssante.localhost', pki.file('application.pem'));
+    // Checked against the configured trust bundle and CRLs (here the test PKI's).
+    const trust = { MSS_TLS_CA_FILE: pki.file('chain.pem'), MSS_TLS_CRL_FILE: pki.file('crl.pem') };
+    const cert = runMss(['bal', 'cert', 'add', 'labo@mssante.localhost', pki.file('application.pem'), '--data-dir', dataDir], { MSS_PKI_AUTO_INIT: 'false', ...trust });
     expect(cert.stdout).toMatch(/^registered [0-9a-f]{64} \(.*CN=labo-resultats/);
     const fp = /registered ([0-9a-f]{64})/.exec(cert.stdout)![1];
     expect(mss('bal', 'cert', 'revoke', 'labo@mssante.localhost', fp).code).toBe(0);
@@ -37,6 +39,19 @@ describe('mss bal / whitelist / admin', { timeout: 600_000 }, () => {
     const show = JSON.parse(mss('bal', 'show', 'secretariat@mssante.localhost', '--json').stdout);
     expect(show).toMatchObject({ service: 'Cardiologie', members: [{ login: 'jeanne' }] });
     expect(mss('bal', 'password', 'jeanne').stdout).toMatch(/^new password of jeanne \(shown once\): [A-Za-z0-9]{20}\n$/);
+  });
+
+  it('cert add checks the certificate and binds one already bound elsewhere only with --allow-shared', async () => {
+    const pki = await testPki();
+    const trust = { MSS_PKI_AUTO_INIT: 'false', MSS_TLS_CA_FILE: pki.file('chain.pem'), MSS_TLS_CRL_FILE: pki.file('crl.pem') };
+    const add = (...args: string[]) => runMss(['bal', 'cert', 'add', ...args, '--data-dir', dataDir], trust);
+    for (const b of ['labo2', 'labo3']) expect(mss('bal', 'create', `${b}@mssante.localhost`, '-t', 'APP', '-o', '399999999900001').code).toBe(0);
+    expect(add('labo2@mssante.localhost', pki.file('application.pem')).code).toBe(0);
+    const shared = add('labo3@mssante.localhost', pki.file('application.pem'));
+    expect(shared).toMatchObject({ code: 1, stderr: expect.stringMatching(/^mss: the certificate [0-9a-f]{64} is already bound to labo2@mssante\.localhost; to bind it to labo3@mssante\.localhost as well, register it again with allowShared \(CLI: --allow-shared\): the sharing is journalled\n$/) });
+    expect(add('labo3@mssante.localhost', pki.file('application.pem'), '--allow-shared').code).toBe(0);
+    expect(add('labo3@mssante.localhost', pki.file('revoked.pem'))).toMatchObject({ code: 1, stderr: expect.stringMatching(/^mss: the certificate .*CN=revoked\.mssante\.localhost is revoked \(since /) });
+    expect(add('--help').stdout).toContain('--allow-shared');
   });
 
   it('says clearly what is wrong', () => {

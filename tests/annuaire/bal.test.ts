@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Db } from '../../core/db/index.js';
 import { Journal } from '../../core/journal/index.js';
 import { EVERYWHERE, Policy, type Principal, type Verdict } from '../../core/policy/index.js';
-import { devIssuer, DEV_RPPS, issueCertificate } from '../../certs/pki.js';
+import { loadTrustStore } from '../../certs/client-cert.js';
+import { devIssuer, DEV_RPPS, DEV_STRUCTURE_ID, issueCertificate } from '../../certs/pki.js';
 import * as credentials from '../../annuaire/bal/credentials.js';
 import {
   addMember,
@@ -66,6 +67,7 @@ describe.each(dbTargets())('annuaire/bal on $name', (target) => {
       journal,
       domains: [DOMAIN],
       hooks: { inTransaction: [async (_tx, c) => void changes.push(c)], afterCommit: [(c) => void committed.push(`${c.kind} ${c.bal.address}`)] },
+      trust: () => loadTrustStore({ caFile: pki.paths.chain, crlFile: pki.paths.crl }),
     };
   });
   afterAll(async () => dispose?.());
@@ -77,8 +79,8 @@ describe.each(dbTargets())('annuaire/bal on $name', (target) => {
     expect(per).toMatchObject({ address: 'jeanne.martin@mssante.localhost', domain: DOMAIN, type: 'PER', ownerId: '8' + DEV_RPPS, status: 'active', version: 1, listeRouge: false });
     const org = await createBal(ctx, { address: 'secretariat.cardio@mssante.localhost', type: 'ORG', owner: '750000001', service: 'Cardiologie', listeRouge: true }, 'cli:test');
     expect(org).toMatchObject({ ownerId: '1750000001', structureId: '1750000001', service: 'Cardiologie', listeRouge: true });
-    const app = await createBal(ctx, { address: 'labo-resultats@mssante.localhost', type: 'APP', owner: '12345678901234' }, 'cli:test');
-    expect(app.ownerId).toBe('312345678901234');
+    const app = await createBal(ctx, { address: 'labo-resultats@mssante.localhost', type: 'APP', owner: DEV_STRUCTURE_ID }, 'cli:test');
+    expect(app.ownerId).toBe(DEV_STRUCTURE_ID);
     expect(await events('jeanne.martin@mssante.localhost')).toEqual([['bal.created', 'cli:test']]);
     expect(changes.map((c) => `${c.kind} ${c.bal.address}`)).toEqual(committed);
     expect(committed).toContain('created labo-resultats@mssante.localhost');
@@ -174,7 +176,7 @@ describe.each(dbTargets())('annuaire/bal on $name', (target) => {
     expect(b.certificates[0].subject).toContain('CN=labo-resultats');
     await expect(registerAppCertificate(ctx, 'labo-resultats@mssante.localhost', pem, 'admin:root')).rejects.toMatchObject({ code: 'CERT_ALREADY_REGISTERED' });
     await expect(registerAppCertificate(ctx, 'jeanne.martin@mssante.localhost', pem, 'admin:root')).rejects.toMatchObject({ code: 'BAL_WRONG_TYPE' });
-    await expect(registerAppCertificate(ctx, 'labo-resultats@mssante.localhost', readFileSync(pki.paths.leaves.expired.cert, 'utf8'), 'admin:root')).rejects.toMatchObject({ code: 'CERT_UNUSABLE' });
+    await expect(registerAppCertificate(ctx, 'labo-resultats@mssante.localhost', readFileSync(pki.paths.leaves.expired.cert, 'utf8'), 'admin:root')).rejects.toMatchObject({ code: 'CERT_EXPIRED' });
     await expect(registerAppCertificate(ctx, 'labo-resultats@mssante.localhost', 'not a pem', 'admin:root')).rejects.toMatchObject({ code: 'CERT_UNUSABLE' });
     expect((await balsForApplication(db, b.certificates[0].fingerprint)).map((x) => x.address)).toEqual(['labo-resultats@mssante.localhost']);
   });

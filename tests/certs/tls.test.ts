@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { certificateSerial, signCrl } from '../../certs/crl.js';
+import { createAuthority, issueCertificate } from '../../certs/issue.js';
 import { clientTlsOptions, loadTlsMaterial, MSSANTE_TLS12_CIPHERS, peerIdentity, serverTlsOptions, type TlsMaterial } from '../../certs/tls.js';
 import { testPki, type TestPki } from '../helpers/pki.js';
 
@@ -164,6 +166,77 @@ describe('mutual TLS between operators', () => {
   });
 });
 
+describe('trust bundle: peers that send their leaf alone, intermediates never anchors', () => {
+  /** What a server saw of each connection: Node's verdict, and peerIdentity's revocation. */
+  type Seen = { authorized: boolean; error?: string; revocation?: string };
+  const lenient = async (m: TlsMaterial) => {
+    const seen: Seen[] = [];
+    const { port } = await listen(serverTlsOptions(m, { requestCert: true, rejectUnauthorized: false }), (s) =>
+      seen.push({ authorized: s.authorized, error: s.authorizationError?.toString(), revocation: peerIdentity(s.getPeerCertificate(true), m).revocation }),
+    );
+    return { port, seen };
+  };
+  /** A TLS client presenting `cert` (PEM, leaf only unless a chain is appended); resolves with what the server saw. */
+  const present = (t: { port: number; seen: Seen[] }, cert: string, key: string) =>
+    new Promise<Seen>((resolve, reject) => {
+      const s = tls.connect({ host: '127.0.0.1', port: t.port, ca: pki.read('ca.pem'), servername: 'mssante.localhost', cert, key, minVersion: 'TLSv1.2' });
+      s.once('data', () => {
+        s.end();
+        resolve(t.seen.at(-1)!);
+      });
+      s.on('error', reject);
+    });
+  const bundle = () => loadTlsMaterial({ tls: { ...files('server'), caFile: pki.file('chain.pem') } });
+
+  it('refuses a leaf-only peer when the store holds the root only (the defect), accepts it with the trust bundle', async () => {
+    const rootOnly = await lenient(server);
+    expect(await present(rootOnly, pki.read('peer-operator.pem'), pki.read('peer-operator.key'))).toMatchObject({ authorized: false, error: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' });
+    const withBundle = await lenient(bundle());
+    expect(bundle().intermediates.map((x) => x.subject)).toEqual([expect.stringContaining('ELEMENTAIRE')]);
+    expect(await present(withBundle, pki.read('peer-operator.pem'), pki.read('peer-operator.key'))).toEqual({ authorized: true, error: undefined, revocation: 'good' });
+    expect(await present(withBundle, pki.read('peer-operator.pem') + pki.read('intermediate.pem'), pki.read('peer-operator.key'))).toMatchObject({ authorized: true, revocation: 'good' });
+  });
+
+  it('still refuses a revoked leaf sent alone (CRL checked on the chain built from the bundle)', async () => {
+    const t = await lenient(bundle());
+    expect(await present(t, pki.read('revoked.pem'), pki.read('revoked.key'))).toEqual({ authorized: false, error: 'CERT_REVOKED', revocation: 'revoked' });
+  });
+
+  it('an intermediate without its root is no trust anchor: OpenSSL and loadTlsMaterial both refuse to end a chain there', async () => {
+    // The store given to OpenSSL directly, bypassing our loader: partial chains stay off.
+    const t = await lenient({ ...bundle(), caPem: pki.read('intermediate.pem') });
+    expect((await present(t, pki.read('peer-operator.pem'), pki.read('peer-operator.key'))).authorized).toBe(false);
+    expect((await present(t, pki.read('peer-operator.pem') + pki.read('intermediate.pem'), pki.read('peer-operator.key'))).authorized).toBe(false);
+    expect(() => loadTlsMaterial({ tls: { ...files('server'), caFile: pki.file('intermediate.pem') } })).toThrow(/trust bundle \(tls\.caFile\) .*intermediate\.pem is not a usable certificate: it holds no root \(self-signed\) certification authority/);
+    // An intermediate next to a root that did not sign it completes nothing.
+    const mixed = join(work, 'mixed.pem');
+    writeFileSync(mixed, pki.read('foreign-ca.pem') + pki.read('intermediate.pem'));
+    const m = loadTlsMaterial({ tls: { ...files('server'), caFile: mixed } });
+    expect(m.warnings.join('\n')).toMatch(/the intermediate authority .*ELEMENTAIRE in .*mixed\.pem does not chain to a root of that file/);
+    expect(peerIdentity(pki.read('peer-operator.pem'), m).revocation).toBe('good'); // names only: the handshake decides trust
+    const t2 = await lenient(m);
+    expect((await present(t2, pki.read('peer-operator.pem'), pki.read('peer-operator.key'))).authorized).toBe(false);
+  });
+
+  it('a revoked intermediate revokes the leaves under it, even when they are sent alone', async () => {
+    // A second intermediate under the dev root, revoked by the root's CRL.
+    const root = { certPem: pki.read('ca.pem'), keyPem: pki.read('ca.key') };
+    const now = Date.now();
+    const inter2 = await createAuthority({ commonName: 'AC DEV REVOQUEE', organisation: 'Dev', issuer: root, pathLen: 0, keyBits: 2048, notBefore: new Date(now - 86_400_000), notAfter: new Date(now + 30 * 86_400_000) });
+    const leaf = await issueCertificate(inter2, { type: 'server', domain: 'sous-ac.mssante.localhost', organisation: 'Test' }, { keyBits: 2048, validityDays: 10 });
+    const nextUpdate = new Date(now + 10 * 86_400_000);
+    const crls = join(work, 'crls-inter2.pem');
+    writeFileSync(crls, pki.read('crl.pem').split(/(?=-----BEGIN X509 CRL-----)/)[0] + (await signCrl(root, [{ serial: certificateSerial(inter2.certPem), date: new Date(now - 1000) }], { nextUpdate })) + (await signCrl(inter2, [], { nextUpdate })));
+    const ca = join(work, 'bundle-inter2.pem');
+    writeFileSync(ca, pki.read('ca.pem') + pki.read('intermediate.pem') + inter2.certPem);
+    const m = loadTlsMaterial({ tls: { ...files('server'), caFile: ca, crlFile: crls } });
+    const t = await lenient(m);
+    expect(await present(t, leaf.certPem, leaf.keyPem)).toEqual({ authorized: false, error: 'CERT_REVOKED', revocation: 'revoked' });
+    // The peer operator under the good intermediate still passes with the same material.
+    expect(await present(t, pki.read('peer-operator.pem'), pki.read('peer-operator.key'))).toMatchObject({ authorized: true, revocation: 'good' });
+  });
+});
+
 describe('peerIdentity', () => {
   it('reads the RPPS of a personal certificate and the structure of an application', () => {
     expect(peerIdentity(pki.read('personal.pem'), server)).toMatchObject({ nationalId: '899999999901', rpps: '99999999901', emails: ['jeanne.martin@mssante.localhost'], domains: [], subject: { title: 'Médecin', SN: 'MARTIN', GN: 'JEANNE' } });
@@ -206,7 +279,7 @@ describe('loadTlsMaterial errors', () => {
 
   it('warns, without failing, about a CRL from an unknown CA and a certificate outside caFile', () => {
     const m = loadTlsMaterial({ tls: { ...files('server'), caFile: pki.file('foreign-ca.pem') } });
-    expect(m.warnings.join('\n')).toMatch(/does not chain to the CAs in .*foreign-ca\.pem/);
+    expect(m.warnings.join('\n')).toMatch(/the chain sent with it do not lead to a root of .*foreign-ca\.pem/);
     expect(m.warnings.join('\n')).toMatch(/CRL #2 .* is issued by a CA that is neither in/);
   });
 });

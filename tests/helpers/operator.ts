@@ -81,7 +81,8 @@ export async function startOperator(o: {
       webmail: { port: 0 },
       imap: { port: 0, starttlsPort: 0 },
       pki: { autoInit: false },
-      tls: { certFile: leaf.cert, keyFile: leaf.key, chainFile: o.pki.paths.intermediate, caFile: o.pki.paths.ca, crlFile: o.pki.file('crl.pem') },
+      // The trust bundle as the platform's default has it: root + intermediate (leaf-only peers).
+      tls: { certFile: leaf.cert, keyFile: leaf.key, chainFile: o.pki.paths.intermediate, caFile: o.pki.paths.chain, crlFile: o.pki.file('crl.pem') },
       tsa: { certFile: o.pki.file('tsa.pem'), keyFile: o.pki.file('tsa.key'), chainFile: o.pki.paths.intermediate, caFile: o.pki.paths.ca },
       ...o.overrides,
       smtp: { mxPort: o.ports.mx, submissionPort: o.ports.submission, submissionsPort: o.ports.submissions, routes: o.routes ?? [], retryBase: 500, ...o.overrides?.smtp },

@@ -13,6 +13,7 @@ import { Journal, type JournalEvent } from '../../core/journal/index.js';
 import { silentLogger } from '../../core/logger.js';
 import { LoginThrottle, Policy } from '../../core/policy/index.js';
 import { Supervisor } from '../../core/supervisor.js';
+import { loadTrustStore } from '../../certs/client-cert.js';
 import { loadTlsMaterial } from '../../certs/tls.js';
 import { devIssuer, DEV_RPPS, DEV_STRUCTURE_ID, issueCertificate } from '../../certs/pki.js';
 import { startMailstore, type Mailstore } from '../../mailstore/dovecot.js';
@@ -69,7 +70,7 @@ export async function startStack(imap: DeepPartial<Config['imap']> = {}, mailsto
       imap: { port: 0, starttlsPort: 0, ...imap },
       // Failures are delayed for real, but briefly: the tests check the delay is there.
       auth: { failureDelay: 30, maxFailureDelay: 240, ...auth },
-      tls: { certFile: pki.paths.leaves.server.cert, keyFile: pki.paths.leaves.server.key, chainFile: pki.paths.intermediate, caFile: pki.paths.ca, crlFile: pki.paths.crl },
+      tls: { certFile: pki.paths.leaves.server.cert, keyFile: pki.paths.leaves.server.key, chainFile: pki.paths.intermediate, caFile: pki.paths.chain, crlFile: pki.paths.crl },
     },
   });
   const supervisor = new Supervisor(silentLogger);
@@ -80,7 +81,7 @@ export async function startStack(imap: DeepPartial<Config['imap']> = {}, mailsto
   // As bin/platform.ts builds it: one Policy fed by the annuaire's facts.
   const policy = new Policy({ ...balFactSource(db), ...whitelistFactSource(db) }, journal, { localDomains: [DOMAIN] });
 
-  const ctx: BalContext = { db, journal, domains: [DOMAIN] };
+  const ctx: BalContext = { db, journal, domains: [DOMAIN], trust: () => loadTrustStore(config.tls) };
   await createPerson(ctx, { login: 'jeanne', idnps: DEV_RPPS, nom: 'MARTIN', prenom: 'Jeanne', password: PW.jeanne }, 'test');
   await createPerson(ctx, { login: 'marie.secretaire', nom: 'DURAND', prenom: 'Marie', password: PW.marie }, 'test');
   await createPerson(ctx, { login: 'paul', idnps: PAUL_RPPS, nom: 'DURAND', prenom: 'Paul', password: PW.paul }, 'test');
@@ -95,7 +96,7 @@ export async function startStack(imap: DeepPartial<Config['imap']> = {}, mailsto
   await addMember(ctx, ORG_CLOSED, { login: 'marie.secretaire' }, 'test');
   const appPem = readFileSync(pki.paths.leaves.application.cert, 'utf8');
   await registerAppCertificate(ctx, APP, appPem, 'test');
-  await registerAppCertificate(ctx, APP_CLOSED, appPem, 'test');
+  await registerAppCertificate(ctx, APP_CLOSED, appPem, 'test', { allowShared: true });
   await closeBal(ctx, PER_CLOSED, 'test');
   await closeBal(ctx, ORG_CLOSED, 'test');
   await closeBal(ctx, APP_CLOSED, 'test');
