@@ -7,7 +7,7 @@ import { enqueueOutbound } from '../../smtp/outbound.js';
 import { spoolMessage } from '../../smtp/spool.js';
 import { runMss } from '../helpers/mss.js';
 
-it('mss queue list|retry|delete and mss spool list show and move the rows', { timeout: 300_000 }, async () => {
+it('mss queue list|retry|delete and mss spool list show and move the rows', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'mss-queue-'));
   const db = await openPglite(join(dataDir, 'db'));
   await migrate(db);
