@@ -9,6 +9,7 @@
 //     literal kept is larger than the limit; nothing is retained across inputs;
 //   - the events do not depend on where TCP cut the stream;
 //   - a valid command (grammar-generated) comes out as it was written.
+import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CommandParser, type Arg, type ParseEvent, type ParserOptions } from '../../imap-proxy/parser.js';
@@ -59,7 +60,7 @@ function drive(opts: ParserOptions, chunks: Buffer[], accept: boolean[]): Run {
         p.continuation(accept[answered++ % Math.max(accept.length, 1)] ?? true);
         continue;
       }
-      expect(over, 'an event after a BYE').toBe(false);
+      assert.equal(over, false, 'an event after a BYE');
       events.push(e);
       checkEvent(opts, e);
       if (e.type === 'fatal') over = true;
@@ -70,32 +71,32 @@ function drive(opts: ParserOptions, chunks: Buffer[], accept: boolean[]): Run {
     p.push(c);
     drain();
     // Bounded: one line (the caller stops reading while a trace literal waits for "+").
-    if (!p.awaitingContinuation) expect(p.buffered).toBeLessThanOrEqual(opts.maxLine + 1);
+    if (!p.awaitingContinuation) assert.ok(p.buffered <= opts.maxLine + 1);
   }
   return { events };
 }
 
 function checkEvent(opts: ParserOptions, e: ParseEvent) {
-  const wireSafe = (s: string) => expect(s).not.toMatch(/[\r\n\0]/);
+  const wireSafe = (s: string) => assert.doesNotMatch(s, /[\r\n\0]/);
   switch (e.type) {
     case 'bad':
       wireSafe(e.reason);
-      expect(e.reason.length).toBeGreaterThan(0);
-      if (e.tag !== null) expect(e.tag).toMatch(TAG);
+      assert.ok(e.reason.length > 0);
+      if (e.tag !== null) assert.match(e.tag, TAG);
       break;
     case 'fatal':
       wireSafe(e.reason);
       break;
     case 'continue':
-      expect(e.tag).toMatch(TAG);
-      if (opts.mode === 'preauth') expect(e.size).toBeLessThanOrEqual(opts.maxLiteral);
+      assert.match(e.tag, TAG);
+      if (opts.mode === 'preauth') assert.ok(e.size <= opts.maxLiteral);
       break;
     case 'line':
       wireSafe(e.text);
       break;
     case 'command':
-      expect(e.tag).toMatch(TAG);
-      expect(e.name).toMatch(/^[A-Z][A-Z0-9_.-]*$/);
+      assert.match(e.tag, TAG);
+      assert.match(e.name, /^[A-Z][A-Z0-9_.-]*$/);
       checkArgs(opts, e.args);
       break;
   }
@@ -105,9 +106,9 @@ function checkArgs(opts: ParserOptions, args: Arg[]) {
   for (const a of args) {
     if (a.type === 'list') checkArgs(opts, a.items);
     if (a.type === 'string' && a.literal) {
-      if (a.value) expect(a.value.length).toBe(a.size);
-      if (opts.mode === 'preauth') expect(a.size).toBeLessThanOrEqual(opts.maxLiteral);
-      else expect(a.value === null).toBe(a.size > opts.maxLiteral);
+      if (a.value) assert.equal(a.value.length, a.size);
+      if (opts.mode === 'preauth') assert.ok(a.size <= opts.maxLiteral);
+      else assert.equal(a.value === null, a.size > opts.maxLiteral);
     }
   }
 }
@@ -125,7 +126,7 @@ describe('IMAP parser on hostile input', () => {
         for (const opts of [PREAUTH, TRACE]) {
           const whole = drive(opts, [input], accept);
           const cut = drive(opts, pieces(input, at), accept);
-          expect(shown(cut.events)).toEqual(shown(whole.events));
+          assert.deepEqual(shown(cut.events), shown(whole.events));
         }
       }),
     );
@@ -206,8 +207,8 @@ describe('IMAP parser on generated valid commands', () => {
       const sync = c.args.reduce((n, a) => n + syncLiterals(a), 0);
       for (const opts of modes) {
         const out = shown(drive(opts, pieces(wire, at), [true]).events);
-        expect(out.filter((e) => Array.isArray(e) && e[0] === '+')).toHaveLength(sync);
-        expect(out.slice(sync)).toEqual([['cmd', c.tag, c.name.toUpperCase(), c.args.map(expected)]]);
+        assert.equal(out.filter((e) => Array.isArray(e) && e[0] === '+').length, sync);
+        assert.deepEqual(out.slice(sync), [['cmd', c.tag, c.name.toUpperCase(), c.args.map(expected)]]);
       }
     });
   });

@@ -9,6 +9,7 @@
 //   - valid UTF-8 and Windows-1252 files read back exactly;
 //   - the byte path and the string path agree on every line: same rows or same reason;
 //   - memory stays bounded.
+import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import iconv from 'iconv-lite';
 import { describe, expect, it } from 'vitest';
@@ -70,10 +71,10 @@ describe('extraction decoder on hostile bytes', () => {
     const grown = await retainedGrowth(() =>
       check(fc.tuple(FILE, cuts), ([file, at]) => {
         const whole = decode([file]);
-        expect(whole).toHaveLength(lineCount(file));
+        assert.equal(whole.length, lineCount(file));
         // (U+FFFD may remain: a Windows-1252 byte it leaves undefined; the splitter rejects those lines.)
-        for (const l of whole) if (!(l instanceof BadLine)) expect(l).not.toMatch(/\n/);
-        expect(decode(pieces(file, at)).map(shownLine)).toEqual(whole.map(shownLine));
+        for (const l of whole) if (!(l instanceof BadLine)) assert.doesNotMatch(l, /\n/);
+        assert.deepEqual(decode(pieces(file, at)).map(shownLine), whole.map(shownLine));
       }),
     );
     expect(grown).toBeLessThan(MAX_RETAINED_GROWTH);
@@ -88,14 +89,14 @@ describe('extraction decoder on hostile bytes', () => {
     check(fc.tuple(text(anyChar), text(fc.constantFrom(...W1252)), fc.boolean(), cuts), ([u, w, crlf, at]) => {
       const eol = crlf ? '\r\n' : '\n';
       const asUtf8 = Buffer.from(u.join(eol) + eol, 'utf8');
-      expect(decode(pieces(asUtf8, at))).toEqual(u);
+      assert.deepEqual(decode(pieces(asUtf8, at)), u);
       // The first line holding a byte ≥ 0x80 decides: here the first line says "é".
       const lines = ['Prénom', ...w];
       const asW1252 = iconv.encode(lines.join(eol) + eol, 'win1252');
       const d = new LineDecoder();
       const out = [...pieces(asW1252, at).flatMap((c) => d.push(c)), ...d.end()];
-      expect(out).toEqual(lines);
-      expect(d.encoding).toBe('Windows-1252');
+      assert.deepEqual(out, lines);
+      assert.equal(d.encoding, 'Windows-1252');
     });
   });
 
@@ -105,7 +106,7 @@ describe('extraction decoder on hostile bytes', () => {
     const out = [...d.push(Buffer.from('first\n'))];
     for (let i = 0; i < (2 * MAX_LINE_BYTES) / chunk.length; i++) out.push(...d.push(chunk));
     out.push(...d.push(Buffer.from('\nlast\n')), ...d.end());
-    expect(out.map((s) => (s instanceof BadLine ? s.reason : s.toString()))).toEqual(['first\n', `line longer than ${MAX_LINE_BYTES} bytes`, 'last\n']);
+    assert.deepEqual(out.map((s) => (s instanceof BadLine ? s.reason : s.toString())), ['first\n', `line longer than ${MAX_LINE_BYTES} bytes`, 'last\n']);
   });
 });
 
@@ -131,11 +132,11 @@ describe('extraction header on hostile input', () => {
       try {
         info = parseHeader(h);
       } catch (e) {
-        expect(e).toBeInstanceOf(HeaderError);
+        assert.ok(e instanceof HeaderError);
         return;
       }
-      expect(['activity', 'mssante']).toContain(info.kind);
-      for (const i of info.index.values()) expect(i).toBeLessThan(info.fieldCount);
+      assert.ok(['activity', 'mssante'].includes(info.kind));
+      for (const i of info.index.values()) assert.ok(i < info.fieldCount);
     });
   });
 
@@ -143,11 +144,11 @@ describe('extraction header on hostile input', () => {
     const date = fc.date({ min: new Date('1990-01-01T00:00:00Z'), max: new Date('2099-12-31T23:59:59Z'), noInvalidDate: true });
     check(fc.tuple(date, fc.string({ maxLength: 20 })), ([d, junk]) => {
       const compact = d.toISOString().replace(/[-:T]/g, '').slice(0, 14);
-      expect(extractionDateFromName(`PS_LibreAcces_Personne_activite_${compact.slice(0, 12)}.txt`)).toEqual(new Date(Math.floor(d.getTime() / 60_000) * 60_000));
-      expect(parseCompactDate(compact)).toEqual(new Date(Math.floor(d.getTime() / 1000) * 1000));
+      assert.deepEqual(extractionDateFromName(`PS_LibreAcces_Personne_activite_${compact.slice(0, 12)}.txt`), new Date(Math.floor(d.getTime() / 60_000) * 60_000));
+      assert.deepEqual(parseCompactDate(compact), new Date(Math.floor(d.getTime() / 1000) * 1000));
       for (const s of [junk, `x_${junk}.txt`]) {
         const r = parseCompactDate(s) ?? extractionDateFromName(s);
-        if (r !== undefined) expect(Number.isNaN(r.getTime())).toBe(false);
+        if (r !== undefined) assert.equal(Number.isNaN(r.getTime()), false);
       }
     });
   });
@@ -225,7 +226,7 @@ class BytePath {
       lines++;
       reason = this.splitter.line(block, s, e, cleanBlock(block));
     });
-    expect(lines).toBe(1);
+    assert.equal(lines, 1);
     this.splitter.finish();
     for (const o of Object.values(this.outs)) o.flush();
     const rows: Partial<Record<TableName, string[][]>> = {};
@@ -248,20 +249,20 @@ describe('extraction line splitter on hostile lines', () => {
         const byBytes = path.run(line);
         const byString = path.splitter.map(line);
         if (byString.ok) {
-          expect(byBytes.reason).toBeUndefined();
+          assert.equal(byBytes.reason, undefined);
           const expected: Partial<Record<TableName, string[][]>> = {};
           for (const [t, row] of Object.entries(byString.rows) as Array<[TableName, string]>) expected[t] = [csvFields(row)];
           // A structure is left out only when the very same row was written before.
-          if (expected.structures && !byBytes.rows.structures) expect(seen.has(JSON.stringify(expected.structures[0]))).toBe(true);
-          else if (expected.structures) expect(byBytes.rows.structures).toEqual(expected.structures);
-          expect({ ...byBytes.rows, structures: undefined }).toEqual({ ...expected, structures: undefined });
+          if (expected.structures && !byBytes.rows.structures) assert.equal(seen.has(JSON.stringify(expected.structures[0])), true);
+          else if (expected.structures) assert.deepEqual(byBytes.rows.structures, expected.structures);
+          assert.deepEqual({ ...byBytes.rows, structures: undefined }, { ...expected, structures: undefined });
         } else {
-          expect(byBytes).toEqual({ reason: byString.reason, rows: {} });
+          assert.deepEqual(byBytes, { reason: byString.reason, rows: {} });
           // One line of the reject report (file:line TAB reason TAB excerpt).
-          expect(byString.reason).not.toMatch(/[\r\n\t]/);
-          expect(byString.reason.length).toBeLessThan(300);
+          assert.doesNotMatch(byString.reason, /[\r\n\t]/);
+          assert.ok(byString.reason.length < 300);
         }
-        for (const k of Object.values(path.splitter.protectedKeys(line))) if (k !== undefined) expect(k.length).toBeLessThanOrEqual(254);
+        for (const k of Object.values(path.splitter.protectedKeys(line))) if (k !== undefined) assert.ok(k.length <= 254);
       }),
     );
     expect(grown).toBeLessThan(MAX_RETAINED_GROWTH);
