@@ -86,7 +86,7 @@ describe.each(dbTargets())('admin API over HTTPS on $name', (target) => {
     const policy = new Policy({ ...balFactSource(db), ...whitelistFactSource(db) }, journal, { localDomains: ['mssante.localhost', 'bzh.mssante.localhost'] });
     const tls = serverTlsOptions(loadTlsMaterial({ tls: { certFile: pki.file('server.pem'), keyFile: pki.file('server.key'), chainFile: pki.file('intermediate.pem'), caFile: pki.file('ca.pem'), crlFile: pki.file('crl.pem') } }));
     app = await createAdminServer(
-      { db, journal, policy, bal: operatorBalContext(config as never, db, journal), tokenTtlMs: 3_600_000, uploadDir: join(dataDir, 'uploads'), reportDir: join(dataDir, 'reports') },
+      { db, journal, policy, bal: operatorBalContext(config as never, db, journal), tokenTtlMs: 60_000, uploadDir: join(dataDir, 'uploads'), reportDir: join(dataDir, 'reports') },
       tls,
     );
     await app.listen({ host: '127.0.0.1', port: 0 });

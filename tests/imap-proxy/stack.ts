@@ -47,8 +47,6 @@ export interface Stack {
   otherApp: { cert: string; key: string };
   deliver(to: string, subject: string, body?: string): Promise<void>;
   events(typePrefix: string, subject?: string): Promise<JournalEvent[]>;
-  /** A second proxy on the same mailstore, database and policy, with other imap settings (e.g. a short pre-auth timeout). */
-  startProxy(imap: Partial<Config['imap']>): Promise<ImapProxy>;
   stop(): Promise<void>;
 }
 
@@ -98,18 +96,15 @@ export async function startStack(imap: DeepPartial<Config['imap']> = {}, mailsto
   await closeBal(ctx, APP_CLOSED, 'test');
   const other = await issueCertificate(devIssuer(pki.dir), { type: 'application', name: 'autre-logiciel', organisation: 'Autre structure', organisationId: DEV_STRUCTURE_ID }, { keyBits: 2048, validityDays: 30 });
 
-  const proxyWith = (c: Config) =>
-    startImapProxy(c, {
-      tls: loadTlsMaterial(c),
-      policy,
-      journal,
-      log: silentLogger,
-      backend: { host: store.imap.host, port: store.imap.port, master: store.master },
-      checkPassword: (user, secret) => checkCredentials(db, user, secret),
-      certificatePrincipal: (pem) => principalForCertificate(db, pem),
-    });
-  const proxy = await proxyWith(config);
-  const others: ImapProxy[] = [];
+  const proxy = await startImapProxy(config, {
+    tls: loadTlsMaterial(config),
+    policy,
+    journal,
+    log: silentLogger,
+    backend: { host: store.imap.host, port: store.imap.port, master: store.master },
+    checkPassword: (user, secret) => checkCredentials(db, user, secret),
+    certificatePrincipal: (pem) => principalForCertificate(db, pem),
+  });
   const ca = pki.read('ca.pem');
   return {
     config,
@@ -129,13 +124,7 @@ export async function startStack(imap: DeepPartial<Config['imap']> = {}, mailsto
       await journal.flush();
       return (await journal.list({ typePrefix, subject, limit: 1000 })).reverse();
     },
-    async startProxy(imap) {
-      const p = await proxyWith({ ...config, imap: { ...config.imap, ...imap, port: 0, starttlsPort: 0 } });
-      others.push(p);
-      return p;
-    },
     async stop() {
-      for (const p of others) await p.stop();
       await proxy.stop();
       await journal.flush();
       await supervisor.stopAll();
