@@ -15,7 +15,7 @@
 // a structure repeated with the same content — and lets anything else through: the
 // database merges the remaining repeats with the same rule (apply.ts, dedupe).
 import type { FileKind, HeaderInfo } from './formats.js';
-import { BAL_TYPES, checkAddress, checkPersonIds, shown } from './validate.js';
+import { BAL_TYPES, checkAddress, checkPersonIds } from './validate.js';
 
 export type TableName = 'persons' | 'structures' | 'activities' | 'addresses';
 
@@ -600,7 +600,7 @@ export class LineSplitter {
     const balType = get(this.f.balType);
     const address = get(this.f.address);
     const idnps = get(this.f.nps);
-    if (!BAL_TYPES.has(balType)) return { ok: false, reason: `unknown BAL type ${shown(balType)} (expected PER, ORG, APP or CAB)` };
+    if (!BAL_TYPES.has(balType)) return { ok: false, reason: `unknown BAL type ${JSON.stringify(balType.slice(0, 60))} (expected PER, ORG, APP or CAB)` };
     const badAddress = checkAddress(address);
     if (badAddress) return { ok: false, reason: badAddress };
     if (balType === 'PER' || balType === 'CAB' || idnps !== '') {
