@@ -6,16 +6,33 @@
 // fast-check prints the seed and the path of the shrunk counterexample. FUZZ_SEED explores
 // other inputs; FUZZ_RUNS raises the count (never below 10,000, the CI floor).
 import fc from 'fast-check';
+import { expect } from 'vitest';
 
 export const RUNS = Math.max(10_000, Number(process.env.FUZZ_RUNS) || 0);
 export const SEED = Number(process.env.FUZZ_SEED ?? 20_260_412);
 
-export function check<T>(arb: fc.Arbitrary<T>, predicate: (v: T) => void): void {
-  fc.assert(fc.property(arb, predicate), { numRuns: RUNS, seed: SEED });
+/**
+ * Runs a property RUNS times. `runs` lower only for a build→read round trip through several
+ * components each fuzzed with RUNS inputs of its own (a ZIP or an MTOM message built and read
+ * whole costs ~5 ms of CPU a run), and said so where it is used.
+ */
+export function check<T>(arb: fc.Arbitrary<T>, predicate: (v: T) => void, runs = RUNS): void {
+  const cpu = process.cpuUsage();
+  fc.assert(fc.property(arb, predicate), { numRuns: runs, seed: SEED });
+  report(cpu, runs);
 }
 
-export async function checkAsync<T>(arb: fc.Arbitrary<T>, predicate: (v: T) => Promise<void>): Promise<void> {
-  await fc.assert(fc.asyncProperty(arb, predicate), { numRuns: RUNS, seed: SEED });
+export async function checkAsync<T>(arb: fc.Arbitrary<T>, predicate: (v: T) => Promise<void>, runs = RUNS): Promise<void> {
+  const cpu = process.cpuUsage();
+  await fc.assert(fc.asyncProperty(arb, predicate), { numRuns: runs, seed: SEED });
+  report(cpu, runs);
+}
+
+/** FUZZ_VERBOSE=1: the CPU time of each property (wall time on a shared machine says little). */
+function report(since: NodeJS.CpuUsage, runs: number) {
+  if (!process.env.FUZZ_VERBOSE) return;
+  const u = process.cpuUsage(since);
+  console.log(`fuzz: ${runs} runs in ${((u.user + u.system) / 1e6).toFixed(1)} s of CPU (${expect.getState().currentTestName})`);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -44,7 +61,9 @@ export async function retainedGrowth(run: () => unknown): Promise<number> {
   }
   const before = retained();
   await run();
-  return retained() - before;
+  const grown = retained() - before;
+  if (process.env.FUZZ_VERBOSE) console.log(`fuzz: retained heap grew by ${(grown / 1024 / 1024).toFixed(2)} MiB (${expect.getState().currentTestName})`);
+  return grown;
 }
 
 /** The bound on retained growth over a whole property run (the inputs themselves are garbage by then). */

@@ -18,13 +18,15 @@ export interface XmlTree {
 }
 
 /** Text with the characters XML must escape, accents, and whitespace; no character XML forbids. */
-export const xmlText = fc.string({
-  unit: fc.oneof(
-    { weight: 4, arbitrary: fc.constantFrom('a', 'Z', '0', ' ', 'é', 'Œ', '€', '字', '😀', '-', '.', '^', '|', '&', '<', '>', '"', "'", ']]>', '\t', '\n') },
-    { weight: 1, arbitrary: fc.string({ unit: 'grapheme', minLength: 1, maxLength: 1 }).filter((c) => !/[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/u.test(c)) },
-  ),
-  maxLength: 24,
-});
+export const xmlTextOf = (maxLength: number) =>
+  fc.string({
+    unit: fc.oneof(
+      { weight: 4, arbitrary: fc.constantFrom('a', 'Z', '0', ' ', 'é', 'Œ', '€', '字', '😀', '-', '.', '^', '|', '&', '<', '>', '"', "'", ']]>', '\t', '\n', '\r\n') },
+      { weight: 1, arbitrary: fc.string({ unit: 'grapheme', minLength: 1, maxLength: 1 }).filter((c) => !/[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/u.test(c)) },
+    ),
+    maxLength,
+  });
+export const xmlText = xmlTextOf(24);
 
 export const escText = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 export const escAttr = (s: string) => escText(s).replace(/"/g, '&quot;');
