@@ -37,4 +37,3 @@ export function parserMessage(msg: string): string {
   const line = msg.replace(/\s+/g, ' ').trim();
   return line.length > 200 ? `${line.slice(0, 200)}…` : line;
 }
-

@@ -90,7 +90,8 @@ const domain = fc.tuple(fc.array(label, { minLength: 1, maxLength: 3 }), fc.cons
 const field = fc.option(xmlText, { nil: undefined });
 const entry = fc.record({ nom: domain, upper: fc.boolean(), description: field, dn: field, responsable: field, support: field, dateMaj: field });
 
-const clean = (v: string | undefined) => (v === undefined || v.trim() === '' ? null : v.trim());
+/** What an XML reader gives for a field: line ends normalised (CR LF → LF, XML 1.0 §2.11), trimmed, empty → null. */
+const clean = (v: string | undefined) => (v === undefined || v.trim() === '' ? null : v.replace(/\r\n?/g, '\n').trim());
 
 describe('liste blanche reader on generated lists', () => {
   it('reads every entry back: the name as its lower-case A-label, each field trimmed (the last of a repeated name wins)', () => {
