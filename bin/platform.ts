@@ -28,7 +28,7 @@ import { LdapRecipientResolver, startSmtp, type SmtpService } from '../smtp/inde
 import { autoconfigRoutes, startImapProxy, type ImapProxy } from '../imap-proxy/index.js';
 import { balsFor, closeSession, openSession, sessionPerson } from '../annuaire/bal/index.js';
 import { principalActor, type PersonAuth } from '../core/policy/index.js';
-import { documentsOfMessage, dmpRules, handoffMessage, startDmpWatcher, startStandinDmp, xdmLimits, type HandoffDeps, type StandinDmp } from '../dmp/index.js';
+import { documentsOfMessage, dmpRules, handoffMessage, startDmpWatcher, startStandinDmp, xdmLimits, type DmpWatcher, type HandoffDeps, type StandinDmp } from '../dmp/index.js';
 import { startWebmail, type WebmailService } from '../webmail-api/index.js';
 
 /**
@@ -55,8 +55,8 @@ export interface Platform {
   imap?: ImapProxy;
   /** The webmail API (HTTPS/JSON as the person, over the IMAP proxy and submission); absent when disabled or without them. */
   webmail?: WebmailService;
-  /** The DMP hand-off (dmp/): where ITI-41 submissions go, and the local stand-in DMP when it runs. */
-  dmp?: { endpoint: string; standin?: StandinDmp; handoff: HandoffDeps };
+  /** The DMP hand-off (dmp/): where ITI-41 submissions go, the local stand-in DMP when it runs, and the per-box rule watcher. */
+  dmp?: { endpoint: string; standin?: StandinDmp; handoff: HandoffDeps; watcher: DmpWatcher };
   /** What listens where, for people: printed by `mss start`. */
   endpoints: Array<{ name: string; url: string }>;
   stop(): Promise<void>;
@@ -185,9 +185,9 @@ export async function startPlatform(config: Config, log: Logger): Promise<Platfo
     if (dmpEndpoint) {
       const limits = xdmLimits(config);
       const handoff: HandoffDeps = { db, journal, documentsOf: (raw) => documentsOfMessage(raw, limits), endpoint: dmpEndpoint, timeoutMs: config.dmp.timeout, tls: { ca: [readFileSync(config.tls.caFile, 'utf8')] }, log };
-      dmp = { endpoint: dmpEndpoint, standin, handoff };
       const watcher = startDmpWatcher({ db, rules: () => dmpRules(db), imap: { host: mailstore.imap.host, port: mailstore.imap.port, master: mailstore.master }, handoff: (req) => handoffMessage(handoff, req), intervalMs: config.dmp.ruleInterval, log: log.child({ mod: 'dmp-watcher' }) });
       stops.push(() => watcher.stop());
+      dmp = { endpoint: dmpEndpoint, standin, handoff, watcher };
     }
     // --- end of the DMP block.
 

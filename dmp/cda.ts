@@ -4,6 +4,7 @@
 // is the sender's choice; see dmp/documents.ts.
 import { createHash, randomUUID } from 'node:crypto';
 import { MssError } from '../core/errors.js';
+import { withoutComments } from '../core/xml.js';
 import { attr, child, children, decodeXml, escapeXml, parseXml, text, XmlRefused, type XmlNode } from './safe-xml.js';
 import type { Author, Coded, DocumentEntry, PatientId } from './types.js';
 
@@ -112,7 +113,7 @@ export function readCdaHeader(bytes: Buffer): CdaHeader {
 
 /** True when the bytes look like a CDA document (cheap check on the start, no parsing). */
 export function looksLikeCda(bytes: Buffer): boolean {
-  const head = bytes.subarray(0, 4096).toString('latin1').replace(/<!--[\s\S]*?-->/g, '');
+  const head = withoutComments(bytes.subarray(0, 4096).toString('latin1'));
   return /<(?:[A-Za-z_][\w.-]*:)?ClinicalDocument[\s>/]/.test(head);
 }
 

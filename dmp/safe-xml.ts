@@ -5,6 +5,7 @@
 // are decoded, by us, on the values we read.
 import iconv from 'iconv-lite';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import { dtdDeclared, parserMessage } from '../core/xml.js';
 
 /** Why a piece of XML cannot be read; callers wrap the message in their own MssError. */
 export class XmlRefused extends Error {}
@@ -24,9 +25,9 @@ export function decodeXml(input: Buffer | string): string {
 
 /** The reason a text carries a DTD, or null. Comments are skipped; CDATA is not (harmless false positive). */
 export function dtdReason(xml: string): string | null {
-  const body = xml.replace(/<!--[\s\S]*?-->/g, '');
-  if (/<!DOCTYPE/i.test(body)) return 'it contains a DOCTYPE declaration, which is refused (XML external entity and entity expansion attacks)';
-  if (/<!ENTITY/i.test(body)) return 'it contains an ENTITY declaration, which is refused (XML external entity and entity expansion attacks)';
+  const d = dtdDeclared(xml);
+  if (d === 'DOCTYPE') return 'it contains a DOCTYPE declaration, which is refused (XML external entity and entity expansion attacks)';
+  if (d === 'ENTITY') return 'it contains an ENTITY declaration, which is refused (XML external entity and entity expansion attacks)';
   return null;
 }
 
@@ -53,10 +54,17 @@ export function unescapeXml(s: string): string {
 // XML 1.0 Char production, negated: what may never appear in a document.
 const NOT_XML_CHAR = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
 
-/** Escapes text for an element or a double-quoted attribute; refuses characters XML cannot carry. */
+const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;', '\t': '&#9;', '\n': '&#10;', '\r': '&#13;' };
+
+/**
+ * Escapes text for an element or a double-quoted attribute; refuses characters XML cannot
+ * carry. Tab, LF and CR as character references: a conformant reader turns them into spaces
+ * in an attribute value and CR LF into LF in text (found by fuzzing: a title or an id with a
+ * line break did not read back the same).
+ */
 export function escapeXml(s: string, what = 'a value'): string {
   if (NOT_XML_CHAR.test(s)) throw new XmlRefused(`${what} contains a control character XML cannot carry`);
-  return s.replace(/[&<>"']/g, (c) => (c === '&' ? '&amp;' : c === '<' ? '&lt;' : c === '>' ? '&gt;' : c === '"' ? '&quot;' : '&apos;'));
+  return s.replace(/[&<>"'\t\n\r]/g, (c) => ESCAPES[c]!);
 }
 
 /** A parsed element: attributes as `@_name` (raw, still escaped), children by local name. */
@@ -71,7 +79,7 @@ export function parseXml(xml: string, arrays: ReadonlySet<string>, opts: { stopN
   const dtd = dtdReason(xml);
   if (dtd) throw new XmlRefused(dtd);
   const valid = XMLValidator.validate(xml, { allowBooleanAttributes: false });
-  if (valid !== true) throw new XmlRefused(`it is not well-formed XML (line ${valid.err.line}, column ${valid.err.col}: ${valid.err.msg})`);
+  if (valid !== true) throw new XmlRefused(`it is not well-formed XML (line ${valid.err.line}, column ${valid.err.col}: ${parserMessage(valid.err.msg)})`);
   const parser = new XMLParser({
     ignoreAttributes: false,
     attributeNamePrefix: '@_',
@@ -93,7 +101,7 @@ export function parseXml(xml: string, arrays: ReadonlySet<string>, opts: { stopN
     return parser.parse(xml) as XmlNode;
   } catch (e) {
     // RangeError: nesting deep enough to exhaust the stack; others: the parser's own refusals.
-    throw new XmlRefused(`it cannot be parsed (${e instanceof RangeError ? 'elements nested too deeply' : (e as Error).message})`);
+    throw new XmlRefused(`it cannot be parsed (${e instanceof RangeError ? 'elements nested too deeply' : parserMessage((e as Error).message)})`);
   }
 }
 

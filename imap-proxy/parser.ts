@@ -123,7 +123,12 @@ export class CommandParser {
     const a = this.awaiting;
     if (!a) return;
     this.awaiting = null;
-    if (accepted) this.startLiteral(a.size);
+    // A line refused here (badLine) has no partial command to hold the literal, yet the
+    // server may have taken it (Dovecot is laxer than this tracer, e.g. on nesting): its
+    // bytes follow and are skipped, not read as commands. (Found by fuzzing: reading them
+    // as a literal of no command threw.)
+    if (accepted && !this.partial) this.skip = a.size;
+    else if (accepted) this.startLiteral(a.size);
     else {
       this.partial = null;
       this.literal = null;
@@ -255,8 +260,9 @@ export class CommandParser {
       }
       const tag = head[1];
       if (tag.includes('+')) return this.badLine(null, null, 'a tag may not contain "+"', line.slice(-32));
-      if (!head[2]) return this.badLine(tag, null, 'a command name is missing after the tag', line.slice(-32));
+      // Before anything echoes the tag back (found by fuzzing: a missing name echoed a long one).
       if (tag.length > 64) return this.badLine(null, null, 'tag longer than 64 characters', line.slice(-32));
+      if (!head[2]) return this.badLine(tag, null, 'a command name is missing after the tag', line.slice(-32));
       this.partial = { tag, name: head[2].toUpperCase(), stack: [[]], literals: 0 };
       pos = head[0].length;
       if (pos < line.length && line[pos] !== ' ') return this.badLine(tag, this.partial.name, `unexpected "${printable(line[pos])}" after the command name`, line.slice(-32));

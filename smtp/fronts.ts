@@ -84,7 +84,8 @@ const SESSION_VERDICT_MS = 60_000;
 type Front = 'mx' | 'submission';
 
 const isLocal = (deps: FrontDeps, address: string) => deps.localDomains.some((d) => normaliseDomain(d) === domainOf(address));
-const domainOf = (a: string) => normaliseDomain(a.slice(a.lastIndexOf('@') + 1));
+/** The domain of an envelope address as the policy looks it up (exported for the fuzz tests). */
+export const domainOf = (a: string) => normaliseDomain(a.slice(a.lastIndexOf('@') + 1));
 
 /**
  * One factory for both fronts: the MX (port 25, peers over mutual TLS) and submission

@@ -625,7 +625,7 @@ export class LineSplitter {
     const balType = get(this.f.balType);
     const address = get(this.f.address);
     const idnps = get(this.f.nps);
-    if (!BAL_TYPES.has(balType)) return { ok: false, reason: `unknown BAL type "${balType}" (expected PER, ORG, APP or CAB)` };
+    if (!BAL_TYPES.has(balType)) return { ok: false, reason: `unknown BAL type ${JSON.stringify(balType.slice(0, 60))} (expected PER, ORG, APP or CAB)` };
     const badAddress = checkAddress(address);
     if (badAddress) return { ok: false, reason: badAddress };
     if (balType === 'PER' || balType === 'CAB' || idnps !== '') {

@@ -6,6 +6,8 @@
 // <DNCertificatOperateur>, <ResponsableContact>, <SupportContact>, <DateMAJ>.
 import { domainToASCII, domainToUnicode } from 'node:url';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import { dtdDeclared, parserMessage, withoutComments } from '../../core/xml.js';
+import { shown } from '../import/validate.js';
 
 export const WHITELIST_NAMESPACE = 'https://listeblanche.mssante.fr/schema';
 
@@ -39,8 +41,7 @@ export class WhitelistFormatError extends Error {}
  * national list has none, so any DTD is refused before parsing rather than "disabled".
  */
 function refuseDtd(xml: string) {
-  const withoutComments = xml.replace(/<!--[\s\S]*?-->/g, '');
-  if (/<!DOCTYPE/i.test(withoutComments) || /<!ENTITY/i.test(withoutComments)) {
+  if (dtdDeclared(xml)) {
     throw new WhitelistFormatError('it contains a DTD (<!DOCTYPE> / <!ENTITY>), which the liste blanche never has and which is refused (XML entity attacks)');
   }
 }
@@ -94,31 +95,40 @@ function collect(node: unknown, name: string, out: Record<string, unknown>[] = [
   return out;
 }
 
+// One parser for every list: building one costs more than parsing a small list.
+const parser = new XMLParser({
+  ignoreAttributes: false,
+  removeNSPrefix: true,
+  parseTagValue: false,
+  trimValues: true,
+  htmlEntities: false,
+  // Only XML's five predefined entities are decoded; there is no DTD to define others.
+  processEntities: true,
+});
+
 export function parseWhitelist(input: string | Buffer): ParsedWhitelist {
   const xml = (typeof input === 'string' ? input : input.toString('utf8')).replace(/^\uFEFF/, '');
   refuseDtd(xml);
   const valid = XMLValidator.validate(xml);
-  if (valid !== true) throw new WhitelistFormatError(`it is not well-formed XML (line ${valid.err.line}: ${valid.err.msg})`);
-  const parser = new XMLParser({
-    ignoreAttributes: false,
-    removeNSPrefix: true,
-    parseTagValue: false,
-    trimValues: true,
-    htmlEntities: false,
-    // Only XML's five predefined entities are decoded; there is no DTD to define others.
-    processEntities: true,
-  });
-  const doc = parser.parse(xml) as Record<string, unknown>;
+  if (valid !== true) throw new WhitelistFormatError(`it is not well-formed XML (line ${valid.err.line}: ${parserMessage(valid.err.msg)})`);
+  let doc: Record<string, unknown>;
+  try {
+    doc = parser.parse(xml) as Record<string, unknown>;
+  } catch (e) {
+    // The validator passes what the parser may still refuse (found by fuzzing: an element
+    // named "constructor" threw a plain Error past the import's refusal).
+    throw new WhitelistFormatError(`it cannot be parsed (${e instanceof RangeError ? 'elements nested too deeply' : parserMessage((e as Error).message)})`);
+  }
   const rootName = Object.keys(doc).find((k) => !k.startsWith('?'));
   const root = rootName ? (doc[rootName] as Record<string, unknown>) : undefined;
   if (!root || typeof root !== 'object') throw new WhitelistFormatError('it has no root element');
   const ns = rootNamespace(xml);
-  if (ns !== null && ns !== WHITELIST_NAMESPACE) throw new WhitelistFormatError(`its namespace is ${String(ns)}, not ${WHITELIST_NAMESPACE}`);
+  if (ns !== null && ns !== WHITELIST_NAMESPACE) throw new WhitelistFormatError(`its namespace is ${shown(ns)}, not ${WHITELIST_NAMESPACE}`);
 
   const rawDate = findText(doc, 'DateDeGeneration');
   if (!rawDate) throw new WhitelistFormatError('it has no <DateDeGeneration> (or an empty one)');
   const generatedAt = parseGenerationDate(rawDate);
-  if (!generatedAt) throw new WhitelistFormatError(`its <DateDeGeneration> "${rawDate}" is not a date`);
+  if (!generatedAt) throw new WhitelistFormatError(`its <DateDeGeneration> ${shown(rawDate)} is not a date`);
 
   const byDomain = new Map<string, WhitelistEntry>();
   const rejected: ParsedWhitelist['rejected'] = [];
@@ -171,13 +181,37 @@ function findText(node: unknown, name: string): string | null {
 /**
  * The namespace of the root element as declared on it (default or by its prefix), null when
  * it declares none. Read from the text: the parser drops namespace declarations along with
- * the prefixes.
+ * the prefixes. One pass: skip the prolog's comments and processing instructions, take the
+ * first tag up to its ">" outside quotes, and read its attributes there.
  */
 function rootNamespace(xml: string): string | null {
-  const body = xml.replace(/<\?[\s\S]*?\?>/g, '').replace(/<!--[\s\S]*?-->/g, '');
-  const m = /<(?:([A-Za-z_][\w.-]*):)?[A-Za-z_][\w.-]*((?:\s+[^\s=>]+\s*=\s*(?:"[^"]*"|'[^']*'))*)\s*\/?>/.exec(body);
+  const tag = firstTag(withoutComments(xml));
+  const m = tag && /^<(?:([A-Za-z_][\w.-]*):)?[A-Za-z_][\w.-]*((?:\s+[^\s=>]+\s*=\s*(?:"[^"]*"|'[^']*'))*)\s*\/?>$/.exec(tag);
   if (!m) return null;
   const attr = m[1] ? `xmlns:${m[1]}` : 'xmlns';
   for (const a of m[2].matchAll(/([^\s=]+)\s*=\s*(?:"([^"]*)"|'([^']*)')/g)) if (a[1] === attr) return a[2] ?? a[3];
   return null;
+}
+
+/** The first element's start tag, `<` to `>`, past processing instructions; null if unterminated. */
+function firstTag(xml: string): string | null {
+  for (let at = 0; ; ) {
+    const open = xml.indexOf('<', at);
+    if (open < 0) return null;
+    if (xml.startsWith('<?', open)) {
+      const close = xml.indexOf('?>', open + 2);
+      if (close < 0) return null;
+      at = close + 2;
+      continue;
+    }
+    let quote = '';
+    for (let i = open + 1; i < xml.length; i++) {
+      const c = xml[i];
+      if (quote) {
+        if (c === quote) quote = '';
+      } else if (c === '"' || c === "'") quote = c;
+      else if (c === '>') return xml.slice(open, i + 1);
+    }
+    return null;
+  }
 }

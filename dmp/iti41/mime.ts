@@ -169,7 +169,9 @@ export function parseRelated(body: Buffer, contentType: string, limits: MimeLimi
       parts.push({ contentId: headers['content-id'] ? bareCid(headers['content-id']) : null, contentType: parseContentType(headers['content-type']), headers, body: content });
     }
   } catch (e) {
-    if (e instanceof MultipartParseError) throw new MimeError(`the multipart body is malformed: ${e.message}`);
+    // The parser decodes part headers strictly: bytes that are not UTF-8 there throw a
+    // TypeError (found by fuzzing: the stand-in DMP answered 500 instead of a Sender fault).
+    if (e instanceof MultipartParseError || e instanceof TypeError) throw new MimeError(`the multipart body is malformed: ${e.message}`);
     throw e;
   }
   if (!parts.length) throw new MimeError('the multipart body has no part');

@@ -9,6 +9,7 @@
 // entity; values are decoded here with the five predefined entities and character
 // references only.
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import { dtdDeclared, parserMessage } from '../../core/xml.js';
 
 export const NS = {
   soap12: 'http://www.w3.org/2003/05/soap-envelope',
@@ -58,16 +59,17 @@ export function unescape(s: string): string {
 
 const NOT_XML_CHAR = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
 
-/** Escapes text for element content or a double-quoted attribute. */
+const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', '\t': '&#9;', '\n': '&#10;', '\r': '&#13;' };
+
+/** Escapes text for element content or a double-quoted attribute (whitespace as references: a conformant reader normalises it in attributes). */
 export function esc(s: string): string {
   if (NOT_XML_CHAR.test(s)) throw new XmlError('a value contains a character XML cannot carry');
-  return s.replace(/[&<>"]/g, (c) => (c === '&' ? '&amp;' : c === '<' ? '&lt;' : c === '>' ? '&gt;' : '&quot;'));
+  return s.replace(/[&<>"\t\n\r]/g, (c) => ESCAPES[c]!);
 }
 
 /** Refuses what must never reach the parser. */
 export function refuseDtd(xml: string): void {
-  const body = xml.replace(/<!--[\s\S]*?-->/g, '');
-  if (/<!DOCTYPE/i.test(body) || /<!ENTITY/i.test(body)) throw new XmlError('it contains a DTD (<!DOCTYPE>/<!ENTITY>), which SOAP forbids and which is refused (XML entity attacks)');
+  if (dtdDeclared(xml)) throw new XmlError('it contains a DTD (<!DOCTYPE>/<!ENTITY>), which SOAP forbids and which is refused (XML entity attacks)');
 }
 
 const parser = new XMLParser({
@@ -123,12 +125,12 @@ function build(raw: Raw[], parent: Map<string, string>, depth: number): Node[] {
 export function parseDocument(xml: string): El {
   refuseDtd(xml);
   const valid = XMLValidator.validate(xml);
-  if (valid !== true) throw new XmlError(`it is not well-formed XML (line ${valid.err.line}: ${valid.err.msg})`);
+  if (valid !== true) throw new XmlError(`it is not well-formed XML (line ${valid.err.line}: ${parserMessage(valid.err.msg)})`);
   let raw: Raw[];
   try {
     raw = parser.parse(xml) as Raw[];
   } catch (e) {
-    throw new XmlError(`it cannot be parsed (${e instanceof RangeError ? 'elements nested too deeply' : (e as Error).message})`);
+    throw new XmlError(`it cannot be parsed (${e instanceof RangeError ? 'elements nested too deeply' : parserMessage((e as Error).message)})`);
   }
   const roots = build(raw, new Map([['xml', 'http://www.w3.org/XML/1998/namespace']]), 0).filter(isEl);
   if (roots.length !== 1) throw new XmlError('it has no single root element');

@@ -78,10 +78,13 @@ export async function buildXdm(input: Submission): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-/** XDS DTM → Date for the entries' timestamps (now when unreadable). */
+/** What a ZIP entry can date: yazl writes a DOS date (1980–2107) and a 32-bit Unix time (found by fuzzing: a 1969 submission threw asynchronously and the build never ended). */
+const ZIP_DATES = { min: Date.UTC(1980, 0, 1), max: Date.UTC(2106, 0, 1) };
+
+/** XDS DTM → Date for the entries' timestamps (now when unreadable), within what a ZIP entry can carry. */
 function dateOf(dtm: string): Date {
   const m = /^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?$/.exec(dtm);
   if (!m) return new Date();
-  const d = new Date(Date.UTC(+m[1]!, +(m[2] ?? 1) - 1, +(m[3] ?? 1), +(m[4] ?? 0), +(m[5] ?? 0), +(m[6] ?? 0)));
-  return Number.isNaN(d.getTime()) ? new Date() : d;
+  const t = Date.UTC(+m[1]!, +(m[2] ?? 1) - 1, +(m[3] ?? 1), +(m[4] ?? 0), +(m[5] ?? 0), +(m[6] ?? 0));
+  return Number.isNaN(t) ? new Date() : new Date(Math.min(Math.max(t, ZIP_DATES.min), ZIP_DATES.max));
 }

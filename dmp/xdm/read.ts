@@ -79,7 +79,10 @@ function openRaw(zip: yauzl.ZipFile, entry: yauzl.Entry): Promise<Readable> {
  */
 async function inflate(zip: yauzl.ZipFile, entry: yauzl.Entry, name: string, limits: XdmLimits, budget: number): Promise<Buffer> {
   if (entry.compressionMethod !== 0 && entry.compressionMethod !== 8) throw refused(`entry ${name} uses compression method ${entry.compressionMethod}; only stored and deflate are read`);
-  const raw = await openRaw(zip, entry);
+  // yauzl checks the local header only here (found by fuzzing: its error escaped as is).
+  const raw = await openRaw(zip, entry).catch((e: Error) => {
+    throw refused(`entry ${name} cannot be read (${e.message})`);
+  });
   let consumed = 0;
   const counter = new Transform({
     transform(chunk: Buffer, _enc, done) {

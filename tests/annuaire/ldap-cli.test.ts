@@ -10,7 +10,7 @@ import { testPki, tsaEnv, type TestPki } from '../helpers/pki.js';
 // `mss annuaire rebuild-ldap` and `check-ldap` as an operator runs them, on the embedded
 // database with the platform stopped (check-ldap then starts its own slapd for the check).
 
-describe('mss annuaire rebuild-ldap / check-ldap (embedded database)', { timeout: 300_000 }, () => {
+describe('mss annuaire rebuild-ldap / check-ldap (embedded database)', () => {
   let dataDir: string;
   let pki: TestPki;
   let env: Record<string, string>;

@@ -23,7 +23,7 @@ const runPrinted = (line: string) => {
 };
 
 // Each command is a new process (and a PGlite open): slow on a busy machine, hence the ceiling.
-describe('mss certs (compiled CLI)', { timeout: 300_000 }, () => {
+describe('mss certs (compiled CLI)', () => {
   it('init creates the PKI and prints an openssl command that succeeds; a second run keeps it', () => {
     const dir = tmp('mss-cli-pki-');
     const first = runMss(['certs', 'init', '--dir', dir, '--domain', 'cli.localhost', '--bits', '2048']);

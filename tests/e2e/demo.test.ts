@@ -10,7 +10,7 @@ import { call } from '../webmail/stack.js';
 // already carries mail — read here through the printed webmail API with the printed logins.
 const ANY_PORT = { MSS_SMTP_MX_PORT: '0', MSS_SMTP_SUBMISSION_PORT: '0', MSS_SMTP_SUBMISSIONS_PORT: '0', MSS_LDAP_PORT: '0', MSS_LDAP_LDAPS_PORT: '0', MSS_ADMIN_PORT: '0', MSS_IMAP_PORT: '0', MSS_IMAP_STARTTLS_PORT: '0', MSS_WEBMAIL_PORT: '0', MSS_PKI_KEY_BITS: '2048' };
 
-describe('mss start demo data', { timeout: 300_000 }, () => {
+describe('mss start demo data', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'mss-demo-'));
 
   it('prints the demo logins, which open boxes already holding mail — the lab result among it, handed to the stand-in DMP by the rule', async () => {

@@ -14,7 +14,8 @@ export function childEnv(extra: Record<string, string | undefined> = {}): NodeJS
   return { ...env, MSS_LOG_FORMAT: 'json', ...(extra.MSS_LOG_LEVEL ? {} : { MSS_LOG_LEVEL: 'warn' }) };
 }
 
-export function runMss(args: string[], env: Record<string, string | undefined> = {}, timeoutMs = 120_000) {
+/** Runs `mss …` to its end; the timeout is a safety net against a hang (CI runs on a loaded machine). */
+export function runMss(args: string[], env: Record<string, string | undefined> = {}, timeoutMs = 600_000) {
   const r = spawnSync(process.execPath, [mssBin, ...args], { env: childEnv(env), encoding: 'utf8', timeout: timeoutMs });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }

@@ -5,13 +5,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PER, PW, RawImap, startStack, type Stack } from './stack.js';
 
 // Hostile input before login: each gets BAD or BYE (or the pre-auth timeout) with a
-// sentence from the catalogue, and the proxy goes on serving everyone else.
+// sentence from the catalogue, and the proxy goes on serving everyone else. No assertion
+// here depends on how fast the machine is.
 describe('imap-proxy under hostile input', () => {
   let s: Stack;
   beforeAll(async () => {
-    // A short pre-auth timeout so slow-loris connections are cut within the test; a small
-    // cap of waiting connections per address so exhausting it is cheap.
-    s = await startStack({ preAuthTimeout: 1500, maxPreAuthPerSource: 20 });
+    // The default pre-auth timeout (a minute): a normal login, however slow the machine,
+    // is never raced by it. A small cap of waiting connections per address so exhausting
+    // it is cheap. The timeout itself is observed on a second proxy (below).
+    s = await startStack({ maxPreAuthPerSource: 20 });
     await s.deliver(PER, 'Toujours servi');
   });
   afterAll(async () => s?.stop());
@@ -58,26 +60,62 @@ describe('imap-proxy under hostile input', () => {
     expect(await c.rest()).toMatch(/^\* BYE \[TOOBIG\] literal of 999999999999 bytes announced; at most 8192 before login; closing the connection\r\n$/);
   });
 
-  it('an unterminated literal and a slow-loris client are cut at the pre-auth timeout, while others are served', async () => {
+  it('an unterminated literal and a slow-loris client do not hold up anyone else', async () => {
     const unterminated = await open();
     unterminated.send('a LOGIN {100}\r\n');
     expect(await unterminated.until(/\r\n/)).toBe('+ Ready for literal data\r\n');
     unterminated.send('only ten b');
     const loris = await open();
     const drip = setInterval(() => loris.socket.writable && loris.send('a'), 100);
-    // Nobody waits on them: a normal client logs in meanwhile.
-    await stillServes();
-    const [u, l] = await Promise.all([unterminated.rest(), loris.rest()]);
-    clearInterval(drip);
-    expect(u).toBe('* BYE [UNAVAILABLE] no login within 2 seconds; closing the connection\r\n');
-    expect(l).toBe('* BYE [UNAVAILABLE] no login within 2 seconds; closing the connection\r\n');
+    try {
+      // Nobody waits on them: a normal client logs in meanwhile, and they are still open.
+      await stillServes();
+      expect([unterminated.closed, loris.closed]).toEqual([false, false]);
+    } finally {
+      clearInterval(drip);
+      unterminated.close();
+      loris.close();
+    }
   });
 
-  it('a TLS client that never completes its handshake is cut too', async () => {
-    const raw = tcpConnect({ host: '127.0.0.1', port: s.proxy.ports.imaps });
-    raw.on('error', () => {});
-    raw.write(Buffer.from([0x16, 0x03, 0x01])); // the start of a ClientHello, then silence
-    await new Promise((r) => raw.once('close', r));
+  describe('the pre-auth timeout (a second stack configured with 2 s)', () => {
+    // What is asserted is that the BYE comes, with the configured value in its sentence:
+    // the test waits for it and never measures how long it took, so a slow machine only
+    // makes it slower. The bytes are sent at once, not in answer to the greeting, so the
+    // continuation may be missing if the whole process stalled past the timeout. Nobody
+    // logs in here: the short timeout races no login.
+    let q: Stack;
+    let quick: Stack['proxy'];
+    beforeAll(async () => {
+      q = await startStack({ preAuthTimeout: 2000 });
+      quick = q.proxy;
+    });
+    afterAll(async () => q?.stop());
+    const BYE = '* BYE [UNAVAILABLE] no login within 2 seconds; closing the connection\r\n';
+    const escaped = (t: string) => t.replace(/[[\]\\^$.|?*+(){}]/g, '\\$&');
+
+    it('cuts a client stuck in a literal', async () => {
+      const c = await RawImap.tcp(quick.ports.imap);
+      c.send('a ID {100}\r\nonly ten b');
+      expect(await c.rest()).toMatch(new RegExp(`^\\* OK .*\\r\\n(\\+ Ready for literal data\\r\\n)?${escaped(BYE)}$`));
+    });
+
+    it('cuts a slow-loris client that never ends its line', async () => {
+      const c = await RawImap.tcp(quick.ports.imap);
+      const drip = setInterval(() => c.socket.writable && c.send('a'), 100);
+      try {
+        expect(await c.rest()).toMatch(new RegExp(`^\\* OK .*\\r\\n${escaped(BYE)}$`));
+      } finally {
+        clearInterval(drip);
+      }
+    });
+
+    it('cuts a TLS client that never completes its handshake', async () => {
+      const raw = tcpConnect({ host: '127.0.0.1', port: quick.ports.imaps });
+      raw.on('error', () => {});
+      raw.write(Buffer.from([0x16, 0x03, 0x01])); // the start of a ClientHello, then silence
+      await new Promise((r) => raw.once('close', r));
+    });
   });
 
   it('binary garbage: BAD for each line, BYE after ten', async () => {

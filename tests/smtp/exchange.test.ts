@@ -77,7 +77,7 @@ beforeAll(async () => {
   const issued = await issueCertificate(devIssuer(pki.dir), { type: 'server', domain: 'rogue.example', organisation: 'Rogue' });
   rogue = { cert: issued.certPem + pki.read('intermediate.pem'), key: issued.keyPem };
   await Promise.all([a.synced(), b.synced()]);
-}, 240_000);
+});
 
 afterAll(async () => {
   await Promise.all([a?.stop(), b?.stop()]);

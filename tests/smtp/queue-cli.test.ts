@@ -9,7 +9,7 @@ import { Journal } from '../../core/journal/index.js';
 import { runMss } from '../helpers/mss.js';
 import { testPki, tsaEnv } from '../helpers/pki.js';
 
-it('mss queue list|retry|delete and mss spool list show and move the rows; retry and delete are journalled', { timeout: 300_000 }, async () => {
+it('mss queue list|retry|delete and mss spool list show and move the rows; retry and delete are journalled', async () => {
   const env = tsaEnv(await testPki());
   const dataDir = mkdtempSync(join(tmpdir(), 'mss-queue-'));
   const db = await openPglite(join(dataDir, 'db'));

@@ -116,7 +116,7 @@ beforeAll(async () => {
   await seed(who.martin.address, msgs);
   await seed(orgBox, [{ raw: await mime({ from: who.martin.address, to: orgBox, subject: 'Pour le secrétariat', text: 'Merci de fixer un rendez-vous.', messageId: `<org1@${D}>` }), date: new Date(base) }]);
   for (const k of ['martin', 'secretaire', 'intrus']) tokens[k] = await login(who[k]);
-}, 240_000);
+});
 
 afterAll(async () => {
   await web?.stop();
