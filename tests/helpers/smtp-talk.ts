@@ -12,9 +12,10 @@ export class SmtpTalk {
     this.attach(sock);
   }
 
-  static async open(port: number, host = '127.0.0.1', tls?: ConnectionOptions): Promise<SmtpTalk> {
+  /** localAddress: the loopback address to connect from (127.0.0.2…), to be another client for per-address limits. */
+  static async open(port: number, host = '127.0.0.1', tls?: ConnectionOptions, localAddress?: string): Promise<SmtpTalk> {
     const sock = await new Promise<Socket | TLSSocket>((resolve, reject) => {
-      const s = tls ? tlsConnect({ host, port, ...tls }, () => resolve(s)) : netConnect({ host, port }, () => resolve(s));
+      const s = tls ? tlsConnect({ host, port, ...tls, ...(localAddress ? { localAddress } : {}) } as ConnectionOptions, () => resolve(s)) : netConnect({ host, port, ...(localAddress ? { localAddress } : {}) }, () => resolve(s));
       s.once('error', reject);
     });
     const t = new SmtpTalk(sock);
@@ -51,9 +52,9 @@ export class SmtpTalk {
     return this.reply();
   }
 
-  /** STARTTLS then a new EHLO; resolves with the EHLO reply. */
-  async starttls(opts: ConnectionOptions, ehlo = 'client.test'): Promise<string> {
-    const r = await this.cmd('STARTTLS');
+  /** STARTTLS then a new EHLO; resolves with the EHLO reply. `command`: what to send instead, e.g. STARTTLS with a command injected behind it. */
+  async starttls(opts: ConnectionOptions, ehlo = 'client.test', command = 'STARTTLS'): Promise<string> {
+    const r = await this.cmd(command);
     if (!r.startsWith('220')) throw new Error(`STARTTLS refused: ${r}`);
     const plain = this.sock;
     plain.removeAllListeners('data');
