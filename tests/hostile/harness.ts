@@ -35,6 +35,8 @@ export interface Case<C> {
   expect: Expect;
   /** This case fails until that branch merges (the behaviour issue 12 asks for is not there yet). */
   waitsFor?: Branch;
+  /** A safety net for cases that must wait out the server's own delays (login throttling); never a performance bound. */
+  timeout?: number;
 }
 
 export interface Server<C> {
@@ -60,6 +62,12 @@ export function procRss(pid: number | undefined): number {
   } catch {
     return 0;
   }
+}
+
+/** A TLS handshake that failed: code "tls", the OpenSSL reason as the sentence. */
+export function tlsOutcome(e: unknown): Outcome {
+  const err = e as NodeJS.ErrnoException & { reason?: string };
+  return { code: 'tls', enhanced: err.code, text: `${err.reason ?? ''} ${err.message}`.trim() };
 }
 
 export function check(o: Outcome, e: Expect): void {
@@ -105,7 +113,7 @@ export function runCorpus<C>(front: string, cases: Array<Case<C>>, start: () => 
         peak = Math.max(peak, rss);
         expect(rss - baseline, `RSS grew from ${mib(baseline)} to ${mib(rss)} MiB`).toBeLessThan(RSS_BOUND);
         if (refusal) throw refusal;
-      });
+      }, c.timeout);
     }
 
     it('lost nothing it acknowledged, and its RSS stayed bounded', async () => {

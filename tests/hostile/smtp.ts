@@ -5,7 +5,7 @@ import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { expect } from 'vitest';
 import { SmtpTalk } from '../helpers/smtp-talk.js';
-import type { Outcome } from './harness.js';
+import { tlsOutcome, type Outcome } from './harness.js';
 import { goodMessage, newMessageId, PEER, type Account, type HostileOperator, type KeyPair } from './platform.js';
 
 /** "550 5.7.1 text" (the last line of a multi-line reply) → Outcome; a closed connection is code "closed". */
@@ -15,12 +15,6 @@ export function smtpOutcome(reply: string): Outcome {
   const m = /^(\d{3})[ -](?:([245]\.\d{1,3}\.\d{1,3}) )?(.*)$/.exec(last);
   if (!m) return { code: 'unparsable', text: reply };
   return { code: m[1], ...(m[2] ? { enhanced: m[2] } : {}), text: m[3] };
-}
-
-/** A TLS handshake that failed: code "tls", the OpenSSL reason as the sentence. */
-export function tlsOutcome(e: unknown): Outcome {
-  const err = e as NodeJS.ErrnoException & { reason?: string };
-  return { code: 'tls', enhanced: err.code, text: `${err.reason ?? ''} ${err.message}`.trim() };
 }
 
 export type MxStage = 'connected' | 'ehlo' | 'tls' | 'mail' | 'rcpt';
