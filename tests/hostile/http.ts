@@ -20,6 +20,8 @@ export interface HttpOptions {
   /** Content-Type of `body` (application/json by default). */
   type?: string;
   headers?: Record<string, string>;
+  /** Loopback address to connect from (another client, for per-address limits). */
+  from?: string;
 }
 
 export function https(base: string, ca: string, method: string, path: string, o: HttpOptions = {}): Promise<HttpReply> {
@@ -31,7 +33,7 @@ export function https(base: string, ca: string, method: string, path: string, o:
     ...o.headers,
   };
   return new Promise((resolve, reject) => {
-    const req = request({ host: u.hostname, port: u.port, path, method, headers, ca, servername: 'localhost', minVersion: 'TLSv1.2' }, (res) => {
+    const req = request({ host: u.hostname, port: u.port, path, method, headers, ca, servername: 'localhost', minVersion: 'TLSv1.2', agent: false, ...(o.from ? { localAddress: o.from } : {}) }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
