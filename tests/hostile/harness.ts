@@ -53,11 +53,11 @@ export interface Server<C> {
 /** How much the serving process may grow over a whole front's corpus: generous, but a leak or an unbounded buffer shows. */
 export const RSS_BOUND = 200 * 1024 * 1024;
 
-/** RSS of another process (slapd, Dovecot), from /proc; 0 if it is gone. */
-export function procRss(pid: number | undefined): number {
+/** RSS (or its high-water mark, VmHWM) of another process (slapd, a CLI run), from /proc; 0 if it is gone. */
+export function procRss(pid: number | undefined, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): number {
   if (!pid) return 0;
   try {
-    const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m ? Number(m[1]) * 1024 : 0;
   } catch {
     return 0;
