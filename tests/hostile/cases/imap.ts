@@ -296,6 +296,12 @@ export const imapCases: Array<Case<ImapCtx>> = [
     expect: { code: 'NO', enhanced: 'AUTHORIZATIONFAILED', text: /may not open the mailbox labo-resultats@mssante\.localhost/ },
   },
   {
+    name: "EXTERNAL with the lab's certificate sent without its intermediate (leaf only) opens the lab's box",
+    waitsFor: 'tls',
+    send: (x) => x.once(`a AUTHENTICATE EXTERNAL ${b64(x.h.app)}`, { as: x.h.leaf('application', false) }),
+    expect: { code: 'OK', enhanced: 'CAPABILITY', text: /^Logged in, mailbox labo-resultats@mssante\.localhost$/ },
+  },
+  {
     name: 'EXTERNAL whose authorisation identity is not base64',
     send: (x) => x.once('a AUTHENTICATE EXTERNAL ***', { as: x.h.leaf('personal'), from: STRANGER }),
     expect: bad('the SASL response is not valid base64'),
@@ -459,6 +465,21 @@ export const imapCases: Array<Case<ImapCtx>> = [
         c.close();
       }
     },
-    expect: { code: 'NO', text: /size|large|big/i },
+    expect: { code: 'NO', enhanced: 'LIMIT', text: /^Mail size is larger than the maximum size allowed by server configuration/ },
+  },
+  {
+    name: 'after login, a non-synchronising APPEND over the size limit: its bytes are skipped, the session goes on',
+    send: async (x) => {
+      const c = await x.loggedIn(x.h.who.intrus.address, x.h.who.intrus.password);
+      try {
+        c.send(`b APPEND INBOX {400000+}\r\n${'x'.repeat(400_000)}\r\n`);
+        const refused = imapOutcome((await c.until(/^b .*\r\n/m)).trimEnd().split('\r\n').pop()!);
+        const after = await x.cmd(c, 'c NOOP');
+        return after.code === 'OK' ? refused : { code: after.code, text: `the session did not go on: ${after.text}` };
+      } finally {
+        c.close();
+      }
+    },
+    expect: { code: 'NO', enhanced: 'LIMIT', text: /^Mail size is larger than the maximum size allowed by server configuration/ },
   },
 ];

@@ -435,6 +435,19 @@ export const mxCases: Array<Case<SmtpCtx>> = [
     expect: { code: 552, enhanced: '5.3.4', text: /^message too big: the limit is 200000 bytes$/ },
   },
   {
+    name: 'a message just under the size limit is taken and delivered whole (its trace headers do not push it over in the store)',
+    send: async (x) => {
+      const id = `${Math.random().toString(36).slice(2)}.edge@${PEER}`;
+      const headers = `From: <${peerFrom}>\r\nTo: <jeanne.martin@${A}>\r\nSubject: edge\r\nDate: Mon, 2 Mar 2026 10:00:00 +0100\r\nMessage-ID: <${id}>\r\n\r\n`;
+      // 200,000 bytes of DATA exactly (the limit), dot-terminator excluded.
+      const body = `${headers}${('y'.repeat(998) + '\r\n').repeat(199)}`;
+      const o = await x.mx('rcpt', (t) => t.data(`${body}${'z'.repeat(200_000 - body.length - 2)}\r\n.\r\n`));
+      if (o.code === '250') x.h.acked(x.h.who.jeanne.address, id);
+      return o;
+    },
+    expect: { code: 250, enhanced: '2.0.0', text: /^message accepted, queued as [0-9A-F]{16}$/ },
+  },
+  {
     name: 'a message with one 300 KB line (over the size limit, no CRLF at all)',
     send: (x) => x.mx('rcpt', (t) => t.data(`${head(peerFrom)}\r\n${'y'.repeat(300_000)}\r\n.\r\n`)),
     expect: { code: 552, enhanced: '5.3.4', text: /^message too big: the limit is 200000 bytes$/ },

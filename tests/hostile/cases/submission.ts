@@ -283,6 +283,12 @@ export const submissionCases: Array<Case<SmtpCtx>> = [
     expect: { code: 553, enhanced: '5.7.1', text: /^application certificate [0-9A-Fa-f:]{16,}(\.\.\.)? may not send as labo-resultats@mssante\.localhost: this certificate is not registered for the mailbox$/ },
   },
   {
+    name: "the lab's software presenting its leaf certificate only (no intermediate) sends as the lab",
+    waitsFor: 'tls',
+    send: (x) => x.sub('tls', (t) => t.cmd(`MAIL FROM:<${x.h.app}>`), { as: x.h.leaf('application', false) }),
+    expect: { code: 250, text: /^Accepted$/ },
+  },
+  {
     name: "an application's certificate sending as a person's box",
     send: (x) => x.sub('tls', (t) => t.cmd(`MAIL FROM:<${x.h.who.jeanne.address}>`), { as: x.h.leaf('application') }),
     expect: { code: 553, enhanced: '5.7.1', text: /may not send as jeanne\.martin@mssante\.localhost: / },
