@@ -23,8 +23,8 @@ export interface Outcome {
 export interface Expect {
   /** A RegExp only where the exact code is not decided yet (a case waiting for another branch). */
   code: string | number | RegExp;
-  /** Checked when given (smtp-server's own syntax replies carry none: left out there). */
-  enhanced?: string;
+  /** Checked when given (smtp-server's own syntax replies carry none: left out there). A RegExp only where two wordings are both right (see `either`). */
+  enhanced?: string | RegExp;
   text: RegExp;
 }
 
@@ -74,7 +74,8 @@ export function check(o: Outcome, e: Expect): void {
   const shown = `${o.code}${o.enhanced ? ` [${o.enhanced}]` : ''} ${o.text}`;
   if (e.code instanceof RegExp) expect(o.code, shown).toMatch(e.code);
   else expect(o.code, shown).toBe(String(e.code));
-  if (e.enhanced !== undefined) expect(o.enhanced, shown).toBe(e.enhanced);
+  if (e.enhanced instanceof RegExp) expect(o.enhanced, shown).toMatch(e.enhanced);
+  else if (e.enhanced !== undefined) expect(o.enhanced, shown).toBe(e.enhanced);
   expect(o.text, shown).toMatch(e.text);
 }
 
@@ -122,6 +123,14 @@ export function runCorpus<C>(front: string, cases: Array<Case<C>>, start: () => 
     }, 300_000);
   });
 }
+
+/**
+ * One refusal, two exact sentences: the one this branch gives and the one a branch merged
+ * into main meanwhile gives (branch admin rewrote the schema errors for people). Each
+ * alternative is a whole sentence, never a looser pattern. TODO(lead): keep the second
+ * once admin's wording is in.
+ */
+export const either = (a: RegExp, b: RegExp) => new RegExp(`(?:${a.source})|(?:${b.source})`);
 
 const mib = (n: number) => Math.round(n / 1024 / 1024);
 
