@@ -130,7 +130,8 @@ export function parseWhitelist(input: string | Buffer, now = new Date()): Parsed
   refuseDtd(xml);
   refuseBadCharacterReferences(xml);
   const valid = XMLValidator.validate(xml);
-  if (valid !== true) throw new WhitelistFormatError(`it is not well-formed XML (line ${valid.err.line}: ${valid.err.msg})`);
+  // The validator quotes the input back: what it quotes of a hostile file (NULs of UTF-16…) is no part of a sentence.
+  if (valid !== true) throw new WhitelistFormatError(`it is not well-formed XML (line ${valid.err.line}: ${valid.err.msg.replace(/[\u0000-\u001f\u007f]/g, '')})`);
   const parser = new XMLParser({
     ignoreAttributes: false,
     removeNSPrefix: true,

@@ -21,7 +21,7 @@ export interface Outcome {
 }
 
 export interface Expect {
-  /** A RegExp only where the exact code is not decided yet (a case waiting for another branch). */
+  /** A RegExp only where the exact code is not decided yet (a case waiting for another branch) or two answers are both right (refused or scoped). */
   code: string | number | RegExp;
   /** Checked when given (smtp-server's own syntax replies carry none: left out there). A RegExp only where two wordings are both right (see `either`). */
   enhanced?: string | RegExp;
@@ -133,8 +133,3 @@ export function runCorpus<C>(front: string, cases: Array<Case<C>>, start: () => 
 export const either = (a: RegExp, b: RegExp) => new RegExp(`(?:${a.source})|(?:${b.source})`);
 
 const mib = (n: number) => Math.round(n / 1024 / 1024);
-
-/** Names are unique within a front: each case is a distinct input, named for what it tries. */
-export function names<C>(cases: Array<Case<C>>): string[] {
-  return cases.map((c) => c.name);
-}

@@ -204,7 +204,8 @@ export const adminCases: Array<Case<AdminCtx>> = [
     name: 'regional: the whole audit trail shows nothing outside the scope',
     // Refused (403) here; scoped to the account's boxes (200) by branch admin's "scope by construction": either keeps the rest hidden.
     send: (x) => auditTrail(x, '/journal'),
-    expect: { code: /^(200|403)$/, text: /^(?![\s\S]*\b(jeanne\.martin|paul\.durand|intrus|labo-resultats|labo-bis|admin:)\S*)/ },
+    // Its own account's events (subject admin:regional.hostile) are its to see.
+    expect: { code: /^(200|403)$/, text: /^(?![\s\S]*\b(jeanne\.martin|paul\.durand|intrus|labo-resultats|labo-bis|admin:(?!regional\.hostile\b)))/ },
   },
   {
     name: 'regional: the audit trail of a box outside the scope shows nothing of it',

@@ -202,7 +202,7 @@ export const ldapCases: Array<Case<LdapCtx>> = [
   {
     name: 'an OR of 20,000 terms (a request of ~700 KB, above slapd\'s limit for anonymous clients)',
     send: (x) => x.op((c) => c.search(x.base, { filter: `(|${Array.from({ length: 20_000 }, (_, i) => `(mail=n${i}@${DOMAIN})`).join('')})` })),
-    expect: { code: 'error', text: /closed|reset|socket/i },
+    expect: { code: 'error', text: /^Connection closed before message response was received\. Message type: SearchRequest \(0x63\)$/ },
   },
   {
     name: 'an escaped NUL in a filter value',
@@ -217,7 +217,7 @@ export const ldapCases: Array<Case<LdapCtx>> = [
   {
     name: 'an unknown critical control',
     send: (x) => x.op((c) => c.search(x.base, { filter: '(objectClass=*)' }, new Control('1.2.3.4.5.6.7.8', { critical: true }))),
-    expect: { code: 12, enhanced: 'UnavailableCriticalExtensionError', text: /./ },
+    expect: { code: 12, enhanced: 'UnavailableCriticalExtensionError', text: /^critical extension is not recognized$/ },
   },
   {
     name: 'a paged search with a forged cookie',
@@ -227,7 +227,7 @@ export const ldapCases: Array<Case<LdapCtx>> = [
   {
     name: 'a 2 MB anonymous add (over the size of request slapd reads from anyone anonymous)',
     send: (x) => x.op((c) => c.add(`mail=gros@${DOMAIN},ou=bal,${x.base}`, { objectClass: ['inetOrgPerson'], cn: 'x', sn: 'x', description: 'd'.repeat(2 * 1024 * 1024) })),
-    expect: { code: 'error', text: /closed|reset|socket/i },
+    expect: { code: 'error', text: /^Connection closed before message response was received\. Message type: AddRequest \(0x68\)$/ },
   },
   {
     name: 'StartTLS twice',
