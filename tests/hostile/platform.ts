@@ -9,7 +9,7 @@ import { closeBal } from '../../annuaire/bal/index.js';
 import { createAdmin } from '../../annuaire/admin/accounts.js';
 import { devIssuer, DEV_RPPS, DEV_STRUCTURE_ID, issueCertificate } from '../../certs/pki.js';
 import type { Config, DeepPartial } from '../../core/config/index.js';
-import { freePorts, startOperator, until, type TestOperator } from '../helpers/operator.js';
+import { freePorts, startOperator, type TestOperator } from '../helpers/operator.js';
 import { testPki, type TestPki } from '../helpers/pki.js';
 
 export const DOMAIN = 'mssante.localhost';
@@ -165,13 +165,17 @@ export async function startHostileOperator(overrides: DeepPartial<Config> = {}, 
     ackedCount: () => [...ledger.values()].reduce((n, s) => n + s.size, 0),
     async nothingLost() {
       expect(ledger.size, 'the corpus acknowledged messages to check').toBeGreaterThan(0);
+      // Delivery to Dovecot follows the 250: wait for it, with a safety net (not a bound
+      // on speed) after which what is still missing is named.
+      const deadline = Date.now() + 240_000;
       for (const [box, ids] of ledger) {
-        let missing: string[] = [];
-        await until(async () => {
+        let missing: string[];
+        for (;;) {
           const have = await messageIds(op, box);
           missing = [...ids].filter((id) => !have.has(id));
-          return missing.length === 0;
-        }, 250).catch(() => {});
+          if (!missing.length || Date.now() > deadline) break;
+          await new Promise((r) => setTimeout(r, 250));
+        }
         expect(missing, `acknowledged for ${box} but not in Dovecot`).toEqual([]);
       }
     },

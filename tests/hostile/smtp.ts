@@ -147,6 +147,3 @@ export async function submissionServes(x: SmtpCtx): Promise<void> {
   expect(`${o.code} ${o.enhanced} ${o.text}`).toMatch(/^250 2\.0\.0 message accepted/);
   x.h.acked(x.h.who.paul.address, id);
 }
-
-/** DATA body: headers, a blank line, a body, and the terminating dot, all with CRLF. */
-export const msg = (headers: string, body = 'Bonjour.') => `${headers.replace(/\r?\n/g, '\r\n').trimEnd()}\r\n\r\n${body}\r\n.\r\n`;

@@ -536,10 +536,6 @@ export const mxCases: Array<Case<SmtpCtx>> = [
   },
 ];
 
-function lastLine(r: string): string {
-  return r.trimEnd().split('\r\n').pop()!;
-}
-
 function expect250(r: string) {
   if (!r.startsWith('250')) throw new Error(`EHLO answered ${r}`);
 }
