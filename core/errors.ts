@@ -33,6 +33,7 @@ export const catalogue = {
   BAD_REQUEST: { http: 400, text: '{reason}' },
   ANNUAIRE_UNKNOWN_FILE: { http: 422, text: '{file} is not an extraction this importer reads: {reason}' },
   ANNUAIRE_NO_DATE: { http: 422, text: 'cannot tell the extraction date of {file} from its name (expected …_AAAAMMJJhhmm.txt); pass --date' },
+  ANNUAIRE_FUTURE_EXTRACTION: { http: 422, text: '{file} is dated {date}, in the future (it would make every real extraction after it look older); nothing applied: check the name, or give the date with --date' },
   ANNUAIRE_OLDER_EXTRACTION: { http: 409, text: '{file} is an extraction of {date}, older than the {latest} one already imported; nothing applied (use --force to apply it anyway)' },
   ANNUAIRE_ZIP_REFUSED: { http: 422, text: 'archive {file} refused: {reason}' },
   ANNUAIRE_READ_FAILED: { http: 422, text: 'cannot read {file}: {reason}; nothing applied' },

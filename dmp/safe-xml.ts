@@ -79,7 +79,7 @@ export function parseXml(xml: string, arrays: ReadonlySet<string>, opts: { stopN
   const dtd = dtdReason(xml);
   if (dtd) throw new XmlRefused(dtd);
   const valid = XMLValidator.validate(xml, { allowBooleanAttributes: false });
-  if (valid !== true) throw new XmlRefused(`it is not well-formed XML (line ${valid.err.line}, column ${valid.err.col}: ${parserMessage(valid.err.msg)})`);
+  if (valid !== true) throw new XmlRefused(`it is not well-formed XML (line ${valid.err.line}${valid.err.col ? `, column ${valid.err.col}` : ''}: ${parserMessage(valid.err.msg)})`);
   const parser = new XMLParser({
     ignoreAttributes: false,
     attributeNamePrefix: '@_',

@@ -24,6 +24,8 @@ export interface DovecotParams {
   maxUserIpConnections: number;
   postmaster: string;
   hostname: string;
+  /** Largest message a box takes, however it arrives (IMAP APPEND, LMTP): the MX's limit (smtp.maxSize). */
+  maxMailSize: number;
 }
 
 export function dovecotConfig(p: DovecotParams): string {
@@ -78,6 +80,18 @@ namespace inbox {
     special_use = \\Junk
     auto = create
   }
+}
+
+# One message is at most maxMailSize, however it arrives: without this an IMAP APPEND (by a
+# person, or by anyone holding a webmail token) took any size the client announced. There
+# is no storage quota (rule 0 = unlimited); the quota plugin only carries the size limit,
+# checked against the announced literal size before a byte of it is read.
+mail_plugins = $mail_plugins quota
+plugin {
+  quota = count:User quota
+  quota_vsizes = yes
+  quota_rule = *:storage=0
+  quota_max_mail_size = ${p.maxMailSize}
 }
 
 auth_master_user_separator = *

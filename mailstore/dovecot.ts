@@ -61,6 +61,9 @@ export async function startMailstore(config: Config, log: Logger, supervisor: Su
       maxUserIpConnections: config.mailstore.maxUserIpConnections,
       postmaster: `postmaster@${config.operator.domain}`,
       hostname: config.operator.hostname,
+      // The MX takes up to smtp.maxSize and then prepends its trace headers: the headroom
+      // keeps a message it acknowledged from being refused by LMTP afterwards.
+      maxMailSize: config.smtp.maxSize + 65_536,
     }),
     { mode: 0o600 },
   );

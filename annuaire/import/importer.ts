@@ -104,6 +104,8 @@ const IMPORT_LOCK = 0x4d53_5310;
 const MAX_PROTECTED = 100_000;
 /** Rows parsed ahead of COPY (see readAhead). */
 const READ_AHEAD_BYTES = 32 << 20;
+/** How far ahead an extraction date may be (names carry Paris time, clocks drift): a day. */
+const FUTURE_TOLERANCE_MS = 86_400_000;
 /** Change events handed to the journal per multi-row INSERT. */
 const EVENTS_PER_WRITE = 100;
 
@@ -194,6 +196,8 @@ export async function importSource(src: Source, o: ImportOptions): Promise<FileR
     }
     const date = o.date ?? extractionDateFromName(src.name) ?? (src.container ? extractionDateFromName(src.container) : undefined);
     if (!date) throw new MssError('ANNUAIRE_NO_DATE', { file: src.label });
+    // A date in the future would stay "the latest" and refuse every real file after it.
+    if (date.getTime() > Date.now() + FUTURE_TOLERANCE_MS) throw new MssError('ANNUAIRE_FUTURE_EXTRACTION', { file: src.label, date: iso(date) });
     const refuseIfOlder = async (q: Queryable) => {
       const latest = await latestDate(q, header.kind);
       if (latest && date < latest && !o.force) throw new MssError('ANNUAIRE_OLDER_EXTRACTION', { file: src.label, date: iso(date), latest: iso(latest) });

@@ -357,6 +357,12 @@ export class LineSplitter {
   good = 0;
   /** Field count of a line, without the optional trailing empty field. */
   private readonly named: number;
+  /**
+   * The header ends with `|` (the activity file): a line may too. Only then: where the
+   * header has none (the MSSanté file), a 32nd empty field is a `|` inside a value, and
+   * taking it for a trailing one would shift every column after it.
+   */
+  private readonly trailing: boolean;
   private readonly at: (col: string) => number;
   private readonly L: Partial<Record<TableName, Layout>> = {};
   private readonly keyFields: number[];
@@ -386,6 +392,7 @@ export class LineSplitter {
     // The header's trailing `|` adds an empty name that is not a column.
     while (named > 0 && !Array.from(header.index.values()).includes(named - 1)) named--;
     this.named = named;
+    this.trailing = header.fieldCount > named;
     this.at = (col) => header.index.get(col) ?? -1;
     const at = this.at;
     if (this.kind === 'activity') {
@@ -440,7 +447,7 @@ export class LineSplitter {
       }
     }
     let fields = n + 1;
-    if (fields === this.named + 1 && pipes[n - 1] === e - 1) fields--;
+    if (this.trailing && fields === this.named + 1 && pipes[n - 1] === e - 1) fields--;
     if (special || fields !== this.named || n > pipes.length) return this.slow(b.toString('utf8', s, e));
     for (let j = 0; j < n; j++) {
       const p = pipes[j];
@@ -602,7 +609,7 @@ export class LineSplitter {
     if (line.indexOf('\0') >= 0) return { ok: false, reason: 'contains a NUL character' };
     if (line.indexOf('\uFFFD') >= 0) return { ok: false, reason: 'bad encoding: contains bytes that are not valid in the file encoding' };
     const f = line.split('|');
-    if (f.length === this.named + 1 && f[this.named] === '') f.pop();
+    if (this.trailing && f.length === this.named + 1 && f[this.named] === '') f.pop();
     if (f.length !== this.named) return { ok: false, reason: `has ${f.length} fields, expected ${this.named}` };
     // The published files are not padded; trim only when some field might be.
     if (line.indexOf(' |') >= 0 || line.indexOf('| ') >= 0 || line.charCodeAt(0) === 32 || line.charCodeAt(line.length - 1) === 32) {

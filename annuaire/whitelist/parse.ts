@@ -47,6 +47,19 @@ function refuseDtd(xml: string) {
 }
 
 /**
+ * A character reference to what XML cannot carry (&#0;, other controls, surrogates) is not
+ * well-formed XML, but the parser would drop or keep it silently, and "pirate&#0;.fr" would
+ * become pirate.fr: a name that is not what the file shows.
+ */
+function refuseBadCharacterReferences(xml: string) {
+  for (const m of xml.matchAll(/&#(x[0-9a-fA-F]+|[0-9]+);/g)) {
+    const cp = m[1][0] === 'x' ? parseInt(m[1].slice(1), 16) : parseInt(m[1], 10);
+    const ok = cp === 0x9 || cp === 0xa || cp === 0xd || (cp >= 0x20 && cp <= 0xd7ff) || (cp >= 0xe000 && cp <= 0xfffd) || (cp >= 0x10000 && cp <= 0x10ffff);
+    if (!ok) throw new WhitelistFormatError(`it contains the character reference ${m[0]}, which XML does not allow`);
+  }
+}
+
+/**
  * DateDeGeneration as published: ISO 8601 (with or without zone) or French dd/mm/yyyy
  * [hh:mm[:ss]]. A date without zone is read as UTC: only its order against other lists
  * matters, and every list is written the same way.
@@ -67,13 +80,28 @@ export function parseGenerationDate(raw: string): Date | null {
   return null;
 }
 
-/** A name from <Nom> in both forms; null when it is not a usable domain name. */
+/** A label of a host name (RFC 1123): letters, digits, inner hyphens, at most 63. */
+const LDH_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/**
+ * A name from <Nom> in both forms; null when it is not a usable domain name. The name must
+ * be what it shows: WHATWG's domainToASCII also maps away what a person would not see or
+ * would read otherwise (percent-escapes, zero-width characters, full-width letters, an
+ * invalid xn-- label), so a name is kept only when it is its own A-label or U-label, every
+ * label is a host-name label, and it is not an IP address.
+ */
 export function domainForms(name: string): { ascii: string; unicode: string } | null {
-  const n = name.trim().replace(/\.$/, '');
+  const n = name.trim().replace(/\.$/, '').toLowerCase().normalize('NFC');
   if (!n || /[\s@/]/.test(n)) return null;
-  const ascii = domainToASCII(n.toLowerCase());
-  if (!ascii || !ascii.includes('.')) return null;
-  return { ascii, unicode: domainToUnicode(ascii) };
+  const ascii = domainToASCII(n);
+  if (!ascii || ascii.length > 253) return null;
+  const labels = ascii.split('.');
+  if (labels.length < 2 || !labels.every((l) => LDH_LABEL.test(l)) || /^\d+$/.test(labels[labels.length - 1])) return null;
+  const unicode = domainToUnicode(ascii);
+  // An xn-- label must decode and encode back to itself (xn--zz- "decodes" to zz).
+  if (domainToASCII(unicode) !== ascii) return null;
+  if (n !== ascii && n !== unicode) return null;
+  return { ascii, unicode };
 }
 
 const text = (v: unknown): string | null => {
@@ -106,9 +134,13 @@ const parser = new XMLParser({
   processEntities: true,
 });
 
-export function parseWhitelist(input: string | Buffer): ParsedWhitelist {
+/** How far ahead a <DateDeGeneration> may be (clocks drift, the date may be Paris time): a day. */
+const FUTURE_TOLERANCE_MS = 86_400_000;
+
+export function parseWhitelist(input: string | Buffer, now = new Date()): ParsedWhitelist {
   const xml = (typeof input === 'string' ? input : input.toString('utf8')).replace(/^\uFEFF/, '');
   refuseDtd(xml);
+  refuseBadCharacterReferences(xml);
   const valid = XMLValidator.validate(xml);
   if (valid !== true) throw new WhitelistFormatError(`it is not well-formed XML (line ${valid.err.line}: ${parserMessage(valid.err.msg)})`);
   let doc: Record<string, unknown>;
@@ -129,6 +161,8 @@ export function parseWhitelist(input: string | Buffer): ParsedWhitelist {
   if (!rawDate) throw new WhitelistFormatError('it has no <DateDeGeneration> (or an empty one)');
   const generatedAt = parseGenerationDate(rawDate);
   if (!generatedAt) throw new WhitelistFormatError(`its <DateDeGeneration> ${shown(rawDate)} is not a date`);
+  // A list from the future would stay "the newest" and make every real list after it "older".
+  if (generatedAt.getTime() > now.getTime() + FUTURE_TOLERANCE_MS) throw new WhitelistFormatError(`its <DateDeGeneration> ${shown(rawDate)} is in the future`);
 
   const byDomain = new Map<string, WhitelistEntry>();
   const rejected: ParsedWhitelist['rejected'] = [];

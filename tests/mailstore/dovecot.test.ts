@@ -108,6 +108,7 @@ describe('generated Dovecot configuration', () => {
     maxUserIpConnections: 200,
     postmaster: 'postmaster@d',
     hostname: 'h',
+    maxMailSize: 25_000_000,
   };
   it('listens on loopback only, with the master user and hibernation', () => {
     const c = dovecotConfig(params);
@@ -115,6 +116,8 @@ describe('generated Dovecot configuration', () => {
     expect(c).toMatch(/master = yes/);
     expect(c).toMatch(/^imap_hibernate_timeout = 30s$/m);
     expect(c.match(/chroot =\n/g)).toHaveLength(2);
+    // A message is bounded however it arrives (IMAP APPEND too), not only over SMTP.
+    expect(c).toMatch(/^  quota_max_mail_size = 25000000$/m);
   });
   it('refuses values that would change the configuration’s meaning', () => {
     expect(() => dovecotConfig({ ...params, mailDir: '/m }\npassdb {' })).toThrow(/unsafe value/);
