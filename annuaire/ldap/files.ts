@@ -93,6 +93,8 @@ export interface ConfOptions {
  */
 export function slapdTlsLibrary(c: Pick<Config, 'ldap'>): TlsLibrary {
   if (c.ldap.tlsLibrary !== 'auto') return c.ldap.tlsLibrary;
+  // A missing program is the problem to name, not the TLS library ldd cannot read from it.
+  if (c.ldap.slapd.includes('/') && !existsSync(c.ldap.slapd)) throw new MssError('LDAP_START_FAILED', { reason: `slapd could not be started: ${c.ldap.slapd}: no such program` });
   const r = spawnSync('ldd', [c.ldap.slapd], { encoding: 'utf8' });
   const out = r.stdout ?? '';
   const gnutls = /libgnutls/.test(out);

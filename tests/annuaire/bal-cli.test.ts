@@ -25,7 +25,7 @@ describe('mss bal / whitelist / admin', { timeout: 600_000 }, () => {
     expect(mss('bal', 'member', 'add', 'secretariat@mssante.localhost', 'jeanne')).toMatchObject({ code: 0, stdout: 'jeanne is a member of secretariat@mssante.localhost (1 member)\n' });
     // Checked against the configured trust bundle and CRLs (here the test PKI's).
     const trust = { MSS_TLS_CA_FILE: pki.file('chain.pem'), MSS_TLS_CRL_FILE: pki.file('crl.pem') };
-    const cert = runMss(['bal', 'cert', 'add', 'labo@mssante.localhost', pki.file('application.pem'), '--data-dir', dataDir], { MSS_PKI_AUTO_INIT: 'false', ...trust });
+    const cert = runMss(['bal', 'cert', 'add', 'labo@mssante.localhost', pki.file('application.pem'), '--data-dir', dataDir], { ...env, ...trust });
     expect(cert.stdout).toMatch(/^registered [0-9a-f]{64} \(.*CN=labo-resultats/);
     const fp = /registered ([0-9a-f]{64})/.exec(cert.stdout)![1];
     expect(mss('bal', 'cert', 'revoke', 'labo@mssante.localhost', fp).code).toBe(0);
@@ -43,7 +43,7 @@ describe('mss bal / whitelist / admin', { timeout: 600_000 }, () => {
 
   it('cert add checks the certificate and binds one already bound elsewhere only with --allow-shared', async () => {
     const pki = await testPki();
-    const trust = { MSS_PKI_AUTO_INIT: 'false', MSS_TLS_CA_FILE: pki.file('chain.pem'), MSS_TLS_CRL_FILE: pki.file('crl.pem') };
+    const trust = { ...env, MSS_TLS_CA_FILE: pki.file('chain.pem'), MSS_TLS_CRL_FILE: pki.file('crl.pem') };
     const add = (...args: string[]) => runMss(['bal', 'cert', 'add', ...args, '--data-dir', dataDir], trust);
     for (const b of ['labo2', 'labo3']) expect(mss('bal', 'create', `${b}@mssante.localhost`, '-t', 'APP', '-o', '399999999900001').code).toBe(0);
     expect(add('labo2@mssante.localhost', pki.file('application.pem')).code).toBe(0);

@@ -82,7 +82,9 @@ describe('SMTP envelope addresses', () => {
         const written = /@([^@>\s]+)>/.exec(line)?.[1];
         if (written && !written.startsWith('[')) {
           const key = domainForms(d)?.ascii;
-          if (key !== undefined) assert.equal(key, domainForms(written)?.ascii, `${written} → ${d}`);
+          // domainToASCII, not domainForms: a name mixing an A-label and a U-label is one
+          // domain (domainForms refuses such a mix only where we write names ourselves).
+          if (key !== undefined) assert.equal(key, domainToASCII(written.toLowerCase()), `${written} → ${d}`);
         }
       }),
     );

@@ -95,7 +95,7 @@ const clean = (v: string | undefined) => (v === undefined || v.trim() === '' ? n
 
 describe('liste blanche reader on generated lists', () => {
   it('reads every entry back: the name as its lower-case A-label, each field trimmed (the last of a repeated name wins)', () => {
-    check(fc.tuple(fc.array(entry, { minLength: 1, maxLength: 6 }), fc.date({ min: new Date('2000-01-01T00:00:00Z'), max: new Date('2099-01-01T00:00:00Z'), noInvalidDate: true })), ([entries, at]) => {
+    check(fc.tuple(fc.array(entry, { minLength: 1, maxLength: 6 }), fc.date({ min: new Date('2000-01-01T00:00:00Z'), max: new Date(), noInvalidDate: true }) /* a list from the future is refused (parse.ts) */), ([entries, at]) => {
       const el = (n: string, v: string | undefined) => (v === undefined ? '' : `<${n}>${escText(v)}</${n}>`);
       const generated = at.toISOString().slice(0, 19);
       const xml =
