@@ -53,6 +53,7 @@ export interface VerifyOptions {
    * How old an unsealed event may be before verify calls it a failure. A running platform
    * seals every few seconds; a stopped one, and every `mss` command, leaves none. Default:
    * unsealed events are reported but never fail (for callers that only check the chain).
+   * 0: no sealer can be running (the embedded database, held by the caller): any fails.
    */
   unsealedGraceMs?: number;
   /** The anchor file the sealer writes (JournalOptions.anchorFile). */
@@ -467,7 +468,9 @@ export class Journal {
     const newest = new Date(rows[0].newest);
     const what = `${count} event${count === 1 ? '' : 's'} from seq ${from} ${count === 1 ? 'is' : 'are'} not sealed`;
     const fix = 'run "mss journal seal", or start the platform, which seals them';
-    if (now.getTime() - oldest.getTime() > graceMs) {
+    if (graceMs === 0) {
+      problems.push({ seq: from, kind: 'unsealed', message: `${what} (the oldest written at ${oldest.toISOString()}) and no platform is running to seal them: every command seals before it exits, so they were left by a crash or written into the database by hand; check them ("mss journal list") before sealing them ("mss journal seal")` });
+    } else if (now.getTime() - oldest.getTime() > graceMs) {
       problems.push({ seq: from, kind: 'unsealed', message: `${what}; the oldest was written at ${oldest.toISOString()}, longer ago than a running platform takes to seal (${graceMs / 1000} s): ${fix}` });
     } else if (newest.getTime() - now.getTime() > graceMs) {
       problems.push({ seq: from, kind: 'unsealed', message: `${what} and dated in the future (${newest.toISOString()}): their times were changed` });
