@@ -38,6 +38,7 @@ const EKU: Record<string, string> = {
   '1.3.6.1.5.5.7.3.8': 'timeStamping',
   '1.3.6.1.5.5.7.3.9': 'OCSPSigning',
 };
+const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 const ANY_EKU = '2.5.29.37.0';
 
@@ -56,6 +57,17 @@ function usageProblem(leaf: X509Certificate, c: pkijs.Certificate): string | und
     return `its extendedKeyUsage (${eku.keyPurposes.map((p) => EKU[p] ?? p).join(', ')}) does not include TLS client authentication (clientAuth)`;
   }
   return undefined;
+}
+
+/**
+ * A server's certificate (an operator's MX, a web site) is presented by that server on every
+ * TLS connection it makes: bound to a box, it would log that server in as the box. Checked
+ * after the chain, so a certificate from outside the trust space is refused as such.
+ */
+function serverCertificateProblem(c: pkijs.Certificate): string | undefined {
+  const eku = c.extensions?.find((e) => e.extnID === '2.5.29.37')?.parsedValue as pkijs.ExtKeyUsage | undefined;
+  if (!eku?.keyPurposes.includes(SERVER_AUTH)) return undefined;
+  return 'its extendedKeyUsage includes TLS server authentication (serverAuth): it is the certificate of a server (an operator\'s MX presents such a certificate on every connection), not of an application; register a client certificate (clientAuth only)';
 }
 
 /** RFC 5280 §4.2.1.9: at most pathLenConstraint authorities (below it, not self-issued) before the leaf. */
@@ -111,6 +123,8 @@ export async function checkClientCertificate(pem: string, trust: TrustStore, now
   const revocation = chainRevocation(chain, trust.crls, now);
   if (revocation.status === 'revoked') throw new MssError('CERT_REVOKED', { subject: revocation.subject, date: revocation.revokedAt!.toISOString() });
   if (revocation.status === 'unknown') throw new MssError('CERT_REVOCATION_UNKNOWN', { subject, why: revocation.why });
+  const server = serverCertificateProblem(leafPk);
+  if (server) throw new MssError('CERT_WRONG_USAGE', { subject, why: server });
 
   const organisationIds = [...attributes(leafPk, '2.5.4.11'), ...attributes(leafPk, '2.5.4.97')].filter(Boolean);
   return { leaf, chain, organisationIds };

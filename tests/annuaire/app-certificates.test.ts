@@ -93,8 +93,12 @@ describe.each(dbTargets())('application certificate registration on $name', (tar
     expect(await refusal(register('refus', early.certPem))).toEqual(['CERT_NOT_YET_VALID', expect.stringMatching(/^the certificate .*CN=logiciel-labo is not valid before \d{4}-.*: register it once it is$/)]);
   });
 
-  it('refuses certificates that cannot authenticate a TLS client: a CA, a TSA, a key without digitalSignature', async () => {
+  it("refuses certificates that cannot authenticate an application: a CA, a TSA, a server's (an operator's MX), a key without digitalSignature", async () => {
     expect(await refusal(register('refus', pki.read('intermediate.pem')))).toEqual(['CERT_WRONG_USAGE', expect.stringContaining('it is a certification authority (basicConstraints CA:TRUE)')]);
+    // serverAuth + clientAuth, same organisation id: the operator's own MX certificate and a peer's.
+    for (const server of ['server.pem', 'peer-operator.pem']) {
+      expect(await refusal(register('refus', pki.read(server)))).toEqual(['CERT_WRONG_USAGE', expect.stringContaining('its extendedKeyUsage includes TLS server authentication (serverAuth): it is the certificate of a server')]);
+    }
     expect(await refusal(register('refus', pki.read('tsa.pem')))).toEqual(['CERT_WRONG_USAGE', expect.stringContaining('its extendedKeyUsage (timeStamping) does not include TLS client authentication (clientAuth)')]);
     // Signed by the dev intermediate with openssl: keyUsage keyEncipherment only.
     const ext = join(work, 'ku.ext');
