@@ -20,7 +20,7 @@ export const catalogue = {
   TSA_BAD_REQUEST: { http: 400, text: 'the timestamp request is not a valid RFC 3161 TimeStampReq: {reason}' },
   TSA_UNAVAILABLE: { http: 503, text: 'the timestamping authority {target} did not answer: {reason}' },
   TSA_TOKEN_INVALID: { http: 422, text: 'the timestamp token does not verify: {reason}' },
-  UNSUPPORTED_MEDIA_TYPE: { http: 415, text: 'expected a {expected} body, got {got}' },
+  UNSUPPORTED_MEDIA_TYPE: { http: 415, text: 'expected a body of type {expected}, got {got}' },
   // HTTP input the listeners refuse before any handler runs (core/http.ts).
   HTTP_BODY_TOO_LARGE: { http: 413, text: 'the request body is larger than the {limit} bytes this operation accepts' },
   HTTP_URL_INVALID: { http: 400, text: 'the request URL cannot be read: {reason}' },
@@ -40,6 +40,8 @@ export const catalogue = {
   // Access policy refusals (core/policy) and the annuaire's own mailboxes, whitelist and
   // admin API. A policy verdict carries one of these codes; each front turns it into its wire form.
   AUTH_FAILED: { http: 401, smtp: { code: 535, enhanced: '5.7.8' }, imap: { kind: 'NO', code: 'AUTHENTICATIONFAILED' }, text: 'authentication failed: unknown user name or wrong credential' },
+  // A certificate login (SASL EXTERNAL) that fails: the client holds the certificate, so saying why gives nothing away.
+  AUTH_EXTERNAL_FAILED: { http: 401, smtp: { code: 535, enhanced: '5.7.8' }, imap: { kind: 'NO', code: 'AUTHENTICATIONFAILED' }, text: 'certificate authentication (SASL EXTERNAL) failed: {why}' },
   // The one login throttle (core/policy/throttle.ts), whatever the front: 454 4.7.0 is RFC 4954's temporary authentication failure.
   LOGIN_THROTTLED: { http: 429, smtp: { code: 454, enhanced: '4.7.0' }, imap: { kind: 'NO', code: 'LIMIT' }, text: 'too many failed logins {who}; try again {when}' },
   LOGIN_BUSY: { http: 503, smtp: { code: 454, enhanced: '4.7.0' }, imap: { kind: 'NO', code: 'UNAVAILABLE' }, text: 'too many logins {who} are being checked right now; try again in a moment' },
@@ -139,6 +141,13 @@ export const catalogue = {
 } satisfies Record<string, CatalogueEntry>;
 
 export type ErrorCode = keyof typeof catalogue;
+
+/** Why a certificate login failed (AUTH_EXTERNAL_FAILED's {why}), the same on every front; the key is the journalled `failure`. */
+export const EXTERNAL_FAILURE = {
+  'no-certificate': 'no client certificate was presented during the TLS handshake',
+  'certificate-rejected': 'the client certificate presented is not accepted in the MSSanté trust space (untrusted, expired or revoked)',
+  'no-account-for-certificate': 'no account or application mailbox is bound to the client certificate presented',
+} as const;
 
 export class MssError extends Error {
   readonly entry: CatalogueEntry;

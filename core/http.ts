@@ -220,8 +220,9 @@ interface AjvError {
   instancePath: string;
   message?: string;
   params: Record<string, unknown>;
-  /** The value refused (Ajv's verbose option). */
+  /** The value refused, and the schema that refused it (Ajv's verbose option). */
   data?: unknown;
+  parentSchema?: { format?: unknown };
 }
 
 const kindOf = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : typeof v === 'string' ? `the string ${JSON.stringify(v.slice(0, 40))}` : `${typeof v} ${String(v)}`);
@@ -242,9 +243,17 @@ function validationError(errors: AjvError[], dataVar: string): Error {
   else if (e.keyword === 'additionalProperties') sentence = `${owner} has an unknown ${part.item} ${quote(e.params.additionalProperty)}`;
   else if (e.keyword === 'type') sentence = `${owner} must be ${[e.params.type].flat().map((t) => TYPE_WORDS[String(t)] ?? String(t)).join(' or ')}, not ${kindOf(e.data)}`;
   else if (e.keyword === 'enum') sentence = `${owner} must be one of ${(e.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
+  // A format's own words rather than the pattern that narrows it (since: a date-time from 1900 on).
+  else if ((e.keyword === 'format' || e.keyword === 'pattern') && FORMAT_WORDS[String(e.parentSchema?.format)]) sentence = `${owner} must be ${FORMAT_WORDS[String(e.parentSchema!.format)]}, not ${kindOf(e.data)}`;
   else sentence = `${owner} ${e.message ?? 'is not valid'}`;
   return new Error(sentence);
 }
+
+const FORMAT_WORDS: Record<string, string> = {
+  'date-time': 'a date and time with its time zone (RFC 3339, e.g. 2026-03-01T08:00:00Z)',
+  date: 'a date (e.g. 2026-03-01)',
+  email: 'an e-mail address',
+};
 
 const TYPE_WORDS: Record<string, string> = {
   string: 'a string',

@@ -11,6 +11,7 @@
 //   - AUTHENTICATE PLAIN with authzid = the box and authcid = the person (RFC 4616);
 //   - AUTHENTICATE EXTERNAL with authzid = the box (or none: the certificate's e-mail
 //     address), for personal certificates and the registered certificate of an APP box.
+import { EXTERNAL_FAILURE } from '../core/errors.js';
 import type { Journal } from '../core/journal/index.js';
 import type { Logger } from '../core/logger.js';
 import { principalActor, type ApplicationPrincipal, type LoginThrottle, type PersonPrincipal, type Policy } from '../core/policy/index.js';
@@ -91,10 +92,11 @@ async function decide(deps: AuthDeps, req: LoginRequest, ctx: LoginContext): Pro
     const c = req.certificate;
     const subject = req.authzid ?? c?.subject ?? '';
     // No password is guessed here (the TLS handshake proved the key): not throttled.
-    if (!c) return fail(refusal(ctx.tag, 'AUTH_FAILED'), { actor: 'anonymous', subject, failure: 'no-certificate' });
-    if (!c.authorized) return fail(refusal(ctx.tag, 'AUTH_FAILED'), { actor: 'anonymous', subject, failure: 'certificate-rejected', extra: { certificate: c.subject, tlsError: c.error } });
+    const refused = (why: keyof typeof EXTERNAL_FAILURE) => refusal(ctx.tag, 'AUTH_EXTERNAL_FAILED', { why: EXTERNAL_FAILURE[why] });
+    if (!c) return fail(refused('no-certificate'), { actor: 'anonymous', subject, failure: 'no-certificate' });
+    if (!c.authorized) return fail(refused('certificate-rejected'), { actor: 'anonymous', subject, failure: 'certificate-rejected', extra: { certificate: c.subject, tlsError: c.error } });
     const p = await deps.certificatePrincipal(c.pem);
-    if (!p) return fail(refusal(ctx.tag, 'AUTH_FAILED'), { actor: 'anonymous', subject, failure: 'no-account-for-certificate', extra: { certificate: c.subject } });
+    if (!p) return fail(refused('no-account-for-certificate'), { actor: 'anonymous', subject, failure: 'no-account-for-certificate', extra: { certificate: c.subject } });
     const named = req.authzid?.trim() || (c.emails.length === 1 ? c.emails[0] : '');
     if (!named) return fail(refusal(ctx.tag, 'IMAP_EXTERNAL_NO_MAILBOX'), { actor: principalActor(p), subject: c.subject, failure: 'no-mailbox-named' });
     principal = p;

@@ -1,10 +1,11 @@
 // IMAP wire forms of the proxy's own answers. Every refusal comes from the one catalogue
 // (core/errors.ts): its IMAP kind (NO / BAD / BYE), its response code and its sentence.
+import { ascii } from '../core/ascii.js';
 import { catalogue, MssError, type ErrorCode } from '../core/errors.js';
 import { wireForms, type Refusal } from '../core/policy/index.js';
 
-/** A response text is one line: no CR, LF or NUL may reach the client from a detail. */
-const oneLine = (s: string) => s.replace(/[\r\n\0]+/g, ' ');
+/** A response text is one line of ASCII: no CR, LF or NUL may reach the client from a detail. */
+const oneLine = (s: string) => ascii(s.replace(/[\r\n\0]+/g, ' '));
 
 /** `tag NO [CODE] sentence` (or BAD / BYE, untagged for BYE or when no tag could be read). */
 export function refusal(tag: string | null, code: ErrorCode, details: Record<string, unknown> = {}): string {

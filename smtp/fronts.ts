@@ -6,7 +6,7 @@ import type { Journal } from '../core/journal/index.js';
 import type { Logger } from '../core/logger.js';
 import { normaliseAddress, normaliseDomain, principalLabel, type ApplicationPrincipal, type LoginThrottle, type PersonPrincipal, type Policy } from '../core/policy/index.js';
 import { peerIdentity, serverTlsOptions, type PeerIdentity, type TlsMaterial } from '../certs/tls.js';
-import { MssError } from '../core/errors.js';
+import { EXTERNAL_FAILURE, MssError } from '../core/errors.js';
 import { checkContent } from './content-rules.js';
 import { WindowCounter, windowLabel } from './limits.js';
 import { LineEndingCheck, receivedHeader } from './message.js';
@@ -168,7 +168,10 @@ export function createSmtpFront(front: Front, deps: FrontDeps, opts: { implicitT
     if (failure === null && c.certPrincipal === undefined && deps.certificatePrincipal) c.certPrincipal = await deps.certificatePrincipal(c.certPem!);
     const p = failure === null ? c.certPrincipal : null;
     const certificate = c.peer ? { certificate: subjectLine(c.peer) } : {};
-    if (!p) return refuse(session, smtpError('AUTH_FAILED'), authzid, { method: 'EXTERNAL', failure: failure ?? 'no-account-for-certificate', ...certificate, ...(c.tlsError ? { tlsError: c.tlsError } : {}) });
+    if (!p) {
+      const why = failure ?? 'no-account-for-certificate';
+      return refuse(session, smtpError('AUTH_EXTERNAL_FAILED', { why: EXTERNAL_FAILURE[why] }), authzid, { method: 'EXTERNAL', failure: why, ...certificate, ...(c.tlsError ? { tlsError: c.tlsError } : {}) });
+    }
     if (authzid) {
       const v = await deps.policy.maySendAs(p, authzid, { front: 'smtp-submission', remote: session.remoteAddress });
       if (!v.ok) return refuse(session, smtpError('SUBMISSION_AUTHZID_REFUSED', { reason: v.reason }), authzid, { method: 'EXTERNAL', failure: 'authzid-refused', ...certificate });

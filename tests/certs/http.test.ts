@@ -51,7 +51,7 @@ describe('POST /tsa over a real listener', () => {
     const res = await fetch(`${url}/tsa`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"a":1}' });
     expect(res.status).toBe(415);
     expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-    expect(await res.json()).toMatchObject({ status: 415, title: 'UNSUPPORTED_MEDIA_TYPE', detail: 'expected a application/timestamp-query body, got application/json' });
+    expect(await res.json()).toMatchObject({ status: 415, title: 'UNSUPPORTED_MEDIA_TYPE', detail: 'expected a body of type application/timestamp-query, got application/json' });
     const none = await fetch(`${url}/tsa`, { method: 'POST' });
     expect(none.status).toBe(415);
   });

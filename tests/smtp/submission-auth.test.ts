@@ -114,10 +114,10 @@ describe('submission: SASL EXTERNAL with a client certificate', () => {
   it('is not offered without a certificate, and refused with 535 5.7.8 there (journalled)', async () => {
     const { t, ehlo } = await session();
     expect(ehlo).toMatch(/^250[ -]AUTH PLAIN LOGIN$/m);
-    expect(await t.cmd('AUTH EXTERNAL =')).toBe('535 5.7.8 authentication failed: unknown user name or wrong credential');
+    expect(await t.cmd('AUTH EXTERNAL =')).toBe('535 5.7.8 certificate authentication (SASL EXTERNAL) failed: no client certificate was presented during the TLS handshake');
     t.close();
     const ev = (await a.platform.journal.list({ type: 'smtp.refused', limit: 50 })).find((e) => e.details.method === 'EXTERNAL');
-    expect(ev?.details).toMatchObject({ code: 'AUTH_FAILED', failure: 'no-certificate', front: 'submission' });
+    expect(ev?.details).toMatchObject({ code: 'AUTH_EXTERNAL_FAILED', failure: 'no-certificate', front: 'submission' });
   });
 
   it('a personal certificate: offered, AUTH EXTERNAL = logs in as the person, who sends from their box', async () => {
@@ -154,10 +154,13 @@ describe('submission: SASL EXTERNAL with a client certificate', () => {
   });
 
   it('a certificate that stands for no one, or is revoked: not offered, refused', async () => {
-    for (const name of ['peer-operator', 'revoked'] as const) {
+    for (const [name, why] of [
+      ['peer-operator', 'no account or application mailbox is bound to the client certificate presented'],
+      ['revoked', 'the client certificate presented is not accepted in the MSSante trust space (untrusted, expired or revoked)'], // SMTP replies are ASCII
+    ] as const) {
       const { t, ehlo } = await session(leaf(name));
       expect(ehlo).not.toMatch(/EXTERNAL/);
-      expect(await t.cmd('AUTH EXTERNAL =')).toBe('535 5.7.8 authentication failed: unknown user name or wrong credential');
+      expect(await t.cmd('AUTH EXTERNAL =')).toBe(`535 5.7.8 certificate authentication (SASL EXTERNAL) failed: ${why}`);
       t.close();
     }
     const failures = (await a.platform.journal.list({ type: 'smtp.refused', limit: 100 })).filter((e) => e.details.method === 'EXTERNAL').map((e) => e.details.failure);
