@@ -31,9 +31,10 @@ export function dtdDeclared(xml: string): 'DOCTYPE' | 'ENTITY' | null {
 /**
  * A parser's or validator's message, fit for a refusal sentence: one line, at most 200
  * characters (fast-xml-parser names the unclosed tags of a deep document in a message of
- * megabytes).
+ * megabytes), without the control characters it quotes from the file (the NULs of a UTF-16
+ * file read as UTF-8 would otherwise end up in logs and replies).
  */
 export function parserMessage(msg: string): string {
-  const line = msg.replace(/\s+/g, ' ').trim();
+  const line = msg.replace(/\s+/g, ' ').replace(/[\x00-\x1f\x7f-\x9f]/g, '').trim();
   return line.length > 200 ? `${line.slice(0, 200)}…` : line;
 }
