@@ -70,8 +70,11 @@ export function ldapCtx(h: HostileOperator): LdapCtx {
   };
 }
 
-/** Anyone finds jeanne's published entry over StartTLS. */
+/** Anyone finds jeanne's published entry, over StartTLS and over LDAPS. */
 export async function ldapServes(x: LdapCtx): Promise<void> {
-  const o = await x.op((c) => c.search(`ou=bal,${x.base}`, { filter: `(mail=${x.h.who.jeanne.address})`, attributes: ['mail', 'cn'] }), { via: 'starttls' });
-  expect(o).toEqual({ code: '0', enhanced: 'success', text: '1 entries' });
+  // Both TLS listeners (StartTLS on 389, LDAPS on 636), with the client's default TLS.
+  for (const via of ['starttls', 'ldaps'] as const) {
+    const o = await x.op((c) => c.search(`ou=bal,${x.base}`, { filter: `(mail=${x.h.who.jeanne.address})`, attributes: ['mail', 'cn'] }), { via });
+    expect(o, via).toEqual({ code: '0', enhanced: 'success', text: '1 entries' });
+  }
 }

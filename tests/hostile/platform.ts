@@ -65,13 +65,8 @@ export interface HostileOperator {
   stop(): Promise<void>;
 }
 
-/**
- * Each failed login still waits, briefly: the corpus has dozens of them. The setting is
- * imap.failureDelay here and auth.failureDelay (growing up to auth.maxFailureDelay) with
- * branch auth's login throttle; overrides a schema does not know are ignored, so both are
- * given. TODO(lead): keep only auth.* once auth is merged.
- */
-const QUICK_FAILURES = { imap: { failureDelay: 20 }, auth: { failureDelay: 20, maxFailureDelay: 80 } } as unknown as DeepPartial<Config>;
+/** Each failed login still waits, briefly (auth.failureDelay, growing up to auth.maxFailureDelay): the corpus has dozens of them. */
+const QUICK_FAILURES: DeepPartial<Config> = { auth: { failureDelay: 20, maxFailureDelay: 80 } };
 
 export async function startHostileOperator(overrides: DeepPartial<Config> = {}, o: { lists?: number } = {}): Promise<HostileOperator> {
   const pki = await testPki();
@@ -85,7 +80,7 @@ export async function startHostileOperator(overrides: DeepPartial<Config> = {}, 
       ...overrides,
       ...QUICK_FAILURES,
       admin: { enabled: true, port: 0, ...overrides.admin },
-      imap: { port: 0, starttlsPort: 0, ...(QUICK_FAILURES as { imap: object }).imap, ...overrides.imap },
+      imap: { port: 0, starttlsPort: 0, ...overrides.imap },
       smtp: { maxSize: 200_000, ...overrides.smtp },
     },
   });

@@ -9,6 +9,13 @@ import { DOMAIN } from '../platform.js';
 
 /** slapd refuses any write before it even looks at the ACL: result 8, strongAuthRequired. */
 const NO_WRITE = { code: 8, enhanced: 'StrongAuthRequiredError', text: /^modifications require authentication$/ } as const;
+// slapd (GnuTLS) answers an old protocol or a suite outside the policy by closing the
+// connection without an alert; Node then reports the drop, not the reason. Either way the
+// outcome is 'tls' only when no handshake completed (a completed one gives a search result),
+// and serves() after each case shows the same listener still completes a proper one.
+const DROPPED = /^Client network socket disconnected before secure TLS connection was established$/;
+const REFUSED_VERSION = new RegExp(`${DROPPED.source}|protocol version|unsupported protocol|no protocols available`, 'i');
+const REFUSED_SUITE = new RegExp(`${DROPPED.source}|handshake failure|no shared cipher`, 'i');
 const entry = (x: LdapCtx) => `mail=${x.h.who.jeanne.address},ou=bal,${x.base}`;
 const rootDn = (x: LdapCtx) => `cn=admin,${x.base}`;
 /**
@@ -237,32 +244,27 @@ export const ldapCases: Array<Case<LdapCtx>> = [
   // --- TLS posture -----------------------------------------------------------------------------------
   {
     name: 'LDAPS with TLS 1.0',
-    waitsFor: 'tls',
     send: (x) => x.op((c) => c.search(x.base, { scope: 'base', filter: '(objectClass=*)' }), { tls: { minVersion: 'TLSv1', maxVersion: 'TLSv1', ciphers: 'DEFAULT:@SECLEVEL=0' } }),
-    expect: { code: 'tls', text: /protocol version|unsupported protocol|no protocols available|handshake failure/i },
+    expect: { code: 'tls', text: REFUSED_VERSION },
   },
   {
     name: 'LDAPS with TLS 1.1',
-    waitsFor: 'tls',
     send: (x) => x.op((c) => c.search(x.base, { scope: 'base', filter: '(objectClass=*)' }), { tls: { minVersion: 'TLSv1.1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT:@SECLEVEL=0' } }),
-    expect: { code: 'tls', text: /protocol version|unsupported protocol|no protocols available|handshake failure/i },
+    expect: { code: 'tls', text: REFUSED_VERSION },
   },
   {
     name: 'LDAPS with a suite without forward secrecy (AES256-SHA)',
-    waitsFor: 'tls',
     send: (x) => x.op((c) => c.search(x.base, { scope: 'base', filter: '(objectClass=*)' }), { tls: { maxVersion: 'TLSv1.2', ciphers: 'AES256-SHA' } }),
-    expect: { code: 'tls', text: /handshake failure|no shared cipher/i },
+    expect: { code: 'tls', text: REFUSED_SUITE },
   },
   {
     name: 'StartTLS on 389 with a suite without forward secrecy (AES128-GCM-SHA256)',
-    waitsFor: 'tls',
     send: (x) => x.op((c) => c.search(x.base, { scope: 'base', filter: '(objectClass=*)' }), { via: 'starttls', tls: { maxVersion: 'TLSv1.2', ciphers: 'AES128-GCM-SHA256' } }),
-    expect: { code: 'tls', text: /handshake failure|no shared cipher/i },
+    expect: { code: 'tls', text: REFUSED_SUITE },
   },
   {
     name: 'StartTLS on 389 with TLS 1.1',
-    waitsFor: 'tls',
     send: (x) => x.op((c) => c.search(x.base, { scope: 'base', filter: '(objectClass=*)' }), { via: 'starttls', tls: { minVersion: 'TLSv1.1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT:@SECLEVEL=0' } }),
-    expect: { code: 'tls', text: /protocol version|unsupported protocol|no protocols available|handshake failure/i },
+    expect: { code: 'tls', text: REFUSED_VERSION },
   },
 ];
