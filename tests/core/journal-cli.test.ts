@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { openPglite, type Db } from '../../core/db/index.js';
-import { eventHash } from '../../core/journal/index.js';
 import { fromRoot } from '../../core/paths.js';
+import { eventHash } from '../../core/journal/index.js';
+import { rechain } from '../helpers/forge.js';
 import { runMss } from '../helpers/mss.js';
 import { testPki, tsaEnv, type TestPki } from '../helpers/pki.js';
 
@@ -32,17 +33,6 @@ describe('journal events written by mss commands (platform stopped)', { timeout:
     const dir = mkdtempSync(join(tmpdir(), 'mss-forged-'));
     cpSync(from, dir, { recursive: true });
     return dir;
-  };
-  /** What the tester did after an edit: every later hash recomputed, the head moved to the last row. */
-  const rechain = async (db: Db) => {
-    const rows = (await db.query<any>('SELECT * FROM journal_events ORDER BY seq')).rows;
-    let prev = '0'.repeat(64);
-    for (const r of rows) {
-      const h = eventHash(prev, { seq: r.seq, at: new Date(r.at), type: r.type, actor: r.actor, subject: r.subject, details: r.details });
-      await db.query('UPDATE journal_events SET prev_hash = $1, hash = $2 WHERE seq = $3', [prev, h, r.seq]);
-      prev = h;
-    }
-    await db.query('UPDATE journal_head SET seq = $1, hash = $2', [rows[rows.length - 1].seq, prev]);
   };
   const verify = (dir: string, extra: Record<string, string> = {}) => mss(dir, ['journal', 'verify'], extra);
   /** verify's sentence for one event left unsealed on the embedded database (a regular-expression source). */

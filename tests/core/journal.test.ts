@@ -7,6 +7,7 @@ import { createTsa, verifyTimestampResponse } from '../../certs/tsa.js';
 import { openPg, type Db } from '../../core/db/index.js';
 import { Journal, checkProof, eventHash, type Timestamper, type TokenVerifier } from '../../core/journal/index.js';
 import { dbTargets } from '../helpers/db.js';
+import { rechain } from '../helpers/forge.js';
 import { testPki, type TestPki } from '../helpers/pki.js';
 
 let pki: TestPki;
@@ -143,22 +144,11 @@ describe.each(dbTargets())('journal on $name', (target) => {
       expect(r.problems.some((p) => p.kind === 'tail' && /ends at event 95 but its head records event 100/.test(p.message))).toBe(true);
     });
 
-    /** What a forger with write access does after an edit: every later hash recomputed, the head moved. */
-    const rechain = async () => {
-      const rows = (await db.query<any>('SELECT * FROM journal_events ORDER BY seq')).rows;
-      let prev = '0'.repeat(64);
-      for (const r of rows) {
-        const h = eventHash(prev, { seq: r.seq, at: new Date(r.at), type: r.type, actor: r.actor, subject: r.subject, details: r.details });
-        await db.query('UPDATE journal_events SET prev_hash = $1, hash = $2 WHERE seq = $3', [prev, h, r.seq]);
-        prev = h;
-      }
-      await db.query('UPDATE journal_head SET seq = $1, hash = $2', [rows.length ? rows[rows.length - 1].seq : 0, prev]);
-    };
 
     it('a rewritten chain (edit, then every later hash recomputed) is caught by the seal, at the forged event', async () => {
       await prepare();
       await db.query(`UPDATE journal_events SET actor = 'forger' WHERE seq = 5`);
-      await rechain();
+      await rechain(db);
       const r = await journal.verify(verifier);
       expect(r.ok).toBe(false);
       expect(r.firstBad).toBe(5);
@@ -176,7 +166,7 @@ describe.each(dbTargets())('journal on $name', (target) => {
     it('a forgery in a later batch is named too (the link across seals is checked)', async () => {
       await prepare();
       await db.query(`UPDATE journal_events SET details = '{"i": 0}' WHERE seq = 63`);
-      await rechain();
+      await rechain(db);
       const r = await journal.verify(verifier);
       expect(r.firstBad).toBe(63);
       expect(r.problems[0].message).toMatch(/^event 63 was changed after seal \d+ \(events 41–80\) sealed it/);
@@ -185,7 +175,7 @@ describe.each(dbTargets())('journal on $name', (target) => {
     it('the last sealed event deleted and the head moved back', async () => {
       await prepare();
       await db.query('DELETE FROM journal_events WHERE seq = 100');
-      await rechain();
+      await rechain(db);
       const r = await journal.verify(verifier);
       expect(r.ok).toBe(false);
       expect(r.firstBad).toBe(100);
@@ -197,7 +187,7 @@ describe.each(dbTargets())('journal on $name', (target) => {
       await db.query('UPDATE journal_seals SET leaves = NULL');
       expect(await journal.verify(verifier)).toMatchObject({ ok: true, problems: [] });
       await db.query(`UPDATE journal_events SET actor = 'forger' WHERE seq = 5`);
-      await rechain();
+      await rechain(db);
       const r = await journal.verify(verifier);
       expect(r.problems[0].message).toMatch(/^seal \d+ \(events 1–40\): the events no longer match the sealed Merkle root/);
     });
@@ -205,7 +195,7 @@ describe.each(dbTargets())('journal on $name', (target) => {
     it("a seal's list of hashes rewritten to match a forgery", async () => {
       await prepare();
       await db.query(`UPDATE journal_events SET actor = 'forger' WHERE seq = 5`);
-      await rechain();
+      await rechain(db);
       const hashes = (await db.query<{ hash: string }>('SELECT hash FROM journal_events WHERE seq BETWEEN 1 AND 40 ORDER BY seq')).rows;
       await db.query('UPDATE journal_seals SET leaves = $1 WHERE first_seq = 1', [Buffer.concat(hashes.map((h) => Buffer.from(h.hash, 'hex')))]);
       const r = await journal.verify(verifier);
@@ -223,7 +213,7 @@ describe.each(dbTargets())('journal on $name', (target) => {
       expect((await journal.verify(verifier, { anchorFile })).ok).toBe(true);
       await db.query('DELETE FROM journal_events WHERE seq > 80');
       await db.query('DELETE FROM journal_seals WHERE first_seq > 80');
-      await rechain();
+      await rechain(db);
       // Without the anchor the shorter journal is consistent; with it, the cut is named.
       expect((await journal.verify(verifier)).ok).toBe(true);
       const r = await journal.verify(verifier, { anchorFile });

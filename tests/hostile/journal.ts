@@ -8,7 +8,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { openPglite, type Db } from '../../core/db/index.js';
-import { eventHash } from '../../core/journal/index.js';
 import { childEnv, mssBin, runMss } from '../helpers/mss.js';
 import { procRss, type Outcome } from './harness.js';
 import { domaine } from './whitelist.js';
@@ -51,17 +50,6 @@ function verifyWithPeak(dir: string): Promise<Outcome> {
   });
 }
 
-/** Rewrites the chain from `from` on, every hash recomputed, and the head: a forger who knows the format. */
-export async function rehashFrom(db: Db, from: number): Promise<void> {
-  const rows = (await db.query<{ seq: number; at: Date; type: string; actor: string; subject: string | null; details: Record<string, unknown>; prev_hash: string }>('SELECT seq, at, type, actor, subject, details, prev_hash FROM journal_events WHERE seq >= $1 ORDER BY seq', [from])).rows;
-  let prev = rows[0]?.prev_hash ?? '0'.repeat(64);
-  for (const r of rows) {
-    const h = eventHash(prev, { seq: Number(r.seq), at: new Date(r.at), type: r.type, actor: r.actor, subject: r.subject, details: r.details });
-    await db.query('UPDATE journal_events SET prev_hash = $1, hash = $2 WHERE seq = $3', [prev, h, r.seq]);
-    prev = h;
-  }
-  await db.query('UPDATE journal_head SET hash = $1', [prev]);
-}
 
 export interface JournalServer extends JournalCtx {
   serves(): Promise<void>;

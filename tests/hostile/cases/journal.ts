@@ -2,7 +2,8 @@
 // command while the platform is stopped, then edited, deleted, appended or rewritten with
 // every hash recomputed. `mss journal verify` must fail and name the event.
 import type { Case, Outcome } from '../harness.js';
-import { rehashFrom, type JournalCtx } from '../journal.js';
+import { rechain } from '../../helpers/forge.js';
+import type { JournalCtx } from '../journal.js';
 
 const maxSeq = async (x: JournalCtx, dir: string) => {
   let seq = 0;
@@ -34,7 +35,7 @@ export const journalCases: Array<Case<JournalCtx>> = [
       const seq = await maxSeq(x, dir);
       await x.forge(dir, async (db) => {
         await db.query(`UPDATE journal_events SET actor = 'forger' WHERE seq = $1`, [seq]);
-        await rehashFrom(db, seq);
+        await rechain(db, seq);
       });
       return naming(await x.verify(dir), seq);
     },
@@ -64,7 +65,7 @@ export const journalCases: Array<Case<JournalCtx>> = [
       await x.forge(dir, async (db) => {
         const prev = (await db.query<{ hash: string }>('SELECT hash FROM journal_head')).rows[0].hash;
         await db.query(`INSERT INTO journal_events (seq, at, type, actor, subject, details, prev_hash, hash) VALUES ($1, now(), 'whitelist.domain.added', 'cli:root', 'pirate.example', '{}'::jsonb, $2, 'x')`, [seq, prev]);
-        await rehashFrom(db, seq);
+        await rechain(db, seq);
         const h = (await db.query<{ hash: string }>('SELECT hash FROM journal_events WHERE seq = $1', [seq])).rows[0].hash;
         await db.query('UPDATE journal_head SET seq = $1, hash = $2', [seq, h]);
       });
@@ -81,7 +82,7 @@ export const journalCases: Array<Case<JournalCtx>> = [
       x.mss(dir, ['whitelist', 'import', x.newerList()]);
       await x.forge(dir, async (db) => {
         await db.query(`UPDATE journal_events SET actor = 'forger' WHERE seq = 2`);
-        await rehashFrom(db, 2);
+        await rechain(db, 2);
       });
       return naming(await x.verify(dir), 2);
     },
