@@ -243,8 +243,10 @@ function validationError(errors: AjvError[], dataVar: string): Error {
   else if (e.keyword === 'additionalProperties') sentence = `${owner} has an unknown ${part.item} ${quote(e.params.additionalProperty)}`;
   else if (e.keyword === 'type') sentence = `${owner} must be ${[e.params.type].flat().map((t) => TYPE_WORDS[String(t)] ?? String(t)).join(' or ')}, not ${kindOf(e.data)}`;
   else if (e.keyword === 'enum') sentence = `${owner} must be one of ${(e.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
-  // A format's own words rather than the pattern that narrows it (since: a date-time from 1900 on).
-  else if ((e.keyword === 'format' || e.keyword === 'pattern') && FORMAT_WORDS[String(e.parentSchema?.format)]) sentence = `${owner} must be ${FORMAT_WORDS[String(e.parentSchema!.format)]}, not ${kindOf(e.data)}`;
+  // A value that is not of the format at all is told so in words, not by the pattern that
+  // narrows the format (since: a date-time from 1900 on); one of the format but outside the
+  // pattern gets the pattern.
+  else if ((e.keyword === 'format' || e.keyword === 'pattern') && notOfFormat(e.parentSchema?.format, e.data)) sentence = `${owner} must be ${FORMAT_WORDS[String(e.parentSchema!.format)]}, not ${kindOf(e.data)}`;
   else sentence = `${owner} ${e.message ?? 'is not valid'}`;
   return new Error(sentence);
 }
@@ -252,8 +254,8 @@ function validationError(errors: AjvError[], dataVar: string): Error {
 const FORMAT_WORDS: Record<string, string> = {
   'date-time': 'a date and time with its time zone (RFC 3339, e.g. 2026-03-01T08:00:00Z)',
   date: 'a date (e.g. 2026-03-01)',
-  email: 'an e-mail address',
 };
+const notOfFormat = (format: unknown, v: unknown) => typeof v === 'string' && String(format) in FORMAT_WORDS && Number.isNaN(Date.parse(v));
 
 const TYPE_WORDS: Record<string, string> = {
   string: 'a string',
