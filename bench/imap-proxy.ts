@@ -50,7 +50,7 @@ import { loadTlsMaterial, MSSANTE_TLS12_CIPHERS, serverTlsOptions, TLS13_CIPHERS
 import { startMailstore } from '../mailstore/dovecot.js';
 import { deliverLmtp } from '../mailstore/lmtp.js';
 import { allProcs, descendants, procStat } from './proc.js';
-import { balFactSource, checkCredentials, createBal, createPerson, principalForCertificate, registerAppCertificate } from '../annuaire/bal/index.js';
+import { balFactSource, checkCredentials, createBal, CredentialCache, createPerson, principalForCertificate, registerAppCertificate } from '../annuaire/bal/index.js';
 import { whitelistFactSource } from '../annuaire/whitelist/index.js';
 import { startImapProxy } from '../imap-proxy/index.js';
 
@@ -438,13 +438,16 @@ async function parent() {
     await createBal(ctx, { address: app(i), type: 'APP', owner: DEV_STRUCTURE_ID }, 'bench');
     await registerAppCertificate(ctx, app(i), appPem, 'bench', { allowShared: true });
   }
+  // The platform's password cache (auth.cacheTtl), switched on for the "reconnecting" row only.
+  const credentialCache = new CredentialCache({ ttlMs: config.auth.cacheTtl, maxEntries: config.auth.cacheSize });
+  let useCache = false;
   const proxy = await startImapProxy(config, {
     tls: material,
     policy,
     journal,
     log: silentLogger,
     backend: { host: store.imap.host, port: store.imap.port, master: store.master },
-    checkPassword: (u, s) => checkCredentials(db, u, s),
+    checkPassword: (u, s) => checkCredentials(db, u, s, useCache ? { cache: credentialCache } : {}),
     certificatePrincipal: (pem) => principalForCertificate(db, pem),
     throttle: new LoginThrottle(config.auth, { db, journal }),
   });
@@ -488,11 +491,14 @@ async function parent() {
       const lat = async (label: string, port: number, tls: ConnectionOptions | undefined, login: string) => {
         await ask<number[]>(kid, { cmd: 'logins', n: 5, port, tls, login });
         const t = await ask<number[]>(kid, { cmd: 'logins', n: LOGINS, port, tls, login });
-        say(`  ${label.padEnd(48)} p50 ${pct(t, 50).toFixed(1).padStart(6)} ms   p99 ${pct(t, 99).toFixed(1).padStart(6)} ms`);
+        say(`  ${label.padEnd(54)} p50 ${pct(t, 50).toFixed(1).padStart(6)} ms   p99 ${pct(t, 99).toFixed(1).padStart(6)} ms`);
       };
       say('');
       say(`Login latency, connect → tagged OK (${LOGINS} sequential logins each; load average ${load()})`);
       await lat('proxy, LOGIN password (scrypt, policy, journal)', proxy.ports.imaps, tlsOpts, `LOGIN ${q(PER)} ${q(PASSWORD)}`);
+      useCache = true;
+      await lat('proxy, LOGIN password, reconnecting (password cache)', proxy.ports.imaps, tlsOpts, `LOGIN ${q(PER)} ${q(PASSWORD)}`);
+      useCache = false;
       await lat('proxy, AUTHENTICATE EXTERNAL (certificate)', proxy.ports.imaps, certOpts, `AUTHENTICATE EXTERNAL ${Buffer.from(app(0)).toString('base64')}`);
       await lat('Dovecot directly, master login (reference)', store.imap.port, undefined, `LOGIN ${q(`${PER}*${store.master.user}`)} ${q(store.master.password)}`);
       say(`  (load average after: ${load()})`);

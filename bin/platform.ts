@@ -20,7 +20,7 @@ import { operatorDomains } from '../annuaire/admin/wiring.js';
 import { startPublicationSender } from '../annuaire/publication/index.js';
 import { whitelistFactSource } from '../annuaire/whitelist/index.js';
 import { LoginThrottle, Policy } from '../core/policy/index.js';
-import { accountLogin, checkCredentials, principalForCertificate } from '../annuaire/bal/index.js';
+import { accountLogin, checkCredentials, CredentialCache, principalForCertificate } from '../annuaire/bal/index.js';
 import { feederConnection } from '../annuaire/ldap/client.js';
 import { ldapPaths } from '../annuaire/ldap/files.js';
 import { runningSlapd } from '../annuaire/ldap/slapd.js';
@@ -104,6 +104,9 @@ export async function startPlatform(config: Config, log: Logger): Promise<Platfo
       log: log.child({ mod: 'auth-throttle' }),
       accountOf: (realm, user) => (realm === 'person' ? accountLogin(db, user) : Promise.resolve(null)),
     });
+    // One password cache for every front too: a password verified on IMAP is known to submission.
+    const credentialCache = new CredentialCache({ ttlMs: config.auth.cacheTtl, maxEntries: config.auth.cacheSize });
+    const checkPassword = (user: string, secret: string) => checkCredentials(db, user, secret, { cache: credentialCache });
     const admin = config.admin.enabled ? await startAdmin(config, log, db, journal, policy, throttle) : undefined;
     if (admin) stops.push(() => admin.stop());
     const publisher = config.publication.url
@@ -139,7 +142,7 @@ export async function startPlatform(config: Config, log: Logger): Promise<Platfo
         log,
         lmtp: mailstore.lmtp,
         authenticate: async (user, secret) => {
-          const r = await checkCredentials(db, user, secret);
+          const r = await checkPassword(user, secret);
           return r.ok ? r.principal : null;
         },
         // Submission's logins name no box: an application certificate must be registered for one.
@@ -160,7 +163,7 @@ export async function startPlatform(config: Config, log: Logger): Promise<Platfo
           journal,
           log,
           backend: { host: mailstore.imap.host, port: mailstore.imap.port, master: mailstore.master },
-          checkPassword: (user, secret) => checkCredentials(db, user, secret),
+          checkPassword,
           certificatePrincipal: (pem) => principalForCertificate(db, pem),
           throttle,
         })
@@ -205,7 +208,7 @@ export async function startPlatform(config: Config, log: Logger): Promise<Platfo
         log,
         journal,
         tls,
-        checkPassword: (user, secret) => checkCredentials(db, user, secret),
+        checkPassword,
         throttle,
         openSession: (p) => openSession(db, p, life),
         async verifySession(token) {

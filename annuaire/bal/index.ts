@@ -22,4 +22,5 @@ export { balFactSource, mailboxFacts } from './facts.js';
 export { readCertificate, fingerprintOf, type CertificateInfo } from './certificates.js';
 export { normaliseIdnps, normaliseStructureId, normaliseBalAddress } from './identifiers.js';
 export { totpCode } from './credentials.js';
+export { CredentialCache } from './credential-cache.js';
 export { openSession, sessionPerson, closeSession, closeSessionsOf, isSessionToken, SESSION_TOKEN_PREFIX, type SessionLifetime } from './sessions.js';

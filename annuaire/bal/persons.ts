@@ -4,6 +4,7 @@ import type { X509Certificate } from 'node:crypto';
 import type { Queryable } from '../../core/db/index.js';
 import { MssError } from '../../core/errors.js';
 import type { ApplicationPrincipal, PersonPrincipal } from '../../core/policy/index.js';
+import type { CredentialCache } from './credential-cache.js';
 import { readCertificate } from './certificates.js';
 import { dummyHash, generatePassword, hashPassword, newTotpSecret, totpStep, totpUri, TOTP_DIGITS, verifyPassword } from './credentials.js';
 import { normaliseIdnps } from './identifiers.js';
@@ -120,7 +121,7 @@ export type CredentialCheck = { ok: true; principal: PersonPrincipal } | { ok: f
  * all of them. Every path costs one full scrypt, so timing does not tell a known user name
  * from an unknown one.
  */
-export async function checkCredentials(q: Queryable, user: string, secret: string, opts: { otp?: string; now?: number } = {}): Promise<CredentialCheck> {
+export async function checkCredentials(q: Queryable, user: string, secret: string, opts: { otp?: string; now?: number; cache?: CredentialCache } = {}): Promise<CredentialCheck> {
   const now = opts.now ?? Date.now();
   // A webmail session token (annuaire/bal/sessions) in place of the password: it must be
   // the named person's own. No scrypt: the token is 256 random bits, looked up by hash.
@@ -141,7 +142,12 @@ export async function checkCredentials(q: Queryable, user: string, secret: strin
     otp = secret.slice(-TOTP_DIGITS);
     password = secret.slice(0, -TOTP_DIGITS);
   }
-  if (!(await verifyPassword(p.password_hash, password))) return { ok: false, failure: 'bad-password', login: p.login };
+  // A password verified a moment ago needs no second scrypt (credential-cache.ts); the
+  // one-time code below is checked every time.
+  if (!opts.cache?.knows(String(p.id), p.password_hash, password, now)) {
+    if (!(await verifyPassword(p.password_hash, password))) return { ok: false, failure: 'bad-password', login: p.login };
+    opts.cache?.remember(String(p.id), p.password_hash, password, now);
+  }
   if (!p.totp_secret) return { ok: true, principal: principalOf(p, 'password') };
   if (!otp) return { ok: false, failure: 'otp-missing', login: p.login };
   const step = totpStep(p.totp_secret, otp, now);

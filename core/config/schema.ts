@@ -115,6 +115,8 @@ export const schema = {
     maxFailuresPerAccount: int(10, 'Failed password logins on one account (any address, any front) that lock it for lockout; only this many guesses are ever checked, even sent in parallel. Certificate logins are never locked (old name: imap.maxFailuresPerAccount).', 1, 1_000_000),
     maxFailuresPerSource: int(100, 'Failed password logins from one address (any account, any front) that lock its password logins for lockout. A hospital behind one NAT address counts as one source: keep it generous (old name: imap.maxFailuresPerSource).', 1, 1_000_000),
     lockout: duration(15 * 60_000, 'How long an account or address stays locked once it reaches its limit; each lockout is journalled (auth.locked).'),
+    cacheTtl: duration(15 * 60_000, 'How long a verified password is recognised without a new scrypt (like Dovecot\'s auth_cache_ttl): reconnecting clients log in at once. A changed password misses at once (the entry covers the stored hash), a disabled account is refused first, a locked one is refused by the throttle. 0 turns the cache off.'),
+    cacheSize: int(50_000, 'Most people the password cache remembers at once (the oldest entries go first); about 150 bytes each.', 1, 10_000_000),
     attemptTimeout: duration(60_000, 'Longest a login waits for its turn when that many checks of its account or address are already running, and longest a check holds its place (a process that died mid-check frees it after this).'),
   },
   smtp: {

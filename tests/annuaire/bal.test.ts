@@ -19,6 +19,7 @@ import {
   sessionPerson,
   createBal,
   createPerson,
+  CredentialCache,
   enableTotp,
   findBal,
   listBals,
@@ -238,6 +239,54 @@ describe.each(dbTargets())('annuaire/bal on $name', (target) => {
       const { password } = await resetCredentials(ctx, { login: 'marie.secretaire' }, 'admin:root', { resetTotp: true });
       expect(await authenticate(db, 'marie.secretaire', password)).toMatchObject({ auth: 'password' });
       await setPassword(ctx, { login: 'marie.secretaire' }, 'un mot de passe long', 'admin:root');
+    });
+
+    it('the password cache: a password verified a moment ago costs no scrypt; a wrong or changed password, a disabled account and a one-time code are checked as ever', async () => {
+      const scrypts = vi.mocked(credentials.verifyPassword);
+      const cache = new CredentialCache({ ttlMs: 60_000, maxEntries: 10 });
+      const t0 = Date.now();
+      const check = (user: string, secret: string, at: number, o: { otp?: string } = {}) => checkCredentials(db, user, secret, { cache, now: at, ...o });
+      await setPassword(ctx, { login: 'paul' }, 'mot de passe en cache', 'admin:root');
+      scrypts.mockClear();
+      expect(await check('paul', 'mot de passe en cache', t0)).toMatchObject({ ok: true, principal: { login: 'paul', auth: 'password' } });
+      expect(await check('paul', 'mot de passe en cache', t0 + 1)).toMatchObject({ ok: true, principal: { login: 'paul', auth: 'password' } });
+      expect(scrypts).toHaveBeenCalledTimes(1);
+      // A wrong password pays the full scrypt (and leaves the right one known).
+      expect(await check('paul', 'mot de passe en cachE', t0 + 2)).toMatchObject({ ok: false, failure: 'bad-password' });
+      expect(await check('paul', 'mot de passe en cache', t0 + 3)).toMatchObject({ ok: true });
+      expect(scrypts).toHaveBeenCalledTimes(2);
+      // The ttl counts from the scrypt, not from the last hit.
+      expect(await check('paul', 'mot de passe en cache', t0 + 60_001)).toMatchObject({ ok: true });
+      expect(scrypts).toHaveBeenCalledTimes(3);
+      // A changed password: the old one is refused at once, though it was just verified.
+      await setPassword(ctx, { login: 'paul' }, 'un autre mot de passe', 'admin:root');
+      expect(await check('paul', 'mot de passe en cache', t0 + 60_002)).toMatchObject({ ok: false, failure: 'bad-password' });
+      expect(await check('paul', 'un autre mot de passe', t0 + 60_003)).toMatchObject({ ok: true });
+      expect(await check('paul', 'un autre mot de passe', t0 + 60_004)).toMatchObject({ ok: true });
+      expect(scrypts).toHaveBeenCalledTimes(5);
+      // A disabled account is refused before the cache is read.
+      await setPersonActive(ctx, { login: 'paul' }, false, 'admin:root');
+      expect(await check('paul', 'un autre mot de passe', t0 + 60_005)).toMatchObject({ ok: false, failure: 'inactive' });
+      await setPersonActive(ctx, { login: 'paul' }, true, 'admin:root');
+      // With a second factor the password may be known, the code is checked every time.
+      const { secret } = await enableTotp(ctx, { login: 'marie.secretaire' }, 'admin:root');
+      const t1 = Date.parse('2026-03-02T12:00:00Z');
+      scrypts.mockClear();
+      expect(await check('marie.secretaire', 'un mot de passe long', t1, { otp: totpCode(secret, t1) })).toMatchObject({ ok: true, principal: { auth: 'password+totp' } });
+      expect(await check('marie.secretaire', 'un mot de passe long', t1 + 1, { otp: totpCode(secret, t1) })).toMatchObject({ ok: false, failure: 'otp-replayed' });
+      expect(await check('marie.secretaire', 'un mot de passe long', t1 + 2, { otp: totpCode(secret, t1 + 10 * 60_000) })).toMatchObject({ ok: false, failure: 'bad-otp' });
+      expect(await check('marie.secretaire', 'un mot de passe long', t1 + 30_000, { otp: totpCode(secret, t1 + 30_000) })).toMatchObject({ ok: true });
+      expect(scrypts).toHaveBeenCalledTimes(1);
+      await resetCredentials(ctx, { login: 'marie.secretaire' }, 'admin:root', { resetTotp: true });
+      await setPassword(ctx, { login: 'marie.secretaire' }, 'un mot de passe long', 'admin:root');
+      // Bounded: past maxEntries the oldest person is forgotten.
+      const small = new CredentialCache({ ttlMs: 60_000, maxEntries: 1 });
+      scrypts.mockClear();
+      for (const [user, pw] of [['paul', 'un autre mot de passe'], ['jeanne', 'correct horse battery'], ['paul', 'un autre mot de passe']]) {
+        expect(await checkCredentials(db, user, pw, { cache: small })).toMatchObject({ ok: true });
+      }
+      expect(scrypts).toHaveBeenCalledTimes(3);
+      expect(small.size).toBe(1);
     });
 
     it('webmail session tokens stand in for the password of their own person only, until expiry, logout or a password change', async () => {
