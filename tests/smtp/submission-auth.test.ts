@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEV_RPPS } from '../../certs/pki.js';
+import { authCacheLookups } from '../../core/metrics.js';
 import { freePorts, startOperator, until, type TestOperator } from '../helpers/operator.js';
 import { testPki, type TestPki } from '../helpers/pki.js';
 import { SmtpTalk } from '../helpers/smtp-talk.js';
@@ -54,7 +55,7 @@ beforeAll(async () => {
   });
   who.martin = await a.person('dr.martin', `8${DEV_RPPS}`);
   who.paul = await a.person('dr.paul', '899999999905');
-  for (const l of ['nouvelle', 'session', 'nat1', 'nat2', 'nat3', 'nat4']) who[l] = await a.person(l, `8999999999${10 + Object.keys(who).length}`);
+  for (const l of ['nouvelle', 'session', 'nat1', 'nat2', 'nat3', 'nat4', 'reconnect']) who[l] = await a.person(l, `8999999999${10 + Object.keys(who).length}`);
   appBox = await a.bal({ local: 'labo-resultats', type: 'APP', owner: '399999999900001' });
   await a.appCert(appBox, leaf('application').cert);
   await a.synced();
@@ -108,6 +109,23 @@ describe('submission: failed logins are throttled', () => {
     const auth = (await a.platform.journal.list({ type: 'smtp.auth', limit: 1000 })).filter((e) => /^person nat\d$/.test(e.actor));
     expect(auth).toHaveLength(200);
   }, 900_000);
+});
+
+describe('submission: the password cache', () => {
+  const hits = async () => (await authCacheLookups.get()).values.find((v) => v.labels.result === 'hit')?.value ?? 0;
+  it('a client logging in again is recognised without a new scrypt; a wrong password still fails, and the lock still holds', async () => {
+    const before = await hits();
+    expect(authLine(await swaks(who.reconnect.login, who.reconnect.password))).toBe('235 2.7.0 Authentication successful');
+    expect(await hits()).toBe(before);
+    expect(authLine(await swaks(who.reconnect.login, who.reconnect.password))).toBe('235 2.7.0 Authentication successful');
+    expect(await hits()).toBe(before + 1);
+    expect(authLine(await swaks(who.reconnect.login, 'pas le bon'))).toBe('535 5.7.8 authentication failed: unknown user name or wrong credential');
+    expect(await hits()).toBe(before + 1);
+    // Locked (5 failures here): the known password is refused too, without reaching the cache.
+    for (let i = 0; i < 4; i++) await swaks(who.reconnect.login, `guess ${i}`);
+    expect(authLine(await swaks(who.reconnect.login, who.reconnect.password))).toMatch(/^454 4\.7\.0 too many failed logins for this account; /);
+    expect(await hits()).toBe(before + 1);
+  }, 300_000);
 });
 
 describe('submission: SASL EXTERNAL with a client certificate', () => {
