@@ -31,10 +31,10 @@ export function registerJournal(program: Command) {
         // is running to seal what it wrote, and every command seals before it exits, so any
         // unsealed event was left by a crash or written by hand. On PostgreSQL a running
         // platform seals within seconds: only events older than the grace are suspect.
-        const sealerMayRun = !!c.database.url;
         const report = await j.verify(verifier, {
           onProgress: tty ? (seq) => void process.stderr.write(`\rchecked ${seq} events…`) : undefined,
-          unsealedGraceMs: sealerMayRun ? c.journal.unsealedGrace : 0,
+          unsealedGraceMs: c.journal.unsealedGrace,
+          noSealer: !c.database.url,
           anchorFile: journalAnchorFile(c),
         });
         if (tty) process.stderr.write('\r\x1b[K');

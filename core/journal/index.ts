@@ -53,9 +53,10 @@ export interface VerifyOptions {
    * How old an unsealed event may be before verify calls it a failure. A running platform
    * seals every few seconds; a stopped one, and every `mss` command, leaves none. Default:
    * unsealed events are reported but never fail (for callers that only check the chain).
-   * 0: no sealer can be running (the embedded database, held by the caller): any fails.
    */
   unsealedGraceMs?: number;
+  /** No sealer can be running (the embedded database, held by the caller): any unsealed event fails, whatever the grace. */
+  noSealer?: boolean;
   /** The anchor file the sealer writes (JournalOptions.anchorFile). */
   anchorFile?: string;
   /** For tests: the time verify takes as now. */
@@ -327,7 +328,7 @@ export class Journal {
     const sealedTo = seals.lastSeq;
     if (anchor) this.checkAnchor(opts.anchorFile!, anchor, seals.anchored, lastSeq, problems);
     const unsealed = Math.max(0, lastSeq - sealedTo);
-    if (unsealed && opts.unsealedGraceMs !== undefined) await this.checkUnsealed(sealedTo + 1, unsealed, opts.unsealedGraceMs, opts.now ?? new Date(), problems);
+    if (unsealed && (opts.noSealer || opts.unsealedGraceMs !== undefined)) await this.checkUnsealed(sealedTo + 1, unsealed, opts.noSealer ? null : opts.unsealedGraceMs!, opts.now ?? new Date(), problems);
 
     // Row-level problems and per-event seal findings name the exact event; a problem that
     // only knows its batch (an old seal without leaves, a bad token) comes after them.
@@ -461,14 +462,17 @@ export class Journal {
     });
   }
 
-  /** Unsealed events older than the grace period (or dated in the future) are a failure. */
-  private async checkUnsealed(from: number, count: number, graceMs: number, now: Date, problems: Problem[]): Promise<void> {
+  /**
+   * Unsealed events older than the grace period (or dated in the future) are a failure;
+   * with graceMs null no sealer can be running, so any is.
+   */
+  private async checkUnsealed(from: number, count: number, graceMs: number | null, now: Date, problems: Problem[]): Promise<void> {
     const { rows } = await this.db.query<{ oldest: Date; newest: Date }>('SELECT min(at) AS oldest, max(at) AS newest FROM journal_events WHERE seq >= $1', [from]);
     const oldest = new Date(rows[0].oldest);
     const newest = new Date(rows[0].newest);
     const what = `${count} event${count === 1 ? '' : 's'} from seq ${from} ${count === 1 ? 'is' : 'are'} not sealed`;
     const fix = 'run "mss journal seal", or start the platform, which seals them';
-    if (graceMs === 0) {
+    if (graceMs === null) {
       problems.push({ seq: from, kind: 'unsealed', message: `${what} (the oldest written at ${oldest.toISOString()}) and no platform is running to seal them: every command seals before it exits, so they were left by a crash or written into the database by hand; check them ("mss journal list") before sealing them ("mss journal seal")` });
     } else if (now.getTime() - oldest.getTime() > graceMs) {
       problems.push({ seq: from, kind: 'unsealed', message: `${what}; the oldest was written at ${oldest.toISOString()}, longer ago than a running platform takes to seal (${graceMs / 1000} s): ${fix}` });
