@@ -1,5 +1,5 @@
 import { Transform, type TransformCallback } from 'node:stream';
-import { ascii } from './reply.js';
+import { ascii } from '../core/ascii.js';
 
 /**
  * Watches the DATA bytes for a bare LF or a bare CR: a line must end with CRLF. Accepting

@@ -2,8 +2,6 @@ import { catalogue, MssError, type ErrorCode } from '../core/errors.js';
 import type { Refusal } from '../core/policy/index.js';
 import { ascii } from '../core/ascii.js';
 
-export { ascii };
-
 /**
  * An error smtp-server turns into a reply: responseCode, then our enhanced status code and
  * the catalogue's sentence. smtp-server derives enhanced codes from the reply code alone

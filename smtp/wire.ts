@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import type { SMTPServer, SMTPServerSession } from 'smtp-server';
-import { ascii, type SmtpReplyError } from './reply.js';
+import { ascii } from '../core/ascii.js';
+import type { SmtpReplyError } from './reply.js';
 
 /**
  * What a front decides about replies as they leave, whoever wrote them — its own hooks or

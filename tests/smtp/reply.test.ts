@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { catalogue, type ErrorCode } from '../../core/errors.js';
 import { principalLabel, refuse } from '../../core/policy/index.js';
-import { ascii, smtpError, smtpRefusal } from '../../smtp/reply.js';
+import { ascii } from '../../core/ascii.js';
+import { smtpError, smtpRefusal } from '../../smtp/reply.js';
 
 // Every SMTP reply made from the catalogue is ASCII, whatever the sentence and the details
 // put in it: a property of the reply function, checked over every entry with an SMTP form.
