@@ -42,6 +42,9 @@ const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 const ANY_EKU = '2.5.29.37.0';
 
+/** The extendedKeyUsage purposes of a certificate, or undefined when it has none (any use). */
+const extKeyUsage = (c: pkijs.Certificate) => (c.extensions?.find((e) => e.extnID === '2.5.29.37')?.parsedValue as pkijs.ExtKeyUsage | undefined)?.keyPurposes;
+
 const pk = (x: X509Certificate) => pkijs.Certificate.fromBER(toArrayBuffer(x.raw));
 
 /** The subject's values of one attribute type. */
@@ -52,9 +55,9 @@ function usageProblem(leaf: X509Certificate, c: pkijs.Certificate): string | und
   if (leaf.ca) return 'it is a certification authority (basicConstraints CA:TRUE), not the certificate of an application';
   const ku = c.extensions?.find((e) => e.extnID === '2.5.29.15')?.parsedValue as { valueBlock: { valueHexView: Uint8Array } } | undefined;
   if (ku && !((ku.valueBlock.valueHexView[0] ?? 0) & 0x80)) return 'its keyUsage lacks digitalSignature, which a TLS client signs its handshake with';
-  const eku = c.extensions?.find((e) => e.extnID === '2.5.29.37')?.parsedValue as pkijs.ExtKeyUsage | undefined;
-  if (eku && !eku.keyPurposes.some((p) => p === CLIENT_AUTH || p === ANY_EKU)) {
-    return `its extendedKeyUsage (${eku.keyPurposes.map((p) => EKU[p] ?? p).join(', ')}) does not include TLS client authentication (clientAuth)`;
+  const eku = extKeyUsage(c);
+  if (eku && !eku.some((p) => p === CLIENT_AUTH || p === ANY_EKU)) {
+    return `its extendedKeyUsage (${eku.map((p) => EKU[p] ?? p).join(', ')}) does not include TLS client authentication (clientAuth)`;
   }
   return undefined;
 }
@@ -65,8 +68,7 @@ function usageProblem(leaf: X509Certificate, c: pkijs.Certificate): string | und
  * after the chain, so a certificate from outside the trust space is refused as such.
  */
 function serverCertificateProblem(c: pkijs.Certificate): string | undefined {
-  const eku = c.extensions?.find((e) => e.extnID === '2.5.29.37')?.parsedValue as pkijs.ExtKeyUsage | undefined;
-  if (!eku?.keyPurposes.includes(SERVER_AUTH)) return undefined;
+  if (!extKeyUsage(c)?.includes(SERVER_AUTH)) return undefined;
   return 'its extendedKeyUsage includes TLS server authentication (serverAuth): it is the certificate of a server (an operator\'s MX presents such a certificate on every connection), not of an application; register a client certificate (clientAuth only)';
 }
 

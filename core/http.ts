@@ -255,7 +255,7 @@ const FORMAT_WORDS: Record<string, string> = {
   'date-time': 'a date and time with its time zone (RFC 3339, e.g. 2026-03-01T08:00:00Z)',
   date: 'a date (e.g. 2026-03-01)',
 };
-const notOfFormat = (format: unknown, v: unknown) => typeof v === 'string' && String(format) in FORMAT_WORDS && Number.isNaN(Date.parse(v));
+const notOfFormat = (format: unknown, v: unknown) => typeof v === 'string' && Object.hasOwn(FORMAT_WORDS, String(format)) && Number.isNaN(Date.parse(v));
 
 const TYPE_WORDS: Record<string, string> = {
   string: 'a string',

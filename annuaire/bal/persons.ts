@@ -118,8 +118,9 @@ export type CredentialCheck = { ok: true; principal: PersonPrincipal } | { ok: f
  * `otp` or appended to the password ("motdepasse123456"), the form an IMAP LOGIN allows.
  *
  * The failure reason is for the journal only; clients must hear the same AUTH_FAILED for
- * all of them. Every path costs one full scrypt, so timing does not tell a known user name
- * from an unknown one.
+ * all of them. Every failing path costs one full scrypt, so timing does not tell a known
+ * user name from an unknown one (only a right password, recently verified, skips it: the
+ * password cache).
  */
 export async function checkCredentials(q: Queryable, user: string, secret: string, opts: { otp?: string; now?: number; cache?: CredentialCache } = {}): Promise<CredentialCheck> {
   const now = opts.now ?? Date.now();
