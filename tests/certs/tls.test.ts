@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -8,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { certificateSerial, signCrl } from '../../certs/crl.js';
 import { createAuthority, issueCertificate } from '../../certs/issue.js';
 import { clientTlsOptions, loadTlsMaterial, MSSANTE_TLS12_CIPHERS, peerIdentity, serverTlsOptions, type TlsMaterial } from '../../certs/tls.js';
+import { negotiated, sClient as sClientAt } from '../helpers/openssl.js';
 import { testPki, type TestPki } from '../helpers/pki.js';
 
 let pki: TestPki;
@@ -37,27 +37,8 @@ async function listen(options: tls.TlsOptions, onSecure?: (s: tls.TLSSocket) => 
   return { port: (s.address() as AddressInfo).port };
 }
 
-/** openssl s_client, asynchronously (the server runs in this process). */
-function sClient(port: number, args: string[]): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const c = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-CAfile', pki.file('ca.pem'), ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    c.stdout.on('data', (d) => (out += d));
-    c.stderr.on('data', (d) => (out += d));
-    c.stdin.end();
-    const timer = setTimeout(() => c.kill(), 15_000);
-    c.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, out });
-    });
-  });
-}
-/** [protocol, cipher] of the session, or null when the handshake failed. */
-const negotiated = (out: string) => {
-  const cipher = /Cipher is (\S+)/.exec(out)?.[1];
-  const protocol = /Protocol\s*: (\S+)/.exec(out)?.[1] ?? /New, (TLSv[\d.]+)/.exec(out)?.[1];
-  return cipher && cipher !== '(NONE)' ? [protocol, cipher] : null;
-};
+/** openssl s_client (tests/helpers/openssl.ts) against a server of this process, trusting the test PKI. */
+const sClient = (port: number, args: string[]) => sClientAt({ port }, args, pki.file('ca.pem'));
 
 describe('serverTlsOptions against openssl s_client', () => {
   // A control server that accepts old protocols and static RSA: proves the client side of
