@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { expect } from 'vitest';
 import { devIssuer, DEV_STRUCTURE_ID, issueCertificate, revokeDevCertificate } from '../../certs/pki.js';
 import type { Outcome } from './harness.js';
-import { https, httpOutcome, rawHttps, rawOutcome, type HttpOptions } from './http.js';
+import { apiCaller, https, rawHttps, rawOutcome, type HttpOptions } from './http.js';
 import { DOMAIN, type HostileOperator } from './platform.js';
 import type { TestPki } from '../helpers/pki.js';
 
@@ -51,10 +51,7 @@ export async function adminCtx(h: HostileOperator, revokedPem: string): Promise<
     url,
     tokens,
     apps,
-    api: async (method, path, o = {}) => {
-      const as = o.as ?? 'national';
-      return httpOutcome(await https(url, h.ca, method, `/api/v1${path}`, { ...o, ...(as === 'none' ? {} : { token: o.token ?? tokens[as] }) }));
-    },
+    api: apiCaller(url, h.ca, tokens, 'national'),
     raw: async (bytes) => rawOutcome(await rawHttps(url, h.ca, bytes)),
     pem: {
       expired: h.pki.read('expired.pem'),

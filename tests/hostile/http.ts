@@ -76,6 +76,17 @@ export function httpOutcome(r: HttpReply): Outcome {
   return { code: String(r.status), enhanced: r.type, text: r.body.toString('utf8').slice(0, 300) };
 }
 
+/**
+ * `api(method, path, o)` on an API under /api/v1, as one of the callers whose bearer tokens
+ * are given (`as`, by default `fallback`), or as nobody (`as: 'none'`); the reply as an Outcome.
+ */
+export function apiCaller<A extends string>(base: string, ca: string, tokens: Record<A, string>, fallback: A) {
+  return async (method: string, path: string, o: HttpOptions & { as?: A | 'none' } = {}): Promise<Outcome> => {
+    const as = o.as ?? fallback;
+    return httpOutcome(await https(base, ca, method, `/api/v1${path}`, { ...o, ...(as === 'none' ? {} : { token: o.token ?? tokens[as] }) }));
+  };
+}
+
 /** The status line and problem of a raw HTTP/1.1 answer. */
 export function rawOutcome(text: string): Outcome {
   const status = /^HTTP\/1\.1 (\d{3})/.exec(text)?.[1];

@@ -4,7 +4,7 @@
 // with its Message-ID) — each of which must be in paul's box at the end.
 import { expect } from 'vitest';
 import type { Outcome } from './harness.js';
-import { https, httpOutcome, type HttpOptions } from './http.js';
+import { apiCaller, https, httpOutcome, type HttpOptions } from './http.js';
 import { goodMessage, newMessageId, type Account, type HostileOperator } from './platform.js';
 
 export interface WebmailCtx {
@@ -36,10 +36,7 @@ export async function webmailCtx(h: HostileOperator): Promise<WebmailCtx> {
     url,
     tokens,
     uid,
-    api: async (method, path, o = {}) => {
-      const as = o.as ?? 'jeanne';
-      return httpOutcome(await https(url, h.ca, method, `/api/v1${path}`, { ...o, ...(as === 'none' ? {} : { token: o.token ?? tokens[as] }) }));
-    },
+    api: apiCaller(url, h.ca, tokens, 'jeanne'),
     login: async (who, password, from) => httpOutcome(await https(url, h.ca, 'POST', '/api/v1/login', { json: { login: who.login, password: password ?? who.password }, ...(from ? { from } : {}) })),
   };
 }
