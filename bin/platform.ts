@@ -4,6 +4,8 @@ import type { FastifyInstance } from 'fastify';
 import { usesDevPki, type Config } from '../core/config/index.js';
 import { migrate, openDb, type Db } from '../core/db/index.js';
 import { createHttpServer, dbHealth } from '../core/http.js';
+import { HealthProber } from '../core/health.js';
+import { startHealthListener, type HealthListener } from '../core/health-thread.js';
 import { Journal } from '../core/journal/index.js';
 import type { Logger } from '../core/logger.js';
 import { journalEvents, journalUnsealed } from '../core/metrics.js';
@@ -231,27 +233,48 @@ export async function startPlatform(config: Config, log: Logger): Promise<Platfo
     }
     // --- end of the webmail block.
 
-    const http = createHttpServer(log, [
-      dbHealth(db),
-      mailstore.health,
-      ...(smtp ? [smtp.health] : []),
-      ...(imap ? [imap.health] : []),
-      ...(directory ? [directory.health] : []),
-      {
-        name: 'journal',
-        async check() {
-          const { rows } = await db.query<{ seq: number; sealed: number | null }>('SELECT (SELECT seq FROM journal_head) AS seq, (SELECT max(last_seq) FROM journal_seals) AS sealed');
-          const unsealed = rows[0].seq - (rows[0].sealed ?? 0);
-          journalUnsealed.set(unsealed);
-          return { events: rows[0].seq, unsealed };
+    // /health from a background prober (core/health.ts), served with the platform's HTTP port
+    // by a thread of its own (core/health-thread.ts): a busy event loop here (PGlite runs on
+    // it) cannot delay it; a stalled one shows as stale results. The fastify listener below
+    // (metrics, TSA, autoconfig) listens on loopback for that thread only.
+    let healthListener: HealthListener | undefined;
+    const prober = new HealthProber(
+      [
+        dbHealth(db),
+        mailstore.health,
+        ...(smtp ? [smtp.health] : []),
+        ...(imap ? [imap.health] : []),
+        ...(directory ? [directory.health] : []),
+        {
+          name: 'journal',
+          async check() {
+            const { rows } = await db.query<{ seq: number; sealed: number | null }>('SELECT (SELECT seq FROM journal_head) AS seq, (SELECT max(last_seq) FROM journal_seals) AS sealed');
+            const unsealed = rows[0].seq - (rows[0].sealed ?? 0);
+            journalUnsealed.set(unsealed);
+            return { events: rows[0].seq, unsealed };
+          },
         },
-      },
-    ]);
+      ],
+      { intervalMs: config.http.healthInterval, timeoutMs: config.http.healthTimeout, staleMs: config.http.healthStale },
+      (states) => healthListener?.update(states),
+    );
+    const http = createHttpServer(log, prober);
     if (tsa) await http.register(tsaRoutes, { tsa });
     await http.register(autoconfigRoutes, autoconfig);
-    await http.listen({ host: config.http.host, port: config.http.port });
+    await http.listen({ host: '127.0.0.1', port: 0 });
     stops.push(() => http.close());
-    const port = (http.server.address() as AddressInfo).port;
+    await prober.start();
+    stops.push(() => prober.stop());
+    healthListener = await startHealthListener({
+      host: config.http.host,
+      port: config.http.port,
+      upstream: { host: '127.0.0.1', port: (http.server.address() as AddressInfo).port },
+      staleMs: config.http.healthStale,
+      states: prober.snapshot(),
+      log: log.child({ mod: 'http' }),
+    });
+    stops.push(() => healthListener!.stop());
+    const port = healthListener.port;
     const base = `http://${config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host}:${port}`;
 
     await journal.append({ type: 'platform.start', actor: 'system', details: { database: db.kind, http: base } });

@@ -3,6 +3,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type RouteOptions } from 'fastify';
 import type { Db } from './db/index.js';
+import type { HealthProber } from './health.js';
 import { isMssError, MssError, problem } from './errors.js';
 import type { Logger } from './logger.js';
 import { httpRequests, registry } from './metrics.js';
@@ -82,22 +83,16 @@ export function createFastify(o: ListenerOptions): FastifyInstance {
  * The platform's HTTP listener: health and metrics here; modules register their own
  * routes (TSA, admin API, autoconfig) as encapsulated plugins. Every error leaves as
  * application/problem+json; an unexpected error never shows its message to the client.
+ * /health answers from the prober's latest results (core/health.ts), never by running the
+ * checks inline; the platform serves its port from the health thread (core/health-thread.ts),
+ * which answers /health itself and relays the rest here.
  */
-export function createHttpServer(log: Logger, checks: HealthCheck[]): FastifyInstance {
+export function createHttpServer(log: Logger, health: Pick<HealthProber, 'report'>): FastifyInstance {
   const app = createFastify({ log, mod: 'http', bodyLimit: 64 * 1024 * 1024 });
 
   app.get('/health', async (_req, reply) => {
-    const results: Record<string, unknown> = {};
-    let ok = true;
-    for (const c of checks) {
-      try {
-        results[c.name] = await c.check();
-      } catch (e) {
-        ok = false;
-        results[c.name] = { error: (e as Error).message };
-      }
-    }
-    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'degraded', checks: results });
+    const r = health.report();
+    return reply.code(r.code).header('cache-control', 'no-store').send(r.body);
   });
 
   app.get('/metrics', async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()));

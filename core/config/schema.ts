@@ -63,6 +63,9 @@ export const schema = {
   http: {
     host: str('127.0.0.1', 'Address of the HTTP listener (health, metrics, TSA, admin API).'),
     port: port(8080, 'Port of the HTTP listener (0 = any free port).'),
+    healthInterval: duration(5000, 'How often each /health check (database, Dovecot, slapd, SMTP, IMAP, journal) runs in the background; /health answers from the latest results, with their age.'),
+    healthTimeout: duration(5000, 'A /health check not answered within this is reported failed.'),
+    healthStale: duration(20_000, 'A /health result older than this is reported stale (503): the platform could not complete the check for that long.'),
   },
   pki: {
     dir: path('pki', 'Directory of the development PKI created on first start (relative to dataDir).'),

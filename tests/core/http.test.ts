@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tsaRoutes } from '../../certs/http.js';
 import { createTsa } from '../../certs/tsa.js';
+import { HealthProber } from '../../core/health.js';
 import { createHttpServer } from '../../core/http.js';
 import { silentLogger } from '../../core/logger.js';
 import { autoconfigRoutes } from '../../imap-proxy/index.js';
@@ -25,7 +26,9 @@ const sampleOf = (r: Route) => samples[r.key.replace(/^HEAD /, 'GET ')];
 beforeAll(async () => {
   const pki = await testPki();
   const tsa = await createTsa({ certPem: pki.read('tsa.pem'), keyPem: pki.read('tsa.key'), chainPems: [pki.read('intermediate.pem')], policyOid: '1.2.250.1.999.1.1' });
-  app = createHttpServer(silentLogger, [{ name: 'test', check: async () => ({ ok: true }) }]);
+  const prober = new HealthProber([{ name: 'test', check: async () => ({ ok: true }) }], { intervalMs: 60_000, timeoutMs: 60_000, staleMs: 3_600_000 });
+  await prober.probeNow();
+  app = createHttpServer(silentLogger, prober);
   await app.register(tsaRoutes, { tsa });
   await app.register(autoconfigRoutes, { hostname: 'mssante.localhost', domains: ['mssante.localhost'], displayName: 'Test', imap: { port: 993, starttlsPort: 143 }, smtp: { submissionsPort: 465, submissionPort: 587 } });
   await app.ready();

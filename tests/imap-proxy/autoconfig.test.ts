@@ -1,6 +1,7 @@
 import { XMLParser } from 'fast-xml-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
+import { HealthProber } from '../../core/health.js';
 import { createHttpServer } from '../../core/http.js';
 import { silentLogger } from '../../core/logger.js';
 import { autoconfigRoutes } from '../../imap-proxy/index.js';
@@ -9,7 +10,7 @@ import { autoconfigRoutes } from '../../imap-proxy/index.js';
 describe('Thunderbird autoconfig', () => {
   let http: FastifyInstance;
   beforeAll(async () => {
-    http = createHttpServer(silentLogger, []);
+    http = createHttpServer(silentLogger, new HealthProber([], { intervalMs: 60_000, timeoutMs: 60_000, staleMs: 60_000 }));
     await http.register(autoconfigRoutes, {
       hostname: 'mail.mssante.example.fr',
       domains: ['mssante.example.fr', 'hopital.mssante.fr'],
