@@ -8,8 +8,11 @@
 //      TLS listener, the platform's certificate and the same suites: the production
 //      configuration keeps TLS in the proxy only. Rounds rotate the order; medians and the
 //      per-round (paired) ratios are printed, with the negotiated protocol and cipher.
-//   2. Login latency p50/p99: password (scrypt + policy + journal + Dovecot login), client
-//      certificate (EXTERNAL), and a direct Dovecot login for reference.
+//   2. Login latency p50/p99: password (scrypt + policy + journal + Dovecot login); the same
+//      reconnecting (password cache), with a new TLS session and with the last one resumed
+//      as Thunderbird does; client certificate (EXTERNAL); a direct Dovecot login for
+//      reference; and --burst (200) simultaneous logins from one address and one account,
+//      which must all succeed (issue 13: a hospital behind one NAT address).
 //   3. Memory: RSS of the proxy with --idle concurrent sessions sitting in IDLE (Dovecot
 //      hibernates them), and Dovecot's own RSS. The proxy runs as --workers processes
 //      (imap.workers, default 2): every session holds two descriptors and one process may
@@ -19,7 +22,7 @@
 // The clients run in child processes (as they would on other machines; two for the idle
 // sessions, each under its own descriptor limit). Loopback only.
 //
-//   node dist/bench/imap-proxy.js [--messages 1000] [--size 51200] [--rounds 5] [--logins 200]
+//   node dist/bench/imap-proxy.js [--messages 1000] [--size 51200] [--rounds 5] [--logins 200] [--burst 200]
 //        [--idle 10000] [--workers 2] [--only fetch,logins,idle] [--targets …] [--cpu-profile FILE]
 //
 // Dovecot hibernates an idle session by handing its inotify instance to imap-hibernate, so
@@ -50,6 +53,7 @@ import { loadTlsMaterial, MSSANTE_TLS12_CIPHERS, serverTlsOptions, TLS13_CIPHERS
 import { startMailstore } from '../mailstore/dovecot.js';
 import { deliverLmtp } from '../mailstore/lmtp.js';
 import { allProcs, descendants, procStat } from './proc.js';
+import { lineWaiter, open } from './load.js';
 import { balFactSource, checkCredentials, createBal, CredentialCache, createPerson, principalForCertificate, registerAppCertificate } from '../annuaire/bal/index.js';
 import { whitelistFactSource } from '../annuaire/whitelist/index.js';
 import { startImapProxy } from '../imap-proxy/index.js';
@@ -63,6 +67,7 @@ const { values: args } = parseArgs({
     size: { type: 'string', default: '51200' },
     rounds: { type: 'string', default: '5' },
     logins: { type: 'string', default: '200' },
+    burst: { type: 'string', default: '200' },
     idle: { type: 'string', default: '10000' },
     workers: { type: 'string', default: '2' },
     hold: { type: 'string', default: '0' },
@@ -78,7 +83,8 @@ const { values: args } = parseArgs({
 if (args.help) {
   process.stdout.write(
     [
-      'usage: node dist/bench/imap-proxy.js [--messages N] [--size BYTES] [--rounds R] [--logins N] [--idle N] [--workers N] [--only fetch,logins,idle] [--cpu-profile FILE]',
+      'usage: node dist/bench/imap-proxy.js [--messages N] [--size BYTES] [--rounds R] [--logins N] [--burst N] [--idle N] [--workers N] [--only fetch,logins,idle] [--cpu-profile FILE]',
+      '  --burst N simultaneous password logins from one address (default 200): how many succeed, are refused, fail.',
       '  --heap-snapshot FILE writes a V8 heap snapshot of this process with the idle sessions open (with --workers 1 the proxy is in it).',
       '  --idle-read BYTES: each idle session first reads a message of that size (a client that synced, then idles).',
       '  --hold S keeps the idle sessions open S seconds after measuring (to look at the processes).',
@@ -104,7 +110,8 @@ const app = (i: number) => `labo-${i}@${DOMAIN}`;
 type FetchRequest = { cmd: 'fetch'; host: string; port: number; secure: boolean; tls: ConnectionOptions; user: string; pass: string };
 type Request =
   | FetchRequest
-  | { cmd: 'logins'; n: number; port: number; tls?: ConnectionOptions; login: string }
+  | { cmd: 'logins'; n: number; port: number; tls?: ConnectionOptions; login: string; resume?: boolean }
+  | { cmd: 'burst'; n: number; port: number; tls?: ConnectionOptions; login: string }
   | { cmd: 'idle'; n: number; from: number; concurrency: number; port: number; tls: ConnectionOptions; boxes: string[]; read: boolean }
   | { cmd: 'close' };
 interface FetchResult {
@@ -115,40 +122,6 @@ interface FetchResult {
   tls: string | null;
   /** Average plaintext bytes per TLS record received (one socket 'data' event per record). */
   record: number | null;
-}
-
-/** One IMAP exchange on a socket: resolves at the first line matching `re`. */
-function lineWaiter(sock: Socket) {
-  let buf = '';
-  let waiter: { re: RegExp; resolve: (s: string) => void; reject: (e: Error) => void } | null = null;
-  const check = () => {
-    if (waiter && waiter.re.test(buf)) {
-      const w = waiter;
-      waiter = null;
-      const b = buf;
-      buf = '';
-      w.resolve(b);
-    }
-  };
-  sock.on('data', (d: Buffer) => {
-    buf += d.toString('latin1');
-    if (buf.length > 65536) buf = buf.slice(-4096);
-    check();
-  });
-  sock.on('close', () => waiter?.reject(new Error(`closed; got ${buf.slice(-200)}`)));
-  sock.on('error', (e) => waiter?.reject(e));
-  return (re: RegExp) =>
-    new Promise<string>((resolve, reject) => {
-      waiter = { re, resolve, reject };
-      check();
-    });
-}
-
-function open(port: number, tls?: ConnectionOptions): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const s = tls ? tlsConnect({ host: '127.0.0.1', port, ...tls }, () => resolve(s)) : tcpConnect({ host: '127.0.0.1', port }, () => resolve(s));
-    s.once('error', reject);
-  });
 }
 
 function describeTls(s: TLSSocket): string {
@@ -189,9 +162,17 @@ async function child() {
           process.send!({ ok: true, result: { bytes, n, seconds, tls, record: records ? recordBytes / records : null } satisfies FetchResult });
         } else if (req.cmd === 'logins') {
           const times: number[] = [];
+          // A reconnecting client offers the TLS session of its last connection (TLS 1.3
+          // tickets arrive after the handshake: the latest one is kept).
+          let last: Buffer | undefined;
+          let resumed = 0;
           for (let i = 0; i < req.n; i++) {
             const t0 = performance.now();
-            const s = await open(req.port, req.tls);
+            const s = await open(req.port, req.tls && req.resume && last ? { ...req.tls, session: last } : req.tls);
+            if (req.resume) {
+              if ((s as TLSSocket).isSessionReused()) resumed++;
+              s.on('session', (b: Buffer) => (last = b));
+            }
             const wait = lineWaiter(s);
             await wait(/\r\n/);
             s.write(`a ${req.login}\r\n`);
@@ -199,9 +180,28 @@ async function child() {
             times.push(performance.now() - t0);
             if (!/^a OK/m.test(answer)) throw new Error(`login refused: ${answer.trim()}`);
             s.write('z LOGOUT\r\n');
+            if (req.resume) await wait(/^z OK.*\r\n/m).catch(() => '');
             s.end();
           }
+          if (req.resume) process.send!({ progress: resumed });
           process.send!({ ok: true, result: times });
+        } else if (req.cmd === 'burst') {
+          // n logins at once from this one address: each connects, logs in and waits for its answer.
+          const one = async () => {
+            const t0 = performance.now();
+            const s = await open(req.port, req.tls);
+            const wait = lineWaiter(s);
+            await wait(/\r\n/);
+            s.write(`a ${req.login}\r\n`);
+            const answer = await wait(/^a (OK|NO|BAD).*\r\n/m);
+            s.destroy();
+            return { ms: performance.now() - t0, ok: /^a OK/m.test(answer), answer: answer.trim().split('\r\n').pop()! };
+          };
+          const out = await Promise.allSettled(Array.from({ length: req.n }, one));
+          const done = out.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+          const refused = done.filter((r) => !r.ok);
+          const failed = out.filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
+          process.send!({ ok: true, result: { times: done.filter((r) => r.ok).map((r) => r.ms), refused: refused.length, firstRefusal: refused[0]?.answer ?? null, failed: failed.length, firstFailure: failed[0] ? String(failed[0].reason) : null } });
         } else if (req.cmd === 'idle') {
           let next = 0;
           let failed = 0;
@@ -400,6 +400,7 @@ async function parent() {
   const SIZE = Number(args.size);
   const ROUNDS = Number(args.rounds);
   const LOGINS = Number(args.logins);
+  const BURST = Number(args.burst);
   const fdLimit = openFileLimit();
   const WORKERS = Number(args.workers);
   // Two descriptors per proxied session in the process holding it, plus what that process
@@ -488,16 +489,24 @@ async function parent() {
 
     if (ONLY.has('logins')) {
       const q = (s: string) => `"${s}"`;
-      const lat = async (label: string, port: number, tls: ConnectionOptions | undefined, login: string) => {
+      const lat = async (label: string, port: number, tls: ConnectionOptions | undefined, login: string, resume = false) => {
         await ask<number[]>(kid, { cmd: 'logins', n: 5, port, tls, login });
-        const t = await ask<number[]>(kid, { cmd: 'logins', n: LOGINS, port, tls, login });
-        say(`  ${label.padEnd(54)} p50 ${pct(t, 50).toFixed(1).padStart(6)} ms   p99 ${pct(t, 99).toFixed(1).padStart(6)} ms`);
+        let resumed = 0;
+        const t = await ask<number[]>(kid, { cmd: 'logins', n: LOGINS, port, tls, login, resume }, (n) => (resumed = n));
+        say(`  ${label.padEnd(54)} p50 ${pct(t, 50).toFixed(1).padStart(6)} ms   p99 ${pct(t, 99).toFixed(1).padStart(6)} ms${resume ? `   (${resumed} of ${LOGINS} resumed)` : ''}`);
       };
       say('');
       say(`Login latency, connect → tagged OK (${LOGINS} sequential logins each; load average ${load()})`);
       await lat('proxy, LOGIN password (scrypt, policy, journal)', proxy.ports.imaps, tlsOpts, `LOGIN ${q(PER)} ${q(PASSWORD)}`);
       useCache = true;
-      await lat('proxy, LOGIN password, reconnecting (password cache)', proxy.ports.imaps, tlsOpts, `LOGIN ${q(PER)} ${q(PASSWORD)}`);
+      await lat('proxy, LOGIN password, new TLS session (password cache)', proxy.ports.imaps, tlsOpts, `LOGIN ${q(PER)} ${q(PASSWORD)}`);
+      await lat('proxy, LOGIN password, reconnecting (TLS resumed, cache)', proxy.ports.imaps, tlsOpts, `LOGIN ${q(PER)} ${q(PASSWORD)}`, true);
+      const burst = await ask<{ times: number[]; refused: number; firstRefusal: string | null; failed: number; firstFailure: string | null }>(kid, { cmd: 'burst', n: BURST, port: proxy.ports.imaps, tls: tlsOpts, login: `LOGIN ${q(PER)} ${q(PASSWORD)}` });
+      say(
+        `  ${`${BURST} simultaneous LOGINs, one address, one account`.padEnd(54)} ${burst.times.length} OK, ${burst.refused} refused${burst.firstRefusal ? ` (${burst.firstRefusal})` : ''}, ${burst.failed} failed${burst.firstFailure ? ` (${burst.firstFailure})` : ''}; p50 ${pct(burst.times, 50).toFixed(1)} ms, p99 ${pct(burst.times, 99).toFixed(1)} ms`,
+      );
+      const direct = await ask<{ times: number[]; refused: number }>(kid, { cmd: 'burst', n: BURST, port: store.imap.port, login: `LOGIN ${q(`${PER}*${store.master.user}`)} ${q(store.master.password)}` });
+      say(`  ${`  the same against Dovecot directly (reference)`.padEnd(54)} ${direct.times.length} OK, ${direct.refused} refused; p50 ${pct(direct.times, 50).toFixed(1)} ms, p99 ${pct(direct.times, 99).toFixed(1)} ms`);
       useCache = false;
       await lat('proxy, AUTHENTICATE EXTERNAL (certificate)', proxy.ports.imaps, certOpts, `AUTHENTICATE EXTERNAL ${Buffer.from(app(0)).toString('base64')}`);
       await lat('Dovecot directly, master login (reference)', store.imap.port, undefined, `LOGIN ${q(`${PER}*${store.master.user}`)} ${q(store.master.password)}`);

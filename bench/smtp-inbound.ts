@@ -51,6 +51,7 @@ import type { Queryable } from '../core/db/index.js';
 import { createLogger, silentLogger } from '../core/logger.js';
 import { freePort } from '../core/net.js';
 import { allProcs, type ProcStat } from './proc.js';
+import { connectTcp, Refusal, startTls, Wire } from './load.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -126,89 +127,6 @@ interface JobResult {
   seconds: number;
   sessions: number;
   tls?: string;
-}
-
-/** Replies read whole (multi-line included) from a socket that STARTTLS may replace. */
-class Wire {
-  private buf = '';
-  private waiter: (() => void) | null = null;
-  private closed = false;
-  private error: Error | null = null;
-  constructor(public sock: Socket) {
-    this.attach(sock);
-  }
-
-  attach(s: Socket) {
-    s.setNoDelay(true);
-    s.on('data', (d: Buffer) => {
-      this.buf += d.toString('latin1');
-      this.wake();
-    });
-    s.on('error', (e) => {
-      this.error = e;
-      this.wake();
-    });
-    s.on('close', () => {
-      this.closed = true;
-      this.wake();
-    });
-  }
-
-  private wake() {
-    const w = this.waiter;
-    this.waiter = null;
-    w?.();
-  }
-
-  async reply(): Promise<string> {
-    for (;;) {
-      const m = /^(?:\d{3}-[^\r\n]*\r\n)*\d{3}(?: [^\r\n]*)?\r\n/.exec(this.buf);
-      if (m) {
-        this.buf = this.buf.slice(m[0].length);
-        return m[0].trimEnd();
-      }
-      if (this.error) throw this.error;
-      if (this.closed) throw new Error(`connection closed${this.buf ? `: ${this.buf.slice(0, 200)}` : ''}`);
-      await new Promise<void>((r) => (this.waiter = r));
-    }
-  }
-
-  async cmd(line: string | Buffer, expect: string): Promise<string> {
-    this.sock.write(line);
-    const r = await this.reply();
-    if (!r.startsWith(expect)) throw new Refusal(`${typeof line === 'string' ? line.trim().split(' ')[0] : 'DATA'} → ${r}`);
-    return r;
-  }
-
-  detachPlain(): Socket {
-    this.sock.removeAllListeners('data');
-    this.sock.removeAllListeners('close');
-    this.sock.removeAllListeners('error');
-    return this.sock;
-  }
-}
-
-/** The server said no (the session goes on); anything else is a connection failure. */
-class Refusal extends Error {}
-
-function connectTcp(port: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const s = tcpConnect({ host: '127.0.0.1', port }, () => {
-      s.off('error', reject);
-      resolve(s);
-    });
-    s.once('error', reject);
-  });
-}
-
-function startTls(plain: Socket, opts: ConnectionOptions): Promise<TLSSocket> {
-  return new Promise((resolve, reject) => {
-    const s = tlsConnect({ ...opts, socket: plain }, () => {
-      s.off('error', reject);
-      resolve(s);
-    });
-    s.once('error', reject);
-  });
 }
 
 /** A message of exactly `size` bytes before the terminating dot, CRLF lines, none starting with a dot. */

@@ -27,6 +27,12 @@ export interface FrontOptions {
   journal: Pick<Journal, 'append'>;
   log: Logger;
   backend: BackendTarget;
+  /**
+   * TLS session-ticket keys (48 bytes), the same in every process holding IMAP connections:
+   * a client reconnecting with its ticket resumes its session on whichever worker it lands
+   * (no certificate signature, no chain to check again) instead of a full handshake.
+   */
+  ticketKeys?: Buffer;
 }
 
 export interface Front {
@@ -44,7 +50,7 @@ const MAX_BAD_COMMANDS = 10;
 
 export function createFront(o: FrontOptions): Front {
   const { imap, log } = o;
-  const tlsOptions = serverTlsOptions(o.tls, { requestCert: imap.requestClientCertificate, rejectUnauthorized: false });
+  const tlsOptions = { ...serverTlsOptions(o.tls, { requestCert: imap.requestClientCertificate, rejectUnauthorized: false }), ...(o.ticketKeys ? { ticketKeys: o.ticketKeys } : {}) };
   const preAuth = new Set<PreAuthSession>();
   const pipes = new Set<Pipe>();
   const waitingBySource = new Map<string, number>();

@@ -1,6 +1,7 @@
 // The IMAP proxy's listeners: 993 (implicit TLS) and 143 (STARTTLS). Their connections are
 // handled in this process (imap.workers = 1, front.ts) or dealt to worker processes
 // (imap.workers > 1, workers.ts); logins are decided here either way.
+import { randomBytes } from 'node:crypto';
 import { createServer as createTcpServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { Config } from '../core/config/index.js';
 import type { HealthCheck } from '../core/http.js';
@@ -46,10 +47,13 @@ export async function startImapProxy(config: Pick<Config, 'imap' | 'operator'>, 
   const backend = { ...deps.backend, timeoutMs: o.backendTimeout };
 
   const workers = o.workers;
+  // One set of session-ticket keys for every process holding connections (front.ts); they
+  // live as long as the proxy, like the ones Node makes for each server on its own.
+  const ticketKeys = randomBytes(48);
   const carrier =
     workers <= 1
       ? (() => {
-          const front = createFront({ imap: o, hostname: config.operator.hostname, tls: deps.tls, authorise: decide, journal: deps.journal, log, backend });
+          const front = createFront({ imap: o, hostname: config.operator.hostname, tls: deps.tls, authorise: decide, journal: deps.journal, log, backend, ticketKeys });
           return { ...front, pids: () => [process.pid] };
         })()
       : await startWorkers({
@@ -69,6 +73,7 @@ export async function startImapProxy(config: Pick<Config, 'imap' | 'operator'>, 
             tls: { certChainPem: deps.tls.certChainPem, keyPem: deps.tls.keyPem, caPem: deps.tls.caPem, crlPems: deps.tls.crlPems },
             backend,
             logLevel: deps.log.level,
+            ticketKeys: ticketKeys.toString('base64'),
           },
           authorise: decide,
           journal: deps.journal,

@@ -263,10 +263,16 @@ export class PreAuthSession {
     const outcome = await this.ctx.authorise(req, { session: this.id, remote: this.remote, tag });
     if (this.closed) return;
     if (!outcome.ok) return this.write(outcome.answer);
-    let backend: BackendSession;
-    try {
-      backend = await openBackend(this.ctx.backend, outcome.bal, { session: this.id, remote: this.remote, remotePort: this.remotePort, local: this.local, localPort: this.localPort });
-    } catch (e) {
+    // The login's journal event and Dovecot's login go together: each is a round trip (to
+    // the platform's process and its database; to Dovecot), and OK waits for both — no
+    // access without its trace (fail closed). A Dovecot refusal after the event is written
+    // gets its own event (imap.backend.failed, same session) after it.
+    const [journalled, opened] = await Promise.allSettled([
+      this.ctx.journal.append(this.loginEvent(outcome)),
+      openBackend(this.ctx.backend, outcome.bal, { session: this.id, remote: this.remote, remotePort: this.remotePort, local: this.local, localPort: this.localPort }),
+    ]);
+    if (opened.status === 'rejected') {
+      const e = opened.reason as unknown;
       const why = e instanceof BackendError ? e.message : String(e);
       this.ctx.log.warn({ session: this.id, bal: outcome.bal, err: why }, 'imap: Dovecot login failed');
       await this.ctx.journal
@@ -274,34 +280,9 @@ export class PreAuthSession {
         .catch(() => {});
       return this.write(refusal(tag, 'IMAP_BACKEND_UNAVAILABLE', { address: outcome.bal }));
     }
-    if (this.closed) {
-      backend.socket.destroy();
-      return;
-    }
-    await this.handOver(tag, outcome, backend);
-  }
-
-  private async handOver(tag: string, outcome: Extract<LoginOutcome, { ok: true }>, backend: BackendSession) {
-    const actor = principalActor(outcome.principal);
-    const tlsSocket = this.socket as TLSSocket;
-    try {
-      // Journalled before the client sees OK: no access without its trace (fail closed).
-      await this.ctx.journal.append({
-        type: 'imap.login',
-        actor,
-        subject: outcome.bal,
-        details: {
-          session: this.id,
-          method: outcome.method,
-          ...(outcome.principal.kind === 'person' ? { auth: outcome.principal.auth } : { certificate: this.certificate?.subject }),
-          remote: this.remote,
-          port: this.localPort,
-          tls: tlsSocket.getProtocol?.() ?? null,
-          ...(this.clientId?.name ? { client: [this.clientId.name, this.clientId.version].filter(Boolean).join(' ') } : {}),
-        },
-      });
-    } catch (e) {
-      this.ctx.log.error({ err: e, session: this.id }, 'could not journal an IMAP login: refused');
+    const backend = opened.value;
+    if (journalled.status === 'rejected') {
+      this.ctx.log.error({ err: journalled.reason, session: this.id }, 'could not journal an IMAP login: refused');
       backend.socket.destroy();
       return this.write(refusal(tag, 'INTERNAL'));
     }
@@ -309,6 +290,28 @@ export class PreAuthSession {
       backend.socket.destroy();
       return;
     }
+    this.handOver(tag, outcome, backend);
+  }
+
+  private loginEvent(outcome: Extract<LoginOutcome, { ok: true }>) {
+    return {
+      type: 'imap.login',
+      actor: principalActor(outcome.principal),
+      subject: outcome.bal,
+      details: {
+        session: this.id,
+        method: outcome.method,
+        ...(outcome.principal.kind === 'person' ? { auth: outcome.principal.auth } : { certificate: this.certificate?.subject }),
+        remote: this.remote,
+        port: this.localPort,
+        tls: (this.socket as TLSSocket).getProtocol?.() ?? null,
+        ...(this.clientId?.name ? { client: [this.clientId.name, this.clientId.version].filter(Boolean).join(' ') } : {}),
+      },
+    };
+  }
+
+  private handOver(tag: string, outcome: Extract<LoginOutcome, { ok: true }>, backend: BackendSession) {
+    const actor = principalActor(outcome.principal);
     if (this.timer) clearTimeout(this.timer);
     this.handedOver = true;
     this.detach(this.socket);

@@ -38,6 +38,7 @@ function start(init: WorkerInit) {
     journal: { append: (ev: JournalEventInput) => call({ t: 'call', fn: 'journal', args: [ev] }) },
     log,
     backend: init.backend,
+    ticketKeys: Buffer.from(init.ticketKeys, 'base64'),
   });
   // One timer for the whole process: the platform's stats() sees the counts within a second.
   let last = '';

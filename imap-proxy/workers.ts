@@ -31,6 +31,8 @@ export interface WorkerInit {
   tls: TlsMaterialPems;
   backend: BackendTarget;
   logLevel: string;
+  /** TLS session-ticket keys shared by every worker (front.ts), base64. */
+  ticketKeys: string;
 }
 
 export type ToWorker =

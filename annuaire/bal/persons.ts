@@ -159,16 +159,23 @@ export async function checkCredentials(q: Queryable, user: string, secret: strin
   return { ok: true, principal: principalOf(p, 'password+totp') };
 }
 
-/** The person a user name designates: their login, or the address of a personal box they hold. */
+/**
+ * The person a user name designates: their login, or (failing that) the address of a
+ * personal box they hold. One statement: every login asks twice (the throttle's account
+ * key, then the check), and mail clients name themselves by address.
+ */
 async function personNamed(q: Queryable, user: string): Promise<PersonRow | null> {
-  const p = await personRow(q, { login: user });
-  if (p || !user.includes('@')) return p;
-  const { rows } = await q.query<PersonRow>(
-    `SELECT p.* FROM bal_mailboxes b JOIN bal_persons p ON p.idnps = b.owner_id
-      WHERE lower(b.address) = lower($1) AND b.type IN ('PER', 'CAB') AND b.status = 'active'`,
-    [user.trim()],
+  const { rows } = await q.query<PersonRow & { by_address: boolean }>(
+    `SELECT p.*, false AS by_address FROM bal_persons p WHERE lower(p.login) = lower($1)
+     UNION ALL
+     SELECT p.*, true FROM bal_mailboxes b JOIN bal_persons p ON p.idnps = b.owner_id
+      WHERE $2 AND lower(b.address) = lower($1) AND b.type IN ('PER', 'CAB') AND b.status = 'active'
+     ORDER BY by_address LIMIT 1`,
+    [user.trim(), user.includes('@')],
   );
-  return rows[0] ?? null;
+  if (!rows[0]) return null;
+  const { by_address: _, ...p } = rows[0];
+  return p;
 }
 
 /**
