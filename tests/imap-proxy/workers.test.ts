@@ -1,6 +1,7 @@
 // imap.workers = 2: the connections live in two worker processes (the compiled
 // dist/imap-proxy/worker.js), logins are decided and traces journalled in this process.
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import type { TLSSocket } from 'node:tls';
 import { ImapFlow } from 'imapflow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { APP, PER, PW, RawImap, startStack, type Stack } from './stack.js';
@@ -105,6 +106,28 @@ describe('imap-proxy with two worker processes', () => {
       c.socket.destroy();
     }
     expect((await s.throttle.state('source', '127.0.0.1')).failures).toBe(before + 4);
+  });
+
+  it('a reconnecting client resumes its TLS session whichever worker takes the connection', async () => {
+    // Connections are dealt in turn: of four reconnections, two land on each worker. Each
+    // offers the ticket of the connection before it (a ticket from the other worker, half
+    // the time); all resume only if the workers share their ticket keys.
+    let ticket: Buffer | undefined;
+    const resumed: boolean[] = [];
+    for (let i = 0; i < 5; i++) {
+      const c = await RawImap.tls(s.proxy.ports.imaps, s.tls(ticket ? { session: ticket } : {}));
+      const socket = c.socket as TLSSocket;
+      await c.until(/\* OK .*\r\n/);
+      c.send(`a LOGIN ${PER} "${PW.jeanne}"\r\n`);
+      expect(await c.until(/^a (OK|NO|BAD).*\r\n/m)).toMatch(/^a OK/m);
+      if (i > 0) resumed.push(socket.isSessionReused());
+      // TLS 1.3 tickets come after the handshake: by the login's answer, it is here.
+      ticket = socket.getSession();
+      expect(ticket).toBeDefined();
+      c.send('z LOGOUT\r\n');
+      await c.rest();
+    }
+    expect(resumed).toEqual([true, true, true, true]);
   });
 
   it('STARTTLS on the other port works through a worker, and LOGIN before it is refused', async () => {
