@@ -33,11 +33,11 @@
 // is stopped). It is not one of `npm start`'s packages: only this bench uses it.
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect as tcpConnect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { Session } from 'node:inspector';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
+import type { ConnectionOptions } from 'node:tls';
 import { parseArgs } from 'node:util';
 import { ImapFlow } from 'imapflow';
 import { operatorBalContext } from '../annuaire/admin/wiring.js';

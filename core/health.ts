@@ -53,9 +53,9 @@ export class HealthProber {
     for (const c of checks) this.states[c.name] = { status: 'pending', at: 0, ms: 0 };
   }
 
-  /** Runs every check once and resolves when each has a result (ok, failed or timed out). */
+  /** Runs every check once and resolves when each has a result (ok, failed, or timed out: a hung check is not waited for). */
   async probeNow(): Promise<void> {
-    await Promise.all(this.checks.map((c) => this.run(c)));
+    await this.atMostTimeout(Promise.all(this.checks.map((c) => this.run(c))));
   }
 
   /** Probes now, then keeps each check running every intervalMs in the background. */
@@ -70,7 +70,14 @@ export class HealthProber {
     this.stopped = true;
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
-    await Promise.all(this.running.values());
+    await this.atMostTimeout(Promise.all(this.running.values()));
+  }
+
+  /** p, or nothing once timeoutMs has passed (by then a hung check has its timeout recorded). */
+  private async atMostTimeout(p: Promise<unknown>): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([p, new Promise<void>((r) => (timer = setTimeout(r, this.options.timeoutMs + 10)))]);
+    clearTimeout(timer);
   }
 
   /** A copy of the latest results. */

@@ -120,6 +120,16 @@ describe('/health from the background prober', () => {
     expect(h.body.checks.mailstore.ageMs).toBeGreaterThan(1);
   });
 
+  it('a check that never answers holds neither the start nor the stop, and is reported failed', async () => {
+    const prober = new HealthProber([{ name: 'database', check: () => new Promise(() => {}) }, { name: 'smtp', check: async () => ({ ok: true }) }], { intervalMs: 10, timeoutMs: 50, staleMs: 3_600_000 });
+    await prober.start();
+    const r = prober.report();
+    expect(r.code).toBe(503);
+    expect(r.body.checks.database).toMatchObject({ status: 'failed', error: 'no answer within 50 ms' });
+    expect(r.body.checks.smtp).toMatchObject({ status: 'ok' });
+    await prober.stop();
+  });
+
   it('a check that throws is failed with its message, and does not stop the others', async () => {
     let n = 0;
     const s = await serve(
