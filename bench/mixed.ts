@@ -14,8 +14,9 @@
 // IDLE sessions) for --duration s. For each front: p50/p95/p99 and the rate achieved, alone
 // and mixed, and their ratio; the targets are checked at the end (/health p99 ≤ 50 ms, MX 250
 // p99 ≤ 500 ms, IMAP login p99 ≤ 500 ms, webmail p95 ≤ 150 ms, every front ≥ 0.8× its solo
-// rate). Open loop: requests start at a fixed rate whatever the answers, latency counts from
-// when each was due. Each front's load generator is a child process (they would be other
+// rate). Open loop: requests start at a fixed rate whatever the answers; latency counts from
+// each request's start, and how late the generator started it (its own process, on a busy
+// shared machine) is printed apart. Each front's load generator is a child process (they would be other
 // machines). The platform runs in this process on PGlite (MSS_DATABASE_URL: PostgreSQL), as
 // `mss start` has it; loopback only; bounded in time.
 //
@@ -450,7 +451,7 @@ async function main() {
       for (const x of gens) x.g.go();
       sync?.go();
       const results: Partial<Record<Front, OpenLoopResult>> = {};
-      for (const x of gens) results[x.f] = await x.g.result.catch((e: Error) => ({ lat: [], offered: 0, errors: 1, firstError: e.message.split('\n')[0], seconds: DURATION / 1000 }));
+      for (const x of gens) results[x.f] = await x.g.result.catch((e: Error) => ({ lat: [], late: [], offered: 0, errors: 1, firstError: e.message.split('\n')[0], seconds: DURATION / 1000 }));
       const syncs = await sync?.result.catch((e: Error) => (say(`  sync failed: ${e.message.split('\n')[0]}`), []));
       online?.go();
       const held = await online?.result.catch((e: Error) => ({ opened: 0, failed: ONLINE, firstError: e.message }));
@@ -468,16 +469,19 @@ async function main() {
     say(`Each front alone, then all together with ${mixed.online?.opened ?? 0} IDLE sessions open${mixed.online?.failed ? ` (${mixed.online.failed} failed: ${mixed.online.firstError})` : ''} and the national file synced ${mixed.syncs?.length ?? 0} times (${(mixed.syncs ?? []).map((ms) => (ms / 1000).toFixed(1) + ' s').join(', ')}):`);
     say(`  ${'front'.padEnd(11)} ${'offered/s'.padStart(9)} ${'(model/s)'.padStart(9)}   ${'alone: p50 / p95 / p99 ms, rate/s'.padEnd(36)} ${'mixed: p50 / p95 / p99 ms, rate/s'.padEnd(36)} mixed/alone rate`);
     const verdicts: string[] = [];
+    const lateness: string[] = [];
     for (const f of only) {
       const a = solo[f]!;
       const m = mixed.results[f]!;
       const rate = (r: OpenLoopResult) => r.lat.length / r.seconds;
       const line = (r: OpenLoopResult) => `${fmt(pct(r.lat, 50))} / ${fmt(pct(r.lat, 95))} / ${fmt(pct(r.lat, 99))}, ${rate(r).toFixed(2)}${r.errors ? ` (${r.errors} errors)` : ''}`;
+      lateness.push(`${f} ${fmt(pct(a.late ?? [], 99))} / ${fmt(pct(m.late ?? [], 99))}`);
       const ratio = rate(m) / rate(a);
       say(`  ${f.padEnd(11)} ${(MODEL[f].offered * SCALE).toFixed(1).padStart(9)} ${`(${MODEL[f].hour})`.padStart(9)}   ${line(a).padEnd(36)} ${line(m).padEnd(36)} ${ratio.toFixed(2)}×`);
       for (const r of [a, m]) if (r.firstError) say(`      first error: ${r.firstError.slice(0, 300)}`);
       if (ratio < 0.8) verdicts.push(`${f}: mixed rate ${ratio.toFixed(2)}× alone (target ≥ 0.8×)`);
     }
+    say(`  (latency from each request's start; the generators' own lateness in starting them, p99 alone / mixed, ms — the machine's, not the server's: ${lateness.join(', ')})`);
     const target99 = (f: Front, p: number, max: number, label: string) => {
       const r = mixed.results[f];
       if (!r) return;
