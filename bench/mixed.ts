@@ -28,6 +28,7 @@ import { request as httpRequest } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ConnectionOptions, TLSSocket } from 'node:tls';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import { createAdmin } from '../annuaire/admin/accounts.js';
@@ -441,30 +442,36 @@ async function main() {
     }
     say(`set-up: ${USERS} people and boxes with 30 messages each, the national file's first import (${NATIONAL.toLocaleString('en')} lines) in ${((performance.now() - t0) / 1000).toFixed(1)} s; load average ${load()}`);
 
-    const run = async (fronts: Front[], extras: boolean): Promise<{ results: Partial<Record<Front, OpenLoopResult>>; syncs?: number[]; online?: { opened: number; failed: number; firstError: string } }> => {
+    const run = async (fronts: Front[], extras: boolean): Promise<{ results: Partial<Record<Front, OpenLoopResult>>; syncs?: number[]; online?: { opened: number; failed: number; firstError: string }; loopLag: string }> => {
       const gens = fronts.map((f) => ({ f, g: spawnGenerator<OpenLoopResult>({ front: f, rate: MODEL[f].offered * SCALE, durationMs: DURATION, t: target }) }));
       const online = extras && ONLINE > 0 ? spawnGenerator<{ opened: number; failed: number; firstError: string }>({ front: 'online', n: ONLINE, t: target }) : undefined;
       const sync = extras ? spawnGenerator<number[]>({ front: 'sync', durationMs: DURATION, t: target, files: [files[1], files[0]], from: Date.UTC(2026, 2, 1) }) : undefined;
       for (const x of [...gens.map((g) => g.g), online, sync]) if (x) children.add(x.child);
       // Everyone ready (logged in, IDLE sessions open), then all start together.
       await Promise.all([...gens.map((x) => x.g.ready), online?.ready, sync?.ready]);
+      // How long the platform's event loop (PGlite's too) was kept from turning, meanwhile.
+      const lag = monitorEventLoopDelay({ resolution: 10 });
+      lag.enable();
       for (const x of gens) x.g.go();
       sync?.go();
       const results: Partial<Record<Front, OpenLoopResult>> = {};
       for (const x of gens) results[x.f] = await x.g.result.catch((e: Error) => ({ lat: [], late: [], offered: 0, errors: 1, firstError: e.message.split('\n')[0], seconds: DURATION / 1000 }));
       const syncs = await sync?.result.catch((e: Error) => (say(`  sync failed: ${e.message.split('\n')[0]}`), []));
+      lag.disable();
+      const loopLag = `${fmt(lag.percentile(50) / 1e6)} / ${fmt(lag.percentile(99) / 1e6)} / ${fmt(lag.max / 1e6)}`;
       online?.go();
       const held = await online?.result.catch((e: Error) => ({ opened: 0, failed: ONLINE, firstError: e.message }));
-      return { results, syncs, online: held };
+      return { results, syncs, online: held, loopLag };
     };
 
     const solo: Partial<Record<Front, OpenLoopResult>> = {};
     for (const f of only) {
-      solo[f] = (await run([f], false)).results[f];
-      say(`  alone: ${f.padEnd(10)} done; load average ${load()}`);
+      const r = await run([f], false);
+      solo[f] = r.results[f];
+      say(`  alone: ${f.padEnd(10)} done; the platform's event loop delayed p50 / p99 / max ${r.loopLag} ms; load average ${load()}`);
     }
     const mixed = await run(only, true);
-    say(`  mixed: done; load average ${load()}`);
+    say(`  mixed: done; the platform's event loop delayed p50 / p99 / max ${mixed.loopLag} ms; load average ${load()}`);
     say('');
     say(`Each front alone, then all together with ${mixed.online?.opened ?? 0} IDLE sessions open${mixed.online?.failed ? ` (${mixed.online.failed} failed: ${mixed.online.firstError})` : ''} and the national file synced ${mixed.syncs?.length ?? 0} times (${(mixed.syncs ?? []).map((ms) => (ms / 1000).toFixed(1) + ' s').join(', ')}):`);
     say(`  ${'front'.padEnd(11)} ${'offered/s'.padStart(9)} ${'(model/s)'.padStart(9)}   ${'alone: p50 / p95 / p99 ms, rate/s'.padEnd(36)} ${'mixed: p50 / p95 / p99 ms, rate/s'.padEnd(36)} mixed/alone rate`);
