@@ -31,7 +31,7 @@ describe('config', () => {
     const file = join(dir, 'mss.json');
     writeFileSync(file, JSON.stringify({ http: { port: 9000, host: '::1' }, journal: { sealInterval: '5s' } }));
     const c = loadConfig({ env: { MSS_HTTP_PORT: '9001' }, file, cwd: dir });
-    expect(c.http).toEqual({ host: '::1', port: 9001 });
+    expect(c.http).toMatchObject({ host: '::1', port: 9001 });
     expect(c.journal.sealInterval).toBe(5000);
     expect(loadConfig({ env: { MSS_HTTP_PORT: '9001' }, file, overrides: { http: { port: 0 } } }).http.port).toBe(0);
     expect(loadConfig({ env: { MSS_TLS_CERT_FILE: 'certs/x.pem' }, cwd: dir }).tls.certFile).toBe(join(dir, 'certs/x.pem'));
