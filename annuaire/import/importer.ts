@@ -222,7 +222,7 @@ export async function importSource(src: Source, o: ImportOptions): Promise<FileR
     const ready: Chunk[] = [];
     const main: TableName = header.kind === 'activity' ? 'activities' : 'addresses';
     const outs: Partial<Record<TableName, OutBuf>> = {};
-    for (const t of TABLES[header.kind]) outs[t] = new OutBuf((data) => ready.push({ table: t, data }), t === main ? 1 << 20 : 8 << 20);
+    for (const t of TABLES[header.kind]) outs[t] = new OutBuf((data) => ready.push({ table: t, data }), t === main ? 1 << 20 : 8 << 20, true);
     const splitter = new LineSplitter(header, outs);
 
     const reject = (n: number, reason: string, text: string) => {
@@ -287,6 +287,8 @@ export async function importSource(src: Source, o: ImportOptions): Promise<FileR
         }
       }
       const plans = await prepare(tx, header.kind, splitter.columns, date, src.name);
+      // A sync: the rows already in a table, as they are, are not staged (DigestGate).
+      for (const p of plans) outs[p.entity.name]!.gate = p.gate;
       if (!tx.copyFrom) throw new Error('this database connection cannot bulk-load (no copyFrom)');
       const copied = await interleaveCopies(tx, readAhead(rowChunks(), READ_AHEAD_BYTES), (t) => plans.find((p) => p.entity.name === t)!.copySql);
       progress.phase(`${lines.toLocaleString('en-US')} lines read, ${rejected} rejected; ${o.dryRun ? 'computing the difference (dry run: nothing is applied)' : 'applying the difference'}`);
