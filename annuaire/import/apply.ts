@@ -87,7 +87,7 @@ const literal = (s: string) => `'${s.replace(/'/g, "''")}'`;
  * tables every file uses: stg_keep (keys named by rejected lines) and stg_chg (the keys
  * each staged statement changed, for the journal, the dry-run listing and the directory).
  */
-export async function prepare(tx: Queryable, kind: FileKind, columns: Partial<Record<TableName, string[]>>, at: Date, sourceFile: string): Promise<Plan[]> {
+export async function prepare(tx: Queryable, kind: FileKind, columns: Partial<Record<TableName, string[]>>, at: Date, sourceFile: string, gates?: Partial<Record<TableName, DigestGate>>): Promise<Plan[]> {
   await tx.exec(`
     CREATE TEMP TABLE stg_keep (kind text NOT NULL, k text NOT NULL) ON COMMIT DROP;
     CREATE TEMP TABLE stg_chg (tbl text NOT NULL, kind text NOT NULL, k text COLLATE "C" NOT NULL) ON COMMIT DROP;`);
@@ -122,17 +122,42 @@ export async function prepare(tx: Queryable, kind: FileKind, columns: Partial<Re
       // itself: nobody else may write it meanwhile (readers go on). The vanished rows are
       // then reached by their ctid, without another pass over the table.
       await tx.exec(`LOCK TABLE ${e.table} IN SHARE ROW EXCLUSIVE MODE`);
-      // Digest and ctid of every active row in one value: 14 MB for a million rows, one pass.
-      const { rows } = await tx.query<{ d: Uint8Array | null; n: Uint8Array | null }>(
-        `SELECT string_agg(digest || tidsend(ctid), ''::bytea) FILTER (WHERE digest IS NOT NULL) AS d,
-                string_agg(tidsend(ctid), ''::bytea) FILTER (WHERE digest IS NULL) AS n
-         FROM ${e.table} WHERE active`,
-      );
-      const gate = new DigestGate(rows[0]?.d ?? new Uint8Array(0), rows[0]?.n ?? undefined);
+      const gate = gates?.[name] ?? (await loadGate(tx, name));
       plans.push({ entity: e, columns: cols, mode: 'staged', target, copySql: `COPY ${target} (${cols.join(', ')}, digest) FROM STDIN ${COPY_OPTIONS}`, indexes: [], gate });
     }
   }
   return plans;
+}
+
+/** Whether each table of this kind holds rows (a sync) or not (a first import). */
+export async function tablesFilled(q: Queryable, kind: FileKind): Promise<boolean[]> {
+  const out: boolean[] = [];
+  for (const name of TABLES[kind]) out.push((await q.query(`SELECT 1 FROM ${ENTITIES[name].table} LIMIT 1`)).rows.length > 0);
+  return out;
+}
+
+/**
+ * The digest and ctid of every active row of a table (DigestGate): 14 bytes a row, 14 MB
+ * for a million, in one pass — or, given `blocks`, in slices of that many table pages, one
+ * statement each (TID range scans), so that on PGlite's one connection the platform's own
+ * queries run between them. Nothing else writes these tables: the slices add up to the
+ * same rows (the importer checks that no other import was applied meanwhile).
+ */
+export async function loadGate(q: Queryable, name: TableName, blocks?: number): Promise<DigestGate> {
+  const t = ENTITIES[name].table;
+  const sql = (where: string) =>
+    `SELECT string_agg(digest || tidsend(ctid), ''::bytea) FILTER (WHERE digest IS NOT NULL) AS d,
+            string_agg(tidsend(ctid), ''::bytea) FILTER (WHERE digest IS NULL) AS n
+     FROM ${t} WHERE active ${where}`;
+  type Part = { d: Uint8Array | null; n: Uint8Array | null };
+  const parts: Part[] = [];
+  if (!blocks) parts.push((await q.query<Part>(sql(''))).rows[0]);
+  else {
+    const { rows } = await q.query<{ n: number }>(`SELECT (pg_relation_size('${t}') / current_setting('block_size')::int)::int AS n`);
+    for (let b = 0; b < rows[0].n; b += blocks) parts.push((await q.query<Part>(sql(`AND ctid >= '(${b},0)'::tid AND ctid < '(${b + blocks},0)'::tid`))).rows[0]);
+  }
+  const join = (xs: Array<Uint8Array | null>) => Buffer.concat(xs.filter((x): x is Uint8Array => x !== null));
+  return new DigestGate(join(parts.map((p) => p.d)), join(parts.map((p) => p.n)));
 }
 
 /** Keys named by rejected lines: those entries keep their state (see applyPlan). */

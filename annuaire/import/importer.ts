@@ -15,12 +15,12 @@ import { queueLdapChanges, requireLdapRebuild } from '../ldap/index.js';
 import type { Db, Queryable } from '../../core/db/index.js';
 import { MssError, isMssError } from '../../core/errors.js';
 import type { Journal } from '../../core/journal/index.js';
-import { applyPlan, changeBatches, ldapKeys, prepare, sampleChanges, stageProtected, type Change, type Plan, type TableCounts } from './apply.js';
+import { applyPlan, changeBatches, ldapKeys, loadGate, prepare, sampleChanges, stageProtected, tablesFilled, type Change, type Plan, type TableCounts } from './apply.js';
 import { BadLine, BlockDecoder, forEachLine, type Encoding, type Segment } from './decode.js';
 import { HeaderError, extractionDateFromName, parseHeader, type FileKind } from './formats.js';
 import { silentProgress, type Progress } from './progress.js';
 import type { RejectSink } from './report.js';
-import { LineSplitter, OutBuf, TABLES, cleanBlock, type TableName } from './rows.js';
+import { DigestGate, LineSplitter, OutBuf, TABLES, cleanBlock, type TableName } from './rows.js';
 import { DEFAULT_ZIP_LIMITS, openInput, type Source, type ZipLimits } from './source.js';
 
 /** What the importer needs of core/journal: appends inside our transaction. */
@@ -106,6 +106,12 @@ const MAX_PROTECTED = 100_000;
 const READ_AHEAD_BYTES = 32 << 20;
 /** How far ahead an extraction date may be (names carry Paris time, clocks drift): a day. */
 const FUTURE_TOLERANCE_MS = 86_400_000;
+/**
+ * PGlite, a sync: staged rows read ahead of the transaction, at most this many bytes (the
+ * rest is read inside it); the digests are read in slices of this many table pages.
+ */
+const PREREAD_BYTES = 128 << 20;
+const GATE_BLOCKS = 2048;
 /** Change events handed to the journal per multi-row INSERT. */
 const EVENTS_PER_WRITE = 100;
 
@@ -260,9 +266,40 @@ export async function importSource(src: Source, o: ImportOptions): Promise<FileR
       while (ready.length) yield ready.shift()!;
     }
 
+    // PGlite has one connection, which a transaction holds until it ends: reading the file
+    // inside it would stop the platform's own queries (mail spooling, logins) for as long.
+    // A sync is read ahead of the transaction instead: the digests first (in slices), then
+    // the file, keeping only the rows they do not know (a few MB a month). The transaction
+    // then checks that no import was applied meanwhile, and loads and applies those rows.
+    // PostgreSQL serves others beside a transaction: the file is read inside it, as it comes.
+    let ahead: { generation: string | null; gates: Partial<Record<TableName, DigestGate>>; chunks: Chunk[]; rest: AsyncGenerator<Chunk> } | undefined;
+    const generation = async (q: Queryable) =>
+      (await q.query<{ id: string | null }>('SELECT max(id)::text AS id FROM annuaire_import_files WHERE kind = $1', [header.kind])).rows[0]?.id ?? null;
+    if (o.db.kind === 'pglite' && (await tablesFilled(o.db, header.kind)).every(Boolean)) {
+      const gen = await generation(o.db);
+      const gates: Partial<Record<TableName, DigestGate>> = {};
+      for (const t of TABLES[header.kind]) outs[t]!.gate = gates[t] = await loadGate(o.db, t, GATE_BLOCKS);
+      const rest = rowChunks();
+      const chunks: Chunk[] = [];
+      for (let bytes = 0; bytes < PREREAD_BYTES; ) {
+        const r = await rest.next();
+        if (r.done) break;
+        chunks.push(r.value);
+        bytes += r.value.data.length;
+      }
+      ahead = { generation: gen, gates, chunks, rest };
+    }
+    const staged = async function* (a: NonNullable<typeof ahead>): AsyncGenerator<Chunk> {
+      yield* a.chunks.splice(0);
+      yield* a.rest;
+    };
+
     const run = async (tx: Queryable): Promise<FileResult> => {
       await tx.query('SELECT pg_advisory_xact_lock($1)', [IMPORT_LOCK]);
       const forced = await refuseIfOlder(tx);
+      if (ahead && (await generation(tx)) !== ahead.generation) {
+        throw new MssError('ANNUAIRE_READ_FAILED', { file: src.label, reason: 'another import of the same kind was applied while it was being read: run it again' });
+      }
       const previous = await lastApplied(tx, header.kind);
       if (o.db.kind === 'pg') {
         // Sorts (index builds, the joins of a sync) in memory rather than in temp files.
@@ -286,11 +323,14 @@ export async function importSource(src: Source, o: ImportOptions): Promise<FileR
           await tx.query('ROLLBACK TO SAVEPOINT temp_buffers');
         }
       }
-      const plans = await prepare(tx, header.kind, splitter.columns, date, src.name);
+      const plans = await prepare(tx, header.kind, splitter.columns, date, src.name, ahead?.gates);
+      if (ahead && plans.some((p) => p.gate !== ahead.gates[p.entity.name])) {
+        throw new MssError('ANNUAIRE_READ_FAILED', { file: src.label, reason: 'the national tables were emptied while it was being read: run it again' });
+      }
       // A sync: the rows already in a table, as they are, are not staged (DigestGate).
       for (const p of plans) outs[p.entity.name]!.gate = p.gate;
       if (!tx.copyFrom) throw new Error('this database connection cannot bulk-load (no copyFrom)');
-      const copied = await interleaveCopies(tx, readAhead(rowChunks(), READ_AHEAD_BYTES), (t) => plans.find((p) => p.entity.name === t)!.copySql);
+      const copied = await interleaveCopies(tx, readAhead(ahead ? staged(ahead) : rowChunks(), READ_AHEAD_BYTES), (t) => plans.find((p) => p.entity.name === t)!.copySql);
       progress.phase(`${lines.toLocaleString('en-US')} lines read, ${rejected} rejected; ${o.dryRun ? 'computing the difference (dry run: nothing is applied)' : 'applying the difference'}`);
       await stageProtected(tx, keep);
       await o.onStep?.('staged', src.label);
