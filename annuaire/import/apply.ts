@@ -75,8 +75,8 @@ export interface Plan {
   copySql: string;
   /** direct: the indexes dropped before the load, rebuilt after it. */
   indexes: Array<{ name: string; def: string; constraintDef: string | null; unique: boolean }>;
-  /** staged: the digests of the table's active rows. */
-  gate?: DigestGate;
+  /** staged: the digests of the table's active rows (read while the file is). */
+  gate?: Promise<DigestGate>;
 }
 
 const literal = (s: string) => `'${s.replace(/'/g, "''")}'`;
@@ -122,9 +122,17 @@ export async function prepare(tx: Queryable, kind: FileKind, columns: Partial<Re
       // itself: nobody else may write it meanwhile (readers go on). The vanished rows are
       // then reached by their ctid, without another pass over the table.
       await tx.exec(`LOCK TABLE ${e.table} IN SHARE ROW EXCLUSIVE MODE`);
-      const gate = gates?.[name] ?? (await loadGate(tx, name));
-      plans.push({ entity: e, columns: cols, mode: 'staged', target, copySql: `COPY ${target} (${cols.join(', ')}, digest) FROM STDIN ${COPY_OPTIONS}`, indexes: [], gate });
+      plans.push({ entity: e, columns: cols, mode: 'staged', target, copySql: `COPY ${target} (${cols.join(', ')}, digest) FROM STDIN ${COPY_OPTIONS}`, indexes: [] });
     }
+  }
+  // The digests are read last, not awaited: PostgreSQL reads them while the importer reads
+  // the file (its rows wait in memory meanwhile, see gated in importer.ts); the COPYs
+  // queue behind them on the connection.
+  for (const p of plans) {
+    if (p.mode !== 'staged') continue;
+    const given = gates?.[p.entity.name];
+    p.gate = given ? Promise.resolve(given) : loadGate(tx, p.entity.name);
+    p.gate.catch(() => {}); // awaited later; a failure surfaces there
   }
   return plans;
 }
@@ -232,7 +240,7 @@ export async function applyPlan(tx: Queryable, p: Plan, c: ApplyContext): Promis
   const s = p.target;
   const k = e.key;
   const gone = `stg_gone_${e.name}`;
-  const gate = p.gate!;
+  const gate = await p.gate!;
   // Where the active rows that no line of the file matched lie: changed or vanished.
   await tx.copyFrom!(`COPY ${gone} (tid) FROM STDIN (FORMAT csv)`, gate.unmatched());
   await tx.exec(`ANALYZE ${gone}`);
@@ -245,7 +253,7 @@ export async function applyPlan(tx: Queryable, p: Plan, c: ApplyContext): Promis
   // rule chooses among all of the key's lines, as if every line had been staged. (OFFSET 0:
   // the keys are looked up first, through the table's index; with the ctid test among
   // them, PostgreSQL would rather read the whole table.)
-  const candidates = await tx.query(
+  await tx.query(
     `INSERT INTO ${s} (${cols.join(', ')}, digest)
      SELECT ${cols.join(', ')}, digest FROM (
        SELECT t.*, t.ctid AS tid FROM ${e.table} t WHERE ${k('t')} IN (SELECT ${k('x')} FROM ${s} x) AND t.active OFFSET 0) t

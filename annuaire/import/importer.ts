@@ -20,7 +20,7 @@ import { BadLine, BlockDecoder, forEachLine, type Encoding, type Segment } from 
 import { HeaderError, extractionDateFromName, parseHeader, type FileKind } from './formats.js';
 import { silentProgress, type Progress } from './progress.js';
 import type { RejectSink } from './report.js';
-import { DigestGate, LineSplitter, OutBuf, TABLES, cleanBlock, type TableName } from './rows.js';
+import { DigestGate, LineSplitter, OutBuf, TABLES, cleanBlock, gateRows, type TableName } from './rows.js';
 import { DEFAULT_ZIP_LIMITS, openInput, type Source, type ZipLimits } from './source.js';
 
 /** What the importer needs of core/journal: appends inside our transaction. */
@@ -102,8 +102,9 @@ export interface ImportOutcome {
 const IMPORT_LOCK = 0x4d53_5310;
 /** Rejected lines whose keys we remember to protect their entries from deactivation. */
 const MAX_PROTECTED = 100_000;
-/** Rows parsed ahead of COPY (see readAhead). */
+/** Rows parsed ahead of COPY (see readAhead); in a sync, while the digests are read. */
 const READ_AHEAD_BYTES = 32 << 20;
+const SYNC_READ_AHEAD_BYTES = 160 << 20;
 /** How far ahead an extraction date may be (names carry Paris time, clocks drift): a day. */
 const FUTURE_TOLERANCE_MS = 86_400_000;
 /**
@@ -278,8 +279,8 @@ export async function importSource(src: Source, o: ImportOptions): Promise<FileR
     if (o.db.kind === 'pglite' && (await tablesFilled(o.db, header.kind)).every(Boolean)) {
       const gen = await generation(o.db);
       const gates: Partial<Record<TableName, DigestGate>> = {};
-      for (const t of TABLES[header.kind]) outs[t]!.gate = gates[t] = await loadGate(o.db, t, GATE_BLOCKS);
-      const rest = rowChunks();
+      for (const t of TABLES[header.kind]) gates[t] = await loadGate(o.db, t, GATE_BLOCKS);
+      const rest = gated(rowChunks(), gates);
       const chunks: Chunk[] = [];
       for (let bytes = 0; bytes < PREREAD_BYTES; ) {
         const r = await rest.next();
@@ -324,13 +325,15 @@ export async function importSource(src: Source, o: ImportOptions): Promise<FileR
         }
       }
       const plans = await prepare(tx, header.kind, splitter.columns, date, src.name, ahead?.gates);
-      if (ahead && plans.some((p) => p.gate !== ahead.gates[p.entity.name])) {
+      if (ahead && plans.some((p) => p.mode !== 'staged')) {
         throw new MssError('ANNUAIRE_READ_FAILED', { file: src.label, reason: 'the national tables were emptied while it was being read: run it again' });
       }
-      // A sync: the rows already in a table, as they are, are not staged (DigestGate).
-      for (const p of plans) outs[p.entity.name]!.gate = p.gate;
       if (!tx.copyFrom) throw new Error('this database connection cannot bulk-load (no copyFrom)');
-      const copied = await interleaveCopies(tx, readAhead(ahead ? staged(ahead) : rowChunks(), READ_AHEAD_BYTES), (t) => plans.find((p) => p.entity.name === t)!.copySql);
+      // A sync: the rows already in a table, as they are, are not staged (DigestGate). The
+      // parser runs further ahead meanwhile: its rows wait while the digests are read.
+      const gates = Object.fromEntries(plans.filter((p) => p.gate).map((p) => [p.entity.name, p.gate!]));
+      const rows = ahead ? staged(ahead) : readAhead(rowChunks(), Object.keys(gates).length ? SYNC_READ_AHEAD_BYTES : READ_AHEAD_BYTES);
+      const copied = await interleaveCopies(tx, ahead ? rows : gated(rows, gates), (t) => plans.find((p) => p.entity.name === t)!.copySql);
       progress.phase(`${lines.toLocaleString('en-US')} lines read, ${rejected} rejected; ${o.dryRun ? 'computing the difference (dry run: nothing is applied)' : 'applying the difference'}`);
       await stageProtected(tx, keep);
       await o.onStep?.('staged', src.label);
@@ -447,6 +450,15 @@ async function interleaveCopies(tx: Queryable, chunks: AsyncIterator<Chunk>, cop
     copied.set(table, (copied.get(table) ?? 0) + (await tx.copyFrom!(copySql(table), run())));
   }
   return copied;
+}
+
+/** The chunks without the rows the tables hold as they are (a sync: gateRows). */
+async function* gated(src: AsyncGenerator<Chunk>, gates: Partial<Record<TableName, DigestGate | Promise<DigestGate>>>): AsyncGenerator<Chunk> {
+  for await (const c of src) {
+    const g = gates[c.table];
+    const data = g ? gateRows(c.data, await g) : c.data;
+    if (data.length) yield { table: c.table, data };
+  }
 }
 
 /**

@@ -165,15 +165,12 @@ export const DIGEST_ROOM = 19;
  * Output of one table: whole rows in ~1 MB chunks handed to `emit`. A row is begun at
  * `mark` (after reserve), its fields written, and ended by endRow. With `digests` on (the
  * importer), endRow appends the row's digest as one more column (see digest64 and
- * migration 0110) — or, when the row's digest is in `gate` (the digests of the rows the
- * table holds), takes the row back: that very row is in the table already.
+ * migration 0110), which a sync reads back to drop the rows the table holds (gateRows).
  */
 export class OutBuf {
   private buf: Buffer;
   private pos = 0;
   rows = 0;
-  /** The digests of the table's active rows (a sync): rows found there are not written. */
-  gate: DigestGate | undefined;
 
   constructor(
     private readonly emit: (chunk: Buffer) => void,
@@ -225,15 +222,11 @@ export class OutBuf {
     this.pos = start;
   }
 
-  /** Ends the row begun at `start`: its digest and LF, or nothing at all when the gate holds it. */
+  /** Ends the row begun at `start`: its digest (when on) and LF. */
   endRow(start: number) {
     if (this.digests) {
       const buf = this.buf;
       digest64(buf, start, this.pos);
-      if (this.gate?.has(D[0], D[1])) {
-        this.pos = start;
-        return;
-      }
       let p = this.pos;
       buf[p++] = PIPE;
       buf[p++] = 0x5c; // \x: bytea's hex input
@@ -293,6 +286,35 @@ export function digest64(b: Buffer, s: number, e: number): void {
   h1 = Math.imul(h1 ^ (h1 >>> 15), 0x2c1b3c6d) ^ h2;
   D[0] = h1;
   D[1] = h2;
+}
+
+const UNHEX = new Int8Array(256).fill(-1);
+for (let i = 0; i < 16; i++) UNHEX[HEX[i]] = i;
+
+/**
+ * A chunk of rows ended by endRow with digests on, without those whose digest the gate
+ * holds (marking them matched): the rows of a sync that the table does not hold as they
+ * are. Each row ends with `|\x` and 16 hex digits.
+ */
+export function gateRows(chunk: Buffer, gate: DigestGate): Buffer {
+  const keep: Buffer[] = [];
+  let from = 0; // start of the run of rows kept so far
+  let s = 0;
+  while (s < chunk.length) {
+    const nl = chunk.indexOf(LF, s);
+    let h = 0;
+    let l = 0;
+    for (let i = nl - 16; i < nl - 8; i++) h = (h << 4) | UNHEX[chunk[i]];
+    for (let i = nl - 8; i < nl; i++) l = (l << 4) | UNHEX[chunk[i]];
+    if (gate.has(h >>> 0, l >>> 0)) {
+      if (s > from) keep.push(chunk.subarray(from, s));
+      from = nl + 1;
+    }
+    s = nl + 1;
+  }
+  if (from === 0) return chunk;
+  if (chunk.length > from) keep.push(chunk.subarray(from));
+  return Buffer.concat(keep);
 }
 
 /**
