@@ -125,14 +125,16 @@ export async function prepare(tx: Queryable, kind: FileKind, columns: Partial<Re
       plans.push({ entity: e, columns: cols, mode: 'staged', target, copySql: `COPY ${target} (${cols.join(', ')}, digest) FROM STDIN ${COPY_OPTIONS}`, indexes: [] });
     }
   }
-  // The digests are read last, not awaited: PostgreSQL reads them while the importer reads
-  // the file (its rows wait in memory meanwhile, see gated in importer.ts); the COPYs
-  // queue behind them on the connection.
+  // The digests are read last, one table after the other, not awaited: PostgreSQL reads
+  // them while the importer reads the file (its rows wait in memory meanwhile; nothing is
+  // sent on the connection until all are read: see gated in importer.ts).
+  let chain: Promise<unknown> = Promise.resolve();
   for (const p of plans) {
     if (p.mode !== 'staged') continue;
     const given = gates?.[p.entity.name];
-    p.gate = given ? Promise.resolve(given) : loadGate(tx, p.entity.name);
-    p.gate.catch(() => {}); // awaited later; a failure surfaces there
+    const gate = chain.then(() => given ?? loadGate(tx, p.entity.name));
+    gate.catch(() => {}); // awaited later; a failure surfaces there
+    p.gate = chain = gate;
   }
   return plans;
 }

@@ -452,12 +452,24 @@ async function interleaveCopies(tx: Queryable, chunks: AsyncIterator<Chunk>, cop
   return copied;
 }
 
-/** The chunks without the rows the tables hold as they are (a sync: gateRows). */
+/**
+ * The chunks without the rows the tables hold as they are (a sync: gateRows). Nothing
+ * passes before every table's digests are in: until then they are being read on the
+ * transaction's connection, which serves one statement at a time.
+ */
 async function* gated(src: AsyncGenerator<Chunk>, gates: Partial<Record<TableName, DigestGate | Promise<DigestGate>>>): AsyncGenerator<Chunk> {
-  for await (const c of src) {
-    const g = gates[c.table];
-    const data = g ? gateRows(c.data, await g) : c.data;
-    if (data.length) yield { table: c.table, data };
+  // Asked first: the parser (readAhead's) starts now, and reads on while the digests come.
+  const first = src.next();
+  first.catch(() => {}); // awaited below
+  try {
+    const ready = Object.fromEntries(await Promise.all(Object.entries(gates).map(async ([t, g]) => [t, await g] as const))) as Partial<Record<TableName, DigestGate>>;
+    for (let r = await first; !r.done; r = await src.next()) {
+      const g = ready[r.value.table];
+      const data = g ? gateRows(r.value.data, g) : r.value.data;
+      if (data.length) yield { table: r.value.table, data };
+    }
+  } finally {
+    await src.return(undefined);
   }
 }
 
