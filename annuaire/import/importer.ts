@@ -104,7 +104,7 @@ const IMPORT_LOCK = 0x4d53_5310;
 const MAX_PROTECTED = 100_000;
 /** Rows parsed ahead of COPY (see readAhead); in a sync, while the digests are read. */
 const READ_AHEAD_BYTES = 32 << 20;
-const SYNC_READ_AHEAD_BYTES = 160 << 20;
+const SYNC_READ_AHEAD_BYTES = 96 << 20;
 /** How far ahead an extraction date may be (names carry Paris time, clocks drift): a day. */
 const FUTURE_TOLERANCE_MS = 86_400_000;
 /**
