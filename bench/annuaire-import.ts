@@ -2,7 +2,8 @@
 // (default 1,000,000) imported into real PostgreSQL by `annuaire/import`, next to a plain
 // `COPY` of the same file into a staging table in the same cluster and run. Prints both
 // times, the import's peak RSS, and the ratio (targets: ≤ 1.5× COPY, ≤ 512 MB). Then the
-// next month's file (2 % changed, 1 % new, 1 % vanished) as an incremental sync.
+// next month's file (2 % changed, 1 % new, 1 % vanished) as an incremental sync (target:
+// ≤ 1.2× the COPY of the same file: the file is read whole, only its difference applied).
 //
 //   node dist/bench/annuaire-import.js [--lines N] [--runs N] [--keep]
 // Uses MSS_DATABASE_URL when set (scratch databases are created and dropped there), else
@@ -298,7 +299,8 @@ try {
   const m1 = median(firsts);
   say(`  median: first import ${m1.toFixed(2)}× COPY, next month ${median(syncs).toFixed(2)}× COPY; peak RSS ${maxRss.toFixed(0)} MB; load now ${load()}`);
   if (cpuFirsts.length) say(`  median CPU time: first import ${median(cpuFirsts).toFixed(2)}× COPY's, next month ${median(cpuSyncs).toFixed(2)}× COPY's`);
-  say(`  targets: ≤ 1.5× COPY → ${m1 <= 1.5 ? 'met' : 'NOT met'}; ≤ 512 MB → ${maxRss <= 512 ? 'met' : 'NOT met'}`);
+  const m2 = median(syncs);
+  say(`  targets: first import ≤ 1.5× COPY → ${m1 <= 1.5 ? 'met' : 'NOT met'}; next month ≤ 1.2× COPY → ${m2 <= 1.2 ? 'met' : 'NOT met'}; ≤ 512 MB → ${maxRss <= 512 ? 'met' : 'NOT met'}`);
 } finally {
   if (!args.keep) rmSync(work, { recursive: true, force: true });
   else say(`files kept in ${work}`);

@@ -6,16 +6,21 @@
 // - direct: the table is empty (a first import). Its indexes are dropped, the file's rows
 //   are COPY'd straight into it, and the indexes are rebuilt from the loaded rows — the
 //   rows are written once, by COPY, with no staging table and no INSERT … SELECT;
-// - staged: the rows go to a narrow temporary table, then three set-based statements apply
-//   the difference: changed (or reappearing) rows updated, new ones inserted, active rows
-//   absent from the file deactivated. Unchanged rows are not written at all: their "last
-//   seen" is the extraction date of the last file applied (annuaire_last_seen, 0101).
+// - staged (a sync): every row carries the digest of its fields (0110). The digests of the
+//   table's active rows are read first; a row of the file whose digest is among them is
+//   that very row again, and is neither staged nor written (rows.ts, DigestGate). Only
+//   the others go to a narrow temporary table, with the table's own row for any of their
+//   keys that a skipped line also named (so that repeats merge as before); then three
+//   set-based statements apply the difference: changed (or reappearing) rows updated, new
+//   ones inserted, and active rows whose digest no line matched, absent from the staging,
+//   deactivated. Unchanged rows cost no write at all: their "last seen" is the extraction
+//   date of the last file applied (annuaire_last_seen, 0101).
 // Lines repeating a key were merged by the splitter where that is cheap; the unique index
 // (built on the staging table, or rebuilt on the final one) finds any repeat left, and
 // `dedupe` keeps one row per key by DEDUPE_ORDER, whatever the line order was.
 import type { Queryable } from '../../core/db/index.js';
 import type { FileKind } from './formats.js';
-import { COPY_OPTIONS, TABLES, type TableName } from './rows.js';
+import { COPY_OPTIONS, DigestGate, TABLES, type TableName } from './rows.js';
 
 export { TABLES, type TableName };
 export type ChangeKind = 'inserted' | 'updated' | 'deactivated';
@@ -70,6 +75,8 @@ export interface Plan {
   copySql: string;
   /** direct: the indexes dropped before the load, rebuilt after it. */
   indexes: Array<{ name: string; def: string; constraintDef: string | null; unique: boolean }>;
+  /** staged: the digests of the table's active rows (read while the file is). */
+  gate?: Promise<DigestGate>;
 }
 
 const literal = (s: string) => `'${s.replace(/'/g, "''")}'`;
@@ -80,7 +87,7 @@ const literal = (s: string) => `'${s.replace(/'/g, "''")}'`;
  * tables every file uses: stg_keep (keys named by rejected lines) and stg_chg (the keys
  * each staged statement changed, for the journal, the dry-run listing and the directory).
  */
-export async function prepare(tx: Queryable, kind: FileKind, columns: Partial<Record<TableName, string[]>>, at: Date, sourceFile: string): Promise<Plan[]> {
+export async function prepare(tx: Queryable, kind: FileKind, columns: Partial<Record<TableName, string[]>>, at: Date, sourceFile: string, gates?: Partial<Record<TableName, DigestGate>>): Promise<Plan[]> {
   await tx.exec(`
     CREATE TEMP TABLE stg_keep (kind text NOT NULL, k text NOT NULL) ON COMMIT DROP;
     CREATE TEMP TABLE stg_chg (tbl text NOT NULL, kind text NOT NULL, k text COLLATE "C" NOT NULL) ON COMMIT DROP;`);
@@ -106,14 +113,61 @@ export async function prepare(tx: Queryable, kind: FileKind, columns: Partial<Re
       // the rows themselves carry only the file's fields.
       const date = literal(at.toISOString());
       await tx.exec(`ALTER TABLE ${e.table} ALTER COLUMN first_seen SET DEFAULT ${date}, ALTER COLUMN last_seen SET DEFAULT ${date}, ALTER COLUMN source_file SET DEFAULT ${literal(sourceFile)}`);
-      plans.push({ entity: e, columns: cols, mode: 'direct', target: e.table, copySql: `COPY ${e.table} (${cols.join(', ')}) FROM STDIN ${COPY_OPTIONS.replace(/\)$/, ', FREEZE)')}`, indexes: rows.map((r) => ({ name: r.name, def: r.def, constraintDef: r.constraint_def, unique: r.unique })) });
+      plans.push({ entity: e, columns: cols, mode: 'direct', target: e.table, copySql: `COPY ${e.table} (${cols.join(', ')}, digest) FROM STDIN ${COPY_OPTIONS.replace(/\)$/, ', FREEZE)')}`, indexes: rows.map((r) => ({ name: r.name, def: r.def, constraintDef: r.constraint_def, unique: r.unique })) });
     } else {
       const target = `stg_${name}`;
-      await tx.exec(`CREATE TEMP TABLE ${target} (${cols.map((c) => `${c} text${C_COLUMNS.has(c) ? ' COLLATE "C"' : ''}`).join(', ')}) ON COMMIT DROP`);
-      plans.push({ entity: e, columns: cols, mode: 'staged', target, copySql: `COPY ${target} (${cols.join(', ')}) FROM STDIN ${COPY_OPTIONS}`, indexes: [] });
+      await tx.exec(`CREATE TEMP TABLE ${target} (${cols.map((c) => `${c} text${C_COLUMNS.has(c) ? ' COLLATE "C"' : ''}`).join(', ')}, digest bytea) ON COMMIT DROP;
+        CREATE TEMP TABLE stg_gone_${name} (tid tid) ON COMMIT DROP`);
+      // Where each row lies (its ctid) stays true until this transaction writes the table
+      // itself: nobody else may write it meanwhile (readers go on). The vanished rows are
+      // then reached by their ctid, without another pass over the table.
+      await tx.exec(`LOCK TABLE ${e.table} IN SHARE ROW EXCLUSIVE MODE`);
+      plans.push({ entity: e, columns: cols, mode: 'staged', target, copySql: `COPY ${target} (${cols.join(', ')}, digest) FROM STDIN ${COPY_OPTIONS}`, indexes: [] });
     }
   }
+  // The digests are read last, one table after the other, not awaited: PostgreSQL reads
+  // them while the importer reads the file (its rows wait in memory meanwhile; nothing is
+  // sent on the connection until all are read: see gated in importer.ts).
+  let chain: Promise<unknown> = Promise.resolve();
+  for (const p of plans) {
+    if (p.mode !== 'staged') continue;
+    const given = gates?.[p.entity.name];
+    const gate = chain.then(() => given ?? loadGate(tx, p.entity.name));
+    gate.catch(() => {}); // awaited later; a failure surfaces there
+    p.gate = chain = gate;
+  }
   return plans;
+}
+
+/** Whether each table of this kind holds rows (a sync) or not (a first import). */
+export async function tablesFilled(q: Queryable, kind: FileKind): Promise<boolean[]> {
+  const out: boolean[] = [];
+  for (const name of TABLES[kind]) out.push((await q.query(`SELECT 1 FROM ${ENTITIES[name].table} LIMIT 1`)).rows.length > 0);
+  return out;
+}
+
+/**
+ * The digest and ctid of every active row of a table (DigestGate): 14 bytes a row, 14 MB
+ * for a million, in one pass — or, given `blocks`, in slices of that many table pages, one
+ * statement each (TID range scans), so that on PGlite's one connection the platform's own
+ * queries run between them. Nothing else writes these tables: the slices add up to the
+ * same rows (the importer checks that no other import was applied meanwhile).
+ */
+export async function loadGate(q: Queryable, name: TableName, blocks?: number): Promise<DigestGate> {
+  const t = ENTITIES[name].table;
+  const sql = (where: string) =>
+    `SELECT string_agg(digest || tidsend(ctid), ''::bytea) FILTER (WHERE digest IS NOT NULL) AS d,
+            string_agg(tidsend(ctid), ''::bytea) FILTER (WHERE digest IS NULL) AS n
+     FROM ${t} WHERE active ${where}`;
+  type Part = { d: Uint8Array | null; n: Uint8Array | null };
+  const parts: Part[] = [];
+  if (!blocks) parts.push((await q.query<Part>(sql(''))).rows[0]);
+  else {
+    const { rows } = await q.query<{ n: number }>(`SELECT (pg_relation_size('${t}') / current_setting('block_size')::int)::int AS n`);
+    for (let b = 0; b < rows[0].n; b += blocks) parts.push((await q.query<Part>(sql(`AND ctid >= '(${b},0)'::tid AND ctid < '(${b + blocks},0)'::tid`))).rows[0]);
+  }
+  const join = (xs: Array<Uint8Array | null>) => Buffer.concat(xs.filter((x): x is Uint8Array => x !== null));
+  return new DigestGate(join(parts.map((p) => p.d)), join(parts.map((p) => p.n)));
 }
 
 /** Keys named by rejected lines: those entries keep their state (see applyPlan). */
@@ -186,43 +240,57 @@ export async function applyPlan(tx: Queryable, p: Plan, c: ApplyContext): Promis
   }
 
   const s = p.target;
-  // The planner needs the staging table's size and its key's spread, not the statistics
-  // of every column (those took longer to sample than the join they inform).
-  const merged = await uniqueWithMerge(tx, p, `CREATE UNIQUE INDEX ON ${s} (${e.key('x').replace('x.', '')}); ANALYZE ${s} (${e.keyColumn})`);
-  const seen = c.copied - merged;
-  // One pass over both sides finds every difference (a full join: new, vanished, changed);
-  // the statements that follow touch only those keys, through the indexes. When the
-  // table's rows lie in key order (persons and activities do: the extraction lists
-  // professionals by id), both sides are best read in key order from their unique indexes
-  // (a merge join); left to itself, the planner hashes a whole side, which costs half as
-  // much again and a hash table the size of the file. When they do not (structures), the
-  // index order would read the table's pages at random, and the hash join is the cheaper.
+  const k = e.key;
+  const gone = `stg_gone_${e.name}`;
+  const gate = await p.gate!;
+  // Where the active rows that no line of the file matched lie: changed or vanished.
+  await tx.copyFrom!(`COPY ${gone} (tid) FROM STDIN (FORMAT csv)`, gate.unmatched());
+  await tx.exec(`ANALYZE ${gone}`);
+  // What the planner needs of the staging: its size and its key's spread (the statistics
+  // of every column took longer to sample than the joins they inform). Staged rows are
+  // few: their keys are looked up through the table's unique index, not by scanning it.
+  await tx.exec(`ANALYZE ${s} (${e.keyColumn})`);
+  // A staged key that a skipped line also named (a key repeated in the file with other
+  // content): that line was the table's row, as it is — staged again, so that the merge
+  // rule chooses among all of the key's lines, as if every line had been staged. (OFFSET 0:
+  // the keys are looked up first, through the table's index; with the ctid test among
+  // them, PostgreSQL would rather read the whole table.)
+  await tx.query(
+    `INSERT INTO ${s} (${cols.join(', ')}, digest)
+     SELECT ${cols.join(', ')}, digest FROM (
+       SELECT t.*, t.ctid AS tid FROM ${e.table} t WHERE ${k('t')} IN (SELECT ${k('x')} FROM ${s} x) AND t.active OFFSET 0) t
+     WHERE t.tid NOT IN (SELECT g.tid FROM ${gone} g)`,
+  );
+  const merged = await uniqueWithMerge(tx, p, `CREATE UNIQUE INDEX ON ${s} (${k('x').replace('x.', '')}); ANALYZE ${s} (${e.keyColumn})`);
+  // Distinct keys of the file: one per matched digest (the skipped lines), plus those left
+  // in the staging (copied + candidates − merged) that are not a candidate's.
+  const seen = gate.matched + c.copied - merged;
+  // The staged keys are looked up in the table through its unique index; the vanished
+  // rows are read where they lie.
   const d = `stg_d_${e.name}`;
-  const merge = (await keyOrderCorrelation(tx, e)) > 0.9;
-  if (merge) await tx.query('SET LOCAL enable_hashjoin = off');
-  const keep = e.protect.map(([k, col]) => `AND NOT EXISTS (SELECT 1 FROM stg_keep p WHERE p.kind = '${k}' AND p.k = ${col})`).join(' ');
+  const keep = e.protect.map(([kind, col]) => `AND NOT EXISTS (SELECT 1 FROM stg_keep p WHERE p.kind = '${kind}' AND p.k = ${col})`).join(' ');
   await tx.exec(`CREATE TEMP TABLE ${d} ON COMMIT DROP AS
-    SELECT coalesce(${e.key('t')}, ${e.key('s')}) AS k,
-           CASE WHEN t.ctid IS NULL THEN 'inserted' WHEN s.ctid IS NULL THEN 'deactivated' ELSE 'updated' END AS kind
-    FROM ${e.table} t FULL JOIN ${s} s ON ${e.key('t')} = ${e.key('s')}
-    WHERE t.ctid IS NULL
-       OR (s.ctid IS NULL AND t.active ${c.deactivate ? keep : 'AND false'})
-       OR (s.ctid IS NOT NULL AND (NOT t.active OR (${cols.map((x) => `t.${x}`).join(', ')}) IS DISTINCT FROM (${cols.map((x) => `s.${x}`).join(', ')})));
+    SELECT ${k('s')} AS k, CASE WHEN t.ctid IS NULL THEN 'inserted' ELSE 'updated' END AS kind
+    FROM ${s} s LEFT JOIN ${e.table} t ON ${k('t')} = ${k('s')}
+    WHERE t.ctid IS NULL OR NOT t.active OR (${cols.map((x) => `t.${x}`).join(', ')}) IS DISTINCT FROM (${cols.map((x) => `s.${x}`).join(', ')})
+    UNION ALL
+    SELECT ${k('t')}, 'deactivated' FROM ${e.table} t
+    WHERE ${c.deactivate ? '' : 'false AND'} t.ctid = ANY(ARRAY(SELECT g.tid FROM ${gone} g)) AND t.active
+      AND NOT EXISTS (SELECT 1 FROM ${s} s WHERE ${k('s')} = ${k('t')}) ${keep};
     ANALYZE ${d}`);
-  if (merge) await tx.query('SET LOCAL enable_hashjoin TO DEFAULT');
   const log = (change: ChangeKind, sql: string, params: unknown[]) =>
     tx.query(`WITH c AS (${sql} RETURNING ${e.key('t')} AS k) INSERT INTO stg_chg (tbl, kind, k) SELECT '${e.name}', '${change}', k FROM c`, params);
   const updated = await log(
     'updated',
-    `UPDATE ${e.table} t SET (${cols.join(', ')}, hash, active, deactivated_at, last_seen, source_file) =
-       (${cols.map((x) => `s.${x}`).join(', ')}, NULL, true, NULL, $1::timestamptz, $2::text)
+    `UPDATE ${e.table} t SET (${cols.join(', ')}, digest, hash, active, deactivated_at, last_seen, source_file) =
+       (${cols.map((x) => `s.${x}`).join(', ')}, s.digest, NULL, true, NULL, $1::timestamptz, $2::text)
      FROM ${d} d, ${s} s WHERE d.kind = 'updated' AND ${e.key('t')} = d.k AND ${e.key('s')} = d.k`,
     [c.at, c.sourceFile],
   );
   const inserted = await log(
     'inserted',
-    `INSERT INTO ${e.table} AS t (${cols.join(', ')}, active, first_seen, last_seen, source_file)
-     SELECT ${cols.map((x) => `s.${x}`).join(', ')}, true, $1::timestamptz, $1::timestamptz, $2::text FROM ${d} d JOIN ${s} s ON ${e.key('s')} = d.k
+    `INSERT INTO ${e.table} AS t (${cols.join(', ')}, digest, active, first_seen, last_seen, source_file)
+     SELECT ${cols.map((x) => `s.${x}`).join(', ')}, s.digest, true, $1::timestamptz, $1::timestamptz, $2::text FROM ${d} d JOIN ${s} s ON ${e.key('s')} = d.k
      WHERE d.kind = 'inserted'`,
     [c.at, c.sourceFile],
   );
@@ -232,6 +300,9 @@ export async function applyPlan(tx: Queryable, p: Plan, c: ApplyContext): Promis
      FROM ${d} d WHERE d.kind = 'deactivated' AND ${e.key('t')} = d.k`,
     [c.at, c.sourceFile, c.previous ?? null],
   );
+  // A row that was the same but had another digest (none: written by other means, or
+  // before 0110) takes the file's, so that the next sync skips it. Not a change.
+  await tx.query(`UPDATE ${e.table} t SET digest = s.digest FROM ${s} s WHERE ${k('t')} = ${k('s')} AND t.digest IS DISTINCT FROM s.digest`);
   return {
     seen,
     inserted: inserted.rowCount,
@@ -240,16 +311,6 @@ export async function applyPlan(tx: Queryable, p: Plan, c: ApplyContext): Promis
     deactivated: deactivated.rowCount,
     merged: e.reportMerged ? c.goodLines - seen : 0,
   };
-}
-
-/** How closely the table's physical row order follows its key (|correlation|, 0..1), sampled now. */
-async function keyOrderCorrelation(tx: Queryable, e: Entity): Promise<number> {
-  await tx.exec(`ANALYZE ${e.table} (${e.keyColumn})`);
-  const { rows } = await tx.query<{ c: number | null }>(
-    'SELECT abs(correlation)::float8 AS c FROM pg_stats WHERE schemaname = current_schema() AND tablename = $1 AND attname = $2',
-    [e.table, e.keyColumn],
-  );
-  return rows[0]?.c ?? 0;
 }
 
 export interface Change {

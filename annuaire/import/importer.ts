@@ -15,12 +15,12 @@ import { queueLdapChanges, requireLdapRebuild } from '../ldap/index.js';
 import type { Db, Queryable } from '../../core/db/index.js';
 import { MssError, isMssError } from '../../core/errors.js';
 import type { Journal } from '../../core/journal/index.js';
-import { applyPlan, changeBatches, ldapKeys, prepare, sampleChanges, stageProtected, type Change, type Plan, type TableCounts } from './apply.js';
+import { applyPlan, changeBatches, ldapKeys, loadGate, prepare, sampleChanges, stageProtected, tablesFilled, type Change, type Plan, type TableCounts } from './apply.js';
 import { BadLine, BlockDecoder, forEachLine, type Encoding, type Segment } from './decode.js';
 import { HeaderError, extractionDateFromName, parseHeader, type FileKind } from './formats.js';
 import { silentProgress, type Progress } from './progress.js';
 import type { RejectSink } from './report.js';
-import { LineSplitter, OutBuf, TABLES, cleanBlock, type TableName } from './rows.js';
+import { DigestGate, LineSplitter, OutBuf, TABLES, cleanBlock, gateRows, type TableName } from './rows.js';
 import { DEFAULT_ZIP_LIMITS, openInput, type Source, type ZipLimits } from './source.js';
 
 /** What the importer needs of core/journal: appends inside our transaction. */
@@ -102,10 +102,17 @@ export interface ImportOutcome {
 const IMPORT_LOCK = 0x4d53_5310;
 /** Rejected lines whose keys we remember to protect their entries from deactivation. */
 const MAX_PROTECTED = 100_000;
-/** Rows parsed ahead of COPY (see readAhead). */
+/** Rows parsed ahead of COPY (see readAhead); in a sync, while the digests are read. */
 const READ_AHEAD_BYTES = 32 << 20;
+const SYNC_READ_AHEAD_BYTES = 96 << 20;
 /** How far ahead an extraction date may be (names carry Paris time, clocks drift): a day. */
 const FUTURE_TOLERANCE_MS = 86_400_000;
+/**
+ * PGlite, a sync: staged rows read ahead of the transaction, at most this many bytes (the
+ * rest is read inside it); the digests are read in slices of this many table pages.
+ */
+const PREREAD_BYTES = 128 << 20;
+const GATE_BLOCKS = 2048;
 /** Change events handed to the journal per multi-row INSERT. */
 const EVENTS_PER_WRITE = 100;
 
@@ -222,7 +229,7 @@ export async function importSource(src: Source, o: ImportOptions): Promise<FileR
     const ready: Chunk[] = [];
     const main: TableName = header.kind === 'activity' ? 'activities' : 'addresses';
     const outs: Partial<Record<TableName, OutBuf>> = {};
-    for (const t of TABLES[header.kind]) outs[t] = new OutBuf((data) => ready.push({ table: t, data }), t === main ? 1 << 20 : 8 << 20);
+    for (const t of TABLES[header.kind]) outs[t] = new OutBuf((data) => ready.push({ table: t, data }), t === main ? 1 << 20 : 8 << 20, true);
     const splitter = new LineSplitter(header, outs);
 
     const reject = (n: number, reason: string, text: string) => {
@@ -260,9 +267,40 @@ export async function importSource(src: Source, o: ImportOptions): Promise<FileR
       while (ready.length) yield ready.shift()!;
     }
 
+    // PGlite has one connection, which a transaction holds until it ends: reading the file
+    // inside it would stop the platform's own queries (mail spooling, logins) for as long.
+    // A sync is read ahead of the transaction instead: the digests first (in slices), then
+    // the file, keeping only the rows they do not know (a few MB a month). The transaction
+    // then checks that no import was applied meanwhile, and loads and applies those rows.
+    // PostgreSQL serves others beside a transaction: the file is read inside it, as it comes.
+    let ahead: { generation: string | null; gates: Partial<Record<TableName, DigestGate>>; chunks: Chunk[]; rest: AsyncGenerator<Chunk> } | undefined;
+    const generation = async (q: Queryable) =>
+      (await q.query<{ id: string | null }>('SELECT max(id)::text AS id FROM annuaire_import_files WHERE kind = $1', [header.kind])).rows[0]?.id ?? null;
+    if (o.db.kind === 'pglite' && (await tablesFilled(o.db, header.kind)).every(Boolean)) {
+      const gen = await generation(o.db);
+      const gates: Partial<Record<TableName, DigestGate>> = {};
+      for (const t of TABLES[header.kind]) gates[t] = await loadGate(o.db, t, GATE_BLOCKS);
+      const rest = gated(rowChunks(), gates);
+      const chunks: Chunk[] = [];
+      for (let bytes = 0; bytes < PREREAD_BYTES; ) {
+        const r = await rest.next();
+        if (r.done) break;
+        chunks.push(r.value);
+        bytes += r.value.data.length;
+      }
+      ahead = { generation: gen, gates, chunks, rest };
+    }
+    const staged = async function* (a: NonNullable<typeof ahead>): AsyncGenerator<Chunk> {
+      yield* a.chunks.splice(0);
+      yield* a.rest;
+    };
+
     const run = async (tx: Queryable): Promise<FileResult> => {
       await tx.query('SELECT pg_advisory_xact_lock($1)', [IMPORT_LOCK]);
       const forced = await refuseIfOlder(tx);
+      if (ahead && (await generation(tx)) !== ahead.generation) {
+        throw new MssError('ANNUAIRE_READ_FAILED', { file: src.label, reason: 'another import of the same kind was applied while it was being read: run it again' });
+      }
       const previous = await lastApplied(tx, header.kind);
       if (o.db.kind === 'pg') {
         // Sorts (index builds, the joins of a sync) in memory rather than in temp files.
@@ -286,9 +324,16 @@ export async function importSource(src: Source, o: ImportOptions): Promise<FileR
           await tx.query('ROLLBACK TO SAVEPOINT temp_buffers');
         }
       }
-      const plans = await prepare(tx, header.kind, splitter.columns, date, src.name);
+      const plans = await prepare(tx, header.kind, splitter.columns, date, src.name, ahead?.gates);
+      if (ahead && plans.some((p) => p.mode !== 'staged')) {
+        throw new MssError('ANNUAIRE_READ_FAILED', { file: src.label, reason: 'the national tables were emptied while it was being read: run it again' });
+      }
       if (!tx.copyFrom) throw new Error('this database connection cannot bulk-load (no copyFrom)');
-      const copied = await interleaveCopies(tx, readAhead(rowChunks(), READ_AHEAD_BYTES), (t) => plans.find((p) => p.entity.name === t)!.copySql);
+      // A sync: the rows already in a table, as they are, are not staged (DigestGate). The
+      // parser runs further ahead meanwhile: its rows wait while the digests are read.
+      const gates = Object.fromEntries(plans.filter((p) => p.gate).map((p) => [p.entity.name, p.gate!]));
+      const rows = ahead ? staged(ahead) : readAhead(rowChunks(), Object.keys(gates).length ? SYNC_READ_AHEAD_BYTES : READ_AHEAD_BYTES);
+      const copied = await interleaveCopies(tx, ahead ? rows : gated(rows, gates), (t) => plans.find((p) => p.entity.name === t)!.copySql);
       progress.phase(`${lines.toLocaleString('en-US')} lines read, ${rejected} rejected; ${o.dryRun ? 'computing the difference (dry run: nothing is applied)' : 'applying the difference'}`);
       await stageProtected(tx, keep);
       await o.onStep?.('staged', src.label);
@@ -405,6 +450,27 @@ async function interleaveCopies(tx: Queryable, chunks: AsyncIterator<Chunk>, cop
     copied.set(table, (copied.get(table) ?? 0) + (await tx.copyFrom!(copySql(table), run())));
   }
   return copied;
+}
+
+/**
+ * The chunks without the rows the tables hold as they are (a sync: gateRows). Nothing
+ * passes before every table's digests are in: until then they are being read on the
+ * transaction's connection, which serves one statement at a time.
+ */
+async function* gated(src: AsyncGenerator<Chunk>, gates: Partial<Record<TableName, DigestGate | Promise<DigestGate>>>): AsyncGenerator<Chunk> {
+  // Asked first: the parser (readAhead's) starts now, and reads on while the digests come.
+  const first = src.next();
+  first.catch(() => {}); // awaited below
+  try {
+    const ready = Object.fromEntries(await Promise.all(Object.entries(gates).map(async ([t, g]) => [t, await g] as const))) as Partial<Record<TableName, DigestGate>>;
+    for (let r = await first; !r.done; r = await src.next()) {
+      const g = ready[r.value.table];
+      const data = g ? gateRows(r.value.data, g) : r.value.data;
+      if (data.length) yield { table: r.value.table, data };
+    }
+  } finally {
+    await src.return(undefined);
+  }
 }
 
 /**

@@ -158,7 +158,15 @@ export const COPY_OPTIONS = `(FORMAT csv, DELIMITER '|', QUOTE E'\\x01', ESCAPE 
 /** A field as a CSV value: empty → NULL; quoted only when it holds the quote, a line break or `|`. */
 export const csvValue = (v: string) => (v === '' ? '' : /[\x01\r\n|]/.test(v) ? '\x01' + v.replaceAll('\x01', '\x01\x01') + '\x01' : v);
 
-/** Output of one table: whole rows in ~1 MB chunks handed to `emit`. */
+/** Bytes a row's digest adds: `|`, `\x` and 16 hex digits (the LF is counted by the callers). */
+export const DIGEST_ROOM = 19;
+
+/**
+ * Output of one table: whole rows in ~1 MB chunks handed to `emit`. A row is begun at
+ * `mark` (after reserve), its fields written, and ended by endRow. With `digests` on (the
+ * importer), endRow appends the row's digest as one more column (see digest64 and
+ * migration 0110), which a sync reads back to drop the rows the table holds (gateRows).
+ */
 export class OutBuf {
   private buf: Buffer;
   private pos = 0;
@@ -167,12 +175,14 @@ export class OutBuf {
   constructor(
     private readonly emit: (chunk: Buffer) => void,
     private readonly size = 1 << 20,
+    private readonly digests = false,
   ) {
     this.buf = Buffer.allocUnsafe(size);
   }
 
-  /** Room for a row of up to n bytes: a row never straddles two chunks. */
+  /** Room for a row of up to n bytes (and its digest): a row never straddles two chunks. */
   reserve(n: number) {
+    n += DIGEST_ROOM;
     if (this.pos + n <= this.buf.length) return;
     this.flush();
     if (n > this.buf.length) this.buf = Buffer.allocUnsafe(n);
@@ -197,28 +207,44 @@ export class OutBuf {
     return this.pos;
   }
 
-  /** The row written from `start` (the last one), without its LF. */
+  /** The row begun at `start` (the last one, not ended yet). */
   since(start: number): Buffer {
-    return this.buf.subarray(start, this.pos - 1);
+    return this.buf.subarray(start, this.pos);
   }
 
-  /** True when the row written from `start` (the last one, LF excluded) has the bytes src[s, e). */
+  /** True when the row begun at `start` (the last one, not ended yet) has the bytes src[s, e). */
   sameRow(start: number, src: Buffer, s: number, e: number): boolean {
-    return this.pos - 1 - start === e - s && src.compare(this.buf, start, this.pos - 1, s, e) === 0;
+    return this.pos - start === e - s && src.compare(this.buf, start, this.pos, s, e) === 0;
   }
 
-  /** Takes back the row written from `start` (the last one). */
+  /** Takes back the row begun at `start` (the last one, not ended yet). */
   takeBack(start: number) {
     this.pos = start;
-    this.rows--;
   }
 
-  /** A whole row given as text (the string path). */
-  text(row: string) {
-    const b = Buffer.from(row + '\n', 'utf8');
-    this.reserve(b.length);
-    this.copy(b, 0, b.length);
+  /** Ends the row begun at `start`: its digest (when on) and LF. */
+  endRow(start: number) {
+    if (this.digests) {
+      const buf = this.buf;
+      digest64(buf, start, this.pos);
+      let p = this.pos;
+      buf[p++] = PIPE;
+      buf[p++] = 0x5c; // \x: bytea's hex input
+      buf[p++] = 0x78;
+      for (const h of D) for (let sh = 28; sh >= 0; sh -= 4) buf[p++] = HEX[(h >>> sh) & 15];
+      this.pos = p;
+    }
+    this.buf[this.pos++] = LF;
     this.rows++;
+  }
+
+  /** A whole row given as text (the string path), without its LF. */
+  text(row: string) {
+    const b = Buffer.from(row, 'utf8');
+    this.reserve(b.length + 1);
+    const start = this.pos;
+    this.copy(b, 0, b.length);
+    this.endRow(start);
   }
 
   flush() {
@@ -226,6 +252,153 @@ export class OutBuf {
     this.emit(this.buf.subarray(0, this.pos));
     this.buf = Buffer.allocUnsafe(this.size);
     this.pos = 0;
+  }
+}
+
+const HEX = Buffer.from('0123456789abcdef');
+/** The last digest64, as two 32-bit halves (high, low): no allocation per row. */
+const D = new Uint32Array(2);
+
+/**
+ * 64-bit digest of a row's bytes [s, e) into D: two multiply-xorshift lanes fed four bytes
+ * at a time, crossed at the end. Not cryptographic — it tells apart the rows of one table
+ * (a million rows: a chance of about 3·10⁻⁸ that two share a digest), which is all a sync
+ * needs of it. The input is our own COPY row, whose bytes are the same for the same fields.
+ */
+export function digest64(b: Buffer, s: number, e: number): void {
+  let h1 = 0x9e3779b9 ^ (e - s);
+  let h2 = 0x85ebca6b;
+  let i = s;
+  for (; i + 4 <= e; i += 4) {
+    const w = b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24);
+    h1 = Math.imul(h1 ^ w, 0xcc9e2d51);
+    h1 = (h1 << 15) | (h1 >>> 17);
+    h2 = Math.imul(h2 ^ w, 0x1b873593);
+    h2 = (h2 << 13) | (h2 >>> 19);
+    h2 = (h2 + h1) | 0;
+  }
+  for (; i < e; i++) {
+    h1 = Math.imul(h1 ^ b[i], 0xcc9e2d51);
+    h2 = Math.imul(h2 ^ b[i], 0x1b873593);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 0x85ebca6b) ^ Math.imul(h2 ^ (h2 >>> 13), 0xc2b2ae35);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 0x85ebca6b) ^ Math.imul(h1 ^ (h1 >>> 13), 0xc2b2ae35);
+  h1 = Math.imul(h1 ^ (h1 >>> 15), 0x2c1b3c6d) ^ h2;
+  D[0] = h1;
+  D[1] = h2;
+}
+
+const UNHEX = new Int8Array(256).fill(-1);
+for (let i = 0; i < 16; i++) UNHEX[HEX[i]] = i;
+
+/**
+ * A chunk of rows ended by endRow with digests on, without those whose digest the gate
+ * holds (marking them matched): the rows of a sync that the table does not hold as they
+ * are. Each row ends with `|\x` and 16 hex digits.
+ */
+export function gateRows(chunk: Buffer, gate: DigestGate): Buffer {
+  const keep: Buffer[] = [];
+  let from = 0; // start of the run of rows kept so far
+  let s = 0;
+  while (s < chunk.length) {
+    const nl = chunk.indexOf(LF, s);
+    let h = 0;
+    let l = 0;
+    for (let i = nl - 16; i < nl - 8; i++) h = (h << 4) | UNHEX[chunk[i]];
+    for (let i = nl - 8; i < nl; i++) l = (l << 4) | UNHEX[chunk[i]];
+    if (gate.has(h >>> 0, l >>> 0)) {
+      if (s > from) keep.push(chunk.subarray(from, s));
+      from = nl + 1;
+    }
+    s = nl + 1;
+  }
+  if (from === 0) return chunk;
+  if (chunk.length > from) keep.push(chunk.subarray(from));
+  return Buffer.concat(keep);
+}
+
+/**
+ * The digests of a table's active rows, each with where the row lies (its ctid), in an
+ * open-addressing set; `has` marks what it finds. Read as the database gives them: 14
+ * bytes a row (the 8 of the digest, then tidsend's 4-byte block and 2-byte offset, all
+ * big-endian), and 6 bytes a row for active rows without a digest. After the file,
+ * `matched` rows were in it as they are; `unmatched()` lists where the others lie — the
+ * rows that vanished or changed, and those without a digest.
+ */
+export class DigestGate {
+  private readonly hi: Uint32Array;
+  private readonly lo: Uint32Array;
+  private readonly block: Uint32Array;
+  private readonly offset: Uint16Array;
+  /** 0 empty, 1 present, 2 present and matched. */
+  private readonly state: Uint8Array;
+  private readonly mask: number;
+  matched = 0;
+  /** Active rows in the table. */
+  readonly rows: number;
+  /** Rows that no line can match: they have no digest. */
+  private readonly undigested: Uint8Array;
+
+  constructor(digests: Uint8Array, undigested: Uint8Array = new Uint8Array(0)) {
+    const n = Math.floor(digests.length / 14);
+    let cap = 16;
+    while (cap < 2 * n) cap *= 2;
+    this.hi = new Uint32Array(cap);
+    this.lo = new Uint32Array(cap);
+    this.block = new Uint32Array(cap);
+    this.offset = new Uint16Array(cap);
+    this.state = new Uint8Array(cap);
+    this.mask = cap - 1;
+    const v = new DataView(digests.buffer, digests.byteOffset, digests.byteLength);
+    for (let k = 0; k < n; k++) {
+      const h = v.getUint32(14 * k);
+      const l = v.getUint32(14 * k + 4);
+      let i = (h ^ l) & this.mask;
+      // A digest shared by two rows (another key, same 64 bits: vanishingly rare) cannot
+      // tell them apart: the second goes with the undigested, compared in full.
+      while (this.state[i] && !(this.hi[i] === h && this.lo[i] === l)) i = (i + 1) & this.mask;
+      if (this.state[i]) {
+        undigested = Buffer.concat([undigested, digests.subarray(14 * k + 8, 14 * k + 14)]);
+        continue;
+      }
+      this.hi[i] = h;
+      this.lo[i] = l;
+      this.block[i] = v.getUint32(14 * k + 8);
+      this.offset[i] = v.getUint16(14 * k + 12);
+      this.state[i] = 1;
+    }
+    this.undigested = undigested;
+    this.rows = n + undigested.length / 6;
+  }
+
+  has(h: number, l: number): boolean {
+    for (let i = (h ^ l) & this.mask; this.state[i]; i = (i + 1) & this.mask) {
+      if (this.hi[i] === h && this.lo[i] === l) {
+        if (this.state[i] === 1) {
+          this.state[i] = 2;
+          this.matched++;
+        }
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Where the rows not matched lie, as CSV rows of one tid column. */
+  async *unmatched(): AsyncGenerator<Buffer> {
+    let rows: string[] = [];
+    const take = () => Buffer.from(rows.splice(0).join(''));
+    for (let i = 0; i < this.state.length; i++) {
+      if (this.state[i] !== 1) continue;
+      rows.push(`"(${this.block[i]},${this.offset[i]})"\n`);
+      if (rows.length === 65536) yield take();
+    }
+    const u = new DataView(this.undigested.buffer, this.undigested.byteOffset, this.undigested.byteLength);
+    for (let k = 0; k + 6 <= u.byteLength; k += 6) {
+      rows.push(`"(${u.getUint32(k)},${u.getUint16(k + 4)})"\n`);
+      if (rows.length === 65536) yield take();
+    }
+    if (rows.length) yield take();
   }
 }
 
@@ -467,10 +640,15 @@ export class LineSplitter {
       if (sf >= 0 && this.fe(sf) > this.fs(sf)) {
         const L = this.L.structures!;
         const h = hashBytes(b, this.fs(L.runs[0][0]), this.fe(L.runs[L.runs.length - 1][1]));
-        if (this.structures.putIfAbsent(hashBytes(b, this.fs(sf), this.fe(sf)), h) !== h) this.rowOf(this.out.structures!, L, b, e - s);
+        if (this.structures.putIfAbsent(hashBytes(b, this.fs(sf), this.fe(sf)), h) !== h) {
+          const so = this.out.structures!;
+          so.reserve(e - s + L.missing + 2);
+          this.rowOf(so, L, b, so.mark);
+        }
       }
       const o = this.out.activities!;
-      o.reserve(2 * (e - s) + 64);
+      o.reserve(2 * (e - s) + 64 + this.L.activities!.missing);
+      const start = o.mark;
       o.byte(QUOTE);
       const kf = this.keyFields;
       for (let j = 0; j < kf.length; j++) {
@@ -479,7 +657,7 @@ export class LineSplitter {
       }
       o.byte(QUOTE);
       o.byte(PIPE);
-      this.rowOf(o, this.L.activities!, b, 0);
+      this.rowOf(o, this.L.activities!, b, start);
       return undefined;
     }
     const str = (i: number) => (i < 0 ? '' : b.toString('latin1', this.fs(i), this.fe(i)));
@@ -492,7 +670,9 @@ export class LineSplitter {
     }
     if ((balType === 'ORG' || balType === 'APP') && str(f.sid) === '') return this.slow(b.toString('utf8', s, e));
     this.good++;
-    this.rowOf(this.out.addresses!, this.L.addresses!, b, e - s);
+    const o = this.out.addresses!;
+    o.reserve(e - s + this.L.addresses!.missing + 2);
+    this.rowOf(o, this.L.addresses!, b, o.mark);
     return undefined;
   }
 
@@ -522,22 +702,21 @@ export class LineSplitter {
     return siteKey(fields);
   }
 
-  /** Copies the fields of a layout as one row (reserving room unless `reserve` is 0: already done). */
-  private rowOf(o: OutBuf, L: Layout, b: Buffer, reserve: number) {
-    if (reserve) o.reserve(reserve + L.missing + 2);
+  /** Copies the fields of a layout and ends the row begun at `start` (room reserved by the caller). */
+  private rowOf(o: OutBuf, L: Layout, b: Buffer, start: number) {
     for (let r = 0; r < L.runs.length; r++) {
       if (r) o.byte(PIPE);
       o.copy(b, this.fs(L.runs[r][0]), this.fe(L.runs[r][1]));
     }
     for (let m = 0; m < L.missing; m++) o.byte(PIPE);
-    o.byte(LF);
-    o.rows++;
+    o.endRow(start);
   }
 
   /**
    * A person's consecutive lines give one row: the first by the merge rule. Compared where
    * it was written, so the usual line (the same person's fields again) costs one memcmp
-   * and allocates nothing.
+   * and allocates nothing. The row stays open (not ended: no digest, no LF) until the run
+   * of lines ends — the next person, a string-path row, or the end of the file.
    */
   private personRow(b: Buffer) {
     const L = this.L.persons!;
@@ -561,6 +740,7 @@ export class LineSplitter {
       if (o.sameRow(this.personAt, src, rs, re) || !this.personBefore(src.subarray(rs, re), o.since(this.personAt))) return;
       o.takeBack(this.personAt);
     } else {
+      this.endPerson();
       if (ne - ns > this.pid.length) this.pid = Buffer.alloc(2 * (ne - ns));
       for (let i = ns; i < ne; i++) this.pid[i - ns] = b[i];
       this.pidLen = ne - ns;
@@ -569,8 +749,13 @@ export class LineSplitter {
     o.reserve(re - rs + 1);
     this.personAt = o.mark;
     o.copy(src, rs, re);
-    o.byte(LF);
-    o.rows++;
+  }
+
+  /** Ends the open person's row, if any. */
+  private endPerson() {
+    if (!this.personOpen) return;
+    this.personOpen = false;
+    this.out.persons!.endRow(this.personAt);
   }
 
   /** The merge rule of persons (apply.ts DEDUPE_ORDER), on raw rows: latin1 strings compare as bytes, as COLLATE "C" does. */
@@ -589,7 +774,7 @@ export class LineSplitter {
 
   /** End of the file: every row is written. */
   finish() {
-    this.personOpen = false;
+    this.endPerson();
   }
 
   /** The string path: the same rows (written), or the reason. */
@@ -597,9 +782,9 @@ export class LineSplitter {
     const m = this.map(line);
     if (!m.ok) return m.reason;
     this.good++;
-    // The open person's row is no longer the last one written: a later line of theirs
-    // starts a row of its own (the database merges the two by the same rule).
-    if (m.rows.persons !== undefined) this.personOpen = false;
+    // The open person's row is ended before this one: a later line of theirs starts a row
+    // of its own (the database merges the two by the same rule).
+    if (m.rows.persons !== undefined) this.endPerson();
     for (const [t, row] of Object.entries(m.rows) as Array<[TableName, string]>) this.out[t]!.text(row);
     return undefined;
   }
