@@ -61,6 +61,7 @@ const { values: args } = parseArgs({
     sessions: { type: 'string', default: '50' },
     messages: { type: 'string', default: '500' },
     only: { type: 'string', default: 'saturation,open' },
+    ops: { type: 'string', default: 'list,read' },
     'webmail-workers': { type: 'string' },
     'imap-workers': { type: 'string' },
     'cpu-profile': { type: 'string' },
@@ -78,6 +79,7 @@ if (args.help) {
       '  --rate R            open-loop arrivals per second (mix list-50 40 %, read 50 %, search 10 %)',
       '  --sessions N        logged-in sessions the open-loop requests are spread over',
       '  --messages N        messages in the mailbox',
+      '  --ops list,read     the operations measured at saturation',
       '  --webmail-workers N, --imap-workers N   override webmail.workers / imap.workers (default: the platform\'s defaults)',
       '  --cpu-profile FILE  V8 CPU profile of the platform\'s process over the measured passes',
       '  MSS_DATABASE_URL=postgres://… runs the platform on PostgreSQL instead of PGlite',
@@ -453,7 +455,7 @@ async function main() {
     if (only.has('saturation')) {
       say(`\nSaturation: ${clients} closed-loop clients per side, ${seconds} s per pass, passes imapflow, webmail, webmail, imapflow`);
       say('                              requests/s     p50 ms     p95 ms   errors   server CPU ms/req   load average');
-      for (const op of ['list', 'read'] as const) {
+      for (const op of (['list', 'read'] as const).filter((o) => args.ops!.split(',').includes(o))) {
         const got: Partial<Record<Side, Measured>> = {};
         let seed = 1;
         for (const side of ['imapflow', 'webmail', 'webmail', 'imapflow'] as const) {
