@@ -125,6 +125,8 @@ interface Result {
   windowMs: number;
   errors: number;
   reasons: string[];
+  /** The client process's own CPU time within the window, ms. */
+  clientCpuMs: number;
 }
 
 // ---------------------------------------------------------------- the clients (child process)
@@ -234,9 +236,14 @@ function reason(e: unknown): string {
 
 /** Tells the platform's process when the measured window starts and ends (it reads the server's CPU time then). */
 const mark = (m: 'start' | 'end') => process.send!({ mark: m });
+const cpuNow = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
 
 async function runJob(job: Job): Promise<Result> {
-  const out: Result = { lat: { list: [], read: [], search: [] }, done: 0, sent: 0, windowMs: job.seconds * 1000, errors: 0, reasons: [] };
+  const out: Result = { lat: { list: [], read: [], search: [] }, done: 0, sent: 0, windowMs: job.seconds * 1000, errors: 0, reasons: [], clientCpuMs: 0 };
+  let c0 = 0;
   const fail = (e: unknown) => {
     out.errors++;
     if (out.reasons.length < 5) out.reasons.push(reason(e));
@@ -258,6 +265,7 @@ async function runJob(job: Job): Promise<Result> {
       }),
     );
     mark('start');
+    c0 = cpuNow();
     const start = performance.now();
     const stop = start + out.windowMs;
     let done = 0;
@@ -279,6 +287,7 @@ async function runJob(job: Job): Promise<Result> {
       }),
     );
     mark('end');
+    out.clientCpuMs = cpuNow() - c0;
     out.done = done;
   } else {
     // Arrivals at fixed intervals, each on a session drawn at random; a latency counts from the arrival.
@@ -292,6 +301,7 @@ async function runJob(job: Job): Promise<Result> {
     }
     let i = 0;
     mark('start');
+    c0 = cpuNow();
     const base = performance.now();
     await new Promise<void>((resolve) => {
       const tick = () => {
@@ -320,6 +330,9 @@ async function runJob(job: Job): Promise<Result> {
     });
     await Promise.all(inflight);
     mark('end');
+    out.clientCpuMs = cpuNow() - c0;
+    // Answered per second: over the time it took to answer them all (a server that falls behind takes longer than the window).
+    out.windowMs = Math.max(out.windowMs, performance.now() - base);
   }
   await Promise.all(sessions.map((s) => s.close()));
   return out;
@@ -370,6 +383,8 @@ const say = (s: string) => process.stdout.write(`${s}\n`);
 interface Measured extends Result {
   /** Server CPU per answered request, ms. */
   cpuPerReq: number;
+  /** The client process's CPU per answered request, ms (imapflow's side parses there what the API parses on the server). */
+  clientPerReq: number;
   load: string;
 }
 
@@ -443,18 +458,18 @@ async function main() {
     }
     const measure = async (job: Job): Promise<Measured> => {
       const { cpuMs, ...r } = await inChild(job);
-      return { ...r, cpuPerReq: cpuMs / Math.max(1, r.done), load: load() };
+      return { ...r, cpuPerReq: cpuMs / Math.max(1, r.done), clientPerReq: r.clientCpuMs / Math.max(1, r.done), load: load() };
     };
     const merge = (a: Measured | undefined, b: Measured): Measured =>
       a
-        ? { lat: { list: [...a.lat.list, ...b.lat.list], read: [...a.lat.read, ...b.lat.read], search: [...a.lat.search, ...b.lat.search] }, done: a.done + b.done, sent: a.sent + b.sent, windowMs: a.windowMs + b.windowMs, errors: a.errors + b.errors, reasons: [...a.reasons, ...b.reasons].slice(0, 5), cpuPerReq: (a.cpuPerReq + b.cpuPerReq) / 2, load: `${a.load} / ${b.load}` }
+        ? { lat: { list: [...a.lat.list, ...b.lat.list], read: [...a.lat.read, ...b.lat.read], search: [...a.lat.search, ...b.lat.search] }, done: a.done + b.done, sent: a.sent + b.sent, windowMs: a.windowMs + b.windowMs, errors: a.errors + b.errors, reasons: [...a.reasons, ...b.reasons].slice(0, 5), clientCpuMs: a.clientCpuMs + b.clientCpuMs, cpuPerReq: (a.cpuPerReq + b.cpuPerReq) / 2, clientPerReq: (a.clientPerReq + b.clientPerReq) / 2, load: `${a.load} / ${b.load}` }
         : b;
     const verdicts: string[] = [];
     const errorLines = (side: string, r: Measured) => r.reasons.map((x) => `      ${side}: ${x}`);
 
     if (only.has('saturation')) {
       say(`\nSaturation: ${clients} closed-loop clients per side, ${seconds} s per pass, passes imapflow, webmail, webmail, imapflow`);
-      say('                              requests/s     p50 ms     p95 ms   errors   server CPU ms/req   load average');
+      say('                              requests/s     p50 ms     p95 ms   errors   CPU ms/req server  client   load average');
       for (const op of (['list', 'read'] as const).filter((o) => args.ops!.split(',').includes(o))) {
         const got: Partial<Record<Side, Measured>> = {};
         let seed = 1;
@@ -464,7 +479,7 @@ async function main() {
         const tput = (s: Side) => got[s]!.done / (got[s]!.windowMs / 1000);
         for (const side of ['webmail', 'imapflow'] as const) {
           const r = got[side]!;
-          say(`  ${(op === 'list' ? 'list-50' : op).padEnd(7)} ${side.padEnd(9)}        ${f1(tput(side), 9)}  ${f1(pct(r.lat[op], 50), 9)}  ${f1(pct(r.lat[op], 95), 9)}   ${String(r.errors).padStart(6)}   ${f1(r.cpuPerReq, 17)}   ${r.load}`);
+          say(`  ${(op === 'list' ? 'list-50' : op).padEnd(7)} ${side.padEnd(9)}        ${f1(tput(side), 9)}  ${f1(pct(r.lat[op], 50), 9)}  ${f1(pct(r.lat[op], 95), 9)}   ${String(r.errors).padStart(6)}   ${f1(r.cpuPerReq, 17)} ${f1(r.clientPerReq)}   ${r.load}`);
           for (const l of errorLines(side, r)) say(l);
         }
         const ratio = tput('webmail') / tput('imapflow');
@@ -475,13 +490,13 @@ async function main() {
 
     if (only.has('open')) {
       say(`\nOpen loop: ${rate} requests/s for ${seconds} s per side over ${sessions} sessions, mix list-50 ${MIX.list * 100} % / read ${MIX.read * 100} % / search ${MIX.search * 100} % (same sequence both sides)`);
-      say('                    sent  answered/s   p50 ms   p95 ms   p99 ms   max ms   errors   server CPU ms/req   load average');
+      say('                    sent  answered/s   p50 ms   p95 ms   p99 ms   max ms   errors   CPU ms/req server  client   load average');
       const got: Partial<Record<Side, Measured>> = {};
       for (const side of ['webmail', 'imapflow'] as const) got[side] = await measure({ ...target, side, kind: 'open', clients: sessions, seconds, rate, seed: 42 });
       for (const side of ['webmail', 'imapflow'] as const) {
         const r = got[side]!;
         const all = OPS.flatMap((op) => r.lat[op]);
-        say(`  ${side.padEnd(9)}  ${String(r.sent).padStart(9)}  ${f1(r.done / (r.windowMs / 1000), 10)}  ${f1(pct(all, 50))}  ${f1(pct(all, 95))}  ${f1(pct(all, 99))}  ${f1(Math.max(...all))}   ${String(r.errors).padStart(6)}   ${f1(r.cpuPerReq, 17)}   ${r.load}`);
+        say(`  ${side.padEnd(9)}  ${String(r.sent).padStart(9)}  ${f1(r.done / (r.windowMs / 1000), 10)}  ${f1(pct(all, 50))}  ${f1(pct(all, 95))}  ${f1(pct(all, 99))}  ${f1(Math.max(...all))}   ${String(r.errors).padStart(6)}   ${f1(r.cpuPerReq, 17)} ${f1(r.clientPerReq)}   ${r.load}`);
         for (const op of OPS) say(`      ${op.padEnd(7)} ${String(r.lat[op].length).padStart(6)} answered   p50 ${f1(pct(r.lat[op], 50))}  p95 ${f1(pct(r.lat[op], 95))}  p99 ${f1(pct(r.lat[op], 99))}`);
         for (const l of errorLines(side, r)) say(l);
       }

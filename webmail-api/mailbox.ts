@@ -143,6 +143,33 @@ function sortKeys(c: ImapFlow, folder: string, sort: ListQuery['sort']): Map<num
   return keys;
 }
 
+/**
+ * The folder's UIDs from this connection's last SEARCH ALL. Between syncs the set changes only
+ * by arrivals (EXISTS grows) and expunges (imapflow's 'expunge' events), so a list without
+ * criteria reuses it while neither happened: one IMAP command fewer per page. The snapshot is
+ * taken before the SEARCH, so an arrival announced with its answer means a new SEARCH next time.
+ */
+const allUids = new WeakMap<ImapFlow, { id: string; exists: number; expunges: number; uids: number[] }>();
+const expungeCounts = new WeakMap<ImapFlow, { n: number }>();
+function expungesSeen(c: ImapFlow): number {
+  let e = expungeCounts.get(c);
+  if (!e) {
+    const counter = { n: 0 };
+    expungeCounts.set(c, (e = counter));
+    c.on('expunge', () => counter.n++);
+  }
+  return e.n;
+}
+async function everyUid(c: ImapFlow, folder: string): Promise<number[]> {
+  const id = `${folder}\u0000${c.mailbox ? String(c.mailbox.uidValidity) : ''}`;
+  const now = { id, exists: c.mailbox ? c.mailbox.exists : -1, expunges: expungesSeen(c) };
+  const known = allUids.get(c);
+  if (known && known.id === now.id && known.exists === now.exists && known.expunges === now.expunges) return known.uids;
+  const uids = (await c.search({ all: true }, { uid: true })) || [];
+  allUids.set(c, { ...now, uids });
+  return uids;
+}
+
 /** Subjects sort without their reply / forward prefixes, as mail clients do. */
 const subjectKey = (s: string | undefined) => (s ?? '').replace(/^(\s*(re|fwd?|tr|aw)\s*(\[\d+\])?\s*:\s*)+/i, '').toLowerCase();
 
@@ -157,8 +184,7 @@ export async function listMessages(c: ImapFlow, bal: string, folder: string, q: 
       const criteria: SearchObject = {};
       if (q.q) criteria.text = q.q;
       if (q.unseen) criteria.seen = false;
-      if (!q.q && !q.unseen) criteria.all = true;
-      const found = (await c.search(criteria, { uid: true })) || [];
+      const found = q.q || q.unseen ? (await c.search(criteria, { uid: true })) || [] : await everyUid(c, folder);
       if (!found.length) return { total: 0, messages: [] };
       const keys = sortKeys(c, folder, q.sort);
       const missing = found.filter((u) => !keys.has(u));
