@@ -458,7 +458,9 @@ async function main() {
     }
     const measure = async (job: Job): Promise<Measured> => {
       const { cpuMs, ...r } = await inChild(job);
-      return { ...r, cpuPerReq: cpuMs / Math.max(1, r.done), clientPerReq: r.clientCpuMs / Math.max(1, r.done), load: load() };
+      // Per request answered between the marks (those finishing after a closed-loop window included).
+      const answered = Math.max(1, OPS.reduce((n, op) => n + r.lat[op].length, 0));
+      return { ...r, cpuPerReq: cpuMs / answered, clientPerReq: r.clientCpuMs / answered, load: load() };
     };
     const merge = (a: Measured | undefined, b: Measured): Measured =>
       a
