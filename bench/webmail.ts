@@ -1,18 +1,42 @@
-// bench/webmail: what a web or DPI client waits for, next to what an IMAP client waits for
-// doing the same through the same IMAP proxy, in one run.
+// bench/webmail: what a web or DPI client gets from the webmail API, next to what an IMAP
+// client gets doing the same through the same IMAP proxy, in one run.
+//
 //   list-50  the 50 newest messages of a mailbox of --messages (envelope, flags, size, structure)
 //   read     one message, parsed (headers, text, HTML, attachment list)
-// Each of --clients clients logs in once (not timed), then alternates list-50 and read for
-// --rounds rounds; latencies are gathered per operation, p50 / p95 printed side by side:
+//   search   the 50 newest messages whose text holds a patient's name (IMAP SEARCH TEXT)
+//
 //   webmail API   HTTPS + JSON → webmail-api → IMAP proxy (session token) → Dovecot
 //   imapflow      IMAPS → IMAP proxy (password) → Dovecot; the read is parsed with mailparser
 //                 as the webmail does, so both sides do the same work for the person
+//
+// 1. Saturation: for list-50, then read, --clients closed-loop clients (each sends its next
+//    request when the last one is answered) for --seconds per pass; passes alternate
+//    imapflow, webmail, webmail, imapflow so drift in the machine's load hits both sides.
+//    Requests per second = answers within the window / the window. Target: webmail ≥ 0.8×
+//    imapflow for both.
+// 2. Open loop: --rate requests/s for --seconds per side, arrivals at fixed intervals
+//    whatever the answers (a latency counts from the request's scheduled time, so a server
+//    that falls behind is charged for the queue), spread over --sessions logged-in
+//    sessions, mix list-50 40 % / read 50 % / search 10 % (seeded, the same sequence for
+//    both sides). Target: webmail p95 ≤ 100 ms and no error.
+//
+// Every client logs in and opens the box before its window (not timed, as the IMAP side's
+// connect is not), and logs out after it: a webmail session that is not closed keeps its
+// IMAP connection to the box for webmail.imapIdle. Every request that is not a 200 (or an
+// IMAP OK) counts as an error, with the first few reasons printed. With each figure: the
+// load average, and the CPU time the server side (the platform's processes and Dovecot, not
+// the clients) spent per request — the machine is shared, and CPU per request does not
+// depend on what else runs.
+//
 // The clients run in a child process (they would be other machines), the platform in this
 // one (startPlatform: PGlite by default, PostgreSQL with MSS_DATABASE_URL). Loopback only.
 //
-//   node dist/bench/webmail.js [--clients 100] [--rounds 10] [--messages 500]
+//   node dist/bench/webmail.js [--clients 100] [--seconds 10] [--rate 200] [--sessions 50]
+//        [--messages 500] [--only saturation,open] [--webmail-workers N] [--imap-workers N]
+//        [--cpu-profile FILE]
 import { fork } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { Session } from 'node:inspector';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { tmpdir, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -27,18 +51,41 @@ import { loadConfig } from '../core/config/index.js';
 import { silentLogger } from '../core/logger.js';
 import { deliverLmtp } from '../mailstore/lmtp.js';
 import { startPlatform } from '../bin/platform.js';
+import { allProcs, descendants } from './proc.js';
 
 const { values: args } = parseArgs({
   options: {
     clients: { type: 'string', default: '100' },
-    rounds: { type: 'string', default: '10' },
+    seconds: { type: 'string', default: '10' },
+    rate: { type: 'string', default: '200' },
+    sessions: { type: 'string', default: '50' },
     messages: { type: 'string', default: '500' },
+    only: { type: 'string', default: 'saturation,open' },
+    ops: { type: 'string', default: 'list,read' },
+    'webmail-workers': { type: 'string' },
+    'imap-workers': { type: 'string' },
+    'cpu-profile': { type: 'string' },
     child: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
 });
 if (args.help) {
-  process.stdout.write('usage: node dist/bench/webmail.js [--clients 100] [--rounds 10] [--messages 500]\n  MSS_DATABASE_URL=postgres://… to run the platform on PostgreSQL instead of PGlite\n');
+  process.stdout.write(
+    [
+      'usage: node dist/bench/webmail.js [--clients 100] [--seconds 10] [--rate 200] [--sessions 50] [--messages 500]',
+      '         [--only saturation,open] [--webmail-workers N] [--imap-workers N] [--cpu-profile FILE]',
+      '  --clients N         closed-loop clients per side in the saturation passes',
+      '  --seconds S         length of each measured pass',
+      '  --rate R            open-loop arrivals per second (mix list-50 40 %, read 50 %, search 10 %)',
+      '  --sessions N        logged-in sessions the open-loop requests are spread over',
+      '  --messages N        messages in the mailbox',
+      '  --ops list,read     the operations measured at saturation',
+      '  --webmail-workers N, --imap-workers N   override webmail.workers / imap.workers (default: the platform\'s defaults)',
+      '  --cpu-profile FILE  V8 CPU profile of the platform\'s process over the measured passes',
+      '  MSS_DATABASE_URL=postgres://… runs the platform on PostgreSQL instead of PGlite',
+      '',
+    ].join('\n'),
+  );
   process.exit(0);
 }
 
@@ -46,26 +93,67 @@ const DOMAIN = 'mssante.localhost';
 const BOX = `jeanne.martin@${DOMAIN}`;
 const LOGIN = 'jeanne.martin';
 const PASSWORD = 'correct horse battery staple';
+const PATIENTS = ['DUPONT', 'MARTIN', 'BERNARD', 'PETIT'];
 
-interface Job {
-  mode: 'webmail' | 'imapflow';
-  clients: number;
-  rounds: number;
+type Op = 'list' | 'read' | 'search';
+type Side = 'webmail' | 'imapflow';
+const OPS: Op[] = ['list', 'read', 'search'];
+const MIX: Record<Op, number> = { list: 0.4, read: 0.5, search: 0.1 };
+
+interface Target {
   ca: string;
   webmail: string;
   imap: { host: string; port: number };
   uids: number[];
 }
-type Samples = { list: number[]; read: number[]; errors: number; firstError?: string };
+interface Job extends Target {
+  side: Side;
+  /** closed: `clients` clients each doing `op` back to back; open: `rate` arrivals/s over `clients` sessions. */
+  kind: 'closed' | 'open';
+  op?: Op;
+  clients: number;
+  seconds: number;
+  rate?: number;
+  seed: number;
+}
+interface Result {
+  lat: Record<Op, number[]>;
+  /** Answers within the window. */
+  done: number;
+  /** Arrivals sent (open loop). */
+  sent: number;
+  windowMs: number;
+  errors: number;
+  reasons: string[];
+  /** The client process's own CPU time within the window, ms. */
+  clientCpuMs: number;
+}
 
 // ---------------------------------------------------------------- the clients (child process)
 
-function https(base: string, ca: string, method: string, path: string, token?: string, json?: unknown): Promise<{ status: number; body: string }> {
+/** mulberry32: the same request sequence on both sides. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface ClientSession {
+  run(op: Op, rnd: () => number): Promise<void>;
+  close(): Promise<void>;
+}
+
+function https(agent: Agent, base: string, method: string, path: string, token?: string, json?: unknown): Promise<{ status: number; body: string }> {
   const u = new URL(path, base);
   const body = json === undefined ? undefined : Buffer.from(JSON.stringify(json));
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: u.hostname, port: u.port, path: u.pathname + u.search, method, ca, servername: 'localhost', agent: keepAlive(ca), headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body ? { 'content-type': 'application/json', 'content-length': String(body.length) } : {}) } },
+      { host: u.hostname, port: u.port, path: u.pathname + u.search, method, servername: 'localhost', agent, timeout: 60_000, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body ? { 'content-type': 'application/json', 'content-length': String(body.length) } : {}) } },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -73,86 +161,201 @@ function https(base: string, ca: string, method: string, path: string, token?: s
         res.on('error', reject);
       },
     );
+    req.on('timeout', () => req.destroy(new Error('no answer within 60 s')));
     req.on('error', reject);
     req.end(body);
   });
 }
-// A browser keeps its HTTPS connection open; so do these clients.
-let agent: Agent | undefined;
-const keepAlive = (ca: string) => (agent ??= new Agent({ keepAlive: true, maxSockets: 1024, ca }));
 
-async function runClients(job: Job): Promise<Samples> {
-  const out: Samples = { list: [], read: [], errors: 0 };
-  const pick = () => job.uids[Math.floor(Math.random() * job.uids.length)];
-  const timed = async (into: number[], fn: () => Promise<void>) => {
-    const t0 = performance.now();
-    try {
-      await fn();
-      into.push(performance.now() - t0);
-    } catch (e) {
-      out.errors++;
-      out.firstError ??= (e as Error).message;
-    }
+const box = encodeURIComponent(BOX);
+const pick = <T>(xs: T[], rnd: () => number) => xs[Math.floor(rnd() * xs.length)];
+
+/** A browser: its own keep-alive HTTPS connections, a session token. */
+async function webmailSession(job: Job): Promise<ClientSession> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 6, ca: job.ca });
+  const r = await https(agent, job.webmail, 'POST', '/api/v1/login', undefined, { login: LOGIN, password: PASSWORD });
+  if (r.status !== 200) throw new Error(`login: ${r.status} ${r.body.slice(0, 200)}`);
+  const token = JSON.parse(r.body).token as string;
+  const get = async (path: string) => {
+    const a = await https(agent, job.webmail, 'GET', path, token);
+    if (a.status !== 200) throw new Error(`${path.replace(/\?.*/, '')}: ${a.status} ${a.body.slice(0, 200)}`);
+    return JSON.parse(a.body) as unknown;
   };
-  const box = encodeURIComponent(BOX);
-  const client = async () => {
-    if (job.mode === 'webmail') {
-      const r = await https(job.webmail, job.ca, 'POST', '/api/v1/login', undefined, { login: LOGIN, password: PASSWORD });
-      if (r.status !== 200) throw new Error(`login: ${r.status} ${r.body}`);
-      const token = JSON.parse(r.body).token as string;
-      const ok = async (path: string) => {
-        const a = await https(job.webmail, job.ca, 'GET', path, token);
-        if (a.status !== 200) throw new Error(`${path}: ${a.status} ${a.body.slice(0, 200)}`);
-        return a.body;
-      };
-      // Opening the box (the API's IMAP login for this session) is not timed, as the IMAP side's connect is not.
-      await ok(`/api/v1/bals/${box}/folders`);
-      for (let i = 0; i < job.rounds; i++) {
-        await timed(out.list, async () => void JSON.parse(await ok(`/api/v1/bals/${box}/folders/INBOX/messages?pageSize=50`)));
-        await timed(out.read, async () => void JSON.parse(await ok(`/api/v1/bals/${box}/messages/INBOX/${pick()}?markSeen=false`)));
+  await get(`/api/v1/bals/${box}/folders`);
+  return {
+    async run(op, rnd) {
+      if (op === 'list') await get(`/api/v1/bals/${box}/folders/INBOX/messages?pageSize=50`);
+      else if (op === 'read') await get(`/api/v1/bals/${box}/messages/INBOX/${pick(job.uids, rnd)}?markSeen=false`);
+      else await get(`/api/v1/bals/${box}/folders/INBOX/messages?pageSize=50&q=${pick(PATIENTS, rnd)}`);
+    },
+    async close() {
+      await https(agent, job.webmail, 'POST', '/api/v1/logout', token).catch(() => {});
+      agent.destroy();
+    },
+  };
+}
+
+const SUMMARY = { uid: true, flags: true, envelope: true, internalDate: true, size: true, bodyStructure: true } as const;
+
+/** Thunderbird-like: one IMAPS connection, the box selected read-only. */
+async function imapSession(job: Job): Promise<ClientSession> {
+  const c = new ImapFlow({ host: job.imap.host, port: job.imap.port, secure: true, tls: { ca: job.ca, servername: 'localhost' }, auth: { user: BOX, pass: PASSWORD }, logger: false });
+  await c.connect();
+  await c.mailboxOpen('INBOX', { readOnly: true });
+  const rows = async (range: string, uid: boolean) => {
+    const out = [];
+    for await (const m of c.fetch(range, SUMMARY, { uid })) out.push(m);
+    JSON.stringify(out.reverse().map((m) => ({ uid: m.uid, subject: m.envelope?.subject, from: m.envelope?.from, date: m.internalDate, size: m.size, flags: [...(m.flags ?? [])] })));
+  };
+  return {
+    async run(op, rnd) {
+      if (op === 'list') {
+        const n = c.mailbox ? c.mailbox.exists : 0;
+        await rows(`${Math.max(1, n - 49)}:${n}`, false);
+      } else if (op === 'read') {
+        const m = await c.fetchOne(String(pick(job.uids, rnd)), { source: true }, { uid: true });
+        if (!m || !m.source) throw new Error('no such message');
+        const p = await simpleParser(m.source);
+        JSON.stringify({ subject: p.subject, text: p.text, html: p.html, attachments: p.attachments.map((a) => ({ filename: a.filename, size: a.size })) });
+      } else {
+        const found = (await c.search({ text: pick(PATIENTS, rnd) }, { uid: true })) || [];
+        if (found.length) await rows(found.sort((a, b) => a - b).slice(-50).join(','), true);
       }
-    } else {
-      const c = new ImapFlow({ host: job.imap.host, port: job.imap.port, secure: true, tls: { ca: job.ca, servername: 'localhost' }, auth: { user: BOX, pass: PASSWORD }, logger: false });
-      await c.connect();
-      await c.mailboxOpen('INBOX', { readOnly: true });
-      try {
-        for (let i = 0; i < job.rounds; i++) {
-          await timed(out.list, async () => {
-            const n = c.mailbox ? c.mailbox.exists : 0;
-            const rows = [];
-            for await (const m of c.fetch(`${Math.max(1, n - 49)}:${n}`, { uid: true, flags: true, envelope: true, internalDate: true, size: true, bodyStructure: true })) rows.push(m);
-            JSON.stringify(rows.reverse().map((m) => ({ uid: m.uid, subject: m.envelope?.subject, from: m.envelope?.from, date: m.internalDate, size: m.size })));
-          });
-          await timed(out.read, async () => {
-            const m = await c.fetchOne(String(pick()), { source: true }, { uid: true });
-            if (!m || !m.source) throw new Error('no such message');
-            const p = await simpleParser(m.source);
-            JSON.stringify({ subject: p.subject, text: p.text, html: p.html, attachments: p.attachments.map((a) => ({ filename: a.filename, size: a.size })) });
-          });
+    },
+    async close() {
+      await c.logout().catch(() => c.close());
+    },
+  };
+}
+
+/** What went wrong, with the server's own sentence when there is one (imapflow puts it in responseText). */
+function reason(e: unknown): string {
+  const x = e as Error & { responseText?: string; executedCommand?: string };
+  return [x.message, x.executedCommand && `(${x.executedCommand.split(' ').slice(1, 3).join(' ')})`, x.responseText].filter(Boolean).join(' ').slice(0, 240);
+}
+
+/** Tells the platform's process when the measured window starts and ends (it reads the server's CPU time then). */
+const mark = (m: 'start' | 'end') => process.send!({ mark: m });
+const cpuNow = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+
+async function runJob(job: Job): Promise<Result> {
+  const out: Result = { lat: { list: [], read: [], search: [] }, done: 0, sent: 0, windowMs: job.seconds * 1000, errors: 0, reasons: [], clientCpuMs: 0 };
+  let c0 = 0;
+  const fail = (e: unknown) => {
+    out.errors++;
+    if (out.reasons.length < 5) out.reasons.push(reason(e));
+  };
+  const open = job.side === 'webmail' ? webmailSession : imapSession;
+  // Sessions open a few at a time: a login storm is another bench's subject (bench/imap-proxy).
+  const sessions: ClientSession[] = [];
+  for (let i = 0; i < job.clients; i += 10) {
+    const got = await Promise.allSettled(Array.from({ length: Math.min(10, job.clients - i) }, () => open(job)));
+    for (const g of got) g.status === 'fulfilled' ? sessions.push(g.value) : fail(g.reason);
+  }
+  const rnd = prng(job.seed);
+  if (job.kind === 'closed') {
+    // Each client back to back; the first request of each is a warm-up, not counted.
+    const op = job.op!;
+    await Promise.all(
+      sessions.map(async (s) => {
+        await s.run(op, rnd).catch(fail);
+      }),
+    );
+    mark('start');
+    c0 = cpuNow();
+    const start = performance.now();
+    const stop = start + out.windowMs;
+    let done = 0;
+    await Promise.all(
+      sessions.map(async (s) => {
+        while (performance.now() < stop) {
+          const t = performance.now();
+          try {
+            await s.run(op, rnd);
+            const now = performance.now();
+            if (now <= stop) done++;
+            out.lat[op].push(now - t);
+          } catch (e) {
+            // A client whose request failed stops: a persistent failure would only spin.
+            fail(e);
+            return;
+          }
         }
-      } finally {
-        await c.logout().catch(() => c.close());
-      }
+      }),
+    );
+    mark('end');
+    out.clientCpuMs = cpuNow() - c0;
+    out.done = done;
+  } else {
+    // Arrivals at fixed intervals, each on a session drawn at random; a latency counts from the arrival.
+    const interval = 1000 / job.rate!;
+    const total = Math.round(job.seconds * job.rate!);
+    const inflight: Promise<void>[] = [];
+    const kinds: Op[] = [];
+    for (let i = 0; i < total; i++) {
+      const x = rnd();
+      kinds.push(x < MIX.list ? 'list' : x < MIX.list + MIX.read ? 'read' : 'search');
     }
-  };
-  const results = await Promise.allSettled(Array.from({ length: job.clients }, client));
-  for (const r of results)
-    if (r.status === 'rejected') {
-      out.errors++;
-      out.firstError ??= (r.reason as Error).message;
-    }
-  agent?.destroy();
+    let i = 0;
+    mark('start');
+    c0 = cpuNow();
+    const base = performance.now();
+    await new Promise<void>((resolve) => {
+      const tick = () => {
+        const now = performance.now();
+        while (i < total && base + i * interval <= now) {
+          const due = base + i * interval;
+          const op = kinds[i];
+          const s = pick(sessions, rnd);
+          out.sent++;
+          inflight.push(
+            s.run(op, rnd).then(
+              () => {
+                const t = performance.now();
+                out.done++;
+                out.lat[op].push(t - due);
+              },
+              fail,
+            ),
+          );
+          i++;
+        }
+        if (i < total) setTimeout(tick, Math.max(0, base + i * interval - performance.now()));
+        else resolve();
+      };
+      tick();
+    });
+    await Promise.all(inflight);
+    mark('end');
+    out.clientCpuMs = cpuNow() - c0;
+    // Answered per second: over the time it took to answer them all (a server that falls behind takes longer than the window).
+    out.windowMs = Math.max(out.windowMs, performance.now() - base);
+  }
+  await Promise.all(sessions.map((s) => s.close()));
   return out;
 }
 
 // ---------------------------------------------------------------- the platform (this process)
 
-function inChild(job: Job): Promise<Samples> {
+let clientPid = 0;
+/** Runs the job in a client process; `cpuMs` is the server's CPU time within the measured window. */
+function inChild(job: Job): Promise<Result & { cpuMs: number }> {
   return new Promise((resolve, reject) => {
-    const child = fork(new URL(import.meta.url).pathname, ['--child'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    child.once('message', (m: { ok: boolean; r?: Samples; error?: string }) => {
+    const child = fork(new URL(import.meta.url).pathname, ['--child'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
+    clientPid = child.pid ?? 0;
+    let c0 = 0;
+    let cpuMs = 0;
+    child.on('message', (m: { mark: 'start' | 'end' } | { ok: boolean; r?: Result; error?: string }) => {
+      if ('mark' in m) {
+        if (m.mark === 'start') c0 = serverCpuMs();
+        else cpuMs = serverCpuMs() - c0;
+        return;
+      }
       child.kill();
-      if (m.ok) resolve(m.r!);
+      if (m.ok) resolve({ ...m.r!, cpuMs });
       else reject(new Error(m.error));
     });
     child.once('exit', (code) => code && reject(new Error(`client process exited with ${code}`)));
@@ -160,16 +363,38 @@ function inChild(job: Job): Promise<Samples> {
   });
 }
 
+/** CPU time (ms) of the server side: this process and its descendants (workers, Dovecot, slapd; reaped ones included), not the clients. */
+function serverCpuMs(): number {
+  const procs = allProcs();
+  const clients = new Set(clientPid ? descendants(procs, clientPid).map((p) => p.pid) : []);
+  return descendants(procs, process.pid)
+    .filter((p) => !clients.has(p.pid))
+    .reduce((ms, p) => ms + p.treeMs, 0);
+}
+
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] : NaN;
 };
-const ms = (x: number) => `${x.toFixed(1).padStart(7)} ms`;
+const f1 = (x: number, w = 7) => (Number.isFinite(x) ? x.toFixed(1) : '—').padStart(w);
+const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
+const say = (s: string) => process.stdout.write(`${s}\n`);
+
+interface Measured extends Result {
+  /** Server CPU per answered request, ms. */
+  cpuPerReq: number;
+  /** The client process's CPU per answered request, ms (imapflow's side parses there what the API parses on the server). */
+  clientPerReq: number;
+  load: string;
+}
 
 async function main() {
   const clients = Number(args.clients);
-  const rounds = Number(args.rounds);
+  const seconds = Number(args.seconds);
+  const rate = Number(args.rate);
+  const sessions = Number(args.sessions);
   const messages = Number(args.messages);
+  const only = new Set(args.only!.split(','));
   const dataDir = mkdtempSync(join(tmpdir(), 'mss-bench-webmail-'));
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (k === 'MSS_DATABASE_URL' && v) env[k] = v;
@@ -183,13 +408,20 @@ async function main() {
       admin: { enabled: false },
       smtp: { mxPort: 0, submissionPort: 0, submissionsPort: 0 },
       // Every client comes from 127.0.0.1 here, the API's own connections too: lift the per-address cap.
-      imap: { port: 0, starttlsPort: 0, maxPreAuthPerSource: 10_000 },
-      webmail: { port: 0 },
+      imap: { port: 0, starttlsPort: 0, maxPreAuthPerSource: 10_000, ...(args['imap-workers'] ? { workers: Number(args['imap-workers']) } : {}) },
+      webmail: { port: 0, ...(args['webmail-workers'] ? { workers: Number(args['webmail-workers']) } : {}) },
+      // …and every one of them opens the same box (a busy hour spreads over many): lift Dovecot's per-box-and-address cap.
+      mailstore: { maxUserIpConnections: 10_000 },
       dmp: { standin: false },
     },
   });
-  process.stdout.write(`bench/webmail — ${clients} clients × ${rounds} rounds of (list-50, read) on a mailbox of ${messages} messages; database ${config.database.url ? 'PostgreSQL' : 'PGlite'}\n`);
+  const w = config.webmail as { workers?: number };
+  say(
+    `bench/webmail — mailbox of ${messages} messages; database ${config.database.url ? 'PostgreSQL' : 'PGlite'}; imap.workers ${config.imap.workers}${w.workers !== undefined ? `, webmail.workers ${w.workers}` : ''}; load average ${load()}`,
+  );
   const platform = await startPlatform(config, silentLogger);
+  const profiler = args['cpu-profile'] ? new Session() : undefined;
+  const post = <T = unknown>(m: string) => new Promise<T>((res, rej) => profiler!.post(m, (e, r) => (e ? rej(e) : res(r as T))));
   try {
     const ctx = operatorBalContext(config, platform.db, platform.journal);
     await createPerson(ctx, { login: LOGIN, idnps: DEV_RPPS, nom: 'MARTIN', prenom: 'Jeanne', password: PASSWORD }, 'bench');
@@ -201,7 +433,7 @@ async function main() {
       const raw = await new MailComposer({
         from: `Dr Correspondant ${i % 17} <correspondant${i % 17}@chu-exemple.mssante.fr>`,
         to: BOX,
-        subject: `Compte rendu de consultation n° ${i} — patient ${['DUPONT', 'MARTIN', 'BERNARD', 'PETIT'][i % 4]}`,
+        subject: `Compte rendu de consultation n° ${i} — patient ${PATIENTS[i % 4]}`,
         text: `Chère consœur,\n\n${'Voici le compte rendu de la consultation de ce jour. '.repeat(20)}\n\nBien confraternellement`,
         html: `<p>Chère consœur,</p><p>${'Voici le compte rendu de la consultation de ce jour. '.repeat(20)}</p><p>Bien confraternellement</p>`,
         date: new Date(Date.now() - (messages - i) * 60_000),
@@ -211,39 +443,78 @@ async function main() {
         .build();
       await deliverLmtp(platform.mailstore.lmtp, { from: 'correspondant@chu-exemple.mssante.fr', to: [BOX] }, raw);
     }
-    process.stdout.write(`  mailbox filled over LMTP in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+    say(`  mailbox filled over LMTP in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
-    const job = {
-      clients,
-      rounds,
+    const target: Target = {
       ca: readFileSync(config.tls.caFile, 'utf8'),
       webmail: platform.webmail!.url,
       imap: { host: '127.0.0.1', port: platform.imap!.ports.imaps },
       uids: Array.from({ length: messages }, (_, i) => i + 1),
     };
-    // Alternate the two sides, twice, so drift in the machine's load hits both.
-    const got: Record<'webmail' | 'imapflow', Samples> = { webmail: { list: [], read: [], errors: 0 }, imapflow: { list: [], read: [], errors: 0 } };
-    for (const mode of ['imapflow', 'webmail', 'webmail', 'imapflow'] as const) {
-      const s = await inChild({ ...job, mode, rounds: Math.ceil(rounds / 2) });
-      got[mode].list.push(...s.list);
-      got[mode].read.push(...s.read);
-      got[mode].errors += s.errors;
-      got[mode].firstError ??= s.firstError;
-      process.stdout.write(`  … ${mode} pass done (load ${loadavg()[0].toFixed(2)})\n`);
+    if (profiler) {
+      profiler.connect();
+      await post('Profiler.enable');
+      await post('Profiler.start');
     }
-    process.stdout.write(`\n${clients} concurrent clients                     list-50 p50      p95        read p50      p95     errors\n`);
-    for (const mode of ['webmail', 'imapflow'] as const) {
-      const s = got[mode];
-      const label = mode === 'webmail' ? 'webmail API (HTTPS → IMAP proxy)' : 'imapflow directly to the IMAP proxy';
-      process.stdout.write(`  ${label.padEnd(38)} ${ms(pct(s.list, 50))} ${ms(pct(s.list, 95))}   ${ms(pct(s.read, 50))} ${ms(pct(s.read, 95))}   ${s.errors}${s.firstError ? ` (${s.firstError.slice(0, 120)})` : ''}\n`);
+    const measure = async (job: Job): Promise<Measured> => {
+      const { cpuMs, ...r } = await inChild(job);
+      // Per request answered between the marks (those finishing after a closed-loop window included).
+      const answered = Math.max(1, OPS.reduce((n, op) => n + r.lat[op].length, 0));
+      return { ...r, cpuPerReq: cpuMs / answered, clientPerReq: r.clientCpuMs / answered, load: load() };
+    };
+    const merge = (a: Measured | undefined, b: Measured): Measured =>
+      a
+        ? { lat: { list: [...a.lat.list, ...b.lat.list], read: [...a.lat.read, ...b.lat.read], search: [...a.lat.search, ...b.lat.search] }, done: a.done + b.done, sent: a.sent + b.sent, windowMs: a.windowMs + b.windowMs, errors: a.errors + b.errors, reasons: [...a.reasons, ...b.reasons].slice(0, 5), clientCpuMs: a.clientCpuMs + b.clientCpuMs, cpuPerReq: (a.cpuPerReq + b.cpuPerReq) / 2, clientPerReq: (a.clientPerReq + b.clientPerReq) / 2, load: `${a.load} / ${b.load}` }
+        : b;
+    const verdicts: string[] = [];
+    const errorLines = (side: string, r: Measured) => r.reasons.map((x) => `      ${side}: ${x}`);
+
+    if (only.has('saturation')) {
+      say(`\nSaturation: ${clients} closed-loop clients per side, ${seconds} s per pass, passes imapflow, webmail, webmail, imapflow`);
+      say('                              requests/s     p50 ms     p95 ms   errors   CPU ms/req server  client   load average');
+      for (const op of (['list', 'read'] as const).filter((o) => args.ops!.split(',').includes(o))) {
+        const got: Partial<Record<Side, Measured>> = {};
+        let seed = 1;
+        for (const side of ['imapflow', 'webmail', 'webmail', 'imapflow'] as const) {
+          got[side] = merge(got[side], await measure({ ...target, side, kind: 'closed', op, clients, seconds, seed: seed++ }));
+        }
+        const tput = (s: Side) => got[s]!.done / (got[s]!.windowMs / 1000);
+        for (const side of ['webmail', 'imapflow'] as const) {
+          const r = got[side]!;
+          say(`  ${(op === 'list' ? 'list-50' : op).padEnd(7)} ${side.padEnd(9)}        ${f1(tput(side), 9)}  ${f1(pct(r.lat[op], 50), 9)}  ${f1(pct(r.lat[op], 95), 9)}   ${String(r.errors).padStart(6)}   ${f1(r.cpuPerReq, 17)} ${f1(r.clientPerReq)}   ${r.load}`);
+          for (const l of errorLines(side, r)) say(l);
+        }
+        const ratio = tput('webmail') / tput('imapflow');
+        say(`  ${(op === 'list' ? 'list-50' : op).padEnd(7)} ratio webmail / imapflow ${ratio.toFixed(2)}×`);
+        verdicts.push(`${ratio >= 0.8 ? 'PASS' : 'FAIL'}  ${op === 'list' ? 'list-50' : 'read'} throughput ${ratio.toFixed(2)}× imapflow (target ≥ 0.8×)${got.webmail!.errors ? `, ${got.webmail!.errors} errors` : ''}`);
+      }
     }
-    const w = got.webmail;
-    const d = got.imapflow;
-    process.stdout.write(
-      `  ratio webmail / imapflow                 ${(pct(w.list, 50) / pct(d.list, 50)).toFixed(2)}×  ${(pct(w.list, 95) / pct(d.list, 95)).toFixed(2)}×        ${(pct(w.read, 50) / pct(d.read, 50)).toFixed(2)}×  ${(pct(w.read, 95) / pct(d.read, 95)).toFixed(2)}×\n`,
-    );
-    process.stdout.write(`  samples: ${w.list.length + w.read.length} webmail, ${d.list.length + d.read.length} imapflow; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
+
+    if (only.has('open')) {
+      say(`\nOpen loop: ${rate} requests/s for ${seconds} s per side over ${sessions} sessions, mix list-50 ${MIX.list * 100} % / read ${MIX.read * 100} % / search ${MIX.search * 100} % (same sequence both sides)`);
+      say('                    sent  answered/s   p50 ms   p95 ms   p99 ms   max ms   errors   CPU ms/req server  client   load average');
+      const got: Partial<Record<Side, Measured>> = {};
+      for (const side of ['webmail', 'imapflow'] as const) got[side] = await measure({ ...target, side, kind: 'open', clients: sessions, seconds, rate, seed: 42 });
+      for (const side of ['webmail', 'imapflow'] as const) {
+        const r = got[side]!;
+        const all = OPS.flatMap((op) => r.lat[op]);
+        say(`  ${side.padEnd(9)}  ${String(r.sent).padStart(9)}  ${f1(r.done / (r.windowMs / 1000), 10)}  ${f1(pct(all, 50))}  ${f1(pct(all, 95))}  ${f1(pct(all, 99))}  ${f1(Math.max(...all))}   ${String(r.errors).padStart(6)}   ${f1(r.cpuPerReq, 17)} ${f1(r.clientPerReq)}   ${r.load}`);
+        for (const op of OPS) say(`      ${op.padEnd(7)} ${String(r.lat[op].length).padStart(6)} answered   p50 ${f1(pct(r.lat[op], 50))}  p95 ${f1(pct(r.lat[op], 95))}  p99 ${f1(pct(r.lat[op], 99))}`);
+        for (const l of errorLines(side, r)) say(l);
+      }
+      const wr = got.webmail!;
+      const p95 = pct(OPS.flatMap((op) => wr.lat[op]), 95);
+      verdicts.push(`${p95 <= 100 ? 'PASS' : 'FAIL'}  open loop ${rate}/s: webmail p95 ${p95.toFixed(1)} ms (target ≤ 100 ms)`);
+      verdicts.push(`${wr.errors === 0 && wr.sent === Math.round(seconds * rate) ? 'PASS' : 'FAIL'}  open loop ${rate}/s: webmail errors ${wr.errors} of ${wr.sent} (target 0)`);
+    }
+    if (profiler) {
+      const { profile } = await post<{ profile: unknown }>('Profiler.stop');
+      writeFileSync(args['cpu-profile']!, JSON.stringify(profile));
+      say(`\nCPU profile of the platform's process over the measured passes: ${args['cpu-profile']}`);
+    }
+    say(`\n${verdicts.join('\n')}\nload average at the end ${load()}`);
   } finally {
+    profiler?.disconnect();
     await platform.stop();
     rmSync(dataDir, { recursive: true, force: true });
   }
@@ -251,7 +522,7 @@ async function main() {
 
 if (args.child) {
   process.on('message', (job: Job) => {
-    runClients(job).then(
+    runJob(job).then(
       (r) => process.send!({ ok: true, r }),
       (e) => process.send!({ ok: false, error: (e as Error).stack }),
     );

@@ -1,13 +1,16 @@
 // The webmail API (fastify plugin, prefix /api/v1): a bearer token from POST /login on every
-// other route; the token is checked (and its life extended) by the annuaire on each request,
+// other route; the token is checked (and its life extended) by the annuaire, at most once per
+// webmail.sessionCacheTtl (session-cache.ts),
 // then the request runs over IMAP / SMTP as that person (imap-pool.ts, submit.ts), so every
 // decision stays core/policy's, behind the platform's own fronts. Every route declares its
 // access rule (`config.access`); the server does not start with a route that declares none.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { MssError } from '../core/errors.js';
 import { PUBLIC, strictRoutes, type AccessRule } from '../core/http.js';
-import type { WebmailDeps } from './deps.js';
+import type { ApiDeps } from './deps.js';
+import type { LoginFn } from './login.js';
 import type { ImapPool, WebSession } from './imap-pool.js';
+import type { SessionCache } from './session-cache.js';
 import { mailRoutes } from './routes-mail.js';
 import { sendRoutes } from './routes-send.js';
 import { sessionRoutes } from './routes-session.js';
@@ -35,8 +38,12 @@ export const access = {
 export const WEBMAIL_ACCESS_KINDS = ['public', 'self', 'mailbox'] as const;
 
 export interface ApiContext {
-  deps: WebmailDeps;
+  deps: ApiDeps;
+  /** The password login (login.ts): here, or in the platform's process when the API runs in workers. */
+  login: LoginFn;
   pool: ImapPool;
+  /** Tokens verified a moment ago (deps.verifySession behind it). */
+  sessions: SessionCache;
   /** Operator host name: Message-IDs, the MDN's Reporting-UA. */
   hostname: string;
   maxUpload: number;
@@ -56,7 +63,7 @@ export async function webmailApi(app: FastifyInstance, ctx: ApiContext): Promise
   app.addHook('onRequest', async (req, reply) => {
     if (req.routeOptions.config.access?.kind === 'public') return;
     const token = bearer(req);
-    const principal = token ? await ctx.deps.verifySession(token) : null;
+    const principal = token ? await ctx.sessions.verify(token) : null;
     if (!token || !principal) {
       // A token that died (logout elsewhere, password reset, age) leaves no connection behind.
       if (token) ctx.pool.closeToken(token);

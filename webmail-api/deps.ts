@@ -36,3 +36,6 @@ export interface WebmailDeps {
   /** XDS metadata of a message's documents (dmp/), shown with the message; absent: not shown. */
   documentsOf?(raw: Buffer): Promise<unknown>;
 }
+
+/** What the routes use: the login's parts (password check, throttle, token issue) stay with the login (login.ts). */
+export type ApiDeps = Omit<WebmailDeps, 'checkPassword' | 'throttle' | 'openSession'>;

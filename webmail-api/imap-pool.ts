@@ -4,7 +4,6 @@
 // webmail.imapIdle after its last use (a person clicking through messages reuses it), then
 // logged out. imapflow queues the commands of one connection; a mailbox lock (getMailboxLock)
 // keeps a command sequence on its folder.
-import { createHash } from 'node:crypto';
 import { ImapFlow } from 'imapflow';
 import { Gauge } from 'prom-client';
 import type { Logger } from '../core/logger.js';
@@ -12,6 +11,7 @@ import { registry } from '../core/metrics.js';
 import type { PersonPrincipal } from '../core/policy/index.js';
 import { imapError } from './imap-errors.js';
 import { nodeTlsPolicy } from '../certs/tls-policy.js';
+import { tokenKeyOf } from './session-cache.js';
 
 export interface ImapTarget {
   host: string;
@@ -48,12 +48,10 @@ export interface Held {
   discard(): void;
 }
 
-const tokenKeyOf = (token: string) => createHash('sha256').update(token).digest('base64url');
-
 export class ImapPool {
   private readonly entries = new Map<string, Entry>();
 
-  constructor(private readonly o: { target: ImapTarget; idleMs: number; log: Logger }) {}
+  constructor(private readonly o: { target: ImapTarget; idleMs: number; log: Logger; onTokenRefused?(token: string): void }) {}
 
   /** Runs fn on the session's connection to `bal`, opened on first use. */
   async with<T>(s: WebSession, bal: string, fn: (c: ImapFlow) => Promise<T>): Promise<T> {
@@ -145,7 +143,10 @@ export class ImapPool {
       await c.connect();
     } catch (err) {
       this.forget(e);
-      throw imapError(err, `open ${bal}`);
+      const refusal = imapError(err, `open ${bal}`);
+      // The proxy no longer takes the token (closed elsewhere): it is not to be taken from a cache either.
+      if (refusal.code === 'WEBMAIL_SESSION_INVALID') this.o.onTokenRefused?.(s.token);
+      throw refusal;
     }
     e.connected = true;
     connections.inc();

@@ -1,33 +1,41 @@
 // webmail-api — mail over HTTPS/JSON for web pages and hospital software (DPI), on its own
 // HTTPS listener (it carries credentials). It holds no mail and decides nothing: it speaks
 // IMAP and SMTP to the platform's own fronts as the person, so core/policy applies unchanged.
+// It runs in webmail.workers worker processes (workers.ts), or in the platform's own with 0.
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { serverTlsOptions } from '../certs/tls.js';
 import type { Config } from '../core/config/index.js';
 import { createFastify, openApiDocs } from '../core/http.js';
 import { webmailApi, PREFIX, WEBMAIL_ACCESS_KINDS } from './api.js';
-import type { WebmailDeps } from './deps.js';
+import type { ApiDeps, WebmailDeps } from './deps.js';
 import { ImapPool } from './imap-pool.js';
+import { passwordLogin, type LoginFn } from './login.js';
+import { SessionCache } from './session-cache.js';
+import { startWebmailWorkers } from './workers.js';
 
 export type { WebmailDeps } from './deps.js';
 
-type WebmailConfig = Pick<Config, 'webmail' | 'operator'>;
+export type WebmailConfig = Pick<Config, 'webmail' | 'operator'>;
 
 export interface WebmailService {
   url: string;
   port: number;
   endpoints: Array<{ name: string; url: string }>;
-  app: FastifyInstance;
+  /** The fastify instance, when the API runs in this process (webmail.workers = 0). */
+  app?: FastifyInstance;
+  /** The processes serving the API: this one, or the workers. */
+  pids(): number[];
   stop(): Promise<void>;
 }
 
-/** The fastify instance (not listening yet) and its IMAP pool: OpenAPI at /openapi.json, docs at /docs. */
-export async function createWebmailServer(config: WebmailConfig, deps: WebmailDeps): Promise<{ app: FastifyInstance; pool: ImapPool }> {
+/** The fastify instance (not listening yet), its IMAP pool and token cache: OpenAPI at /openapi.json, docs at /docs. */
+export async function createWebmailServer(config: WebmailConfig, deps: ApiDeps, login: LoginFn): Promise<{ app: FastifyInstance; pool: ImapPool; sessions: SessionCache }> {
   const log = deps.log.child({ mod: 'webmail-api' });
   const app = createFastify({ log: deps.log, mod: 'webmail-api', https: serverTlsOptions(deps.tls), bodyLimit: 1024 * 1024, access: WEBMAIL_ACCESS_KINDS });
 
-  const pool = new ImapPool({ target: deps.imap, idleMs: config.webmail.imapIdle, log });
+  const sessions = new SessionCache({ ttlMs: config.webmail.sessionCacheTtl, maxEntries: 100_000, verify: (token) => deps.verifySession(token) });
+  const pool = new ImapPool({ target: deps.imap, idleMs: config.webmail.imapIdle, log, onTokenRefused: (token) => sessions.drop(token) });
 
   await openApiDocs(app, {
     title: 'MSSanté operator — webmail API',
@@ -36,23 +44,23 @@ export async function createWebmailServer(config: WebmailConfig, deps: WebmailDe
       'Log in with POST /api/v1/login (the same credential as IMAP), then send "Authorization: Bearer <token>". ' +
       'Everything runs through the platform\'s own IMAP and submission servers as that person, so the same rules apply and are journalled there. Errors are application/problem+json (RFC 9457).',
   });
-  await app.register(webmailApi, { deps, pool, hostname: config.operator.hostname, maxUpload: config.webmail.maxUpload });
+  await app.register(webmailApi, { deps, pool, sessions, login, hostname: config.operator.hostname, maxUpload: config.webmail.maxUpload });
   app.addHook('onClose', async () => pool.stop());
-  return { app, pool };
+  return { app, pool, sessions };
 }
 
 /** Listens on webmail.host:webmail.port over TLS with the platform's server certificate. */
 export async function startWebmail(config: WebmailConfig, deps: WebmailDeps): Promise<WebmailService> {
-  const { app } = await createWebmailServer(config, deps);
-  await app.listen({ host: config.webmail.host, port: config.webmail.port });
-  const port = (app.server.address() as AddressInfo).port;
   const host = config.webmail.host.includes(':') ? `[${config.webmail.host}]` : config.webmail.host;
-  const url = `https://${host}:${port}`;
-  return {
-    url,
-    port,
-    app,
-    endpoints: [{ name: 'webmail API', url: `${url}${PREFIX} (docs ${url}/docs)` }],
-    stop: () => app.close(),
+  const service = (port: number, note: string) => {
+    const url = `https://${host}:${port}`;
+    return { url, port, endpoints: [{ name: 'webmail API', url: `${url}${PREFIX} (docs ${url}/docs)${note}` }] };
   };
+  if (config.webmail.workers > 0) {
+    const w = await startWebmailWorkers(config, deps);
+    return { ...service(w.port, `, ${config.webmail.workers} worker process${config.webmail.workers > 1 ? 'es' : ''}`), pids: w.pids, stop: w.stop };
+  }
+  const { app } = await createWebmailServer(config, deps, (login, secret, remote) => passwordLogin(deps, login, secret, remote));
+  await app.listen({ host: config.webmail.host, port: config.webmail.port });
+  return { ...service((app.server.address() as AddressInfo).port, ''), app, pids: () => [process.pid], stop: () => app.close() };
 }

@@ -125,22 +125,54 @@ export function uidSet(uids: number[]): string {
 }
 
 /**
- * Sort keys already fetched on this connection, per folder and UIDVALIDITY. A UID's arrival
- * date and envelope never change (RFC 3501), so a list only fetches the keys of messages it
- * has not seen yet instead of every message's on every page.
+ * What was already fetched on this connection, per folder and UIDVALIDITY, by UID. A UID's
+ * arrival date, envelope, size and structure never change (RFC 3501), so a list fetches
+ * them only for messages it has not seen yet — sort keys for the whole folder, summaries for
+ * the pages shown — and the flags (which do change) of the page every time, as an IMAP
+ * client with a header cache does.
  */
-const keyCache = new WeakMap<ImapFlow, Map<string, Map<number, string | number>>>();
-function sortKeys(c: ImapFlow, folder: string, sort: ListQuery['sort']): Map<number, string | number> {
+const fetched = new WeakMap<ImapFlow, Map<string, Map<number, unknown>>>();
+function perUid<V>(c: ImapFlow, folder: string, what: string): Map<number, V> {
   const validity = c.mailbox ? String(c.mailbox.uidValidity) : '';
-  let perClient = keyCache.get(c);
-  if (!perClient) keyCache.set(c, (perClient = new Map()));
-  const id = `${folder}\u0000${validity}\u0000${sort}`;
-  let keys = perClient.get(id);
-  if (!keys) {
+  let perClient = fetched.get(c);
+  if (!perClient) fetched.set(c, (perClient = new Map()));
+  const id = `${folder}\u0000${validity}\u0000${what}`;
+  let m = perClient.get(id);
+  if (!m) {
     for (const k of perClient.keys()) if (k.startsWith(`${folder}\u0000`) && !k.startsWith(`${folder}\u0000${validity}\u0000`)) perClient.delete(k);
-    perClient.set(id, (keys = new Map()));
+    perClient.set(id, (m = new Map()));
   }
-  return keys;
+  return m as Map<number, V>;
+}
+const sortKeys = (c: ImapFlow, folder: string, sort: ListQuery['sort']) => perUid<string | number>(c, folder, `sort ${sort}`);
+/** Summaries kept per connection and folder, at most this many (a long scroll starts the cache again). */
+const MAX_SUMMARIES = 2000;
+
+/**
+ * The folder's UIDs from this connection's last SEARCH ALL. Between syncs the set changes only
+ * by arrivals (EXISTS grows) and expunges (imapflow's 'expunge' events), so a list without
+ * criteria reuses it while neither happened: one IMAP command fewer per page. The snapshot is
+ * taken before the SEARCH, so an arrival announced with its answer means a new SEARCH next time.
+ */
+const allUids = new WeakMap<ImapFlow, { id: string; exists: number; expunges: number; uids: number[] }>();
+const expungeCounts = new WeakMap<ImapFlow, { n: number }>();
+function expungesSeen(c: ImapFlow): number {
+  let e = expungeCounts.get(c);
+  if (!e) {
+    const counter = { n: 0 };
+    expungeCounts.set(c, (e = counter));
+    c.on('expunge', () => counter.n++);
+  }
+  return e.n;
+}
+async function everyUid(c: ImapFlow, folder: string): Promise<number[]> {
+  const id = `${folder}\u0000${c.mailbox ? String(c.mailbox.uidValidity) : ''}`;
+  const now = { id, exists: c.mailbox ? c.mailbox.exists : -1, expunges: expungesSeen(c) };
+  const known = allUids.get(c);
+  if (known && known.id === now.id && known.exists === now.exists && known.expunges === now.expunges) return known.uids;
+  const uids = (await c.search({ all: true }, { uid: true })) || [];
+  allUids.set(c, { ...now, uids });
+  return uids;
 }
 
 /** Subjects sort without their reply / forward prefixes, as mail clients do. */
@@ -157,8 +189,7 @@ export async function listMessages(c: ImapFlow, bal: string, folder: string, q: 
       const criteria: SearchObject = {};
       if (q.q) criteria.text = q.q;
       if (q.unseen) criteria.seen = false;
-      if (!q.q && !q.unseen) criteria.all = true;
-      const found = (await c.search(criteria, { uid: true })) || [];
+      const found = q.q || q.unseen ? (await c.search(criteria, { uid: true })) || [] : await everyUid(c, folder);
       if (!found.length) return { total: 0, messages: [] };
       const keys = sortKeys(c, folder, q.sort);
       const missing = found.filter((u) => !keys.has(u));
@@ -178,9 +209,24 @@ export async function listMessages(c: ImapFlow, bal: string, folder: string, q: 
       });
       const page = sorted.slice((q.page - 1) * q.pageSize, q.page * q.pageSize);
       if (!page.length) return { total: sorted.length, messages: [] };
-      const rows = new Map<number, FetchMessageObject>();
-      for await (const m of c.fetch(uidSet(page), { uid: true, flags: true, envelope: true, internalDate: true, size: true, bodyStructure: true }, { uid: true })) rows.set(m.uid, m);
-      const messages = page.filter((u) => rows.has(u)).map((u) => summary(rows.get(u)!));
+      const known = perUid<Omit<MessageSummary, 'flags'>>(c, folder, 'summary');
+      const flags = new Map<number, Flags>();
+      let fresh = page.filter((u) => !known.has(u));
+      if (fresh.length && known.size + fresh.length > MAX_SUMMARIES) {
+        known.clear();
+        fresh = page;
+      }
+      if (fresh.length) {
+        for await (const m of c.fetch(uidSet(fresh), { uid: true, flags: true, envelope: true, internalDate: true, size: true, bodyStructure: true }, { uid: true })) {
+          const { flags: f, ...rest } = summary(m);
+          known.set(m.uid, rest);
+          flags.set(m.uid, f);
+        }
+      }
+      const seen = page.filter((u) => known.has(u) && !flags.has(u));
+      if (seen.length) for await (const m of c.fetch(uidSet(seen), { uid: true, flags: true }, { uid: true })) flags.set(m.uid, flagsOf(m.flags));
+      // A message expunged meanwhile answers no FETCH: it is not shown.
+      const messages = page.filter((u) => known.has(u) && flags.has(u)).map((u) => ({ ...known.get(u)!, flags: flags.get(u)! }));
       return { total: sorted.length, messages };
     } catch (e) {
       throw imapError(e, `search ${folder}`);

@@ -1,7 +1,7 @@
 // Logging in and out, the boxes a person may open, and recipient search.
 import type { FastifyInstance } from 'fastify';
 import { MssError } from '../core/errors.js';
-import { principalActor, verdictError } from '../core/policy/index.js';
+import { principalActor } from '../core/policy/index.js';
 import { MAX_RESULTS, searchRecipients } from './annuaire.js';
 import { access, bearer, PREFIX, sessionOf, type ApiContext } from './api.js';
 import * as S from './schemas.js';
@@ -25,29 +25,15 @@ export function sessionRoutes(app: FastifyInstance, ctx: ApiContext): void {
     },
     async (req) => {
       const { login, password, otp } = req.body as { login: string; password: string; otp?: string };
-      // A session token is not a password: a token must not mint tokens (its maximum age would mean nothing).
-      const failureOf = (r: Awaited<ReturnType<typeof deps.checkPassword>>) => (!r.ok ? r.failure : r.principal.auth === 'token' ? 'token-as-password' : null);
-      const g = await deps.throttle.guard({ realm: 'person', user: login, source: req.ip, front: 'webmail' }, () => deps.checkPassword(login, otp ? password + otp : password), (r) => failureOf(r) !== null);
-      if (!g.ok) {
-        await deps.journal.append({ type: 'webmail.login.failed', actor: 'anonymous', subject: login, details: { failure: 'throttled', throttled: g.who, remote: req.ip } });
-        throw verdictError(g.refusal);
-      }
-      const r = g.value;
-      const failure = failureOf(r);
-      if (!r.ok || failure) {
-        // The throttle has already made the client wait (longer with each recent failure).
-        await deps.journal.append({ type: 'webmail.login.failed', actor: 'anonymous', subject: login, details: { failure, remote: req.ip } });
-        throw new MssError('AUTH_FAILED');
-      }
-      const { token, expiresAt } = await deps.openSession(r.principal);
-      await deps.journal.append({ type: 'webmail.login', actor: principalActor(r.principal), subject: r.principal.login, details: { auth: r.principal.auth, remote: req.ip, expiresAt: expiresAt.toISOString() } });
-      return { token, expiresAt: expiresAt.toISOString(), person: { login: r.principal.login, idnps: r.principal.idnps ?? null, auth: r.principal.auth } };
+      const { token, expiresAt, principal: p } = await ctx.login(login, otp ? password + otp : password, req.ip);
+      return { token, expiresAt: new Date(expiresAt).toISOString(), person: { login: p.login, idnps: p.idnps ?? null, auth: p.auth } };
     },
   );
 
   app.post(`${PREFIX}/logout`, { config: { access: access.self }, schema: { ...tag('session'), summary: 'End this session: the token stops working, its IMAP connections close', response: { 204: { type: 'null' }, ...S.errors(401) } } }, async (req, reply) => {
     const s = sessionOf(req);
     await deps.closeSession(bearer(req)!);
+    ctx.sessions.drop(s.token);
     ctx.pool.closeToken(s.token);
     await deps.journal.append({ type: 'webmail.logout', actor: principalActor(s.principal), subject: s.principal.login, details: { remote: req.ip } });
     return reply.code(204).send();

@@ -186,6 +186,8 @@ export const schema = {
     tokenTtl: duration(30 * 60_000, 'How long a session token from POST /api/v1/login stays valid without use (each request extends it).'),
     maxTokenAge: duration(12 * 3_600_000, 'Longest life of a session token, however often it is used.'),
     imapIdle: duration(60_000, 'How long an unused IMAP connection kept for a session stays open.'),
+    workers: int(1, 'Processes serving the webmail API. 1 or more: that many worker processes, HTTPS connections dealt in turn — the API parses and sanitises mail and speaks IMAP to the proxy, off the event loop of the platform\'s process, which keeps what needs the database (logins, session checks, the boxes of a person, the journal) and answers the workers. 0: in the platform\'s own process.', 0, 64),
+    sessionCacheTtl: duration(5_000, 'How long a verified session token is taken without asking the database again (a logout drops it at once; a session closed elsewhere — password change, account disabled — stops working within this time). 0: every request asks.'),
     maxUpload: size(25_000_000, 'Largest message (with its attachments) that may be sent through the API.'),
   },
   dmp: {

@@ -64,7 +64,7 @@ async function boxState(): Promise<string> {
 }
 
 const loginOf = async (u: { login: string; password: string }) => {
-  const a = await inject(web.app, toRequest('POST', '/api/v1/login', { body: { login: u.login, password: u.password } }));
+  const a = await inject(web.app!, toRequest('POST', '/api/v1/login', { body: { login: u.login, password: u.password } }));
   expect(a.status, a.text).toBe(200);
   return a.json().token as string;
 };
@@ -122,7 +122,8 @@ beforeAll(async () => {
   } finally {
     await c.logout();
   }
-  web = await startTestWebmail(op, { dmpHandoff: async () => ({ outcome: 'nothing' }) });
+  // In this process (webmail.workers 0): the matrix reads the route table and injects requests into the fastify app.
+  web = await startTestWebmail(op, { dmpHandoff: async () => ({ outcome: 'nothing' }) }, { workers: 0 });
 }, 240_000);
 
 afterAll(async () => {
@@ -132,7 +133,7 @@ afterAll(async () => {
 
 describe('webmail API generated from its route table', () => {
   it('every route declares an access rule and has a sample call', () => {
-    const routes = routesOf(web.app);
+    const routes = routesOf(web.app!);
     expect(routes.length).toBeGreaterThan(20);
     for (const r of routes) {
       expect(['public', 'self', 'mailbox'], r.key).toContain(r.access?.kind);
@@ -142,7 +143,7 @@ describe('webmail API generated from its route table', () => {
 
   it('every route × every caller: a session on all but login and the documents; another person\'s box refused and left as it was', async () => {
     let calls = 0;
-    for (const r of routesOf(web.app)) {
+    for (const r of routesOf(web.app!)) {
       const rule = r.access!;
       const statuses = new Map<Who, number>();
       for (const w of EVERYONE) {
@@ -151,7 +152,7 @@ describe('webmail API generated from its route table', () => {
         const what = `${r.key} as ${w}`;
         const before = rule.kind === 'mailbox' && w !== 'owner' ? await boxState() : null;
         const refusedBefore = await refusalsOf(who.intrus.login);
-        const a = await inject(web.app, toRequest(r.method, r.url, spec, token));
+        const a = await inject(web.app!, toRequest(r.method, r.url, spec, token));
         calls++;
         statuses.set(w, a.status);
         const session = w === 'owner' || w === 'other';
@@ -182,34 +183,34 @@ describe('webmail API generated from its route table', () => {
 
   it('every parameter of every route answers hostile values with a 4xx problem+json naming it, never a 500', async () => {
     // Login last: its failed attempts are throttled and delayed, which must not touch the other routes.
-    const routes = routesOf(web.app)
+    const routes = routesOf(web.app!)
       .filter((r) => r.method !== 'HEAD')
       .sort((a, b) => Number(a.key === 'POST /api/v1/login') - Number(b.key === 'POST /api/v1/login'));
     const sent = await sendHostile(
-      web.app,
+      web.app!,
       routes.map((route) => ({ route, valid: sampleOf(route)!, token: () => tokenOf('owner', route.key === 'POST /api/v1/logout') })),
     );
     expect(sent).toBeGreaterThan(1000);
-    expect((await inject(web.app, toRequest('GET', '/api/v1/bals/:bal/folders', { params: { bal: who.martin.address } }, await tokenOf('owner')))).status).toBe(200);
+    expect((await inject(web.app!, toRequest('GET', '/api/v1/bals/:bal/folders', { params: { bal: who.martin.address } }, await tokenOf('owner')))).status).toBe(200);
   }, SAFETY_NET);
 
   it('the JSON body is taken as sent: a string for "to" is refused, not made a list; a form\'s readReceipt is true or false', async () => {
     const t = await tokenOf('owner');
     const url = `/api/v1/bals/${encodeURIComponent(who.martin.address)}/send`;
-    const json = await inject(web.app, { method: 'POST', url, headers: { authorization: `Bearer ${t}`, 'content-type': 'application/json' }, payload: JSON.stringify({ to: who.secretaire.address, subject: 's' }) });
+    const json = await inject(web.app!, { method: 'POST', url, headers: { authorization: `Bearer ${t}`, 'content-type': 'application/json' }, payload: JSON.stringify({ to: who.secretaire.address, subject: 's' }) });
     expect(expectProblem(json, 'to as a string', 400).detail).toBe('the field to must be an array, not the string "secretaire@mssante.localhost"');
     const form = new FormData();
     form.append('to', who.secretaire.address);
     form.append('subject', 'Formulaire');
     form.append('readReceipt', 'yes');
     const r = new Response(form);
-    const multipart = await inject(web.app, { method: 'POST', url, headers: { authorization: `Bearer ${t}`, 'content-type': r.headers.get('content-type')! }, payload: Buffer.from(await r.arrayBuffer()) });
+    const multipart = await inject(web.app!, { method: 'POST', url, headers: { authorization: `Bearer ${t}`, 'content-type': r.headers.get('content-type')! }, payload: Buffer.from(await r.arrayBuffer()) });
     expect(expectProblem(multipart, 'readReceipt=yes', 400).detail).toMatch(/field readReceipt must be true or false/);
     // A form cut short is the client's error, said as such.
-    const cut = await inject(web.app, { method: 'POST', url, headers: { authorization: `Bearer ${t}`, 'content-type': 'multipart/form-data; boundary=x' }, payload: '--x\r\nContent-Disposition: form-data; name="subject"\r\n\r\nno end' });
+    const cut = await inject(web.app!, { method: 'POST', url, headers: { authorization: `Bearer ${t}`, 'content-type': 'multipart/form-data; boundary=x' }, payload: '--x\r\nContent-Disposition: form-data; name="subject"\r\n\r\nno end' });
     expect(expectProblem(cut, 'truncated form', 400).detail).toMatch(/^the multipart\/form-data body cannot be read: /);
     // A form on a route that takes JSON only is refused before it is read.
-    const elsewhere = await inject(web.app, { method: 'PATCH', url: `/api/v1/bals/${encodeURIComponent(who.martin.address)}/messages/INBOX/1`, headers: { authorization: `Bearer ${t}`, 'content-type': r.headers.get('content-type')! }, payload: Buffer.from(await new Response(form).arrayBuffer()) });
+    const elsewhere = await inject(web.app!, { method: 'PATCH', url: `/api/v1/bals/${encodeURIComponent(who.martin.address)}/messages/INBOX/1`, headers: { authorization: `Bearer ${t}`, 'content-type': r.headers.get('content-type')! }, payload: Buffer.from(await new Response(form).arrayBuffer()) });
     expect(expectProblem(elsewhere, 'multipart on PATCH', 415).title).toBe('UNSUPPORTED_MEDIA_TYPE');
   });
 });

@@ -1,0 +1,248 @@
+// webmail.workers > 0: the API runs in worker processes. A webmail request parses and
+// sanitises mail and speaks IMAP (through the platform's own proxy) for the person; done on
+// the platform's event loop, a busy webmail delayed everything else there — the IMAP
+// proxy's relaying, the MX's 250s, /health, the embedded database — and used one core of
+// the machine. The platform's process keeps the listener and every decision that needs the
+// database: it accepts a connection without reading from it and hands the socket to the
+// next worker in turn; a worker does TLS, HTTP, IMAP and MIME, and asks back here for the
+// login (throttle, password check, token issue), session checks (at most once per
+// webmail.sessionCacheTtl per token), a person's boxes, the journal and the DMP hand-off —
+// so PGlite (this process only) and the journal's chain stay one, whatever the number of
+// workers. A logout in one worker closes that token's IMAP connections in all of them.
+import { fork, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { TlsMaterialPems } from '../certs/tls.js';
+import type { Config } from '../core/config/index.js';
+import { isMssError } from '../core/errors.js';
+import { fromRoot } from '../core/paths.js';
+import type { ApiDeps, WebmailDeps } from './deps.js';
+import { passwordLogin } from './login.js';
+import { plain } from './render.js';
+
+/** What a worker needs: all of it plain data (it crosses the IPC channel). */
+export interface WorkerInit {
+  index: number;
+  config: Pick<Config, 'webmail' | 'operator'>;
+  tls: TlsMaterialPems;
+  imap: WebmailDeps['imap'];
+  submission: WebmailDeps['submission'];
+  ldap?: WebmailDeps['ldap'];
+  /** Which optional parts the platform has (their functions run here). */
+  has: { dmpHandoff: boolean; documentsOf: boolean };
+  logLevel: string;
+}
+
+/** The calls a worker makes back: the login and the ApiDeps functions that need the database. */
+export type Calls = {
+  login: [login: string, secret: string, remote: string];
+  verifySession: [token: string];
+  closeSession: [token: string];
+  balsFor: Parameters<ApiDeps['balsFor']>;
+  journal: Parameters<ApiDeps['journal']['append']>;
+  dmpHandoff: Parameters<NonNullable<ApiDeps['dmpHandoff']>>;
+  documentsOf: Parameters<NonNullable<ApiDeps['documentsOf']>>;
+};
+/** A refusal crosses as its catalogue code, details and sentence, and becomes the same MssError there. */
+export type CallError = { code?: string; details?: Record<string, unknown>; message: string };
+
+export type ToWorker =
+  | { t: 'init'; init: WorkerInit }
+  | { t: 'conn' }
+  | { t: 'reply'; id: number; ok: true; value: unknown }
+  | { t: 'reply'; id: number; ok: false; error: CallError }
+  | { t: 'closeToken'; token: string }
+  | { t: 'stop' };
+
+export type FromWorker =
+  | { t: 'ready' }
+  | { [F in keyof Calls]: { t: 'call'; id: number; fn: F; args: Calls[F] } }[keyof Calls]
+  | { t: 'log'; line: string }
+  | { t: 'stopped' };
+
+interface Slot {
+  child: ChildProcess;
+  ready: boolean;
+  exited: Promise<void>;
+}
+
+/** A worker that has not closed its connections and exited within this time is killed. */
+const STOP_TIMEOUT_MS = 30_000;
+/** A worker that died is replaced after this delay (its clients retry meanwhile). */
+const RESPAWN_DELAY_MS = 1000;
+
+/** The compiled worker: next to this file in dist/, or in dist/ when running from sources (tests). */
+function workerFile(): string {
+  const here = fileURLToPath(import.meta.url);
+  const file = here.endsWith('.ts') ? fromRoot('dist', 'webmail-api', 'worker.js') : join(dirname(here), 'worker.js');
+  if (!existsSync(file)) throw new Error(`the webmail API worker ${file} is missing: build first (npx tsc)`);
+  return file;
+}
+
+/** Buffers cross the channel as Uint8Arrays (structured clone): the dmp/ readers want Buffers. */
+const asBuffer = (b: Uint8Array) => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+
+export async function startWebmailWorkers(config: Pick<Config, 'webmail' | 'operator'>, deps: WebmailDeps): Promise<{ port: number; pids(): number[]; stop(): Promise<void> }> {
+  const log = deps.log.child({ mod: 'webmail-api' });
+  const count = config.webmail.workers;
+  const file = workerFile();
+  const slots: Slot[] = [];
+  let stopping = false;
+  let turn = 0;
+  const levels = (log.levels?.labels ?? {}) as Record<number, string>;
+  const init: Omit<WorkerInit, 'index'> = {
+    config: { webmail: config.webmail, operator: config.operator },
+    tls: { certChainPem: deps.tls.certChainPem, keyPem: deps.tls.keyPem, caPem: deps.tls.caPem, crlPems: deps.tls.crlPems },
+    imap: deps.imap,
+    submission: deps.submission,
+    ...(deps.ldap ? { ldap: deps.ldap } : {}),
+    has: { dmpHandoff: !!deps.dmpHandoff, documentsOf: !!deps.documentsOf },
+    logLevel: deps.log.level,
+  };
+  const broadcast = (m: ToWorker) => {
+    for (const s of slots) if (s?.ready && s.child.connected) s.child.send(m);
+  };
+
+  const answer = (m: Extract<FromWorker, { t: 'call' }>): Promise<unknown> => {
+    switch (m.fn) {
+      case 'login':
+        return passwordLogin(deps, ...m.args);
+      case 'verifySession':
+        return deps.verifySession(...m.args);
+      case 'closeSession':
+        // Every worker drops the token from its cache and closes its IMAP connections.
+        return deps.closeSession(...m.args).then(() => broadcast({ t: 'closeToken', token: m.args[0] }));
+      case 'balsFor':
+        return deps.balsFor(...m.args);
+      case 'journal':
+        return deps.journal.append(...m.args);
+      case 'dmpHandoff':
+        return deps.dmpHandoff!({ ...m.args[0], raw: asBuffer(m.args[0].raw) }).then(plain);
+      case 'documentsOf':
+        return deps.documentsOf!(asBuffer(m.args[0])).then(plain);
+    }
+  };
+
+  const spawn = (index: number): Promise<Slot> => {
+    // Profiling and memory flags follow the platform's process; loaders (tsx, vitest) do not.
+    const execArgv = process.execArgv.filter((a) => /^--(cpu-prof|heap-prof|max-old-space-size|max-semi-space-size|expose-gc)/.test(a));
+    // 'advanced': messages (Buffers) go to the DMP hand-off as bytes, not as JSON arrays.
+    const child = fork(file, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv, serialization: 'advanced' });
+    let resolveExited!: () => void;
+    const slot: Slot = { child, ready: false, exited: new Promise<void>((r) => (resolveExited = r)) };
+    slots[index] = slot;
+    const send = (m: ToWorker) => {
+      if (child.connected) child.send(m);
+    };
+    return new Promise<Slot>((resolve, reject) => {
+      child.on('message', (m: FromWorker) => {
+        switch (m.t) {
+          case 'ready':
+            slot.ready = true;
+            resolve(slot);
+            return;
+          case 'log':
+            relayLog(m.line, index);
+            return;
+          case 'stopped':
+            return;
+          case 'call':
+            answer(m).then(
+              (value) => send({ t: 'reply', id: m.id, ok: true, value }),
+              (e: unknown) => {
+                if (!isMssError(e)) log.error({ err: e, call: m.fn, worker: index }, 'a webmail worker\'s call failed');
+                send({ t: 'reply', id: m.id, ok: false, error: isMssError(e) ? { code: e.code, details: e.details, message: e.message } : { message: e instanceof Error ? e.message : String(e) } });
+              },
+            );
+            return;
+        }
+      });
+      child.once('error', (e) => {
+        log.error({ err: e, worker: index }, 'webmail worker error');
+        reject(e);
+      });
+      child.once('exit', (code, signal) => {
+        slot.ready = false;
+        resolveExited();
+        if (stopping) return;
+        reject(new Error(`the webmail worker exited during its start (${signal ?? code})`));
+        log.error({ worker: index, code, signal }, 'webmail worker died: its requests in progress are lost; starting another');
+        setTimeout(() => {
+          if (!stopping) spawn(index).catch((e) => log.error({ err: e, worker: index }, 'webmail worker could not be restarted'));
+        }, RESPAWN_DELAY_MS).unref();
+      });
+      send({ t: 'init', init: { ...init, index } });
+    });
+  };
+
+  /** A worker's pino line, logged again here (with the platform's logger, level and format). */
+  const relayLog = (line: string, worker: number) => {
+    try {
+      const { level, time: _time, msg, ...rest } = JSON.parse(line) as { level: number; time?: unknown; msg?: string };
+      const label = (levels[level] ?? 'info') as 'info';
+      log[label]({ ...rest, worker }, msg ?? '');
+    } catch {
+      log.info({ worker }, line.trim());
+    }
+  };
+
+  const stopWorkers = () =>
+    Promise.all(
+      slots.map(async (s) => {
+        if (!s || s.child.exitCode !== null || s.child.signalCode !== null) return;
+        if (s.child.connected) s.child.send({ t: 'stop' } satisfies ToWorker);
+        else s.child.kill();
+        const timer = setTimeout(() => s.child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+        await s.exited;
+        clearTimeout(timer);
+      }),
+    );
+
+  try {
+    await Promise.all(Array.from({ length: count }, (_, i) => spawn(i)));
+  } catch (e) {
+    stopping = true;
+    for (const s of slots) s?.child.kill();
+    throw e;
+  }
+
+  // Accepted here, never read here: the socket goes to a worker as is.
+  const server = createServer({ pauseOnConnect: true }, (socket: Socket) => {
+    for (let tries = 0; tries < slots.length; tries++) {
+      const s = slots[turn++ % slots.length];
+      if (!s.ready || !s.child.connected) continue;
+      s.child.send({ t: 'conn' } satisfies ToWorker, socket, { keepOpen: false }, (err) => {
+        if (err) socket.destroy();
+      });
+      return;
+    }
+    socket.destroy();
+  });
+  let port: number;
+  try {
+    port = await new Promise<number>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host: config.webmail.host, port: config.webmail.port }, () => {
+        server.off('error', reject);
+        resolve((server.address() as AddressInfo).port);
+      });
+    });
+  } catch (e) {
+    stopping = true;
+    await stopWorkers();
+    throw e;
+  }
+  log.info({ host: config.webmail.host, port, workers: count, pids: slots.map((s) => s.child.pid) }, 'webmail API listening');
+  return {
+    port,
+    pids: () => slots.filter((s) => s.child.pid && s.child.exitCode === null).map((s) => s.child.pid!),
+    async stop() {
+      stopping = true;
+      const closed = new Promise<void>((r) => server.close(() => r()));
+      await stopWorkers();
+      await closed;
+    },
+  };
+}
