@@ -7,9 +7,9 @@ import { fromRoot } from '../paths.js';
 import type { PgliteOptions } from './pglite.js';
 
 // A new embedded database is created (initdb) and migrated in a child process, and only then
-// opened by the platform. initdb grows PGlite's WebAssembly memory to ~800 MB and that memory
-// never shrinks: done in the platform's own process it would stay there for as long as the
-// platform runs; in a child it ends with the child.
+// opened by the platform. initdb took the process to ~900 MiB and PGlite's WebAssembly memory
+// never shrinks: done in the platform's own process much of it stayed for as long as the
+// platform ran (~490 MiB idle); in a child it ends with the child.
 
 /** What the parent sends: where, and with which PostgreSQL settings (the platform's own). */
 export interface CreateRequest {
