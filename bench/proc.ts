@@ -60,3 +60,29 @@ export function descendants(procs: ProcStat[], root: number): ProcStat[] {
 export function uptimeTicks(): number {
   return Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]) * TICK;
 }
+
+export interface Memory {
+  /** Resident set, bytes. */
+  rss: number;
+  /** Proportional set size, bytes: shared pages divided among the processes that map them. */
+  pss: number;
+  /** Peak resident set (VmHWM), bytes. */
+  peak: number;
+}
+
+/** One process's memory, or undefined when it is gone. */
+export function memoryOf(pid: number): Memory | undefined {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'latin1');
+    const kib = (text: string, field: string) => 1024 * Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? 0);
+    let pss = 0;
+    try {
+      pss = kib(readFileSync(`/proc/${pid}/smaps_rollup`, 'latin1'), 'Pss');
+    } catch {
+      /* another user's process, or an older kernel */
+    }
+    return { rss: kib(status, 'VmRSS'), pss, peak: kib(status, 'VmHWM') };
+  } catch {
+    return undefined;
+  }
+}

@@ -63,6 +63,8 @@ const { values: args } = parseArgs({
     timeout: { type: 'string', default: '600' },
     'delivery-concurrency': { type: 'string' },
     db: { type: 'string', default: 'pglite' },
+    'shared-buffers': { type: 'string' },
+    'pglite-settings': { type: 'string' },
     only: { type: 'string' },
     queries: { type: 'boolean', default: false },
     'cpu-profile': { type: 'string' },
@@ -78,7 +80,9 @@ if (args.help) {
       'N messages of BYTES (default 2000 × 10240) over C parallel mutual-TLS connections (default 16), K per connection',
       '(default 10), into (a) the platform MX, (b) Postfix from a private configuration directory, both relaying to the',
       'same Dovecot over LMTP, and (c) raw LMTP into Dovecot (the ceiling). Timed until the messages are in Dovecot.',
-      '--db pglite (default) runs the platform on its embedded database, --db pg on a scratch database of MSS_DATABASE_URL.',
+      '--db pglite (default) runs the platform on its embedded database, --db pg on a scratch database of MSS_DATABASE_URL;',
+      '--shared-buffers SIZE sets PGlite\'s (database.pgliteSharedBuffers, e.g. 128MiB to compare with PostgreSQL\'s default),',
+      '--pglite-settings name=value,… further PostgreSQL settings of PGlite (database.pgliteSettings).',
       'R rounds alternate the three (medians printed). --delivery-concurrency overrides smtp.deliveryConcurrency;',
       '--only ours|postfix|lmtp runs one target (profiling: node --cpu-prof …); the ratios need all three.',
       '--queries prints the database statements the platform ran during the measured rounds (count, wall time);',
@@ -648,6 +652,9 @@ async function parent() {
       overrides: {
         dataDir,
         ...(database ? { database: { url: database.url } } : {}),
+        ...(args['shared-buffers'] || args['pglite-settings']
+          ? { database: { pgliteSharedBuffers: (args['shared-buffers'] ?? undefined) as unknown as number, pgliteSettings: (args['pglite-settings'] ?? undefined) as unknown as string[] } }
+          : {}),
         operator: { domain: DOMAIN, hostname: 'mx.' + DOMAIN },
         http: { port: 0 },
         ldap: { port: 0, ldapsPort: 0 },

@@ -55,6 +55,11 @@ export const schema = {
     poolSize: int(10, 'Connections in the PostgreSQL pool.', 1, 1000),
     connectTimeout: duration(10_000, 'How long to wait for PostgreSQL before giving up at start.'),
     vacuumInterval: duration(600_000, 'Embedded PGlite only: how often the platform vacuums it (a PostgreSQL server has autovacuum). 0: never.'),
+    pgliteSharedBuffers: {
+      ...size(16 * 1024 ** 2, 'Embedded PGlite only: its PostgreSQL shared_buffers (the page cache). PGlite touches all of it at start and its memory never shrinks, so it is resident for the life of the process: PostgreSQL\'s default of 128 MB costs ~115 MB of RSS more than 16 MB. The price of 16 MB is paid under load: on PGlite the MX used ~10 % more CPU per message (bench/smtp-inbound) and a 100,000-line annuaire sync ~14 % more. Raise it (e.g. 128MiB) on a busy PGlite platform with memory to spare; production runs on PostgreSQL.'),
+      min: 128 * 1024,
+    },
+    pgliteSettings: list([], 'Embedded PGlite only: further PostgreSQL settings as name=value (e.g. work_mem=8MB), given at its start after the platform\'s own (PGlite\'s defaults, then pgliteSharedBuffers).'),
   },
   log: {
     level: oneOf(LOG_LEVELS, 'info', 'How much to log, from fatal (least) to trace (most), or silent.'),

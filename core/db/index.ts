@@ -3,6 +3,7 @@ import type { Config } from '../config/index.js';
 import type { Logger } from '../logger.js';
 import { openPg } from './pg.js';
 import { openPglite } from './pglite.js';
+import { createPgliteInChild, needsCreating } from './pglite-create.js';
 import type { Db } from './types.js';
 
 export type { Db, Queryable, QueryResult } from './types.js';
@@ -10,8 +11,17 @@ export { migrate } from './migrate.js';
 export { openPg } from './pg.js';
 export { openPglite } from './pglite.js';
 
-/** The database the configuration names: PostgreSQL when database.url is set, else PGlite. */
-export function openDb(c: Pick<Config, 'database' | 'dataDir'>, o: { log?: Logger } = {}): Promise<Db> {
+/**
+ * The database the configuration names: PostgreSQL when database.url is set, else PGlite —
+ * created and migrated first in a child process when it does not exist yet (pglite-create.ts).
+ */
+export async function openDb(c: Pick<Config, 'database' | 'dataDir'>, o: { log?: Logger } = {}): Promise<Db> {
   if (c.database.url) return openPg({ url: c.database.url, poolSize: c.database.poolSize, connectTimeoutMs: c.database.connectTimeout });
-  return openPglite(join(c.dataDir, 'db'), { vacuumIntervalMs: c.database.vacuumInterval, log: o.log });
+  const dir = join(c.dataDir, 'db');
+  const settings = { sharedBuffers: c.database.pgliteSharedBuffers, settings: c.database.pgliteSettings };
+  if (needsCreating(dir)) {
+    const { pid, applied } = await createPgliteInChild(dir, settings);
+    o.log?.info({ dir, pid, applied: applied.length }, 'embedded database created and migrated by a child process');
+  }
+  return openPglite(dir, { ...settings, vacuumIntervalMs: c.database.vacuumInterval, log: o.log });
 }

@@ -2,6 +2,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } f
 import { join } from 'node:path';
 import { PGlite, types } from '@electric-sql/pglite';
 import type { Logger } from '../logger.js';
+import { schema } from '../config/schema.js';
 import { MssError } from '../errors.js';
 import { PreparedStatements } from './pglite-statements.js';
 import type { Db, Queryable, QueryResult } from './types.js';
@@ -122,7 +123,25 @@ export interface PgliteOptions {
    * message's spooled body (~12 KB) for ever.
    */
   vacuumIntervalMs?: number;
+  /** PostgreSQL shared_buffers, bytes (default: database.pgliteSharedBuffers' default). */
+  sharedBuffers?: number;
+  /** Further PostgreSQL settings, name=value, given at start after the others. */
+  settings?: readonly string[];
   log?: Logger;
+}
+
+const SETTING = /^[a-z_][a-z0-9_.]*=\S/i;
+
+/**
+ * PGlite's own start parameters, then ours as -c name=value (the last one given wins, so
+ * `settings` may override shared_buffers too). PGlite's defaults keep its single-process
+ * mode (no workers, synchronous I/O); see PGlite.defaultStartParams.
+ */
+export function pgliteStartParams(o: Pick<PgliteOptions, 'sharedBuffers' | 'settings'> = {}): string[] {
+  const sharedBuffers = o.sharedBuffers ?? schema.database.pgliteSharedBuffers.default;
+  const settings = [`shared_buffers=${Math.floor(sharedBuffers / 1024)}kB`, ...(o.settings ?? [])];
+  for (const s of settings) if (!SETTING.test(s)) throw new MssError('DB_SETTING_INVALID', { setting: s });
+  return [...PGlite.defaultStartParams, ...settings.flatMap((s) => ['-c', s])];
 }
 
 /** dir undefined → in memory (tests). */
@@ -133,11 +152,21 @@ export async function openPglite(dir?: string, o: PgliteOptions = {}): Promise<D
     unlock = lockDir(dir);
   }
   let pg: PGlite;
+  // What PostgreSQL says when it refuses to start (a bad setting) is on its stderr; PGlite's
+  // own error only says that it failed.
+  const said: string[] = [];
   try {
-    pg = await PGlite.create(dir ? { dataDir: dir, parsers, serializers } : { parsers, serializers });
+    const startParams = pgliteStartParams(o);
+    const onStderr = (line: string) => {
+      const m = /\b(?:FATAL|ERROR|PANIC):\s*(.*)$/.exec(line);
+      if (m) said.push(m[1].trim());
+      return false;
+    };
+    pg = await PGlite.create({ ...(dir ? { dataDir: dir } : {}), parsers, serializers, startParams, onStderr });
   } catch (e) {
     unlock();
-    throw new MssError('DB_UNREACHABLE', { target: dir ?? 'memory', reason: (e as Error).message }, { cause: e });
+    if (e instanceof MssError) throw e;
+    throw new MssError('DB_UNREACHABLE', { target: dir ?? 'memory', reason: [(e as Error).message, ...said].join(': ') }, { cause: e });
   }
   const statements = new PreparedStatements(pg);
   // Prepared statements save parsing; plans stay chosen for each execution's own values.

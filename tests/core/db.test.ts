@@ -1,8 +1,11 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { migrate, openPg, openPglite } from '../../core/db/index.js';
+import { PGlite } from '@electric-sql/pglite';
+import { describe, expect, it, vi } from 'vitest';
+import { loadConfig, type Config } from '../../core/config/index.js';
+import { migrate, openDb, openPg, openPglite } from '../../core/db/index.js';
+import { createLogger } from '../../core/logger.js';
 import { loadMigrations } from '../../core/db/migrate.js';
 import { MssError } from '../../core/errors.js';
 import { dbTargets } from '../helpers/db.js';
@@ -117,5 +120,81 @@ describe('database errors', () => {
     writeFileSync(join(dir, 'mss.lock'), '999999');
     const again = await openPglite(dir);
     await again.close();
+  });
+});
+
+describe('the embedded database: its settings, and its creation in a child process', () => {
+  const config = (dataDir: string, database: Partial<Config['database']> = {}) => {
+    const c = loadConfig({ env: {}, overrides: { dataDir } });
+    return { ...c, database: { ...c.database, ...database } };
+  };
+  const capture = () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const log = createLogger({ log: { level: 'info', format: 'json' } }, { write: (l: string) => void lines.push(JSON.parse(l)) });
+    return { log, lines };
+  };
+
+  it('a new data directory is created and migrated by a child process; the platform process never runs initdb', async () => {
+    // PGlite runs initdb through PGlite.create on a second instance: spying on it tells an
+    // open that creates the database (two calls) from one that only opens it (one).
+    const create = vi.spyOn(PGlite, 'create');
+    try {
+      // Control: in this process, a fresh directory takes initdb's second instance.
+      const control = await openPglite(join(mkdtempSync(join(tmpdir(), 'mss-db-')), 'db'));
+      await control.close();
+      expect(create).toHaveBeenCalledTimes(2);
+      create.mockClear();
+
+      const c = config(mkdtempSync(join(tmpdir(), 'mss-db-')));
+      const { log, lines } = capture();
+      const db = await openDb(c, { log });
+      try {
+        expect(create).toHaveBeenCalledTimes(1);
+        const created = lines.find((l) => l.msg === 'embedded database created and migrated by a child process');
+        expect(created).toMatchObject({ dir: join(c.dataDir, 'db'), applied: loadMigrations().length });
+        expect(created!.pid).not.toBe(process.pid);
+        // Migrated before this process opened it.
+        expect(await migrate(db)).toEqual([]);
+        expect((await db.query<{ s: string }>("SELECT current_setting('shared_buffers') AS s")).rows[0].s).toBe('16MB');
+      } finally {
+        await db.close();
+      }
+      // Opened again: nothing to create.
+      lines.length = 0;
+      const again = await openDb(c, { log });
+      await again.close();
+      expect(lines.some((l) => String(l.msg).includes('child process'))).toBe(false);
+    } finally {
+      create.mockRestore();
+    }
+  });
+
+  it("the child's refusal comes back as the same clear error", async () => {
+    const c = config(mkdtempSync(join(tmpdir(), 'mss-db-')));
+    const dir = join(c.dataDir, 'db');
+    mkdirSync(dir);
+    // Another live process owns the directory (our parent's pid in the lock).
+    writeFileSync(join(dir, 'mss.lock'), String(process.ppid));
+    const err = await openDb(c).catch((e) => e);
+    expect(err).toBeInstanceOf(MssError);
+    expect(err.message).toBe(`the embedded database ${dir} is in use by process ${process.ppid}; stop it first, or set MSS_DATABASE_URL to use PostgreSQL`);
+  });
+
+  it('database.pgliteSharedBuffers and database.pgliteSettings reach PostgreSQL; a bad one is named', async () => {
+    const env = { MSS_DATABASE_PGLITE_SHARED_BUFFERS: '8MiB', MSS_DATABASE_PGLITE_SETTINGS: 'work_mem=2MB, temp_buffers=2MB' };
+    const c = loadConfig({ env, overrides: { dataDir: mkdtempSync(join(tmpdir(), 'mss-db-')) } });
+    const db = await openDb(c);
+    try {
+      const { rows } = await db.query<{ sb: string; wm: string; tb: string }>("SELECT current_setting('shared_buffers') AS sb, current_setting('work_mem') AS wm, current_setting('temp_buffers') AS tb");
+      expect(rows[0]).toEqual({ sb: '8MB', wm: '2MB', tb: '2MB' });
+    } finally {
+      await db.close();
+    }
+    expect(() => loadConfig({ env: { MSS_DATABASE_PGLITE_SHARED_BUFFERS: '64k' } })).toThrow(/database.pgliteSharedBuffers|MSS_DATABASE_PGLITE_SHARED_BUFFERS/);
+    const notNameValue = await openPglite(undefined, { settings: ['work_mem'] }).catch((e) => e);
+    expect(notNameValue.message).toBe('the embedded database setting "work_mem" is not name=value (database.pgliteSettings)');
+    const badValue = await openPglite(undefined, { settings: ['work_mem=lots'] }).catch((e) => e);
+    expect(badValue).toBeInstanceOf(MssError);
+    expect(badValue.message).toMatch(/^cannot reach the database memory: .*invalid value for parameter "work_mem": "lots"/);
   });
 });
