@@ -155,18 +155,25 @@ export async function tablesFilled(q: Queryable, kind: FileKind): Promise<boolea
  */
 export async function loadGate(q: Queryable, name: TableName, blocks?: number): Promise<DigestGate> {
   const t = ENTITIES[name].table;
+  // In one pass (PostgreSQL, through pg's text protocol) the bytes come as base64: bytea's
+  // hex output is twice their size, and pg decoded it at three times the cost (500,000
+  // rows: 240 → 70 ms of the importer's CPU, 830 → 510 ms to get them). In slices (PGlite)
+  // they come as bytea: PGlite hands those over as bytes, no text in between.
+  const agg = (x: string) => (blocks ? x : `encode(${x}, 'base64')`);
   const sql = (where: string) =>
-    `SELECT string_agg(digest || tidsend(ctid), ''::bytea) FILTER (WHERE digest IS NOT NULL) AS d,
-            string_agg(tidsend(ctid), ''::bytea) FILTER (WHERE digest IS NULL) AS n
+    `SELECT ${agg(`string_agg(digest || tidsend(ctid), ''::bytea) FILTER (WHERE digest IS NOT NULL)`)} AS d,
+            ${agg(`string_agg(tidsend(ctid), ''::bytea) FILTER (WHERE digest IS NULL)`)} AS n
      FROM ${t} WHERE active ${where}`;
-  type Part = { d: Uint8Array | null; n: Uint8Array | null };
+  type Part = { d: Uint8Array | string | null; n: Uint8Array | string | null };
   const parts: Part[] = [];
   if (!blocks) parts.push((await q.query<Part>(sql(''))).rows[0]);
   else {
     const { rows } = await q.query<{ n: number }>(`SELECT (pg_relation_size('${t}') / current_setting('block_size')::int)::int AS n`);
     for (let b = 0; b < rows[0].n; b += blocks) parts.push((await q.query<Part>(sql(`AND ctid >= '(${b},0)'::tid AND ctid < '(${b + blocks},0)'::tid`))).rows[0]);
   }
-  const join = (xs: Array<Uint8Array | null>) => Buffer.concat(xs.filter((x): x is Uint8Array => x !== null));
+  // Node's base64 decoder skips the line breaks PostgreSQL puts every 76 characters.
+  const bytes = (x: Uint8Array | string) => (typeof x === 'string' ? Buffer.from(x, 'base64') : x);
+  const join = (xs: Array<Uint8Array | string | null>) => Buffer.concat(xs.filter((x) => x !== null).map(bytes));
   return new DigestGate(join(parts.map((p) => p.d)), join(parts.map((p) => p.n)));
 }
 

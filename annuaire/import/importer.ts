@@ -279,7 +279,7 @@ export async function importSource(src: Source, o: ImportOptions): Promise<FileR
     if (o.db.kind === 'pglite' && (await tablesFilled(o.db, header.kind)).every(Boolean)) {
       const gen = await generation(o.db);
       const gates: Partial<Record<TableName, DigestGate>> = {};
-      for (const t of TABLES[header.kind]) gates[t] = await loadGate(o.db, t, GATE_BLOCKS);
+      for (const t of TABLES[header.kind]) outs[t]!.gate = gates[t] = await loadGate(o.db, t, GATE_BLOCKS);
       const rest = gated(rowChunks(), gates);
       const chunks: Chunk[] = [];
       for (let bytes = 0; bytes < PREREAD_BYTES; ) {
@@ -332,6 +332,8 @@ export async function importSource(src: Source, o: ImportOptions): Promise<FileR
       // A sync: the rows already in a table, as they are, are not staged (DigestGate). The
       // parser runs further ahead meanwhile: its rows wait while the digests are read.
       const gates = Object.fromEntries(plans.filter((p) => p.gate).map((p) => [p.entity.name, p.gate!]));
+      // The splitter drops those rows itself from the moment each table's digests are in.
+      for (const p of plans) void p.gate?.then((g) => (outs[p.entity.name]!.gate = g), () => {});
       const rows = ahead ? staged(ahead) : readAhead(rowChunks(), Object.keys(gates).length ? SYNC_READ_AHEAD_BYTES : READ_AHEAD_BYTES);
       const copied = await interleaveCopies(tx, ahead ? rows : gated(rows, gates), (t) => plans.find((p) => p.entity.name === t)!.copySql);
       progress.phase(`${lines.toLocaleString('en-US')} lines read, ${rejected} rejected; ${o.dryRun ? 'computing the difference (dry run: nothing is applied)' : 'applying the difference'}`);

@@ -171,6 +171,12 @@ export class OutBuf {
   private buf: Buffer;
   private pos = 0;
   rows = 0;
+  /**
+   * A sync, once the table's digests are in: a row the table holds as it is is taken back
+   * as soon as it is ended — no hex digest written, nothing queued for COPY, no second pass
+   * (gateRows still filters the chunks made before the gate came).
+   */
+  gate: DigestGate | undefined;
 
   constructor(
     private readonly emit: (chunk: Buffer) => void,
@@ -189,14 +195,26 @@ export class OutBuf {
   }
 
   copy(src: Buffer, start: number, end: number) {
-    // Most fields are a few bytes: a loop beats Buffer#copy's call overhead there.
-    if (end - start <= 32) {
+    // Most fields are a few bytes: a loop beats any call's overhead there. Longer ranges
+    // (runs of fields) go through a plain Uint8Array view of the source, made once per
+    // source: its subarray + set costs about half of Buffer#copy, which builds a view of
+    // its own and checks its arguments on every call.
+    if (end - start <= 24) {
       const buf = this.buf;
       let p = this.pos;
       for (let i = start; i < end; i++) buf[p++] = src[i];
       this.pos = p;
-    } else this.pos += src.copy(this.buf, this.pos, start, end);
+    } else {
+      if (src !== this.src) {
+        this.src = src;
+        this.view = new Uint8Array(src.buffer, src.byteOffset, src.length);
+      }
+      this.buf.set(this.view.subarray(start, end), this.pos);
+      this.pos += end - start;
+    }
   }
+  private src: Buffer | undefined;
+  private view: Uint8Array = new Uint8Array(0);
 
   byte(c: number) {
     this.buf[this.pos++] = c;
@@ -227,6 +245,10 @@ export class OutBuf {
     if (this.digests) {
       const buf = this.buf;
       digest64(buf, start, this.pos);
+      if (this.gate?.has(D[0], D[1])) {
+        this.pos = start;
+        return;
+      }
       let p = this.pos;
       buf[p++] = PIPE;
       buf[p++] = 0x5c; // \x: bytea's hex input
@@ -639,7 +661,9 @@ export class LineSplitter {
       const sf = f.structure;
       if (sf >= 0 && this.fe(sf) > this.fs(sf)) {
         const L = this.L.structures!;
-        const h = hashBytes(b, this.fs(L.runs[0][0]), this.fe(L.runs[L.runs.length - 1][1]));
+        // The content's hash: digest64 takes four bytes a step (hashBytes one: the id is short).
+        digest64(b, this.fs(L.runs[0][0]), this.fe(L.runs[L.runs.length - 1][1]));
+        const h = (D[0] & 0x1fffff) * 0x1_0000_0000 + D[1];
         if (this.structures.putIfAbsent(hashBytes(b, this.fs(sf), this.fe(sf)), h) !== h) {
           const so = this.out.structures!;
           so.reserve(e - s + L.missing + 2);
