@@ -166,8 +166,9 @@ export async function startWebmailWorkers(config: Pick<Config, 'webmail' | 'oper
       child.once('exit', (code, signal) => {
         slot.ready = false;
         resolveExited();
-        if (stopping) return;
         reject(new Error(`the webmail worker exited during its start (${signal ?? code})`));
+        // One that fails its start is not replaced here: startWorkers() reports it, and the next connection tries again.
+        if (stopping || !up) return;
         log.error({ worker: index, code, signal }, 'webmail worker died: its requests in progress are lost; starting another');
         setTimeout(() => {
           if (!stopping) spawn(index).catch((e) => log.error({ err: e, worker: index }, 'webmail worker could not be restarted'));
@@ -200,16 +201,29 @@ export async function startWebmailWorkers(config: Pick<Config, 'webmail' | 'oper
       }),
     );
 
-  try {
-    await Promise.all(Array.from({ length: count }, (_, i) => spawn(i)));
-  } catch (e) {
-    stopping = true;
-    for (const s of slots) s?.child.kill();
-    throw e;
-  }
+  // Started with the first connection, not with the platform: a worker holds ~120 MiB
+  // (mailparser, imapflow, sanitize-html, fastify, TLS), which an operator whose people all
+  // use Thunderbird never needs, and which would put an idle embedded platform above its
+  // memory budget. The first request waits for the start (~1 s); the others do not.
+  let started: Promise<void> | undefined;
+  let up = false;
+  const startWorkers = () =>
+    (started ??= Promise.all(Array.from({ length: count }, (_, i) => spawn(i))).then(
+      () => {
+        up = true;
+        log.info({ workers: count, pids: slots.map((s) => s.child.pid) }, 'webmail workers started');
+      },
+      (e: unknown) => {
+        // The next connection tries again (a worker that could not start is not left half-up).
+        for (const s of slots) s?.child.kill();
+        slots.length = 0;
+        started = undefined;
+        throw e;
+      },
+    ));
 
   // Accepted here, never read here: the socket goes to a worker as is.
-  const server = createServer({ pauseOnConnect: true }, (socket: Socket) => {
+  const hand = (socket: Socket) => {
     for (let tries = 0; tries < slots.length; tries++) {
       const s = slots[turn++ % slots.length];
       if (!s.ready || !s.child.connected) continue;
@@ -219,6 +233,16 @@ export async function startWebmailWorkers(config: Pick<Config, 'webmail' | 'oper
       return;
     }
     socket.destroy();
+  };
+  const server = createServer({ pauseOnConnect: true }, (socket: Socket) => {
+    if (up) return hand(socket);
+    startWorkers().then(
+      () => hand(socket),
+      (e: unknown) => {
+        log.error({ err: e }, 'the webmail workers could not be started: connection closed');
+        socket.destroy();
+      },
+    );
   });
   let port: number;
   try {
@@ -234,13 +258,14 @@ export async function startWebmailWorkers(config: Pick<Config, 'webmail' | 'oper
     await stopWorkers();
     throw e;
   }
-  log.info({ host: config.webmail.host, port, workers: count, pids: slots.map((s) => s.child.pid) }, 'webmail API listening');
+  log.info({ host: config.webmail.host, port, workers: count }, 'webmail API listening (its workers start with the first connection)');
   return {
     port,
     pids: () => slots.filter((s) => s.child.pid && s.child.exitCode === null).map((s) => s.child.pid!),
     async stop() {
       stopping = true;
       const closed = new Promise<void>((r) => server.close(() => r()));
+      await started?.catch(() => {});
       await stopWorkers();
       await closed;
     },
