@@ -312,24 +312,13 @@ export async function readMessage(
         const flags = flagsOf(m.flags);
         const size = m.size ?? m.source.length;
         const meta = { flags, date: iso(m.internalDate), size, structure: m.bodyStructure };
-        let content: { raw: Buffer } | { header: Buffer; plain: Buffer; html: Buffer | null; sizes: Map<string, number> };
-        const plan = m.source.length < size ? o.sections(m.bodyStructure) : null;
-        if (m.source.length >= size) content = { raw: m.source };
-        else if (!plan) {
+        let content: { raw: Buffer } | Sections | null = m.source.length >= size ? { raw: m.source } : null;
+        const plan = content ? null : o.sections(m.bodyStructure);
+        if (plan) content = await bySections(c, uid, plan);
+        if (!content) {
           const rest = await c.fetchOne(String(uid), { uid: true, source: true }, { uid: true });
           if (!rest || !rest.source) throw notFound(bal, folder, uid);
           content = { raw: rest.source };
-        } else {
-          const keys = [`${plan.plain}.mime`, plan.plain, ...(plan.html ? [`${plan.html}.mime`, plan.html] : [])];
-          const p = await c.fetchOne(String(uid), { uid: true, headers: true, bodyParts: keys }, { uid: true });
-          if (!p || !p.headers || !p.bodyParts) throw notFound(bal, folder, uid);
-          const part = (k: string) => p.bodyParts!.get(k) ?? Buffer.alloc(0);
-          content = {
-            header: p.headers,
-            plain: Buffer.concat([part(`${plan.plain}.mime`), part(plan.plain)]),
-            html: plan.html ? Buffer.concat([part(`${plan.html}.mime`), part(plan.html)]) : null,
-            sizes: plan.sized.length ? await binarySizes(c, uid, plan.sized) : new Map(),
-          };
         }
         if (o.markSeen && !flags.seen) {
           await c.messageFlagsAdd(String(uid), ['\\Seen'], { uid: true });
@@ -342,6 +331,37 @@ export async function readMessage(
     },
     { sync: false },
   );
+}
+
+interface Sections {
+  header: Buffer;
+  plain: Buffer;
+  html: Buffer | null;
+  sizes: Map<string, number>;
+}
+
+/**
+ * The header, the text parts with their MIME headers, the attachments' decoded sizes; null
+ * when the server leaves one out (or has no BINARY): the caller reads the message whole then,
+ * so the answer never differs.
+ */
+async function bySections(c: ImapFlow, uid: number, plan: { plain: string; html: string | null; sized: string[] }): Promise<Sections | null> {
+  const keys = [`${plan.plain}.mime`, plan.plain, ...(plan.html ? [`${plan.html}.mime`, plan.html] : [])];
+  const p = await c.fetchOne(String(uid), { uid: true, headers: true, bodyParts: keys }, { uid: true });
+  if (!p || !p.headers || !p.bodyParts || keys.some((k) => !p.bodyParts!.has(k))) return null;
+  const part = (k: string) => p.bodyParts!.get(k)!;
+  let sizes = new Map<string, number>();
+  if (plan.sized.length) {
+    if (!c.capabilities.has('BINARY')) return null;
+    sizes = await binarySizes(c, uid, plan.sized);
+    if (plan.sized.some((x) => !sizes.has(x))) return null;
+  }
+  return {
+    header: p.headers,
+    plain: Buffer.concat([part(`${plan.plain}.mime`), part(plan.plain)]),
+    html: plan.html ? Buffer.concat([part(`${plan.html}.mime`), part(plan.html)]) : null,
+    sizes,
+  };
 }
 
 /**
