@@ -47,6 +47,8 @@ export interface ApiContext {
   /** Operator host name: Message-IDs, the MDN's Reporting-UA. */
   hostname: string;
   maxUpload: number;
+  /** webmail.readWhole: a message up to this size is read whole, a bigger one by its sections. */
+  readWhole: number;
 }
 
 /** The session of an authenticated request (set by the onRequest hook). */

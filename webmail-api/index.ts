@@ -44,7 +44,7 @@ export async function createWebmailServer(config: WebmailConfig, deps: ApiDeps, 
       'Log in with POST /api/v1/login (the same credential as IMAP), then send "Authorization: Bearer <token>". ' +
       'Everything runs through the platform\'s own IMAP and submission servers as that person, so the same rules apply and are journalled there. Errors are application/problem+json (RFC 9457).',
   });
-  await app.register(webmailApi, { deps, pool, sessions, login, hostname: config.operator.hostname, maxUpload: config.webmail.maxUpload });
+  await app.register(webmailApi, { deps, pool, sessions, login, hostname: config.operator.hostname, maxUpload: config.webmail.maxUpload, readWhole: config.webmail.readWhole });
   app.addHook('onClose', async () => pool.stop());
   return { app, pool, sessions };
 }

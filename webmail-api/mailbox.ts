@@ -1,7 +1,7 @@
 // What the API does inside one BAL over IMAP: folders, the message list, one message, an
 // attachment, flags, move, delete. Each function takes a logged-in ImapFlow (imap-pool.ts)
 // and keeps its commands on one folder with a mailbox lock.
-import type { FetchMessageObject, ImapFlow, MessageAddressObject, SearchObject } from 'imapflow';
+import type { FetchMessageObject, FetchQueryObject, ImapFlow, MessageAddressObject, MessageStructureObject, SearchObject } from 'imapflow';
 import type { Readable } from 'node:stream';
 import { MssError } from '../core/errors.js';
 import { imapError } from './imap-errors.js';
@@ -27,11 +27,15 @@ export async function listFolders(c: ImapFlow, bal: string): Promise<Folder[]> {
   }
 }
 
-/** Runs fn with `folder` selected, no other command of this connection in between. */
-export async function inFolder<T>(c: ImapFlow, bal: string, folder: string, fn: () => Promise<T>): Promise<T> {
-  const lock = await lockFolder(c, bal, folder);
+/**
+ * Runs fn with `folder` selected, no other command of this connection in between. With
+ * `sync: false` (a command on one known UID) the NOOP below is skipped: fn is told the view
+ * may be stale and fetches through `fetchOneSynced`, which syncs only when the UID is not found.
+ */
+export async function inFolder<T>(c: ImapFlow, bal: string, folder: string, fn: (stale: boolean) => Promise<T>, opts: { sync?: boolean } = {}): Promise<T> {
+  const lock = await lockFolder(c, bal, folder, opts.sync ?? true);
   try {
-    return await fn();
+    return await fn(lock.stale);
   } finally {
     lock.release();
   }
@@ -41,8 +45,9 @@ export async function inFolder<T>(c: ImapFlow, bal: string, folder: string, fn: 
  * Selects `folder` for this caller alone. A pooled connection may have had it selected for
  * a while: a NOOP then brings the session's view up to date (Dovecot announces new mail
  * only at such a sync point; a UID FETCH of a message that arrived meanwhile finds nothing).
+ * Without `sync`, the lock says the view may be stale instead (`stale`).
  */
-async function lockFolder(c: ImapFlow, bal: string, folder: string) {
+async function lockFolder(c: ImapFlow, bal: string, folder: string, sync = true) {
   const wasOpen = c.mailbox && c.mailbox.path === folder;
   let lock;
   try {
@@ -56,7 +61,7 @@ async function lockFolder(c: ImapFlow, bal: string, folder: string) {
     if (!exists) throw new MssError('NOT_FOUND', { what: `folder ${folder} of ${bal}` });
     throw imapError(e, `open ${folder}`, `folder ${folder} of ${bal}`);
   }
-  if (wasOpen) {
+  if (wasOpen && sync) {
     try {
       await c.noop();
     } catch (e) {
@@ -64,7 +69,19 @@ async function lockFolder(c: ImapFlow, bal: string, folder: string) {
       throw imapError(e, `open ${folder}`);
     }
   }
-  return lock;
+  return { release: () => lock.release(), stale: !!wasOpen && !sync };
+}
+
+/**
+ * One message by UID. On a view that may be stale, a UID not found may be a message that
+ * arrived since the last sync point: one NOOP, and ask again — so the NOOP is paid only
+ * then, not by every read.
+ */
+async function fetchOneSynced(c: ImapFlow, uid: number, query: FetchQueryObject, stale: boolean): Promise<FetchMessageObject | false> {
+  const m = await c.fetchOne(String(uid), query, { uid: true });
+  if (m || !stale) return m;
+  await c.noop();
+  return c.fetchOne(String(uid), query, { uid: true });
 }
 
 export interface ListQuery {
@@ -255,9 +272,9 @@ const notFound = (bal: string, folder: string, uid: number) => new MssError('NOT
 
 /** The raw message with its flags and structure; marks it seen when asked (reading it opens it). */
 export async function fetchMessage(c: ImapFlow, bal: string, folder: string, uid: number, markSeen: boolean) {
-  return inFolder(c, bal, folder, async () => {
+  return inFolder(c, bal, folder, async (stale) => {
     try {
-      const m = await c.fetchOne(String(uid), { uid: true, source: true, flags: true, internalDate: true, size: true, bodyStructure: true }, { uid: true });
+      const m = await fetchOneSynced(c, uid, { uid: true, source: true, flags: true, internalDate: true, size: true, bodyStructure: true }, stale);
       if (!m || !m.source) throw notFound(bal, folder, uid);
       const flags = flagsOf(m.flags);
       if (markSeen && !flags.seen) {
@@ -268,7 +285,110 @@ export async function fetchMessage(c: ImapFlow, bal: string, folder: string, uid
     } catch (e) {
       throw imapError(e, `read message ${uid}`);
     }
+  }, { sync: false });
+}
+
+/**
+ * A message to show: its first `whole` bytes with flags, date, size and structure in one
+ * FETCH. A message that fits is returned whole (`raw`). A bigger one is read by the sections
+ * `sections(structure)` names — header, text parts, attachments' decoded sizes — so its
+ * attachments are not downloaded; when it names none, the rest is fetched and it is whole.
+ */
+export async function readMessage(
+  c: ImapFlow,
+  bal: string,
+  folder: string,
+  uid: number,
+  o: { markSeen: boolean; whole: number; sections: (s: MessageStructureObject | undefined) => { plain: string; html: string | null; sized: string[] } | null },
+) {
+  return inFolder(
+    c,
+    bal,
+    folder,
+    async (stale) => {
+      try {
+        const m = await fetchOneSynced(c, uid, { uid: true, flags: true, internalDate: true, size: true, bodyStructure: true, source: { start: 0, maxLength: o.whole } }, stale);
+        if (!m || !m.source) throw notFound(bal, folder, uid);
+        const flags = flagsOf(m.flags);
+        const size = m.size ?? m.source.length;
+        const meta = { flags, date: iso(m.internalDate), size, structure: m.bodyStructure };
+        let content: { raw: Buffer } | Sections | null = m.source.length >= size ? { raw: m.source } : null;
+        const plan = content ? null : o.sections(m.bodyStructure);
+        if (plan) content = await bySections(c, uid, plan);
+        if (!content) {
+          const rest = await c.fetchOne(String(uid), { uid: true, source: true }, { uid: true });
+          if (!rest || !rest.source) throw notFound(bal, folder, uid);
+          content = { raw: rest.source };
+        }
+        if (o.markSeen && !flags.seen) {
+          await c.messageFlagsAdd(String(uid), ['\\Seen'], { uid: true });
+          flags.seen = true;
+        }
+        return { ...meta, content };
+      } catch (e) {
+        throw imapError(e, `read message ${uid}`);
+      }
+    },
+    { sync: false },
+  );
+}
+
+interface Sections {
+  header: Buffer;
+  plain: Buffer;
+  html: Buffer | null;
+  sizes: Map<string, number>;
+}
+
+/**
+ * The header, the text parts with their MIME headers, the attachments' decoded sizes; null
+ * when the server leaves one out (or has no BINARY): the caller reads the message whole then,
+ * so the answer never differs.
+ */
+async function bySections(c: ImapFlow, uid: number, plan: { plain: string; html: string | null; sized: string[] }): Promise<Sections | null> {
+  const keys = [`${plan.plain}.mime`, plan.plain, ...(plan.html ? [`${plan.html}.mime`, plan.html] : [])];
+  const p = await c.fetchOne(String(uid), { uid: true, headers: true, bodyParts: keys }, { uid: true });
+  if (!p || !p.headers || !p.bodyParts || keys.some((k) => !p.bodyParts!.has(k))) return null;
+  const part = (k: string) => p.bodyParts!.get(k)!;
+  let sizes = new Map<string, number>();
+  if (plan.sized.length) {
+    if (!c.capabilities.has('BINARY')) return null;
+    sizes = await binarySizes(c, uid, plan.sized);
+    if (plan.sized.some((x) => !sizes.has(x))) return null;
+  }
+  return {
+    header: p.headers,
+    plain: Buffer.concat([part(`${plan.plain}.mime`), part(plan.plain)]),
+    html: plan.html ? Buffer.concat([part(`${plan.html}.mime`), part(plan.html)]) : null,
+    sizes,
+  };
+}
+
+/**
+ * The decoded size of body parts (RFC 3516 BINARY.SIZE), which the attachment list shows
+ * without downloading them. imapflow has no query item for it: the command goes through its
+ * own command runner (exec), as its fetch does.
+ */
+async function binarySizes(c: ImapFlow, uid: number, parts: string[]): Promise<Map<string, number>> {
+  const sizes = new Map<string, number>();
+  type Attr = { type?: string; value?: unknown } | Attr[];
+  const runner = c as unknown as { exec(cmd: string, attrs: unknown[], o: { untagged: Record<string, (u: { attributes?: Attr[] }) => void> }): Promise<{ next?: () => void }> };
+  const items = parts.map((p) => ({ type: 'ATOM', value: 'BINARY.SIZE', section: [{ type: 'ATOM', value: p }] }));
+  const r = await runner.exec('UID FETCH', [{ type: 'SEQUENCE', value: String(uid) }, items.length === 1 ? items[0] : items], {
+    untagged: {
+      FETCH: (u) => {
+        const list = (u.attributes?.[1] ?? []) as Attr[];
+        // The parser gives the item as one atom, "BINARY.SIZE[2]", then its number.
+        for (let i = 0; i + 1 < list.length; i += 2) {
+          const k = /^BINARY\.SIZE\[([\d.]+)\]$/i.exec(String((list[i] as { value?: unknown }).value));
+          const n = Number((list[i + 1] as { value?: unknown }).value);
+          if (k && Number.isSafeInteger(n) && n >= 0) sizes.set(k[1], n);
+        }
+      },
+    },
   });
+  r.next?.();
+  return sizes;
 }
 
 /**
@@ -276,9 +396,9 @@ export async function fetchMessage(c: ImapFlow, bal: string, folder: string, uid
  * folder lock is held until the stream ends: `done` must be called then (or on abort).
  */
 export async function openAttachment(c: ImapFlow, bal: string, folder: string, uid: number, index: number): Promise<{ ref: AttachmentRef; content: Readable; filename: string | null; done: () => void }> {
-  const lock = await lockFolder(c, bal, folder);
+  const lock = await lockFolder(c, bal, folder, false);
   try {
-    const m = await c.fetchOne(String(uid), { uid: true, bodyStructure: true }, { uid: true });
+    const m = await fetchOneSynced(c, uid, { uid: true, bodyStructure: true }, lock.stale);
     if (!m) throw notFound(bal, folder, uid);
     const ref = attachmentsOf(m.bodyStructure)[index];
     if (!ref) throw new MssError('NOT_FOUND', { what: `attachment ${index} of message ${uid} in ${folder} of ${bal}` });
@@ -302,9 +422,9 @@ export async function openAttachment(c: ImapFlow, bal: string, folder: string, u
 }
 
 export async function setFlags(c: ImapFlow, bal: string, folder: string, uid: number, f: { seen?: boolean; flagged?: boolean; answered?: boolean }): Promise<Flags> {
-  return inFolder(c, bal, folder, async () => {
+  return inFolder(c, bal, folder, async (stale) => {
     try {
-      const m = await c.fetchOne(String(uid), { uid: true, flags: true }, { uid: true });
+      const m = await fetchOneSynced(c, uid, { uid: true, flags: true }, stale);
       if (!m) throw notFound(bal, folder, uid);
       const names = { seen: '\\Seen', flagged: '\\Flagged', answered: '\\Answered' } as const;
       const add = (Object.keys(names) as Array<keyof typeof names>).filter((k) => f[k] === true).map((k) => names[k]);
@@ -316,7 +436,7 @@ export async function setFlags(c: ImapFlow, bal: string, folder: string, uid: nu
     } catch (e) {
       throw imapError(e, `change the flags of message ${uid}`);
     }
-  });
+  }, { sync: false });
 }
 
 export async function addKeyword(c: ImapFlow, bal: string, folder: string, uid: number, keyword: string): Promise<void> {

@@ -56,23 +56,24 @@ export function attachmentsOf(structure: MessageStructureObject | undefined): At
  * read beacon, which must not fire behind a health professional's back.
  */
 export function safeHtml(html: string): string {
-  return sanitizeHtml(html, {
-    allowedTags: [...sanitizeHtml.defaults.allowedTags, 'img', 'font', 'center'],
-    allowedAttributes: {
-      a: ['href', 'title', 'rel', 'target'],
-      img: ['src', 'alt', 'title', 'width', 'height'],
-      td: ['colspan', 'rowspan', 'align', 'valign'],
-      th: ['colspan', 'rowspan', 'align', 'valign'],
-      table: ['border', 'cellpadding', 'cellspacing', 'width'],
-      font: ['color', 'size', 'face'],
-      '*': ['dir', 'lang'],
-    },
-    allowedSchemes: ['http', 'https', 'mailto'],
-    allowedSchemesByTag: { img: ['cid', 'data'] },
-    allowProtocolRelative: false,
-    transformTags: { a: sanitizeHtml.simpleTransform('a', { rel: 'noopener noreferrer nofollow', target: '_blank' }) },
-  });
+  return sanitizeHtml(html, SAFE_HTML);
 }
+const SAFE_HTML: sanitizeHtml.IOptions = {
+  allowedTags: [...sanitizeHtml.defaults.allowedTags, 'img', 'font', 'center'],
+  allowedAttributes: {
+    a: ['href', 'title', 'rel', 'target'],
+    img: ['src', 'alt', 'title', 'width', 'height'],
+    td: ['colspan', 'rowspan', 'align', 'valign'],
+    th: ['colspan', 'rowspan', 'align', 'valign'],
+    table: ['border', 'cellpadding', 'cellspacing', 'width'],
+    font: ['color', 'size', 'face'],
+    '*': ['dir', 'lang'],
+  },
+  allowedSchemes: ['http', 'https', 'mailto'],
+  allowedSchemesByTag: { img: ['cid', 'data'] },
+  allowProtocolRelative: false,
+  transformTags: { a: sanitizeHtml.simpleTransform('a', { rel: 'noopener noreferrer nofollow', target: '_blank' }) },
+};
 
 export interface Address {
   name: string;
@@ -112,17 +113,24 @@ export interface RenderedMessage {
   text: string | null;
   html: string | null;
   attachments: AttachmentRef[];
-  parsed: ParsedMail;
+  /** The whole message parsed (null when it was read by its sections: carriesDocuments was then false). */
+  parsed: ParsedMail | null;
 }
 
 export async function renderMessage(raw: Buffer, structure: MessageStructureObject | undefined): Promise<RenderedMessage> {
-  const p = await simpleParser(raw, { skipTextToHtml: true, skipImageLinks: true });
+  const p = await simpleParser(raw, PARSE);
   const byPart = new Map<string, Attachment>();
   for (const a of p.attachments) if (a.partId) byPart.set(a.partId, a);
   const attachments = attachmentsOf(structure).map((a) => {
     const parsed = byPart.get(a.part);
     return parsed ? { ...a, filename: parsed.filename ?? a.filename, size: parsed.size } : a;
   });
+  return { ...fromHeaders(p), text: p.text ?? null, html: typeof p.html === 'string' ? safeHtml(p.html) : null, attachments, parsed: p };
+}
+const PARSE = { skipTextToHtml: true, skipImageLinks: true } as const;
+
+/** What the message's own header says (mailparser's reading of it, the same for both paths). */
+function fromHeaders(p: ParsedMail): Omit<RenderedMessage, 'text' | 'html' | 'attachments' | 'parsed'> {
   const headers = p.headerLines.map((h) => ({ name: h.key, value: headerText(p.headers.get(h.key)) }));
   const dnt = p.headers.get('disposition-notification-to') as AddressObject | undefined;
   const refs = p.references ? (Array.isArray(p.references) ? p.references : [p.references]) : [];
@@ -138,11 +146,55 @@ export async function renderMessage(raw: Buffer, structure: MessageStructureObje
     references: refs,
     headers: dedupe(headers),
     dispositionNotificationTo: dnt ? (addresses(dnt)[0]?.address ?? null) || null : null,
-    text: p.text ?? null,
-    html: typeof p.html === 'string' ? safeHtml(p.html) : null,
-    attachments,
-    parsed: p,
   };
+}
+
+/**
+ * The IMAP sections that give the same answer as the whole message, for a multipart message
+ * whose text is one text/plain part, or one text/plain and one text/html side by side in a
+ * multipart/alternative: the header, those parts (with their MIME headers), and the decoded
+ * size (BINARY.SIZE) of each attachment — never an attachment's content. Null when only the
+ * whole message answers the same: a single part, other text layouts (mailparser joins or
+ * converts texts depending on the tree), an attached message or text file, and — when the
+ * clinical documents are read — a ZIP or XML attachment (carriesDocuments looks inside).
+ */
+export function textSections(structure: MessageStructureObject | undefined, opts: { documents: boolean }): { plain: string; html: string | null; sized: string[] } | null {
+  if (!structure || !(structure.type ?? '').toLowerCase().startsWith('multipart/')) return null;
+  const attachments = attachmentsOf(structure);
+  const isAttachment = new Set(attachments.map((a) => a.part));
+  for (const a of attachments) {
+    if (/^(text|message)\//.test(a.contentType) || a.contentType.includes('rfc822')) return null;
+    if (opts.documents && /zip|xml/i.test(`${a.contentType} ${a.filename ?? ''}`)) return null;
+  }
+  // mailparser takes a text/plain and a text/html under a multipart/alternative as they are;
+  // elsewhere it may join several or convert one into the other.
+  const texts: Array<{ part: string; type: string; inAlternative: boolean }> = [];
+  let unnumbered = false;
+  const walk = (n: MessageStructureObject, inAlternative: boolean) => {
+    const type = (n.type || '').toLowerCase();
+    if (type.startsWith('multipart/')) return (n.childNodes ?? []).forEach((c) => walk(c, inAlternative || type === 'multipart/alternative'));
+    if (!n.part) unnumbered = true;
+    else if (!isAttachment.has(n.part)) texts.push({ part: n.part, type, inAlternative });
+  };
+  walk(structure, false);
+  if (unnumbered) return null;
+  const sized = attachments.map((a) => a.part);
+  if (texts.length === 1 && texts[0].type === 'text/plain') return { plain: texts[0].part, html: null, sized };
+  if (texts.length !== 2 || !texts.every((t) => t.inAlternative)) return null;
+  const plain = texts.find((t) => t.type === 'text/plain');
+  const html = texts.find((t) => t.type === 'text/html');
+  return plain && html ? { plain: plain.part, html: html.part, sized } : null;
+}
+
+/**
+ * renderMessage's answer from the sections textSections named: the header block, each text
+ * part as its MIME header + body (mailparser decodes charset and transfer encoding as it
+ * does inside the whole message), the attachments' decoded sizes.
+ */
+export async function renderSections(header: Buffer, plain: Buffer, html: Buffer | null, structure: MessageStructureObject, sizes: Map<string, number>): Promise<RenderedMessage> {
+  const [h, t, x] = await Promise.all([simpleParser(header, PARSE), simpleParser(plain, PARSE), html ? simpleParser(html, { ...PARSE, skipHtmlToText: true }) : null]);
+  const attachments = attachmentsOf(structure).map((a) => ({ ...a, size: sizes.get(a.part) ?? a.size }));
+  return { ...fromHeaders(h), text: t.text ?? null, html: x && typeof x.html === 'string' ? safeHtml(x.html) : null, attachments, parsed: null };
 }
 
 /** mailparser maps a repeated header to one value: show it once. */

@@ -4,8 +4,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { isMssError, MssError, problem } from '../core/errors.js';
 import { access, PREFIX, sessionOf, type ApiContext } from './api.js';
-import { deleteMessage, fetchMessage, listFolders, listMessages, moveMessage, openAttachment, setFlags, type ListQuery } from './mailbox.js';
-import { carriesDocuments, plain, renderMessage } from './render.js';
+import { deleteMessage, fetchMessage, listFolders, listMessages, moveMessage, openAttachment, readMessage, setFlags, type ListQuery } from './mailbox.js';
+import { carriesDocuments, plain, renderMessage, renderSections, textSections } from './render.js';
 import * as S from './schemas.js';
 
 const tag = (t: string) => ({ tags: [t], security: [{ bearer: [] }] });
@@ -71,13 +71,14 @@ export function mailRoutes(app: FastifyInstance, ctx: ApiContext): void {
     async (req) => {
       const { bal, folder, uid } = req.params as MessageParams;
       const { markSeen } = req.query as { markSeen: boolean };
-      const m = await onBox(req, bal, (c) => fetchMessage(c, bal, folder, uid, markSeen));
-      const r = await renderMessage(m.raw, m.structure);
+      const documentsOf = deps.documentsOf;
+      const m = await onBox(req, bal, (c) => readMessage(c, bal, folder, uid, { markSeen, whole: ctx.readWhole, sections: (s) => textSections(s, { documents: !!documentsOf }) }));
+      const r = 'raw' in m.content ? await renderMessage(m.content.raw, m.structure) : await renderSections(m.content.header, m.content.plain, m.content.html, m.structure!, m.content.sizes);
       let documents: unknown;
       let documentsError: { title: string; detail: string } | undefined;
-      if (deps.documentsOf && carriesDocuments(r.parsed)) {
+      if (documentsOf && r.parsed && 'raw' in m.content && carriesDocuments(r.parsed)) {
         try {
-          documents = plain(await deps.documentsOf(m.raw));
+          documents = plain(await documentsOf(m.content.raw));
         } catch (e) {
           // A refused archive is shown as such with its reason; the message itself still reads.
           if (!isMssError(e)) req.log.error({ err: e }, 'reading the documents of a message failed');

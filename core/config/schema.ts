@@ -194,6 +194,7 @@ export const schema = {
     workers: int(1, 'Processes serving the webmail API. 1 or more: that many worker processes, HTTPS connections dealt in turn — the API parses and sanitises mail and speaks IMAP to the proxy, off the event loop of the platform\'s process, which keeps what needs the database (logins, session checks, the boxes of a person, the journal) and answers the workers. 0: in the platform\'s own process.', 0, 64),
     sessionCacheTtl: duration(5_000, 'How long a verified session token is taken without asking the database again (a logout drops it at once; a session closed elsewhere — password change, account disabled — stops working within this time). 0: every request asks.'),
     maxUpload: size(25_000_000, 'Largest message (with its attachments) that may be sent through the API.'),
+    readWhole: size(65_536, 'A message up to this size is read whole in one IMAP FETCH; a bigger one by its header, text parts and attachment sizes only (BODYSTRUCTURE), so reading it never downloads its attachments beyond this many bytes.'),
   },
   dmp: {
     url: url('ITI-41 endpoint of the DMP (Provide and Register Document Set-b). Empty: the local stand-in DMP (dmp.standin) when it runs, else no hand-off.'),

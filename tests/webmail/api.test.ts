@@ -308,6 +308,94 @@ describe('reading a message', () => {
   });
 });
 
+describe('reading a big message by its sections', () => {
+  // Intrus's own box (no other test reads it): a message far over webmail.readWhole.
+  const BIG = Buffer.concat([Buffer.from('%PDF-1.4\n'), randomBytes(400_000), Buffer.from('\n%%EOF\n')]);
+  let uid = 0;
+  const read = (w: WebmailService, t: string, u: number) => call(w.url, ca, 'GET', `/api/v1/bals/${who.intrus.address}/messages/INBOX/${u}?markSeen=false`, { token: t });
+  const loginTo = async (w: WebmailService) => (await call(w.url, ca, 'POST', '/api/v1/login', { json: { login: who.intrus.login, password: who.intrus.password } })).json().token as string;
+  beforeAll(async () => {
+    const raw = await mime({
+      from: who.secretaire.address,
+      to: who.intrus.address,
+      subject: 'Imagerie — compte rendu et clichés',
+      text: 'Voici le compte rendu, accentué : é à ç ô.\n'.repeat(50),
+      html: '<p onclick="x()">Compte rendu <b>accentué</b> é à ç</p><script>alert(1)</script><img src="cid:logo@x"><img src="https://tracker.example/p.gif">',
+      headers: { 'Disposition-Notification-To': who.secretaire.address },
+      attachments: [
+        { filename: 'clichés du 12 mars.pdf', content: BIG, contentType: 'application/pdf' },
+        { filename: 'logo.png', content: randomBytes(3000), contentType: 'image/png', cid: 'logo@x' },
+      ],
+    });
+    const c = await op.imap(who.intrus.address);
+    try {
+      uid = (await c.append('INBOX', raw, []))!.uid!;
+    } finally {
+      await c.logout();
+    }
+  });
+
+  it('answers what the whole message answers, and never fetches an attachment (the proxy\'s read traces)', async () => {
+    const bySections = await startTestWebmail(op, {}, { readWhole: 16_384 });
+    const whole = await startTestWebmail(op, {}, { readWhole: 10_000_000 });
+    try {
+      const before = new Set((await op.platform.journal.list({ type: 'imap.login' })).map((e) => e.details.session));
+      const [t1, t2] = [await loginTo(bySections), await loginTo(whole)];
+      const [a, b] = [await read(bySections, t1, uid), await read(whole, t2, uid)];
+      expect(a.status).toBe(200);
+      expect(a.json()).toEqual(b.json());
+      const m = a.json();
+      expect(m.text).toContain('accentué : é à ç ô.');
+      expect(m.html).toContain('<b>accentué</b> é à ç');
+      expect(m.html).toContain('<img src="cid:logo@x" />');
+      expect(m.html).not.toMatch(/script|onclick|tracker\.example/i);
+      expect(m.attachments).toMatchObject([
+        { index: 0, filename: 'logo.png', contentType: 'image/png', size: 3000, contentId: 'logo@x', inline: true },
+        { index: 1, filename: 'clichés du 12 mars.pdf', contentType: 'application/pdf', size: BIG.length, inline: false },
+      ]);
+      expect(m.dispositionNotificationTo).toBe(who.secretaire.address);
+      // The two servers' IMAP sessions, their traces flushed by the logouts.
+      const sessionsOf = async () => (await op.platform.journal.list({ type: 'imap.login' })).filter((e) => !before.has(e.details.session) && e.actor === 'person:intrus').map((e) => e.details.session);
+      expect(await sessionsOf()).toHaveLength(2);
+      expect((await call(bySections.url, ca, 'POST', '/api/v1/logout', { token: t1 })).status).toBe(204);
+      expect((await call(whole.url, ca, 'POST', '/api/v1/logout', { token: t2 })).status).toBe(204);
+      const items = async (session: unknown) => (await op.platform.journal.list({ type: 'imap.fetch' })).filter((e) => e.details.session === session).flatMap((e) => (e.details.items as string[] | undefined) ?? []);
+      const sessions = await sessionsOf();
+      await until(async () => (await Promise.all(sessions.map(items))).every((i) => i.length > 0));
+      const fetched = await Promise.all(sessions.map(items));
+      // The whole-path server asked for up to 10 MB of the message in one FETCH; the sections
+      // server for at most readWhole bytes, then its text parts — never part of an attachment.
+      const sectionReads = fetched.filter((i) => i.some((x) => /^BODY\.PEEK\[\]<0\.16384>$/i.test(x)));
+      expect(fetched.filter((i) => i.some((x) => /^BODY\.PEEK\[\]<0\.10000000>$/i.test(x)))).toHaveLength(1);
+      expect(sectionReads).toHaveLength(1);
+      expect(sectionReads[0]).toEqual(expect.arrayContaining([expect.stringMatching(/^BODY\.PEEK\[1\.1\]$/i), expect.stringMatching(/^BODY\.PEEK\[1\.2\.1\]$/i)]));
+      expect(sectionReads[0].filter((x) => /^BODY\.PEEK\[\]$/i.test(x))).toEqual([]);
+      const parts = (m.attachments as Array<{ part: string }>).map((x) => x.part);
+      expect(parts).toHaveLength(2);
+      expect(sectionReads[0].filter((x) => parts.some((p) => x.toUpperCase().includes(`[${p}]`)))).toEqual([]);
+    } finally {
+      await bySections.stop();
+      await whole.stop();
+    }
+  });
+
+  it('a message that arrived after the folder was opened on the pooled connection reads at once', async () => {
+    const t = tokens.intrus;
+    expect((await api('GET', `/api/v1/bals/${who.intrus.address}/folders/INBOX/messages`, { token: t })).status).toBe(200);
+    const c = await op.imap(who.intrus.address);
+    let fresh = 0;
+    try {
+      fresh = (await c.append('INBOX', await mime({ from: who.secretaire.address, to: who.intrus.address, subject: 'Arrivé à l\'instant', text: 'Nouveau.' }), []))!.uid!;
+    } finally {
+      await c.logout();
+    }
+    const r = await api('GET', `/api/v1/bals/${who.intrus.address}/messages/INBOX/${fresh}`, { token: t });
+    expect(r.status, r.body.toString()).toBe(200);
+    expect(r.json()).toMatchObject({ uid: fresh, subject: "Arrivé à l'instant", flags: { seen: true } });
+    expectProblem(await api('GET', `/api/v1/bals/${who.intrus.address}/messages/INBOX/${fresh + 1000}`, { token: t }), 404, 'NOT_FOUND');
+  });
+});
+
 describe('flags, move, delete', () => {
   const uidOf = async (subject: string, folder = 'INBOX') => {
     const l = (await api('GET', `/api/v1/bals/${who.martin.address}/folders/${enc(folder)}/messages?q=${enc(subject)}`, { token: tokens.martin })).json();
