@@ -329,7 +329,7 @@ describe('reading a big message by its sections', () => {
     });
     const c = await op.imap(who.intrus.address);
     try {
-      uid = (await c.append('INBOX', raw, []))!.uid!;
+      uid = appendedUid(await c.append('INBOX', raw, []));
     } finally {
       await c.logout();
     }
@@ -385,7 +385,7 @@ describe('reading a big message by its sections', () => {
     const c = await op.imap(who.intrus.address);
     let fresh = 0;
     try {
-      fresh = (await c.append('INBOX', await mime({ from: who.secretaire.address, to: who.intrus.address, subject: 'Arrivé à l\'instant', text: 'Nouveau.' }), []))!.uid!;
+      fresh = appendedUid(await c.append('INBOX', await mime({ from: who.secretaire.address, to: who.intrus.address, subject: 'Arrivé à l\'instant', text: 'Nouveau.' }), []));
     } finally {
       await c.logout();
     }
@@ -645,3 +645,9 @@ describe('without the optional parts', () => {
     }
   });
 });
+
+/** The UID Dovecot gave an APPEND (UIDPLUS); a test cannot go on without it. */
+function appendedUid(r: false | { uid?: number }): number {
+  if (!r || !r.uid) throw new Error('the APPEND returned no UID');
+  return r.uid;
+}
