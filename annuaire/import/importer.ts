@@ -109,10 +109,12 @@ const SYNC_READ_AHEAD_BYTES = 96 << 20;
 const FUTURE_TOLERANCE_MS = 86_400_000;
 /**
  * PGlite, a sync: staged rows read ahead of the transaction, at most this many bytes (the
- * rest is read inside it); the digests are read in slices of this many table pages.
+ * rest is read inside it); the digests are read in slices of this many table pages (2 MB:
+ * each slice is one statement, during which PGlite holds the platform's event loop — at 2,048
+ * pages bench/mixed saw logins and the MX's 250s wait up to 400 ms behind one).
  */
 const PREREAD_BYTES = 128 << 20;
-const GATE_BLOCKS = 2048;
+const GATE_BLOCKS = 256;
 /** Change events handed to the journal per multi-row INSERT. */
 const EVENTS_PER_WRITE = 100;
 
