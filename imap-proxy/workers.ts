@@ -10,14 +10,11 @@
 //
 // Per worker: imap.maxConnections and imap.maxPreAuthPerSource are divided between the
 // workers (connections are dealt in turn, so each worker sees its share).
-import { fork, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Journal, JournalEventInput } from '../core/journal/index.js';
 import type { Logger } from '../core/logger.js';
-import { fromRoot } from '../core/paths.js';
+import { forkWorker, relayWorkerLog, RESPAWN_DELAY_MS, stopWorker, workerFile } from '../core/worker-process.js';
 import type { TlsMaterialPems } from '../certs/tls.js';
 import type { LoginContext, LoginOutcome, LoginRequest } from './auth.js';
 import type { BackendTarget } from './backend.js';
@@ -73,32 +70,15 @@ interface Slot {
   exited: Promise<void>;
 }
 
-/** A worker that has not ended its sessions and exited within this time is killed. */
-const STOP_TIMEOUT_MS = 30_000;
-/** A worker that died is replaced after this delay (its clients reconnect meanwhile). */
-const RESPAWN_DELAY_MS = 1000;
-
-/** The compiled worker: next to this file in dist/, or in dist/ when running from sources (tests). */
-function workerFile(): string {
-  const here = fileURLToPath(import.meta.url);
-  const file = here.endsWith('.ts') ? fromRoot('dist', 'imap-proxy', 'worker.js') : join(dirname(here), 'worker.js');
-  if (!existsSync(file)) throw new Error(`the IMAP proxy worker ${file} is missing: build first (npx tsc)`);
-  return file;
-}
-
 export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerPool> {
   const log = o.log;
-  const file = workerFile();
+  const file = workerFile(import.meta.url, 'imap-proxy', 'worker.js', 'IMAP proxy worker');
   const slots: Slot[] = [];
   let stopping = false;
   let turn = 0;
-  const levels = (log.levels?.labels ?? {}) as Record<number, string>;
 
   const spawn = (index: number): Promise<Slot> => {
-    // Profiling and memory flags follow the platform's process; loaders (tsx, vitest) do not:
-    // the worker is compiled JavaScript.
-    const execArgv = process.execArgv.filter((a) => /^--(cpu-prof|heap-prof|max-old-space-size|max-semi-space-size|expose-gc)/.test(a));
-    const child = fork(file, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv, serialization: 'json' });
+    const child = forkWorker(file, 'json');
     let resolveExited!: () => void;
     const slot: Slot = { index, child, ready: false, stats: { preAuth: 0, sessions: 0 }, exited: new Promise<void>((r) => (resolveExited = r)) };
     slots[index] = slot;
@@ -150,15 +130,8 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerPool> {
   };
 
   /** A worker's pino line, logged again here (with the platform's logger, level and format). */
-  const relayLog = (line: string, worker: number) => {
-    try {
-      const { level, time: _time, msg, ...rest } = JSON.parse(line) as { level: number; time?: unknown; msg?: string };
-      const label = (levels[level] ?? 'info') as 'info';
-      log[label]({ ...rest, worker }, msg ?? '');
-    } catch {
-      log.info({ worker }, line.trim());
-    }
-  };
+  const relayLog = relayWorkerLog(log);
+
 
   try {
     await Promise.all(Array.from({ length: o.count }, (_, i) => spawn(i)));
@@ -187,14 +160,7 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerPool> {
     async stop() {
       stopping = true;
       await Promise.all(
-        slots.map(async (s) => {
-          if (s.child.exitCode !== null || s.child.signalCode !== null) return;
-          if (s.child.connected) s.child.send({ t: 'stop' } satisfies ToWorker);
-          else s.child.kill();
-          const timer = setTimeout(() => s.child.kill('SIGKILL'), STOP_TIMEOUT_MS);
-          await s.exited;
-          clearTimeout(timer);
-        }),
+        slots.map((s) => stopWorker(s.child, s.exited, { t: 'stop' } satisfies ToWorker)),
       );
     },
   };

@@ -9,15 +9,12 @@
 // webmail.sessionCacheTtl per token), a person's boxes, the journal and the DMP hand-off —
 // so PGlite (this process only) and the journal's chain stay one, whatever the number of
 // workers. A logout in one worker closes that token's IMAP connections in all of them.
-import { fork, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { TlsMaterialPems } from '../certs/tls.js';
 import type { Config } from '../core/config/index.js';
 import { isMssError } from '../core/errors.js';
-import { fromRoot } from '../core/paths.js';
+import { forkWorker, relayWorkerLog, RESPAWN_DELAY_MS, stopWorker, workerFile } from '../core/worker-process.js';
 import type { ApiDeps, WebmailDeps } from './deps.js';
 import { passwordLogin } from './login.js';
 import { plain } from './render.js';
@@ -68,30 +65,16 @@ interface Slot {
   exited: Promise<void>;
 }
 
-/** A worker that has not closed its connections and exited within this time is killed. */
-const STOP_TIMEOUT_MS = 30_000;
-/** A worker that died is replaced after this delay (its clients retry meanwhile). */
-const RESPAWN_DELAY_MS = 1000;
-
-/** The compiled worker: next to this file in dist/, or in dist/ when running from sources (tests). */
-function workerFile(): string {
-  const here = fileURLToPath(import.meta.url);
-  const file = here.endsWith('.ts') ? fromRoot('dist', 'webmail-api', 'worker.js') : join(dirname(here), 'worker.js');
-  if (!existsSync(file)) throw new Error(`the webmail API worker ${file} is missing: build first (npx tsc)`);
-  return file;
-}
-
 /** Buffers cross the channel as Uint8Arrays (structured clone): the dmp/ readers want Buffers. */
 const asBuffer = (b: Uint8Array) => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 
 export async function startWebmailWorkers(config: Pick<Config, 'webmail' | 'operator'>, deps: WebmailDeps): Promise<{ port: number; pids(): number[]; stop(): Promise<void> }> {
   const log = deps.log.child({ mod: 'webmail-api' });
   const count = config.webmail.workers;
-  const file = workerFile();
+  const file = workerFile(import.meta.url, 'webmail-api', 'worker.js', 'webmail API worker');
   const slots: Slot[] = [];
   let stopping = false;
   let turn = 0;
-  const levels = (log.levels?.labels ?? {}) as Record<number, string>;
   const init: Omit<WorkerInit, 'index'> = {
     config: { webmail: config.webmail, operator: config.operator },
     tls: { certChainPem: deps.tls.certChainPem, keyPem: deps.tls.keyPem, caPem: deps.tls.caPem, crlPems: deps.tls.crlPems },
@@ -126,10 +109,8 @@ export async function startWebmailWorkers(config: Pick<Config, 'webmail' | 'oper
   };
 
   const spawn = (index: number): Promise<Slot> => {
-    // Profiling and memory flags follow the platform's process; loaders (tsx, vitest) do not.
-    const execArgv = process.execArgv.filter((a) => /^--(cpu-prof|heap-prof|max-old-space-size|max-semi-space-size|expose-gc)/.test(a));
     // 'advanced': messages (Buffers) go to the DMP hand-off as bytes, not as JSON arrays.
-    const child = fork(file, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv, serialization: 'advanced' });
+    const child = forkWorker(file, 'advanced');
     let resolveExited!: () => void;
     const slot: Slot = { child, ready: false, exited: new Promise<void>((r) => (resolveExited = r)) };
     slots[index] = slot;
@@ -178,28 +159,11 @@ export async function startWebmailWorkers(config: Pick<Config, 'webmail' | 'oper
     });
   };
 
-  /** A worker's pino line, logged again here (with the platform's logger, level and format). */
-  const relayLog = (line: string, worker: number) => {
-    try {
-      const { level, time: _time, msg, ...rest } = JSON.parse(line) as { level: number; time?: unknown; msg?: string };
-      const label = (levels[level] ?? 'info') as 'info';
-      log[label]({ ...rest, worker }, msg ?? '');
-    } catch {
-      log.info({ worker }, line.trim());
-    }
-  };
+  const relayLog = relayWorkerLog(log);
 
-  const stopWorkers = () =>
-    Promise.all(
-      slots.map(async (s) => {
-        if (!s || s.child.exitCode !== null || s.child.signalCode !== null) return;
-        if (s.child.connected) s.child.send({ t: 'stop' } satisfies ToWorker);
-        else s.child.kill();
-        const timer = setTimeout(() => s.child.kill('SIGKILL'), STOP_TIMEOUT_MS);
-        await s.exited;
-        clearTimeout(timer);
-      }),
-    );
+
+  const stopWorkers = () => Promise.all(slots.map((s) => s && stopWorker(s.child, s.exited, { t: 'stop' } satisfies ToWorker)));
+
 
   // Started with the first connection, not with the platform: a worker holds ~120 MiB
   // (mailparser, imapflow, sanitize-html, fastify, TLS), which an operator whose people all
