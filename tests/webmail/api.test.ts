@@ -19,6 +19,8 @@ const D = 'mssante.localhost';
 let pki: TestPki;
 let op: TestOperator;
 let web: WebmailService;
+/** The webmail's processes right after its start, before any connection. */
+let workersBeforeFirstConnection: number[] = [];
 let ca: string;
 const who: Record<string, { login: string; address: string; password: string }> = {};
 let orgBox = '';
@@ -87,6 +89,7 @@ beforeAll(async () => {
     },
     { maxUpload: MAX_UPLOAD },
   );
+  workersBeforeFirstConnection = web.pids();
 
   // Martin's INBOX: seven messages with distinct senders, subjects and arrival dates.
   const base = Date.UTC(2026, 0, 10, 8, 0, 0);
@@ -643,6 +646,17 @@ describe('without the optional parts', () => {
     } finally {
       await bare.stop();
     }
+  });
+});
+
+describe('worker processes', () => {
+  it('start with the first connection, not with the platform, and serve from outside its process', async () => {
+    expect(workersBeforeFirstConnection).toEqual([]);
+    // Any request (this one is refused: no token) goes through a worker (webmail.workers default 1), not this process.
+    expect((await api('GET', '/api/v1/bals')).status).toBe(401);
+    const pids = web.pids();
+    expect(pids).toHaveLength(1);
+    expect(pids[0]).not.toBe(process.pid);
   });
 });
 
