@@ -53,3 +53,89 @@ export async function stopWorker(child: ChildProcess, exited: Promise<void>, sto
   await exited;
   clearTimeout(timer);
 }
+
+/** One worker process as its pool sees it. */
+export interface WorkerSlot {
+  child: ChildProcess;
+  /** True between its `ready` and its exit. */
+  ready: boolean;
+  exited: Promise<void>;
+}
+
+/**
+ * Forks worker `index` of a pool and runs the dialogue every pool has: `init` sent, `ready`
+ * awaited (the promise resolves then, and rejects if it exits first), log lines relayed,
+ * calls answered with `reply`, and a worker that dies after its start replaced after
+ * RESPAWN_DELAY_MS while `replace()` says so. `onMessage` gets the pool's other messages.
+ */
+export function superviseWorker<S extends WorkerSlot, M extends { t: string }>(o: {
+  /** What it is, in log lines ("webmail worker"). */
+  what: string;
+  /** What is lost when it dies ("its connections are lost"). */
+  lost: string;
+  file: string;
+  serialization: 'json' | 'advanced';
+  index: number;
+  init: Serializable;
+  log: Logger;
+  /** The pool's slot for this child (put in its table before the start, so a respawn takes the same place). */
+  slot(child: ChildProcess, exited: Promise<void>): S;
+  answer(m: Extract<M, { t: 'call' }>): Promise<unknown>;
+  /** The `error` a failed call's reply carries. */
+  replyError(e: unknown): unknown;
+  onMessage?(m: M, slot: S): void;
+  onExit?(slot: S): void;
+  /** Whether a worker that died now is replaced (false while stopping, or before the pool is up). */
+  replace(): boolean;
+  /** Starts the replacement (the pool calls superviseWorker again for the same index). */
+  respawn(): Promise<unknown>;
+}): Promise<S> {
+  const child = forkWorker(o.file, o.serialization);
+  let resolveExited!: () => void;
+  const slot = o.slot(child, new Promise<void>((r) => (resolveExited = r)));
+  const relay = relayWorkerLog(o.log);
+  const send = (m: Serializable) => {
+    if (child.connected) child.send(m);
+  };
+  return new Promise<S>((resolve, reject) => {
+    child.on('message', (m: M) => {
+      switch (m.t) {
+        case 'ready':
+          slot.ready = true;
+          resolve(slot);
+          return;
+        case 'log':
+          relay((m as unknown as { line: string }).line, o.index);
+          return;
+        case 'stopped':
+          return; // it exits next
+        case 'call': {
+          const call = m as Extract<M, { t: 'call' }> & { id: number };
+          o.answer(call).then(
+            (value) => send({ t: 'reply', id: call.id, ok: true, value } as Serializable),
+            (e: unknown) => send({ t: 'reply', id: call.id, ok: false, error: o.replyError(e) } as Serializable),
+          );
+          return;
+        }
+        default:
+          o.onMessage?.(m, slot);
+      }
+    });
+    child.once('error', (e) => {
+      o.log.error({ err: e, worker: o.index }, `${o.what} error`);
+      reject(e);
+    });
+    child.once('exit', (code, signal) => {
+      slot.ready = false;
+      o.onExit?.(slot);
+      resolveExited();
+      reject(new Error(`the ${o.what} exited during its start (${signal ?? code})`));
+      if (!o.replace()) return;
+      o.log.error({ worker: o.index, code, signal }, `${o.what} died: ${o.lost}; starting another`);
+      setTimeout(() => {
+        if (o.replace()) o.respawn().catch((e) => o.log.error({ err: e, worker: o.index }, `${o.what} could not be restarted`));
+      }, RESPAWN_DELAY_MS).unref();
+    });
+    send(o.init);
+  });
+}

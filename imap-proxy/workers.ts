@@ -10,11 +10,10 @@
 //
 // Per worker: imap.maxConnections and imap.maxPreAuthPerSource are divided between the
 // workers (connections are dealt in turn, so each worker sees its share).
-import type { ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
 import type { Journal, JournalEventInput } from '../core/journal/index.js';
 import type { Logger } from '../core/logger.js';
-import { forkWorker, relayWorkerLog, RESPAWN_DELAY_MS, stopWorker, workerFile } from '../core/worker-process.js';
+import { stopWorker, superviseWorker, workerFile, type WorkerSlot } from '../core/worker-process.js';
 import type { TlsMaterialPems } from '../certs/tls.js';
 import type { LoginContext, LoginOutcome, LoginRequest } from './auth.js';
 import type { BackendTarget } from './backend.js';
@@ -62,12 +61,9 @@ export interface WorkerPool {
   stop(): Promise<void>;
 }
 
-interface Slot {
+interface Slot extends WorkerSlot {
   index: number;
-  child: ChildProcess;
-  ready: boolean;
   stats: { preAuth: number; sessions: number };
-  exited: Promise<void>;
 }
 
 export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerPool> {
@@ -77,60 +73,26 @@ export async function startWorkers(o: WorkerPoolOptions): Promise<WorkerPool> {
   let stopping = false;
   let turn = 0;
 
-  const spawn = (index: number): Promise<Slot> => {
-    const child = forkWorker(file, 'json');
-    let resolveExited!: () => void;
-    const slot: Slot = { index, child, ready: false, stats: { preAuth: 0, sessions: 0 }, exited: new Promise<void>((r) => (resolveExited = r)) };
-    slots[index] = slot;
-    const send = (m: ToWorker) => {
-      if (child.connected) child.send(m);
-    };
-    return new Promise<Slot>((resolve, reject) => {
-      child.on('message', (m: FromWorker) => {
-        switch (m.t) {
-          case 'ready':
-            slot.ready = true;
-            resolve(slot);
-            return;
-          case 'stats':
-            slot.stats = { preAuth: m.preAuth, sessions: m.sessions };
-            return;
-          case 'log':
-            relayLog(m.line, index);
-            return;
-          case 'stopped':
-            return; // it exits next
-          case 'call': {
-            const p: Promise<unknown> = m.fn === 'authorise' ? o.authorise(...m.args) : o.journal.append(m.args[0]);
-            p.then(
-              (value) => send({ t: 'reply', id: m.id, ok: true, value }),
-              (e: unknown) => send({ t: 'reply', id: m.id, ok: false, error: e instanceof Error ? e.message : String(e) }),
-            );
-            return;
-          }
-        }
-      });
-      child.once('error', (e) => {
-        log.error({ err: e, worker: index }, 'imap proxy worker error');
-        reject(e);
-      });
-      child.once('exit', (code, signal) => {
-        slot.ready = false;
-        slot.stats = { preAuth: 0, sessions: 0 };
-        resolveExited();
-        if (stopping) return;
-        reject(new Error(`the IMAP proxy worker exited during its start (${signal ?? code})`));
-        log.error({ worker: index, code, signal }, 'imap proxy worker died: its connections are lost; starting another');
-        setTimeout(() => {
-          if (!stopping) spawn(index).catch((e) => log.error({ err: e, worker: index }, 'imap proxy worker could not be restarted'));
-        }, RESPAWN_DELAY_MS).unref();
-      });
-      send({ t: 'init', init: { ...o.init, index } });
+  const spawn = (index: number): Promise<Slot> =>
+    superviseWorker<Slot, FromWorker>({
+      what: 'IMAP proxy worker',
+      lost: 'its connections are lost',
+      file,
+      serialization: 'json',
+      index,
+      init: { t: 'init', init: { ...o.init, index } } satisfies ToWorker,
+      log,
+      slot: (child, exited) => (slots[index] = { index, child, ready: false, stats: { preAuth: 0, sessions: 0 }, exited }),
+      answer: (m) => (m.fn === 'authorise' ? o.authorise(...m.args) : o.journal.append(m.args[0])),
+      replyError: (e) => (e instanceof Error ? e.message : String(e)),
+      onMessage: (m, slot) => {
+        if (m.t === 'stats') slot.stats = { preAuth: m.preAuth, sessions: m.sessions };
+      },
+      onExit: (slot) => (slot.stats = { preAuth: 0, sessions: 0 }),
+      replace: () => !stopping,
+      respawn: () => spawn(index),
     });
-  };
 
-  /** A worker's pino line, logged again here (with the platform's logger, level and format). */
-  const relayLog = relayWorkerLog(log);
 
 
   try {

@@ -9,12 +9,11 @@
 // webmail.sessionCacheTtl per token), a person's boxes, the journal and the DMP hand-off —
 // so PGlite (this process only) and the journal's chain stay one, whatever the number of
 // workers. A logout in one worker closes that token's IMAP connections in all of them.
-import type { ChildProcess } from 'node:child_process';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import type { TlsMaterialPems } from '../certs/tls.js';
 import type { Config } from '../core/config/index.js';
 import { isMssError } from '../core/errors.js';
-import { forkWorker, relayWorkerLog, RESPAWN_DELAY_MS, stopWorker, workerFile } from '../core/worker-process.js';
+import { stopWorker, superviseWorker, workerFile, type WorkerSlot } from '../core/worker-process.js';
 import type { ApiDeps, WebmailDeps } from './deps.js';
 import { passwordLogin } from './login.js';
 import { plain } from './render.js';
@@ -59,11 +58,7 @@ export type FromWorker =
   | { t: 'log'; line: string }
   | { t: 'stopped' };
 
-interface Slot {
-  child: ChildProcess;
-  ready: boolean;
-  exited: Promise<void>;
-}
+type Slot = WorkerSlot;
 
 /** Buffers cross the channel as Uint8Arrays (structured clone): the dmp/ readers want Buffers. */
 const asBuffer = (b: Uint8Array) => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength));
@@ -108,58 +103,28 @@ export async function startWebmailWorkers(config: Pick<Config, 'webmail' | 'oper
     }
   };
 
-  const spawn = (index: number): Promise<Slot> => {
-    // 'advanced': messages (Buffers) go to the DMP hand-off as bytes, not as JSON arrays.
-    const child = forkWorker(file, 'advanced');
-    let resolveExited!: () => void;
-    const slot: Slot = { child, ready: false, exited: new Promise<void>((r) => (resolveExited = r)) };
-    slots[index] = slot;
-    const send = (m: ToWorker) => {
-      if (child.connected) child.send(m);
-    };
-    return new Promise<Slot>((resolve, reject) => {
-      child.on('message', (m: FromWorker) => {
-        switch (m.t) {
-          case 'ready':
-            slot.ready = true;
-            resolve(slot);
-            return;
-          case 'log':
-            relayLog(m.line, index);
-            return;
-          case 'stopped':
-            return;
-          case 'call':
-            answer(m).then(
-              (value) => send({ t: 'reply', id: m.id, ok: true, value }),
-              (e: unknown) => {
-                if (!isMssError(e)) log.error({ err: e, call: m.fn, worker: index }, 'a webmail worker\'s call failed');
-                send({ t: 'reply', id: m.id, ok: false, error: isMssError(e) ? { code: e.code, details: e.details, message: e.message } : { message: e instanceof Error ? e.message : String(e) } });
-              },
-            );
-            return;
-        }
-      });
-      child.once('error', (e) => {
-        log.error({ err: e, worker: index }, 'webmail worker error');
-        reject(e);
-      });
-      child.once('exit', (code, signal) => {
-        slot.ready = false;
-        resolveExited();
-        reject(new Error(`the webmail worker exited during its start (${signal ?? code})`));
-        // One that fails its start is not replaced here: startWorkers() reports it, and the next connection tries again.
-        if (stopping || !up) return;
-        log.error({ worker: index, code, signal }, 'webmail worker died: its requests in progress are lost; starting another');
-        setTimeout(() => {
-          if (!stopping) spawn(index).catch((e) => log.error({ err: e, worker: index }, 'webmail worker could not be restarted'));
-        }, RESPAWN_DELAY_MS).unref();
-      });
-      send({ t: 'init', init: { ...init, index } });
+  const spawn = (index: number): Promise<Slot> =>
+    superviseWorker<Slot, FromWorker>({
+      what: 'webmail worker',
+      lost: 'its requests in progress are lost',
+      file,
+      // 'advanced': messages (Buffers) go to the DMP hand-off as bytes, not as JSON arrays.
+      serialization: 'advanced',
+      index,
+      init: { t: 'init', init: { ...init, index } } satisfies ToWorker,
+      log,
+      slot: (child, exited) => (slots[index] = { child, ready: false, exited }),
+      answer: (m) =>
+        answer(m).catch((e: unknown) => {
+          if (!isMssError(e)) log.error({ err: e, call: m.fn, worker: index }, "a webmail worker's call failed");
+          throw e;
+        }),
+      replyError: (e): CallError => (isMssError(e) ? { code: e.code, details: e.details, message: e.message } : { message: e instanceof Error ? e.message : String(e) }),
+      // One that fails its start is not replaced: startWorkers() reports it, and the next connection tries again.
+      replace: () => !stopping && up,
+      respawn: () => spawn(index),
     });
-  };
 
-  const relayLog = relayWorkerLog(log);
 
 
   const stopWorkers = () => Promise.all(slots.map((s) => s && stopWorker(s.child, s.exited, { t: 'stop' } satisfies ToWorker)));
