@@ -139,3 +139,43 @@ export function superviseWorker<S extends WorkerSlot, M extends { t: string }>(o
     send(o.init);
   });
 }
+
+// ---------------------------------------------------------------- in the worker
+
+/** Sends a message to the platform's process, if it is still there. */
+export function sendToPlatform(m: Serializable, cb?: () => void): void {
+  if (process.connected) process.send!(m, undefined, undefined, cb);
+}
+
+/**
+ * A worker's calls to the platform's process: `call` sends `{ ...m, id }` and resolves with
+ * the `reply` of that id, which the worker's message handler passes to `settle`; a failed
+ * reply's `error` becomes an Error through `toError`. When the platform's process is gone
+ * (crash, kill -9), the calls in flight fail and the worker exits: nobody is left to decide.
+ */
+export function platformCalls<E>(toError: (e: E) => Error) {
+  const calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  let nextCall = 0;
+  process.on('disconnect', () => {
+    for (const c of calls.values()) c.reject(new Error('the platform process is gone'));
+    calls.clear();
+    process.exit(1);
+  });
+  return {
+    call<T>(m: object): Promise<T> {
+      return new Promise<T>((resolve, reject) => {
+        if (!process.connected) return reject(new Error('the platform process is gone'));
+        const id = ++nextCall;
+        calls.set(id, { resolve: resolve as (v: unknown) => void, reject });
+        sendToPlatform({ ...m, id } as Serializable);
+      });
+    },
+    settle(r: { id: number; ok: true; value: unknown } | { id: number; ok: false; error: E }): void {
+      const c = calls.get(r.id);
+      if (!c) return;
+      calls.delete(r.id);
+      if (r.ok) c.resolve(r.value);
+      else c.reject(toError(r.error));
+    },
+  };
+}

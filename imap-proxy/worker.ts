@@ -7,22 +7,12 @@ import type { JournalEventInput } from '../core/journal/index.js';
 import { tlsMaterialFromPems } from '../certs/tls.js';
 import type { LoginOutcome } from './auth.js';
 import { createFront, type Front } from './front.js';
+import { platformCalls, sendToPlatform } from '../core/worker-process.js';
 import type { FromWorker, ToWorker, WorkerInit } from './workers.js';
 
-const send = (m: FromWorker, cb?: () => void) => {
-  if (process.connected) process.send!(m, undefined, undefined, cb);
-};
-
-const calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-let nextCall = 0;
-function call<T>(m: Omit<Extract<FromWorker, { t: 'call' }>, 'id'>): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    if (!process.connected) return reject(new Error('the platform process is gone'));
-    const id = ++nextCall;
-    calls.set(id, { resolve: resolve as (v: unknown) => void, reject });
-    send({ ...m, id } as FromWorker);
-  });
-}
+const send = (m: FromWorker, cb?: () => void) => sendToPlatform(m, cb);
+const platform = platformCalls<string>((e) => new Error(e));
+const call = <T>(m: Omit<Extract<FromWorker, { t: 'call' }>, 'id'>) => platform.call<T>(m);
 
 let front: Front | null = null;
 let stopping = false;
@@ -68,23 +58,10 @@ process.on('message', (m: ToWorker, handle?: Socket) => {
       if (!handle) return;
       if (!front || stopping) return void handle.destroy();
       return front.take(handle, m.port);
-    case 'reply': {
-      const c = calls.get(m.id);
-      if (!c) return;
-      calls.delete(m.id);
-      if (m.ok) c.resolve(m.value);
-      else c.reject(new Error(m.error));
-      return;
-    }
+    case 'reply':
+      return platform.settle(m);
     case 'stop':
       void stop();
       return;
   }
-});
-
-// The platform's process is gone (crash, kill -9): nobody can authorise or journal any more.
-process.on('disconnect', () => {
-  for (const c of calls.values()) c.reject(new Error('the platform process is gone'));
-  calls.clear();
-  process.exit(1);
 });

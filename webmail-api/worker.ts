@@ -12,22 +12,12 @@ import type { ImapPool } from './imap-pool.js';
 import { createWebmailServer } from './index.js';
 import type { LoginResult } from './login.js';
 import type { SessionCache } from './session-cache.js';
+import { platformCalls, sendToPlatform } from '../core/worker-process.js';
 import type { CallError, Calls, FromWorker, ToWorker, WorkerInit } from './workers.js';
 
-const send = (m: FromWorker, cb?: () => void) => {
-  if (process.connected) process.send!(m, undefined, undefined, cb);
-};
-
-const calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-let nextCall = 0;
-function call<F extends keyof Calls, T>(fn: F, ...args: Calls[F]): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    if (!process.connected) return reject(new Error('the platform process is gone'));
-    const id = ++nextCall;
-    calls.set(id, { resolve: resolve as (v: unknown) => void, reject });
-    send({ t: 'call', id, fn, args } as FromWorker);
-  });
-}
+const send = (m: FromWorker, cb?: () => void) => sendToPlatform(m, cb);
+const platform = platformCalls<CallError>(errorOf);
+const call = <F extends keyof Calls, T>(fn: F, ...args: Calls[F]) => platform.call<T>({ t: 'call', fn, args });
 
 /** The platform's refusal, as the same catalogue error (its own sentence kept). */
 function errorOf(e: CallError): Error {
@@ -91,14 +81,8 @@ process.on('message', (m: ToWorker, handle?: Socket) => {
       if (!handle) return;
       if (!app) return void early.push(handle);
       return take(handle);
-    case 'reply': {
-      const c = calls.get(m.id);
-      if (!c) return;
-      calls.delete(m.id);
-      if (m.ok) c.resolve(m.value);
-      else c.reject(errorOf(m.error));
-      return;
-    }
+    case 'reply':
+      return platform.settle(m);
     case 'closeToken':
       sessions?.drop(m.token);
       pool?.closeToken(m.token);
@@ -107,11 +91,4 @@ process.on('message', (m: ToWorker, handle?: Socket) => {
       void stop();
       return;
   }
-});
-
-// The platform's process is gone (crash, kill -9): nobody can check a session any more.
-process.on('disconnect', () => {
-  for (const c of calls.values()) c.reject(new Error('the platform process is gone'));
-  calls.clear();
-  process.exit(1);
 });
