@@ -457,7 +457,7 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
           await pipeline(req.body as Readable, createWriteStream(file, { mode: 0o600 }));
           const report = new RejectReport(reportPath);
           try {
-            const out = await importFiles([file], { db: deps.db, journal: deps.journal, actor: actor(req), report, dryRun: q.dryRun, force: q.force });
+            const out = await importFiles([file], { db: deps.db.background(), journal: deps.journal, actor: actor(req), report, dryRun: q.dryRun, force: q.force });
             return {
               report: reportPath,
               results: out.results.map((r) => ({ ...r, file: q.name })),

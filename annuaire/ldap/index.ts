@@ -48,7 +48,10 @@ export interface StartDirectoryOptions {
  * starts slapd under the supervisor, waits until it answers, and starts draining the
  * queue of annuaire changes every ldap.syncInterval.
  */
-export async function startDirectory(config: Config, log: Logger, db: Db, journal: Journal, opts: StartDirectoryOptions = {}): Promise<Directory> {
+export async function startDirectory(config: Config, log: Logger, interactiveDb: Db, journal: Journal, opts: StartDirectoryOptions = {}): Promise<Directory> {
+  // Feeding and rebuilding the directory can wait: on the embedded database, logins and the
+  // MX's statements go first (core/db/pglite-turns.ts).
+  const db = interactiveDb.background();
   const dlog = log.child({ mod: 'ldap' });
   const ownSupervisor = !opts.supervisor;
   const supervisor = opts.supervisor ?? new Supervisor(log);

@@ -49,7 +49,7 @@ export async function openPg(o: PgOptions): Promise<Db> {
     throw new MssError('DB_UNREACHABLE', { target, reason: describePgError(e) }, { cause: e });
   }
   const base = wrap(pool);
-  return {
+  const db: Db = {
     kind: 'pg',
     target,
     ...base,
@@ -67,8 +67,10 @@ export async function openPg(o: PgOptions): Promise<Db> {
         client.release();
       }
     },
+    background: () => db,
     close: () => pool.end(),
   };
+  return db;
 }
 
 function describePgError(e: unknown): string {

@@ -5,6 +5,7 @@ import type { Logger } from '../logger.js';
 import { schema } from '../config/schema.js';
 import { MssError } from '../errors.js';
 import { PreparedStatements } from './pglite-statements.js';
+import { Turns, type TurnClass } from './pglite-turns.js';
 import type { Db, Queryable, QueryResult } from './types.js';
 
 // PGlite is one PostgreSQL backend inside this process: two processes opening the same
@@ -68,11 +69,15 @@ type Runner = Pick<PGlite, 'query' | 'exec'>;
 
 const MAYBE_DDL = /\b(CREATE|ALTER|DROP|TRUNCATE|DISCARD|DEALLOCATE|RESET|COMMENT|REINDEX|CLUSTER|IMPORT)\b/i;
 
+/** Runs fn in its turn on the connection (pglite-turns.ts); null inside a transaction, which holds it. */
+type Turn = (<T>(fn: () => Promise<T>) => Promise<T>) | null;
+
 /**
- * `inTransaction`: c is a transaction, whose lock is held; otherwise each query also takes
- * PGlite's transaction lock (no statement lands inside someone else's transaction).
+ * `turn` null: c is a transaction, whose lock (and turn) is held; otherwise each query waits
+ * for its turn and takes PGlite's transaction lock (no statement lands inside someone else's
+ * transaction).
  */
-const wrap = (pg: PGlite, c: Runner, statements: PreparedStatements, inTransaction: boolean): Queryable => ({
+const wrap = (pg: PGlite, c: Runner, statements: PreparedStatements, turn: Turn): Queryable => ({
   async query<R>(sql: string, params?: unknown[]): Promise<QueryResult<R>> {
     const run = () =>
       pg._runExclusiveQuery(async () => {
@@ -83,12 +88,12 @@ const wrap = (pg: PGlite, c: Runner, statements: PreparedStatements, inTransacti
           if (MAYBE_DDL.test(sql)) statements.invalidate();
         }
       });
-    const r = await (inTransaction ? run() : pg._runExclusiveTransaction(run));
+    const r = await (turn ? turn(() => pg._runExclusiveTransaction(run)) : run());
     return { rows: normaliseRows<R>(r.rows), rowCount: r.rows.length || r.affectedRows || 0 };
   },
   async exec(sql: string) {
     try {
-      await c.exec(sql);
+      await (turn ? turn(() => c.exec(sql)) : c.exec(sql));
     } finally {
       if (MAYBE_DDL.test(sql)) statements.invalidate();
     }
@@ -101,7 +106,8 @@ const wrap = (pg: PGlite, c: Runner, statements: PreparedStatements, inTransacti
     let rows = 0;
     const flush = async () => {
       if (!size) return;
-      const r = await c.query(fromBlob, [], { blob: new Blob(parts) });
+      const load = () => c.query(fromBlob, [], { blob: new Blob(parts) });
+      const r = await (turn ? turn(load) : load());
       rows += r.affectedRows ?? 0;
       parts = [];
       size = 0;
@@ -171,18 +177,28 @@ export async function openPglite(dir?: string, o: PgliteOptions = {}): Promise<D
   const statements = new PreparedStatements(pg);
   // Prepared statements save parsing; plans stay chosen for each execution's own values.
   await pg.exec('SET plan_cache_mode = force_custom_plan');
-  const db: Db = {
-    kind: 'pglite',
-    target: dir ? `embedded PGlite at ${dir}` : 'embedded PGlite in memory',
-    ...wrap(pg, pg, statements, false),
-    transaction: (fn) => pg.transaction((tx) => fn(wrap(pg, tx, statements, true))),
-    async close() {
-      if (vacuuming) clearInterval(vacuuming);
-      await vacuumed;
-      await pg.close();
-      unlock();
-    },
+  const turns = new Turns();
+  const target = dir ? `embedded PGlite at ${dir}` : 'embedded PGlite in memory';
+  const close = async () => {
+    if (vacuuming) clearInterval(vacuuming);
+    await vacuumed;
+    await pg.close();
+    unlock();
   };
+  // The same database twice: as interactive work (the default) and as background work.
+  const dbFor = (cls: TurnClass): Db => {
+    const turn: Turn = (fn) => turns.run(cls, fn);
+    return {
+      kind: 'pglite',
+      target,
+      ...wrap(pg, pg, statements, turn),
+      transaction: (fn) => turn(() => pg.transaction((tx) => fn(wrap(pg, tx, statements, null)))),
+      background: () => backgroundDb,
+      close,
+    };
+  };
+  const backgroundDb = dbFor('background');
+  const db = dbFor('interactive');
   // The whole database: pages untouched since the last pass (the annuaire, mostly) are
   // skipped through the visibility map, so a pass costs what was written since.
   let vacuumed: Promise<void> = Promise.resolve();
@@ -192,7 +208,7 @@ export async function openPglite(dir?: string, o: PgliteOptions = {}): Promise<D
         if (busy) return;
         busy = true;
         const t0 = performance.now();
-        vacuumed = db
+        vacuumed = backgroundDb
           .exec('VACUUM')
           .then(() => o.log?.debug({ ms: Math.round(performance.now() - t0) }, 'embedded database vacuumed'))
           .catch((e) => o.log?.warn({ err: e }, 'could not vacuum the embedded database; will retry'))

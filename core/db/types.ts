@@ -28,5 +28,12 @@ export interface Db extends Queryable {
   readonly target: string;
   /** Runs fn in one transaction: committed when fn resolves, rolled back when it throws. */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /**
+   * The same database for work that can wait: bulk loads and syncs, the directory feeder,
+   * VACUUM. On PGlite (one connection, one statement at a time) its statements and
+   * transactions give way to waiting interactive ones — a login, an MX's 250 — see
+   * pglite-turns.ts; on PostgreSQL, whose pool serves both at once, it is this Db.
+   */
+  background(): Db;
   close(): Promise<void>;
 }
