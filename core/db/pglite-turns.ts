@@ -32,9 +32,16 @@ export class Turns {
     return { interactive: this.waiting.interactive.length, background: this.waiting.background.length };
   }
 
-  private next(): void {
+  private next(lookedAgain = false): void {
     const { interactive, background } = this.waiting;
     const backgroundsTurn = background.length > 0 && (interactive.length === 0 || this.sinceBackground >= BACKGROUND_EVERY - 1);
+    // A login is several statements in a row: the one that just ended has not asked for
+    // its next yet (that happens in its continuation, after this). Background work waits
+    // until the microtasks have run, while the turn stays held.
+    if (backgroundsTurn && interactive.length === 0 && !lookedAgain) {
+      setImmediate(() => this.next(true));
+      return;
+    }
     const go = backgroundsTurn ? background.shift() : interactive.shift();
     if (!go) {
       this.held = false;

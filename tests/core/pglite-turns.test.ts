@@ -27,6 +27,22 @@ describe('turns on the embedded database (core/db/pglite-turns)', () => {
     expect(order).toEqual(['login', '250', 'import slice 1', 'import slice 2']);
   });
 
+  it("a login's next statement, asked for as its previous one ends, goes before waiting background work", async () => {
+    const turns = new Turns();
+    const order: string[] = [];
+    const first = gate();
+    const held = turns.run('interactive', async () => first.wait);
+    const slice = turns.run('background', async () => void order.push('import slice'));
+    const login = (async () => {
+      await turns.run('interactive', async () => void order.push('login: reserve'));
+      await turns.run('interactive', async () => void order.push('login: check'));
+      await turns.run('interactive', async () => void order.push('login: settle'));
+    })();
+    first.open();
+    await Promise.all([held, slice, login]);
+    expect(order).toEqual(['login: reserve', 'login: check', 'login: settle', 'import slice']);
+  });
+
   it('a steady stream of interactive work still lets background work through, once in BACKGROUND_EVERY turns', async () => {
     const turns = new Turns();
     const order: TurnClass[] = [];
