@@ -4,6 +4,7 @@
 // server's answers, latency counted from when each was due (no coordinated omission).
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
+import { nextReply } from '../tests/helpers/smtp-talk.js';
 
 /** The p-th percentile (nearest rank) of xs; NaN when empty. */
 export function pct(xs: number[], p: number): number {
@@ -45,10 +46,10 @@ export class Wire {
 
   async reply(): Promise<string> {
     for (;;) {
-      const m = /^(?:\d{3}-[^\r\n]*\r\n)*\d{3}(?: [^\r\n]*)?\r\n/.exec(this.buf);
-      if (m) {
-        this.buf = this.buf.slice(m[0].length);
-        return m[0].trimEnd();
+      const r = nextReply(this.buf);
+      if (r) {
+        this.buf = r.rest;
+        return r.reply;
       }
       if (this.error) throw this.error;
       if (this.closed) throw new Error(`connection closed${this.buf ? `: ${this.buf.slice(0, 200)}` : ''}`);

@@ -1,6 +1,12 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 
+/** The first complete reply in buf ("250 ok" or "250-a\r\n250 b") and what follows it; null until one has arrived. */
+export function nextReply(buf: string): { reply: string; rest: string } | null {
+  const m = /^(?:\d{3}-[^\r\n]*\r\n)*\d{3}(?: [^\r\n]*)?\r\n/.exec(buf);
+  return m ? { reply: m[0].trimEnd(), rest: buf.slice(m[0].length) } : null;
+}
+
 /**
  * A line-level SMTP client for tests that must see the exact replies, or send bytes a real
  * client would clean up (a bare LF). Replies are read whole (multi-line included).
@@ -37,10 +43,10 @@ export class SmtpTalk {
   /** The next complete reply: "250 ok" or "250-a\r\n250 b". */
   async reply(): Promise<string> {
     for (;;) {
-      const m = /^(?:\d{3}-[^\r\n]*\r\n)*\d{3}(?: [^\r\n]*)?\r\n/.exec(this.buf);
-      if (m) {
-        this.buf = this.buf.slice(m[0].length);
-        return m[0].trimEnd();
+      const r = nextReply(this.buf);
+      if (r) {
+        this.buf = r.rest;
+        return r.reply;
       }
       if (this.sock.destroyed) return `(connection closed)${this.buf ? ' ' + this.buf : ''}`;
       await new Promise<void>((r) => this.waiters.push(r));
