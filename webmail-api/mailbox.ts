@@ -304,7 +304,8 @@ export async function fetchMessage(c: ImapFlow, bal: string, folder: string, uid
 
 /**
  * A message to show: its first `whole` bytes with flags, date, size and structure in one
- * FETCH (date, size and structure only when this connection has not fetched them yet). A message that fits is returned whole (`raw`). A bigger one is read by the sections
+ * FETCH (date, size and structure only when this connection has not fetched them yet). A
+ * message that fits is returned whole (`raw`). A bigger one is read by the sections
  * `sections(structure)` names — header, text parts, attachments' decoded sizes — so its
  * attachments are not downloaded; when it names none, the rest is fetched and it is whole.
  */
@@ -333,7 +334,7 @@ export async function readMessage(
         const size = fixed.size;
         const meta = { flags, ...fixed };
         let content: { raw: Buffer } | Sections | null = m.source.length >= size ? { raw: m.source } : null;
-        const plan = content ? null : o.sections(m.bodyStructure);
+        const plan = content ? null : o.sections(fixed.structure);
         if (plan) content = await bySections(c, uid, plan);
         if (!content) {
           const rest = await c.fetchOne(String(uid), { uid: true, source: true }, { uid: true });
