@@ -1,7 +1,7 @@
 # Production image: the platform's Node fronts plus the daemons it supervises.
 FROM node:20-bookworm-slim
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      openssl ca-certificates slapd ldap-utils dovecot-imapd dovecot-lmtpd \
+      openssl ca-certificates slapd ldap-utils dovecot-imapd dovecot-lmtpd dovecot-fts-xapian \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /opt/mss
 COPY package.json package-lock.json ./

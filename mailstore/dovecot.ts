@@ -41,6 +41,10 @@ export async function startMailstore(config: Config, log: Logger, supervisor: Su
   const masterUsersFile = join(home, 'master-users');
   writeFileSync(masterUsersFile, `${master.user}:${ssha512(master.password)}\n`, { mode: 0o600 });
 
+  const fts = config.mailstore.fullTextSearch && hasFtsPlugin(config.mailstore.pluginDir);
+  if (config.mailstore.fullTextSearch && !fts) {
+    log.warn({ pluginDir: config.mailstore.pluginDir }, `Dovecot's full-text search plugin is not installed (${FTS_PLUGIN_FILE} in ${config.mailstore.pluginDir}): searches of message text read every message of the folder. apt-get install dovecot-fts-xapian, or set MSS_MAILSTORE_FULL_TEXT_SEARCH=false to silence this`);
+  }
   const imapPort = config.mailstore.imapPort || (await freePort(HOST));
   const lmtpPort = config.mailstore.lmtpPort || (await freePort(HOST));
   const confFile = join(home, 'dovecot.conf');
@@ -64,6 +68,7 @@ export async function startMailstore(config: Config, log: Logger, supervisor: Su
       // The MX takes up to smtp.maxSize and then prepends its trace headers: the headroom
       // keeps a message it acknowledged from being refused by LMTP afterwards.
       maxMailSize: config.smtp.maxSize + 65_536,
+      fts,
     }),
     { mode: 0o600 },
   );
@@ -89,7 +94,7 @@ export async function startMailstore(config: Config, log: Logger, supervisor: Su
     stopTimeoutMs: 10_000,
     logLevels: { stdout: 'info', stderr: 'info' },
   });
-  log.info({ imap: `${HOST}:${imapPort}`, lmtp: `${HOST}:${lmtpPort}`, mailDir, user: user.name }, 'mail store (Dovecot) running');
+  log.info({ imap: `${HOST}:${imapPort}`, lmtp: `${HOST}:${lmtpPort}`, mailDir, user: user.name, fullTextSearch: fts }, 'mail store (Dovecot) running');
   return {
     imap: { host: HOST, port: imapPort },
     lmtp: { host: HOST, port: lmtpPort },
@@ -105,6 +110,10 @@ export async function startMailstore(config: Config, log: Logger, supervisor: Su
     stop: () => supervisor.stop('dovecot'),
   };
 }
+
+/** The fts-xapian plugin's library (Debian dovecot-fts-xapian). */
+const FTS_PLUGIN_FILE = 'lib21_fts_xapian_plugin.so';
+const hasFtsPlugin = (dir: string) => existsSync(join(dir, FTS_PLUGIN_FILE));
 
 /** A generated secret kept 0600 in a file, the same across restarts. */
 function secret(file: string): string {

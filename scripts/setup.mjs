@@ -19,6 +19,8 @@ const DEBIAN = [
   { bin: 'curl', pkg: 'curl', for: ['test'] },
   { bin: '/usr/sbin/dovecot', pkg: 'dovecot-imapd', for: ['start', 'test'] },
   { bin: '/usr/lib/dovecot/lmtp', pkg: 'dovecot-lmtpd', for: ['start', 'test'] },
+  // Dovecot's full-text index (mailstore.fullTextSearch): without it a text search reads every message.
+  { check: 'test -e /usr/lib/dovecot/modules/lib21_fts_xapian_plugin.so', pkg: 'dovecot-fts-xapian', for: ['start', 'test'] },
   { bin: '/usr/sbin/slapd', pkg: 'slapd', for: ['start', 'test'] },
   { bin: 'ldapsearch', pkg: 'ldap-utils', for: ['test'] },
   // The IMAP proxy's tests drive it with Python's imaplib too (an independent IMAP client).

@@ -165,6 +165,19 @@ const sortKeys = (c: ImapFlow, folder: string, sort: ListQuery['sort']) => perUi
 /** Summaries kept per connection and folder, at most this many (a long scroll starts the cache again). */
 const MAX_SUMMARIES = 2000;
 
+/** What a read needs besides the content and the flags; immutable per UID, so kept from the list's (or an earlier read's) FETCH. */
+interface Meta {
+  date: string | null;
+  size: number;
+  structure: MessageStructureObject | undefined;
+}
+const metas = (c: ImapFlow, folder: string) => perUid<Meta>(c, folder, 'meta');
+function keepMeta(c: ImapFlow, folder: string, uid: number, meta: Meta): void {
+  const m = metas(c, folder);
+  if (m.size >= MAX_SUMMARIES) m.clear();
+  m.set(uid, meta);
+}
+
 /**
  * The folder's UIDs from this connection's last SEARCH ALL. Between syncs the set changes only
  * by arrivals (EXISTS grows) and expunges (imapflow's 'expunge' events), so a list without
@@ -238,6 +251,7 @@ export async function listMessages(c: ImapFlow, bal: string, folder: string, q: 
           const { flags: f, ...rest } = summary(m);
           known.set(m.uid, rest);
           flags.set(m.uid, f);
+          if (typeof m.size === 'number') keepMeta(c, folder, m.uid, { date: rest.date, size: m.size, structure: m.bodyStructure });
         }
       }
       const seen = page.filter((u) => known.has(u) && !flags.has(u));
@@ -290,7 +304,8 @@ export async function fetchMessage(c: ImapFlow, bal: string, folder: string, uid
 
 /**
  * A message to show: its first `whole` bytes with flags, date, size and structure in one
- * FETCH. A message that fits is returned whole (`raw`). A bigger one is read by the sections
+ * FETCH (date, size and structure only when this connection has not fetched them yet). A
+ * message that fits is returned whole (`raw`). A bigger one is read by the sections
  * `sections(structure)` names — header, text parts, attachments' decoded sizes — so its
  * attachments are not downloaded; when it names none, the rest is fetched and it is whole.
  */
@@ -307,13 +322,19 @@ export async function readMessage(
     folder,
     async (stale) => {
       try {
-        const m = await fetchOneSynced(c, uid, { uid: true, flags: true, internalDate: true, size: true, bodyStructure: true, source: { start: 0, maxLength: o.whole } }, stale);
+        // A message listed (or read) before on this connection: its date, size and structure
+        // are known, and the FETCH asks only for the flags and the content.
+        const kept = metas(c, folder).get(uid);
+        const source = { start: 0, maxLength: o.whole };
+        const m = await fetchOneSynced(c, uid, kept ? { uid: true, flags: true, source } : { uid: true, flags: true, internalDate: true, size: true, bodyStructure: true, source }, stale);
         if (!m || !m.source) throw notFound(bal, folder, uid);
         const flags = flagsOf(m.flags);
-        const size = m.size ?? m.source.length;
-        const meta = { flags, date: iso(m.internalDate), size, structure: m.bodyStructure };
+        const fixed = kept ?? { date: iso(m.internalDate), size: m.size ?? m.source.length, structure: m.bodyStructure };
+        if (!kept) keepMeta(c, folder, uid, fixed);
+        const size = fixed.size;
+        const meta = { flags, ...fixed };
         let content: { raw: Buffer } | Sections | null = m.source.length >= size ? { raw: m.source } : null;
-        const plan = content ? null : o.sections(m.bodyStructure);
+        const plan = content ? null : o.sections(fixed.structure);
         if (plan) content = await bySections(c, uid, plan);
         if (!content) {
           const rest = await c.fetchOne(String(uid), { uid: true, source: true }, { uid: true });

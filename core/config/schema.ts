@@ -168,6 +168,8 @@ export const schema = {
     maxSessions: int(12000, 'IMAP sessions Dovecot accepts at once (idle clients are hibernated).', 10, 1_000_000),
     hibernateTimeout: duration(30_000, 'How long an IDLE session stays in its own imap process before it is hibernated.'),
     maxUserIpConnections: int(200, 'IMAP sessions per BAL from one address: everyone arrives through the proxy from 127.0.0.1.', 1, 100_000),
+    fullTextSearch: bool(true, 'Give Dovecot a full-text index (Debian package dovecot-fts-xapian), updated as mail is delivered, so a search of message text (IMAP SEARCH TEXT/BODY, the webmail\'s q=) reads the index instead of every message. Without the plugin the platform warns at start and searches by scanning. The index matches words of 3 characters or more (header fields also by any 3 to 20 of their characters): a query of shorter words, or a phrase, may find more messages than a scan would (every word of a query must be in the message, in any order).'),
+    pluginDir: str('/usr/lib/dovecot/modules', 'Dovecot\'s plugin directory (its mail_plugin_dir), where the platform looks for the full-text search plugin.'),
   },
   admin: {
     enabled: bool(true, 'Serve the admin HTTP API (mailboxes, members, certificates, imports, audit trail) on its own HTTPS listener.'),

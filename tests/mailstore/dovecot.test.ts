@@ -1,14 +1,16 @@
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ImapFlow } from 'imapflow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../core/config/index.js';
-import { silentLogger } from '../../core/logger.js';
+import pino from 'pino';
+import { silentLogger, type Logger } from '../../core/logger.js';
 import { Supervisor } from '../../core/supervisor.js';
 import { dovecotConfig } from '../../mailstore/dovecot-config.js';
 import { startMailstore, type Mailstore } from '../../mailstore/dovecot.js';
 import { deliverLmtp } from '../../mailstore/lmtp.js';
+import { until } from '../helpers/operator.js';
 
 const msg = (subject: string, body = 'Résultat: normal.') =>
   Buffer.from(`From: labo@peer.mssante.fr\r\nTo: dr.martin@mssante.localhost\r\nSubject: ${subject}\r\nMessage-ID: <${subject.replace(/\W/g, '')}@peer>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n${body}\r\n`);
@@ -59,6 +61,24 @@ describe('mail store (Dovecot, unprivileged, supervised)', () => {
     }
   });
 
+  it('indexes delivered mail for full-text search as it arrives; SEARCH BODY finds a message by a word of its body', async () => {
+    const bal = 'dr.pneumo@mssante.localhost';
+    await deliverLmtp(store.lmtp, { from: 'labo@peer.mssante.fr', to: [bal] }, msg('Culture bactérienne', 'Présence de pneumocoque.'));
+    await deliverLmtp(store.lmtp, { from: 'labo@peer.mssante.fr', to: [bal] }, msg('Culture de contrôle', 'Culture stérile.'));
+    // The indexer writes the box's Xapian index after delivery, before anyone searches.
+    const index = join(store.mailDir, 'mssante.localhost', 'dr.pneumo', 'Maildir', 'xapian-indexes');
+    await until(async () => existsSync(index) && readdirSync(index).some((d) => d.startsWith('db_') && readdirSync(join(index, d)).some((f) => f.startsWith('postlist'))));
+    const client = await imapAs(store, bal);
+    try {
+      await client.mailboxOpen('INBOX', { readOnly: true });
+      expect(await client.search({ body: 'pneumocoque' })).toEqual([1]);
+      expect(await client.search({ text: 'stérile' })).toEqual([2]);
+      expect(await client.search({ body: 'streptocoque' })).toEqual([]);
+    } finally {
+      await client.logout();
+    }
+  });
+
   it('refuses logins without the master secret', async () => {
     await expect(imapAs(store, 'dr.martin@mssante.localhost', 'wrong')).rejects.toThrow();
     const direct = new ImapFlow({ host: store.imap.host, port: store.imap.port, secure: false, auth: { user: 'dr.martin@mssante.localhost', pass: store.master.password }, logger: false });
@@ -92,6 +112,38 @@ describe('mail store (Dovecot, unprivileged, supervised)', () => {
   });
 });
 
+describe('mail store without the full-text search plugin', () => {
+  let supervisor: Supervisor;
+  let store: Mailstore;
+  const warnings: string[] = [];
+
+  beforeAll(async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'mss-ms-'));
+    // A plugin directory without fts-xapian: what a machine without the Debian package has.
+    const config = loadConfig({ env: {}, overrides: { dataDir, mailstore: { pluginDir: mkdtempSync(join(tmpdir(), 'mss-noplugin-')) } } });
+    const log = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(line) }) as unknown as Logger;
+    supervisor = new Supervisor(silentLogger);
+    store = await startMailstore(config, log, supervisor);
+  });
+  afterAll(async () => {
+    await supervisor?.stopAll();
+  });
+
+  it('warns at start, runs without the index, and still finds a message by its body (by scanning)', async () => {
+    expect(warnings.join('\n')).toMatch(/full-text search plugin is not installed.*apt-get install dovecot-fts-xapian/);
+    const bal = 'dr.scan@mssante.localhost';
+    await deliverLmtp(store.lmtp, { from: 'labo@peer.mssante.fr', to: [bal] }, msg('Culture bactérienne', 'Présence de pneumocoque.'));
+    const client = await imapAs(store, bal);
+    try {
+      await client.mailboxOpen('INBOX', { readOnly: true });
+      expect(await client.search({ body: 'pneumocoque' })).toEqual([1]);
+    } finally {
+      await client.logout();
+    }
+    expect(existsSync(join(store.mailDir, 'mssante.localhost', 'dr.scan', 'Maildir', 'xapian-indexes'))).toBe(false);
+  });
+});
+
 describe('generated Dovecot configuration', () => {
   const params = {
     baseDir: '/run/x',
@@ -109,6 +161,7 @@ describe('generated Dovecot configuration', () => {
     postmaster: 'postmaster@d',
     hostname: 'h',
     maxMailSize: 25_000_000,
+    fts: true,
   };
   it('listens on loopback only, with the master user and hibernation', () => {
     const c = dovecotConfig(params);
@@ -118,6 +171,15 @@ describe('generated Dovecot configuration', () => {
     expect(c.match(/chroot =\n/g)).toHaveLength(2);
     // A message is bounded however it arrives (IMAP APPEND too), not only over SMTP.
     expect(c).toMatch(/^  quota_max_mail_size = 25000000$/m);
+  });
+  it('loads the full-text index (fts-xapian, indexing on save) only when asked', () => {
+    const c = dovecotConfig(params);
+    expect(c).toMatch(/^mail_plugins = \$mail_plugins quota fts fts_xapian$/m);
+    expect(c).toMatch(/^  fts = xapian$/m);
+    expect(c).toMatch(/^  fts_autoindex = yes$/m);
+    const off = dovecotConfig({ ...params, fts: false });
+    expect(off).toMatch(/^mail_plugins = \$mail_plugins quota$/m);
+    expect(off).not.toMatch(/\bfts/);
   });
   it('refuses values that would change the configuration’s meaning', () => {
     expect(() => dovecotConfig({ ...params, mailDir: '/m }\npassdb {' })).toThrow(/unsafe value/);

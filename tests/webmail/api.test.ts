@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { ImapFlow } from 'imapflow';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import { simpleParser } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -249,11 +252,43 @@ describe('message list', () => {
     const s = (await list(`?q=${enc('Radiographie')}`)).json();
     expect(s.total).toBe(1);
     expect(s.messages[0].subject).toBe('Radiographie thorax');
-    const body = (await list(`?q=${enc('numéro 5')}`)).json();
+    // Every word must be in the message ("numéro" is in all seven).
+    const body = (await list(`?q=${enc('urinaire numéro')}`)).json();
     expect(body.messages.map((m: { subject: string }) => m.subject)).toEqual(['Analyse urinaire']);
     const unseen = (await list('?unseen=true&pageSize=200')).json();
     expect(unseen.messages.map((m: { subject: string }) => m.subject)).not.toContain('Bilan sanguin');
     expect(unseen.messages.every((m: { flags: { seen: boolean } }) => !m.flags.seen)).toBe(true);
+  });
+
+  it('finds a message by a word of its body alone, through the API and over IMAP through the proxy, from the full-text index', async () => {
+    const c = await op.imap(who.martin.address);
+    try {
+      await c.mailboxCreate('Archives');
+      await c.append('Archives', await mime({ from: `yves.labo@${D}`, to: who.martin.address, subject: 'Culture bactérienne', text: 'Présence de pneumocoque, sensible à l’amoxicilline.' }));
+      await c.append('Archives', await mime({ from: `yves.labo@${D}`, to: who.martin.address, subject: 'Culture de contrôle', text: 'Culture stérile.' }));
+    } finally {
+      await c.logout();
+    }
+    // Indexed as it was saved (fts_autoindex), before any search: the box has its Xapian index.
+    const [local, domain] = [who.martin.address.split('@')[0], who.martin.address.split('@')[1]];
+    const index = join(op.platform.mailstore.mailDir, domain, local, 'Maildir', 'xapian-indexes');
+    await until(async () => existsSync(index) && readdirSync(index).some((d) => d.startsWith('db_')));
+    const l = (await api('GET', `/api/v1/bals/${who.martin.address}/folders/Archives/messages?q=${enc('pneumocoque')}`, { token: tokens.martin })).json();
+    expect(l.messages.map((m: { subject: string }) => m.subject)).toEqual(['Culture bactérienne']);
+    const none = (await api('GET', `/api/v1/bals/${who.martin.address}/folders/Archives/messages?q=${enc('streptocoque')}`, { token: tokens.martin })).json();
+    expect(none).toMatchObject({ total: 0, messages: [] });
+    // The same search by a mail client, as the person, through the IMAP proxy.
+    const imap = new ImapFlow({ host: '127.0.0.1', port: op.platform.imap!.ports.imaps, secure: true, tls: { ca, servername: op.config.operator.hostname }, auth: { user: who.martin.address, pass: who.martin.password }, logger: false });
+    await imap.connect();
+    try {
+      await imap.mailboxOpen('Archives', { readOnly: true });
+      const uids = (await imap.search({ body: 'pneumocoque' }, { uid: true })) || [];
+      expect(uids).toHaveLength(1);
+      const m = await imap.fetchOne(String(uids[0]), { envelope: true }, { uid: true });
+      expect(m && m.envelope?.subject).toBe('Culture bactérienne');
+    } finally {
+      await imap.logout();
+    }
   });
 
   it('an unknown folder is 404', async () => {
@@ -347,6 +382,9 @@ describe('reading a big message by its sections', () => {
       const [a, b] = [await read(bySections, t1, uid), await read(whole, t2, uid)];
       expect(a.status).toBe(200);
       expect(a.json()).toEqual(b.json());
+      // Again on the same connection: date, size and structure are kept from the first read
+      // (the FETCH asks for flags and content only); the same answer, by the same sections.
+      expect((await read(bySections, t1, uid)).json()).toEqual(b.json());
       const m = a.json();
       expect(m.text).toContain('accentué : é à ç ô.');
       expect(m.html).toContain('<b>accentué</b> é à ç');
