@@ -57,7 +57,7 @@ export async function startWebmail(config: WebmailConfig, deps: WebmailDeps): Pr
   const host = config.webmail.host.includes(':') ? `[${config.webmail.host}]` : config.webmail.host;
   const service = (port: number, note: string) => {
     const url = `https://${host}:${port}`;
-    return { url, port, endpoints: [{ name: 'webmail API', url: `${url}${PREFIX} (docs ${url}/docs)${note}` }, { name: 'webmail (browser)', url: `${url}${UI_PREFIX}webmail/` }] };
+    return { url, port, endpoints: [{ name: 'webmail API', url: `${url}${PREFIX} (docs ${url}/docs)${note}` }, { name: 'webmail UI', url: `${url}${UI_PREFIX}webmail/` }] };
   };
   if (config.webmail.workers > 0) {
     const w = await startWebmailWorkers(config, deps);
