@@ -361,6 +361,60 @@ describe('the browser webmail', () => {
     await context.close();
   });
 
+  it('compose: recipients from the annuaire by keyboard, sent as Jeanne and as the secretariat; an address outside the trust space refused with the reason', async () => {
+    const { context, page } = await newPage();
+    await logIn(page, who.jeanne);
+    await page.getByRole('heading', { level: 1, name: /Boîte de réception/ }).waitFor();
+    const write = async (from: string, search: string, pick: RegExp, subject: string) => {
+      await page.getByRole('link', { name: 'Nouveau message' }).click();
+      await page.getByRole('heading', { level: 1, name: 'Nouveau message' }).waitFor();
+      await page.getByLabel('De', { exact: true }).selectOption(from);
+      const to = page.getByRole('combobox', { name: 'À', exact: true });
+      await to.fill(search);
+      await page.getByRole('option', { name: pick }).waitFor();
+      await expectAccessible(page, 'compose, suggestions open');
+      await to.press('ArrowDown');
+      await to.press('Enter');
+      await page.getByRole('list', { name: 'Destinataires (À)' }).getByText(who.paul.address).waitFor();
+      await page.getByLabel('Objet', { exact: true }).fill(subject);
+      await page.getByLabel('Message', { exact: true }).fill('Bonjour Paul,\nvoici le compte rendu.');
+      await page.getByRole('button', { name: 'Envoyer' }).click();
+      await page.getByRole('status').filter({ hasText: `Message envoyé à ${who.paul.address}.` }).waitFor();
+    };
+    await write(who.jeanne.address, 'durand', new RegExp(who.paul.address.replace(/\./g, '\\.')), 'Compte rendu pour Paul');
+    await write(secretariat, 'paul.dur', new RegExp(who.paul.address.replace(/\./g, '\\.')), 'Rendez-vous confirmé');
+    const arrived = async () => {
+      const c = await op.imap(who.paul.address);
+      try {
+        await c.mailboxOpen('INBOX');
+        const out: Array<{ subject: string; from: string }> = [];
+        for await (const m of c.fetch('1:*', { envelope: true })) out.push({ subject: m.envelope?.subject ?? '', from: m.envelope?.from?.[0]?.address ?? '' });
+        return out;
+      } finally {
+        await c.logout();
+      }
+    };
+    await until(async () => (await arrived()).length >= 2);
+    expect(await arrived()).toEqual(
+      expect.arrayContaining([
+        { subject: 'Compte rendu pour Paul', from: who.jeanne.address },
+        { subject: 'Rendez-vous confirmé', from: secretariat },
+      ]),
+    );
+
+    // Outside the espace de confiance: typed whole, refused by the platform with its reason.
+    await page.getByRole('link', { name: 'Nouveau message' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Nouveau message' }).waitFor();
+    const to = page.getByRole('combobox', { name: 'À', exact: true });
+    await to.fill('quelquun@gmail.example');
+    await to.press('Enter');
+    await page.getByLabel('Objet', { exact: true }).fill('Hors espace de confiance');
+    await page.getByRole('button', { name: 'Envoyer' }).click();
+    await expect.poll(() => page.getByRole('alert').filter({ hasText: 'Envoi refusé' }).textContent()).toMatch(/gmail\.example.*trust space/);
+    await expectAccessible(page, 'compose with a refusal');
+    await context.close();
+  });
+
   it('at tablet width: one column, nothing wider than the screen, still accessible', async () => {
     const { context, page } = await newPage({ width: 768, height: 1024 });
     await logIn(page, who.jeanne);

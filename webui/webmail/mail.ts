@@ -10,6 +10,7 @@ export const PAGE_SIZE = 25;
 
 export const listHref = (bal: string, folder: string, page = 1) => `#/b/${enc(bal)}/${enc(folder)}${page > 1 ? `?p=${page}` : ''}`;
 export const messageHref = (bal: string, folder: string, uid: number) => `#/b/${enc(bal)}/${enc(folder)}/${uid}`;
+export const composeHref = (bal: string) => `#/ecrire/${enc(bal)}`;
 const boxApi = (bal: string) => `/api/v1/bals/${enc(bal)}`;
 
 const SPECIAL: Record<string, string> = { '\\Sent': 'Envoyés', '\\Trash': 'Corbeille', '\\Drafts': 'Brouillons', '\\Junk': 'Indésirables', '\\Archive': 'Archives' };
@@ -24,6 +25,7 @@ export function side(bals: Bal[], current: string, folders: Folder[] | null, cur
   return h(
     'div',
     { class: 'cote' },
+    h('p', { class: 'ecrire' }, h('a', { href: composeHref(current), class: 'bouton' }, 'Nouveau message')),
     h(
       'nav',
       { 'aria-labelledby': 'titre-boites' },

@@ -4,6 +4,7 @@
 import { ApiError, apiClient, messageOf } from '../common/api.js';
 import { announce, fill, h } from '../common/dom.js';
 import { showLogin } from './login.js';
+import { composeView } from './compose.js';
 import { listHref, listView, messageView, side } from './mail.js';
 import type { Bal, Folder, Person } from './types.js';
 
@@ -11,6 +12,8 @@ const app = document.getElementById('app')!;
 let person: Person | null = null;
 let bals: Bal[] = [];
 let folders: { bal: string; list: Folder[] } | null = null;
+/** Said at the top of the next view (e.g. "Message envoyé"). */
+let notice: string | null = null;
 
 const api = apiClient({
   csrfCookie: '__Host-mss-webmail-csrf',
@@ -22,12 +25,14 @@ const api = apiClient({
   },
 });
 
-/** #/b/<box>/<folder>[/<uid>][?p=<page>] */
-function route(): { bal: string; folder: string; uid: number | null; page: number } | null {
-  const m = /^#\/b\/([^/?]+)\/([^/?]+)(?:\/([0-9]+))?(?:\?p=([0-9]+))?$/.exec(location.hash);
-  if (!m) return null;
+/** #/b/<box>/<folder>[/<uid>][?p=<page>], or #/ecrire/<box> */
+function route(): { bal: string; folder: string; uid: number | null; page: number; compose: boolean } | null {
   try {
-    return { bal: decodeURIComponent(m[1]), folder: decodeURIComponent(m[2]), uid: m[3] ? Number(m[3]) : null, page: m[4] ? Math.max(1, Number(m[4])) : 1 };
+    const c = /^#\/ecrire\/([^/?]+)$/.exec(location.hash);
+    if (c) return { bal: decodeURIComponent(c[1]), folder: 'INBOX', uid: null, page: 1, compose: true };
+    const m = /^#\/b\/([^/?]+)\/([^/?]+)(?:\/([0-9]+))?(?:\?p=([0-9]+))?$/.exec(location.hash);
+    if (!m) return null;
+    return { bal: decodeURIComponent(m[1]), folder: decodeURIComponent(m[2]), uid: m[3] ? Number(m[3]) : null, page: m[4] ? Math.max(1, Number(m[4])) : 1, compose: false };
   } catch {
     return null;
   }
@@ -91,8 +96,17 @@ async function render() {
   frame(main, side(bals, r.bal, folders?.list ?? null, r.folder));
   const folder = folders?.list.find((f) => f.path === r.folder) ?? { path: r.folder, name: r.folder, specialUse: null };
   try {
-    const title = r.uid === null ? await listView(api, main, r.bal, folder, r.page) : await messageView(api, main, r.bal, r.folder, r.uid, listHref(r.bal, r.folder, r.page), () => void render());
+    const said = notice;
+    notice = null;
+    const title = r.compose
+      ? composeView(api, main, bals, r.bal, (n) => {
+          notice = n;
+          location.hash = listHref(r.bal, 'INBOX');
+        })
+      : r.uid === null
+        ? await listView(api, main, r.bal, folder, r.page) : await messageView(api, main, r.bal, r.folder, r.uid, listHref(r.bal, r.folder, r.page), () => void render());
     if (turn !== rendering) return;
+    if (said) main.querySelector('h1')?.after(h('p', { class: 'avis', role: 'status' }, said));
     document.title = `${title} — Messagerie MSSanté`;
     announce(title);
   } catch (e) {
