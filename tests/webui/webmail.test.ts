@@ -1,4 +1,5 @@
 import { request } from 'node:https';
+import { join } from 'node:path';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import type { Browser, BrowserContext, Page, Response } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -128,8 +129,20 @@ const postWith = (headers: Record<string, string>) =>
     req.end();
   });
 
+/** Playwright's and vitest's own waits have short default timeouts (30 s, 1 s): here the wait is for the condition, vitest's test timeout being the only net. */
+const NET = 550_000;
+const poll = <T>(fn: () => Promise<T>) => expect.poll(fn, { timeout: NET, interval: 100 });
+
+/** With MSS_WEBUI_SCREENSHOTS=DIR, the README's screenshots are taken from these tests. */
+async function shot(page: Page, name: string): Promise<void> {
+  const dir = process.env.MSS_WEBUI_SCREENSHOTS;
+  if (dir) await page.screenshot({ path: join(dir, `${name}.png`) });
+}
+
 async function newPage(viewport = { width: 1280, height: 800 }): Promise<{ context: BrowserContext; page: Page; requests: string[] }> {
   const context = await browser.newContext({ viewport, locale: 'fr-FR', acceptDownloads: true });
+  context.setDefaultTimeout(NET);
+  context.setDefaultNavigationTimeout(NET);
   const page = await context.newPage();
   const requests: string[] = [];
   context.on('request', (r) => void requests.push(r.url()));
@@ -173,6 +186,7 @@ describe('the browser webmail', () => {
     await page.evaluate(`(() => { const s = document.createElement('script'); s.textContent = 'window.__inline = 1'; document.body.append(s); })()`);
     expect(await page.evaluate('window.__inline')).toBeUndefined();
     await expectAccessible(page, 'login page');
+    await shot(page, 'connexion');
     await context.close();
   });
 
@@ -180,7 +194,7 @@ describe('the browser webmail', () => {
     const { context, page } = await newPage();
     const bad = await logIn(page, { login: who.jeanne.login, password: 'pas-le-bon' });
     expect(bad.status()).toBe(401);
-    await expect.poll(() => page.getByRole('alert').textContent()).toContain('Identifiant, mot de passe ou code de vérification incorrect');
+    await poll(() => page.getByRole('alert').textContent()).toContain('Identifiant, mot de passe ou code de vérification incorrect');
     await expectAccessible(page, 'login page with an error');
 
     const ok = await logIn(page, who.jeanne);
@@ -213,10 +227,11 @@ describe('the browser webmail', () => {
     await page.getByRole('heading', { level: 1, name: /Boîte de réception — jeanne/ }).waitFor();
     const boxes = page.getByRole('navigation', { name: 'Boîtes aux lettres' });
     // Jeanne: 15 unread of her 30 letters + the hostile one; the secretariat: 2.
-    await expect.poll(() => boxes.getByRole('link').allTextContents()).toEqual([expect.stringContaining('16 non lus'), expect.stringContaining('2 non lus')]);
+    await poll(() => boxes.getByRole('link').allTextContents()).toEqual([expect.stringContaining('16 non lus'), expect.stringContaining('2 non lus')]);
     expect(await boxes.getByRole('link', { name: /Secrétariat de cardiologie/ }).textContent()).toContain('organisationnelle');
-    await expect.poll(() => page.getByRole('navigation', { name: 'Dossiers' }).getByRole('link').first().textContent()).toContain('Boîte de réception');
+    await poll(() => page.getByRole('navigation', { name: 'Dossiers' }).getByRole('link').first().textContent()).toContain('Boîte de réception');
     await expectAccessible(page, 'message list');
+    await shot(page, 'liste');
 
     // Pages: 31 messages, 25 a page.
     await page.getByText('Page 1 sur 2', { exact: true }).waitFor();
@@ -242,10 +257,11 @@ describe('the browser webmail', () => {
     await page.getByRole('heading', { level: 1, name: 'Résultat n° 30' }).waitFor();
     expect(await page.locator('pre.corps-texte').textContent()).toContain('Résultat 30.');
     await expectAccessible(page, 'a message (text)');
+    await shot(page, 'message');
 
     // Marks: follow (a PATCH with the CSRF header), seen in Dovecot.
     await page.getByRole('button', { name: 'Suivi' }).click();
-    await expect.poll(() => page.getByRole('button', { name: 'Suivi' }).getAttribute('aria-pressed')).toBe('true');
+    await poll(() => page.getByRole('button', { name: 'Suivi' }).getAttribute('aria-pressed')).toBe('true');
     expect(await flagsOf(who.jeanne.address, 'Résultat n° 30')).toEqual(expect.arrayContaining(['\\Flagged', '\\Seen']));
     await page.getByRole('link', { name: 'Retour à la liste' }).click();
     await page.getByRole('row').filter({ hasText: 'Résultat n° 30' }).filter({ hasText: 'Suivi' }).waitFor();
@@ -256,7 +272,7 @@ describe('the browser webmail', () => {
     await page.getByRole('link', { name: 'Demande de rendez-vous' }).click();
     await page.getByRole('heading', { level: 1, name: 'Demande de rendez-vous' }).waitFor();
     await page.getByRole('link', { name: 'Retour à la liste' }).click();
-    await expect.poll(() => boxes.getByRole('link', { name: /Secrétariat/ }).textContent()).toContain('1 non lu');
+    await poll(() => boxes.getByRole('link', { name: /Secrétariat/ }).textContent()).toContain('1 non lu');
     await context.close();
   });
 
@@ -373,6 +389,7 @@ describe('the browser webmail', () => {
       await to.fill(search);
       await page.getByRole('option', { name: pick }).waitFor();
       await expectAccessible(page, 'compose, suggestions open');
+      await shot(page, 'redaction');
       await to.press('ArrowDown');
       await to.press('Enter');
       await page.getByRole('list', { name: 'Destinataires (À)' }).getByText(who.paul.address).waitFor();
@@ -410,7 +427,7 @@ describe('the browser webmail', () => {
     await to.press('Enter');
     await page.getByLabel('Objet', { exact: true }).fill('Hors espace de confiance');
     await page.getByRole('button', { name: 'Envoyer' }).click();
-    await expect.poll(() => page.getByRole('alert').filter({ hasText: 'Envoi refusé' }).textContent()).toMatch(/gmail\.example.*trust space/);
+    await poll(() => page.getByRole('alert').filter({ hasText: 'Envoi refusé' }).textContent()).toMatch(/gmail\.example.*trust space/);
     await expectAccessible(page, 'compose with a refusal');
     await context.close();
   });
@@ -421,6 +438,7 @@ describe('the browser webmail', () => {
     await page.getByRole('heading', { level: 1, name: /Boîte de réception/ }).waitFor();
     expect(await page.evaluate('document.documentElement.scrollWidth <= document.documentElement.clientWidth')).toBe(true);
     await expectAccessible(page, 'message list, tablet');
+    await shot(page, 'tablette');
     await page.getByRole('link', { name: 'Compte rendu piégé' }).click();
     await page.getByRole('heading', { level: 1, name: 'Compte rendu piégé' }).waitFor();
     expect(await page.evaluate('document.documentElement.scrollWidth <= document.documentElement.clientWidth')).toBe(true);
