@@ -63,6 +63,12 @@ export const bearer = (req: FastifyRequest): string | null => /^Bearer\s+(\S+)$/
 /** The web pages' session: the same token in an HttpOnly cookie, CSRF-checked (core/browser-session.ts). */
 export const webCookies = browserSession('mss-webmail');
 
+/** A request that may have been forged by another site: journalled, and the refusal to throw. */
+export async function forgeryRefused(ctx: ApiContext, req: FastifyRequest, reason: string): Promise<MssError> {
+  await ctx.deps.journal.append({ type: 'webmail.csrf.refused', actor: 'anonymous', details: { route: `${req.method} ${req.routeOptions.url}`, reason, remote: req.ip } });
+  return new MssError('WEBMAIL_CSRF_INVALID', { reason });
+}
+
 export async function webmailApi(app: FastifyInstance, ctx: ApiContext): Promise<void> {
   for (const s of [S.problem, S.address, S.flags, S.person, S.bal, S.folder, S.messageSummary, S.attachment, S.message, S.recipient]) app.addSchema(s);
 
@@ -72,13 +78,11 @@ export async function webmailApi(app: FastifyInstance, ctx: ApiContext): Promise
   app.addHook('onRequest', async (req, reply) => {
     if (req.routeOptions.config.access?.kind === 'public') return;
     // A bearer token wins: only a browser sends the cookie, and only its requests need the CSRF check.
-    const viaCookie = !req.headers.authorization && webCookies.tokenOf(req) !== null;
-    const token = viaCookie ? webCookies.tokenOf(req) : bearer(req);
-    const forged = viaCookie ? webCookies.forgeryOf(req, token!) : null;
-    if (forged) {
-      await ctx.deps.journal.append({ type: 'webmail.csrf.refused', actor: 'anonymous', details: { route: `${req.method} ${req.routeOptions.url}`, reason: forged, remote: req.ip } });
-      throw new MssError('WEBMAIL_CSRF_INVALID', { reason: forged });
-    }
+    const cookieToken = req.headers.authorization ? null : webCookies.tokenOf(req);
+    const viaCookie = cookieToken !== null;
+    const token = cookieToken ?? bearer(req);
+    const forged = cookieToken ? webCookies.forgeryOf(req, cookieToken) : null;
+    if (forged) throw await forgeryRefused(ctx, req, forged);
     const principal = token ? await ctx.sessions.verify(token) : null;
     if (!token || !principal) {
       // A token that died (logout elsewhere, password reset, age) leaves no connection behind.

@@ -5,8 +5,7 @@
 // (api.ts); logout (routes-session.ts) clears the cookies.
 import type { FastifyInstance } from 'fastify';
 import { foreignOrigin } from '../core/browser-session.js';
-import { MssError } from '../core/errors.js';
-import { access, PREFIX, webCookies, type ApiContext } from './api.js';
+import { access, forgeryRefused, PREFIX, webCookies, type ApiContext } from './api.js';
 import * as S from './schemas.js';
 
 export function webRoutes(app: FastifyInstance, ctx: ApiContext): void {
@@ -26,10 +25,7 @@ export function webRoutes(app: FastifyInstance, ctx: ApiContext): void {
       // No CSRF token exists yet: a JSON body (no form can send one; strictRoutes refuses other
       // types) and SameSite keep other sites out; an Origin of another site is refused as well.
       const foreign = foreignOrigin(req);
-      if (foreign) {
-        await ctx.deps.journal.append({ type: 'webmail.csrf.refused', actor: 'anonymous', details: { route: `POST ${PREFIX}/web/login`, reason: foreign, remote: req.ip } });
-        throw new MssError('WEBMAIL_CSRF_INVALID', { reason: foreign });
-      }
+      if (foreign) throw await forgeryRefused(ctx, req, foreign);
       const { login, password, otp } = req.body as { login: string; password: string; otp?: string };
       const { token, expiresAt, principal: p } = await ctx.login(login, otp ? password + otp : password, req.ip);
       void reply.header('set-cookie', webCookies.open(token)).header('cache-control', 'no-store');

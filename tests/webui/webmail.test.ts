@@ -117,16 +117,18 @@ afterAll(async () => {
 
 const home = () => `${web.url}/`;
 
-/** POST /api/v1/logout with exactly these headers (what another site's page, or a forger, could send). */
-const postWith = (headers: Record<string, string>) =>
+/** A POST with exactly these headers (what another site's page, or a forger, could send). */
+const postWith = (headers: Record<string, string>, path = '/api/v1/logout', body?: unknown) =>
   new Promise<number>((resolve, reject) => {
-    const u = new URL('/api/v1/logout', web.url);
-    const req = request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', headers, ca, servername: 'localhost' }, (res) => {
+    const u = new URL(path, web.url);
+    const data = body === undefined ? undefined : JSON.stringify(body);
+    const all = data ? { ...headers, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(data)) } : headers;
+    const req = request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', headers: all, ca, servername: 'localhost' }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode ?? 0));
     });
     req.on('error', reject);
-    req.end();
+    req.end(data);
   });
 
 /** Playwright's and vitest's own waits have short default timeouts (30 s, 1 s): here the wait is for the condition, vitest's test timeout being the only net. */
@@ -340,6 +342,10 @@ describe('the browser webmail', () => {
     const csrf = (await context.cookies()).find((c) => c.name === '__Host-mss-webmail-csrf')!.value;
     expect(await postWith({ cookie: `__Host-mss-webmail-session=${token}`, 'x-csrf-token': csrf, origin: 'https://evil.example' })).toBe(403);
     expect(await postWith({ cookie: `__Host-mss-webmail-session=${token}`, 'x-csrf-token': csrf, origin: new URL(web.url).origin })).toBe(204);
+    // The login too: another site cannot log a browser into an account of its choosing.
+    const credential = { login: who.jeanne.login, password: who.jeanne.password };
+    expect(await postWith({ origin: 'https://evil.example' }, '/api/v1/web/login', credential)).toBe(403);
+    expect(await postWith({ origin: new URL(web.url).origin }, '/api/v1/web/login', credential)).toBe(200);
 
     // A bearer client: the same token as ever, no cookie, no CSRF header.
     const r = await call(web.url, ca, 'POST', '/api/v1/login', { json: { login: who.jeanne.login, password: who.jeanne.password } });
