@@ -246,11 +246,17 @@ describe('the browser webmail', () => {
     await page.getByText('Page 1 sur 2', { exact: true }).waitFor();
 
     // Keyboard: each view puts the focus on its heading; the skip link is the first stop of
-    // the page and leads there; from the heading, Tab reaches the first message, Enter opens it.
+    // the page and leads there; from the heading, Tab goes through the search, then the messages; Enter opens one.
     expect(await page.evaluate(`document.querySelector('a[href], button, input, [tabindex]:not([tabindex="-1"])').textContent`)).toBe('Aller au contenu');
     await page.locator('#evitement').focus();
     await page.keyboard.press('Enter');
     expect(await page.evaluate('document.activeElement.tagName + " " + document.activeElement.textContent')).toMatch(/^H1 Boîte de réception/);
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate('document.activeElement.id')).toBe('recherche');
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate('document.activeElement.id')).toBe('tri');
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate('document.activeElement.textContent')).toBe('Afficher');
     await page.keyboard.press('Tab');
     expect(await page.evaluate('document.activeElement.textContent')).toBe('Compte rendu piégé');
     await page.keyboard.press('Tab');
@@ -275,6 +281,32 @@ describe('the browser webmail', () => {
     await page.getByRole('heading', { level: 1, name: 'Demande de rendez-vous' }).waitFor();
     await page.getByRole('link', { name: 'Retour à la liste' }).click();
     await poll(() => boxes.getByRole('link', { name: /Secrétariat/ }).textContent()).toContain('1 non lu');
+    await context.close();
+  });
+
+  it('search and sort a folder; back from a message to the same search', async () => {
+    const { context, page } = await newPage();
+    await logIn(page, who.jeanne);
+    await page.getByRole('heading', { level: 1, name: /Boîte de réception/ }).waitFor();
+    const search = page.getByRole('search', { name: 'Rechercher et trier' });
+    await search.getByLabel('Rechercher dans ce dossier').fill('Laboratoire 12');
+    await search.getByRole('button', { name: 'Afficher' }).click();
+    await page.getByText('1 message correspondant à « Laboratoire 12 »').waitFor();
+    expect(await page.getByRole('row').count()).toBe(2);
+    await page.getByRole('link', { name: 'Résultat n° 13', exact: true }).click();
+    await page.getByRole('heading', { level: 1, name: 'Résultat n° 13' }).waitFor();
+    await page.getByRole('link', { name: 'Retour à la liste' }).click();
+    await page.getByText('1 message correspondant à « Laboratoire 12 »').waitFor();
+    await expectAccessible(page, 'a search');
+    await page.getByRole('link', { name: 'Effacer la recherche' }).click();
+    await page.getByText('31 messages', { exact: true }).waitFor();
+
+    await search.getByLabel('Trier par').selectOption('subject-asc');
+    await search.getByRole('button', { name: 'Afficher' }).click();
+    await poll(() => page.getByRole('row').nth(1).textContent()).toContain('Compte rendu piégé');
+    await search.getByLabel('Trier par').selectOption('date-asc');
+    await search.getByRole('button', { name: 'Afficher' }).click();
+    await poll(() => page.getByRole('row').nth(1).textContent()).toContain('Résultat n° 1');
     await context.close();
   });
 

@@ -8,8 +8,31 @@ import type { Address, Bal, Folder, Message, Page, Person } from './types.js';
 const enc = encodeURIComponent;
 export const PAGE_SIZE = 25;
 
-export const listHref = (bal: string, folder: string, page = 1) => `#/b/${enc(bal)}/${enc(folder)}${page > 1 ? `?p=${page}` : ''}`;
-export const messageHref = (bal: string, folder: string, uid: number) => `#/b/${enc(bal)}/${enc(folder)}/${uid}`;
+/** How a list is shown: its page, search words, order. */
+export interface ListView {
+  page: number;
+  q: string;
+  sort: SortKey;
+}
+export const SORTS = {
+  'date-desc': "Date (les plus récents d'abord)",
+  'date-asc': "Date (les plus anciens d'abord)",
+  'from-asc': 'Expéditeur (A à Z)',
+  'subject-asc': 'Objet (A à Z)',
+} as const;
+export type SortKey = keyof typeof SORTS;
+export const isSort = (k: string | null): k is SortKey => k !== null && Object.hasOwn(SORTS, k);
+
+export function listHref(bal: string, folder: string, v: Partial<ListView> = {}): string {
+  const p = new URLSearchParams();
+  if (v.page && v.page > 1) p.set('p', String(v.page));
+  if (v.q) p.set('q', v.q);
+  if (v.sort && v.sort !== 'date-desc') p.set('tri', v.sort);
+  const qs = p.toString();
+  return `#/b/${enc(bal)}/${enc(folder)}${qs ? `?${qs}` : ''}`;
+}
+/** A message, remembering the list it was opened from (for "Retour à la liste"). */
+export const messageHref = (bal: string, folder: string, uid: number, from: Partial<ListView> = {}) => listHref(bal, folder, from).replace(/^(#\/b\/[^/?]+\/[^/?]+)/, `$1/${uid}`);
 export const composeHref = (bal: string) => `#/ecrire/${enc(bal)}`;
 const boxApi = (bal: string) => `/api/v1/bals/${enc(bal)}`;
 
@@ -71,9 +94,12 @@ export function side(bals: Bal[], current: string, folders: Folder[] | null, cur
 }
 
 /** A page of a folder's messages. */
-export async function listView(api: ApiClient, main: HTMLElement, bal: string, folder: Folder | { path: string; name: string; specialUse: null }, page: number): Promise<string> {
-  const r = await api.get<Page>(`${boxApi(bal)}/folders/${enc(folder.path)}/messages?page=${page}&pageSize=${PAGE_SIZE}`);
+export async function listView(api: ApiClient, main: HTMLElement, bal: string, folder: Folder | { path: string; name: string; specialUse: null }, view: ListView): Promise<string> {
+  const { page, q } = view;
+  const [sort, order] = view.sort.split('-');
+  const r = await api.get<Page>(`${boxApi(bal)}/folders/${enc(folder.path)}/messages?page=${page}&pageSize=${PAGE_SIZE}&sort=${sort}&order=${order}${q ? `&q=${enc(q)}` : ''}`);
   const pages = Math.max(1, Math.ceil(r.total / PAGE_SIZE));
+  const at = (p: number) => listHref(bal, folder.path, { ...view, page: p });
   const title = `${folderLabel(folder)} — ${bal}`;
   const rows = r.messages.map((m) =>
     h(
@@ -88,21 +114,42 @@ export async function listView(api: ApiClient, main: HTMLElement, bal: string, f
         m.hasAttachments ? h('span', { class: 'pastille pj' }, 'Pièce jointe') : null,
       ),
       h('td', { class: 'de' }, who(m.from)),
-      h('td', { class: 'objet' }, h('a', { href: messageHref(bal, folder.path, m.uid) }, m.subject || '(sans objet)')),
+      h('td', { class: 'objet' }, h('a', { href: messageHref(bal, folder.path, m.uid, view) }, m.subject || '(sans objet)')),
       h('td', { class: 'date' }, h('time', { datetime: m.date ?? '' }, shortDate(m.date))),
     ),
   );
   const pager = h(
     'nav',
     { class: 'pages', 'aria-label': 'Pages de la liste' },
-    page > 1 ? h('a', { href: listHref(bal, folder.path, page - 1), rel: 'prev' }, 'Page précédente') : null,
+    page > 1 ? h('a', { href: at(page - 1), rel: 'prev' }, 'Page précédente') : null,
     h('span', {}, `Page ${page} sur ${pages}`),
-    page < pages ? h('a', { href: listHref(bal, folder.path, page + 1), rel: 'next' }, 'Page suivante') : null,
+    page < pages ? h('a', { href: at(page + 1), rel: 'next' }, 'Page suivante') : null,
   );
+  // Search words and order are applied with the button (a change of the list on a mere selection would surprise: WCAG 3.2.2).
+  const words = h('input', { id: 'recherche', name: 'q', type: 'search', maxlength: 200, value: q, 'aria-describedby': 'recherche-aide' });
+  const sortSelect = h('select', { id: 'tri', name: 'tri' }, Object.entries(SORTS).map(([k, label]) => h('option', { value: k, selected: k === view.sort }, label)));
+  const search = h(
+    'form',
+    { role: 'search', class: 'recherche', 'aria-label': 'Rechercher et trier' },
+    h('div', { class: 'champ' }, h('label', { for: 'recherche' }, 'Rechercher dans ce dossier'), h('p', { id: 'recherche-aide', class: 'aide' }, "Expéditeur, objet, texte ou date, tels qu'ils sont écrits."), words),
+    h('div', { class: 'champ' }, h('label', { for: 'tri' }, 'Trier par'), sortSelect),
+    h('button', { type: 'submit' }, 'Afficher'),
+  );
+  search.addEventListener('submit', (e) => {
+    e.preventDefault();
+    location.hash = listHref(bal, folder.path, { page: 1, q: words.value.trim(), sort: isSort(sortSelect.value) ? sortSelect.value : 'date-desc' });
+  });
+  const none = q ? `Aucun message ne correspond à « ${q} ».` : 'Aucun message dans ce dossier.';
   fill(
     main,
     h('h1', { tabindex: -1 }, title),
-    h('p', { class: 'resume' }, r.total === 0 ? 'Aucun message dans ce dossier.' : `${r.total} message${r.total > 1 ? 's' : ''}`),
+    search,
+    h(
+      'p',
+      { class: 'resume' },
+      r.total === 0 ? none : `${r.total} message${r.total > 1 ? 's' : ''}${q ? ` correspondant à « ${q} »` : ''}`,
+      q ? [' — ', h('a', { href: listHref(bal, folder.path, { sort: view.sort }) }, 'Effacer la recherche')] : null,
+    ),
     r.total === 0
       ? null
       : h(

@@ -5,7 +5,7 @@ import { ApiError, apiClient, messageOf } from '../common/api.js';
 import { announce, fill, h } from '../common/dom.js';
 import { showLogin } from './login.js';
 import { composeView } from './compose.js';
-import { listHref, listView, messageView, side } from './mail.js';
+import { isSort, listHref, listView, messageView, side, type ListView } from './mail.js';
 import type { Bal, Folder, Person } from './types.js';
 
 const app = document.getElementById('app')!;
@@ -25,14 +25,18 @@ const api = apiClient({
   },
 });
 
-/** #/b/<box>/<folder>[/<uid>][?p=<page>], or #/ecrire/<box> */
-function route(): { bal: string; folder: string; uid: number | null; page: number; compose: boolean } | null {
+/** #/b/<box>/<folder>[/<uid>][?p=<page>&q=<words>&tri=<order>], or #/ecrire/<box> */
+function route(): { bal: string; folder: string; uid: number | null; view: ListView; compose: boolean } | null {
+  const first: ListView = { page: 1, q: '', sort: 'date-desc' };
   try {
     const c = /^#\/ecrire\/([^/?]+)$/.exec(location.hash);
-    if (c) return { bal: decodeURIComponent(c[1]), folder: 'INBOX', uid: null, page: 1, compose: true };
-    const m = /^#\/b\/([^/?]+)\/([^/?]+)(?:\/([0-9]+))?(?:\?p=([0-9]+))?$/.exec(location.hash);
+    if (c) return { bal: decodeURIComponent(c[1]), folder: 'INBOX', uid: null, view: first, compose: true };
+    const m = /^#\/b\/([^/?]+)\/([^/?]+)(?:\/([0-9]+))?(?:\?(.*))?$/.exec(location.hash);
     if (!m) return null;
-    return { bal: decodeURIComponent(m[1]), folder: decodeURIComponent(m[2]), uid: m[3] ? Number(m[3]) : null, page: m[4] ? Math.max(1, Number(m[4])) : 1, compose: false };
+    const p = new URLSearchParams(m[4] ?? '');
+    const tri = p.get('tri');
+    const view: ListView = { page: Math.min(1_000_000, Math.max(1, Number(p.get('p')) || 1)), q: (p.get('q') ?? '').slice(0, 200), sort: isSort(tri) ? tri : 'date-desc' };
+    return { bal: decodeURIComponent(m[1]), folder: decodeURIComponent(m[2]), uid: m[3] ? Number(m[3]) : null, view, compose: false };
   } catch {
     return null;
   }
@@ -104,7 +108,7 @@ async function render() {
           location.hash = listHref(r.bal, 'INBOX');
         })
       : r.uid === null
-        ? await listView(api, main, r.bal, folder, r.page) : await messageView(api, main, r.bal, r.folder, r.uid, listHref(r.bal, r.folder, r.page), () => void render());
+        ? await listView(api, main, r.bal, folder, r.view) : await messageView(api, main, r.bal, r.folder, r.uid, listHref(r.bal, r.folder, r.view), () => void render());
     if (turn !== rendering) return;
     if (said) main.querySelector('h1')?.after(h('p', { class: 'avis', role: 'status' }, said));
     document.title = `${title} — Messagerie MSSanté`;
