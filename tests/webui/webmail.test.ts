@@ -271,8 +271,10 @@ describe('the browser webmail', () => {
     await page.getByRole('button', { name: 'Suivi' }).click();
     await poll(() => page.getByRole('button', { name: 'Suivi' }).getAttribute('aria-pressed')).toBe('true');
     expect(await flagsOf(who.jeanne.address, 'Résultat n° 30')).toEqual(expect.arrayContaining(['\\Flagged', '\\Seen']));
-    await page.getByRole('link', { name: 'Retour à la liste' }).click();
-    await page.getByRole('row').filter({ hasText: 'Résultat n° 30' }).filter({ hasText: 'Suivi' }).waitFor();
+    // Mark unread: back to the list, where it shows so (and Dovecot agrees).
+    await page.getByRole('button', { name: 'Marquer comme non lu' }).click();
+    await page.getByRole('row').filter({ hasText: 'Résultat n° 30' }).filter({ hasText: 'Suivi' }).filter({ hasText: 'Non lu' }).waitFor();
+    expect(await flagsOf(who.jeanne.address, 'Résultat n° 30')).not.toContain('\\Seen');
 
     // Switch to the secretariat.
     await boxes.getByRole('link', { name: /Secrétariat de cardiologie/ }).click();

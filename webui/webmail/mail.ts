@@ -172,7 +172,7 @@ function htmlFrame(html: string, subject: string): HTMLIFrameElement {
 }
 
 /** One message: headers, marks, attachments, body. */
-export async function messageView(api: ApiClient, main: HTMLElement, bal: string, folder: string, uid: number, back: string, refresh: () => void): Promise<string> {
+export async function messageView(api: ApiClient, main: HTMLElement, bal: string, folder: string, uid: number, back: string): Promise<string> {
   const path = `${boxApi(bal)}/messages/${enc(folder)}/${uid}`;
   const m = await api.get<Message>(path);
   const status = h('p', { class: 'etat-action', role: 'status' });
@@ -191,8 +191,8 @@ export async function messageView(api: ApiClient, main: HTMLElement, bal: string
   unreadButton.addEventListener('click', async () => {
     try {
       m.flags = await api.send<Message['flags']>('PATCH', path, { seen: false });
-      status.textContent = 'Message marqué comme non lu.';
-      refresh();
+      // Back to the list, where it shows as unread (staying here would read it again).
+      location.hash = back;
     } catch (e) {
       status.textContent = messageOf(e);
     }

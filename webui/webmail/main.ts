@@ -79,7 +79,13 @@ async function render() {
   const turn = ++rendering;
   const r = route();
   if (!r) {
-    if (!bals.length) await loadBals();
+    try {
+      if (!bals.length) await loadBals();
+    } catch (e) {
+      // An ended session has already brought the login back (onExpired).
+      if (person) frame(h('main', { id: 'contenu', tabindex: -1 }, h('h1', {}, 'Erreur'), h('p', { role: 'alert', class: 'erreur' }, messageOf(e))), null);
+      return;
+    }
     const first = bals[0];
     if (!first) {
       const main = h('main', { id: 'contenu', tabindex: -1 }, h('h1', {}, 'Aucune boîte aux lettres'), h('p', {}, "Aucune boîte aux lettres ne vous est ouverte. Adressez-vous à votre opérateur."));
@@ -108,7 +114,7 @@ async function render() {
           location.hash = listHref(r.bal, 'INBOX');
         })
       : r.uid === null
-        ? await listView(api, main, r.bal, folder, r.view) : await messageView(api, main, r.bal, r.folder, r.uid, listHref(r.bal, r.folder, r.view), () => void render());
+        ? await listView(api, main, r.bal, folder, r.view) : await messageView(api, main, r.bal, r.folder, r.uid, listHref(r.bal, r.folder, r.view));
     if (turn !== rendering) return;
     if (said) main.querySelector('h1')?.after(h('p', { class: 'avis', role: 'status' }, said));
     document.title = `${title} — Messagerie MSSanté`;
