@@ -7,7 +7,7 @@ WORKDIR /opt/mss
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY . .
-RUN npx tsc -p tsconfig.json && npm prune --omit=dev
+RUN npx tsc -p tsconfig.json && npx tsc -p webui/tsconfig.json && npm prune --omit=dev
 ENV MSS_DATA_DIR=/var/lib/mss
 VOLUME /var/lib/mss
 CMD ["node", "dist/bin/mss.js", "start"]

@@ -126,6 +126,7 @@ export const catalogue = {
   // Webmail API (webmail-api/): mail over HTTPS as the person, through the platform's own IMAP proxy and submission.
   WEBMAIL_SESSION_INVALID: { http: 401, text: 'the session token is unknown, expired or closed: log in again (POST /api/v1/login)' },
   WEBMAIL_BAL_REFUSED: { http: 403, text: '{reason}' },
+  WEBMAIL_CSRF_INVALID: { http: 403, text: 'this request was refused because it may have been forged by another site: {reason}; reload the page and try again' },
   WEBMAIL_IMAP_UNAVAILABLE: { http: 503, text: 'the mailbox service cannot be reached right now ({reason}); please try again in a moment' },
   WEBMAIL_IMAP_REFUSED: { http: 422, text: 'the mail store refused to {action}: {reason}' },
   WEBMAIL_SEND_FORBIDDEN: { http: 403, text: 'the submission server refused to send: {reply}' },

@@ -28,6 +28,8 @@ const DEBIAN = [
   // The TLS audit (tests/certs/tls-audit.test.ts) delivers with swaks, whose TLS needs Net::SSLeay.
   { bin: 'swaks', pkg: 'swaks', for: ['test'] },
   { check: 'perl -MNet::SSLeay -e 1', pkg: 'libnet-ssleay-perl', for: ['test'] },
+  // The web pages' tests (tests/webui/) drive Debian's Chromium with playwright-core: no browser is downloaded.
+  { bin: '/usr/bin/chromium', pkg: 'chromium', for: ['test'] },
 ];
 
 function checkNode() {
@@ -86,6 +88,8 @@ function debianPackages() {
 function build() {
   try {
     execFileSync(join(root, 'node_modules', '.bin', 'tsc'), ['-p', join(root, 'tsconfig.json')], { cwd: root, stdio: 'inherit' });
+    // The web pages: browser ES modules, compiled apart (DOM types, no Node).
+    execFileSync(join(root, 'node_modules', '.bin', 'tsc'), ['-p', join(root, 'webui', 'tsconfig.json')], { cwd: root, stdio: 'inherit' });
   } catch {
     say('the TypeScript build failed (errors above).');
     process.exit(1);

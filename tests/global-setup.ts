@@ -6,4 +6,5 @@ import { join } from 'node:path';
 export default function setup() {
   const root = join(import.meta.dirname, '..');
   execFileSync(join(root, 'node_modules', '.bin', 'tsc'), ['-p', join(root, 'tsconfig.json')], { cwd: root, stdio: 'inherit' });
+  execFileSync(join(root, 'node_modules', '.bin', 'tsc'), ['-p', join(root, 'webui', 'tsconfig.json')], { cwd: root, stdio: 'inherit' });
 }

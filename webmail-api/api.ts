@@ -5,6 +5,7 @@
 // decision stays core/policy's, behind the platform's own fronts. Every route declares its
 // access rule (`config.access`); the server does not start with a route that declares none.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { browserSession } from '../core/browser-session.js';
 import { MssError } from '../core/errors.js';
 import { PUBLIC, strictRoutes, type AccessRule } from '../core/http.js';
 import type { ApiDeps } from './deps.js';
@@ -14,11 +15,14 @@ import type { SessionCache } from './session-cache.js';
 import { mailRoutes } from './routes-mail.js';
 import { sendRoutes } from './routes-send.js';
 import { sessionRoutes } from './routes-session.js';
+import { webRoutes } from './routes-web.js';
 import * as S from './schemas.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
     webSession?: WebSession;
+    /** The session came from the browser's cookie (webui/), not from a bearer token. */
+    viaCookie?: boolean;
   }
 }
 
@@ -56,6 +60,15 @@ export const sessionOf = (req: FastifyRequest): WebSession => req.webSession!;
 
 export const bearer = (req: FastifyRequest): string | null => /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? null;
 
+/** The web pages' session: the same token in an HttpOnly cookie, CSRF-checked (core/browser-session.ts). */
+export const webCookies = browserSession('mss-webmail');
+
+/** A request that may have been forged by another site: journalled, and the refusal to throw. */
+export async function forgeryRefused(ctx: ApiContext, req: FastifyRequest, reason: string): Promise<MssError> {
+  await ctx.deps.journal.append({ type: 'webmail.csrf.refused', actor: 'anonymous', details: { route: `${req.method} ${req.routeOptions.url}`, reason, remote: req.ip } });
+  return new MssError('WEBMAIL_CSRF_INVALID', { reason });
+}
+
 export async function webmailApi(app: FastifyInstance, ctx: ApiContext): Promise<void> {
   for (const s of [S.problem, S.address, S.flags, S.person, S.bal, S.folder, S.messageSummary, S.attachment, S.message, S.recipient]) app.addSchema(s);
 
@@ -64,18 +77,26 @@ export async function webmailApi(app: FastifyInstance, ctx: ApiContext): Promise
   // token such as Pro Santé Connect's would be checked here the same way and map to a person).
   app.addHook('onRequest', async (req, reply) => {
     if (req.routeOptions.config.access?.kind === 'public') return;
-    const token = bearer(req);
+    // A bearer token wins: only a browser sends the cookie, and only its requests need the CSRF check.
+    const cookieToken = req.headers.authorization ? null : webCookies.tokenOf(req);
+    const viaCookie = cookieToken !== null;
+    const token = cookieToken ?? bearer(req);
+    const forged = cookieToken ? webCookies.forgeryOf(req, cookieToken) : null;
+    if (forged) throw await forgeryRefused(ctx, req, forged);
     const principal = token ? await ctx.sessions.verify(token) : null;
     if (!token || !principal) {
       // A token that died (logout elsewhere, password reset, age) leaves no connection behind.
       if (token) ctx.pool.closeToken(token);
       void reply.header('www-authenticate', 'Bearer realm="mss-webmail"');
+      if (viaCookie) void reply.header('set-cookie', webCookies.close);
       throw new MssError('WEBMAIL_SESSION_INVALID');
     }
     req.webSession = { token, principal };
+    req.viaCookie = viaCookie;
   });
 
   sessionRoutes(app, ctx);
   mailRoutes(app, ctx);
   sendRoutes(app, ctx);
+  webRoutes(app, ctx);
 }

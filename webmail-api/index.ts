@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { serverTlsOptions } from '../certs/tls.js';
 import type { Config } from '../core/config/index.js';
 import { createFastify, openApiDocs } from '../core/http.js';
+import { serveUi, UI_PREFIX } from '../core/web-ui.js';
 import { webmailApi, PREFIX, WEBMAIL_ACCESS_KINDS } from './api.js';
 import type { ApiDeps, WebmailDeps } from './deps.js';
 import { ImapPool } from './imap-pool.js';
@@ -44,6 +45,8 @@ export async function createWebmailServer(config: WebmailConfig, deps: ApiDeps, 
       'Log in with POST /api/v1/login (the same credential as IMAP), then send "Authorization: Bearer <token>". ' +
       'Everything runs through the platform\'s own IMAP and submission servers as that person, so the same rules apply and are journalled there. Errors are application/problem+json (RFC 9457).',
   });
+  // The browser webmail (webui/webmail/), on the API it calls: same origin, so its session cookie and CSP 'self' cover both.
+  await serveUi(app, { trees: ['common', 'webmail'], home: 'webmail/' });
   await app.register(webmailApi, { deps, pool, sessions, login, hostname: config.operator.hostname, maxUpload: config.webmail.maxUpload, readWhole: config.webmail.readWhole });
   app.addHook('onClose', async () => pool.stop());
   return { app, pool, sessions };
@@ -54,7 +57,7 @@ export async function startWebmail(config: WebmailConfig, deps: WebmailDeps): Pr
   const host = config.webmail.host.includes(':') ? `[${config.webmail.host}]` : config.webmail.host;
   const service = (port: number, note: string) => {
     const url = `https://${host}:${port}`;
-    return { url, port, endpoints: [{ name: 'webmail API', url: `${url}${PREFIX} (docs ${url}/docs)${note}` }] };
+    return { url, port, endpoints: [{ name: 'webmail API', url: `${url}${PREFIX} (docs ${url}/docs)${note}` }, { name: 'webmail UI', url: `${url}${UI_PREFIX}webmail/` }] };
   };
   if (config.webmail.workers > 0) {
     const w = await startWebmailWorkers(config, deps);

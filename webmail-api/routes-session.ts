@@ -3,10 +3,18 @@ import type { FastifyInstance } from 'fastify';
 import { MssError } from '../core/errors.js';
 import { principalActor } from '../core/policy/index.js';
 import { MAX_RESULTS, searchRecipients } from './annuaire.js';
-import { access, bearer, PREFIX, sessionOf, type ApiContext } from './api.js';
+import { access, PREFIX, sessionOf, webCookies, type ApiContext } from './api.js';
+import type { WebSession } from './imap-pool.js';
 import * as S from './schemas.js';
 
 const tag = (t: string) => ({ tags: [t], security: [{ bearer: [] }] });
+
+/** Unseen messages in a box's INBOX (IMAP STATUS, as the person), or null when the box cannot be read right now: the list of boxes still answers. */
+const inboxUnseen = (ctx: ApiContext, s: WebSession, bal: string): Promise<number | null> =>
+  ctx.pool.with(s, bal, (c) => c.status('INBOX', { unseen: true })).then(
+    (r) => (r ? (r.unseen ?? null) : null),
+    () => null,
+  );
 
 export function sessionRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const { deps } = ctx;
@@ -32,10 +40,11 @@ export function sessionRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
   app.post(`${PREFIX}/logout`, { config: { access: access.self }, schema: { ...tag('session'), summary: 'End this session: the token stops working, its IMAP connections close', response: { 204: { type: 'null' }, ...S.errors(401) } } }, async (req, reply) => {
     const s = sessionOf(req);
-    await deps.closeSession(bearer(req)!);
+    await deps.closeSession(s.token);
     ctx.sessions.drop(s.token);
     ctx.pool.closeToken(s.token);
     await deps.journal.append({ type: 'webmail.logout', actor: principalActor(s.principal), subject: s.principal.login, details: { remote: req.ip } });
+    if (req.viaCookie) void reply.header('set-cookie', webCookies.close);
     return reply.code(204).send();
   });
 
@@ -46,8 +55,21 @@ export function sessionRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
   app.get(
     `${PREFIX}/bals`,
-    { config: { access: access.self }, schema: { ...tag('mailboxes'), summary: 'The boxes this person may open: their personal box, the organisational boxes they are a member of', response: { 200: { type: 'array', items: { $ref: 'Bal#' } }, ...S.errors(401) } } },
-    async (req) => (await deps.balsFor(sessionOf(req).principal)).map((b) => ({ address: b.address, type: b.type, description: b.description ?? null })),
+    {
+      config: { access: access.self },
+      schema: {
+        ...tag('mailboxes'),
+        summary: 'The boxes this person may open: their personal box, the organisational boxes they are a member of',
+        querystring: S.balsQuery,
+        response: { 200: { type: 'array', items: { $ref: 'Bal#' } }, ...S.errors(400, 401) },
+      },
+    },
+    async (req) => {
+      const s = sessionOf(req);
+      const { unseen } = req.query as { unseen: boolean };
+      const bals = await deps.balsFor(s.principal);
+      return Promise.all(bals.map(async (b) => ({ address: b.address, type: b.type, description: b.description ?? null, ...(unseen ? { unseen: await inboxUnseen(ctx, s, b.address) } : {}) })));
+    },
   );
 
   app.get(

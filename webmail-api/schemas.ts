@@ -36,7 +36,12 @@ export const person = {
 export const bal = {
   $id: 'Bal',
   type: 'object',
-  properties: { address: str, type: { type: 'string', enum: ['PER', 'ORG', 'APP', 'CAB'] }, description: nstr },
+  properties: {
+    address: str,
+    type: { type: 'string', enum: ['PER', 'ORG', 'APP', 'CAB'] },
+    description: nstr,
+    unseen: { type: ['integer', 'null'], description: 'with ?unseen=true: messages not yet seen in its INBOX (null: the box cannot be read right now)' },
+  },
 } as const;
 
 export const folder = {
@@ -133,6 +138,12 @@ export const loginBody = {
     password: { type: 'string', minLength: 1, maxLength: 1024 },
     otp: { type: 'string', pattern: '^[0-9]{6}$', description: 'TOTP code, for accounts with a second factor' },
   },
+} as const;
+
+export const balsQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { unseen: { type: 'boolean', default: false, description: 'add each box\'s count of unseen messages in its INBOX (one IMAP STATUS per box)' } },
 } as const;
 
 export const listQuery = {

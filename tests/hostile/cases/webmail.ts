@@ -2,6 +2,7 @@
 // nothing: it speaks IMAP and submission as the person, so a refusal comes back with the
 // proxy's or the submission server's own sentence. These cases abuse the session, the
 // parameters that end up in IMAP commands and MIME headers, and the send body.
+import { csrfOf } from '../../../core/browser-session.js';
 import type { Case } from '../harness.js';
 import { https, httpOutcome } from '../http.js';
 import { DOMAIN } from '../platform.js';
@@ -57,6 +58,8 @@ export const webmailCases: Array<Case<WebmailCtx>> = [
     },
     expect: NO_SESSION,
   },
+  // --- the browser session: the token in its cookie, CSRF on what changes anything (webui/) ------------
+  ...browserSessionCases(),
   // --- boxes that are not one's own ------------------------------------------------------------------
   { name: "a colleague's personal box", send: (x) => x.api('GET', `/bals/${enc(x.h.who.paul.address)}/folders`), expect: { code: 403, enhanced: 'WEBMAIL_BAL_REFUSED', text: /^person jeanne\.martin may not open the mailbox paul\.durand@mssante\.localhost: / } },
   { name: 'an organisational box one is not a member of', send: (x) => x.api('GET', `/bals/${enc(x.h.org)}/folders`), expect: { code: 403, enhanced: 'WEBMAIL_BAL_REFUSED', text: /^person jeanne\.martin may not open the mailbox secretariat\.cardio@mssante\.localhost: / } },
@@ -150,3 +153,22 @@ export const webmailCases: Array<Case<WebmailCtx>> = [
     expect: { code: 200, text: /^0 results$/ },
   },
 ];
+
+/** A cookie-borne session (what the web pages use) forging or half-forging a change: each refused, journalled, the box untouched. */
+function browserSessionCases(): Array<Case<WebmailCtx>> {
+  const forged = (text: RegExp) => ({ code: 403, enhanced: 'WEBMAIL_CSRF_INVALID', text }) as const;
+  const cookie = (token: string) => `__Host-mss-webmail-session=${token}`;
+  const flag = (x: WebmailCtx, headers: Record<string, string>) => x.api('PATCH', `${mine(x)}/messages/INBOX/${x.uid}`, { as: 'none', json: { flagged: true }, headers });
+  // From an address of its own: the corpus's other failed logins (STRANGER) are counted per address too.
+  const webLogin = (x: WebmailCtx, headers: Record<string, string>) => x.api('POST', '/web/login', { as: 'none', json: { login: x.h.who.intrus.login, password: 'not the password' }, headers, from: '127.0.0.9' });
+  return [
+    { name: 'a cookie session changing a message without the CSRF header', send: (x) => flag(x, { cookie: cookie(x.tokens.jeanne) }), expect: forged(/the x-csrf-token header is missing; reload the page/) },
+    { name: 'a cookie session with a made-up CSRF header', send: (x) => flag(x, { cookie: cookie(x.tokens.jeanne), 'x-csrf-token': 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' }), expect: forged(/the x-csrf-token header does not match the session/) },
+    { name: "a cookie session with another session's CSRF value", send: (x) => flag(x, { cookie: cookie(x.tokens.jeanne), 'x-csrf-token': csrfOf(x.tokens.intrus) }), expect: forged(/does not match the session/) },
+    { name: 'a cookie session with the right CSRF value from another site', send: (x) => flag(x, { cookie: cookie(x.tokens.jeanne), 'x-csrf-token': csrfOf(x.tokens.jeanne), origin: 'https://evil.example' }), expect: forged(/it comes from another site \(https:\/\/evil\.example\)/) },
+    { name: 'a cookie session from a sandboxed frame (Origin: null)', send: (x) => flag(x, { cookie: cookie(x.tokens.jeanne), 'x-csrf-token': csrfOf(x.tokens.jeanne), origin: 'null' }), expect: forged(/it comes from another site \(null\)/) },
+    { name: 'a made-up cookie token with its own CSRF value', send: (x) => flag(x, { cookie: cookie('mss_wt_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'), 'x-csrf-token': csrfOf('mss_wt_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA') }), expect: NO_SESSION },
+    { name: 'the web login posted by another site', send: (x) => webLogin(x, { origin: 'https://evil.example' }), expect: forged(/it comes from another site/) },
+    { name: 'the web login with a wrong password', send: (x) => webLogin(x, {}), expect: AUTH_FAILED },
+  ];
+}

@@ -1,0 +1,54 @@
+// Debian's Chromium driven by playwright-core (nothing downloaded), and axe-core run in the
+// page. The platform's certificate is trusted by its public key (Chromium's SPKI pin list),
+// so the pages run in a secure context exactly as over a trusted certificate: Secure and
+// __Host- cookies, no certificate interstitial — without turning certificate checks off.
+import { createHash, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { expect } from 'vitest';
+
+export const CHROMIUM = process.env.MSS_CHROMIUM ?? '/usr/bin/chromium';
+
+/** The SPKI SHA-256 (base64) of a certificate: what --ignore-certificate-errors-spki-list takes. */
+export const spkiHash = (pem: string) => createHash('sha256').update(new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' })).digest('base64');
+
+export function launch(serverCertPem: string): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    // No clock on the start: vitest's hook timeout is the net (CI runs beside CPU hogs).
+    timeout: 0,
+    args: [`--ignore-certificate-errors-spki-list=${spkiHash(serverCertPem)}`, '--disable-gpu', '--no-first-run'],
+  });
+}
+
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+export interface AxeViolation {
+  id: string;
+  impact: string | null;
+  help: string;
+  nodes: string[];
+}
+
+/**
+ * axe-core on the page as it stands (WCAG 2.0/2.1 A and AA rules). The script goes in through
+ * the DevTools protocol (page.evaluate), which the page's CSP does not govern; the page itself
+ * still cannot run an inline script. Returns every violation; the caller asserts on them.
+ */
+export async function axe(page: Page): Promise<AxeViolation[]> {
+  await page.evaluate(axeSource);
+  return page.evaluate(`axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } })
+    .then((r) => r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')) })))`);
+}
+
+/** Zero serious or critical violations on the page (the others are printed). */
+export async function expectAccessible(page: Page, what: string): Promise<void> {
+  const all = await axe(page);
+  const minor = all.filter((v) => v.impact !== 'serious' && v.impact !== 'critical');
+  if (minor.length) console.log(`axe on ${what}: minor findings`, JSON.stringify(minor));
+  expect(
+    all.filter((v) => v.impact === 'serious' || v.impact === 'critical'),
+    what,
+  ).toEqual([]);
+}

@@ -1,0 +1,232 @@
+// The mail views: the box switcher and folders (side), a folder's message list with its
+// pages, and a message. Links are real links (#/b/<box>/<folder>[/<uid>]): keyboard,
+// back button and "open in a new tab" work as on any site.
+import { messageOf, type ApiClient } from '../common/api.js';
+import { announce, fill, h, longDate, shortDate, size } from '../common/dom.js';
+import type { Address, Bal, Folder, Message, Page, Person } from './types.js';
+
+const enc = encodeURIComponent;
+export const PAGE_SIZE = 25;
+
+/** How a list is shown: its page, search words, order. */
+export interface ListView {
+  page: number;
+  q: string;
+  sort: SortKey;
+}
+export const SORTS = {
+  'date-desc': "Date (les plus récents d'abord)",
+  'date-asc': "Date (les plus anciens d'abord)",
+  'from-asc': 'Expéditeur (A à Z)',
+  'subject-asc': 'Objet (A à Z)',
+} as const;
+export type SortKey = keyof typeof SORTS;
+export const isSort = (k: string | null): k is SortKey => k !== null && Object.hasOwn(SORTS, k);
+
+export function listHref(bal: string, folder: string, v: Partial<ListView> = {}): string {
+  const p = new URLSearchParams();
+  if (v.page && v.page > 1) p.set('p', String(v.page));
+  if (v.q) p.set('q', v.q);
+  if (v.sort && v.sort !== 'date-desc') p.set('tri', v.sort);
+  const qs = p.toString();
+  return `#/b/${enc(bal)}/${enc(folder)}${qs ? `?${qs}` : ''}`;
+}
+/** A message, remembering the list it was opened from (for "Retour à la liste"). */
+export const messageHref = (bal: string, folder: string, uid: number, from: Partial<ListView> = {}) => listHref(bal, folder, from).replace(/^(#\/b\/[^/?]+\/[^/?]+)/, `$1/${uid}`);
+export const composeHref = (bal: string) => `#/ecrire/${enc(bal)}`;
+const boxApi = (bal: string) => `/api/v1/bals/${enc(bal)}`;
+
+const SPECIAL: Record<string, string> = { '\\Sent': 'Envoyés', '\\Trash': 'Corbeille', '\\Drafts': 'Brouillons', '\\Junk': 'Indésirables', '\\Archive': 'Archives' };
+export const folderLabel = (f: Pick<Folder, 'path' | 'name' | 'specialUse'>) => (f.path.toUpperCase() === 'INBOX' ? 'Boîte de réception' : (f.specialUse && SPECIAL[f.specialUse]) || f.name);
+const balLabel = (b: Bal) => b.description || b.address;
+const unseenText = (n: number) => (n === 1 ? '1 non lu' : `${n} non lus`);
+const who = (a: Address[]) => a.map((x) => x.name || x.address || '').filter(Boolean).join(', ') || '(inconnu)';
+const full = (a: Address[]) => a.map((x) => (x.name && x.address ? `${x.name} <${x.address}>` : x.address || x.name || '')).join(', ');
+
+/** The side: every box the person may open, with its unread count, and the folders of the current one. */
+export function side(bals: Bal[], current: string, folders: Folder[] | null, currentFolder: string): HTMLElement {
+  return h(
+    'div',
+    { class: 'cote' },
+    h('p', { class: 'ecrire' }, h('a', { href: composeHref(current), class: 'bouton' }, 'Nouveau message')),
+    h(
+      'nav',
+      { 'aria-labelledby': 'titre-boites' },
+      h('h2', { id: 'titre-boites' }, 'Boîtes aux lettres'),
+      h(
+        'ul',
+        { class: 'boites' },
+        bals.map((b) =>
+          h(
+            'li',
+            {},
+            h(
+              'a',
+              { href: listHref(b.address, 'INBOX'), 'aria-current': b.address === current ? 'page' : false, class: 'boite' },
+              h('span', { class: 'nom' }, balLabel(b)),
+              b.description ? h('span', { class: 'adresse' }, b.address) : null,
+              h('span', { class: 'type' }, b.type === 'PER' ? 'personnelle' : b.type === 'ORG' ? 'organisationnelle' : b.type === 'APP' ? 'applicative' : 'cabinet'),
+              typeof b.unseen === 'number' && b.unseen > 0 ? h('span', { class: 'compte' }, unseenText(b.unseen)) : null,
+            ),
+          ),
+        ),
+      ),
+    ),
+    folders
+      ? h(
+          'nav',
+          { 'aria-labelledby': 'titre-dossiers' },
+          h('h2', { id: 'titre-dossiers' }, 'Dossiers'),
+          h(
+            'ul',
+            { class: 'dossiers' },
+            folders.map((f) =>
+              h(
+                'li',
+                {},
+                h('a', { href: listHref(current, f.path), 'aria-current': f.path === currentFolder ? 'page' : false }, h('span', { class: 'nom' }, folderLabel(f)), f.unseen > 0 ? h('span', { class: 'compte' }, unseenText(f.unseen)) : null),
+              ),
+            ),
+          ),
+        )
+      : null,
+  );
+}
+
+/** A page of a folder's messages. */
+export async function listView(api: ApiClient, main: HTMLElement, bal: string, folder: Folder | { path: string; name: string; specialUse: null }, view: ListView): Promise<string> {
+  const { page, q } = view;
+  const [sort, order] = view.sort.split('-');
+  const r = await api.get<Page>(`${boxApi(bal)}/folders/${enc(folder.path)}/messages?page=${page}&pageSize=${PAGE_SIZE}&sort=${sort}&order=${order}${q ? `&q=${enc(q)}` : ''}`);
+  const pages = Math.max(1, Math.ceil(r.total / PAGE_SIZE));
+  const at = (p: number) => listHref(bal, folder.path, { ...view, page: p });
+  const title = `${folderLabel(folder)} — ${bal}`;
+  const rows = r.messages.map((m) =>
+    h(
+      'tr',
+      { class: m.flags.seen ? '' : 'non-lu' },
+      h(
+        'td',
+        { class: 'etat' },
+        m.flags.seen ? null : h('span', { class: 'pastille non-lu' }, 'Non lu'),
+        m.flags.flagged ? h('span', { class: 'pastille suivi' }, 'Suivi') : null,
+        m.flags.answered ? h('span', { class: 'pastille repondu' }, 'Répondu') : null,
+        m.hasAttachments ? h('span', { class: 'pastille pj' }, 'Pièce jointe') : null,
+      ),
+      h('td', { class: 'de' }, who(m.from)),
+      h('td', { class: 'objet' }, h('a', { href: messageHref(bal, folder.path, m.uid, view) }, m.subject || '(sans objet)')),
+      h('td', { class: 'date' }, h('time', { datetime: m.date ?? '' }, shortDate(m.date))),
+    ),
+  );
+  const pager = h(
+    'nav',
+    { class: 'pages', 'aria-label': 'Pages de la liste' },
+    page > 1 ? h('a', { href: at(page - 1), rel: 'prev' }, 'Page précédente') : null,
+    h('span', {}, `Page ${page} sur ${pages}`),
+    page < pages ? h('a', { href: at(page + 1), rel: 'next' }, 'Page suivante') : null,
+  );
+  // Search words and order are applied with the button (a change of the list on a mere selection would surprise: WCAG 3.2.2).
+  const words = h('input', { id: 'recherche', name: 'q', type: 'search', maxlength: 200, value: q, 'aria-describedby': 'recherche-aide' });
+  const sortSelect = h('select', { id: 'tri', name: 'tri' }, Object.entries(SORTS).map(([k, label]) => h('option', { value: k, selected: k === view.sort }, label)));
+  const search = h(
+    'form',
+    { role: 'search', class: 'recherche', 'aria-label': 'Rechercher et trier' },
+    h('div', { class: 'champ' }, h('label', { for: 'recherche' }, 'Rechercher dans ce dossier'), h('p', { id: 'recherche-aide', class: 'aide' }, "Expéditeur, objet, texte ou date, tels qu'ils sont écrits."), words),
+    h('div', { class: 'champ' }, h('label', { for: 'tri' }, 'Trier par'), sortSelect),
+    h('button', { type: 'submit' }, 'Afficher'),
+  );
+  search.addEventListener('submit', (e) => {
+    e.preventDefault();
+    location.hash = listHref(bal, folder.path, { page: 1, q: words.value.trim(), sort: isSort(sortSelect.value) ? sortSelect.value : 'date-desc' });
+  });
+  const none = q ? `Aucun message ne correspond à « ${q} ».` : 'Aucun message dans ce dossier.';
+  fill(
+    main,
+    h('h1', { tabindex: -1 }, title),
+    search,
+    h(
+      'p',
+      { class: 'resume' },
+      r.total === 0 ? none : `${r.total} message${r.total > 1 ? 's' : ''}${q ? ` correspondant à « ${q} »` : ''}`,
+      q ? [' — ', h('a', { href: listHref(bal, folder.path, { sort: view.sort }) }, 'Effacer la recherche')] : null,
+    ),
+    r.total === 0
+      ? null
+      : h(
+          'table',
+          { class: 'liste' },
+          h('caption', { class: 'lecteur' }, `Messages, page ${page} sur ${pages}`),
+          h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'État'), h('th', { scope: 'col' }, 'Expéditeur'), h('th', { scope: 'col' }, 'Objet'), h('th', { scope: 'col' }, 'Date'))),
+          h('tbody', {}, rows),
+        ),
+    pages > 1 ? pager : null,
+  );
+  return title;
+}
+
+/** The message's HTML in a sandboxed frame: no script, no form, no access to this page; links open outside. */
+function htmlFrame(html: string, subject: string): HTMLIFrameElement {
+  const frame = h('iframe', { class: 'corps-html', title: `Contenu du message : ${subject}`, sandbox: 'allow-popups allow-popups-to-escape-sandbox', referrerpolicy: 'no-referrer' });
+  frame.srcdoc = `<!doctype html><html lang="fr"><head><meta charset="utf-8"><title>Message</title></head><body>${html}</body></html>`;
+  return frame;
+}
+
+/** One message: headers, marks, attachments, body. */
+export async function messageView(api: ApiClient, main: HTMLElement, bal: string, folder: string, uid: number, back: string): Promise<string> {
+  const path = `${boxApi(bal)}/messages/${enc(folder)}/${uid}`;
+  const m = await api.get<Message>(path);
+  const status = h('p', { class: 'etat-action', role: 'status' });
+  const flagButton = h('button', { type: 'button', 'aria-pressed': String(m.flags.flagged) }, 'Suivi');
+  flagButton.addEventListener('click', async () => {
+    try {
+      const f = await api.send<Message['flags']>('PATCH', path, { flagged: !m.flags.flagged });
+      m.flags = f;
+      flagButton.setAttribute('aria-pressed', String(f.flagged));
+      status.textContent = f.flagged ? 'Message marqué comme suivi.' : 'Message retiré du suivi.';
+    } catch (e) {
+      status.textContent = messageOf(e);
+    }
+  });
+  const unreadButton = h('button', { type: 'button' }, 'Marquer comme non lu');
+  unreadButton.addEventListener('click', async () => {
+    try {
+      m.flags = await api.send<Message['flags']>('PATCH', path, { seen: false });
+      // Back to the list, where it shows as unread (staying here would read it again).
+      location.hash = back;
+    } catch (e) {
+      status.textContent = messageOf(e);
+    }
+  });
+  const headerRow = (label: string, value: string) => (value ? [h('dt', {}, label), h('dd', {}, value)] : []);
+  fill(
+    main,
+    h(
+      'article',
+      { class: 'message' },
+      h('p', {}, h('a', { href: back }, 'Retour à la liste')),
+      h('h1', { tabindex: -1 }, m.subject || '(sans objet)'),
+      h('dl', { class: 'entetes' }, headerRow('De', full(m.from)), headerRow('À', full(m.to)), headerRow('Cc', full(m.cc)), headerRow('Date', longDate(m.sentAt ?? m.date))),
+      h('div', { class: 'actions' }, flagButton, unreadButton),
+      status,
+      m.attachments.length
+        ? h(
+            'section',
+            { 'aria-labelledby': 'titre-pj', class: 'pieces' },
+            h('h2', { id: 'titre-pj' }, m.attachments.length > 1 ? `${m.attachments.length} pièces jointes` : '1 pièce jointe'),
+            h(
+              'ul',
+              {},
+              m.attachments.map((a) =>
+                h('li', {}, h('a', { href: `${path}/attachments/${a.index}`, download: a.filename ?? `piece-jointe-${a.index}` }, a.filename ?? `Pièce jointe ${a.index + 1}`), ` (${a.contentType}, ${size(a.size)})`),
+              ),
+            ),
+          )
+        : null,
+      h('section', { 'aria-label': 'Contenu du message', class: 'corps' }, m.html ? htmlFrame(m.html, m.subject) : h('pre', { class: 'corps-texte' }, m.text ?? '')),
+    ),
+  );
+  return m.subject || '(sans objet)';
+}
+
+export { announce, messageOf };
+export type { Person };
