@@ -42,14 +42,17 @@ export class LdapRecipientResolver implements RecipientResolver {
   // ldapts must not be asked to connect or bind twice at once, nor be unbound under a
   // lookup in flight (a connect left without its socket never settles): so a slot binds
   // once, and a failed one is replaced by a fresh client rather than unbound in place.
-  private readonly slots: Array<{ client: Client; ready: Promise<void> | null }>;
+  // `bound` turns true once the slot's bind has succeeded: a client that was bound and no
+  // longer is lost its connection (slapd restarted), and ldapts would reconnect it
+  // transparently but anonymously. Such a slot gets a fresh client before it is used.
+  private readonly slots: Array<{ client: Client; ready: Promise<void> | null; bound: boolean }>;
   private nextClient = 0;
   private readonly cache = new Map<string, { r: Resolution; until: number }>();
   /** Lookups under way: RCPTs for the same address at once share one. */
   private readonly pending = new Map<string, Promise<Resolution>>();
 
   constructor(private readonly o: LdapResolverOptions) {
-    this.slots = Array.from({ length: o.poolSize ?? 4 }, () => ({ client: this.newClient(), ready: null }));
+    this.slots = Array.from({ length: o.poolSize ?? 4 }, () => ({ client: this.newClient(), ready: null, bound: false }));
   }
 
   private newClient() {
@@ -80,11 +83,20 @@ export class LdapRecipientResolver implements RecipientResolver {
     const limit = 2 * (this.o.timeoutMs ?? 3000);
     for (let attempt = 0; attempt < 2; attempt++) {
       const slot = this.slots[this.nextClient++ % this.slots.length];
+      if (slot.bound && !slot.client.isBound) this.renew(slot);
       const client = slot.client;
       try {
-        slot.ready ??= client.bind(this.o.bindDn, this.o.bindPassword);
+        slot.ready ??= client.bind(this.o.bindDn, this.o.bindPassword).then(() => {
+          if (slot.client === client) slot.bound = true;
+        });
         const { searchEntries } = await withTimeout(
-          slot.ready.then(() => client.search(this.o.base, { scope: 'sub', filter: new EqualityFilter({ attribute: 'mail', value: address }), attributes: ['mail', status, type], sizeLimit: 2 })),
+          slot.ready.then(async () => {
+            const found = await client.search(this.o.base, { scope: 'sub', filter: new EqualityFilter({ attribute: 'mail', value: address }), attributes: ['mail', status, type], sizeLimit: 2 });
+            // The connection dropped and came back during the search: its answer was given
+            // to an anonymous client, for whom the routing subtree does not exist.
+            if (!client.isBound) throw new Error('the directory connection was re-established without its bind');
+            return found;
+          }),
           limit,
         );
         if (!searchEntries.length) return { kind: 'unknown', address };
@@ -95,11 +107,7 @@ export class LdapRecipientResolver implements RecipientResolver {
       } catch (err) {
         // A dropped connection (slapd restarted): the slot gets a fresh client, and the
         // lookup is retried once on the next slot.
-        if (slot.client === client) {
-          slot.client = this.newClient();
-          slot.ready = null;
-          client.unbind().catch(() => {});
-        }
+        if (slot.client === client) this.renew(slot);
         if (attempt === 1) {
           this.o.log?.warn({ err: (err as Error).message, address }, 'recipient lookup failed');
           return { kind: 'unavailable', address, reason: (err as Error).message };
@@ -107,6 +115,12 @@ export class LdapRecipientResolver implements RecipientResolver {
       }
     }
     return { kind: 'unavailable', address, reason: 'unreachable' };
+  }
+
+  private renew(slot: (typeof this.slots)[number]) {
+    const old = slot.client;
+    Object.assign(slot, { client: this.newClient(), ready: null, bound: false });
+    old.unbind().catch(() => {});
   }
 
   async close() {

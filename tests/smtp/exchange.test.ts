@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { devIssuer, issueCertificate, DEV_RPPS } from '../../certs/pki.js';
 import { freePorts, startOperator, until, type TestOperator } from '../helpers/operator.js';
 import { testPki, type TestPki } from '../helpers/pki.js';
+import { withSlapdStopped } from '../helpers/slapd-control.js';
 import { SmtpTalk } from '../helpers/smtp-talk.js';
 
 // Two operators on loopback, each a whole platform (PGlite, slapd, Dovecot, SMTP), sharing
@@ -257,11 +258,23 @@ describe('submission', () => {
 });
 
 describe('directory unavailable', () => {
-  it('answers 451 4.4.3 at RCPT, never a bounce', async () => {
-    await a.platform.supervisor.stop('slapd');
-    const t = await mxSession(leaf('peer-operator'));
-    await t.cmd(`MAIL FROM:<labo@${B}>`);
-    expect(await t.cmd(`RCPT TO:<someone.new@${A}>`)).toBe('451 4.4.3 the directory cannot answer right now; please try again later');
-    t.close();
+  it('answers 451 4.4.3 at RCPT, never a bounce; once slapd is back every lookup is answered again', async () => {
+    // More fresh addresses than the resolver pools connections, each one a real lookup: before
+    // the outage every pooled connection is bound; after it none may be left stale, or
+    // reconnected without its bind.
+    const lookups = async (prefix: string) => {
+      const t = await mxSession(leaf('peer-operator'));
+      await t.cmd(`MAIL FROM:<labo@${B}>`);
+      for (let i = 0; i < 6; i++) expect(await t.cmd(`RCPT TO:<${prefix}.${i}@${A}>`)).toMatch(/^550 5\.1\.1 /);
+      t.close();
+    };
+    await lookups('avant.la.panne');
+    await withSlapdStopped(a, async () => {
+      const t = await mxSession(leaf('peer-operator'));
+      await t.cmd(`MAIL FROM:<labo@${B}>`);
+      expect(await t.cmd(`RCPT TO:<someone.new@${A}>`)).toBe('451 4.4.3 the directory cannot answer right now; please try again later');
+      t.close();
+    });
+    await lookups('apres.la.panne');
   });
 });

@@ -3,7 +3,7 @@
 // carry the behaviour issue 12 asks for (limits, content rules, ASCII banner).
 import type { Case } from '../harness.js';
 import { DOMAIN, PEER, PEER2 } from '../platform.js';
-import { withSlapdStopped } from '../slapd-control.js';
+import { withSlapdStopped } from '../../helpers/slapd-control.js';
 import { failedHandshake, smtpOutcome, type MxOptions, type SmtpCtx } from '../smtp.js';
 
 const A = DOMAIN;
@@ -503,7 +503,7 @@ export const mxCases: Array<Case<SmtpCtx>> = [
   {
     name: 'the directory is down: 451, never a bounce',
     send: (x) =>
-      withSlapdStopped(x, () => x.mx('mail', (t) => t.cmd(`RCPT TO:<nouveau.venu@${A}>`))),
+      withSlapdStopped(x.h.op, () => x.mx('mail', (t) => t.cmd(`RCPT TO:<nouveau.venu@${A}>`))),
     expect: { code: 451, enhanced: '4.4.3', text: /^the directory cannot answer right now; please try again later$/ },
   },
 ];

@@ -3,11 +3,10 @@
 // the same ports, so the fronts reconnect as they would after a real outage.
 import { ldapPaths } from '../../annuaire/ldap/files.js';
 import { slapdService } from '../../annuaire/ldap/slapd.js';
-import { until } from '../helpers/operator.js';
-import type { HostileOperator } from './platform.js';
+import { until, type TestOperator } from './operator.js';
 
-export async function withSlapdStopped<T>(x: { h: HostileOperator }, fn: () => Promise<T>): Promise<T> {
-  const { platform, config } = x.h.op;
+export async function withSlapdStopped<T>(op: TestOperator, fn: () => Promise<T>): Promise<T> {
+  const { platform, config } = op;
   const urls = platform.directory!.endpoints.map((e) => new URL(e.url));
   const listen = { host: config.ldap.host, port: Number(urls.find((u) => u.protocol === 'ldap:')!.port), ldapsPort: Number(urls.find((u) => u.protocol === 'ldaps:')!.port) };
   await platform.supervisor.stop('slapd');
