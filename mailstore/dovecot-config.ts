@@ -37,10 +37,12 @@ export interface DovecotParams {
 // Full-text search (issue 13: a webmail search must not read every message of the folder).
 // Messages are indexed as they are saved (LMTP delivery, APPEND, COPY) by the indexer
 // processes, so a first search finds the index ready. fts-xapian indexes header fields by
-// their substrings of 3 to 20 characters and body text by words. Not enforced: a search
+// their substrings of 2 to 20 characters and body text by words of 2 characters or more:
+// the plugin's default of 3 dropped what professionals do search for (a result or room
+// number, "12"). One-character words are never indexed. Not enforced: a search
 // whose index is missing or broken falls back to Dovecot's scan rather than failing.
 const FTS_PLUGIN = `  fts = xapian
-  fts_xapian = partial=3 full=20 verbose=0
+  fts_xapian = partial=2 full=20 verbose=0
   fts_autoindex = yes
   fts_autoindex_exclude = \\Trash
   fts_autoindex_exclude2 = \\Junk

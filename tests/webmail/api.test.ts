@@ -100,7 +100,7 @@ beforeAll(async () => {
   const senders = ['zoe.labo', 'alice.radio', 'marc.pharma', 'bruno.med', 'claire.sec', 'yves.labo', 'david.echo'];
   const msgs = await Promise.all(
     letters.map(async (subject, i) => ({
-      raw: await mime({ from: `${senders[i]}@${D}`, to: who.martin.address, subject, text: `Texte ${subject} numéro ${i}`, messageId: `<seed${i}@${D}>`, date: new Date(base + i * 3600_000) }),
+      raw: await mime({ from: `${senders[i]}@${D}`, to: who.martin.address, subject, text: `Texte ${subject} numéro ${i + 10}`, messageId: `<seed${i}@${D}>`, date: new Date(base + i * 3600_000) }),
       date: new Date(base + i * 3600_000),
       flags: i < 3 ? ['\\Seen'] : [],
     })),
@@ -255,6 +255,9 @@ describe('message list', () => {
     // Every word must be in the message ("numéro" is in all seven).
     const body = (await list(`?q=${enc('urinaire numéro')}`)).json();
     expect(body.messages.map((m: { subject: string }) => m.subject)).toEqual(['Analyse urinaire']);
+    // A two-character word counts (a result number, a room, a dose): "numéro 13" is in one.
+    const two = (await list(`?q=${enc('numéro 13')}`)).json();
+    expect(two.messages.map((m: { subject: string }) => m.subject)).toEqual(['Radiographie thorax']);
     const unseen = (await list('?unseen=true&pageSize=200')).json();
     expect(unseen.messages.map((m: { subject: string }) => m.subject)).not.toContain('Bilan sanguin');
     expect(unseen.messages.every((m: { flags: { seen: boolean } }) => !m.flags.seen)).toBe(true);
