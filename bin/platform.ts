@@ -17,7 +17,7 @@ import { Supervisor } from '../core/supervisor.js';
 import { startMailstore, type Mailstore } from '../mailstore/dovecot.js';
 import { startDirectory, type Directory } from '../annuaire/ldap/index.js';
 import { balFactSource } from '../annuaire/bal/index.js';
-import { startAdmin } from '../annuaire/admin/server.js';
+import { startAdmin, type AdminService } from '../annuaire/admin/server.js';
 import { operatorDomains } from '../annuaire/admin/wiring.js';
 import { startPublicationSender } from '../annuaire/publication/index.js';
 import { whitelistFactSource } from '../annuaire/whitelist/index.js';
@@ -55,6 +55,8 @@ export interface Platform {
   smtp?: SmtpService;
   /** The IMAP proxy (993 / 143) in front of Dovecot; absent when imap.enabled is false. */
   imap?: ImapProxy;
+  /** The admin API and the operator console on its listener; absent when admin.enabled is false. */
+  admin?: AdminService;
   /** The webmail API (HTTPS/JSON as the person, over the IMAP proxy and submission); absent when disabled or without them. */
   webmail?: WebmailService;
   /** The DMP hand-off (dmp/): where ITI-41 submissions go, the local stand-in DMP when it runs, and the per-box rule watcher. */
@@ -117,6 +119,7 @@ export async function startPlatform(config: Config, log: Logger): Promise<Platfo
     if (publisher) stops.push(() => publisher.stop());
     const adminEndpoints = [
       ...(admin ? [{ name: 'admin API', url: `${admin.url}/api/v1 (docs ${admin.url}/docs)` }] : []),
+      ...(admin ? [{ name: 'operator console', url: admin.console }] : []),
       ...(admin?.bootstrap ? [{ name: 'admin account', url: `${admin.bootstrap.login} / ${admin.bootstrap.password} — shown once, also in ${admin.bootstrap.file} (mode 0600); change it` }] : []),
     ];
     // --- end of the policy / admin / publication block.
@@ -303,6 +306,7 @@ export async function startPlatform(config: Config, log: Logger): Promise<Platfo
       throttle,
       smtp,
       imap,
+      admin,
       webmail,
       dmp,
       endpoints,

@@ -54,6 +54,7 @@ export const catalogue = {
   DOMAIN_NOT_WHITELISTED: { http: 403, smtp: { code: 550, enhanced: '5.7.1' }, imap: { kind: 'NO', code: 'NOPERM' }, text: '{role}domain {domain} is not in the MSSanté trust space (it is not on the liste blanche)' },
   PEER_CERT_MISMATCH: { http: 403, smtp: { code: 550, enhanced: '5.7.1' }, imap: { kind: 'NO', code: 'AUTHENTICATIONFAILED' }, text: 'the certificate presented for {domain} ({subject}) is not the operator certificate the liste blanche records for it' },
   ADMIN_OUT_OF_SCOPE: { http: 403, text: 'account {admin} may not act on {target}: {why}' },
+  ADMIN_CSRF_INVALID: { http: 403, text: 'this request was refused because it may have been forged by another site: {reason}; reload the page and try again' },
   BAL_EXISTS: { http: 409, text: 'the address {address} is already taken (addresses are never reused)' },
   BAL_WRONG_TYPE: { http: 409, text: '{operation} applies to {expected} mailboxes; {address} is of type {type}' },
   BAL_STATE_CONFLICT: { http: 409, text: 'the mailbox {address} is already {status}' },

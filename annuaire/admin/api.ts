@@ -12,6 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Db } from '../../core/db/index.js';
+import { foreignOrigin } from '../../core/browser-session.js';
 import { MssError } from '../../core/errors.js';
 import { strictRoutes } from '../../core/http.js';
 import type { Journal } from '../../core/journal/index.js';
@@ -44,7 +45,7 @@ import { generatePassword } from '../bal/credentials.js';
 import { importFiles } from '../import/importer.js';
 import { RejectReport, defaultReportName } from '../import/report.js';
 import { importWhitelist, readWhitelistSource } from '../whitelist/index.js';
-import { access, adminOf, boxOf, enforceAccess, mailboxAt, mailboxTarget, scopeOf } from './access.js';
+import { access, adminCookies, adminOf, boxOf, enforceAccess, forgeryRefused, mailboxAt, mailboxTarget, scopeOf } from './access.js';
 import { adminLogin, createAdmin, listAdmins, revokeToken } from './accounts.js';
 import * as S from './schemas.js';
 import { searchNational } from './search.js';
@@ -79,6 +80,19 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
   };
   const tag = (t: string) => ({ tags: [t], security: [{ bearer: [] }] });
 
+  const loginBody = { type: 'object', required: ['login', 'password'], additionalProperties: false, properties: { login: { type: 'string', minLength: 1, maxLength: 128 }, password: { type: 'string', minLength: 1, maxLength: 1024 } } } as const;
+  /** The one password login of both routes below: throttled (core/policy), every attempt journalled. */
+  const logIn = async (req: FastifyRequest) => {
+    const { login, password } = req.body as { login: string; password: string };
+    const g = await deps.throttle.guard({ realm: 'admin', user: login, source: req.ip, front: 'admin-api' }, () => adminLogin(deps.db, deps.journal, login, password, deps.tokenTtlMs, req.ip), (r) => r === null);
+    if (!g.ok) {
+      await deps.journal.append({ type: 'admin.login.failed', actor: `admin:${login.trim().slice(0, 64)}`, details: { reason: 'throttled', throttled: g.who, remote: req.ip } });
+      throw verdictError(g.refusal);
+    }
+    if (!g.value) throw new MssError('AUTH_FAILED');
+    return g.value;
+  };
+
   app.post(
     `${PREFIX}/login`,
     {
@@ -86,24 +100,39 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
       schema: {
         tags: ['session'],
         summary: 'Log in: a bearer token for the Authorization header',
-        body: { type: 'object', required: ['login', 'password'], additionalProperties: false, properties: { login: { type: 'string', minLength: 1, maxLength: 128 }, password: { type: 'string', minLength: 1, maxLength: 1024 } } },
+        body: loginBody,
         response: { 200: { type: 'object', properties: { token: { type: 'string' }, expiresAt: { type: 'string', format: 'date-time' }, account: { $ref: 'AdminAccount#' } } }, 401: { $ref: 'Problem#' }, 429: { $ref: 'Problem#' }, 503: { $ref: 'Problem#' } },
       },
     },
-    async (req) => {
-      const { login, password } = req.body as { login: string; password: string };
-      const g = await deps.throttle.guard({ realm: 'admin', user: login, source: req.ip, front: 'admin-api' }, () => adminLogin(deps.db, deps.journal, login, password, deps.tokenTtlMs, req.ip), (r) => r === null);
-      if (!g.ok) {
-        await deps.journal.append({ type: 'admin.login.failed', actor: `admin:${login.trim().slice(0, 64)}`, details: { reason: 'throttled', throttled: g.who, remote: req.ip } });
-        throw verdictError(g.refusal);
-      }
-      if (!g.value) throw new MssError('AUTH_FAILED');
-      return g.value;
+    async (req) => logIn(req),
+  );
+
+  app.post(
+    `${PREFIX}/web/login`,
+    {
+      config: { access: access.public },
+      schema: {
+        tags: ['session'],
+        summary: 'Log in from the operator console: the session token is set in an HttpOnly cookie, never given to the page',
+        description: `Same credential and refusals as POST ${PREFIX}/login. The answer sets ${adminCookies.sessionCookie} (HttpOnly, Secure, SameSite=Strict) and ${adminCookies.csrfCookie}, whose value the page sends back in the X-CSRF-Token header of every request that changes something.`,
+        body: loginBody,
+        response: { 200: { type: 'object', properties: { expiresAt: { type: 'string', format: 'date-time' }, account: { $ref: 'AdminAccount#' } } }, 401: { $ref: 'Problem#' }, 403: { $ref: 'Problem#' }, 429: { $ref: 'Problem#' }, 503: { $ref: 'Problem#' } },
+      },
+    },
+    async (req, reply) => {
+      // No CSRF token exists yet: a JSON body (strictRoutes refuses a form's types) and SameSite
+      // keep other sites out; an Origin of another site is refused as well (login CSRF).
+      const foreign = foreignOrigin(req);
+      if (foreign) throw await forgeryRefused(deps.journal, req, foreign);
+      const { token, expiresAt, account } = await logIn(req);
+      void reply.header('set-cookie', adminCookies.open(token)).header('cache-control', 'no-store');
+      return { expiresAt, account };
     },
   );
 
   app.post(`${PREFIX}/logout`, { config: { access: access.self }, schema: { ...tag('session'), summary: 'End this session (the token stops working)', response: { 204: { type: 'null' } } } }, async (req, reply) => {
-    await revokeToken(deps.db, (req.headers.authorization ?? '').replace(/^Bearer\s+/i, ''));
+    await revokeToken(deps.db, req.adminToken!);
+    if (req.adminViaCookie) void reply.header('set-cookie', adminCookies.close);
     return reply.code(204).send();
   });
 

@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from '../../core/config/index.js';
 import type { Db } from '../../core/db/index.js';
 import { createFastify, openApiDocs } from '../../core/http.js';
+import { serveUi, UI_PREFIX } from '../../core/web-ui.js';
 import type { Journal } from '../../core/journal/index.js';
 import { silentLogger, type Logger } from '../../core/logger.js';
 import type { LoginThrottle, Policy } from '../../core/policy/index.js';
@@ -26,12 +27,16 @@ export async function createAdminServer(deps: AdminApiDeps, tls: TlsOptions, log
       'Log in with POST /api/v1/login, then send "Authorization: Bearer <token>". Errors are application/problem+json (RFC 9457). ' +
       'Regional accounts act on the mailboxes of their domains and structures only.',
   });
+  // The operator console (webui/console/), on the API it calls: same origin, so its session cookie and CSP 'self' cover both.
+  await serveUi(app, { trees: ['common', 'console'], home: 'console/' });
   await app.register(adminApi, deps);
   return app;
 }
 
 export interface AdminService {
   url: string;
+  /** The operator console's page. */
+  console: string;
   app: FastifyInstance;
   /** Set on the very first start: the generated national account, to print once. */
   bootstrap: { login: string; password: string; file: string } | null;
@@ -56,5 +61,6 @@ export async function startAdmin(config: Config, log: Logger, db: Db, journal: J
   await app.listen({ host: config.admin.host, port: config.admin.port });
   const port = (app.server.address() as AddressInfo).port;
   const host = config.admin.host.includes(':') ? `[${config.admin.host}]` : config.admin.host;
-  return { url: `https://${host}:${port}`, app, bootstrap, stop: () => app.close() };
+  const url = `https://${host}:${port}`;
+  return { url, console: `${url}${UI_PREFIX}console/`, app, bootstrap, stop: () => app.close() };
 }

@@ -88,6 +88,8 @@ describe.each(dbTargets())('admin API authorisation matrix and hostile input on 
   /** A valid call of each route, acting on region h. A route missing here fails the matrix. */
   const samples: Record<string, (h: Region) => Promise<CallSpec & { freshToken?: boolean }>> = {
     'POST /api/v1/login': async () => ({ body: { login: 'nat', password: PASSWORD } }),
+    'POST /api/v1/web/login': async () => ({ body: { login: 'nat', password: PASSWORD } }),
+    'GET /ui/*': async () => ({ params: { '*': 'console/' } }),
     'POST /api/v1/logout': async () => ({ freshToken: true }),
     'GET /api/v1/me': async () => ({}),
     'GET /api/v1/bals': async () => ({ query: { limit: '1000' } }),

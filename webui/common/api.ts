@@ -34,7 +34,13 @@ function cookie(name: string): string | null {
  * A client of one API. `onExpired` runs when a request is refused for want of a live session
  * (expired, closed elsewhere): the page goes back to its login with a message.
  */
-export function apiClient(o: { csrfCookie: string; onExpired(): void }): ApiClient {
+export function apiClient(o: {
+  csrfCookie: string;
+  onExpired(): void;
+  /** Whether a refusal says the session ended (default: the webmail's WEBMAIL_SESSION_INVALID). */
+  ended?(e: ApiError, path: string): boolean;
+}): ApiClient {
+  const ended = o.ended ?? ((e: ApiError) => e.code === 'WEBMAIL_SESSION_INVALID');
   async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (method !== 'GET') headers['x-csrf-token'] = cookie(o.csrfCookie) ?? '';
@@ -56,7 +62,7 @@ export function apiClient(o: { csrfCookie: string; onExpired(): void }): ApiClie
     if (!r.ok) {
       const p = (json ?? {}) as { title?: string; detail?: string };
       const e = new ApiError(r.status, p.title ?? `HTTP_${r.status}`, p.detail ?? r.statusText);
-      if (e.code === 'WEBMAIL_SESSION_INVALID') o.onExpired();
+      if (ended(e, path)) o.onExpired();
       throw e;
     }
     return json as T;
@@ -79,11 +85,14 @@ export function messageOf(e: unknown): string {
     case 'WEBMAIL_SESSION_INVALID':
       return 'Votre session a expiré. Reconnectez-vous.';
     case 'WEBMAIL_CSRF_INVALID':
+    case 'ADMIN_CSRF_INVALID':
       return 'La demande a été refusée par mesure de sécurité. Rechargez la page et réessayez.';
     case 'WEBMAIL_BAL_REFUSED':
       return `Vous n'avez pas accès à cette boîte aux lettres. (${e.detail})`;
     case 'WEBMAIL_IMAP_UNAVAILABLE':
       return 'Le service de messagerie est momentanément indisponible. Réessayez dans un instant.';
+    case 'ADMIN_OUT_OF_SCOPE':
+      return `Cette opération sort du périmètre de votre compte. (${e.detail})`;
     case 'NETWORK':
       return 'La plateforme ne répond pas. Vérifiez votre connexion et réessayez.';
     case 'NOT_FOUND':

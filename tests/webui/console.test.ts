@@ -1,0 +1,160 @@
+import type { Browser, Page, Response } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAdmin } from '../../annuaire/admin/accounts.js';
+import { UI_CSP } from '../../core/web-ui.js';
+import { expectAccessible, launch, newPage as pageIn, poll, postWith, setCookiesOf, shot } from '../helpers/browser.js';
+import { freePorts, startOperator, until, type TestOperator } from '../helpers/operator.js';
+import { testPki, type TestPki } from '../helpers/pki.js';
+import { call } from '../webmail/stack.js';
+
+// The operator console (webui/console/) in Debian's Chromium against a real operator (PGlite,
+// slapd, Dovecot, SMTP, IMAP proxy) and its admin API, as `npm start` runs them. Every wait
+// below is for something the page shows or a reply, never for a duration.
+
+const D = 'mssante.localhost';
+const BZH = 'bzh.mssante.localhost';
+const IDF = 'idf.mssante.localhost';
+let pki: TestPki;
+let op: TestOperator;
+let browser: Browser;
+let ca: string;
+let base = '';
+const PASSWORD = 'console-mot-de-passe-2026';
+const admins = { national: 'nat.console', bzh: 'ars-bretagne', idf: 'ars-idf' };
+
+beforeAll(async () => {
+  pki = await testPki();
+  ca = pki.read('ca.pem');
+  op = await startOperator({ pki, domain: D, cert: 'server', ports: await freePorts(), peers: [], overrides: { operator: { domains: [BZH, IDF] }, admin: { enabled: true, port: 0 } } });
+  base = op.platform.admin!.url;
+  const { db, journal } = op.platform;
+  await createAdmin(db, journal, { login: admins.national, role: 'national', password: PASSWORD }, 'test');
+  await createAdmin(db, journal, { login: admins.bzh, role: 'regional', domains: [BZH], password: PASSWORD }, 'test');
+  await createAdmin(db, journal, { login: admins.idf, role: 'regional', domains: [IDF], password: PASSWORD }, 'test');
+  browser = await launch(pki.read('server.pem'));
+}, 300_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await op?.stop();
+});
+
+const home = () => `${base}/`;
+const newPage = (viewport?: { width: number; height: number }) => pageIn(browser, viewport);
+const cookie = async (page: Page, name: string) => (await page.context().cookies()).find((c) => c.name === name)?.value;
+
+async function logIn(page: Page, login: string, password = PASSWORD): Promise<Response> {
+  await page.goto(home());
+  await page.getByLabel('Identifiant').fill(login);
+  await page.getByLabel('Mot de passe').fill(password);
+  const [answer] = await Promise.all([page.waitForResponse((r) => r.url().endsWith('/api/v1/web/login')), page.getByRole('button', { name: 'Se connecter' }).click()]);
+  return answer;
+}
+
+describe('the operator console', () => {
+  it('serves its pages from the admin API with a strict CSP, no framing, no sniffing, nothing from elsewhere', async () => {
+    const { context, page } = await newPage();
+    const seen: Response[] = [];
+    page.on('response', (r) => void seen.push(r));
+    const first = await page.goto(home());
+    expect(first!.url()).toMatch(/\/ui\/console\/$/);
+    await page.getByRole('button', { name: 'Se connecter' }).waitFor();
+    const ui = seen.filter((r) => new URL(r.url()).pathname.startsWith('/ui/'));
+    expect(ui.map((r) => new URL(r.url()).pathname)).toEqual(expect.arrayContaining(['/ui/console/', '/ui/console/main.js', '/ui/common/style.css', '/ui/common/api.js', '/ui/common/login.js']));
+    for (const r of ui) {
+      const h = await r.allHeaders();
+      expect(h['content-security-policy'], r.url()).toBe(UI_CSP);
+      expect(h['x-frame-options']).toBe('DENY');
+      expect(h['x-content-type-options']).toBe('nosniff');
+      expect(h['strict-transport-security']).toMatch(/max-age=\d+/);
+    }
+    expect(seen.every((r) => new URL(r.url()).origin === new URL(home()).origin)).toBe(true);
+    // The webmail's pages are not on this listener.
+    expect((await page.goto(`${base}/ui/webmail/`))!.status()).toBe(404);
+    await page.goto(home());
+    await page.getByRole('button', { name: 'Se connecter' }).waitFor();
+    await expectAccessible(page, 'console login page');
+    await shot(page, 'console-connexion');
+    await context.close();
+  });
+
+  it('an admin logs in: the session is in an HttpOnly, Secure, SameSite=Strict cookie no script can read; a wrong password is told in French', async () => {
+    const { context, page } = await newPage();
+    const bad = await logIn(page, admins.national, 'pas-le-bon');
+    expect(bad.status()).toBe(401);
+    await poll(() => page.getByRole('alert').textContent()).toContain('Identifiant, mot de passe ou code de vérification incorrect');
+    await expectAccessible(page, 'console login with an error');
+
+    const ok = await logIn(page, admins.national);
+    expect(ok.status()).toBe(200);
+    const set = await setCookiesOf(ok);
+    const session = set.find((c) => c.startsWith('__Host-mss-admin-session='))!;
+    const csrf = set.find((c) => c.startsWith('__Host-mss-admin-csrf='))!;
+    for (const flag of ['; HttpOnly', '; Secure', '; SameSite=Strict', '; Path=/']) expect(session).toContain(flag);
+    expect(csrf).not.toMatch(/HttpOnly/);
+    expect(csrf).toContain('; SameSite=Strict');
+    expect(JSON.stringify(await ok.json())).not.toContain('mssadm_');
+    const token = (await context.cookies()).find((c) => c.name === '__Host-mss-admin-session')!;
+    expect(token).toMatchObject({ httpOnly: true, secure: true, sameSite: 'Strict' });
+    expect(token.value).toMatch(/^mssadm_/);
+    expect(await page.evaluate('document.cookie')).not.toContain(token.value);
+    await page.getByRole('heading', { level: 1, name: 'Tableau de bord' }).waitFor();
+    expect(await page.getByRole('banner').textContent()).toContain(`${admins.national} (national)`);
+    await context.close();
+  });
+
+  it('CSRF on the admin API: a cookie request that changes something needs the header and this origin, refusals journalled; bearer clients unchanged', async () => {
+    const { context, page } = await newPage();
+    await logIn(page, admins.national);
+    await page.getByRole('heading', { level: 1, name: 'Tableau de bord' }).waitFor();
+    const before = (await op.platform.journal.list({ type: 'admin.csrf.refused', limit: 1000 })).length;
+    expect(await page.evaluate(`fetch('/api/v1/me').then((r) => r.status)`)).toBe(200);
+    const forged = (await page.evaluate(`fetch('/api/v1/logout', { method: 'POST' }).then(async (r) => [r.status, (await r.json()).title])`)) as [number, string];
+    expect(forged).toEqual([403, 'ADMIN_CSRF_INVALID']);
+    expect(await page.evaluate(`fetch('/api/v1/logout', { method: 'POST', headers: { 'x-csrf-token': 'AAAA' } }).then((r) => r.status)`)).toBe(403);
+    expect(await page.evaluate(`fetch('/api/v1/me').then((r) => r.status)`)).toBe(200);
+    const token = (await cookie(page, '__Host-mss-admin-session'))!;
+    const csrf = (await cookie(page, '__Host-mss-admin-csrf'))!;
+    // Another site's page carrying the cookie, header or not; and a login from another site.
+    expect(await postWith(base, ca, { cookie: `__Host-mss-admin-session=${token}`, 'x-csrf-token': csrf, origin: 'https://evil.example' }, '/api/v1/logout')).toBe(403);
+    expect(await postWith(base, ca, { origin: 'https://evil.example' }, '/api/v1/web/login', { login: admins.national, password: PASSWORD })).toBe(403);
+    const refused = await op.platform.journal.list({ type: 'admin.csrf.refused', limit: 1000 });
+    expect(refused.length).toBe(before + 4);
+    expect(refused.map((e) => e.details.reason)).toEqual(expect.arrayContaining(['the x-csrf-token header is missing', 'the x-csrf-token header does not match the session', 'it comes from another site (https://evil.example)']));
+    expect(await postWith(base, ca, { cookie: `__Host-mss-admin-session=${token}`, 'x-csrf-token': csrf, origin: new URL(base).origin }, '/api/v1/logout')).toBe(204);
+    expect(await page.evaluate(`fetch('/api/v1/me').then((r) => r.status)`)).toBe(401);
+
+    // A bearer client: a token in the answer, no cookie, no CSRF header.
+    const r = await call(base, ca, 'POST', '/api/v1/login', { json: { login: admins.national, password: PASSWORD } });
+    expect(r.status).toBe(200);
+    const bearer = r.json().token as string;
+    expect((await call(base, ca, 'GET', '/api/v1/me', { token: bearer })).json().login).toBe(admins.national);
+    expect((await call(base, ca, 'POST', '/api/v1/logout', { token: bearer })).status).toBe(204);
+    expect((await call(base, ca, 'GET', '/api/v1/me', { token: bearer })).status).toBe(401);
+    await context.close();
+  });
+
+  it('an ended session leads back to the login with a message; logout clears the cookies', async () => {
+    const { context, page } = await newPage();
+    await logIn(page, admins.national);
+    await page.getByRole('heading', { level: 1, name: 'Tableau de bord' }).waitFor();
+    // The session ends behind the page's back (its age, or a logout elsewhere).
+    const token = (await cookie(page, '__Host-mss-admin-session'))!;
+    expect((await call(base, ca, 'POST', '/api/v1/logout', { token })).status).toBe(204);
+    await page.reload();
+    await page.getByRole('status').filter({ hasText: 'Votre session a expiré. Reconnectez-vous pour continuer.' }).waitFor();
+    await page.getByRole('button', { name: 'Se connecter' }).waitFor();
+    await expectAccessible(page, 'console login after expiry');
+
+    await page.getByLabel('Identifiant').fill(admins.national);
+    await page.getByLabel('Mot de passe').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Se connecter' }).click();
+    await page.getByRole('button', { name: 'Se déconnecter' }).click();
+    await page.getByRole('status').filter({ hasText: 'Vous êtes déconnecté.' }).waitFor();
+    await until(async () => !(await context.cookies()).some((c) => c.name.startsWith('__Host-mss-admin-')));
+    await page.reload();
+    await page.getByRole('button', { name: 'Se connecter' }).waitFor();
+    expect(await page.getByText('Votre session a expiré').count()).toBe(0);
+    await context.close();
+  });
+});
