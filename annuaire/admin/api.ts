@@ -47,6 +47,7 @@ import { RejectReport, defaultReportName } from '../import/report.js';
 import { importWhitelist, readWhitelistSource } from '../whitelist/index.js';
 import { access, adminCookies, adminOf, boxOf, enforceAccess, forgeryRefused, mailboxAt, mailboxTarget, scopeOf } from './access.js';
 import { adminLogin, createAdmin, listAdmins, revokeToken } from './accounts.js';
+import { dashboard, type DashboardSources } from './dashboard.js';
 import * as S from './schemas.js';
 import { searchNational } from './search.js';
 
@@ -62,6 +63,10 @@ export interface AdminApiDeps {
   uploadDir: string;
   /** Where extraction reject reports are written. */
   reportDir: string;
+  /** The dashboard's figures from the other modules (wired by the platform); absent: those figures are null. */
+  dashboardSources?: DashboardSources;
+  /** admin.certificateWarning: certificates expiring within this are on the dashboard. */
+  certificateWarningMs?: number;
   log?: Logger;
 }
 
@@ -137,6 +142,29 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
   });
 
   app.get(`${PREFIX}/me`, { config: { access: access.self }, schema: { ...tag('session'), summary: 'The logged-in account and its scope', response: { 200: { $ref: 'AdminAccount#' } } } }, async (req) => adminOf(req));
+
+  app.get(
+    `${PREFIX}/dashboard`,
+    {
+      config: { access: access.scoped },
+      schema: {
+        ...tag('dashboard'),
+        summary: "The console's dashboard, in the admin's scope: boxes by type, mail since `since`, what waits, the last national imports, alerts",
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { since: { type: 'string', format: 'date-time', pattern: '^(19|20|21)[0-9]{2}-', description: 'start of "today" as the admin counts it (default: midnight UTC)' } },
+        },
+        response: { 200: S.dashboard, ...S.errors },
+      },
+    },
+    async (req) => {
+      const q = req.query as { since?: string };
+      const now = new Date();
+      const since = q.since ? new Date(q.since) : new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
+      return dashboard(deps.db, scopeOf(req), { since, now, certificateWarningMs: deps.certificateWarningMs ?? 30 * 86_400_000, sources: deps.dashboardSources });
+    },
+  );
 
   // --- mailboxes -------------------------------------------------------------------------
   app.get(

@@ -15,6 +15,7 @@ import { loadTlsMaterial, serverTlsOptions } from '../../certs/tls.js';
 import { ensureBootstrapAdmin } from './accounts.js';
 import { ADMIN_ACCESS_KINDS } from './access.js';
 import { adminApi, type AdminApiDeps } from './api.js';
+import type { DashboardSources } from './dashboard.js';
 import { operatorBalContext } from './wiring.js';
 
 /** The fastify instance of the admin API (not listening yet): OpenAPI at /openapi.json, docs at /docs. Every route declares its access rule (access.ts). */
@@ -44,7 +45,7 @@ export interface AdminService {
 }
 
 /** From the configuration: bootstrap account if none exists, then listen on admin.host:admin.port over TLS. */
-export async function startAdmin(config: Config, log: Logger, db: Db, journal: Journal, policy: Policy, throttle: LoginThrottle): Promise<AdminService> {
+export async function startAdmin(config: Config, log: Logger, db: Db, journal: Journal, policy: Policy, throttle: LoginThrottle, dashboardSources?: DashboardSources): Promise<AdminService> {
   const bootstrap = await ensureBootstrapAdmin(db, journal, config.dataDir, config.admin.bootstrapLogin);
   const deps: AdminApiDeps = {
     db,
@@ -55,6 +56,8 @@ export async function startAdmin(config: Config, log: Logger, db: Db, journal: J
     throttle,
     uploadDir: join(config.dataDir, 'uploads'),
     reportDir: join(config.dataDir, config.annuaire.import.reportDir),
+    dashboardSources,
+    certificateWarningMs: config.admin.certificateWarning,
     log,
   };
   const app = await createAdminServer(deps, serverTlsOptions(loadTlsMaterial(config)), log);

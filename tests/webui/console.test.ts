@@ -1,10 +1,14 @@
+import nodemailer from 'nodemailer';
 import type { Browser, Page, Response } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAdmin } from '../../annuaire/admin/accounts.js';
+import { createBal, createPerson } from '../../annuaire/bal/index.js';
+import { devIssuer, issueCertificate, newRsaKey } from '../../certs/pki.js';
 import { UI_CSP } from '../../core/web-ui.js';
 import { expectAccessible, launch, newPage as pageIn, poll, postWith, setCookiesOf, shot } from '../helpers/browser.js';
 import { freePorts, startOperator, until, type TestOperator } from '../helpers/operator.js';
 import { testPki, type TestPki } from '../helpers/pki.js';
+import { encodeFile, mssanteLines } from '../helpers/rpps-generator.js';
 import { call } from '../webmail/stack.js';
 
 // The operator console (webui/console/) in Debian's Chromium against a real operator (PGlite,
@@ -21,13 +25,32 @@ let ca: string;
 let base = '';
 const PASSWORD = 'console-mot-de-passe-2026';
 const admins = { national: 'nat.console', bzh: 'ars-bretagne', idf: 'ars-idf' };
+/** An operator on the liste blanche whose MX does not answer: mail to it waits, deferred. */
+const ELSEWHERE = 'ailleurs.localhost';
+const FINESS = { bzh: '350000001', idf: '750000001' };
+const who = { bzh: { login: 'dr.breton', address: `dr.breton@${BZH}`, idnps: '810000000101', password: 'mot-de-passe-dr-breton-2026' } };
+const box = { bzhOrg: `secretariat@${BZH}`, bzhApp: `labo@${BZH}`, idfOrg: `accueil@${IDF}`, idfPer: `dr.francilien@${IDF}` };
 
 beforeAll(async () => {
   pki = await testPki();
   ca = pki.read('ca.pem');
-  op = await startOperator({ pki, domain: D, cert: 'server', ports: await freePorts(), peers: [], overrides: { operator: { domains: [BZH, IDF] }, admin: { enabled: true, port: 0 } } });
+  const ports = await freePorts();
+  const nowhere = (await freePorts()).mx;
+  op = await startOperator({ pki, domain: D, cert: 'server', ports, peers: [ELSEWHERE], routes: [`${ELSEWHERE}=127.0.0.1:${nowhere}`], overrides: { operator: { domains: [BZH, IDF] }, admin: { enabled: true, port: 0 } } });
   base = op.platform.admin!.url;
   const { db, journal } = op.platform;
+  const ctx = op.ctx;
+  // Brittany: a doctor (PER), a secretariat (ORG), a laboratory (APP) whose certificate ends in 10 days. Île-de-France: two boxes.
+  await createPerson(ctx, { login: who.bzh.login, idnps: who.bzh.idnps, nom: 'BRETON', prenom: 'Anne', password: who.bzh.password }, 'test');
+  await createBal(ctx, { address: who.bzh.address, type: 'PER', owner: who.bzh.idnps }, 'test');
+  await createBal(ctx, { address: box.bzhOrg, type: 'ORG', owner: FINESS.bzh, displayName: 'Secrétariat breton' }, 'test');
+  await createBal(ctx, { address: box.bzhApp, type: 'APP', owner: FINESS.bzh, displayName: 'Laboratoire breton' }, 'test');
+  await createPerson(ctx, { login: 'dr.francilien', idnps: '810000000201', nom: 'FRANCILIEN', prenom: 'Paul' }, 'test');
+  await createBal(ctx, { address: box.idfPer, type: 'PER', owner: '810000000201' }, 'test');
+  await createBal(ctx, { address: box.idfOrg, type: 'ORG', owner: FINESS.idf, displayName: 'Accueil francilien' }, 'test');
+  const soon = await issueCertificate(devIssuer(pki.dir), { type: 'application', name: 'logiciel-labo', organisation: 'Labo breton', organisationId: FINESS.bzh }, { keyPem: await newRsaKey(2048), validityDays: 10 });
+  await op.appCert(box.bzhApp, soon.certPem);
+  await op.synced();
   await createAdmin(db, journal, { login: admins.national, role: 'national', password: PASSWORD }, 'test');
   await createAdmin(db, journal, { login: admins.bzh, role: 'regional', domains: [BZH], password: PASSWORD }, 'test');
   await createAdmin(db, journal, { login: admins.idf, role: 'regional', domains: [IDF], password: PASSWORD }, 'test');
@@ -40,6 +63,10 @@ afterAll(async () => {
 });
 
 const home = () => `${base}/`;
+const bzhMail = () =>
+  nodemailer.createTransport({ host: '127.0.0.1', port: op.ports.submission, secure: false, requireTLS: true, tls: { ca, servername: 'localhost' }, auth: { user: who.bzh.login, pass: who.bzh.password } });
+/** A bearer session of the admin API, for what the console does not do (uploads). */
+const bearerOf = async (login: string) => (await call(base, ca, 'POST', '/api/v1/login', { json: { login, password: PASSWORD } })).json().token as string;
 const newPage = (viewport?: { width: number; height: number }) => pageIn(browser, viewport);
 const cookie = async (page: Page, name: string) => (await page.context().cookies()).find((c) => c.name === name)?.value;
 
@@ -156,5 +183,52 @@ describe('the operator console', () => {
     await page.getByRole('button', { name: 'Se connecter' }).waitFor();
     expect(await page.getByText('Votre session a expiré').count()).toBe(0);
     await context.close();
+  });
+
+  it('dashboard: boxes by type, mail of the day, the queue and its oldest item, the last import and its report, alerts — each admin in its scope', async () => {
+    // Mail of the day: the Breton doctor writes to the secretariat (delivered here) and to another operator whose MX is down (deferred).
+    await bzhMail().sendMail({ from: who.bzh.address, to: box.bzhOrg, subject: 'Rendez-vous', text: 'Bonjour.' });
+    await bzhMail().sendMail({ from: who.bzh.address, to: `confrere@${ELSEWHERE}`, subject: 'Adressage', text: 'Bonjour confrère.' });
+    await until(async () => (await op.platform.journal.list({ type: 'smtp.outbound.deferred', limit: 1 })).length > 0);
+    // A national extraction, through the API (the console's upload is for the next round).
+    const name = 'Extraction_Correspondance_MSSante_202612010000.txt';
+    const up = await call(base, ca, 'POST', `/api/v1/imports/extractions?name=${name}`, { token: await bearerOf(admins.national), body: encodeFile(mssanteLines({ lines: 20, seed: 7 })), contentType: 'application/octet-stream' });
+    expect(up.status, up.body.toString()).toBe(200);
+
+    const { context, page } = await newPage();
+    await logIn(page, admins.national);
+    await page.getByRole('heading', { level: 1, name: 'Tableau de bord' }).waitFor();
+    const section = (name: string | RegExp) => page.getByRole('region', { name });
+    const boxes = section('Boîtes aux lettres');
+    await expect.poll(() => boxes.getByRole('row', { name: /Personnelles/ }).textContent()).toMatch(/Personnelles\s*2\s*0/);
+    expect(await boxes.getByRole('row', { name: /Organisationnelles/ }).textContent()).toMatch(/2\s*0$/);
+    expect(await boxes.getByRole('row', { name: /Applicatives/ }).textContent()).toMatch(/1\s*0$/);
+    const today = section("Messages aujourd'hui");
+    expect(await today.textContent()).toMatch(/Envoyés par vos utilisateurs\s*2/);
+    const queue = section("File d'attente");
+    expect(await queue.textContent()).toMatch(/Messages en attente\s*1/);
+    expect(await queue.textContent()).toMatch(/Le plus ancienreçu le \d\d\/\d\d\/\d{4}/);
+    const imp = section("Dernier import de l'annuaire");
+    expect(await imp.textContent()).toContain(name);
+    expect(await imp.textContent()).toMatch(/Lignes lues\s*20/);
+    const alerts = section(/^Alertes/);
+    expect(await alerts.textContent()).toContain(`Certificat applicatif de ${box.bzhApp} expire le`);
+    expect(await alerts.textContent()).toMatch(/1 message différé/);
+    await expectAccessible(page, 'dashboard (national)');
+    await shot(page, 'console-tableau-de-bord');
+    await context.close();
+
+    // Île-de-France: its two boxes, none of Brittany's mail, certificate or queue.
+    const idf = await newPage();
+    await logIn(idf.page, admins.idf);
+    await idf.page.getByRole('heading', { level: 1, name: 'Tableau de bord' }).waitFor();
+    const r = (name: string | RegExp) => idf.page.getByRole('region', { name });
+    await expect.poll(() => r('Boîtes aux lettres').getByRole('row', { name: /Total/ }).textContent()).toMatch(/Total\s*2\s*0/);
+    expect(await r("Messages aujourd'hui").textContent()).toMatch(/Envoyés par vos utilisateurs\s*0/);
+    expect(await r("File d'attente").textContent()).toMatch(/Messages en attente\s*0/);
+    expect(await idf.page.locator('main').textContent()).not.toContain(BZH);
+    expect(await r('Alertes').textContent()).toContain('Aucune alerte');
+    await expectAccessible(idf.page, 'dashboard (regional)');
+    await idf.context.close();
   });
 });
