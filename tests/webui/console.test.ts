@@ -231,4 +231,130 @@ describe('the operator console', () => {
     await expectAccessible(idf.page, 'dashboard (regional)');
     await idf.context.close();
   });
+
+  it('boxes: search, filter and page the list; create one, add and remove a member, close and reopen it — keyboard and tablet too', async () => {
+    // Enough boxes for two pages (25 a page).
+    for (let i = 1; i <= 26; i++) await createBal(op.ctx, { address: `cabinet-${String(i).padStart(2, '0')}@${D}`, type: 'CAB', owner: `8100000003${String(i).padStart(2, '0')}` }, 'test');
+    const { context, page } = await newPage();
+    await logIn(page, admins.national);
+    await page.getByRole('heading', { level: 1, name: 'Tableau de bord' }).waitFor();
+    await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'Boîtes aux lettres' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Boîtes aux lettres' }).waitFor();
+    await page.getByText('Page 1 : boîtes 1 à 25', { exact: true }).waitFor();
+    expect(await page.getByRole('row').count()).toBe(26);
+    await expectAccessible(page, 'boxes list');
+    await shot(page, 'console-boites');
+    await page.getByRole('link', { name: 'Page suivante' }).click();
+    await page.getByText(/^Page 2 : boîtes 26 à 31 \(dernière page\)$/).waitFor();
+    await page.getByRole('link', { name: 'Page précédente' }).click();
+    await page.getByText('Page 1 : boîtes 1 à 25', { exact: true }).waitFor();
+
+    // Keyboard: the heading has the focus; Tab goes to "Créer une boîte", then the search.
+    expect(await page.evaluate('document.activeElement.tagName + " " + document.activeElement.textContent')).toBe('H1 Boîtes aux lettres');
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate('document.activeElement.textContent')).toBe('Créer une boîte');
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate('document.activeElement.id')).toBe('recherche');
+    await page.keyboard.type('breton');
+    await page.keyboard.press('Enter');
+    await page.getByRole('link', { name: box.bzhOrg }).waitFor();
+    // The doctor, the secretariat and the laboratory of Brittany.
+    expect(await page.getByRole('row').count()).toBe(4);
+    const search = page.getByRole('search', { name: 'Rechercher des boîtes' });
+    await search.getByLabel('Type').selectOption('ORG');
+    await search.getByRole('button', { name: 'Afficher' }).click();
+    await poll(() => page.getByRole('row').count()).toBe(2);
+
+    // A new organisational box, in Brittany.
+    await page.getByRole('link', { name: 'Créer une boîte' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Nouvelle boîte aux lettres' }).waitFor();
+    const created = `cardiologie@${BZH}`;
+    await page.getByLabel('Adresse', { exact: true }).fill(created);
+    await page.getByLabel('Type').selectOption('ORG');
+    await page.getByLabel('Titulaire').fill(FINESS.bzh);
+    await page.getByLabel('Nom affiché (facultatif)').fill('Cardiologie de Rennes');
+    await expectAccessible(page, 'new box form');
+    await page.getByRole('button', { name: 'Créer la boîte' }).click();
+    await page.getByRole('heading', { level: 1, name: created }).waitFor();
+    await page.getByRole('status').filter({ hasText: `Boîte ${created} créée.` }).waitFor();
+    // The same address again: the API's refusal, in French and with its reason.
+    await page.goto(`${base}/ui/console/#/boites/nouvelle`);
+    await page.getByLabel('Adresse', { exact: true }).fill(created);
+    await page.getByLabel('Titulaire').fill(FINESS.bzh);
+    await page.getByRole('button', { name: 'Créer la boîte' }).click();
+    await poll(() => page.getByRole('alert').filter({ hasText: 'La plateforme a refusé la demande' }).textContent()).toContain(created);
+
+    // Its detail page: a member added, then removed; closed with a reason, then reopened.
+    await page.goto(`${base}/ui/console/#/boite/${encodeURIComponent(created)}`);
+    await page.getByRole('heading', { level: 1, name: created }).waitFor();
+    await page.getByLabel('Identifiant de la personne').fill(who.bzh.login);
+    await page.getByRole('button', { name: 'Ajouter' }).click();
+    await page.getByRole('status').filter({ hasText: `${who.bzh.login} a été ajouté(e) aux membres.` }).waitFor();
+    await page.getByRole('row').filter({ hasText: who.bzh.login }).waitFor();
+    expect(await page.getByRole('heading', { level: 2, name: 'Membres (1)' }).count()).toBe(1);
+    await expectAccessible(page, 'box detail with a member');
+    await shot(page, 'console-boite');
+    await page.getByLabel('Identifiant de la personne').fill('personne.inconnue');
+    await page.getByRole('button', { name: 'Ajouter' }).click();
+    await poll(() => page.getByRole('alert').filter({ hasText: 'refusé' }).textContent()).toContain('personne.inconnue');
+    await page.getByRole('button', { name: `Retirer ${who.bzh.login}` }).click();
+    await page.getByRole('status').filter({ hasText: `${who.bzh.login} a été retiré(e) des membres.` }).waitFor();
+    expect(await page.getByRole('heading', { level: 2, name: 'Membres (0)' }).count()).toBe(1);
+    await page.getByLabel('Motif (facultatif, inscrit au journal)').fill('Service fusionné');
+    await page.getByRole('button', { name: 'Fermer la boîte' }).click();
+    await page.getByRole('status').filter({ hasText: 'Boîte fermée.' }).waitFor();
+    expect(await page.locator('dl.fiche').textContent()).toContain('fermée le');
+    await page.getByRole('button', { name: 'Rouvrir la boîte' }).click();
+    await page.getByRole('status').filter({ hasText: 'Boîte rouverte.' }).waitFor();
+    const events = await op.platform.journal.list({ subject: created, limit: 20 });
+    expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(['bal.created', 'bal.member.added', 'bal.member.removed', 'bal.closed', 'bal.reopened']));
+    expect(events.every((e) => e.actor === `admin:${admins.national}`)).toBe(true);
+    await context.close();
+
+    // Tablet, upright: nothing wider than the screen.
+    const tablet = await newPage({ width: 768, height: 1024 });
+    await logIn(tablet.page, admins.national);
+    await tablet.page.getByRole('heading', { level: 1, name: 'Tableau de bord' }).waitFor();
+    expect(await tablet.page.evaluate('document.documentElement.scrollWidth <= document.documentElement.clientWidth')).toBe(true);
+    await tablet.page.goto(`${base}/ui/console/#/boites`);
+    await tablet.page.getByText('Page 1 : boîtes 1 à 25', { exact: true }).waitFor();
+    expect(await tablet.page.evaluate('document.documentElement.scrollWidth <= document.documentElement.clientWidth')).toBe(true);
+    await expectAccessible(tablet.page, 'boxes list, tablet');
+    await shot(tablet.page, 'console-tablette');
+    await tablet.context.close();
+  });
+
+  it("a regional admin sees only its scope: another region's boxes are not listed, and opening one is refused by the API and journalled", async () => {
+    const { context, page } = await newPage();
+    await logIn(page, admins.bzh);
+    await page.getByRole('heading', { level: 1, name: 'Tableau de bord' }).waitFor();
+    await page.goto(`${base}/ui/console/#/boites`);
+    await page.getByRole('link', { name: box.bzhOrg }).waitFor();
+    const listed = await page.getByRole('table').getByRole('link').allTextContents();
+    expect(listed.length).toBeGreaterThan(0);
+    expect(listed.every((a) => a.endsWith(`@${BZH}`))).toBe(true);
+    // Searching for it by name finds nothing either.
+    await page.getByRole('searchbox', { name: 'Rechercher' }).fill('francilien');
+    await page.getByRole('button', { name: 'Afficher' }).click();
+    await page.getByText('Aucune boîte ne correspond à cette recherche.').waitFor();
+
+    const before = (await op.platform.journal.list({ type: 'policy.refused', actor: `admin:${admins.bzh}`, limit: 100 })).length;
+    await page.goto(`${base}/ui/console/#/boite/${encodeURIComponent(box.idfOrg)}`);
+    await page.getByRole('heading', { level: 1, name: 'Erreur' }).waitFor();
+    expect(await page.getByRole('alert').textContent()).toContain('Cette opération sort du périmètre de votre compte.');
+    expect(await page.locator('main').textContent()).not.toContain('Accueil francilien');
+    await expectAccessible(page, 'a box out of scope');
+    const refused = await op.platform.journal.list({ type: 'policy.refused', actor: `admin:${admins.bzh}`, limit: 100 });
+    expect(refused.length).toBe(before + 1);
+    expect(JSON.stringify(refused[0])).toContain(box.idfOrg);
+
+    // Creating one in the other region: refused in the form, journalled too.
+    await page.goto(`${base}/ui/console/#/boites/nouvelle`);
+    await page.getByLabel('Adresse', { exact: true }).fill(`intrus@${IDF}`);
+    await page.getByLabel('Titulaire').fill(FINESS.bzh);
+    await page.getByRole('button', { name: 'Créer la boîte' }).click();
+    await poll(() => page.getByRole('alert').textContent()).toContain('Cette opération sort du périmètre de votre compte.');
+    expect((await op.platform.journal.list({ type: 'policy.refused', actor: `admin:${admins.bzh}`, limit: 100 })).length).toBe(before + 2);
+    await context.close();
+  });
 });

@@ -3,6 +3,7 @@
 // new tab" work as on any site.
 import type { ApiClient } from '../common/api.js';
 import type { AdminAccount } from './types.js';
+import { boxView, boxesView, newBoxView } from './boxes.js';
 import { dashboardView } from './dashboard.js';
 
 export interface ViewContext {
@@ -20,4 +21,9 @@ export interface View {
   show(ctx: ViewContext, main: HTMLElement, params: string[], query: URLSearchParams): Promise<string>;
 }
 
-export const views: View[] = [{ path: /^\/?$/, show: dashboardView }];
+export const views: View[] = [
+  { path: /^\/?$/, show: dashboardView },
+  { path: /^\/boites\/?$/, show: boxesView },
+  { path: /^\/boites\/nouvelle$/, show: newBoxView },
+  { path: /^\/boite\/([^/]+)$/, show: boxView },
+];
