@@ -28,6 +28,7 @@ export const catalogue = {
   HTTP_URL_TOO_LONG: { http: 414, text: 'a path segment of the URL is longer than the {limit} characters accepted' },
   JOURNAL_EVENT_NOT_FOUND: { http: 404, text: 'journal event {id} does not exist' },
   JOURNAL_EVENT_NOT_SEALED: { http: 409, text: 'journal event {id} is not sealed yet; try again in a few seconds' },
+  JOURNAL_PROOF_BROKEN: { http: 500, text: 'journal event {id} cannot be proven: {reason}; run "mss journal verify"' },
   JOURNAL_CANNOT_SEAL: { http: 503, text: 'this command records what it does in the journal and seals it before it exits, but the timestamping authority cannot be used: {reason}; nothing was done (set the MSS_TSA_* files or MSS_TSA_URL)' },
   JOURNAL_SEAL_FAILED: { http: 503, text: '{count} journal event(s) written by this command could not be sealed: {reason}; they stay unsealed (and `mss journal verify` fails) until `mss journal seal` or the next start of the platform seals them' },
   NOT_FOUND: { http: 404, text: '{what} not found' },

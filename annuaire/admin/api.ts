@@ -17,7 +17,8 @@ import { MssError } from '../../core/errors.js';
 import { strictRoutes } from '../../core/http.js';
 import type { Journal } from '../../core/journal/index.js';
 import type { Logger } from '../../core/logger.js';
-import { verdictError, type LoginThrottle, type Policy } from '../../core/policy/index.js';
+import { adminScope, verdictError, type AdminScope, type LoginThrottle, type Policy } from '../../core/policy/index.js';
+import { proofFiles, proofZip } from '../../core/journal/proof-files.js';
 import {
   addMember,
   balsFor,
@@ -46,7 +47,7 @@ import { importFiles } from '../import/importer.js';
 import { RejectReport, defaultReportName } from '../import/report.js';
 import { importWhitelist, readWhitelistSource } from '../whitelist/index.js';
 import { access, adminCookies, adminOf, boxOf, enforceAccess, forgeryRefused, mailboxAt, mailboxTarget, scopeOf } from './access.js';
-import { adminLogin, createAdmin, listAdmins, revokeToken } from './accounts.js';
+import { adminLogin, createAdmin, listAdmins, principalOf, revokeToken } from './accounts.js';
 import { dashboard, type DashboardSources } from './dashboard.js';
 import * as S from './schemas.js';
 import { searchNational } from './search.js';
@@ -67,6 +68,8 @@ export interface AdminApiDeps {
   dashboardSources?: DashboardSources;
   /** admin.certificateWarning: certificates expiring within this are on the dashboard. */
   certificateWarningMs?: number;
+  /** What a journal event's proof needs besides the journal: the TSA's certificate chain and root (tsa.*). Absent: no proof export. */
+  proofMaterial?: () => { tsaChainPem: string; caPem: string } | null;
   log?: Logger;
 }
 
@@ -585,6 +588,13 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
     },
   );
 
+  /** The journal subjects an admin reads: null for a national account; else its scope's boxes and persons, and its own account. */
+  const journalSubjects = async (req: FastifyRequest, scope: AdminScope): Promise<string[] | null> => {
+    const inScope = await subjectsInScope(deps.db, scope);
+    return inScope ? [...inScope, actor(req)] : null;
+  };
+  const dateParam = { type: 'string', format: 'date-time', pattern: '^(19|20|21)[0-9]{2}-' } as const;
+
   app.get(
     `${PREFIX}/journal`,
     {
@@ -601,7 +611,8 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
             actor: { type: 'string', maxLength: 200 },
             subject: { type: 'string', maxLength: 254 },
             // Years 1900–2199: PostgreSQL has no year 0 (0001-01-01T00:00:00+14:00 is one), and nothing was journalled outside them.
-            since: { type: 'string', format: 'date-time', pattern: '^(19|20|21)[0-9]{2}-' },
+            since: dateParam,
+            until: { ...dateParam, description: 'events before this instant' },
             beforeSeq: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
             limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
           },
@@ -610,15 +621,66 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
       },
     },
     async (req) => {
-      const q = req.query as { type?: string; typePrefix?: string; actor?: string; subject?: string; since?: string; beforeSeq?: number; limit: number };
-      const inScope = await subjectsInScope(deps.db, scopeOf(req));
+      const q = req.query as { type?: string; typePrefix?: string; actor?: string; subject?: string; since?: string; until?: string; beforeSeq?: number; limit: number };
+      const subjects = await journalSubjects(req, scopeOf(req));
       const box = q.subject ? await findBal(deps.db, q.subject) : null;
       return deps.journal.list({
         ...q,
         subject: box ? box.address : q.subject,
         since: q.since ? new Date(q.since) : undefined,
-        ...(inScope ? { subjects: [...inScope, actor(req)] } : {}),
+        until: q.until ? new Date(q.until) : undefined,
+        ...(subjects ? { subjects } : {}),
       });
+    },
+  );
+
+  // One event, and its proof: a regional account may open those its list shows. Any other
+  // number — another scope's event, or none at all — is refused through core/policy
+  // (journalled) the same way, so the answer does not tell whether it exists.
+  const seqParam = { type: 'object', required: ['seq'], additionalProperties: false, properties: { seq: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER } } } as const;
+  const eventAccess = access.targets(async (req) => {
+    const scope = adminScope(principalOf(adminOf(req)));
+    const subjects = await journalSubjects(req, scope);
+    if (!subjects) return [];
+    const { seq } = req.params as { seq: number };
+    const ev = await deps.journal.get(seq);
+    return ev?.subject && subjects.includes(ev.subject) ? [] : [{ kind: 'global', what: `journal event ${seq}` }];
+  });
+  const eventOf = async (req: FastifyRequest) => {
+    const { seq } = req.params as { seq: number };
+    const ev = await deps.journal.get(seq);
+    if (!ev) throw new MssError('JOURNAL_EVENT_NOT_FOUND', { id: seq });
+    return ev;
+  };
+
+  app.get(
+    `${PREFIX}/journal/:seq`,
+    { config: { access: eventAccess }, schema: { ...tag('audit'), summary: 'One journal event', params: seqParam, response: { 200: { $ref: 'JournalEvent#' }, ...S.errors } } },
+    async (req) => eventOf(req),
+  );
+
+  app.get(
+    `${PREFIX}/journal/:seq/proof`,
+    {
+      config: { access: eventAccess },
+      schema: {
+        ...tag('audit'),
+        summary: 'The proof of one event, as a ZIP: the event, its Merkle path, the sealed text and its RFC 3161 timestamp token, checkable with openssl ts -verify (as `mss journal export`)',
+        params: seqParam,
+        response: { 200: { description: 'application/zip', type: 'string', format: 'binary' }, ...S.errors, 503: { $ref: 'Problem#' } },
+      },
+    },
+    async (req, reply) => {
+      const ev = await eventOf(req);
+      const material = deps.proofMaterial?.();
+      if (!material) throw new MssError('NOT_FOUND', { what: 'the timestamping authority\'s certificates (tsa.certFile, tsa.chainFile, tsa.caFile)' });
+      const proof = await deps.journal.proof(ev.seq);
+      const zip = await proofZip(proofFiles(proof, { tsaChainPem: material.tsaChainPem, caFile: 'tsa-ca.pem', caPem: material.caPem }), new Date(proof.seal.genTime));
+      return reply
+        .header('content-type', 'application/zip')
+        .header('content-disposition', `attachment; filename="preuve-evenement-${ev.seq}.zip"`)
+        .header('cache-control', 'no-store')
+        .send(zip);
     },
   );
 

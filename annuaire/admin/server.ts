@@ -2,6 +2,7 @@
 // HTTP listener (health, metrics). TLS 1.2+ with the platform's server certificate.
 import type { TlsOptions } from 'node:tls';
 import type { AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../../core/config/index.js';
@@ -58,6 +59,13 @@ export async function startAdmin(config: Config, log: Logger, db: Db, journal: J
     reportDir: join(config.dataDir, config.annuaire.import.reportDir),
     dashboardSources,
     certificateWarningMs: config.admin.certificateWarning,
+    proofMaterial: () => {
+      try {
+        return { tsaChainPem: readFileSync(config.tsa.certFile, 'utf8') + readFileSync(config.tsa.chainFile, 'utf8'), caPem: readFileSync(config.tsa.caFile, 'utf8') };
+      } catch {
+        return null; // an external TSA (tsa.url) whose certificates are not here: no proof to export
+      }
+    },
     log,
   };
   const app = await createAdminServer(deps, serverTlsOptions(loadTlsMaterial(config)), log);

@@ -1,3 +1,7 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import type { Browser, Page, Response } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,6 +13,7 @@ import { expectAccessible, launch, newPage as pageIn, poll, postWith, setCookies
 import { freePorts, startOperator, until, type TestOperator } from '../helpers/operator.js';
 import { testPki, type TestPki } from '../helpers/pki.js';
 import { encodeFile, mssanteLines } from '../helpers/rpps-generator.js';
+import { unzipEntries } from '../helpers/zip.js';
 import { call } from '../webmail/stack.js';
 
 // The operator console (webui/console/) in Debian's Chromium against a real operator (PGlite,
@@ -355,6 +360,91 @@ describe('the operator console', () => {
     await page.getByRole('button', { name: 'Créer la boîte' }).click();
     await poll(() => page.getByRole('alert').textContent()).toContain('Cette opération sort du périmètre de votre compte.');
     expect((await op.platform.journal.list({ type: 'policy.refused', actor: `admin:${admins.bzh}`, limit: 100 })).length).toBe(before + 2);
+    await context.close();
+  });
+
+  it('journal: filter by type, actor, subject and time; open an event; export its proof, which openssl verifies', async () => {
+    const { context, page } = await newPage();
+    const start = new Date(Date.now() - 1000);
+    await logIn(page, admins.national);
+    await page.getByRole('heading', { level: 1, name: 'Tableau de bord' }).waitFor();
+    await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'Journal' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Journal' }).waitFor();
+    await page.getByRole('row').nth(1).waitFor();
+    await expectAccessible(page, 'journal');
+    await shot(page, 'console-journal');
+
+    const filters = page.getByRole('search', { name: 'Filtrer le journal' });
+    const rowsText = async () => (await page.getByRole('row').allTextContents()).slice(1);
+    // Type and actor: this admin's logins.
+    await filters.getByLabel('Type').fill('admin.login');
+    await filters.getByLabel('Acteur').fill(`admin:${admins.national}`);
+    await filters.getByRole('button', { name: 'Filtrer' }).click();
+    await poll(async () => (await rowsText()).length).toBeGreaterThan(0);
+    expect((await rowsText()).every((r) => r.includes('admin.login') && r.includes(`admin:${admins.national}`))).toBe(true);
+    // A time range: from this test's start, the login just made is there; before it, none of today's.
+    const local = (d: Date) => new Date(d.getTime() - d.getTimezoneOffset() * 60_000).toISOString().slice(0, 19);
+    await filters.getByLabel('Depuis').fill(local(start));
+    await filters.getByRole('button', { name: 'Filtrer' }).click();
+    await poll(async () => (await rowsText()).length).toBe(1);
+    await filters.getByLabel('Depuis').fill('');
+    await filters.getByLabel("Jusqu'à").fill('2020-01-01T00:00:00');
+    await filters.getByRole('button', { name: 'Filtrer' }).click();
+    await page.getByText('Aucun événement ne correspond à ces filtres.').waitFor();
+
+    // By subject: a box's events, as its page links to them.
+    await page.goto(`${base}/ui/console/#/boite/${encodeURIComponent(box.bzhOrg)}`);
+    await page.getByRole('link', { name: 'Événements de cette boîte dans le journal' }).click();
+    await poll(async () => (await rowsText()).length).toBeGreaterThan(0);
+    expect((await rowsText()).every((r) => r.includes(box.bzhOrg))).toBe(true);
+    expect((await rowsText()).some((r) => r.includes('bal.created'))).toBe(true);
+    await page.getByRole('row').filter({ hasText: 'bal.created' }).getByRole('link').click();
+    await page.getByRole('heading', { level: 1, name: /^Événement n° \d+$/ }).waitFor();
+    const seq = Number((await page.getByRole('heading', { level: 1 }).textContent())!.replace(/\D/g, ''));
+    expect(await page.locator('pre.details').textContent()).toContain(FINESS.bzh);
+    await expectAccessible(page, 'a journal event');
+    await shot(page, 'console-evenement');
+
+    // Its proof: sealed within seconds by the running platform; until then the API says so and the page tells it.
+    await until(async () => (await op.platform.db.query<{ n: number }>('SELECT count(*)::int AS n FROM journal_seals WHERE last_seq >= $1', [seq])).rows[0].n > 0);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Exporter la preuve' }).click()]);
+    expect(download.suggestedFilename()).toBe(`preuve-evenement-${seq}.zip`);
+    await page.getByRole('status').filter({ hasText: `Preuve de l'événement n° ${seq} téléchargée` }).waitFor();
+    const files = await unzipEntries(readFileSync((await download.path())!));
+    expect([...files.keys()].sort()).toEqual(['README.txt', 'proof.json', 'stamped.bin', 'token.tsr', 'tsa-ca.pem', 'tsa-chain.pem']);
+    expect(JSON.parse(files.get('proof.json')!.toString()).event.seq).toBe(seq);
+    const dir = mkdtempSync(join(tmpdir(), 'mss-console-proof-'));
+    for (const [name, data] of files) writeFileSync(join(dir, name), data);
+    const out = execFileSync('openssl', ['ts', '-verify', '-data', 'stamped.bin', '-in', 'token.tsr', '-CAfile', 'tsa-ca.pem', '-untrusted', 'tsa-chain.pem'], { cwd: dir, encoding: 'utf8' });
+    expect(out).toContain('Verification: OK');
+    // The CA in the archive is the one the platform trusts.
+    expect(files.get('tsa-ca.pem')!.toString()).toBe(readFileSync(op.config.tsa.caFile, 'utf8'));
+    await context.close();
+  });
+
+  it("journal in a regional scope: only its events; another region's event is refused by the API, journalled, and does not tell whether it exists", async () => {
+    const idfEvent = (await op.platform.journal.list({ subject: box.idfOrg, limit: 1 }))[0];
+    const { context, page } = await newPage();
+    await logIn(page, admins.bzh);
+    await page.getByRole('heading', { level: 1, name: 'Tableau de bord' }).waitFor();
+    await page.goto(`${base}/ui/console/#/journal`);
+    await page.getByRole('row').nth(1).waitFor();
+    const text = (await page.getByRole('table').textContent())!;
+    expect(text).toContain(BZH);
+    expect(text).not.toContain(IDF);
+    const refusals = async () => (await op.platform.journal.list({ type: 'policy.refused', actor: `admin:${admins.bzh}`, limit: 100 })).length;
+    const before = await refusals();
+    await page.goto(`${base}/ui/console/#/journal/${idfEvent.seq}`);
+    await page.getByRole('heading', { level: 1, name: 'Erreur' }).waitFor();
+    expect(await page.getByRole('alert').textContent()).toContain('Cette opération sort du périmètre de votre compte.');
+    expect(await page.locator('main').textContent()).not.toContain(box.idfOrg);
+    expect(await refusals()).toBe(before + 1);
+    // A number no event has: the same refusal.
+    const none = (await page.evaluate(`fetch('/api/v1/journal/99999999').then(async (r) => [r.status, (await r.json()).title])`)) as [number, string];
+    expect(none).toEqual([403, 'ADMIN_OUT_OF_SCOPE']);
+    const proof = (await page.evaluate(`fetch('/api/v1/journal/${idfEvent.seq}/proof').then((r) => r.status)`)) as number;
+    expect(proof).toBe(403);
+    expect(await refusals()).toBe(before + 3);
     await context.close();
   });
 });

@@ -17,6 +17,8 @@ export class ApiError extends Error {
 
 export interface ApiClient {
   get<T>(path: string): Promise<T>;
+  /** A file the API answers (an archive, an attachment): its bytes, or the refusal as ApiError. */
+  blob(path: string): Promise<Blob>;
   send<T>(method: 'POST' | 'PATCH' | 'DELETE' | 'PUT', path: string, body?: unknown): Promise<T>;
   /** Whether the CSRF cookie is there: the browser had a session (perhaps expired). */
   hadSession(): boolean;
@@ -41,7 +43,7 @@ export function apiClient(o: {
   ended?(e: ApiError, path: string): boolean;
 }): ApiClient {
   const ended = o.ended ?? ((e: ApiError) => e.code === 'WEBMAIL_SESSION_INVALID');
-  async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  async function call<T>(method: string, path: string, body?: unknown, raw = false): Promise<T> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (method !== 'GET') headers['x-csrf-token'] = cookie(o.csrfCookie) ?? '';
     if (body !== undefined) headers['content-type'] = 'application/json';
@@ -52,6 +54,7 @@ export function apiClient(o: {
       throw new ApiError(0, 'NETWORK', 'the platform cannot be reached');
     }
     if (r.status === 204) return undefined as T;
+    if (raw && r.ok) return (await r.blob()) as T;
     const text = await r.text();
     let json: unknown = null;
     try {
@@ -69,6 +72,7 @@ export function apiClient(o: {
   }
   return {
     get: (path) => call('GET', path),
+    blob: (path) => call<Blob>('GET', path, undefined, true),
     send: (method, path, body) => call(method, path, body),
     hadSession: () => cookie(o.csrfCookie) !== null,
   };

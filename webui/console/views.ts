@@ -5,6 +5,7 @@ import type { ApiClient } from '../common/api.js';
 import type { AdminAccount } from './types.js';
 import { boxView, boxesView, newBoxView } from './boxes.js';
 import { dashboardView } from './dashboard.js';
+import { eventView, journalView } from './journal.js';
 
 export interface ViewContext {
   api: ApiClient;
@@ -26,4 +27,6 @@ export const views: View[] = [
   { path: /^\/boites\/?$/, show: boxesView },
   { path: /^\/boites\/nouvelle$/, show: newBoxView },
   { path: /^\/boite\/([^/]+)$/, show: boxView },
+  { path: /^\/journal\/?$/, show: journalView },
+  { path: /^\/journal\/([0-9]{1,15})$/, show: eventView },
 ];
