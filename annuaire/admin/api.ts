@@ -17,7 +17,7 @@ import { MssError } from '../../core/errors.js';
 import { strictRoutes } from '../../core/http.js';
 import type { Journal } from '../../core/journal/index.js';
 import type { Logger } from '../../core/logger.js';
-import { adminScope, verdictError, type AdminScope, type LoginThrottle, type Policy } from '../../core/policy/index.js';
+import { adminScope, inAdminScope, verdictError, type AdminScope, type AdminTarget, type LoginThrottle, type Policy } from '../../core/policy/index.js';
 import { proofFiles, proofZip } from '../../core/journal/proof-files.js';
 import {
   addMember,
@@ -634,17 +634,25 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
     },
   );
 
-  // One event, and its proof: a regional account may open those its list shows. Any other
-  // number — another scope's event, or none at all — is refused through core/policy
-  // (journalled) the same way, so the answer does not tell whether it exists.
+  // One event, and its proof: a regional account may open those its list shows, and core/policy
+  // decides on what ties the event to the scope — its box, or the boxes of the scope its
+  // person is attached to. Any other number (another scope's event, an event about no box or
+  // person, or none at all) is a national operation, refused the same way (journalled), so the
+  // answer does not tell whether it exists.
   const seqParam = { type: 'object', required: ['seq'], additionalProperties: false, properties: { seq: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER } } } as const;
   const eventAccess = access.targets(async (req) => {
+    const { seq } = req.params as { seq: number };
+    const national: AdminTarget[] = [{ kind: 'global', what: `journal event ${seq}` }];
     const scope = adminScope(principalOf(adminOf(req)));
     const subjects = await journalSubjects(req, scope);
-    if (!subjects) return [];
-    const { seq } = req.params as { seq: number };
+    if (!subjects) return national; // a national account: allowed whatever the target
     const ev = await deps.journal.get(seq);
-    return ev?.subject && subjects.includes(ev.subject) ? [] : [{ kind: 'global', what: `journal event ${seq}` }];
+    if (!ev?.subject || !subjects.includes(ev.subject)) return national;
+    const box = await findBal(deps.db, ev.subject);
+    if (box) return [mailboxTarget(box)];
+    const person = await findPerson(deps.db, { login: ev.subject });
+    const ties = person ? (await balsFor(deps.db, person, { includeClosed: true })).filter((b) => inAdminScope(scope, b)).map(mailboxTarget) : [];
+    return ties.length ? ties : national;
   });
   const eventOf = async (req: FastifyRequest) => {
     const { seq } = req.params as { seq: number };

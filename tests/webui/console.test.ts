@@ -6,7 +6,7 @@ import nodemailer from 'nodemailer';
 import type { Browser, Page, Response } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAdmin } from '../../annuaire/admin/accounts.js';
-import { createBal, createPerson } from '../../annuaire/bal/index.js';
+import { checkCredentials, createBal, createPerson } from '../../annuaire/bal/index.js';
 import { devIssuer, issueCertificate, newRsaKey } from '../../certs/pki.js';
 import { UI_CSP } from '../../core/web-ui.js';
 import { expectAccessible, launch, newPage as pageIn, poll, postWith, setCookiesOf, shot } from '../helpers/browser.js';
@@ -432,6 +432,10 @@ describe('the operator console', () => {
     const text = (await page.getByRole('table').textContent())!;
     expect(text).toContain(BZH);
     expect(text).not.toContain(IDF);
+    // One of its own: opened (core/policy allows it by the box it is about).
+    await page.getByRole('row').filter({ hasText: box.bzhOrg }).first().getByRole('link').click();
+    await page.getByRole('heading', { level: 1, name: /^Événement n° \d+$/ }).waitFor();
+    expect(await page.locator('dl.fiche').textContent()).toContain(box.bzhOrg);
     const refusals = async () => (await op.platform.journal.list({ type: 'policy.refused', actor: `admin:${admins.bzh}`, limit: 100 })).length;
     const before = await refusals();
     await page.goto(`${base}/ui/console/#/journal/${idfEvent.seq}`);
@@ -445,6 +449,84 @@ describe('the operator console', () => {
     const proof = (await page.evaluate(`fetch('/api/v1/journal/${idfEvent.seq}/proof').then((r) => r.status)`)) as number;
     expect(proof).toBe(403);
     expect(await refusals()).toBe(before + 3);
+    await context.close();
+  });
+
+  it('a technical box: an application certificate uploaded as a file, a wrong one refused with the reason, then revoked; the liste rouge set', async () => {
+    const { context, page } = await newPage();
+    await logIn(page, admins.national);
+    await page.getByRole('heading', { level: 1, name: 'Tableau de bord' }).waitFor();
+    await page.goto(`${base}/ui/console/#/boite/${encodeURIComponent(box.bzhApp)}`);
+    await page.getByRole('heading', { level: 1, name: box.bzhApp }).waitFor();
+    const certs = page.getByRole('region', { name: 'Certificats applicatifs' });
+    expect(await certs.getByRole('row').count()).toBe(2);
+    // The platform's own server certificate is no application's: refused, with the API's reason.
+    await certs.getByLabel('Fichier du certificat (PEM)').setInputFiles({ name: 'serveur.pem', mimeType: 'application/x-pem-file', buffer: Buffer.from(pki.read('server.pem')) });
+    await certs.getByRole('button', { name: 'Enregistrer le certificat' }).click();
+    await poll(() => certs.getByRole('alert').textContent()).toMatch(/La plateforme a refusé la demande : .+/);
+    // A new one for the laboratory's software.
+    const fresh = await issueCertificate(devIssuer(pki.dir), { type: 'application', name: 'logiciel-labo-2', organisation: 'Labo breton', organisationId: FINESS.bzh }, { keyPem: await newRsaKey(2048), validityDays: 365 });
+    await certs.getByLabel('Fichier du certificat (PEM)').setInputFiles({ name: 'labo.pem', mimeType: 'application/x-pem-file', buffer: Buffer.from(fresh.certPem) });
+    await certs.getByRole('button', { name: 'Enregistrer le certificat' }).click();
+    await page.getByRole('status').filter({ hasText: 'Certificat enregistré.' }).waitFor();
+    const row = page.getByRole('region', { name: 'Certificats applicatifs' }).getByRole('row').filter({ hasText: 'logiciel-labo-2' });
+    expect(await row.textContent()).toContain('en vigueur');
+    await expectAccessible(page, 'a technical box with its certificates');
+    await row.getByRole('button', { name: /^Révoquer le certificat/ }).click();
+    await page.getByRole('status').filter({ hasText: 'Certificat révoqué.' }).waitFor();
+    expect(await page.getByRole('region', { name: 'Certificats applicatifs' }).getByRole('row').filter({ hasText: 'logiciel-labo-2' }).textContent()).toContain('révoqué le');
+    const types = (await op.platform.journal.list({ subject: box.bzhApp, limit: 20 })).filter((e) => e.actor === `admin:${admins.national}`).map((e) => e.type);
+    expect(types).toEqual(expect.arrayContaining(['bal.cert.refused', 'bal.cert.registered', 'bal.cert.revoked']));
+
+    // Liste rouge: the box leaves the public directory.
+    await page.getByLabel("Liste rouge (la boîte n'est pas publiée dans l'annuaire)").check();
+    await page.getByRole('button', { name: 'Enregistrer les modifications' }).click();
+    await page.getByRole('status').filter({ hasText: 'Modifications enregistrées.' }).waitFor();
+    expect(await page.locator('dl.fiche').textContent()).toContain("Liste rougeoui (non publiée dans l'annuaire)");
+    const updated = (await op.platform.journal.list({ type: 'bal.updated', subject: box.bzhApp, limit: 1 }))[0];
+    expect(JSON.stringify(updated.details)).toContain('listeRouge');
+    // Nothing changed: said by the page, nothing sent.
+    await page.getByRole('button', { name: 'Enregistrer les modifications' }).click();
+    await poll(() => page.getByRole('form', { name: 'Modifier la boîte' }).getByRole('alert').textContent()).toBe("Rien n'a changé.");
+    await context.close();
+  });
+
+  it('persons: search, a new account tied to a box (its password shown once), a password reset; a regional admin sees only those of its scope', async () => {
+    const { context, page } = await newPage();
+    await logIn(page, admins.bzh);
+    await page.getByRole('heading', { level: 1, name: 'Tableau de bord' }).waitFor();
+    await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'Personnes' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Personnes' }).waitFor();
+    await page.getByRole('row').filter({ hasText: who.bzh.login }).waitFor();
+    expect(await page.getByRole('table').textContent()).not.toContain('dr.francilien');
+    await expectAccessible(page, 'persons');
+    await shot(page, 'console-personnes');
+
+    await page.getByLabel('Identifiant', { exact: true }).fill('secretaire.rennes');
+    await page.getByLabel('Nom (facultatif)', { exact: true }).fill('ROUX');
+    await page.getByLabel('Membre de la boîte').fill(box.bzhOrg);
+    await page.getByRole('button', { name: 'Créer le compte' }).click();
+    await page.getByText(`Compte secretaire.rennes créé et ajouté à ${box.bzhOrg}.`).waitFor();
+    const password = (await page.locator('code.secret').textContent())!;
+    expect(password.length).toBeGreaterThanOrEqual(12);
+    // The password works (the platform's one password check, as IMAP and the webmail use it).
+    expect(await checkCredentials(op.platform.db, 'secretaire.rennes', password)).toMatchObject({ ok: true });
+
+    // Out of scope: tying a new account to the other region's box.
+    await page.getByLabel('Identifiant', { exact: true }).fill('intrus.idf');
+    await page.getByLabel('Membre de la boîte').fill(box.idfOrg);
+    await page.getByRole('button', { name: 'Créer le compte' }).click();
+    await poll(() => page.getByRole('form', { name: 'Créer un compte' }).getByRole('alert').textContent()).toContain('Cette opération sort du périmètre de votre compte.');
+
+    // A reset: a new password, shown once.
+    await page.getByRole('searchbox', { name: 'Rechercher' }).fill('breton');
+    await page.getByRole('button', { name: 'Afficher' }).click();
+    await poll(() => page.getByRole('row').count()).toBe(2);
+    await page.getByRole('button', { name: `Nouveau mot de passe pour ${who.bzh.login}` }).click();
+    await page.getByText(`Mot de passe de ${who.bzh.login}, affiché une seule fois`).waitFor();
+    const reset = (await page.locator('code.secret').textContent())!;
+    expect(await checkCredentials(op.platform.db, who.bzh.login, reset)).toMatchObject({ ok: true });
+    who.bzh.password = reset;
     await context.close();
   });
 });

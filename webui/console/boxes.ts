@@ -20,7 +20,7 @@ function listHref(v: { q?: string; type?: string; status?: string; page?: number
   return `#/boites${qs ? `?${qs}` : ''}`;
 }
 
-const field = (id: string, label: string, control: HTMLElement, help?: string) =>
+export const field = (id: string, label: string, control: HTMLElement, help?: string) =>
   h('div', { class: 'champ' }, h('label', { for: id }, label), help ? h('p', { id: `${id}-aide`, class: 'aide' }, help) : null, control);
 const select = (id: string, options: Array<[string, string]>, value: string) => h('select', { id, name: id }, options.map(([v, l]) => h('option', { value: v, selected: v === value }, l)));
 
@@ -99,8 +99,11 @@ export async function boxesView(ctx: ViewContext, main: HTMLElement, _params: st
   return filtered ? 'Boîtes aux lettres (recherche)' : 'Boîtes aux lettres';
 }
 
+/** A mistake in a form the page itself sees (nothing chosen, nothing changed): its sentence is shown as it is. */
+export class FormError extends Error {}
+
 /** A form's submit that calls the API: the button waits, a refusal is said in the form's alert. */
-function submitting(form: HTMLFormElement, error: HTMLElement, run: () => Promise<void>) {
+export function submitting(form: HTMLFormElement, error: HTMLElement, run: () => Promise<void>) {
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     const button = form.querySelector<HTMLButtonElement>('button[type="submit"]');
@@ -109,7 +112,7 @@ function submitting(form: HTMLFormElement, error: HTMLElement, run: () => Promis
     try {
       await run();
     } catch (err) {
-      error.textContent = messageOf(err);
+      error.textContent = err instanceof FormError ? err.message : messageOf(err);
       error.focus();
     } finally {
       if (button) button.disabled = false;
@@ -231,24 +234,104 @@ export async function boxView(ctx: ViewContext, main: HTMLElement, params: strin
     );
   }
 
-  // Application certificates of a technical box.
-  const certs =
-    b.type === 'APP'
-      ? h(
-          'section',
-          { 'aria-labelledby': 'titre-certificats' },
-          h('h2', { id: 'titre-certificats' }, 'Certificats applicatifs'),
-          (b.certificates ?? []).length
-            ? h(
-                'ul',
-                {},
-                (b.certificates ?? []).map((c) =>
-                  h('li', {}, h('strong', {}, c.subject), ` — valable du ${shortDate(c.notBefore)} au ${shortDate(c.notAfter)}`, c.revokedAt ? ` — révoqué le ${shortDate(c.revokedAt)}` : '', h('br'), h('span', { class: 'aide' }, `Empreinte SHA-256 : ${c.fingerprint}`)),
-                ),
-              )
-            : h('p', {}, 'Aucun certificat enregistré.'),
-        )
-      : null;
+  // Application certificates of a technical box: register one (a PEM file or pasted), revoke one.
+  let certs: HTMLElement | null = null;
+  if (b.type === 'APP') {
+    const certError = h('p', { class: 'erreur', role: 'alert', tabindex: -1 });
+    const file = h('input', { id: 'cert-fichier', name: 'file', type: 'file', accept: '.pem,.crt,.cer,application/x-pem-file', 'aria-describedby': 'cert-fichier-aide' });
+    const pasted = h('textarea', { id: 'cert-pem', name: 'pem', rows: 6, spellcheck: 'false', 'aria-describedby': 'cert-pem-aide' });
+    const upload = h(
+      'form',
+      { class: 'formulaire', 'aria-labelledby': 'titre-cert-ajout' },
+      h('h3', { id: 'titre-cert-ajout' }, 'Enregistrer un certificat'),
+      field('cert-fichier', 'Fichier du certificat (PEM)', file, 'Le certificat du logiciel, suivi le cas échéant de ses autorités intermédiaires. Il doit porter l\'identifiant de la structure de la boîte.'),
+      field('cert-pem', 'Ou le certificat collé (PEM)', pasted, 'Le texte qui commence par -----BEGIN CERTIFICATE-----.'),
+      certError,
+      h('button', { type: 'submit' }, 'Enregistrer le certificat'),
+    );
+    submitting(upload, certError, async () => {
+      const pem = file.files?.[0] ? await file.files[0].text() : pasted.value.trim();
+      if (!pem) throw new FormError('Choisissez un fichier ou collez le certificat.');
+      await ctx.api.send<Bal>('POST', `${boxApi(b.address)}/certificates`, { pem });
+      ctx.go(here, 'Certificat enregistré.');
+    });
+    const rows = (b.certificates ?? []).map((c) => {
+      const revoke = c.revokedAt ? null : h('button', { type: 'button', class: 'danger', 'aria-label': `Révoquer le certificat ${c.subject}` }, 'Révoquer');
+      revoke?.addEventListener('click', async () => {
+        certError.textContent = '';
+        revoke.disabled = true;
+        try {
+          await ctx.api.send<Bal>('DELETE', `${boxApi(b.address)}/certificates/${encodeURIComponent(c.fingerprint)}`);
+          ctx.go(here, 'Certificat révoqué.');
+        } catch (e) {
+          certError.textContent = messageOf(e);
+          revoke.disabled = false;
+        }
+      });
+      return h(
+        'tr',
+        {},
+        h('td', { class: 'objet' }, c.subject, h('br'), h('span', { class: 'aide' }, `SHA-256 ${c.fingerprint}`)),
+        h('td', { class: 'date' }, `${shortDate(c.notBefore)} – ${shortDate(c.notAfter)}`),
+        h('td', {}, c.revokedAt ? `révoqué le ${shortDate(c.revokedAt)}` : 'en vigueur'),
+        h('td', {}, revoke),
+      );
+    });
+    certs = h(
+      'section',
+      { 'aria-labelledby': 'titre-certificats' },
+      h('h2', { id: 'titre-certificats' }, 'Certificats applicatifs'),
+      rows.length
+        ? h(
+            'div',
+            { class: 'table-defile' },
+            h(
+              'table',
+              { class: 'liste' },
+              h('caption', { class: 'lecteur' }, 'Certificats de la boîte'),
+              h('thead', {}, h('tr', {}, ['Certificat', 'Validité', 'État', 'Action'].map((c) => h('th', { scope: 'col' }, c)))),
+              h('tbody', {}, rows),
+            ),
+          )
+        : h('p', {}, 'Aucun certificat enregistré.'),
+      upload,
+    );
+  }
+
+  // What may change: names, service, responsible, liste rouge (the address and type never do).
+  const editError = h('p', { class: 'erreur', role: 'alert', tabindex: -1 });
+  const text = (id: string, value: string | null, max: number) => h('input', { id, name: id, value: value ?? '', maxlength: max });
+  const eName = text('m-nom', b.displayName, 200);
+  const eDesc = text('m-description', b.description, 500);
+  const eService = text('m-service', b.service, 200);
+  const eResp = text('m-responsable', b.responsible, 200);
+  const eRouge = h('input', { id: 'm-liste-rouge', name: 'listeRouge', type: 'checkbox', checked: b.listeRouge });
+  const edit = h(
+    'form',
+    { class: 'formulaire', 'aria-labelledby': 'titre-modifier' },
+    h('h2', { id: 'titre-modifier' }, 'Modifier la boîte'),
+    field('m-nom', 'Nom affiché', eName),
+    field('m-description', 'Description', eDesc),
+    field('m-service', 'Service', eService),
+    field('m-responsable', 'Responsable', eResp),
+    h('div', { class: 'champ case' }, eRouge, h('label', { for: 'm-liste-rouge' }, "Liste rouge (la boîte n'est pas publiée dans l'annuaire)")),
+    editError,
+    h('button', { type: 'submit' }, 'Enregistrer les modifications'),
+  );
+  submitting(edit, editError, async () => {
+    const change: Record<string, unknown> = {};
+    const put = (k: keyof Bal, input: HTMLInputElement) => {
+      if (input.value.trim() !== (b[k] ?? '')) change[k] = input.value.trim();
+    };
+    put('displayName', eName);
+    put('description', eDesc);
+    put('service', eService);
+    put('responsible', eResp);
+    if (eRouge.checked !== b.listeRouge) change.listeRouge = eRouge.checked;
+    if (!Object.keys(change).length) throw new FormError('Rien n\'a changé.');
+    await ctx.api.send<Bal>('PATCH', boxApi(b.address), change);
+    ctx.go(here, 'Modifications enregistrées.');
+  });
 
   fill(
     main,
@@ -272,6 +355,7 @@ export async function boxView(ctx: ViewContext, main: HTMLElement, params: strin
     h('p', {}, h('a', { href: `#/journal?sujet=${encodeURIComponent(b.address)}` }, 'Événements de cette boîte dans le journal')),
     members,
     certs,
+    edit,
     stateForm,
   );
   return b.address;

@@ -48,6 +48,7 @@ async function logout() {
 const SECTIONS: Array<[string, string, RegExp]> = [
   ['#/', 'Tableau de bord', /^#?\/?$/],
   ['#/boites', 'Boîtes aux lettres', /^#\/boite/],
+  ['#/personnes', 'Personnes', /^#\/personnes/],
   ['#/journal', 'Journal', /^#\/journal/],
 ];
 

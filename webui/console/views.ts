@@ -6,6 +6,7 @@ import type { AdminAccount } from './types.js';
 import { boxView, boxesView, newBoxView } from './boxes.js';
 import { dashboardView } from './dashboard.js';
 import { eventView, journalView } from './journal.js';
+import { personsView } from './persons.js';
 
 export interface ViewContext {
   api: ApiClient;
@@ -27,6 +28,7 @@ export const views: View[] = [
   { path: /^\/boites\/?$/, show: boxesView },
   { path: /^\/boites\/nouvelle$/, show: newBoxView },
   { path: /^\/boite\/([^/]+)$/, show: boxView },
+  { path: /^\/personnes\/?$/, show: personsView },
   { path: /^\/journal\/?$/, show: journalView },
   { path: /^\/journal\/([0-9]{1,15})$/, show: eventView },
 ];
