@@ -1,5 +1,6 @@
 // The national extractions applied (annuaire_import_files, written by importer.ts), newest
 // first per kind: what the console's dashboard shows as the last import and its report.
+import { basename } from 'node:path';
 import type { Queryable } from '../../core/db/index.js';
 
 export interface AppliedImport {
@@ -25,7 +26,8 @@ export async function lastImports(q: Queryable): Promise<AppliedImport[]> {
   return rows
     .map((r) => ({
       kind: r.kind,
-      file: r.file_name,
+      // The name as published (it carries the date), not where the server kept it while importing.
+      file: basename(r.file_name),
       extractionDate: new Date(r.extraction_date),
       importedAt: new Date(r.imported_at),
       lines: Number(r.lines),

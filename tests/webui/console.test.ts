@@ -214,7 +214,8 @@ describe('the operator console', () => {
     expect(await queue.textContent()).toMatch(/Messages en attente\s*1/);
     expect(await queue.textContent()).toMatch(/Le plus ancienreçu le \d\d\/\d\d\/\d{4}/);
     const imp = section("Dernier import de l'annuaire");
-    expect(await imp.textContent()).toContain(name);
+    expect(await imp.textContent()).toContain(`Fichier${name}`);
+    expect(await imp.textContent()).not.toContain('/uploads/');
     expect(await imp.textContent()).toMatch(/Lignes lues\s*20/);
     const alerts = section(/^Alertes/);
     expect(await alerts.textContent()).toContain(`Certificat applicatif de ${box.bzhApp} expire le`);
