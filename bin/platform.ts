@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
@@ -17,7 +18,10 @@ import { Supervisor } from '../core/supervisor.js';
 import { startMailstore, type Mailstore } from '../mailstore/dovecot.js';
 import { startDirectory, type Directory } from '../annuaire/ldap/index.js';
 import { balFactSource } from '../annuaire/bal/index.js';
-import { startAdmin } from '../annuaire/admin/server.js';
+import { startAdmin, type AdminService } from '../annuaire/admin/server.js';
+import type { DashboardSources } from '../annuaire/admin/dashboard.js';
+import { trafficFigures } from '../smtp/figures.js';
+import { dmpFailures } from '../dmp/figures.js';
 import { operatorDomains } from '../annuaire/admin/wiring.js';
 import { startPublicationSender } from '../annuaire/publication/index.js';
 import { whitelistFactSource } from '../annuaire/whitelist/index.js';
@@ -55,6 +59,8 @@ export interface Platform {
   smtp?: SmtpService;
   /** The IMAP proxy (993 / 143) in front of Dovecot; absent when imap.enabled is false. */
   imap?: ImapProxy;
+  /** The admin API and the operator console on its listener; absent when admin.enabled is false. */
+  admin?: AdminService;
   /** The webmail API (HTTPS/JSON as the person, over the IMAP proxy and submission); absent when disabled or without them. */
   webmail?: WebmailService;
   /** The DMP hand-off (dmp/): where ITI-41 submissions go, the local stand-in DMP when it runs, and the per-box rule watcher. */
@@ -109,7 +115,16 @@ export async function startPlatform(config: Config, log: Logger): Promise<Platfo
     // One password cache for every front too: a password verified on IMAP is known to submission.
     const credentialCache = new CredentialCache({ ttlMs: config.auth.cacheTtl, maxEntries: config.auth.cacheSize });
     const checkPassword = (user: string, secret: string) => checkCredentials(db, user, secret, { cache: credentialCache });
-    const admin = config.admin.enabled ? await startAdmin(config, log, db, journal, policy, throttle) : undefined;
+    // The console's dashboard reads the spool, the queue and the DMP hand-offs through their modules' own readers.
+    const dashboardSources: DashboardSources = {
+      traffic: (f) => trafficFigures(db, f),
+      dmpFailures: (f) => dmpFailures(db, f),
+      serverCertificate: () => {
+        const c = new X509Certificate(readFileSync(config.tls.certFile));
+        return { subject: c.subject.replace(/\n/g, ', '), notAfter: new Date(c.validTo) };
+      },
+    };
+    const admin = config.admin.enabled ? await startAdmin(config, log, db, journal, policy, throttle, dashboardSources) : undefined;
     if (admin) stops.push(() => admin.stop());
     const publisher = config.publication.url
       ? startPublicationSender(db, journal, { url: config.publication.url, token: config.publication.token, maxAttempts: config.publication.maxAttempts, retryBaseMs: config.publication.retryBase, timeoutMs: config.publication.timeout, intervalMs: config.publication.interval, log: log.child({ mod: 'publication' }) })
@@ -117,6 +132,7 @@ export async function startPlatform(config: Config, log: Logger): Promise<Platfo
     if (publisher) stops.push(() => publisher.stop());
     const adminEndpoints = [
       ...(admin ? [{ name: 'admin API', url: `${admin.url}/api/v1 (docs ${admin.url}/docs)` }] : []),
+      ...(admin ? [{ name: 'operator console', url: admin.console }] : []),
       ...(admin?.bootstrap ? [{ name: 'admin account', url: `${admin.bootstrap.login} / ${admin.bootstrap.password} — shown once, also in ${admin.bootstrap.file} (mode 0600); change it` }] : []),
     ];
     // --- end of the policy / admin / publication block.
@@ -303,6 +319,7 @@ export async function startPlatform(config: Config, log: Logger): Promise<Platfo
       throttle,
       smtp,
       imap,
+      admin,
       webmail,
       dmp,
       endpoints,

@@ -1,5 +1,5 @@
-// A browser's session on one of the platform's HTTPS APIs (the webmail today, the operator
-// console next): the API's own session token, held in a cookie the page's scripts cannot
+// A browser's session on one of the platform's HTTPS APIs (the webmail's and the admin API's,
+// for the operator console): the API's own session token, held in a cookie the page's scripts cannot
 // read, and a double-submit token against cross-site request forgery.
 //
 // Why this shape. A token kept by the page (localStorage, a variable) is readable by any
@@ -34,7 +34,16 @@ export interface BrowserSession {
   tokenOf(req: FastifyRequest): string | null;
   /** Why a cookie-authenticated request may not change anything, or null when it may. */
   forgeryOf(req: FastifyRequest, token: string): string | null;
+  /**
+   * The request's credential, as every API taking both reads it: an "Authorization: Bearer"
+   * token wins (only a browser sends the cookie, and only its requests need the CSRF check),
+   * else the cookie's token with `forgery` saying why it may not be used (null: it may).
+   */
+  credential(req: FastifyRequest): { token: string | null; viaCookie: boolean; forgery: string | null };
 }
+
+/** The token of an "Authorization: Bearer <token>" header, or null. */
+export const bearerOf = (req: FastifyRequest): string | null => /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? null;
 
 /** A browser's request sent by a page of another origin (its Origin header says so), or null. */
 export function foreignOrigin(req: FastifyRequest): string | null {
@@ -65,20 +74,27 @@ export function browserSession(name: string): BrowserSession {
   const csrfCookie = `__Host-${name}-csrf`;
   // __Host-: Secure, Path=/ and no Domain, enforced by the browser (no subdomain can plant one).
   const attrs = 'Path=/; Secure; SameSite=Strict';
+  const tokenOf = (req: FastifyRequest) => readCookie(req.headers.cookie, sessionCookie);
+  function forgeryOf(req: FastifyRequest, token: string): string | null {
+    if (SAFE_METHODS.has(req.method)) return null;
+    const foreign = foreignOrigin(req);
+    if (foreign) return foreign;
+    const sent = req.headers[CSRF_HEADER];
+    if (typeof sent !== 'string' || !sent) return `the ${CSRF_HEADER} header is missing`;
+    if (!same(sent, csrfOf(token))) return `the ${CSRF_HEADER} header does not match the session`;
+    return null;
+  }
   return {
     sessionCookie,
     csrfCookie,
     open: (token) => [`${sessionCookie}=${token}; ${attrs}; HttpOnly`, `${csrfCookie}=${csrfOf(token)}; ${attrs}`],
     close: [`${sessionCookie}=; ${attrs}; HttpOnly; Max-Age=0`, `${csrfCookie}=; ${attrs}; Max-Age=0`],
-    tokenOf: (req) => readCookie(req.headers.cookie, sessionCookie),
-    forgeryOf(req, token) {
-      if (SAFE_METHODS.has(req.method)) return null;
-      const foreign = foreignOrigin(req);
-      if (foreign) return foreign;
-      const sent = req.headers[CSRF_HEADER];
-      if (typeof sent !== 'string' || !sent) return `the ${CSRF_HEADER} header is missing`;
-      if (!same(sent, csrfOf(token))) return `the ${CSRF_HEADER} header does not match the session`;
-      return null;
+    tokenOf,
+    forgeryOf,
+    credential(req) {
+      const cookie = req.headers.authorization ? null : tokenOf(req);
+      if (cookie === null) return { token: bearerOf(req), viaCookie: false, forgery: null };
+      return { token: cookie, viaCookie: true, forgery: forgeryOf(req, cookie) };
     },
   };
 }

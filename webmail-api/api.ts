@@ -58,8 +58,6 @@ export interface ApiContext {
 /** The session of an authenticated request (set by the onRequest hook). */
 export const sessionOf = (req: FastifyRequest): WebSession => req.webSession!;
 
-export const bearer = (req: FastifyRequest): string | null => /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? null;
-
 /** The web pages' session: the same token in an HttpOnly cookie, CSRF-checked (core/browser-session.ts). */
 export const webCookies = browserSession('mss-webmail');
 
@@ -77,12 +75,8 @@ export async function webmailApi(app: FastifyInstance, ctx: ApiContext): Promise
   // token such as Pro Santé Connect's would be checked here the same way and map to a person).
   app.addHook('onRequest', async (req, reply) => {
     if (req.routeOptions.config.access?.kind === 'public') return;
-    // A bearer token wins: only a browser sends the cookie, and only its requests need the CSRF check.
-    const cookieToken = req.headers.authorization ? null : webCookies.tokenOf(req);
-    const viaCookie = cookieToken !== null;
-    const token = cookieToken ?? bearer(req);
-    const forged = cookieToken ? webCookies.forgeryOf(req, cookieToken) : null;
-    if (forged) throw await forgeryRefused(ctx, req, forged);
+    const { token, viaCookie, forgery } = webCookies.credential(req);
+    if (forgery) throw await forgeryRefused(ctx, req, forgery);
     const principal = token ? await ctx.sessions.verify(token) : null;
     if (!token || !principal) {
       // A token that died (logout elsewhere, password reset, age) leaves no connection behind.

@@ -6,9 +6,11 @@
 // the mailbox named in the path, the admin's scope for a list — is fetched here and handed
 // over (boxOf, scopeOf), so a handler cannot read outside the scope by forgetting a check.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { browserSession } from '../../core/browser-session.js';
 import type { Db } from '../../core/db/index.js';
 import { MssError } from '../../core/errors.js';
 import { PUBLIC, type AccessRule } from '../../core/http.js';
+import type { Journal } from '../../core/journal/index.js';
 import { adminScope, verdictError, type AdminScope, type AdminTarget, type Policy } from '../../core/policy/index.js';
 import { findBal, type Bal } from '../bal/index.js';
 import { accountForToken, principalOf, type AdminAccount } from './accounts.js';
@@ -39,9 +41,24 @@ export const access = {
   targets: (of: (req: FastifyRequest) => Promise<AdminTarget[]>): AdminAccess => ({ kind: 'targets', of }),
 };
 
+/**
+ * The operator console's session (webui/console/): the admin API's own token in an HttpOnly
+ * cookie, CSRF-checked — the webmail's scheme, one implementation (core/browser-session.ts).
+ */
+export const adminCookies = browserSession('mss-admin');
+
+/** A request that may have been forged by another site: journalled, and the refusal to throw. */
+export async function forgeryRefused(journal: Pick<Journal, 'append'>, req: FastifyRequest, reason: string): Promise<MssError> {
+  await journal.append({ type: 'admin.csrf.refused', actor: 'anonymous', details: { route: `${req.method} ${req.routeOptions.url}`, reason, remote: req.ip } });
+  return new MssError('ADMIN_CSRF_INVALID', { reason });
+}
+
 declare module 'fastify' {
   interface FastifyRequest {
     admin?: AdminAccount;
+    /** The session token the request came with (bearer or cookie), and whether it came in the cookie. */
+    adminToken?: string;
+    adminViaCookie?: boolean;
     adminScope?: AdminScope;
     adminBox?: Bal;
   }
@@ -82,7 +99,7 @@ export const scopeOf = (req: FastifyRequest): AdminScope => {
 };
 
 /** The two hooks, for the admin API plugin. */
-export function enforceAccess(app: FastifyInstance, deps: { db: Db; policy: Policy }): void {
+export function enforceAccess(app: FastifyInstance, deps: { db: Db; policy: Policy; journal: Pick<Journal, 'append'> }): void {
   const allow = async (req: FastifyRequest, targets: AdminTarget[]) => {
     const v = await deps.policy.mayAdminister(principalOf(adminOf(req)), targets, { front: 'admin-api', remote: req.ip });
     if (!v.ok) throw verdictError(v);
@@ -91,13 +108,18 @@ export function enforceAccess(app: FastifyInstance, deps: { db: Db; policy: Poli
   // Before the body is read: an unauthenticated upload is refused at once.
   app.addHook('onRequest', async (req, reply) => {
     if (ruleOf(req)?.kind === 'public') return;
-    const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
-    const account = m ? await accountForToken(deps.db, m[1]) : null;
+    const { token, viaCookie, forgery } = adminCookies.credential(req);
+    if (forgery) throw await forgeryRefused(deps.journal, req, forgery);
+    const account = token ? await accountForToken(deps.db, token) : null;
     if (!account) {
       void reply.header('www-authenticate', 'Bearer realm="mss-admin"');
+      // An ended session's cookies go too: the console shows its login again.
+      if (viaCookie) void reply.header('set-cookie', adminCookies.close);
       throw new MssError('AUTH_FAILED');
     }
     req.admin = account;
+    req.adminToken = token!;
+    req.adminViaCookie = viaCookie;
   });
 
   // After validation: the rule sees well-formed input.

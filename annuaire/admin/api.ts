@@ -12,11 +12,13 @@ import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Db } from '../../core/db/index.js';
+import { foreignOrigin } from '../../core/browser-session.js';
 import { MssError } from '../../core/errors.js';
 import { strictRoutes } from '../../core/http.js';
 import type { Journal } from '../../core/journal/index.js';
 import type { Logger } from '../../core/logger.js';
-import { verdictError, type LoginThrottle, type Policy } from '../../core/policy/index.js';
+import { adminScope, inAdminScope, verdictError, type AdminScope, type AdminTarget, type LoginThrottle, type Policy } from '../../core/policy/index.js';
+import { proofFiles, proofZip } from '../../core/journal/proof-files.js';
 import {
   addMember,
   balsFor,
@@ -44,8 +46,9 @@ import { generatePassword } from '../bal/credentials.js';
 import { importFiles } from '../import/importer.js';
 import { RejectReport, defaultReportName } from '../import/report.js';
 import { importWhitelist, readWhitelistSource } from '../whitelist/index.js';
-import { access, adminOf, boxOf, enforceAccess, mailboxAt, mailboxTarget, scopeOf } from './access.js';
-import { adminLogin, createAdmin, listAdmins, revokeToken } from './accounts.js';
+import { access, adminCookies, adminOf, boxOf, enforceAccess, forgeryRefused, mailboxAt, mailboxTarget, scopeOf } from './access.js';
+import { adminLogin, createAdmin, listAdmins, principalOf, revokeToken } from './accounts.js';
+import { dashboard, type DashboardSources } from './dashboard.js';
 import * as S from './schemas.js';
 import { searchNational } from './search.js';
 
@@ -61,6 +64,12 @@ export interface AdminApiDeps {
   uploadDir: string;
   /** Where extraction reject reports are written. */
   reportDir: string;
+  /** The dashboard's figures from the other modules (wired by the platform); absent: those figures are null. */
+  dashboardSources?: DashboardSources;
+  /** admin.certificateWarning: certificates expiring within this are on the dashboard. */
+  certificateWarningMs?: number;
+  /** What a journal event's proof needs besides the journal: the TSA's certificate chain and root (tsa.*). Absent: no proof export. */
+  proofMaterial?: () => { tsaChainPem: string; caPem: string } | null;
   log?: Logger;
 }
 
@@ -79,6 +88,19 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
   };
   const tag = (t: string) => ({ tags: [t], security: [{ bearer: [] }] });
 
+  const loginBody = { type: 'object', required: ['login', 'password'], additionalProperties: false, properties: { login: { type: 'string', minLength: 1, maxLength: 128 }, password: { type: 'string', minLength: 1, maxLength: 1024 } } } as const;
+  /** The one password login of both routes below: throttled (core/policy), every attempt journalled. */
+  const logIn = async (req: FastifyRequest) => {
+    const { login, password } = req.body as { login: string; password: string };
+    const g = await deps.throttle.guard({ realm: 'admin', user: login, source: req.ip, front: 'admin-api' }, () => adminLogin(deps.db, deps.journal, login, password, deps.tokenTtlMs, req.ip), (r) => r === null);
+    if (!g.ok) {
+      await deps.journal.append({ type: 'admin.login.failed', actor: `admin:${login.trim().slice(0, 64)}`, details: { reason: 'throttled', throttled: g.who, remote: req.ip } });
+      throw verdictError(g.refusal);
+    }
+    if (!g.value) throw new MssError('AUTH_FAILED');
+    return g.value;
+  };
+
   app.post(
     `${PREFIX}/login`,
     {
@@ -86,28 +108,66 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
       schema: {
         tags: ['session'],
         summary: 'Log in: a bearer token for the Authorization header',
-        body: { type: 'object', required: ['login', 'password'], additionalProperties: false, properties: { login: { type: 'string', minLength: 1, maxLength: 128 }, password: { type: 'string', minLength: 1, maxLength: 1024 } } },
+        body: loginBody,
         response: { 200: { type: 'object', properties: { token: { type: 'string' }, expiresAt: { type: 'string', format: 'date-time' }, account: { $ref: 'AdminAccount#' } } }, 401: { $ref: 'Problem#' }, 429: { $ref: 'Problem#' }, 503: { $ref: 'Problem#' } },
       },
     },
-    async (req) => {
-      const { login, password } = req.body as { login: string; password: string };
-      const g = await deps.throttle.guard({ realm: 'admin', user: login, source: req.ip, front: 'admin-api' }, () => adminLogin(deps.db, deps.journal, login, password, deps.tokenTtlMs, req.ip), (r) => r === null);
-      if (!g.ok) {
-        await deps.journal.append({ type: 'admin.login.failed', actor: `admin:${login.trim().slice(0, 64)}`, details: { reason: 'throttled', throttled: g.who, remote: req.ip } });
-        throw verdictError(g.refusal);
-      }
-      if (!g.value) throw new MssError('AUTH_FAILED');
-      return g.value;
+    async (req) => logIn(req),
+  );
+
+  app.post(
+    `${PREFIX}/web/login`,
+    {
+      config: { access: access.public },
+      schema: {
+        tags: ['session'],
+        summary: 'Log in from the operator console: the session token is set in an HttpOnly cookie, never given to the page',
+        description: `Same credential and refusals as POST ${PREFIX}/login. The answer sets ${adminCookies.sessionCookie} (HttpOnly, Secure, SameSite=Strict) and ${adminCookies.csrfCookie}, whose value the page sends back in the X-CSRF-Token header of every request that changes something.`,
+        body: loginBody,
+        response: { 200: { type: 'object', properties: { expiresAt: { type: 'string', format: 'date-time' }, account: { $ref: 'AdminAccount#' } } }, 401: { $ref: 'Problem#' }, 403: { $ref: 'Problem#' }, 429: { $ref: 'Problem#' }, 503: { $ref: 'Problem#' } },
+      },
+    },
+    async (req, reply) => {
+      // No CSRF token exists yet: a JSON body (strictRoutes refuses a form's types) and SameSite
+      // keep other sites out; an Origin of another site is refused as well (login CSRF).
+      const foreign = foreignOrigin(req);
+      if (foreign) throw await forgeryRefused(deps.journal, req, foreign);
+      const { token, expiresAt, account } = await logIn(req);
+      void reply.header('set-cookie', adminCookies.open(token)).header('cache-control', 'no-store');
+      return { expiresAt, account };
     },
   );
 
   app.post(`${PREFIX}/logout`, { config: { access: access.self }, schema: { ...tag('session'), summary: 'End this session (the token stops working)', response: { 204: { type: 'null' } } } }, async (req, reply) => {
-    await revokeToken(deps.db, (req.headers.authorization ?? '').replace(/^Bearer\s+/i, ''));
+    await revokeToken(deps.db, req.adminToken!);
+    if (req.adminViaCookie) void reply.header('set-cookie', adminCookies.close);
     return reply.code(204).send();
   });
 
   app.get(`${PREFIX}/me`, { config: { access: access.self }, schema: { ...tag('session'), summary: 'The logged-in account and its scope', response: { 200: { $ref: 'AdminAccount#' } } } }, async (req) => adminOf(req));
+
+  app.get(
+    `${PREFIX}/dashboard`,
+    {
+      config: { access: access.scoped },
+      schema: {
+        ...tag('dashboard'),
+        summary: "The console's dashboard, in the admin's scope: boxes by type, mail since `since`, what waits, the last national imports, alerts",
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { since: { type: 'string', format: 'date-time', pattern: '^(19|20|21)[0-9]{2}-', description: 'start of "today" as the admin counts it (default: midnight UTC)' } },
+        },
+        response: { 200: S.dashboard, ...S.errors },
+      },
+    },
+    async (req) => {
+      const q = req.query as { since?: string };
+      const now = new Date();
+      const since = q.since ? new Date(q.since) : new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
+      return dashboard(deps.db, scopeOf(req), { since, now, certificateWarningMs: deps.certificateWarningMs ?? 30 * 86_400_000, sources: deps.dashboardSources });
+    },
+  );
 
   // --- mailboxes -------------------------------------------------------------------------
   app.get(
@@ -528,6 +588,13 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
     },
   );
 
+  /** The journal subjects an admin reads: null for a national account; else its scope's boxes and persons, and its own account. */
+  const journalSubjects = async (req: FastifyRequest, scope: AdminScope): Promise<string[] | null> => {
+    const inScope = await subjectsInScope(deps.db, scope);
+    return inScope ? [...inScope, actor(req)] : null;
+  };
+  const dateParam = { type: 'string', format: 'date-time', pattern: '^(19|20|21)[0-9]{2}-' } as const;
+
   app.get(
     `${PREFIX}/journal`,
     {
@@ -544,7 +611,8 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
             actor: { type: 'string', maxLength: 200 },
             subject: { type: 'string', maxLength: 254 },
             // Years 1900–2199: PostgreSQL has no year 0 (0001-01-01T00:00:00+14:00 is one), and nothing was journalled outside them.
-            since: { type: 'string', format: 'date-time', pattern: '^(19|20|21)[0-9]{2}-' },
+            since: dateParam,
+            until: { ...dateParam, description: 'events before this instant' },
             beforeSeq: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
             limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
           },
@@ -553,15 +621,74 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
       },
     },
     async (req) => {
-      const q = req.query as { type?: string; typePrefix?: string; actor?: string; subject?: string; since?: string; beforeSeq?: number; limit: number };
-      const inScope = await subjectsInScope(deps.db, scopeOf(req));
+      const q = req.query as { type?: string; typePrefix?: string; actor?: string; subject?: string; since?: string; until?: string; beforeSeq?: number; limit: number };
+      const subjects = await journalSubjects(req, scopeOf(req));
       const box = q.subject ? await findBal(deps.db, q.subject) : null;
       return deps.journal.list({
         ...q,
         subject: box ? box.address : q.subject,
         since: q.since ? new Date(q.since) : undefined,
-        ...(inScope ? { subjects: [...inScope, actor(req)] } : {}),
+        until: q.until ? new Date(q.until) : undefined,
+        ...(subjects ? { subjects } : {}),
       });
+    },
+  );
+
+  // One event, and its proof: a regional account may open those its list shows, and core/policy
+  // decides on what ties the event to the scope — its box, or the boxes of the scope its
+  // person is attached to. Any other number (another scope's event, an event about no box or
+  // person, or none at all) is a national operation, refused the same way (journalled), so the
+  // answer does not tell whether it exists.
+  const seqParam = { type: 'object', required: ['seq'], additionalProperties: false, properties: { seq: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER } } } as const;
+  const eventAccess = access.targets(async (req) => {
+    const { seq } = req.params as { seq: number };
+    const national: AdminTarget[] = [{ kind: 'global', what: `journal event ${seq}` }];
+    const scope = adminScope(principalOf(adminOf(req)));
+    const subjects = await journalSubjects(req, scope);
+    if (!subjects) return national; // a national account: allowed whatever the target
+    const ev = await deps.journal.get(seq);
+    if (!ev?.subject || !subjects.includes(ev.subject)) return national;
+    const box = await findBal(deps.db, ev.subject);
+    if (box) return [mailboxTarget(box)];
+    const person = await findPerson(deps.db, { login: ev.subject });
+    const ties = person ? (await balsFor(deps.db, person, { includeClosed: true })).filter((b) => inAdminScope(scope, b)).map(mailboxTarget) : [];
+    return ties.length ? ties : national;
+  });
+  const eventOf = async (req: FastifyRequest) => {
+    const { seq } = req.params as { seq: number };
+    const ev = await deps.journal.get(seq);
+    if (!ev) throw new MssError('JOURNAL_EVENT_NOT_FOUND', { id: seq });
+    return ev;
+  };
+
+  app.get(
+    `${PREFIX}/journal/:seq`,
+    { config: { access: eventAccess }, schema: { ...tag('audit'), summary: 'One journal event', params: seqParam, response: { 200: { $ref: 'JournalEvent#' }, ...S.errors } } },
+    async (req) => eventOf(req),
+  );
+
+  app.get(
+    `${PREFIX}/journal/:seq/proof`,
+    {
+      config: { access: eventAccess },
+      schema: {
+        ...tag('audit'),
+        summary: 'The proof of one event, as a ZIP: the event, its Merkle path, the sealed text and its RFC 3161 timestamp token, checkable with openssl ts -verify (as `mss journal export`)',
+        params: seqParam,
+        response: { 200: { description: 'application/zip', type: 'string', format: 'binary' }, ...S.errors, 503: { $ref: 'Problem#' } },
+      },
+    },
+    async (req, reply) => {
+      const ev = await eventOf(req);
+      const material = deps.proofMaterial?.();
+      if (!material) throw new MssError('NOT_FOUND', { what: 'the timestamping authority\'s certificates (tsa.certFile, tsa.chainFile, tsa.caFile)' });
+      const proof = await deps.journal.proof(ev.seq);
+      const zip = await proofZip(proofFiles(proof, { tsaChainPem: material.tsaChainPem, caFile: 'tsa-ca.pem', caPem: material.caPem }), new Date(proof.seal.genTime));
+      return reply
+        .header('content-type', 'application/zip')
+        .header('content-disposition', `attachment; filename="preuve-evenement-${ev.seq}.zip"`)
+        .header('cache-control', 'no-store')
+        .send(zip);
     },
   );
 

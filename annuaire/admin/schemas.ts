@@ -91,3 +91,49 @@ export const reasonBody = optionalBody({ reason: { type: 'string', maxLength: 50
 export const rawBody = (description: string) => ({ description }) as const;
 
 export const errors = { 400: { $ref: 'Problem#' }, 401: { $ref: 'Problem#' }, 403: { $ref: 'Problem#' }, 404: { $ref: 'Problem#' }, 409: { $ref: 'Problem#' } } as const;
+
+const count = { type: 'integer' } as const;
+/** GET /dashboard (annuaire/admin/dashboard.ts). */
+export const dashboard = {
+  type: 'object',
+  properties: {
+    since: date,
+    scope: { type: 'string', enum: ['national', 'regional'] },
+    boxes: { type: 'array', items: { type: 'object', properties: { type: balType, active: count, closed: count } } },
+    traffic: {
+      type: ['object', 'null'],
+      description: 'null when the platform runs without SMTP',
+      properties: { received: count, sent: count, queued: count, oldest: ndate, deferred: count, oldestDeferred: ndate },
+    },
+    imports: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          kind: { type: 'string', enum: ['activity', 'mssante'] },
+          file: str,
+          extractionDate: date,
+          importedAt: date,
+          lines: count,
+          rejected: count,
+          counts: { type: 'object', additionalProperties: true },
+          actor: str,
+          forced: { type: 'boolean' },
+          journalSeq: { type: ['integer', 'null'] },
+        },
+      },
+    },
+    alerts: {
+      type: 'object',
+      properties: {
+        certificates: { type: 'array', items: { type: 'object', properties: { address: str, fingerprint: str, subject: str, notAfter: date } } },
+        serverCertificate: { type: ['object', 'null'], properties: { subject: str, notAfter: date } },
+        deferred: { type: ['object', 'null'], properties: { count, oldest: ndate } },
+        dmp: {
+          type: ['object', 'null'],
+          properties: { count, since: date, latest: { type: ['object', 'null'], properties: { bal: str, at: date, error: nstr } } },
+        },
+      },
+    },
+  },
+} as const;

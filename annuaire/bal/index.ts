@@ -1,7 +1,7 @@
 // annuaire/bal — the operator's own mailboxes (PER / ORG / APP / CAB), their members and
 // application certificates, and the local accounts with their credentials.
 export * from './model.js';
-export { findBal, balsFor, balsForApplication, listBals, findPerson, listPersons, subjectsInScope, type BalFilter, type PersonRef } from './lookups.js';
+export { findBal, balsFor, balsForApplication, listBals, findPerson, listPersons, subjectsInScope, countBals, balAddressesInScope, expiringAppCertificates, type BalFilter, type PersonRef } from './lookups.js';
 export { createBal, updateBal, closeBal, reopenBal, addMember, removeMember, registerAppCertificate, revokeAppCertificate, type NewBal, type BalChanges } from './mailboxes.js';
 export {
   createPerson,

@@ -230,3 +230,35 @@ export async function subjectsInScope(q: Queryable, scope: AdminScope): Promise<
 }
 
 export type { BalRow, PersonRow };
+
+/** The operator's mailboxes in this scope counted by type and status (the console's dashboard). */
+export async function countBals(q: Queryable, scope: AdminScope): Promise<Array<{ type: Bal['type']; active: number; closed: number }>> {
+  const p: unknown[] = [];
+  const { rows } = await q.query<{ type: Bal['type']; active: number; closed: number }>(
+    `SELECT type, count(*) FILTER (WHERE status = 'active')::int AS active, count(*) FILTER (WHERE status = 'closed')::int AS closed
+       FROM bal_mailboxes b WHERE ${scopeCondition(scope, p)} GROUP BY type ORDER BY type`,
+    p,
+  );
+  return rows;
+}
+
+/** The addresses of the mailboxes in this scope, open or closed; null for `everywhere` (no restriction). */
+export async function balAddressesInScope(q: Queryable, scope: AdminScope): Promise<string[] | null> {
+  if (scope.kind === 'everywhere') return null;
+  const p: unknown[] = [];
+  return (await q.query<{ address: string }>(`SELECT address FROM bal_mailboxes b WHERE ${scopeCondition(scope, p)}`, p)).rows.map((r) => r.address);
+}
+
+/** Application certificates in force on open mailboxes of this scope that expire before `before` (expired ones included), soonest first. */
+export async function expiringAppCertificates(q: Queryable, scope: AdminScope, before: Date, limit = 50): Promise<Array<{ address: string; fingerprint: string; subject: string; notAfter: Date }>> {
+  const p: unknown[] = [before];
+  const cond = scopeCondition(scope, p);
+  p.push(limit);
+  const { rows } = await q.query<{ address: string; fingerprint: string; subject: string; not_after: Date }>(
+    `SELECT b.address, c.fingerprint, c.subject, c.not_after FROM bal_app_certificates c JOIN bal_mailboxes b ON b.id = c.bal_id
+      WHERE c.revoked_at IS NULL AND b.status = 'active' AND c.not_after < $1 AND ${cond}
+      ORDER BY c.not_after, b.address LIMIT $${p.length}`,
+    p,
+  );
+  return rows.map((r) => ({ address: r.address, fingerprint: r.fingerprint, subject: r.subject, notAfter: new Date(r.not_after) }));
+}

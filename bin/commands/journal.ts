@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { checkProof } from '../../core/journal/index.js';
+import { proofFiles } from '../../core/journal/proof-files.js';
 import { ExitError, action, configFrom, readJournal, withConfigOptions, withDb, withJournal } from '../cli.js';
 import { journalAnchorFile, journalTimestamping } from '../sealing.js';
 
@@ -105,35 +105,13 @@ export function registerJournal(program: Command) {
       withReader(opts, async (j, c) => {
         const seq = Number(opts.event);
         if (!Number.isInteger(seq) || seq < 1) throw new ExitError(`--event must be an event number (1, 2, …), got "${opts.event}"`, 2);
-        const proof = await j.proof(seq);
-        const problem = checkProof(proof);
-        if (problem) throw new ExitError(`event ${seq} cannot be proven: ${problem}; run "mss journal verify"`);
         const out = resolve(opts.dir);
+        const files = proofFiles(await j.proof(seq), { tsaChainPem: readFileSync(c.tsa.certFile, 'utf8') + readFileSync(c.tsa.chainFile, 'utf8'), caFile: c.tsa.caFile, dir: out });
         mkdirSync(out, { recursive: true });
-        writeFileSync(join(out, 'stamped.bin'), proof.stamped);
-        writeFileSync(join(out, 'token.tsr'), proof.token);
-        writeFileSync(join(out, 'tsa-chain.pem'), readFileSync(c.tsa.certFile, 'utf8') + readFileSync(c.tsa.chainFile, 'utf8'));
-        writeFileSync(join(out, 'proof.json'), JSON.stringify(proof, (k, v) => (k === 'stamped' || k === 'token' ? undefined : v), 2) + '\n');
+        for (const f of files) writeFileSync(join(out, f.name), f.data);
         const cmd = `openssl ts -verify -data ${join(out, 'stamped.bin')} -in ${join(out, 'token.tsr')} -CAfile ${c.tsa.caFile} -untrusted ${join(out, 'tsa-chain.pem')}`;
-        writeFileSync(join(out, 'README.txt'), proofReadme(seq, cmd));
         process.stdout.write(`proof of event ${seq} written to ${out}\ncheck the timestamp with:\n  ${cmd}\n`);
       }),
     ),
   );
-}
-
-function proofReadme(seq: number, cmd: string): string {
-  return `Proof of journal event ${seq}
-
-1. proof.json "event" holds the event; "hashedText" is the exact text hashed:
-     event.hash = SHA-256( event.prevHash + "\\n" + hashedText )
-2. "merkle.path" leads from that hash to the Merkle root of its sealed batch
-   (RFC 6962 style: leaf = SHA-256(0x00 || hash), node = SHA-256(0x01 || left || right);
-   "side" says where the sibling sits).
-3. stamped.bin is the text the timestamping authority signed; its "root=" line is
-   merkle.root.
-4. token.tsr is the RFC 3161 TimeStampResp over stamped.bin. Check it with:
-     ${cmd}
-   which prints "Verification: OK".
-`;
 }

@@ -177,6 +177,7 @@ export const schema = {
     port: port(8443, 'HTTPS port of the admin API (0 = any free port).'),
     tokenTtl: duration(15 * 60_000, 'How long a bearer token from POST /api/v1/login stays valid.'),
     bootstrapLogin: str('admin', 'Login of the national admin account created on the first start; its generated password is printed once and written to <dataDir>/admin-bootstrap.txt (mode 0600).'),
+    certificateWarning: duration(30 * 86_400_000, 'The operator console\'s dashboard warns of a certificate (a technical box\'s, the platform\'s own) that expires within this time.'),
   },
   publication: {
     url: url('Endpoint of the national annuaire that BAL publications (FHIR Patch in a transaction Bundle) are POSTed to. Empty: they are queued, not sent.'),

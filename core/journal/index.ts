@@ -245,7 +245,7 @@ export class Journal {
   }
 
   /** The audit trail, newest first, optionally filtered; `subjects` keeps only events about one of them (an admin's scope). */
-  async list(f: { type?: string; typePrefix?: string; actor?: string; subject?: string; subjects?: readonly string[]; since?: Date; beforeSeq?: number; limit?: number } = {}): Promise<JournalEvent[]> {
+  async list(f: { type?: string; typePrefix?: string; actor?: string; subject?: string; subjects?: readonly string[]; since?: Date; until?: Date; beforeSeq?: number; limit?: number } = {}): Promise<JournalEvent[]> {
     const where: string[] = [];
     const p: unknown[] = [];
     const add = (sql: string, v: unknown) => {
@@ -258,6 +258,7 @@ export class Journal {
     if (f.subject) add('subject = ?', f.subject);
     if (f.subjects) add('subject = ANY(?::text[])', [...f.subjects]);
     if (f.since) add('at >= ?', f.since);
+    if (f.until) add('at < ?', f.until);
     if (f.beforeSeq) add('seq < ?', f.beforeSeq);
     p.push(Math.min(f.limit ?? 100, 1000));
     const { rows } = await this.db.query<RowShape>(

@@ -1,7 +1,5 @@
-import { request } from 'node:https';
-import { join } from 'node:path';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
-import type { Browser, BrowserContext, Page, Response } from 'playwright-core';
+import type { Browser, Page, Response } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enableTotp, totpCode } from '../../annuaire/bal/index.js';
 import { UI_CSP } from '../../core/web-ui.js';
@@ -9,7 +7,7 @@ import type { WebmailService } from '../../webmail-api/index.js';
 import { freePorts, startOperator, until, type TestOperator } from '../helpers/operator.js';
 import { testPki, type TestPki } from '../helpers/pki.js';
 import { call, startTestWebmail } from '../webmail/stack.js';
-import { expectAccessible, launch } from './browser.js';
+import { expectAccessible, launch, newPage as pageIn, poll, postWith as postTo, shot } from '../helpers/browser.js';
 
 // The browser webmail (webui/webmail/) in Debian's Chromium against a real operator (PGlite,
 // slapd, Dovecot, SMTP, IMAP proxy) and the webmail API in its worker process, as
@@ -118,38 +116,8 @@ afterAll(async () => {
 const home = () => `${web.url}/`;
 
 /** A POST with exactly these headers (what another site's page, or a forger, could send). */
-const postWith = (headers: Record<string, string>, path = '/api/v1/logout', body?: unknown) =>
-  new Promise<number>((resolve, reject) => {
-    const u = new URL(path, web.url);
-    const data = body === undefined ? undefined : JSON.stringify(body);
-    const all = data ? { ...headers, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(data)) } : headers;
-    const req = request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', headers: all, ca, servername: 'localhost' }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('error', reject);
-    req.end(data);
-  });
-
-/** Playwright's and vitest's own waits have short default timeouts (30 s, 1 s): here the wait is for the condition, vitest's test timeout being the only net. */
-const NET = 550_000;
-const poll = <T>(fn: () => Promise<T>) => expect.poll(fn, { timeout: NET, interval: 100 });
-
-/** With MSS_WEBUI_SCREENSHOTS=DIR, the README's screenshots are taken from these tests. */
-async function shot(page: Page, name: string): Promise<void> {
-  const dir = process.env.MSS_WEBUI_SCREENSHOTS;
-  if (dir) await page.screenshot({ path: join(dir, `${name}.png`) });
-}
-
-async function newPage(viewport = { width: 1280, height: 800 }): Promise<{ context: BrowserContext; page: Page; requests: string[] }> {
-  const context = await browser.newContext({ viewport, locale: 'fr-FR', acceptDownloads: true });
-  context.setDefaultTimeout(NET);
-  context.setDefaultNavigationTimeout(NET);
-  const page = await context.newPage();
-  const requests: string[] = [];
-  context.on('request', (r) => void requests.push(r.url()));
-  return { context, page, requests };
-}
+const postWith = (headers: Record<string, string>, path = '/api/v1/logout', body?: unknown) => postTo(web.url, ca, headers, path, body);
+const newPage = (viewport?: { width: number; height: number }) => pageIn(browser, viewport);
 
 async function logIn(page: Page, u: { login: string; password: string }, otp?: () => string): Promise<Response> {
   await page.goto(home());

@@ -17,6 +17,8 @@ export class ApiError extends Error {
 
 export interface ApiClient {
   get<T>(path: string): Promise<T>;
+  /** A file the API answers (an archive, an attachment): its bytes, or the refusal as ApiError. */
+  blob(path: string): Promise<Blob>;
   send<T>(method: 'POST' | 'PATCH' | 'DELETE' | 'PUT', path: string, body?: unknown): Promise<T>;
   /** Whether the CSRF cookie is there: the browser had a session (perhaps expired). */
   hadSession(): boolean;
@@ -34,8 +36,14 @@ function cookie(name: string): string | null {
  * A client of one API. `onExpired` runs when a request is refused for want of a live session
  * (expired, closed elsewhere): the page goes back to its login with a message.
  */
-export function apiClient(o: { csrfCookie: string; onExpired(): void }): ApiClient {
-  async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+export function apiClient(o: {
+  csrfCookie: string;
+  onExpired(): void;
+  /** Whether a refusal says the session ended (default: the webmail's WEBMAIL_SESSION_INVALID). */
+  ended?(e: ApiError, path: string): boolean;
+}): ApiClient {
+  const ended = o.ended ?? ((e: ApiError) => e.code === 'WEBMAIL_SESSION_INVALID');
+  async function call<T>(method: string, path: string, body?: unknown, raw = false): Promise<T> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (method !== 'GET') headers['x-csrf-token'] = cookie(o.csrfCookie) ?? '';
     if (body !== undefined) headers['content-type'] = 'application/json';
@@ -46,6 +54,7 @@ export function apiClient(o: { csrfCookie: string; onExpired(): void }): ApiClie
       throw new ApiError(0, 'NETWORK', 'the platform cannot be reached');
     }
     if (r.status === 204) return undefined as T;
+    if (raw && r.ok) return (await r.blob()) as T;
     const text = await r.text();
     let json: unknown = null;
     try {
@@ -56,13 +65,14 @@ export function apiClient(o: { csrfCookie: string; onExpired(): void }): ApiClie
     if (!r.ok) {
       const p = (json ?? {}) as { title?: string; detail?: string };
       const e = new ApiError(r.status, p.title ?? `HTTP_${r.status}`, p.detail ?? r.statusText);
-      if (e.code === 'WEBMAIL_SESSION_INVALID') o.onExpired();
+      if (ended(e, path)) o.onExpired();
       throw e;
     }
     return json as T;
   }
   return {
     get: (path) => call('GET', path),
+    blob: (path) => call<Blob>('GET', path, undefined, true),
     send: (method, path, body) => call(method, path, body),
     hadSession: () => cookie(o.csrfCookie) !== null,
   };
@@ -79,11 +89,14 @@ export function messageOf(e: unknown): string {
     case 'WEBMAIL_SESSION_INVALID':
       return 'Votre session a expiré. Reconnectez-vous.';
     case 'WEBMAIL_CSRF_INVALID':
+    case 'ADMIN_CSRF_INVALID':
       return 'La demande a été refusée par mesure de sécurité. Rechargez la page et réessayez.';
     case 'WEBMAIL_BAL_REFUSED':
       return `Vous n'avez pas accès à cette boîte aux lettres. (${e.detail})`;
     case 'WEBMAIL_IMAP_UNAVAILABLE':
       return 'Le service de messagerie est momentanément indisponible. Réessayez dans un instant.';
+    case 'ADMIN_OUT_OF_SCOPE':
+      return `Cette opération sort du périmètre de votre compte. (${e.detail})`;
     case 'NETWORK':
       return 'La plateforme ne répond pas. Vérifiez votre connexion et réessayez.';
     case 'NOT_FOUND':

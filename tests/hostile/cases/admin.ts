@@ -5,6 +5,7 @@ import type { Case } from '../harness.js';
 import type { AdminCtx } from '../admin.js';
 import { https, httpOutcome } from '../http.js';
 import { DOMAIN } from '../platform.js';
+import { csrfOf } from '../../../core/browser-session.js';
 
 const NO_TOKEN = { code: 401, enhanced: 'AUTH_FAILED', text: /^authentication failed: unknown user name or wrong credential$/ } as const;
 const invalid = (text: RegExp) => ({ code: 400, enhanced: 'BAD_REQUEST', text }) as const;
@@ -33,6 +34,8 @@ export const adminCases: Array<Case<AdminCtx>> = [
     expect: NO_TOKEN,
   },
   { name: 'a wrong password', send: (x) => x.api('POST', '/login', { as: 'none', json: { login: x.h.admin.regional.login, password: 'not the password 2026' } }), expect: NO_TOKEN },
+  // --- the operator console's browser session: the token in its cookie, CSRF on what changes anything (webui/console/) ---
+  ...consoleSessionCases(),
   { name: 'an unknown login', send: (x) => x.api('POST', '/login', { as: 'none', json: { login: 'personne', password: 'whatever password' } }), expect: NO_TOKEN },
   {
     name: 'a password sent as a number is refused, not turned into a string',
@@ -213,4 +216,23 @@ async function auditTrail(x: AdminCtx, path: string) {
 
 async function fetchToken(x: AdminCtx): Promise<string> {
   return (await https(x.url, x.h.ca, 'POST', '/api/v1/login', { json: x.h.admin.national })).json().token as string;
+}
+
+/** The console's session (core/browser-session.ts, as the webmail's): forged requests refused with ADMIN_CSRF_INVALID, journalled. */
+function consoleSessionCases(): Array<Case<AdminCtx>> {
+  const forged = (text: RegExp) => ({ code: 403, enhanced: 'ADMIN_CSRF_INVALID', text }) as const;
+  const cookie = (token: string) => `__Host-mss-admin-session=${token}`;
+  const change = (x: AdminCtx, headers: Record<string, string>) => x.api('PATCH', `/bals/${enc(x.h.org)}`, { as: 'none', json: { description: 'changé par un faussaire' }, headers });
+  // From an address of its own: the corpus's other failed logins are counted per address too.
+  const webLogin = (x: AdminCtx, headers: Record<string, string>) => x.api('POST', '/web/login', { as: 'none', json: { login: 'personne', password: 'not the password 2026' }, headers, from: '127.0.0.10' });
+  return [
+    { name: 'a console cookie session changing a box without the CSRF header', send: (x) => change(x, { cookie: cookie(x.tokens.national) }), expect: forged(/the x-csrf-token header is missing; reload the page/) },
+    { name: 'a console cookie session with a made-up CSRF header', send: (x) => change(x, { cookie: cookie(x.tokens.national), 'x-csrf-token': 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' }), expect: forged(/the x-csrf-token header does not match the session/) },
+    { name: "a console cookie session with another session's CSRF value", send: (x) => change(x, { cookie: cookie(x.tokens.national), 'x-csrf-token': csrfOf(x.tokens.regional) }), expect: forged(/does not match the session/) },
+    { name: 'a console cookie session with the right CSRF value from another site', send: (x) => change(x, { cookie: cookie(x.tokens.national), 'x-csrf-token': csrfOf(x.tokens.national), origin: 'https://evil.example' }), expect: forged(/it comes from another site \(https:\/\/evil\.example\)/) },
+    { name: 'a console cookie session from a sandboxed frame (Origin: null)', send: (x) => change(x, { cookie: cookie(x.tokens.national), 'x-csrf-token': csrfOf(x.tokens.national), origin: 'null' }), expect: forged(/it comes from another site \(null\)/) },
+    { name: 'a made-up console cookie token with its own CSRF value', send: (x) => change(x, { cookie: cookie('mssadm_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'), 'x-csrf-token': csrfOf('mssadm_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA') }), expect: NO_TOKEN },
+    { name: 'the console login posted by another site', send: (x) => webLogin(x, { origin: 'https://evil.example' }), expect: forged(/it comes from another site/) },
+    { name: 'the console login with a wrong password', send: (x) => webLogin(x, {}), expect: NO_TOKEN },
+  ];
 }

@@ -4,8 +4,10 @@
 // __Host- cookies, no certificate interstitial — without turning certificate checks off.
 import { createHash, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { request } from 'node:https';
 import { createRequire } from 'node:module';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { join } from 'node:path';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { expect } from 'vitest';
 
 export const CHROMIUM = process.env.MSS_CHROMIUM ?? '/usr/bin/chromium';
@@ -51,4 +53,45 @@ export async function expectAccessible(page: Page, what: string): Promise<void> 
     all.filter((v) => v.impact === 'serious' || v.impact === 'critical'),
     what,
   ).toEqual([]);
+}
+
+/** Playwright's and vitest's own waits have short default timeouts (30 s, 1 s): the tests wait for the condition, vitest's test timeout being the only net. */
+export const NET = 550_000;
+export const poll = <T>(fn: () => Promise<T>) => expect.poll(fn, { timeout: NET, interval: 100 });
+
+/** With MSS_WEBUI_SCREENSHOTS=DIR, the README's screenshots are taken from the browser tests. */
+export async function shot(page: Page, name: string): Promise<void> {
+  const dir = process.env.MSS_WEBUI_SCREENSHOTS;
+  if (dir) await page.screenshot({ path: join(dir, `${name}.png`) });
+}
+
+/** A fresh browser context (no cookie) in French at this size, waiting only on conditions; `requests` lists every URL it asked for. */
+export async function newPage(browser: Browser, viewport = { width: 1280, height: 800 }): Promise<{ context: BrowserContext; page: Page; requests: string[] }> {
+  const context = await browser.newContext({ viewport, locale: 'fr-FR', acceptDownloads: true });
+  context.setDefaultTimeout(NET);
+  context.setDefaultNavigationTimeout(NET);
+  const page = await context.newPage();
+  const requests: string[] = [];
+  context.on('request', (r) => void requests.push(r.url()));
+  return { context, page, requests };
+}
+
+/** A POST to `base` with exactly these headers (what another site's page, or a forger, could send); the status. */
+export function postWith(base: string, ca: string, headers: Record<string, string>, path: string, body?: unknown): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    const u = new URL(path, base);
+    const data = body === undefined ? undefined : JSON.stringify(body);
+    const all = data ? { ...headers, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(data)) } : headers;
+    const req = request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', headers: all, ca, servername: 'localhost' }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+/** The Set-Cookie values of a response. */
+export async function setCookiesOf(r: { headersArray(): Promise<Array<{ name: string; value: string }>> }): Promise<string[]> {
+  return (await r.headersArray()).filter((x) => x.name.toLowerCase() === 'set-cookie').map((x) => x.value);
 }
