@@ -443,8 +443,8 @@ describe('reading a big message by its sections', () => {
       const [a, b] = [await read(bySections, t1, uid), await read(whole, t2, uid)];
       expect(a.status).toBe(200);
       expect(a.json()).toEqual(b.json());
-      // Again on the same connection: date, size and structure are kept from the first read
-      // (the FETCH asks for flags and content only); the same answer, by the same sections.
+      // Again on the same connection: the same answer, from the copy the first read rendered
+      // (webmail.renderCache; its FETCH asks for the flags and one byte of the text).
       expect((await read(bySections, t1, uid)).json()).toEqual(b.json());
       const m = a.json();
       expect(m.text).toContain('accentué : é à ç ô.');
