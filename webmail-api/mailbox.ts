@@ -327,13 +327,13 @@ export async function readMessage<R>(
         const validity = c.mailbox ? String(c.mailbox.uidValidity) : '';
         const copy = o.rendered?.(validity);
         if (copy !== undefined) {
-          // Rendered before: the message's flags, and one byte of its text — a read of the
-          // message's content, which the proxy journals as such (imap-proxy/trace.ts
-          // readItems), on this person's own connection. No answer, or NIL for the text (what
-          // Dovecot gives for a message expunged by another session, on a view not yet told):
-          // it is gone, as the whole message's FETCH would have said.
-          const m = await fetchOneSynced(c, uid, { uid: true, flags: true, bodyParts: [{ key: 'TEXT', maxLength: 1 }] }, stale);
-          if (!m || !Buffer.isBuffer(m.bodyParts?.get('text'))) throw notFound(bal, folder, uid);
+          // Rendered before: the message's flags, and its first byte — a read of the message,
+          // which the proxy journals as such (imap-proxy/trace.ts readItems), on this person's
+          // own connection; the first byte, not the text's, so Dovecot need not parse the
+          // header. No answer (a message expunged, by another session too): it is gone, as
+          // the whole message's FETCH says.
+          const m = await fetchOneSynced(c, uid, { uid: true, flags: true, source: { start: 0, maxLength: 1 } }, stale);
+          if (!m || !m.source) throw notFound(bal, folder, uid);
           const flags = await markedSeen(c, uid, flagsOf(m.flags), o.markSeen);
           return { validity, flags, rendered: copy };
         }

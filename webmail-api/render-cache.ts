@@ -8,7 +8,7 @@
 //
 // What a copy does not skip: the read still runs on the person's own IMAP connection to
 // the box (so the proxy's login decision applies as for a first read) and still asks that
-// connection for the message (its flags and one byte of its text, mailbox.ts): the message
+// connection for the message (its flags and first byte, mailbox.ts): the message
 // must still exist, and the proxy journals the read as it journals every other. Bounded by
 // webmail.renderCache bytes (the rendered JSON's length), least recently used first out.
 export class RenderCache<V> {
