@@ -366,7 +366,7 @@ export async function readMessage<R>(
   );
 }
 
-/** Reading opens the message: \\Seen is set when asked and not set yet. */
+/** Reading opens the message: \Seen is set when asked and not set yet. */
 async function markedSeen(c: ImapFlow, uid: number, flags: Flags, markSeen: boolean): Promise<Flags> {
   if (markSeen && !flags.seen) {
     await c.messageFlagsAdd(String(uid), ['\\Seen'], { uid: true });

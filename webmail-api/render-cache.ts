@@ -30,7 +30,7 @@ export class RenderCache<V> {
     return e.value;
   }
 
-  /** Keeps `value` (its size given by the caller) unless it alone exceeds the bound. */
+  /** Keeps `value` (its size given by the caller), unless it is over an eighth of the bound: one huge message would push out many. */
   put(key: string, value: V, bytes: number): void {
     if (bytes > this.maxBytes / 8) return;
     const old = this.entries.get(key);
