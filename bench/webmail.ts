@@ -32,7 +32,7 @@
 // one (startPlatform: PGlite by default, PostgreSQL with MSS_DATABASE_URL). Loopback only.
 //
 //   node dist/bench/webmail.js [--clients 100] [--seconds 10] [--rate 200] [--sessions 50]
-//        [--messages 500] [--only saturation,open] [--webmail-workers N] [--imap-workers N]
+//        [--messages 500] [--only saturation,open] [--webmail-workers N] [--imap-workers N] [--render-cache BYTES]
 //        [--cpu-profile FILE]
 import { fork } from 'node:child_process';
 import { Session } from 'node:inspector';
@@ -64,6 +64,7 @@ const { values: args } = parseArgs({
     ops: { type: 'string', default: 'list,read' },
     'webmail-workers': { type: 'string' },
     'imap-workers': { type: 'string' },
+    'render-cache': { type: 'string' },
     'cpu-profile': { type: 'string' },
     child: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
@@ -81,6 +82,7 @@ if (args.help) {
       '  --messages N        messages in the mailbox',
       '  --ops list,read     the operations measured at saturation',
       '  --webmail-workers N, --imap-workers N   override webmail.workers / imap.workers (default: the platform\'s defaults)',
+      '  --render-cache BYTES  override webmail.renderCache (0: every read parses the message, as a first read does)',
       '  --cpu-profile FILE  V8 CPU profile of the platform\'s process over the measured passes',
       '  MSS_DATABASE_URL=postgres://… runs the platform on PostgreSQL instead of PGlite',
       '',
@@ -426,7 +428,7 @@ async function main() {
       smtp: { mxPort: 0, submissionPort: 0, submissionsPort: 0 },
       // Every client comes from 127.0.0.1 here, the API's own connections too: lift the per-address cap.
       imap: { port: 0, starttlsPort: 0, maxPreAuthPerSource: 10_000, ...(args['imap-workers'] ? { workers: Number(args['imap-workers']) } : {}) },
-      webmail: { port: 0, ...(args['webmail-workers'] ? { workers: Number(args['webmail-workers']) } : {}) },
+      webmail: { port: 0, ...(args['webmail-workers'] ? { workers: Number(args['webmail-workers']) } : {}), ...(args['render-cache'] !== undefined ? { renderCache: Number(args['render-cache']) } : {}) },
       // …and every one of them opens the same box (a busy hour spreads over many): lift Dovecot's per-box-and-address cap.
       mailstore: { maxUserIpConnections: 10_000 },
       dmp: { standin: false },
@@ -434,7 +436,7 @@ async function main() {
   });
   const w = config.webmail as { workers?: number };
   say(
-    `bench/webmail — mailbox of ${messages} messages; database ${config.database.url ? 'PostgreSQL' : 'PGlite'}; imap.workers ${config.imap.workers}${w.workers !== undefined ? `, webmail.workers ${w.workers}` : ''}; load average ${load()}`,
+    `bench/webmail — mailbox of ${messages} messages; database ${config.database.url ? 'PostgreSQL' : 'PGlite'}; imap.workers ${config.imap.workers}${w.workers !== undefined ? `, webmail.workers ${w.workers}` : ''}; webmail.renderCache ${config.webmail.renderCache}; load average ${load()}`,
   );
   const platform = await startPlatform(config, silentLogger);
   const profiler = args['cpu-profile'] ? new Session() : undefined;

@@ -12,6 +12,8 @@ import type { ApiDeps } from './deps.js';
 import type { LoginFn } from './login.js';
 import type { ImapPool, WebSession } from './imap-pool.js';
 import type { SessionCache } from './session-cache.js';
+import type { RenderCache } from './render-cache.js';
+import type { RenderedMessage } from './render.js';
 import { mailRoutes } from './routes-mail.js';
 import { sendRoutes } from './routes-send.js';
 import { sessionRoutes } from './routes-session.js';
@@ -53,7 +55,12 @@ export interface ApiContext {
   maxUpload: number;
   /** webmail.readWhole: a message up to this size is read whole, a bigger one by its sections. */
   readWhole: number;
+  /** Messages rendered before (webmail.renderCache); null: none kept. */
+  rendered: RenderCache<RenderedRead> | null;
 }
+
+/** A read's answer without its flags (which change): what render-cache.ts keeps. */
+export type RenderedRead = Omit<RenderedMessage, 'parsed'> & { date: string | null; size: number };
 
 /** The session of an authenticated request (set by the onRequest hook). */
 export const sessionOf = (req: FastifyRequest): WebSession => req.webSession!;

@@ -8,11 +8,12 @@ import { serverTlsOptions } from '../certs/tls.js';
 import type { Config } from '../core/config/index.js';
 import { createFastify, openApiDocs } from '../core/http.js';
 import { serveUi, UI_PREFIX } from '../core/web-ui.js';
-import { webmailApi, PREFIX, WEBMAIL_ACCESS_KINDS } from './api.js';
+import { webmailApi, PREFIX, WEBMAIL_ACCESS_KINDS, type RenderedRead } from './api.js';
 import type { ApiDeps, WebmailDeps } from './deps.js';
 import { ImapPool } from './imap-pool.js';
 import { passwordLogin, type LoginFn } from './login.js';
 import { SessionCache } from './session-cache.js';
+import { RenderCache } from './render-cache.js';
 import { startWebmailWorkers } from './workers.js';
 
 export type { WebmailDeps } from './deps.js';
@@ -47,7 +48,7 @@ export async function createWebmailServer(config: WebmailConfig, deps: ApiDeps, 
   });
   // The browser webmail (webui/webmail/), on the API it calls: same origin, so its session cookie and CSP 'self' cover both.
   await serveUi(app, { trees: ['common', 'webmail'], home: 'webmail/' });
-  await app.register(webmailApi, { deps, pool, sessions, login, hostname: config.operator.hostname, maxUpload: config.webmail.maxUpload, readWhole: config.webmail.readWhole });
+  await app.register(webmailApi, { deps, pool, sessions, login, hostname: config.operator.hostname, maxUpload: config.webmail.maxUpload, readWhole: config.webmail.readWhole, rendered: config.webmail.renderCache > 0 ? new RenderCache<RenderedRead>(config.webmail.renderCache) : null });
   app.addHook('onClose', async () => pool.stop());
   return { app, pool, sessions };
 }

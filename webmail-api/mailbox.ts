@@ -290,11 +290,7 @@ export async function fetchMessage(c: ImapFlow, bal: string, folder: string, uid
     try {
       const m = await fetchOneSynced(c, uid, { uid: true, source: true, flags: true, internalDate: true, size: true, bodyStructure: true }, stale);
       if (!m || !m.source) throw notFound(bal, folder, uid);
-      const flags = flagsOf(m.flags);
-      if (markSeen && !flags.seen) {
-        await c.messageFlagsAdd(String(uid), ['\\Seen'], { uid: true });
-        flags.seen = true;
-      }
+      const flags = await markedSeen(c, uid, flagsOf(m.flags), markSeen);
       return { raw: m.source, flags, date: iso(m.internalDate), size: m.size ?? m.source.length, structure: m.bodyStructure };
     } catch (e) {
       throw imapError(e, `read message ${uid}`);
@@ -309,12 +305,18 @@ export async function fetchMessage(c: ImapFlow, bal: string, folder: string, uid
  * `sections(structure)` names — header, text parts, attachments' decoded sizes — so its
  * attachments are not downloaded; when it names none, the rest is fetched and it is whole.
  */
-export async function readMessage(
+export async function readMessage<R>(
   c: ImapFlow,
   bal: string,
   folder: string,
   uid: number,
-  o: { markSeen: boolean; whole: number; sections: (s: MessageStructureObject | undefined) => { plain: string; html: string | null; sized: string[] } | null },
+  o: {
+    markSeen: boolean;
+    whole: number;
+    sections: (s: MessageStructureObject | undefined) => { plain: string; html: string | null; sized: string[] } | null;
+    /** The message as rendered before (render-cache.ts), by the folder's UIDVALIDITY. */
+    rendered?: (validity: string) => R | undefined;
+  },
 ) {
   return inFolder(
     c,
@@ -322,6 +324,19 @@ export async function readMessage(
     folder,
     async (stale) => {
       try {
+        const validity = c.mailbox ? String(c.mailbox.uidValidity) : '';
+        const copy = o.rendered?.(validity);
+        if (copy !== undefined) {
+          // Rendered before: the message's flags, and its first byte — a read of the message,
+          // which the proxy journals as such (imap-proxy/trace.ts readItems), on this person's
+          // own connection; the first byte, not the text's, so Dovecot need not parse the
+          // header. No answer (a message expunged, by another session too): it is gone, as
+          // the whole message's FETCH says.
+          const m = await fetchOneSynced(c, uid, { uid: true, flags: true, source: { start: 0, maxLength: 1 } }, stale);
+          if (!m || !m.source) throw notFound(bal, folder, uid);
+          const flags = await markedSeen(c, uid, flagsOf(m.flags), o.markSeen);
+          return { validity, flags, rendered: copy };
+        }
         // A message listed (or read) before on this connection: its date, size and structure
         // are known, and the FETCH asks only for the flags and the content.
         const kept = metas(c, folder).get(uid);
@@ -341,17 +356,23 @@ export async function readMessage(
           if (!rest || !rest.source) throw notFound(bal, folder, uid);
           content = { raw: rest.source };
         }
-        if (o.markSeen && !flags.seen) {
-          await c.messageFlagsAdd(String(uid), ['\\Seen'], { uid: true });
-          flags.seen = true;
-        }
-        return { ...meta, content };
+        await markedSeen(c, uid, flags, o.markSeen);
+        return { ...meta, validity, content };
       } catch (e) {
         throw imapError(e, `read message ${uid}`);
       }
     },
     { sync: false },
   );
+}
+
+/** Reading opens the message: \Seen is set when asked and not set yet. */
+async function markedSeen(c: ImapFlow, uid: number, flags: Flags, markSeen: boolean): Promise<Flags> {
+  if (markSeen && !flags.seen) {
+    await c.messageFlagsAdd(String(uid), ['\\Seen'], { uid: true });
+    flags.seen = true;
+  }
+  return flags;
 }
 
 interface Sections {

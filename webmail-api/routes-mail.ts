@@ -6,6 +6,7 @@ import { isMssError, MssError, problem } from '../core/errors.js';
 import { access, PREFIX, sessionOf, type ApiContext } from './api.js';
 import { deleteMessage, fetchMessage, listFolders, listMessages, moveMessage, openAttachment, readMessage, setFlags, type ListQuery } from './mailbox.js';
 import { carriesDocuments, plain, renderMessage, renderSections, textSections } from './render.js';
+import { RenderCache } from './render-cache.js';
 import * as S from './schemas.js';
 
 const tag = (t: string) => ({ tags: [t], security: [{ bearer: [] }] });
@@ -72,13 +73,18 @@ export function mailRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const { bal, folder, uid } = req.params as MessageParams;
       const { markSeen } = req.query as { markSeen: boolean };
       const documentsOf = deps.documentsOf;
-      const m = await onBox(req, bal, (c) => readMessage(c, bal, folder, uid, { markSeen, whole: ctx.readWhole, sections: (s) => textSections(s, { documents: !!documentsOf }) }));
+      const copies = ctx.rendered;
+      const m = await onBox(req, bal, (c) =>
+        readMessage(c, bal, folder, uid, { markSeen, whole: ctx.readWhole, sections: (s) => textSections(s, { documents: !!documentsOf }), rendered: copies ? (v) => copies.get(RenderCache.key(bal, folder, v, uid)) : undefined }),
+      );
+      if ('rendered' in m) return { uid, bal, folder, ...m.rendered, flags: m.flags };
       const r = 'raw' in m.content ? await renderMessage(m.content.raw, m.structure) : await renderSections(m.content.header, m.content.plain, m.content.html, m.structure!, m.content.sizes);
       let documents: unknown;
       let documentsError: { title: string; detail: string } | undefined;
-      if (documentsOf && r.parsed && 'raw' in m.content && carriesDocuments(r.parsed)) {
+      const withDocuments = !!(documentsOf && r.parsed && 'raw' in m.content && carriesDocuments(r.parsed));
+      if (withDocuments) {
         try {
-          documents = plain(await documentsOf(m.content.raw));
+          documents = plain(await documentsOf!((m.content as { raw: Buffer }).raw));
         } catch (e) {
           // A refused archive is shown as such with its reason; the message itself still reads.
           if (!isMssError(e)) req.log.error({ err: e }, 'reading the documents of a message failed');
@@ -87,6 +93,11 @@ export function mailRoutes(app: FastifyInstance, ctx: ApiContext): void {
         }
       }
       const { parsed: _p, ...shown } = r;
+      // Kept for the next read, unless it carries clinical documents (the dmp/ readers are asked each time).
+      if (copies && !withDocuments) {
+        const copy = { date: m.date, size: m.size, ...shown };
+        copies.put(RenderCache.key(bal, folder, m.validity, uid), copy, Buffer.byteLength(JSON.stringify(copy)));
+      }
       return { uid, bal, folder, date: m.date, size: m.size, flags: m.flags, ...shown, ...(documents !== undefined ? { documents } : {}), ...(documentsError ? { documentsError } : {}) };
     },
   );

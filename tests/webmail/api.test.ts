@@ -349,6 +349,67 @@ describe('reading a message', () => {
   });
 });
 
+describe('a message read again (webmail.renderCache)', () => {
+  // The organisational box, read by its member: the second read is answered from the copy
+  // rendered by the first, and is still checked, asked of IMAP and journalled as a read.
+  let uid = 0;
+  const path = () => `/api/v1/bals/${orgBox}/messages/INBOX/${uid}?markSeen=false`;
+  beforeAll(async () => {
+    const c = await op.imap(orgBox);
+    try {
+      const raw = await mime({ from: who.martin.address, to: orgBox, subject: 'Relu deux fois', text: 'Texte relu.', html: '<p onclick="x()">Relu <b>deux</b> fois</p><script>alert(1)</script>' });
+      uid = appendedUid(await c.append('INBOX', raw, []));
+    } finally {
+      await c.logout();
+    }
+  });
+
+  it('gives the same answer, asks IMAP for the message each time (the proxy journals both reads), and refuses as before', async () => {
+    const mine = async () => (await op.platform.journal.list({ type: 'imap.login' })).filter((e) => e.actor === 'person:secretaire' && e.subject === orgBox).map((e) => e.details.session);
+    const before = new Set(await mine());
+    const t = await login(who.secretaire);
+    const first = await api('GET', path(), { token: t });
+    expect(first.status, first.body.toString()).toBe(200);
+    expect(first.json()).toMatchObject({ uid, subject: 'Relu deux fois', flags: { seen: false } });
+    expect(first.json().html).not.toMatch(/script|onclick/i);
+    const again = await api('GET', path(), { token: t });
+    expect(again.status).toBe(200);
+    expect(again.json()).toEqual(first.json());
+    // Reading marks it seen, from the copy too.
+    expect((await api('GET', `/api/v1/bals/${orgBox}/messages/INBOX/${uid}`, { token: t })).json()).toMatchObject({ subject: 'Relu deux fois', flags: { seen: true } });
+    expect((await inbox(orgBox)).find((x) => x.uid === uid)!.flags.has('\\Seen')).toBe(true);
+
+    // A person who may not open the box gets the proxy's refusal, journalled, though a copy is kept.
+    const refusedBefore = (await op.platform.journal.list({ type: 'policy.refused' })).filter((e) => e.actor === 'person:intrus' && e.subject === orgBox).length;
+    expectProblem(await api('GET', path(), { token: tokens.intrus }), 403, 'WEBMAIL_BAL_REFUSED');
+    expect((await op.platform.journal.list({ type: 'policy.refused' })).filter((e) => e.actor === 'person:intrus' && e.subject === orgBox).length).toBe(refusedBefore + 1);
+
+    // Expunged since: 404, though a copy is kept.
+    const c = await op.imap(orgBox);
+    try {
+      await c.mailboxOpen('INBOX');
+      await c.messageDelete(String(uid), { uid: true });
+    } finally {
+      await c.logout();
+    }
+    expectProblem(await api('GET', path(), { token: t }), 404, 'NOT_FOUND');
+
+    // Every read went to IMAP on the member's session: the first for the message, the others
+    // for its first byte — each journalled by the proxy as a read of that UID.
+    const sessions = (await mine()).filter((x) => !before.has(x));
+    expect(sessions).toHaveLength(1);
+    const [session] = sessions;
+    expect((await api('POST', '/api/v1/logout', { token: t })).status).toBe(204);
+    const reads = async () =>
+      (await op.platform.journal.list({ type: 'imap.fetch' })).filter((e) => e.details.session === session && ((e.details.sets as string[] | undefined) ?? []).includes(String(uid)));
+    await until(async () => (await reads()).reduce((n, e) => n + Number(e.details.commands ?? 1), 0) >= 3);
+    const items = (await reads()).flatMap((e) => (e.details.items as string[] | undefined) ?? []);
+    expect(items).toEqual(expect.arrayContaining([expect.stringMatching(/^BODY\.PEEK\[\]<0\.\d+>$/i), expect.stringMatching(/^BODY\.PEEK\[\]<0\.1>$/i)]));
+    // A session that ended is refused before any copy is looked at.
+    expectProblem(await api('GET', path(), { token: t }), 401, 'WEBMAIL_SESSION_INVALID');
+  });
+});
+
 describe('reading a big message by its sections', () => {
   // Intrus's own box (no other test reads it): a message far over webmail.readWhole.
   const BIG = Buffer.concat([Buffer.from('%PDF-1.4\n'), randomBytes(400_000), Buffer.from('\n%%EOF\n')]);
@@ -385,8 +446,8 @@ describe('reading a big message by its sections', () => {
       const [a, b] = [await read(bySections, t1, uid), await read(whole, t2, uid)];
       expect(a.status).toBe(200);
       expect(a.json()).toEqual(b.json());
-      // Again on the same connection: date, size and structure are kept from the first read
-      // (the FETCH asks for flags and content only); the same answer, by the same sections.
+      // Again on the same connection: the same answer, from the copy the first read rendered
+      // (webmail.renderCache; its FETCH asks for the flags and the first byte).
       expect((await read(bySections, t1, uid)).json()).toEqual(b.json());
       const m = a.json();
       expect(m.text).toContain('accentué : é à ç ô.');

@@ -6,6 +6,7 @@ import { buildMdn, buildMessage, DEFAULT_NIL } from '../../webmail-api/compose.j
 import { imapError, serverSentence } from '../../webmail-api/imap-errors.js';
 import { flagsOf, uidSet } from '../../webmail-api/mailbox.js';
 import { attachmentsOf, plain, safeHtml } from '../../webmail-api/render.js';
+import { RenderCache } from '../../webmail-api/render-cache.js';
 import { smtpError } from '../../webmail-api/submit.js';
 
 // The socket-free parts of the webmail API, on inputs made here.
@@ -138,5 +139,29 @@ describe('small helpers', () => {
 
   it('documents returned to clients carry no bytes and no tables', () => {
     expect(plain({ a: Buffer.from('x'), b: [1, new Map(), { c: new Uint8Array(2), d: 'e' }], t: new Date(0), n: 10n })).toEqual({ b: [1, { d: 'e' }], t: '1970-01-01T00:00:00.000Z', n: '10' });
+  });
+});
+
+describe('rendered copies (render-cache.ts)', () => {
+  it('keys a copy by box (any case), folder, UIDVALIDITY and UID', () => {
+    const c = new RenderCache<string>(1000);
+    c.put(RenderCache.key('Jeanne@X', 'INBOX', '7', 3), 'a', 10);
+    expect(c.get(RenderCache.key('jeanne@x', 'INBOX', '7', 3))).toBe('a');
+    for (const k of [RenderCache.key('jeanne@x', 'INBOX', '8', 3), RenderCache.key('jeanne@x', 'Sent', '7', 3), RenderCache.key('jeanne@x', 'INBOX', '7', 4), RenderCache.key('autre@x', 'INBOX', '7', 3)]) expect(c.get(k)).toBeUndefined();
+  });
+
+  it('stays within its bytes, least recently used out first; one copy over an eighth of the bound is not kept', () => {
+    const c = new RenderCache<number>(800);
+    for (let i = 1; i <= 8; i++) c.put(String(i), i, 100);
+    expect(c.heldBytes).toBe(800);
+    expect(c.get('1')).toBe(1); // used: now the most recent
+    c.put('9', 9, 100);
+    expect(c.get('2')).toBeUndefined();
+    expect(c.get('1')).toBe(1);
+    expect(c.heldBytes).toBe(800);
+    c.put('big', 0, 101);
+    expect(c.get('big')).toBeUndefined();
+    c.put('9', 9, 50); // a copy replaced counts once
+    expect([c.size, c.heldBytes]).toEqual([8, 750]);
   });
 });
