@@ -253,8 +253,8 @@ export interface ApplyContext {
 
 export async function applyPlan(tx: Queryable, p: Plan, c: ApplyContext): Promise<TableCounts> {
   if (p.mode === 'direct') return loadedDirect(tx, p, c);
-  const diff = await diffPlan((fn) => fn(tx), p, c, false);
-  return applyDiff(tx, p, c, diff);
+  const seen = await diffPlan((fn) => fn(tx), p, c, false);
+  return applyDiff(tx, p, c, seen);
 }
 
 /** A table loaded directly (it was empty): its indexes rebuilt; every row is an insertion. */
@@ -273,7 +273,7 @@ async function loadedDirect(tx: Queryable, p: Plan, c: ApplyContext): Promise<Ta
   }
 }
 
-/** What diffPlan found: distinct keys of the file, and the changes by kind (stg_d_<table>). */
+/** A table's difference: distinct keys of the file, and the changes by kind. */
 export interface Diff {
   seen: number;
   inserted: number;
@@ -283,11 +283,11 @@ export interface Diff {
 
 /**
  * A staged table's difference, computed into the temporary table stg_d_<table> (key, kind
- * of change) without writing the table itself. `step` runs each part in a transaction: the
+ * of change) without writing the table itself; returns the distinct keys of the file. `step` runs each part in a transaction: the
  * caller's, or (a session's staging on PGlite) a short one each, so that the platform's own
  * statements run between them.
  */
-export async function diffPlan(step: Step, p: Plan, c: ApplyContext, session: boolean): Promise<Diff> {
+export async function diffPlan(step: Step, p: Plan, c: ApplyContext, session: boolean): Promise<number> {
   const e = p.entity;
   const cols = p.columns;
   const s = p.target;
@@ -324,8 +324,8 @@ export async function diffPlan(step: Step, p: Plan, c: ApplyContext, session: bo
   // rows are read where they lie.
   const d = `stg_d_${e.name}`;
   const keep = e.protect.map(([kind, col]) => `AND NOT EXISTS (SELECT 1 FROM stg_keep p WHERE p.kind = '${kind}' AND p.k = ${col})`).join(' ');
-  const counts = await step(async (tx) => {
-    await tx.exec(`CREATE TEMP TABLE ${d} ${tempTables(session)} AS
+  await step((tx) =>
+    tx.exec(`CREATE TEMP TABLE ${d} ${tempTables(session)} AS
     SELECT ${k('s')} AS k, CASE WHEN t.ctid IS NULL THEN 'inserted' ELSE 'updated' END AS kind
     FROM ${s} s LEFT JOIN ${e.table} t ON ${k('t')} = ${k('s')}
     WHERE t.ctid IS NULL OR NOT t.active OR (${cols.map((x) => `t.${x}`).join(', ')}) IS DISTINCT FROM (${cols.map((x) => `s.${x}`).join(', ')})
@@ -333,15 +333,20 @@ export async function diffPlan(step: Step, p: Plan, c: ApplyContext, session: bo
     SELECT ${k('t')}, 'deactivated' FROM ${e.table} t
     WHERE ${c.deactivate ? '' : 'false AND'} t.ctid = ANY(ARRAY(SELECT g.tid FROM ${gone} g)) AND t.active
       AND NOT EXISTS (SELECT 1 FROM ${s} s WHERE ${k('s')} = ${k('t')}) ${keep};
-    ANALYZE ${d}`);
-    return (await tx.query<{ kind: ChangeKind; n: number }>(`SELECT kind, count(*)::int AS n FROM ${d} GROUP BY kind`)).rows;
-  });
-  const n = (kind: ChangeKind) => counts.find((r) => r.kind === kind)?.n ?? 0;
+    ANALYZE ${d}`),
+  );
+  return seen;
+}
+
+/** The changes diffPlan found, by kind (a sync in steps counts them before applying them). */
+export async function diffCounts(q: Queryable, p: Plan, seen: number): Promise<Diff> {
+  const { rows } = await q.query<{ kind: ChangeKind; n: number }>(`SELECT kind, count(*)::int AS n FROM stg_d_${p.entity.name} GROUP BY kind`);
+  const n = (kind: ChangeKind) => rows.find((r) => r.kind === kind)?.n ?? 0;
   return { seen, inserted: n('inserted'), updated: n('updated'), deactivated: n('deactivated') };
 }
 
 /** Applies a table's difference (diffPlan) in the caller's transaction, noting each change in stg_chg. */
-async function applyDiff(tx: Queryable, p: Plan, c: ApplyContext, diff: Diff): Promise<TableCounts> {
+async function applyDiff(tx: Queryable, p: Plan, c: ApplyContext, seen: number): Promise<TableCounts> {
   const e = p.entity;
   const cols = p.columns;
   const s = p.target;
@@ -371,7 +376,7 @@ async function applyDiff(tx: Queryable, p: Plan, c: ApplyContext, diff: Diff): P
   // A row that was the same but had another digest (none: written by other means, or
   // before 0110) takes the file's, so that the next sync skips it. Not a change.
   await tx.query(`UPDATE ${e.table} t SET digest = s.digest FROM ${s} s WHERE ${e.key('t')} = ${e.key('s')} AND t.digest IS DISTINCT FROM s.digest`);
-  return tableCounts(p, c, { seen: diff.seen, inserted: inserted.rowCount, updated: updated.rowCount, deactivated: deactivated.rowCount });
+  return tableCounts(p, c, { seen, inserted: inserted.rowCount, updated: updated.rowCount, deactivated: deactivated.rowCount });
 }
 
 export const tableCounts = (p: Plan, c: ApplyContext, d: Diff): TableCounts => ({

@@ -15,7 +15,7 @@ import { queueLdapChanges, requireLdapRebuild } from '../ldap/index.js';
 import type { Db, Queryable } from '../../core/db/index.js';
 import { MssError, isMssError } from '../../core/errors.js';
 import type { Journal } from '../../core/journal/index.js';
-import { applyPlan, changeBatches, changeListOfRun, diffPlan, dropStaging, ldapKeys, loadGate, prepare, sampleChanges, stageProtected, tableCounts, tablesFilled, type ApplyContext, type Change, type Plan, type Step, type TableCounts } from './apply.js';
+import { applyPlan, changeBatches, changeListOfRun, diffCounts, diffPlan, dropStaging, ldapKeys, loadGate, prepare, sampleChanges, stageProtected, tableCounts, tablesFilled, type ApplyContext, type Change, type Plan, type Step, type TableCounts } from './apply.js';
 import { BadLine, BlockDecoder, forEachLine, type Encoding, type Segment } from './decode.js';
 import { HeaderError, extractionDateFromName, parseHeader, type FileKind } from './formats.js';
 import { silentProgress, type Progress } from './progress.js';
@@ -436,7 +436,8 @@ async function importOne(src: Source, o: ImportOptions): Promise<FileResult> {
         for (const p of plans) {
           await o.onStep?.(`table:${p.entity.name}`, src.label);
           const c = applyContext(previous, deactivate, copied, p);
-          tables[p.entity.name] = tableCounts(p, c, await diffPlan(step, p, c, true));
+          const seen = await diffPlan(step, p, c, true);
+          tables[p.entity.name] = tableCounts(p, c, await diffCounts(db, p, seen));
         }
         const result = fileResult(tables, forced);
         const finish: Finish = { actor: o.actor, name: src.name, journalBatch: o.journalBatch, result: { ...result, extractionDate: date.toISOString() } };
