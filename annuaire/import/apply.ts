@@ -260,17 +260,15 @@ export async function applyPlan(tx: Queryable, p: Plan, c: ApplyContext): Promis
 /** A table loaded directly (it was empty): its indexes rebuilt; every row is an insertion. */
 async function loadedDirect(tx: Queryable, p: Plan, c: ApplyContext): Promise<TableCounts> {
   const e = p.entity;
-  {
-    let merged = 0;
-    for (const ix of p.indexes) {
-      const build = ix.constraintDef ? `ALTER TABLE ${e.table} ADD CONSTRAINT "${ix.name}" ${ix.constraintDef}` : ix.def;
-      if (ix.unique) merged += await uniqueWithMerge(tx, p, build);
-      else await tx.exec(build);
-    }
-    await tx.exec(`ALTER TABLE ${e.table} ALTER COLUMN first_seen DROP DEFAULT, ALTER COLUMN last_seen DROP DEFAULT, ALTER COLUMN source_file DROP DEFAULT`);
-    const inserted = c.copied - merged;
-    return { seen: inserted, inserted, updated: 0, unchanged: 0, deactivated: 0, merged: e.reportMerged ? c.goodLines - inserted : 0 };
+  let merged = 0;
+  for (const ix of p.indexes) {
+    const build = ix.constraintDef ? `ALTER TABLE ${e.table} ADD CONSTRAINT "${ix.name}" ${ix.constraintDef}` : ix.def;
+    if (ix.unique) merged += await uniqueWithMerge(tx, p, build);
+    else await tx.exec(build);
   }
+  await tx.exec(`ALTER TABLE ${e.table} ALTER COLUMN first_seen DROP DEFAULT, ALTER COLUMN last_seen DROP DEFAULT, ALTER COLUMN source_file DROP DEFAULT`);
+  const inserted = c.copied - merged;
+  return { seen: inserted, inserted, updated: 0, unchanged: 0, deactivated: 0, merged: e.reportMerged ? c.goodLines - inserted : 0 };
 }
 
 /** A table's difference: distinct keys of the file, and the changes by kind. */
@@ -283,9 +281,9 @@ export interface Diff {
 
 /**
  * A staged table's difference, computed into the temporary table stg_d_<table> (key, kind
- * of change) without writing the table itself; returns the distinct keys of the file. `step` runs each part in a transaction: the
- * caller's, or (a session's staging on PGlite) a short one each, so that the platform's own
- * statements run between them.
+ * of change) without writing the table itself; returns the distinct keys of the file.
+ * `step` runs each part in a transaction: the caller's, or (a session's staging on PGlite)
+ * a short one each, so that the platform's own statements run between them.
  */
 export async function diffPlan(step: Step, p: Plan, c: ApplyContext, session: boolean): Promise<number> {
   const e = p.entity;

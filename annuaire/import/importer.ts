@@ -2,7 +2,9 @@
 // its rows (into the final tables when they are empty, else into staging tables), apply
 // the difference with set-based SQL, queue the changes for the LDAP directory, journal
 // them, record the file. A crash or an error anywhere before COMMIT leaves the previous
-// state exactly as it was; a dry run is the same path ending in ROLLBACK.
+// state exactly as it was; a dry run is the same path ending in ROLLBACK. On PGlite, whose
+// one connection a transaction holds for the whole platform, a sync does the same work in
+// bounded transactions instead, crash-safe and resumable (runs.ts).
 //
 // Node and PostgreSQL work at the same time: the splitter runs on the bytes while COPY
 // consumes the rows it produced, every table's in one connection: a run of one table's
@@ -536,13 +538,13 @@ async function finishRun(db: Db, journal: ImportJournal, run: RunRecord<Finish>,
 }
 
 /** Finishes the syncs a crash interrupted (runs.ts), oldest first. */
-async function finishPending(db: Db, journal: ImportJournal | undefined, batch = DEFAULT_BATCH): Promise<FileResult[]> {
+async function finishPending(db: Db, journal: ImportJournal | undefined, batch?: number): Promise<FileResult[]> {
   await dropUnfrozen(db);
   const runs = await pendingRuns<Finish>(db);
   if (runs.length && !journal) throw new MssError('ANNUAIRE_READ_FAILED', { file: runs[0].context.finish.result.file, reason: 'its import was interrupted and must be finished first (start the platform, or run an import)' });
   const out: FileResult[] = [];
   for (const run of runs) {
-    const r = await finishRun(db, journal!, run, Math.max(1, batch));
+    const r = await finishRun(db, journal!, run, batch || DEFAULT_BATCH);
     r.notes = [...r.notes, 'applied after an interruption'];
     out.push(r);
   }
