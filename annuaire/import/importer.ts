@@ -23,7 +23,7 @@ import { HeaderError, extractionDateFromName, parseHeader, type FileKind } from 
 import { silentProgress, type Progress } from './progress.js';
 import type { RejectSink } from './report.js';
 import { DigestGate, LineSplitter, OutBuf, TABLES, cleanBlock, gateRows, type TableName } from './rows.js';
-import { applyRun, DEFAULT_BATCH, dropUnfrozen, freezeRun, pendingRuns, serialImports, type RunRecord } from './runs.js';
+import { applyRun, DEFAULT_BATCH, dropUnfrozen, freezeRun, pendingRuns, purgeRuns, serialImports, type RunRecord } from './runs.js';
 import { DEFAULT_ZIP_LIMITS, openInput, type Source, type ZipLimits } from './source.js';
 
 /** What the importer needs of core/journal: appends inside our transaction. */
@@ -518,7 +518,7 @@ interface Finish {
 /**
  * Applies a frozen run's remaining changes in batches, then, in one transaction, what the
  * file's single transaction ends with on the other path: the directory's queue, the
- * journal, the file's record — and the run is deleted.
+ * journal, the file's record — and the run is marked done, then deleted in slices.
  */
 async function finishRun(db: Db, journal: ImportJournal, run: RunRecord<Finish>, batch: number, onStep?: (step: string) => Promise<void> | void): Promise<FileResult> {
   await applyRun(db, run, batch, onStep);
@@ -531,15 +531,17 @@ async function finishRun(db: Db, journal: ImportJournal, run: RunRecord<Finish>,
     result.ldap = await feedDirectory(tx, run.kind, [], result.tables);
     result.journalSeq = await journalFile(tx, journal, f, { name: f.name, label: result.file }, result, []);
     await recordFile(tx, result, f.actor);
-    await tx.query('DELETE FROM annuaire_import_runs WHERE id = $1', [run.id]);
+    await tx.query('UPDATE annuaire_import_runs SET done = true WHERE id = $1', [run.id]);
     await onStep?.('journalled');
   });
+  await purgeRuns(db);
   return result;
 }
 
 /** Finishes the syncs a crash interrupted (runs.ts), oldest first. */
 async function finishPending(db: Db, journal: ImportJournal | undefined, batch?: number): Promise<FileResult[]> {
   await dropUnfrozen(db);
+  await purgeRuns(db);
   const runs = await pendingRuns<Finish>(db);
   if (runs.length && !journal) throw new MssError('ANNUAIRE_READ_FAILED', { file: runs[0].context.finish.result.file, reason: 'its import was interrupted and must be finished first (start the platform, or run an import)' });
   const out: FileResult[] = [];

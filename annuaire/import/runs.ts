@@ -12,7 +12,8 @@
 //      table and kind that also moves the run's next_seq, so a crash between or inside
 //      batches leaves exactly the changes before next_seq applied;
 //   4. finished (importer.ts, finishRun): one transaction queues the directory's keys,
-//      journals the file and its changes, records the file and deletes the run.
+//      journals the file and its changes, records the file and marks the run done; its
+//      changes are then deleted a slice per statement (purgeRuns).
 // A run left by a crash is rolled forward (3 and 4) by the platform's next start or by the
 // next import, before anything else: the result is the one the uninterrupted sync gives.
 // Between batches the tables hold some of the month's changes and not yet the others —
@@ -63,6 +64,20 @@ export async function freezeRun<R>(step: Step, kind: FileKind, plans: Plan[], ap
   return { id, kind, nextSeq: 0, changes: seq, context };
 }
 
+/** Changes deleted per statement once their run is done. */
+const PURGE_SLICE = 2048;
+
+/** Deletes the runs that are done, their changes a slice per statement, then the run. */
+export async function purgeRuns(db: Db): Promise<void> {
+  const { rows } = await db.query<{ id: number; changes: number }>('SELECT id, changes FROM annuaire_import_runs WHERE done ORDER BY id');
+  for (const r of rows) {
+    for (let seq = 0; seq < Number(r.changes); seq += PURGE_SLICE) {
+      await db.query('DELETE FROM annuaire_import_changes WHERE run_id = $1 AND seq < $2', [r.id, seq + PURGE_SLICE]);
+    }
+    await db.query('DELETE FROM annuaire_import_runs WHERE id = $1', [r.id]);
+  }
+}
+
 /** Deletes the runs a crash left before they were frozen (their changes go with them). */
 export async function dropUnfrozen(q: Queryable): Promise<void> {
   await q.query('DELETE FROM annuaire_import_runs WHERE changes IS NULL');
@@ -71,7 +86,7 @@ export async function dropUnfrozen(q: Queryable): Promise<void> {
 /** Runs left unfinished (by a crash), oldest first. */
 export async function pendingRuns<R>(q: Queryable): Promise<Array<RunRecord<R>>> {
   const { rows } = await q.query<{ id: number; kind: FileKind; next_seq: number; changes: number; context: RunRecord<R>['context'] }>(
-    'SELECT id, kind, next_seq, changes, context FROM annuaire_import_runs WHERE changes IS NOT NULL ORDER BY id',
+    'SELECT id, kind, next_seq, changes, context FROM annuaire_import_runs WHERE changes IS NOT NULL AND NOT done ORDER BY id',
   );
   return rows.map((r) => ({ id: Number(r.id), kind: r.kind, nextSeq: Number(r.next_seq), changes: Number(r.changes), context: typeof r.context === 'string' ? JSON.parse(r.context) : r.context }));
 }
