@@ -9,9 +9,9 @@
 -- leaves either a run not yet frozen (changes NULL: nothing was applied; it is deleted and
 -- the file is simply imported again) or a frozen run whose changes before next_seq are
 -- applied and the rest are not; the platform rolls it forward at its next start (or the
--- next import does, first). The journal, the directory's queue and annuaire_import_files are written by
--- the run's last transaction, which also marks it done: one import, journalled once. Its
--- changes are then deleted in slices, and the run with the last one.
+-- next import does, first). The journal, the directory's queue and annuaire_import_files
+-- are written by the run's last transaction, which also marks it done: one import,
+-- journalled once. Its changes are then deleted in slices, and the run with the last one.
 --
 --   annuaire_import_runs     one row per file being applied: its kind, how far it got, and
 --                            what its last transaction needs (dates, counts, file, actor).
