@@ -16,6 +16,7 @@ import { loadTlsMaterial, nodeTlsPolicy } from '../certs/tls.js';
 import { journalTimestamping, sealingOptions } from './sealing.js';
 import { Supervisor } from '../core/supervisor.js';
 import { startMailstore, type Mailstore } from '../mailstore/dovecot.js';
+import { resumeImports } from '../annuaire/import/importer.js';
 import { startDirectory, type Directory } from '../annuaire/ldap/index.js';
 import { balFactSource } from '../annuaire/bal/index.js';
 import { startAdmin, type AdminService } from '../annuaire/admin/server.js';
@@ -91,6 +92,12 @@ export async function startPlatform(config: Config, log: Logger): Promise<Platfo
     const journal = new Journal(db, { ...sealingOptions(config, log.child({ mod: 'journal' })), timestamper, verifier });
     journal.startSealing();
     stops.push(() => journal.stop());
+
+    // A sync of the national file applied in steps on the embedded database, interrupted by
+    // a crash, is finished before the directory is fed (annuaire/import/runs.ts).
+    if (db.kind === 'pglite') {
+      for (const r of await resumeImports(db.background(), journal)) log.warn({ file: r.file, journalSeq: r.journalSeq }, 'finished the annuaire import that was interrupted');
+    }
 
     const supervisor = new Supervisor(log.child({ mod: 'supervisor' }));
     stops.push(() => supervisor.stopAll());

@@ -82,15 +82,33 @@ export interface Plan {
 const literal = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
 /**
+ * The staging's temporary tables live for the transaction (ON COMMIT DROP), or, when a sync
+ * is staged in several short transactions on PGlite's one session (runs.ts), for the
+ * session, dropped by dropStaging.
+ */
+const tempTables = (session: boolean) => (session ? '' : 'ON COMMIT DROP');
+
+/** Drops a session's staging tables (before staging, after applying, after a failure). */
+export async function dropStaging(q: Queryable, kind: FileKind): Promise<void> {
+  const names = ['stg_keep', 'stg_chg', ...TABLES[kind].flatMap((t) => [`stg_${t}`, `stg_gone_${t}`, `stg_d_${t}`])];
+  await q.exec(names.map((n) => `DROP TABLE IF EXISTS pg_temp.${n}`).join('; '));
+}
+
+/** Runs fn in one transaction of the staging: the caller's one, or a short one of its own (runs.ts). */
+export type Step = <T>(fn: (q: Queryable) => Promise<T>) => Promise<T>;
+
+/**
  * Decides, for each table of this kind, whether the file loads straight into it (it is
  * empty) or through a staging table, and prepares either. Also creates the temporary
  * tables every file uses: stg_keep (keys named by rejected lines) and stg_chg (the keys
  * each staged statement changed, for the journal, the dry-run listing and the directory).
  */
-export async function prepare(tx: Queryable, kind: FileKind, columns: Partial<Record<TableName, string[]>>, at: Date, sourceFile: string, gates?: Partial<Record<TableName, DigestGate>>): Promise<Plan[]> {
+export async function prepare(tx: Queryable, kind: FileKind, columns: Partial<Record<TableName, string[]>>, at: Date, sourceFile: string, gates?: Partial<Record<TableName, DigestGate>>, session = false): Promise<Plan[]> {
+  const temp = tempTables(session);
+  if (session) await dropStaging(tx, kind);
   await tx.exec(`
-    CREATE TEMP TABLE stg_keep (kind text NOT NULL, k text NOT NULL) ON COMMIT DROP;
-    CREATE TEMP TABLE stg_chg (tbl text NOT NULL, kind text NOT NULL, k text COLLATE "C" NOT NULL) ON COMMIT DROP;`);
+    CREATE TEMP TABLE stg_keep (kind text NOT NULL, k text NOT NULL) ${temp};
+    CREATE TEMP TABLE stg_chg (tbl text NOT NULL, kind text NOT NULL, k text COLLATE "C" NOT NULL) ${temp};`);
   const plans: Plan[] = [];
   for (const name of TABLES[kind]) {
     const e = ENTITIES[name];
@@ -116,12 +134,14 @@ export async function prepare(tx: Queryable, kind: FileKind, columns: Partial<Re
       plans.push({ entity: e, columns: cols, mode: 'direct', target: e.table, copySql: `COPY ${e.table} (${cols.join(', ')}, digest) FROM STDIN ${COPY_OPTIONS.replace(/\)$/, ', FREEZE)')}`, indexes: rows.map((r) => ({ name: r.name, def: r.def, constraintDef: r.constraint_def, unique: r.unique })) });
     } else {
       const target = `stg_${name}`;
-      await tx.exec(`CREATE TEMP TABLE ${target} (${cols.map((c) => `${c} text${C_COLUMNS.has(c) ? ' COLLATE "C"' : ''}`).join(', ')}, digest bytea) ON COMMIT DROP;
-        CREATE TEMP TABLE stg_gone_${name} (tid tid) ON COMMIT DROP`);
+      await tx.exec(`CREATE TEMP TABLE ${target} (${cols.map((c) => `${c} text${C_COLUMNS.has(c) ? ' COLLATE "C"' : ''}`).join(', ')}, digest bytea) ${temp};
+        CREATE TEMP TABLE stg_gone_${name} (tid tid) ${temp}`);
       // Where each row lies (its ctid) stays true until this transaction writes the table
       // itself: nobody else may write it meanwhile (readers go on). The vanished rows are
-      // then reached by their ctid, without another pass over the table.
-      await tx.exec(`LOCK TABLE ${e.table} IN SHARE ROW EXCLUSIVE MODE`);
+      // then reached by their ctid, without another pass over the table. (A session's
+      // staging spans several transactions: there the importer's own lock keeps writers
+      // out, and only imports write these tables — see runs.ts.)
+      if (!session) await tx.exec(`LOCK TABLE ${e.table} IN SHARE ROW EXCLUSIVE MODE`);
       plans.push({ entity: e, columns: cols, mode: 'staged', target, copySql: `COPY ${target} (${cols.join(', ')}, digest) FROM STDIN ${COPY_OPTIONS}`, indexes: [] });
     }
   }
@@ -232,43 +252,69 @@ export interface ApplyContext {
 }
 
 export async function applyPlan(tx: Queryable, p: Plan, c: ApplyContext): Promise<TableCounts> {
+  if (p.mode === 'direct') return loadedDirect(tx, p, c);
+  const seen = await diffPlan((fn) => fn(tx), p, c, false);
+  return applyDiff(tx, p, c, seen);
+}
+
+/** A table loaded directly (it was empty): its indexes rebuilt; every row is an insertion. */
+async function loadedDirect(tx: Queryable, p: Plan, c: ApplyContext): Promise<TableCounts> {
+  const e = p.entity;
+  let merged = 0;
+  for (const ix of p.indexes) {
+    const build = ix.constraintDef ? `ALTER TABLE ${e.table} ADD CONSTRAINT "${ix.name}" ${ix.constraintDef}` : ix.def;
+    if (ix.unique) merged += await uniqueWithMerge(tx, p, build);
+    else await tx.exec(build);
+  }
+  await tx.exec(`ALTER TABLE ${e.table} ALTER COLUMN first_seen DROP DEFAULT, ALTER COLUMN last_seen DROP DEFAULT, ALTER COLUMN source_file DROP DEFAULT`);
+  const inserted = c.copied - merged;
+  return { seen: inserted, inserted, updated: 0, unchanged: 0, deactivated: 0, merged: e.reportMerged ? c.goodLines - inserted : 0 };
+}
+
+/** A table's difference: distinct keys of the file, and the changes by kind. */
+export interface Diff {
+  seen: number;
+  inserted: number;
+  updated: number;
+  deactivated: number;
+}
+
+/**
+ * A staged table's difference, computed into the temporary table stg_d_<table> (key, kind
+ * of change) without writing the table itself; returns the distinct keys of the file.
+ * `step` runs each part in a transaction: the caller's, or (a session's staging on PGlite)
+ * a short one each, so that the platform's own statements run between them.
+ */
+export async function diffPlan(step: Step, p: Plan, c: ApplyContext, session: boolean): Promise<number> {
   const e = p.entity;
   const cols = p.columns;
-  if (p.mode === 'direct') {
-    let merged = 0;
-    for (const ix of p.indexes) {
-      const build = ix.constraintDef ? `ALTER TABLE ${e.table} ADD CONSTRAINT "${ix.name}" ${ix.constraintDef}` : ix.def;
-      if (ix.unique) merged += await uniqueWithMerge(tx, p, build);
-      else await tx.exec(build);
-    }
-    await tx.exec(`ALTER TABLE ${e.table} ALTER COLUMN first_seen DROP DEFAULT, ALTER COLUMN last_seen DROP DEFAULT, ALTER COLUMN source_file DROP DEFAULT`);
-    const inserted = c.copied - merged;
-    return { seen: inserted, inserted, updated: 0, unchanged: 0, deactivated: 0, merged: e.reportMerged ? c.goodLines - inserted : 0 };
-  }
-
   const s = p.target;
   const k = e.key;
   const gone = `stg_gone_${e.name}`;
   const gate = await p.gate!;
   // Where the active rows that no line of the file matched lie: changed or vanished.
-  await tx.copyFrom!(`COPY ${gone} (tid) FROM STDIN (FORMAT csv)`, gate.unmatched());
-  await tx.exec(`ANALYZE ${gone}`);
+  await step(async (tx) => {
+    await tx.copyFrom!(`COPY ${gone} (tid) FROM STDIN (FORMAT csv)`, gate.unmatched());
+    await tx.exec(`ANALYZE ${gone}`);
+  });
   // What the planner needs of the staging: its size and its key's spread (the statistics
   // of every column took longer to sample than the joins they inform). Staged rows are
   // few: their keys are looked up through the table's unique index, not by scanning it.
-  await tx.exec(`ANALYZE ${s} (${e.keyColumn})`);
+  await step((tx) => tx.exec(`ANALYZE ${s} (${e.keyColumn})`));
   // A staged key that a skipped line also named (a key repeated in the file with other
   // content): that line was the table's row, as it is — staged again, so that the merge
   // rule chooses among all of the key's lines, as if every line had been staged. (OFFSET 0:
   // the keys are looked up first, through the table's index; with the ctid test among
   // them, PostgreSQL would rather read the whole table.)
-  await tx.query(
-    `INSERT INTO ${s} (${cols.join(', ')}, digest)
+  await step((tx) =>
+    tx.query(
+      `INSERT INTO ${s} (${cols.join(', ')}, digest)
      SELECT ${cols.join(', ')}, digest FROM (
        SELECT t.*, t.ctid AS tid FROM ${e.table} t WHERE ${k('t')} IN (SELECT ${k('x')} FROM ${s} x) AND t.active OFFSET 0) t
      WHERE t.tid NOT IN (SELECT g.tid FROM ${gone} g)`,
+    ),
   );
-  const merged = await uniqueWithMerge(tx, p, `CREATE UNIQUE INDEX ON ${s} (${k('x').replace('x.', '')}); ANALYZE ${s} (${e.keyColumn})`);
+  const merged = await step((tx) => uniqueWithMerge(tx, p, `CREATE UNIQUE INDEX ON ${s} (${k('x').replace('x.', '')}); ANALYZE ${s} (${e.keyColumn})`));
   // Distinct keys of the file: one per matched digest (the skipped lines), plus those left
   // in the staging (copied + candidates − merged) that are not a candidate's.
   const seen = gate.matched + c.copied - merged;
@@ -276,7 +322,8 @@ export async function applyPlan(tx: Queryable, p: Plan, c: ApplyContext): Promis
   // rows are read where they lie.
   const d = `stg_d_${e.name}`;
   const keep = e.protect.map(([kind, col]) => `AND NOT EXISTS (SELECT 1 FROM stg_keep p WHERE p.kind = '${kind}' AND p.k = ${col})`).join(' ');
-  await tx.exec(`CREATE TEMP TABLE ${d} ON COMMIT DROP AS
+  await step((tx) =>
+    tx.exec(`CREATE TEMP TABLE ${d} ${tempTables(session)} AS
     SELECT ${k('s')} AS k, CASE WHEN t.ctid IS NULL THEN 'inserted' ELSE 'updated' END AS kind
     FROM ${s} s LEFT JOIN ${e.table} t ON ${k('t')} = ${k('s')}
     WHERE t.ctid IS NULL OR NOT t.active OR (${cols.map((x) => `t.${x}`).join(', ')}) IS DISTINCT FROM (${cols.map((x) => `s.${x}`).join(', ')})
@@ -284,7 +331,24 @@ export async function applyPlan(tx: Queryable, p: Plan, c: ApplyContext): Promis
     SELECT ${k('t')}, 'deactivated' FROM ${e.table} t
     WHERE ${c.deactivate ? '' : 'false AND'} t.ctid = ANY(ARRAY(SELECT g.tid FROM ${gone} g)) AND t.active
       AND NOT EXISTS (SELECT 1 FROM ${s} s WHERE ${k('s')} = ${k('t')}) ${keep};
-    ANALYZE ${d}`);
+    ANALYZE ${d}`),
+  );
+  return seen;
+}
+
+/** The changes diffPlan found, by kind (a sync in steps counts them before applying them). */
+export async function diffCounts(q: Queryable, p: Plan, seen: number): Promise<Diff> {
+  const { rows } = await q.query<{ kind: ChangeKind; n: number }>(`SELECT kind, count(*)::int AS n FROM stg_d_${p.entity.name} GROUP BY kind`);
+  const n = (kind: ChangeKind) => rows.find((r) => r.kind === kind)?.n ?? 0;
+  return { seen, inserted: n('inserted'), updated: n('updated'), deactivated: n('deactivated') };
+}
+
+/** Applies a table's difference (diffPlan) in the caller's transaction, noting each change in stg_chg. */
+async function applyDiff(tx: Queryable, p: Plan, c: ApplyContext, seen: number): Promise<TableCounts> {
+  const e = p.entity;
+  const cols = p.columns;
+  const s = p.target;
+  const d = `stg_d_${e.name}`;
   const log = (change: ChangeKind, sql: string, params: unknown[]) =>
     tx.query(`WITH c AS (${sql} RETURNING ${e.key('t')} AS k) INSERT INTO stg_chg (tbl, kind, k) SELECT '${e.name}', '${change}', k FROM c`, params);
   const updated = await log(
@@ -309,16 +373,18 @@ export async function applyPlan(tx: Queryable, p: Plan, c: ApplyContext): Promis
   );
   // A row that was the same but had another digest (none: written by other means, or
   // before 0110) takes the file's, so that the next sync skips it. Not a change.
-  await tx.query(`UPDATE ${e.table} t SET digest = s.digest FROM ${s} s WHERE ${k('t')} = ${k('s')} AND t.digest IS DISTINCT FROM s.digest`);
-  return {
-    seen,
-    inserted: inserted.rowCount,
-    updated: updated.rowCount,
-    unchanged: seen - inserted.rowCount - updated.rowCount,
-    deactivated: deactivated.rowCount,
-    merged: e.reportMerged ? c.goodLines - seen : 0,
-  };
+  await tx.query(`UPDATE ${e.table} t SET digest = s.digest FROM ${s} s WHERE ${e.key('t')} = ${e.key('s')} AND t.digest IS DISTINCT FROM s.digest`);
+  return tableCounts(p, c, { seen, inserted: inserted.rowCount, updated: updated.rowCount, deactivated: deactivated.rowCount });
 }
+
+export const tableCounts = (p: Plan, c: ApplyContext, d: Diff): TableCounts => ({
+  seen: d.seen,
+  inserted: d.inserted,
+  updated: d.updated,
+  unchanged: d.seen - d.inserted - d.updated,
+  deactivated: d.deactivated,
+  merged: p.entity.reportMerged ? c.goodLines - d.seen : 0,
+});
 
 export interface Change {
   table: TableName;
@@ -443,4 +509,86 @@ export async function ldapKeys(tx: Queryable, kind: FileKind): Promise<{ address
   // A site's name and address fill the entry of a structure its boxes leave unnamed (0155).
   const { rows: sites } = await tx.query<{ k: string }>(`SELECT DISTINCT c.k FROM stg_chg c WHERE c.tbl = 'structures' AND EXISTS (SELECT 1 FROM annuaire_mss_addresses a WHERE a.structure_id = c.k AND a.active)`);
   return { addresses: boxes.map((r) => r.key), persons: persons.map((r) => r.k), structures: sites.map((r) => r.k) };
+}
+
+/**
+ * Freezes a staged table's difference (diffPlan's stg_d_<table>) into a run's changes
+ * (0120) — the key, the digest, the file's fields as text — numbered from `seq` in the order they are applied and journalled: updated,
+ * inserted, deactivated, then the rows that only take the file's digest; key order within
+ * each. Returns the next free seq.
+ */
+export async function persistDiff(tx: Queryable, p: Plan, runId: number, seq: number): Promise<number> {
+  const e = p.entity;
+  const s = p.target;
+  const d = `stg_d_${e.name}`;
+  const r = await tx.query(
+    `INSERT INTO annuaire_import_changes (run_id, seq, tbl, kind, k, digest, fields)
+     SELECT $1, $2 + row_number() OVER (ORDER BY o, k) - 1, '${e.name}', kind, k, digest, fields FROM (
+       SELECT d.k, d.kind, CASE d.kind WHEN 'updated' THEN 0 WHEN 'inserted' THEN 1 ELSE 2 END AS o, s.digest,
+              CASE WHEN d.kind <> 'deactivated' THEN ARRAY[${p.columns.map((x) => `s.${x}`).join(', ')}] END AS fields
+       FROM ${d} d LEFT JOIN ${s} s ON d.kind <> 'deactivated' AND ${e.key('s')} = d.k
+       UNION ALL
+       SELECT ${e.key('s')}, 'digest', 3, s.digest, NULL FROM ${s} s JOIN ${e.table} t ON ${e.key('t')} = ${e.key('s')}
+       WHERE t.digest IS DISTINCT FROM s.digest AND NOT EXISTS (SELECT 1 FROM ${d} d WHERE d.k = ${e.key('s')})) x`,
+    [runId, seq],
+  );
+  return seq + r.rowCount;
+}
+
+/** What applying a run's changes needs of its file (runs.ts keeps it with the run). */
+export interface RunContext {
+  at: Date;
+  sourceFile: string;
+  previous: Date | undefined;
+}
+
+/**
+ * Applies the changes of a run from `from` on: at most `max` of them, all of one table and
+ * one kind (the run of them that `from` starts), each looked up by key. Returns the last
+ * seq applied, or undefined when none is left.
+ */
+export async function applyChanges(tx: Queryable, runId: number, columns: Partial<Record<TableName, string[]>>, from: number, max: number, c: RunContext): Promise<number | undefined> {
+  const { rows } = await tx.query<{ tbl: TableName; kind: ChangeKind | 'digest'; last: number }>(
+    `SELECT tbl, kind, max(seq)::int AS last FROM annuaire_import_changes WHERE run_id = $1 AND seq >= $2 AND seq < $2 + $3
+     GROUP BY tbl, kind ORDER BY min(seq) LIMIT 1`,
+    [runId, from, max],
+  );
+  if (!rows.length) return undefined;
+  const { tbl, kind, last } = rows[0];
+  const e = ENTITIES[tbl];
+  const cols = columns[tbl]!;
+  // The file's fields, as text (what the staging held), in the run's column order.
+  const r = cols.map((_, i) => `c.fields[${i + 1}]`).join(', ');
+  const these = `c.run_id = $1 AND c.seq BETWEEN $2 AND $3`;
+  const params = [runId, from, last, c.at, c.sourceFile];
+  if (kind === 'updated')
+    await tx.query(
+      `UPDATE ${e.table} t SET (${cols.join(', ')}, digest, hash, active, deactivated_at, last_seen, source_file) = (${r}, c.digest, NULL, true, NULL, $4::timestamptz, $5::text)
+       FROM annuaire_import_changes c WHERE ${these} AND ${e.key('t')} = c.k`,
+      params,
+    );
+  else if (kind === 'inserted')
+    await tx.query(
+      `INSERT INTO ${e.table} (${cols.join(', ')}, digest, active, first_seen, last_seen, source_file)
+       SELECT ${r}, c.digest, true, $4::timestamptz, $4::timestamptz, $5::text FROM annuaire_import_changes c WHERE ${these} ORDER BY c.seq`,
+      params,
+    );
+  else if (kind === 'deactivated')
+    await tx.query(
+      `UPDATE ${e.table} t SET active = false, deactivated_at = $4::timestamptz, source_file = $5::text, last_seen = coalesce($6::timestamptz, t.last_seen)
+       FROM annuaire_import_changes c WHERE ${these} AND ${e.key('t')} = c.k`,
+      [...params, c.previous ?? null],
+    );
+  else await tx.query(`UPDATE ${e.table} t SET digest = c.digest FROM annuaire_import_changes c WHERE ${these} AND ${e.key('t')} = c.k`, [runId, from, last]);
+  return last;
+}
+
+/**
+ * A run's changes (persistDiff) as stg_chg, for the last transaction of a sync applied in
+ * steps: the journal (changeBatches) and the directory's keys (ldapKeys) read it there as
+ * they read it after a sync in one transaction. Written in seq order, read in that order.
+ */
+export async function changeListOfRun(tx: Queryable, runId: number): Promise<void> {
+  await tx.exec(`DROP TABLE IF EXISTS pg_temp.stg_chg; CREATE TEMP TABLE stg_chg (tbl text NOT NULL, kind text NOT NULL, k text COLLATE "C" NOT NULL) ON COMMIT DROP`);
+  await tx.query(`INSERT INTO stg_chg (tbl, kind, k) SELECT tbl, kind, k FROM annuaire_import_changes WHERE run_id = $1 AND kind <> 'digest' ORDER BY seq`, [runId]);
 }

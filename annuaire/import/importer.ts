@@ -2,7 +2,9 @@
 // its rows (into the final tables when they are empty, else into staging tables), apply
 // the difference with set-based SQL, queue the changes for the LDAP directory, journal
 // them, record the file. A crash or an error anywhere before COMMIT leaves the previous
-// state exactly as it was; a dry run is the same path ending in ROLLBACK.
+// state exactly as it was; a dry run is the same path ending in ROLLBACK. On PGlite, whose
+// one connection a transaction holds for the whole platform, a sync does the same work in
+// bounded transactions instead, crash-safe and resumable (runs.ts).
 //
 // Node and PostgreSQL work at the same time: the splitter runs on the bytes while COPY
 // consumes the rows it produced, every table's in one connection: a run of one table's
@@ -15,12 +17,13 @@ import { queueLdapChanges, requireLdapRebuild } from '../ldap/index.js';
 import type { Db, Queryable } from '../../core/db/index.js';
 import { MssError, isMssError } from '../../core/errors.js';
 import type { Journal } from '../../core/journal/index.js';
-import { applyPlan, changeBatches, ldapKeys, loadGate, prepare, sampleChanges, stageProtected, tablesFilled, type Change, type Plan, type TableCounts } from './apply.js';
+import { applyPlan, changeBatches, changeListOfRun, diffCounts, diffPlan, dropStaging, ldapKeys, loadGate, prepare, sampleChanges, stageProtected, tableCounts, tablesFilled, type ApplyContext, type Change, type Plan, type Step, type TableCounts } from './apply.js';
 import { BadLine, BlockDecoder, forEachLine, type Encoding, type Segment } from './decode.js';
 import { HeaderError, extractionDateFromName, parseHeader, type FileKind } from './formats.js';
 import { silentProgress, type Progress } from './progress.js';
 import type { RejectSink } from './report.js';
 import { DigestGate, LineSplitter, OutBuf, TABLES, cleanBlock, gateRows, type TableName } from './rows.js';
+import { applyRun, DEFAULT_BATCH, dropUnfrozen, freezeRun, pendingRuns, purgeRuns, serialImports, type RunRecord } from './runs.js';
 import { DEFAULT_ZIP_LIMITS, openInput, type Source, type ZipLimits } from './source.js';
 
 /** What the importer needs of core/journal: appends inside our transaction. */
@@ -62,6 +65,12 @@ export interface ImportOptions {
    * failure-injection tests both hook here.
    */
   onStep?: (step: string, file: string) => Promise<void> | void;
+  /**
+   * PGlite, a sync: changes applied per transaction (runs.ts; default DEFAULT_BATCH). 0: the
+   * whole file in one transaction, as on PostgreSQL — whose pool serves the platform beside
+   * it, and which keeps that (faster) path.
+   */
+  batch?: number;
 }
 
 export interface FileResult {
@@ -189,6 +198,16 @@ const iso = (d: Date) => d.toISOString().replace(/:00\.000Z$/, 'Z').replace('T00
 
 export async function importSource(src: Source, o: ImportOptions): Promise<FileResult> {
   if (!o.dryRun && !o.journal) throw new Error('importSource: a journal is required to apply changes');
+  // On PGlite a sync is staged in the one session's temporary tables, across transactions:
+  // imports take turns, and a sync a crash interrupted is finished before anything else.
+  if (o.db.kind !== 'pglite') return importOne(src, o);
+  return serialImports(async () => {
+    await finishPending(o.db, o.journal, o.batch);
+    return importOne(src, o);
+  });
+}
+
+async function importOne(src: Source, o: ImportOptions): Promise<FileResult> {
   const progress = o.progress ?? silentProgress;
   const stream: Readable = await src.open();
   const reader = new FileReader(stream, src.label);
@@ -297,7 +316,8 @@ export async function importSource(src: Source, o: ImportOptions): Promise<FileR
       yield* a.rest;
     };
 
-    const run = async (tx: Queryable): Promise<FileResult> => {
+    /** The start of either path, in a transaction: checks under the lock, then the plans. */
+    const begin = async (tx: Queryable, session: boolean) => {
       await tx.query('SELECT pg_advisory_xact_lock($1)', [IMPORT_LOCK]);
       const forced = await refuseIfOlder(tx);
       if (ahead && (await generation(tx)) !== ahead.generation) {
@@ -326,50 +346,69 @@ export async function importSource(src: Source, o: ImportOptions): Promise<FileR
           await tx.query('ROLLBACK TO SAVEPOINT temp_buffers');
         }
       }
-      const plans = await prepare(tx, header.kind, splitter.columns, date, src.name, ahead?.gates);
+      const plans = await prepare(tx, header.kind, splitter.columns, date, src.name, ahead?.gates, session);
       if (ahead && plans.some((p) => p.mode !== 'staged')) {
         throw new MssError('ANNUAIRE_READ_FAILED', { file: src.label, reason: 'the national tables were emptied while it was being read: run it again' });
       }
       if (!tx.copyFrom) throw new Error('this database connection cannot bulk-load (no copyFrom)');
+      return { forced, previous, plans };
+    };
+    const copySql = (plans: Plan[]) => (t: TableName) => plans.find((p) => p.entity.name === t)!.copySql;
+    const loaded = async () => {
+      progress.phase(`${lines.toLocaleString('en-US')} lines read, ${rejected} rejected; ${o.dryRun ? 'computing the difference (dry run: nothing is applied)' : 'applying the difference'}`);
+      await o.onStep?.('staged', src.label);
+      // Without a single good line, "everything vanished" is far likelier a broken file.
+      if (splitter.good === 0) {
+        notes.push('no valid line: nothing deactivated');
+        return false;
+      }
+      if (tooManyRejects) {
+        notes.push(`more than ${MAX_PROTECTED} rejected lines: vanished entries cannot be told from rejected ones, nothing deactivated`);
+        return false;
+      }
+      return true;
+    };
+    const applyContext = (previous: Date | undefined, deactivate: boolean, copied: Map<TableName, number>, p: Plan): ApplyContext => ({
+      at: date,
+      sourceFile: src.name,
+      previous,
+      deactivate,
+      goodLines: splitter.good,
+      copied: copied.get(p.entity.name) ?? 0,
+    });
+    const fileResult = (tables: Record<string, TableCounts>, forced: boolean): FileResult => ({
+      file: src.label,
+      kind: header.kind,
+      encoding: reader.encoding ?? 'ASCII',
+      extractionDate: date,
+      sha256: reader.sha256(),
+      lines,
+      rejected,
+      tables,
+      applied: !o.dryRun,
+      dryRun: o.dryRun === true,
+      forced,
+      notes,
+      ldap: { action: 'none', keys: 0 },
+    });
+
+    const run = async (tx: Queryable): Promise<FileResult> => {
+      const { forced, previous, plans } = await begin(tx, false);
       // A sync: the rows already in a table, as they are, are not staged (DigestGate). The
       // parser runs further ahead meanwhile: its rows wait while the digests are read.
       const gates = Object.fromEntries(plans.filter((p) => p.gate).map((p) => [p.entity.name, p.gate!]));
       // The splitter drops those rows itself from the moment each table's digests are in.
       for (const p of plans) void p.gate?.then((g) => (outs[p.entity.name]!.gate = g), () => {});
       const rows = ahead ? staged(ahead) : readAhead(rowChunks(), Object.keys(gates).length ? SYNC_READ_AHEAD_BYTES : READ_AHEAD_BYTES);
-      const copied = await interleaveCopies(tx, ahead ? rows : gated(rows, gates), (t) => plans.find((p) => p.entity.name === t)!.copySql);
-      progress.phase(`${lines.toLocaleString('en-US')} lines read, ${rejected} rejected; ${o.dryRun ? 'computing the difference (dry run: nothing is applied)' : 'applying the difference'}`);
+      const copied = await interleaveCopies(tx, ahead ? rows : gated(rows, gates), copySql(plans));
       await stageProtected(tx, keep);
-      await o.onStep?.('staged', src.label);
-      // Without a single good line, "everything vanished" is far likelier a broken file.
-      let deactivate = true;
-      if (splitter.good === 0) {
-        deactivate = false;
-        notes.push('no valid line: nothing deactivated');
-      } else if (tooManyRejects) {
-        deactivate = false;
-        notes.push(`more than ${MAX_PROTECTED} rejected lines: vanished entries cannot be told from rejected ones, nothing deactivated`);
-      }
+      const deactivate = await loaded();
       const tables: Record<string, TableCounts> = {};
       for (const p of plans) {
         await o.onStep?.(`table:${p.entity.name}`, src.label);
-        tables[p.entity.name] = await applyPlan(tx, p, { at: date, sourceFile: src.name, previous, deactivate, goodLines: splitter.good, copied: copied.get(p.entity.name) ?? 0 });
+        tables[p.entity.name] = await applyPlan(tx, p, applyContext(previous, deactivate, copied, p));
       }
-      const result: FileResult = {
-        file: src.label,
-        kind: header.kind,
-        encoding: reader.encoding ?? 'ASCII',
-        extractionDate: date,
-        sha256: reader.sha256(),
-        lines,
-        rejected,
-        tables,
-        applied: !o.dryRun,
-        dryRun: o.dryRun === true,
-        forced,
-        notes,
-        ldap: { action: 'none', keys: 0 },
-      };
+      const result = fileResult(tables, forced);
       if (o.dryRun) {
         result.changes = await sampleChanges(tx, plans, o.sample ?? 10);
         throw new DryRunDone(result);
@@ -377,18 +416,47 @@ export async function importSource(src: Source, o: ImportOptions): Promise<FileR
       await o.onStep?.('applied', src.label);
       result.ldap = await feedDirectory(tx, header.kind, plans, tables);
       result.journalSeq = await journalFile(tx, o.journal!, o, src, result, plans);
-      await tx.query(
-        `INSERT INTO annuaire_import_files (kind, file_name, sha256, extraction_date, encoding, forced, lines, rejected, counts, actor, journal_seq)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11)`,
-        [header.kind, src.label, result.sha256, date, result.encoding, forced, lines, rejected, JSON.stringify(tables), o.actor, result.journalSeq],
-      );
+      await recordFile(tx, result, o.actor);
       await o.onStep?.('journalled', src.label);
       return result;
     };
 
+    /**
+     * PGlite, a sync read ahead: the same work in steps (runs.ts) — staged and compared in
+     * short transactions, frozen as a run, applied in batches, finished in one transaction.
+     */
+    const stepped = async (a: NonNullable<typeof ahead>, batch: number): Promise<FileResult> => {
+      const db = o.db;
+      const step: Step = (fn) => db.transaction(fn);
+      try {
+        const { forced, previous, plans } = await step((tx) => begin(tx, true));
+        // Each COPY slice is a statement of its own: the platform's go between them.
+        const copied = await interleaveCopies(db, staged(a), copySql(plans));
+        await step((tx) => stageProtected(tx, keep));
+        const deactivate = await loaded();
+        const tables: Record<string, TableCounts> = {};
+        for (const p of plans) {
+          await o.onStep?.(`table:${p.entity.name}`, src.label);
+          const c = applyContext(previous, deactivate, copied, p);
+          const seen = await diffPlan(step, p, c, true);
+          tables[p.entity.name] = tableCounts(p, c, await diffCounts(db, p, seen));
+        }
+        const result = fileResult(tables, forced);
+        const finish: Finish = { actor: o.actor, name: src.name, journalBatch: o.journalBatch, result: { ...result, extractionDate: date.toISOString() } };
+        const frozen = await freezeRun(step, header.kind, plans, { at: date, sourceFile: src.name, previous }, finish);
+        await dropStaging(db, header.kind);
+        return await finishRun(db, o.journal!, frozen, batch, (s) => o.onStep?.(s, src.label));
+      } finally {
+        // After a failure: the staging, and a run not frozen yet (nothing of it was applied).
+        await dropStaging(db, header.kind).catch(() => {});
+        await dropUnfrozen(db).catch(() => {});
+      }
+    };
+
     let result: FileResult;
+    const batch = o.batch ?? DEFAULT_BATCH;
     try {
-      result = await o.db.transaction(run);
+      result = ahead && !o.dryRun && batch > 0 ? await stepped(ahead, batch) : await o.db.transaction(run);
     } catch (e) {
       if (e instanceof DryRunDone) return e.result;
       throw e;
@@ -427,6 +495,70 @@ async function feedDirectory(tx: Queryable, kind: FileKind, plans: Plan[], table
   const keys = await ldapKeys(tx, kind);
   const n = await queueLdapChanges(tx, keys);
   return { action: n ? 'queued' : 'none', keys: n };
+}
+
+/** Records an applied file (the last write of its transaction). */
+async function recordFile(tx: Queryable, r: FileResult, actor: string): Promise<void> {
+  await tx.query(
+    `INSERT INTO annuaire_import_files (kind, file_name, sha256, extraction_date, encoding, forced, lines, rejected, counts, actor, journal_seq)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11)`,
+    [r.kind, r.file, r.sha256, r.extractionDate, r.encoding, r.forced, r.lines, r.rejected, JSON.stringify(r.tables), actor, r.journalSeq],
+  );
+}
+
+/** What a run's last step needs of its file (kept with the run: see runs.ts). */
+interface Finish {
+  actor: string;
+  /** The file's name (the journal's subject). */
+  name: string;
+  journalBatch?: number;
+  result: Omit<FileResult, 'extractionDate'> & { extractionDate: string };
+}
+
+/**
+ * Applies a frozen run's remaining changes in batches, then, in one transaction, what the
+ * file's single transaction ends with on the other path: the directory's queue, the
+ * journal, the file's record — and the run is marked done, then deleted in slices.
+ */
+async function finishRun(db: Db, journal: ImportJournal, run: RunRecord<Finish>, batch: number, onStep?: (step: string) => Promise<void> | void): Promise<FileResult> {
+  await applyRun(db, run, batch, onStep);
+  await onStep?.('applied');
+  const f = run.context.finish;
+  const result: FileResult = { ...f.result, extractionDate: new Date(f.result.extractionDate) };
+  await db.transaction(async (tx) => {
+    await tx.query('SELECT pg_advisory_xact_lock($1)', [IMPORT_LOCK]);
+    await changeListOfRun(tx, run.id);
+    result.ldap = await feedDirectory(tx, run.kind, [], result.tables);
+    result.journalSeq = await journalFile(tx, journal, f, { name: f.name, label: result.file }, result, []);
+    await recordFile(tx, result, f.actor);
+    await tx.query('UPDATE annuaire_import_runs SET done = true WHERE id = $1', [run.id]);
+    await onStep?.('journalled');
+  });
+  await purgeRuns(db);
+  return result;
+}
+
+/** Finishes the syncs a crash interrupted (runs.ts), oldest first. */
+async function finishPending(db: Db, journal: ImportJournal | undefined, batch?: number): Promise<FileResult[]> {
+  await dropUnfrozen(db);
+  await purgeRuns(db);
+  const runs = await pendingRuns<Finish>(db);
+  if (runs.length && !journal) throw new MssError('ANNUAIRE_READ_FAILED', { file: runs[0].context.finish.result.file, reason: 'its import was interrupted and must be finished first (start the platform, or run an import)' });
+  const out: FileResult[] = [];
+  for (const run of runs) {
+    const r = await finishRun(db, journal!, run, batch || DEFAULT_BATCH);
+    r.notes = [...r.notes, 'applied after an interruption'];
+    out.push(r);
+  }
+  return out;
+}
+
+/**
+ * The platform, at start: finishes the syncs a crash interrupted on the embedded database
+ * (a sync applied in steps: runs.ts), before the directory is fed.
+ */
+export function resumeImports(db: Db, journal: ImportJournal, batch?: number): Promise<FileResult[]> {
+  return serialImports(() => finishPending(db, journal, batch));
 }
 
 /** Whole rows of one table, in COPY format. */
@@ -552,7 +684,7 @@ async function* readAhead(src: AsyncGenerator<Chunk>, maxBytes: number): AsyncGe
  *   seq range of its change events — the file's hash ties the journal to the exact input.
  * All are written inside the import transaction: journal and data commit together.
  */
-async function journalFile(tx: Queryable, journal: ImportJournal, o: ImportOptions, src: Source, r: FileResult, plans: Plan[]): Promise<number> {
+async function journalFile(tx: Queryable, journal: ImportJournal, o: Pick<ImportOptions, 'actor' | 'journalBatch'>, src: Pick<Source, 'name' | 'label'>, r: FileResult, plans: Plan[]): Promise<number> {
   let firstSeq: number | undefined;
   let lastSeq: number | undefined;
   let pending: Parameters<ImportJournal['appendManyIn']>[1] = [];
