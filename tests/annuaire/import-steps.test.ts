@@ -40,13 +40,13 @@ it('a login-like statement asked for during a sync is answered before the sync r
   const events: string[] = [];
   const bg = db.background();
   const inTx = (tx: Queryable): Queryable => ({
-    query: (sql, params) => (events.push('sql'), tx.query(sql, params)),
+    query: <R,>(sql: string, params?: unknown[]) => (events.push('sql'), tx.query<R>(sql, params)),
     exec: (sql) => (events.push('sql'), tx.exec(sql)),
     copyFrom: (sql, data) => (events.push('sql'), tx.copyFrom!(sql, data)),
   });
   const traced: Db = {
     ...bg,
-    query: (sql, params) => bg.query(sql, params).finally(() => events.push('sql')),
+    query: <R,>(sql: string, params?: unknown[]) => bg.query<R>(sql, params).finally(() => events.push('sql')),
     exec: (sql) => bg.exec(sql).finally(() => events.push('sql')),
     copyFrom: (sql, data) => bg.copyFrom!(sql, data).finally(() => events.push('sql')),
     transaction: (fn) => bg.transaction((tx) => fn(inTx(tx))),
