@@ -635,8 +635,8 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
   );
 
   // One event, and its proof: a regional account may open those its list shows, and core/policy
-  // decides on what ties the event to the scope — its box, or the boxes of the scope its
-  // person is attached to. Any other number (another scope's event, an event about no box or
+  // decides on what ties the event to the scope — its box, the boxes of the scope its person
+  // is attached to, or the account itself. Any other number (another scope's event, an event about no box or
   // person, or none at all) is a national operation, refused the same way (journalled), so the
   // answer does not tell whether it exists.
   const seqParam = { type: 'object', required: ['seq'], additionalProperties: false, properties: { seq: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER } } } as const;
@@ -648,6 +648,7 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
     if (!subjects) return national; // a national account: allowed whatever the target
     const ev = await deps.journal.get(seq);
     if (!ev?.subject || !subjects.includes(ev.subject)) return national;
+    if (ev.subject === actor(req)) return [{ kind: 'account', login: adminOf(req).login }];
     const box = await findBal(deps.db, ev.subject);
     if (box) return [mailboxTarget(box)];
     const person = await findPerson(deps.db, { login: ev.subject });

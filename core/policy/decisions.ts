@@ -59,9 +59,14 @@ export function decideSendAs(p: Principal, address: string, bal: MailboxFacts | 
 }
 
 /** What an admin wants to act on. `global` covers platform-wide acts (imports, accounts). */
-export type AdminTarget = { kind: 'global'; what: string } | { kind: 'mailbox'; address: string; domain: string; structureId?: string | null } | { kind: 'domain'; domain: string };
+// `account`: the admin's own account (the events about it are its own to read).
+export type AdminTarget =
+  | { kind: 'global'; what: string }
+  | { kind: 'mailbox'; address: string; domain: string; structureId?: string | null }
+  | { kind: 'domain'; domain: string }
+  | { kind: 'account'; login: string };
 
-const targetLabel = (t: AdminTarget) => (t.kind === 'global' ? t.what : t.kind === 'mailbox' ? t.address : `domain ${t.domain}`);
+export const targetLabel = (t: AdminTarget) => (t.kind === 'global' ? t.what : t.kind === 'mailbox' ? t.address : t.kind === 'account' ? `admin account ${t.login}` : `domain ${t.domain}`);
 
 /**
  * What an admin's reads are narrowed to: `everywhere` for a national account; for a
@@ -99,6 +104,10 @@ export function decideAdmin(admin: AdminPrincipal, targets: readonly AdminTarget
   const scope = adminScope(admin);
   for (const t of targets) {
     if (t.kind === 'global') return refuse('ADMIN_OUT_OF_SCOPE', { admin: admin.login, target: t.what, why: 'it is a national operation and the account is regional' });
+    if (t.kind === 'account') {
+      if (t.login === admin.login) continue;
+      return refuse('ADMIN_OUT_OF_SCOPE', { admin: admin.login, target: targetLabel(t), why: 'another admin account is a national matter' });
+    }
     if (!inAdminScope(scope, { domain: t.domain, structureId: t.kind === 'mailbox' ? t.structureId : null })) {
       return refuse('ADMIN_OUT_OF_SCOPE', { admin: admin.login, target: targetLabel(t), why: `${label}'s scope covers ${describeScope(admin)}` });
     }

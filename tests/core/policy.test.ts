@@ -114,6 +114,11 @@ describe('admin scope', () => {
     expect(code(decideAdmin(regional, [{ kind: 'global', what: 'whitelist import' }]))).toBe('ADMIN_OUT_OF_SCOPE');
     expect(code(decideAdmin(regional, []))).toBe('ADMIN_OUT_OF_SCOPE');
   });
+  it('regional reads about its own account, not about another admin account', () => {
+    expect(code(decideAdmin(regional, [{ kind: 'account', login: 'ars-bzh' }]))).toBe('OK');
+    expect(code(decideAdmin(regional, [{ kind: 'account', login: 'ars-idf' }]))).toBe('ADMIN_OUT_OF_SCOPE');
+    expect(code(decideAdmin(admin as AdminPrincipal, [{ kind: 'account', login: 'ars-idf' }]))).toBe('OK');
+  });
   it('an unknown role is refused', () => {
     expect(code(decideAdmin({ ...regional, role: 'superuser' as never }, [mb('a@bzh.mssante.fr')]))).toBe('ADMIN_OUT_OF_SCOPE');
   });

@@ -438,6 +438,9 @@ describe('the operator console', () => {
     await page.getByRole('heading', { level: 1, name: /^Événement n° \d+$/ }).waitFor();
     expect(await page.locator('dl.fiche').textContent()).toContain(box.bzhOrg);
     const refusals = async () => (await op.platform.journal.list({ type: 'policy.refused', actor: `admin:${admins.bzh}`, limit: 100 })).length;
+    // An event about its own account (its creation) is in its list, and opens too.
+    const own = (await op.platform.journal.list({ type: 'admin.account.created', subject: `admin:${admins.bzh}`, limit: 1 }))[0];
+    expect(await page.evaluate(`fetch('/api/v1/journal/${own.seq}').then((r) => r.status)`)).toBe(200);
     const before = await refusals();
     await page.goto(`${base}/ui/console/#/journal/${idfEvent.seq}`);
     await page.getByRole('heading', { level: 1, name: 'Erreur' }).waitFor();
