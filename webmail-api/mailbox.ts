@@ -522,3 +522,31 @@ export async function appendToSent(c: ImapFlow, raw: Buffer, flags: string[] = [
   await c.append(sent, raw, flags);
   return sent;
 }
+
+/** The Drafts folder (special use \Drafts), or null when the box has none. */
+export async function draftsFolder(c: ImapFlow): Promise<string | null> {
+  return (await c.list()).find((f) => f.specialUse === '\\Drafts')?.path ?? null;
+}
+
+/** Keeps a draft in the Drafts folder (\Draft, \Seen): its folder and new UID. */
+export async function appendDraft(c: ImapFlow, bal: string, raw: Buffer): Promise<{ folder: string; uid: number | null }> {
+  try {
+    const folder = await draftsFolder(c);
+    if (!folder) throw new MssError('NOT_FOUND', { what: `the Drafts folder of ${bal}` });
+    const r = await c.append(folder, raw, ['\\Draft', '\\Seen']);
+    return { folder, uid: r && typeof r === 'object' && typeof r.uid === 'number' ? r.uid : null };
+  } catch (e) {
+    throw imapError(e, 'keep the draft');
+  }
+}
+
+/** Deletes a message for good (\Deleted + UID EXPUNGE of that UID alone): a draft once sent or saved anew. */
+export async function removeMessage(c: ImapFlow, bal: string, folder: string, uid: number): Promise<void> {
+  await inFolder(c, bal, folder, async () => {
+    try {
+      await c.messageDelete(String(uid), { uid: true });
+    } catch (e) {
+      throw imapError(e, `delete message ${uid}`);
+    }
+  });
+}

@@ -104,6 +104,8 @@ export interface RenderedMessage {
   from: Address[];
   to: Address[];
   cc: Address[];
+  /** Only a draft (or a copy in Sent) keeps its Bcc header. */
+  bcc: Address[];
   replyTo: Address[];
   inReplyTo: string | null;
   references: string[];
@@ -141,6 +143,7 @@ function fromHeaders(p: ParsedMail): Omit<RenderedMessage, 'text' | 'html' | 'at
     from: addresses(p.from),
     to: addresses(p.to),
     cc: addresses(p.cc),
+    bcc: addresses(p.bcc),
     replyTo: addresses(p.replyTo),
     inReplyTo: p.inReplyTo ?? null,
     references: refs,

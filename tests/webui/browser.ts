@@ -5,7 +5,7 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page, type Response } from 'playwright-core';
 import { expect } from 'vitest';
 
 export const CHROMIUM = process.env.MSS_CHROMIUM ?? '/usr/bin/chromium';
@@ -51,4 +51,28 @@ export async function expectAccessible(page: Page, what: string): Promise<void> 
     all.filter((v) => v.impact === 'serious' || v.impact === 'critical'),
     what,
   ).toEqual([]);
+}
+
+/** Playwright's and vitest's own waits have short default timeouts (30 s, 1 s): a browser test waits for the condition, vitest's test timeout being the only net. */
+export const NET = 550_000;
+
+/** A fresh browser context (French, downloads allowed) and its page; `requests` lists every URL it asked for. */
+export async function newPage(browser: Browser, viewport = { width: 1280, height: 800 }): Promise<{ context: BrowserContext; page: Page; requests: string[] }> {
+  const context = await browser.newContext({ viewport, locale: 'fr-FR', acceptDownloads: true });
+  context.setDefaultTimeout(NET);
+  context.setDefaultNavigationTimeout(NET);
+  const page = await context.newPage();
+  const requests: string[] = [];
+  context.on('request', (r) => void requests.push(r.url()));
+  return { context, page, requests };
+}
+
+/** The webmail's login form filled and sent; the login's answer. */
+export async function logIn(page: Page, home: string, u: { login: string; password: string }, otp?: () => string): Promise<Response> {
+  await page.goto(home);
+  await page.getByLabel('Identifiant').fill(u.login);
+  await page.getByLabel('Mot de passe').fill(u.password);
+  if (otp) await page.getByLabel('Code de vérification').fill(otp());
+  const [answer] = await Promise.all([page.waitForResponse((r) => r.url().endsWith('/api/v1/web/login')), page.getByRole('button', { name: 'Se connecter' }).click()]);
+  return answer;
 }

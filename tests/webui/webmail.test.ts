@@ -1,7 +1,7 @@
 import { request } from 'node:https';
 import { join } from 'node:path';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
-import type { Browser, BrowserContext, Page, Response } from 'playwright-core';
+import type { Browser, Page, Response } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enableTotp, totpCode } from '../../annuaire/bal/index.js';
 import { UI_CSP } from '../../core/web-ui.js';
@@ -9,7 +9,7 @@ import type { WebmailService } from '../../webmail-api/index.js';
 import { freePorts, startOperator, until, type TestOperator } from '../helpers/operator.js';
 import { testPki, type TestPki } from '../helpers/pki.js';
 import { call, startTestWebmail } from '../webmail/stack.js';
-import { expectAccessible, launch } from './browser.js';
+import { expectAccessible, launch, logIn as logInAt, NET, newPage as openPage } from './browser.js';
 
 // The browser webmail (webui/webmail/) in Debian's Chromium against a real operator (PGlite,
 // slapd, Dovecot, SMTP, IMAP proxy) and the webmail API in its worker process, as
@@ -131,8 +131,6 @@ const postWith = (headers: Record<string, string>, path = '/api/v1/logout', body
     req.end(data);
   });
 
-/** Playwright's and vitest's own waits have short default timeouts (30 s, 1 s): here the wait is for the condition, vitest's test timeout being the only net. */
-const NET = 550_000;
 const poll = <T>(fn: () => Promise<T>) => expect.poll(fn, { timeout: NET, interval: 100 });
 
 /** With MSS_WEBUI_SCREENSHOTS=DIR, the README's screenshots are taken from these tests. */
@@ -141,24 +139,8 @@ async function shot(page: Page, name: string): Promise<void> {
   if (dir) await page.screenshot({ path: join(dir, `${name}.png`) });
 }
 
-async function newPage(viewport = { width: 1280, height: 800 }): Promise<{ context: BrowserContext; page: Page; requests: string[] }> {
-  const context = await browser.newContext({ viewport, locale: 'fr-FR', acceptDownloads: true });
-  context.setDefaultTimeout(NET);
-  context.setDefaultNavigationTimeout(NET);
-  const page = await context.newPage();
-  const requests: string[] = [];
-  context.on('request', (r) => void requests.push(r.url()));
-  return { context, page, requests };
-}
-
-async function logIn(page: Page, u: { login: string; password: string }, otp?: () => string): Promise<Response> {
-  await page.goto(home());
-  await page.getByLabel('Identifiant').fill(u.login);
-  await page.getByLabel('Mot de passe').fill(u.password);
-  if (otp) await page.getByLabel('Code de vérification').fill(otp());
-  const [answer] = await Promise.all([page.waitForResponse((r) => r.url().endsWith('/api/v1/web/login')), page.getByRole('button', { name: 'Se connecter' }).click()]);
-  return answer;
-}
+const newPage = (viewport?: { width: number; height: number }) => openPage(browser, viewport);
+const logIn = (page: Page, u: { login: string; password: string }, otp?: () => string) => logInAt(page, home(), u, otp);
 
 describe('the browser webmail', () => {
   it('serves its pages with a strict CSP, no framing, no sniffing, no referrer — from the real responses', async () => {

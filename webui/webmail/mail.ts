@@ -33,7 +33,8 @@ export function listHref(bal: string, folder: string, v: Partial<ListView> = {})
 }
 /** A message, remembering the list it was opened from (for "Retour à la liste"). */
 export const messageHref = (bal: string, folder: string, uid: number, from: Partial<ListView> = {}) => listHref(bal, folder, from).replace(/^(#\/b\/[^/?]+\/[^/?]+)/, `$1/${uid}`);
-export const composeHref = (bal: string) => `#/ecrire/${enc(bal)}`;
+export const composeHref = (bal: string, from?: { key: 'repondre' | 'tous' | 'transferer' | 'brouillon'; folder: string; uid: number }) =>
+  `#/ecrire/${enc(bal)}${from ? `?${from.key}=${enc(`${from.folder}/${from.uid}`)}` : ''}`;
 const boxApi = (bal: string) => `/api/v1/bals/${enc(bal)}`;
 
 const SPECIAL: Record<string, string> = { '\\Sent': 'Envoyés', '\\Trash': 'Corbeille', '\\Drafts': 'Brouillons', '\\Junk': 'Indésirables', '\\Archive': 'Archives' };
@@ -114,7 +115,8 @@ export async function listView(api: ApiClient, main: HTMLElement, bal: string, f
         m.hasAttachments ? h('span', { class: 'pastille pj' }, 'Pièce jointe') : null,
       ),
       h('td', { class: 'de' }, who(m.from)),
-      h('td', { class: 'objet' }, h('a', { href: messageHref(bal, folder.path, m.uid, view) }, m.subject || '(sans objet)')),
+      // A draft opens where it is written.
+      h('td', { class: 'objet' }, h('a', { href: folder.specialUse === '\\Drafts' ? composeHref(bal, { key: 'brouillon', folder: folder.path, uid: m.uid }) : messageHref(bal, folder.path, m.uid, view) }, m.subject || '(sans objet)')),
       h('td', { class: 'date' }, h('time', { datetime: m.date ?? '' }, shortDate(m.date))),
     ),
   );
@@ -206,7 +208,15 @@ export async function messageView(api: ApiClient, main: HTMLElement, bal: string
       h('p', {}, h('a', { href: back }, 'Retour à la liste')),
       h('h1', { tabindex: -1 }, m.subject || '(sans objet)'),
       h('dl', { class: 'entetes' }, headerRow('De', full(m.from)), headerRow('À', full(m.to)), headerRow('Cc', full(m.cc)), headerRow('Date', longDate(m.sentAt ?? m.date))),
-      h('div', { class: 'actions' }, flagButton, unreadButton),
+      h(
+        'div',
+        { class: 'actions' },
+        h('a', { class: 'bouton', href: composeHref(bal, { key: 'repondre', folder, uid }) }, 'Répondre'),
+        h('a', { class: 'bouton', href: composeHref(bal, { key: 'tous', folder, uid }) }, 'Répondre à tous'),
+        h('a', { class: 'bouton', href: composeHref(bal, { key: 'transferer', folder, uid }) }, 'Transférer'),
+        flagButton,
+        unreadButton,
+      ),
       status,
       m.attachments.length
         ? h(

@@ -63,6 +63,10 @@ export interface Message {
   from: Address[];
   to: Address[];
   cc: Address[];
+  bcc?: Address[];
+  replyTo: Address[];
+  messageId: string | null;
+  dispositionNotificationTo: string | null;
   flags: Flags;
   text: string | null;
   html: string | null;
