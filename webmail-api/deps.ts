@@ -35,6 +35,36 @@ export interface WebmailDeps {
   dmpHandoff?(req: { principal: PersonPrincipal; bal: string; folder: string; uid: number; raw: Buffer; masking?: string }): Promise<unknown>;
   /** XDS metadata of a message's documents (dmp/), shown with the message; absent: not shown. */
   documentsOf?(raw: Buffer): Promise<unknown>;
+  /** The DMP hand-off attempts recorded for a message of a box, newest first (dmp/ dmpStatus). */
+  dmpOutcomes?(bal: string, messageId: string): Promise<unknown[]>;
+  /** CDA documents packed as an IHE_XDM.zip with the X-MSS headers (dmp/), for sending. */
+  packageXdm?(req: XdmPackageRequest): Promise<XdmPackage>;
+  /** The per-box DMP rule, read and set as the person (core/policy decides, dmp/ keeps it, journalled). */
+  dmpRule?: {
+    get(principal: PersonPrincipal, bal: string): Promise<DmpRuleAnswer>;
+    set(principal: PersonPrincipal, bal: string, rule: { masking: string; enabled: boolean }): Promise<DmpRuleAnswer>;
+    remove(principal: PersonPrincipal, bal: string): Promise<DmpRuleAnswer>;
+  };
+}
+
+export interface XdmPackageRequest {
+  from: string;
+  to: string[];
+  cdas: Array<{ filename: string; content: Buffer }>;
+}
+export interface XdmPackage {
+  attachment: { filename: string; contentType: string; content: Buffer };
+  /** X-MSS-INS, X-MSS-CODECDA. */
+  headers: Record<string, string>;
+  /** The XDM subject (XDM/1.0/DDM+…), for a message sent without one. */
+  subject: string;
+}
+/** A box's DMP rule as the person sees it: the rule (or none), and whether they may change it (or why not). */
+export interface DmpRuleAnswer {
+  bal: string;
+  rule: { masking: string; enabled: boolean; updatedAt: string; createdBy: string } | null;
+  maySet: boolean;
+  why?: string;
 }
 
 /** What the routes use: the login's parts (password check, throttle, token issue) stay with the login (login.ts). */

@@ -416,13 +416,14 @@ async function binarySizes(c: ImapFlow, uid: number, parts: string[]): Promise<M
  * One attachment as a stream, decoded by imapflow from the part's transfer encoding. The
  * folder lock is held until the stream ends: `done` must be called then (or on abort).
  */
-export async function openAttachment(c: ImapFlow, bal: string, folder: string, uid: number, index: number): Promise<{ ref: AttachmentRef; content: Readable; filename: string | null; done: () => void }> {
+export async function openAttachment(c: ImapFlow, bal: string, folder: string, uid: number, index: number, check?: (ref: AttachmentRef) => void): Promise<{ ref: AttachmentRef; content: Readable; filename: string | null; done: () => void }> {
   const lock = await lockFolder(c, bal, folder, false);
   try {
     const m = await fetchOneSynced(c, uid, { uid: true, bodyStructure: true }, lock.stale);
     if (!m) throw notFound(bal, folder, uid);
     const ref = attachmentsOf(m.bodyStructure)[index];
     if (!ref) throw new MssError('NOT_FOUND', { what: `attachment ${index} of message ${uid} in ${folder} of ${bal}` });
+    check?.(ref);
     const d = await c.download(String(uid), ref.part, { uid: true });
     if (!('content' in d) || !d.content) throw new MssError('NOT_FOUND', { what: `attachment ${index} of message ${uid} in ${folder} of ${bal}` });
     const l = lock;

@@ -25,6 +25,7 @@ interface SendBody {
   references?: string[];
   original?: OriginalRef;
   draft?: number;
+  xdm?: boolean;
   readReceipt: boolean;
   nil?: string;
   attachments: Array<{ filename: string; contentType?: string; content: string }>;
@@ -52,19 +53,26 @@ export function sendRoutes(app: FastifyInstance, ctx: ApiContext): void {
       config: { access: access.mailbox },
       schema: {
         ...tag('send'),
-        summary: 'Send the read receipt (RFC 8098 disposition notification) the sender asked for',
+        summary: 'Send the read receipt (RFC 8098 disposition notification) the sender asked for, or decline to',
+        description: 'The person chooses: { "decline": true } sends nothing and records the choice ($MDNSent, RFC 3503), so no client asks again.',
         params: S.messageParams,
-        response: { 200: { type: 'object', properties: { messageId: { type: 'string' }, to: { type: 'string' } } }, ...S.errors(400, 401, 403, 404, 409, 422, 503) },
+        body: S.mdnBody,
+        response: { 200: { type: 'object', properties: { messageId: { type: 'string' }, to: { type: 'string' }, declined: { type: 'boolean' } } }, ...S.errors(400, 401, 403, 404, 409, 422, 503) },
       },
     },
     async (req) => {
       const { bal, folder, uid } = req.params as { bal: string; folder: string; uid: number };
+      const { decline } = (req.body ?? {}) as { decline?: boolean };
       const s = sessionOf(req);
       const m = await pool.with(s, bal, (c) => fetchMessage(c, bal, folder, uid, false));
       if (m.flags.keywords.some((k) => k.toLowerCase() === MDN_SENT.toLowerCase())) throw new MssError('WEBMAIL_MDN_ALREADY_SENT', { uid });
       const r = await renderMessage(m.raw, m.structure);
       const to = r.dispositionNotificationTo;
       if (!to) throw new MssError('WEBMAIL_NO_MDN_REQUESTED', { uid });
+      if (decline) {
+        await pool.with(s, bal, (c) => addKeyword(c, bal, folder, uid, MDN_SENT));
+        return { declined: true, to };
+      }
       const mdn = await buildMdn({ bal, to, original: { raw: m.raw, messageId: r.messageId, subject: r.subject }, hostname: ctx.hostname });
       // RFC 8098 wants a null envelope sender; the submission server takes only a box the
       // person may send as, so the receipt leaves from the box that received the message.
@@ -89,7 +97,7 @@ const formJson = (v: string) => {
 };
 
 async function sendRoute(app: FastifyInstance, ctx: ApiContext, send: Send): Promise<void> {
-  const { pool } = ctx;
+  const { pool, deps } = ctx;
   const tooBig = () => new MssError('MESSAGE_TOO_BIG', { limit: ctx.maxUpload });
 
   // multipart/form-data: fields become the JSON body's properties and each file part named
@@ -130,6 +138,7 @@ async function sendRoute(app: FastifyInstance, ctx: ApiContext, send: Send): Pro
     }
     if (b.attachments !== undefined && !Array.isArray(b.attachments)) b.attachments = [b.attachments];
     if (b.readReceipt !== undefined) b.readReceipt = formBoolean(b.readReceipt);
+    if (b.xdm !== undefined) b.xdm = formBoolean(b.xdm);
     if (typeof b.original === 'string') b.original = formJson(b.original);
   };
 
@@ -137,7 +146,20 @@ async function sendRoute(app: FastifyInstance, ctx: ApiContext, send: Send): Pro
   const compose = async (req: FastifyRequest, bal: string, b: SendBody, draft: boolean) => {
     const added: OutgoingAttachment[] = b.attachments.map((a) => ({ filename: a.filename, contentType: a.contentType, content: Buffer.from(a.content, 'base64') }));
     const w = b.original || b.draft !== undefined ? await pool.with(sessionOf(req), bal, (c) => carried(c, bal, b)) : { attachments: [], inReplyTo: b.inReplyTo, references: b.references, original: null, draft: null, draftHeaders: {} };
-    const attachments = [...w.attachments, ...added];
+    let attachments = [...w.attachments, ...added];
+    let subject = b.subject;
+    const headers: Record<string, string> = {};
+    // A CDA sent as IHE_XDM.zip (Ref #2): the server packs the XML attachments (dmp/ checks each is a CDA) and writes X-MSS-INS / X-MSS-CODECDA.
+    if (b.xdm && !draft) {
+      if (!deps.packageXdm) throw new MssError('WEBMAIL_FEATURE_UNAVAILABLE', { feature: 'sending a CDA as IHE_XDM' });
+      const isXml = (a: OutgoingAttachment) => /xml/i.test(a.contentType ?? '') || /\.xml$/i.test(a.filename);
+      const cdas = attachments.filter(isXml);
+      if (!cdas.length) throw new MssError('BAD_REQUEST', { reason: 'xdm asks for a CDA document (an .xml attachment) to pack as IHE_XDM.zip; there is none' });
+      const p = await deps.packageXdm({ from: bal, to: [...b.to, ...b.cc], cdas: cdas.map((a) => ({ filename: a.filename, content: a.content })) });
+      attachments = [...attachments.filter((a) => !isXml(a)), p.attachment];
+      Object.assign(headers, p.headers);
+      if (!subject.trim()) subject = p.subject;
+    }
     const size = attachments.reduce((n, a) => n + a.content.length, Buffer.byteLength(b.text ?? '') + Buffer.byteLength(b.html ?? ''));
     if (size > ctx.maxUpload) throw tooBig();
     const built = await buildMessage({
@@ -145,9 +167,10 @@ async function sendRoute(app: FastifyInstance, ctx: ApiContext, send: Send): Pro
       to: b.to,
       cc: b.cc,
       bcc: b.bcc,
-      subject: b.subject,
+      subject,
       text: b.text,
       html: b.html,
+      headers,
       inReplyTo: w.inReplyTo,
       references: w.references,
       readReceipt: b.readReceipt,

@@ -108,8 +108,9 @@ export const message = {
     text: nstr,
     html: { ...nstr, description: 'sanitised: no script, style, form or event handler; images only cid: or data:' },
     attachments: { type: 'array', items: { $ref: 'Attachment#' } },
-    documents: { description: 'XDS metadata of the clinical documents carried (IHE_XDM.zip or a CDA document), read by dmp/' },
+    documents: { description: 'XDS metadata of the clinical documents carried (IHE_XDM.zip or a CDA document), read by dmp/; each with `view`: patient, type, author, date, confidentiality and the narrative as sanitised HTML, as the webmail shows it' },
     documentsError: { type: 'object', properties: { title: str, detail: str }, description: 'why the documents could not be read' },
+    dmp: { type: 'array', items: { type: 'object', additionalProperties: true }, description: 'the DMP hand-offs of this message (by its Message-ID), newest first: status, masking, documents, errors, who, when' },
   },
 } as const;
 
@@ -193,6 +194,7 @@ export const sendBody = {
     },
     draft: { type: 'integer', minimum: 1, maximum: 4294967295, description: 'UID of a draft of this box (Drafts folder) this message continues: its attachments and thread go along, and it is deleted once sent (or saved anew)' },
     readReceipt: { type: 'boolean', default: false, description: 'ask for a read receipt (Disposition-Notification-To: this box)' },
+    xdm: { type: 'boolean', default: false, description: 'send the CDA documents attached (.xml) as one IHE_XDM.zip built by the server, with X-MSS-INS and X-MSS-CODECDA (Ref #2); an empty subject becomes the XDM subject' },
     nil: { type: 'string', minLength: 1, maxLength: 200, pattern: '^[\\x20-\\x7e]+$', description: 'X-MSS-NIL: the sending software (a DPI names itself)' },
     attachments: {
       type: 'array',
@@ -217,6 +219,26 @@ export const draftBody = {
   ...sendBody,
   required: [],
   properties: { ...sendBody.properties, to: { ...sendBody.properties.to, minItems: 0, default: [] }, subject: { ...sendBody.properties.subject, default: '' } },
+} as const;
+
+export const mdnBody = { type: ['object', 'null'], additionalProperties: false, properties: { decline: { type: 'boolean', default: false, description: 'send nothing; remember the choice' } } } as const;
+
+export const dmpRuleBody = {
+  type: 'object',
+  required: ['masking'],
+  additionalProperties: false,
+  properties: { masking: { type: 'string', enum: [...MASKINGS] }, enabled: { type: 'boolean', default: true } },
+} as const;
+
+export const dmpRule = {
+  $id: 'DmpRule',
+  type: 'object',
+  properties: {
+    bal: str,
+    rule: { type: ['object', 'null'], properties: { masking: { type: 'string', enum: [...MASKINGS] }, enabled: { type: 'boolean' }, updatedAt: { type: 'string', format: 'date-time' }, createdBy: str } },
+    maySet: { type: 'boolean', description: 'whether this person may change it (core/policy: a health professional member of the organisational box)' },
+    why: { ...str, description: 'why not, when maySet is false' },
+  },
 } as const;
 
 export const dmpBody = { type: ['object', 'null'], additionalProperties: false, properties: { masking: { type: 'string', enum: [...MASKINGS], default: 'normal' } } } as const;

@@ -144,6 +144,59 @@ function recipientsField(api: ApiClient, id: string, label: string, initial: str
   return { el, addresses: () => [...chosen], pending: () => input.value.trim() };
 }
 
+interface Upload {
+  filename: string;
+  contentType: string;
+  content: string;
+  size: number;
+}
+
+/** A file's bytes as base64, for the JSON body. */
+async function base64(file: File): Promise<string> {
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  let bin = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(bin);
+}
+
+/** Attachments: a file picker, and files dropped on the zone; each listed with a remove button. */
+function filesField(): { el: HTMLElement; list(): Array<Omit<Upload, 'size'>> } {
+  const chosen: Upload[] = [];
+  const picker = h('input', { type: 'file', id: 'fichiers', multiple: true, class: 'lecteur-fichiers' });
+  const list = h('ul', { class: 'choisis', 'aria-label': 'Fichiers joints' });
+  const redraw = () =>
+    fill(
+      list,
+      chosen.map((f, i) => {
+        const remove = h('button', { type: 'button', class: 'retirer', 'aria-label': `Retirer ${f.filename}` }, '×');
+        remove.addEventListener('click', () => {
+          chosen.splice(i, 1);
+          redraw();
+          announce(`${f.filename} retiré`);
+        });
+        return h('li', {}, h('span', {}, `${f.filename} (${size(f.size)})`), remove);
+      }),
+    );
+  const add = async (fl: FileList | null) => {
+    for (const f of Array.from(fl ?? [])) chosen.push({ filename: f.name, contentType: f.type || 'application/octet-stream', content: await base64(f), size: f.size });
+    redraw();
+    announce(`${chosen.length} fichier${chosen.length > 1 ? 's' : ''} joint${chosen.length > 1 ? 's' : ''}`);
+  };
+  picker.addEventListener('change', () => void add(picker.files).then(() => (picker.value = '')));
+  const zone = h('div', { class: 'depot', id: 'depot' }, h('label', { for: 'fichiers' }, 'Joindre des fichiers'), h('p', { class: 'aide' }, 'Choisissez des fichiers, ou déposez-les dans ce cadre.'), picker, list);
+  zone.addEventListener('dragover', (e) => {
+    e.preventDefault();
+    zone.classList.add('survol');
+  });
+  zone.addEventListener('dragleave', () => zone.classList.remove('survol'));
+  zone.addEventListener('drop', (e) => {
+    e.preventDefault();
+    zone.classList.remove('survol');
+    void add(e.dataTransfer?.files ?? null);
+  });
+  return { el: zone, list: () => chosen.map(({ size: _s, ...u }) => u) };
+}
+
 /** What the page starts from: a blank message, a reply, a forward, or a draft of the box. */
 export type ComposeSource = { kind: 'new' } | { kind: 'reply' | 'reply-all' | 'forward'; folder: string; uid: number } | { kind: 'draft'; uid: number; folder: string };
 
@@ -219,6 +272,8 @@ export async function composeView(api: ApiClient, main: HTMLElement, bals: Bal[]
         h('ul', { class: 'jointes' }, p.carried.map((a) => h('li', {}, `${a.filename ?? `Pièce jointe ${a.index + 1}`} (${size(a.size)})`))),
       )
     : null;
+  const files = filesField();
+  const xdm = h('input', { type: 'checkbox', id: 'xdm', name: 'xdm', 'aria-describedby': 'xdm-aide' });
   const form = h(
     'form',
     { class: 'redaction', 'aria-labelledby': 'titre-redaction', novalidate: true },
@@ -229,6 +284,14 @@ export async function composeView(api: ApiClient, main: HTMLElement, bals: Bal[]
     h('div', { class: 'champ' }, h('label', { for: 'objet' }, 'Objet'), subject),
     h('div', { class: 'champ' }, h('label', { for: 'texte' }, 'Message'), text),
     carried,
+    files.el,
+    h(
+      'div',
+      { class: 'champ choix' },
+      xdm,
+      h('label', { for: 'xdm' }, 'Envoyer les documents CDA joints (.xml) en IHE_XDM.zip'),
+      h('p', { id: 'xdm-aide', class: 'aide' }, "La plateforme construit l'archive IHE_XDM et les en-têtes MSSanté (X-MSS-INS, X-MSS-CODECDA) ; un objet laissé vide devient l'objet XDM (type de document, patient)."),
+    ),
     error,
     status,
     h('div', { class: 'actions' }, submit, save, remove),
@@ -243,6 +306,7 @@ export async function composeView(api: ApiClient, main: HTMLElement, bals: Bal[]
     text: text.value,
     ...(p.original ? { original: p.original } : {}),
     ...(draft !== undefined ? { draft } : {}),
+    attachments: files.list(),
   });
   const busy = (b: boolean) => {
     for (const x of [submit, save, remove]) x.disabled = b;
@@ -253,14 +317,14 @@ export async function composeView(api: ApiClient, main: HTMLElement, bals: Bal[]
     fill(error);
     const f = fields();
     if (!f.to.length) return void fill(error, 'Ajoutez au moins un destinataire.');
-    if (!f.subject.trim()) {
+    if (!f.subject.trim() && !xdm.checked) {
       fill(error, "Indiquez l'objet du message.");
       return subject.focus();
     }
     busy(true);
     submit.textContent = 'Envoi…';
     try {
-      const r = await api.send<Sent>('POST', `/api/v1/bals/${box()}/send`, f);
+      const r = await api.send<Sent>('POST', `/api/v1/bals/${box()}/send`, { ...f, ...(xdm.checked ? { xdm: true } : {}) });
       if (r.rejected.length) {
         fill(error, h('p', {}, `Envoyé à ${r.accepted.join(', ')}. Refusé pour :`), h('ul', {}, r.rejected.map((x) => h('li', {}, `${x.address} — ${x.reply}`))));
         return;

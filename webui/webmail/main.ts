@@ -5,6 +5,7 @@ import { ApiError, apiClient, messageOf } from '../common/api.js';
 import { announce, fill, h } from '../common/dom.js';
 import { showLogin } from './login.js';
 import { composeView, type ComposeSource } from './compose.js';
+import { dmpRuleView } from './dmp.js';
 import { isSort, listHref, listView, messageView, side, type ListView } from './mail.js';
 import type { Bal, Folder, Person } from './types.js';
 
@@ -26,9 +27,11 @@ const api = apiClient({
 });
 
 /** #/b/<box>/<folder>[/<uid>][?p=<page>&q=<words>&tri=<order>], or #/ecrire/<box>[?repondre|tous|transferer=<folder>/<uid>|brouillon=<folder>/<uid>] */
-function route(): { bal: string; folder: string; uid: number | null; view: ListView; compose: ComposeSource | null } | null {
+function route(): { bal: string; folder: string; uid: number | null; view: ListView; compose: ComposeSource | null; rule?: boolean } | null {
   const first: ListView = { page: 1, q: '', sort: 'date-desc' };
   try {
+    const rule = /^#\/regle-dmp\/([^/?]+)$/.exec(location.hash);
+    if (rule) return { bal: decodeURIComponent(rule[1]), folder: 'INBOX', uid: null, view: first, compose: null, rule: true };
     const c = /^#\/ecrire\/([^/?]+)(?:\?(.*))?$/.exec(location.hash);
     if (c) return { bal: decodeURIComponent(c[1]), folder: 'INBOX', uid: null, view: first, compose: composeSource(new URLSearchParams(c[2] ?? '')) };
     const m = /^#\/b\/([^/?]+)\/([^/?]+)(?:\/([0-9]+))?(?:\?(.*))?$/.exec(location.hash);
@@ -117,7 +120,9 @@ async function render() {
   try {
     const said = notice;
     notice = null;
-    const title = r.compose
+    const title = r.rule
+      ? await dmpRuleView(api, main, r.bal)
+      : r.compose
       ? await composeView(api, main, bals, r.bal, r.compose, (n, next) => {
           notice = n;
           const drafts = folders?.list.find((f) => f.specialUse === '\\Drafts')?.path;

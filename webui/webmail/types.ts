@@ -71,4 +71,46 @@ export interface Message {
   text: string | null;
   html: string | null;
   attachments: Attachment[];
+  /** Clinical documents (dmp/): each attachment's `view` is what the page shows. */
+  documents?: Array<{ view?: ClinicalAttachment }>;
+  documentsError?: { title: string; detail: string };
+  /** DMP hand-offs of this message, newest first. */
+  dmp?: DmpOutcome[];
+}
+export type Masking = 'normal' | 'masque-ps' | 'invisible-patient' | 'invisible-representants-legaux';
+export interface Coded {
+  code: string;
+  scheme: string;
+  display?: string;
+}
+export interface ClinicalDocument {
+  title: string | null;
+  type: Coded | null;
+  patient: { family: string | null; given: string | null; birthDate: string | null; ins: string | null; insKind: string | null };
+  authors: Array<{ name: string | null; id: string | null; institution: string | null }>;
+  date: string | null;
+  confidentiality: Coded[];
+  masking: Masking[];
+  narrative: string | null;
+  narrativeError?: string;
+}
+export interface ClinicalAttachment {
+  filename: string;
+  kind: 'xdm' | 'cda';
+  error?: string;
+  documents: ClinicalDocument[];
+}
+export interface DmpOutcome {
+  status: 'success' | 'failure';
+  actor: string;
+  masking: Masking | null;
+  submittedAt: string;
+  documentIds: string[];
+  errors: Array<{ code: string; context?: string }>;
+}
+export interface DmpRuleAnswer {
+  bal: string;
+  rule: { masking: Masking; enabled: boolean; updatedAt: string; createdBy: string } | null;
+  maySet: boolean;
+  why?: string;
 }
