@@ -317,7 +317,7 @@ describe('the browser webmail', () => {
     expect(requests.filter((u) => u.includes(PWNED_HOST))).toEqual([]);
     await expectAccessible(page, 'a message (HTML)');
 
-    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'compte-rendu.pdf' }).click()]);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'compte-rendu.pdf', exact: true }).click()]);
     expect(download.suggestedFilename()).toBe('compte-rendu.pdf');
     await context.close();
   });
