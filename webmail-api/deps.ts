@@ -7,7 +7,10 @@ import type { Logger } from '../core/logger.js';
 import type { LoginThrottle, PersonPrincipal } from '../core/policy/index.js';
 import type { LdapTarget } from './annuaire.js';
 import type { ImapTarget } from './imap-pool.js';
+import type { DmpRuleAnswer } from './json-types.js';
 import type { SubmissionTarget } from './submit.js';
+
+export type { DmpRuleAnswer };
 
 export interface WebmailDeps {
   log: Logger;
@@ -58,13 +61,6 @@ export interface XdmPackage {
   headers: Record<string, string>;
   /** The XDM subject (XDM/1.0/DDM+…), for a message sent without one. */
   subject: string;
-}
-/** A box's DMP rule as the person sees it: the rule (or none), and whether they may change it (or why not). */
-export interface DmpRuleAnswer {
-  bal: string;
-  rule: { masking: string; enabled: boolean; updatedAt: string; createdBy: string } | null;
-  maySet: boolean;
-  why?: string;
 }
 
 /** What the routes use: the login's parts (password check, throttle, token issue) stay with the login (login.ts). */

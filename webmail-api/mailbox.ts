@@ -5,16 +5,10 @@ import type { FetchMessageObject, FetchQueryObject, ImapFlow, MessageAddressObje
 import type { Readable } from 'node:stream';
 import { MssError } from '../core/errors.js';
 import { imapError } from './imap-errors.js';
+import type { Flags, Folder, MessageSummary } from './json-types.js';
 import { attachmentsOf, type AttachmentRef } from './render.js';
 
-export interface Folder {
-  path: string;
-  name: string;
-  delimiter: string;
-  specialUse: string | null;
-  messages: number;
-  unseen: number;
-}
+export type { Flags, Folder, MessageSummary };
 
 export async function listFolders(c: ImapFlow, bal: string): Promise<Folder[]> {
   try {
@@ -92,30 +86,6 @@ export interface ListQuery {
   /** IMAP SEARCH TEXT: headers and body. */
   q?: string;
   unseen?: boolean;
-}
-
-export interface MessageSummary {
-  uid: number;
-  /** Arrival in the box (INTERNALDATE). */
-  date: string | null;
-  /** The Date header. */
-  sentAt: string | null;
-  subject: string;
-  from: Array<{ name: string; address: string }>;
-  to: Array<{ name: string; address: string }>;
-  cc: Array<{ name: string; address: string }>;
-  messageId: string | null;
-  size: number;
-  flags: Flags;
-  hasAttachments: boolean;
-}
-
-export interface Flags {
-  seen: boolean;
-  flagged: boolean;
-  answered: boolean;
-  draft: boolean;
-  keywords: string[];
 }
 
 const SYSTEM_FLAGS = new Set(['\\seen', '\\flagged', '\\answered', '\\draft', '\\deleted', '\\recent']);

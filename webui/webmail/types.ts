@@ -1,4 +1,10 @@
-// The webmail API's answers, as the pages use them (webmail-api/schemas.ts is the reference).
+// The webmail API's answers, as the pages use them (webmail-api/schemas.ts is the reference):
+// the shapes the server names too come from webmail-api/json-types.ts (types only, no import).
+import type { Address, DmpRuleAnswer, Flags, Folder, MessageSummary } from '../../webmail-api/json-types.js';
+
+export type { Address, DmpRuleAnswer, Flags, Folder };
+/** A message of a list. */
+export type Summary = MessageSummary;
 export interface Person {
   login: string;
   idnps: string | null;
@@ -9,36 +15,6 @@ export interface Bal {
   type: 'PER' | 'ORG' | 'APP' | 'CAB';
   description: string | null;
   unseen?: number | null;
-}
-export interface Folder {
-  path: string;
-  name: string;
-  delimiter: string;
-  specialUse: string | null;
-  messages: number;
-  unseen: number;
-}
-export interface Address {
-  name?: string;
-  address?: string;
-}
-export interface Flags {
-  seen: boolean;
-  flagged: boolean;
-  answered: boolean;
-  draft: boolean;
-  keywords: string[];
-}
-export interface Summary {
-  uid: number;
-  date: string | null;
-  sentAt: string | null;
-  subject: string;
-  from: Address[];
-  to: Address[];
-  size: number;
-  flags: Flags;
-  hasAttachments: boolean;
 }
 export interface Page {
   total: number;
@@ -107,10 +83,4 @@ export interface DmpOutcome {
   submittedAt: string;
   documentIds: string[];
   errors: Array<{ code: string; context?: string }>;
-}
-export interface DmpRuleAnswer {
-  bal: string;
-  rule: { masking: Masking; enabled: boolean; updatedAt: string; createdBy: string } | null;
-  maySet: boolean;
-  why?: string;
 }
