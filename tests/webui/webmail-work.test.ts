@@ -153,6 +153,10 @@ describe('reply, forward, drafts', () => {
     // Saving again replaces the draft: one version only.
     await page.getByRole('button', { name: 'Enregistrer le brouillon' }).click();
     await poll(async () => (await box(who.jeanne.address, '\\Drafts')).filter((m) => m.mail.subject === 'RE: Patient commun').length).toBe(1);
+    // The address now names the draft: reloading the page reopens it.
+    await page.reload();
+    await page.getByRole('heading', { level: 1, name: 'Brouillon', exact: true }).waitFor();
+    expect(await recipients(page, 'Cc')).toEqual([expect.stringContaining(secretariat)]);
 
     await page.getByRole('navigation', { name: 'Dossiers' }).getByRole('link', { name: /Brouillons/ }).click();
     await page.getByRole('heading', { level: 1, name: /Brouillons/ }).waitFor();

@@ -347,7 +347,7 @@ export async function composeView(api: ApiClient, main: HTMLElement, bals: Bal[]
         draft = r.uid;
         draftFolder = r.folder;
         // The address names the new version (reloading reopens it), without drawing the page again.
-        history.replaceState(null, '', `#/ecrire/${box()}?brouillon=${r.uid}`);
+        history.replaceState(null, '', `#/ecrire/${box()}?brouillon=${encodeURIComponent(`${r.folder}/${r.uid}`)}`);
       }
       remove.hidden = draft === undefined;
       status.textContent = 'Brouillon enregistré dans le dossier Brouillons.';
