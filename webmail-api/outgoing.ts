@@ -43,6 +43,20 @@ export interface Carried {
   draft: { folder: string; uid: number } | null;
   /** Headers a draft keeps. */
   draftHeaders: Record<string, string>;
+  /** Headers that go with carried attachments: a forwarded IHE_XDM.zip keeps its X-MSS-INS / X-MSS-CODECDA (Ref #2). */
+  headers: Record<string, string>;
+}
+
+/** The Ref #2 headers that describe an IHE_XDM.zip, kept when the archive is forwarded. */
+const XDM_HEADERS = ['x-mss-ins', 'x-mss-codecda'];
+function xdmHeadersOf(p: { headers: Map<string, unknown>; attachments: Array<{ filename?: string }> }): Record<string, string> {
+  if (!p.attachments.some((a) => (a.filename ?? '').toUpperCase() === 'IHE_XDM.ZIP')) return {};
+  const out: Record<string, string> = {};
+  for (const k of XDM_HEADERS) {
+    const v = p.headers.get(k);
+    if (typeof v === 'string' && /^[\x20-\x7e]{1,200}$/.test(v)) out[k.toUpperCase()] = v;
+  }
+  return out;
 }
 
 const idsOf = (v: string | string[] | undefined) => (Array.isArray(v) ? v : v ? v.split(/\s+/).filter(Boolean) : []);
@@ -61,7 +75,7 @@ const attachmentsOf = (p: Awaited<ReturnType<typeof parsedMessage>>): OutgoingAt
  * attachments are used (a forward's were copied into the draft when it was saved).
  */
 export async function carried(c: ImapFlow, bal: string, o: { original?: OriginalRef; draft?: number; inReplyTo?: string; references?: string[] }): Promise<Carried> {
-  const out: Carried = { attachments: [], original: o.original ?? null, draft: null, draftHeaders: {} };
+  const out: Carried = { attachments: [], original: o.original ?? null, draft: null, draftHeaders: {}, headers: {} };
   let thread: { inReplyTo?: string; references?: string[] } = {};
   if (o.draft !== undefined) {
     const folder = await draftsFolder(c);
@@ -69,6 +83,7 @@ export async function carried(c: ImapFlow, bal: string, o: { original?: Original
     const d = await parsedMessage(c, bal, folder, o.draft);
     out.draft = { folder, uid: o.draft };
     out.attachments = attachmentsOf(d);
+    out.headers = xdmHeadersOf(d);
     thread = { inReplyTo: d.inReplyTo, references: idsOf(d.references) };
     out.original ??= readOriginalHeader(d.headers.get(DRAFT_ORIGINAL_HEADER.toLowerCase()));
   }
@@ -77,7 +92,10 @@ export async function carried(c: ImapFlow, bal: string, o: { original?: Original
     const id = p.messageId ? bracket(p.messageId) : undefined;
     const references = [...idsOf(p.references).map(bracket), ...(id ? [id] : [])].slice(-50);
     thread = o.original.action === 'reply' ? { inReplyTo: id, references } : { references };
-    if (o.original.action === 'forward' && o.draft === undefined) out.attachments = attachmentsOf(p);
+    if (o.original.action === 'forward' && o.draft === undefined) {
+      out.attachments = attachmentsOf(p);
+      out.headers = xdmHeadersOf(p);
+    }
   }
   // What the client states itself wins (a DPI keeps its own thread).
   out.inReplyTo = o.inReplyTo ?? thread.inReplyTo;

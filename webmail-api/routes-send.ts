@@ -145,10 +145,10 @@ async function sendRoute(app: FastifyInstance, ctx: ApiContext, send: Send): Pro
   /** The message as it leaves (or is kept as a draft): what was typed, with what it carries from its original and its draft. */
   const compose = async (req: FastifyRequest, bal: string, b: SendBody, draft: boolean) => {
     const added: OutgoingAttachment[] = b.attachments.map((a) => ({ filename: a.filename, contentType: a.contentType, content: Buffer.from(a.content, 'base64') }));
-    const w = b.original || b.draft !== undefined ? await pool.with(sessionOf(req), bal, (c) => carried(c, bal, b)) : { attachments: [], inReplyTo: b.inReplyTo, references: b.references, original: null, draft: null, draftHeaders: {} };
+    const w = b.original || b.draft !== undefined ? await pool.with(sessionOf(req), bal, (c) => carried(c, bal, b)) : { attachments: [], inReplyTo: b.inReplyTo, references: b.references, original: null, draft: null, draftHeaders: {}, headers: {} };
     let attachments = [...w.attachments, ...added];
     let subject = b.subject;
-    const headers: Record<string, string> = {};
+    const headers: Record<string, string> = { ...w.headers };
     // A CDA sent as IHE_XDM.zip (Ref #2): the server packs the XML attachments (dmp/ checks each is a CDA) and writes X-MSS-INS / X-MSS-CODECDA.
     if (b.xdm && !draft) {
       if (!deps.packageXdm) throw new MssError('WEBMAIL_FEATURE_UNAVAILABLE', { feature: 'sending a CDA as IHE_XDM' });

@@ -124,6 +124,8 @@ describe('clinical documents in the browser', () => {
     await until(async () => (await box(who.paul.address)).some((m) => /^TR: XDM/.test(m.mail.subject ?? '')));
     const fwd = (await box(who.paul.address)).find((m) => /^TR: XDM/.test(m.mail.subject ?? ''))!.mail;
     expect(fwd.attachments.map((a) => a.filename)).toEqual(['IHE_XDM.zip']);
+    // The archive keeps the headers that describe it (Ref #2).
+    expect([fwd.headers.get('x-mss-ins'), fwd.headers.get('x-mss-codecda')]).toEqual(['O', '11502-2']);
     await context.close();
   });
 
