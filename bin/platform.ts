@@ -34,7 +34,8 @@ import { runningSlapd } from '../annuaire/ldap/slapd.js';
 import { LdapRecipientResolver, startSmtp, type SmtpService } from '../smtp/index.js';
 import { autoconfigRoutes, startImapProxy, type ImapProxy } from '../imap-proxy/index.js';
 import { balsFor, closeSession, openSession, sessionPerson } from '../annuaire/bal/index.js';
-import { principalActor, type PersonAuth } from '../core/policy/index.js';
+import { type PersonAuth } from '../core/policy/index.js';
+import { webmailDmpDeps } from './webmail-dmp.js';
 import { documentsOfMessage, dmpRules, handoffMessage, startDmpWatcher, startStandinDmp, xdmLimits, type DmpWatcher, type HandoffDeps, type StandinDmp } from '../dmp/index.js';
 import { startWebmail, type WebmailService } from '../webmail-api/index.js';
 
@@ -245,12 +246,7 @@ export async function startPlatform(config: Config, log: Logger): Promise<Platfo
         imap: { host: local(config.imap.host), port: imap.ports.imaps, ca, servername },
         submission: { host: local(config.smtp.host), port: smtp.ports.submissions, ca, servername },
         ...(ldapTarget ? { ldap: ldapTarget } : {}),
-        ...(dmp
-          ? {
-              documentsOf: async (raw: Buffer) => dmp!.handoff.documentsOf(raw),
-              dmpHandoff: (req) => handoffMessage(dmp!.handoff, { actor: principalActor(req.principal), bal: req.bal, folder: req.folder, uid: req.uid, raw: req.raw, masking: req.masking as never }),
-            }
-          : {}),
+        ...(dmp ? webmailDmpDeps({ db, journal, policy, handoff: dmp.handoff, documentsOf: (raw) => documentsOfMessage(raw, xdmLimits(config)) }) : {}),
       });
       stops.push(() => webmail!.stop());
     }

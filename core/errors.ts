@@ -136,11 +136,13 @@ export const catalogue = {
   WEBMAIL_SEND_DEFERRED: { http: 503, text: 'the submission server cannot take the message right now: {reply}' },
   WEBMAIL_NO_MDN_REQUESTED: { http: 409, text: 'message {uid} asks for no read receipt (it has no usable Disposition-Notification-To header)' },
   WEBMAIL_MDN_ALREADY_SENT: { http: 409, text: 'a read receipt for message {uid} was already sent' },
+  WEBMAIL_NO_PREVIEW: { http: 415, text: 'an attachment of type {type} is not shown in the page (only images and PDF are); download it instead' },
   WEBMAIL_FEATURE_UNAVAILABLE: { http: 503, text: '{feature} is not available on this platform' },
   // DMP and IHE_XDM (dmp/): documents carried by messages, their metadata, the hand-off.
   XDS_METADATA_INVALID: { http: 422, text: 'the XDS metadata (ebRIM SubmitObjectsRequest) cannot be used: {reason}' },
   XDM_REFUSED: { http: 422, text: 'the IHE_XDM archive is refused: {reason}' },
   CDA_INVALID: { http: 422, text: 'the CDA document cannot be read: {reason}' },
+  DMP_RULE_FORBIDDEN: { http: 403, text: '{principal} may not set the DMP rule of {address}: {why}' },
   INTERNAL: { http: 500, smtp: { code: 451, enhanced: '4.3.0' }, imap: { kind: 'NO', code: 'SERVERBUG' }, text: 'internal error, please try again later' },
 } satisfies Record<string, CatalogueEntry>;
 

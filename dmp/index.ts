@@ -26,3 +26,5 @@ export {
   type HandoffSubmission,
 } from './handoff.js';
 export { startDmpWatcher, type DmpWatcher, type WatcherDeps } from './watcher.js';
+export { clinicalViews, withViews, type ClinicalAttachmentView, type ClinicalDocumentView } from './view.js';
+export { cdaNarrative } from './narrative.js';

@@ -154,3 +154,36 @@ export function findElement(root: XmlNode, name: string, depth = 6): XmlNode | u
   }
   return undefined;
 }
+
+/** An element of an order-keeping tree: `{ name: children, ':@': attributes }`, or a text `{ '#text': … }`. */
+export type OrderedNode = Record<string, unknown>;
+
+/**
+ * The same checks as parseXml (no DTD, well-formed, no entity expanded), keeping the order
+ * of mixed content: a CDA narrative's text runs between its elements.
+ */
+export function parseXmlOrdered(xml: string): OrderedNode[] {
+  const dtd = dtdReason(xml);
+  if (dtd) throw new XmlRefused(dtd);
+  const valid = XMLValidator.validate(xml, { allowBooleanAttributes: false });
+  if (valid !== true) throw new XmlRefused(`it is not well-formed XML (line ${valid.err.line}: ${parserMessage(valid.err.msg)})`);
+  const parser = new XMLParser({
+    preserveOrder: true,
+    ignoreAttributes: false,
+    attributeNamePrefix: '',
+    removeNSPrefix: true,
+    processEntities: false,
+    htmlEntities: false,
+    parseTagValue: false,
+    parseAttributeValue: false,
+    trimValues: false,
+    commentPropName: false,
+    ignoreDeclaration: true,
+    ignorePiTags: true,
+  });
+  try {
+    return parser.parse(xml) as OrderedNode[];
+  } catch (e) {
+    throw new XmlRefused(`it cannot be parsed (${e instanceof RangeError ? 'elements nested too deeply' : parserMessage((e as Error).message)})`);
+  }
+}

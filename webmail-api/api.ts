@@ -14,6 +14,7 @@ import type { ImapPool, WebSession } from './imap-pool.js';
 import type { SessionCache } from './session-cache.js';
 import type { RenderCache } from './render-cache.js';
 import type { RenderedMessage } from './render.js';
+import { dmpRoutes } from './routes-dmp.js';
 import { mailRoutes } from './routes-mail.js';
 import { sendRoutes } from './routes-send.js';
 import { sessionRoutes } from './routes-session.js';
@@ -75,7 +76,7 @@ export async function forgeryRefused(ctx: ApiContext, req: FastifyRequest, reaso
 }
 
 export async function webmailApi(app: FastifyInstance, ctx: ApiContext): Promise<void> {
-  for (const s of [S.problem, S.address, S.flags, S.person, S.bal, S.folder, S.messageSummary, S.attachment, S.message, S.recipient]) app.addSchema(s);
+  for (const s of [S.problem, S.address, S.flags, S.person, S.bal, S.folder, S.messageSummary, S.attachment, S.message, S.recipient, S.dmpRule]) app.addSchema(s);
 
   strictRoutes(app);
   // A bearer token is any scheme's (today the annuaire's session tokens; an OIDC access
@@ -100,4 +101,5 @@ export async function webmailApi(app: FastifyInstance, ctx: ApiContext): Promise
   mailRoutes(app, ctx);
   sendRoutes(app, ctx);
   webRoutes(app, ctx);
+  dmpRoutes(app, ctx);
 }

@@ -31,6 +31,10 @@ export interface Outgoing {
   nil?: string;
   /** Right-hand side of the Message-ID. */
   hostname: string;
+  /** A draft keeps its Bcc header (it is not sent; the send rebuilds the message) and these headers. */
+  draft?: { headers: Record<string, string> };
+  /** More headers (X-MSS-* of a clinical document package), written as given. */
+  headers?: Record<string, string>;
 }
 
 const msgId = (id: string) => (id.startsWith('<') ? id : `<${id}>`);
@@ -52,9 +56,13 @@ export async function buildMessage(o: Outgoing): Promise<{ raw: Buffer; messageI
     inReplyTo: o.inReplyTo ? msgId(o.inReplyTo) : undefined,
     references,
     attachments: o.attachments.map((a) => ({ filename: a.filename, contentType: a.contentType, content: a.content })),
-    headers: { 'X-MSS-NIL': o.nil || DEFAULT_NIL, ...(o.readReceipt ? { 'Disposition-Notification-To': o.from } : {}) },
-  });
-  const raw = await composer.compile().build();
+    headers: { 'X-MSS-NIL': o.nil || DEFAULT_NIL, ...(o.readReceipt ? { 'Disposition-Notification-To': o.from } : {}), ...o.headers, ...o.draft?.headers },
+    // Ref #2 spells its headers in capitals (X-MSS-INS); nodemailer would write X-Mss-Ins.
+    normalizeHeaderKey: (key: string) => (/^x-mss-/i.test(key) ? key.toUpperCase() : key),
+  } as ConstructorParameters<typeof MailComposer>[0]);
+  const root = composer.compile();
+  if (o.draft) (root as unknown as { keepBcc: boolean }).keepBcc = true;
+  const raw = await root.build();
   return { raw, messageId };
 }
 

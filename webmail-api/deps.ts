@@ -7,7 +7,10 @@ import type { Logger } from '../core/logger.js';
 import type { LoginThrottle, PersonPrincipal } from '../core/policy/index.js';
 import type { LdapTarget } from './annuaire.js';
 import type { ImapTarget } from './imap-pool.js';
+import type { DmpRuleAnswer } from './json-types.js';
 import type { SubmissionTarget } from './submit.js';
+
+export type { DmpRuleAnswer };
 
 export interface WebmailDeps {
   log: Logger;
@@ -35,6 +38,29 @@ export interface WebmailDeps {
   dmpHandoff?(req: { principal: PersonPrincipal; bal: string; folder: string; uid: number; raw: Buffer; masking?: string }): Promise<unknown>;
   /** XDS metadata of a message's documents (dmp/), shown with the message; absent: not shown. */
   documentsOf?(raw: Buffer): Promise<unknown>;
+  /** The DMP hand-off attempts recorded for a message of a box, newest first (dmp/ dmpStatus). */
+  dmpOutcomes?(bal: string, messageId: string): Promise<unknown[]>;
+  /** CDA documents packed as an IHE_XDM.zip with the X-MSS headers (dmp/), for sending. */
+  packageXdm?(req: XdmPackageRequest): Promise<XdmPackage>;
+  /** The per-box DMP rule, read and set as the person (core/policy decides, dmp/ keeps it, journalled). */
+  dmpRule?: {
+    get(principal: PersonPrincipal, bal: string): Promise<DmpRuleAnswer>;
+    set(principal: PersonPrincipal, bal: string, rule: { masking: string; enabled: boolean }): Promise<DmpRuleAnswer>;
+    remove(principal: PersonPrincipal, bal: string): Promise<DmpRuleAnswer>;
+  };
+}
+
+export interface XdmPackageRequest {
+  from: string;
+  to: string[];
+  cdas: Array<{ filename: string; content: Buffer }>;
+}
+export interface XdmPackage {
+  attachment: { filename: string; contentType: string; content: Buffer };
+  /** X-MSS-INS, X-MSS-CODECDA. */
+  headers: Record<string, string>;
+  /** The XDM subject (XDM/1.0/DDM+…), for a message sent without one. */
+  subject: string;
 }
 
 /** What the routes use: the login's parts (password check, throttle, token issue) stay with the login (login.ts). */

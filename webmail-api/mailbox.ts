@@ -5,16 +5,10 @@ import type { FetchMessageObject, FetchQueryObject, ImapFlow, MessageAddressObje
 import type { Readable } from 'node:stream';
 import { MssError } from '../core/errors.js';
 import { imapError } from './imap-errors.js';
+import type { Flags, Folder, MessageSummary } from './json-types.js';
 import { attachmentsOf, type AttachmentRef } from './render.js';
 
-export interface Folder {
-  path: string;
-  name: string;
-  delimiter: string;
-  specialUse: string | null;
-  messages: number;
-  unseen: number;
-}
+export type { Flags, Folder, MessageSummary };
 
 export async function listFolders(c: ImapFlow, bal: string): Promise<Folder[]> {
   try {
@@ -92,30 +86,6 @@ export interface ListQuery {
   /** IMAP SEARCH TEXT: headers and body. */
   q?: string;
   unseen?: boolean;
-}
-
-export interface MessageSummary {
-  uid: number;
-  /** Arrival in the box (INTERNALDATE). */
-  date: string | null;
-  /** The Date header. */
-  sentAt: string | null;
-  subject: string;
-  from: Array<{ name: string; address: string }>;
-  to: Array<{ name: string; address: string }>;
-  cc: Array<{ name: string; address: string }>;
-  messageId: string | null;
-  size: number;
-  flags: Flags;
-  hasAttachments: boolean;
-}
-
-export interface Flags {
-  seen: boolean;
-  flagged: boolean;
-  answered: boolean;
-  draft: boolean;
-  keywords: string[];
 }
 
 const SYSTEM_FLAGS = new Set(['\\seen', '\\flagged', '\\answered', '\\draft', '\\deleted', '\\recent']);
@@ -437,13 +407,14 @@ async function binarySizes(c: ImapFlow, uid: number, parts: string[]): Promise<M
  * One attachment as a stream, decoded by imapflow from the part's transfer encoding. The
  * folder lock is held until the stream ends: `done` must be called then (or on abort).
  */
-export async function openAttachment(c: ImapFlow, bal: string, folder: string, uid: number, index: number): Promise<{ ref: AttachmentRef; content: Readable; filename: string | null; done: () => void }> {
+export async function openAttachment(c: ImapFlow, bal: string, folder: string, uid: number, index: number, check?: (ref: AttachmentRef) => void): Promise<{ ref: AttachmentRef; content: Readable; filename: string | null; done: () => void }> {
   const lock = await lockFolder(c, bal, folder, false);
   try {
     const m = await fetchOneSynced(c, uid, { uid: true, bodyStructure: true }, lock.stale);
     if (!m) throw notFound(bal, folder, uid);
     const ref = attachmentsOf(m.bodyStructure)[index];
     if (!ref) throw new MssError('NOT_FOUND', { what: `attachment ${index} of message ${uid} in ${folder} of ${bal}` });
+    check?.(ref);
     const d = await c.download(String(uid), ref.part, { uid: true });
     if (!('content' in d) || !d.content) throw new MssError('NOT_FOUND', { what: `attachment ${index} of message ${uid} in ${folder} of ${bal}` });
     const l = lock;
@@ -542,4 +513,32 @@ export async function appendToSent(c: ImapFlow, raw: Buffer, flags: string[] = [
   if (!sent) return null;
   await c.append(sent, raw, flags);
   return sent;
+}
+
+/** The Drafts folder (special use \Drafts), or null when the box has none. */
+export async function draftsFolder(c: ImapFlow): Promise<string | null> {
+  return (await c.list()).find((f) => f.specialUse === '\\Drafts')?.path ?? null;
+}
+
+/** Keeps a draft in the Drafts folder (\Draft, \Seen): its folder and new UID. */
+export async function appendDraft(c: ImapFlow, bal: string, raw: Buffer): Promise<{ folder: string; uid: number | null }> {
+  try {
+    const folder = await draftsFolder(c);
+    if (!folder) throw new MssError('NOT_FOUND', { what: `the Drafts folder of ${bal}` });
+    const r = await c.append(folder, raw, ['\\Draft', '\\Seen']);
+    return { folder, uid: r && typeof r === 'object' && typeof r.uid === 'number' ? r.uid : null };
+  } catch (e) {
+    throw imapError(e, 'keep the draft');
+  }
+}
+
+/** Deletes a message for good (\Deleted + UID EXPUNGE of that UID alone): a draft once sent or saved anew. */
+export async function removeMessage(c: ImapFlow, bal: string, folder: string, uid: number): Promise<void> {
+  await inFolder(c, bal, folder, async () => {
+    try {
+      await c.messageDelete(String(uid), { uid: true });
+    } catch (e) {
+      throw imapError(e, `delete message ${uid}`);
+    }
+  });
 }

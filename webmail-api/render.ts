@@ -8,6 +8,7 @@
 import type { MessageStructureObject } from 'imapflow';
 import { simpleParser, type AddressObject, type Attachment, type ParsedMail } from 'mailparser';
 import sanitizeHtml from 'sanitize-html';
+import type { Address } from './json-types.js';
 
 export interface AttachmentRef {
   index: number;
@@ -75,10 +76,7 @@ const SAFE_HTML: sanitizeHtml.IOptions = {
   transformTags: { a: sanitizeHtml.simpleTransform('a', { rel: 'noopener noreferrer nofollow', target: '_blank' }) },
 };
 
-export interface Address {
-  name: string;
-  address: string;
-}
+export type { Address };
 
 const addresses = (a: AddressObject | AddressObject[] | undefined): Address[] =>
   (Array.isArray(a) ? a : a ? [a] : []).flatMap((o) => o.value).flatMap((v) => (v.group ? v.group : [v])).map((v) => ({ name: v.name ?? '', address: v.address ?? '' }));
@@ -104,6 +102,8 @@ export interface RenderedMessage {
   from: Address[];
   to: Address[];
   cc: Address[];
+  /** Only a draft (or a copy in Sent) keeps its Bcc header. */
+  bcc: Address[];
   replyTo: Address[];
   inReplyTo: string | null;
   references: string[];
@@ -141,6 +141,7 @@ function fromHeaders(p: ParsedMail): Omit<RenderedMessage, 'text' | 'html' | 'at
     from: addresses(p.from),
     to: addresses(p.to),
     cc: addresses(p.cc),
+    bcc: addresses(p.bcc),
     replyTo: addresses(p.replyTo),
     inReplyTo: p.inReplyTo ?? null,
     references: refs,

@@ -5,19 +5,31 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { isMssError, MssError, problem } from '../core/errors.js';
 import { access, PREFIX, sessionOf, type ApiContext } from './api.js';
 import { deleteMessage, fetchMessage, listFolders, listMessages, moveMessage, openAttachment, readMessage, setFlags, type ListQuery } from './mailbox.js';
-import { carriesDocuments, plain, renderMessage, renderSections, textSections } from './render.js';
+import { carriesDocuments, plain, renderMessage, renderSections, safeHtml, textSections } from './render.js';
 import { RenderCache } from './render-cache.js';
 import * as S from './schemas.js';
 
 const tag = (t: string) => ({ tags: [t], security: [{ bearer: [] }] });
 
+/** Each document's narrative (HTML made by dmp/ from escaped text) goes through the same sanitiser as a message's HTML: one more net. */
+function sanitisedViews(documents: unknown): unknown {
+  if (!Array.isArray(documents)) return documents;
+  for (const d of documents as Array<{ view?: { documents?: Array<{ narrative?: unknown }> } }>) {
+    for (const x of d?.view?.documents ?? []) if (typeof x.narrative === 'string') x.narrative = safeHtml(x.narrative);
+  }
+  return documents;
+}
+
+/** Attachments shown inside the page (an image) or opened in a tab (a PDF) when asked: never HTML, SVG, XML or text, which a browser could run or style. */
+export const PREVIEWABLE = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp', 'application/pdf']);
+
 type MessageParams = { bal: string; folder: string; uid: number };
 
 /** RFC 6266: an ASCII fallback and the UTF-8 name. */
-function contentDisposition(filename: string | null): string {
-  if (!filename) return 'attachment';
+function contentDisposition(filename: string | null, kind: 'attachment' | 'inline' = 'attachment'): string {
+  if (!filename) return kind;
   const ascii = filename.replace(/[^\x20-\x7e]/g, '_').replace(/["\\]/g, '_');
-  return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(filename).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)}`;
+  return `${kind}; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(filename).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)}`;
 }
 
 export function mailRoutes(app: FastifyInstance, ctx: ApiContext): void {
@@ -92,13 +104,27 @@ export function mailRoutes(app: FastifyInstance, ctx: ApiContext): void {
           documentsError = { title: p.title, detail: p.detail };
         }
       }
+      // The outcome of each hand-off of this message to the DMP (by its Message-ID), shown with it.
+      let dmp: unknown;
+      if (documents !== undefined && deps.dmpOutcomes && r.messageId) dmp = plain(await deps.dmpOutcomes(bal, r.messageId));
       const { parsed: _p, ...shown } = r;
       // Kept for the next read, unless it carries clinical documents (the dmp/ readers are asked each time).
       if (copies && !withDocuments) {
         const copy = { date: m.date, size: m.size, ...shown };
         copies.put(RenderCache.key(bal, folder, m.validity, uid), copy, Buffer.byteLength(JSON.stringify(copy)));
       }
-      return { uid, bal, folder, date: m.date, size: m.size, flags: m.flags, ...shown, ...(documents !== undefined ? { documents } : {}), ...(documentsError ? { documentsError } : {}) };
+      return {
+        uid,
+        bal,
+        folder,
+        date: m.date,
+        size: m.size,
+        flags: m.flags,
+        ...shown,
+        ...(documents !== undefined ? { documents: sanitisedViews(documents) } : {}),
+        ...(documentsError ? { documentsError } : {}),
+        ...(dmp !== undefined ? { dmp } : {}),
+      };
     },
   );
 
@@ -109,16 +135,22 @@ export function mailRoutes(app: FastifyInstance, ctx: ApiContext): void {
       schema: {
         ...tag('messages'),
         summary: 'One attachment, streamed with its content type (index from the message\'s attachment list)',
+        description: `With inline=true, an image or a PDF (${[...PREVIEWABLE].join(', ')}) comes with Content-Disposition: inline, to be shown in the page or a tab; any other type is refused (415): HTML, SVG or XML are never shown inline. Always: nosniff and a CSP sandbox.`,
         params: S.attachmentParams,
-        response: { 200: { description: 'the attachment\'s bytes', type: 'string', format: 'binary' }, ...S.errors(400, 401, 403, 404, 503) },
+        querystring: { type: 'object', additionalProperties: false, properties: { inline: { type: 'boolean', default: false } } },
+        response: { 200: { description: 'the attachment\'s bytes', type: 'string', format: 'binary' }, ...S.errors(400, 401, 403, 404, 415, 503) },
       },
     },
     async (req, reply) => {
       const { bal, folder, uid, index } = req.params as MessageParams & { index: number };
+      const { inline } = req.query as { inline: boolean };
       const held = await pool.hold(sessionOf(req), bal);
       let a: Awaited<ReturnType<typeof openAttachment>>;
       try {
-        a = await openAttachment(held.client, bal, folder, uid, index);
+        // Checked before the part is fetched: a refusal leaves the connection clean.
+        a = await openAttachment(held.client, bal, folder, uid, index, (ref) => {
+          if (inline && !PREVIEWABLE.has(ref.contentType)) throw new MssError('WEBMAIL_NO_PREVIEW', { type: ref.contentType });
+        });
       } catch (e) {
         held.release();
         throw e;
@@ -143,7 +175,7 @@ export function mailRoutes(app: FastifyInstance, ctx: ApiContext): void {
       });
       return reply
         .header('content-type', a.ref.contentType)
-        .header('content-disposition', contentDisposition(a.filename))
+        .header('content-disposition', contentDisposition(a.filename, inline ? 'inline' : 'attachment'))
         .header('x-content-type-options', 'nosniff')
         .header('content-security-policy', "sandbox; default-src 'none'")
         .header('cache-control', 'private, no-store')

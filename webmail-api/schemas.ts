@@ -13,6 +13,7 @@ export const MASKINGS = ['normal', 'masque-ps', 'invisible-patient', 'invisible-
 const email = { type: 'string', minLength: 3, maxLength: 254, pattern: '^[^\\s@<>,;:"()\\[\\]\\\\]+@[^\\s@<>,;:"()\\[\\]\\\\]+$' } as const;
 /** A folder path as IMAP names it (hierarchy with its delimiter); no control character, no LIST wildcard. */
 const folderName = { type: 'string', minLength: 1, maxLength: 255, pattern: '^[^\\x00-\\x1f\\x7f*%]+$' } as const;
+const msgIdItem = { type: 'string', maxLength: 998, pattern: '^<?[^<>\\s]+>?$' } as const;
 /** A header value travels on one line. */
 const oneLine = (maxLength: number) => ({ type: 'string', maxLength, pattern: '^[^\\r\\n]*$' }) as const;
 
@@ -98,6 +99,7 @@ export const message = {
     from: addresses,
     to: addresses,
     cc: addresses,
+    bcc: { ...addresses, description: 'a draft\'s Bcc (a received message has none)' },
     replyTo: addresses,
     inReplyTo: nstr,
     references: { type: 'array', items: str },
@@ -106,8 +108,9 @@ export const message = {
     text: nstr,
     html: { ...nstr, description: 'sanitised: no script, style, form or event handler; images only cid: or data:' },
     attachments: { type: 'array', items: { $ref: 'Attachment#' } },
-    documents: { description: 'XDS metadata of the clinical documents carried (IHE_XDM.zip or a CDA document), read by dmp/' },
+    documents: { description: 'XDS metadata of the clinical documents carried (IHE_XDM.zip or a CDA document), read by dmp/; each with `view`: patient, type, author, date, confidentiality and the narrative as sanitised HTML, as the webmail shows it' },
     documentsError: { type: 'object', properties: { title: str, detail: str }, description: 'why the documents could not be read' },
+    dmp: { type: 'array', items: { type: 'object', additionalProperties: true }, description: 'the DMP hand-offs of this message (by its Message-ID), newest first: status, masking, documents, errors, who, when' },
   },
 } as const;
 
@@ -181,7 +184,17 @@ export const sendBody = {
     text: { type: 'string' },
     html: { type: 'string' },
     inReplyTo: { type: 'string', maxLength: 998, pattern: '^<?[^<>\\s]+>?$', description: 'Message-ID of the message answered' },
+    references: { type: 'array', maxItems: 100, items: msgIdItem, description: 'References (RFC 5322); with `original`, made by the server' },
+    original: {
+      type: 'object',
+      required: ['folder', 'uid', 'action'],
+      additionalProperties: false,
+      description: 'the message of this box answered or forwarded: the server sets In-Reply-To and References from it (a forward: References only, and the original\'s attachments go along), and marks it \\Answered or $Forwarded once sent',
+      properties: { folder: folderName, uid: { type: 'integer', minimum: 1, maximum: 4294967295 }, action: { type: 'string', enum: ['reply', 'forward'] } },
+    },
+    draft: { type: 'integer', minimum: 1, maximum: 4294967295, description: 'UID of a draft of this box (Drafts folder) this message continues: its attachments and thread go along, and it is deleted once sent (or saved anew)' },
     readReceipt: { type: 'boolean', default: false, description: 'ask for a read receipt (Disposition-Notification-To: this box)' },
+    xdm: { type: 'boolean', default: false, description: 'send the CDA documents attached (.xml) as one IHE_XDM.zip built by the server, with X-MSS-INS and X-MSS-CODECDA (Ref #2); an empty subject becomes the XDM subject' },
     nil: { type: 'string', minLength: 1, maxLength: 200, pattern: '^[\\x20-\\x7e]+$', description: 'X-MSS-NIL: the sending software (a DPI names itself)' },
     attachments: {
       type: 'array',
@@ -198,6 +211,33 @@ export const sendBody = {
         },
       },
     },
+  },
+} as const;
+
+/** A draft: the message's fields, none required (a draft may be half-written). */
+export const draftBody = {
+  ...sendBody,
+  required: [],
+  properties: { ...sendBody.properties, to: { ...sendBody.properties.to, minItems: 0, default: [] }, subject: { ...sendBody.properties.subject, default: '' } },
+} as const;
+
+export const mdnBody = { type: ['object', 'null'], additionalProperties: false, properties: { decline: { type: 'boolean', default: false, description: 'send nothing; remember the choice' } } } as const;
+
+export const dmpRuleBody = {
+  type: 'object',
+  required: ['masking'],
+  additionalProperties: false,
+  properties: { masking: { type: 'string', enum: [...MASKINGS] }, enabled: { type: 'boolean', default: true } },
+} as const;
+
+export const dmpRule = {
+  $id: 'DmpRule',
+  type: 'object',
+  properties: {
+    bal: str,
+    rule: { type: ['object', 'null'], properties: { masking: { type: 'string', enum: [...MASKINGS] }, enabled: { type: 'boolean' }, updatedAt: { type: 'string', format: 'date-time' }, createdBy: str } },
+    maySet: { type: 'boolean', description: 'whether this person may change it (core/policy: a health professional member of the organisational box)' },
+    why: { ...str, description: 'why not, when maySet is false' },
   },
 } as const;
 

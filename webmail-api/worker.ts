@@ -7,7 +7,7 @@ import pino from 'pino';
 import { tlsMaterialFromPems } from '../certs/tls.js';
 import { MssError, type ErrorCode } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import type { ApiDeps } from './deps.js';
+import type { ApiDeps, XdmPackage } from './deps.js';
 import type { ImapPool } from './imap-pool.js';
 import { createWebmailServer } from './index.js';
 import type { LoginResult } from './login.js';
@@ -26,6 +26,9 @@ function errorOf(e: CallError): Error {
   if (err.message !== e.message) Object.defineProperty(err, 'message', { value: e.message });
   return err;
 }
+
+/** The package's bytes cross the channel as a Uint8Array: a Buffer again here. */
+const asBuffers = (p: XdmPackage): XdmPackage => ({ ...p, attachment: { ...p.attachment, content: Buffer.from(p.attachment.content.buffer, p.attachment.content.byteOffset, p.attachment.content.byteLength) } });
 
 let app: FastifyInstance | null = null;
 let pool: ImapPool | null = null;
@@ -48,6 +51,9 @@ async function start(init: WorkerInit) {
     ...(init.ldap ? { ldap: init.ldap } : {}),
     ...(init.has.dmpHandoff ? { dmpHandoff: (req) => call('dmpHandoff', req) } : {}),
     ...(init.has.documentsOf ? { documentsOf: (raw) => call('documentsOf', raw) } : {}),
+    ...(init.has.dmpOutcomes ? { dmpOutcomes: (bal, id) => call('dmpOutcomes', bal, id) } : {}),
+    ...(init.has.packageXdm ? { packageXdm: async (req) => asBuffers(await call<'packageXdm', XdmPackage>('packageXdm', req)) } : {}),
+    ...(init.has.dmpRule ? { dmpRule: { get: (p, bal) => call('dmpRuleGet', p, bal), set: (p, bal, r) => call('dmpRuleSet', p, bal, r), remove: (p, bal) => call('dmpRuleRemove', p, bal) } } : {}),
   };
   const s = await createWebmailServer(init.config, deps, (login, secret, remote) => call<'login', LoginResult>('login', login, secret, remote));
   await s.app.ready();

@@ -27,7 +27,7 @@ export interface WorkerInit {
   submission: WebmailDeps['submission'];
   ldap?: WebmailDeps['ldap'];
   /** Which optional parts the platform has (their functions run here). */
-  has: { dmpHandoff: boolean; documentsOf: boolean };
+  has: { dmpHandoff: boolean; documentsOf: boolean; dmpOutcomes: boolean; packageXdm: boolean; dmpRule: boolean };
   logLevel: string;
 }
 
@@ -40,6 +40,11 @@ export type Calls = {
   journal: Parameters<ApiDeps['journal']['append']>;
   dmpHandoff: Parameters<NonNullable<ApiDeps['dmpHandoff']>>;
   documentsOf: Parameters<NonNullable<ApiDeps['documentsOf']>>;
+  dmpOutcomes: Parameters<NonNullable<ApiDeps['dmpOutcomes']>>;
+  packageXdm: Parameters<NonNullable<ApiDeps['packageXdm']>>;
+  dmpRuleGet: Parameters<NonNullable<ApiDeps['dmpRule']>['get']>;
+  dmpRuleSet: Parameters<NonNullable<ApiDeps['dmpRule']>['set']>;
+  dmpRuleRemove: Parameters<NonNullable<ApiDeps['dmpRule']>['remove']>;
 };
 /** A refusal crosses as its catalogue code, details and sentence, and becomes the same MssError there. */
 export type CallError = { code?: string; details?: Record<string, unknown>; message: string };
@@ -76,7 +81,7 @@ export async function startWebmailWorkers(config: Pick<Config, 'webmail' | 'oper
     imap: deps.imap,
     submission: deps.submission,
     ...(deps.ldap ? { ldap: deps.ldap } : {}),
-    has: { dmpHandoff: !!deps.dmpHandoff, documentsOf: !!deps.documentsOf },
+    has: { dmpHandoff: !!deps.dmpHandoff, documentsOf: !!deps.documentsOf, dmpOutcomes: !!deps.dmpOutcomes, packageXdm: !!deps.packageXdm, dmpRule: !!deps.dmpRule },
     logLevel: deps.log.level,
   };
   const broadcast = (m: ToWorker) => {
@@ -100,6 +105,18 @@ export async function startWebmailWorkers(config: Pick<Config, 'webmail' | 'oper
         return deps.dmpHandoff!({ ...m.args[0], raw: asBuffer(m.args[0].raw) }).then(plain);
       case 'documentsOf':
         return deps.documentsOf!(asBuffer(m.args[0])).then(plain);
+      case 'dmpOutcomes':
+        return deps.dmpOutcomes!(...m.args).then(plain);
+      case 'packageXdm': {
+        const [req] = m.args;
+        return deps.packageXdm!({ ...req, cdas: req.cdas.map((c) => ({ ...c, content: asBuffer(c.content) })) });
+      }
+      case 'dmpRuleGet':
+        return deps.dmpRule!.get(...m.args);
+      case 'dmpRuleSet':
+        return deps.dmpRule!.set(...m.args);
+      case 'dmpRuleRemove':
+        return deps.dmpRule!.remove(...m.args);
     }
   };
 

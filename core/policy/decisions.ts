@@ -202,3 +202,21 @@ function dnPairs(dn: string): string[] {
     })
     .sort();
 }
+
+/**
+ * May this principal set the DMP rule of this mailbox ("every clinical document arriving here
+ * goes to the patient's DMP, with this visibility")? Only an organisational box has one, and
+ * only a member who is a health professional (a national id, RPPS or ADELI) sets it: putting
+ * documents in a patient's record is a professional's act, which a member without a national
+ * id (a secretary) may not decide for the whole box. Reading the rule is open to every member.
+ */
+export function decideDmpRule(p: Principal, address: string, bal: MailboxFacts | null, now: Date): Verdict {
+  const principal = principalLabel(p);
+  if (!bal) return refuse('BAL_UNKNOWN', { address });
+  if (bal.status !== 'active') return refuse('BAL_CLOSED', { address: bal.address });
+  if (bal.type !== 'ORG') return refuse('DMP_RULE_FORBIDDEN', { principal, address: bal.address, why: 'only an organisational mailbox has a DMP rule' });
+  const why = whyNot(p, bal, now);
+  if (why !== null) return refuse('DMP_RULE_FORBIDDEN', { principal, address: bal.address, why });
+  if (p.kind !== 'person' || !p.idnps) return refuse('DMP_RULE_FORBIDDEN', { principal, address: bal.address, why: 'only a health professional (RPPS or ADELI id) among its members may set it' });
+  return ALLOW;
+}

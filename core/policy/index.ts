@@ -4,7 +4,7 @@
 // cannot be looked up is a temporary refusal, never an accept. Every refusal is journalled.
 import type { JournalEventInput } from '../journal/index.js';
 import type { Logger } from '../logger.js';
-import { decideAdmin, decideOpenBal, decidePeer, decidePeerFrom, decideSendAs, decideTrustSpace, normaliseAddress, normaliseDomain, type AdminTarget } from './decisions.js';
+import { decideAdmin, decideDmpRule, decideOpenBal, decidePeer, decidePeerFrom, decideSendAs, decideTrustSpace, normaliseAddress, normaliseDomain, type AdminTarget } from './decisions.js';
 import type { MailboxFacts, PolicyFacts } from './facts.js';
 import { principalActor, type AdminPrincipal, type PeerPrincipal, type Principal } from './principal.js';
 import { refuse, type Refusal, type Verdict } from './verdict.js';
@@ -28,7 +28,7 @@ export interface DecisionContext {
   remote?: string;
 }
 
-export type PolicyAction = 'open-bal' | 'send-as' | 'administer' | 'trust-space' | 'peer-connect' | 'peer-from';
+export type PolicyAction = 'open-bal' | 'send-as' | 'administer' | 'trust-space' | 'peer-connect' | 'peer-from' | 'dmp-rule';
 
 export interface PolicyOptions {
   /** The operator's own mail domains: inside the espace de confiance without a list entry. */
@@ -90,6 +90,20 @@ export class Policy {
   /** May this principal send as `address` (envelope sender and From header)? */
   maySendAs(p: Principal, address: string, ctx?: DecisionContext): Promise<Verdict> {
     return this.onMailbox(p, 'send-as', address, ctx, (bal) => decideSendAs(p, address, bal, this.now()));
+  }
+
+  /** May this principal set the DMP rule of the mailbox `address`? (decideDmpRule) */
+  maySetDmpRule(p: Principal, address: string, ctx?: DecisionContext): Promise<Verdict> {
+    return this.onMailbox(p, 'dmp-rule', address, ctx, (bal) => decideDmpRule(p, address, bal, this.now()));
+  }
+
+  /** What maySetDmpRule would answer, not journalled: a page asking whether to offer the change is not an attempt. */
+  async wouldSetDmpRule(p: Principal, address: string): Promise<Verdict> {
+    try {
+      return decideDmpRule(p, address, await this.facts.mailbox(normaliseAddress(address)), this.now());
+    } catch {
+      return refuse('DIRECTORY_UNAVAILABLE');
+    }
   }
 
   /** May this admin act on these targets (all of them)? Synchronous facts: the caller resolved them. */

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { catalogue } from '../../core/errors.js';
 import {
   decideAdmin,
+  decideDmpRule,
   decideOpenBal,
   decidePeer,
   decideSendAs,
@@ -95,6 +96,21 @@ describe('open / send-as decision matrix', () => {
     expect(verdictError(v).status).toBe(403);
     const s = decideSendAs(stranger, per.address, per, now);
     expect(!s.ok && wireForms(s).smtp).toEqual({ code: 553, enhanced: '5.7.1' });
+  });
+});
+
+describe('the DMP rule of a box', () => {
+  it('only a member with a national id (a health professional) sets it, only on an active organisational box', () => {
+    expect(code(decideDmpRule(holder, org.address, org, now))).toBe('OK');
+    expect(code(decideDmpRule(secretary, org.address, org, now))).toBe('DMP_RULE_FORBIDDEN');
+    expect(code(decideDmpRule(stranger, org.address, org, now))).toBe('DMP_RULE_FORBIDDEN');
+    expect(code(decideDmpRule(app, org.address, org, now))).toBe('DMP_RULE_FORBIDDEN');
+    expect(code(decideDmpRule(admin, org.address, org, now))).toBe('DMP_RULE_FORBIDDEN');
+    expect(code(decideDmpRule(holder, per.address, per, now))).toBe('DMP_RULE_FORBIDDEN');
+    expect(code(decideDmpRule(holder, org.address, { ...org, status: 'closed' }, now))).toBe('BAL_CLOSED');
+    expect(code(decideDmpRule(holder, 'x@a.fr', null, now))).toBe('BAL_UNKNOWN');
+    const why = decideDmpRule(secretary, org.address, org, now);
+    expect(!why.ok && why.reason).toMatch(/health professional/);
   });
 });
 

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page, type Response } from 'playwright-core';
 import { expect } from 'vitest';
 
 export const CHROMIUM = process.env.MSS_CHROMIUM ?? '/usr/bin/chromium';
@@ -94,4 +94,14 @@ export function postWith(base: string, ca: string, headers: Record<string, strin
 /** The Set-Cookie values of a response. */
 export async function setCookiesOf(r: { headersArray(): Promise<Array<{ name: string; value: string }>> }): Promise<string[]> {
   return (await r.headersArray()).filter((x) => x.name.toLowerCase() === 'set-cookie').map((x) => x.value);
+}
+
+/** The webmail's login form filled and sent; the login's answer. */
+export async function logIn(page: Page, home: string, u: { login: string; password: string }, otp?: () => string): Promise<Response> {
+  await page.goto(home);
+  await page.getByLabel('Identifiant').fill(u.login);
+  await page.getByLabel('Mot de passe').fill(u.password);
+  if (otp) await page.getByLabel('Code de vérification').fill(otp());
+  const [answer] = await Promise.all([page.waitForResponse((r) => r.url().endsWith('/api/v1/web/login')), page.getByRole('button', { name: 'Se connecter' }).click()]);
+  return answer;
 }

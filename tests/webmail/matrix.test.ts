@@ -6,7 +6,7 @@ import type { WebmailService } from '../../webmail-api/index.js';
 import { freePorts, startOperator, type TestOperator } from '../helpers/operator.js';
 import { testPki } from '../helpers/pki.js';
 import { expectProblem, inject, routesOf, sendHostile, successStatus, toRequest, type CallSpec, type Route } from '../helpers/routes.js';
-import { startTestWebmail } from './stack.js';
+import { dmpDepsOf, startTestWebmail } from './stack.js';
 
 // The webmail API's authorisation matrix and hostile-input sweep, generated from its route
 // table like the admin API's: every route × {the box's owner, another person, an admin
@@ -102,6 +102,11 @@ const samples: Record<string, () => Promise<CallSpec & { freshToken?: boolean }>
   'POST /api/v1/bals/:bal/messages/:folder/:uid/dmp': async () => ({ params: await message(), body: { masking: 'normal' } }),
   'POST /api/v1/bals/:bal/messages/:folder/:uid/mdn': async () => ({ params: await message() }),
   'POST /api/v1/bals/:bal/send': async () => ({ params: { bal: who.martin.address }, body: { to: [who.secretaire.address], subject: 'Matrice', text: 'Bonjour.' } }),
+  'POST /api/v1/bals/:bal/drafts': async () => ({ params: { bal: who.martin.address }, body: { subject: 'Brouillon de la matrice' } }),
+  // The DMP rule is an organisational box's: Martin's practice, of which he is the professional member.
+  'GET /api/v1/bals/:bal/dmp-rule': async () => ({ params: { bal: cabinet } }),
+  'PUT /api/v1/bals/:bal/dmp-rule': async () => ({ params: { bal: cabinet }, body: { masking: 'masque-ps' } }),
+  'DELETE /api/v1/bals/:bal/dmp-rule': async () => ({ params: { bal: cabinet } }),
 };
 const sampleOf = (r: Route) => {
   const s = samples[r.key.replace(/^HEAD /, 'GET ')];
@@ -110,6 +115,7 @@ const sampleOf = (r: Route) => {
   return undefined;
 };
 
+let cabinet = '';
 const refusalsOf = async (login: string) => (await op.platform.journal.list({ type: 'policy.refused', actor: `person:${login}`, limit: 1000 })).length;
 
 beforeAll(async () => {
@@ -118,6 +124,9 @@ beforeAll(async () => {
   who.martin = await op.person('dr.martin', `8${DEV_RPPS}`);
   who.intrus = await op.person('intrus', '899999999903');
   who.secretaire = await op.person('secretaire', '899999999902');
+  // Its address ends with Martin's, so a refusal on it names his box as the other routes' do.
+  cabinet = await op.bal({ local: 'cabinet.dr.martin', type: 'ORG', owner: '1750000009', service: 'Cabinet' });
+  await op.member(cabinet, who.martin.login);
   await op.synced();
   const c = await op.imap(who.martin.address);
   try {
@@ -126,7 +135,7 @@ beforeAll(async () => {
     await c.logout();
   }
   // In this process (webmail.workers 0): the matrix reads the route table and injects requests into the fastify app.
-  web = await startTestWebmail(op, { dmpHandoff: async () => ({ outcome: 'nothing' }) }, { workers: 0 });
+  web = await startTestWebmail(op, { ...dmpDepsOf(op), dmpHandoff: async () => ({ outcome: 'nothing' }) }, { workers: 0 });
 }, 240_000);
 
 afterAll(async () => {

@@ -11,6 +11,9 @@ import { silentLogger } from '../../core/logger.js';
 import type { PersonAuth, PersonPrincipal } from '../../core/policy/index.js';
 import { startWebmail, type WebmailDeps, type WebmailService } from '../../webmail-api/index.js';
 import type { TestOperator } from '../helpers/operator.js';
+import { webmailDmpDeps } from '../../bin/webmail-dmp.js';
+import { documentsOfMessage } from '../../dmp/documents.js';
+import { xdmLimits } from '../../dmp/xdm/read.js';
 
 export function webmailDepsFrom(op: TestOperator, config: Config = op.config): WebmailDeps {
   const { db, journal } = op.platform;
@@ -82,4 +85,10 @@ export async function formData(fields: Record<string, string | string[]>, files:
   for (const x of files) f.append(x.name, new Blob([x.content], { type: x.type }), x.filename);
   const r = new Response(f);
   return { body: Buffer.from(await r.arrayBuffer()), contentType: r.headers.get('content-type')! };
+}
+
+/** The webmail's clinical-document functions wired to the operator's own DMP parts, as bin/platform.ts wires them. */
+export function dmpDepsOf(op: TestOperator): Partial<WebmailDeps> {
+  const dmp = op.platform.dmp!;
+  return webmailDmpDeps({ db: op.platform.db, journal: op.platform.journal, policy: op.platform.policy, handoff: dmp.handoff, documentsOf: (raw) => documentsOfMessage(raw, xdmLimits(op.config)) });
 }

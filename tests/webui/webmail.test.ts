@@ -7,7 +7,7 @@ import type { WebmailService } from '../../webmail-api/index.js';
 import { freePorts, startOperator, until, type TestOperator } from '../helpers/operator.js';
 import { testPki, type TestPki } from '../helpers/pki.js';
 import { call, startTestWebmail } from '../webmail/stack.js';
-import { expectAccessible, launch, newPage as pageIn, poll, postWith as postTo, shot } from '../helpers/browser.js';
+import { expectAccessible, launch, logIn as logInAt, newPage as pageIn, poll, postWith as postTo, shot } from '../helpers/browser.js';
 
 // The browser webmail (webui/webmail/) in Debian's Chromium against a real operator (PGlite,
 // slapd, Dovecot, SMTP, IMAP proxy) and the webmail API in its worker process, as
@@ -118,15 +118,7 @@ const home = () => `${web.url}/`;
 /** A POST with exactly these headers (what another site's page, or a forger, could send). */
 const postWith = (headers: Record<string, string>, path = '/api/v1/logout', body?: unknown) => postTo(web.url, ca, headers, path, body);
 const newPage = (viewport?: { width: number; height: number }) => pageIn(browser, viewport);
-
-async function logIn(page: Page, u: { login: string; password: string }, otp?: () => string): Promise<Response> {
-  await page.goto(home());
-  await page.getByLabel('Identifiant').fill(u.login);
-  await page.getByLabel('Mot de passe').fill(u.password);
-  if (otp) await page.getByLabel('Code de vérification').fill(otp());
-  const [answer] = await Promise.all([page.waitForResponse((r) => r.url().endsWith('/api/v1/web/login')), page.getByRole('button', { name: 'Se connecter' }).click()]);
-  return answer;
-}
+const logIn = (page: Page, u: { login: string; password: string }, otp?: () => string) => logInAt(page, home(), u, otp);
 
 describe('the browser webmail', () => {
   it('serves its pages with a strict CSP, no framing, no sniffing, no referrer — from the real responses', async () => {
@@ -303,7 +295,7 @@ describe('the browser webmail', () => {
     expect(requests.filter((u) => u.includes(PWNED_HOST))).toEqual([]);
     await expectAccessible(page, 'a message (HTML)');
 
-    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'compte-rendu.pdf' }).click()]);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'compte-rendu.pdf', exact: true }).click()]);
     expect(download.suggestedFilename()).toBe('compte-rendu.pdf');
     await context.close();
   });

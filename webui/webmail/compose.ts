@@ -4,8 +4,8 @@
 // whole. Whether an address may receive MSSanté mail is the platform's decision: a refused
 // recipient comes back with the server's reason, shown as is.
 import { ApiError, messageOf, type ApiClient } from '../common/api.js';
-import { announce, fill, h } from '../common/dom.js';
-import type { Bal } from './types.js';
+import { announce, fill, h, longDate, size } from '../common/dom.js';
+import type { Address, Attachment, Bal, Message } from './types.js';
 
 interface Recipient {
   name: string;
@@ -24,8 +24,8 @@ const ADDRESS = /^[^\s@<>,;:"()[\]\\]+@[^\s@<>,;:"()[\]\\]+$/;
 const describe = (r: Recipient) => [r.profession, r.service, r.organisation].filter(Boolean).join(' — ');
 
 /** A recipients field (À, Cc): the chosen addresses as a list with a remove button each, and the search box. */
-function recipientsField(api: ApiClient, id: string, label: string): { el: HTMLElement; addresses(): string[]; pending(): string } {
-  const chosen: string[] = [];
+function recipientsField(api: ApiClient, id: string, label: string, initial: string[] = []): { el: HTMLElement; addresses(): string[]; pending(): string } {
+  const chosen: string[] = [...initial];
   const list = h('ul', { class: 'choisis', 'aria-label': `Destinataires (${label})` });
   const listbox = h('ul', { id: `${id}-propositions`, role: 'listbox', class: 'propositions', 'aria-label': `Propositions de l'annuaire (${label})`, hidden: true });
   const input = h('input', {
@@ -139,60 +139,236 @@ function recipientsField(api: ApiClient, id: string, label: string): { el: HTMLE
     }
   });
   input.addEventListener('blur', () => close());
+  redraw();
   const el = h('div', { class: 'champ destinataires' }, h('label', { for: id }, label), list, hint, h('div', { class: 'combo' }, input, listbox));
   return { el, addresses: () => [...chosen], pending: () => input.value.trim() };
 }
 
-/** The compose page; `done` is told where the person goes next. */
-export function composeView(api: ApiClient, main: HTMLElement, bals: Bal[], from: string, done: (notice: string) => void): string {
-  const fromSelect = h('select', { id: 'de', name: 'de' }, bals.map((b) => h('option', { value: b.address, selected: b.address === from }, b.description ? `${b.description} <${b.address}>` : b.address)));
-  const to = recipientsField(api, 'a', 'À');
-  const cc = recipientsField(api, 'cc', 'Cc');
-  const subject = h('input', { id: 'objet', name: 'objet', type: 'text', maxlength: 998, required: true });
+interface Upload {
+  filename: string;
+  contentType: string;
+  content: string;
+  size: number;
+}
+
+/** A file's bytes as base64, for the JSON body. */
+async function base64(file: File): Promise<string> {
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  let bin = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(bin);
+}
+
+/** Attachments: a file picker, and files dropped on the zone; each listed with a remove button. */
+function filesField(): { el: HTMLElement; list(): Array<Omit<Upload, 'size'>> } {
+  const chosen: Upload[] = [];
+  const picker = h('input', { type: 'file', id: 'fichiers', multiple: true, class: 'lecteur-fichiers' });
+  const list = h('ul', { class: 'choisis', 'aria-label': 'Fichiers joints' });
+  const redraw = () =>
+    fill(
+      list,
+      chosen.map((f, i) => {
+        const remove = h('button', { type: 'button', class: 'retirer', 'aria-label': `Retirer ${f.filename}` }, '×');
+        remove.addEventListener('click', () => {
+          chosen.splice(i, 1);
+          redraw();
+          announce(`${f.filename} retiré`);
+        });
+        return h('li', {}, h('span', {}, `${f.filename} (${size(f.size)})`), remove);
+      }),
+    );
+  const add = async (fl: FileList | null) => {
+    for (const f of Array.from(fl ?? [])) chosen.push({ filename: f.name, contentType: f.type || 'application/octet-stream', content: await base64(f), size: f.size });
+    redraw();
+    announce(`${chosen.length} fichier${chosen.length > 1 ? 's' : ''} joint${chosen.length > 1 ? 's' : ''}`);
+  };
+  picker.addEventListener('change', () => void add(picker.files).then(() => (picker.value = '')));
+  const zone = h('div', { class: 'depot', id: 'depot' }, h('label', { for: 'fichiers' }, 'Joindre des fichiers'), h('p', { class: 'aide' }, 'Choisissez des fichiers, ou déposez-les dans ce cadre.'), picker, list);
+  zone.addEventListener('dragover', (e) => {
+    e.preventDefault();
+    zone.classList.add('survol');
+  });
+  zone.addEventListener('dragleave', () => zone.classList.remove('survol'));
+  zone.addEventListener('drop', (e) => {
+    e.preventDefault();
+    zone.classList.remove('survol');
+    void add(e.dataTransfer?.files ?? null);
+  });
+  return { el: zone, list: () => chosen.map(({ size: _s, ...u }) => u) };
+}
+
+/** What the page starts from: a blank message, a reply, a forward, or a draft of the box. */
+export type ComposeSource = { kind: 'new' } | { kind: 'reply' | 'reply-all' | 'forward'; folder: string; uid: number } | { kind: 'draft'; uid: number; folder: string };
+
+interface Prefill {
+  to: string[];
+  cc: string[];
+  bcc: string[];
+  subject: string;
+  text: string;
+  /** Attachments that go along without being uploaded again (a forward's, a draft's). */
+  carried: Attachment[];
+  original?: { folder: string; uid: number; action: 'reply' | 'forward' };
+  draft?: number;
+  title: string;
+}
+
+const addressesOf = (a: Address[]) => a.map((x) => x.address ?? '').filter(Boolean);
+const prefixed = (prefix: string, subject: string) => (new RegExp(`^\\s*${prefix}\\s*:`, 'i').test(subject) ? subject : `${prefix}: ${subject}`);
+const fullAddress = (a: Address[]) => a.map((x) => (x.name && x.address ? `${x.name} <${x.address}>` : x.address || x.name || '')).join(', ');
+
+/** The fields a reply, a forward or a draft starts with (the original read without marking it seen). */
+async function prefill(api: ApiClient, bal: string, source: ComposeSource): Promise<Prefill> {
+  const blank: Prefill = { to: [], cc: [], bcc: [], subject: '', text: '', carried: [], title: 'Nouveau message' };
+  if (source.kind === 'new') return blank;
+  const m = await api.get<Message>(`/api/v1/bals/${encodeURIComponent(bal)}/messages/${encodeURIComponent(source.folder)}/${source.uid}?markSeen=false`);
+  if (source.kind === 'draft') {
+    return { ...blank, to: addressesOf(m.to), cc: addressesOf(m.cc), bcc: addressesOf(m.bcc ?? []), subject: m.subject, text: m.text ?? '', carried: m.attachments, draft: source.uid, title: 'Brouillon' };
+  }
+  const when = longDate(m.sentAt ?? m.date);
+  if (source.kind === 'forward') {
+    const head = ['-------- Message transféré --------', `Objet : ${m.subject}`, `Date : ${when}`, `De : ${fullAddress(m.from)}`, `À : ${fullAddress(m.to)}`, ...(m.cc.length ? [`Cc : ${fullAddress(m.cc)}`] : [])];
+    return { ...blank, subject: prefixed('TR', m.subject), text: `\n\n${head.join('\n')}\n\n${m.text ?? ''}`, carried: m.attachments, original: { folder: source.folder, uid: source.uid, action: 'forward' }, title: 'Transférer' };
+  }
+  const me = bal.toLowerCase();
+  const replyTo = addressesOf(m.replyTo.length ? m.replyTo : m.from);
+  const others = source.kind === 'reply-all' ? [...addressesOf(m.to), ...addressesOf(m.cc)].filter((a) => a.toLowerCase() !== me && !replyTo.some((r) => r.toLowerCase() === a.toLowerCase())) : [];
+  const quoted = (m.text ?? '').split(/\r?\n/).map((l) => `> ${l}`).join('\n');
+  return {
+    ...blank,
+    to: replyTo,
+    cc: [...new Set(others)],
+    subject: prefixed('RE', m.subject),
+    text: `\n\nLe ${when}, ${fullAddress(m.from)} a écrit :\n${quoted}\n`,
+    original: { folder: source.folder, uid: source.uid, action: 'reply' },
+    title: source.kind === 'reply-all' ? 'Répondre à tous' : 'Répondre',
+  };
+}
+
+/** The compose page; `done` is told what happened and where the person goes next. */
+export async function composeView(api: ApiClient, main: HTMLElement, bals: Bal[], from: string, source: ComposeSource, done: (notice: string, next?: string) => void): Promise<string> {
+  const p = await prefill(api, from, source);
+  // A reply, a forward and a draft belong to this box: they leave from it.
+  const fixed = source.kind !== 'new';
+  const fromSelect = h('select', { id: 'de', name: 'de', disabled: fixed }, bals.map((b) => h('option', { value: b.address, selected: b.address === from }, b.description ? `${b.description} <${b.address}>` : b.address)));
+  const to = recipientsField(api, 'a', 'À', p.to);
+  const cc = recipientsField(api, 'cc', 'Cc', p.cc);
+  const bcc = recipientsField(api, 'cci', 'Cci', p.bcc);
+  const subject = h('input', { id: 'objet', name: 'objet', type: 'text', maxlength: 998, required: true, value: p.subject });
   const text = h('textarea', { id: 'texte', name: 'texte', rows: 12 });
+  text.value = p.text;
   const error = h('div', { class: 'erreur', role: 'alert' });
+  const status = h('p', { class: 'etat-action', role: 'status' });
   const submit = h('button', { type: 'submit' }, 'Envoyer');
+  const save = h('button', { type: 'button', class: 'secondaire' }, 'Enregistrer le brouillon');
+  let draft = p.draft;
+  let draftFolder = source.kind === 'draft' ? source.folder : null;
+  const remove = h('button', { type: 'button', class: 'secondaire', hidden: draft === undefined }, 'Supprimer le brouillon');
+  const carried = p.carried.length
+    ? h(
+        'section',
+        { class: 'champ', 'aria-labelledby': 'titre-jointes' },
+        h('h2', { id: 'titre-jointes' }, source.kind === 'forward' ? 'Pièces jointes du message transféré' : 'Pièces jointes du brouillon'),
+        h('ul', { class: 'jointes' }, p.carried.map((a) => h('li', {}, `${a.filename ?? `Pièce jointe ${a.index + 1}`} (${size(a.size)})`))),
+      )
+    : null;
+  const files = filesField();
+  const xdm = h('input', { type: 'checkbox', id: 'xdm', name: 'xdm', 'aria-describedby': 'xdm-aide' });
   const form = h(
     'form',
     { class: 'redaction', 'aria-labelledby': 'titre-redaction', novalidate: true },
     h('div', { class: 'champ' }, h('label', { for: 'de' }, 'De'), fromSelect),
     to.el,
     cc.el,
+    bcc.el,
     h('div', { class: 'champ' }, h('label', { for: 'objet' }, 'Objet'), subject),
     h('div', { class: 'champ' }, h('label', { for: 'texte' }, 'Message'), text),
+    carried,
+    files.el,
+    h(
+      'div',
+      { class: 'champ choix' },
+      xdm,
+      h('label', { for: 'xdm' }, 'Envoyer les documents CDA joints (.xml) en IHE_XDM.zip'),
+      h('p', { id: 'xdm-aide', class: 'aide' }, "La plateforme construit l'archive IHE_XDM et les en-têtes MSSanté (X-MSS-INS, X-MSS-CODECDA) ; un objet laissé vide devient l'objet XDM (type de document, patient)."),
+    ),
     error,
-    submit,
+    status,
+    h('div', { class: 'actions' }, submit, save, remove),
   );
+  const box = () => encodeURIComponent(fromSelect.value);
+  const typedIn = (f: ReturnType<typeof recipientsField>) => [...f.addresses(), ...(ADDRESS.test(f.pending()) ? [f.pending()] : [])];
+  const fields = () => ({
+    to: typedIn(to),
+    cc: typedIn(cc),
+    bcc: typedIn(bcc),
+    subject: subject.value,
+    text: text.value,
+    ...(p.original ? { original: p.original } : {}),
+    ...(draft !== undefined ? { draft } : {}),
+    attachments: files.list(),
+  });
+  const busy = (b: boolean) => {
+    for (const x of [submit, save, remove]) x.disabled = b;
+  };
+
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     fill(error);
-    // An address typed whole but not yet added counts.
-    const typed = [to.pending(), cc.pending()];
-    const toList = [...to.addresses(), ...(ADDRESS.test(typed[0]) ? [typed[0]] : [])];
-    const ccList = [...cc.addresses(), ...(ADDRESS.test(typed[1]) ? [typed[1]] : [])];
-    if (!toList.length) return void fill(error, 'Ajoutez au moins un destinataire.');
-    if (!subject.value.trim()) {
+    const f = fields();
+    if (!f.to.length) return void fill(error, 'Ajoutez au moins un destinataire.');
+    if (!f.subject.trim() && !xdm.checked) {
       fill(error, "Indiquez l'objet du message.");
       return subject.focus();
     }
-    submit.disabled = true;
+    busy(true);
     submit.textContent = 'Envoi…';
     try {
-      const r = await api.send<Sent>('POST', `/api/v1/bals/${encodeURIComponent(fromSelect.value)}/send`, { to: toList, cc: ccList, subject: subject.value, text: text.value });
+      const r = await api.send<Sent>('POST', `/api/v1/bals/${box()}/send`, { ...f, ...(xdm.checked ? { xdm: true } : {}) });
       if (r.rejected.length) {
         fill(error, h('p', {}, `Envoyé à ${r.accepted.join(', ')}. Refusé pour :`), h('ul', {}, r.rejected.map((x) => h('li', {}, `${x.address} — ${x.reply}`))));
-        submit.disabled = false;
-        submit.textContent = 'Envoyer';
         return;
       }
       done(`Message envoyé à ${r.accepted.join(', ')}.`);
     } catch (e) {
       const refused = e instanceof ApiError && (e.code === 'WEBMAIL_SEND_REFUSED' || e.code === 'WEBMAIL_SEND_FORBIDDEN');
       fill(error, refused ? `Envoi refusé par la plateforme : ${e.detail}` : messageOf(e));
-      submit.disabled = false;
+    } finally {
+      busy(false);
       submit.textContent = 'Envoyer';
     }
   });
-  fill(main, h('h1', { id: 'titre-redaction', tabindex: -1 }, 'Nouveau message'), form);
-  return 'Nouveau message';
+  save.addEventListener('click', async () => {
+    fill(error);
+    busy(true);
+    try {
+      const r = await api.send<{ folder: string; uid: number | null }>('POST', `/api/v1/bals/${box()}/drafts`, fields());
+      if (r.uid !== null) {
+        draft = r.uid;
+        draftFolder = r.folder;
+        // The address names the new version (reloading reopens it), without drawing the page again.
+        history.replaceState(null, '', `#/ecrire/${box()}?brouillon=${encodeURIComponent(`${r.folder}/${r.uid}`)}`);
+      }
+      remove.hidden = draft === undefined;
+      status.textContent = 'Brouillon enregistré dans le dossier Brouillons.';
+    } catch (e) {
+      fill(error, messageOf(e));
+    } finally {
+      busy(false);
+    }
+  });
+  remove.addEventListener('click', async () => {
+    if (draft === undefined || draftFolder === null) return;
+    fill(error);
+    busy(true);
+    try {
+      const r = await api.send<{ movedTo: string | null }>('DELETE', `/api/v1/bals/${box()}/messages/${encodeURIComponent(draftFolder)}/${draft}`);
+      done(r.movedTo ? 'Brouillon supprimé (placé dans la corbeille).' : 'Brouillon supprimé.', 'drafts');
+    } catch (e) {
+      fill(error, messageOf(e));
+      busy(false);
+    }
+  });
+  fill(main, h('h1', { id: 'titre-redaction', tabindex: -1 }, p.title), form);
+  return p.title;
 }

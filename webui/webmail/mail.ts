@@ -3,7 +3,8 @@
 // back button and "open in a new tab" work as on any site.
 import { messageOf, type ApiClient } from '../common/api.js';
 import { announce, fill, h, longDate, shortDate, size } from '../common/dom.js';
-import type { Address, Bal, Folder, Message, Page, Person } from './types.js';
+import { clinicalSection } from './dmp.js';
+import type { Address, Attachment, Bal, Folder, Message, Page, Person } from './types.js';
 
 const enc = encodeURIComponent;
 export const PAGE_SIZE = 25;
@@ -33,7 +34,9 @@ export function listHref(bal: string, folder: string, v: Partial<ListView> = {})
 }
 /** A message, remembering the list it was opened from (for "Retour à la liste"). */
 export const messageHref = (bal: string, folder: string, uid: number, from: Partial<ListView> = {}) => listHref(bal, folder, from).replace(/^(#\/b\/[^/?]+\/[^/?]+)/, `$1/${uid}`);
-export const composeHref = (bal: string) => `#/ecrire/${enc(bal)}`;
+export const composeHref = (bal: string, from?: { key: 'repondre' | 'tous' | 'transferer' | 'brouillon'; folder: string; uid: number }) =>
+  `#/ecrire/${enc(bal)}${from ? `?${from.key}=${enc(`${from.folder}/${from.uid}`)}` : ''}`;
+export const dmpRuleHref = (bal: string) => `#/regle-dmp/${enc(bal)}`;
 const boxApi = (bal: string) => `/api/v1/bals/${enc(bal)}`;
 
 const SPECIAL: Record<string, string> = { '\\Sent': 'Envoyés', '\\Trash': 'Corbeille', '\\Drafts': 'Brouillons', '\\Junk': 'Indésirables', '\\Archive': 'Archives' };
@@ -72,6 +75,7 @@ export function side(bals: Bal[], current: string, folders: Folder[] | null, cur
         ),
       ),
     ),
+    bals.find((b) => b.address === current)?.type === 'ORG' ? h('p', { class: 'regle' }, h('a', { href: dmpRuleHref(current) }, 'Règle DMP de la boîte')) : null,
     folders
       ? h(
           'nav',
@@ -114,7 +118,8 @@ export async function listView(api: ApiClient, main: HTMLElement, bal: string, f
         m.hasAttachments ? h('span', { class: 'pastille pj' }, 'Pièce jointe') : null,
       ),
       h('td', { class: 'de' }, who(m.from)),
-      h('td', { class: 'objet' }, h('a', { href: messageHref(bal, folder.path, m.uid, view) }, m.subject || '(sans objet)')),
+      // A draft opens where it is written.
+      h('td', { class: 'objet' }, h('a', { href: folder.specialUse === '\\Drafts' ? composeHref(bal, { key: 'brouillon', folder: folder.path, uid: m.uid }) : messageHref(bal, folder.path, m.uid, view) }, m.subject || '(sans objet)')),
       h('td', { class: 'date' }, h('time', { datetime: m.date ?? '' }, shortDate(m.date))),
     ),
   );
@@ -171,6 +176,52 @@ function htmlFrame(html: string, subject: string): HTMLIFrameElement {
   return frame;
 }
 
+const IMAGES = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp']);
+
+/**
+ * An attachment: its download link, and where it is safe a preview — an image shown in the
+ * page on demand, a PDF opened in a tab. Both come from the API with inline disposition,
+ * nosniff and a CSP sandbox; nothing else (HTML, SVG, XML, text) is ever shown inline.
+ */
+function attachmentItem(path: string, a: Attachment): HTMLElement {
+  const name = a.filename ?? `Pièce jointe ${a.index + 1}`;
+  const url = `${path}/attachments/${a.index}`;
+  const li = h('li', {}, h('a', { href: url, download: a.filename ?? `piece-jointe-${a.index}` }, name), ` (${a.contentType}, ${size(a.size)})`);
+  if (a.contentType === 'application/pdf') li.append(' — ', h('a', { href: `${url}?inline=true`, target: '_blank', rel: 'noopener noreferrer' }, `Ouvrir ${name} dans un nouvel onglet`));
+  if (IMAGES.has(a.contentType)) {
+    const show = h('button', { type: 'button', class: 'secondaire', 'aria-expanded': 'false' }, `Aperçu de ${name}`);
+    const slot = h('div', { class: 'apercu' });
+    show.addEventListener('click', () => {
+      const open = show.getAttribute('aria-expanded') === 'true';
+      show.setAttribute('aria-expanded', String(!open));
+      fill(slot, open ? null : h('img', { src: `${url}?inline=true`, alt: `Aperçu de la pièce jointe ${name}` }));
+    });
+    li.append(' ', show, slot);
+  }
+  return li;
+}
+
+/** The sender asked for a read receipt: the person chooses to send it or not (RFC 8098: never automatic). */
+function receiptRequest(api: ApiClient, path: string, m: Message): HTMLElement | null {
+  if (!m.dispositionNotificationTo || m.flags.keywords.some((k) => k.toLowerCase() === '$mdnsent')) return null;
+  const said = h('p', { role: 'status' });
+  const box = h('section', { class: 'avis accuse', 'aria-labelledby': 'titre-accuse' });
+  const answer = async (decline: boolean) => {
+    try {
+      await api.send('POST', `${path}/mdn`, decline ? { decline: true } : {});
+      fill(box, h('p', { role: 'status' }, decline ? 'Accusé de lecture non envoyé.' : `Accusé de lecture envoyé à ${m.dispositionNotificationTo}.`));
+    } catch (e) {
+      said.textContent = messageOf(e);
+    }
+  };
+  const send = h('button', { type: 'button' }, "Envoyer l'accusé de lecture");
+  const refuse = h('button', { type: 'button', class: 'secondaire' }, 'Ne pas envoyer');
+  send.addEventListener('click', () => void answer(false));
+  refuse.addEventListener('click', () => void answer(true));
+  fill(box, h('h2', { id: 'titre-accuse' }, 'Accusé de lecture demandé'), h('p', {}, `L'expéditeur demande un accusé de lecture, à ${m.dispositionNotificationTo}.`), h('div', { class: 'actions' }, send, refuse), said);
+  return box;
+}
+
 /** One message: headers, marks, attachments, body. */
 export async function messageView(api: ApiClient, main: HTMLElement, bal: string, folder: string, uid: number, back: string): Promise<string> {
   const path = `${boxApi(bal)}/messages/${enc(folder)}/${uid}`;
@@ -206,22 +257,26 @@ export async function messageView(api: ApiClient, main: HTMLElement, bal: string
       h('p', {}, h('a', { href: back }, 'Retour à la liste')),
       h('h1', { tabindex: -1 }, m.subject || '(sans objet)'),
       h('dl', { class: 'entetes' }, headerRow('De', full(m.from)), headerRow('À', full(m.to)), headerRow('Cc', full(m.cc)), headerRow('Date', longDate(m.sentAt ?? m.date))),
-      h('div', { class: 'actions' }, flagButton, unreadButton),
+      h(
+        'div',
+        { class: 'actions' },
+        h('a', { class: 'bouton', href: composeHref(bal, { key: 'repondre', folder, uid }) }, 'Répondre'),
+        h('a', { class: 'bouton', href: composeHref(bal, { key: 'tous', folder, uid }) }, 'Répondre à tous'),
+        h('a', { class: 'bouton', href: composeHref(bal, { key: 'transferer', folder, uid }) }, 'Transférer'),
+        flagButton,
+        unreadButton,
+      ),
       status,
+      receiptRequest(api, path, m),
       m.attachments.length
         ? h(
             'section',
             { 'aria-labelledby': 'titre-pj', class: 'pieces' },
             h('h2', { id: 'titre-pj' }, m.attachments.length > 1 ? `${m.attachments.length} pièces jointes` : '1 pièce jointe'),
-            h(
-              'ul',
-              {},
-              m.attachments.map((a) =>
-                h('li', {}, h('a', { href: `${path}/attachments/${a.index}`, download: a.filename ?? `piece-jointe-${a.index}` }, a.filename ?? `Pièce jointe ${a.index + 1}`), ` (${a.contentType}, ${size(a.size)})`),
-              ),
-            ),
+            h('ul', {}, m.attachments.map((a) => attachmentItem(path, a))),
           )
         : null,
+      clinicalSection(api, path, m),
       h('section', { 'aria-label': 'Contenu du message', class: 'corps' }, m.html ? htmlFrame(m.html, m.subject) : h('pre', { class: 'corps-texte' }, m.text ?? '')),
     ),
   );

@@ -4,7 +4,8 @@
 import { ApiError, apiClient, messageOf } from '../common/api.js';
 import { announce, fill, h } from '../common/dom.js';
 import { showLogin } from './login.js';
-import { composeView } from './compose.js';
+import { composeView, type ComposeSource } from './compose.js';
+import { dmpRuleView } from './dmp.js';
 import { isSort, listHref, listView, messageView, side, type ListView } from './mail.js';
 import type { Bal, Folder, Person } from './types.js';
 
@@ -25,21 +26,32 @@ const api = apiClient({
   },
 });
 
-/** #/b/<box>/<folder>[/<uid>][?p=<page>&q=<words>&tri=<order>], or #/ecrire/<box> */
-function route(): { bal: string; folder: string; uid: number | null; view: ListView; compose: boolean } | null {
+/** #/b/<box>/<folder>[/<uid>][?p=<page>&q=<words>&tri=<order>], or #/ecrire/<box>[?repondre|tous|transferer=<folder>/<uid>|brouillon=<folder>/<uid>] */
+function route(): { bal: string; folder: string; uid: number | null; view: ListView; compose: ComposeSource | null; rule?: boolean } | null {
   const first: ListView = { page: 1, q: '', sort: 'date-desc' };
   try {
-    const c = /^#\/ecrire\/([^/?]+)$/.exec(location.hash);
-    if (c) return { bal: decodeURIComponent(c[1]), folder: 'INBOX', uid: null, view: first, compose: true };
+    const rule = /^#\/regle-dmp\/([^/?]+)$/.exec(location.hash);
+    if (rule) return { bal: decodeURIComponent(rule[1]), folder: 'INBOX', uid: null, view: first, compose: null, rule: true };
+    const c = /^#\/ecrire\/([^/?]+)(?:\?(.*))?$/.exec(location.hash);
+    if (c) return { bal: decodeURIComponent(c[1]), folder: 'INBOX', uid: null, view: first, compose: composeSource(new URLSearchParams(c[2] ?? '')) };
     const m = /^#\/b\/([^/?]+)\/([^/?]+)(?:\/([0-9]+))?(?:\?(.*))?$/.exec(location.hash);
     if (!m) return null;
     const p = new URLSearchParams(m[4] ?? '');
     const tri = p.get('tri');
     const view: ListView = { page: Math.min(1_000_000, Math.max(1, Number(p.get('p')) || 1)), q: (p.get('q') ?? '').slice(0, 200), sort: isSort(tri) ? tri : 'date-desc' };
-    return { bal: decodeURIComponent(m[1]), folder: decodeURIComponent(m[2]), uid: m[3] ? Number(m[3]) : null, view, compose: false };
+    return { bal: decodeURIComponent(m[1]), folder: decodeURIComponent(m[2]), uid: m[3] ? Number(m[3]) : null, view, compose: null };
   } catch {
     return null;
   }
+}
+
+/** What a compose address starts from; an unreadable one is a new message. */
+function composeSource(p: URLSearchParams): ComposeSource {
+  for (const [key, kind] of [['repondre', 'reply'], ['tous', 'reply-all'], ['transferer', 'forward'], ['brouillon', 'draft']] as const) {
+    const m = /^(.+)\/([0-9]{1,10})$/.exec(p.get(key) ?? '');
+    if (m) return { kind, folder: m[1], uid: Number(m[2]) };
+  }
+  return { kind: 'new' };
 }
 
 async function logout() {
@@ -108,10 +120,13 @@ async function render() {
   try {
     const said = notice;
     notice = null;
-    const title = r.compose
-      ? composeView(api, main, bals, r.bal, (n) => {
+    const title = r.rule
+      ? await dmpRuleView(api, main, r.bal)
+      : r.compose
+      ? await composeView(api, main, bals, r.bal, r.compose, (n, next) => {
           notice = n;
-          location.hash = listHref(r.bal, 'INBOX');
+          const drafts = folders?.list.find((f) => f.specialUse === '\\Drafts')?.path;
+          location.hash = listHref(r.bal, next === 'drafts' && drafts ? drafts : 'INBOX');
         })
       : r.uid === null
         ? await listView(api, main, r.bal, folder, r.view) : await messageView(api, main, r.bal, r.folder, r.uid, listHref(r.bal, r.folder, r.view));
