@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ImapFlow } from 'imapflow';
-import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import { simpleParser } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEV_RPPS } from '../../certs/pki.js';
@@ -12,7 +11,7 @@ import { xdmLimits } from '../../dmp/xdm/read.js';
 import type { WebmailService } from '../../webmail-api/index.js';
 import { freePorts, startOperator, until, type TestOperator } from '../helpers/operator.js';
 import { testPki, type TestPki } from '../helpers/pki.js';
-import { call, formData, startTestWebmail, type Reply } from './stack.js';
+import { call, formData, startTestWebmail, type Reply, mime, expectProblem } from './stack.js';
 
 // One operator (PGlite, slapd, Dovecot, SMTP, IMAP proxy) and the webmail API beside it,
 // wired to its fronts as bin/platform.ts wires it. Every request below goes over HTTPS, then
@@ -38,12 +37,6 @@ const login = async (u: { login: string; password: string }) => {
 };
 const tokens: Record<string, string> = {};
 const enc = encodeURIComponent;
-const expectProblem = (r: Reply, status: number, title: string) => {
-  expect(r.status, r.body.toString()).toBe(status);
-  expect(r.headers['content-type']).toMatch(/^application\/problem\+json/);
-  expect(r.json()).toMatchObject({ status, title, type: `urn:mss:error:${title.toLowerCase().replace(/_/g, '-')}` });
-  return r.json() as { detail: string };
-};
 
 /** Messages put straight into a box's INBOX (Dovecot, master user), with their arrival dates. */
 async function seed(address: string, messages: Array<{ raw: Buffer; date: Date; flags?: string[] }>) {
@@ -54,7 +47,6 @@ async function seed(address: string, messages: Array<{ raw: Buffer; date: Date; 
     await c.logout();
   }
 }
-const mime = (o: ConstructorParameters<typeof MailComposer>[0]) => new MailComposer(o).compile().build();
 const inbox = async (address: string, folder = 'INBOX') => {
   const c = await op.imap(address);
   try {

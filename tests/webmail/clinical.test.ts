@@ -1,5 +1,4 @@
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
-import { simpleParser, type ParsedMail } from 'mailparser';
 import yauzl from 'yauzl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPerson } from '../../annuaire/bal/index.js';
@@ -10,7 +9,7 @@ import { cdaNarrative } from '../../dmp/narrative.js';
 import type { WebmailService } from '../../webmail-api/index.js';
 import { freePorts, startOperator, until, type TestOperator } from '../helpers/operator.js';
 import { testPki, type TestPki } from '../helpers/pki.js';
-import { call, dmpDepsOf, startTestWebmail, type Reply } from './stack.js';
+import { call, dmpDepsOf, startTestWebmail, folderMessages, mime, expectProblem } from './stack.js';
 
 // Clinical documents through the webmail API against a real operator and its stand-in DMP:
 // what a message's IHE_XDM / CDA shows (patient, type, author, narrative) with hostile
@@ -28,25 +27,9 @@ const tokens: Record<string, string> = {};
 let orgBox = '';
 const enc = encodeURIComponent;
 const api = (method: string, path: string, o: Parameters<typeof call>[4] = {}) => call(web.url, ca, method, path, o);
-const mime = (o: ConstructorParameters<typeof MailComposer>[0]) => new MailComposer(o).compile().build();
-const expectProblem = (r: Reply, status: number, title: string) => {
-  expect(r.status, r.body.toString()).toBe(status);
-  expect(r.json()).toMatchObject({ status, title });
-  return r.json() as { detail: string };
-};
 const PATIENT = HOSTILE_PATIENT;
 
-async function box(address: string, folder = 'INBOX'): Promise<Array<{ uid: number; flags: string[]; mail: ParsedMail }>> {
-  const c = await op.imap(address);
-  try {
-    await c.mailboxOpen(folder);
-    const out: Array<{ uid: number; flags: string[]; mail: ParsedMail }> = [];
-    for await (const m of c.fetch('1:*', { uid: true, source: true, flags: true })) out.push({ uid: m.uid, flags: [...(m.flags ?? [])], mail: await simpleParser(m.source!) });
-    return out;
-  } finally {
-    await c.logout();
-  }
-}
+const box = (address: string, folder = 'INBOX') => folderMessages(op, address, folder);
 const uidOf = async (address: string, subject: RegExp) => (await box(address)).find((m) => subject.test(m.mail.subject ?? ''))!.uid;
 
 const zipNames = (zip: Buffer) =>

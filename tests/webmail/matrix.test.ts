@@ -1,12 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEV_RPPS } from '../../certs/pki.js';
 import type { WebmailService } from '../../webmail-api/index.js';
 import { freePorts, startOperator, type TestOperator } from '../helpers/operator.js';
 import { testPki } from '../helpers/pki.js';
 import { expectProblem, inject, routesOf, sendHostile, successStatus, toRequest, type CallSpec, type Route } from '../helpers/routes.js';
-import { dmpDepsOf, startTestWebmail } from './stack.js';
+import { dmpDepsOf, startTestWebmail, mime } from './stack.js';
 
 // The webmail API's authorisation matrix and hostile-input sweep, generated from its route
 // table like the admin API's: every route × {the box's owner, another person, an admin
@@ -26,7 +25,6 @@ let web: WebmailService;
 const who: Record<'martin' | 'intrus' | 'secretaire', { login: string; address: string; password: string }> = {} as never;
 const tokens = new Map<string, string>();
 
-const mime = (o: ConstructorParameters<typeof MailComposer>[0]) => new MailComposer(o).compile().build();
 
 /** A new message in Martin's INBOX (master user), with an attachment and a read-receipt request; its UID. */
 async function freshMessage(): Promise<string> {

@@ -10,6 +10,9 @@ import type { Config } from '../../core/config/index.js';
 import { silentLogger } from '../../core/logger.js';
 import type { PersonAuth, PersonPrincipal } from '../../core/policy/index.js';
 import { startWebmail, type WebmailDeps, type WebmailService } from '../../webmail-api/index.js';
+import MailComposer from 'nodemailer/lib/mail-composer/index.js';
+import { simpleParser, type ParsedMail } from 'mailparser';
+import { expect } from 'vitest';
 import type { TestOperator } from '../helpers/operator.js';
 import { webmailDmpDeps } from '../../bin/webmail-dmp.js';
 import { documentsOfMessage } from '../../dmp/documents.js';
@@ -91,4 +94,35 @@ export async function formData(fields: Record<string, string | string[]>, files:
 export function dmpDepsOf(op: TestOperator): Partial<WebmailDeps> {
   const dmp = op.platform.dmp!;
   return webmailDmpDeps({ db: op.platform.db, journal: op.platform.journal, policy: op.platform.policy, handoff: dmp.handoff, documentsOf: (raw) => documentsOfMessage(raw, xdmLimits(op.config)) });
+}
+
+/** A message as nodemailer builds it (raw RFC 5322 bytes). */
+export const mime = (o: ConstructorParameters<typeof MailComposer>[0]) => new MailComposer(o).compile().build();
+
+/** A problem+json answer with this status and catalogue title; its body. */
+export function expectProblem(r: Reply, status: number, title: string): { detail: string } {
+  expect(r.status, r.body.toString()).toBe(status);
+  expect(r.headers['content-type']).toMatch(/^application\/problem\+json/);
+  expect(r.json()).toMatchObject({ status, title, type: `urn:mss:error:${title.toLowerCase().replace(/_/g, '-')}` });
+  return r.json() as { detail: string };
+}
+
+/**
+ * Every message of a folder, parsed, read over IMAP as the Dovecot master user (not through
+ * the API under test). `folder` may be a special use (`\\Drafts`); a folder that does not
+ * exist (yet) holds nothing.
+ */
+export async function folderMessages(op: TestOperator, address: string, folder = 'INBOX'): Promise<Array<{ uid: number; flags: string[]; mail: ParsedMail }>> {
+  const c = await op.imap(address);
+  try {
+    const list = await c.list();
+    const path = folder.startsWith('\\') ? list.find((f) => f.specialUse === folder)?.path : list.find((f) => f.path === folder)?.path;
+    if (!path) return [];
+    await c.mailboxOpen(path);
+    const out: Array<{ uid: number; flags: string[]; mail: ParsedMail }> = [];
+    for await (const m of c.fetch('1:*', { uid: true, source: true, flags: true })) out.push({ uid: m.uid, flags: [...(m.flags ?? [])], mail: await simpleParser(m.source!) });
+    return out;
+  } finally {
+    await c.logout();
+  }
 }

@@ -1,10 +1,8 @@
-import MailComposer from 'nodemailer/lib/mail-composer/index.js';
-import { simpleParser, type ParsedMail } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WebmailService } from '../../webmail-api/index.js';
 import { freePorts, startOperator, until, type TestOperator } from '../helpers/operator.js';
 import { testPki, type TestPki } from '../helpers/pki.js';
-import { call, startTestWebmail, type Reply } from './stack.js';
+import { call, startTestWebmail, type Reply, folderMessages, mime, expectProblem } from './stack.js';
 
 // The webmail API's work on messages, over HTTPS against a real operator: reply and forward
 // (thread headers made by the server from the original), drafts; and their refusals — a box
@@ -20,26 +18,8 @@ const tokens: Record<string, string> = {};
 let orgBox = '';
 const enc = encodeURIComponent;
 const api = (method: string, path: string, o: Parameters<typeof call>[4] = {}) => call(web.url, ca, method, path, o);
-const mime = (o: ConstructorParameters<typeof MailComposer>[0]) => new MailComposer(o).compile().build();
-const expectProblem = (r: Reply, status: number, title: string) => {
-  expect(r.status, r.body.toString()).toBe(status);
-  expect(r.json()).toMatchObject({ status, title });
-  return r.json() as { detail: string };
-};
 
-async function box(address: string, folder = 'INBOX'): Promise<Array<{ uid: number; flags: string[]; mail: ParsedMail }>> {
-  const c = await op.imap(address);
-  try {
-    const path = folder.startsWith('\\') ? (await c.list()).find((f) => f.specialUse === folder)?.path : folder;
-    if (!path) return [];
-    await c.mailboxOpen(path);
-    const out: Array<{ uid: number; flags: string[]; mail: ParsedMail }> = [];
-    for await (const m of c.fetch('1:*', { uid: true, source: true, flags: true })) out.push({ uid: m.uid, flags: [...(m.flags ?? [])], mail: await simpleParser(m.source!) });
-    return out;
-  } finally {
-    await c.logout();
-  }
-}
+const box = (address: string, folder = 'INBOX') => folderMessages(op, address, folder);
 const bySubject = async (address: string, subject: string, folder = 'INBOX') => (await box(address, folder)).find((m) => m.mail.subject === subject);
 
 beforeAll(async () => {

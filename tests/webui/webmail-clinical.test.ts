@@ -1,5 +1,3 @@
-import MailComposer from 'nodemailer/lib/mail-composer/index.js';
-import { simpleParser, type ParsedMail } from 'mailparser';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPerson } from '../../annuaire/bal/index.js';
@@ -10,7 +8,7 @@ import type { WebmailService } from '../../webmail-api/index.js';
 import { freePorts, startOperator, until, type TestOperator } from '../helpers/operator.js';
 import { testPki, type TestPki } from '../helpers/pki.js';
 import { hostileCda } from '../helpers/cda.js';
-import { dmpDepsOf, startTestWebmail } from '../webmail/stack.js';
+import { dmpDepsOf, startTestWebmail, folderMessages, mime } from '../webmail/stack.js';
 import { expectAccessible, launch, logIn as logInAt, NET, newPage as openPage } from '../helpers/browser.js';
 
 // Clinical documents in Debian's Chromium against a real operator, its stand-in DMP and the
@@ -26,21 +24,10 @@ let web: WebmailService;
 let browser: Browser;
 const who: Record<'jeanne' | 'paul' | 'marie', { login: string; address: string; password: string }> = {} as never;
 let secretariat = '';
-const mime = (o: ConstructorParameters<typeof MailComposer>[0]) => new MailComposer(o).compile().build();
 const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64');
 const PWNED_HOST = 'pwned.invalid';
 
-async function box(address: string, folder = 'INBOX'): Promise<Array<{ uid: number; flags: string[]; mail: ParsedMail }>> {
-  const c = await op.imap(address);
-  try {
-    await c.mailboxOpen(folder);
-    const out: Array<{ uid: number; flags: string[]; mail: ParsedMail }> = [];
-    for await (const m of c.fetch('1:*', { uid: true, source: true, flags: true })) out.push({ uid: m.uid, flags: [...(m.flags ?? [])], mail: await simpleParser(m.source!) });
-    return out;
-  } finally {
-    await c.logout();
-  }
-}
+const box = (address: string, folder = 'INBOX') => folderMessages(op, address, folder);
 
 beforeAll(async () => {
   pki = await testPki();

@@ -1,11 +1,9 @@
-import MailComposer from 'nodemailer/lib/mail-composer/index.js';
-import { simpleParser, type ParsedMail } from 'mailparser';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WebmailService } from '../../webmail-api/index.js';
 import { freePorts, startOperator, until, type TestOperator } from '../helpers/operator.js';
 import { testPki, type TestPki } from '../helpers/pki.js';
-import { startTestWebmail } from '../webmail/stack.js';
+import { startTestWebmail, folderMessages, mime } from '../webmail/stack.js';
 import { expectAccessible, launch, logIn as logInAt, NET, newPage as openPage } from '../helpers/browser.js';
 
 // The webmail's work on messages in Debian's Chromium, against a real operator and the
@@ -19,7 +17,6 @@ let web: WebmailService;
 let browser: Browser;
 const who: Record<'jeanne' | 'paul' | 'marie', { login: string; address: string; password: string }> = {} as never;
 let secretariat = '';
-const mime = (o: ConstructorParameters<typeof MailComposer>[0]) => new MailComposer(o).compile().build();
 const PDF = Buffer.from('%PDF-1.4\n% résultats\n%%EOF\n');
 
 async function seed(address: string, raws: Buffer[]) {
@@ -32,22 +29,7 @@ async function seed(address: string, raws: Buffer[]) {
 }
 
 /** The messages of a folder as Dovecot has them, parsed, with their flags. */
-async function box(address: string, folder = 'INBOX'): Promise<Array<{ uid: number; flags: string[]; mail: ParsedMail }>> {
-  const c = await op.imap(address);
-  try {
-    const list = await c.list();
-    const path = folder.startsWith('\\') ? list.find((f) => f.specialUse === folder)?.path : folder;
-    if (!path) return [];
-    await c.mailboxOpen(path);
-    const out: Array<{ uid: number; flags: string[]; mail: ParsedMail }> = [];
-    for await (const m of c.fetch('1:*', { uid: true, source: true, flags: true })) out.push({ uid: m.uid, flags: [...(m.flags ?? [])], mail: await simpleParser(m.source!) });
-    return out;
-  } catch {
-    return [];
-  } finally {
-    await c.logout();
-  }
-}
+const box = (address: string, folder = 'INBOX') => folderMessages(op, address, folder);
 const bySubject = async (address: string, subject: string, folder = 'INBOX') => (await box(address, folder)).find((m) => m.mail.subject === subject);
 
 beforeAll(async () => {

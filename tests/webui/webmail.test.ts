@@ -1,4 +1,3 @@
-import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import type { Browser, Page, Response } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enableTotp, totpCode } from '../../annuaire/bal/index.js';
@@ -6,7 +5,7 @@ import { UI_CSP } from '../../core/web-ui.js';
 import type { WebmailService } from '../../webmail-api/index.js';
 import { freePorts, startOperator, until, type TestOperator } from '../helpers/operator.js';
 import { testPki, type TestPki } from '../helpers/pki.js';
-import { call, startTestWebmail } from '../webmail/stack.js';
+import { call, startTestWebmail, mime } from '../webmail/stack.js';
 import { expectAccessible, launch, logIn as logInAt, newPage as pageIn, poll, postWith as postTo, shot } from '../helpers/browser.js';
 
 // The browser webmail (webui/webmail/) in Debian's Chromium against a real operator (PGlite,
@@ -24,7 +23,6 @@ const who: Record<'jeanne' | 'paul' | 'totp', { login: string; address: string; 
 let totpSecret = '';
 let secretariat = '';
 const PWNED_HOST = 'pwned.invalid';
-const mime = (o: ConstructorParameters<typeof MailComposer>[0]) => new MailComposer(o).compile().build();
 
 async function seed(address: string, messages: Array<{ raw: Buffer; date?: Date; flags?: string[] }>) {
   const c = await op.imap(address);
