@@ -183,12 +183,14 @@ async function sendRoute(app: FastifyInstance, ctx: ApiContext, send: Send): Pro
     return { ...built, with: w };
   };
 
+  // A message sent or kept as a draft: JSON with base64 attachments (a third larger than the
+  // files) or a form, within the upload cap plus room for the fields.
+  const messageBody = { config: { access: access.mailbox }, bodyLimit: Math.ceil(ctx.maxUpload * 1.4) + 1024 * 1024, preValidation: formFields };
+
   app.post(
     `${PREFIX}/bals/:bal/send`,
     {
-      config: { access: access.mailbox },
-      bodyLimit: Math.ceil(ctx.maxUpload * 1.4) + 1024 * 1024,
-      preValidation: formFields,
+      ...messageBody,
       schema: {
         ...tag('send'),
         summary: 'Send a message from this box (through the platform\'s submission, with its sender rules)',
@@ -239,9 +241,7 @@ async function sendRoute(app: FastifyInstance, ctx: ApiContext, send: Send): Pro
   app.post(
     `${PREFIX}/bals/:bal/drafts`,
     {
-      config: { access: access.mailbox },
-      bodyLimit: Math.ceil(ctx.maxUpload * 1.4) + 1024 * 1024,
-      preValidation: formFields,
+      ...messageBody,
       schema: {
         ...tag('send'),
         summary: 'Keep a draft in the box\'s Drafts folder (the fields of a message, none required)',
