@@ -59,6 +59,7 @@ export const schema = {
       ...size(16 * 1024 ** 2, 'Embedded PGlite only: its PostgreSQL shared_buffers (the page cache). PGlite touches all of it at start and its memory never shrinks, so it is resident for the life of the process: PostgreSQL\'s default of 128 MB costs ~115 MB of RSS more than 16 MB. The price of 16 MB is paid under load: on PGlite the MX used ~10 % more CPU per message (bench/smtp-inbound) and a 100,000-line annuaire sync ~14 % more. Raise it (e.g. 128MiB) on a busy PGlite platform with memory to spare; production runs on PostgreSQL.'),
       min: 128 * 1024,
     },
+    pgliteThread: bool(true, 'Embedded PGlite only: run it on a thread of its own (core/db/pglite-thread.ts), so its statements — an import\'s slices, VACUUM — do not hold the event loop the MX, the admin API and the IMAP logins share. Off: in the platform\'s thread, as before.'),
     pgliteSettings: list([], 'Embedded PGlite only: further PostgreSQL settings as name=value (e.g. work_mem=8MB), given at its start after the platform\'s own (PGlite\'s defaults, then pgliteSharedBuffers).'),
   },
   log: {

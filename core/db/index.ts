@@ -3,6 +3,7 @@ import type { Config } from '../config/index.js';
 import type { Logger } from '../logger.js';
 import { openPg } from './pg.js';
 import { openPglite } from './pglite.js';
+import { openPgliteThread } from './pglite-thread.js';
 import { createPgliteInChild, needsCreating } from './pglite-create.js';
 import type { Db } from './types.js';
 
@@ -10,6 +11,7 @@ export type { Db, Queryable, QueryResult } from './types.js';
 export { migrate } from './migrate.js';
 export { openPg } from './pg.js';
 export { openPglite } from './pglite.js';
+export { openPgliteThread } from './pglite-thread.js';
 
 /**
  * The database the configuration names: PostgreSQL when database.url is set, else PGlite —
@@ -23,5 +25,5 @@ export async function openDb(c: Pick<Config, 'database' | 'dataDir'>, o: { log?:
     const { pid, applied } = await createPgliteInChild(dir, settings);
     o.log?.info({ dir, pid, applied: applied.length }, 'embedded database created and migrated by a child process');
   }
-  return openPglite(dir, { ...settings, vacuumIntervalMs: c.database.vacuumInterval, log: o.log });
+  return (c.database.pgliteThread ? openPgliteThread : openPglite)(dir, { ...settings, vacuumIntervalMs: c.database.vacuumInterval, log: o.log });
 }

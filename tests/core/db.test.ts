@@ -4,13 +4,24 @@ import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { describe, expect, it, vi } from 'vitest';
 import { loadConfig, type Config } from '../../core/config/index.js';
-import { migrate, openDb, openPg, openPglite } from '../../core/db/index.js';
+import { migrate, openDb, openPg, openPglite, openPgliteThread, type Db } from '../../core/db/index.js';
 import { createLogger } from '../../core/logger.js';
 import { loadMigrations } from '../../core/db/migrate.js';
 import { MssError } from '../../core/errors.js';
-import { dbTargets } from '../helpers/db.js';
+import { dbTargets, type DbTarget } from '../helpers/db.js';
 
-describe.each(dbTargets())('database on $name', (target) => {
+// PGlite on its own thread (the platform's default) answers to the same contract.
+const pgliteThread: DbTarget & { label: string } = {
+  name: 'pglite',
+  label: 'pglite on its thread',
+  async open(opts = {}) {
+    const db = await openPgliteThread(undefined);
+    if (opts.migrate !== false) await migrate(db);
+    return { db, dispose: () => db.close() };
+  },
+};
+
+describe.each([...dbTargets().map((t) => ({ ...t, label: t.name })), pgliteThread])('database on $label', (target) => {
   it('applies the migrations once and records them', async () => {
     const { db, dispose } = await target.open({ migrate: false });
     try {
@@ -71,6 +82,81 @@ describe.runIf(dbTargets().some((t) => t.name === 'pg'))('migrations racing on P
       await b.close();
       await dispose();
     }
+  });
+});
+
+describe('the embedded database on its own thread', () => {
+  const withDb = async (fn: (db: Db) => Promise<void>) => {
+    const db = await openPgliteThread(undefined);
+    try {
+      await fn(db);
+    } finally {
+      await db.close();
+    }
+  };
+
+  it("PostgreSQL's errors come back with their fields, the catalogue's as themselves", async () => {
+    await withDb(async (db) => {
+      await db.exec('CREATE TABLE u (id int CONSTRAINT u_pk PRIMARY KEY)');
+      await db.query('INSERT INTO u VALUES (1)');
+      const dup = await db.query('INSERT INTO u VALUES (1)').catch((e) => e);
+      expect(dup).toBeInstanceOf(Error);
+      expect([dup.code, dup.constraint]).toEqual(['23505', 'u_pk']);
+      expect(dup.message).toMatch(/duplicate key/);
+    });
+    const bad = await openPgliteThread(undefined, { settings: ['work_mem'] }).catch((e) => e);
+    expect(bad).toBeInstanceOf(MssError);
+    expect(bad.code).toBe('DB_SETTING_INVALID');
+  });
+
+  it('transactions commit, roll back on a throw and on a failed statement; COPY loads; bytea stays a Buffer', async () => {
+    await withDb(async (db) => {
+      await db.exec('CREATE TABLE t (id int PRIMARY KEY, b bytea)');
+      await db.transaction(async (tx) => void (await tx.query('INSERT INTO t VALUES (1, $1)', [Buffer.from('one')])));
+      await expect(db.transaction(async (tx) => void (await tx.query('INSERT INTO t VALUES (2, NULL), (1, NULL)')))).rejects.toMatchObject({ code: '23505' });
+      await expect(
+        db.background().transaction(async (tx) => {
+          await tx.query('INSERT INTO t VALUES (3, NULL)');
+          throw new Error('changed my mind');
+        }),
+      ).rejects.toThrow('changed my mind');
+      async function* lines() {
+        for (let i = 10; i < 20; i++) yield `${i}\t\\\\x${Buffer.from(`r${i}`).toString('hex')}\n`;
+      }
+      expect(await db.copyFrom!('COPY t (id, b) FROM STDIN', lines())).toBe(10);
+      const { rows } = await db.query<{ id: number; b: Buffer | null }>('SELECT id, b FROM t ORDER BY id');
+      expect(rows.map((r) => r.id)).toEqual([1, ...Array.from({ length: 10 }, (_, i) => 10 + i)]);
+      expect(Buffer.isBuffer(rows[0].b) && rows[0].b.toString()).toBe('one');
+      expect(rows[1].b?.toString()).toBe('r10');
+    });
+  });
+
+  it("a long statement does not hold the platform's event loop", async () => {
+    await withDb(async (db) => {
+      // In this thread PGlite's statement would run to its end before any timer could fire.
+      let ticks = 0;
+      const ticking = setInterval(() => ticks++, 5);
+      try {
+        const during = await db.query<{ s: string }>('SELECT pg_sleep(1.5)::text AS s').then(() => ticks);
+        expect(during).toBeGreaterThan(0);
+      } finally {
+        clearInterval(ticking);
+      }
+      // The same on this thread, for contrast: no tick while the statement ran.
+      const inThread = await openPglite();
+      try {
+        ticks = 0;
+        const t = setInterval(() => ticks++, 5);
+        const before = ticks;
+        const p = inThread.query('SELECT pg_sleep(0.3)');
+        await p;
+        const after = ticks;
+        clearInterval(t);
+        expect(after - before).toBe(0);
+      } finally {
+        await inThread.close();
+      }
+    });
   });
 });
 
@@ -145,7 +231,8 @@ describe('the embedded database: its settings, and its creation in a child proce
       expect(create).toHaveBeenCalledTimes(2);
       create.mockClear();
 
-      const c = config(mkdtempSync(join(tmpdir(), 'mss-db-')));
+      // In this thread (database.pgliteThread off), so that the spy sees the open.
+      const c = config(mkdtempSync(join(tmpdir(), 'mss-db-')), { pgliteThread: false });
       const { log, lines } = capture();
       const db = await openDb(c, { log });
       try {

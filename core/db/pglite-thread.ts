@@ -1,0 +1,167 @@
+// The embedded database on a thread of its own. PGlite runs PostgreSQL in WebAssembly,
+// synchronously: in the platform's thread every statement — an import's slice, VACUUM, a
+// digest pass — held the event loop that the MX, the admin API and the IMAP proxy's
+// decisions share (bench/mixed: loop delays p99 ~300 ms while a sync ran, about half of the
+// thread's time in PGlite). Here PGlite stays one backend in one process, as it must, but on
+// a worker thread (pglite-thread-worker.ts); the platform's thread only posts statements and
+// gets rows back. The turns (interactive first), the prepared statements and VACUUM run
+// there unchanged.
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { MssError, type ErrorCode } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { fromRoot } from '../paths.js';
+import type { PgliteOptions } from './pglite.js';
+import type { Db, Queryable, QueryResult } from './types.js';
+
+type Cls = 'interactive' | 'background';
+export interface ThreadInit {
+  dir?: string;
+  options: Omit<PgliteOptions, 'log'>;
+}
+export type Call = { id: number } & (
+  | { op: 'query'; cls: Cls; tx?: number; sql: string; params?: unknown[] }
+  | { op: 'exec'; cls: Cls; tx?: number; sql: string }
+  | { op: 'copy'; cls: Cls; tx?: number; sql: string; parts: Array<string | Uint8Array> }
+  | { op: 'begin'; cls: Cls }
+  | { op: 'end'; tx: number; commit: boolean }
+  | { op: 'close' }
+);
+type CallBody = Call extends infer C ? (C extends { id: number } ? Omit<C, 'id'> : never) : never;
+export interface WireError {
+  message: string;
+  name?: string;
+  fields?: Record<string, string | number | boolean>;
+  mss?: { code: string; details: Record<string, unknown> };
+}
+export type Reply =
+  | { t: 'ready' }
+  | { t: 'failed'; error: WireError }
+  | { t: 'ok'; id: number; value: unknown }
+  | { t: 'error'; id: number; error: WireError }
+  | { t: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; obj: unknown; msg?: string };
+
+function threadFile(): string {
+  const here = fileURLToPath(import.meta.url);
+  const file = here.endsWith('.ts') ? fromRoot('dist', 'core', 'db', 'pglite-thread-worker.js') : join(dirname(here), 'pglite-thread-worker.js');
+  if (!existsSync(file)) throw new Error(`the database thread ${file} is missing: build first (npx tsc)`);
+  return file;
+}
+
+/** The error as the caller would have had it in-process: the catalogue's, or PostgreSQL's with its code and fields. */
+function rebuild(w: WireError): Error {
+  if (w.mss) return new MssError(w.mss.code as ErrorCode, w.mss.details);
+  const e = new Error(w.message);
+  if (w.name) e.name = w.name;
+  return Object.assign(e, w.fields ?? {});
+}
+
+// Bytea comes back as Uint8Array from the structured clone; callers expect Buffers (types.ts).
+const toBuffer = (v: unknown): unknown => (v instanceof Uint8Array && !Buffer.isBuffer(v) ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : v);
+function buffers<R>(r: QueryResult<R>): QueryResult<R> {
+  for (const row of r.rows as Record<string, unknown>[]) for (const k of Object.keys(row)) row[k] = toBuffer(row[k]);
+  return r;
+}
+
+/** COPY slices posted at once: the thread holds one slice in memory, as openPglite's copyFrom does. */
+const COPY_SLICE = 16 << 20;
+
+/** dir undefined → in memory (tests). */
+export async function openPgliteThread(dir: string | undefined, o: PgliteOptions = {}): Promise<Db> {
+  const { log, ...options } = o;
+  const worker = new Worker(threadFile(), { workerData: { dir, options } satisfies ThreadInit });
+  // As PGlite in this thread would not, the thread alone does not keep the process alive.
+  worker.unref();
+  const pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
+  let next = 1;
+  let gone: Error | null = null;
+  const started = new Promise<void>((resolve, reject) => {
+    worker.on('message', (m: Reply) => {
+      if (m.t === 'ready') resolve();
+      else if (m.t === 'failed') reject(rebuild(m.error));
+      else if (m.t === 'log') log?.[m.level](m.obj as object, m.msg);
+      else {
+        const p = pending.get(m.id);
+        pending.delete(m.id);
+        if (m.t === 'ok') p?.resolve(m.value);
+        else p?.reject(rebuild(m.error));
+      }
+    });
+    worker.once('error', (e) => {
+      gone = e;
+      reject(e);
+      for (const p of pending.values()) p.reject(e);
+      pending.clear();
+    });
+    worker.once('exit', (code) => {
+      gone ??= new Error(`the embedded database's thread exited (${code})`);
+      reject(gone);
+      for (const p of pending.values()) p.reject(gone);
+      pending.clear();
+    });
+  });
+  await started;
+
+  const call = <T>(body: CallBody): Promise<T> => {
+    if (gone) return Promise.reject(gone);
+    const id = next++;
+    return new Promise<T>((resolve, reject) => {
+      pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      worker.postMessage({ ...body, id } as Call);
+    });
+  };
+
+  const on = (cls: Cls, tx?: number): Queryable => ({
+    query: async <R>(sql: string, params?: unknown[]) => buffers(await call<QueryResult<R>>({ op: 'query', cls, tx, sql, params })),
+    exec: (sql: string) => call<void>({ op: 'exec', cls, tx, sql }),
+    async copyFrom(sql: string, data: AsyncIterable<string | Buffer>) {
+      let parts: Array<string | Buffer> = [];
+      let size = 0;
+      let rows = 0;
+      const flush = async () => {
+        if (!size) return;
+        rows += await call<number>({ op: 'copy', cls, tx, sql, parts });
+        parts = [];
+        size = 0;
+      };
+      for await (const chunk of data) {
+        parts.push(chunk);
+        size += chunk.length;
+        if (size >= COPY_SLICE) await flush();
+      }
+      await flush();
+      return rows;
+    },
+  });
+
+  const target = dir ? `embedded PGlite at ${dir}` : 'embedded PGlite in memory';
+  let closing: Promise<void> | null = null;
+  const close = () =>
+    (closing ??= (async () => {
+      if (!gone) await call({ op: 'close' }).catch(() => {});
+      await worker.terminate();
+    })());
+  const dbFor = (cls: Cls): Db => ({
+    kind: 'pglite',
+    target,
+    ...on(cls),
+    async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+      const tx = await call<number>({ op: 'begin', cls });
+      let value: T;
+      try {
+        value = await fn(on(cls, tx));
+      } catch (e) {
+        await call({ op: 'end', tx, commit: false }).catch(() => {});
+        throw e;
+      }
+      await call({ op: 'end', tx, commit: true });
+      return value;
+    },
+    background: () => backgroundDb,
+    close,
+  });
+  const backgroundDb = dbFor('background');
+  return dbFor('interactive');
+}
