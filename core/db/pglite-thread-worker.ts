@@ -2,15 +2,15 @@
 // openPglite — turns, prepared statements and VACUUM included — and answers the platform's
 // thread, one message per call. A transaction stays open here, on PGlite's lock, from `begin`
 // until the platform's thread says `commit` or `rollback`.
-import { parentPort, workerData } from 'node:worker_threads';
+import { workerData } from 'node:worker_threads';
 import type { Logger } from '../logger.js';
 import { isMssError } from '../errors.js';
 import { openPglite } from './pglite.js';
 import type { Queryable } from './types.js';
 import type { Call, Reply, ThreadInit, WireError } from './pglite-thread.js';
 
-const port = parentPort!;
 const init = workerData as ThreadInit;
+const port = init.port;
 
 // Only VACUUM logs from here: its lines go to the platform's logger.
 const logAt =

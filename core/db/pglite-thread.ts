@@ -9,7 +9,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { MssError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { fromRoot } from '../paths.js';
@@ -18,6 +18,8 @@ import type { Db, Queryable, QueryResult } from './types.js';
 
 type Cls = 'interactive' | 'background';
 export interface ThreadInit {
+  /** Where calls come and answers go (a port of its own: see `port.unref()` below). */
+  port: MessagePort;
   dir?: string;
   options: Omit<PgliteOptions, 'log'>;
 }
@@ -71,20 +73,27 @@ const COPY_SLICE = 16 << 20;
 /** dir undefined → in memory (tests). */
 export async function openPgliteThread(dir: string | undefined, o: PgliteOptions = {}): Promise<Db> {
   const { log, ...options } = o;
-  const worker = new Worker(threadFile(), { workerData: { dir, options } satisfies ThreadInit });
-  // As PGlite in this thread would not, the thread alone does not keep the process alive.
+  // Calls and answers go over a channel of their own, not the worker's: its port can be
+  // unref'd while no call waits, so that — as with PGlite in this thread — the database alone
+  // keeps no process alive, yet a CLI command awaiting an answer does not exit half-way.
+  const { port1: port, port2 } = new MessageChannel();
+  // execArgv: none of the process's own flags (`--input-type`, a loader) applies to this file.
+  const worker = new Worker(threadFile(), { workerData: { port: port2, dir, options } satisfies ThreadInit, transferList: [port2], execArgv: [] });
   worker.unref();
   const pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
   let next = 1;
   let gone: Error | null = null;
   const started = new Promise<void>((resolve, reject) => {
-    worker.on('message', (m: Reply) => {
-      if (m.t === 'ready') resolve();
-      else if (m.t === 'failed') reject(rebuild(m.error));
+    port.on('message', (m: Reply) => {
+      if (m.t === 'ready') {
+        port.unref();
+        resolve();
+      } else if (m.t === 'failed') reject(rebuild(m.error));
       else if (m.t === 'log') log?.[m.level](m.obj as object, m.msg);
       else {
         const p = pending.get(m.id);
         pending.delete(m.id);
+        if (pending.size === 0) port.unref();
         if (m.t === 'ok') p?.resolve(m.value);
         else p?.reject(rebuild(m.error));
       }
@@ -108,8 +117,9 @@ export async function openPgliteThread(dir: string | undefined, o: PgliteOptions
     if (gone) return Promise.reject(gone);
     const id = next++;
     return new Promise<T>((resolve, reject) => {
+      if (pending.size === 0) port.ref();
       pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      worker.postMessage({ ...body, id } as Call);
+      port.postMessage({ ...body, id } as Call);
     });
   };
 

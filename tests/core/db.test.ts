@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +10,7 @@ import { createLogger } from '../../core/logger.js';
 import { loadMigrations } from '../../core/db/migrate.js';
 import { MssError } from '../../core/errors.js';
 import { dbTargets, type DbTarget } from '../helpers/db.js';
+import { fromRoot } from '../../core/paths.js';
 
 // PGlite on its own thread (the platform's default) answers to the same contract.
 const pgliteThread: DbTarget & { label: string } = {
@@ -129,6 +131,16 @@ describe('the embedded database on its own thread', () => {
       expect(Buffer.isBuffer(rows[0].b) && rows[0].b.toString()).toBe('one');
       expect(rows[1].b?.toString()).toBe('r10');
     });
+  });
+
+  it('a process waits for its answers, and the open database alone does not keep it alive', async () => {
+    // A CLI command awaiting a query must not exit half-way; one that forgot to close must not hang.
+    const script = `import { openPgliteThread } from ${JSON.stringify(fromRoot('dist', 'core', 'db', 'pglite-thread.js'))};
+      const db = await openPgliteThread(undefined);
+      const { rows } = await db.query('SELECT pg_sleep(0.5), 42 AS n');
+      console.log('answer', rows[0].n);`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 120_000 });
+    expect([r.status, r.signal, r.stdout.trim()]).toEqual([0, null, 'answer 42']);
   });
 
   it("a long statement does not hold the platform's event loop", async () => {
