@@ -9,7 +9,7 @@ import { runMss, startMss } from '../helpers/mss.js';
 const tmp = () => mkdtempSync(join(tmpdir(), 'mss-e2e-'));
 // Every listener on a free port, so this file can run beside others that start platforms; no
 // demo data (tests/e2e/demo.test.ts covers it), so a start here is only the platform's own.
-const ANY_PORT = { MSS_SMTP_MX_PORT: '0', MSS_SMTP_SUBMISSION_PORT: '0', MSS_SMTP_SUBMISSIONS_PORT: '0', MSS_LDAP_PORT: '0', MSS_LDAP_LDAPS_PORT: '0', MSS_ADMIN_PORT: '0', MSS_IMAP_PORT: '0', MSS_IMAP_STARTTLS_PORT: '0', MSS_WEBMAIL_PORT: '0', MSS_DEMO_ENABLED: 'false' };
+const ANY_PORT = { MSS_SMTP_MX_PORT: '0', MSS_SMTP_SUBMISSION_PORT: '0', MSS_SMTP_SUBMISSIONS_PORT: '0', MSS_LDAP_PORT: '0', MSS_LDAP_LDAPS_PORT: '0', MSS_ADMIN_PORT: '0', MSS_IMAP_PORT: '0', MSS_IMAP_STARTTLS_PORT: '0', MSS_WEBMAIL_PORT: '0', MSS_FHIR_PORT: '0', MSS_DEMO_ENABLED: 'false' };
 
 describe('mss start (embedded database)', () => {
   const dataDir = tmp();
