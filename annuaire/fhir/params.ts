@@ -45,6 +45,9 @@ export interface ParsedParam {
 }
 
 export const MAX_COUNT = 100;
+/** Bounds on one search's size: parameters, and alternatives in one parameter (each becomes SQL). */
+export const MAX_PARAMS = 32;
+export const MAX_VALUES = 50;
 export const DEFAULT_COUNT = 20;
 
 /** Parameters every search takes besides the resource's own. */
@@ -86,6 +89,7 @@ function token(raw: string): Token {
 function parseValue(name: string, def: ParamDef, raw: string): Array<string | Token> {
   // For tokens, an escaped \| stays part of the code: split on bars first, marking escaped ones.
   const parts = splitValues(def.type === 'token' ? raw.replace(/\\\|/g, '\u0000') : raw);
+  if (parts.length > MAX_VALUES) throw bad(`the parameter ${name} has more than ${MAX_VALUES} values`);
   return parts.map((p) => {
     if (!p.trim()) throw bad(`the parameter ${name} has an empty value`);
     if (p.length > 256) throw bad(`a value of the parameter ${name} is longer than 256 characters`);
@@ -112,6 +116,7 @@ export function parseSearch(query: string, type: string, defs: Readonly<Record<s
   } catch {
     throw bad('the query string cannot be read');
   }
+  if (entries.length > MAX_PARAMS) throw bad(`a search takes at most ${MAX_PARAMS} parameters, got ${entries.length}`);
   for (const [rawName, value] of entries) {
     if (/[\u0000\p{Cs}]/u.test(rawName + value)) throw bad('the query string contains a NUL character or invalid Unicode');
     const [name, modifier, ...rest] = rawName.split(':');

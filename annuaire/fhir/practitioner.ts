@@ -5,7 +5,7 @@ import { ID_SYSTEM, PERSONAL_BAL_TYPES, CODE_SYSTEM } from './codes.js';
 import { practitionerKey } from './ids.js';
 import { codeMatch, stringMatch, type Token } from './params.js';
 import { practitioner, type Row } from './resources.js';
-import { activeParam, groupBy, idParam, mailboxParams, stringParam, type ResourceSpec } from './spec.js';
+import { activeParam, groupBy, holdsMailbox, idParam, mailboxParams, stringParam, type ResourceSpec } from './spec.js';
 
 /** The published personal mailboxes of these professionals, by idnps. */
 export async function personalBoxes(q: Queryable, ids: string[]): Promise<Map<string, Row[]>> {
@@ -14,7 +14,7 @@ export async function personalBoxes(q: Queryable, ids: string[]): Promise<Map<st
   return groupBy(rows, 'idnps');
 }
 
-const holds = (cond: string) => `EXISTS (SELECT 1 FROM annuaire_fhir_mailboxes m WHERE m.idnps = r.key AND m.bal_type IN ('PER', 'CAB') AND ${cond})`;
+const holds = holdsMailbox('m.idnps = r.key', PERSONAL_BAL_TYPES);
 
 export const PRACTITIONER: ResourceSpec = {
   type: 'Practitioner',

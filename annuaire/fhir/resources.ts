@@ -43,7 +43,7 @@ const identifier = (system: string, typeCode: string, value: Row[string]) => {
 /** A published MSSanté mailbox as a ContactPoint (FR Core email type + ANS mailbox metadata). */
 export function mailboxTelecom(box: Row): Record<string, unknown> {
   const type = text(box.bal_type);
-  const meta = [
+  const metadata = [
     type && (BAL_TYPES as readonly string[]).includes(type) ? { url: 'type', valueCodeableConcept: { coding: [{ system: CODE_SYSTEM.typeBal, code: type }] } } : undefined,
     text(box.service) ? { url: 'service', valueString: text(box.service) } : undefined,
     // Only published boxes reach this function (annuaire_ldap_bal): none is on the liste rouge.
@@ -52,7 +52,7 @@ export function mailboxTelecom(box: Row): Record<string, unknown> {
   return {
     extension: [
       { url: EXTENSION.emailType, valueCoding: { system: CODE_SYSTEM.typeMessagerie, code: 'MSSANTE' } },
-      { url: EXTENSION.mailboxMetadata, extension: meta },
+      { url: EXTENSION.mailboxMetadata, extension: metadata },
     ],
     system: 'email',
     value: String(box.address),

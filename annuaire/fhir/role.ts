@@ -1,7 +1,7 @@
 // PractitionerRole: an activity (situation d'exercice) of a served Practitioner, pointing to
 // its structure (annuaire_fhir_roles). Codes: profession, mode d'exercice, fonction, genre.
 import { CODE_SYSTEM, PERSONAL_BAL_TYPES } from './codes.js';
-import { organizationKey, parseRoleId } from './ids.js';
+import { organizationKey, parseRoleId, practitionerKey } from './ids.js';
 import { codeMatch, idnpsRanges, referenceId, type Token } from './params.js';
 import { practitionerRole } from './resources.js';
 import { activeParam, idParam, mailboxParams, type ResourceSpec } from './spec.js';
@@ -31,7 +31,8 @@ export const ROLE: ResourceSpec = {
       doc: 'the professional (Practitioner/<id>)',
       where: (v, sql) => {
         const id = referenceId(v as string, 'Practitioner');
-        return id ? idnpsRanges('r.key', [id], sql) : 'false';
+        const key = id ? practitionerKey(id) : null;
+        return key ? idnpsRanges('r.key', [key], sql) : 'false';
       },
     },
     organization: {

@@ -84,7 +84,11 @@ export function createFhirServer(deps: FhirDeps, tlsOptions: TlsOptions, log: Lo
   }) as unknown as FastifyInstance;
   requestLog(app);
   httpsHeaders(app);
-  app.setErrorHandler((err, req, reply) => fail(reply, err instanceof MssError ? err : (err as FastifyError).statusCode && (err as FastifyError).statusCode! < 500 ? new MssError('FHIR_PARAM_INVALID', { reason: (err as Error).message }) : err, req));
+  app.setErrorHandler((err, req, reply) => {
+    // fastify's own client errors (4xx) say what is wrong in their message; anything else is ours, and stays unsaid.
+    const status = (err as FastifyError).statusCode;
+    fail(reply, err instanceof MssError || !status || status >= 500 ? err : new MssError('FHIR_PARAM_INVALID', { reason: (err as Error).message }), req);
+  });
   app.setNotFoundHandler((req, reply) => fail(reply, new MssError('FHIR_NOT_SERVED', { what: req.url.split('?')[0].slice(0, 120) }), req));
 
   // Every request: who is asking (policy, journalled when refused), then read-only, then the format.

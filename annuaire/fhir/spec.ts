@@ -34,13 +34,17 @@ export const activeParam: ParamDef = {
   where: (v) => ((v as Token).code === 'true' ? 'true' : 'false'),
 };
 
+/** A condition on the published mailboxes m of these types tied to the row r by `holder`. */
+export const holdsMailbox = (holder: string, types: readonly BalType[]) => (cond: string) =>
+  `EXISTS (SELECT 1 FROM annuaire_fhir_mailboxes m WHERE ${holder} AND m.bal_type IN (${types.map((t) => `'${t}'`).join(', ')}) AND ${cond})`;
+
 /**
  * The mailbox parameters of the ANS IG (as-sp-mailbox-mss, as-sp-mailbox-mss-type) and
  * telecom, over the published mailboxes a row holds: `holder` is the condition tying a
  * mailbox m to the row r.
  */
 export function mailboxParams(holder: string, types: readonly BalType[], whose: string): Record<string, ParamDef> {
-  const exists = (cond: string) => `EXISTS (SELECT 1 FROM annuaire_fhir_mailboxes m WHERE ${holder} AND m.bal_type IN (${types.map((t) => `'${t}'`).join(', ')}) AND ${cond})`;
+  const exists = holdsMailbox(holder, types);
   const address = (v: string, sql: Sql, modifier?: string) => (modifier === 'exact' ? `lower(m.address) = lower(${sql.p(v)})` : stringMatch('m.address', v, sql, modifier));
   return {
     'mailbox-mss': { type: 'string', modifiers: ['exact', 'contains'], doc: `an MSSanté address of ${whose} (start of the address; :exact the whole address, any case; :contains anywhere)`, where: (v, sql, mod) => exists(address(v as string, sql, mod)) },

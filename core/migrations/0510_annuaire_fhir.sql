@@ -36,7 +36,9 @@ SELECT p.idnps AS key, p.idnps, p.id_type, p.id_pp, p.civilite_exercice_code, p.
        p.savoir_faire_type_code, p.savoir_faire_code, p.savoir_faire, p.last_seen
 FROM annuaire_persons p
 WHERE p.active
-  AND EXISTS (SELECT 1 FROM annuaire_ldap_bal b WHERE b.idnps = p.idnps AND b.bal_type IN ('PER', 'CAB'));
+  -- OFFSET 0 keeps this a per-row probe (the idnps index of each branch of the view): as a
+  -- semi-join the planner hashed every published box for each page (~0.3 s per 100,000).
+  AND EXISTS (SELECT 1 FROM annuaire_ldap_bal b WHERE b.idnps = p.idnps AND b.bal_type IN ('PER', 'CAB') OFFSET 0);
 
 CREATE VIEW annuaire_fhir_roles AS
 SELECT a.activity_key AS key, a.idnps, a.structure_id, a.profession_code, a.profession, a.categorie_code, a.categorie,

@@ -290,6 +290,9 @@ describe('FHIR annuaire API', () => {
     for (const q of ['_count=abc', '_count=-1', 'family=', 'family=a,', '_count=5&_count=6', '_cursor=zz!', '_cursor=abc', '_include=PractitionerRole:practitioner', '_revinclude=Foo:bar', '_total=maybe', 'practitioner=a/b/c']) {
       await refused(await get(`/${q.startsWith('practitioner') ? 'PractitionerRole' : 'Practitioner'}?${q}`), 400, 'FHIR_PARAM_INVALID');
     }
+    await refused(await get(`/Practitioner?${Array.from({ length: 33 }, (_, i) => `family=a${i}`).join('&')}`), 400, 'FHIR_PARAM_INVALID');
+    await refused(await get(`/Practitioner?family=${Array.from({ length: 51 }, (_, i) => `a${i}`).join(',')}`), 400, 'FHIR_PARAM_INVALID');
+    await refused(await get(`/Practitioner?family=${'a'.repeat(257)}`), 400, 'FHIR_PARAM_INVALID');
     await refused(await get('/Practitioner/1?family=x'), 400, 'FHIR_PARAM_UNKNOWN');
     await refused(await get('/Practitioner?_format=xml'), 406, 'FHIR_FORMAT_UNSUPPORTED');
     await refused(await get('/Practitioner', { headers: { accept: 'application/fhir+xml' } }), 406, 'FHIR_FORMAT_UNSUPPORTED');
