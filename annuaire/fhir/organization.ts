@@ -39,7 +39,7 @@ export const ORGANIZATION: ResourceSpec = {
     'address-city': stringParam('city', 'r.city'),
     'address-postalcode': stringParam('postal code', 'r.postal_code'),
     type: { type: 'token', doc: `secteur d'activité (${CODE_SYSTEM.secteur})`, where: (v, sql) => codeMatch('r.secteur_code', CODE_SYSTEM.secteur, v as Token, sql) },
-    ...mailboxParams('m.structure_id = r.key', STRUCTURE_BAL_TYPES, "the structure's"),
+    ...mailboxParams('r.key', 'm.structure_id', STRUCTURE_BAL_TYPES, "the structure's"),
   },
   idCondition: (id, sql) => {
     const key = organizationKey(id);

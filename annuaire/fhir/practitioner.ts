@@ -14,7 +14,7 @@ export async function personalBoxes(q: Queryable, ids: string[]): Promise<Map<st
   return groupBy(rows, 'idnps');
 }
 
-const holds = holdsMailbox('m.idnps = r.key', PERSONAL_BAL_TYPES);
+const holds = holdsMailbox('r.key', 'm.idnps', PERSONAL_BAL_TYPES).probe;
 
 export const PRACTITIONER: ResourceSpec = {
   type: 'Practitioner',
@@ -41,7 +41,7 @@ export const PRACTITIONER: ResourceSpec = {
     'qualification-code': { type: 'token', doc: `profession (${CODE_SYSTEM.profession})`, where: (v, sql) => codeMatch('r.profession_code', CODE_SYSTEM.profession, v as Token, sql) },
     'address-city': { type: 'string', modifiers: ['exact', 'contains'], doc: 'city of one of the addresses of its mailboxes', where: (v, sql, mod) => holds(stringMatch('m.city', v as string, sql, mod)) },
     'address-postalcode': { type: 'string', modifiers: ['exact', 'contains'], doc: 'postal code of one of the addresses of its mailboxes', where: (v, sql, mod) => holds(stringMatch('m.postal_code', v as string, sql, mod)) },
-    ...mailboxParams('m.idnps = r.key', PERSONAL_BAL_TYPES, "the professional's"),
+    ...mailboxParams('r.key', 'm.idnps', PERSONAL_BAL_TYPES, "the professional's"),
   },
   idCondition: (id, sql) => {
     const key = practitionerKey(id);

@@ -59,7 +59,7 @@ export const ROLE: ResourceSpec = {
       },
     },
     specialty: { type: 'token', doc: `savoir-faire (spécialité ordinale: ${CODE_SYSTEM.specialite})`, where: (v, sql) => codeMatch('r.savoir_faire_code', CODE_SYSTEM.specialite, v as Token, sql) },
-    ...mailboxParams('m.idnps = r.idnps', PERSONAL_BAL_TYPES, "the role's professional's"),
+    ...mailboxParams('r.idnps', 'm.idnps', PERSONAL_BAL_TYPES, "the role's professional's"),
   },
   idCondition: (id, sql) => {
     const r = parseRoleId(id);

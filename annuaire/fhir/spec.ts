@@ -34,27 +34,43 @@ export const activeParam: ParamDef = {
   where: (v) => ((v as Token).code === 'true' ? 'true' : 'false'),
 };
 
-/** A condition on the published mailboxes m of these types tied to the row r by `holder`. */
-export const holdsMailbox = (holder: string, types: readonly BalType[]) => (cond: string) =>
-  `EXISTS (SELECT 1 FROM annuaire_fhir_mailboxes m WHERE ${holder} AND m.bal_type IN (${types.map((t) => `'${t}'`).join(', ')}) AND ${cond})`;
+/**
+ * Conditions on the published mailboxes m (of these types) a row holds: its column `rowCol`
+ * equals the box's `boxCol`. Two plans, chosen by how many boxes match:
+ *  - `probe`: a per-row test (OFFSET 0 keeps it one; as a semi-join the planner hashed
+ *    every published box first, 0.8 s for 100,000): a page stops after its rows, so
+ *    common conditions (a type, a big city) cost a few index probes;
+ *  - `among`: the row among the boxes found first — an exact address is one index probe.
+ */
+export function holdsMailbox(rowCol: string, boxCol: string, types: readonly BalType[]) {
+  const kinds = `m.bal_type IN (${types.map((t) => `'${t}'`).join(', ')})`;
+  return {
+    probe: (cond: string) => `EXISTS (SELECT 1 FROM annuaire_fhir_mailboxes m WHERE ${boxCol} = ${rowCol} AND ${kinds} AND ${cond} OFFSET 0)`,
+    among: (cond: string) => `${rowCol} IN (SELECT ${boxCol} FROM annuaire_fhir_mailboxes m WHERE ${kinds} AND ${cond})`,
+  };
+}
 
 /**
  * The mailbox parameters of the ANS IG (as-sp-mailbox-mss, as-sp-mailbox-mss-type) and
- * telecom, over the published mailboxes a row holds: `holder` is the condition tying a
- * mailbox m to the row r.
+ * telecom, over the published mailboxes a row holds (holdsMailbox).
  */
-export function mailboxParams(holder: string, types: readonly BalType[], whose: string): Record<string, ParamDef> {
-  const exists = holdsMailbox(holder, types);
-  const address = (v: string, sql: Sql, modifier?: string) => (modifier === 'exact' ? `lower(m.address) = lower(${sql.p(v)})` : stringMatch('m.address', v, sql, modifier));
+export function mailboxParams(rowCol: string, boxCol: string, types: readonly BalType[], whose: string): Record<string, ParamDef> {
+  const { probe, among } = holdsMailbox(rowCol, boxCol, types);
+  const exact = (v: string, sql: Sql) => among(`lower(m.address) = lower(${sql.p(v)})`);
   return {
-    'mailbox-mss': { type: 'string', modifiers: ['exact', 'contains'], doc: `an MSSanté address of ${whose} (start of the address; :exact the whole address, any case; :contains anywhere)`, where: (v, sql, mod) => exists(address(v as string, sql, mod)) },
-    'mailbox-mss-type': { type: 'token', doc: `the type of one of ${whose} MSSanté mailboxes (${types.join(', ')}; system ${CODE_SYSTEM.typeBal})`, where: (v, sql) => exists(codeMatch('m.bal_type', CODE_SYSTEM.typeBal, v as Token, sql)) },
+    'mailbox-mss': {
+      type: 'string',
+      modifiers: ['exact', 'contains'],
+      doc: `an MSSanté address of ${whose} (start of the address; :exact the whole address, any case; :contains anywhere)`,
+      where: (v, sql, mod) => (mod === 'exact' ? exact(v as string, sql) : probe(stringMatch('m.address', v as string, sql, mod))),
+    },
+    'mailbox-mss-type': { type: 'token', doc: `the type of one of ${whose} MSSanté mailboxes (${types.join(', ')}; system ${CODE_SYSTEM.typeBal})`, where: (v, sql) => probe(codeMatch('m.bal_type', CODE_SYSTEM.typeBal, v as Token, sql)) },
     telecom: {
       type: 'token',
       doc: `email|<address>: ${whose} MSSanté address, whole, any case`,
       where: (v, sql) => {
         const t = v as Token;
-        return t.system !== undefined && t.system !== 'email' ? 'false' : exists(`lower(m.address) = lower(${sql.p(t.code)})`);
+        return t.system !== undefined && t.system !== 'email' ? 'false' : exact(t.code, sql);
       },
     },
   };
