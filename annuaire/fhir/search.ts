@@ -35,7 +35,7 @@ function decodeCursor(s: string): Cursor {
 }
 
 /** Resources of one view by condition, built. */
-async function fetch(q: Queryable, spec: ResourceSpec, where: string, sql: Sql, limit: number): Promise<Resource[]> {
+async function selectBuilt(q: Queryable, spec: ResourceSpec, where: string, sql: Sql, limit: number): Promise<Resource[]> {
   const { rows } = await q.query<Row>(`SELECT * FROM ${spec.view} r WHERE ${where} ORDER BY r.key LIMIT ${limit}`, sql.values);
   return spec.build(q, rows);
 }
@@ -45,7 +45,7 @@ export async function read(q: Queryable, spec: ResourceSpec, id: string): Promis
   const sql = new Sql();
   const cond = spec.idCondition(id, sql);
   if (!cond) return null;
-  return (await fetch(q, spec, cond, sql, 1))[0] ?? null;
+  return (await selectBuilt(q, spec, cond, sql, 1))[0] ?? null;
 }
 
 export interface Bundle {
@@ -109,13 +109,13 @@ async function includes(q: Queryable, rows: Row[], matches: Resource[], c: Contr
     const ks = keys(col);
     if (!ks.length) continue;
     const sql = new Sql();
-    add(await fetch(q, target, `r.key = ANY(${sql.p(ks)}::text[])`, sql, MAX_INCLUDED));
+    add(await selectBuilt(q, target, `r.key = ANY(${sql.p(ks)}::text[])`, sql, MAX_INCLUDED));
   }
   for (const rev of c.revinclude) {
     const sql = new Sql();
     const ks = keys('key');
     const where = rev === 'PractitionerRole:practitioner' ? idnpsRanges('r.key', ks, sql) : `r.organization_key = ANY(${sql.p(ks)}::text[])`;
-    add(await fetch(q, ROLE, where, sql, MAX_INCLUDED));
+    add(await selectBuilt(q, ROLE, where, sql, MAX_INCLUDED));
   }
   return out;
 }
