@@ -1,6 +1,6 @@
 // The FHIR annuaire API (annuaire/fhir) on its real HTTPS listener with mutual TLS, over a
 // real annuaire import (generated national extractions, the importer), plus local mailboxes
-// made with annuaire/bal. Every answer is validated against the FHIR R4 JSON schema and the
+// made with annuaire/bal, on PGlite and on PostgreSQL when one is given. Every answer is validated against the FHIR R4 JSON schema and the
 // ANS profile rules (helpers.ts); expected result sets are computed from the annuaire's own
 // tables, not from the views the API reads.
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -20,7 +20,7 @@ import type { Db } from '../../core/db/index.js';
 import { Journal } from '../../core/journal/index.js';
 import { silentLogger } from '../../core/logger.js';
 import { Policy } from '../../core/policy/index.js';
-import { pgliteTarget } from '../helpers/db.js';
+import { dbTargets } from '../helpers/db.js';
 import { testPki, type TestPki } from '../helpers/pki.js';
 import { activityLines, encodeFile, mssanteLines } from '../helpers/rpps-generator.js';
 import { fhirGet, profileViolations, schemaErrors, type ClientCert, type Reply } from './helpers.js';
@@ -28,7 +28,7 @@ import { fhirGet, profileViolations, schemaErrors, type ClientCert, type Reply }
 const DOMAIN = 'mssante.localhost';
 const fold = (s: string) => s.normalize('NFD').replace(/[\u0300-\u036f]/g, '').toLowerCase();
 
-describe('FHIR annuaire API', () => {
+describe.each(dbTargets())('FHIR annuaire API on $name', (target) => {
   let db: Db;
   let dispose: () => Promise<void>;
   let pki: TestPki;
@@ -96,7 +96,7 @@ describe('FHIR annuaire API', () => {
     pki = await testPki();
     ca = readFileSync(pki.paths.chain, 'utf8');
     client = { cert: readFileSync(pki.paths.leaves.application.cert, 'utf8'), key: readFileSync(pki.paths.leaves.application.key, 'utf8') };
-    ({ db, dispose } = await pgliteTarget.open());
+    ({ db, dispose } = await target.open());
     journal = new Journal(db);
 
     // A real import of generated national extractions (same seed: the boxes' holders are the file's professionals).
