@@ -88,7 +88,7 @@ async function parent() {
   if (SETTLE > 600_000 || SAMPLES > 600) throw new Error('--settle ≤ 600 and --samples ≤ 600 (a bench, not a soak test)');
   const env: NodeJS.ProcessEnv = { ...process.env };
   // Every listener on a free port (the defaults may be taken by another platform), JSON logs.
-  for (const k of ['HTTP_PORT', 'LDAP_PORT', 'LDAP_LDAPS_PORT', 'SMTP_MX_PORT', 'SMTP_SUBMISSION_PORT', 'SMTP_SUBMISSIONS_PORT', 'IMAP_PORT', 'IMAP_STARTTLS_PORT', 'ADMIN_PORT', 'WEBMAIL_PORT']) env[`MSS_${k}`] = '0';
+  for (const k of ['HTTP_PORT', 'LDAP_PORT', 'LDAP_LDAPS_PORT', 'SMTP_MX_PORT', 'SMTP_SUBMISSION_PORT', 'SMTP_SUBMISSIONS_PORT', 'IMAP_PORT', 'IMAP_STARTTLS_PORT', 'ADMIN_PORT', 'WEBMAIL_PORT', 'FHIR_PORT']) env[`MSS_${k}`] = '0';
   env.MSS_LOG_FORMAT = 'json';
   env.MSS_DEMO_ENABLED = 'true';
   delete env.MSS_DATABASE_URL;

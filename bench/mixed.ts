@@ -394,6 +394,7 @@ async function main() {
       imap: { port: 0, starttlsPort: 0, maxPreAuthPerSource: 10_000, workers: 2 },
       mailstore: { maxUserIpConnections: 10_000 },
       webmail: { port: 0 },
+      fhir: { port: 0 },
       dmp: { standin: false },
       demo: { enabled: false },
     },

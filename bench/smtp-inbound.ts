@@ -659,6 +659,7 @@ async function parent() {
         http: { port: 0 },
         ldap: { port: 0, ldapsPort: 0 },
         admin: { enabled: false },
+        fhir: { enabled: false },
         imap: { enabled: false },
         pki: { autoInit: false },
         tls: { certFile: paths.leaves.server.cert, keyFile: paths.leaves.server.key, chainFile: paths.intermediate, caFile: paths.ca, crlFile: paths.crl },

@@ -429,6 +429,7 @@ async function main() {
       // Every client comes from 127.0.0.1 here, the API's own connections too: lift the per-address cap.
       imap: { port: 0, starttlsPort: 0, maxPreAuthPerSource: 10_000, ...(args['imap-workers'] ? { workers: Number(args['imap-workers']) } : {}) },
       webmail: { port: 0, ...(args['webmail-workers'] ? { workers: Number(args['webmail-workers']) } : {}), ...(args['render-cache'] !== undefined ? { renderCache: Number(args['render-cache']) } : {}) },
+      fhir: { port: 0 },
       // …and every one of them opens the same box (a busy hour spreads over many): lift Dovecot's per-box-and-address cap.
       mailstore: { maxUserIpConnections: 10_000 },
       dmp: { standin: false },

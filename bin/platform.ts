@@ -20,6 +20,7 @@ import { resumeImports } from '../annuaire/import/importer.js';
 import { startDirectory, type Directory } from '../annuaire/ldap/index.js';
 import { balFactSource } from '../annuaire/bal/index.js';
 import { startAdmin, type AdminService } from '../annuaire/admin/server.js';
+import { startFhir } from '../annuaire/fhir/server.js';
 import type { DashboardSources } from '../annuaire/admin/dashboard.js';
 import { trafficFigures } from '../smtp/figures.js';
 import { dmpFailures } from '../dmp/figures.js';
@@ -138,8 +139,12 @@ export async function startPlatform(config: Config, log: Logger): Promise<Platfo
       ? startPublicationSender(db, journal, { url: config.publication.url, token: config.publication.token, maxAttempts: config.publication.maxAttempts, retryBaseMs: config.publication.retryBase, timeoutMs: config.publication.timeout, intervalMs: config.publication.interval, log: log.child({ mod: 'publication' }) })
       : undefined;
     if (publisher) stops.push(() => publisher.stop());
+    // The annuaire as FHIR R4 (annuaire/fhir), read-only, for the trust space's software (mutual TLS).
+    const fhir = config.fhir.enabled ? await startFhir(config, log, { db, policy }) : undefined;
+    if (fhir) stops.push(() => fhir.stop());
     const adminEndpoints = [
       ...(admin ? [{ name: 'admin API', url: `${admin.url}/api/v1 (docs ${admin.url}/docs)` }] : []),
+      ...(fhir ? [{ name: 'FHIR annuaire', url: `${fhir.url}/metadata (client certificate required)` }] : []),
       ...(admin ? [{ name: 'operator console', url: admin.console }] : []),
       ...(admin?.bootstrap ? [{ name: 'admin account', url: `${admin.bootstrap.login} / ${admin.bootstrap.password} — shown once, also in ${admin.bootstrap.file} (mode 0600); change it` }] : []),
     ];

@@ -55,6 +55,13 @@ export const catalogue = {
   DOMAIN_NOT_WHITELISTED: { http: 403, smtp: { code: 550, enhanced: '5.7.1' }, imap: { kind: 'NO', code: 'NOPERM' }, text: '{role}domain {domain} is not in the MSSanté trust space (it is not on the liste blanche)' },
   PEER_CERT_MISMATCH: { http: 403, smtp: { code: 550, enhanced: '5.7.1' }, imap: { kind: 'NO', code: 'AUTHENTICATIONFAILED' }, text: 'the certificate presented for {domain} ({subject}) is not the operator certificate the liste blanche records for it' },
   ADMIN_OUT_OF_SCOPE: { http: 403, text: 'account {admin} may not act on {target}: {why}' },
+  // The FHIR annuaire API (annuaire/fhir): who may read it (core/policy decideDirectoryRead), and its search refusals, sent as OperationOutcome.
+  DIRECTORY_READ_FORBIDDEN: { http: 403, text: 'the directory API is open to the software of the MSSanté trust space only, authenticated by its certificate: {why}' },
+  FHIR_PARAM_UNKNOWN: { http: 400, text: 'unknown search parameter {param} for {type}: {reason}' },
+  FHIR_PARAM_INVALID: { http: 400, text: '{reason}' },
+  FHIR_NOT_SERVED: { http: 404, text: '{what} is not in the directory' },
+  FHIR_FORMAT_UNSUPPORTED: { http: 406, text: 'this server answers in FHIR JSON only (application/fhir+json); {what} was asked for' },
+  FHIR_METHOD_UNSUPPORTED: { http: 405, text: 'the directory API is read-only: {method} is not accepted here (use GET)' },
   ADMIN_CSRF_INVALID: { http: 403, text: 'this request was refused because it may have been forged by another site: {reason}; reload the page and try again' },
   BAL_EXISTS: { http: 409, text: 'the address {address} is already taken (addresses are never reused)' },
   BAL_WRONG_TYPE: { http: 409, text: '{operation} applies to {expected} mailboxes; {address} is of type {type}' },

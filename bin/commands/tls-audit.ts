@@ -40,6 +40,7 @@ export function auditTargets(c: Config): { targets: AuditTarget[]; unknown: stri
     { name: 'ldaps', host: c.ldap.host, port: port(slapd?.ldaps) ?? c.ldap.ldapsPort, enabled: c.ldap.enabled },
     { name: 'admin', host: c.admin.host, port: c.admin.port, enabled: c.admin.enabled },
     { name: 'webmail', host: c.webmail.host, port: c.webmail.port, enabled: c.webmail.enabled },
+    { name: 'fhir', host: c.fhir.host, port: c.fhir.port, enabled: c.fhir.enabled },
   ];
   const on = all.filter((t) => t.enabled).map(({ enabled: _e, ...t }) => ({ ...t, host: reach(t.host) }));
   return { targets: on.filter((t) => t.port > 0), unknown: on.filter((t) => !(t.port > 0)).map((t) => t.name) };

@@ -180,6 +180,12 @@ export const schema = {
     bootstrapLogin: str('admin', 'Login of the national admin account created on the first start; its generated password is printed once and written to <dataDir>/admin-bootstrap.txt (mode 0600).'),
     certificateWarning: duration(30 * 86_400_000, 'The operator console\'s dashboard warns of a certificate (a technical box\'s, the platform\'s own) that expires within this time.'),
   },
+  fhir: {
+    enabled: bool(true, 'Serve the annuaire as FHIR R4 (annuaire/fhir: Practitioner, PractitionerRole, Organization; read and search, liste rouge never served) on its own HTTPS listener, base /fhir/r4. Its clients authenticate with a certificate of the trust space (mutual TLS).'),
+    host: str('127.0.0.1', 'Address of the FHIR API listener (0.0.0.0 or :: to face the network).'),
+    port: port(8444, 'HTTPS port of the FHIR API (0 = any free port).'),
+    publicUrl: url('The FHIR base URL clients reach (e.g. https://annuaire.example.fr/fhir/r4), used in Bundle links and fullUrls when a proxy stands in front. Empty: https://<fhir.host>:<port>/fhir/r4.'),
+  },
   publication: {
     url: url('Endpoint of the national annuaire that BAL publications (FHIR Patch in a transaction Bundle) are POSTed to. Empty: they are queued, not sent.'),
     token: optStr('Bearer token sent with each publication request.', { secret: true }),

@@ -220,3 +220,21 @@ export function decideDmpRule(p: Principal, address: string, bal: MailboxFacts |
   if (p.kind !== 'person' || !p.idnps) return refuse('DMP_RULE_FORBIDDEN', { principal, address: bal.address, why: 'only a health professional (RPPS or ADELI id) among its members may set it' });
   return ALLOW;
 }
+
+/** A client of the directory's FHIR API, as its TLS handshake showed it. */
+export interface DirectoryClient {
+  /** The certificate it presented: verified = chains to the trust bundle, in its validity, not revoked (TLS and the CRLs said so). */
+  certificate: { fingerprint: string; subject: string; verified: boolean; error?: string } | null;
+}
+
+/**
+ * May this client read the directory over its FHIR API? Its clients are software of the
+ * espace de confiance — a DPI, a lab system, another operator's server — which authenticate
+ * with an IGC-Santé certificate (CONF.27), as they do on SMTP; a personal (CPS) certificate
+ * counts too. What the API serves is public inside that space: no further scope.
+ */
+export function decideDirectoryRead(c: DirectoryClient): Verdict {
+  if (!c.certificate) return refuse('DIRECTORY_READ_FORBIDDEN', { why: 'no client certificate was presented during the TLS handshake' });
+  if (!c.certificate.verified) return refuse('DIRECTORY_READ_FORBIDDEN', { why: `the certificate presented (${c.certificate.subject || 'no subject'}) is not accepted in the trust space${c.certificate.error ? ` (${c.certificate.error})` : ''}` });
+  return ALLOW;
+}

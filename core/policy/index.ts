@@ -4,7 +4,7 @@
 // cannot be looked up is a temporary refusal, never an accept. Every refusal is journalled.
 import type { JournalEventInput } from '../journal/index.js';
 import type { Logger } from '../logger.js';
-import { decideAdmin, decideDmpRule, decideOpenBal, decidePeer, decidePeerFrom, decideSendAs, decideTrustSpace, normaliseAddress, normaliseDomain, type AdminTarget } from './decisions.js';
+import { decideAdmin, decideDirectoryRead, decideDmpRule, decideOpenBal, decidePeer, decidePeerFrom, decideSendAs, decideTrustSpace, normaliseAddress, normaliseDomain, type AdminTarget, type DirectoryClient } from './decisions.js';
 import type { MailboxFacts, PolicyFacts } from './facts.js';
 import { principalActor, type AdminPrincipal, type PeerPrincipal, type Principal } from './principal.js';
 import { refuse, type Refusal, type Verdict } from './verdict.js';
@@ -28,7 +28,7 @@ export interface DecisionContext {
   remote?: string;
 }
 
-export type PolicyAction = 'open-bal' | 'send-as' | 'administer' | 'trust-space' | 'peer-connect' | 'peer-from' | 'dmp-rule';
+export type PolicyAction = 'open-bal' | 'send-as' | 'administer' | 'trust-space' | 'peer-connect' | 'peer-from' | 'dmp-rule' | 'directory-read';
 
 export interface PolicyOptions {
   /** The operator's own mail domains: inside the espace de confiance without a list entry. */
@@ -104,6 +104,17 @@ export class Policy {
     } catch {
       return refuse('DIRECTORY_UNAVAILABLE');
     }
+  }
+
+  /** May this client read the directory's FHIR API? (decideDirectoryRead) `what` names the request in a refusal's journal event. */
+  async mayReadDirectory(client: DirectoryClient, what: string, ctx?: DecisionContext): Promise<Verdict> {
+    const v = decideDirectoryRead(client);
+    if (!v.ok) {
+      const c = client.certificate;
+      const principal: Principal | null = c ? { kind: 'application', fingerprint: c.fingerprint, subject: c.subject } : null;
+      await journalRefusal(this.journal, v, { principal, action: 'directory-read', subject: what, ctx }, this.opts.log);
+    }
+    return v;
   }
 
   /** May this admin act on these targets (all of them)? Synchronous facts: the caller resolved them. */

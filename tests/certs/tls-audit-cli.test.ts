@@ -8,14 +8,14 @@ import { runMss } from '../helpers/mss.js';
 // configuration. The runs themselves take minutes per listener; the README summarises one.
 describe('mss tls-audit', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'mss-tlsaudit-'));
-  const env = { MSS_SMTP_MX_PORT: '2525', MSS_SMTP_SUBMISSION_PORT: '0', MSS_SMTP_SUBMISSIONS_PORT: '2465', MSS_IMAP_PORT: '2993', MSS_IMAP_STARTTLS_PORT: '2143', MSS_LDAP_PORT: '2389', MSS_LDAP_LDAPS_PORT: '2636', MSS_ADMIN_PORT: '2443', MSS_WEBMAIL_PORT: '2944' };
+  const env = { MSS_SMTP_MX_PORT: '2525', MSS_SMTP_SUBMISSION_PORT: '0', MSS_SMTP_SUBMISSIONS_PORT: '2465', MSS_IMAP_PORT: '2993', MSS_IMAP_STARTTLS_PORT: '2143', MSS_LDAP_PORT: '2389', MSS_LDAP_LDAPS_PORT: '2636', MSS_ADMIN_PORT: '2443', MSS_WEBMAIL_PORT: '2944', MSS_FHIR_PORT: '2445' };
 
   it('runs testssl on every TLS listener, STARTTLS ones with -t, trusting the configured bundle', () => {
     const r = runMss(['tls-audit', '--dry-run', '--data-dir', dataDir, '--out', join(dataDir, 'audit')], env);
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n');
     const run = (name: string) => lines.find((l) => l.includes(`/audit/${name}.json `)) ?? '';
-    expect(lines.map((l) => l.split(' ').at(-1))).toEqual(['127.0.0.1:2525', '127.0.0.1:2465', '127.0.0.1:2143', '127.0.0.1:2993', '127.0.0.1:2389', '127.0.0.1:2636', '127.0.0.1:2443', '127.0.0.1:2944']);
+    expect(lines.map((l) => l.split(' ').at(-1))).toEqual(['127.0.0.1:2525', '127.0.0.1:2465', '127.0.0.1:2143', '127.0.0.1:2993', '127.0.0.1:2389', '127.0.0.1:2636', '127.0.0.1:2443', '127.0.0.1:2944', '127.0.0.1:2445']);
     expect(run('mx')).toMatch(/^testssl --quiet --color 0 .*--add-ca \S+\/pki\/chain\.pem .*-t smtp 127\.0\.0\.1:2525$/);
     expect(run('imap')).toMatch(/ -t imap 127\.0\.0\.1:2143$/);
     expect(run('ldap')).toMatch(/ -t ldap --ssl-native --protocols 127\.0\.0\.1:2389$/);

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { catalogue } from '../../core/errors.js';
 import {
   decideAdmin,
+  decideDirectoryRead,
   decideDmpRule,
   decideOpenBal,
   decidePeer,
@@ -160,6 +161,38 @@ describe('espace de confiance', () => {
     expect(dnEquals('CN=a,O=B\\, inc,C=FR', 'C=FR\nO=b, inc\nCN=A')).toBe(true);
     expect(dnEquals('CN=a,O=B,C=FR', 'CN=a,O=B')).toBe(false);
     expect(dnEquals('', '')).toBe(false);
+  });
+});
+
+describe('reading the directory (FHIR API)', () => {
+  const cert = (verified: boolean, error?: string) => ({ certificate: { fingerprint: 'ab'.repeat(32), subject: 'CN=dpi.hopital.fr', verified, ...(error ? { error } : {}) } });
+
+  it('admits a verified certificate of the trust space, and nothing else', () => {
+    expect(decideDirectoryRead(cert(true))).toEqual({ ok: true });
+    for (const [c, why] of [
+      [{ certificate: null }, /no client certificate/],
+      [cert(false, 'UNABLE_TO_VERIFY_LEAF_SIGNATURE'), /CN=dpi\.hopital\.fr\) is not accepted in the trust space \(UNABLE_TO_VERIFY_LEAF_SIGNATURE\)/],
+      [cert(false, 'CERT_REVOKED'), /CERT_REVOKED/],
+    ] as const) {
+      const v = decideDirectoryRead(c);
+      expect(code(v)).toBe('DIRECTORY_READ_FORBIDDEN');
+      expect(!v.ok && v.reason).toMatch(why);
+      expect(!v.ok && wireForms(v).http).toBe(403);
+    }
+  });
+
+  it('journals a refusal with the certificate as actor, or anonymous', async () => {
+    const events: JournalEventInput[] = [];
+    const policy = new Policy({ mailbox: async () => null, trustSpaceEntry: async () => null }, { append: async (ev) => void events.push(ev) }, { localDomains: ['a.fr'] });
+    expect(await policy.mayReadDirectory(cert(true), 'fhir GET /fhir/r4/Practitioner')).toEqual({ ok: true });
+    expect(events).toHaveLength(0);
+    await policy.mayReadDirectory({ certificate: null }, 'fhir GET /fhir/r4/metadata', { front: 'fhir', remote: '192.0.2.9' });
+    await policy.mayReadDirectory(cert(false, 'CERT_HAS_EXPIRED'), 'fhir GET /fhir/r4/Organization');
+    expect(events.map((e) => [e.actor, e.subject, e.details?.action, e.details?.code])).toEqual([
+      ['anonymous', 'fhir GET /fhir/r4/metadata', 'directory-read', 'DIRECTORY_READ_FORBIDDEN'],
+      [`app:${'ab'.repeat(32)}`, 'fhir GET /fhir/r4/Organization', 'directory-read', 'DIRECTORY_READ_FORBIDDEN'],
+    ]);
+    expect(events[0].details).toMatchObject({ front: 'fhir', remote: '192.0.2.9' });
   });
 });
 

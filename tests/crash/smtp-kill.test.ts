@@ -45,6 +45,7 @@ it('no message acknowledged with 250 is lost across a kill -9', async () => {
     MSS_LDAP_LDAPS_PORT: '0',
     MSS_ADMIN_PORT: '0',
     MSS_WEBMAIL_PORT: '0',
+    MSS_FHIR_PORT: '0',
     MSS_DEMO_ENABLED: 'false',
     MSS_IMAP_PORT: '0',
     MSS_IMAP_STARTTLS_PORT: '0',

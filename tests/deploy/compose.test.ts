@@ -27,7 +27,7 @@ const published = (platform.ports ?? []).map((p) => {
 
 describe('docker-compose.yml', () => {
   it('publishes exactly the public listeners, and the admin API on loopback only', () => {
-    expect(published.filter((p) => p.ip === '0.0.0.0').map((p) => p.container).sort((a, b) => a - b)).toEqual([25, 143, 389, 465, 587, 636, 993, 9443]);
+    expect(published.filter((p) => p.ip === '0.0.0.0').map((p) => p.container).sort((a, b) => a - b)).toEqual([25, 143, 389, 465, 587, 636, 993, 8444, 9443]);
     expect(published.filter((p) => p.ip !== '0.0.0.0')).toEqual([{ ip: '127.0.0.1', host: 8443, container: 8443 }]);
     for (const p of published) expect(p.host).toBe(p.container);
     expect(compose.services.postgres.ports).toBeUndefined();
@@ -37,10 +37,10 @@ describe('docker-compose.yml', () => {
     for (const k of Object.keys(env)) expect(settings().map((s) => s.env)).toContain(k);
     const c = loadConfig({ env });
     expect(c.portOffset).toBe(0);
-    const listeners = { mx: c.smtp.mxPort, submission: c.smtp.submissionPort, submissions: c.smtp.submissionsPort, imaps: c.imap.port, imap: c.imap.starttlsPort, ldap: c.ldap.port, ldaps: c.ldap.ldapsPort, webmail: c.webmail.port, admin: c.admin.port };
+    const listeners = { mx: c.smtp.mxPort, submission: c.smtp.submissionPort, submissions: c.smtp.submissionsPort, imaps: c.imap.port, imap: c.imap.starttlsPort, ldap: c.ldap.port, ldaps: c.ldap.ldapsPort, webmail: c.webmail.port, admin: c.admin.port, fhir: c.fhir.port };
     expect(Object.values(listeners).sort((a, b) => a - b)).toEqual(published.map((p) => p.container).sort((a, b) => a - b));
     // Published ports arrive on the container's interface: those listeners bind every address.
-    for (const host of [c.smtp.host, c.imap.host, c.ldap.host, c.webmail.host, c.admin.host]) expect(host).toBe('0.0.0.0');
+    for (const host of [c.smtp.host, c.imap.host, c.ldap.host, c.webmail.host, c.admin.host, c.fhir.host]) expect(host).toBe('0.0.0.0');
     expect(c.demo.enabled).toBe(false);
   });
 

@@ -8,7 +8,7 @@ import { call } from '../webmail/stack.js';
 
 // What a newcomer sees on a first `npm start`: demo accounts printed, and a platform that
 // already carries mail — read here through the printed webmail API with the printed logins.
-const ANY_PORT = { MSS_SMTP_MX_PORT: '0', MSS_SMTP_SUBMISSION_PORT: '0', MSS_SMTP_SUBMISSIONS_PORT: '0', MSS_LDAP_PORT: '0', MSS_LDAP_LDAPS_PORT: '0', MSS_ADMIN_PORT: '0', MSS_IMAP_PORT: '0', MSS_IMAP_STARTTLS_PORT: '0', MSS_WEBMAIL_PORT: '0', MSS_PKI_KEY_BITS: '2048' };
+const ANY_PORT = { MSS_SMTP_MX_PORT: '0', MSS_SMTP_SUBMISSION_PORT: '0', MSS_SMTP_SUBMISSIONS_PORT: '0', MSS_LDAP_PORT: '0', MSS_LDAP_LDAPS_PORT: '0', MSS_ADMIN_PORT: '0', MSS_IMAP_PORT: '0', MSS_IMAP_STARTTLS_PORT: '0', MSS_WEBMAIL_PORT: '0', MSS_FHIR_PORT: '0', MSS_PKI_KEY_BITS: '2048' };
 
 describe('mss start demo data', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'mss-demo-'));

@@ -9,7 +9,7 @@ import { runMss, startMss } from '../helpers/mss.js';
 const tmp = () => mkdtempSync(join(tmpdir(), 'mss-e2e-'));
 // Every listener on a free port, so this file can run beside others that start platforms; no
 // demo data (tests/e2e/demo.test.ts covers it), so a start here is only the platform's own.
-const ANY_PORT = { MSS_SMTP_MX_PORT: '0', MSS_SMTP_SUBMISSION_PORT: '0', MSS_SMTP_SUBMISSIONS_PORT: '0', MSS_LDAP_PORT: '0', MSS_LDAP_LDAPS_PORT: '0', MSS_ADMIN_PORT: '0', MSS_IMAP_PORT: '0', MSS_IMAP_STARTTLS_PORT: '0', MSS_WEBMAIL_PORT: '0', MSS_DEMO_ENABLED: 'false' };
+const ANY_PORT = { MSS_SMTP_MX_PORT: '0', MSS_SMTP_SUBMISSION_PORT: '0', MSS_SMTP_SUBMISSIONS_PORT: '0', MSS_LDAP_PORT: '0', MSS_LDAP_LDAPS_PORT: '0', MSS_ADMIN_PORT: '0', MSS_IMAP_PORT: '0', MSS_IMAP_STARTTLS_PORT: '0', MSS_WEBMAIL_PORT: '0', MSS_FHIR_PORT: '0', MSS_DEMO_ENABLED: 'false' };
 
 describe('mss start (embedded database)', () => {
   const dataDir = tmp();
@@ -33,6 +33,14 @@ describe('mss start (embedded database)', () => {
     const v = execFileSync('openssl', ['ts', '-verify', '-data', join(work, 'doc.txt'), '-in', join(work, 'r.tsr'), '-CAfile', join(dataDir, 'pki', 'ca.pem'), '-untrusted', join(dataDir, 'pki', 'intermediate.pem')], { encoding: 'utf8' });
     expect(v).toContain('Verification: OK');
     expect((await fetch(`${base}/nowhere`)).headers.get('content-type')).toContain('application/problem+json');
+    // The FHIR annuaire (annuaire/fhir) answers curl presenting a certificate of the trust space, and refuses it without one.
+    const fhir = /FHIR annuaire\s+(https:\S+)/.exec(p.stdout())![1];
+    const pki = (f: string) => join(dataDir, 'pki', f);
+    const curlFhir = (...args: string[]) => execFileSync('curl', ['-s', '--cacert', pki('chain.pem'), '-w', '\n%{http_code}', ...args, fhir], { encoding: 'utf8' }).split('\n');
+    const [cs, ok] = curlFhir('--cert', pki('application.pem'), '--key', pki('application.key'));
+    expect([ok, JSON.parse(cs).resourceType]).toEqual(['200', 'CapabilityStatement']);
+    const [oo, no] = curlFhir();
+    expect([no, JSON.parse(oo).issue[0].details.coding[0].code]).toEqual(['403', 'DIRECTORY_READ_FORBIDDEN']);
 
     p.child.kill('SIGTERM');
     expect(await p.exited).toBe(0);

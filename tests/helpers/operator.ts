@@ -79,6 +79,7 @@ export async function startOperator(o: {
       ldap: { port: 0, ldapsPort: 0, syncInterval: 50 },
       admin: { enabled: false },
       webmail: { port: 0 },
+      fhir: { port: 0 },
       imap: { port: 0, starttlsPort: 0 },
       pki: { autoInit: false },
       // The trust bundle as the platform's default has it: root + intermediate (leaf-only peers).
