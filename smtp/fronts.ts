@@ -244,7 +244,7 @@ export function createSmtpFront(front: Front, deps: FrontDeps, opts: { implicitT
         const p = method === 'EXTERNAL' ? await byCertificate(session, user) : await byPassword(session, method, user, auth.password ?? '');
         if (p instanceof Error) return cb(p);
         st(session).principal = p;
-        await deps.journal.append({ type: 'smtp.auth', actor: principalLabel(p), subject: user || principalLabel(p), details: { front, method, remote: session.remoteAddress } });
+        await deps.journal.append({ type: 'smtp.auth', actor: principalLabel(p), subject: user || principalLabel(p), details: { front, method, ...(p.kind === 'person' ? { auth: p.auth } : {}), remote: session.remoteAddress } });
         cb(null, { user: p.kind === 'person' ? p.login : principalLabel(p) });
       })().catch((e) => cb(internal(log, e)));
     },
@@ -289,7 +289,7 @@ export function createSmtpFront(front: Front, deps: FrontDeps, opts: { implicitT
           const p = c.certPrincipal ?? (await deps.certificatePrincipal(c.certPem));
           if (p) {
             c.principal = p;
-            await deps.journal.append({ type: 'smtp.auth', actor: principalLabel(p), subject: subjectLine(c.peer!), details: { front, method: 'certificate', remote: session.remoteAddress } });
+            await deps.journal.append({ type: 'smtp.auth', actor: principalLabel(p), subject: subjectLine(c.peer!), details: { front, method: 'certificate', ...(p.kind === 'person' ? { auth: p.auth } : {}), remote: session.remoteAddress } });
           }
         }
         if (!c.principal) return cb(await refuse(session, smtpError('SUBMISSION_AUTH_REQUIRED'), address.address));
