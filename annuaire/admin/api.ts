@@ -186,7 +186,7 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
           additionalProperties: false,
           properties: {
             month: { type: 'string', maxLength: 7, pattern: '^[0-9]{4}-(0[1-9]|1[0-2])$', description: 'YYYY-MM' },
-            domain: { type: 'string', minLength: 1, maxLength: 253, pattern: '^[^\\s@/]+$', description: 'only this mail domain' },
+            domain: { type: 'string', minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9.-]+$', description: 'only this mail domain (an IDN in its xn-- form)' },
           },
         },
         response: { 200: S.indicators, ...S.errors },

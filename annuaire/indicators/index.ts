@@ -199,6 +199,8 @@ export async function computeIndicators(q: Queryable, o: { month: string; scope:
     }
   }
 
+  // Refusal codes in a stable order (the CSV, the JSON and the console's chart read the same).
+  for (const r of rows.values()) r.refused = Object.fromEntries(Object.entries(r.refused).sort(([x], [y]) => (x < y ? -1 : 1)));
   return { month: o.month, from: from.toISOString(), to: to.toISOString(), scope: national ? 'national' : 'regional', patientDomain: patients, rows: [...rows.values()] };
 }
 

@@ -13,6 +13,7 @@ import { runMssAsync } from '../helpers/mss.js';
 import { testPki, type TestPki } from '../helpers/pki.js';
 import { SmtpTalk } from '../helpers/smtp-talk.js';
 import { call, expectProblem } from '../webmail/stack.js';
+import { expectAccessible, launch, logIn, newPage, poll, shot } from '../helpers/browser.js';
 
 // Issue 15 §4: a month of known traffic on operator A — real mail through its fronts from
 // and to a second operator B (which also serves the patients' domain), refusals, a DMP
@@ -261,5 +262,36 @@ describe('monthly indicators', () => {
     const refusals = await a.platform.journal.list({ type: 'policy.refused', actor: 'admin:ars.clinique' });
     expect(refusals[0]).toMatchObject({ subject: A, details: { action: 'administer', code: 'ADMIN_OUT_OF_SCOPE' } });
     expectProblem(await call(admin.url, ca, 'GET', '/api/v1/indicators?month=2026-13', { token: national }), 400, 'BAD_REQUEST');
+    const doc = (await call(admin.url, ca, 'GET', '/openapi.json')).json();
+    expect(doc.paths['/api/v1/indicators'].get.parameters.map((x: { name: string }) => x.name).sort()).toEqual(['domain', 'month']);
+  });
+
+  it('the console’s dashboard draws them (tables with SVG bars), axe-clean', async () => {
+    const browser = await launch(pki.read('server.pem'));
+    try {
+      const { page } = await newPage(browser);
+      await logIn(page, a.platform.admin!.console, { login: 'admin', password: a.platform.admin!.bootstrap!.password });
+      await page.getByRole('heading', { level: 1, name: 'Tableau de bord' }).waitFor();
+      await page.getByLabel('Mois (UTC)').fill(MONTH);
+      await page.getByRole('button', { name: 'Afficher' }).click();
+      const whole = page.getByRole('region', { name: `Tout l’opérateur — ${MONTH}` });
+      const row = (table: string, name: string) => whole.getByRole('table', { name: table }).getByRole('row', { name: new RegExp(`^${name}`) });
+      await poll(() => row('Messages', 'Vers des patients').textContent());
+      expect(await row('Messages', 'Vers des patients').textContent()).toBe('Vers des patients1');
+      expect(await row('Messages', 'Envoyés dans l’opérateur').textContent()).toBe('Envoyés dans l’opérateur2');
+      expect(await row('Boîtes ouvertes dans le mois', 'Personnelles').textContent()).toBe('Personnelles2');
+      expect(await row('Personnes connectées', 'Certificat').textContent()).toBe('Certificat1');
+      expect(await row('Personnes connectées', 'Pro Santé Connect').textContent()).toBe('Pro Santé Connect0');
+      expect(await row('Refus SMTP par motif', 'BAL_UNKNOWN').textContent()).toBe('BAL_UNKNOWN2');
+      expect(await row('Envois au DMP', 'Réussis').textContent()).toBe('Réussis1');
+      // The longest bar of a chart spans it; the others in proportion.
+      const widths = await whole.getByRole('table', { name: 'Refus SMTP par motif' }).locator('svg rect').evaluateAll((rs) => rs.map((r) => r.getAttribute('width')));
+      expect(widths).toEqual(['50', '100', '50', '50']);
+      await expect.poll(() => page.getByRole('region', { name: `${CLINIQUE} — ${MONTH}` }).count()).toBe(1);
+      await expectAccessible(page, 'dashboard with the monthly indicators');
+      await shot(page, 'console-indicateurs');
+    } finally {
+      await browser.close();
+    }
   });
 });
