@@ -93,7 +93,7 @@ export async function computeIndicators(q: Queryable, o: { month: string; scope:
       logins: Object.fromEntries([...LOGIN_METHODS, 'any'].map((m) => [m, 0])),
     });
   }
-  /** Adds to the row of domain d (if shown) and to the total (once per event: the caller passes `total`). */
+  /** The row of domain d, when it is shown; `total` (the `*` row) is counted apart, once per event. */
   const rowOf = (d: string | null | undefined) => (d ? rows.get(d) : undefined);
   const total = rows.get('*');
 
