@@ -73,7 +73,7 @@ export interface Platform {
   stop(): Promise<void>;
 }
 
-export async function startPlatform(config: Config, log: Logger): Promise<Platform> {
+export async function startPlatform(config: Config, log: Logger, opts: { now?: () => Date } = {}): Promise<Platform> {
   const stops: Array<() => Promise<unknown>> = [];
   const stopAll = async () => {
     for (const s of stops.reverse()) await s().catch((e) => log.error({ err: e }, 'error while stopping'));
@@ -91,7 +91,7 @@ export async function startPlatform(config: Config, log: Logger): Promise<Platfo
     if (applied.length) log.info({ applied }, 'database migrated');
 
     const { timestamper, verifier, tsa } = await journalTimestamping(config);
-    const journal = new Journal(db, { ...sealingOptions(config, log.child({ mod: 'journal' })), timestamper, verifier });
+    const journal = new Journal(db, { ...sealingOptions(config, log.child({ mod: 'journal' })), timestamper, verifier, now: opts.now });
     journal.startSealing();
     stops.push(() => journal.stop());
 

@@ -101,6 +101,9 @@ export const catalogue = {
   SUBMISSION_AUTH_REQUIRED: { http: 401, smtp: { code: 530, enhanced: '5.7.0' }, text: 'authentication required: log in with your MSSanté account or your certificate' },
   FROM_HEADER_INVALID: { http: 400, smtp: { code: 550, enhanced: '5.6.0' }, text: 'the From header {from} must be one mailbox you may send as' },
   RATE_LIMITED: { http: 429, smtp: { code: 451, enhanced: '4.7.0' }, imap: { kind: 'NO', code: 'LIMIT' }, text: 'too many messages from {who}: at most {limit} per {window}; try again later' },
+  // Mon Espace Santé patient addresses (smtp/patients.ts), checked by the submission front.
+  PATIENT_INS_INVALID: { http: 422, smtp: { code: 550, enhanced: '5.1.3' }, text: '{address} is not a Mon Espace Santé patient address: {why}' },
+  PATIENT_MESSAGE_TOO_BIG: { http: 413, smtp: { code: 552, enhanced: '5.3.4' }, text: 'message too big for Mon Espace Santé: a message to a patient may be at most {limit} bytes, and this one {what} {size} bytes' },
   // SMTP abuse limits (smtp/limits.ts): per transaction, per connection, per peer across connections.
   SMTP_TOO_MANY_RECIPIENTS: { http: 429, smtp: { code: 452, enhanced: '4.5.3' }, text: 'too many recipients: at most {limit} per message; send the others in another transaction' },
   SMTP_TOO_MANY_ERRORS: { http: 429, smtp: { code: 421, enhanced: '4.7.0' }, text: 'too many errors on this connection ({count}); closing it' },

@@ -8,6 +8,7 @@ import { normaliseAddress, normaliseDomain, principalLabel, type ApplicationPrin
 import { peerIdentity, serverTlsOptions, type PeerIdentity, type TlsMaterial } from '../certs/tls.js';
 import { EXTERNAL_FAILURE, MssError } from '../core/errors.js';
 import { checkContent } from './content-rules.js';
+import { isPatientAddress, patientRecipientProblem, patientSizeProblem, type PatientRules } from './patients.js';
 import { WindowCounter, windowLabel } from './limits.js';
 import { LineEndingCheck, receivedHeader } from './message.js';
 import type { RecipientResolver } from './recipients.js';
@@ -30,6 +31,8 @@ export interface FrontDeps {
   hostname: string;
   localDomains: string[];
   maxSize: number;
+  /** Mon Espace Santé: patients' boxes (INS checked at RCPT) and their size limit. */
+  patients?: PatientRules;
   /** Recipients per transaction (452 4.5.3 beyond). */
   maxRecipients: number;
   /** Refusals per connection before 421 4.7.0 and close. */
@@ -241,7 +244,7 @@ export function createSmtpFront(front: Front, deps: FrontDeps, opts: { implicitT
         const p = method === 'EXTERNAL' ? await byCertificate(session, user) : await byPassword(session, method, user, auth.password ?? '');
         if (p instanceof Error) return cb(p);
         st(session).principal = p;
-        await deps.journal.append({ type: 'smtp.auth', actor: principalLabel(p), subject: user || principalLabel(p), details: { front, method, remote: session.remoteAddress } });
+        await deps.journal.append({ type: 'smtp.auth', actor: principalLabel(p), subject: user || principalLabel(p), details: { front, method, ...(p.kind === 'person' ? { auth: p.auth } : {}), remote: session.remoteAddress } });
         cb(null, { user: p.kind === 'person' ? p.login : principalLabel(p) });
       })().catch((e) => cb(internal(log, e)));
     },
@@ -286,7 +289,7 @@ export function createSmtpFront(front: Front, deps: FrontDeps, opts: { implicitT
           const p = c.certPrincipal ?? (await deps.certificatePrincipal(c.certPem));
           if (p) {
             c.principal = p;
-            await deps.journal.append({ type: 'smtp.auth', actor: principalLabel(p), subject: subjectLine(c.peer!), details: { front, method: 'certificate', remote: session.remoteAddress } });
+            await deps.journal.append({ type: 'smtp.auth', actor: principalLabel(p), subject: subjectLine(c.peer!), details: { front, method: 'certificate', ...(p.kind === 'person' ? { auth: p.auth } : {}), remote: session.remoteAddress } });
           }
         }
         if (!c.principal) return cb(await refuse(session, smtpError('SUBMISSION_AUTH_REQUIRED'), address.address));
@@ -322,6 +325,11 @@ export function createSmtpFront(front: Front, deps: FrontDeps, opts: { implicitT
           if (!c.overRecipients) tripped(session, 'recipients', err, rcpt, { max: deps.maxRecipients });
           c.overRecipients++;
           return cb(noted(session, err));
+        }
+        // A patient's Mon Espace Santé box: its INS, and the size the client declared, before anything else.
+        if (isPatientAddress(deps.patients, rcpt)) {
+          const p = patientRecipientProblem(deps.patients!, rcpt, declaredSize(session));
+          if (p) return cb(await refuse(session, smtpError(p.code, p.details), rcpt));
         }
         if (isLocal(deps, rcpt)) {
           // Address harvesting: past the unknown-recipient limit, every recipient from this
@@ -364,6 +372,8 @@ export function createSmtpFront(front: Front, deps: FrontDeps, opts: { implicitT
           const envFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
           if (stream.sizeExceeded || size > deps.maxSize) return cb(await refuse(session, smtpError('MESSAGE_TOO_BIG', { limit: deps.maxSize }), envFrom));
           if (check.offence) return cb(await refuse(session, smtpError('MESSAGE_BARE_LINE_ENDING', check.offence), envFrom));
+          const forPatients = patientSizeProblem(deps.patients, [...c.local, ...c.remote], size);
+          if (forPatients) return cb(await refuse(session, smtpError(forPatients.code, forPatients.details), envFrom));
           const message = Buffer.concat(chunks);
           const content = checkContent(message, { smtpUtf8: !!session.envelope.smtpUtf8, fromCode: front === 'submission' ? 'FROM_HEADER_INVALID' : undefined });
           if (!content.ok) return cb(await refuse(session, smtpError(content.problem.code, content.problem.details), envFrom));
@@ -453,6 +463,12 @@ function cachedIdentity(cache: Map<string, { peer: PeerIdentity; until: number }
   if (cache.size >= 1000) cache.delete(cache.keys().next().value!);
   cache.set(key, { peer, until: Date.now() + 5 * 60_000 });
   return peer;
+}
+
+/** MAIL FROM's SIZE= (RFC 1870), which smtp-server has checked is 1 to 20 digits. */
+function declaredSize(session: SMTPServerSession): number | undefined {
+  const args = session.envelope.mailFrom ? (session.envelope.mailFrom.args as Record<string, string> | false) : false;
+  return args && args.SIZE ? Number(args.SIZE) : undefined;
 }
 
 /** RFC 6531: a non-ASCII local part belongs only to a transaction that announced SMTPUTF8. */

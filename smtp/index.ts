@@ -5,6 +5,7 @@ import type { HealthCheck } from '../core/http.js';
 import { DeliveryWorker } from './delivery.js';
 import { createSmtpFront, rateLimiter, type FrontDeps } from './fronts.js';
 import { WindowCounter } from './limits.js';
+import { normaliseDomain } from '../core/policy/index.js';
 import type { LmtpTarget } from '../mailstore/lmtp.js';
 import { bouncer } from './bounce.js';
 import { SpoolWriter, type Accepted, type EnqueueOutbound } from './spool-writer.js';
@@ -95,6 +96,7 @@ export async function startSmtp(config: Config, deps: SmtpDeps): Promise<SmtpSer
     hostname: config.operator.hostname,
     localDomains,
     maxSize: config.smtp.maxSize,
+    patients: { domain: normaliseDomain(config.smtp.patientDomain), maxSize: config.smtp.patientMaxSize },
     ratePerHour: config.smtp.ratePerHour,
     // One count per person or application, whichever port they come through.
     allowRate: rateLimiter(),

@@ -26,6 +26,8 @@ interface SendBody {
   original?: OriginalRef;
   draft?: number;
   xdm?: boolean;
+  /** X-MSS-MES: FIN — the patient (Mon Espace Santé) is not expected to answer. */
+  noPatientReply?: boolean;
   readReceipt: boolean;
   nil?: string;
   attachments: Array<{ filename: string; contentType?: string; content: string }>;
@@ -139,6 +141,7 @@ async function sendRoute(app: FastifyInstance, ctx: ApiContext, send: Send): Pro
     if (b.attachments !== undefined && !Array.isArray(b.attachments)) b.attachments = [b.attachments];
     if (b.readReceipt !== undefined) b.readReceipt = formBoolean(b.readReceipt);
     if (b.xdm !== undefined) b.xdm = formBoolean(b.xdm);
+    if (b.noPatientReply !== undefined) b.noPatientReply = formBoolean(b.noPatientReply);
     if (typeof b.original === 'string') b.original = formJson(b.original);
   };
 
@@ -149,6 +152,8 @@ async function sendRoute(app: FastifyInstance, ctx: ApiContext, send: Send): Pro
     let attachments = [...w.attachments, ...added];
     let subject = b.subject;
     const headers: Record<string, string> = { ...w.headers };
+    // Ref #2 / Mon Espace Santé: FIN closes the conversation on the patient's side.
+    if (b.noPatientReply) headers['X-MSS-MES'] = 'FIN';
     // A CDA sent as IHE_XDM.zip (Ref #2): the server packs the XML attachments (dmp/ checks each is a CDA) and writes X-MSS-INS / X-MSS-CODECDA.
     if (b.xdm && !draft) {
       if (!deps.packageXdm) throw new MssError('WEBMAIL_FEATURE_UNAVAILABLE', { feature: 'sending a CDA as IHE_XDM' });
@@ -195,7 +200,7 @@ async function sendRoute(app: FastifyInstance, ctx: ApiContext, send: Send): Pro
         ...tag('send'),
         summary: 'Send a message from this box (through the platform\'s submission, with its sender rules)',
         description:
-          'JSON (attachments base64) or multipart/form-data (fields to, cc, bcc — repeated or comma-separated —, subject, text, html, inReplyTo, readReceipt, nil; files named "attachments"). ' +
+          'JSON (attachments base64) or multipart/form-data (fields to, cc, bcc — repeated or comma-separated —, subject, text, html, inReplyTo, readReceipt, noPatientReply, nil; files named "attachments"). ' +
           'From is the box; X-MSS-NIL names the sending software. A copy goes to the box\'s Sent folder. ' +
           'A reply or forward names its `original` (JSON; in a form, a field holding that JSON): the server writes the thread headers, a forward takes the original\'s attachments, and the original is marked \\Answered or $Forwarded. `draft` sends a draft (its attachments and thread go along) and deletes it. Refusals of the submission server come back with its sentence: 403 for 5.7.x (not allowed), 422 for other 5xx, 503 for 4xx.',
         consumes: ['application/json', 'multipart/form-data'],

@@ -195,6 +195,7 @@ export const sendBody = {
     draft: { type: 'integer', minimum: 1, maximum: 4294967295, description: 'UID of a draft of this box (Drafts folder) this message continues: its attachments and thread go along, and it is deleted once sent (or saved anew)' },
     readReceipt: { type: 'boolean', default: false, description: 'ask for a read receipt (Disposition-Notification-To: this box)' },
     xdm: { type: 'boolean', default: false, description: 'send the CDA documents attached (.xml) as one IHE_XDM.zip built by the server, with X-MSS-INS and X-MSS-CODECDA (Ref #2); an empty subject becomes the XDM subject' },
+    noPatientReply: { type: 'boolean', default: false, description: 'Mon Espace Santé: write X-MSS-MES: FIN, so the patient cannot answer this message' },
     nil: { type: 'string', minLength: 1, maxLength: 200, pattern: '^[\\x20-\\x7e]+$', description: 'X-MSS-NIL: the sending software (a DPI names itself)' },
     attachments: {
       type: 'array',

@@ -49,6 +49,7 @@ import { importWhitelist, readWhitelistSource } from '../whitelist/index.js';
 import { access, adminCookies, adminOf, boxOf, enforceAccess, forgeryRefused, mailboxAt, mailboxTarget, scopeOf } from './access.js';
 import { adminLogin, createAdmin, listAdmins, principalOf, revokeToken } from './accounts.js';
 import { dashboard, type DashboardSources } from './dashboard.js';
+import { computeIndicators } from '../indicators/index.js';
 import * as S from './schemas.js';
 import { searchNational } from './search.js';
 
@@ -68,6 +69,8 @@ export interface AdminApiDeps {
   dashboardSources?: DashboardSources;
   /** admin.certificateWarning: certificates expiring within this are on the dashboard. */
   certificateWarningMs?: number;
+  /** smtp.patientDomain: the monthly indicators count mail to and from patients apart. */
+  patientDomain?: string;
   /** What a journal event's proof needs besides the journal: the TSA's certificate chain and root (tsa.*). Absent: no proof export. */
   proofMaterial?: () => { tsaChainPem: string; caPem: string } | null;
   log?: Logger;
@@ -166,6 +169,36 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
       const now = new Date();
       const since = q.since ? new Date(q.since) : new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
       return dashboard(deps.db, scopeOf(req), { since, now, certificateWarningMs: deps.certificateWarningMs ?? 30 * 86_400_000, sources: deps.dashboardSources });
+    },
+  );
+
+  app.get(
+    `${PREFIX}/indicators`,
+    {
+      config: { access: access.scoped },
+      schema: {
+        ...tag('dashboard'),
+        summary: "The operator's monthly indicators, in the admin's scope: boxes by type, messages by direction, refusals by reason, DMP hand-offs, people logged in by method",
+        description: 'One row per mail domain of the scope; a national admin also gets `*`, the whole operator. `domain` narrows to one domain: outside a regional admin\'s scope it is refused (403, journalled). Months are counted in UTC. `mss indicators` prints the same as CSV or JSON.',
+        querystring: {
+          type: 'object',
+          required: ['month'],
+          additionalProperties: false,
+          properties: {
+            month: { type: 'string', maxLength: 7, pattern: '^[0-9]{4}-(0[1-9]|1[0-2])$', description: 'YYYY-MM' },
+            domain: { type: 'string', minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9.-]+$', description: 'only this mail domain (an IDN in its xn-- form)' },
+          },
+        },
+        response: { 200: S.indicators, ...S.errors },
+      },
+    },
+    async (req) => {
+      const q = req.query as { month: string; domain?: string };
+      if (q.domain) {
+        const v = await deps.policy.mayAdminister(principalOf(adminOf(req)), [{ kind: 'domain', domain: q.domain }], { front: 'admin-api', remote: req.ip });
+        if (!v.ok) throw verdictError(v);
+      }
+      return computeIndicators(deps.db, { month: q.month, domain: q.domain, scope: scopeOf(req), localDomains: deps.bal.domains ?? [], patientDomain: deps.patientDomain ?? 'patient.mssante.fr' });
     },
   );
 

@@ -93,6 +93,32 @@ export const rawBody = (description: string) => ({ description }) as const;
 export const errors = { 400: { $ref: 'Problem#' }, 401: { $ref: 'Problem#' }, 403: { $ref: 'Problem#' }, 404: { $ref: 'Problem#' }, 409: { $ref: 'Problem#' } } as const;
 
 const count = { type: 'integer' } as const;
+const counts = { type: 'object', additionalProperties: count } as const;
+/** GET /indicators (annuaire/indicators): the month's figures, one row per domain (`*`: the whole operator). */
+export const indicators = {
+  type: 'object',
+  properties: {
+    month: { type: 'string' },
+    from: { type: 'string', format: 'date-time' },
+    to: { type: 'string', format: 'date-time' },
+    scope: { type: 'string', enum: ['national', 'regional'] },
+    patientDomain: { type: 'string' },
+    rows: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          domain: { type: 'string', description: 'a mail domain of the operator, or * for the whole operator (national scope)' },
+          boxes: { ...counts, description: 'boxes open at some time in the month, by type (PER, ORG, APP, CAB)' },
+          messages: { ...counts, description: 'messages accepted: sentInside, receivedInside, toOperators, fromOperators, toPatients, fromPatients' },
+          refused: { ...counts, description: 'SMTP refusals by catalogue code' },
+          dmp: { ...counts, description: 'DMP hand-offs by outcome (success, failure)' },
+          logins: { ...counts, description: 'distinct people logged in, by method (password, certificate, psc, others as journalled) and any' },
+        },
+      },
+    },
+  },
+} as const;
 /** GET /dashboard (annuaire/admin/dashboard.ts). */
 export const dashboard = {
   type: 'object',

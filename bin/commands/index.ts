@@ -12,6 +12,7 @@ import { registerWhitelist } from './whitelist.js';
 import { registerQueue } from './queue.js';
 import { registerDmp } from './dmp.js';
 import { registerTlsAudit } from './tls-audit.js';
+import { registerIndicators } from './indicators.js';
 
 // One file per subcommand family; each module's commands are thin wrappers over its functions.
-export const commands: Array<(program: Command) => void> = [registerStart, registerJournal, registerDb, registerCerts, registerAnnuaireImport, registerAnnuaireLdap, registerBal, registerWhitelist, registerAdmin, registerQueue, registerDmp, registerTlsAudit, registerConfig];
+export const commands: Array<(program: Command) => void> = [registerStart, registerJournal, registerDb, registerCerts, registerAnnuaireImport, registerAnnuaireLdap, registerBal, registerWhitelist, registerAdmin, registerQueue, registerDmp, registerIndicators, registerTlsAudit, registerConfig];

@@ -208,7 +208,8 @@ const MOVED: Record<string, string> = {
 };
 
 /** Variables read elsewhere that are not settings (the config file itself, test switches). */
-const EXTRA_ENV = new Set(['MSS_CONFIG_FILE', 'MSS_TEST_DATABASE_URL', 'MSS_TEST_CRASH', 'MSS_TEST_LOG']);
+// MSS_ADMIN_PASSWORD: a credential `mss indicators` uses against a running platform's admin API, not a setting.
+const EXTRA_ENV = new Set(['MSS_CONFIG_FILE', 'MSS_TEST_DATABASE_URL', 'MSS_TEST_CRASH', 'MSS_TEST_LOG', 'MSS_ADMIN_PASSWORD']);
 
 /** Fill derived defaults: relative paths hang off dataDir, TLS files off the PKI dir, the host name off the domain. */
 function resolvePaths(c: Config, cwd: string): Config {

@@ -144,6 +144,8 @@ export const schema = {
     outboundConcurrency: int(8, 'Messages sent to other operators at once.', 1, 256),
     outboundMaxAge: duration(5 * 86_400_000, 'How long a message to another operator is retried before it is bounced (DSN).'),
     retryBase: duration(60_000, 'First retry delay after a temporary failure; doubles each time, up to an hour.'),
+    patientDomain: str('patient.mssante.fr', 'Domain of the patients\' boxes in Mon Espace Santé (<INS>@domain): at submission the INS is checked (15 characters, the NIR and its key) and the message leaves through the outbound queue like mail to any operator on the liste blanche.'),
+    patientMaxSize: size(25_000_000, 'Largest message to a patient\'s Mon Espace Santé box (its operator\'s limit); a bigger one is refused at RCPT (from MAIL FROM SIZE=) or at the end of DATA with 552 5.3.4.'),
   },
   imap: {
     enabled: bool(true, 'Run the IMAP proxy (imap-proxy/) in front of Dovecot: TLS, logins, BAL authorisation, traces.'),

@@ -45,6 +45,8 @@ export interface JournalOptions {
    * deleted together with their seals, which leaves nothing inside the database to see.
    */
   anchorFile?: string;
+  /** The time events are stamped with (`at`); tests that build a month of traffic set it. Default: the system clock. */
+  now?: () => Date;
 }
 
 export interface VerifyOptions {
@@ -131,7 +133,7 @@ export class Journal {
   private async writeBatch(tx: Queryable, evs: JournalEventInput[]): Promise<Appended[]> {
     const { rows } = await tx.query<{ seq: number; hash: string }>('SELECT seq, hash FROM journal_head WHERE id = 1 FOR UPDATE');
     let { seq, hash } = rows[0];
-    const at = new Date();
+    const at = this.opts.now?.() ?? new Date();
     const params: unknown[] = [];
     const values: string[] = [];
     const out: Appended[] = [];

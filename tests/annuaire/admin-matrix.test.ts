@@ -96,6 +96,7 @@ describe.each(dbTargets())('admin API authorisation matrix and hostile input on 
     'POST /api/v1/logout': async () => ({ freshToken: true }),
     'GET /api/v1/me': async () => ({}),
     'GET /api/v1/dashboard': async () => ({ query: { since: '2026-01-01T00:00:00Z' } }),
+    'GET /api/v1/indicators': async () => ({ query: { month: '2026-11' } }),
     'GET /api/v1/bals': async () => ({ query: { limit: '1000' } }),
     'POST /api/v1/bals': async (h) => ({ body: { address: `new${next()}.${h.tag}@${h.domain}`, type: 'ORG', owner: h.finess } }),
     'GET /api/v1/bals/:address': async (h) => ({ params: { address: h.org } }),
@@ -276,8 +277,8 @@ describe.each(dbTargets())('admin API authorisation matrix and hostile input on 
             const text = a.text;
             const mine = who === 'national' ? [...home.markers, ...away.markers] : who === 'home' ? home.markers : away.markers;
             const others = who === 'home' ? away.markers : who === 'away' ? home.markers : [];
-            // The dashboard answers figures, not rows: only the second half applies to it.
-            if (r.url !== '/api/v1/dashboard') expect(mine.some((m) => text.includes(m)), `${what} lists rows of its scope`).toBe(true);
+            // The dashboard and the indicators answer figures, not rows: only the second half applies to them.
+            if (r.url !== '/api/v1/dashboard' && r.url !== '/api/v1/indicators') expect(mine.some((m) => text.includes(m)), `${what} lists rows of its scope`).toBe(true);
             for (const m of others) expect(text, `${what} must not show ${m}`).not.toContain(m);
           }
         }

@@ -20,6 +20,22 @@ export function runMss(args: string[], env: Record<string, string | undefined> =
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/**
+ * runMss without blocking the test's event loop: for a command that talks to a platform the
+ * test itself runs (spawnSync would stop that platform from answering).
+ */
+export function runMssAsync(args: string[], env: Record<string, string | undefined> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [mssBin, ...args], { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d) => (stdout += d));
+  child.stderr!.on('data', (d) => (stderr += d));
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
 export interface Started {
   child: ChildProcess;
   stdout: () => string;

@@ -66,6 +66,8 @@ export async function startOperator(o: {
   peers: Array<string | { nom: string; dn?: string }>;
   routes?: string[];
   overrides?: DeepPartial<Config>;
+  /** The journal's clock (events' `at`), for tests that place traffic in a given month. */
+  now?: () => Date;
 }): Promise<TestOperator> {
   const dataDir = mkdtempSync(join(tmpdir(), `mss-op-${o.domain.split('.')[0]}-`));
   chmodSync(dataDir, 0o711);
@@ -90,7 +92,7 @@ export async function startOperator(o: {
     },
   });
   const log = process.env.MSS_TEST_LOG ? createLogger({ log: { level: process.env.MSS_TEST_LOG as 'debug', format: 'json' } }) : silentLogger;
-  const platform = await startPlatform(config, log);
+  const platform = await startPlatform(config, log, { now: o.now });
   const { db, journal } = platform;
   await importWhitelist(db, journal, Buffer.from(makeWhitelistXml({ count: 3, extra: o.peers.map((p) => (typeof p === 'string' ? { nom: p } : p)) })), 'test', 'test');
   const ctx = operatorBalContext(config, db, journal);

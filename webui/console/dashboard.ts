@@ -1,6 +1,7 @@
 // The dashboard (#/): the admin's figures at a glance, in its scope (GET /api/v1/dashboard).
 import { fill, h, longDate, shortDate } from '../common/dom.js';
 import { TYPE_PLURAL, boxHref, journalEventHref } from './labels.js';
+import { indicatorsSection } from './indicators.js';
 import type { BalType } from './types.js';
 import type { ViewContext } from './views.js';
 
@@ -148,6 +149,7 @@ export async function dashboardView(ctx: ViewContext, main: HTMLElement): Promis
           : h('p', {}, "Aucune extraction nationale n'a encore été importée."),
       ),
     ),
+    indicatorsSection(ctx),
   );
   return 'Tableau de bord';
 }

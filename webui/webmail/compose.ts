@@ -274,6 +274,7 @@ export async function composeView(api: ApiClient, main: HTMLElement, bals: Bal[]
     : null;
   const files = filesField();
   const xdm = h('input', { type: 'checkbox', id: 'xdm', name: 'xdm', 'aria-describedby': 'xdm-aide' });
+  const noReply = h('input', { type: 'checkbox', id: 'sans-reponse', name: 'sans-reponse', 'aria-describedby': 'sans-reponse-aide' });
   const form = h(
     'form',
     { class: 'redaction', 'aria-labelledby': 'titre-redaction', novalidate: true },
@@ -291,6 +292,13 @@ export async function composeView(api: ApiClient, main: HTMLElement, bals: Bal[]
       xdm,
       h('label', { for: 'xdm' }, 'Envoyer les documents CDA joints (.xml) en IHE_XDM.zip'),
       h('p', { id: 'xdm-aide', class: 'aide' }, "La plateforme construit l'archive IHE_XDM et les en-têtes MSSanté (X-MSS-INS, X-MSS-CODECDA) ; un objet laissé vide devient l'objet XDM (type de document, patient)."),
+    ),
+    h(
+      'div',
+      { class: 'champ choix' },
+      noReply,
+      h('label', { for: 'sans-reponse' }, 'Patient (Mon Espace Santé) : pas de réponse attendue'),
+      h('p', { id: 'sans-reponse-aide', class: 'aide' }, 'Le message porte l’en-tête X-MSS-MES: FIN ; le patient ne pourra pas y répondre.'),
     ),
     error,
     status,
@@ -324,7 +332,7 @@ export async function composeView(api: ApiClient, main: HTMLElement, bals: Bal[]
     busy(true);
     submit.textContent = 'Envoi…';
     try {
-      const r = await api.send<Sent>('POST', `/api/v1/bals/${box()}/send`, { ...f, ...(xdm.checked ? { xdm: true } : {}) });
+      const r = await api.send<Sent>('POST', `/api/v1/bals/${box()}/send`, { ...f, ...(xdm.checked ? { xdm: true } : {}), ...(noReply.checked ? { noPatientReply: true } : {}) });
       if (r.rejected.length) {
         fill(error, h('p', {}, `Envoyé à ${r.accepted.join(', ')}. Refusé pour :`), h('ul', {}, r.rejected.map((x) => h('li', {}, `${x.address} — ${x.reply}`))));
         return;
