@@ -172,6 +172,7 @@ export const TOKEN_FAILURE = {
   inactive: 'the provider says it is not active (revoked or expired)',
   'no-national-id': 'it carries no professional national id (RPPS)',
   'no-account': 'no account of this operator belongs to the professional it names',
+  'other-person': 'it belongs to another person than the user name given',
   'no-mailbox-named': 'name the mailbox to open as the SASL authorisation identity or user',
   'bad-payload': 'the SASL message is not an OAUTHBEARER / XOAUTH2 message carrying a bearer token',
   state: 'the answer does not belong to the login started in this browser (state); start again',

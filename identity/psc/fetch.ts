@@ -19,7 +19,7 @@ export function httpsFetch(extraCa: readonly string[] = [], timeoutMs = 15_000):
     if (url.protocol !== 'https:') throw new Error(`refusing ${url.protocol} for ${url.origin}: Pro Santé Connect is reached over HTTPS only`);
     const headers = new Headers(input instanceof Request ? input.headers : undefined);
     new Headers(init.headers).forEach((v, k) => headers.set(k, v));
-    const body = init.body === undefined || init.body === null ? undefined : Buffer.from(typeof init.body === 'string' ? init.body : init.body instanceof URLSearchParams ? init.body.toString() : new Uint8Array(await new Response(init.body as BodyInit).arrayBuffer()));
+    const body = init.body === undefined || init.body === null ? undefined : Buffer.from(typeof init.body === 'string' ? init.body : init.body instanceof URLSearchParams ? init.body.toString() : new Uint8Array(await new Response(init.body as ConstructorParameters<typeof Response>[0]).arrayBuffer()));
     if (body && !headers.has('content-type') && init.body instanceof URLSearchParams) headers.set('content-type', 'application/x-www-form-urlencoded');
     return new Promise<Response>((resolve, reject) => {
       const req = request(url, { method: init.method ?? 'GET', headers: Object.fromEntries(headers), ca, ...nodeTlsPolicy(), timeout: timeoutMs, signal: init.signal ?? undefined }, (res) => {

@@ -22,3 +22,4 @@ export function pscSettings(c: Pick<Config, 'psc'>, issuer: string, clientSecret
     clockToleranceMs: c.psc.clockTolerance,
   };
 }
+export { personOf, pscLevel, PSC_CALLBACK_PATH, PSC_START_PATH, type PscLogin, type PersonByNationalId } from './login.js';

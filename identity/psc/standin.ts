@@ -91,7 +91,8 @@ export async function startStandinPsc(o: StandinOptions): Promise<StandinPsc> {
 
   function register(redirectUris: string[]) {
     const provider = new Provider(issuer, {
-      clients: [{ client_id: o.clientId, client_secret: o.clientSecret, redirect_uris: redirectUris, grant_types: ['authorization_code'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_basic' }],
+      // A code client needs one redirect URI at least: a platform without web fronts registers a name no browser reaches.
+      clients: [{ client_id: o.clientId, client_secret: o.clientSecret, redirect_uris: redirectUris.length ? redirectUris : ['https://localhost/no-web-front'], grant_types: ['authorization_code'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_basic' }],
       jwks: { keys: [jwk] },
       cookies: { keys: [randomBytes(32).toString('base64url')] },
       pkce: { methods: ['S256'], required: () => true },
