@@ -248,9 +248,10 @@ export async function startPlatform(config: Config, log: Logger): Promise<Platfo
         checkPassword,
         throttle,
         openSession: (p) => openSession(db, p, life),
+        ...(psc ? { psc: { startLogin: psc.startLogin, finishLogin: psc.finishLogin } } : {}),
         async verifySession(token) {
           const s = await sessionPerson(db, token, life);
-          return s ? { kind: 'person', id: String(s.row.id), login: s.row.login, idnps: s.row.idnps, auth: s.auth as PersonAuth } : null;
+          return s ? { kind: 'person', id: String(s.row.id), login: s.row.login, idnps: s.row.idnps, auth: s.auth as PersonAuth, ...(s.acr ? { acr: s.acr } : {}), ...(s.amr ? { amr: s.amr } : {}) } : null;
         },
         closeSession: (token) => closeSession(db, token),
         balsFor: async (p) => (await balsFor(db, p)).map((b) => ({ address: b.address, type: b.type, description: b.description })),
