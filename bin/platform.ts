@@ -141,7 +141,7 @@ export async function startPlatform(config: Config, log: Logger): Promise<Platfo
         return { subject: c.subject.replace(/\n/g, ', '), notAfter: new Date(c.validTo) };
       },
     };
-    const admin = config.admin.enabled ? await startAdmin(config, log, db, journal, policy, throttle, dashboardSources) : undefined;
+    const admin = config.admin.enabled ? await startAdmin(config, log, db, journal, policy, throttle, dashboardSources, psc ? { startLogin: psc.startLogin, finishLogin: (q, p) => psc.client.finishLogin(q, p) } : undefined) : undefined;
     if (admin) stops.push(() => admin.stop());
     const publisher = config.publication.url
       ? startPublicationSender(db, journal, { url: config.publication.url, token: config.publication.token, maxAttempts: config.publication.maxAttempts, retryBaseMs: config.publication.retryBase, timeoutMs: config.publication.timeout, intervalMs: config.publication.interval, log: log.child({ mod: 'publication' }) })

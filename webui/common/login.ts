@@ -24,7 +24,7 @@ export interface LoginPage<T> {
 /** Why a Pro Santé Connect login came back refused (#psc-erreur=<failure>), said to the person. */
 export const PSC_ERRORS: Record<string, string> = {
   denied: 'La connexion a été refusée ou annulée sur Pro Santé Connect.',
-  'no-account': "Aucun compte de cette messagerie n'est rattaché à votre identifiant national (RPPS). Adressez-vous à votre administrateur.",
+  'no-account': "Aucun compte de cette plateforme n'est rattaché à votre identifiant national (RPPS). Adressez-vous à votre administrateur.",
   'no-national-id': "Pro Santé Connect n'a pas transmis votre identifiant national (RPPS).",
   state: "La réponse de Pro Santé Connect ne correspond pas à une connexion commencée dans ce navigateur (ou elle a expiré). Recommencez.",
   'bad-id-token': "La réponse de Pro Santé Connect n'a pas pu être vérifiée. Recommencez.",
