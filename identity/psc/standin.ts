@@ -12,7 +12,7 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { exportJWK, generateKeyPair, jwtVerify, SignJWT, type JWK } from 'jose';
-import Provider from 'oidc-provider';
+import type Provider from 'oidc-provider';
 import { nodeTlsPolicy } from '../../certs/tls-policy.js';
 import type { Logger } from '../../core/logger.js';
 
@@ -74,10 +74,21 @@ function readForm(req: IncomingMessage, limit = 16 * 1024): Promise<URLSearchPar
 export async function startStandinPsc(o: StandinOptions): Promise<StandinPsc> {
   const { privateKey, publicKey } = await generateKeyPair('RS256', { extractable: true, modulusLength: 2048 });
   const jwk: JWK = { ...(await exportJWK(privateKey)), kid: randomBytes(8).toString('hex'), alg: 'RS256', use: 'sig' };
-  let handler: ((req: IncomingMessage, res: ServerResponse) => void) | null = null;
+  type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+  // The provider (oidc-provider, Koa and their dependencies: tens of MiB) is loaded with the
+  // first request, not with the platform: an operator whose people never use PSC pays nothing.
+  let redirectUris: string[] | null = null;
+  let handler: Promise<Handler> | null = null;
   const server: Server = createServer({ cert: o.tls.cert, key: o.tls.key, ...nodeTlsPolicy() }, (req, res) => {
-    if (handler) return handler(req, res);
-    res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8' }).end('stand-in PSC starting');
+    if (!redirectUris) return void res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8' }).end('stand-in PSC starting');
+    (handler ??= build(redirectUris)).then(
+      (h) => h(req, res),
+      (err: unknown) => {
+        handler = null;
+        log.error({ err }, 'stand-in PSC could not start');
+        if (!res.headersSent) res.writeHead(503).end();
+      },
+    );
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -89,8 +100,9 @@ export async function startStandinPsc(o: StandinOptions): Promise<StandinPsc> {
   const issuer = `https://${o.host.includes(':') ? `[${o.host}]` : o.host}:${port}${base}`;
   const log = o.log.child({ mod: 'psc-standin' });
 
-  function register(redirectUris: string[]) {
-    const provider = new Provider(issuer, {
+  async function build(redirectUris: string[]): Promise<Handler> {
+    const { default: OidcProvider } = await import('oidc-provider');
+    const provider: Provider = new OidcProvider(issuer, {
       // A code client needs one redirect URI at least: a platform without web fronts registers a name no browser reaches.
       clients: [{ client_id: o.clientId, client_secret: o.clientSecret, redirect_uris: redirectUris.length ? redirectUris : ['https://localhost/no-web-front'], grant_types: ['authorization_code'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_basic' }],
       jwks: { keys: [jwk] },
@@ -147,7 +159,7 @@ export async function startStandinPsc(o: StandinOptions): Promise<StandinPsc> {
     });
     provider.on('server_error', (_ctx, err) => log.error({ err }, 'stand-in PSC error'));
     const oidcHandler = provider.callback();
-    handler = (req, res) => {
+    return (req, res) => {
       const url = req.url ?? '/';
       if (!url.startsWith(`${base}/`)) return void res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found');
       // Mounted under the issuer's path: the provider sees the rest (its own URLs carry the issuer).
@@ -213,7 +225,10 @@ export async function startStandinPsc(o: StandinOptions): Promise<StandinPsc> {
 
   return {
     issuer,
-    register,
+    register(uris) {
+      redirectUris = uris;
+      handler = null;
+    },
     async mint(claims, m = {}) {
       const now = Math.floor(Date.now() / 1000);
       const body = { iss: issuer, aud: o.audience, sub: 'standin', iat: now, exp: now + (m.expiresIn ?? 600), client_id: o.clientId, scope: 'openid scope_all', acr: STANDIN_ACR, ...claims };
