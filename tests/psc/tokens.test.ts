@@ -3,7 +3,7 @@
 // the provider's own key but wrong in one way each (expired, audience, issuer, tampered…).
 import { generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../core/logger.js';
+import { createLogger, silentLogger } from '../../core/logger.js';
 import { httpsFetch, PscClient, startStandinPsc, type PscSettings, type StandinPsc } from '../../identity/psc/index.js';
 import { parseOAuthMessage } from '../../identity/sasl-oauth.js';
 import { CookieBrowser, standinLogin } from '../helpers/psc.js';
@@ -132,5 +132,13 @@ describe('PSC tokens (identity/psc against the stand-in)', () => {
       ['XOAUTH2', 'user=x\x01auth=Bearer a b\x01\x01'],
       ['PLAIN', 'user=x\x01auth=Bearer t\x01\x01'],
     ] as const) expect(parseOAuthMessage(m, b(s))).toBeNull();
+  });
+
+  it('the logger never writes a token or the client secret', () => {
+    const lines: string[] = [];
+    const log = createLogger({ log: { level: 'info', format: 'json' } }, { write: (l: string) => void lines.push(l) });
+    log.info({ token: 'eyJ.secret.jwt', accessToken: 'eyJ.at', auth: { accessToken: 'eyJ.nested' }, psc: { clientSecret: 's3cr3t' } }, 'login');
+    expect(lines.join('')).not.toMatch(/eyJ|s3cr3t/);
+    expect(lines.join('')).toContain('"token":"***"');
   });
 });
