@@ -39,6 +39,8 @@ import { type PersonAuth } from '../core/policy/index.js';
 import { webmailDmpDeps } from './webmail-dmp.js';
 import { documentsOfMessage, dmpRules, handoffMessage, startDmpWatcher, startStandinDmp, xdmLimits, type DmpWatcher, type HandoffDeps, type StandinDmp } from '../dmp/index.js';
 import { startWebmail, type WebmailService } from '../webmail-api/index.js';
+import { callbackUris, startPsc, type PlatformPsc } from './psc.js';
+import { PSC_CALLBACK_PATH } from '../identity/psc/index.js';
 
 /**
  * The composition root: the only place that knows every module. It starts them in
@@ -68,6 +70,8 @@ export interface Platform {
   webmail?: WebmailService;
   /** The DMP hand-off (dmp/): where ITI-41 submissions go, the local stand-in DMP when it runs, and the per-box rule watcher. */
   dmp?: { endpoint: string; standin?: StandinDmp; handoff: HandoffDeps; watcher: DmpWatcher };
+  /** Pro Santé Connect (identity/psc): the configured provider or the local stand-in; absent when neither is configured. */
+  psc?: PlatformPsc;
   /** What listens where, for people: printed by `mss start`. */
   endpoints: Array<{ name: string; url: string }>;
   stop(): Promise<void>;
@@ -124,6 +128,11 @@ export async function startPlatform(config: Config, log: Logger, opts: { now?: (
     // One password cache for every front too: a password verified on IMAP is known to submission.
     const credentialCache = new CredentialCache({ ttlMs: config.auth.cacheTtl, maxEntries: config.auth.cacheSize });
     const checkPassword = (user: string, secret: string) => checkCredentials(db, user, secret, { cache: credentialCache });
+    // --- Pro Santé Connect (identity/psc): psc.issuer, or the stand-in provider started here.
+    const psc = await startPsc(config, tls, db, log);
+    if (psc) stops.push(() => psc.stop());
+    // --- end of the PSC block.
+
     // The console's dashboard reads the spool, the queue and the DMP hand-offs through their modules' own readers.
     const dashboardSources: DashboardSources = {
       traffic: (f) => trafficFigures(db, f),
@@ -133,7 +142,7 @@ export async function startPlatform(config: Config, log: Logger, opts: { now?: (
         return { subject: c.subject.replace(/\n/g, ', '), notAfter: new Date(c.validTo) };
       },
     };
-    const admin = config.admin.enabled ? await startAdmin(config, log, db, journal, policy, throttle, dashboardSources) : undefined;
+    const admin = config.admin.enabled ? await startAdmin(config, log, db, journal, policy, throttle, dashboardSources, psc ? { startLogin: psc.startLogin, finishLogin: (q, p) => psc.client.finishLogin(q, p) } : undefined) : undefined;
     if (admin) stops.push(() => admin.stop());
     const publisher = config.publication.url
       ? startPublicationSender(db, journal, { url: config.publication.url, token: config.publication.token, maxAttempts: config.publication.maxAttempts, retryBaseMs: config.publication.retryBase, timeoutMs: config.publication.timeout, intervalMs: config.publication.interval, log: log.child({ mod: 'publication' }) })
@@ -179,6 +188,7 @@ export async function startPlatform(config: Config, log: Logger, opts: { now?: (
         // Submission's logins name no box: an application certificate must be registered for one.
         certificatePrincipal: (pem) => principalForCertificate(db, pem, { registered: true }),
         throttle,
+        ...(psc ? { psc: { checkToken: psc.checkToken, challenge: psc.challenge } } : {}),
       });
       stops.push(() => smtp!.stop());
     } else log.warn('SMTP not started: it needs the LDAP directory (ldap.enabled) to resolve recipients');
@@ -197,6 +207,7 @@ export async function startPlatform(config: Config, log: Logger, opts: { now?: (
           checkPassword,
           certificatePrincipal: (pem) => principalForCertificate(db, pem),
           throttle,
+          ...(psc ? { psc: { checkToken: psc.checkToken, challenge: psc.challenge } } : {}),
         })
       : undefined;
     if (imap) stops.push(() => imap.stop());
@@ -242,9 +253,10 @@ export async function startPlatform(config: Config, log: Logger, opts: { now?: (
         checkPassword,
         throttle,
         openSession: (p) => openSession(db, p, life),
+        ...(psc ? { psc: { startLogin: psc.startLogin, finishLogin: psc.finishLogin } } : {}),
         async verifySession(token) {
           const s = await sessionPerson(db, token, life);
-          return s ? { kind: 'person', id: String(s.row.id), login: s.row.login, idnps: s.row.idnps, auth: s.auth as PersonAuth } : null;
+          return s ? { kind: 'person', id: String(s.row.id), login: s.row.login, idnps: s.row.idnps, auth: s.auth as PersonAuth, ...(s.acr ? { acr: s.acr } : {}), ...(s.amr ? { amr: s.amr } : {}) } : null;
         },
         closeSession: (token) => closeSession(db, token),
         balsFor: async (p) => (await balsFor(db, p)).map((b) => ({ address: b.address, type: b.type, description: b.description })),
@@ -301,6 +313,9 @@ export async function startPlatform(config: Config, log: Logger, opts: { now?: (
     const port = healthListener.port;
     const base = `http://${config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host}:${port}`;
 
+    // The stand-in PSC lets in the fronts' callbacks, now that they listen.
+    psc?.register([webmail?.url, admin?.url].filter((u): u is string => !!u).flatMap((u) => callbackUris(u, PSC_CALLBACK_PATH, config.operator.hostname)));
+
     await journal.append({ type: 'platform.start', actor: 'system', details: { database: db.kind, http: base } });
     journalEvents.inc();
     const endpoints = [
@@ -313,6 +328,7 @@ export async function startPlatform(config: Config, log: Logger, opts: { now?: (
       ...(imap?.endpoints ?? []),
       ...(webmail?.endpoints ?? []),
       ...(dmp ? [{ name: standin ? 'stand-in DMP' : 'DMP (ITI-41)', url: dmp.endpoint }] : []),
+      ...(psc ? [{ name: psc.standin ? 'stand-in Pro Santé Connect' : 'Pro Santé Connect', url: psc.issuer }] : []),
       { name: 'mail store', url: `Dovecot, IMAP ${mailstore.imap.host}:${mailstore.imap.port} and LMTP ${mailstore.lmtp.host}:${mailstore.lmtp.port} (internal)` },
     ];
     return {
@@ -330,6 +346,7 @@ export async function startPlatform(config: Config, log: Logger, opts: { now?: (
       admin,
       webmail,
       dmp,
+      psc,
       endpoints,
       async stop() {
         // Written before the journal's final seal, so the stop itself is sealed too.

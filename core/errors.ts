@@ -44,6 +44,11 @@ export const catalogue = {
   AUTH_FAILED: { http: 401, smtp: { code: 535, enhanced: '5.7.8' }, imap: { kind: 'NO', code: 'AUTHENTICATIONFAILED' }, text: 'authentication failed: unknown user name or wrong credential' },
   // A certificate login (SASL EXTERNAL) that fails: the client holds the certificate, so saying why gives nothing away.
   AUTH_EXTERNAL_FAILED: { http: 401, smtp: { code: 535, enhanced: '5.7.8' }, imap: { kind: 'NO', code: 'AUTHENTICATIONFAILED' }, text: 'certificate authentication (SASL EXTERNAL) failed: {why}' },
+  // A Pro Santé Connect access token (SASL OAUTHBEARER / XOAUTH2) that is refused: {why} from TOKEN_FAILURE.
+  AUTH_TOKEN_FAILED: { http: 401, smtp: { code: 535, enhanced: '5.7.8' }, imap: { kind: 'NO', code: 'AUTHENTICATIONFAILED' }, text: 'Pro Santé Connect token refused: {why}' },
+  PSC_UNAVAILABLE: { http: 503, smtp: { code: 454, enhanced: '4.7.0' }, imap: { kind: 'NO', code: 'UNAVAILABLE' }, text: 'Pro Santé Connect cannot be reached to check the login ({reason}); try again in a moment' },
+  PSC_LOGIN_FAILED: { http: 401, text: 'the Pro Santé Connect login did not complete: {why}' },
+  PSC_NOT_CONFIGURED: { http: 404, text: 'Pro Santé Connect logins are not configured on this platform (psc.issuer)' },
   // The one login throttle (core/policy/throttle.ts), whatever the front: 454 4.7.0 is RFC 4954's temporary authentication failure.
   LOGIN_THROTTLED: { http: 429, smtp: { code: 454, enhanced: '4.7.0' }, imap: { kind: 'NO', code: 'LIMIT' }, text: 'too many failed logins {who}; try again {when}' },
   LOGIN_BUSY: { http: 503, smtp: { code: 454, enhanced: '4.7.0' }, imap: { kind: 'NO', code: 'UNAVAILABLE' }, text: 'too many logins {who} are being checked right now; try again in a moment' },
@@ -164,6 +169,27 @@ export const EXTERNAL_FAILURE = {
   'certificate-rejected': 'the client certificate presented is not accepted in the MSSanté trust space (untrusted, expired or revoked)',
   'no-account-for-certificate': 'no account or application mailbox is bound to the client certificate presented',
 } as const;
+
+/** Why a PSC token or login was refused (AUTH_TOKEN_FAILED's and PSC_LOGIN_FAILED's {why}); the key is the journalled `failure`. */
+export const TOKEN_FAILURE = {
+  malformed: 'it is not a signed JWT',
+  algorithm: 'its signature algorithm is not accepted',
+  'bad-signature': 'its signature does not verify against the provider\'s keys (tampered, or not issued by Pro Santé Connect)',
+  expired: 'it has expired; get a new one',
+  'not-yet-valid': 'it is not valid yet',
+  'wrong-issuer': 'it was issued by another provider than the configured Pro Santé Connect',
+  'wrong-audience': 'it was issued for another service (audience)',
+  inactive: 'the provider says it is not active (revoked or expired)',
+  'no-national-id': 'it carries no professional national id (RPPS)',
+  'no-account': 'no account of this operator belongs to the professional it names',
+  'other-person': 'it belongs to another person than the user name given',
+  'no-mailbox-named': 'name the mailbox to open as the SASL authorisation identity or user',
+  'bad-payload': 'the SASL message is not an OAUTHBEARER / XOAUTH2 message carrying a bearer token',
+  state: 'the answer does not belong to the login started in this browser (state); start again',
+  denied: 'the login was refused or cancelled at Pro Santé Connect',
+  'bad-id-token': 'the identity token does not verify',
+} as const;
+export type TokenFailure = keyof typeof TOKEN_FAILURE;
 
 export class MssError extends Error {
   readonly entry: CatalogueEntry;

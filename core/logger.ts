@@ -13,7 +13,7 @@ export function createLogger(c: Pick<Config, 'log'>, dest?: pino.DestinationStre
     level: c.log.level,
     base: undefined,
     timestamp: pino.stdTimeFunctions.isoTime,
-    redact: { paths: ['password', '*.password', 'secret', '*.secret', 'authorization'], censor: '***' },
+    redact: { paths: ['password', '*.password', 'secret', '*.secret', 'authorization', 'accessToken', '*.accessToken', 'token', '*.token', 'clientSecret', '*.clientSecret'], censor: '***' },
   };
   if (pretty) {
     return pino({ ...opts, transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } });

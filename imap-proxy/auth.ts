@@ -10,8 +10,13 @@
 //     (Dovecot's master-user syntax: "open <box> as <who>"; logins never contain "*");
 //   - AUTHENTICATE PLAIN with authzid = the box and authcid = the person (RFC 4616);
 //   - AUTHENTICATE EXTERNAL with authzid = the box (or none: the certificate's e-mail
-//     address), for personal certificates and the registered certificate of an APP box.
-import { EXTERNAL_FAILURE } from '../core/errors.js';
+//     address), for personal certificates and the registered certificate of an APP box;
+//   - AUTHENTICATE OAUTHBEARER (a= the box) or XOAUTH2 (user= the box) with a Pro Santé
+//     Connect access token: the token's professional, mapped to their account, opens the box
+//     if the policy lets them, as with a password. A token cannot be guessed (its signature
+//     is checked), so it is not throttled; every failure still costs the base delay.
+import { EXTERNAL_FAILURE, isMssError, TOKEN_FAILURE, type TokenFailure } from '../core/errors.js';
+import type { PscLogin } from '../identity/psc/login.js';
 import type { Journal } from '../core/journal/index.js';
 import type { Logger } from '../core/logger.js';
 import { principalActor, type ApplicationPrincipal, type LoginThrottle, type PersonPrincipal, type Policy } from '../core/policy/index.js';
@@ -30,6 +35,8 @@ export interface AuthDeps {
   throttle: Pick<LoginThrottle, 'guard' | 'failureDelayMs'>;
   log: Logger;
   sleep?: (ms: number) => Promise<void>;
+  /** Pro Santé Connect: an access token → the person (throws PSC_UNAVAILABLE when the provider cannot be asked); the RFC 7628 error challenge (base64) sent before a refusal. */
+  psc?: { checkToken(token: string): Promise<PscLogin>; challenge: string };
 }
 
 export interface ClientCertificate {
@@ -44,7 +51,9 @@ export interface ClientCertificate {
 
 export type LoginRequest =
   | { method: 'LOGIN' | 'PLAIN'; user: string; authzid: string | null; secret: string }
-  | { method: 'EXTERNAL'; authzid: string | null; certificate: ClientCertificate | null };
+  | { method: 'EXTERNAL'; authzid: string | null; certificate: ClientCertificate | null }
+  /** token null: the SASL message could not be read. user: the box (OAUTHBEARER's a=, XOAUTH2's user=). */
+  | { method: 'OAUTHBEARER' | 'XOAUTH2'; user: string | null; token: string | null };
 
 export interface LoginContext {
   session: string;
@@ -52,7 +61,12 @@ export interface LoginContext {
   tag: string;
 }
 
-export type LoginOutcome = { ok: true; principal: PersonPrincipal | ApplicationPrincipal; bal: string; method: string } | { ok: false; answer: string };
+/** challenge: an OAuth refusal's RFC 7628 error, sent as a continuation before the answer. */
+export type LoginOutcome = { ok: true; principal: PersonPrincipal | ApplicationPrincipal; bal: string; method: string } | { ok: false; answer: string; challenge?: string };
+
+const isOAuth = (req: LoginRequest): req is Extract<LoginRequest, { token: string | null }> => req.method === 'OAUTHBEARER' || req.method === 'XOAUTH2';
+/** The box a request names, for the journal's subject. */
+const namedBox = (req: LoginRequest) => (req.method === 'EXTERNAL' ? (req.authzid ?? '') : isOAuth(req) ? (req.user ?? '') : splitUser(req.user, req.authzid).bal);
 
 /** "box*who" → the box and the person; a plain user name is both (a personal box by its holder). */
 export function splitUser(user: string, authzid: string | null): { bal: string; who: string } {
@@ -63,12 +77,21 @@ export function splitUser(user: string, authzid: string | null): { bal: string; 
 
 export async function authorise(deps: AuthDeps, req: LoginRequest, ctx: LoginContext): Promise<LoginOutcome> {
   try {
-    return await decide(deps, req, ctx);
+    const out = await decide(deps, req, ctx);
+    return !out.ok && isOAuth(req) && deps.psc ? { ...out, challenge: deps.psc.challenge } : out;
   } catch (e) {
+    if (isMssError(e) && e.code === 'PSC_UNAVAILABLE') {
+      // The provider's keys or introspection could not be reached: try again later, never an accept.
+      deps.log.warn({ err: e.message, session: ctx.session }, 'imap login: Pro Santé Connect unavailable');
+      await deps.journal
+        .append({ type: 'imap.auth.failed', actor: 'anonymous', subject: namedBox(req), details: { session: ctx.session, method: req.method, remote: ctx.remote, failure: 'psc-unavailable' } })
+        .catch(() => {});
+      return { ok: false, answer: refusal(ctx.tag, 'PSC_UNAVAILABLE', { reason: 'its keys or introspection did not answer' }) };
+    }
     // The annuaire could not answer (database down…): a temporary refusal, never an accept.
     deps.log.error({ err: e, session: ctx.session }, 'imap login: the directory could not answer');
     await deps.journal
-      .append({ type: 'imap.auth.failed', actor: 'anonymous', subject: req.method === 'EXTERNAL' ? (req.authzid ?? '') : splitUser(req.user, req.authzid).bal, details: { session: ctx.session, method: req.method, remote: ctx.remote, failure: 'directory-unavailable' } })
+      .append({ type: 'imap.auth.failed', actor: 'anonymous', subject: namedBox(req), details: { session: ctx.session, method: req.method, remote: ctx.remote, failure: 'directory-unavailable' } })
       .catch(() => {});
     return { ok: false, answer: refusal(ctx.tag, 'DIRECTORY_UNAVAILABLE') };
   }
@@ -101,6 +124,18 @@ async function decide(deps: AuthDeps, req: LoginRequest, ctx: LoginContext): Pro
     if (!named) return fail(refusal(ctx.tag, 'IMAP_EXTERNAL_NO_MAILBOX'), { actor: principalActor(p), subject: c.subject, failure: 'no-mailbox-named' });
     principal = p;
     bal = named;
+  } else if (isOAuth(req)) {
+    const subject = req.user ?? '';
+    const refused = (why: TokenFailure) => refusal(ctx.tag, 'AUTH_TOKEN_FAILED', { why: TOKEN_FAILURE[why] });
+    if (!deps.psc) return fail(refusal(ctx.tag, 'IMAP_AUTH_MECHANISM', { mechanism: req.method, offered: 'PLAIN' }), { actor: 'anonymous', subject, failure: 'mechanism-not-offered' });
+    if (!req.token) return fail(refused('bad-payload'), { actor: 'anonymous', subject, failure: 'bad-payload' });
+    const r = await deps.psc.checkToken(req.token);
+    if (!r.ok) return fail(refused(r.failure), { actor: 'anonymous', subject, failure: r.failure, extra: r.idnps ? { idnps: r.idnps } : {} });
+    // The box named: "box" or, as with a password, "box*who" (who is the token's person anyway).
+    const box = req.user ? splitUser(req.user, null).bal : '';
+    if (!box) return fail(refused('no-mailbox-named'), { actor: principalActor(r.principal), subject, failure: 'no-mailbox-named' });
+    principal = r.principal;
+    bal = box;
   } else {
     const { bal: box, who } = splitUser(req.user, req.authzid);
     const g = await deps.throttle.guard({ realm: 'person', user: who, source: ctx.remote, front: 'imap' }, () => deps.checkPassword(who, req.secret), (r) => !r.ok);

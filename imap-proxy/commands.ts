@@ -5,6 +5,7 @@
 import { argText, type Arg, type Command } from './parser.js';
 import type { PreAuthSession } from './session.js';
 import { refusal } from './wire.js';
+import { parseOAuthMessage } from '../identity/sasl-oauth.js';
 
 export interface CommandSpec {
   /** How many arguments, and which must be strings (atom, quoted or literal). */
@@ -84,6 +85,10 @@ export const PREAUTH_COMMANDS: Record<string, CommandSpec> = {
       if (response === '=') response = '';
       const bytes = decodeBase64(response);
       if (!bytes) return s.write(refusal(tag, 'IMAP_BAD_COMMAND', { reason: 'the SASL response is not valid base64' }));
+      if (mech === 'OAUTHBEARER' || mech === 'XOAUTH2') {
+        const m = parseOAuthMessage(mech, bytes);
+        return s.login(tag, m ? { method: mech, user: m.user, token: m.token } : { method: mech, user: null, token: null });
+      }
       if (mech === 'EXTERNAL') {
         // RFC 4422 Appendix A: the message is the authorisation identity (may be empty).
         const authzid = bytes.toString('utf8');

@@ -33,6 +33,8 @@ export interface FrontOptions {
    * (no certificate signature, no chain to check again) instead of a full handshake.
    */
   ticketKeys?: Buffer;
+  /** Offer AUTHENTICATE OAUTHBEARER / XOAUTH2 (a Pro Santé Connect access token). */
+  oauth?: boolean;
 }
 
 export interface Front {
@@ -71,6 +73,7 @@ export function createFront(o: FrontOptions): Front {
     requestCert: imap.requestClientCertificate,
     tls: o.tls,
     authorise: o.authorise,
+    oauth: !!o.oauth,
     backend: o.backend,
     journal: o.journal,
     traceFlushMs: imap.traceFlushInterval,

@@ -26,6 +26,8 @@ export interface ImapProxyDeps {
   certificatePrincipal(pem: string): Promise<PersonPrincipal | ApplicationPrincipal | null>;
   /** core/policy's login throttle, shared with every other front (its counters are in the database). */
   throttle: LoginThrottle;
+  /** Pro Santé Connect access tokens (AUTHENTICATE OAUTHBEARER / XOAUTH2); absent: not offered. */
+  psc?: AuthDeps['psc'];
 }
 
 export interface ImapProxy {
@@ -42,7 +44,7 @@ export interface ImapProxy {
 export async function startImapProxy(config: Pick<Config, 'imap' | 'operator'>, deps: ImapProxyDeps): Promise<ImapProxy> {
   const o = config.imap;
   const log = deps.log.child({ mod: 'imap-proxy' });
-  const auth: AuthDeps = { policy: deps.policy, journal: deps.journal, checkPassword: deps.checkPassword, certificatePrincipal: deps.certificatePrincipal, throttle: deps.throttle, log };
+  const auth: AuthDeps = { policy: deps.policy, journal: deps.journal, checkPassword: deps.checkPassword, certificatePrincipal: deps.certificatePrincipal, throttle: deps.throttle, log, ...(deps.psc ? { psc: deps.psc } : {}) };
   const decide = (req: LoginRequest, ctx: LoginContext) => authorise(auth, req, ctx);
   const backend = { ...deps.backend, timeoutMs: o.backendTimeout };
 
@@ -53,7 +55,7 @@ export async function startImapProxy(config: Pick<Config, 'imap' | 'operator'>, 
   const carrier =
     workers <= 1
       ? (() => {
-          const front = createFront({ imap: o, hostname: config.operator.hostname, tls: deps.tls, authorise: decide, journal: deps.journal, log, backend, ticketKeys });
+          const front = createFront({ imap: o, hostname: config.operator.hostname, tls: deps.tls, authorise: decide, journal: deps.journal, log, backend, ticketKeys, oauth: !!deps.psc });
           return { ...front, pids: () => [process.pid] };
         })()
       : await startWorkers({
@@ -74,6 +76,7 @@ export async function startImapProxy(config: Pick<Config, 'imap' | 'operator'>, 
             backend,
             logLevel: deps.log.level,
             ticketKeys: ticketKeys.toString('base64'),
+            oauth: !!deps.psc,
           },
           authorise: decide,
           journal: deps.journal,

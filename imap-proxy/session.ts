@@ -7,6 +7,8 @@ import { TLSSocket, type SecureContext } from 'node:tls';
 import type { Journal } from '../core/journal/index.js';
 import type { Logger } from '../core/logger.js';
 import { principalActor } from '../core/policy/index.js';
+import { OAUTH_MECHANISMS } from '../identity/sasl-oauth.js';
+import { pscLevel } from '../identity/psc/login.js';
 import { peerIdentity, type TlsMaterial } from '../certs/tls.js';
 import type { ClientCertificate, LoginContext, LoginOutcome, LoginRequest } from './auth.js';
 import { BackendError, openBackend, type BackendSession, type BackendTarget } from './backend.js';
@@ -27,6 +29,8 @@ export interface SessionContext {
   tls: Pick<TlsMaterial, 'crls' | 'anchors' | 'intermediates'>;
   /** auth.ts authorise(), in this process or, with worker processes, in the platform's. */
   authorise(req: LoginRequest, ctx: LoginContext): Promise<LoginOutcome>;
+  /** AUTHENTICATE OAUTHBEARER / XOAUTH2 offered (Pro Santé Connect). */
+  oauth: boolean;
   backend: BackendTarget;
   journal: Pick<Journal, 'append'>;
   traceFlushMs: number;
@@ -87,9 +91,9 @@ export class PreAuthSession {
     return caps;
   }
 
-  /** PLAIN always (over TLS); EXTERNAL when the client presented a certificate. */
+  /** PLAIN always (over TLS); EXTERNAL when the client presented a certificate; the OAuth ones with Pro Santé Connect. */
   mechanisms(): string[] {
-    return this.certificate ? ['PLAIN', 'EXTERNAL'] : ['PLAIN'];
+    return [...(this.certificate ? ['PLAIN', 'EXTERNAL'] : ['PLAIN']), ...(this.ctx.oauth ? OAUTH_MECHANISMS : [])];
   }
 
   write(text: string): void {
@@ -203,11 +207,11 @@ export class PreAuthSession {
     });
   }
 
-  /** Sends "+ " and waits for the client's SASL response line (null: connection gone). */
-  saslContinuation(): Promise<string | null> {
+  /** Sends "+ [challenge]" and waits for the client's SASL response line (null: connection gone). */
+  saslContinuation(challenge = ''): Promise<string | null> {
     return new Promise((resolve) => {
       this.sasl = resolve;
-      this.write('+ \r\n');
+      this.write(`+ ${challenge}\r\n`);
       this.parser.expectLine();
       this.socket.resume();
       setImmediate(() => this.pump());
@@ -262,7 +266,11 @@ export class PreAuthSession {
   async login(tag: string, req: LoginRequest): Promise<void> {
     const outcome = await this.ctx.authorise(req, { session: this.id, remote: this.remote, tag });
     if (this.closed) return;
-    if (!outcome.ok) return this.write(outcome.answer);
+    if (!outcome.ok) {
+      // RFC 7628 §3.2.2: an OAuth failure is told first as a challenge; the client's answer (\x01, or empty) ends the exchange.
+      if (outcome.challenge !== undefined && (await this.saslContinuation(outcome.challenge)) === null) return;
+      return this.write(outcome.answer);
+    }
     // The login's journal event and Dovecot's login go together: each is a round trip (to
     // the platform's process and its database; to Dovecot), and OK waits for both — no
     // access without its trace (fail closed). A Dovecot refusal after the event is written
@@ -301,7 +309,7 @@ export class PreAuthSession {
       details: {
         session: this.id,
         method: outcome.method,
-        ...(outcome.principal.kind === 'person' ? { auth: outcome.principal.auth } : { certificate: this.certificate?.subject }),
+        ...(outcome.principal.kind === 'person' ? { auth: outcome.principal.auth, ...pscLevel(outcome.principal) } : { certificate: this.certificate?.subject }),
         remote: this.remote,
         port: this.localPort,
         tls: (this.socket as TLSSocket).getProtocol?.() ?? null,

@@ -29,6 +29,7 @@ function start(init: WorkerInit) {
     log,
     backend: init.backend,
     ticketKeys: Buffer.from(init.ticketKeys, 'base64'),
+    oauth: init.oauth,
   });
   // One timer for the whole process: the platform's stats() sees the counts within a second.
   let last = '';

@@ -29,6 +29,8 @@ export interface WorkerInit {
   logLevel: string;
   /** TLS session-ticket keys shared by every worker (front.ts), base64. */
   ticketKeys: string;
+  /** Offer AUTHENTICATE OAUTHBEARER / XOAUTH2 (Pro Santé Connect tokens). */
+  oauth?: boolean;
 }
 
 export type ToWorker =

@@ -6,7 +6,8 @@ import type { Journal } from '../core/journal/index.js';
 import type { Logger } from '../core/logger.js';
 import { normaliseAddress, normaliseDomain, principalLabel, type ApplicationPrincipal, type LoginThrottle, type PersonPrincipal, type Policy } from '../core/policy/index.js';
 import { peerIdentity, serverTlsOptions, type PeerIdentity, type TlsMaterial } from '../certs/tls.js';
-import { EXTERNAL_FAILURE, MssError } from '../core/errors.js';
+import { EXTERNAL_FAILURE, isMssError, MssError, TOKEN_FAILURE, type TokenFailure } from '../core/errors.js';
+import { pscLevel, type PscLogin } from '../identity/psc/login.js';
 import { checkContent } from './content-rules.js';
 import { isPatientAddress, patientRecipientProblem, patientSizeProblem, type PatientRules } from './patients.js';
 import { WindowCounter, windowLabel } from './limits.js';
@@ -48,6 +49,8 @@ export interface FrontDeps {
   authenticate?: (user: string, secret: string) => Promise<PersonPrincipal | null>;
   /** Submission only: a verified client certificate → the person or application it stands for. */
   certificatePrincipal?: (pem: string) => Promise<PersonPrincipal | ApplicationPrincipal | null>;
+  /** Submission only: Pro Santé Connect access tokens (AUTH XOAUTH2 / OAUTHBEARER) → the person (throws PSC_UNAVAILABLE when the provider cannot be asked); the RFC 7628 error challenge. */
+  psc?: { checkToken(token: string): Promise<PscLogin>; challenge: string };
   /** Submission only: core/policy's login throttle, around every password check (AUTH PLAIN / LOGIN). */
   throttle?: Pick<LoginThrottle, 'guard'>;
   /** Messages per hour and per authenticated principal (submission). */
@@ -182,6 +185,31 @@ export function createSmtpFront(front: Front, deps: FrontDeps, opts: { implicitT
     return p;
   };
 
+  /**
+   * AUTH XOAUTH2 / OAUTHBEARER: a Pro Santé Connect access token. Not throttled (its signature
+   * cannot be guessed). The user name, when it is an address, names the box to act as (as
+   * EXTERNAL's authorisation identity), which the token's person must be allowed to send as;
+   * a login must be the token's person's own.
+   */
+  const byToken = async (session: SMTPServerSession, method: string, user: string, token: string): Promise<PersonPrincipal | Error> => {
+    if (!deps.psc) return smtpError('SUBMISSION_AUTH_REQUIRED');
+    const tokenRefused = (failure: TokenFailure, extra: Record<string, unknown> = {}) => refuse(session, smtpError('AUTH_TOKEN_FAILED', { why: TOKEN_FAILURE[failure] }), user, { method, failure, ...extra });
+    let r: PscLogin;
+    try {
+      r = await deps.psc.checkToken(token);
+    } catch (e) {
+      if (!isMssError(e) || e.code !== 'PSC_UNAVAILABLE') throw e;
+      return refuse(session, smtpError('PSC_UNAVAILABLE', { reason: 'its keys or introspection did not answer' }), user, { method, failure: 'psc-unavailable' });
+    }
+    if (!r.ok) return tokenRefused(r.failure, r.idnps ? { idnps: r.idnps } : {});
+    const p = r.principal;
+    if (user.includes('@')) {
+      const v = await deps.policy.maySendAs(p, user, { front: 'smtp-submission', remote: session.remoteAddress });
+      if (!v.ok) return refuse(session, smtpError('SUBMISSION_AUTHZID_REFUSED', { reason: v.reason }), user, { method, failure: 'authzid-refused' });
+    } else if (user && user.toLowerCase() !== p.login.toLowerCase()) return tokenRefused('other-person');
+    return p;
+  };
+
   const options: SMTPServerOptions = {
     ...serverTlsOptions(deps.tls, { requestCert: true, rejectUnauthorized: false }),
     name,
@@ -200,7 +228,7 @@ export function createSmtpFront(front: Front, deps: FrontDeps, opts: { implicitT
     useXClient: false,
     useXForward: false,
     disabledCommands: front === 'mx' ? ['AUTH'] : [],
-    authMethods: ['PLAIN', 'LOGIN'],
+    authMethods: ['PLAIN', 'LOGIN', ...(deps.psc ? ['XOAUTH2'] : [])],
     authOptional: true,
     allowInsecureAuth: false,
     logger: false,
@@ -241,10 +269,15 @@ export function createSmtpFront(front: Front, deps: FrontDeps, opts: { implicitT
         if (front !== 'submission') return cb(smtpError('SUBMISSION_AUTH_REQUIRED'));
         const method = auth.method as string;
         const user = auth.username ?? '';
-        const p = method === 'EXTERNAL' ? await byCertificate(session, user) : await byPassword(session, method, user, auth.password ?? '');
+        const p =
+          method === 'EXTERNAL'
+            ? await byCertificate(session, user)
+            : method === 'XOAUTH2' || method === 'OAUTHBEARER'
+              ? await byToken(session, method, user, auth.accessToken ?? '')
+              : await byPassword(session, method, user, auth.password ?? '');
         if (p instanceof Error) return cb(p);
         st(session).principal = p;
-        await deps.journal.append({ type: 'smtp.auth', actor: principalLabel(p), subject: user || principalLabel(p), details: { front, method, ...(p.kind === 'person' ? { auth: p.auth } : {}), remote: session.remoteAddress } });
+        await deps.journal.append({ type: 'smtp.auth', actor: principalLabel(p), subject: user || principalLabel(p), details: { front, method, ...(p.kind === 'person' ? { auth: p.auth, ...pscLevel(p) } : {}), remote: session.remoteAddress } });
         cb(null, { user: p.kind === 'person' ? p.login : principalLabel(p) });
       })().catch((e) => cb(internal(log, e)));
     },
@@ -421,7 +454,7 @@ export function createSmtpFront(front: Front, deps: FrontDeps, opts: { implicitT
     },
   };
   // Submission also speaks SASL EXTERNAL, offered to a connection whose certificate stands for someone.
-  const server = front === 'submission' ? new ExternalAuthServer(options, (session) => !!st(session).certPrincipal) : new SMTPServer(options);
+  const server = front === 'submission' ? new ExternalAuthServer(options, (session) => !!st(session).certPrincipal, deps.psc ? { challenge: deps.psc.challenge } : undefined) : new SMTPServer(options);
   guardReplies(server, {
     // smtp-server's own refusal of MAIL FROM:<…> SIZE=n over the limit: the catalogue's sentence, journalled.
     replace(session, _code, _text, context) {

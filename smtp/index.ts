@@ -29,7 +29,7 @@ export interface SmtpService {
 }
 
 /** What the composition root hands over. */
-export interface SmtpDeps extends Pick<FrontDeps, 'tls' | 'log' | 'authenticate' | 'certificatePrincipal' | 'throttle'> {
+export interface SmtpDeps extends Pick<FrontDeps, 'tls' | 'log' | 'authenticate' | 'certificatePrincipal' | 'throttle' | 'psc'> {
   db: Db;
   journal: Journal;
   policy: Policy;
@@ -91,6 +91,7 @@ export async function startSmtp(config: Config, deps: SmtpDeps): Promise<SmtpSer
     authenticate: deps.authenticate,
     certificatePrincipal: deps.certificatePrincipal,
     throttle: deps.throttle,
+    ...(deps.psc ? { psc: deps.psc } : {}),
     accept,
     log,
     hostname: config.operator.hostname,

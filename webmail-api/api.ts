@@ -9,7 +9,7 @@ import { browserSession } from '../core/browser-session.js';
 import { MssError } from '../core/errors.js';
 import { PUBLIC, strictRoutes, type AccessRule } from '../core/http.js';
 import type { ApiDeps } from './deps.js';
-import type { LoginFn } from './login.js';
+import type { LoginFn, PscWebLogin } from './login.js';
 import type { ImapPool, WebSession } from './imap-pool.js';
 import type { SessionCache } from './session-cache.js';
 import type { RenderCache } from './render-cache.js';
@@ -48,6 +48,8 @@ export interface ApiContext {
   deps: ApiDeps;
   /** The password login (login.ts): here, or in the platform's process when the API runs in workers. */
   login: LoginFn;
+  /** The PSC login (login.ts pscWebLogin), here or in the platform's process; absent: PSC not configured. */
+  psc?: PscWebLogin;
   pool: ImapPool;
   /** Tokens verified a moment ago (deps.verifySession behind it). */
   sessions: SessionCache;

@@ -5,6 +5,7 @@ import type { TlsMaterial } from '../certs/tls.js';
 import type { Journal } from '../core/journal/index.js';
 import type { Logger } from '../core/logger.js';
 import type { LoginThrottle, PersonPrincipal } from '../core/policy/index.js';
+import type { PscLogin } from '../identity/psc/login.js';
 import type { LdapTarget } from './annuaire.js';
 import type { ImapTarget } from './imap-pool.js';
 import type { DmpRuleAnswer } from './json-types.js';
@@ -26,6 +27,11 @@ export interface WebmailDeps {
   /** The person behind a live token, or null; each use extends its life. */
   verifySession(token: string): Promise<PersonPrincipal | null>;
   closeSession(token: string): Promise<void>;
+  /** Pro Santé Connect (identity/psc through the composition root): the browser's login by OIDC code + PKCE; absent: not offered. */
+  psc?: {
+    startLogin(redirectUri: string): Promise<{ url: string; pending: string }>;
+    finishLogin(query: URLSearchParams, pending: string | null): Promise<PscLogin>;
+  };
   /** The boxes the person may open (annuaire/bal balsFor, through core/policy). */
   balsFor(principal: PersonPrincipal): Promise<Array<{ address: string; type: 'PER' | 'ORG' | 'APP' | 'CAB'; description?: string | null }>>;
   /** The platform's IMAP proxy (IMAPS). */
@@ -64,4 +70,4 @@ export interface XdmPackage {
 }
 
 /** What the routes use: the login's parts (password check, throttle, token issue) stay with the login (login.ts). */
-export type ApiDeps = Omit<WebmailDeps, 'checkPassword' | 'throttle' | 'openSession'>;
+export type ApiDeps = Omit<WebmailDeps, 'checkPassword' | 'throttle' | 'openSession' | 'psc'>;

@@ -11,7 +11,7 @@ import { serveUi, UI_PREFIX } from '../core/web-ui.js';
 import { webmailApi, PREFIX, WEBMAIL_ACCESS_KINDS, type RenderedRead } from './api.js';
 import type { ApiDeps, WebmailDeps } from './deps.js';
 import { ImapPool } from './imap-pool.js';
-import { passwordLogin, type LoginFn } from './login.js';
+import { passwordLogin, pscWebLogin, type LoginFn, type PscWebLogin } from './login.js';
 import { SessionCache } from './session-cache.js';
 import { RenderCache } from './render-cache.js';
 import { startWebmailWorkers } from './workers.js';
@@ -32,7 +32,7 @@ export interface WebmailService {
 }
 
 /** The fastify instance (not listening yet), its IMAP pool and token cache: OpenAPI at /openapi.json, docs at /docs. */
-export async function createWebmailServer(config: WebmailConfig, deps: ApiDeps, login: LoginFn): Promise<{ app: FastifyInstance; pool: ImapPool; sessions: SessionCache }> {
+export async function createWebmailServer(config: WebmailConfig, deps: ApiDeps, login: LoginFn, psc?: PscWebLogin): Promise<{ app: FastifyInstance; pool: ImapPool; sessions: SessionCache }> {
   const log = deps.log.child({ mod: 'webmail-api' });
   const app = createFastify({ log: deps.log, mod: 'webmail-api', https: serverTlsOptions(deps.tls), bodyLimit: 1024 * 1024, access: WEBMAIL_ACCESS_KINDS });
 
@@ -48,7 +48,7 @@ export async function createWebmailServer(config: WebmailConfig, deps: ApiDeps, 
   });
   // The browser webmail (webui/webmail/), on the API it calls: same origin, so its session cookie and CSP 'self' cover both.
   await serveUi(app, { trees: ['common', 'webmail'], home: 'webmail/' });
-  await app.register(webmailApi, { deps, pool, sessions, login, hostname: config.operator.hostname, maxUpload: config.webmail.maxUpload, readWhole: config.webmail.readWhole, rendered: config.webmail.renderCache > 0 ? new RenderCache<RenderedRead>(config.webmail.renderCache) : null });
+  await app.register(webmailApi, { deps, pool, sessions, login, ...(psc ? { psc } : {}), hostname: config.operator.hostname, maxUpload: config.webmail.maxUpload, readWhole: config.webmail.readWhole, rendered: config.webmail.renderCache > 0 ? new RenderCache<RenderedRead>(config.webmail.renderCache) : null });
   app.addHook('onClose', async () => pool.stop());
   return { app, pool, sessions };
 }
@@ -64,7 +64,7 @@ export async function startWebmail(config: WebmailConfig, deps: WebmailDeps): Pr
     const w = await startWebmailWorkers(config, deps);
     return { ...service(w.port, `, ${config.webmail.workers} worker process${config.webmail.workers > 1 ? 'es' : ''}`), pids: w.pids, stop: w.stop };
   }
-  const { app } = await createWebmailServer(config, deps, (login, secret, remote) => passwordLogin(deps, login, secret, remote));
+  const { app } = await createWebmailServer(config, deps, (login, secret, remote) => passwordLogin(deps, login, secret, remote), deps.psc ? pscWebLogin({ ...deps, psc: deps.psc }) : undefined);
   await app.listen({ host: config.webmail.host, port: config.webmail.port });
   return { ...service((app.server.address() as AddressInfo).port, ''), app, pids: () => [process.pid], stop: () => app.close() };
 }

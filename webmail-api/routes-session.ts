@@ -50,7 +50,7 @@ export function sessionRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
   app.get(`${PREFIX}/me`, { config: { access: access.self }, schema: { ...tag('session'), summary: 'The person this token stands for', response: { 200: { $ref: 'Person#' }, ...S.errors(401) } } }, async (req) => {
     const p = sessionOf(req).principal;
-    return { login: p.login, idnps: p.idnps ?? null, auth: p.auth };
+    return { login: p.login, idnps: p.idnps ?? null, auth: p.auth, acr: p.acr ?? null };
   });
 
   app.get(

@@ -7,8 +7,13 @@ import type { FastifyInstance } from 'fastify';
 import { foreignOrigin } from '../core/browser-session.js';
 import { access, forgeryRefused, PREFIX, webCookies, type ApiContext } from './api.js';
 import * as S from './schemas.js';
+import { pscWebRoutes } from '../identity/psc/web-routes.js';
+import { UI_PREFIX } from '../core/web-ui.js';
 
 export function webRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  // Pro Santé Connect (identity/psc/web-routes.ts): GET …/web/psc/start and …/web/psc/callback.
+  pscWebRoutes(app, { ui: `${UI_PREFIX}webmail/`, cookies: webCookies, name: 'mss-webmail', config: { access: access.public }, ...(ctx.psc ? { start: ctx.psc.start, finish: ctx.psc.finish } : {}) });
+
   app.post(
     `${PREFIX}/web/login`,
     {

@@ -31,7 +31,7 @@ export const flags = {
 export const person = {
   $id: 'Person',
   type: 'object',
-  properties: { login: str, idnps: nstr, auth: { ...str, description: 'how the person proved who they are at login: password or password+totp' } },
+  properties: { login: str, idnps: nstr, auth: { ...str, description: 'how the person proved who they are at login: password, password+totp or psc (Pro Santé Connect)' }, acr: { ...nstr, description: 'Pro Santé Connect logins: the authentication level the provider asserted (acr)' } },
 } as const;
 
 export const bal = {

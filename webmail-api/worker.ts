@@ -55,7 +55,10 @@ async function start(init: WorkerInit) {
     ...(init.has.packageXdm ? { packageXdm: async (req) => asBuffers(await call<'packageXdm', XdmPackage>('packageXdm', req)) } : {}),
     ...(init.has.dmpRule ? { dmpRule: { get: (p, bal) => call('dmpRuleGet', p, bal), set: (p, bal, r) => call('dmpRuleSet', p, bal, r), remove: (p, bal) => call('dmpRuleRemove', p, bal) } } : {}),
   };
-  const s = await createWebmailServer(init.config, deps, (login, secret, remote) => call<'login', LoginResult>('login', login, secret, remote));
+  const psc = init.has.psc
+    ? { start: (uri: string) => call<'pscStart', { url: string; pending: string }>('pscStart', uri), finish: (query: string, pending: string | null, remote: string) => call<'pscFinish', LoginResult>('pscFinish', query, pending, remote) }
+    : undefined;
+  const s = await createWebmailServer(init.config, deps, (login, secret, remote) => call<'login', LoginResult>('login', login, secret, remote), psc);
   await s.app.ready();
   ({ app, pool, sessions } = s);
   for (const socket of early.splice(0)) take(socket);

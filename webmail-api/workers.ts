@@ -15,7 +15,7 @@ import type { Config } from '../core/config/index.js';
 import { isMssError } from '../core/errors.js';
 import { stopWorker, superviseWorker, workerFile, type WorkerSlot } from '../core/worker-process.js';
 import type { ApiDeps, WebmailDeps } from './deps.js';
-import { passwordLogin } from './login.js';
+import { passwordLogin, pscWebLogin } from './login.js';
 import { plain } from './render.js';
 
 /** What a worker needs: all of it plain data (it crosses the IPC channel). */
@@ -27,13 +27,15 @@ export interface WorkerInit {
   submission: WebmailDeps['submission'];
   ldap?: WebmailDeps['ldap'];
   /** Which optional parts the platform has (their functions run here). */
-  has: { dmpHandoff: boolean; documentsOf: boolean; dmpOutcomes: boolean; packageXdm: boolean; dmpRule: boolean };
+  has: { dmpHandoff: boolean; documentsOf: boolean; dmpOutcomes: boolean; packageXdm: boolean; dmpRule: boolean; psc?: boolean };
   logLevel: string;
 }
 
 /** The calls a worker makes back: the login and the ApiDeps functions that need the database. */
 export type Calls = {
   login: [login: string, secret: string, remote: string];
+  pscStart: [redirectUri: string];
+  pscFinish: [query: string, pending: string | null, remote: string];
   verifySession: [token: string];
   closeSession: [token: string];
   balsFor: Parameters<ApiDeps['balsFor']>;
@@ -81,9 +83,10 @@ export async function startWebmailWorkers(config: Pick<Config, 'webmail' | 'oper
     imap: deps.imap,
     submission: deps.submission,
     ...(deps.ldap ? { ldap: deps.ldap } : {}),
-    has: { dmpHandoff: !!deps.dmpHandoff, documentsOf: !!deps.documentsOf, dmpOutcomes: !!deps.dmpOutcomes, packageXdm: !!deps.packageXdm, dmpRule: !!deps.dmpRule },
+    has: { dmpHandoff: !!deps.dmpHandoff, documentsOf: !!deps.documentsOf, dmpOutcomes: !!deps.dmpOutcomes, packageXdm: !!deps.packageXdm, dmpRule: !!deps.dmpRule, psc: !!deps.psc },
     logLevel: deps.log.level,
   };
+  const psc = deps.psc ? pscWebLogin({ ...deps, psc: deps.psc }) : undefined;
   const broadcast = (m: ToWorker) => {
     for (const s of slots) if (s?.ready && s.child.connected) s.child.send(m);
   };
@@ -92,6 +95,10 @@ export async function startWebmailWorkers(config: Pick<Config, 'webmail' | 'oper
     switch (m.fn) {
       case 'login':
         return passwordLogin(deps, ...m.args);
+      case 'pscStart':
+        return psc!.start(...m.args);
+      case 'pscFinish':
+        return psc!.finish(...m.args);
       case 'verifySession':
         return deps.verifySession(...m.args);
       case 'closeSession':

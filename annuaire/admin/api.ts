@@ -13,7 +13,7 @@ import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Db } from '../../core/db/index.js';
 import { foreignOrigin } from '../../core/browser-session.js';
-import { MssError } from '../../core/errors.js';
+import { MssError, TOKEN_FAILURE } from '../../core/errors.js';
 import { strictRoutes } from '../../core/http.js';
 import type { Journal } from '../../core/journal/index.js';
 import type { Logger } from '../../core/logger.js';
@@ -47,6 +47,10 @@ import { importFiles } from '../import/importer.js';
 import { RejectReport, defaultReportName } from '../import/report.js';
 import { importWhitelist, readWhitelistSource } from '../whitelist/index.js';
 import { access, adminCookies, adminOf, boxOf, enforceAccess, forgeryRefused, mailboxAt, mailboxTarget, scopeOf } from './access.js';
+import type { PscCheck } from '../../identity/psc/client.js';
+import { pscWebRoutes } from '../../identity/psc/web-routes.js';
+import { UI_PREFIX } from '../../core/web-ui.js';
+import { adminPscLogin } from './psc.js';
 import { adminLogin, createAdmin, listAdmins, principalOf, revokeToken } from './accounts.js';
 import { dashboard, type DashboardSources } from './dashboard.js';
 import { computeIndicators } from '../indicators/index.js';
@@ -73,6 +77,8 @@ export interface AdminApiDeps {
   patientDomain?: string;
   /** What a journal event's proof needs besides the journal: the TSA's certificate chain and root (tsa.*). Absent: no proof export. */
   proofMaterial?: () => { tsaChainPem: string; caPem: string } | null;
+  /** Pro Santé Connect (identity/psc, wired by the platform): the console's login by OIDC code + PKCE; absent: not offered. */
+  psc?: { startLogin(redirectUri: string): Promise<{ url: string; pending: string }>; finishLogin(query: URLSearchParams, pending: string | null): Promise<PscCheck> };
   log?: Logger;
 }
 
@@ -140,6 +146,30 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
       return { expiresAt, account };
     },
   );
+
+  // Pro Santé Connect (identity/psc/web-routes.ts; the account mapping is annuaire/admin/psc.ts).
+  const psc = deps.psc;
+  pscWebRoutes(app, {
+    ui: `${UI_PREFIX}console/`,
+    cookies: adminCookies,
+    name: 'mss-admin',
+    config: { access: access.public },
+    ...(psc
+      ? {
+          start: (uri: string) => psc.startLogin(uri),
+          async finish(query: string, pending: string | null, remote: string) {
+            const r = await psc.finishLogin(new URLSearchParams(query), pending);
+            if (!r.ok) {
+              await deps.journal.append({ type: 'admin.login.failed', actor: 'anonymous', details: { auth: 'psc', reason: r.failure, remote } });
+              throw new MssError('PSC_LOGIN_FAILED', { why: TOKEN_FAILURE[r.failure], failure: r.failure });
+            }
+            const s = await adminPscLogin(deps.db, deps.journal, r.idnps, { acr: r.acr, amr: r.amr }, deps.tokenTtlMs, remote);
+            if (!s) throw new MssError('PSC_LOGIN_FAILED', { why: TOKEN_FAILURE['no-account'], failure: 'no-account' });
+            return s;
+          },
+        }
+      : {}),
+  });
 
   app.post(`${PREFIX}/logout`, { config: { access: access.self }, schema: { ...tag('session'), summary: 'End this session (the token stops working)', response: { 204: { type: 'null' } } } }, async (req, reply) => {
     await revokeToken(deps.db, req.adminToken!);

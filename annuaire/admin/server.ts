@@ -46,7 +46,7 @@ export interface AdminService {
 }
 
 /** From the configuration: bootstrap account if none exists, then listen on admin.host:admin.port over TLS. */
-export async function startAdmin(config: Config, log: Logger, db: Db, journal: Journal, policy: Policy, throttle: LoginThrottle, dashboardSources?: DashboardSources): Promise<AdminService> {
+export async function startAdmin(config: Config, log: Logger, db: Db, journal: Journal, policy: Policy, throttle: LoginThrottle, dashboardSources?: DashboardSources, psc?: AdminApiDeps['psc']): Promise<AdminService> {
   const bootstrap = await ensureBootstrapAdmin(db, journal, config.dataDir, config.admin.bootstrapLogin);
   const deps: AdminApiDeps = {
     db,
@@ -67,6 +67,7 @@ export async function startAdmin(config: Config, log: Logger, db: Db, journal: J
         return null; // an external TSA (tsa.url) whose certificates are not here: no proof to export
       }
     },
+    ...(psc ? { psc } : {}),
     log,
   };
   const app = await createAdminServer(deps, serverTlsOptions(loadTlsMaterial(config)), log);

@@ -13,6 +13,8 @@ export {
   checkCredentials,
   accountLogin,
   principalForCertificate,
+  principalForNationalId,
+  professionals,
   MIN_PASSWORD_LENGTH,
   type NewPerson,
   type CredentialCheck,

@@ -221,3 +221,19 @@ export async function principalForCertificate(q: Queryable, cert: string | X509C
   }
   return { kind: 'application', fingerprint: info.fingerprint, subject: info.subject };
 }
+
+/**
+ * The person a Pro Santé Connect login names (its national id, "8" + RPPS), as that login's
+ * principal with the level PSC asserted; null when no active account holds that id.
+ */
+export async function principalForNationalId(q: Queryable, idnps: string, level: { acr?: string; amr?: string[] } = {}): Promise<PersonPrincipal | null> {
+  const p = await personRow(q, { idnps });
+  if (!p || !p.active) return null;
+  return { ...principalOf(p, 'psc'), ...(level.acr ? { acr: level.acr } : {}), ...(level.amr?.length ? { amr: level.amr } : {}) };
+}
+
+/** The active accounts with a national professional id (RPPS): whom the stand-in PSC offers to log in as. */
+export async function professionals(q: Queryable): Promise<Array<{ idnps: string; nom: string | null; prenom: string | null }>> {
+  const { rows } = await q.query<{ idnps: string; nom: string | null; prenom: string | null }>("SELECT idnps, nom, prenom FROM bal_persons WHERE active AND idnps LIKE '8%' ORDER BY login LIMIT 200");
+  return rows;
+}

@@ -25,7 +25,15 @@ export async function openSession(q: Queryable, principal: PersonPrincipal, life
   const now = Date.now();
   const maxUntil = new Date(now + life.maxAgeMs);
   const expiresAt = new Date(Math.min(now + life.ttlMs, maxUntil.getTime()));
-  await q.query('INSERT INTO bal_web_sessions (token_hash, person_id, auth, expires_at, max_until) VALUES ($1, $2, $3, $4, $5)', [sha256(token), principal.id, principal.auth, expiresAt, maxUntil]);
+  await q.query('INSERT INTO bal_web_sessions (token_hash, person_id, auth, expires_at, max_until, acr, amr) VALUES ($1, $2, $3, $4, $5, $6, $7)', [
+    sha256(token),
+    principal.id,
+    principal.auth,
+    expiresAt,
+    maxUntil,
+    principal.acr ?? null,
+    principal.amr?.length ? principal.amr.join(' ') : null,
+  ]);
   // Expired sessions are of no use to anyone: clear them as we go.
   await q.query("DELETE FROM bal_web_sessions WHERE expires_at < now() - interval '1 day'");
   return { token, expiresAt };
@@ -36,10 +44,10 @@ export async function openSession(q: Queryable, principal: PersonPrincipal, life
  * With `extend`, the idle expiry moves forward — written only once half of it is used, so a
  * busy session does not cost a write per request.
  */
-export async function sessionPerson(q: Queryable, token: string, extend?: SessionLifetime): Promise<{ row: PersonRow; auth: string } | null> {
+export async function sessionPerson(q: Queryable, token: string, extend?: SessionLifetime): Promise<{ row: PersonRow; auth: string; acr?: string; amr?: string[] } | null> {
   if (!isSessionToken(token)) return null;
-  const { rows } = await q.query<PersonRow & { s_auth: string; s_expires: Date; s_max: Date }>(
-    `SELECT p.*, s.auth AS s_auth, s.expires_at AS s_expires, s.max_until AS s_max
+  const { rows } = await q.query<PersonRow & { s_auth: string; s_expires: Date; s_max: Date; s_acr: string | null; s_amr: string | null }>(
+    `SELECT p.*, s.auth AS s_auth, s.expires_at AS s_expires, s.max_until AS s_max, s.acr AS s_acr, s.amr AS s_amr
        FROM bal_web_sessions s JOIN bal_persons p ON p.id = s.person_id
       WHERE s.token_hash = $1 AND s.expires_at > now() AND s.revoked_at IS NULL AND p.active`,
     [sha256(token)],
@@ -52,7 +60,7 @@ export async function sessionPerson(q: Queryable, token: string, extend?: Sessio
       await q.query('UPDATE bal_web_sessions SET expires_at = $2 WHERE token_hash = $1', [sha256(token), new Date(target)]);
     }
   }
-  return { row: r, auth: r.s_auth };
+  return { row: r, auth: r.s_auth, ...(r.s_acr ? { acr: r.s_acr } : {}), ...(r.s_amr ? { amr: r.s_amr.split(' ') } : {}) };
 }
 
 export async function closeSession(q: Queryable, token: string): Promise<void> {

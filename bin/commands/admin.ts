@@ -2,6 +2,7 @@ import { userInfo } from 'node:os';
 import { Option, type Command } from 'commander';
 import { migrate, openDb } from '../../core/db/index.js';
 import { createAdmin, listAdmins } from '../../annuaire/admin/accounts.js';
+import { setAdminNationalId } from '../../annuaire/admin/psc.js';
 import { action, configFrom, withConfigOptions, withJournal } from '../cli.js';
 
 type Opts = { config?: string; dataDir?: string };
@@ -39,5 +40,22 @@ export function registerAdmin(program: Command) {
         await db.close();
       }
     }),
+  );
+
+  withConfigOptions(
+    admin
+      .command('psc')
+      .description("bind the account to a professional's RPPS: a Pro Santé Connect login naming it opens this account's console (--none: unbind)")
+      .argument('<login>')
+      .argument('[rpps]', 'the 11-digit RPPS, or "8" + RPPS')
+      .option('--none', 'remove the binding'),
+  ).action(
+    action(async (login: string, rpps: string | undefined, o: Opts & { none?: boolean }) =>
+      withJournal(o, async (db, _c, journal) => {
+        if (!rpps && !o.none) throw new Error('give the RPPS, or --none');
+        const r = await setAdminNationalId(db, journal, login, o.none ? null : rpps!, `cli:${userInfo().username}`);
+        process.stdout.write(r.idnps ? `${r.login}: Pro Santé Connect logins of ${r.idnps} open this account\n` : `${r.login}: no Pro Santé Connect login\n`);
+      }),
+    ),
   );
 }

@@ -3,8 +3,9 @@
 // policy never sees a credential, only what the authentication established.
 
 /** How a person proved who they are; kept for the journal (CONF.17: who, how). */
-/** `token`: a webmail session token, itself issued after a password[+TOTP] login. */
-export type PersonAuth = 'password' | 'password+totp' | 'certificate' | 'token';
+/** `token`: a webmail session token, itself issued after a password[+TOTP] or PSC login. */
+/** `psc`: a Pro Santé Connect login (OIDC in the browser, or an access token over SASL OAUTHBEARER / XOAUTH2). */
+export type PersonAuth = 'password' | 'password+totp' | 'certificate' | 'token' | 'psc';
 
 export interface PersonPrincipal {
   kind: 'person';
@@ -14,6 +15,9 @@ export interface PersonPrincipal {
   /** National id ("8" + RPPS, "0" + ADELI) when the person has one: what a PER box is bound to. */
   idnps?: string | null;
   auth: PersonAuth;
+  /** PSC logins: the authentication level the provider asserted (acr) and its means (amr: CPS card, e-CPS…), for the journal. */
+  acr?: string;
+  amr?: string[];
 }
 
 export interface ApplicationPrincipal {

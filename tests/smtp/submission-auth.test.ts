@@ -131,7 +131,7 @@ describe('submission: the password cache', () => {
 describe('submission: SASL EXTERNAL with a client certificate', () => {
   it('is not offered without a certificate, and refused with 535 5.7.8 there (journalled)', async () => {
     const { t, ehlo } = await session();
-    expect(ehlo).toMatch(/^250[ -]AUTH PLAIN LOGIN$/m);
+    expect(ehlo).toMatch(/^250[ -]AUTH PLAIN LOGIN XOAUTH2 OAUTHBEARER$/m);
     expect(await t.cmd('AUTH EXTERNAL =')).toBe('535 5.7.8 certificate authentication (SASL EXTERNAL) failed: no client certificate was presented during the TLS handshake');
     t.close();
     const ev = (await a.platform.journal.list({ type: 'smtp.refused', limit: 50 })).find((e) => e.details.method === 'EXTERNAL');
@@ -140,7 +140,7 @@ describe('submission: SASL EXTERNAL with a client certificate', () => {
 
   it('a personal certificate: offered, AUTH EXTERNAL = logs in as the person, who sends from their box', async () => {
     const { t, ehlo } = await session(leaf('personal'));
-    expect(ehlo).toMatch(/^250[ -]AUTH PLAIN LOGIN EXTERNAL$/m);
+    expect(ehlo).toMatch(/^250[ -]AUTH PLAIN LOGIN XOAUTH2 OAUTHBEARER EXTERNAL$/m);
     expect(await t.cmd('AUTH EXTERNAL =')).toBe('235 2.7.0 Authentication successful');
     expect(await t.cmd('AUTH EXTERNAL =')).toBe('503 5.5.1 Error: No identity changes permitted');
     expect(await t.cmd(`MAIL FROM:<${who.martin.address}>`)).toMatch(/^250 2\.1\.[05] Accepted$/);
@@ -154,7 +154,7 @@ describe('submission: SASL EXTERNAL with a client certificate', () => {
   it('on 587 after STARTTLS too, with the authorisation identity naming the box; another box is refused', async () => {
     const t = await SmtpTalk.open(a.ports.submission);
     expect(await t.cmd('EHLO client.test')).not.toMatch(/EXTERNAL/);
-    expect(await t.starttls(tlsAs(leaf('personal')))).toMatch(/^250[ -]AUTH PLAIN LOGIN EXTERNAL$/m);
+    expect(await t.starttls(tlsAs(leaf('personal')))).toMatch(/^250[ -]AUTH PLAIN LOGIN XOAUTH2 OAUTHBEARER EXTERNAL$/m);
     expect(await t.cmd(`AUTH EXTERNAL ${b64(who.paul.address)}`)).toMatch(/^535 5\.7\.8 authentication refused: person dr\.martin may not send as dr\.paul@mssante\.localhost: /);
     expect(await t.cmd(`AUTH EXTERNAL ${b64(who.martin.address)}`)).toBe('235 2.7.0 Authentication successful');
     t.close();
@@ -162,7 +162,7 @@ describe('submission: SASL EXTERNAL with a client certificate', () => {
 
   it('an application certificate: AUTH EXTERNAL with an empty challenge, then sends as its box', async () => {
     const { t, ehlo } = await session(leaf('application'));
-    expect(ehlo).toMatch(/AUTH PLAIN LOGIN EXTERNAL/);
+    expect(ehlo).toMatch(/AUTH PLAIN LOGIN XOAUTH2 OAUTHBEARER EXTERNAL/);
     expect(await t.cmd('AUTH EXTERNAL')).toBe('334');
     expect(await t.cmd(b64(appBox))).toBe('235 2.7.0 Authentication successful');
     expect(await t.cmd(`MAIL FROM:<${appBox}>`)).toMatch(/^250 2\.1\.[05] Accepted$/);

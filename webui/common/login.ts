@@ -17,11 +17,32 @@ export interface LoginPage<T> {
   otp: boolean;
   /** The logged-in account from the login's answer. */
   account(answer: unknown): T;
+  /** The API's Pro Santé Connect start (GET, a navigation); absent: no PSC button. */
+  psc?: string;
+}
+
+/** Why a Pro Santé Connect login came back refused (#psc-erreur=<failure>), said to the person. */
+export const PSC_ERRORS: Record<string, string> = {
+  denied: 'La connexion a été refusée ou annulée sur Pro Santé Connect.',
+  'no-account': "Aucun compte de cette plateforme n'est rattaché à votre identifiant national (RPPS). Adressez-vous à votre administrateur.",
+  'no-national-id': "Pro Santé Connect n'a pas transmis votre identifiant national (RPPS).",
+  state: "La réponse de Pro Santé Connect ne correspond pas à une connexion commencée dans ce navigateur (ou elle a expiré). Recommencez.",
+  'bad-id-token': "La réponse de Pro Santé Connect n'a pas pu être vérifiée. Recommencez.",
+  unavailable: 'Pro Santé Connect ne répond pas pour le moment. Réessayez dans un instant.',
+  'not-configured': "La connexion par Pro Santé Connect n'est pas activée sur cette plateforme.",
+};
+
+/** The refusal a PSC login came back with, once (the fragment is removed from the address). */
+function pscRefusal(): string | null {
+  const m = /^#psc-erreur=([\w-]+)$/.exec(location.hash);
+  if (!m) return null;
+  history.replaceState(null, '', location.pathname + location.search);
+  return PSC_ERRORS[m[1]] ?? "La connexion par Pro Santé Connect n'a pas abouti. Recommencez.";
 }
 
 export function showLogin<T>(app: HTMLElement, api: ApiClient, page: LoginPage<T>, notice: string | null, done: (account: T) => void): void {
   document.title = `Connexion — ${page.product}`;
-  const error = h('p', { id: 'login-erreur', class: 'erreur', role: 'alert' });
+  const error = h('p', { id: 'login-erreur', class: 'erreur', role: 'alert' }, pscRefusal() ?? '');
   const login = h('input', { id: 'login', name: 'login', autocomplete: 'username', required: true, maxlength: 254, spellcheck: 'false', autocapitalize: 'none' });
   const password = h('input', { id: 'password', name: 'password', type: 'password', autocomplete: 'current-password', required: true, maxlength: 1024 });
   const otp = page.otp ? h('input', { id: 'otp', name: 'otp', inputmode: 'numeric', autocomplete: 'one-time-code', pattern: '[0-9]{6}', maxlength: 6, 'aria-describedby': 'otp-aide' }) : null;
@@ -53,7 +74,9 @@ export function showLogin<T>(app: HTMLElement, api: ApiClient, page: LoginPage<T
       password.focus();
     }
   });
-  fill(app, h('main', { id: 'contenu', class: 'page-connexion', tabindex: -1 }, h('h1', { id: 'titre' }, page.heading), notice ? h('p', { class: 'avis', role: 'status' }, notice) : null, error, form));
+  // Pro Santé Connect: a plain link (a navigation to the API, which sends the browser on to PSC).
+  const psc = page.psc ? h('p', { class: 'psc' }, h('a', { id: 'psc', class: 'bouton', href: page.psc }, 'Se connecter avec Pro Santé Connect')) : null;
+  fill(app, h('main', { id: 'contenu', class: 'page-connexion', tabindex: -1 }, h('h1', { id: 'titre' }, page.heading), notice ? h('p', { class: 'avis', role: 'status' }, notice) : null, error, form, psc));
   if (notice) announce(notice);
   login.focus();
 }

@@ -28,7 +28,7 @@ const api = apiClient({
 });
 
 function login(message: string | null) {
-  showLogin(app, api, { heading: "Console de l'opérateur", product: PRODUCT, path: LOGIN, otp: false, account: (r) => (r as { account: AdminAccount }).account }, message, (a) => {
+  showLogin(app, api, { heading: "Console de l'opérateur", product: PRODUCT, path: LOGIN, psc: '/api/v1/web/psc/start', otp: false, account: (r) => (r as { account: AdminAccount }).account }, message, (a) => {
     account = a;
     void render();
   });

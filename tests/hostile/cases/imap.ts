@@ -237,17 +237,29 @@ export const imapCases: Array<Case<ImapCtx>> = [
   {
     name: 'AUTHENTICATE CRAM-MD5',
     send: (x) => x.once('a AUTHENTICATE CRAM-MD5'),
-    expect: { code: 'NO', enhanced: 'CANNOT', text: /^authentication mechanism CRAM-MD5 is not offered: use PLAIN$/ },
+    expect: { code: 'NO', enhanced: 'CANNOT', text: /^authentication mechanism CRAM-MD5 is not offered: use PLAIN or OAUTHBEARER or XOAUTH2$/ },
   },
   {
+    // Pro Santé Connect: RFC 7628's error challenge first, then the refusal once the client answers it.
     name: 'AUTHENTICATE XOAUTH2 with a forged token',
-    send: (x) => x.once(`a AUTHENTICATE XOAUTH2 ${b64(`user=${x.h.who.jeanne.address}\x01auth=Bearer forged\x01\x01`)}`),
-    expect: { code: 'NO', enhanced: 'CANNOT', text: /^authentication mechanism XOAUTH2 is not offered: use PLAIN$/ },
+    send: (x) =>
+      x.tls({ from: STRANGER }).then(async (c) => {
+        try {
+          c.send(`a AUTHENTICATE XOAUTH2 ${b64(`user=${x.h.who.jeanne.address}\x01auth=Bearer forged\x01\x01`)}\r\n`);
+          const challenge = (await c.until(/^\+ .*\r\n/m)).trimEnd().split('\r\n').pop()!;
+          if (JSON.parse(Buffer.from(challenge.slice(2), 'base64').toString()).status !== 'invalid_token') return { code: 'unparsable', text: challenge };
+          c.send('\r\n');
+          return imapOutcome((await c.until(/^a .*\r\n/m)).trimEnd().split('\r\n').pop()!);
+        } finally {
+          c.close();
+        }
+      }),
+    expect: { code: 'NO', enhanced: 'AUTHENTICATIONFAILED', text: /^Pro Sante Connect token refused: it is not a signed JWT$/ },
   },
   {
     name: 'AUTHENTICATE EXTERNAL without a certificate',
     send: (x) => x.once('a AUTHENTICATE EXTERNAL ='),
-    expect: { code: 'NO', enhanced: 'CANNOT', text: /^authentication mechanism EXTERNAL is not offered: use PLAIN$/ },
+    expect: { code: 'NO', enhanced: 'CANNOT', text: /^authentication mechanism EXTERNAL is not offered: use PLAIN or OAUTHBEARER or XOAUTH2$/ },
   },
   {
     name: 'AUTHENTICATE with three arguments',

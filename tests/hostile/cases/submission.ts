@@ -140,9 +140,9 @@ export const submissionCases: Array<Case<SmtpCtx>> = [
     expect: { code: 504, text: /^Error: Unrecognized authentication type$/ },
   },
   {
-    name: 'AUTH XOAUTH2 with a forged token (not offered yet)',
+    name: 'AUTH XOAUTH2 with a forged token (Pro Santé Connect: refused with the reason)',
     send: (x) => x.sub('tls', (t) => t.cmd(`AUTH XOAUTH2 ${b64(`user=${x.h.who.jeanne.address}\x01auth=Bearer forged\x01\x01`)}`)),
-    expect: { code: 504, text: /^Error: Unrecognized authentication type$/ },
+    expect: { code: 535, enhanced: '5.7.8', text: /^Pro Sante Connect token refused: it is not a signed JWT$/ },
   },
   {
     name: 'a second AUTH in a session (identity change)',
