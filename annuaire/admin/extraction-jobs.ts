@@ -1,7 +1,7 @@
 // National extractions sent to the admin API: the upload streamed to disk under a size cap,
-// then the import (annuaire/import) — at once for a plain API call, or as a job whose
-// progress the operator console polls (GET …/jobs/:id) while it runs, with its rejected
-// lines and the report to download at the end. Jobs live in this process's memory (the
+// then the import (annuaire/import) — answered when done for a plain API call, or as a job
+// whose progress the operator console reads as it runs (a stream of the job fed from memory,
+// or GET …/jobs/:id), with its first rejected lines and the report to download at the end. Jobs live in this process's memory (the
 // admin API is one process of the platform); what an import did is in the journal and the
 // report file, which outlive them.
 import { createWriteStream } from 'node:fs';

@@ -49,6 +49,10 @@ export function apiClient(o: {
   ended?(e: ApiError, path: string): boolean;
 }): ApiClient {
   const ended = o.ended ?? ((e: ApiError) => e.code === 'WEBMAIL_SESSION_INVALID');
+  const refused = (e: ApiError, path: string) => {
+    if (ended(e, path)) o.onExpired();
+    return e;
+  };
   async function call<T>(method: string, path: string, body?: unknown, raw = false, type?: string): Promise<T> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (method !== 'GET') headers['x-csrf-token'] = cookie(o.csrfCookie) ?? '';
@@ -71,9 +75,7 @@ export function apiClient(o: {
     }
     if (!r.ok) {
       const p = (json ?? {}) as { title?: string; detail?: string };
-      const e = new ApiError(r.status, p.title ?? `HTTP_${r.status}`, p.detail ?? r.statusText);
-      if (ended(e, path)) o.onExpired();
-      throw e;
+      throw refused(new ApiError(r.status, p.title ?? `HTTP_${r.status}`, p.detail ?? r.statusText), path);
     }
     return json as T;
   }
@@ -83,10 +85,7 @@ export function apiClient(o: {
     send: (method, path, body) => call(method, path, body),
     sendFile: (path, file, type) => call('POST', path, file, false, type),
     csrfToken: () => cookie(o.csrfCookie) ?? '',
-    refused(e, path) {
-      if (ended(e, path)) o.onExpired();
-      return e;
-    },
+    refused,
     hadSession: () => cookie(o.csrfCookie) !== null,
   };
 }
