@@ -73,6 +73,8 @@ export interface AdminApiDeps {
 }
 
 const PREFIX = '/api/v1';
+/** An extraction's name as published (it carries the extraction date). */
+const FILE_NAME = /^[\w.-]{1,200}\.(txt|zip)$/;
 
 export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promise<void> {
   for (const s of [S.problem, S.bal, S.person, S.adminAccount, S.journalEvent]) app.addSchema(s);
@@ -463,12 +465,13 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
       } catch {
         /* not a problem document: the status says enough */
       }
-      const q = req.query as Record<string, unknown> | undefined;
+      // The file's name is the event's subject when it is one (a refused name may hold anything: it stays in the details).
+      const name = (req.query as Record<string, unknown> | undefined)?.name;
       await deps.journal.append({
         type: 'admin.import.refused',
         actor: req.admin ? actor(req) : 'anonymous',
-        subject: typeof q?.name === 'string' ? q.name.slice(0, 200) : undefined,
-        details: { route: `${req.method} ${req.routeOptions.url}`, status, code: p.title ?? null, reason: p.detail ?? null, remote: req.ip },
+        subject: typeof name === 'string' && FILE_NAME.test(name) ? name : undefined,
+        details: { route: `${req.method} ${req.routeOptions.url}`, status, code: p.title ?? null, reason: p.detail ?? null, ...(typeof name === 'string' ? { name: name.slice(0, 300) } : {}), remote: req.ip },
       });
       return payload;
     });
@@ -549,7 +552,7 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
       required: ['name'],
       additionalProperties: false,
       properties: {
-        name: { type: 'string', maxLength: 204, pattern: '^[\\w.-]{1,200}\\.(txt|zip)$', description: 'the file name as published: it carries the extraction date' },
+        name: { type: 'string', maxLength: 204, pattern: FILE_NAME.source, description: 'the file name as published: it carries the extraction date' },
         dryRun: { type: 'boolean', default: false },
         force: { type: 'boolean', default: false },
       },
@@ -613,11 +616,11 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
           ...tag('imports'),
           summary: 'Start importing a national extraction sent as the body: answered once the file is received, with the job to follow',
           description:
-            'Answered 202 with the job, whose progress GET /imports/extractions/jobs/{id} tells. With `Accept: application/x-ndjson` the answer (200) is instead a stream of the job, one JSON line per step ' +
+            'Answered 202 with the job, whose progress GET /imports/extractions/jobs/{id} tells. With `Accept: application/x-ndjson` the answer (202 too) is instead a stream of the job, one JSON line per step ' +
             '(each further percent of the file read, the start of the apply, the end), closed when the import ends: nothing in it needs the database, so it flows on PGlite while a first import holds it.',
           querystring: extractionQuery,
           body: extractionBody,
-          response: { 200: { description: 'application/x-ndjson: the job (as 202) once per step, the last line when it ended', type: 'string' }, 202: jobSchema, 413: { $ref: 'Problem#' }, ...S.errors },
+          response: { 202: { ...jobSchema, description: 'the job; with Accept: application/x-ndjson, the job once per step (one JSON line each), the last line when it ended' }, 413: { $ref: 'Problem#' }, ...S.errors },
         },
       },
       async (req, reply) => {
@@ -632,7 +635,7 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
         const unwatch = jobs.watch(job.id, line);
         out.on('close', unwatch);
         line(job);
-        return reply.code(200).type('application/x-ndjson').header('cache-control', 'no-store').header('x-content-type-options', 'nosniff').send(out);
+        return reply.code(202).type('application/x-ndjson').header('cache-control', 'no-store').header('x-content-type-options', 'nosniff').send(out);
       },
     );
 

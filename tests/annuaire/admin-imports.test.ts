@@ -221,7 +221,7 @@ describe.each(dbTargets())('admin API imports (preview, jobs, refusals) on $name
       });
       await atStaged;
       const { status, type, lines } = await answer;
-      expect(status).toBe(200);
+      expect(status).toBe(202);
       expect(type).toBe('application/x-ndjson');
       expect(lines[0]).toMatchObject({ name, actor: 'admin:nat', dryRun: false, state: 'running', total: file.length });
       expect(lines[0].id).toMatch(/^[0-9a-f]{32}$/);

@@ -139,7 +139,7 @@ describe('operator console: national imports', () => {
       new MutationObserver((ms) => { for (const m of ms) for (const n of m.addedNodes) window.steps.push(n.textContent); }).observe(document.getElementById('ex-etape'), { childList: true });
     })()`);
     const [answer] = await Promise.all([page.waitForResponse((r: Response) => r.url().includes('/api/v1/imports/extractions/jobs?')), form.getByRole('button', { name: 'Envoyer et importer' }).click()]);
-    expect(answer.status()).toBe(200);
+    expect(answer.status()).toBe(202);
     const report = page.getByRole('region', { name: "Rapport de l'import" });
     await report.waitFor();
     const steps = (await page.evaluate('window.steps')) as string[];

@@ -190,7 +190,7 @@ function uploadExtraction(ctx: ViewContext, path: string, file: File, o: { sent(
     let read = 0;
     let last: ExtractionJob | null = null;
     const lines = () => {
-      if (xhr.status !== 200) return;
+      if (xhr.status !== 202) return;
       const text = xhr.responseText;
       for (let i = text.indexOf('\n', read); i >= 0; i = text.indexOf('\n', read)) {
         const line = text.slice(read, i);
@@ -202,7 +202,7 @@ function uploadExtraction(ctx: ViewContext, path: string, file: File, o: { sent(
     xhr.addEventListener('progress', lines);
     xhr.addEventListener('load', () => {
       lines();
-      if (xhr.status === 200 && last) return resolve(last);
+      if (xhr.status === 202 && last) return resolve(last);
       let p: { title?: string; detail?: string } = {};
       try {
         p = JSON.parse(xhr.responseText) as typeof p;
