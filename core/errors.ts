@@ -86,6 +86,7 @@ export const catalogue = {
   CERT_BOUND_ELSEWHERE: { http: 409, text: 'the certificate {fingerprint} is already bound to {others}; to bind it to {address} as well, register it again with allowShared (CLI: --allow-shared): the sharing is journalled' },
   WHITELIST_OLDER: { http: 409, text: 'the liste blanche from {source} was generated on {date}, before the one in place ({current}); nothing changed' },
   WHITELIST_INVALID: { http: 422, text: 'the liste blanche from {source} cannot be used: {reason}; nothing changed' },
+  WHITELIST_PREVIEW_MISMATCH: { http: 409, text: 'the liste blanche from {source} is not applied as previewed: {reason}; nothing changed' },
   ADMIN_EXISTS: { http: 409, text: 'an admin account {login} already exists' },
   // The LDAP directory (annuaire/ldap): slapd run and fed by the platform.
   LDAP_START_FAILED: { http: 503, text: 'the LDAP directory (slapd) did not start: {reason}' },

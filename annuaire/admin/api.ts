@@ -4,12 +4,8 @@
 // (`config.access`, enforced in access.ts through core/policy: a refusal is a 403
 // problem+json and a policy.refused journal event); lists read through the admin's scope.
 // Every write is journalled with the admin as actor by the module that performs it.
-import { createWriteStream } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
-import { basename, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { pipeline } from 'node:stream/promises';
-import type { Readable } from 'node:stream';
+import { createReadStream } from 'node:fs';
+import { PassThrough } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Db } from '../../core/db/index.js';
 import { foreignOrigin } from '../../core/browser-session.js';
@@ -43,8 +39,6 @@ import {
   type PersonRef,
 } from '../bal/index.js';
 import { generatePassword } from '../bal/credentials.js';
-import { importFiles } from '../import/importer.js';
-import { RejectReport, defaultReportName } from '../import/report.js';
 import { importWhitelist, readWhitelistSource } from '../whitelist/index.js';
 import { access, adminCookies, adminOf, boxOf, enforceAccess, forgeryRefused, mailboxAt, mailboxTarget, scopeOf } from './access.js';
 import type { PscCheck } from '../../identity/psc/client.js';
@@ -54,6 +48,7 @@ import { adminPscLogin } from './psc.js';
 import { adminLogin, createAdmin, listAdmins, principalOf, revokeToken } from './accounts.js';
 import { dashboard, type DashboardSources } from './dashboard.js';
 import { computeIndicators } from '../indicators/index.js';
+import { ExtractionJobs, importUpload, jobView, type ExtractionDeps } from './extraction-jobs.js';
 import * as S from './schemas.js';
 import { searchNational } from './search.js';
 
@@ -69,6 +64,10 @@ export interface AdminApiDeps {
   uploadDir: string;
   /** Where extraction reject reports are written. */
   reportDir: string;
+  /** The largest extraction accepted as an upload (annuaire.import.maxUploadSize; default 4 GiB). */
+  uploadMaxBytes?: number;
+  /** Tests only: hold an extraction's import at a step (importFiles' onStep). */
+  importOnStep?: ExtractionDeps['onStep'];
   /** The dashboard's figures from the other modules (wired by the platform); absent: those figures are null. */
   dashboardSources?: DashboardSources;
   /** admin.certificateWarning: certificates expiring within this are on the dashboard. */
@@ -83,6 +82,8 @@ export interface AdminApiDeps {
 }
 
 const PREFIX = '/api/v1';
+/** An extraction's name as published (it carries the extraction date). */
+const FILE_NAME = /^[\w.-]{1,200}\.(txt|zip)$/;
 
 export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promise<void> {
   for (const s of [S.problem, S.bal, S.person, S.adminAccount, S.journalEvent]) app.addSchema(s);
@@ -500,19 +501,67 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
   );
 
   // --- imports (national operations) -----------------------------------------------------
+  const extractionDeps: ExtractionDeps = {
+    db: deps.db,
+    journal: deps.journal,
+    uploadDir: deps.uploadDir,
+    reportDir: deps.reportDir,
+    maxBytes: deps.uploadMaxBytes ?? 4 * 1024 ** 3,
+    log: deps.log,
+    onStep: deps.importOnStep,
+  };
+  const jobs = new ExtractionJobs(extractionDeps);
   await app.register(async (imports) => {
-    // Raw bodies here: the liste blanche as XML, extractions as bytes streamed to disk.
+    // Raw bodies here: the liste blanche as XML, extractions as bytes streamed to disk (capped in extraction-jobs.ts).
     imports.addContentTypeParser(['application/xml', 'text/xml'], { parseAs: 'buffer', bodyLimit: 64 << 20 }, (_req, body, done) => done(null, body));
     imports.addContentTypeParser(['application/octet-stream', 'application/zip', 'text/plain'], { bodyLimit: 16 * 1024 ** 3 }, (_req, payload, done) => done(null, payload));
 
+    // Every refusal of an import — a bad or oversized file, a preview that does not match, an
+    // older list, bad parameters — is journalled with what the admin was told. (Refusals by
+    // core/policy and of the session are journalled where they are decided.)
+    imports.addHook('onSend', async (req, reply, payload) => {
+      const status = reply.statusCode;
+      if (status < 400 || status === 401 || status === 403) return payload;
+      let p: { title?: string; detail?: string } = {};
+      try {
+        p = JSON.parse(String(payload)) as typeof p;
+      } catch {
+        /* not a problem document: the status says enough */
+      }
+      // The file's name is the event's subject when it is one (a refused name may hold anything: it stays in the details).
+      const name = (req.query as Record<string, unknown> | undefined)?.name;
+      await deps.journal.append({
+        type: 'admin.import.refused',
+        actor: req.admin ? actor(req) : 'anonymous',
+        subject: typeof name === 'string' && FILE_NAME.test(name) ? name : undefined,
+        details: { route: `${req.method} ${req.routeOptions.url}`, status, code: p.title ?? null, reason: p.detail ?? null, ...(typeof name === 'string' ? { name: name.slice(0, 300) } : {}), remote: req.ip },
+      });
+      return payload;
+    });
+
+    const hex64 = { type: 'string', maxLength: 64, pattern: '^[0-9a-f]{64}$' } as const;
+    const domainList = { type: 'array', items: { type: 'string' } } as const;
     imports.post(
       `${PREFIX}/imports/whitelist`,
       {
         config: { access: access.national('the liste blanche') },
         schema: {
           ...tag('imports'),
-          summary: 'Import the liste blanche: the XML as body (application/xml), or {"url": …} to download it',
-          description: 'Refused (409) when older than the list in place; applied as a diff in one transaction; journalled domain by domain.',
+          summary: 'Import the liste blanche: the XML as body (application/xml), or {"url": …} to download it; or preview what it would change (dryRun)',
+          description:
+            'Refused (409) when older than the list in place; applied as a diff in one transaction; journalled domain by domain. ' +
+            '`dryRun=true` answers the same difference and writes nothing (a preview). To apply exactly what was previewed, send the same file with ' +
+            '`sha256` (the preview\'s `sha256`) and `base` (the preview\'s `base`, or `none`): a different file, or a list in place that changed meanwhile, is refused (409 WHITELIST_PREVIEW_MISMATCH).',
+          querystring: {
+            type: 'object',
+            additionalProperties: false,
+            dependencies: { sha256: ['base'], base: ['sha256'] },
+            properties: {
+              dryRun: { type: 'boolean', default: false },
+              sha256: { ...hex64, description: 'the previewed file\'s SHA-256: anything else is refused' },
+              base: { type: 'string', maxLength: 64, pattern: '^([0-9a-f]{64}|none)$', description: 'the SHA-256 of the list in place when previewed (the preview\'s `base`), or `none`' },
+            },
+          },
           body: {
             content: {
               'application/json': { schema: { type: 'object', required: ['url'], additionalProperties: false, properties: { url: { type: 'string', maxLength: 2048, pattern: '^https?://[^\\s]+$' } } } },
@@ -526,26 +575,57 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
               properties: {
                 generatedAt: { type: 'string', format: 'date-time' },
                 source: { type: 'string' },
+                sha256: { type: 'string' },
+                base: { type: ['string', 'null'], description: 'SHA-256 of the list in place it was compared with (null: none)' },
+                dryRun: { type: 'boolean' },
                 domains: { type: 'integer' },
-                added: { type: 'array', items: { type: 'string' } },
-                removed: { type: 'array', items: { type: 'string' } },
-                changed: { type: 'array', items: { type: 'string' } },
+                added: domainList,
+                removed: domainList,
+                changed: domainList,
+                changes: {
+                  type: 'array',
+                  items: {
+                    type: 'object',
+                    properties: { domain: { type: 'string' }, fields: { type: 'array', items: { type: 'object', properties: { field: { type: 'string' }, before: { type: ['string', 'null'] }, after: { type: ['string', 'null'] } } } } },
+                  },
+                },
                 rejected: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, reason: { type: 'string' } } } },
+                duplicates: domainList,
                 unchanged: { type: 'boolean' },
               },
             },
+            413: { $ref: 'Problem#' },
             422: { $ref: 'Problem#' },
             ...S.errors,
           },
         },
       },
       async (req) => {
+        const q = req.query as { dryRun: boolean; sha256?: string; base?: string };
         // Validated per content type: XML bytes, or {"url"} as JSON.
         const b = req.body as Buffer | { url: string };
         const [body, source] = Buffer.isBuffer(b) ? [b, 'upload via admin API'] : [await readWhitelistSource(b.url), b.url];
-        return importWhitelist(deps.db, deps.journal, body, source, actor(req));
+        const expect = q.sha256 ? { sha256: q.sha256, base: q.base === 'none' ? null : q.base! } : undefined;
+        return importWhitelist(deps.db, deps.journal, body, source, actor(req), { dryRun: q.dryRun, expect });
       },
     );
+
+    const extractionQuery = {
+      type: 'object',
+      required: ['name'],
+      additionalProperties: false,
+      properties: {
+        name: { type: 'string', maxLength: 204, pattern: FILE_NAME.source, description: 'the file name as published: it carries the extraction date' },
+        dryRun: { type: 'boolean', default: false },
+        force: { type: 'boolean', default: false },
+      },
+    } as const;
+    const extractionBody = { content: Object.fromEntries(['application/octet-stream', 'application/zip', 'text/plain'].map((t) => [t, { schema: S.rawBody('the extraction file, streamed to disk') }])) };
+    const extractionOf = (req: FastifyRequest) => {
+      const q = req.query as { name: string; dryRun: boolean; force: boolean };
+      const length = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
+      return [{ ...q, actor: actor(req) }, req.body, length] as const;
+    };
 
     imports.post(
       `${PREFIX}/imports/extractions`,
@@ -553,46 +633,100 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
         config: { access: access.national('the national extractions') },
         schema: {
           ...tag('imports'),
-          summary: 'Import a national extraction (PS_LibreAcces_Personne_activite_*.txt, Extraction_Correspondance_MSSante_*.txt, or a .zip of them) sent as the body',
-          querystring: {
-            type: 'object',
-            required: ['name'],
-            additionalProperties: false,
-            properties: {
-              name: { type: 'string', maxLength: 204, pattern: '^[\\w.-]{1,200}\\.(txt|zip)$', description: 'the file name as published: it carries the extraction date' },
-              dryRun: { type: 'boolean', default: false },
-              force: { type: 'boolean', default: false },
-            },
-          },
-          body: { content: Object.fromEntries(['application/octet-stream', 'application/zip', 'text/plain'].map((t) => [t, { schema: S.rawBody('the extraction file, streamed to disk') }])) },
-          response: { 200: { type: 'object', additionalProperties: true }, ...S.errors },
+          summary: 'Import a national extraction (PS_LibreAcces_Personne_activite_*.txt, Extraction_Correspondance_MSSante_*.txt, or a .zip of them) sent as the body; answered when done',
+          description: 'Larger than annuaire.import.maxUploadSize: refused (413), nothing kept. To follow a long import, start it as a job instead (POST /imports/extractions/jobs).',
+          querystring: extractionQuery,
+          body: extractionBody,
+          response: { 200: { type: 'object', additionalProperties: true }, 413: { $ref: 'Problem#' }, ...S.errors },
         },
       },
-      async (req) => {
-        const q = req.query as { name: string; dryRun: boolean; force: boolean };
-        if (!req.body || typeof (req.body as Readable).pipe !== 'function') throw new MssError('BAD_REQUEST', { reason: 'the extraction file is the body (application/octet-stream, application/zip or text/plain), and it is missing' });
-        await mkdir(deps.uploadDir, { recursive: true, mode: 0o700 });
-        const dir = join(deps.uploadDir, randomBytes(8).toString('hex'));
-        await mkdir(dir, { mode: 0o700 });
-        const file = join(dir, basename(q.name));
-        const reportPath = join(deps.reportDir, defaultReportName());
-        try {
-          await pipeline(req.body as Readable, createWriteStream(file, { mode: 0o600 }));
-          const report = new RejectReport(reportPath);
-          try {
-            const out = await importFiles([file], { db: deps.db.background(), journal: deps.journal, actor: actor(req), report, dryRun: q.dryRun, force: q.force });
-            return {
-              report: reportPath,
-              results: out.results.map((r) => ({ ...r, file: q.name })),
-              failures: out.failures.map((f) => ({ file: q.name, code: f.error.code, detail: f.error.message.replaceAll(file, q.name) })),
-              skipped: out.skipped,
-            };
-          } finally {
-            report.close();
-          }
-        } finally {
-          await rm(dir, { recursive: true, force: true });
-        }
+      async (req) => importUpload(extractionDeps, ...extractionOf(req)),
+    );
+
+    const jobSchema = {
+      type: 'object',
+      properties: {
+        id: { type: 'string' },
+        name: { type: 'string' },
+        actor: { type: 'string' },
+        dryRun: { type: 'boolean' },
+        state: { type: 'string', enum: ['running', 'done', 'failed'] },
+        phase: { type: 'string', enum: ['reading', 'applying', 'finished'], description: 'reading the file (bytes of total), then applying the difference' },
+        startedAt: { type: 'string', format: 'date-time' },
+        finishedAt: { type: ['string', 'null'], format: 'date-time' },
+        bytes: { type: 'integer' },
+        total: { type: 'integer' },
+        percent: { type: 'integer', minimum: 0, maximum: 100, description: 'of the file read' },
+        lines: { type: 'integer' },
+        rejected: { type: 'integer' },
+        rejects: { type: 'array', description: 'the first rejected lines (all of them are in the report)', items: { type: 'object', properties: { file: { type: 'string' }, line: { type: 'integer' }, reason: { type: 'string' }, text: { type: 'string' } } } },
+        outcome: { type: ['object', 'null'], additionalProperties: true, description: 'once done: as POST /imports/extractions answers' },
+        error: { type: ['object', 'null'], properties: { code: { type: 'string' }, detail: { type: 'string' } } },
+      },
+    } as const;
+    const jobParam = { type: 'object', required: ['id'], additionalProperties: false, properties: { id: { type: 'string', maxLength: 32, pattern: '^[0-9a-f]{32}$' } } } as const;
+    const jobOf = (req: FastifyRequest) => {
+      const j = jobs.get((req.params as { id: string }).id);
+      if (!j) throw new MssError('NOT_FOUND', { what: 'this import job (jobs are kept in memory until the platform restarts)' });
+      return j;
+    };
+
+    imports.post(
+      `${PREFIX}/imports/extractions/jobs`,
+      {
+        config: { access: access.national('the national extractions') },
+        schema: {
+          ...tag('imports'),
+          summary: 'Start importing a national extraction sent as the body: answered once the file is received, with the job to follow',
+          description:
+            'Answered 202 with the job, whose progress GET /imports/extractions/jobs/{id} tells. With `Accept: application/x-ndjson` the answer (202 too) is instead a stream of the job, one JSON line per step ' +
+            '(each further percent of the file read, the start of the apply, the end), closed when the import ends: nothing in it needs the database, so it flows on PGlite while a first import holds it.',
+          querystring: extractionQuery,
+          body: extractionBody,
+          response: { 202: { ...jobSchema, description: 'the job; with Accept: application/x-ndjson, the job once per step (one JSON line each), the last line when it ended' }, 413: { $ref: 'Problem#' }, ...S.errors },
+        },
+      },
+      async (req, reply) => {
+        const job = await jobs.start(...extractionOf(req));
+        if (!/\bapplication\/x-ndjson\b/.test(req.headers.accept ?? '')) return reply.code(202).send(jobView(job));
+        const out = new PassThrough();
+        const line = (j: typeof job) => {
+          if (!out.destroyed) out.write(JSON.stringify(jobView(j)) + '\n');
+          if (j.state !== 'running') out.end();
+        };
+        // The importer keeps going when the client leaves (its page closed): the job's route still tells it.
+        const unwatch = jobs.watch(job.id, line);
+        out.on('close', unwatch);
+        line(job);
+        return reply.code(202).type('application/x-ndjson').header('cache-control', 'no-store').header('x-content-type-options', 'nosniff').send(out);
+      },
+    );
+
+    imports.get(
+      `${PREFIX}/imports/extractions/jobs/:id`,
+      { config: { access: access.national('the national extractions') }, schema: { ...tag('imports'), summary: 'An import job: its progress while it runs, its outcome and first rejected lines once done', params: jobParam, response: { 200: jobSchema, ...S.errors } } },
+      async (req, reply) => reply.header('cache-control', 'no-store').send(jobView(jobOf(req))),
+    );
+
+    imports.get(
+      `${PREFIX}/imports/extractions/jobs/:id/report`,
+      {
+        config: { access: access.national('the national extractions') },
+        schema: {
+          ...tag('imports'),
+          summary: 'The reject report of a finished import job (tab-separated: file:line, reason, the line)',
+          params: jobParam,
+          response: { 200: { description: 'text/tab-separated-values', type: 'string', format: 'binary' }, ...S.errors },
+        },
+      },
+      async (req, reply) => {
+        const j = jobOf(req);
+        if (j.state === 'running') throw new MssError('NOT_FOUND', { what: 'the report of an import still running' });
+        return reply
+          .header('content-type', 'text/tab-separated-values; charset=utf-8')
+          .header('content-disposition', `attachment; filename="rejets-${j.name.replace(/\.(txt|zip)$/, '')}.tsv"`)
+          .header('cache-control', 'no-store')
+          .send(createReadStream(j.reportPath));
       },
     );
   });

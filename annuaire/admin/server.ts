@@ -57,6 +57,7 @@ export async function startAdmin(config: Config, log: Logger, db: Db, journal: J
     throttle,
     uploadDir: join(config.dataDir, 'uploads'),
     reportDir: join(config.dataDir, config.annuaire.import.reportDir),
+    uploadMaxBytes: config.annuaire.import.maxUploadSize,
     dashboardSources,
     certificateWarningMs: config.admin.certificateWarning,
     patientDomain: config.smtp.patientDomain,

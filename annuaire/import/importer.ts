@@ -48,6 +48,11 @@ export interface ImportOptions {
   journalBatch?: number;
   zipLimits?: ZipLimits;
   /**
+   * What the report, the journal and the answer call a file instead of its path (one path
+   * only): the admin API's uploads wait under a temporary name, and are known by their own.
+   */
+  shownAs?: string;
+  /**
    * The running LDAP directory (Directory from annuaire/ldap), when the caller has one. A
    * file loaded into an empty table (a first import) queues nothing for the directory —
    * hundreds of thousands of keys, each looked up and written over LDAP, would take the
@@ -135,16 +140,17 @@ class DryRunDone {
 export async function importFiles(paths: string[], o: ImportOptions): Promise<ImportOutcome> {
   const out: ImportOutcome = { results: [], failures: [], skipped: [] };
   for (const path of paths) {
+    const shown = o.shownAs && paths.length === 1 ? o.shownAs : path;
     let opened;
     try {
       opened = await openInput(path, o.zipLimits ?? DEFAULT_ZIP_LIMITS);
     } catch (e) {
-      out.failures.push(await failed(o, path, e));
+      out.failures.push(await failed(o, shown, e));
       continue;
     }
     out.skipped.push(...opened.skipped);
     try {
-      for (const src of opened.sources) {
+      for (const src of opened.sources.map((x) => ({ ...x, label: shown + x.label.slice(path.length) }))) {
         try {
           out.results.push(await importSource(src, o));
         } catch (e) {

@@ -20,6 +20,22 @@ export interface WhitelistImportResult {
   duplicates: string[];
   /** True when the same list (same SHA-256) was already in place: nothing was written. */
   unchanged: boolean;
+  /** SHA-256 of the list in place before this one (null: none yet): what a preview was computed against. */
+  base: string | null;
+  /** A preview: the difference as it would be applied, nothing written. */
+  dryRun: boolean;
+  /** For each changed domain, the fields that differ, before → after. */
+  changes: Array<{ domain: string; fields: Array<{ field: string; before: string | null; after: string | null }> }>;
+}
+
+/**
+ * What a confirmation must match (the console's preview → confirm): the file previewed
+ * (its SHA-256) and the list it was compared with (`base`, null: none). Anything else is
+ * refused, so what is applied is exactly the difference the admin saw.
+ */
+export interface WhitelistExpectation {
+  sha256: string;
+  base: string | null;
 }
 
 /** The national list is ~1 MB; anything far larger is not it. */
@@ -71,6 +87,17 @@ const rowOf = (e: WhitelistEntry): DomainRow => ({
   date_maj: e.dateMaj,
 });
 const sameRow = (a: DomainRow, b: DomainRow) => COLUMNS.every((c) => a[c] === b[c]);
+const FIELD: Record<(typeof COLUMNS)[number], string> = {
+  domain: 'Nom',
+  domain_unicode: 'Nom',
+  description: 'Description',
+  operator_dn: 'DNCertificatOperateur',
+  responsable_contact: 'ResponsableContact',
+  support_contact: 'SupportContact',
+  date_maj: 'DateMAJ',
+};
+/** The fields of a domain that differ, by their names in the national file. */
+const fieldChanges = (a: DomainRow, b: DomainRow) => COLUMNS.filter((c) => c !== 'domain' && a[c] !== b[c]).map((c) => ({ field: FIELD[c], before: a[c], after: b[c] }));
 
 /** Multi-row INSERT in slices that stay far below PostgreSQL's 65,535 parameters. */
 async function insertRows(tx: Queryable, rows: DomainRow[], importId: number) {
@@ -92,8 +119,17 @@ async function insertRows(tx: Queryable, rows: DomainRow[], importId: number) {
  * one transaction adds, removes and updates what differs, records the import and journals a
  * summary event plus one event per domain added, removed or changed (subject = the domain,
  * so "when did this domain enter the trust space" is one journal query).
+ * `dryRun`: the same checks and difference, nothing written (a preview). `expect`: refused
+ * (WHITELIST_PREVIEW_MISMATCH) unless the file and the list in place are those previewed.
  */
-export async function importWhitelist(db: Db, journal: Pick<Journal, 'appendIn' | 'appendManyIn'>, body: Buffer, source: string, actor: string): Promise<WhitelistImportResult> {
+export async function importWhitelist(
+  db: Db,
+  journal: Pick<Journal, 'appendIn' | 'appendManyIn'>,
+  body: Buffer,
+  source: string,
+  actor: string,
+  o: { dryRun?: boolean; expect?: WhitelistExpectation } = {},
+): Promise<WhitelistImportResult> {
   let parsed;
   try {
     parsed = parseWhitelist(body);
@@ -102,21 +138,31 @@ export async function importWhitelist(db: Db, journal: Pick<Journal, 'appendIn' 
     throw e;
   }
   const sha256 = createHash('sha256').update(body).digest('hex');
+  if (o.expect && o.expect.sha256 !== sha256) {
+    throw new MssError('WHITELIST_PREVIEW_MISMATCH', { source, reason: `the file sent (SHA-256 ${sha256}) is not the one previewed (${o.expect.sha256})` });
+  }
+  const dryRun = o.dryRun === true;
   return db.transaction(async (tx) => {
     // One importer at a time: the "newer than" check and the diff must see the same list.
     await tx.query('SELECT pg_advisory_xact_lock($1)', [0x4d53_5341]);
     const last = (await tx.query<{ generated_at: Date; generated_raw: string; sha256: string }>('SELECT generated_at, generated_raw, sha256 FROM whitelist_imports ORDER BY generated_at DESC, id DESC LIMIT 1')).rows[0];
-    const base = { generatedAt: parsed.generatedAt, source, sha256, domains: parsed.entries.length, rejected: parsed.rejected, duplicates: parsed.duplicates };
+    const inPlace = last?.sha256 ?? null;
+    if (o.expect && o.expect.base !== inPlace) {
+      throw new MssError('WHITELIST_PREVIEW_MISMATCH', { source, reason: `the list in place changed since the preview (another import was applied meanwhile): preview it again` });
+    }
+    const base = { generatedAt: parsed.generatedAt, source, sha256, domains: parsed.entries.length, rejected: parsed.rejected, duplicates: parsed.duplicates, base: inPlace, dryRun };
     if (last && new Date(last.generated_at).getTime() > parsed.generatedAt.getTime()) {
       throw new MssError('WHITELIST_OLDER', { source, date: parsed.generatedRaw, current: last.generated_raw });
     }
-    if (last && last.sha256 === sha256) return { ...base, added: [], removed: [], changed: [], unchanged: true };
+    if (last && last.sha256 === sha256) return { ...base, added: [], removed: [], changed: [], changes: [], unchanged: true };
 
     const current = new Map((await tx.query<DomainRow>(`SELECT ${COLUMNS.join(', ')} FROM whitelist_domains`)).rows.map((r) => [r.domain, r]));
     const next = new Map(parsed.entries.map((e) => [e.domain, rowOf(e)]));
     const added = [...next.keys()].filter((d) => !current.has(d)).sort();
     const removed = [...current.keys()].filter((d) => !next.has(d)).sort();
     const changed = [...next.keys()].filter((d) => current.has(d) && !sameRow(current.get(d)!, next.get(d)!)).sort();
+    const changes = changed.map((d) => ({ domain: d, fields: fieldChanges(current.get(d)!, next.get(d)!) }));
+    if (dryRun) return { ...base, added, removed, changed, changes, unchanged: false };
 
     const imp = await tx.query<{ id: number }>(
       `INSERT INTO whitelist_imports (generated_at, generated_raw, source, sha256, domains, added, removed, changed, rejected, actor)
@@ -149,7 +195,7 @@ export async function importWhitelist(db: Db, journal: Pick<Journal, 'appendIn' 
         return { type, actor, subject: d, details: { unicode: r.domain_unicode, operatorDn: r.operator_dn, generatedAt: parsed.generatedAt.toISOString() } };
       });
     await journal.appendManyIn(tx, [...per('whitelist.domain.added', added), ...per('whitelist.domain.removed', removed), ...per('whitelist.domain.changed', changed)]);
-    return { ...base, added, removed, changed, unchanged: false };
+    return { ...base, added, removed, changed, changes, unchanged: false };
   });
 }
 

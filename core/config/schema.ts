@@ -99,6 +99,7 @@ export const schema = {
       reportDir: path('reports', 'Where `mss annuaire import` writes its reject reports (relative to dataDir).'),
       journalBatch: int(1000, 'Keys listed per `annuaire.changes` journal event when an import applies changes.', 1, 100_000),
       maxZipEntrySize: size(8 * 1024 ** 3, 'Largest uncompressed file accepted inside an extraction ZIP.'),
+      maxUploadSize: size(4 * 1024 ** 3, 'Largest extraction (.txt or .zip) the admin API and the operator console accept as an upload; a larger one is refused (413) as it arrives, nothing of it kept. The activity file is ~800 MB.'),
       dryRunSample: int(10, 'Changes listed per table and kind of change by `mss annuaire import --dry-run`.', 0, 1_000_000),
     },
   },

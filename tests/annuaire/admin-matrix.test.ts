@@ -87,6 +87,15 @@ describe.each(dbTargets())('admin API authorisation matrix and hostile input on 
   /** An event about region h (its secretariat's creation). */
   const eventAbout = async (h: Region) => (await journal.list({ subject: h.org, limit: 1 }))[0].seq;
   const day = (k: number) => new Date(Date.UTC(2026, 0, 1) + k * 86_400_000);
+  const extraction = () => ({ name: `Extraction_Correspondance_MSSante_${day(next()).toISOString().slice(0, 10).replace(/-/g, '')}0000.txt` });
+  /** An extraction job (a dry run) started by the national admin and waited for: its id. */
+  const finishedJob = async () => {
+    const nat = (await tokenOf('national', BZH, IDF))!;
+    const started = await inject(app, toRequest('POST', '/api/v1/imports/extractions/jobs', { query: { ...extraction(), dryRun: 'true' }, raw: { type: 'application/octet-stream', data: encodeFile(mssanteLines({ lines: 5, seed: n })) } }, nat));
+    const id = started.json().id as string;
+    while ((await inject(app, toRequest('GET', '/api/v1/imports/extractions/jobs/:id', { params: { id } }, nat))).json().state === 'running') await new Promise((r) => setTimeout(r, 20));
+    return id;
+  };
 
   /** A valid call of each route, acting on region h. A route missing here fails the matrix. */
   const samples: Record<string, (h: Region) => Promise<CallSpec & { freshToken?: boolean }>> = {
@@ -126,6 +135,10 @@ describe.each(dbTargets())('admin API authorisation matrix and hostile input on 
       query: { name: `Extraction_Correspondance_MSSante_${day(next()).toISOString().slice(0, 10).replace(/-/g, '')}0000.txt` },
       raw: { type: 'application/octet-stream', data: encodeFile(mssanteLines({ lines: 5, seed: n })) },
     }),
+    // A dry run: the job goes on after its 202, and must change nothing a later call's snapshot compares.
+    'POST /api/v1/imports/extractions/jobs': async () => ({ query: { ...extraction(), dryRun: 'true' }, raw: { type: 'application/octet-stream', data: encodeFile(mssanteLines({ lines: 5, seed: n })) } }),
+    'GET /api/v1/imports/extractions/jobs/:id': async () => ({ params: { id: await finishedJob() } }),
+    'GET /api/v1/imports/extractions/jobs/:id/report': async () => ({ params: { id: await finishedJob() } }),
     'GET /api/v1/search': async () => ({ query: { q: 'matrice', limit: '500' } }),
     'GET /api/v1/journal': async () => ({ query: { limit: '1000' } }),
     'GET /api/v1/journal/:seq': async (h) => ({ params: { seq: String(await eventAbout(h)) } }),

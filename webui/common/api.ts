@@ -20,6 +20,12 @@ export interface ApiClient {
   /** A file the API answers (an archive, an attachment): its bytes, or the refusal as ApiError. */
   blob(path: string): Promise<Blob>;
   send<T>(method: 'POST' | 'PATCH' | 'DELETE' | 'PUT', path: string, body?: unknown): Promise<T>;
+  /** A file sent as it is (the browser streams it from disk), of this type; the JSON answer. */
+  sendFile<T>(path: string, file: Blob, type: string): Promise<T>;
+  /** The CSRF header's value, for a request the page makes itself (an upload whose progress it shows). */
+  csrfToken(): string;
+  /** A refusal the page met on its own request: the session's end is handled as for any call. */
+  refused(e: ApiError, path: string): ApiError;
   /** Whether the CSRF cookie is there: the browser had a session (perhaps expired). */
   hadSession(): boolean;
 }
@@ -43,13 +49,18 @@ export function apiClient(o: {
   ended?(e: ApiError, path: string): boolean;
 }): ApiClient {
   const ended = o.ended ?? ((e: ApiError) => e.code === 'WEBMAIL_SESSION_INVALID');
-  async function call<T>(method: string, path: string, body?: unknown, raw = false): Promise<T> {
+  const refused = (e: ApiError, path: string) => {
+    if (ended(e, path)) o.onExpired();
+    return e;
+  };
+  async function call<T>(method: string, path: string, body?: unknown, raw = false, type?: string): Promise<T> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (method !== 'GET') headers['x-csrf-token'] = cookie(o.csrfCookie) ?? '';
-    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (body !== undefined) headers['content-type'] = type ?? 'application/json';
     let r: Response;
     try {
-      r = await fetch(path, { method, headers, credentials: 'same-origin', cache: 'no-store', ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+      const sent = body === undefined ? {} : { body: body instanceof Blob ? body : JSON.stringify(body) };
+      r = await fetch(path, { method, headers, credentials: 'same-origin', cache: 'no-store', ...sent });
     } catch {
       throw new ApiError(0, 'NETWORK', 'the platform cannot be reached');
     }
@@ -64,9 +75,7 @@ export function apiClient(o: {
     }
     if (!r.ok) {
       const p = (json ?? {}) as { title?: string; detail?: string };
-      const e = new ApiError(r.status, p.title ?? `HTTP_${r.status}`, p.detail ?? r.statusText);
-      if (ended(e, path)) o.onExpired();
-      throw e;
+      throw refused(new ApiError(r.status, p.title ?? `HTTP_${r.status}`, p.detail ?? r.statusText), path);
     }
     return json as T;
   }
@@ -74,6 +83,9 @@ export function apiClient(o: {
     get: (path) => call('GET', path),
     blob: (path) => call<Blob>('GET', path, undefined, true),
     send: (method, path, body) => call(method, path, body),
+    sendFile: (path, file, type) => call('POST', path, file, false, type),
+    csrfToken: () => cookie(o.csrfCookie) ?? '',
+    refused,
     hadSession: () => cookie(o.csrfCookie) !== null,
   };
 }

@@ -50,6 +50,7 @@ const SECTIONS: Array<[string, string, RegExp]> = [
   ['#/boites', 'Boîtes aux lettres', /^#\/boite/],
   ['#/personnes', 'Personnes', /^#\/personnes/],
   ['#/journal', 'Journal', /^#\/journal/],
+  ['#/imports', 'Imports nationaux', /^#\/imports/],
 ];
 
 function frame(main: HTMLElement) {

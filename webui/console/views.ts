@@ -5,6 +5,7 @@ import type { ApiClient } from '../common/api.js';
 import type { AdminAccount } from './types.js';
 import { boxView, boxesView, newBoxView } from './boxes.js';
 import { dashboardView } from './dashboard.js';
+import { importsView } from './imports.js';
 import { eventView, journalView } from './journal.js';
 import { personsView } from './persons.js';
 
@@ -31,4 +32,5 @@ export const views: View[] = [
   { path: /^\/personnes\/?$/, show: personsView },
   { path: /^\/journal\/?$/, show: journalView },
   { path: /^\/journal\/([0-9]{1,15})$/, show: eventView },
+  { path: /^\/imports\/?$/, show: importsView },
 ];
