@@ -23,13 +23,14 @@ export async function trafficFigures(q: Queryable, f: { since: Date; addresses: 
   const spoolMine = `($2::text[] IS NULL OR lower(env_from) = ANY($2) OR local_rcpts && $2 OR delivered_rcpts && $2)`;
   const { rows } = await q.query<{ received: number; sent: number; queued: number; oldest: Date | null; deferred: number; oldest_deferred: Date | null }>(
     `WITH s AS (SELECT front, state, received_at AS at, last_error IS NOT NULL AS tried FROM smtp_spool WHERE ${spoolMine} AND (received_at >= $1 OR state = 'queued')),
-          o AS (SELECT state, created_at AS at FROM smtp_outbound WHERE ($2::text[] IS NULL OR lower(env_from) = ANY($2)) AND state IN ('queued', 'sending', 'deferred'))
+          -- Deferred: a delivery failed and will be retried — also while that retry is under way.
+          o AS (SELECT state = 'deferred' OR (state = 'sending' AND last_reply IS NOT NULL) AS later, created_at AS at FROM smtp_outbound WHERE ($2::text[] IS NULL OR lower(env_from) = ANY($2)) AND state IN ('queued', 'sending', 'deferred'))
      SELECT (SELECT count(*) FROM s WHERE at >= $1 AND front = 'mx')::int AS received,
             (SELECT count(*) FROM s WHERE at >= $1 AND front = 'submission')::int AS sent,
             ((SELECT count(*) FROM s WHERE state = 'queued') + (SELECT count(*) FROM o))::int AS queued,
             LEAST((SELECT min(at) FROM s WHERE state = 'queued'), (SELECT min(at) FROM o)) AS oldest,
-            ((SELECT count(*) FROM s WHERE state = 'queued' AND tried) + (SELECT count(*) FROM o WHERE state = 'deferred'))::int AS deferred,
-            LEAST((SELECT min(at) FROM s WHERE state = 'queued' AND tried), (SELECT min(at) FROM o WHERE state = 'deferred')) AS oldest_deferred`,
+            ((SELECT count(*) FROM s WHERE state = 'queued' AND tried) + (SELECT count(*) FROM o WHERE later))::int AS deferred,
+            LEAST((SELECT min(at) FROM s WHERE state = 'queued' AND tried), (SELECT min(at) FROM o WHERE later)) AS oldest_deferred`,
     p,
   );
   const r = rows[0];
