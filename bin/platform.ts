@@ -141,7 +141,7 @@ export async function startPlatform(config: Config, log: Logger): Promise<Platfo
     const adminEndpoints = [
       ...(admin ? [{ name: 'admin API', url: `${admin.url}/api/v1 (docs ${admin.url}/docs)` }] : []),
       ...(admin ? [{ name: 'operator console', url: admin.console }] : []),
-      ...(admin?.bootstrap ? [{ name: 'admin account', url: `${admin.bootstrap.login} / ${admin.bootstrap.password} — shown once, also in ${admin.bootstrap.file} (mode 0600); change it` }] : []),
+      ...(admin?.bootstrap ? [{ name: 'admin account', url: `${admin.bootstrap.login} / ${admin.bootstrap.password} — shown once, also in ${admin.bootstrap.file} (mode 0600); change it${config.admin.requireTotp ? '; its first login enrols a second factor (TOTP, admin.requireTotp)' : ''}` }] : []),
     ];
     // --- end of the policy / admin / publication block.
 

@@ -55,6 +55,12 @@ export const catalogue = {
   DOMAIN_NOT_WHITELISTED: { http: 403, smtp: { code: 550, enhanced: '5.7.1' }, imap: { kind: 'NO', code: 'NOPERM' }, text: '{role}domain {domain} is not in the MSSanté trust space (it is not on the liste blanche)' },
   PEER_CERT_MISMATCH: { http: 403, smtp: { code: 550, enhanced: '5.7.1' }, imap: { kind: 'NO', code: 'AUTHENTICATIONFAILED' }, text: 'the certificate presented for {domain} ({subject}) is not the operator certificate the liste blanche records for it' },
   ADMIN_OUT_OF_SCOPE: { http: 403, text: 'account {admin} may not act on {target}: {why}' },
+  // An admin login's second factor (annuaire/admin/accounts.ts); told only after a right password, under the login throttle.
+  ADMIN_OTP_REQUIRED: { http: 401, text: 'this account logs in with a one-time code as well: give the 6-digit code of its authenticator app' },
+  ADMIN_OTP_INVALID: { http: 401, text: 'the one-time code is wrong or expired: give the code the authenticator app shows now' },
+  ADMIN_OTP_REPLAYED: { http: 401, text: 'this one-time code was already used: wait for the next code of the authenticator app' },
+  ADMIN_TOTP_ENROLMENT_REQUIRED: { http: 403, text: 'account {admin} must enrol a second factor (TOTP, admin.requireTotp) before it can do anything else: POST /api/v1/me/totp, then confirm a first code' },
+  ADMIN_TOTP_NO_ENROLMENT: { http: 409, text: 'there is no second-factor enrolment to confirm for account {admin}: start one first' },
   ADMIN_CSRF_INVALID: { http: 403, text: 'this request was refused because it may have been forged by another site: {reason}; reload the page and try again' },
   BAL_EXISTS: { http: 409, text: 'the address {address} is already taken (addresses are never reused)' },
   BAL_WRONG_TYPE: { http: 409, text: '{operation} applies to {expected} mailboxes; {address} is of type {type}' },
@@ -75,6 +81,8 @@ export const catalogue = {
   WHITELIST_OLDER: { http: 409, text: 'the liste blanche from {source} was generated on {date}, before the one in place ({current}); nothing changed' },
   WHITELIST_INVALID: { http: 422, text: 'the liste blanche from {source} cannot be used: {reason}; nothing changed' },
   ADMIN_EXISTS: { http: 409, text: 'an admin account {login} already exists' },
+  ADMIN_UNKNOWN: { http: 404, text: 'there is no admin account {login}' },
+  ADMIN_SELF_LOCKOUT: { http: 409, text: 'account {login} cannot {what} itself: another admin must do it' },
   // The LDAP directory (annuaire/ldap): slapd run and fed by the platform.
   LDAP_START_FAILED: { http: 503, text: 'the LDAP directory (slapd) did not start: {reason}' },
   LDAP_UNREACHABLE: { http: 503, smtp: { code: 451, enhanced: '4.4.3' }, imap: { kind: 'NO', code: 'UNAVAILABLE' }, text: 'cannot reach the LDAP directory at {url}: {reason}' },

@@ -59,6 +59,7 @@ export async function startAdmin(config: Config, log: Logger, db: Db, journal: J
     reportDir: join(config.dataDir, config.annuaire.import.reportDir),
     dashboardSources,
     certificateWarningMs: config.admin.certificateWarning,
+    requireTotp: config.admin.requireTotp,
     proofMaterial: () => {
       try {
         return { tsaChainPem: readFileSync(config.tsa.certFile, 'utf8') + readFileSync(config.tsa.chainFile, 'utf8'), caPem: readFileSync(config.tsa.caFile, 'utf8') };

@@ -3,7 +3,7 @@ import { catalogue, MssError, type ErrorCode } from '../errors.js';
 /** The codes a policy decision may refuse with; each is in the one catalogue (core/errors.ts). */
 export type RefusalCode = Extract<
   ErrorCode,
-  'AUTH_FAILED' | 'LOGIN_THROTTLED' | 'LOGIN_BUSY' | 'DIRECTORY_UNAVAILABLE' | 'BAL_UNKNOWN' | 'BAL_CLOSED' | 'BAL_NOT_MEMBER' | 'SEND_AS_FORBIDDEN' | 'DOMAIN_NOT_WHITELISTED' | 'PEER_CERT_MISMATCH' | 'ADMIN_OUT_OF_SCOPE' | 'FROM_NOT_PEER_DOMAIN' | 'DMP_RULE_FORBIDDEN'
+  'AUTH_FAILED' | 'LOGIN_THROTTLED' | 'LOGIN_BUSY' | 'DIRECTORY_UNAVAILABLE' | 'BAL_UNKNOWN' | 'BAL_CLOSED' | 'BAL_NOT_MEMBER' | 'SEND_AS_FORBIDDEN' | 'DOMAIN_NOT_WHITELISTED' | 'PEER_CERT_MISMATCH' | 'ADMIN_OUT_OF_SCOPE' | 'ADMIN_TOTP_ENROLMENT_REQUIRED' | 'FROM_NOT_PEER_DOMAIN' | 'DMP_RULE_FORBIDDEN'
 >;
 
 /**

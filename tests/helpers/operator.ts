@@ -85,6 +85,9 @@ export async function startOperator(o: {
       tls: { certFile: leaf.cert, keyFile: leaf.key, chainFile: o.pki.paths.intermediate, caFile: o.pki.paths.chain, crlFile: o.pki.file('crl.pem') },
       tsa: { certFile: o.pki.file('tsa.pem'), keyFile: o.pki.file('tsa.key'), chainFile: o.pki.paths.intermediate, caFile: o.pki.paths.ca },
       ...o.overrides,
+      // Suites not about the second factor log their national admins in with a password only;
+      // tests/webui/console-admins turns admin.requireTotp (default true) back on.
+      admin: { enabled: false, requireTotp: false, ...o.overrides?.admin },
       smtp: { mxPort: o.ports.mx, submissionPort: o.ports.submission, submissionsPort: o.ports.submissions, routes: o.routes ?? [], retryBase: 500, ...o.overrides?.smtp },
     },
   });
