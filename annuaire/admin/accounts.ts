@@ -9,23 +9,12 @@ import type { Db, Queryable } from '../../core/db/index.js';
 import { MssError } from '../../core/errors.js';
 import type { Journal } from '../../core/journal/index.js';
 import type { AdminPrincipal, AdminRole } from '../../core/policy/index.js';
+import type { AdminAccountOf } from './json-types.js';
 import { checkTotp, dummyHash, generatePassword, hashPassword, newTotpSecret, totpStep, totpUri, verifyPassword, type OtpFailure } from '../bal/credentials.js';
 import { normaliseStructureId } from '../bal/identifiers.js';
 import { domainForms } from '../whitelist/parse.js';
 
-export interface AdminAccount {
-  id: string;
-  login: string;
-  role: AdminRole;
-  domains: string[];
-  structures: string[];
-  active: boolean;
-  createdAt: Date;
-  createdBy: string;
-  lastLoginAt: Date | null;
-  /** A second factor (TOTP) is enrolled: logins need its code. */
-  totp: boolean;
-}
+export type AdminAccount = AdminAccountOf<Date>;
 
 interface Row {
   id: number;
