@@ -60,6 +60,8 @@ export const catalogue = {
   ADMIN_OTP_INVALID: { http: 401, text: 'the one-time code is wrong or expired: give the code the authenticator app shows now' },
   ADMIN_OTP_REPLAYED: { http: 401, text: 'this one-time code was already used: wait for the next code of the authenticator app' },
   ADMIN_TOTP_ENROLMENT_REQUIRED: { http: 403, text: 'account {admin} must enrol a second factor (TOTP, admin.requireTotp) before it can do anything else: POST /api/v1/me/totp, then confirm a first code' },
+  // Not 401: the session is good (a page must not take it for a session that ended), the code is not.
+  ADMIN_TOTP_NOT_CONFIRMED: { http: 422, text: 'the code does not match the second factor being enrolled, or it expired: give the code the authenticator app shows now' },
   ADMIN_TOTP_NO_ENROLMENT: { http: 409, text: 'there is no second-factor enrolment to confirm for account {admin}: start one first' },
   ADMIN_CSRF_INVALID: { http: 403, text: 'this request was refused because it may have been forged by another site: {reason}; reload the page and try again' },
   BAL_EXISTS: { http: 409, text: 'the address {address} is already taken (addresses are never reused)' },

@@ -12,7 +12,6 @@ import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Db } from '../../core/db/index.js';
-import { foreignOrigin } from '../../core/browser-session.js';
 import { MssError, type ErrorCode } from '../../core/errors.js';
 import { strictRoutes } from '../../core/http.js';
 import type { Journal } from '../../core/journal/index.js';
@@ -155,12 +154,7 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
       },
     },
     async (req, reply) => {
-      // No CSRF token exists yet: a JSON body (strictRoutes refuses a form's types) and SameSite
-      // keep other sites out; an Origin of another site is refused as well (login CSRF).
-      const foreign = foreignOrigin(req);
-      if (foreign) throw await forgeryRefused(deps.journal, req, foreign);
-      const { token, expiresAt, account } = await logIn(req);
-      void reply.header('set-cookie', adminCookies.open(token)).header('cache-control', 'no-store');
+      const { expiresAt, account } = await adminCookies.signIn(req, reply, (why) => forgeryRefused(deps.journal, req, why), () => logIn(req));
       return { expiresAt, account };
     },
   );
@@ -841,7 +835,7 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
       const g = await deps.throttle.guard({ realm: 'admin', user: me.login, source: req.ip, front: 'admin-api' }, () => confirmTotp(deps.db, deps.journal, me, code), (a) => a === null);
       if (!g.ok || !g.value) {
         await deps.journal.append({ type: 'admin.totp.enrolment-failed', actor: actor(req), subject: actor(req), details: { reason: g.ok ? 'bad-otp' : 'throttled', remote: req.ip } });
-        throw g.ok ? new MssError('ADMIN_OTP_INVALID') : verdictError(g.refusal);
+        throw g.ok ? new MssError('ADMIN_TOTP_NOT_CONFIRMED') : verdictError(g.refusal);
       }
       return g.value;
     },

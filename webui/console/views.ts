@@ -3,6 +3,7 @@
 // new tab" work as on any site.
 import type { ApiClient } from '../common/api.js';
 import type { AdminAccount } from './types.js';
+import { adminsView, adminView, totpView } from './admins.js';
 import { boxView, boxesView, newBoxView } from './boxes.js';
 import { dashboardView } from './dashboard.js';
 import { eventView, journalView } from './journal.js';
@@ -31,4 +32,7 @@ export const views: View[] = [
   { path: /^\/personnes\/?$/, show: personsView },
   { path: /^\/journal\/?$/, show: journalView },
   { path: /^\/journal\/([0-9]{1,15})$/, show: eventView },
+  { path: /^\/comptes\/?$/, show: adminsView },
+  { path: /^\/compte\/([^/]+)$/, show: adminView },
+  { path: /^\/securite$/, show: totpView },
 ];
