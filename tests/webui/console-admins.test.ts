@@ -155,7 +155,8 @@ describe('admin accounts and the second factor in the console', () => {
     const fresh = (await page.locator('.resultat code.secret').textContent())!.trim();
     expect(fresh).not.toBe(password);
     expect((await call(base, ca, 'POST', '/api/v1/login', { json: { login: 'ars-bretagne-2', password: fresh } })).status).toBe(200);
-    const types = (await op.platform.journal.list({ actor: `admin:${admins.national}`, typePrefix: 'admin.account.' })).map((e) => e.type);
+    // The journal lists the newest first.
+    const types = (await op.platform.journal.list({ actor: `admin:${admins.national}`, typePrefix: 'admin.account.' })).map((e) => e.type).reverse();
     expect(types).toEqual(['admin.account.created', 'admin.account.scope-changed', 'admin.account.disabled', 'admin.account.enabled', 'admin.account.credentials-reset']);
     await context.close();
   });
@@ -189,7 +190,7 @@ describe('admin accounts and the second factor in the console', () => {
     await page.goto(`${home()}#/compte/${admins.idf}`);
     await heading(page, 'Compte introuvable');
     const refusals = await op.platform.journal.list({ type: 'policy.refused', actor: `admin:${admins.bzh}` });
-    expect(refusals.map((e) => e.subject)).toEqual(['admin:ars-national-pirate', `admin:${admins.bzh}`]);
+    expect(refusals.map((e) => e.subject).reverse()).toEqual(['admin:ars-national-pirate', `admin:${admins.bzh}`]);
     const me = (await call(base, ca, 'POST', '/api/v1/login', { json: { login: admins.bzh, password: PASSWORD } })).json().account;
     expect(me.domains).toEqual([BZH]);
     await context.close();
