@@ -53,7 +53,7 @@ const SECTIONS: Array<[string, string, RegExp]> = [
   ['#/personnes', 'Personnes', /^#\/personnes/],
   ['#/journal', 'Journal', /^#\/journal/],
   ['#/comptes', 'Comptes admin', /^#\/compte/],
-  ['#/securite', 'Double authentification', /^#\/securite/],
+  ['#/securite', 'Validation en deux étapes', /^#\/securite/],
 ];
 
 function frame(main: HTMLElement) {
