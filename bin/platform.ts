@@ -155,7 +155,7 @@ export async function startPlatform(config: Config, log: Logger, opts: { now?: (
       ...(admin ? [{ name: 'admin API', url: `${admin.url}/api/v1 (docs ${admin.url}/docs)` }] : []),
       ...(fhir ? [{ name: 'FHIR annuaire', url: `${fhir.url}/metadata (client certificate required)` }] : []),
       ...(admin ? [{ name: 'operator console', url: admin.console }] : []),
-      ...(admin?.bootstrap ? [{ name: 'admin account', url: `${admin.bootstrap.login} / ${admin.bootstrap.password} — shown once, also in ${admin.bootstrap.file} (mode 0600); change it` }] : []),
+      ...(admin?.bootstrap ? [{ name: 'admin account', url: `${admin.bootstrap.login} / ${admin.bootstrap.password} — shown once, also in ${admin.bootstrap.file} (mode 0600); change it${config.admin.requireTotp ? '; its first login enrols a second factor (TOTP, admin.requireTotp)' : ''}` }] : []),
     ];
     // --- end of the policy / admin / publication block.
 

@@ -16,7 +16,7 @@
 // The cookies are named per API: cookies ignore ports, so the webmail's and the console's
 // listeners on one host would otherwise overwrite each other's session.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 
 export const CSRF_HEADER = 'x-csrf-token';
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -40,6 +40,13 @@ export interface BrowserSession {
    * else the cookie's token with `forgery` saying why it may not be used (null: it may).
    */
   credential(req: FastifyRequest): { token: string | null; viaCookie: boolean; forgery: string | null };
+  /**
+   * Every web login route's shape: no CSRF token exists yet, so a JSON body (no form can send
+   * one; strictRoutes refuses other types) and SameSite keep other sites out, and an Origin of
+   * another site is refused as well (login CSRF: `refused` journals it and gives the error);
+   * then the API's own login runs and its token goes into the cookies, not into the answer.
+   */
+  signIn<T extends { token: string }>(req: FastifyRequest, reply: FastifyReply, refused: (why: string) => Promise<Error>, logIn: () => Promise<T>): Promise<T>;
 }
 
 /** The token of an "Authorization: Bearer <token>" header, or null. */
@@ -75,6 +82,7 @@ export function browserSession(name: string): BrowserSession {
   // __Host-: Secure, Path=/ and no Domain, enforced by the browser (no subdomain can plant one).
   const attrs = 'Path=/; Secure; SameSite=Strict';
   const tokenOf = (req: FastifyRequest) => readCookie(req.headers.cookie, sessionCookie);
+  const open = (token: string) => [`${sessionCookie}=${token}; ${attrs}; HttpOnly`, `${csrfCookie}=${csrfOf(token)}; ${attrs}`];
   function forgeryOf(req: FastifyRequest, token: string): string | null {
     if (SAFE_METHODS.has(req.method)) return null;
     const foreign = foreignOrigin(req);
@@ -87,10 +95,17 @@ export function browserSession(name: string): BrowserSession {
   return {
     sessionCookie,
     csrfCookie,
-    open: (token) => [`${sessionCookie}=${token}; ${attrs}; HttpOnly`, `${csrfCookie}=${csrfOf(token)}; ${attrs}`],
+    open,
     close: [`${sessionCookie}=; ${attrs}; HttpOnly; Max-Age=0`, `${csrfCookie}=; ${attrs}; Max-Age=0`],
     tokenOf,
     forgeryOf,
+    async signIn(req, reply, refused, logIn) {
+      const foreign = foreignOrigin(req);
+      if (foreign) throw await refused(foreign);
+      const r = await logIn();
+      void reply.header('set-cookie', open(r.token)).header('cache-control', 'no-store');
+      return r;
+    },
     credential(req) {
       const cookie = req.headers.authorization ? null : tokenOf(req);
       if (cookie === null) return { token: bearerOf(req), viaCookie: false, forgery: null };

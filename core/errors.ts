@@ -67,6 +67,14 @@ export const catalogue = {
   FHIR_NOT_SERVED: { http: 404, text: '{what} is not in the directory' },
   FHIR_FORMAT_UNSUPPORTED: { http: 406, text: 'this server answers in FHIR JSON only (application/fhir+json); {what} was asked for' },
   FHIR_METHOD_UNSUPPORTED: { http: 405, text: 'the directory API is read-only: {method} is not accepted here (use GET)' },
+  // An admin login's second factor (annuaire/admin/accounts.ts); told only after a right password, under the login throttle.
+  ADMIN_OTP_REQUIRED: { http: 401, text: 'this account logs in with a one-time code as well: give the 6-digit code of its authenticator app' },
+  ADMIN_OTP_INVALID: { http: 401, text: 'the one-time code is wrong or expired: give the code the authenticator app shows now' },
+  ADMIN_OTP_REPLAYED: { http: 401, text: 'this one-time code was already used: wait for the next code of the authenticator app' },
+  ADMIN_TOTP_ENROLMENT_REQUIRED: { http: 403, text: 'account {admin} must enrol a second factor (TOTP, admin.requireTotp) before it can do anything else: POST /api/v1/me/totp, then confirm a first code' },
+  // Not 401: the session is good (a page must not take it for a session that ended), the code is not.
+  ADMIN_TOTP_NOT_CONFIRMED: { http: 422, text: 'the code does not match the second factor being enrolled, or it expired: give the code the authenticator app shows now' },
+  ADMIN_TOTP_NO_ENROLMENT: { http: 409, text: 'there is no second-factor enrolment to confirm for account {admin}: start one first' },
   ADMIN_CSRF_INVALID: { http: 403, text: 'this request was refused because it may have been forged by another site: {reason}; reload the page and try again' },
   BAL_EXISTS: { http: 409, text: 'the address {address} is already taken (addresses are never reused)' },
   BAL_WRONG_TYPE: { http: 409, text: '{operation} applies to {expected} mailboxes; {address} is of type {type}' },
@@ -88,6 +96,8 @@ export const catalogue = {
   WHITELIST_INVALID: { http: 422, text: 'the liste blanche from {source} cannot be used: {reason}; nothing changed' },
   WHITELIST_PREVIEW_MISMATCH: { http: 409, text: 'the liste blanche from {source} is not applied as previewed: {reason}; nothing changed' },
   ADMIN_EXISTS: { http: 409, text: 'an admin account {login} already exists' },
+  ADMIN_UNKNOWN: { http: 404, text: 'there is no admin account {login}' },
+  ADMIN_SELF_LOCKOUT: { http: 409, text: 'account {login} cannot {what} itself: another admin must do it' },
   // The LDAP directory (annuaire/ldap): slapd run and fed by the platform.
   LDAP_START_FAILED: { http: 503, text: 'the LDAP directory (slapd) did not start: {reason}' },
   LDAP_UNREACHABLE: { http: 503, smtp: { code: 451, enhanced: '4.4.3' }, imap: { kind: 'NO', code: 'UNAVAILABLE' }, text: 'cannot reach the LDAP directory at {url}: {reason}' },

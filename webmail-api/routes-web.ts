@@ -4,7 +4,6 @@
 // in place of "Authorization: Bearer", with the CSRF header on requests that change anything
 // (api.ts); logout (routes-session.ts) clears the cookies.
 import type { FastifyInstance } from 'fastify';
-import { foreignOrigin } from '../core/browser-session.js';
 import { access, forgeryRefused, PREFIX, webCookies, type ApiContext } from './api.js';
 import * as S from './schemas.js';
 import { pscWebRoutes } from '../identity/psc/web-routes.js';
@@ -27,13 +26,8 @@ export function webRoutes(app: FastifyInstance, ctx: ApiContext): void {
       },
     },
     async (req, reply) => {
-      // No CSRF token exists yet: a JSON body (no form can send one; strictRoutes refuses other
-      // types) and SameSite keep other sites out; an Origin of another site is refused as well.
-      const foreign = foreignOrigin(req);
-      if (foreign) throw await forgeryRefused(ctx, req, foreign);
       const { login, password, otp } = req.body as { login: string; password: string; otp?: string };
-      const { token, expiresAt, principal: p } = await ctx.login(login, otp ? password + otp : password, req.ip);
-      void reply.header('set-cookie', webCookies.open(token)).header('cache-control', 'no-store');
+      const { expiresAt, principal: p } = await webCookies.signIn(req, reply, (why) => forgeryRefused(ctx, req, why), () => ctx.login(login, otp ? password + otp : password, req.ip));
       return { expiresAt: new Date(expiresAt).toISOString(), person: { login: p.login, idnps: p.idnps ?? null, auth: p.auth } };
     },
   );

@@ -18,7 +18,7 @@ import { accountForToken, principalOf, type AdminAccount } from './accounts.js';
 export type AdminAccess =
   /** No credential: logging in, the API documents. */
   | { kind: 'public' }
-  /** Any logged-in admin, about its own session. */
+  /** Any logged-in admin, about its own session (also before it enrolled a required second factor). */
   | { kind: 'self' }
   /** National accounts only (imports, admin accounts). */
   | { kind: 'national'; what: string }
@@ -99,9 +99,9 @@ export const scopeOf = (req: FastifyRequest): AdminScope => {
 };
 
 /** The two hooks, for the admin API plugin. */
-export function enforceAccess(app: FastifyInstance, deps: { db: Db; policy: Policy; journal: Pick<Journal, 'append'> }): void {
+export function enforceAccess(app: FastifyInstance, deps: { db: Db; policy: Policy; journal: Pick<Journal, 'append'>; requireTotp?: boolean }): void {
   const allow = async (req: FastifyRequest, targets: AdminTarget[]) => {
-    const v = await deps.policy.mayAdminister(principalOf(adminOf(req)), targets, { front: 'admin-api', remote: req.ip });
+    const v = await deps.policy.mayAdminister(principalOf(adminOf(req), deps.requireTotp), targets, { front: 'admin-api', remote: req.ip });
     if (!v.ok) throw verdictError(v);
   };
 
@@ -132,6 +132,9 @@ export function enforceAccess(app: FastifyInstance, deps: { db: Db; policy: Poli
       case 'national':
         return allow(req, [{ kind: 'global', what: rule.what }]);
       case 'scoped':
+        // Its own account is what any admin may read about: only the session's own condition
+        // (a second factor still to enrol) can refuse here, and it does so through core/policy.
+        await allow(req, [{ kind: 'account', login: adminOf(req).login }]);
         req.adminScope = adminScope(principalOf(adminOf(req)));
         return;
       case 'mailbox': {

@@ -9,11 +9,11 @@ import { PassThrough } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Db } from '../../core/db/index.js';
 import { foreignOrigin } from '../../core/browser-session.js';
-import { MssError, TOKEN_FAILURE } from '../../core/errors.js';
+import { MssError, TOKEN_FAILURE, type ErrorCode } from '../../core/errors.js';
 import { strictRoutes } from '../../core/http.js';
 import type { Journal } from '../../core/journal/index.js';
 import type { Logger } from '../../core/logger.js';
-import { adminScope, inAdminScope, verdictError, type AdminScope, type AdminTarget, type LoginThrottle, type Policy } from '../../core/policy/index.js';
+import { adminAccountInScope, adminScope, inAdminScope, verdictError, type AdminScope, type AdminTarget, type LoginThrottle, type Policy } from '../../core/policy/index.js';
 import { proofFiles, proofZip } from '../../core/journal/proof-files.js';
 import {
   addMember,
@@ -45,7 +45,7 @@ import type { PscCheck } from '../../identity/psc/client.js';
 import { pscWebRoutes } from '../../identity/psc/web-routes.js';
 import { UI_PREFIX } from '../../core/web-ui.js';
 import { adminPscLogin } from './psc.js';
-import { adminLogin, createAdmin, listAdmins, principalOf, revokeToken } from './accounts.js';
+import { adminLogin, changeAdminScope, confirmTotp, createAdmin, findAdmin, listAdmins, principalOf, resetAdminCredentials, revokeToken, scopeOfNew, setAdminActive, startTotpEnrolment, type AdminAccount, type AdminLoginFailure } from './accounts.js';
 import { dashboard, type DashboardSources } from './dashboard.js';
 import { computeIndicators } from '../indicators/index.js';
 import { ExtractionJobs, importUpload, jobView, type ExtractionDeps } from './extraction-jobs.js';
@@ -74,6 +74,8 @@ export interface AdminApiDeps {
   certificateWarningMs?: number;
   /** smtp.patientDomain: the monthly indicators count mail to and from patients apart. */
   patientDomain?: string;
+  /** admin.requireTotp: a national account without a second factor may only enrol one (absent: false). */
+  requireTotp?: boolean;
   /** What a journal event's proof needs besides the journal: the TSA's certificate chain and root (tsa.*). Absent: no proof export. */
   proofMaterial?: () => { tsaChainPem: string; caPem: string } | null;
   /** Pro Santé Connect (identity/psc, wired by the platform): the console's login by OIDC code + PKCE; absent: not offered. */
@@ -98,16 +100,38 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
   };
   const tag = (t: string) => ({ tags: [t], security: [{ bearer: [] }] });
 
-  const loginBody = { type: 'object', required: ['login', 'password'], additionalProperties: false, properties: { login: { type: 'string', minLength: 1, maxLength: 128 }, password: { type: 'string', minLength: 1, maxLength: 1024 } } } as const;
-  /** The one password login of both routes below: throttled (core/policy), every attempt journalled. */
+  const loginBody = {
+    type: 'object',
+    required: ['login', 'password'],
+    additionalProperties: false,
+    properties: {
+      login: { type: 'string', minLength: 1, maxLength: 128 },
+      password: { type: 'string', minLength: 1, maxLength: 1024 },
+      otp: { type: 'string', maxLength: 16, description: 'the 6-digit code of the authenticator app, for an account with a second factor (TOTP)' },
+    },
+  } as const;
+  /** What a client hears of a failed login: a second-factor failure is told only after a right password. */
+  const loginRefusal: Record<AdminLoginFailure, ErrorCode> = {
+    'unknown-login': 'AUTH_FAILED',
+    inactive: 'AUTH_FAILED',
+    'bad-password': 'AUTH_FAILED',
+    'otp-missing': 'ADMIN_OTP_REQUIRED',
+    'bad-otp': 'ADMIN_OTP_INVALID',
+    'otp-replayed': 'ADMIN_OTP_REPLAYED',
+  };
+  /** The one login of both routes below: throttled (core/policy), a second-factor failure counted like a wrong password, every attempt journalled. */
   const logIn = async (req: FastifyRequest) => {
-    const { login, password } = req.body as { login: string; password: string };
-    const g = await deps.throttle.guard({ realm: 'admin', user: login, source: req.ip, front: 'admin-api' }, () => adminLogin(deps.db, deps.journal, login, password, deps.tokenTtlMs, req.ip), (r) => r === null);
+    const { login, password, otp } = req.body as { login: string; password: string; otp?: string };
+    const g = await deps.throttle.guard(
+      { realm: 'admin', user: login, source: req.ip, front: 'admin-api' },
+      () => adminLogin(deps.db, deps.journal, login, password, deps.tokenTtlMs, req.ip, { otp: otp?.trim() || undefined }),
+      (r) => !r.ok,
+    );
     if (!g.ok) {
       await deps.journal.append({ type: 'admin.login.failed', actor: `admin:${login.trim().slice(0, 64)}`, details: { reason: 'throttled', throttled: g.who, remote: req.ip } });
       throw verdictError(g.refusal);
     }
-    if (!g.value) throw new MssError('AUTH_FAILED');
+    if (!g.value.ok) throw new MssError(loginRefusal[g.value.failure]);
     return g.value;
   };
 
@@ -122,7 +146,10 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
         response: { 200: { type: 'object', properties: { token: { type: 'string' }, expiresAt: { type: 'string', format: 'date-time' }, account: { $ref: 'AdminAccount#' } } }, 401: { $ref: 'Problem#' }, 429: { $ref: 'Problem#' }, 503: { $ref: 'Problem#' } },
       },
     },
-    async (req) => logIn(req),
+    async (req) => {
+      const { token, expiresAt, account } = await logIn(req);
+      return { token, expiresAt, account };
+    },
   );
 
   app.post(
@@ -138,12 +165,7 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
       },
     },
     async (req, reply) => {
-      // No CSRF token exists yet: a JSON body (strictRoutes refuses a form's types) and SameSite
-      // keep other sites out; an Origin of another site is refused as well (login CSRF).
-      const foreign = foreignOrigin(req);
-      if (foreign) throw await forgeryRefused(deps.journal, req, foreign);
-      const { token, expiresAt, account } = await logIn(req);
-      void reply.header('set-cookie', adminCookies.open(token)).header('cache-control', 'no-store');
+      const { expiresAt, account } = await adminCookies.signIn(req, reply, (why) => forgeryRefused(deps.journal, req, why), () => logIn(req));
       return { expiresAt, account };
     },
   );
@@ -890,36 +912,130 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
     },
   );
 
-  // --- admin accounts (national) ---------------------------------------------------------
+  // --- admin accounts -------------------------------------------------------------------
+  // A national account manages every account; a regional one, the regional accounts whose
+  // scope lies inside its own (core/policy adminAccountInScope): it cannot make a national
+  // account nor widen a scope, its own included.
+  const adminTarget = (a: Pick<AdminAccount, 'login' | 'role' | 'domains' | 'structures'>): AdminTarget => ({ kind: 'admin', login: a.login, role: a.role, domains: a.domains, structures: a.structures });
+  /** The account named in the path as a target; none when unknown (then only a national account may go on, to a 404). */
+  const namedAccount = async (req: FastifyRequest): Promise<AdminTarget[]> => {
+    const a = await findAdmin(deps.db, (req.params as { login: string }).login);
+    return a ? [adminTarget(a)] : [];
+  };
+  const existingAdmin = async (login: string) => {
+    const a = await findAdmin(deps.db, login);
+    if (!a) throw new MssError('ADMIN_UNKNOWN', { login });
+    return a;
+  };
+  const loginParam = { type: 'object', required: ['login'], additionalProperties: false, properties: { login: { type: 'string', minLength: 1, maxLength: 128 } } } as const;
+  const scopeProps = {
+    role: { type: 'string', enum: ['national', 'regional'] },
+    domains: { type: 'array', items: { type: 'string', maxLength: 253 }, maxItems: 1000 },
+    structures: { type: 'array', items: { type: 'string', maxLength: 20 }, maxItems: 10000 },
+  } as const;
+
   app.get(
     `${PREFIX}/admins`,
-    { config: { access: access.national('admin accounts') }, schema: { ...tag('accounts'), summary: 'Admin accounts (national accounts only)', response: { 200: { type: 'array', items: { $ref: 'AdminAccount#' } }, ...S.errors } } },
-    async () => listAdmins(deps.db),
+    { config: { access: access.scoped }, schema: { ...tag('accounts'), summary: 'Admin accounts: every one for a national account, the regional accounts inside its scope for a regional one', response: { 200: { type: 'array', items: { $ref: 'AdminAccount#' } }, ...S.errors } } },
+    async (req) => (await listAdmins(deps.db)).filter((a) => adminAccountInScope(scopeOf(req), a)),
   );
 
   app.post(
     `${PREFIX}/admins`,
     {
-      config: { access: access.national('admin accounts') },
+      config: { access: access.targets(async (req) => [{ kind: 'admin', ...scopeOfNew(req.body as Parameters<typeof scopeOfNew>[0]) }]) },
       schema: {
         ...tag('accounts'),
-        summary: 'Create an admin account; its generated password is returned once (national accounts only)',
-        body: {
-          type: 'object',
-          required: ['login', 'role'],
-          additionalProperties: false,
-          properties: {
-            login: { type: 'string', minLength: 2, maxLength: 64 },
-            role: { type: 'string', enum: ['national', 'regional'] },
-            domains: { type: 'array', items: { type: 'string', maxLength: 253 }, maxItems: 1000 },
-            structures: { type: 'array', items: { type: 'string', maxLength: 20 }, maxItems: 10000 },
-          },
-        },
+        summary: 'Create an admin account; its generated password is returned once. A regional account creates regional accounts inside its own scope only.',
+        body: { type: 'object', required: ['login', 'role'], additionalProperties: false, properties: { login: { type: 'string', minLength: 2, maxLength: 64 }, ...scopeProps } },
         response: { 201: { type: 'object', properties: { account: { $ref: 'AdminAccount#' }, password: { type: 'string' } } }, ...S.errors },
       },
     },
     async (req, reply: FastifyReply) => {
       return reply.code(201).send(await createAdmin(deps.db, deps.journal, req.body as Parameters<typeof createAdmin>[2], actor(req)));
+    },
+  );
+
+  app.patch(
+    `${PREFIX}/admins/:login`,
+    {
+      // Both the scope it has and the one it would have must be the caller's to manage.
+      config: { access: access.targets(async (req) => [...(await namedAccount(req)), { kind: 'admin', ...scopeOfNew({ login: (req.params as { login: string }).login, ...(req.body as Pick<Parameters<typeof scopeOfNew>[0], 'role'>) }) }]) },
+      schema: { ...tag('accounts'), summary: 'Change an account\'s role and scope (the whole scope is given)', params: loginParam, body: { type: 'object', required: ['role'], additionalProperties: false, properties: scopeProps }, response: { 200: { $ref: 'AdminAccount#' }, ...S.errors } },
+    },
+    async (req) => {
+      const a = await existingAdmin((req.params as { login: string }).login);
+      return changeAdminScope(deps.db, deps.journal, a.login, req.body as Parameters<typeof changeAdminScope>[3], actor(req));
+    },
+  );
+
+  for (const [verb, active, summary] of [
+    ['disable', false, 'Disable an account: its sessions end at once and it cannot log in'],
+    ['enable', true, 'Enable a disabled account again'],
+  ] as const) {
+    app.post(
+      `${PREFIX}/admins/:login/${verb}`,
+      { config: { access: access.targets(namedAccount) }, schema: { ...tag('accounts'), summary, params: loginParam, response: { 200: { $ref: 'AdminAccount#' }, ...S.errors } } },
+      async (req) => setAdminActive(deps.db, deps.journal, (await existingAdmin((req.params as { login: string }).login)).login, active, actor(req)),
+    );
+  }
+
+  app.post(
+    `${PREFIX}/admins/:login/reset`,
+    {
+      config: { access: access.targets(namedAccount) },
+      schema: {
+        ...tag('accounts'),
+        summary: 'New credentials for another account: a generated password, returned once; its sessions end. resetTotp also removes its second factor (it enrols again).',
+        params: loginParam,
+        body: { type: ['object', 'null'], additionalProperties: false, properties: { resetTotp: { type: 'boolean' } } },
+        response: { 200: { type: 'object', properties: { account: { $ref: 'AdminAccount#' }, password: { type: 'string' } } }, ...S.errors },
+      },
+    },
+    async (req) => {
+      const a = await existingAdmin((req.params as { login: string }).login);
+      return resetAdminCredentials(deps.db, deps.journal, a.login, actor(req), { resetTotp: !!(req.body as { resetTotp?: boolean } | null)?.resetTotp });
+    },
+  );
+
+  // --- one's own second factor ------------------------------------------------------------
+  app.post(
+    `${PREFIX}/me/totp`,
+    {
+      config: { access: access.self },
+      schema: {
+        ...tag('session'),
+        summary: 'Start enrolling a second factor (TOTP): the secret and its otpauth:// URI for an authenticator app; in force once a first code confirms it',
+        response: { 200: { type: 'object', properties: { secret: { type: 'string' }, uri: { type: 'string' } } }, ...S.errors },
+      },
+    },
+    async (req, reply) => {
+      void reply.header('cache-control', 'no-store');
+      return startTotpEnrolment(deps.db, deps.journal, adminOf(req));
+    },
+  );
+
+  app.post(
+    `${PREFIX}/me/totp/confirm`,
+    {
+      config: { access: access.self },
+      schema: {
+        ...tag('session'),
+        summary: 'Confirm the enrolment with the code the authenticator app shows: from then on a login needs a code',
+        body: { type: 'object', required: ['code'], additionalProperties: false, properties: { code: { type: 'string', maxLength: 16 } } },
+        response: { 200: { $ref: 'AdminAccount#' }, ...S.errors },
+      },
+    },
+    async (req) => {
+      const me = adminOf(req);
+      const code = (req.body as { code: string }).code.trim();
+      // Guessing codes through an open session is throttled and counted like guessing them at login.
+      const g = await deps.throttle.guard({ realm: 'admin', user: me.login, source: req.ip, front: 'admin-api' }, () => confirmTotp(deps.db, deps.journal, me, code), (a) => a === null);
+      if (!g.ok || !g.value) {
+        await deps.journal.append({ type: 'admin.totp.enrolment-failed', actor: actor(req), subject: actor(req), details: { reason: g.ok ? 'bad-otp' : 'throttled', remote: req.ip } });
+        throw g.ok ? new MssError('ADMIN_TOTP_NOT_CONFIRMED') : verdictError(g.refusal);
+      }
+      return g.value;
     },
   );
 }

@@ -8,6 +8,7 @@ import type { Queryable } from '../../core/db/index.js';
 import type { AdminScope } from '../../core/policy/index.js';
 import { balAddressesInScope, countBals, expiringAppCertificates } from '../bal/index.js';
 import { lastImports } from '../import/history.js';
+import type { DashboardOf } from './json-types.js';
 
 export interface DashboardSources {
   /** smtp/figures.ts trafficFigures. */
@@ -21,7 +22,7 @@ export interface DashboardSources {
 /** Failed DMP hand-offs are shown for this long: a day's failures stay in sight across midnight. */
 export const DMP_ALERT_WINDOW_MS = 86_400_000;
 
-export async function dashboard(q: Queryable, scope: AdminScope, o: { since: Date; now: Date; certificateWarningMs: number; sources?: DashboardSources }) {
+export async function dashboard(q: Queryable, scope: AdminScope, o: { since: Date; now: Date; certificateWarningMs: number; sources?: DashboardSources }): Promise<DashboardOf<Date>> {
   const addresses = await balAddressesInScope(q, scope);
   const warnBefore = new Date(o.now.getTime() + o.certificateWarningMs);
   const [boxes, imports, certificates, traffic, dmp] = await Promise.all([

@@ -45,7 +45,7 @@ export async function adminPscLogin(db: Db, journal: Pick<Journal, 'append'>, id
   const token = `mssadm_${randomBytes(32).toString('base64url')}`;
   const expiresAt = new Date(Date.now() + ttlMs);
   await db.transaction(async (tx) => {
-    await tx.query('INSERT INTO admin_tokens (token_hash, account_id, expires_at) VALUES ($1, $2, $3)', [sha256(token), row.id, expiresAt]);
+    await tx.query("INSERT INTO admin_tokens (token_hash, account_id, expires_at, auth) VALUES ($1, $2, $3, 'psc')", [sha256(token), row.id, expiresAt]);
     await tx.query('UPDATE admin_accounts SET last_login_at = now() WHERE id = $1', [row.id]);
   });
   await journal.append({ type: 'admin.login', actor: `admin:${row.login}`, details: { auth: 'psc', ...(level.acr ? { acr: level.acr } : {}), ...(level.amr ? { amr: level.amr } : {}), expiresAt: expiresAt.toISOString(), ...where } });

@@ -64,6 +64,7 @@ export const adminAccount = {
     createdAt: date,
     createdBy: str,
     lastLoginAt: ndate,
+    totp: { type: 'boolean', description: 'a second factor (TOTP) is enrolled: logins need its code' },
   },
 } as const;
 

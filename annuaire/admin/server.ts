@@ -61,6 +61,7 @@ export async function startAdmin(config: Config, log: Logger, db: Db, journal: J
     dashboardSources,
     certificateWarningMs: config.admin.certificateWarning,
     patientDomain: config.smtp.patientDomain,
+    requireTotp: config.admin.requireTotp,
     proofMaterial: () => {
       try {
         return { tsaChainPem: readFileSync(config.tsa.certFile, 'utf8') + readFileSync(config.tsa.chainFile, 'utf8'), caPem: readFileSync(config.tsa.caFile, 'utf8') };

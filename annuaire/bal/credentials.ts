@@ -74,3 +74,18 @@ export function totpStep(secret: string, code: string, timestamp = Date.now()): 
   const delta = TOTP.validate({ token: code, secret: Secret.fromBase32(secret), digits: TOTP_DIGITS, period: TOTP_PERIOD, timestamp, window: 1 });
   return delta === null ? null : Math.floor(timestamp / 1000 / TOTP_PERIOD) + delta;
 }
+
+export type OtpFailure = 'otp-missing' | 'bad-otp' | 'otp-replayed';
+
+/**
+ * The second-factor check every account kind shares (persons, admins): the code must be
+ * valid now for the enrolled secret, and its time step newer than the last one accepted.
+ * consume(step) is the account's compare-and-set of that last step (true: this login won
+ * it), so of two logins racing with one code exactly one passes. null: accepted.
+ */
+export async function checkTotp(secret: string, code: string | undefined, now: number, consume: (step: number) => Promise<boolean>): Promise<OtpFailure | null> {
+  if (!code) return 'otp-missing';
+  const step = totpStep(secret, code, now);
+  if (step === null) return 'bad-otp';
+  return (await consume(step)) ? null : 'otp-replayed';
+}

@@ -4,69 +4,28 @@ import type { Journal } from '../../core/journal/index.js';
 import type { Logger } from '../../core/logger.js';
 import type { BalType } from '../../core/policy/index.js';
 import type { TrustStore } from '../../certs/client-cert.js';
+import type { AppCertificateOf, BalOf, MemberOf, PersonOf } from '../admin/json-types.js';
 
 export type { BalType } from '../../core/policy/index.js';
 export const BAL_TYPES: readonly BalType[] = ['PER', 'ORG', 'APP', 'CAB'];
 
-export interface Member {
-  personId: string;
-  login: string;
-  idnps: string | null;
-  nom: string | null;
-  prenom: string | null;
-  addedAt: Date;
-  addedBy: string;
+// The JSON shapes are declared once, for the server and the console (annuaire/admin/json-types.ts).
+export type Member = MemberOf<Date>;
+
+export interface AppCertificate extends AppCertificateOf<Date> {
+  id: number;
 }
 
-export interface AppCertificate {
+export interface Bal extends BalOf<Date> {
   id: number;
-  fingerprint: string;
-  subject: string;
-  serial: string;
-  issuer: string;
-  notBefore: Date;
-  notAfter: Date;
-  registeredAt: Date;
-  registeredBy: string;
-  revokedAt: Date | null;
-  revokedBy: string | null;
-}
-
-export interface Bal {
-  id: number;
-  address: string;
-  domain: string;
-  type: BalType;
-  /** PER/CAB: holder's IDNPS; ORG/APP: structure national id. */
-  ownerId: string;
-  structureId: string | null;
-  displayName: string | null;
-  description: string | null;
-  service: string | null;
-  responsible: string | null;
-  listeRouge: boolean;
   rank: number | null;
-  status: 'active' | 'closed';
-  createdAt: Date;
-  closedAt: Date | null;
-  reopenedAt: Date | null;
   updatedAt: Date;
   version: number;
   members: Member[];
   certificates: AppCertificate[];
 }
 
-export interface Person {
-  id: string;
-  login: string;
-  idnps: string | null;
-  nom: string | null;
-  prenom: string | null;
-  active: boolean;
-  hasPassword: boolean;
-  hasTotp: boolean;
-  createdAt: Date;
-}
+export type Person = PersonOf<Date>;
 
 /** What changed, for whoever follows BAL changes (publication queue, LDAP feeder). */
 export type BalChangeKind = 'created' | 'updated' | 'closed' | 'reopened' | 'members' | 'certificates';

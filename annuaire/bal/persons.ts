@@ -6,7 +6,7 @@ import { MssError } from '../../core/errors.js';
 import type { ApplicationPrincipal, PersonPrincipal } from '../../core/policy/index.js';
 import type { CredentialCache } from './credential-cache.js';
 import { readCertificate } from './certificates.js';
-import { dummyHash, generatePassword, hashPassword, newTotpSecret, totpStep, totpUri, TOTP_DIGITS, verifyPassword } from './credentials.js';
+import { checkTotp, dummyHash, generatePassword, hashPassword, newTotpSecret, totpUri, TOTP_DIGITS, verifyPassword, type OtpFailure } from './credentials.js';
 import { normaliseIdnps } from './identifiers.js';
 import { personRow, toPerson, type PersonRef, type PersonRow } from './lookups.js';
 import { closeSessionsOf, isSessionToken, sessionPerson } from './sessions.js';
@@ -109,7 +109,7 @@ export async function setPersonActive(ctx: BalContext, ref: PersonRef, active: b
   });
 }
 
-export type CredentialFailure = 'unknown-user' | 'inactive' | 'no-password' | 'bad-password' | 'otp-missing' | 'bad-otp' | 'otp-replayed' | 'bad-session';
+export type CredentialFailure = 'unknown-user' | 'inactive' | 'no-password' | 'bad-password' | OtpFailure | 'bad-session';
 export type CredentialCheck = { ok: true; principal: PersonPrincipal } | { ok: false; failure: CredentialFailure; login?: string };
 
 /**
@@ -150,12 +150,11 @@ export async function checkCredentials(q: Queryable, user: string, secret: strin
     opts.cache?.remember(String(p.id), p.password_hash, password, now);
   }
   if (!p.totp_secret) return { ok: true, principal: principalOf(p, 'password') };
-  if (!otp) return { ok: false, failure: 'otp-missing', login: p.login };
-  const step = totpStep(p.totp_secret, otp, now);
-  if (step === null) return { ok: false, failure: 'bad-otp', login: p.login };
-  // Compare-and-set: of two logins racing with the same code, exactly one wins.
-  const used = await q.query('UPDATE bal_persons SET totp_last_step = $2 WHERE id = $1 AND (totp_last_step IS NULL OR totp_last_step < $2) RETURNING id', [p.id, step]);
-  if (!used.rows.length) return { ok: false, failure: 'otp-replayed', login: p.login };
+  const otpFailure = await checkTotp(p.totp_secret, otp, now, async (step) => {
+    const used = await q.query('UPDATE bal_persons SET totp_last_step = $2 WHERE id = $1 AND (totp_last_step IS NULL OR totp_last_step < $2) RETURNING id', [p.id, step]);
+    return used.rows.length > 0;
+  });
+  if (otpFailure) return { ok: false, failure: otpFailure, login: p.login };
   return { ok: true, principal: principalOf(p, 'password+totp') };
 }
 

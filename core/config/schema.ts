@@ -181,6 +181,7 @@ export const schema = {
     port: port(8443, 'HTTPS port of the admin API (0 = any free port).'),
     tokenTtl: duration(15 * 60_000, 'How long a bearer token from POST /api/v1/login stays valid.'),
     bootstrapLogin: str('admin', 'Login of the national admin account created on the first start; its generated password is printed once and written to <dataDir>/admin-bootstrap.txt (mode 0600).'),
+    requireTotp: bool(true, 'National admin accounts must have a second factor (TOTP): one without it may log in only to enrol it (the console shows the enrolment first; POST /api/v1/me/totp then a first code), nothing else. Regional accounts may enrol one; once enrolled, every login of the account needs its code. false: a second factor is optional for every account.'),
     certificateWarning: duration(30 * 86_400_000, 'The operator console\'s dashboard warns of a certificate (a technical box\'s, the platform\'s own) that expires within this time.'),
   },
   fhir: {

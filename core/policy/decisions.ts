@@ -2,7 +2,7 @@
 // access matrix is tested without a database and every front gets the same answer.
 import { domainToASCII } from 'node:url';
 import type { MailboxFacts, TrustSpaceEntry } from './facts.js';
-import { principalLabel, type AdminPrincipal, type PeerPrincipal, type Principal } from './principal.js';
+import { principalLabel, type AdminPrincipal, type AdminRole, type PeerPrincipal, type Principal } from './principal.js';
 import { ALLOW, refuse, type Verdict } from './verdict.js';
 
 export const normaliseAddress = (a: string) => a.trim().toLowerCase();
@@ -64,9 +64,13 @@ export type AdminTarget =
   | { kind: 'global'; what: string }
   | { kind: 'mailbox'; address: string; domain: string; structureId?: string | null }
   | { kind: 'domain'; domain: string }
-  | { kind: 'account'; login: string };
+  | { kind: 'account'; login: string }
+  // `admin`: an admin account acted on (listed, created, its scope changed, disabled, reset),
+  // described by the role and scope it has or would have.
+  | { kind: 'admin'; login: string; role: AdminRole; domains: readonly string[]; structures: readonly string[] };
 
-export const targetLabel = (t: AdminTarget) => (t.kind === 'global' ? t.what : t.kind === 'mailbox' ? t.address : t.kind === 'account' ? `admin account ${t.login}` : `domain ${t.domain}`);
+export const targetLabel = (t: AdminTarget) =>
+  t.kind === 'global' ? t.what : t.kind === 'mailbox' ? t.address : t.kind === 'account' || t.kind === 'admin' ? `admin account ${t.login}` : `domain ${t.domain}`;
 
 /**
  * What an admin's reads are narrowed to: `everywhere` for a national account; for a
@@ -92,11 +96,23 @@ export function inAdminScope(scope: AdminScope, box: { domain: string; structure
 }
 
 /**
+ * Is an admin account (its role and scope) inside this scope? A regional scope holds only
+ * regional accounts whose every domain and structure it holds too: what a regional admin
+ * sees and manages of the accounts, so it can neither make a national account nor widen one.
+ */
+export function adminAccountInScope(scope: AdminScope, a: { role: AdminRole; domains: readonly string[]; structures: readonly string[] }): boolean {
+  if (scope.kind === 'everywhere') return true;
+  if (a.role !== 'regional') return false;
+  return a.domains.every((d) => scope.domains.includes(normaliseDomain(d))) && a.structures.every((s) => scope.structures.includes(s.trim().toUpperCase()));
+}
+
+/**
  * May this admin act on every one of these targets? `national` acts anywhere; `regional`
  * on mailboxes of its listed domains, or owned by its listed structures. An empty target
  * list (e.g. a person attached to no mailbox) is national-only: nothing proves it is in scope.
  */
 export function decideAdmin(admin: AdminPrincipal, targets: readonly AdminTarget[]): Verdict {
+  if (admin.mustEnrolSecondFactor) return refuse('ADMIN_TOTP_ENROLMENT_REQUIRED', { admin: admin.login });
   if (admin.role === 'national') return ALLOW;
   const label = principalLabel(admin);
   if (admin.role !== 'regional') return refuse('ADMIN_OUT_OF_SCOPE', { admin: admin.login, target: targets.map(targetLabel).join(', ') || 'this', why: 'the account has no known role' });
@@ -107,6 +123,11 @@ export function decideAdmin(admin: AdminPrincipal, targets: readonly AdminTarget
     if (t.kind === 'account') {
       if (t.login === admin.login) continue;
       return refuse('ADMIN_OUT_OF_SCOPE', { admin: admin.login, target: targetLabel(t), why: 'another admin account is a national matter' });
+    }
+    if (t.kind === 'admin') {
+      if (t.role !== 'regional') return refuse('ADMIN_OUT_OF_SCOPE', { admin: admin.login, target: targetLabel(t), why: 'a national account is a national matter' });
+      if (!adminAccountInScope(scope, t)) return refuse('ADMIN_OUT_OF_SCOPE', { admin: admin.login, target: targetLabel(t), why: `its scope would reach beyond ${label}'s (${describeScope(admin)})` });
+      continue;
     }
     if (!inAdminScope(scope, { domain: t.domain, structureId: t.kind === 'mailbox' ? t.structureId : null })) {
       return refuse('ADMIN_OUT_OF_SCOPE', { admin: admin.login, target: targetLabel(t), why: `${label}'s scope covers ${describeScope(admin)}` });

@@ -121,7 +121,8 @@ export class Policy {
   async mayAdminister(admin: AdminPrincipal, targets: readonly AdminTarget[], ctx?: DecisionContext): Promise<Verdict> {
     const v = decideAdmin(admin, targets);
     if (!v.ok) {
-      const subject = targets.map((t) => (t.kind === 'global' ? t.what : t.kind === 'mailbox' ? t.address : t.kind === 'account' ? `admin:${t.login}` : t.domain)).join(', ') || 'unknown';
+      // One name per thing acted on (an account's scope before and after is one account).
+      const subject = [...new Set(targets.map((t) => (t.kind === 'global' ? t.what : t.kind === 'mailbox' ? t.address : t.kind === 'account' || t.kind === 'admin' ? `admin:${t.login}` : t.domain)))].join(', ') || 'unknown';
       await journalRefusal(this.journal, v, { principal: admin, action: 'administer', subject, ctx }, this.opts.log);
     }
     return v;

@@ -36,6 +36,8 @@ export interface AdminPrincipal {
   /** Regional scope: mail domains and structure ids (national ids, "1"+FINESS / "3"+SIRET). */
   domains: readonly string[];
   structures: readonly string[];
+  /** The account must enrol a second factor (admin.requireTotp) and has not: its session may do nothing else. */
+  mustEnrolSecondFactor?: boolean;
 }
 
 export interface PeerPrincipal {

@@ -11,7 +11,8 @@ import { Journal } from '../../core/journal/index.js';
 import { createTsa } from '../../certs/tsa.js';
 import { loadConfig } from '../../core/config/index.js';
 import { LoginThrottle, Policy } from '../../core/policy/index.js';
-import { addMember, balFactSource, closeBal, createBal, createPerson, findPerson, openSession, registerAppCertificate, type BalContext } from '../../annuaire/bal/index.js';
+import { addMember, balFactSource, closeBal, createBal, createPerson, findPerson, openSession, registerAppCertificate, totpCode, type BalContext } from '../../annuaire/bal/index.js';
+import { newTotpSecret } from '../../annuaire/bal/credentials.js';
 import { adminLogin, createAdmin } from '../../annuaire/admin/accounts.js';
 import { createAdminServer } from '../../annuaire/admin/server.js';
 import { operatorBalContext } from '../../annuaire/admin/wiring.js';
@@ -84,6 +85,8 @@ describe.each(dbTargets())('admin API authorisation matrix and hostile input on 
   const freshPerson = async (h: Region) => (await createPerson(ctx, { login: `p${next()}.${h.tag}` }, 'test:seed')).login;
   const freshCert = async (h: Region) =>
     (await issueCertificate(devIssuer(pki.dir), { type: 'application', name: `logiciel-${next()}`, organisation: `Labo ${h.tag}`, organisationId: h.finess }, { keyPem: appKey, validityDays: 30 })).certPem;
+  /** A regional admin account of region h's domain, to act on. */
+  const freshAdmin = async (h: Region) => (await createAdmin(db, journal, { login: `ars-${h.tag}-${next()}`, role: 'regional', domains: [h.domain] }, 'test:seed')).account.login;
   /** An event about region h (its secretariat's creation). */
   const eventAbout = async (h: Region) => (await journal.list({ subject: h.org, limit: 1 }))[0].seq;
   const day = (k: number) => new Date(Date.UTC(2026, 0, 1) + k * 86_400_000);
@@ -98,7 +101,7 @@ describe.each(dbTargets())('admin API authorisation matrix and hostile input on 
   };
 
   /** A valid call of each route, acting on region h. A route missing here fails the matrix. */
-  const samples: Record<string, (h: Region) => Promise<CallSpec & { freshToken?: boolean }>> = {
+  const samples: Record<string, (h: Region) => Promise<CallSpec & { freshToken?: boolean; cleanup?: () => Promise<void> }>> = {
     'POST /api/v1/login': async () => ({ body: { login: 'nat', password: PASSWORD } }),
     'POST /api/v1/web/login': async () => ({ body: { login: 'nat', password: PASSWORD } }),
     'GET /ui/*': async () => ({ params: { '*': 'console/' } }),
@@ -149,12 +152,25 @@ describe.each(dbTargets())('admin API authorisation matrix and hostile input on 
     },
     'GET /api/v1/admins': async () => ({}),
     'POST /api/v1/admins': async (h) => ({ body: { login: `ars-new${next()}`, role: 'regional', domains: [h.domain] } }),
+    'PATCH /api/v1/admins/:login': async (h) => ({ params: { login: await freshAdmin(h) }, body: { role: 'regional', structures: [h.extra] } }),
+    'POST /api/v1/admins/:login/disable': async (h) => ({ params: { login: await freshAdmin(h) } }),
+    'POST /api/v1/admins/:login/enable': async (h) => ({ params: { login: await freshAdmin(h) } }),
+    'POST /api/v1/admins/:login/reset': async (h) => ({ params: { login: await freshAdmin(h) }, body: { resetTotp: true } }),
+    'POST /api/v1/me/totp': async () => ({}),
+    'POST /api/v1/me/totp/confirm': async (h) => {
+      // Every admin caller has an enrolment of this one secret pending; the call confirms it,
+      // and cleanup takes the second factor off again (the next sessions log in with a password).
+      const secret = newTotpSecret();
+      const logins = ['nat', BZH.admin, IDF.admin];
+      await db.query('UPDATE admin_accounts SET totp_pending = $1 WHERE login = ANY($2)', [secret, logins]);
+      return { body: { code: totpCode(secret) }, cleanup: async () => void (await db.query('UPDATE admin_accounts SET totp_secret = NULL, totp_last_step = NULL WHERE login = ANY($1)', [logins])) };
+    },
   };
   const sampleOf = (r: Route) => {
     const s = samples[r.key.replace(/^HEAD /, 'GET ')];
     if (s) return s;
     // The API documents: no parameter but the static files' name.
-    if (r.access?.kind === 'public' && r.method !== 'POST') return async (): Promise<CallSpec & { freshToken?: boolean }> => ({ params: { '*': 'swagger-ui.css' } });
+    if (r.access?.kind === 'public' && r.method !== 'POST') return async (): Promise<CallSpec & { freshToken?: boolean; cleanup?: () => Promise<void> }> => ({ params: { '*': 'swagger-ui.css' } });
     return undefined;
   };
 
@@ -162,7 +178,11 @@ describe.each(dbTargets())('admin API authorisation matrix and hostile input on 
   const tokenOf = async (who: Who, h: Region, a: Region, fresh = false): Promise<string | undefined> => {
     const login = who === 'national' ? 'nat' : who === 'home' ? h.admin : who === 'away' ? a.admin : null;
     if (login) {
-      const issue = async () => (await adminLogin(db, journal, login, PASSWORD, 3_600_000))!.token;
+      const issue = async () => {
+        const r = await adminLogin(db, journal, login, PASSWORD, 3_600_000);
+        if (!r.ok) throw new Error(`${login} could not log in: ${JSON.stringify(r.failure)}`);
+        return r.token;
+      };
       if (fresh) return issue();
       if (!tokens.has(login)) tokens.set(login, await issue());
       return tokens.get(login)!;
@@ -183,7 +203,7 @@ describe.each(dbTargets())('admin API authorisation matrix and hostile input on 
           'SELECT bal_id, person_id FROM bal_members ORDER BY 1, 2',
           'SELECT fingerprint, revoked_at FROM bal_app_certificates ORDER BY 1',
           'SELECT login, password_hash, totp_secret FROM bal_persons ORDER BY login',
-          'SELECT login, role FROM admin_accounts ORDER BY login',
+          'SELECT login, role, domains, structures, active, password_hash, totp_secret FROM admin_accounts ORDER BY login',
           'SELECT count(*)::int AS n FROM whitelist_imports',
           'SELECT count(*)::int AS n FROM annuaire_import_files',
         ].map(async (sql) => (await db.query(sql)).rows),
@@ -263,6 +283,7 @@ describe.each(dbTargets())('admin API authorisation matrix and hostile input on 
           const before = await snapshot();
           const refusedBefore = await refusalsOf(away.admin);
           const a = await inject(app, toRequest(r.method, r.url, spec, token));
+          await spec.cleanup?.();
           calls++;
           statuses.set(who, a.status);
           const admin = ADMINS.includes(who);
@@ -288,8 +309,10 @@ describe.each(dbTargets())('admin API authorisation matrix and hostile input on 
           // A list shows the caller's scope and nothing else: the other region's rows never.
           if (rule.kind === 'scoped' && admin && r.method === 'GET') {
             const text = a.text;
-            const mine = who === 'national' ? [...home.markers, ...away.markers] : who === 'home' ? home.markers : away.markers;
-            const others = who === 'home' ? away.markers : who === 'away' ? home.markers : [];
+            // The admin accounts' list names accounts, not rows of the regions: its markers are the regions' admins.
+            const markers = (g: Region) => (r.url === '/api/v1/admins' ? [g.admin] : g.markers);
+            const mine = who === 'national' ? [...markers(home), ...markers(away)] : who === 'home' ? markers(home) : markers(away);
+            const others = who === 'home' ? markers(away) : who === 'away' ? markers(home) : [];
             // The dashboard and the indicators answer figures, not rows: only the second half applies to them.
             if (r.url !== '/api/v1/dashboard' && r.url !== '/api/v1/indicators') expect(mine.some((m) => text.includes(m)), `${what} lists rows of its scope`).toBe(true);
             for (const m of others) expect(text, `${what} must not show ${m}`).not.toContain(m);

@@ -14,6 +14,7 @@ import { loadTlsMaterial, serverTlsOptions } from '../../certs/tls.js';
 import { balFactSource, findBal } from '../../annuaire/bal/index.js';
 import { whitelistFactSource } from '../../annuaire/whitelist/index.js';
 import { createAdmin, ensureBootstrapAdmin } from '../../annuaire/admin/accounts.js';
+import { totpCode } from '../../annuaire/bal/index.js';
 import { createAdminServer } from '../../annuaire/admin/server.js';
 import { operatorBalContext } from '../../annuaire/admin/wiring.js';
 import { listPublications } from '../../annuaire/publication/index.js';
@@ -239,7 +240,9 @@ describe.each(dbTargets())('admin API over HTTPS on $name', (target) => {
     expect((await call('GET', '/api/v1/journal?subject=jeanne.martin@mssante.localhost', { token: regional })).body).toEqual([]);
     expect((await call('GET', '/api/v1/journal?subject=secretariat@bzh.mssante.localhost', { token: regional })).body.map((e: { type: string }) => e.type)).toContain('bal.closed');
     expect((await call('POST', '/api/v1/imports/whitelist', { token: regional, body: makeWhitelistXml({ count: 3 }), type: 'application/xml' })).status).toBe(403);
-    expect((await call('GET', '/api/v1/admins', { token: regional })).status).toBe(403);
+    // The accounts a regional account sees: the regional ones inside its scope (here its own); it cannot make a national one.
+    expect((await call('GET', '/api/v1/admins', { token: regional })).body.map((a: { login: string }) => a.login)).toEqual(['ars-bretagne']);
+    expect(await call('POST', '/api/v1/admins', { token: regional, json: { login: 'ars-nat', role: 'national' } })).toMatchObject({ status: 403, body: { title: 'ADMIN_OUT_OF_SCOPE' } });
     expect((await journal.list({ type: 'policy.refused', actor: 'admin:ars-bretagne' })).length).toBe(6);
   });
 
@@ -282,6 +285,83 @@ describe.each(dbTargets())('admin API over HTTPS on $name', (target) => {
     expect((await call('GET', '/api/v1/admins', { token: national })).body.map((a: { login: string }) => a.login)).toEqual(['admin', 'ars-bretagne', 'ars-idf']);
     expect((await call('POST', '/api/v1/logout', { token: regional })).status).toBe(204);
     expect((await call('GET', '/api/v1/me', { token: regional })).status).toBe(401);
+  });
+
+  it('a regional account manages the regional accounts inside its scope only: no national account, no wider scope; each refusal journalled', async () => {
+    const chef = await createAdmin(db, journal, { login: 'ars-bzh-chef', role: 'regional', domains: ['bzh.mssante.localhost'], structures: ['350000001'] }, 'test');
+    const idf = await createAdmin(db, journal, { login: 'ars-idf-2', role: 'regional', domains: ['idf.mssante.localhost'] }, 'test');
+    const t = await login('ars-bzh-chef', chef.password);
+    // A national session of its own: the suite's tokens live 60 s, less than a loaded run of the suite.
+    const nat = await createAdmin(db, journal, { login: 'nat-scope', role: 'national' }, 'test');
+    const national = await login('nat-scope', nat.password);
+    const logins = async (token: string) => (await call('GET', '/api/v1/admins', { token })).body.map((a: { login: string }) => a.login);
+    expect(await logins(t)).toEqual(['ars-bretagne', 'ars-bzh-chef']);
+    expect(await logins(national)).toEqual(expect.arrayContaining(['admin', 'ars-bretagne', 'ars-bzh-chef', 'ars-idf-2', 'nat-scope']));
+    const refused = async (method: string, path: string, json?: unknown) => expect(await call(method, path, { token: t, json })).toMatchObject({ status: 403, body: { title: 'ADMIN_OUT_OF_SCOPE' } });
+    await refused('POST', '/api/v1/admins', { login: 'ars-nat-2', role: 'national' });
+    await refused('POST', '/api/v1/admins', { login: 'ars-wide', role: 'regional', domains: ['bzh.mssante.localhost', 'idf.mssante.localhost'] });
+    await refused('PATCH', '/api/v1/admins/ars-bzh-chef', { role: 'regional', domains: ['bzh.mssante.localhost', 'idf.mssante.localhost'] }); // its own, widened
+    await refused('PATCH', '/api/v1/admins/ars-bzh-chef', { role: 'national' });
+    await refused('PATCH', '/api/v1/admins/ars-idf-2', { role: 'regional', domains: ['bzh.mssante.localhost'] }); // another region's account
+    await refused('POST', '/api/v1/admins/ars-idf-2/disable');
+    await refused('POST', '/api/v1/admins/admin/reset', {});
+    await refused('POST', '/api/v1/admins/nobody-here/disable'); // unknown: refused first, existence not told
+    expect((await journal.list({ type: 'policy.refused', actor: 'admin:ars-bzh-chef' })).length).toBe(8);
+    expect(await call('POST', '/api/v1/admins/nobody-here/disable', { token: national })).toMatchObject({ status: 404, body: { title: 'ADMIN_UNKNOWN' } });
+
+    // Inside its scope: create, narrow, disable (sessions end), enable, reset.
+    const made = await call('POST', '/api/v1/admins', { token: t, json: { login: 'ars-bzh-adjoint', role: 'regional', domains: ['BZH.mssante.localhost'] } });
+    expect(made).toMatchObject({ status: 201, body: { account: { login: 'ars-bzh-adjoint', domains: ['bzh.mssante.localhost'], totp: false } } });
+    const adj = await login('ars-bzh-adjoint', made.body.password);
+    const narrowed = await call('PATCH', '/api/v1/admins/ars-bzh-adjoint', { token: t, json: { role: 'regional', structures: ['350000001'] } });
+    expect(narrowed).toMatchObject({ status: 200, body: { domains: [], structures: ['1350000001'] } });
+    expect((await call('POST', '/api/v1/admins/ars-bzh-adjoint/disable', { token: t })).body.active).toBe(false);
+    expect((await call('GET', '/api/v1/me', { token: adj })).status).toBe(401);
+    expect((await call('POST', '/api/v1/login', { json: { login: 'ars-bzh-adjoint', password: made.body.password } })).status).toBe(401);
+    expect((await call('POST', '/api/v1/admins/ars-bzh-adjoint/enable', { token: t })).body.active).toBe(true);
+    const reset = await call('POST', '/api/v1/admins/ars-bzh-adjoint/reset', { token: t, json: {} });
+    expect(reset.status).toBe(200);
+    expect((await call('POST', '/api/v1/login', { json: { login: 'ars-bzh-adjoint', password: made.body.password } })).status).toBe(401);
+    await login('ars-bzh-adjoint', reset.body.password);
+    // Not on itself: disabling or resetting one's own account is another admin's act.
+    expect(await call('POST', '/api/v1/admins/ars-bzh-chef/disable', { token: t })).toMatchObject({ status: 409, body: { title: 'ADMIN_SELF_LOCKOUT' } });
+    expect(await call('POST', '/api/v1/admins/ars-bzh-chef/reset', { token: t, json: {} })).toMatchObject({ status: 409, body: { title: 'ADMIN_SELF_LOCKOUT' } });
+    const types = (await journal.list({ actor: 'admin:ars-bzh-chef', typePrefix: 'admin.account.' })).map((e) => e.type);
+    expect(types).toEqual(expect.arrayContaining(['admin.account.created', 'admin.account.scope-changed', 'admin.account.disabled', 'admin.account.enabled', 'admin.account.credentials-reset']));
+    expect(idf.account.login).toBe('ars-idf-2');
+  });
+
+  it('a second factor: enrolled with a first code, then every login needs a fresh code; failures refused with their own codes, counted by the throttle, journalled', async () => {
+    const { password } = await createAdmin(db, journal, { login: 'ars-totp', role: 'regional', domains: ['bzh.mssante.localhost'] }, 'test');
+    const t = await login('ars-totp', password);
+    const started = await call('POST', '/api/v1/me/totp', { token: t });
+    expect(started.status).toBe(200);
+    expect(started.body.uri).toMatch(/^otpauth:\/\/totp\/.*ars-totp\?.*secret=/);
+    const secret = started.body.secret as string;
+    // Not in force before it is confirmed: a typo while enrolling locks nobody out.
+    await login('ars-totp', password);
+    expect(await call('POST', '/api/v1/me/totp/confirm', { token: t, json: { code: '000000' === totpCode(secret) ? '111111' : '000000' } })).toMatchObject({ status: 422, body: { title: 'ADMIN_TOTP_NOT_CONFIRMED' } });
+    expect((await journal.list({ type: 'admin.totp.enrolment-failed', actor: 'admin:ars-totp' })).length).toBe(1);
+    const now = Date.now();
+    const confirmed = await call('POST', '/api/v1/me/totp/confirm', { token: t, json: { code: totpCode(secret, now) } });
+    expect(confirmed).toMatchObject({ status: 200, body: { login: 'ars-totp', totp: true } });
+    const attempt = (json: Record<string, string>) => call('POST', '/api/v1/login', { json: { login: 'ars-totp', password, ...json } });
+    // The next step's code (accepted for clock drift) logs in once.
+    const next = totpCode(secret, now + 30_000);
+    expect((await attempt({ otp: next })).status).toBe(200);
+    expect(await attempt({})).toMatchObject({ status: 401, body: { title: 'ADMIN_OTP_REQUIRED' } });
+    expect(await attempt({ otp: next })).toMatchObject({ status: 401, body: { title: 'ADMIN_OTP_REPLAYED' } });
+    expect(await attempt({ otp: 'abcdef' })).toMatchObject({ status: 401, body: { title: 'ADMIN_OTP_INVALID' } });
+    // Three failures (the test's throttle budget): the account is locked, even for a right code.
+    expect(await attempt({ otp: totpCode(secret, now + 60_000) })).toMatchObject({ status: 429, body: { title: 'LOGIN_THROTTLED' } });
+    const reasons = (await journal.list({ type: 'admin.login.failed', actor: 'admin:ars-totp' })).map((e) => e.details.reason);
+    expect(reasons).toEqual(expect.arrayContaining(['otp-missing', 'otp-replayed', 'bad-otp', 'throttled']));
+    // A lost phone: another admin resets the credentials with the second factor (it enrols again).
+    // (A session of its own: the suite's tokens live 60 s, less than a loaded run of the suite.)
+    const nat = await createAdmin(db, journal, { login: 'nat-totp', role: 'national' }, 'test');
+    const reset = await call('POST', '/api/v1/admins/ars-totp/reset', { token: await login('nat-totp', nat.password), json: { resetTotp: true } });
+    expect(reset).toMatchObject({ status: 200, body: { account: { totp: false } } });
+    expect((await journal.list({ type: 'admin.account.credentials-reset', actor: 'admin:nat-totp' })).at(-1)?.details).toMatchObject({ totpCleared: true });
   });
 
   it('locks an admin account after its failed logins (429, even with the right password), journals the lockout once', async () => {

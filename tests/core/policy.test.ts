@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { catalogue } from '../../core/errors.js';
 import {
+  adminAccountInScope,
+  adminScope,
   decideAdmin,
   decideDirectoryRead,
   decideDmpRule,
@@ -135,6 +137,23 @@ describe('admin scope', () => {
     expect(code(decideAdmin(regional, [{ kind: 'account', login: 'ars-bzh' }]))).toBe('OK');
     expect(code(decideAdmin(regional, [{ kind: 'account', login: 'ars-idf' }]))).toBe('ADMIN_OUT_OF_SCOPE');
     expect(code(decideAdmin(admin as AdminPrincipal, [{ kind: 'account', login: 'ars-idf' }]))).toBe('OK');
+  });
+  it('regional manages regional accounts inside its own scope only: no national account, no wider scope', () => {
+    const acct = (login: string, role: 'national' | 'regional', domains: string[], structures: string[] = []) => ({ kind: 'admin' as const, login, role, domains, structures });
+    expect(code(decideAdmin(regional, [acct('ars-bzh-2', 'regional', ['BZH.mssante.fr'])]))).toBe('OK');
+    expect(code(decideAdmin(regional, [acct('ars-bzh-2', 'regional', ['bzh.mssante.fr'], ['1350000001'])]))).toBe('OK');
+    expect(code(decideAdmin(regional, [acct('nat', 'national', [])]))).toBe('ADMIN_OUT_OF_SCOPE');
+    expect(code(decideAdmin(regional, [acct('ars-bzh-2', 'regional', ['bzh.mssante.fr', 'paris.mssante.fr'])]))).toBe('ADMIN_OUT_OF_SCOPE');
+    expect(code(decideAdmin(regional, [acct('ars-bzh-2', 'regional', [], ['1750000001'])]))).toBe('ADMIN_OUT_OF_SCOPE');
+    // Its own account, widened: refused like any other.
+    expect(code(decideAdmin(regional, [acct('ars-bzh', 'regional', ['bzh.mssante.fr', 'paris.mssante.fr'])]))).toBe('ADMIN_OUT_OF_SCOPE');
+    expect(code(decideAdmin(admin as AdminPrincipal, [acct('nat', 'national', [])]))).toBe('OK');
+    expect(adminAccountInScope(adminScope(regional), { role: 'regional', domains: ['bzh.mssante.fr'], structures: [] })).toBe(true);
+    expect(adminAccountInScope(adminScope(regional), { role: 'national', domains: [], structures: [] })).toBe(false);
+  });
+  it('an account that must enrol a second factor first may do nothing else, national or not', () => {
+    expect(code(decideAdmin({ ...(admin as AdminPrincipal), mustEnrolSecondFactor: true }, [{ kind: 'global', what: 'whitelist import' }]))).toBe('ADMIN_TOTP_ENROLMENT_REQUIRED');
+    expect(code(decideAdmin({ ...regional, mustEnrolSecondFactor: true }, [{ kind: 'account', login: 'ars-bzh' }]))).toBe('ADMIN_TOTP_ENROLMENT_REQUIRED');
   });
   it('an unknown role is refused', () => {
     expect(code(decideAdmin({ ...regional, role: 'superuser' as never }, [mb('a@bzh.mssante.fr')]))).toBe('ADMIN_OUT_OF_SCOPE');

@@ -79,7 +79,6 @@ export async function startOperator(o: {
       operator: { domain: o.domain, hostname: o.domain },
       http: { port: 0 },
       ldap: { port: 0, ldapsPort: 0, syncInterval: 50 },
-      admin: { enabled: false },
       webmail: { port: 0 },
       fhir: { port: 0 },
       imap: { port: 0, starttlsPort: 0 },
@@ -88,6 +87,9 @@ export async function startOperator(o: {
       tls: { certFile: leaf.cert, keyFile: leaf.key, chainFile: o.pki.paths.intermediate, caFile: o.pki.paths.chain, crlFile: o.pki.file('crl.pem') },
       tsa: { certFile: o.pki.file('tsa.pem'), keyFile: o.pki.file('tsa.key'), chainFile: o.pki.paths.intermediate, caFile: o.pki.paths.ca },
       ...o.overrides,
+      // Suites not about the second factor log their national admins in with a password only;
+      // tests/webui/console-admins turns admin.requireTotp (default true) back on.
+      admin: { enabled: false, requireTotp: false, ...o.overrides?.admin },
       smtp: { mxPort: o.ports.mx, submissionPort: o.ports.submission, submissionsPort: o.ports.submissions, routes: o.routes ?? [], retryBase: 500, ...o.overrides?.smtp },
     },
   });

@@ -9,10 +9,13 @@ import { PSC_CALLBACK_PATH, PSC_START_PATH } from '../../identity/psc/index.js';
 import { freePorts, startOperator, type TestOperator } from '../helpers/operator.js';
 import { testPki } from '../helpers/pki.js';
 import { CookieBrowser, standinLogin } from '../helpers/psc.js';
+import { https } from '../hostile/http.js';
 
 const D = 'mssante.localhost';
 const ADMIN_RPPS = '10000000401';
 const PERSON = '810000000402';
+const NATIONAL_RPPS = '10000000403';
+let natPassword: string;
 let op: TestOperator;
 let ca: string;
 let base: string;
@@ -21,10 +24,13 @@ const isCallback = (u: URL) => u.pathname === PSC_CALLBACK_PATH;
 beforeAll(async () => {
   const pki = await testPki();
   ca = pki.read('chain.pem');
-  op = await startOperator({ pki, domain: D, cert: 'server', ports: await freePorts(), peers: [], overrides: { admin: { enabled: true, port: 0 } } });
+  // admin.requireTotp on, as in production: a national account's PSC session counts as its second factor.
+  op = await startOperator({ pki, domain: D, cert: 'server', ports: await freePorts(), peers: [], overrides: { admin: { enabled: true, port: 0, requireTotp: true } } });
   const { db, journal } = op.platform;
   await createAdmin(db, journal, { login: 'regional.idf', role: 'regional', domains: [D] }, 'test');
   await setAdminNationalId(db, journal, 'regional.idf', ADMIN_RPPS, 'test');
+  natPassword = (await createAdmin(db, journal, { login: 'national.psc', role: 'national' }, 'test')).password;
+  await setAdminNationalId(db, journal, 'national.psc', NATIONAL_RPPS, 'test');
   await op.person('jeanne.martin', PERSON);
   base = op.platform.admin!.url;
 });
@@ -59,5 +65,14 @@ describe('console: login with Pro Santé Connect', () => {
     expect(b.cookies(base).has('__Host-mss-admin-session')).toBe(false);
     const { rows } = await op.platform.db.query<{ subject: string; details: Record<string, unknown> }>("SELECT subject, details FROM journal_events WHERE type = 'admin.login.failed' ORDER BY seq DESC LIMIT 1");
     expect(rows[0]).toMatchObject({ subject: PERSON, details: { auth: 'psc', reason: 'no-account' } });
+  });
+
+  it('a national account needs no TOTP on a PSC session (CPS or e-CPS is two factors); with its password alone it must enrol one first', async () => {
+    const { b, answer } = await consoleLogin({ other: `8${NATIONAL_RPPS}`, means: 'cps' });
+    expect(answer.location).toMatch(/\/ui\/console\/$/);
+    expect((await b.send(`${base}/api/v1/bals`)).status).toBe(200);
+    const token = (await https(base, ca, 'POST', '/api/v1/login', { json: { login: 'national.psc', password: natPassword } })).json().token as string;
+    const refused = await https(base, ca, 'GET', '/api/v1/bals', { token });
+    expect([refused.status, refused.json().title]).toEqual([403, 'ADMIN_TOTP_ENROLMENT_REQUIRED']);
   });
 });

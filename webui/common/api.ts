@@ -109,6 +109,18 @@ export function messageOf(e: unknown): string {
       return 'Le service de messagerie est momentanément indisponible. Réessayez dans un instant.';
     case 'ADMIN_OUT_OF_SCOPE':
       return `Cette opération sort du périmètre de votre compte. (${e.detail})`;
+    case 'ADMIN_OTP_REQUIRED':
+      return 'Ce compte demande aussi un code de vérification : saisissez les six chiffres de votre application.';
+    case 'ADMIN_OTP_INVALID':
+      return 'Code de vérification incorrect ou expiré : saisissez le code que votre application affiche maintenant.';
+    case 'ADMIN_TOTP_NOT_CONFIRMED':
+      return 'Ce code ne correspond pas (ou a expiré) : saisissez le code que votre application affiche maintenant.';
+    case 'ADMIN_OTP_REPLAYED':
+      return 'Ce code de vérification a déjà servi : attendez le suivant dans votre application.';
+    case 'ADMIN_TOTP_ENROLMENT_REQUIRED':
+      return 'Votre compte doit d\'abord activer la validation en deux étapes.';
+    case 'ADMIN_SELF_LOCKOUT':
+      return 'Un compte ne peut pas se désactiver ni réinitialiser ses propres accès : un autre administrateur doit le faire.';
     case 'NETWORK':
       return 'La plateforme ne répond pas. Vérifiez votre connexion et réessayez.';
     case 'NOT_FOUND':

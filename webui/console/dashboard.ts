@@ -2,21 +2,8 @@
 import { fill, h, longDate, shortDate } from '../common/dom.js';
 import { TYPE_PLURAL, boxHref, journalEventHref } from './labels.js';
 import { indicatorsSection } from './indicators.js';
-import type { BalType } from './types.js';
+import type { BalType, Dashboard } from './types.js';
 import type { ViewContext } from './views.js';
-
-interface Dashboard {
-  scope: 'national' | 'regional';
-  boxes: Array<{ type: BalType; active: number; closed: number }>;
-  traffic: { received: number; sent: number; queued: number; oldest: string | null; deferred: number; oldestDeferred: string | null } | null;
-  imports: Array<{ kind: 'activity' | 'mssante'; file: string; extractionDate: string; importedAt: string; lines: number; rejected: number; counts: Record<string, Record<string, number> | number>; actor: string; journalSeq: number | null }>;
-  alerts: {
-    certificates: Array<{ address: string; subject: string; notAfter: string }>;
-    serverCertificate: { subject: string; notAfter: string } | null;
-    deferred: { count: number; oldest: string | null } | null;
-    dmp: { count: number; since: string; latest: { bal: string; at: string; error: string | null } | null } | null;
-  };
-}
 
 const nf = new Intl.NumberFormat('fr-FR');
 const n = (x: number) => nf.format(x);

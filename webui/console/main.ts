@@ -5,7 +5,9 @@
 import { ApiError, apiClient, messageOf } from '../common/api.js';
 import { announce, fill, h } from '../common/dom.js';
 import { showLogin } from '../common/login.js';
+import { SESSION_EXPIRED, startPage } from '../common/start.js';
 import type { AdminAccount } from './types.js';
+import { mustEnrol } from './admins.js';
 import { views, type View, type ViewContext } from './views.js';
 
 const app = document.getElementById('app')!;
@@ -23,12 +25,12 @@ const api = apiClient({
   onExpired() {
     if (!account) return;
     account = null;
-    login('Votre session a expiré. Reconnectez-vous pour continuer.');
+    login(SESSION_EXPIRED);
   },
 });
 
 function login(message: string | null) {
-  showLogin(app, api, { heading: "Console de l'opérateur", product: PRODUCT, path: LOGIN, psc: '/api/v1/web/psc/start', otp: false, account: (r) => (r as { account: AdminAccount }).account }, message, (a) => {
+  showLogin(app, api, { heading: "Console de l'opérateur", product: PRODUCT, path: LOGIN, psc: '/api/v1/web/psc/start', otp: true, account: (r) => (r as { account: AdminAccount }).account }, message, (a) => {
     account = a;
     void render();
   });
@@ -51,6 +53,8 @@ const SECTIONS: Array<[string, string, RegExp]> = [
   ['#/personnes', 'Personnes', /^#\/personnes/],
   ['#/journal', 'Journal', /^#\/journal/],
   ['#/imports', 'Imports nationaux', /^#\/imports/],
+  ['#/comptes', 'Comptes admin', /^#\/compte/],
+  ['#/securite', 'Validation en deux étapes', /^#\/securite/],
 ];
 
 function frame(main: HTMLElement) {
@@ -119,6 +123,8 @@ async function render() {
     announce(title);
   } catch (e) {
     if (!ctx.stillCurrent()) return;
+    // admin.requireTotp: until this account enrols its second factor, the API refuses all else.
+    if (mustEnrol(e) && location.hash !== '#/securite') return ctx.go('#/securite', 'Votre compte doit d\'abord activer la validation en deux étapes.');
     document.title = `Erreur — ${PRODUCT}`;
     fill(main, h('h1', { tabindex: -1 }, 'Erreur'), h('p', { role: 'alert', class: 'erreur' }, messageOf(e)));
   }
@@ -126,21 +132,12 @@ async function render() {
   main.querySelector<HTMLElement>('h1')?.focus();
 }
 
-// The skip link focuses the content without touching the address (the hash is the route).
-document.getElementById('evitement')?.addEventListener('click', (e) => {
-  e.preventDefault();
-  (document.querySelector<HTMLElement>('main h1') ?? document.getElementById('contenu'))?.focus();
-});
-window.addEventListener('hashchange', () => void render());
-
-async function start() {
-  const had = api.hadSession();
-  try {
-    account = await api.get<AdminAccount>('/api/v1/me');
+startPage<AdminAccount>(api, {
+  ended: (e) => e.status === 401,
+  render: () => void render(),
+  loggedIn(a) {
+    account = a;
     void render();
-  } catch (e) {
-    const expired = e instanceof ApiError && e.status === 401 && had;
-    login(expired ? 'Votre session a expiré. Reconnectez-vous pour continuer.' : e instanceof ApiError && e.status === 401 ? null : messageOf(e));
-  }
-}
-void start();
+  },
+  login,
+});

@@ -5,19 +5,8 @@ import { messageOf } from '../common/api.js';
 import { fill, h, shortDate } from '../common/dom.js';
 import { field, submitting } from './boxes.js';
 import { boxHref } from './labels.js';
+import type { Person } from './types.js';
 import type { ViewContext } from './views.js';
-
-interface Person {
-  id: string;
-  login: string;
-  idnps: string | null;
-  nom: string | null;
-  prenom: string | null;
-  active: boolean;
-  hasPassword: boolean;
-  hasTotp: boolean;
-  createdAt: string;
-}
 
 const PAGE = 25;
 const href = (q: string, page = 1) => {
@@ -29,7 +18,7 @@ const href = (q: string, page = 1) => {
 };
 
 /** A password given once by the API: shown in a status region, with what to do with it. */
-const oncePassword = (login: string, password: string) =>
+export const oncePassword = (login: string, password: string) =>
   h('div', { class: 'avis', role: 'status' }, h('p', {}, `Mot de passe de ${login}, affiché une seule fois : `, h('code', { class: 'secret' }, password)), h('p', { class: 'aide' }, 'Transmettez-le à la personne par un canal sûr ; elle pourra le changer.'));
 
 export async function personsView(ctx: ViewContext, main: HTMLElement, _params: string[], query: URLSearchParams): Promise<string> {

@@ -1,57 +1,18 @@
-// The admin API's answers, as the console uses them (annuaire/admin/schemas.ts is the reference).
-export interface AdminAccount {
-  login: string;
-  role: 'national' | 'regional';
-  domains: string[];
-  structures: string[];
-  lastLoginAt: string | null;
-}
-export type BalType = 'PER' | 'ORG' | 'APP' | 'CAB';
-export interface Member {
-  personId: string;
-  login: string;
-  idnps: string | null;
-  nom: string | null;
-  prenom: string | null;
-  addedAt: string;
-  addedBy: string;
-}
-export interface Certificate {
-  fingerprint: string;
-  subject: string;
-  serial: string;
-  issuer: string;
-  notBefore: string;
-  notAfter: string;
-  registeredAt: string;
-  registeredBy: string;
-  revokedAt: string | null;
-  revokedBy: string | null;
-}
-export interface Bal {
-  address: string;
-  domain: string;
-  type: BalType;
-  ownerId: string;
-  structureId: string | null;
-  displayName: string | null;
-  description: string | null;
-  service: string | null;
-  responsible: string | null;
-  listeRouge: boolean;
-  status: 'active' | 'closed';
-  createdAt: string;
-  closedAt: string | null;
-  reopenedAt: string | null;
+// The admin API's answers, as the console uses them: the shapes come from
+// annuaire/admin/json-types.ts (types only, no import), declared once for the server and the
+// browser, with times as the ISO strings they are on the wire. annuaire/admin/schemas.ts
+// stays the reference of the wire format.
+import type { AdminAccountOf, AppCertificateOf, BalOf, BalType, DashboardOf, JournalEventOf, MemberOf, PersonOf } from '../../annuaire/admin/json-types.js';
+
+export type { BalType };
+export type AdminAccount = AdminAccountOf<string>;
+export type Member = MemberOf<string>;
+export type Certificate = AppCertificateOf<string>;
+/** A mailbox; its members and certificates come with the one-box answer only. */
+export interface Bal extends BalOf<string> {
   members?: Member[];
   certificates?: Certificate[];
 }
-export interface JournalEvent {
-  seq: number;
-  at: string;
-  type: string;
-  actor: string;
-  subject: string | null;
-  details: Record<string, unknown>;
-  hash: string;
-}
+export type Person = PersonOf<string>;
+export type JournalEvent = JournalEventOf<string>;
+export type Dashboard = DashboardOf<string>;

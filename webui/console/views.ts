@@ -3,6 +3,7 @@
 // new tab" work as on any site.
 import type { ApiClient } from '../common/api.js';
 import type { AdminAccount } from './types.js';
+import { adminsView, adminView, totpView } from './admins.js';
 import { boxView, boxesView, newBoxView } from './boxes.js';
 import { dashboardView } from './dashboard.js';
 import { importsView } from './imports.js';
@@ -33,4 +34,7 @@ export const views: View[] = [
   { path: /^\/journal\/?$/, show: journalView },
   { path: /^\/journal\/([0-9]{1,15})$/, show: eventView },
   { path: /^\/imports\/?$/, show: importsView },
+  { path: /^\/comptes\/?$/, show: adminsView },
+  { path: /^\/compte\/([^/]+)$/, show: adminView },
+  { path: /^\/securite$/, show: totpView },
 ];

@@ -4,6 +4,7 @@
 import { ApiError, apiClient, messageOf } from '../common/api.js';
 import { announce, fill, h } from '../common/dom.js';
 import { showLogin } from './login.js';
+import { SESSION_EXPIRED, startPage } from '../common/start.js';
 import { composeView, type ComposeSource } from './compose.js';
 import { dmpRuleView } from './dmp.js';
 import { isSort, listHref, listView, messageView, side, type ListView } from './mail.js';
@@ -22,7 +23,7 @@ const api = apiClient({
     // A session that ended (expiry, logout elsewhere, password change): back to the login, saying why.
     if (!person) return;
     person = null;
-    showLogin(app, api, 'Votre session a expiré. Reconnectez-vous pour continuer.', loggedIn);
+    showLogin(app, api, SESSION_EXPIRED, loggedIn);
   },
 });
 
@@ -149,21 +150,9 @@ function loggedIn(p: Person) {
   void render();
 }
 
-// The skip link focuses the content without touching the address (the hash is the route).
-document.getElementById('evitement')?.addEventListener('click', (e) => {
-  e.preventDefault();
-  (document.querySelector<HTMLElement>('main h1') ?? document.getElementById('contenu'))?.focus();
+startPage<Person>(api, {
+  ended: (e) => e.code === 'WEBMAIL_SESSION_INVALID',
+  render: () => void render(),
+  loggedIn,
+  login: (notice) => showLogin(app, api, notice, loggedIn),
 });
-window.addEventListener('hashchange', () => void render());
-
-async function start() {
-  const had = api.hadSession();
-  try {
-    person = await api.get<Person>('/api/v1/me');
-    void render();
-  } catch (e) {
-    const expired = e instanceof ApiError && e.code === 'WEBMAIL_SESSION_INVALID' && had;
-    showLogin(app, api, expired ? 'Votre session a expiré. Reconnectez-vous pour continuer.' : e instanceof ApiError && e.status === 401 ? null : messageOf(e), loggedIn);
-  }
-}
-void start();

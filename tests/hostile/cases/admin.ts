@@ -6,6 +6,7 @@ import type { AdminCtx } from '../admin.js';
 import { https, httpOutcome } from '../http.js';
 import { DOMAIN } from '../platform.js';
 import { csrfOf } from '../../../core/browser-session.js';
+import { totpCode } from '../../../annuaire/bal/credentials.js';
 
 const NO_TOKEN = { code: 401, enhanced: 'AUTH_FAILED', text: /^authentication failed: unknown user name or wrong credential$/ } as const;
 const invalid = (text: RegExp) => ({ code: 400, enhanced: 'BAD_REQUEST', text }) as const;
@@ -167,8 +168,20 @@ export const adminCases: Array<Case<AdminCtx>> = [
     },
     expect: { code: 200, text: /^secretaire$/ },
   },
-  { name: 'regional: the admin accounts', send: (x) => x.api('GET', '/admins', { as: 'regional' }), expect: OUT_OF_SCOPE(/^account regional\.hostile may not act on admin accounts: /) },
-  { name: 'regional: creating a national account', send: (x) => x.api('POST', '/admins', { as: 'regional', json: { login: 'mon.ami', role: 'national' } }), expect: OUT_OF_SCOPE(/^account regional\.hostile may not act on admin accounts: /) },
+  {
+    name: 'regional: the admin accounts list only the regional accounts inside its scope',
+    send: async (x) => {
+      const r = await https(x.url, x.h.ca, 'GET', '/api/v1/admins', { token: x.tokens.regional });
+      if (r.status !== 200) return httpOutcome(r);
+      return { code: '200', text: (r.json() as Array<{ login: string }>).map((a) => a.login).join(',') };
+    },
+    expect: { code: 200, text: /^regional\.hostile$/ },
+  },
+  { name: 'regional: creating a national account', send: (x) => x.api('POST', '/admins', { as: 'regional', json: { login: 'mon.ami', role: 'national' } }), expect: OUT_OF_SCOPE(/^account regional\.hostile may not act on admin account mon\.ami: a national account is a national matter$/) },
+  { name: 'regional: widening its own scope', send: (x) => x.api('PATCH', '/admins/regional.hostile', { as: 'regional', json: { role: 'regional', domains: ['ailleurs.localhost'], structures: ['1750000099'] } }), expect: OUT_OF_SCOPE(/^account regional\.hostile may not act on admin account regional\.hostile: its scope would reach beyond /) },
+  { name: 'regional: making itself national', send: (x) => x.api('PATCH', '/admins/regional.hostile', { as: 'regional', json: { role: 'national' } }), expect: OUT_OF_SCOPE(/^account regional\.hostile may not act on admin account regional\.hostile: a national account is a national matter$/) },
+  { name: 'regional: disabling the national account', send: (x) => x.api('POST', `/admins/${enc(x.h.admin.national.login)}/disable`, { as: 'regional' }), expect: OUT_OF_SCOPE(/may not act on admin account .*: a national account is a national matter$/) },
+  ...secondFactorCases(),
   { name: 'regional: creating a box of another structure', send: (x) => x.api('POST', '/bals', { as: 'regional', json: bal({ owner: '1750000099' }) }), expect: OUT_OF_SCOPE(/^account regional\.hostile may not act on x\w+@mssante\.localhost: /) },
   { name: "regional: reading a box of another structure", send: (x) => x.api('GET', `/bals/${enc(x.h.app)}`, { as: 'regional' }), expect: OUT_OF_SCOPE(/^account regional\.hostile may not act on labo-resultats@mssante\.localhost: /) },
   { name: "regional: closing a person's box outside the scope", send: (x) => x.api('POST', `/bals/${enc(x.h.who.paul.address)}/close`, { as: 'regional', json: {} }), expect: OUT_OF_SCOPE(/^account regional\.hostile may not act on paul\.durand@mssante\.localhost: /) },
@@ -234,5 +247,57 @@ function consoleSessionCases(): Array<Case<AdminCtx>> {
     { name: 'a made-up console cookie token with its own CSRF value', send: (x) => change(x, { cookie: cookie('mssadm_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'), 'x-csrf-token': csrfOf('mssadm_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA') }), expect: NO_TOKEN },
     { name: 'the console login posted by another site', send: (x) => webLogin(x, { origin: 'https://evil.example' }), expect: forged(/it comes from another site/) },
     { name: 'the console login with a wrong password', send: (x) => webLogin(x, {}), expect: NO_TOKEN },
+  ];
+}
+
+/**
+ * The second factor of an admin login: an account enrolled by the case itself (through the
+ * API, with a code from its secret), then codes missing, wrong, replayed, raced. Each failure
+ * is told with its own code only after a right password.
+ */
+function secondFactorCases(): Array<Case<AdminCtx>> {
+  const OTP = (code: string, text: RegExp) => ({ code: 401, enhanced: code, text }) as const;
+  let n = 0;
+  /** A fresh regional account with TOTP enrolled: its login, password and secret. */
+  const enrolled = async (x: AdminCtx) => {
+    const login = `totp.hostile.${++n}`;
+    const made = await https(x.url, x.h.ca, 'POST', '/api/v1/admins', { token: x.tokens.national, json: { login, role: 'regional', domains: [DOMAIN] } });
+    const password = made.json().password as string;
+    const token = (await https(x.url, x.h.ca, 'POST', '/api/v1/login', { json: { login, password } })).json().token as string;
+    const secret = (await https(x.url, x.h.ca, 'POST', '/api/v1/me/totp', { token })).json().secret as string;
+    const now = Date.now();
+    const done = await https(x.url, x.h.ca, 'POST', '/api/v1/me/totp/confirm', { token, json: { code: totpCode(secret, now) } });
+    if (done.status !== 200) throw new Error(`enrolment refused: ${done.body.toString()}`);
+    // The enrolment used this step's code: the next step's is the first a login may use.
+    return { login, password, next: totpCode(secret, now + 30_000) };
+  };
+  const login = (x: AdminCtx, json: Record<string, unknown>) => x.api('POST', '/login', { as: 'none', json });
+  return [
+    { name: 'a second-factor account logging in without its code', send: async (x) => login(x, { ...(await enrolled(x)), next: undefined }), expect: OTP('ADMIN_OTP_REQUIRED', /^this account logs in with a one-time code as well/) },
+    { name: 'a second-factor account with a code of letters', send: async (x) => { const a = await enrolled(x); return login(x, { login: a.login, password: a.password, otp: 'abcdef' }); }, expect: OTP('ADMIN_OTP_INVALID', /^the one-time code is wrong or expired/) },
+    { name: 'a second-factor account with a 16-digit code', send: async (x) => { const a = await enrolled(x); return login(x, { login: a.login, password: a.password, otp: `${a.next}${a.next}0000` }); }, expect: OTP('ADMIN_OTP_INVALID', /^the one-time code is wrong or expired/) },
+    { name: 'a code longer than the field allows', send: (x) => login(x, { login: 'x', password: 'y', otp: '1'.repeat(17) }), expect: invalid(/otp must NOT have more than 16 characters/) },
+    { name: 'a right code with a wrong password: the password is refused, the code not even looked at', send: async (x) => { const a = await enrolled(x); return login(x, { login: a.login, password: 'not the password 2026', otp: a.next }); }, expect: NO_TOKEN },
+    {
+      name: 'a code replayed after a login it opened',
+      send: async (x) => {
+        const a = await enrolled(x);
+        const first = await https(x.url, x.h.ca, 'POST', '/api/v1/login', { json: { login: a.login, password: a.password, otp: a.next } });
+        if (first.status !== 200) return httpOutcome(first);
+        return login(x, { login: a.login, password: a.password, otp: a.next });
+      },
+      expect: OTP('ADMIN_OTP_REPLAYED', /^this one-time code was already used/),
+    },
+    {
+      name: 'two logins racing with one code: exactly one opens a session',
+      send: async (x) => {
+        const a = await enrolled(x);
+        const both = await Promise.all([0, 1].map(() => https(x.url, x.h.ca, 'POST', '/api/v1/login', { json: { login: a.login, password: a.password, otp: a.next } })));
+        const won = both.filter((r) => r.status === 200);
+        return won.length === 1 ? httpOutcome(both.find((r) => r.status !== 200)!) : { code: String(won.length), text: `${won.length} sessions opened` };
+      },
+      expect: OTP('ADMIN_OTP_REPLAYED', /^this one-time code was already used/),
+    },
+    { name: 'confirming a second factor never started', send: (x) => x.api('POST', '/me/totp/confirm', { as: 'regional', json: { code: '123456' } }), expect: { code: 409, enhanced: 'ADMIN_TOTP_NO_ENROLMENT', text: /^there is no second-factor enrolment to confirm for account regional\.hostile/ } },
   ];
 }
