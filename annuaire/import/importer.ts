@@ -285,9 +285,9 @@ async function importOne(src: Source, o: ImportOptions): Promise<FileResult> {
      * but not split — up to SYNC_READ_AHEAD_BYTES of it — so that every line is split with
      * the digests at hand and an unchanged row is dropped as soon as it is ended (OutBuf's
      * gate). Split before, each row was written out in full with its digest in hex, then
-     * parsed again and dropped by gateRows: on a loaded machine the digests took seconds to
-     * come and a third of a 500,000-line file went that way (profile: a quarter of the
-     * sync's CPU in the importer).
+     * parsed again and dropped by gateRows: at load 8 the digests took ~3 s to come, time
+     * enough to split about a third of a 500,000-line file that way (A/B at load 21–25: the
+     * sync's importer CPU 3.9/3.7 s before, 3.5/3.3 s after).
      */
     async function* rowChunks(gates?: Promise<unknown>): AsyncGenerator<Chunk> {
       if (gates) {
