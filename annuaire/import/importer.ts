@@ -261,59 +261,25 @@ async function importOne(src: Source, o: ImportOptions): Promise<FileResult> {
       else for (const [kind, key] of Object.entries(k)) if (key) keep.push([kind, key]);
     };
 
-    /** Splits one segment of the file into the tables' rows (queued in `ready`). */
-    const split = (seg: Segment) => {
-      if (seg instanceof BadLine) {
-        lineNo++;
-        lines++;
-        reject(lineNo, seg.reason, seg.lenient);
-        return;
-      }
-      const clean = cleanBlock(seg);
-      forEachLine(seg, (s, e) => {
-        lineNo++;
-        if (s === e) return; // blank line (e.g. at the end of the file): not a record
-        lines++;
-        const why = splitter.line(seg, s, e, clean);
-        if (why !== undefined) reject(lineNo, why, seg.toString('utf8', s, e));
-      });
-    };
-
-    /**
-     * The COPY input of every table: the file, split as it is read. A sync passes the
-     * promise of its digests (`gates`): until they are in, the file is read (and hashed)
-     * but not split — up to SYNC_READ_AHEAD_BYTES of it — so that every line is split with
-     * the digests at hand and an unchanged row is dropped as soon as it is ended (OutBuf's
-     * gate). Split before, each row was written out in full with its digest in hex, then
-     * parsed again and dropped by gateRows: at load 8 the digests took ~3 s to come, time
-     * enough to split about a third of a 500,000-line file that way (A/B at load 21–25: the
-     * sync's importer CPU 3.9/3.7 s before, 3.5/3.3 s after).
-     */
-    async function* rowChunks(gates?: Promise<unknown>): AsyncGenerator<Chunk> {
-      if (gates) {
-        let settled = false;
-        void gates.then(
-          () => (settled = true),
-          () => (settled = true), // the failure surfaces where the digests are used (gated)
-        );
-        const early: Segment[] = [];
-        for (let bytes = 0; !settled && bytes < SYNC_READ_AHEAD_BYTES; ) {
-          const seg = await reader.next();
-          if (seg === undefined) break;
-          early.push(seg);
-          bytes += seg instanceof BadLine ? 0 : seg.length;
-        }
-        await gates.catch(() => {});
-        for (const seg of early.splice(0)) {
-          split(seg);
-          while (ready.length) yield ready.shift()!;
-        }
-        progress.update(reader.bytes, lines);
-      }
+    /** The COPY input of every table: the file, split as it is read. */
+    async function* rowChunks(): AsyncGenerator<Chunk> {
       for (;;) {
         const seg = await reader.next();
         if (seg === undefined) break;
-        split(seg);
+        if (seg instanceof BadLine) {
+          lineNo++;
+          lines++;
+          reject(lineNo, seg.reason, seg.lenient);
+        } else {
+          const clean = cleanBlock(seg);
+          forEachLine(seg, (s, e) => {
+            lineNo++;
+            if (s === e) return; // blank line (e.g. at the end of the file): not a record
+            lines++;
+            const why = splitter.line(seg, s, e, clean);
+            if (why !== undefined) reject(lineNo, why, seg.toString('utf8', s, e));
+          });
+        }
         progress.update(reader.bytes, lines);
         while (ready.length) yield ready.shift()!;
       }
@@ -429,12 +395,11 @@ async function importOne(src: Source, o: ImportOptions): Promise<FileResult> {
     const run = async (tx: Queryable): Promise<FileResult> => {
       const { forced, previous, plans } = await begin(tx, false);
       // A sync: the rows already in a table, as they are, are not staged (DigestGate). The
-      // file is read ahead while the digests are, and split once they are in (rowChunks).
+      // parser runs further ahead meanwhile: its rows wait while the digests are read.
       const gates = Object.fromEntries(plans.filter((p) => p.gate).map((p) => [p.entity.name, p.gate!]));
       // The splitter drops those rows itself from the moment each table's digests are in.
       for (const p of plans) void p.gate?.then((g) => (outs[p.entity.name]!.gate = g), () => {});
-      const syncing = Object.keys(gates).length > 0;
-      const rows = ahead ? staged(ahead) : readAhead(rowChunks(syncing ? Promise.all(Object.values(gates)) : undefined), syncing ? SYNC_READ_AHEAD_BYTES : READ_AHEAD_BYTES);
+      const rows = ahead ? staged(ahead) : readAhead(rowChunks(), Object.keys(gates).length ? SYNC_READ_AHEAD_BYTES : READ_AHEAD_BYTES);
       const copied = await interleaveCopies(tx, ahead ? rows : gated(rows, gates), copySql(plans));
       await stageProtected(tx, keep);
       const deactivate = await loaded();
