@@ -86,6 +86,7 @@ if (args.child) {
 }
 
 const N = Number(args.lines);
+if (args.db !== 'pg' && args.db !== 'pglite') throw new Error(`--db ${args.db}: expected pg or pglite`);
 const onPglite = args.db === 'pglite';
 const RUNS = Math.max(1, Number(args.runs));
 const fmt = (x: number) => x.toLocaleString('en-US');
