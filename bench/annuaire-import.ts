@@ -5,9 +5,11 @@
 // next month's file (2 % changed, 1 % new, 1 % vanished) as an incremental sync (target:
 // ≤ 1.2× the COPY of the same file: the file is read whole, only its difference applied).
 //
-//   node dist/bench/annuaire-import.js [--lines N] [--runs N] [--keep]
+//   node dist/bench/annuaire-import.js [--lines N] [--runs N] [--keep] [--db pg|pglite]
 // Uses MSS_DATABASE_URL when set (scratch databases are created and dropped there), else
 // starts a throw-away PostgreSQL cluster from /usr/lib/postgresql/*/bin in a temp dir.
+// --db pglite: the embedded database instead, in a fresh directory per run, on both sides
+// (the peer: the same COPY through PGlite; the sync takes PGlite's path, applied in steps).
 // The import runs in a child process so that its peak RSS is its own.
 //
 // The machine may be shared: COPY and the import alternate — COPY, first import, COPY,
@@ -31,16 +33,21 @@ import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { importFiles } from '../annuaire/import/importer.js';
 import { RejectReport } from '../annuaire/import/report.js';
-import { migrate, openPg } from '../core/db/index.js';
+import { migrate, openPg, openPglite } from '../core/db/index.js';
+import { createPgliteInChild, needsCreating } from '../core/db/pglite-create.js';
 import { Journal } from '../core/journal/index.js';
 import { activityLines, writeExtraction } from '../tests/helpers/rpps-generator.js';
 import { procStat, uptimeTicks } from './proc.js';
+
+/** A url naming a PGlite directory (--db pglite). */
+const PGLITE = 'pglite:';
 
 const { values: args } = parseArgs({
   options: {
     lines: { type: 'string', default: '1000000' },
     runs: { type: 'string', default: '3' },
     keep: { type: 'boolean', default: false },
+    db: { type: 'string', default: 'pg' },
     help: { type: 'boolean', default: false },
     // internal: the child that runs one import
     child: { type: 'string' },
@@ -49,14 +56,18 @@ const { values: args } = parseArgs({
 });
 
 if (args.help) {
-  process.stdout.write('usage: node dist/bench/annuaire-import.js [--lines N] [--runs N] [--keep]\n  MSS_DATABASE_URL: PostgreSQL to use (else a throw-away cluster is started)\n');
+  process.stdout.write('usage: node dist/bench/annuaire-import.js [--lines N] [--runs N] [--keep] [--db pg|pglite]\n  MSS_DATABASE_URL: PostgreSQL to use (else a throw-away cluster is started)\n');
   process.exit(0);
 }
 
 if (args.child) {
   // Child: import one file, print {ms, cpuMs, maxRssMb, tables} as JSON. Says "ready" once
   // migrated and waits for "go" on stdin, so that the parent counts the server's CPU from there.
-  const db = await openPg({ url: args.url!, poolSize: 2 });
+  // A new PGlite directory is created by a child process, as the platform does (initdb's
+  // memory would otherwise count in the import's peak RSS).
+  const dir = args.url!.startsWith(PGLITE) ? args.url!.slice(PGLITE.length) : undefined;
+  if (dir && needsCreating(dir)) await createPgliteInChild(dir);
+  const db = dir ? await openPglite(dir) : await openPg({ url: args.url!, poolSize: 2 });
   await migrate(db);
   const report = new RejectReport(args.child + '.rejects.tsv');
   process.stdout.write('ready\n');
@@ -75,6 +86,8 @@ if (args.child) {
 }
 
 const N = Number(args.lines);
+if (args.db !== 'pg' && args.db !== 'pglite') throw new Error(`--db ${args.db}: expected pg or pglite`);
+const onPglite = args.db === 'pglite';
 const RUNS = Math.max(1, Number(args.runs));
 const fmt = (x: number) => x.toLocaleString('en-US');
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
@@ -82,6 +95,7 @@ const say = (s: string) => process.stdout.write(s + '\n');
 
 /** A PostgreSQL to bench against: MSS_DATABASE_URL, or a private cluster we start and stop. */
 async function server(): Promise<{ url: string; stop(): void }> {
+  if (onPglite) return { url: PGLITE, stop() {} };
   if (process.env.MSS_DATABASE_URL) return { url: process.env.MSS_DATABASE_URL, stop() {} };
   const root = '/usr/lib/postgresql';
   const version = existsSync(root) ? readdirSync(root).sort().pop() : undefined;
@@ -117,6 +131,10 @@ async function server(): Promise<{ url: string; stop(): void }> {
 }
 
 async function scratch(base: string): Promise<{ url: string; drop(): Promise<void> }> {
+  if (onPglite) {
+    const dir = mkdtempSync(join(tmpdir(), 'mss-bench-pglite-'));
+    return { url: PGLITE + dir, drop: async () => rmSync(dir, { recursive: true, force: true }) };
+  }
   const name = `mss_bench_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: base });
   await admin.connect();
@@ -187,6 +205,7 @@ interface Measure {
 
 /** The peer: the raw file COPY'd as is into a staging table of one text column per field. */
 async function plainCopy(url: string, file: string, fields: number): Promise<Measure> {
+  if (url.startsWith(PGLITE)) return pgliteCopy(url.slice(PGLITE.length), file, fields);
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   await c.query(`CREATE TABLE staging (${Array.from({ length: fields }, (_, i) => `c${i + 1} text`).join(', ')})`);
@@ -205,6 +224,24 @@ async function plainCopy(url: string, file: string, fields: number): Promise<Mea
   return { ms, cpuMs: s0 && s1 ? s1.cpuMs - s0.cpuMs + (c1.user + c1.system) / 1000 : undefined };
 }
 
+/** The peer on PGlite: the same COPY through the embedded database, in this process (its CPU is ours). */
+async function pgliteCopy(dir: string, file: string, fields: number): Promise<Measure> {
+  const db = await openPglite(dir);
+  try {
+    await db.exec(`CREATE TABLE staging (${Array.from({ length: fields }, (_, i) => `c${i + 1} text`).join(', ')})`);
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    await db.copyFrom!(`COPY staging FROM STDIN WITH (FORMAT csv, DELIMITER '|', HEADER true, QUOTE E'\\x01')`, createReadStream(file, { highWaterMark: 1 << 20 }));
+    const ms = performance.now() - t0;
+    const c1 = process.cpuUsage(c0);
+    const n = (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM staging')).rows[0].n;
+    if (n !== N) throw new Error(`COPY loaded ${n} rows, expected ${N}`);
+    return { ms, cpuMs: (c1.user + c1.system) / 1000 };
+  } finally {
+    await db.close();
+  }
+}
+
 async function childImport(base: string, url: string, file: string): Promise<Measure & { maxRssMb: number; tables: Record<string, Record<string, number>>; rejected: number }> {
   const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--child', file, '--url', url], { stdio: ['pipe', 'pipe', 'inherit'] });
   let out = '';
@@ -213,7 +250,8 @@ async function childImport(base: string, url: string, file: string): Promise<Mea
   child.stdout.on('data', (d) => {
     out += d;
     if (!cpu && out.startsWith('ready\n')) {
-      cpu = serverCpu(base, url);
+      // PGlite runs in the child: its CPU is the child's own.
+      cpu = onPglite ? Promise.resolve({ stop: async () => 0 }) : serverCpu(base, url);
       void cpu.then(() => child.stdin.write('go\n'));
     }
   });
@@ -236,12 +274,15 @@ try {
   const bytes = await writeExtraction(month0, activityLines({ lines: N }));
   await writeExtraction(month1, activityLines({ lines: N, month: 1, changed: 0.02, added: 0.01, vanished: 0.01 }));
   say(`generated ${fmt(N)} lines (${(bytes / 1e6).toFixed(0)} MB) and next month's in ${secs(performance.now() - t0)}`);
-  const vc = new pg.Client({ connectionString: srv.url });
-  await vc.connect();
-  const version = (await vc.query('SHOW server_version')).rows[0].server_version as string;
-  await vc.end();
+  let version = 'PGlite';
+  if (!onPglite) {
+    const vc = new pg.Client({ connectionString: srv.url });
+    await vc.connect();
+    version = `PostgreSQL ${(await vc.query('SHOW server_version')).rows[0].server_version as string}`;
+    await vc.end();
+  }
 
-  say(`annuaire import bench — ${fmt(N)} activity lines, ${(statSync(month0).size / 1e6).toFixed(0)} MB, PostgreSQL ${version}, ${RUNS} run(s)`);
+  say(`annuaire import bench — ${fmt(N)} activity lines, ${(statSync(month0).size / 1e6).toFixed(0)} MB, ${version}, ${RUNS} run(s)`);
   say(`  peer: COPY of the file into a staging table (57 text columns); each import against the mean of the COPYs before and after it`);
   const copy = async (): Promise<Measure> => {
     const db = await scratch(srv.url);
