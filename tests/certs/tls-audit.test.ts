@@ -73,12 +73,12 @@ beforeAll(async () => {
 afterAll(async () => op?.stop());
 
 describe('the listeners audited', () => {
-  it('are every TLS listener the platform reports: MX, 587, 465, 143, 993, 389, 636, admin, webmail', () => {
+  it('are every TLS listener the platform reports: MX, 587, 465, 143, 993, 389, 636, admin, webmail, FHIR, the stand-in PSC', () => {
     expect(listeners.map((l) => l.name.replace(/:\d+$/, ''))).toEqual(
-      expect.arrayContaining(['SMTP MX smtp://', 'SMTP submission smtp://', 'SMTP submission smtps://', 'IMAP imaps://', 'IMAP imap://', 'LDAP (StartTLS) ldap://', 'LDAPS ldaps://', 'admin API https://', 'webmail API https://']),
+      expect.arrayContaining(['SMTP MX smtp://', 'SMTP submission smtp://', 'SMTP submission smtps://', 'IMAP imaps://', 'IMAP imap://', 'LDAP (StartTLS) ldap://', 'LDAPS ldaps://', 'admin API https://', 'webmail API https://', 'FHIR annuaire https://', 'stand-in Pro Santé Connect https://']),
     );
-    expect(listeners).toHaveLength(9);
-    expect(new Set(listeners.map((l) => l.port)).size).toBe(9);
+    expect(listeners).toHaveLength(11);
+    expect(new Set(listeners.map((l) => l.port)).size).toBe(11);
   });
 
   it('control: against a permissive server the same client offers really negotiate', async () => {
@@ -100,7 +100,7 @@ describe('the listeners audited', () => {
 });
 
 // One block per listener; names are resolved once the platform has started.
-const NAMES = [/^SMTP MX smtp:/, /^SMTP submission smtp:/, /^SMTP submission smtps:/, /^IMAP imap:/, /^IMAP imaps:/, /^LDAP \(StartTLS\) ldap:/, /^LDAPS ldaps:/, /^admin API https:/, /^webmail API https:/];
+const NAMES = [/^SMTP MX smtp:/, /^SMTP submission smtp:/, /^SMTP submission smtps:/, /^IMAP imap:/, /^IMAP imaps:/, /^LDAP \(StartTLS\) ldap:/, /^LDAPS ldaps:/, /^admin API https:/, /^webmail API https:/, /^FHIR annuaire https:/, /^stand-in Pro Santé Connect https:/];
 
 describe.each(NAMES.map((re) => [re.source.replace(/[\\^:]/g, ''), re] as const))('%s', (_label, re) => {
   it('refuses TLS 1.0 and TLS 1.1', async () => {
