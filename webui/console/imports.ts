@@ -120,6 +120,17 @@ function previewOf(p: WhitelistPreview): HTMLElement {
   );
 }
 
+/** The file picked, the form's error and result cleared; null, with the error said, when none is. */
+function pickedFile(input: HTMLInputElement, error: HTMLElement, result: HTMLElement): File | null {
+  const file = input.files?.[0];
+  error.textContent = '';
+  fill(result);
+  if (file) return file;
+  error.textContent = 'Choisissez un fichier.';
+  error.focus();
+  return null;
+}
+
 function whitelistSection(ctx: ViewContext): HTMLElement {
   const input = h('input', { id: 'lb-fichier', name: 'fichier', type: 'file', accept: '.xml,application/xml,text/xml', required: true, 'aria-describedby': 'lb-fichier-aide' });
   const error = errorBox();
@@ -135,13 +146,8 @@ function whitelistSection(ctx: ViewContext): HTMLElement {
   );
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
-    const file = input.files?.[0];
-    error.textContent = '';
-    fill(result);
-    if (!file) {
-      error.textContent = 'Choisissez un fichier.';
-      return error.focus();
-    }
+    const file = pickedFile(input, error, result);
+    if (!file) return;
     const button = form.querySelector<HTMLButtonElement>('button[type="submit"]')!;
     button.disabled = true;
     try {
@@ -334,13 +340,8 @@ function extractionSection(ctx: ViewContext): HTMLElement {
   };
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
-    const file = input.files?.[0];
-    error.textContent = '';
-    fill(result);
-    if (!file) {
-      error.textContent = 'Choisissez un fichier.';
-      return error.focus();
-    }
+    const file = pickedFile(input, error, result);
+    if (!file) return;
     if (!EXTRACTION_NAME.test(file.name)) {
       error.textContent = `Le nom « ${file.name} » n'est pas celui d'une extraction publiée (lettres, chiffres, points, tirets, terminé par .txt ou .zip) : la date de l'extraction s'y lit.`;
       return error.focus();
