@@ -13,7 +13,7 @@ import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { MssError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { fromRoot } from '../paths.js';
-import type { PgliteOptions } from './pglite.js';
+import { normaliseRows, type PgliteOptions } from './pglite.js';
 import type { Db, Queryable, QueryResult } from './types.js';
 
 type Cls = 'interactive' | 'background';
@@ -58,13 +58,6 @@ function rebuild(w: WireError): Error {
   const e = new Error(w.message);
   if (w.name) e.name = w.name;
   return Object.assign(e, w.fields ?? {});
-}
-
-// Bytea comes back as Uint8Array from the structured clone; callers expect Buffers (types.ts).
-const toBuffer = (v: unknown): unknown => (v instanceof Uint8Array && !Buffer.isBuffer(v) ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : v);
-function buffers<R>(r: QueryResult<R>): QueryResult<R> {
-  for (const row of r.rows as Record<string, unknown>[]) for (const k of Object.keys(row)) row[k] = toBuffer(row[k]);
-  return r;
 }
 
 /** COPY slices posted at once: the thread holds one slice in memory, as openPglite's copyFrom does. */
@@ -124,7 +117,11 @@ export async function openPgliteThread(dir: string | undefined, o: PgliteOptions
   };
 
   const on = (cls: Cls, tx?: number): Queryable => ({
-    query: async <R>(sql: string, params?: unknown[]) => buffers(await call<QueryResult<R>>({ op: 'query', cls, tx, sql, params })),
+    query: async <R>(sql: string, params?: unknown[]) => {
+      // Bytea comes back from the structured clone as Uint8Array; callers expect Buffers (types.ts).
+      const r = await call<QueryResult<R>>({ op: 'query', cls, tx, sql, params });
+      return { rows: normaliseRows<R>(r.rows), rowCount: r.rowCount };
+    },
     exec: (sql: string) => call<void>({ op: 'exec', cls, tx, sql }),
     async copyFrom(sql: string, data: AsyncIterable<string | Buffer>) {
       let parts: Array<string | Buffer> = [];

@@ -58,7 +58,8 @@ const serializers = {
 
 const normalise = (v: unknown): unknown => (v instanceof Uint8Array && !Buffer.isBuffer(v) ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : v);
 
-function normaliseRows<R>(rows: unknown[]): R[] {
+/** Bytea as Buffers: PGlite's Uint8Arrays, or a structured clone's (pglite-thread.ts). */
+export function normaliseRows<R>(rows: unknown[]): R[] {
   for (const row of rows as Record<string, unknown>[]) {
     for (const k of Object.keys(row)) row[k] = normalise(row[k]);
   }
