@@ -71,9 +71,16 @@ function readForm(req: IncomingMessage, limit = 16 * 1024): Promise<URLSearchPar
   });
 }
 
-export async function startStandinPsc(o: StandinOptions): Promise<StandinPsc> {
+async function makeKeys() {
   const { privateKey, publicKey } = await generateKeyPair('RS256', { extractable: true, modulusLength: 2048 });
   const jwk: JWK = { ...(await exportJWK(privateKey)), kid: randomBytes(8).toString('hex'), alg: 'RS256', use: 'sig' };
+  return { privateKey, publicKey, jwk };
+}
+
+export async function startStandinPsc(o: StandinOptions): Promise<StandinPsc> {
+  // The signing key too is made on first use: an RSA-2048 key costs a busy machine seconds at every start.
+  let keys: ReturnType<typeof makeKeys> | null = null;
+  const signing = () => (keys ??= makeKeys());
   type Handler = (req: IncomingMessage, res: ServerResponse) => void;
   // The provider (oidc-provider, Koa and their dependencies: tens of MiB) is loaded with the
   // first request, not with the platform: an operator whose people never use PSC pays nothing.
@@ -102,6 +109,7 @@ export async function startStandinPsc(o: StandinOptions): Promise<StandinPsc> {
 
   async function build(redirectUris: string[]): Promise<Handler> {
     const { default: OidcProvider } = await import('oidc-provider');
+    const { jwk } = await signing();
     const provider: Provider = new OidcProvider(issuer, {
       // A code client needs one redirect URI at least: a platform without web fronts registers a name no browser reaches.
       clients: [{ client_id: o.clientId, client_secret: o.clientSecret, redirect_uris: redirectUris.length ? redirectUris : ['https://localhost/no-web-front'], grant_types: ['authorization_code'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_basic' }],
@@ -187,7 +195,7 @@ export async function startStandinPsc(o: StandinOptions): Promise<StandinPsc> {
     const token = (await readForm(req)).get('token') ?? '';
     let answer: Record<string, unknown> = { active: false };
     try {
-      const { payload } = await jwtVerify(token, publicKey, { issuer, algorithms: ['RS256'] });
+      const { payload } = await jwtVerify(token, (await signing()).publicKey, { issuer, algorithms: ['RS256'] });
       answer = { ...payload, active: true, token_type: 'Bearer' };
     } catch {
       /* inactive */
@@ -232,6 +240,7 @@ export async function startStandinPsc(o: StandinOptions): Promise<StandinPsc> {
     async mint(claims, m = {}) {
       const now = Math.floor(Date.now() / 1000);
       const body = { iss: issuer, aud: o.audience, sub: 'standin', iat: now, exp: now + (m.expiresIn ?? 600), client_id: o.clientId, scope: 'openid scope_all', acr: STANDIN_ACR, ...claims };
+      const { jwk, privateKey } = await signing();
       return new SignJWT(body).setProtectedHeader({ alg: 'RS256', kid: jwk.kid, typ: 'at+jwt' }).sign(privateKey);
     },
     stop: () =>
