@@ -3,6 +3,7 @@
 // log lines are logged again here, and how long a stop or a respawn may take.
 import { fork, type ChildProcess, type Serializable } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { getPriority, setPriority } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from './logger.js';
@@ -78,6 +79,8 @@ export function superviseWorker<S extends WorkerSlot, M extends { t: string }>(o
   index: number;
   init: Serializable;
   log: Logger;
+  /** Niceness of the worker above the platform's (0: the same). A bulk front above 0 yields the cores to the fronts with latency promises when the machine is saturated. */
+  nice?: number;
   /** The pool's slot for this child (put in its table before the start, so a respawn takes the same place). */
   slot(child: ChildProcess, exited: Promise<void>): S;
   answer(m: Extract<M, { t: 'call' }>): Promise<unknown>;
@@ -91,6 +94,13 @@ export function superviseWorker<S extends WorkerSlot, M extends { t: string }>(o
   respawn(): Promise<unknown>;
 }): Promise<S> {
   const child = forkWorker(o.file, o.serialization);
+  if (o.nice && child.pid) {
+    try {
+      setPriority(child.pid, Math.min(19, getPriority() + o.nice));
+    } catch (e) {
+      o.log.warn({ err: (e as Error).message, nice: o.nice }, `the ${o.what}'s priority could not be lowered; it runs at the platform's`);
+    }
+  }
   let resolveExited!: () => void;
   const slot = o.slot(child, new Promise<void>((r) => (resolveExited = r)));
   const relay = relayWorkerLog(o.log);

@@ -137,6 +137,7 @@ export async function startWebmailWorkers(config: Pick<Config, 'webmail' | 'oper
       index,
       init: { t: 'init', init: { ...init, index } } satisfies ToWorker,
       log,
+      nice: config.webmail.nice,
       slot: (child, exited) => (slots[index] = { child, ready: false, exited }),
       answer: (m) =>
         answer(m).catch((e: unknown) => {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
+import { getPriority } from 'node:os';
 import { join } from 'node:path';
 import { ImapFlow } from 'imapflow';
 import { simpleParser } from 'mailparser';
@@ -751,6 +752,9 @@ describe('worker processes', () => {
     const pids = web.pids();
     expect(pids).toHaveLength(1);
     expect(pids[0]).not.toBe(process.pid);
+    // webmail.nice (default 5): a saturated webmail yields the cores to /health, the MX and IMAP logins.
+    expect(getPriority(pids[0]) - getPriority(process.pid)).toBe(Math.min(op.config.webmail.nice, 19 - getPriority(process.pid)));
+    expect(op.config.webmail.nice).toBeGreaterThan(0);
   });
 });
 
