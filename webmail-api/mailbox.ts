@@ -4,6 +4,7 @@
 import type { FetchMessageObject, FetchQueryObject, ImapFlow, MessageAddressObject, MessageStructureObject, SearchObject } from 'imapflow';
 import type { Readable } from 'node:stream';
 import { MssError } from '../core/errors.js';
+import { BoxMemo } from './box-memo.js';
 import { imapError } from './imap-errors.js';
 import type { Flags, Folder, MessageSummary } from './json-types.js';
 import { attachmentsOf, type AttachmentRef } from './render.js';
@@ -111,28 +112,12 @@ export function uidSet(uids: number[]): string {
   return runs.join(',');
 }
 
-/**
- * What was already fetched on this connection, per folder and UIDVALIDITY, by UID. A UID's
- * arrival date, envelope, size and structure never change (RFC 3501), so a list fetches
- * them only for messages it has not seen yet — sort keys for the whole folder, summaries for
- * the pages shown — and the flags (which do change) of the page every time, as an IMAP
- * client with a header cache does.
- */
-const fetched = new WeakMap<ImapFlow, Map<string, Map<number, unknown>>>();
-function perUid<V>(c: ImapFlow, folder: string, what: string): Map<number, V> {
-  const validity = c.mailbox ? String(c.mailbox.uidValidity) : '';
-  let perClient = fetched.get(c);
-  if (!perClient) fetched.set(c, (perClient = new Map()));
-  const id = `${folder}\u0000${validity}\u0000${what}`;
-  let m = perClient.get(id);
-  if (!m) {
-    for (const k of perClient.keys()) if (k.startsWith(`${folder}\u0000`) && !k.startsWith(`${folder}\u0000${validity}\u0000`)) perClient.delete(k);
-    perClient.set(id, (m = new Map()));
-  }
-  return m as Map<number, V>;
-}
-const sortKeys = (c: ImapFlow, folder: string, sort: ListQuery['sort']) => perUid<string | number>(c, folder, `sort ${sort}`);
-/** Summaries kept per connection and folder, at most this many (a long scroll starts the cache again). */
+/** What this process already fetched from each box (box-memo.ts); at most this many UIDs' values, all boxes together. */
+const MEMO_UIDS = 200_000;
+const memo = new BoxMemo(MEMO_UIDS);
+const perUid = <V>(c: ImapFlow, bal: string, folder: string, what: string) => memo.memo<V>(bal, folder, c.mailbox ? String(c.mailbox.uidValidity) : '', what);
+const sortKeys = (c: ImapFlow, bal: string, folder: string, sort: ListQuery['sort']) => perUid<string | number>(c, bal, folder, `sort ${sort}`);
+/** Summaries kept per box and folder, at most this many (a long scroll starts the memo again). */
 const MAX_SUMMARIES = 2000;
 
 /** What a read needs besides the content and the flags; immutable per UID, so kept from the list's (or an earlier read's) FETCH. */
@@ -141,9 +126,9 @@ interface Meta {
   size: number;
   structure: MessageStructureObject | undefined;
 }
-const metas = (c: ImapFlow, folder: string) => perUid<Meta>(c, folder, 'meta');
-function keepMeta(c: ImapFlow, folder: string, uid: number, meta: Meta): void {
-  const m = metas(c, folder);
+const metas = (c: ImapFlow, bal: string, folder: string) => perUid<Meta>(c, bal, folder, 'meta');
+function keepMeta(c: ImapFlow, bal: string, folder: string, uid: number, meta: Meta): void {
+  const m = metas(c, bal, folder);
   if (m.size >= MAX_SUMMARIES) m.clear();
   m.set(uid, meta);
 }
@@ -191,7 +176,7 @@ export async function listMessages(c: ImapFlow, bal: string, folder: string, q: 
       if (q.unseen) criteria.seen = false;
       const found = q.q || q.unseen ? (await c.search(criteria, { uid: true })) || [] : await everyUid(c, folder);
       if (!found.length) return { total: 0, messages: [] };
-      const keys = sortKeys(c, folder, q.sort);
+      const keys = sortKeys(c, bal, folder, q.sort);
       const missing = found.filter((u) => !keys.has(u));
       if (missing.length) {
         const query = q.sort === 'date' ? { internalDate: true } : { envelope: true };
@@ -209,7 +194,7 @@ export async function listMessages(c: ImapFlow, bal: string, folder: string, q: 
       });
       const page = sorted.slice((q.page - 1) * q.pageSize, q.page * q.pageSize);
       if (!page.length) return { total: sorted.length, messages: [] };
-      const known = perUid<Omit<MessageSummary, 'flags'>>(c, folder, 'summary');
+      const known = perUid<Omit<MessageSummary, 'flags'>>(c, bal, folder, 'summary');
       const flags = new Map<number, Flags>();
       let fresh = page.filter((u) => !known.has(u));
       if (fresh.length && known.size + fresh.length > MAX_SUMMARIES) {
@@ -221,7 +206,7 @@ export async function listMessages(c: ImapFlow, bal: string, folder: string, q: 
           const { flags: f, ...rest } = summary(m);
           known.set(m.uid, rest);
           flags.set(m.uid, f);
-          if (typeof m.size === 'number') keepMeta(c, folder, m.uid, { date: rest.date, size: m.size, structure: m.bodyStructure });
+          if (typeof m.size === 'number') keepMeta(c, bal, folder, m.uid, { date: rest.date, size: m.size, structure: m.bodyStructure });
         }
       }
       const seen = page.filter((u) => known.has(u) && !flags.has(u));
@@ -270,7 +255,7 @@ export async function fetchMessage(c: ImapFlow, bal: string, folder: string, uid
 
 /**
  * A message to show: its first `whole` bytes with flags, date, size and structure in one
- * FETCH (date, size and structure only when this connection has not fetched them yet). A
+ * FETCH (date, size and structure only when this process has not fetched them from the box yet). A
  * message that fits is returned whole (`raw`). A bigger one is read by the sections
  * `sections(structure)` names — header, text parts, attachments' decoded sizes — so its
  * attachments are not downloaded; when it names none, the rest is fetched and it is whole.
@@ -307,15 +292,15 @@ export async function readMessage<R>(
           const flags = await markedSeen(c, uid, flagsOf(m.flags), o.markSeen);
           return { validity, flags, rendered: copy };
         }
-        // A message listed (or read) before on this connection: its date, size and structure
+        // A message listed (or read) before from this box: its date, size and structure
         // are known, and the FETCH asks only for the flags and the content.
-        const kept = metas(c, folder).get(uid);
+        const kept = metas(c, bal, folder).get(uid);
         const source = { start: 0, maxLength: o.whole };
         const m = await fetchOneSynced(c, uid, kept ? { uid: true, flags: true, source } : { uid: true, flags: true, internalDate: true, size: true, bodyStructure: true, source }, stale);
         if (!m || !m.source) throw notFound(bal, folder, uid);
         const flags = flagsOf(m.flags);
         const fixed = kept ?? { date: iso(m.internalDate), size: m.size ?? m.source.length, structure: m.bodyStructure };
-        if (!kept) keepMeta(c, folder, uid, fixed);
+        if (!kept) keepMeta(c, bal, folder, uid, fixed);
         const size = fixed.size;
         const meta = { flags, ...fixed };
         let content: { raw: Buffer } | Sections | null = m.source.length >= size ? { raw: m.source } : null;
