@@ -306,6 +306,7 @@ export async function startPlatform(config: Config, log: Logger, opts: { now?: (
       port: config.http.port,
       upstream: { host: '127.0.0.1', port: (http.server.address() as AddressInfo).port },
       staleMs: config.http.healthStale,
+      priority: config.http.healthPriority,
       states: prober.snapshot(),
       log: log.child({ mod: 'http' }),
     });

@@ -8,7 +8,8 @@
 // (`stale`, 503) instead of hanging: the monitoring gets an answer either way.
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { existsSync } from 'node:fs';
+import { existsSync, readlinkSync } from 'node:fs';
+import { getPriority, setPriority } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
@@ -23,14 +24,17 @@ interface ThreadInit {
   upstream: { host: string; port: number };
   staleMs: number;
   states: HealthStates;
+  priority: number;
 }
 
 type ToThread = { t: 'states'; states: HealthStates } | { t: 'stop' };
-type FromThread = { t: 'listening'; port: number } | { t: 'error'; message: string } | { t: 'stopped' };
+type FromThread = { t: 'listening'; port: number; tid: number | null; priority: string | null } | { t: 'error'; message: string } | { t: 'stopped' };
 
 export interface HealthListener {
   /** The port the listener is bound to (useful with http.port 0). */
   port: number;
+  /** The thread's id in the kernel (Linux), whose niceness http.healthPriority sets. */
+  tid: number | null;
   /** Feeds the thread the prober's latest results. */
   update(states: HealthStates): void;
   stop(): Promise<void>;
@@ -45,8 +49,8 @@ function threadFile(): string {
 }
 
 /** Starts the thread listening on host:port; resolves once it listens (or rejects with why it could not). */
-export function startHealthListener(o: { host: string; port: number; upstream: { host: string; port: number }; staleMs: number; states: HealthStates; log: Logger }): Promise<HealthListener> {
-  const init: ThreadInit = { mssHealthThread: true, host: o.host, port: o.port, upstream: o.upstream, staleMs: o.staleMs, states: o.states };
+export function startHealthListener(o: { host: string; port: number; upstream: { host: string; port: number }; staleMs: number; states: HealthStates; priority?: number; log: Logger }): Promise<HealthListener> {
+  const init: ThreadInit = { mssHealthThread: true, host: o.host, port: o.port, upstream: o.upstream, staleMs: o.staleMs, states: o.states, priority: o.priority ?? 0 };
   const worker = new Worker(threadFile(), { workerData: init, resourceLimits: { maxOldGenerationSizeMb: 32 } });
   // The thread alone does not keep the process alive: the platform's stop() ends it.
   worker.unref();
@@ -56,8 +60,10 @@ export function startHealthListener(o: { host: string; port: number; upstream: {
     worker.on('message', (m: FromThread) => {
       if (m.t === 'listening') {
         up = true;
+        if (m.priority) o.log.warn({ priority: init.priority }, `the health thread runs at the platform's priority: ${m.priority}`);
         resolve({
           port: m.port,
+          tid: m.tid,
           update: (states) => worker.postMessage({ t: 'states', states } satisfies ToThread),
           async stop() {
             worker.postMessage({ t: 'stop' } satisfies ToThread);
@@ -81,9 +87,32 @@ export function startHealthListener(o: { host: string; port: number; upstream: {
 
 // ------------------------------------------------------------------ inside the thread
 
+/**
+ * This thread's kernel id, and its niceness moved by `delta` (Linux sets a niceness per
+ * thread): on a saturated machine the scheduler then wakes it before the fronts, so the
+ * monitoring's answer does not queue behind them. Going below the platform's niceness needs
+ * CAP_SYS_NICE (root, or a unit's AmbientCapabilities); without it, why, for the log.
+ */
+function raisePriority(delta: number): { tid: number | null; refused: string | null } {
+  let tid: number | null = null;
+  try {
+    tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+  } catch {
+    return { tid: null, refused: delta ? 'no per-thread priority on this system' : null };
+  }
+  if (!delta) return { tid, refused: null };
+  try {
+    setPriority(tid, Math.max(-20, getPriority(tid) + delta));
+    return { tid, refused: null };
+  } catch (e) {
+    return { tid, refused: `${(e as Error).message} (raising it needs CAP_SYS_NICE; http.healthPriority 0 silences this)` };
+  }
+}
+
 function runThread(init: ThreadInit): void {
   let states = init.states;
   const send = (m: FromThread) => parentPort!.postMessage(m);
+  const { tid, refused } = raisePriority(init.priority);
 
   const relay = (req: IncomingMessage, res: ServerResponse) => {
     const up = request({ host: init.upstream.host, port: init.upstream.port, method: req.method, path: req.url, headers: req.headers }, (r) => {
@@ -112,7 +141,7 @@ function runThread(init: ThreadInit): void {
     relay(req, res);
   });
   server.on('error', (e) => send({ t: 'error', message: `the HTTP listener cannot listen on ${init.host}:${init.port}: ${e.message}` }));
-  server.listen({ host: init.host, port: init.port }, () => send({ t: 'listening', port: (server.address() as AddressInfo).port }));
+  server.listen({ host: init.host, port: init.port }, () => send({ t: 'listening', port: (server.address() as AddressInfo).port, tid, priority: refused }));
 
   parentPort!.on('message', (m: ToThread) => {
     if (m.t === 'states') states = m.states;

@@ -71,6 +71,7 @@ export const schema = {
     port: port(8080, 'Port of the HTTP listener (0 = any free port).'),
     healthInterval: duration(5000, 'How often each /health check (database, Dovecot, slapd, SMTP, IMAP, journal) runs in the background; /health answers from the latest results, with their age.'),
     healthTimeout: duration(5000, 'A /health check not answered within this is reported failed.'),
+    healthPriority: int(-5, 'Niceness of the thread answering /health relative to the platform (-20–0): below 0, a saturated machine still wakes it first, so the monitoring is answered in milliseconds. Needs CAP_SYS_NICE (root, or AmbientCapabilities=CAP_SYS_NICE in a systemd unit); without it the thread runs at the platform\'s niceness and the start logs why. 0: as the platform.', -20, 0),
     healthStale: duration(20_000, 'A /health result older than this is reported stale (503): the platform could not complete the check for that long.'),
   },
   pki: {

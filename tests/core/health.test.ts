@@ -1,4 +1,6 @@
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { getPriority } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openPglite, type Db } from '../../core/db/index.js';
 import { HealthProber } from '../../core/health.js';
@@ -23,7 +25,7 @@ interface Served {
 }
 
 /** A prober over `checks`, the fastify listener behind it and the health thread in front, as bin/platform.ts wires them. */
-async function serve(checks: ConstructorParameters<typeof HealthProber>[0], o: { intervalMs: number; timeoutMs: number; staleMs: number }): Promise<Served> {
+async function serve(checks: ConstructorParameters<typeof HealthProber>[0], o: { intervalMs: number; timeoutMs: number; staleMs: number; priority?: number }): Promise<Served> {
   let thread: HealthListener | undefined;
   const prober = new HealthProber(checks, o, (s) => thread?.update(s));
   const app = createHttpServer(silentLogger, prober);
@@ -31,7 +33,7 @@ async function serve(checks: ConstructorParameters<typeof HealthProber>[0], o: {
   cleanups.push(() => app.close());
   await prober.start();
   cleanups.push(() => prober.stop());
-  thread = await startHealthListener({ host: '127.0.0.1', port: 0, upstream: { host: '127.0.0.1', port: (app.server.address() as { port: number }).port }, staleMs: o.staleMs, states: prober.snapshot(), log: silentLogger });
+  thread = await startHealthListener({ host: '127.0.0.1', port: 0, upstream: { host: '127.0.0.1', port: (app.server.address() as { port: number }).port }, staleMs: o.staleMs, states: prober.snapshot(), priority: o.priority, log: silentLogger });
   cleanups.push(() => thread!.stop());
   return { prober, thread, url: `http://127.0.0.1:${thread.port}` };
 }
@@ -109,6 +111,18 @@ describe('/health from the background prober', () => {
     expect(nf.headers.get('content-type')).toContain('application/problem+json');
     const post = await fetch(`${s.url}/health`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
     expect(post.status).toBe(404);
+  });
+
+  it('runs at http.healthPriority below the platform where the process may raise priorities (CAP_SYS_NICE), at the platform\'s otherwise, and answers either way', async () => {
+    const { thread, url } = await serve([{ name: 'ok', check: async () => ({ ok: true }) }], { intervalMs: 50, timeoutMs: 1000, staleMs: 60_000, priority: -5 });
+    expect(thread.tid).toBeGreaterThan(0);
+    // Field 19 of /proc/<pid>/task/<tid>/stat is the thread's niceness (after the command in parentheses).
+    const nice = (tid: number) => Number(readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1].split(' ')[16]);
+    const platform = getPriority(process.pid);
+    // Root has CAP_SYS_NICE; a user without it keeps the platform's niceness (a user given the capability alone is not this test's case).
+    const mayRaise = process.getuid?.() === 0;
+    expect(nice(thread.tid!)).toBe(mayRaise ? Math.max(-20, platform - 5) : platform);
+    expect((await health(url)).code).toBe(200);
   });
 
   it('reports a result older than http.healthStale as stale, with a 503', async () => {
