@@ -2,9 +2,13 @@
 // the delivery turns the message into multipart/encrypted before Dovecot stores it, so
 // what is stored is readable only with the box holder's private key (issue 16 §4).
 //
-// What is encrypted: the whole message as it was accepted, header section and body, byte
-// for byte. The key holder decrypts back exactly what the MX or submission took in: body,
-// attachments and every header, the real Subject included (RFC 9788 "header protection").
+// What is encrypted: the message as it was accepted, with "protected headers" as
+// Thunderbird and K-9 read them (the draft Thunderbird implements, later RFC 9788): a
+// multipart/mixed; protected-headers="v1" part carrying every header field of the message
+// byte for byte (the real Subject included), whose one child is the message's own content
+// entity — its Content-* fields and its body, byte for byte. A client holding the key shows
+// the real Subject and the body and attachments exactly as they were sent. (Without the
+// wrapper Thunderbird would show the outer "[...]" as the subject.)
 //
 // What stays readable outside (an allow-list: a header not named here goes inside only):
 // the trace (Return-Path, Received), who and when (From, Sender, To, Cc, Reply-To, Date),
@@ -14,6 +18,10 @@
 // say whether a CDA/INS is inside, not what it says). The journal and the spool keep the
 // Message-ID. The Subject often names a patient or a result: outside it is replaced by
 // "[...]", as RFC 9788 §4.1 suggests for an obscured subject; inside it is the real one.
+//
+// Both header sections are the message's own fields copied as they are, followed by the
+// entity nodemailer's MimeNode built: MimeNode would re-encode address and date fields,
+// and these must reach the reader unchanged.
 import MimeNode from 'nodemailer/lib/mime-node/index.js';
 import { createMessage, encrypt, readKey } from 'openpgp';
 import { fieldValue, headerFields, type HeaderField } from './message.js';
@@ -58,12 +66,32 @@ export function isPgpMimeEncrypted(message: Buffer): boolean {
  */
 export async function encryptToPgpMime(message: Buffer, armoredKey: string, date = new Date()): Promise<Buffer | null> {
   if (isPgpMimeEncrypted(message)) return null;
-  const key = await readKey({ armoredKey });
-  const armored = await encrypt({ message: await createMessage({ binary: new Uint8Array(message.buffer, message.byteOffset, message.length) }), encryptionKeys: key, format: 'armored', date });
+  let fields: HeaderField[] = [];
+  for (const f of headerFields(message)) {
+    // The fronts' content rules refuse such a header section; were one here, nothing is
+    // copied outside and the whole message, as it is, is the content entity inside.
+    if ('malformed' in f) {
+      fields = [];
+      break;
+    }
+    fields.push(f);
+  }
+  const end = message.indexOf('\r\n\r\n');
+  const body = !fields.length ? message : end < 0 ? Buffer.alloc(0) : message.subarray(end + 4);
+  const isContent = (f: HeaderField) => /^content-/i.test(f.name);
+  const isMimeVersion = (f: HeaderField) => f.name.toLowerCase() === 'mime-version';
 
-  // The entity is built as a child node: MimeNode writes its own Date, Message-ID and
-  // MIME-Version only on a root, and the message's own are kept instead.
+  // Inside: the message's header fields (protected headers), then the wrapper and its one child, the content entity.
   const holder = new MimeNode('multipart/mixed');
+  const wrapper = holder.createChild('multipart/mixed; protected-headers="v1"');
+  wrapper.createChild('application/octet-stream').setRaw(fields.length ? Buffer.concat([...fields.filter(isContent).map((f) => fieldBytes(message, f)), Buffer.from('\r\n'), body]) : message);
+  const inner = Buffer.concat([...fields.filter((f) => !isContent(f) && !isMimeVersion(f)).map((f) => fieldBytes(message, f)), await wrapper.build()]);
+
+  const key = await readKey({ armoredKey });
+  const armored = await encrypt({ message: await createMessage({ binary: new Uint8Array(inner.buffer, inner.byteOffset, inner.length) }), encryptionKeys: key, format: 'armored', date });
+
+  // Outside: the entity is built as a child node: MimeNode writes its own Date, Message-ID
+  // and MIME-Version only on a root, and the message's own are kept instead.
   const entity = holder.createChild('multipart/encrypted; protocol="application/pgp-encrypted"');
   entity
     .createChild('application/pgp-encrypted')
@@ -73,14 +101,8 @@ export async function encryptToPgpMime(message: Buffer, armoredKey: string, date
     .createChild('application/octet-stream', { filename: 'encrypted.asc' })
     .setHeader({ 'Content-Description': 'OpenPGP encrypted message', 'Content-Disposition': 'inline', 'Content-Transfer-Encoding': '7bit' })
     .setContent(armored.replace(/\r?\n/g, '\r\n'));
-  const built = await entity.build();
-
-  const outside: Buffer[] = [];
-  for (const f of headerFields(message)) {
-    if ('malformed' in f) break; // the fronts' content rules refuse such headers; nothing after one is copied outside
-    if (keptOutside(f.name.toLowerCase())) outside.push(fieldBytes(message, f));
-  }
-  return Buffer.concat([...outside, Buffer.from(`Subject: ${OBSCURED_SUBJECT}\r\nMIME-Version: 1.0\r\n`, 'latin1'), built]);
+  const outside = fields.filter((f) => keptOutside(f.name.toLowerCase())).map((f) => fieldBytes(message, f));
+  return Buffer.concat([...outside, Buffer.from(`Subject: ${OBSCURED_SUBJECT}\r\nMIME-Version: 1.0\r\n`, 'latin1'), await entity.build()]);
 }
 
 /** A field's whole bytes, name to the end of its last folded line, with its CRLF. */
