@@ -13,7 +13,7 @@ import type { BalContext } from './model.js';
 export interface OpenPgpKeyInfo {
   /** Upper-case hex fingerprint of the primary key, as gpg prints it (without spaces). */
   fingerprint: string;
-  /** e.g. "rsa 3072", "curve25519", "ecc nistp256". */
+  /** The primary key's algorithm as openpgp names it, e.g. "rsaEncryptSign 3072", "eddsaLegacy ed25519Legacy". */
   algorithm: string;
   userIds: string[];
   createdAt: Date;
@@ -131,7 +131,7 @@ async function keyWrite<T>(ctx: BalContext, address: string, actor: string, fn: 
   try {
     return await ctx.db.transaction(async (tx) => {
       const { address: normalised } = normaliseBalAddress(address);
-      const { rows } = await tx.query<{ id: number; address: string; status: string }>('SELECT id, address, status FROM bal_mailboxes WHERE lower(address) = $1 FOR UPDATE', [normalised]);
+      const { rows } = await tx.query<{ id: number; address: string }>('SELECT id, address FROM bal_mailboxes WHERE lower(address) = $1 FOR UPDATE', [normalised]);
       const bal = rows[0];
       if (!bal) throw new MssError('BAL_UNKNOWN', { address: normalised });
       const { result, event, details } = await fn(tx, bal);
