@@ -19,6 +19,7 @@ import { startMailstore, type Mailstore } from '../mailstore/dovecot.js';
 import { resumeImports } from '../annuaire/import/importer.js';
 import { startDirectory, type Directory } from '../annuaire/ldap/index.js';
 import { balFactSource } from '../annuaire/bal/index.js';
+import { openPgpKeysFor } from '../annuaire/bal/openpgp.js';
 import { startAdmin, type AdminService } from '../annuaire/admin/server.js';
 import { startFhir } from '../annuaire/fhir/server.js';
 import type { DashboardSources } from '../annuaire/admin/dashboard.js';
@@ -181,6 +182,7 @@ export async function startPlatform(config: Config, log: Logger, opts: { now?: (
         tls,
         log,
         lmtp: mailstore.lmtp,
+        openpgpKeys: (rcpts) => openPgpKeysFor(db, rcpts),
         authenticate: async (user, secret) => {
           const r = await checkPassword(user, secret);
           return r.ok ? r.principal : null;

@@ -92,6 +92,13 @@ export const catalogue = {
   CERT_REVOCATION_UNKNOWN: { http: 422, text: 'the revocation of the certificate {subject} cannot be checked: {why}; load a current CRL of that authority (tls.crlFile)' },
   CERT_WRONG_ORGANISATION: { http: 422, text: 'the certificate {subject} is issued to organisation {certificate}, not to {structure}, the structure of {address}' },
   CERT_BOUND_ELSEWHERE: { http: 409, text: 'the certificate {fingerprint} is already bound to {others}; to bind it to {address} as well, register it again with allowShared (CLI: --allow-shared): the sharing is journalled' },
+  // Why an OpenPGP public key cannot be registered on a mailbox (annuaire/bal/openpgp.ts), and why mail to such a box waits (smtp/openpgp.ts).
+  OPENPGP_KEY_INVALID: { http: 422, text: 'the OpenPGP key cannot be registered: {reason}' },
+  OPENPGP_KEY_PRIVATE: { http: 422, text: 'this is a private (secret) OpenPGP key: register the public key only (gpg --armor --export), and keep the private key with its holder' },
+  OPENPGP_KEY_EXPIRED: { http: 422, text: 'the OpenPGP key {fingerprint} expired on {date}' },
+  OPENPGP_KEY_NO_ENCRYPTION: { http: 422, text: 'the OpenPGP key {fingerprint} has no valid key usable for encryption: {reason}' },
+  OPENPGP_KEY_NONE: { http: 404, text: 'the mailbox {address} has no OpenPGP key' },
+  OPENPGP_ENCRYPT_FAILED: { http: 500, smtp: { code: 451, enhanced: '4.7.0' }, text: 'mail for {address} is kept: it cannot be encrypted to the OpenPGP key {fingerprint} registered on the box ({reason}); register a valid key or remove it' },
   WHITELIST_OLDER: { http: 409, text: 'the liste blanche from {source} was generated on {date}, before the one in place ({current}); nothing changed' },
   WHITELIST_INVALID: { http: 422, text: 'the liste blanche from {source} cannot be used: {reason}; nothing changed' },
   WHITELIST_PREVIEW_MISMATCH: { http: 409, text: 'the liste blanche from {source} is not applied as previewed: {reason}; nothing changed' },

@@ -8,6 +8,11 @@ import { LmtpPool } from './lmtp-sessions.js';
 import { Poller } from './poller.js';
 import { claimDue, heartbeatWorker, outcomeState, registerWorker, retireWorker, WORKER_HEARTBEAT_SECONDS, type DeliveryOutcome, type SpoolRecord, type SpoolRow } from './spool.js';
 import { SpoolWriter } from './spool-writer.js';
+import { encryptToPgpMime } from './openpgp.js';
+import { MssError } from '../core/errors.js';
+
+/** The OpenPGP keys of those of these local recipients that registered one (annuaire/bal/openpgp.ts), by lower-case address. */
+export type OpenPgpKeyLookup = (rcpts: readonly string[]) => Promise<Map<string, { fingerprint: string; armored: string }>>;
 
 export interface DeliveryOptions {
   lmtp: LmtpTarget;
@@ -20,7 +25,12 @@ export interface DeliveryOptions {
   writer?: SpoolWriter;
   /** Called with each message's final recipients refused for good (the DSN writer). */
   onPermanentFailure?: (row: SpoolRow, failed: DeliveryOutcome['failed']) => Promise<void>;
+  /** Boxes with an OpenPGP key get their copy encrypted to it (smtp/openpgp.ts). Absent: every copy is stored as it came. */
+  openpgpKeys?: OpenPgpKeyLookup;
 }
+
+/** Recipients whose copy went out encrypted, and to which key (for the journal). */
+type Encrypted = Array<{ rcpt: string; fingerprint: string }>;
 
 /**
  * Moves spooled messages into Dovecot over LMTP. At least once: a crash after LMTP said
@@ -123,8 +133,8 @@ export class DeliveryWorker extends Poller {
   /** Delivers; resolves once LMTP answered, with a promise that settles once the outcome is recorded. */
   private async deliverOne(row: SpoolRow): Promise<{ recorded: Promise<void> }> {
     row.body ??= (await this.db.query<{ body: Buffer | null }>('SELECT body FROM smtp_spool WHERE id = $1', [row.id])).rows[0]?.body ?? null;
-    const outcome = await this.attempt(row);
-    const recorded = this.finish(row, outcome).catch((e) => this.release(row.id, e, 'could not record a delivery outcome; the row will be tried again'));
+    const { outcome, encrypted } = await this.attempt(row);
+    const recorded = this.finish(row, outcome, encrypted).catch((e) => this.release(row.id, e, 'could not record a delivery outcome; the row will be tried again'));
     return { recorded };
   }
 
@@ -135,9 +145,53 @@ export class DeliveryWorker extends Poller {
     this.kick();
   }
 
-  private async attempt(row: SpoolRow): Promise<DeliveryOutcome> {
+  /**
+   * One LMTP transaction for the recipients that take the message as it came; one more per
+   * recipient with an OpenPGP key, each with its own encrypted copy. A key that cannot be
+   * read or used leaves that recipient to retry (the mail is kept, never stored in clear
+   * for a box that asked for encryption); so does a failed key lookup, for every recipient.
+   */
+  private async attempt(row: SpoolRow): Promise<{ outcome: DeliveryOutcome; encrypted: Encrypted }> {
+    let keys: Awaited<ReturnType<OpenPgpKeyLookup>>;
     try {
-      const r = await this.lmtp.deliver({ from: row.env_from, to: row.local_rcpts }, row.body!);
+      keys = this.o.openpgpKeys ? await this.o.openpgpKeys(row.local_rcpts) : new Map();
+    } catch (e) {
+      return { outcome: { delivered: [], failed: [], retry: row.local_rcpts, error: `OpenPGP key lookup: ${(e as Error).message}` }, encrypted: [] };
+    }
+    const clear = row.local_rcpts.filter((r) => !keys.has(r.toLowerCase()));
+    const encrypted: Encrypted = [];
+    const parts = await Promise.all([
+      clear.length ? this.transaction(row, clear, row.body!) : null,
+      ...row.local_rcpts
+        .filter((r) => keys.has(r.toLowerCase()))
+        .map(async (rcpt): Promise<DeliveryOutcome> => {
+          const key = keys.get(rcpt.toLowerCase())!;
+          let body: Buffer | null;
+          try {
+            body = await encryptToPgpMime(row.body!, key.armored);
+          } catch (e) {
+            const err = new MssError('OPENPGP_ENCRYPT_FAILED', { address: rcpt, fingerprint: key.fingerprint, reason: (e as Error).message });
+            return { delivered: [], failed: [], retry: [rcpt], error: err.message };
+          }
+          // Already PGP/MIME: stored as it came, never encrypted twice.
+          if (body) encrypted.push({ rcpt, fingerprint: key.fingerprint });
+          return this.transaction(row, [rcpt], body ?? row.body!);
+        }),
+    ]);
+    const outcome: DeliveryOutcome = { delivered: [], failed: [], retry: [] };
+    for (const p of parts) {
+      if (!p) continue;
+      outcome.delivered.push(...p.delivered);
+      outcome.failed.push(...p.failed);
+      outcome.retry.push(...p.retry);
+      outcome.error ??= p.error;
+    }
+    return { outcome, encrypted: encrypted.filter((e) => outcome.delivered.includes(e.rcpt)) };
+  }
+
+  private async transaction(row: SpoolRow, to: string[], body: Buffer): Promise<DeliveryOutcome> {
+    try {
+      const r = await this.lmtp.deliver({ from: row.env_from, to }, body);
       return {
         delivered: r.accepted,
         failed: r.failed.filter((f) => !f.temporary).map((f) => ({ rcpt: f.rcpt, code: f.code, response: f.response })),
@@ -145,14 +199,14 @@ export class DeliveryWorker extends Poller {
         error: r.failed.find((f) => f.temporary)?.response,
       };
     } catch (e) {
-      return { delivered: [], failed: [], retry: row.local_rcpts, error: `LMTP: ${(e as Error).message}` };
+      return { delivered: [], failed: [], retry: to, error: `LMTP: ${(e as Error).message}` };
     }
   }
 
-  private async finish(row: SpoolRow, outcome: DeliveryOutcome) {
+  private async finish(row: SpoolRow, outcome: DeliveryOutcome, encrypted: Encrypted = []) {
     const backoff = Math.min(60 * 2 ** Math.max(0, row.attempts - 1), 3600);
     const state = outcomeState(row, outcome, this.o.maxAgeSeconds ?? 5 * 86400);
-    await this.writer.record({ id: row.id, state, outcome, backoffSeconds: backoff, row, events: outcomeEvents(row, outcome, state) });
+    await this.writer.record({ id: row.id, state, outcome, backoffSeconds: backoff, row, events: outcomeEvents(row, outcome, state, encrypted) });
     const base = { spool: row.id, messageId: row.message_id };
     if (outcome.retry.length) this.log.warn({ ...base, retry: outcome.retry, error: outcome.error, state }, 'local delivery deferred');
     const permanent = state === 'failed' ? [...outcome.failed, ...outcome.retry.map((rcpt) => ({ rcpt, code: 451, response: outcome.error ?? 'expired' }))] : outcome.failed;
@@ -162,11 +216,11 @@ export class DeliveryWorker extends Poller {
 }
 
 /** The journal's account of one delivery attempt. */
-function outcomeEvents(row: SpoolRow, outcome: DeliveryOutcome, state: 'done' | 'queued' | 'failed'): JournalEventInput[] {
+function outcomeEvents(row: SpoolRow, outcome: DeliveryOutcome, state: 'done' | 'queued' | 'failed', encrypted: Encrypted): JournalEventInput[] {
   const subject = row.message_id ?? `spool:${row.id}`;
   const base = { spool: row.id, messageId: row.message_id };
   const events: JournalEventInput[] = [];
-  if (outcome.delivered.length) events.push({ type: 'smtp.delivered', actor: 'system', subject, details: { ...base, rcpts: outcome.delivered, store: 'dovecot-lmtp' } });
+  if (outcome.delivered.length) events.push({ type: 'smtp.delivered', actor: 'system', subject, details: { ...base, rcpts: outcome.delivered, store: 'dovecot-lmtp', ...(encrypted.length ? { openpgp: encrypted } : {}) } });
   if (outcome.failed.length) events.push({ type: 'smtp.delivery.failed', actor: 'system', subject, details: { ...base, failed: outcome.failed } });
   if (outcome.retry.length) events.push({ type: state === 'failed' ? 'smtp.delivery.expired' : 'smtp.delivery.deferred', actor: 'system', subject, details: { ...base, rcpts: outcome.retry, error: outcome.error } });
   return events;

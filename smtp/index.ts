@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import type { SMTPServer } from 'smtp-server';
 import type { Config } from '../core/config/index.js';
 import type { HealthCheck } from '../core/http.js';
-import { DeliveryWorker } from './delivery.js';
+import { DeliveryWorker, type OpenPgpKeyLookup } from './delivery.js';
 import { createSmtpFront, rateLimiter, type FrontDeps } from './fronts.js';
 import { WindowCounter } from './limits.js';
 import { normaliseDomain } from '../core/policy/index.js';
@@ -35,6 +35,8 @@ export interface SmtpDeps extends Pick<FrontDeps, 'tls' | 'log' | 'authenticate'
   policy: Policy;
   resolver: RecipientResolver;
   lmtp: LmtpTarget;
+  /** The OpenPGP keys of local boxes (annuaire/bal/openpgp.ts): their mail is stored encrypted. */
+  openpgpKeys?: OpenPgpKeyLookup;
 }
 
 function listen(server: SMTPServer, host: string, port: number): Promise<number> {
@@ -63,6 +65,7 @@ export async function startSmtp(config: Config, deps: SmtpDeps): Promise<SmtpSer
     lmtp: deps.lmtp,
     hostname: config.operator.hostname,
     concurrency: config.smtp.deliveryConcurrency,
+    ...(deps.openpgpKeys ? { openpgpKeys: deps.openpgpKeys } : {}),
     onPermanentFailure: (row, failed) => bounce({ envFrom: row.env_from, body: Buffer.from(row.body!), arrivedAt: new Date(row.received_at), messageId: row.message_id }, failed),
   });
   const outbound = new OutboundWorker(deps.db, deps.journal, log, {

@@ -113,8 +113,26 @@ export interface RenderedMessage {
   text: string | null;
   html: string | null;
   attachments: AttachmentRef[];
+  /** Set when the message is PGP/MIME encrypted (a box with an OpenPGP key, smtp/openpgp.ts): the webmail cannot read it. */
+  encrypted: { scheme: 'pgp-mime'; notice: string } | null;
   /** The whole message parsed (null when it was read by its sections: carriesDocuments was then false). */
   parsed: ParsedMail | null;
+}
+
+/** What a reader is told of a PGP/MIME message: the webmail never holds the box's private key. */
+export const PGP_MIME_NOTICE =
+  "Ce message est chiffré avec OpenPGP pour cette boîte : il ne peut être lu que dans un logiciel de messagerie qui détient la clé privée de la boîte (Thunderbird par exemple), pas dans le webmail. — This message is encrypted with OpenPGP for this mailbox: it can only be read in a mail client holding the box's private key, not in the webmail.";
+
+/** RFC 3156 §4: a message whose top level is multipart/encrypted with the application/pgp-encrypted protocol. */
+export function encryptionOf(structure: MessageStructureObject | undefined, parsed?: ParsedMail): RenderedMessage['encrypted'] {
+  let type = structure?.type?.toLowerCase();
+  let protocol = structure?.parameters?.protocol;
+  if (!structure && parsed) {
+    const ct = parsed.headers.get('content-type') as { value?: string; params?: Record<string, string> } | undefined;
+    type = ct?.value?.toLowerCase();
+    protocol = ct?.params?.protocol;
+  }
+  return type === 'multipart/encrypted' && protocol?.toLowerCase() === 'application/pgp-encrypted' ? { scheme: 'pgp-mime', notice: PGP_MIME_NOTICE } : null;
 }
 
 export async function renderMessage(raw: Buffer, structure: MessageStructureObject | undefined): Promise<RenderedMessage> {
@@ -125,12 +143,12 @@ export async function renderMessage(raw: Buffer, structure: MessageStructureObje
     const parsed = byPart.get(a.part);
     return parsed ? { ...a, filename: parsed.filename ?? a.filename, size: parsed.size } : a;
   });
-  return { ...fromHeaders(p), text: p.text ?? null, html: typeof p.html === 'string' ? safeHtml(p.html) : null, attachments, parsed: p };
+  return { ...fromHeaders(p), text: p.text ?? null, html: typeof p.html === 'string' ? safeHtml(p.html) : null, attachments, encrypted: encryptionOf(structure, p), parsed: p };
 }
 const PARSE = { skipTextToHtml: true, skipImageLinks: true } as const;
 
 /** What the message's own header says (mailparser's reading of it, the same for both paths). */
-function fromHeaders(p: ParsedMail): Omit<RenderedMessage, 'text' | 'html' | 'attachments' | 'parsed'> {
+function fromHeaders(p: ParsedMail): Omit<RenderedMessage, 'text' | 'html' | 'attachments' | 'encrypted' | 'parsed'> {
   const headers = p.headerLines.map((h) => ({ name: h.key, value: headerText(p.headers.get(h.key)) }));
   const dnt = p.headers.get('disposition-notification-to') as AddressObject | undefined;
   const refs = p.references ? (Array.isArray(p.references) ? p.references : [p.references]) : [];
@@ -195,7 +213,7 @@ export function textSections(structure: MessageStructureObject | undefined, opts
 export async function renderSections(header: Buffer, plain: Buffer, html: Buffer | null, structure: MessageStructureObject, sizes: Map<string, number>): Promise<RenderedMessage> {
   const [h, t, x] = await Promise.all([simpleParser(header, PARSE), simpleParser(plain, PARSE), html ? simpleParser(html, { ...PARSE, skipHtmlToText: true }) : null]);
   const attachments = attachmentsOf(structure).map((a) => ({ ...a, size: sizes.get(a.part) ?? a.size }));
-  return { ...fromHeaders(h), text: t.text ?? null, html: x && typeof x.html === 'string' ? safeHtml(x.html) : null, attachments, parsed: null };
+  return { ...fromHeaders(h), text: t.text ?? null, html: x && typeof x.html === 'string' ? safeHtml(x.html) : null, attachments, encrypted: encryptionOf(structure), parsed: null };
 }
 
 /** mailparser maps a repeated header to one value: show it once. */

@@ -108,6 +108,11 @@ export const message = {
     text: nstr,
     html: { ...nstr, description: 'sanitised: no script, style, form or event handler; images only cid: or data:' },
     attachments: { type: 'array', items: { $ref: 'Attachment#' } },
+    encrypted: {
+      type: ['object', 'null'],
+      properties: { scheme: { type: 'string', enum: ['pgp-mime'] }, notice: str },
+      description: 'set when the message is PGP/MIME encrypted to the box\'s OpenPGP key: only a mail client holding the private key reads it; `notice` says so in a sentence to show. Its attachments are the two RFC 3156 parts (the encrypted one is encrypted.asc)',
+    },
     documents: { description: 'XDS metadata of the clinical documents carried (IHE_XDM.zip or a CDA document), read by dmp/; each with `view`: patient, type, author, date, confidentiality and the narrative as sanitised HTML, as the webmail shows it' },
     documentsError: { type: 'object', properties: { title: str, detail: str }, description: 'why the documents could not be read' },
     dmp: { type: 'array', items: { type: 'object', additionalProperties: true }, description: 'the DMP hand-offs of this message (by its Message-ID), newest first: status, masking, documents, errors, who, when' },

@@ -27,7 +27,10 @@ import {
   listPersons,
   normaliseBalAddress,
   normaliseStructureId,
+  openPgpKeyOf,
   registerAppCertificate,
+  registerOpenPgpKey,
+  removeOpenPgpKey,
   removeMember,
   reopenBal,
   resetCredentials,
@@ -432,6 +435,43 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
       },
     },
     async (req) => revokeAppCertificate(deps.bal, boxOf(req).address, (req.params as { fingerprint: string }).fingerprint, actor(req)),
+  );
+
+  // --- OpenPGP (issue 16 §4): a box with a key gets its mail stored encrypted to it -------
+  const openpgpTag = { ...tag('openpgp'), params: S.addressParam };
+  app.get(
+    `${PREFIX}/bals/:address/openpgp-key`,
+    { config: { access: access.mailbox() }, schema: { ...openpgpTag, summary: "The box's OpenPGP public key", response: { 200: S.openpgpKey, ...S.errors } } },
+    async (req) => {
+      const k = await openPgpKeyOf(deps.db, boxOf(req).address);
+      if (!k) throw new MssError('OPENPGP_KEY_NONE', { address: boxOf(req).address });
+      return k;
+    },
+  );
+
+  app.put(
+    `${PREFIX}/bals/:address/openpgp-key`,
+    {
+      config: { access: access.mailbox() },
+      schema: {
+        ...openpgpTag,
+        summary: "Register (or replace) the box's OpenPGP public key: from the next delivery on, its mail is stored encrypted to it (PGP/MIME)",
+        description:
+          'One ASCII-armored public key (gpg --armor --export), not expired nor revoked, with a key usable for encryption. A private key is refused. Mail already stored is left as it is. Refusals are 422 problem+json and journalled (bal.openpgp.refused).',
+        body: { type: 'object', required: ['armored'], additionalProperties: false, properties: { armored: { type: 'string', minLength: 1, maxLength: 262144 } } },
+        response: { 200: S.openpgpKey, 422: { $ref: 'Problem#' }, ...S.errors },
+      },
+    },
+    async (req) => registerOpenPgpKey(deps.bal, boxOf(req).address, (req.body as { armored: string }).armored, actor(req)),
+  );
+
+  app.delete(
+    `${PREFIX}/bals/:address/openpgp-key`,
+    { config: { access: access.mailbox() }, schema: { ...openpgpTag, summary: "Remove the box's OpenPGP key: mail delivered from then on is stored in clear", response: { 204: { type: 'null' }, ...S.errors } } },
+    async (req, reply) => {
+      await removeOpenPgpKey(deps.bal, boxOf(req).address, actor(req));
+      return reply.code(204).send();
+    },
   );
 
   // --- persons and credentials -----------------------------------------------------------

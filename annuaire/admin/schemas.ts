@@ -91,6 +91,23 @@ export const reasonBody = optionalBody({ reason: { type: 'string', maxLength: 50
 /** Bytes taken as they come (a Buffer or a stream): no JSON schema applies, the handler reads them. */
 export const rawBody = (description: string) => ({ description }) as const;
 
+/** A box's OpenPGP public key (annuaire/bal/openpgp.ts): its mail is stored encrypted to it. */
+export const openpgpKey = {
+  type: 'object',
+  required: ['address', 'fingerprint', 'algorithm', 'userIds', 'createdAt', 'expiresAt', 'armored', 'registeredAt', 'registeredBy'],
+  properties: {
+    address: { type: 'string' },
+    fingerprint: { type: 'string', description: 'of the primary key, upper-case hex' },
+    algorithm: { type: 'string' },
+    userIds: { type: 'array', items: { type: 'string' } },
+    createdAt: { type: 'string', format: 'date-time' },
+    expiresAt: { type: ['string', 'null'], format: 'date-time', description: 'null: the key does not expire' },
+    armored: { type: 'string', description: 'the public key as stored, re-armored' },
+    registeredAt: { type: 'string', format: 'date-time' },
+    registeredBy: { type: 'string' },
+  },
+} as const;
+
 export const errors = { 400: { $ref: 'Problem#' }, 401: { $ref: 'Problem#' }, 403: { $ref: 'Problem#' }, 404: { $ref: 'Problem#' }, 409: { $ref: 'Problem#' } } as const;
 
 const count = { type: 'integer' } as const;

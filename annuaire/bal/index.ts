@@ -26,3 +26,4 @@ export { normaliseIdnps, normaliseStructureId, normaliseBalAddress } from './ide
 export { totpCode } from './credentials.js';
 export { CredentialCache } from './credential-cache.js';
 export { openSession, sessionPerson, closeSession, closeSessionsOf, isSessionToken, SESSION_TOKEN_PREFIX, type SessionLifetime } from './sessions.js';
+export { readOpenPgpPublicKey, openPgpKeyOf, openPgpKeysFor, registerOpenPgpKey, removeOpenPgpKey, type OpenPgpKeyInfo, type RegisteredOpenPgpKey } from './openpgp.js';

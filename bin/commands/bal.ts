@@ -13,8 +13,11 @@ import {
   findPerson,
   listBals,
   listPersons,
+  openPgpKeyOf,
   registerAppCertificate,
+  registerOpenPgpKey,
   removeMember,
+  removeOpenPgpKey,
   reopenBal,
   resetCredentials,
   revokeAppCertificate,
@@ -25,6 +28,7 @@ import {
   type BalType,
 } from '../../annuaire/bal/index.js';
 import { operatorBalContext } from '../../annuaire/admin/wiring.js';
+import { MssError } from '../../core/errors.js';
 import { ExitError, action, withConfigOptions, withDb, withJournal } from '../cli.js';
 
 type Opts = { config?: string; dataDir?: string };
@@ -199,6 +203,47 @@ export function registerBal(program: Command) {
       withBalContext(o, async (ctx) => {
         await revokeAppCertificate(ctx, address, fp, actor(), o.reason);
         out(`revoked ${fp} for ${address}\n`);
+      }),
+    ),
+  );
+
+  const pgp = bal
+    .command('openpgp')
+    .description("a mailbox's OpenPGP public key: when one is registered, the box's mail is stored encrypted to it (PGP/MIME, RFC 3156); only the key holder's mail client can read it, the webmail cannot");
+  withConfigOptions(
+    pgp
+      .command('set')
+      .description('register (or replace) the OpenPGP public key of a mailbox: one ASCII-armored public key (gpg --armor --export ADDRESS > key.asc), not expired nor revoked, able to encrypt')
+      .argument('<address>')
+      .argument('<key-file>', 'the armored public key; - reads standard input'),
+  ).action(
+    action(async (address: string, file: string, o: Opts) =>
+      withBalContext(o, async (ctx) => {
+        let armored: string;
+        try {
+          armored = readFileSync(file === '-' ? 0 : file, 'utf8');
+        } catch (e) {
+          throw new ExitError(`cannot read ${file}: ${(e as Error).message}`);
+        }
+        const k = await registerOpenPgpKey(ctx, address, armored, actor());
+        out(`registered OpenPGP key ${k.fingerprint} (${k.algorithm}, ${k.userIds.join(', ') || 'no user id'}, ${k.expiresAt ? `expires ${k.expiresAt.toISOString()}` : 'does not expire'}) for ${k.address}: its mail is stored encrypted from now on\n`);
+      }),
+    ),
+  );
+  withConfigOptions(pgp.command('show').description('the OpenPGP key of a mailbox, if any').argument('<address>').option('--armor', 'print the armored public key')).action(
+    action(async (address: string, o: Opts & { armor?: boolean }) =>
+      withDb(o, async (db) => {
+        const k = await openPgpKeyOf(db, address);
+        if (!k) throw new MssError('OPENPGP_KEY_NONE', { address });
+        out(o.armor ? k.armored : `${k.address}  ${k.fingerprint}  ${k.algorithm}  ${k.userIds.join(', ')}  created ${k.createdAt.toISOString()}  ${k.expiresAt ? `expires ${k.expiresAt.toISOString()}` : 'no expiry'}  registered ${k.registeredAt.toISOString()} by ${k.registeredBy}\n`);
+      }),
+    ),
+  );
+  withConfigOptions(pgp.command('remove').description("remove a mailbox's OpenPGP key: mail delivered from then on is stored in clear (what is stored encrypted stays so)").argument('<address>')).action(
+    action(async (address: string, o: Opts) =>
+      withBalContext(o, async (ctx) => {
+        await removeOpenPgpKey(ctx, address, actor());
+        out(`removed the OpenPGP key of ${address}\n`);
       }),
     ),
   );

@@ -13,6 +13,8 @@ import { loadConfig } from '../../core/config/index.js';
 import { LoginThrottle, Policy } from '../../core/policy/index.js';
 import { addMember, balFactSource, closeBal, createBal, createPerson, findPerson, openSession, registerAppCertificate, totpCode, type BalContext } from '../../annuaire/bal/index.js';
 import { newTotpSecret } from '../../annuaire/bal/credentials.js';
+import { registerOpenPgpKey } from '../../annuaire/bal/openpgp.js';
+import { generateKey } from 'openpgp';
 import { adminLogin, createAdmin } from '../../annuaire/admin/accounts.js';
 import { createAdminServer } from '../../annuaire/admin/server.js';
 import { operatorBalContext } from '../../annuaire/admin/wiring.js';
@@ -100,6 +102,10 @@ describe.each(dbTargets())('admin API authorisation matrix and hostile input on 
     return id;
   };
 
+  /** One OpenPGP public key for the key routes (registering it again replaces it). */
+  let pgp: Promise<string> | undefined;
+  const pgpKey = () => (pgp ??= generateKey({ type: 'ecc', curve: 'curve25519Legacy', userIDs: [{ email: 'matrice@mssante.localhost' }], format: 'armored' }).then((k) => k.publicKey));
+
   /** A valid call of each route, acting on region h. A route missing here fails the matrix. */
   const samples: Record<string, (h: Region) => Promise<CallSpec & { freshToken?: boolean; cleanup?: () => Promise<void> }>> = {
     'POST /api/v1/login': async () => ({ body: { login: 'nat', password: PASSWORD } }),
@@ -129,6 +135,15 @@ describe.each(dbTargets())('admin API authorisation matrix and hostile input on 
     'DELETE /api/v1/bals/:address/certificates/:fingerprint': async (h) => {
       const bal = await registerAppCertificate(ctx, h.app, await freshCert(h), 'test:seed');
       return { params: { address: h.app, fingerprint: bal.certificates.at(-1)!.fingerprint } };
+    },
+    'GET /api/v1/bals/:address/openpgp-key': async (h) => {
+      await registerOpenPgpKey(ctx, h.org, await pgpKey(), 'test:seed');
+      return { params: { address: h.org } };
+    },
+    'PUT /api/v1/bals/:address/openpgp-key': async (h) => ({ params: { address: h.org }, body: { armored: await pgpKey() } }),
+    'DELETE /api/v1/bals/:address/openpgp-key': async (h) => {
+      await registerOpenPgpKey(ctx, h.org, await pgpKey(), 'test:seed');
+      return { params: { address: h.org } };
     },
     'GET /api/v1/persons': async () => ({ query: { limit: '1000' } }),
     'POST /api/v1/persons': async (h) => ({ body: { login: `new${next()}.${h.tag}`, memberOf: h.org } }),
@@ -202,6 +217,7 @@ describe.each(dbTargets())('admin API authorisation matrix and hostile input on 
           'SELECT address, status, version, display_name, description FROM bal_mailboxes ORDER BY address',
           'SELECT bal_id, person_id FROM bal_members ORDER BY 1, 2',
           'SELECT fingerprint, revoked_at FROM bal_app_certificates ORDER BY 1',
+          'SELECT bal_id, fingerprint, registered_at FROM bal_openpgp_keys ORDER BY 1',
           'SELECT login, password_hash, totp_secret FROM bal_persons ORDER BY login',
           'SELECT login, role, domains, structures, active, password_hash, totp_secret FROM admin_accounts ORDER BY login',
           'SELECT count(*)::int AS n FROM whitelist_imports',

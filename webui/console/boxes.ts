@@ -1,10 +1,10 @@
 // The operator's mailboxes: the list with its search and pages (#/boites), a new box
 // (#/boites/nouvelle), one box with its members and certificates (#/boite/<address>). Every
 // call is the admin API's; a box outside the admin's scope is the API's refusal, shown.
-import { messageOf } from '../common/api.js';
+import { ApiError, messageOf } from '../common/api.js';
 import { fill, h, longDate, shortDate } from '../common/dom.js';
 import { TYPE_LABEL, boxApi, boxHref, isBalType } from './labels.js';
-import type { Bal, BalType } from './types.js';
+import type { Bal, BalType, OpenPgpKey } from './types.js';
 import type { ViewContext } from './views.js';
 
 const PAGE = 25;
@@ -298,6 +298,8 @@ export async function boxView(ctx: ViewContext, main: HTMLElement, params: strin
     );
   }
 
+  const pgp = await openPgpSection(ctx, b.address, here);
+
   // What may change: names, service, responsible, liste rouge (the address and type never do).
   const editError = h('p', { class: 'erreur', role: 'alert', tabindex: -1 });
   const text = (id: string, value: string | null, max: number) => h('input', { id, name: id, value: value ?? '', maxlength: max });
@@ -355,8 +357,68 @@ export async function boxView(ctx: ViewContext, main: HTMLElement, params: strin
     h('p', {}, h('a', { href: `#/journal?sujet=${encodeURIComponent(b.address)}` }, 'Événements de cette boîte dans le journal')),
     members,
     certs,
+    pgp,
     edit,
     stateForm,
   );
   return b.address;
+}
+
+/** The box's OpenPGP key (issue 16 §4): shown, registered (a file or pasted), removed. The API checks the key and says why it refuses one. */
+async function openPgpSection(ctx: ViewContext, address: string, here: string): Promise<HTMLElement> {
+  const path = `${boxApi(address)}/openpgp-key`;
+  let key: OpenPgpKey | null = null;
+  try {
+    key = await ctx.api.get<OpenPgpKey>(path);
+  } catch (e) {
+    if (!(e instanceof ApiError && e.status === 404)) throw e;
+  }
+  const error = h('p', { class: 'erreur', role: 'alert', tabindex: -1 });
+  const file = h('input', { id: 'pgp-fichier', name: 'file', type: 'file', accept: '.asc,.pgp,.gpg,.txt,application/pgp-keys', 'aria-describedby': 'pgp-fichier-aide' });
+  const pasted = h('textarea', { id: 'pgp-cle', name: 'armored', rows: 6, spellcheck: 'false', 'aria-describedby': 'pgp-cle-aide' });
+  const form = h(
+    'form',
+    { class: 'formulaire', 'aria-labelledby': 'titre-pgp-ajout' },
+    h('h3', { id: 'titre-pgp-ajout' }, key ? 'Remplacer la clé' : 'Enregistrer une clé publique'),
+    field('pgp-fichier', 'Fichier de la clé publique (.asc)', file, 'Exportée par gpg --armor --export. Jamais la clé privée : elle reste chez le titulaire.'),
+    field('pgp-cle', 'Ou la clé collée', pasted, 'Le texte qui commence par -----BEGIN PGP PUBLIC KEY BLOCK-----.'),
+    error,
+    h('button', { type: 'submit' }, 'Enregistrer la clé'),
+  );
+  submitting(form, error, async () => {
+    const armored = file.files?.[0] ? await file.files[0].text() : pasted.value.trim();
+    if (!armored) throw new FormError('Choisissez un fichier ou collez la clé.');
+    await ctx.api.send<OpenPgpKey>('PUT', path, { armored });
+    ctx.go(here, 'Clé OpenPGP enregistrée : le courrier de la boîte sera chiffré.');
+  });
+  let remove: HTMLElement | null = null;
+  if (key) {
+    const button = h('button', { type: 'button', class: 'danger' }, 'Retirer la clé');
+    button.addEventListener('click', async () => {
+      error.textContent = '';
+      button.disabled = true;
+      try {
+        await ctx.api.send('DELETE', path);
+        ctx.go(here, 'Clé OpenPGP retirée : le courrier de la boîte sera conservé en clair.');
+      } catch (e) {
+        error.textContent = messageOf(e);
+        button.disabled = false;
+      }
+    });
+    remove = button;
+  }
+  return h(
+    'section',
+    { 'aria-labelledby': 'titre-pgp' },
+    h('h2', { id: 'titre-pgp' }, 'Chiffrement OpenPGP'),
+    h(
+      'p',
+      {},
+      key
+        ? `Le courrier de cette boîte est conservé chiffré pour la clé ${key.fingerprint} (${key.algorithm}${key.userIds.length ? `, ${key.userIds.join(', ')}` : ''}${key.expiresAt ? `, expire le ${shortDate(key.expiresAt)}` : ''}) : seul un logiciel de messagerie qui détient la clé privée peut le lire, pas le webmail.`
+        : 'Aucune clé : le courrier de cette boîte est conservé tel qu\'il arrive.',
+    ),
+    remove,
+    form,
+  );
 }

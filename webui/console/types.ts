@@ -16,3 +16,15 @@ export interface Bal extends BalOf<string> {
 export type Person = PersonOf<string>;
 export type JournalEvent = JournalEventOf<string>;
 export type Dashboard = DashboardOf<string>;
+
+/** A box's OpenPGP key (GET/PUT /api/v1/bals/{address}/openpgp-key). */
+export interface OpenPgpKey {
+  address: string;
+  fingerprint: string;
+  algorithm: string;
+  userIds: string[];
+  createdAt: string;
+  expiresAt: string | null;
+  registeredAt: string;
+  registeredBy: string;
+}

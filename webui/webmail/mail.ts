@@ -277,7 +277,10 @@ export async function messageView(api: ApiClient, main: HTMLElement, bal: string
           )
         : null,
       clinicalSection(api, path, m),
-      h('section', { 'aria-label': 'Contenu du message', class: 'corps' }, m.html ? htmlFrame(m.html, m.subject) : h('pre', { class: 'corps-texte' }, m.text ?? '')),
+      // A PGP/MIME message (a box with an OpenPGP key): said plainly, instead of an empty body.
+      m.encrypted
+        ? h('section', { 'aria-label': 'Contenu du message', class: 'corps chiffre' }, h('p', { role: 'note' }, m.encrypted.notice))
+        : h('section', { 'aria-label': 'Contenu du message', class: 'corps' }, m.html ? htmlFrame(m.html, m.subject) : h('pre', { class: 'corps-texte' }, m.text ?? '')),
     ),
   );
   return m.subject || '(sans objet)';

@@ -47,6 +47,8 @@ export interface Message {
   text: string | null;
   html: string | null;
   attachments: Attachment[];
+  /** PGP/MIME encrypted to the box's OpenPGP key: the webmail cannot read it, `notice` says so. */
+  encrypted?: { scheme: 'pgp-mime'; notice: string } | null;
   /** Clinical documents (dmp/): each attachment's `view` is what the page shows. */
   documents?: Array<{ view?: ClinicalAttachment }>;
   documentsError?: { title: string; detail: string };
