@@ -13,10 +13,11 @@ import type { Logger } from '../../core/logger.js';
 import { chownTree, Supervisor } from '../../core/supervisor.js';
 import { checkDirectory, type CheckReport } from './check.js';
 import { connect, feederConnection, ldapReason } from './client.js';
-import { bootMarker, ldapPaths, liveDbDir, prepareFiles } from './files.js';
+import { bootMarker, ldapPaths, liveDbDir, newDbDir, prepareFiles, swapDb } from './files.js';
 import { builtGeneration, needsInitialBuild, rebuildDirectory, wantedGeneration, type RebuildReport } from './rebuild.js';
 import { ldapsUrl, ldapUrl, ping, resolveListen, slapdService, writeEndpoints } from './slapd.js';
-import { drainPending, type DrainReport } from './sync.js';
+import { drainPending, emptyReport, type DrainReport } from './sync.js';
+import { feedsDirectory } from './replication.js';
 
 export { queueLdapChanges, applyLdapChanges, type LdapChanges, type ApplyReport, type DrainReport } from './sync.js';
 export { checkDirectory, type CheckReport, type Difference } from './check.js';
@@ -29,9 +30,9 @@ export interface Directory {
   endpoints: Array<{ name: string; url: string }>;
   /** For /health: slapd answers, and how many changes wait to be applied. */
   health: HealthCheck;
-  /** Applies every queued change now; resolves once they are visible over LDAP. */
+  /** Applies every queued change now; resolves once they are visible over LDAP. A consumer feeds nothing (skipped). */
   sync(): Promise<DrainReport>;
-  /** Full rebuild from the database, swapped in atomically (slapd restarts on the new one); journalled with its actor. */
+  /** Full rebuild from the database, swapped in atomically (slapd restarts on the new one); journalled with its actor. On a consumer: an empty database that syncrepl refills from the provider. */
   rebuild(actor?: string): Promise<RebuildReport>;
   /** Compares the database and the directory. */
   check(): Promise<CheckReport>;
@@ -82,6 +83,18 @@ export async function startDirectory(config: Config, log: Logger, interactiveDb:
     return journal.append({ type: 'annuaire.ldap.reconciled', actor: 'system', details: { reason, generation: r.generation, entries: r.entries, ms: r.ms } });
   };
 
+  const feeds = feedsDirectory(config);
+  /** A consumer's fresh, empty database (slapd restarted on it when it runs): syncrepl fills it from the provider. */
+  const emptyDatabase = async (restart?: () => Promise<void>): Promise<RebuildReport> => {
+    const started = Date.now();
+    const d = newDbDir(p);
+    chownTree(d, user);
+    const previous = swapDb(p, d);
+    await restart?.();
+    if (previous && previous !== d) rmSync(previous, { recursive: true, force: true });
+    return { entries: 0, generation: 0, pendingCleared: 0, ms: Date.now() - started, dir: d };
+  };
+
   try {
     prepareFiles(config, p, user, { tls: true });
     const listen = await resolveListen(config);
@@ -91,10 +104,13 @@ export async function startDirectory(config: Config, log: Logger, interactiveDb:
     // carry (a bulk import while the platform was stopped) — those two change what the
     // directory serves, so they are journalled (annuaire.ldap.reconciled) with the reason.
     const crashed = bootMarker.crashedMachine(p);
-    if (crashed) dlog.warn('the machine stopped while slapd was running: rebuilding the directory from the database');
+    if (crashed) dlog.warn(`the machine stopped while slapd was running: ${feeds ? 'rebuilding the directory from the database' : 'replicating the directory again from the provider'}`);
     const initial = needsInitialBuild(config);
-    const behind = initial ? undefined : await directoryBehind();
-    if (crashed || initial || behind) {
+    // A consumer's copy comes from the provider, never from the database: one that may have
+    // lost writes starts empty and syncrepl refreshes it whole.
+    if (!feeds && (crashed || initial)) await emptyDatabase();
+    const behind = initial || !feeds ? undefined : await directoryBehind();
+    if (feeds && (crashed || initial || behind)) {
       const r = await rebuildDirectory(config, db, { user, log: dlog });
       if (!initial) await journalReconciled(crashed ? 'the machine stopped while slapd was running' : behind!, r);
     }
@@ -153,13 +169,15 @@ export async function startDirectory(config: Config, log: Logger, interactiveDb:
           if (!stopped) timer = setTimeout(tick, Math.min(config.ldap.syncInterval * 2 ** failures, 30_000));
         });
     };
-    tick();
+    // Only a node that feeds its slapd drains the queue; a consumer's changes come by syncrepl.
+    if (feeds) tick();
 
     const endpoints = [
       { name: 'LDAP (StartTLS)', url: `${ldapUrl(listen)}/${encodeURIComponent(base).replace(/%3D/g, '=').replace(/%2C/g, ',')}` },
       { name: 'LDAPS', url: `${ldapsUrl(listen)}/${encodeURIComponent(base).replace(/%3D/g, '=').replace(/%2C/g, ',')}` },
     ];
-    dlog.info({ ldap: ldapUrl(listen), ldaps: ldapsUrl(listen), base }, 'LDAP directory serving');
+    dlog.info({ ldap: ldapUrl(listen), ldaps: ldapsUrl(listen), base, role: config.ldap.role, ...(feeds ? {} : { provider: config.ldap.providerUrl }) }, 'LDAP directory serving');
+    const consumerSync = async (): Promise<DrainReport> => ({ ...emptyReport(), queued: 0, skipped: true });
 
     return {
       endpoints,
@@ -167,16 +185,17 @@ export async function startDirectory(config: Config, log: Logger, interactiveDb:
         name: 'ldap',
         async check() {
           await ping(ldapUrl(listen));
+          if (!feeds) return { url: ldapUrl(listen), role: 'consumer', provider: config.ldap.providerUrl };
           const { rows } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM annuaire_ldap_pending');
           if (lastError) throw new Error(`sync failing: ${lastError}`);
-          return { url: ldapUrl(listen), pending: rows[0].n };
+          return { url: ldapUrl(listen), role: config.ldap.role, pending: rows[0].n };
         },
       },
-      sync,
+      sync: feeds ? sync : consumerSync,
       rebuild: (actor = 'system') =>
         exclusive(async () => {
           await dropClient();
-          const r = await rebuildDirectory(config, db, { user, log: dlog, restart: () => supervisor.restart('slapd') });
+          const r = feeds ? await rebuildDirectory(config, db, { user, log: dlog, restart: () => supervisor.restart('slapd') }) : await emptyDatabase(() => supervisor.restart('slapd'));
           await journal.append({ type: 'annuaire.ldap.rebuilt', actor, details: { entries: r.entries, ms: r.ms } });
           return r;
         }),
