@@ -93,6 +93,8 @@ export class SpoolWriter {
       }
       if (events.length) await this.journal.appendManyIn(tx, events);
       return out;
-    });
+      // Only database writes: after a connection lost before COMMIT (a PostgreSQL failover)
+      // it runs again on the new primary; lost during COMMIT, the fronts answer 4xx.
+    }, { retry: true });
   }
 }
