@@ -17,7 +17,7 @@ import { bootMarker, ldapPaths, liveDbDir, newDbDir, prepareFiles, swapDb } from
 import { builtGeneration, needsInitialBuild, rebuildDirectory, wantedGeneration, type RebuildReport } from './rebuild.js';
 import { ldapsUrl, ldapUrl, ping, resolveListen, slapdService, writeEndpoints } from './slapd.js';
 import { drainPending, emptyReport, type DrainReport } from './sync.js';
-import { feedsDirectory } from './replication.js';
+import { feedsDirectory, waitForRefresh } from './replication.js';
 
 export { queueLdapChanges, applyLdapChanges, type LdapChanges, type ApplyReport, type DrainReport } from './sync.js';
 export { checkDirectory, type CheckReport, type Difference } from './check.js';
@@ -127,6 +127,16 @@ export async function startDirectory(config: Config, log: Logger, interactiveDb:
     bootMarker.set(p);
     const conn = feederConnection(p, ldapsUrl(listen), base);
     const feeder = async () => (client ??= await connect(conn));
+    if (!feeds) {
+      // Serve only once the first refresh is in: an empty or stale copy would answer
+      // "unknown recipient" (5xx) for boxes that exist. A provider out of reach: a copy
+      // from an earlier run serves (and catches up when it can); an empty one cannot.
+      const fresh = initial || crashed;
+      if (!(await waitForRefresh(config, () => connect(conn), 300_000, conn.ca))) {
+        if (fresh) throw new MssError('LDAP_START_FAILED', { reason: `the provider ${config.ldap.providerUrl} cannot be reached and this consumer has no copy of the directory yet` });
+        dlog.warn({ provider: config.ldap.providerUrl }, 'the LDAP provider cannot be reached: serving the copy of the directory from the last run until it can');
+      }
+    }
     const dropClient = async () => {
       const c = client;
       client = undefined;

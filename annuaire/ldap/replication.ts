@@ -11,6 +11,9 @@
 // database credentials, which are stronger (the database is the store of record).
 
 import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Client } from 'ldapts';
+import { nodeTlsPolicy } from '../../certs/tls-policy.js';
 import type { Config } from '../../core/config/index.js';
 import { MssError } from '../../core/errors.js';
 import { rootDn, type LdapPaths } from './files.js';
@@ -78,5 +81,54 @@ syncrepl rid=001
   schemachecking=on
 `;
     }
+  }
+}
+
+/** contextCSN values per server id (the third field of a CSN): which changes a directory holds. */
+function csnBySid(values: string[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const v of values) {
+    const sid = v.split('#')[2] ?? '';
+    if ((out.get(sid) ?? '') < v) out.set(sid, v);
+  }
+  return out;
+}
+
+async function contextCsn(client: Client, base: string): Promise<Map<string, string>> {
+  const { searchEntries } = await client.search(base, { scope: 'base', filter: '(objectClass=*)', attributes: ['contextCSN'] });
+  const v = searchEntries[0]?.contextCSN;
+  return csnBySid(v === undefined ? [] : (Array.isArray(v) ? v : [v]).map(String));
+}
+
+/**
+ * Waits until the local consumer holds everything the provider held when this was called
+ * (its contextCSN has caught up, server id by server id). A consumer that served before its
+ * first refresh would answer "unknown recipient" — a permanent 5xx — for boxes that exist.
+ * Returns false when the provider cannot be asked (the caller decides what to serve).
+ */
+export async function waitForRefresh(c: Pick<Config, 'ldap'>, local: () => Promise<Client>, timeoutMs: number, ca: string): Promise<boolean> {
+  const { url, secret } = consumerSettings(c);
+  const base = c.ldap.baseDn;
+  let want: Map<string, string>;
+  const provider = new Client({ url, timeout: 10_000, connectTimeout: 10_000, tlsOptions: { ca: [ca], ...nodeTlsPolicy() } });
+  try {
+    await provider.bind(rootDn(base), secret);
+    want = await contextCsn(provider, base);
+  } catch {
+    return false;
+  } finally {
+    await provider.unbind().catch(() => {});
+  }
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const client = await local();
+    try {
+      const have = await contextCsn(client, base).catch(() => new Map<string, string>());
+      if ([...want].every(([sid, csn]) => (have.get(sid) ?? '') >= csn)) return true;
+    } finally {
+      await client.unbind().catch(() => {});
+    }
+    if (Date.now() > deadline) throw new MssError('LDAP_START_FAILED', { reason: `the consumer did not catch up with the provider ${url} within ${timeoutMs} ms` });
+    await sleep(100);
   }
 }
