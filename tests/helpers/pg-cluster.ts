@@ -32,7 +32,9 @@ export interface PgPair {
 const asPostgres = (cmd: string, args: string[], env: NodeJS.ProcessEnv = {}) =>
   userInfo().uid === 0 ? run('runuser', ['-u', 'postgres', '--', cmd, ...args], { env: { ...process.env, ...env } }) : run(cmd, args, { env: { ...process.env, ...env } });
 
-export async function startPgPair(): Promise<PgPair> {
+/** replica: false — the primary alone (no standby to wait for). */
+export async function startPgPair(opts: { replica?: boolean } = {}): Promise<PgPair> {
+  const withReplica = opts.replica !== false;
   const dir = mkdtempSync(join(tmpdir(), 'mss-pgpair-'));
   chmodSync(dir, 0o755);
   const password = 'pair-secret';
@@ -51,27 +53,30 @@ export async function startPgPair(): Promise<PgPair> {
   await asPostgres(join(PGBIN, 'initdb'), ['-D', primary.data, '-A', 'scram-sha-256', '-U', 'postgres', `--pwfile=${pwfile}`, '--no-sync']);
   appendFileSync(
     join(primary.data, 'postgresql.conf'),
-    `\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '${dir}'\nmax_connections = 100\nwal_level = replica\nmax_wal_senders = 4\nsynchronous_standby_names = '*'\nsynchronous_commit = on\n`,
+    `\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '${dir}'\nmax_connections = 100\nwal_level = replica\nmax_wal_senders = 4\n${withReplica ? "synchronous_standby_names = '*'\n" : ''}synchronous_commit = on\n`,
   );
   const start = (data: string, port: number, extra = '') => asPostgres(join(PGBIN, 'pg_ctl'), ['-D', data, '-o', `-p ${port} ${extra}`, '-l', `${data}.log`, '-w', '-t', '120', 'start']);
   await start(primary.data, primary.port);
-  await asPostgres(join(PGBIN, 'pg_basebackup'), ['-h', '127.0.0.1', '-p', String(primary.port), '-U', 'postgres', '-D', replica.data, '-R', '-X', 'stream', '--no-sync'], { PGPASSWORD: password });
-  // Once promoted, the replica has no standby of its own to wait for.
-  await start(replica.data, replica.port, "-c synchronous_standby_names=''");
   const url = (port: number, database = 'postgres') => `postgres://postgres:${password}@127.0.0.1:${port}/${database}`;
-  // The primary's commits wait for the replica from now on: wait until it streams, synchronously.
-  const c = new pg.Client({ connectionString: url(primary.port) });
-  await c.connect();
-  try {
-    for (;;) {
-      const { rows } = await c.query<{ sync_state: string; state: string }>('SELECT sync_state, state FROM pg_stat_replication');
-      if (rows.some((r) => r.sync_state === 'sync' && r.state === 'streaming')) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  } finally {
-    await c.end();
-  }
   const stopOne = (data: string, mode: string) => asPostgres(join(PGBIN, 'pg_ctl'), ['-D', data, '-m', mode, '-w', 'stop']).catch(() => undefined);
+  if (withReplica) await startReplica();
+  async function startReplica() {
+    await asPostgres(join(PGBIN, 'pg_basebackup'), ['-h', '127.0.0.1', '-p', String(primary.port), '-U', 'postgres', '-D', replica.data, '-R', '-X', 'stream', '--no-sync'], { PGPASSWORD: password });
+    // Once promoted, the replica has no standby of its own to wait for.
+    await start(replica.data, replica.port, "-c synchronous_standby_names=''");
+    // The primary's commits wait for the replica from now on: wait until it streams, synchronously.
+    const c = new pg.Client({ connectionString: url(primary.port) });
+    await c.connect();
+    try {
+      for (;;) {
+        const { rows } = await c.query<{ sync_state: string; state: string }>('SELECT sync_state, state FROM pg_stat_replication');
+        if (rows.some((r) => r.sync_state === 'sync' && r.state === 'streaming')) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } finally {
+      await c.end();
+    }
+  }
   return {
     dir,
     password,
