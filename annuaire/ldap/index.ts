@@ -18,6 +18,7 @@ import { builtGeneration, needsInitialBuild, rebuildDirectory, wantedGeneration,
 import { ldapsUrl, ldapUrl, ping, resolveListen, slapdService, writeEndpoints } from './slapd.js';
 import { drainPending, emptyReport, type DrainReport } from './sync.js';
 import { feedsDirectory, waitForRefresh } from './replication.js';
+import { claimFeeding, feederNode, feedingHeartbeat, releaseFeeding } from './feeders.js';
 
 export { queueLdapChanges, applyLdapChanges, type LdapChanges, type ApplyReport, type DrainReport } from './sync.js';
 export { checkDirectory, type CheckReport, type Difference } from './check.js';
@@ -95,7 +96,14 @@ export async function startDirectory(config: Config, log: Logger, interactiveDb:
     return { entries: 0, generation: 0, pendingCleared: 0, ms: Date.now() - started, dir: d };
   };
 
+  const node = feederNode(config.dataDir);
+  let claimed = false;
   try {
+    // Before anything is built or drained: one feeding node per database.
+    if (feeds) {
+      await claimFeeding(db, node);
+      claimed = true;
+    }
     prepareFiles(config, p, user, { tls: true });
     const listen = await resolveListen(config);
     // Build from the database before serving: on a first start (or after a build that
@@ -143,9 +151,11 @@ export async function startDirectory(config: Config, log: Logger, interactiveDb:
       await c?.unbind().catch(() => {});
     };
 
+    const heartbeat = feedingHeartbeat(db, node);
     const sync = () =>
       exclusive(async () => {
         try {
+          await heartbeat();
           // Another process changed the database in bulk (a shared PostgreSQL): catch up.
           const late = await directoryBehind();
           if (late) {
@@ -219,11 +229,13 @@ export async function startDirectory(config: Config, log: Logger, interactiveDb:
         else await supervisor.stop('slapd');
         rmSync(p.endpointsFile, { force: true });
         bootMarker.clear(p);
+        if (claimed) await releaseFeeding(db, node).catch(() => {});
       },
     };
   } catch (e) {
     stopped = true;
     clearTimeout(timer);
+    if (claimed) await releaseFeeding(db, node).catch(() => {});
     await client?.unbind().catch(() => {});
     await (ownSupervisor ? supervisor.stopAll() : supervisor.stop('slapd')).catch(() => {});
     throw e;
