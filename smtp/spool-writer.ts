@@ -58,7 +58,8 @@ export class SpoolWriter {
       maxBytes: 16 << 20,
       bytes: (i) => (i.kind === 'accept' ? i.a.record.body.length : 0),
       lazyMs: OUTCOME_DELAY_MS,
-      retryAlone: (e) => !(isMssError(e) && e.code === 'DB_COMMIT_UNKNOWN') && !isConnectionError(e),
+      // Nor one that found no database (no primary within database.failoverTimeout): one by one, each would wait that long again.
+      retryAlone: (e) => !(isMssError(e) && (e.code === 'DB_COMMIT_UNKNOWN' || e.code === 'DB_UNREACHABLE')) && !isConnectionError(e),
     });
   }
 
