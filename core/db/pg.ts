@@ -160,7 +160,7 @@ export async function openPg(o: PgOptions): Promise<Db> {
         client.release();
         return out;
       } catch (e) {
-        const lost = isConnectionError(e);
+        const lost = await connectionLost(e, client);
         // A client whose connection broke is destroyed, not returned to the pool.
         client.release(lost ? (e as Error) : undefined);
         if (!lost || closed) throw e;
@@ -189,7 +189,7 @@ export async function openPg(o: PgOptions): Promise<Db> {
           client.release();
           return out;
         } catch (e) {
-          const lost = isConnectionError(e);
+          const lost = await connectionLost(e, client);
           if (!lost) await client.query('ROLLBACK').catch(() => {});
           client.release(lost ? (e as Error) : undefined);
           if (!lost || closed) throw e;
@@ -216,6 +216,23 @@ export async function openPg(o: PgOptions): Promise<Db> {
 }
 
 const ignore = () => {};
+
+/**
+ * The error says the connection is gone, and it is: fn may have failed on another socket
+ * (an LDAP server's ECONNRESET inside a transaction) while this client is fine.
+ */
+async function connectionLost(e: unknown, client: pg.PoolClient): Promise<boolean> {
+  if (!isConnectionError(e)) return false;
+  // A former primary, now read-only: this server is no place for writes, alive or not.
+  if ((e as { code?: string }).code === '25006') return true;
+  try {
+    await client.query('SELECT 1');
+    return false;
+  } catch (probe) {
+    // Refused in an aborted transaction is an answer: the connection is alive.
+    return isConnectionError(probe);
+  }
+}
 
 /**
  * With asynchronous replication a COMMIT the primary confirmed may not have reached the

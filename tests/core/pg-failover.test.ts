@@ -112,6 +112,23 @@ describe('a transaction whose connection is cut', () => {
     expect(await rows('idem')).toBe(1);
   });
 
+  it('a connection error of another socket inside fn (an LDAP server reset) is not taken for the database\'s: rolled back, heard once', async () => {
+    let runs = 0;
+    const e = await db
+      .transaction(
+        async (tx) => {
+          runs++;
+          await tx.query("INSERT INTO t VALUES ('other')");
+          throw Object.assign(new Error('ldap reset'), { code: 'ECONNRESET' });
+        },
+        { retry: true },
+      )
+      .catch((x) => x);
+    expect(e.message).toBe('ldap reset');
+    expect(runs).toBe(1);
+    expect(await rows('other')).toBe(0);
+  });
+
   it('a read that lost its connection is asked again', async () => {
     cutOn = 'SELECT 42';
     await expect(db.query<{ x: number }>('SELECT 42 AS x')).resolves.toMatchObject({ rows: [{ x: 42 }] });
