@@ -18,8 +18,6 @@ import type { Config } from '../../core/config/index.js';
 import { MssError } from '../../core/errors.js';
 import { rootDn, type LdapPaths } from './files.js';
 
-export type LdapRole = Config['ldap']['role'];
-
 /** True when this node feeds its own slapd from the database (standalone or provider). */
 export const feedsDirectory = (c: Pick<Config, 'ldap'>) => c.ldap.role !== 'consumer';
 

@@ -148,6 +148,17 @@ describe('directory replication: slapd provider and syncrepl consumer', () => {
     expect(await publicEntry(consumer, closed)).toBeUndefined();
   });
 
+  it('a consumer without its provider\'s URL or secret refuses to start with a clear sentence', async () => {
+    const pki = await testPki();
+    const d = mkdtempSync(join(tmpdir(), 'mss-node-'));
+    dirs.push(d);
+    const c = testLdapConfig(pki, d);
+    const consumerOf = (ldap: Partial<Config['ldap']>): Config => ({ ...c, ldap: { ...c.ldap, role: 'consumer', ...ldap } });
+    await expect(startDirectory(consumerOf({}), silentLogger, db, journal)).rejects.toThrow("the LDAP directory (slapd) did not start: ldap.role is consumer: ldap.providerUrl must be the provider's ldaps:// URL (got nothing)");
+    await expect(startDirectory(consumerOf({ providerUrl: 'ldap://127.0.0.1:389' }), silentLogger, db, journal)).rejects.toThrow(/providerUrl must be the provider's ldaps:\/\/ URL \(got "ldap:/);
+    await expect(startDirectory(consumerOf({ providerUrl: ldapsOf(provider), providerSecretFile: join(d, 'absent') }), silentLogger, db, journal)).rejects.toThrow(/cannot read ldap.providerSecretFile .*absent/);
+  });
+
   it('a full rebuild on the provider reaches the consumer too (nothing missing, nothing extra)', async () => {
     const ctx = operatorBalContext(providerConfig, db, journal);
     const address = 'apres.reconstruction@mssante.localhost';
