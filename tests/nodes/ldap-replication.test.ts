@@ -16,6 +16,7 @@ import { nodeTlsPolicy } from '../../certs/tls-policy.js';
 import { LdapRecipientResolver } from '../../smtp/recipients.js';
 import { pgliteTarget } from '../helpers/db.js';
 import { testPki } from '../helpers/pki.js';
+import { runMssAsync } from '../helpers/mss.js';
 import { eventually, testLdapConfig } from '../helpers/slapd.js';
 
 // Issue 17, directory: the provider node's slapd (fed from the database) and a consumer
@@ -157,6 +158,14 @@ describe('directory replication: slapd provider and syncrepl consumer', () => {
     await expect(startDirectory(consumerOf({}), silentLogger, db, journal)).rejects.toThrow("the LDAP directory (slapd) did not start: ldap.role is consumer: ldap.providerUrl must be the provider's ldaps:// URL (got nothing)");
     await expect(startDirectory(consumerOf({ providerUrl: 'ldap://127.0.0.1:389' }), silentLogger, db, journal)).rejects.toThrow(/providerUrl must be the provider's ldaps:\/\/ URL \(got "ldap:/);
     await expect(startDirectory(consumerOf({ providerUrl: ldapsOf(provider), providerSecretFile: join(d, 'absent') }), silentLogger, db, journal)).rejects.toThrow(/cannot read ldap.providerSecretFile .*absent/);
+  });
+
+  it('mss annuaire rebuild-ldap refuses on a consumer node: its directory is the provider\'s copy', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'mss-node-'));
+    dirs.push(d);
+    const r = await runMssAsync(['annuaire', 'rebuild-ldap', '--data-dir', d], { MSS_LDAP_ROLE: 'consumer', MSS_LDAP_PROVIDER_URL: 'ldaps://127.0.0.1:6360' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("rebuilding the LDAP directory failed, the previous one stays in place: this node is an LDAP consumer (ldap.role = consumer): its directory is replicated from ldaps://127.0.0.1:6360; rebuild on the provider's node");
   });
 
   it('a full rebuild on the provider reaches the consumer too (nothing missing, nothing extra)', async () => {
