@@ -54,7 +54,7 @@ export const schema = {
     url: url('PostgreSQL URL (postgres://user:pass@host:5432/db). Empty: the embedded PGlite database under <dataDir>/db.', { secret: true }),
     poolSize: int(10, 'Connections in the PostgreSQL pool.', 1, 1000),
     hosts: list([], 'Further PostgreSQL servers of the same cluster (host:port), e.g. the streaming replica that may be promoted. With database.url\'s host they are tried in order, and only a server that accepts writes is used (libpq\'s target_session_attrs=read-write): after a lost connection the platform finds the new primary by itself.'),
-    failoverTimeout: duration(60_000, 'How long, after losing its PostgreSQL connection, the platform keeps looking for a primary that accepts writes (database.url, then database.hosts) before the waiting work fails. Meanwhile the MX answers 4xx to what it cannot commit.'),
+    failoverTimeout: duration(60_000, 'How long, after losing its PostgreSQL connection, the platform keeps looking for a primary that accepts writes (database.url, then database.hosts) before the waiting work fails. Meanwhile work waits for the new primary (an SMTP client gets its reply late); past it, the MX answers 4xx.'),
     connectTimeout: duration(10_000, 'How long to wait for PostgreSQL before giving up at start.'),
     vacuumInterval: duration(600_000, 'Embedded PGlite only: how often the platform vacuums it (a PostgreSQL server has autovacuum). 0: never.'),
     pgliteSharedBuffers: {
