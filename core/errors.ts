@@ -14,6 +14,7 @@ export const catalogue = {
   CONFIG_INVALID: { http: 500, text: 'the configuration is invalid: {problems}' },
   DATA_DIR_LOCKED: { http: 503, text: 'the embedded database {dir} is in use by process {pid}; stop it first, or set MSS_DATABASE_URL to use PostgreSQL' },
   DB_UNREACHABLE: { http: 503, smtp: { code: 451, enhanced: '4.3.0' }, imap: { kind: 'NO', code: 'UNAVAILABLE' }, text: 'cannot reach the database {target}: {reason}' },
+  DB_COMMIT_UNKNOWN: { http: 503, smtp: { code: 451, enhanced: '4.3.0' }, imap: { kind: 'NO', code: 'UNAVAILABLE' }, text: 'the connection to the database {target} was lost while committing; whether the change was saved is unknown, so it is not confirmed: try again' },
   DB_SETTING_INVALID: { http: 500, text: 'the embedded database setting "{setting}" is not name=value (database.pgliteSettings)' },
   DB_MIGRATION_CHANGED: { http: 500, text: 'migration {name} was changed after it was applied (checksum differs); restore it and add a new migration instead' },
   FILE_UNREADABLE: { http: 500, text: 'cannot read {what} {file}: {reason}' },

@@ -11,6 +11,7 @@ import { pscLevel, type PscLogin } from '../identity/psc/login.js';
 import { checkContent } from './content-rules.js';
 import { isPatientAddress, patientRecipientProblem, patientSizeProblem, type PatientRules } from './patients.js';
 import { WindowCounter, windowLabel } from './limits.js';
+import type { WindowCount } from '../core/policy/window-counts.js';
 import { LineEndingCheck, receivedHeader } from './message.js';
 import type { RecipientResolver } from './recipients.js';
 import { smtpError, smtpRefusal, type SmtpReplyError } from './reply.js';
@@ -38,8 +39,8 @@ export interface FrontDeps {
   maxRecipients: number;
   /** Refusals per connection before 421 4.7.0 and close. */
   maxErrors: number;
-  /** Unknown recipients per peer and per client address, shared by every front of the node. */
-  unknownRecipients: WindowCounter;
+  /** Unknown recipients per peer and per client address, shared by every front (and, on PostgreSQL, every node). */
+  unknownRecipients: WindowCount;
   /**
    * Stores an accepted message — spool row, outbound rows, `smtp.received` event — and
    * resolves with its spool id once that is committed (the 250 waits for it).
@@ -368,12 +369,13 @@ export function createSmtpFront(front: Front, deps: FrontDeps, opts: { implicitT
           // Address harvesting: past the unknown-recipient limit, every recipient from this
           // peer or address gets the same temporary answer, so known and unknown look alike.
           const keys = harvestKeys(session, c);
-          const over = keys.find((k) => deps.unknownRecipients.full(k));
+          let over: string | undefined;
+          for (const k of keys) if (!over && (await deps.unknownRecipients.full(k))) over = k;
           if (over) return cb(noted(session, harvestRefusal(over)));
           const r = await deps.resolver.resolve(rcpt);
           if (r.kind === 'unknown' || r.kind === 'closed') {
             for (const k of keys) {
-              if (deps.unknownRecipients.add(k)) tripped(session, 'unknown-recipients', harvestRefusal(k), k, { max: deps.unknownRecipients.limit, windowMs: deps.unknownRecipients.windowMs });
+              if (await deps.unknownRecipients.add(k)) tripped(session, 'unknown-recipients', harvestRefusal(k), k, { max: deps.unknownRecipients.limit, windowMs: deps.unknownRecipients.windowMs });
             }
           }
           if (r.kind === 'unknown') return cb(await refuse(session, smtpError('BAL_UNKNOWN', { address: rcpt }), rcpt));

@@ -17,7 +17,14 @@ export class GroupCommit<I, O> {
   constructor(
     /** Writes the items in one transaction; returns one result per item, in order. */
     private readonly write: (items: I[]) => Promise<O[]>,
-    private readonly limits: { maxItems: number; maxBytes?: number; bytes?: (item: I) => number; lazyMs?: number },
+    private readonly limits: {
+      maxItems: number;
+      maxBytes?: number;
+      bytes?: (item: I) => number;
+      lazyMs?: number;
+      /** Whether a failed batch's items are tried again one by one (default: always). Not when the batch may have been saved. */
+      retryAlone?: (e: unknown) => boolean;
+    },
   ) {}
 
   submit(item: I, o: { lazy?: boolean } = {}): Promise<O> {
@@ -62,7 +69,7 @@ export class GroupCommit<I, O> {
         const out = await this.write(batch.map((p) => p.item));
         batch.forEach((p, i) => p.resolve(out[i]));
       } catch (e) {
-        if (batch.length === 1) batch[0].reject(e);
+        if (batch.length === 1 || this.limits.retryAlone?.(e) === false) for (const p of batch) p.reject(e);
         else {
           // The transaction rolled back as a whole: one bad item must not fail its
           // neighbours, so each is tried again alone and gets its own answer.

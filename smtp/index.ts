@@ -4,6 +4,7 @@ import type { Config } from '../core/config/index.js';
 import type { HealthCheck } from '../core/http.js';
 import { DeliveryWorker, type OpenPgpKeyLookup } from './delivery.js';
 import { createSmtpFront, rateLimiter, type FrontDeps } from './fronts.js';
+import { SharedWindowCounter, sharedRateLimiter } from '../core/policy/window-counts.js';
 import { WindowCounter } from './limits.js';
 import { normaliseDomain } from '../core/policy/index.js';
 import type { LmtpTarget } from '../mailstore/lmtp.js';
@@ -102,12 +103,16 @@ export async function startSmtp(config: Config, deps: SmtpDeps): Promise<SmtpSer
     maxSize: config.smtp.maxSize,
     patients: { domain: normaliseDomain(config.smtp.patientDomain), maxSize: config.smtp.patientMaxSize },
     ratePerHour: config.smtp.ratePerHour,
-    // One count per person or application, whichever port they come through.
-    allowRate: rateLimiter(),
+    // One count per person or application, whichever port they come through (and, on
+    // PostgreSQL, whichever node: in the database, core/policy/window-counts.ts).
+    allowRate: deps.db.kind === 'pg' ? sharedRateLimiter(deps.db) : rateLimiter(),
     maxRecipients: config.smtp.maxRecipients,
     maxErrors: config.smtp.maxErrors,
-    // One count per peer and per client address, whichever front they come through.
-    unknownRecipients: new WindowCounter(config.smtp.unknownRecipientLimit, config.smtp.unknownRecipientWindow),
+    // One count per peer and per client address, whichever front (or node) they come through.
+    unknownRecipients:
+      deps.db.kind === 'pg'
+        ? new SharedWindowCounter(deps.db, 'smtp.unknown-recipients', config.smtp.unknownRecipientLimit, config.smtp.unknownRecipientWindow)
+        : new WindowCounter(config.smtp.unknownRecipientLimit, config.smtp.unknownRecipientWindow),
   };
   const mx = createSmtpFront('mx', common);
   const submission = createSmtpFront('submission', common);

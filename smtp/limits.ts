@@ -4,7 +4,8 @@
  * (the least recently counted go first), so memory stays bounded whatever clients send.
  *
  * Counted in this process: the SMTP fronts of one node share one counter (MX and both
- * submission ports). Several nodes behind a load balancer each count their own share.
+ * submission ports). Used on the embedded database (one process); on PostgreSQL the fronts
+ * count in the database instead, shared by every node (core/policy/window-counts.ts).
  */
 export class WindowCounter {
   private readonly keys = new Map<string, number[]>();

@@ -1,5 +1,7 @@
 import type { Db, Queryable } from '../core/db/index.js';
 import type { Journal, JournalEventInput } from '../core/journal/index.js';
+import { isConnectionError } from '../core/db/pg-failover.js';
+import { isMssError } from '../core/errors.js';
 import { GroupCommit } from './group-commit.js';
 import { recordOutcomes, spoolMessages, type RecordedOutcome, type SpoolRecord, type SpoolRow } from './spool.js';
 
@@ -49,7 +51,16 @@ export class SpoolWriter {
     // Bounded so that one transaction stays a few MB even when 25 MB messages pile up.
     // Nobody waits on an outcome: it waits up to OUTCOME_DELAY_MS for company, and rides
     // with the next batch of new messages if one comes first.
-    this.batches = new GroupCommit((items) => this.write(items), { maxItems: 500, maxBytes: 16 << 20, bytes: (i) => (i.kind === 'accept' ? i.a.record.body.length : 0), lazyMs: OUTCOME_DELAY_MS });
+    // A batch whose COMMIT was cut (a database failover) may be saved: its items are not
+    // written again one by one (that could save them twice); each front answers 4xx.
+    this.batches = new GroupCommit((items) => this.write(items), {
+      maxItems: 500,
+      maxBytes: 16 << 20,
+      bytes: (i) => (i.kind === 'accept' ? i.a.record.body.length : 0),
+      lazyMs: OUTCOME_DELAY_MS,
+      // Nor one that found no database (no primary within database.failoverTimeout): one by one, each would wait that long again.
+      retryAlone: (e) => !(isMssError(e) && (e.code === 'DB_COMMIT_UNKNOWN' || e.code === 'DB_UNREACHABLE')) && !isConnectionError(e),
+    });
   }
 
   /** Resolves with the spool id once the message is committed. */
@@ -93,6 +104,8 @@ export class SpoolWriter {
       }
       if (events.length) await this.journal.appendManyIn(tx, events);
       return out;
-    });
+      // Only database writes: after a connection lost before COMMIT (a PostgreSQL failover)
+      // it runs again on the new primary; lost during COMMIT, the fronts answer 4xx.
+    }, { retry: true });
   }
 }

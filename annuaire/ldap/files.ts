@@ -22,6 +22,7 @@ import { chownTree, type ChildUser } from '../../core/supervisor.js';
 import { readPemFile } from '../../certs/files.js';
 import { slapdTlsDirectives, type TlsLibrary } from '../../certs/tls-policy.js';
 import { trustBundle } from '../../certs/trust.js';
+import { replicationDatabase, replicationModules } from './replication.js';
 
 export interface LdapPaths {
   dir: string;
@@ -116,7 +117,7 @@ include ${q(join(c.ldap.schemaDir, 'inetorgperson.schema'))}
 include ${q(p.schema)}
 modulepath ${q(c.ldap.moduleDir)}
 moduleload back_mdb
-pidfile ${q(p.pidFile)}
+${replicationModules(c)}pidfile ${q(p.pidFile)}
 argsfile ${q(join(p.runDir, 'slapd.args'))}
 # slapadd -q indexes with this many threads, leaving a core to the process feeding it.
 tool-threads ${Math.max(1, Math.min(4, availableParallelism() - 1))}
@@ -167,7 +168,7 @@ access to dn.subtree=${q(base)} by * read
 access to dn.base="" by * read
 access to dn.base="cn=Subschema" by * read
 access to * by * none
-`;
+${replicationDatabase(c, p)}`;
 }
 
 /**

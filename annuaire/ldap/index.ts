@@ -13,10 +13,12 @@ import type { Logger } from '../../core/logger.js';
 import { chownTree, Supervisor } from '../../core/supervisor.js';
 import { checkDirectory, type CheckReport } from './check.js';
 import { connect, feederConnection, ldapReason } from './client.js';
-import { bootMarker, ldapPaths, liveDbDir, prepareFiles } from './files.js';
+import { bootMarker, ldapPaths, liveDbDir, newDbDir, prepareFiles, swapDb } from './files.js';
 import { builtGeneration, needsInitialBuild, rebuildDirectory, wantedGeneration, type RebuildReport } from './rebuild.js';
 import { ldapsUrl, ldapUrl, ping, resolveListen, slapdService, writeEndpoints } from './slapd.js';
-import { drainPending, type DrainReport } from './sync.js';
+import { drainPending, emptyReport, type DrainReport } from './sync.js';
+import { feedsDirectory, waitForRefresh } from './replication.js';
+import { claimFeeding, feederNode, feedingHeartbeat, releaseFeeding } from './feeders.js';
 
 export { queueLdapChanges, applyLdapChanges, type LdapChanges, type ApplyReport, type DrainReport } from './sync.js';
 export { checkDirectory, type CheckReport, type Difference } from './check.js';
@@ -29,9 +31,9 @@ export interface Directory {
   endpoints: Array<{ name: string; url: string }>;
   /** For /health: slapd answers, and how many changes wait to be applied. */
   health: HealthCheck;
-  /** Applies every queued change now; resolves once they are visible over LDAP. */
+  /** Applies every queued change now; resolves once they are visible over LDAP. A consumer feeds nothing (skipped). */
   sync(): Promise<DrainReport>;
-  /** Full rebuild from the database, swapped in atomically (slapd restarts on the new one); journalled with its actor. */
+  /** Full rebuild from the database, swapped in atomically (slapd restarts on the new one); journalled with its actor. On a consumer: an empty database that syncrepl refills from the provider. */
   rebuild(actor?: string): Promise<RebuildReport>;
   /** Compares the database and the directory. */
   check(): Promise<CheckReport>;
@@ -82,7 +84,26 @@ export async function startDirectory(config: Config, log: Logger, interactiveDb:
     return journal.append({ type: 'annuaire.ldap.reconciled', actor: 'system', details: { reason, generation: r.generation, entries: r.entries, ms: r.ms } });
   };
 
+  const feeds = feedsDirectory(config);
+  /** A consumer's fresh, empty database (slapd restarted on it when it runs): syncrepl fills it from the provider. */
+  const emptyDatabase = async (restart?: () => Promise<void>): Promise<RebuildReport> => {
+    const started = Date.now();
+    const d = newDbDir(p);
+    chownTree(d, user);
+    const previous = swapDb(p, d);
+    await restart?.();
+    if (previous && previous !== d) rmSync(previous, { recursive: true, force: true });
+    return { entries: 0, generation: 0, pendingCleared: 0, ms: Date.now() - started, dir: d };
+  };
+
+  const node = feederNode(config.dataDir);
+  let claimed = false;
   try {
+    // Before anything is built or drained: one feeding node per database.
+    if (feeds) {
+      await claimFeeding(db, node);
+      claimed = true;
+    }
     prepareFiles(config, p, user, { tls: true });
     const listen = await resolveListen(config);
     // Build from the database before serving: on a first start (or after a build that
@@ -91,10 +112,13 @@ export async function startDirectory(config: Config, log: Logger, interactiveDb:
     // carry (a bulk import while the platform was stopped) — those two change what the
     // directory serves, so they are journalled (annuaire.ldap.reconciled) with the reason.
     const crashed = bootMarker.crashedMachine(p);
-    if (crashed) dlog.warn('the machine stopped while slapd was running: rebuilding the directory from the database');
+    if (crashed) dlog.warn(`the machine stopped while slapd was running: ${feeds ? 'rebuilding the directory from the database' : 'replicating the directory again from the provider'}`);
     const initial = needsInitialBuild(config);
-    const behind = initial ? undefined : await directoryBehind();
-    if (crashed || initial || behind) {
+    // A consumer's copy comes from the provider, never from the database: one that may have
+    // lost writes starts empty and syncrepl refreshes it whole.
+    if (!feeds && (crashed || initial)) await emptyDatabase();
+    const behind = initial || !feeds ? undefined : await directoryBehind();
+    if (feeds && (crashed || initial || behind)) {
       const r = await rebuildDirectory(config, db, { user, log: dlog });
       if (!initial) await journalReconciled(crashed ? 'the machine stopped while slapd was running' : behind!, r);
     }
@@ -111,15 +135,27 @@ export async function startDirectory(config: Config, log: Logger, interactiveDb:
     bootMarker.set(p);
     const conn = feederConnection(p, ldapsUrl(listen), base);
     const feeder = async () => (client ??= await connect(conn));
+    if (!feeds) {
+      // Serve only once the first refresh is in: an empty or stale copy would answer
+      // "unknown recipient" (5xx) for boxes that exist. A provider out of reach: a copy
+      // from an earlier run serves (and catches up when it can); an empty one cannot.
+      const fresh = initial || crashed;
+      if (!(await waitForRefresh(config, () => connect(conn), 300_000, conn.ca))) {
+        if (fresh) throw new MssError('LDAP_START_FAILED', { reason: `the provider ${config.ldap.providerUrl} cannot be reached and this consumer has no copy of the directory yet` });
+        dlog.warn({ provider: config.ldap.providerUrl }, 'the LDAP provider cannot be reached: serving the copy of the directory from the last run until it can');
+      }
+    }
     const dropClient = async () => {
       const c = client;
       client = undefined;
       await c?.unbind().catch(() => {});
     };
 
+    const heartbeat = feedingHeartbeat(db, node);
     const sync = () =>
       exclusive(async () => {
         try {
+          await heartbeat();
           // Another process changed the database in bulk (a shared PostgreSQL): catch up.
           const late = await directoryBehind();
           if (late) {
@@ -153,13 +189,15 @@ export async function startDirectory(config: Config, log: Logger, interactiveDb:
           if (!stopped) timer = setTimeout(tick, Math.min(config.ldap.syncInterval * 2 ** failures, 30_000));
         });
     };
-    tick();
+    // Only a node that feeds its slapd drains the queue; a consumer's changes come by syncrepl.
+    if (feeds) tick();
 
     const endpoints = [
       { name: 'LDAP (StartTLS)', url: `${ldapUrl(listen)}/${encodeURIComponent(base).replace(/%3D/g, '=').replace(/%2C/g, ',')}` },
       { name: 'LDAPS', url: `${ldapsUrl(listen)}/${encodeURIComponent(base).replace(/%3D/g, '=').replace(/%2C/g, ',')}` },
     ];
-    dlog.info({ ldap: ldapUrl(listen), ldaps: ldapsUrl(listen), base }, 'LDAP directory serving');
+    dlog.info({ ldap: ldapUrl(listen), ldaps: ldapsUrl(listen), base, role: config.ldap.role, ...(feeds ? {} : { provider: config.ldap.providerUrl }) }, 'LDAP directory serving');
+    const consumerSync = async (): Promise<DrainReport> => ({ ...emptyReport(), queued: 0, skipped: true });
 
     return {
       endpoints,
@@ -167,16 +205,17 @@ export async function startDirectory(config: Config, log: Logger, interactiveDb:
         name: 'ldap',
         async check() {
           await ping(ldapUrl(listen));
+          if (!feeds) return { url: ldapUrl(listen), role: 'consumer', provider: config.ldap.providerUrl };
           const { rows } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM annuaire_ldap_pending');
           if (lastError) throw new Error(`sync failing: ${lastError}`);
-          return { url: ldapUrl(listen), pending: rows[0].n };
+          return { url: ldapUrl(listen), role: config.ldap.role, pending: rows[0].n };
         },
       },
-      sync,
+      sync: feeds ? sync : consumerSync,
       rebuild: (actor = 'system') =>
         exclusive(async () => {
           await dropClient();
-          const r = await rebuildDirectory(config, db, { user, log: dlog, restart: () => supervisor.restart('slapd') });
+          const r = feeds ? await rebuildDirectory(config, db, { user, log: dlog, restart: () => supervisor.restart('slapd') }) : await emptyDatabase(() => supervisor.restart('slapd'));
           await journal.append({ type: 'annuaire.ldap.rebuilt', actor, details: { entries: r.entries, ms: r.ms } });
           return r;
         }),
@@ -190,11 +229,13 @@ export async function startDirectory(config: Config, log: Logger, interactiveDb:
         else await supervisor.stop('slapd');
         rmSync(p.endpointsFile, { force: true });
         bootMarker.clear(p);
+        if (claimed) await releaseFeeding(db, node).catch(() => {});
       },
     };
   } catch (e) {
     stopped = true;
     clearTimeout(timer);
+    if (claimed) await releaseFeeding(db, node).catch(() => {});
     await client?.unbind().catch(() => {});
     await (ownSupervisor ? supervisor.stopAll() : supervisor.stop('slapd')).catch(() => {});
     throw e;

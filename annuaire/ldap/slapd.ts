@@ -93,7 +93,9 @@ export function slapdService(c: Config, p: LdapPaths, listen: Listen): ServiceSp
  * -q skips consistency checks slapd would do online; the input is ours and complete.
  */
 export async function slapadd(c: Config, conf: string, user: ChildUser, input: AsyncIterable<string | Buffer> | string): Promise<void> {
-  const args = ['-q', '-f', conf, ...(typeof input === 'string' ? ['-l', input] : [])];
+  // -w on a provider: contextCSN is written from the entries' CSNs, so consumers see a
+  // rebuilt database as newer than what they hold and refresh from it.
+  const args = ['-q', ...(c.ldap.role === 'provider' ? ['-w'] : []), '-f', conf, ...(typeof input === 'string' ? ['-l', input] : [])];
   const ids = user.dropped ? { uid: user.uid, gid: user.gid } : {};
   const child = spawn(c.ldap.slapadd, args, { stdio: [typeof input === 'string' ? 'ignore' : 'pipe', 'ignore', 'pipe'], ...ids });
   let err = '';

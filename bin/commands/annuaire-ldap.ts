@@ -4,6 +4,7 @@ import { userInfo } from 'node:os';
 import { checkDirectory, ldapPaths, rebuildDirectory, startDirectory, type CheckReport } from '../../annuaire/ldap/index.js';
 import { connect, feederConnection } from '../../annuaire/ldap/client.js';
 import { ping, runningSlapd } from '../../annuaire/ldap/slapd.js';
+import { feedsDirectory } from '../../annuaire/ldap/replication.js';
 import { MssError } from '../../core/errors.js';
 import { commandLogger } from '../../core/logger.js';
 import { fromRoot } from '../../core/paths.js';
@@ -68,6 +69,9 @@ export function registerAnnuaireLdap(program: Command) {
   ).action(
     action(async (opts: Opts) =>
       withJournal(opts, async (db, c, journal) => {
+        // A consumer's directory is the provider's copy: loading the database into it would
+        // make it a second, unreplicated directory.
+        if (!feedsDirectory(c)) throw new MssError('LDAP_REBUILD_FAILED', { reason: `this node is an LDAP consumer (ldap.role = consumer): its directory is replicated from ${c.ldap.providerUrl ?? 'the provider'}; rebuild on the provider's node` });
         const p = ldapPaths(c);
         const user = childUser();
         mkdirSync(p.runDir, { recursive: true });

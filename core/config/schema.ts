@@ -53,6 +53,8 @@ export const schema = {
   database: {
     url: url('PostgreSQL URL (postgres://user:pass@host:5432/db). Empty: the embedded PGlite database under <dataDir>/db.', { secret: true }),
     poolSize: int(10, 'Connections in the PostgreSQL pool.', 1, 1000),
+    hosts: list([], 'Further PostgreSQL servers of the same cluster (host:port), e.g. the streaming replica that may be promoted. With database.url\'s host they are tried in order, and only a server that accepts writes is used (libpq\'s target_session_attrs=read-write): after a lost connection the platform finds the new primary by itself.'),
+    failoverTimeout: duration(60_000, 'How long, after losing its PostgreSQL connection, the platform keeps looking for a primary that accepts writes (database.url, then database.hosts) before the waiting work fails. Meanwhile work waits for the new primary (an SMTP client gets its reply late); past it, the MX answers 4xx.'),
     connectTimeout: duration(10_000, 'How long to wait for PostgreSQL before giving up at start.'),
     vacuumInterval: duration(600_000, 'Embedded PGlite only: how often the platform vacuums it (a PostgreSQL server has autovacuum). 0: never.'),
     pgliteSharedBuffers: {
@@ -118,6 +120,9 @@ export const schema = {
     syncInterval: duration(200, 'How often pending annuaire changes are looked for and applied to the directory.'),
     debugLevel: str('0', 'slapd -d level for its log lines (0: errors only; "stats" logs every operation).'),
     tlsLibrary: oneOf(['auto', 'gnutls', 'openssl'] as const, 'auto', 'The TLS library slapd is linked with, which decides how the TLS policy is written into slapd.conf (a GnuTLS priority string or an OpenSSL cipher list). auto: read from `ldd <ldap.slapd>` (Debian\'s slapd uses GnuTLS).'),
+    role: oneOf(['standalone', 'provider', 'consumer'] as const, 'standalone', 'This node\'s part in a directory spread over several nodes (issue 17). standalone: one slapd fed from the database, no replication (the single-machine default). provider: the same, and it serves its changes to consumers (syncprov overlay); run it on the one node that feeds the directory. consumer: a local read-only replica (syncrepl refreshAndPersist over LDAPS) that recipient resolution and LDAP clients of this node read; it never feeds the directory itself.'),
+    providerUrl: url('consumer only: the provider\'s LDAPS URL (ldaps://host:port). Its certificate must chain to tls.caFile and name that host.'),
+    providerSecretFile: optStr('consumer only: a file holding the provider\'s directory secret (its <dataDir>/ldap/rootpw), with which the consumer binds to replicate; it is sent over TLS only. Keep it 0600.'),
   },
   auth: {
     failureDelay: duration(2000, 'Delay before answering a failed login (like Dovecot\'s auth_failure_delay); it doubles with each further recent failure of the same account, up to maxFailureDelay. Every login path (IMAP, submission, webmail, admin API) applies it.'),

@@ -7,7 +7,7 @@ import { openPgliteThread } from './pglite-thread.js';
 import { createPgliteInChild, needsCreating } from './pglite-create.js';
 import type { Db } from './types.js';
 
-export type { Db, Queryable, QueryResult } from './types.js';
+export type { Db, Queryable, QueryResult, TransactionOptions } from './types.js';
 export { migrate } from './migrate.js';
 export { openPg } from './pg.js';
 export { openPglite } from './pglite.js';
@@ -18,7 +18,7 @@ export { openPgliteThread } from './pglite-thread.js';
  * created and migrated first in a child process when it does not exist yet (pglite-create.ts).
  */
 export async function openDb(c: Pick<Config, 'database' | 'dataDir'>, o: { log?: Logger } = {}): Promise<Db> {
-  if (c.database.url) return openPg({ url: c.database.url, poolSize: c.database.poolSize, connectTimeoutMs: c.database.connectTimeout });
+  if (c.database.url) return openPg({ url: c.database.url, hosts: c.database.hosts, poolSize: c.database.poolSize, connectTimeoutMs: c.database.connectTimeout, failoverTimeoutMs: c.database.failoverTimeout, log: o.log });
   const dir = join(c.dataDir, 'db');
   const settings = { sharedBuffers: c.database.pgliteSharedBuffers, settings: c.database.pgliteSettings };
   if (needsCreating(dir)) {

@@ -27,7 +27,7 @@ export interface Db extends Queryable {
   /** Where it points, fit to print (password masked). */
   readonly target: string;
   /** Runs fn in one transaction: committed when fn resolves, rolled back when it throws. */
-  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (tx: Queryable) => Promise<T>, opts?: TransactionOptions): Promise<T>;
   /**
    * The same database for work that can wait: bulk loads and syncs, the directory feeder,
    * VACUUM. On PGlite (one connection, one statement at a time) its statements and
@@ -36,4 +36,12 @@ export interface Db extends Queryable {
    */
   background(): Db;
   close(): Promise<void>;
+}
+
+/** What a transaction's caller allows after a lost database connection (PostgreSQL failover, pg.ts). */
+export interface TransactionOptions {
+  /** fn only touches the database: run it again from the start when the connection was lost before COMMIT (the server rolled it back). */
+  retry?: boolean;
+  /** Running it twice is harmless: also run it again when the connection was lost during COMMIT (saved or not, unknown). */
+  idempotent?: boolean;
 }

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Db, Queryable } from '../../core/db/index.js';
+import type { Db, Queryable, TransactionOptions } from '../../core/db/index.js';
+import { MssError } from '../../core/errors.js';
 import { Journal } from '../../core/journal/index.js';
 import { GroupCommit } from '../../smtp/group-commit.js';
 import { claimDue, registerWorker, retireWorker, WORKER_STALE_SECONDS, type SpoolRecord, type SpoolRow } from '../../smtp/spool.js';
@@ -84,6 +85,21 @@ describe('GroupCommit', () => {
     ]);
     expect(writes).toEqual([[12, 13, 14], [12], [13], [14]]);
   });
+
+  it('a batch that may have been saved (its COMMIT cut) is not written again item by item: every item hears the failure', async () => {
+    const writes: number[][] = [];
+    const cut = new MssError('DB_COMMIT_UNKNOWN', { target: 'db' });
+    const gc = new GroupCommit<number, number>(
+      async (items) => {
+        writes.push(items);
+        throw cut;
+      },
+      { maxItems: 10, retryAlone: (e) => e !== cut },
+    );
+    const results = await Promise.allSettled([1, 2, 3].map((i) => gc.submit(i)));
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    expect(writes).toEqual([[1, 2, 3]]);
+  });
 });
 
 const body = (i: number) => Buffer.from(`Received: test\r\nMessage-ID: <m${i}@peer.mssante.localhost>\r\nSubject: ${i}\r\n\r\n${'x'.repeat(i * 37)} \u00e9\r\n.\r\n`, 'latin1');
@@ -98,9 +114,9 @@ const accepted = (i: number, r = record(i)): Accepted => ({
 function countingTransactions(db: Db) {
   const counter = { n: 0 };
   const transaction = db.transaction.bind(db);
-  db.transaction = <T>(fn: (tx: Queryable) => Promise<T>) => {
+  db.transaction = <T>(fn: (tx: Queryable) => Promise<T>, opts?: TransactionOptions) => {
     counter.n++;
-    return transaction(fn);
+    return transaction(fn, opts);
   };
   return counter;
 }
