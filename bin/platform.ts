@@ -15,7 +15,8 @@ import { ensureDevPki } from '../certs/pki.js';
 import { loadTlsMaterial, nodeTlsPolicy } from '../certs/tls.js';
 import { journalTimestamping, sealingOptions } from './sealing.js';
 import { Supervisor } from '../core/supervisor.js';
-import { startMailstore, type Mailstore } from '../mailstore/dovecot.js';
+import type { Mailstore } from '../mailstore/dovecot.js';
+import { startMailstoreRole, withRoles } from '../mailstore/cluster.js';
 import { resumeImports } from '../annuaire/import/importer.js';
 import { startDirectory, type Directory } from '../annuaire/ldap/index.js';
 import { balFactSource } from '../annuaire/bal/index.js';
@@ -77,7 +78,9 @@ export interface Platform {
   stop(): Promise<void>;
 }
 
-export async function startPlatform(config: Config, log: Logger, opts: { now?: () => Date } = {}): Promise<Platform> {
+export async function startPlatform(configured: Config, log: Logger, opts: { now?: () => Date } = {}): Promise<Platform> {
+  // node.roles: a node without the fronts runs its mail store back end only (mailstore/cluster.ts).
+  const config = withRoles(configured);
   const stops: Array<() => Promise<unknown>> = [];
   const stopAll = async () => {
     for (const s of stops.reverse()) await s().catch((e) => log.error({ err: e }, 'error while stopping'));
@@ -107,7 +110,7 @@ export async function startPlatform(config: Config, log: Logger, opts: { now?: (
 
     const supervisor = new Supervisor(log.child({ mod: 'supervisor' }));
     stops.push(() => supervisor.stopAll());
-    const mailstore = await startMailstore(config, log.child({ mod: 'mailstore' }), supervisor);
+    const mailstore = await startMailstoreRole(config, log.child({ mod: 'mailstore' }), supervisor, db);
 
     // LDAP directory (annuaire/ldap): slapd under the supervisor, built from and fed by the
     // annuaire tables; writers queue their changes with queueLdapChanges().
@@ -181,6 +184,7 @@ export async function startPlatform(config: Config, log: Logger, opts: { now?: (
         tls,
         log,
         lmtp: mailstore.lmtp,
+        ...(mailstore.lmtpRoute ? { lmtpRoute: mailstore.lmtpRoute } : {}),
         authenticate: async (user, secret) => {
           const r = await checkPassword(user, secret);
           return r.ok ? r.principal : null;
@@ -203,7 +207,8 @@ export async function startPlatform(config: Config, log: Logger, opts: { now?: (
           policy,
           journal,
           log,
-          backend: { host: mailstore.imap.host, port: mailstore.imap.port, master: mailstore.master },
+          backend: { host: mailstore.imap.host, port: mailstore.imap.port, master: mailstore.master, ...(mailstore.backendCa ? { tls: { ca: mailstore.backendCa } } : {}) },
+          ...(mailstore.imapRoute ? { route: mailstore.imapRoute } : {}),
           checkPassword,
           certificatePrincipal: (pem) => principalForCertificate(db, pem),
           throttle,

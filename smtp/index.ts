@@ -6,7 +6,7 @@ import { DeliveryWorker } from './delivery.js';
 import { createSmtpFront, rateLimiter, type FrontDeps } from './fronts.js';
 import { WindowCounter } from './limits.js';
 import { normaliseDomain } from '../core/policy/index.js';
-import type { LmtpTarget } from '../mailstore/lmtp.js';
+import type { LmtpRoute, LmtpTarget } from '../mailstore/lmtp.js';
 import { bouncer } from './bounce.js';
 import { SpoolWriter, type Accepted, type EnqueueOutbound } from './spool-writer.js';
 import type { Db } from '../core/db/index.js';
@@ -35,6 +35,8 @@ export interface SmtpDeps extends Pick<FrontDeps, 'tls' | 'log' | 'authenticate'
   policy: Policy;
   resolver: RecipientResolver;
   lmtp: LmtpTarget;
+  /** A shared store (mailstore.cluster): the back end of each recipient's box. */
+  lmtpRoute?: LmtpRoute;
 }
 
 function listen(server: SMTPServer, host: string, port: number): Promise<number> {
@@ -61,6 +63,7 @@ export async function startSmtp(config: Config, deps: SmtpDeps): Promise<SmtpSer
   const delivery = new DeliveryWorker(deps.db, deps.journal, log, {
     writer,
     lmtp: deps.lmtp,
+    ...(deps.lmtpRoute ? { route: deps.lmtpRoute } : {}),
     hostname: config.operator.hostname,
     concurrency: config.smtp.deliveryConcurrency,
     onPermanentFailure: (row, failed) => bounce({ envFrom: row.env_from, body: Buffer.from(row.body!), arrivedAt: new Date(row.received_at), messageId: row.message_id }, failed),
