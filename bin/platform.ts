@@ -235,7 +235,7 @@ export async function startPlatform(configured: Config, log: Logger, opts: { now
     if (dmpEndpoint) {
       const limits = xdmLimits(config);
       const handoff: HandoffDeps = { db, journal, documentsOf: (raw) => documentsOfMessage(raw, limits), endpoint: dmpEndpoint, timeoutMs: config.dmp.timeout, tls: { ca: [readFileSync(config.tls.caFile, 'utf8')] }, log };
-      const watcher = startDmpWatcher({ db, rules: () => dmpRules(db), imap: { host: mailstore.imap.host, port: mailstore.imap.port, master: mailstore.master }, handoff: (req) => handoffMessage(handoff, req), intervalMs: config.dmp.ruleInterval, log: log.child({ mod: 'dmp-watcher' }) });
+      const watcher = startDmpWatcher({ db, rules: () => dmpRules(db), imap: { host: mailstore.imap.host, port: mailstore.imap.port, master: mailstore.master, ...(mailstore.imapRoute ? { route: mailstore.imapRoute, ca: mailstore.backendCa } : {}) }, handoff: (req) => handoffMessage(handoff, req), intervalMs: config.dmp.ruleInterval, log: log.child({ mod: 'dmp-watcher' }) });
       stops.push(() => watcher.stop());
       dmp = { endpoint: dmpEndpoint, standin, handoff, watcher };
     }
