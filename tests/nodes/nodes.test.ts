@@ -5,7 +5,7 @@
 // back end holding the box are killed with SIGKILL: every message answered 250 is in the
 // store at least once, clients carry on through another node, and the journal verifies.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -223,6 +223,26 @@ describe.skipIf(!pg)('three front nodes and a back end pair over one PostgreSQL'
 
     const placed = await db.query<{ backend: string }>('SELECT backend FROM mailstore_placement WHERE address = $1', [person.address]);
     expect(['s1', 's2']).toContain(placed.rows[0].backend);
+  });
+
+  it('mss mailstore shows where the box is and moves it to its pair once the replica is there; the nodes follow', async () => {
+    const env = { MSS_DATABASE_URL: pg!.url, MSS_DATA_DIR: nodes.b.dataDir, MSS_PKI_AUTO_INIT: 'false', ...tsaEnv(pki) };
+    const help = await runMssAsync(['mailstore', '--help'], env);
+    expect(help.stdout).toMatch(/backends[\s\S]*show[\s\S]*move/);
+    const shown = await runMssAsync(['mailstore', 'show', person.address, '--json'], env);
+    expect(shown.code, shown.stderr).toBe(0);
+    const from = JSON.parse(shown.stdout) as { backend: string; partner: string };
+    // The pair's copy is on its disk (Dovecot's replicator) before the map points there.
+    const onDisk = (n: Node) => ['new', 'cur'].reduce((k, d) => k + (existsSync(join(n.dataDir, 'mail', DOMAIN, 'dr.nodes', 'Maildir', d)) ? readdirSync(join(n.dataDir, 'mail', DOMAIN, 'dr.nodes', 'Maildir', d)).length : 0), 0);
+    await until(async () => onDisk(nodes[from.partner]) >= 1, 250);
+    const moved = await runMssAsync(['mailstore', 'move', person.address, from.partner], env);
+    expect(moved.stdout).toContain(`moved from ${from.backend} to ${from.partner}`);
+    const refused = await runMssAsync(['mailstore', 'move', person.address, 'nowhere'], env);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain('no back end named "nowhere"');
+    // C's proxy reads the box on its new back end (its map cache lasts 2 s).
+    await until(async () => (await messageIdsThrough(nodes.c)).length >= 1, 250);
+    expect((await db.query<{ backend: string }>('SELECT backend FROM mailstore_placement WHERE address = $1', [person.address])).rows[0].backend).toBe(from.partner);
   });
 
   it('under load, kill -9 of front A and of the back end holding the box: every 250 is delivered at least once, clients go on through B and C, the journal verifies', async () => {
