@@ -249,6 +249,7 @@ describe.skipIf(!pg)('three front nodes and a back end pair over one PostgreSQL'
     const holder = (await db.query<{ backend: string }>('SELECT backend FROM mailstore_placement WHERE address = $1', [person.address])).rows[0].backend;
     const store = nodes[holder];
     const dovecotPid = Number(readFileSync(join(store.dataDir, 'dovecot', 'run', 'master.pid'), 'utf8').trim());
+    const slapdPidA = Number(readFileSync(join(nodes.a.dataDir, 'ldap', 'run', 'slapd.pid'), 'utf8').trim());
     const fronts = [nodes.a, nodes.b, nodes.c].map((n) => ({ n, t: mx(n) }));
     const acknowledged: string[] = [];
     /** Answered 250 once A and the back end were dead: only B and C could take them, only the pair could store them. */
@@ -278,7 +279,9 @@ describe.skipIf(!pg)('three front nodes and a back end pair over one PostgreSQL'
           }
           if (!killed && acknowledged.length >= KILL_AFTER) {
             killed = true;
+            // The machines die: the node processes and the daemons they ran.
             nodes.a.proc!.child.kill('SIGKILL');
+            process.kill(slapdPidA, 'SIGKILL');
             store.proc!.child.kill('SIGKILL');
             process.kill(dovecotPid, 'SIGKILL');
           }
