@@ -15,7 +15,8 @@ import { ensureDevPki } from '../certs/pki.js';
 import { loadTlsMaterial, nodeTlsPolicy } from '../certs/tls.js';
 import { journalTimestamping, sealingOptions } from './sealing.js';
 import { Supervisor } from '../core/supervisor.js';
-import { startMailstore, type Mailstore } from '../mailstore/dovecot.js';
+import type { Mailstore } from '../mailstore/dovecot.js';
+import { startMailstoreRole, withRoles } from '../mailstore/cluster.js';
 import { resumeImports } from '../annuaire/import/importer.js';
 import { startDirectory, type Directory } from '../annuaire/ldap/index.js';
 import { balFactSource } from '../annuaire/bal/index.js';
@@ -78,7 +79,9 @@ export interface Platform {
   stop(): Promise<void>;
 }
 
-export async function startPlatform(config: Config, log: Logger, opts: { now?: () => Date } = {}): Promise<Platform> {
+export async function startPlatform(configured: Config, log: Logger, opts: { now?: () => Date } = {}): Promise<Platform> {
+  // node.roles: a node without the fronts runs its mail store back end only (mailstore/cluster.ts).
+  const config = withRoles(configured);
   const stops: Array<() => Promise<unknown>> = [];
   const stopAll = async () => {
     for (const s of stops.reverse()) await s().catch((e) => log.error({ err: e }, 'error while stopping'));
@@ -108,7 +111,7 @@ export async function startPlatform(config: Config, log: Logger, opts: { now?: (
 
     const supervisor = new Supervisor(log.child({ mod: 'supervisor' }));
     stops.push(() => supervisor.stopAll());
-    const mailstore = await startMailstore(config, log.child({ mod: 'mailstore' }), supervisor);
+    const mailstore = await startMailstoreRole(config, log.child({ mod: 'mailstore' }), supervisor, db);
 
     // LDAP directory (annuaire/ldap): slapd under the supervisor, built from and fed by the
     // annuaire tables; writers queue their changes with queueLdapChanges().
@@ -183,6 +186,7 @@ export async function startPlatform(config: Config, log: Logger, opts: { now?: (
         log,
         lmtp: mailstore.lmtp,
         openpgpKeys: (rcpts) => openPgpKeysFor(db, rcpts),
+        ...(mailstore.lmtpRoute ? { lmtpRoute: mailstore.lmtpRoute } : {}),
         authenticate: async (user, secret) => {
           const r = await checkPassword(user, secret);
           return r.ok ? r.principal : null;
@@ -205,7 +209,8 @@ export async function startPlatform(config: Config, log: Logger, opts: { now?: (
           policy,
           journal,
           log,
-          backend: { host: mailstore.imap.host, port: mailstore.imap.port, master: mailstore.master },
+          backend: { host: mailstore.imap.host, port: mailstore.imap.port, master: mailstore.master, ...(mailstore.backendCa ? { tls: { ca: mailstore.backendCa } } : {}) },
+          ...(mailstore.imapRoute ? { route: mailstore.imapRoute } : {}),
           checkPassword,
           certificatePrincipal: (pem) => principalForCertificate(db, pem),
           throttle,
@@ -232,7 +237,7 @@ export async function startPlatform(config: Config, log: Logger, opts: { now?: (
     if (dmpEndpoint) {
       const limits = xdmLimits(config);
       const handoff: HandoffDeps = { db, journal, documentsOf: (raw) => documentsOfMessage(raw, limits), endpoint: dmpEndpoint, timeoutMs: config.dmp.timeout, tls: { ca: [readFileSync(config.tls.caFile, 'utf8')] }, log };
-      const watcher = startDmpWatcher({ db, rules: () => dmpRules(db), imap: { host: mailstore.imap.host, port: mailstore.imap.port, master: mailstore.master }, handoff: (req) => handoffMessage(handoff, req), intervalMs: config.dmp.ruleInterval, log: log.child({ mod: 'dmp-watcher' }) });
+      const watcher = startDmpWatcher({ db, rules: () => dmpRules(db), imap: { host: mailstore.imap.host, port: mailstore.imap.port, master: mailstore.master, ...(mailstore.imapRoute ? { route: mailstore.imapRoute, ca: mailstore.backendCa } : {}) }, handoff: (req) => handoffMessage(handoff, req), intervalMs: config.dmp.ruleInterval, log: log.child({ mod: 'dmp-watcher' }) });
       stops.push(() => watcher.stop());
       dmp = { endpoint: dmpEndpoint, standin, handoff, watcher };
     }

@@ -22,7 +22,14 @@ export interface DmpRule {
 export interface WatcherDeps {
   db: Queryable;
   rules(): Promise<DmpRule[]>;
-  imap: { host: string; port: number; master: { user: string; password: string } };
+  imap: {
+    host: string;
+    port: number;
+    master: { user: string; password: string };
+    /** A shared store (mailstore.cluster): the box's back ends in order, reached over TLS checked against `ca`. */
+    route?: (bal: string) => Promise<Array<{ host: string; port: number }>>;
+    ca?: string;
+  };
   handoff(req: { actor: string; bal: string; folder: string; uid: number; messageId?: string; raw: Buffer; masking?: Masking }): Promise<{ outcome: string; submissions: Array<{ errors: Array<{ code: string }> }> }>;
   intervalMs: number;
   log: Logger;
@@ -56,9 +63,20 @@ export function startDmpWatcher(deps: WatcherDeps): DmpWatcher {
       return known;
     }
     known?.close();
-    const client = new ImapFlow({ host: deps.imap.host, port: deps.imap.port, secure: false, auth: { user: `${bal}*${deps.imap.master.user}`, pass: deps.imap.master.password }, logger: false });
-    client.on('error', () => open.delete(bal));
-    await client.connect();
+    const auth = { user: `${bal}*${deps.imap.master.user}`, pass: deps.imap.master.password };
+    const at = deps.imap.route ? await deps.imap.route(bal) : [{ host: deps.imap.host, port: deps.imap.port }];
+    let client!: ImapFlow;
+    for (let i = 0; i < at.length; i++) {
+      client = new ImapFlow({ host: at[i].host, port: at[i].port, secure: !!deps.imap.route, ...(deps.imap.ca ? { tls: { ca: [deps.imap.ca] } } : {}), auth, logger: false });
+      client.on('error', () => open.delete(bal));
+      try {
+        await client.connect();
+        break;
+      } catch (e) {
+        // The box's back end is away: its pair holds the replica.
+        if (i + 1 >= at.length) throw e;
+      }
+    }
     await client.mailboxOpen('INBOX', { readOnly: true });
     open.set(bal, client);
     return client;

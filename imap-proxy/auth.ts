@@ -20,6 +20,7 @@ import type { PscLogin } from '../identity/psc/login.js';
 import type { Journal } from '../core/journal/index.js';
 import type { Logger } from '../core/logger.js';
 import { principalActor, type ApplicationPrincipal, type LoginThrottle, type PersonPrincipal, type Policy } from '../core/policy/index.js';
+import type { BackendEndpoint } from './backend.js';
 import { refusal, verdictRefusal } from './wire.js';
 
 export type CredentialResult = { ok: true; principal: PersonPrincipal } | { ok: false; failure: string; login?: string };
@@ -62,7 +63,14 @@ export interface LoginContext {
 }
 
 /** challenge: an OAuth refusal's RFC 7628 error, sent as a continuation before the answer. */
-export type LoginOutcome = { ok: true; principal: PersonPrincipal | ApplicationPrincipal; bal: string; method: string } | { ok: false; answer: string; challenge?: string };
+export type LoginOutcome = {
+  ok: true;
+  principal: PersonPrincipal | ApplicationPrincipal;
+  bal: string;
+  method: string;
+  /** A shared store (mailstore.cluster): the box's back ends, in the order to try them; absent: the one back end. */
+  backends?: BackendEndpoint[];
+} | { ok: false; answer: string; challenge?: string };
 
 const isOAuth = (req: LoginRequest): req is Extract<LoginRequest, { token: string | null }> => req.method === 'OAUTHBEARER' || req.method === 'XOAUTH2';
 /** The box a request names, for the journal's subject. */

@@ -2,7 +2,8 @@
 // with the master user ("bal*master", Dovecot's master-user mechanism) and hand back the
 // connection and Dovecot's post-login capabilities. Nothing of this exchange reaches the
 // client except those capabilities.
-import { connect, type Socket } from 'node:net';
+import { connect, isIP, type Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { imapString } from './wire.js';
 
 export interface BackendTarget {
@@ -10,6 +11,15 @@ export interface BackendTarget {
   port: number;
   master: { user: string; password: string; separator: string };
   timeoutMs: number;
+  /** The back ends of a shared store speak TLS only (mailstore.cluster): their certificates are checked against this CA. */
+  tls?: { ca: string };
+}
+
+/** One back end of a shared store, where a box is (mailstore/placement.ts). */
+export interface BackendEndpoint {
+  name: string;
+  host: string;
+  port: number;
 }
 
 /** Who is really on the other end, for Dovecot's logs and per-address limits. */
@@ -93,10 +103,20 @@ function session(socket: Socket, capabilities: string[], leftover: Buffer, route
  * Dovecot's login_trusted_networks lists loopback) and our session id
  * (x-session-ext-id), so Dovecot's log lines and our journal name the same session.
  */
-export function openBackend(t: BackendTarget, bal: string, origin: ClientOrigin): Promise<BackendSession> {
+export function openBackend(t: BackendTarget, bal: string, origin: ClientOrigin, at?: BackendEndpoint): Promise<BackendSession> {
   return new Promise((resolve, reject) => {
     const route: Route = { read: (chunk) => onData(chunk) };
-    const socket = connect({ host: t.host, port: t.port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000, onread: readInto(route) });
+    const host = at?.host ?? t.host;
+    const port = at?.port ?? t.port;
+    // A back end of a shared store is on the network: implicit TLS, its certificate checked.
+    const socket = t.tls
+      ? // tls.connect takes onread too (Node ≥ 13.3), though @types/node does not declare it.
+        tlsConnect({ host, port, ca: t.tls.ca, servername: isIP(host) ? undefined : host, minVersion: 'TLSv1.2', onread: readInto(route) } as ConnectionOptions)
+      : connect({ host, port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000, onread: readInto(route) });
+    if (t.tls) {
+      socket.setNoDelay(true);
+      socket.setKeepAlive(true, 60_000);
+    }
     let buf: Buffer = Buffer.alloc(0);
     let step: 'greeting' | 'login' | 'capability' = 'greeting';
     let caps: string[] | null = null;
@@ -116,7 +136,7 @@ export function openBackend(t: BackendTarget, bal: string, origin: ClientOrigin)
       socket.pause();
       resolve(session(socket, caps ?? [], buf, route));
     };
-    const onError = (e: Error) => done(new BackendError(`cannot reach Dovecot at ${t.host}:${t.port}: ${e.message}`, 'unreachable'));
+    const onError = (e: Error) => done(new BackendError(`cannot reach Dovecot at ${host}:${port}: ${e.message}`, 'unreachable'));
     const onClose = () => done(new BackendError('Dovecot closed the connection during the login', 'unreachable'));
     const onData = (chunk: Buffer) => {
       // chunk is a view of SHARED_READ: what is kept is copied.

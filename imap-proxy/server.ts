@@ -9,7 +9,9 @@ import type { Journal } from '../core/journal/index.js';
 import type { Logger } from '../core/logger.js';
 import type { ApplicationPrincipal, LoginThrottle, PersonPrincipal, Policy } from '../core/policy/index.js';
 import type { TlsMaterial } from '../certs/tls.js';
-import { authorise, type AuthDeps, type CredentialResult, type LoginContext, type LoginRequest } from './auth.js';
+import { authorise, type AuthDeps, type CredentialResult, type LoginContext, type LoginOutcome, type LoginRequest } from './auth.js';
+import type { BackendEndpoint } from './backend.js';
+import { refusal } from './wire.js';
 import { createFront } from './front.js';
 import { startWorkers } from './workers.js';
 
@@ -19,7 +21,9 @@ export interface ImapProxyDeps {
   journal: Pick<Journal, 'append'>;
   log: Logger;
   /** Dovecot's IMAP on loopback and the master user (mailstore/dovecot.ts). */
-  backend: { host: string; port: number; master: { user: string; password: string; separator: string } };
+  backend: { host: string; port: number; master: { user: string; password: string; separator: string }; tls?: { ca: string } };
+  /** A shared store (mailstore.cluster): the back ends holding a box, in the order to try them (mailstore/placement.ts). */
+  route?: (bal: string) => Promise<BackendEndpoint[]>;
   /** The annuaire's credential check (annuaire/bal checkCredentials), injected by the composition root. */
   checkPassword(user: string, secret: string): Promise<CredentialResult>;
   /** The annuaire's certificate → principal mapping (annuaire/bal principalForCertificate). */
@@ -45,7 +49,20 @@ export async function startImapProxy(config: Pick<Config, 'imap' | 'operator'>, 
   const o = config.imap;
   const log = deps.log.child({ mod: 'imap-proxy' });
   const auth: AuthDeps = { policy: deps.policy, journal: deps.journal, checkPassword: deps.checkPassword, certificatePrincipal: deps.certificatePrincipal, throttle: deps.throttle, log, ...(deps.psc ? { psc: deps.psc } : {}) };
-  const decide = (req: LoginRequest, ctx: LoginContext) => authorise(auth, req, ctx);
+  const route = deps.route;
+  const decide = !route
+    ? (req: LoginRequest, ctx: LoginContext) => authorise(auth, req, ctx)
+    : async (req: LoginRequest, ctx: LoginContext): Promise<LoginOutcome> => {
+        const out = await authorise(auth, req, ctx);
+        if (!out.ok) return out;
+        try {
+          return { ...out, backends: await route(out.bal) };
+        } catch (e) {
+          // Fail closed: no map, no session (the database or every back end is away).
+          log.error({ err: e, bal: out.bal }, 'imap: cannot tell which back end holds the box');
+          return { ok: false, answer: refusal(ctx.tag, 'IMAP_BACKEND_UNAVAILABLE', { address: out.bal }) };
+        }
+      };
   const backend = { ...deps.backend, timeoutMs: o.backendTimeout };
 
   const workers = o.workers;

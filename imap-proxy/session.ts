@@ -11,7 +11,7 @@ import { OAUTH_MECHANISMS } from '../identity/sasl-oauth.js';
 import { pscLevel } from '../identity/psc/login.js';
 import { peerIdentity, type TlsMaterial } from '../certs/tls.js';
 import type { ClientCertificate, LoginContext, LoginOutcome, LoginRequest } from './auth.js';
-import { BackendError, openBackend, type BackendSession, type BackendTarget } from './backend.js';
+import { BackendError, openBackend, type BackendSession, type BackendTarget, type ClientOrigin } from './backend.js';
 import { AFTER_LOGIN, checkArgs, PREAUTH_COMMANDS } from './commands.js';
 import { CommandParser, type Command } from './parser.js';
 import { pipeSession, type Pipe } from './pipe.js';
@@ -277,7 +277,7 @@ export class PreAuthSession {
     // gets its own event (imap.backend.failed, same session) after it.
     const [journalled, opened] = await Promise.allSettled([
       this.ctx.journal.append(this.loginEvent(outcome)),
-      openBackend(this.ctx.backend, outcome.bal, { session: this.id, remote: this.remote, remotePort: this.remotePort, local: this.local, localPort: this.localPort }),
+      openFirstBackend(this.ctx.backend, outcome, { session: this.id, remote: this.remote, remotePort: this.remotePort, local: this.local, localPort: this.localPort }),
     ]);
     if (opened.status === 'rejected') {
       const e = opened.reason as unknown;
@@ -356,4 +356,19 @@ function judgePeer(s: TLSSocket): void {
 function plainAddress(a: string | undefined): string {
   if (!a) return 'unknown';
   return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
+}
+
+/**
+ * The box's back end, or — when it cannot be reached (down, not refusing) — the next one of
+ * its pair, which holds the replica (a shared store); the one back end otherwise.
+ */
+async function openFirstBackend(t: BackendTarget, outcome: Extract<LoginOutcome, { ok: true }>, origin: ClientOrigin): Promise<BackendSession> {
+  const list = outcome.backends?.length ? outcome.backends : [undefined];
+  for (let i = 0; ; i++) {
+    try {
+      return await openBackend(t, outcome.bal, origin, list[i]);
+    } catch (e) {
+      if (i + 1 >= list.length || !(e instanceof BackendError) || (e.kind !== 'unreachable' && e.kind !== 'timeout')) throw e;
+    }
+  }
 }

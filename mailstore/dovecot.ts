@@ -1,13 +1,16 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
+import { connect as tlsConnect } from 'node:tls';
 import { dirname, join } from 'node:path';
 import type { Config } from '../core/config/index.js';
 import type { HealthCheck } from '../core/http.js';
 import type { Logger } from '../core/logger.js';
 import { expectBanner, freePort } from '../core/net.js';
 import { chownTree, type ChildUser, type Supervisor } from '../core/supervisor.js';
-import { dovecotConfig } from './dovecot-config.js';
+import { dovecotConfig, type DovecotCluster } from './dovecot-config.js';
+import type { LmtpRoute } from './lmtp.js';
 
 /** How the IMAP proxy, the webmail and the SMTP front reach the mail store. */
 export interface Mailstore {
@@ -17,17 +20,29 @@ export interface Mailstore {
   master: { user: string; password: string; separator: '*' };
   mailDir: string;
   health: HealthCheck;
+  /**
+   * A shared store (mailstore.cluster): where each recipient's box is, for LMTP, and each
+   * box's back ends in order, for the IMAP proxy — both over TLS (mailstore/cluster.ts).
+   * Absent: the embedded store above holds every box.
+   */
+  lmtpRoute?: LmtpRoute;
+  imapRoute?: (bal: string) => Promise<Array<{ name: string; host: string; port: number }>>;
+  /** The CA the back ends' certificates chain to, when they are reached over TLS. */
+  backendCa?: string;
+  /** A back end of a shared store: its doveadm server's port, into which its pair replicates. */
+  doveadmPort?: number;
   stop(): Promise<void>;
 }
 
-const HOST = '127.0.0.1';
+const LOOPBACK = '127.0.0.1';
 
 /**
  * Writes Dovecot's configuration under the data directory and runs it under the
  * supervisor, unprivileged: as the current user, or as the daemons' system user when the
  * platform runs as root. Mail stays under the data directory.
  */
-export async function startMailstore(config: Config, log: Logger, supervisor: Supervisor): Promise<Mailstore> {
+export async function startMailstore(config: Config, log: Logger, supervisor: Supervisor, opts: { cluster?: Omit<DovecotCluster, 'certFile' | 'keyFile' | 'caFile' | 'doveadmPassword'> } = {}): Promise<Mailstore> {
+  const HOST = opts.cluster?.listen ?? LOOPBACK;
   const user = supervisor.user;
   const home = join(config.dataDir, 'dovecot');
   const mailDir = config.mailstore.mailDir;
@@ -37,7 +52,8 @@ export async function startMailstore(config: Config, log: Logger, supervisor: Su
   grantTraverse(config.dataDir, user);
   for (const d of [home, mailDir]) requireReachable(d, user);
 
-  const master = { user: config.mailstore.masterUser, password: secret(join(home, 'master-secret')), separator: '*' as const };
+  const master = { user: config.mailstore.masterUser, password: secret(config.mailstore.secretFile || join(home, 'master-secret')), separator: '*' as const };
+  const cluster = opts.cluster ? clusterFiles(config, home, opts.cluster, master.password) : undefined;
   const masterUsersFile = join(home, 'master-users');
   writeFileSync(masterUsersFile, `${master.user}:${ssha512(master.password)}\n`, { mode: 0o600 });
 
@@ -69,18 +85,20 @@ export async function startMailstore(config: Config, log: Logger, supervisor: Su
       // keeps a message it acknowledged from being refused by LMTP afterwards.
       maxMailSize: config.smtp.maxSize + 65_536,
       fts,
+      ...(cluster ? { cluster } : {}),
     }),
     { mode: 0o600 },
   );
-  for (const p of [home, stateDir, baseDir, confFile, masterUsersFile]) chownTree(p, user);
+  for (const p of [home, stateDir, baseDir, confFile, masterUsersFile, ...(cluster ? [cluster.certFile, cluster.keyFile, cluster.caFile] : [])]) chownTree(p, user);
   chownOne(mailDir, user);
 
   if (!existsSync(config.mailstore.dovecot)) {
     throw new Error(`Dovecot is not installed (${config.mailstore.dovecot} is missing): apt-get install dovecot-imapd dovecot-lmtpd, or set MSS_MAILSTORE_DOVECOT`);
   }
   const health = async () => {
-    await expectBanner(HOST, imapPort, /^\* OK/);
-    await expectBanner(HOST, lmtpPort, /^220 /);
+    const banner = cluster ? (h: string, p: number, re: RegExp) => expectTlsBanner(h, p, re, cluster.caFile) : expectBanner;
+    await banner(HOST, imapPort, /^\* OK/);
+    await banner(HOST, lmtpPort, /^220 /);
   };
   await supervisor.start({
     name: 'dovecot',
@@ -100,6 +118,7 @@ export async function startMailstore(config: Config, log: Logger, supervisor: Su
     lmtp: { host: HOST, port: lmtpPort },
     master,
     mailDir,
+    ...(cluster ? { doveadmPort: cluster.doveadmPort } : {}),
     health: {
       name: 'mailstore',
       async check() {
@@ -180,4 +199,42 @@ function requireReachable(dir: string, user: ChildUser) {
       throw new Error(`the daemons run as the system user "${user.name}", who cannot enter ${d}: choose a data directory outside it (MSS_DATA_DIR=/var/lib/mss) or run as a normal user`);
     }
   }
+}
+
+/** The master password of a shared store is the shared secret; doveadm's is derived from it, so neither is the other. */
+export const doveadmPassword = (sharedSecret: string) => createHmac('sha256', sharedSecret).update('mss doveadm').digest('base64url');
+
+/** The platform's certificate, key and CA, copied where the unprivileged Dovecot may read them. */
+function clusterFiles(config: Config, home: string, c: Omit<DovecotCluster, 'certFile' | 'keyFile' | 'caFile' | 'doveadmPassword'>, sharedSecret: string): DovecotCluster {
+  const certFile = join(home, 'tls.pem');
+  const keyFile = join(home, 'tls.key');
+  const caFile = join(home, 'ca.pem');
+  const chain = existsSync(config.tls.chainFile) ? readFileSync(config.tls.chainFile, 'utf8') : '';
+  writeFileSync(certFile, readFileSync(config.tls.certFile, 'utf8').trimEnd() + '\n' + chain, { mode: 0o600 });
+  writeFileSync(keyFile, readFileSync(config.tls.keyFile), { mode: 0o600 });
+  writeFileSync(caFile, readFileSync(config.tls.caFile), { mode: 0o600 });
+  return { ...c, certFile, keyFile, caFile, doveadmPassword: doveadmPassword(sharedSecret) };
+}
+
+/** A TLS listener's first line matches, its certificate checked against the CA (a back end of a shared store). */
+function expectTlsBanner(host: string, port: number, pattern: RegExp, caFile: string, timeoutMs = 2000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = tlsConnect({ host, port, ca: readFileSync(caFile), servername: isIP(host) ? undefined : host, minVersion: 'TLSv1.2' });
+    const timer = setTimeout(() => sock.destroy(new Error(`no banner from ${host}:${port} within ${timeoutMs} ms`)), timeoutMs);
+    let buf = '';
+    sock.on('data', (d) => {
+      buf += d.toString('latin1');
+      const nl = buf.indexOf('\n');
+      if (nl < 0) return;
+      clearTimeout(timer);
+      sock.destroy();
+      const line = buf.slice(0, nl).trim();
+      if (pattern.test(line)) resolve(line);
+      else reject(new Error(`unexpected banner from ${host}:${port}: ${line.slice(0, 100)}`));
+    });
+    sock.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+  });
 }

@@ -4,7 +4,15 @@ import SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
 export interface LmtpTarget {
   host: string;
   port: number;
+  /** A back end of a shared store, reached over TLS (implicit) checked against this CA. */
+  tls?: { ca: string };
 }
+
+/**
+ * Where the recipients' boxes are, in a shared store: the recipients grouped by back end,
+ * each group with the back ends to try in order (the box's own, then its pair's replica).
+ */
+export type LmtpRoute = (rcpts: string[]) => Promise<Array<{ rcpts: string[]; targets: LmtpTarget[] }>>;
 
 export interface Envelope {
   /** Envelope sender; '' for a bounce (null reverse-path). */

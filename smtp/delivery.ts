@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import type { Db } from '../core/db/index.js';
 import type { Journal, JournalEventInput } from '../core/journal/index.js';
 import type { Logger } from '../core/logger.js';
-import type { LmtpTarget } from '../mailstore/lmtp.js';
+import type { DeliveryResult, LmtpRoute, LmtpTarget } from '../mailstore/lmtp.js';
 import { LmtpPool } from './lmtp-sessions.js';
 import { Poller } from './poller.js';
 import { claimDue, heartbeatWorker, outcomeState, registerWorker, retireWorker, WORKER_HEARTBEAT_SECONDS, type DeliveryOutcome, type SpoolRecord, type SpoolRow } from './spool.js';
@@ -16,6 +16,8 @@ export type OpenPgpKeyLookup = (rcpts: readonly string[]) => Promise<Map<string,
 
 export interface DeliveryOptions {
   lmtp: LmtpTarget;
+  /** A shared store (mailstore.cluster): each recipient goes to its box's back end, or that one's pair when it cannot be reached; `lmtp` is then unused. */
+  route?: LmtpRoute;
   hostname: string;
   concurrency?: number;
   pollMs?: number;
@@ -45,7 +47,8 @@ type Encrypted = Array<{ rcpt: string; fingerprint: string }>;
 export class DeliveryWorker extends Poller {
   /** Deliveries started by deliverNow, awaited by stop(). */
   private readonly direct = new Set<Promise<void>>();
-  private readonly lmtp: LmtpPool;
+  /** One pool of sessions per back end (one only, `o.lmtp`, unless the store is shared). */
+  private readonly pools = new Map<string, LmtpPool>();
   private readonly writer: SpoolWriter;
   /** This worker in smtp_workers: its leases count while it refreshes its row. */
   readonly id = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
@@ -59,7 +62,6 @@ export class DeliveryWorker extends Poller {
     private readonly o: DeliveryOptions,
   ) {
     super(log, 'delivery', o.pollMs ?? 1000);
-    this.lmtp = new LmtpPool(o.lmtp, { name: o.hostname, size: o.concurrency ?? 8 });
     this.writer = o.writer ?? new SpoolWriter(db, journal);
   }
 
@@ -102,7 +104,7 @@ export class DeliveryWorker extends Poller {
     await super.stop();
     await Promise.all(this.direct);
     await this.writer.drain();
-    this.lmtp.close();
+    for (const p of this.pools.values()) p.close();
     if (this.registered) await retireWorker(this.db, this.id).catch((e) => this.log.warn({ err: e }, 'could not retire the delivery worker'));
   }
 
@@ -143,6 +145,43 @@ export class DeliveryWorker extends Poller {
     this.log.error({ err, spool: id }, why);
     await this.db.query('UPDATE smtp_spool SET leased_by = NULL WHERE id = $1 AND leased_by = $2', [id, this.id]).catch(() => {});
     this.kick();
+  }
+
+  private pool(t: LmtpTarget): LmtpPool {
+    const key = `${t.tls ? 'tls' : 'tcp'}:${t.host}:${t.port}`;
+    let p = this.pools.get(key);
+    if (!p) this.pools.set(key, (p = new LmtpPool(t, { name: this.o.hostname, size: this.o.concurrency ?? 8 })));
+    return p;
+  }
+
+  /**
+   * Each group of recipients to its back end; when that one cannot be reached (no LMTP
+   * answer: nothing delivered for sure), to the next — its pair, which holds the replica
+   * and syncs back. A failure in the middle of a transfer may so deliver twice, never zero
+   * times. A group no back end took is retried as a whole.
+   */
+  private async deliverRouted(row: SpoolRow, to: string[], body: Buffer): Promise<DeliveryResult> {
+    if (!this.o.route) return this.pool(this.o.lmtp).deliver({ from: row.env_from, to }, body);
+    const groups = await this.o.route(to);
+    const out: DeliveryResult = { accepted: [], failed: [] };
+    let lastError: Error | undefined;
+    for (const g of groups) {
+      let done = false;
+      for (const t of g.targets) {
+        try {
+          const r = await this.pool(t).deliver({ from: row.env_from, to: g.rcpts }, body);
+          out.accepted.push(...r.accepted);
+          out.failed.push(...r.failed);
+          done = true;
+          break;
+        } catch (e) {
+          lastError = e as Error;
+          if (g.targets.length > 1) this.log.warn({ spool: row.id, backend: `${t.host}:${t.port}`, err: lastError.message }, 'back end unreachable; trying the next one of its pair');
+        }
+      }
+      if (!done) out.failed.push(...g.rcpts.map((rcpt) => ({ rcpt, code: 451, response: `451 4.4.1 LMTP: ${lastError?.message ?? 'no back end'}`, temporary: true })));
+    }
+    return out;
   }
 
   /**
@@ -191,7 +230,7 @@ export class DeliveryWorker extends Poller {
 
   private async transaction(row: SpoolRow, to: string[], body: Buffer): Promise<DeliveryOutcome> {
     try {
-      const r = await this.lmtp.deliver({ from: row.env_from, to }, body);
+      const r = await this.deliverRouted(row, to, body);
       return {
         delivered: r.accepted,
         failed: r.failed.filter((f) => !f.temporary).map((f) => ({ rcpt: f.rcpt, code: f.code, response: f.response })),

@@ -7,7 +7,7 @@ import { createSmtpFront, rateLimiter, type FrontDeps } from './fronts.js';
 import { SharedWindowCounter, sharedRateLimiter } from '../core/policy/window-counts.js';
 import { WindowCounter } from './limits.js';
 import { normaliseDomain } from '../core/policy/index.js';
-import type { LmtpTarget } from '../mailstore/lmtp.js';
+import type { LmtpRoute, LmtpTarget } from '../mailstore/lmtp.js';
 import { bouncer } from './bounce.js';
 import { SpoolWriter, type Accepted, type EnqueueOutbound } from './spool-writer.js';
 import type { Db } from '../core/db/index.js';
@@ -38,6 +38,8 @@ export interface SmtpDeps extends Pick<FrontDeps, 'tls' | 'log' | 'authenticate'
   lmtp: LmtpTarget;
   /** The OpenPGP keys of local boxes (annuaire/bal/openpgp.ts): their mail is stored encrypted. */
   openpgpKeys?: OpenPgpKeyLookup;
+  /** A shared store (mailstore.cluster): the back end of each recipient's box. */
+  lmtpRoute?: LmtpRoute;
 }
 
 function listen(server: SMTPServer, host: string, port: number): Promise<number> {
@@ -64,6 +66,7 @@ export async function startSmtp(config: Config, deps: SmtpDeps): Promise<SmtpSer
   const delivery = new DeliveryWorker(deps.db, deps.journal, log, {
     writer,
     lmtp: deps.lmtp,
+    ...(deps.lmtpRoute ? { route: deps.lmtpRoute } : {}),
     hostname: config.operator.hostname,
     concurrency: config.smtp.deliveryConcurrency,
     ...(deps.openpgpKeys ? { openpgpKeys: deps.openpgpKeys } : {}),

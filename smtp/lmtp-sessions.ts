@@ -1,4 +1,5 @@
-import { connect, type Socket } from 'node:net';
+import { connect, isIP, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import type { DeliveryResult, Envelope, LmtpTarget, RecipientFailure } from '../mailstore/lmtp.js';
 
 export interface LmtpPoolOptions {
@@ -66,13 +67,16 @@ class LmtpSession {
 
   static open(target: LmtpTarget, name: string, timeoutMs: number, chunking: boolean): Promise<LmtpSession> {
     return new Promise((resolve, reject) => {
-      const sock = connect({ host: target.host, port: target.port });
+      // A back end of a shared store is on the network: TLS, its certificate checked.
+      const sock = target.tls
+        ? tlsConnect({ host: target.host, port: target.port, ca: target.tls.ca, servername: isIP(target.host) ? undefined : target.host, minVersion: 'TLSv1.2' })
+        : connect({ host: target.host, port: target.port });
       const timer = setTimeout(() => sock.destroy(new Error(`LMTP connect to ${target.host}:${target.port} timed out`)), timeoutMs);
       sock.once('error', (e) => {
         clearTimeout(timer);
         reject(new LmtpConnectionError(e.message));
       });
-      sock.once('connect', () => {
+      sock.once(target.tls ? 'secureConnect' : 'connect', () => {
         clearTimeout(timer);
         sock.removeAllListeners('error');
         const s = new LmtpSession(sock, timeoutMs);

@@ -50,6 +50,10 @@ export const schema = {
     name: str('Opérateur MSSanté de développement', 'Organisation name, used in certificate subjects and the web pages.'),
     hostname: str('', 'Public host name of this operator\'s servers (HELO/EHLO, banners, Received headers, certificate CN). Empty: operator.domain. An IDN name goes on the wire in its ASCII (xn--) form.'),
   },
+  node: {
+    name: str('', 'This node\'s name among several sharing one PostgreSQL (logs, the back end it registers). Empty: the machine\'s host name.'),
+    roles: list(['fronts', 'mailstore'], 'What this node runs: fronts (MX, submission, IMAP proxy, webmail, admin, directory) and/or mailstore (a Dovecot back end). A node without mailstore reaches the back ends of a shared store (mailstore.cluster); one without fronts serves only its back end. The default: both, on one machine.'),
+  },
   database: {
     url: url('PostgreSQL URL (postgres://user:pass@host:5432/db). Empty: the embedded PGlite database under <dataDir>/db.', { secret: true }),
     poolSize: int(10, 'Connections in the PostgreSQL pool.', 1, 1000),
@@ -180,6 +184,13 @@ export const schema = {
     maxUserIpConnections: int(200, 'IMAP sessions per BAL from one address: everyone arrives through the proxy from 127.0.0.1.', 1, 100_000),
     fullTextSearch: bool(true, 'Give Dovecot a full-text index (Debian package dovecot-fts-xapian), updated as mail is delivered, so a search of message text (IMAP SEARCH TEXT/BODY, the webmail\'s q=) reads the index instead of every message. Without the plugin the platform warns at start and searches by scanning. The index matches words of 3 characters or more (header fields also by any 3 to 20 of their characters): a query of shorter words, or a phrase, may find more messages than a scan would (every word of a query must be in the message, in any order).'),
     pluginDir: str('/usr/lib/dovecot/modules', 'Dovecot\'s plugin directory (its mail_plugin_dir), where the platform looks for the full-text search plugin.'),
+    cluster: bool(false, 'Several nodes share the mail store (issue 17): each box lives on one Dovecot back end at a time, named in PostgreSQL (mailstore_placement), and every node\'s LMTP delivery and IMAP proxy reach it there over TLS with the master user. A node with the mailstore role runs one back end and registers it (mailstore_backends). false: the embedded single-machine store, on loopback, as ever.'),
+    backendName: str('', 'Name of this node\'s back end in the shared store (mailstore.cluster, mailstore role). Empty: node.name.'),
+    listen: str('127.0.0.1', 'Address this node\'s Dovecot back end listens on and is reached at by the other nodes (mailstore.cluster): a private network address; its certificate must name it (IP or DNS subject alternative name).'),
+    doveadmPort: port(0, 'Port of this back end\'s doveadm server (TCP+TLS), into which its pair replicates (mailstore.cluster; 0 = any free port).'),
+    partner: str('', 'The pair\'s other back end, name=host:doveadmPort (mailstore.cluster): Dovecot\'s replicator keeps a copy of every box there (dsync), and the fronts fall back to it when this back end cannot be reached. Empty: no replica.'),
+    trustedNetworks: list([], 'Addresses (CIDR) of the front nodes, whose ID x-originating-ip this back end believes (mailstore.cluster); loopback always.'),
+    secretFile: path('', 'File holding the secret every node of a shared store has in common (mailstore.cluster): the master user\'s password and doveadm\'s are derived from it. Empty: <dataDir>/dovecot/master-secret (one node only).'),
   },
   admin: {
     enabled: bool(true, 'Serve the admin HTTP API (mailboxes, members, certificates, imports, audit trail) on its own HTTPS listener.'),

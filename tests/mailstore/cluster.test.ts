@@ -1,0 +1,138 @@
+// A mail store shared by several nodes (mailstore.cluster, issue 17): two Dovecot back ends
+// of one pair, each started by its node's mail store role, TLS only, registered in the
+// database; a front-only node delivers (LMTP) and reads (IMAP, master user) over TLS where
+// the map says, and Dovecot's replicator keeps the pair's copy.
+import { chmodSync, existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ImapFlow } from 'imapflow';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig, type Config, type DeepPartial } from '../../core/config/index.js';
+import type { Db } from '../../core/db/index.js';
+import { silentLogger } from '../../core/logger.js';
+import { Supervisor } from '../../core/supervisor.js';
+import { nodeRoles, startMailstoreRole } from '../../mailstore/cluster.js';
+import type { Mailstore } from '../../mailstore/dovecot.js';
+import { boxPlacement, listBackends, moveBox } from '../../mailstore/placement.js';
+import { LmtpPool } from '../../smtp/lmtp-sessions.js';
+import { pgliteTarget } from '../helpers/db.js';
+import { freePorts, until } from '../helpers/operator.js';
+import { testPki, type TestPki } from '../helpers/pki.js';
+
+const msg = (subject: string) => Buffer.from(`From: labo@peer.mssante.fr\r\nTo: dr.martin@mssante.localhost\r\nSubject: ${subject}\r\nMessage-ID: <${subject.replace(/\W/g, '')}@peer>\r\n\r\nRésultat.\r\n`);
+
+function nodeConfig(pki: TestPki, secretFile: string, o: DeepPartial<Config>): Config {
+  const dataDir = mkdtempSync(join(tmpdir(), 'mss-node-'));
+  chmodSync(dataDir, 0o711);
+  const leaf = pki.paths.leaves.server;
+  return loadConfig({
+    env: {},
+    overrides: {
+      dataDir,
+      pki: { autoInit: false },
+      tls: { certFile: leaf.cert, keyFile: leaf.key, chainFile: pki.paths.intermediate, caFile: pki.paths.chain, crlFile: pki.file('crl.pem') },
+      ...o,
+      mailstore: { cluster: true, secretFile, fullTextSearch: false, ...o.mailstore },
+    },
+  });
+}
+
+describe('mail store shared by several nodes (mailstore.cluster)', () => {
+  let pki: TestPki;
+  let db: Db;
+  let dispose: () => Promise<void>;
+  const sups: Supervisor[] = [];
+  let a: Mailstore;
+  let b: Mailstore;
+  let front: Mailstore;
+
+  beforeAll(async () => {
+    pki = await testPki();
+    ({ db, dispose } = await pgliteTarget.open());
+    const secretFile = join(mkdtempSync(join(tmpdir(), 'mss-secret-')), 'secret');
+    writeFileSync(secretFile, 'a-secret-every-node-of-the-store-shares\n', { mode: 0o644 });
+    const p = await freePorts();
+    // The pair's doveadm ports are known before either starts: each replicates into the other.
+    const [da, dbp] = [p.mx, p.submission];
+    const sa = new Supervisor(silentLogger);
+    const sb = new Supervisor(silentLogger);
+    const sf = new Supervisor(silentLogger);
+    sups.push(sa, sb, sf);
+    a = await startMailstoreRole(nodeConfig(pki, secretFile, { node: { name: 'store-a', roles: ['mailstore'] }, mailstore: { doveadmPort: da, partner: `store-b=127.0.0.1:${dbp}` } }), silentLogger, sa, db);
+    b = await startMailstoreRole(nodeConfig(pki, secretFile, { node: { name: 'store-b', roles: ['mailstore'] }, mailstore: { doveadmPort: dbp, partner: `store-a=127.0.0.1:${da}` } }), silentLogger, sb, db);
+    front = await startMailstoreRole(nodeConfig(pki, secretFile, { node: { name: 'front-1', roles: ['fronts'] } }), silentLogger, sf, db);
+  });
+  afterAll(async () => {
+    for (const s of sups) await s.stopAll();
+    await dispose?.();
+  });
+
+  it('checks the roles: unknown roles and a lone role without a shared store are refused with a sentence', () => {
+    const base = loadConfig({ env: {}, overrides: {} });
+    expect(nodeRoles(base)).toEqual({ fronts: true, mailstore: true });
+    expect(() => nodeRoles({ ...base, node: { ...base.node, roles: ['fronts', 'mx'] } })).toThrow(/unknown role "mx"/);
+    expect(() => nodeRoles({ ...base, node: { ...base.node, roles: ['fronts'] } })).toThrow(/mailstore\.cluster=true/);
+  });
+
+  it('registers both back ends with their pair', async () => {
+    const rows = await listBackends(db);
+    expect(rows.map((r) => [r.name, r.partner])).toEqual([
+      ['store-a', 'store-b'],
+      ['store-b', 'store-a'],
+    ]);
+  });
+
+  it('speaks TLS only on the network: a client in clear gets no IMAP or LMTP greeting', async () => {
+    for (const port of [a.imap.port, a.lmtp.port]) {
+      // A clear-text client speaks first; the server takes it for a TLS hello, fails it and closes.
+      const first = await new Promise<string>((resolve) => {
+        const s = connect({ host: '127.0.0.1', port }, () => s.write('a LOGIN x y\r\nLHLO x\r\n'));
+        let got = '';
+        s.on('data', (d) => (got += d.toString('latin1')));
+        s.on('close', () => resolve(got));
+        s.on('error', () => resolve(got));
+      });
+      expect(first).not.toMatch(/^\* OK|^220 /);
+    }
+  });
+
+  it('delivers through the map over TLS, reads over TLS as the box with the master user, and the pair gets the replica', async () => {
+    const bal = 'dr.martin@mssante.localhost';
+    const groups = await front.lmtpRoute!([bal]);
+    expect(groups).toHaveLength(1);
+    expect(groups[0].targets.map((t) => t.port)).toHaveLength(2);
+    const pool = new LmtpPool(groups[0].targets[0], { name: 'front-1', size: 1 });
+    try {
+      expect(await pool.deliver({ from: 'labo@peer.mssante.fr', to: [bal] }, msg('Bilan sanguin'))).toEqual({ accepted: [bal], failed: [] });
+    } finally {
+      pool.close();
+    }
+    const placed = await boxPlacement(db, bal);
+    const [primary, pair] = await front.imapRoute!(bal);
+    expect(primary.name).toBe(placed!.backend);
+    const read = async (at: { host: string; port: number }) => {
+      const c = new ImapFlow({ host: at.host, port: at.port, secure: true, tls: { ca: [front.backendCa!] }, auth: { user: `${bal}*${front.master.user}`, pass: front.master.password }, logger: false });
+      await c.connect();
+      try {
+        const st = await c.status('INBOX', { messages: true });
+        return st ? st.messages : -1;
+      } finally {
+        await c.logout();
+      }
+    };
+    expect(await read(primary)).toBe(1);
+    // Dovecot's replicator syncs the box into the pair's doveadm server (TLS) after the change.
+    // (Looked for on the pair's disk first: a login there before the first sync would make
+    // the pair an INBOX of its own, which dsync then has to reconcile.)
+    const pairStore = pair.name === 'store-a' ? a : b;
+    const newMail = join(pairStore.mailDir, 'mssante.localhost', 'dr.martin', 'Maildir', 'new');
+    const curMail = join(pairStore.mailDir, 'mssante.localhost', 'dr.martin', 'Maildir', 'cur');
+    const count = (d: string) => (existsSync(d) ? readdirSync(d).length : 0);
+    await until(async () => count(newMail) + count(curMail) === 1, 200);
+    expect(await read(pair)).toBe(1);
+    // A move within the pair only changes the map: the data is there already.
+    expect(await moveBox(db, bal, pair.name)).toEqual({ from: primary.name, to: pair.name });
+    await expect(moveBox(db, bal, 'store-z')).rejects.toThrow(/no back end named "store-z"/);
+  });
+});
