@@ -158,7 +158,7 @@ describe.skipIf(!pg)('three front nodes and a back end pair over one PostgreSQL'
       MSS_PSC_STANDIN: 'false',
       MSS_JOURNAL_SEAL_INTERVAL: '500ms',
     };
-    const [d1, d2, ...fp] = await ports(11);
+    const [d1, d2, providerLdaps, ...fp] = await ports(12);
     const dir = (name: string) => {
       const d = mkdtempSync(join(tmpdir(), `mss-${name}-`));
       chmodSync(d, 0o711);
@@ -189,7 +189,10 @@ describe.skipIf(!pg)('three front nodes and a back end pair over one PostgreSQL'
           MSS_IMAP_STARTTLS_PORT: '0',
           MSS_WEBMAIL_PORT: String(webmailPort),
           MSS_LDAP_PORT: '0',
-          MSS_LDAP_LDAPS_PORT: '0',
+          // One node feeds the directory (a second feeder on the database is refused); B and C read syncrepl copies of A's.
+          ...(name === 'a'
+            ? { MSS_LDAP_ROLE: 'provider', MSS_LDAP_LDAPS_PORT: String(providerLdaps) }
+            : { MSS_LDAP_ROLE: 'consumer', MSS_LDAP_LDAPS_PORT: '0', MSS_LDAP_PROVIDER_URL: `ldaps://127.0.0.1:${providerLdaps}`, MSS_LDAP_PROVIDER_SECRET_FILE: join(nodes.a.dataDir, 'ldap', 'rootpw') }),
         },
       };
     });
