@@ -13,7 +13,7 @@ import { Journal, type TokenVerifier } from '../core/journal/index.js';
 import { commandLogger } from '../core/logger.js';
 import { fromRoot } from '../core/paths.js';
 import { childUser, Supervisor, type ChildUser } from '../core/supervisor.js';
-import { dumpDatabase, restoreDatabase } from '../core/backup/database.js';
+import { checkDatabaseTarget, dumpDatabase, restoreDatabase } from '../core/backup/database.js';
 import { backupFiles, DATA_FILES, EXTERNAL_FILES, restoreFiles } from '../core/backup/files.js';
 import { backupMail, restoreMail, type DoveadmTarget } from '../core/backup/mail.js';
 import { previousManifest, unseal, verifySet, writeManifest, type Manifest } from '../core/backup/manifest.js';
@@ -189,9 +189,10 @@ export async function restore(config: Config, dir: string, o: { trust?: string; 
   if (existsSync(config.dataDir) && readdirSync(config.dataDir).length) throw new MssError('BACKUP_TARGET_NOT_EMPTY', { dir: config.dataDir, what: `${readdirSync(config.dataDir).length} entries` });
   for (const abs of manifest.external) {
     if (existsSync(abs) && (await sha256File(abs)) !== manifest.files.find((f) => f.path === join(EXTERNAL_FILES, abs))?.sha256) {
-      throw new MssError('BACKUP_TARGET_NOT_EMPTY', { dir: abs, what: 'a different file than the one in the set (a setting names it outside the data directory): move it away, or restore on a machine without it' });
+      throw new MssError('BACKUP_TARGET_MISMATCH', { target: abs, why: 'a different file is there than the one in the set (a setting names it, outside the data directory): move it away first' });
     }
   }
+  await checkDatabaseTarget(config, manifest.database.kind);
   mkdirSync(config.dataDir, { recursive: true, mode: 0o711 });
 
   say('[1/5] files: PKI and keys, generated secrets, configuration');
@@ -209,7 +210,7 @@ export async function restore(config: Config, dir: string, o: { trust?: string; 
     say('[4/5] journal: the head the manifest names, its unsealed tail sealed, the whole chain verified');
     const head = (await db.query<{ seq: number; hash: string }>('SELECT seq, hash FROM journal_head')).rows[0];
     if (Number(head.seq) !== manifest.journal.seq || head.hash !== manifest.journal.hash) {
-      throw new MssError('BACKUP_SET_INVALID', { dir: setDir, file: manifest.database.file, problem: `its journal ends at event ${head.seq} (${head.hash}), the manifest says ${manifest.journal.seq} (${manifest.journal.hash})` });
+      throw new MssError('BACKUP_STEP_FAILED', { step: `check the restored database (${manifest.database.file}) against the manifest`, reason: `its journal ends at event ${head.seq} (${head.hash}), the manifest says ${manifest.journal.seq} (${manifest.journal.hash})` });
     }
     const { timestamper, verifier } = await journalTimestamping(config);
     const journal = new Journal(db, { ...sealingOptions(config, commandLogger()), timestamper, verifier });

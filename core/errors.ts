@@ -33,8 +33,9 @@ export const catalogue = {
   JOURNAL_SEAL_FAILED: { http: 503, text: '{count} journal event(s) written by this command could not be sealed: {reason}; they stay unsealed (and `mss journal verify` fails) until `mss journal seal` or the next start of the platform seals them' },
   // Backup and restore (core/backup): a set is checked whole before anything is restored from it.
   BACKUP_SET_INVALID: { http: 422, text: 'the backup set {dir} is refused, nothing was restored: {file}: {problem}' },
-  BACKUP_TARGET_NOT_EMPTY: { http: 409, text: 'cannot restore into {dir}: it already holds {what}; restore into a new, empty data directory' },
-  BACKUP_STEP_FAILED: { http: 500, text: 'the backup could not {step}: {reason}' },
+  BACKUP_TARGET_NOT_EMPTY: { http: 409, text: 'cannot restore into {dir}: it already holds {what}; restore into a new, empty data directory (and database)' },
+  BACKUP_TARGET_MISMATCH: { http: 409, text: 'cannot restore into {target}: {why}' },
+  BACKUP_STEP_FAILED: { http: 500, text: 'could not {step}: {reason}' },
   NOT_FOUND: { http: 404, text: '{what} not found' },
   BAD_REQUEST: { http: 400, text: '{reason}' },
   ANNUAIRE_UNKNOWN_FILE: { http: 422, text: '{file} is not an extraction this importer reads: {reason}' },

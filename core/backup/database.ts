@@ -4,14 +4,14 @@
 // directory taken by the process that holds it (control.ts), or by this one when no
 // platform runs; restored with PGlite's own loadDataDir.
 import { spawn } from 'node:child_process';
-import { createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { gunzipSync, createGzip } from 'node:zlib';
 import { Readable } from 'node:stream';
 import pg from 'pg';
 import { PGlite } from '@electric-sql/pglite';
-import type { Config } from '../config/index.js';
+import { maskUrl, type Config } from '../config/index.js';
 import { openPglite } from '../db/index.js';
 import { isMssError, MssError } from '../errors.js';
 import { pgliteStartParams } from '../db/pglite.js';
@@ -89,26 +89,32 @@ async function dumpPostgres(url: string, out: string): Promise<DbDump> {
   }
 }
 
-/** Loads the set's database into the target: a new PGlite directory, or an empty PostgreSQL database. */
-export async function restoreDatabase(config: Config, setDir: string, kind: DbKind): Promise<void> {
-  const file = join(setDir, DB_FILES[kind]);
+/** Refuses a target that cannot take the set's database, before anything is written. */
+export async function checkDatabaseTarget(config: Config, kind: DbKind): Promise<void> {
   if (kind === 'pg') {
-    if (!config.database.url) throw new MssError('BACKUP_TARGET_NOT_EMPTY', { dir: config.dataDir, what: 'no PostgreSQL to restore into: the set holds a PostgreSQL dump; set database.url (MSS_DATABASE_URL) to an empty database' });
+    if (!config.database.url) throw new MssError('BACKUP_TARGET_MISMATCH', { target: config.dataDir, why: 'the set holds a PostgreSQL dump and this configuration has no PostgreSQL: set database.url (MSS_DATABASE_URL) to an empty database' });
     const client = new pg.Client({ connectionString: config.database.url });
     await client.connect();
     try {
       const n = (await client.query<{ n: string }>("SELECT count(*) AS n FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')")).rows[0].n;
-      if (Number(n) > 0) throw new MssError('BACKUP_TARGET_NOT_EMPTY', { dir: new URL(config.database.url).pathname, what: `${n} tables (restore into an empty PostgreSQL database)` });
+      if (Number(n) > 0) throw new MssError('BACKUP_TARGET_NOT_EMPTY', { dir: `the database ${new URL(config.database.url).pathname.slice(1)}`, what: `${n} tables (restore into an empty PostgreSQL database)` });
     } finally {
       await client.end();
     }
-    const { env, dbname } = libpq(config.database.url);
+    return;
+  }
+  if (config.database.url) throw new MssError('BACKUP_TARGET_MISMATCH', { target: maskUrl(config.database.url), why: 'the set holds the embedded database (PGlite): restore it without database.url (MSS_DATABASE_URL)' });
+}
+
+/** Loads the set's database into the target (checked by checkDatabaseTarget): a new PGlite directory, or an empty PostgreSQL database. */
+export async function restoreDatabase(config: Config, setDir: string, kind: DbKind): Promise<void> {
+  const file = join(setDir, DB_FILES[kind]);
+  if (kind === 'pg') {
+    const { env, dbname } = libpq(config.database.url!);
     await run('pg_restore', ['--no-owner', '--no-privileges', '--exit-on-error', `--dbname=${dbname}`, file], { env });
     return;
   }
-  if (config.database.url) throw new MssError('BACKUP_TARGET_NOT_EMPTY', { dir: config.dataDir, what: 'a PostgreSQL configuration (database.url), but the set holds the embedded database: restore without MSS_DATABASE_URL' });
   const dir = join(config.dataDir, 'db');
-  if (existsSync(dir) && readdirSync(dir).length) throw new MssError('BACKUP_TARGET_NOT_EMPTY', { dir, what: 'a database' });
   const image = gunzipSync(readFileSync(file));
   const pgl = await PGlite.create({ dataDir: dir, loadDataDir: new Blob([image]), startParams: pgliteStartParams({ sharedBuffers: config.database.pgliteSharedBuffers, settings: config.database.pgliteSettings }) });
   await pgl.close();
