@@ -4,21 +4,20 @@
 // the manifest sealed with the journal's timestamping authority (core/backup/manifest);
 // restored the other way, then the journal's unsealed tail sealed and the whole journal
 // verified, and the LDAP directory rebuilt from the restored annuaire.
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, chmodSync, chownSync } from 'node:fs';
-import { isAbsolute, join, relative, resolve } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
 import { settings, type Config } from '../core/config/index.js';
 import { openDb } from '../core/db/index.js';
 import { MssError } from '../core/errors.js';
 import { Journal, type TokenVerifier } from '../core/journal/index.js';
 import { commandLogger } from '../core/logger.js';
 import { fromRoot } from '../core/paths.js';
-import { childUser, Supervisor, type ChildUser } from '../core/supervisor.js';
+import { childUser, Supervisor } from '../core/supervisor.js';
 import { checkDatabaseTarget, dumpDatabase, restoreDatabase } from '../core/backup/database.js';
-import { backupFiles, DATA_FILES, EXTERNAL_FILES, restoreFiles } from '../core/backup/files.js';
+import { backupFiles, DATA_FILES, EXTERNAL_FILES, inside, restoreFiles } from '../core/backup/files.js';
 import { backupMail, restoreMail, type DoveadmTarget } from '../core/backup/mail.js';
-import { previousManifest, unseal, verifySet, writeManifest, type Manifest } from '../core/backup/manifest.js';
-import { sha256File } from '../core/backup/manifest.js';
-import { startMailstore } from '../mailstore/dovecot.js';
+import { previousManifest, sha256File, unseal, verifySet, writeManifest, type Manifest } from '../core/backup/manifest.js';
+import { grantTraverse, startMailstore } from '../mailstore/dovecot.js';
 import { rebuildDirectory } from '../annuaire/ldap/rebuild.js';
 import { ldapPaths, prepareFiles } from '../annuaire/ldap/files.js';
 import { verifyTimestampResponse } from '../certs/tsa.js';
@@ -35,20 +34,6 @@ export function counter(say: Say, what: string, tty = !!process.stderr.isTTY) {
     shown = tenth;
     say(`  ${what} ${done}/${total}`);
   };
-}
-
-const inside = (root: string, p: string) => {
-  const r = relative(root, p);
-  return r === '' || (!r.startsWith('..') && !isAbsolute(r));
-};
-
-/** The mail user must reach the set's mail directory (as the data directory: group traverse). */
-function letMailUserIn(dir: string, user: ChildUser) {
-  if (!user.dropped) return;
-  const st = statSync(dir);
-  if (st.uid === user.uid || st.mode & 0o001 || (st.gid === user.gid && st.mode & 0o010)) return;
-  chownSync(dir, st.uid, user.gid);
-  chmodSync(dir, (st.mode & 0o7777) | 0o010);
 }
 
 /** Dovecot's base_dir and whether its master runs, from the configuration the platform generated. */
@@ -115,7 +100,7 @@ export async function backup(config: Config, dir: string, o: { configFile?: stri
   say(`  ${db.how}; journal at event ${db.journal.seq} (sealed up to ${db.journal.sealedSeq})`);
 
   say('[3/4] mail (doveadm backup)');
-  letMailUserIn(setDir, childUser());
+  grantTraverse(setDir, childUser());
   const boxes = await withDovecot(config, (t) => backupMail(t, config.mailstore.mailDir, setDir, counter(say, 'boxes')), say);
 
   say('[4/4] manifest: SHA-256 of every file, sealed by the timestamping authority');

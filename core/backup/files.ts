@@ -11,7 +11,8 @@ import { settings, type Config } from '../config/index.js';
 export const DATA_FILES = 'files/data';
 export const EXTERNAL_FILES = 'files/external';
 
-const inside = (root: string, p: string) => {
+/** True when p is root or below it. */
+export const inside = (root: string, p: string) => {
   const r = relative(root, p);
   return r === '' || (!r.startsWith('..') && !isAbsolute(r));
 };
