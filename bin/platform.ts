@@ -17,6 +17,7 @@ import { journalTimestamping, sealingOptions } from './sealing.js';
 import { Supervisor } from '../core/supervisor.js';
 import type { Mailstore } from '../mailstore/dovecot.js';
 import { startMailstoreRole, withRoles } from '../mailstore/cluster.js';
+import { startBackupControl } from '../core/backup/control.js';
 import { resumeImports } from '../annuaire/import/importer.js';
 import { startDirectory, type Directory } from '../annuaire/ldap/index.js';
 import { balFactSource } from '../annuaire/bal/index.js';
@@ -102,6 +103,8 @@ export async function startPlatform(configured: Config, log: Logger, opts: { now
     const journal = new Journal(db, { ...sealingOptions(config, log.child({ mod: 'journal' })), timestamper, verifier, now: opts.now });
     journal.startSealing();
     stops.push(() => journal.stop());
+    // `mss backup` asks for an image of the embedded database over a socket of the data directory (core/backup/control.ts).
+    if (db.dumpDataDir) stops.push((await startBackupControl({ dataDir: config.dataDir, db, journal, log: log.child({ mod: 'backup' }) })).stop);
 
     // A sync of the national file applied in steps on the embedded database, interrupted by
     // a crash, is finished before the directory is fed (annuaire/import/runs.ts).

@@ -32,6 +32,11 @@ export const catalogue = {
   JOURNAL_PROOF_BROKEN: { http: 500, text: 'journal event {id} cannot be proven: {reason}; run "mss journal verify"' },
   JOURNAL_CANNOT_SEAL: { http: 503, text: 'this command records what it does in the journal and seals it before it exits, but the timestamping authority cannot be used: {reason}; nothing was done (set the MSS_TSA_* files or MSS_TSA_URL)' },
   JOURNAL_SEAL_FAILED: { http: 503, text: '{count} journal event(s) written by this command could not be sealed: {reason}; they stay unsealed (and `mss journal verify` fails) until `mss journal seal` or the next start of the platform seals them' },
+  // Backup and restore (core/backup): a set is checked whole before anything is restored from it.
+  BACKUP_SET_INVALID: { http: 422, text: 'the backup set {dir} is refused, nothing was restored: {file}: {problem}' },
+  BACKUP_TARGET_NOT_EMPTY: { http: 409, text: 'cannot restore into {dir}: it already holds {what}; restore into a new, empty data directory (and database)' },
+  BACKUP_TARGET_MISMATCH: { http: 409, text: 'cannot restore into {target}: {why}' },
+  BACKUP_STEP_FAILED: { http: 500, text: 'could not {step}: {reason}' },
   NOT_FOUND: { http: 404, text: '{what} not found' },
   BAD_REQUEST: { http: 400, text: '{reason}' },
   ANNUAIRE_UNKNOWN_FILE: { http: 422, text: '{file} is not an extraction this importer reads: {reason}' },

@@ -178,7 +178,7 @@ function chownOne(path: string, user: ChildUser) {
  * The data directory is ours: let the daemons' group pass through it (not list it), so a
  * 0700 directory made by mkdtemp or a strict umask still works.
  */
-function grantTraverse(dataDir: string, user: ChildUser) {
+export function grantTraverse(dataDir: string, user: ChildUser) {
   if (!user.dropped) return;
   const st = statSync(dataDir);
   if (st.uid === user.uid || st.mode & 0o001 || (st.gid === user.gid && st.mode & 0o010)) return;

@@ -175,6 +175,7 @@ export const schema = {
   },
   mailstore: {
     dovecot: str('/usr/sbin/dovecot', 'The Dovecot program (Debian packages dovecot-imapd and dovecot-lmtpd).'),
+    doveadm: str('/usr/bin/doveadm', 'Dovecot\'s admin tool, which `mss backup` and `mss restore` copy the mail with (doveadm backup, i.e. dsync).'),
     mailDir: path('mail', 'Where Dovecot keeps the mail (Maildir per BAL), relative to dataDir.'),
     imapPort: port(0, 'Dovecot\'s IMAP port on 127.0.0.1, reached only by the IMAP proxy (0 = any free port).'),
     lmtpPort: port(0, 'Dovecot\'s LMTP port on 127.0.0.1, used by the SMTP front to deliver (0 = any free port).'),

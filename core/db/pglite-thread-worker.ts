@@ -90,6 +90,8 @@ if (db) {
           () => null,
         );
       }
+      case 'dump':
+        return (c.cls === 'background' ? background : db).dumpDataDir!(c.sql);
       case 'close':
         await db.close();
         return null;

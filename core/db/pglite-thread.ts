@@ -29,6 +29,7 @@ export type Call = { id: number } & (
   | { op: 'copy'; cls: Cls; tx?: number; sql: string; parts: Array<string | Uint8Array> }
   | { op: 'begin'; cls: Cls }
   | { op: 'end'; tx: number; commit: boolean }
+  | { op: 'dump'; cls: Cls; sql: string }
   | { op: 'close' }
 );
 type CallBody = Call extends infer C ? (C extends { id: number } ? Omit<C, 'id'> : never) : never;
@@ -167,6 +168,10 @@ export async function openPgliteThread(dir: string | undefined, o: PgliteOptions
       return value;
     },
     background: () => backgroundDb,
+    dumpDataDir: async (sql) => {
+      const r = await call<{ tar: Uint8Array; rows: Record<string, unknown>[] }>({ op: 'dump', cls, sql });
+      return { tar: r.tar, rows: normaliseRows(r.rows) };
+    },
     close,
   });
   const backgroundDb = dbFor('background');

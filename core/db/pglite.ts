@@ -195,6 +195,15 @@ export async function openPglite(dir?: string, o: PgliteOptions = {}): Promise<D
       ...wrap(pg, pg, statements, turn),
       transaction: (fn) => turn(() => pg.transaction((tx) => fn(wrap(pg, tx, statements, null)))),
       background: () => backgroundDb,
+      // Between transactions (their lock) and statements (PGlite's own lock in dumpDataDir):
+      // the files are one committed state; uncompressed, to hold the lock no longer than the copy.
+      dumpDataDir: (sql) =>
+        turn(() =>
+          pg._runExclusiveTransaction(async () => {
+            const rows = normaliseRows<Record<string, unknown>>((await pg._runExclusiveQuery(async () => statements.run(sql))).rows);
+            return { tar: new Uint8Array(await (await pg.dumpDataDir('none')).arrayBuffer()), rows };
+          }),
+        ),
       close,
     };
   };

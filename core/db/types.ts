@@ -35,6 +35,12 @@ export interface Db extends Queryable {
    * pglite-turns.ts; on PostgreSQL, whose pool serves both at once, it is this Db.
    */
   background(): Db;
+  /**
+   * PGlite only: a tar of its data directory, taken under its lock while no statement or
+   * transaction runs — one consistent image, what `mss backup` keeps (core/backup) — and
+   * the rows of `sql`, read from that very state (e.g. the journal head it covers).
+   */
+  dumpDataDir?(sql: string): Promise<{ tar: Uint8Array; rows: Record<string, unknown>[] }>;
   close(): Promise<void>;
 }
 

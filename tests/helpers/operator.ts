@@ -71,8 +71,18 @@ export async function startOperator(o: {
 }): Promise<TestOperator> {
   const dataDir = mkdtempSync(join(tmpdir(), `mss-op-${o.domain.split('.')[0]}-`));
   chmodSync(dataDir, 0o711);
+  const config = operatorConfig(o, dataDir);
+  const log = process.env.MSS_TEST_LOG ? createLogger({ log: { level: process.env.MSS_TEST_LOG as 'debug', format: 'json' } }) : silentLogger;
+  const platform = await startPlatform(config, log, { now: o.now });
+  const { db, journal } = platform;
+  await importWhitelist(db, journal, Buffer.from(makeWhitelistXml({ count: 3, extra: o.peers.map((p) => (typeof p === 'string' ? { nom: p } : p)) })), 'test', 'test');
+  return operatorOf(platform, config, o);
+}
+
+/** The configuration startOperator gives its platform, on the given data directory (tests/backup restores into another). */
+export function operatorConfig(o: Pick<Parameters<typeof startOperator>[0], 'pki' | 'domain' | 'cert' | 'ports' | 'routes' | 'overrides'>, dataDir: string): Config {
   const leaf = o.pki.paths.leaves[o.cert];
-  const config = loadConfig({
+  return loadConfig({
     env: {},
     overrides: {
       dataDir,
@@ -93,10 +103,11 @@ export async function startOperator(o: {
       smtp: { mxPort: o.ports.mx, submissionPort: o.ports.submission, submissionsPort: o.ports.submissions, routes: o.routes ?? [], retryBase: 500, ...o.overrides?.smtp },
     },
   });
-  const log = process.env.MSS_TEST_LOG ? createLogger({ log: { level: process.env.MSS_TEST_LOG as 'debug', format: 'json' } }) : silentLogger;
-  const platform = await startPlatform(config, log, { now: o.now });
+}
+
+/** The TestOperator of a running platform. */
+export function operatorOf(platform: Platform, config: Config, o: { domain: string; ports: TestOperator['ports'] }): TestOperator {
   const { db, journal } = platform;
-  await importWhitelist(db, journal, Buffer.from(makeWhitelistXml({ count: 3, extra: o.peers.map((p) => (typeof p === 'string' ? { nom: p } : p)) })), 'test', 'test');
   const ctx = operatorBalContext(config, db, journal);
   return {
     platform,
