@@ -16,6 +16,7 @@ import { loadTlsMaterial, nodeTlsPolicy } from '../certs/tls.js';
 import { journalTimestamping, sealingOptions } from './sealing.js';
 import { Supervisor } from '../core/supervisor.js';
 import { startMailstore, type Mailstore } from '../mailstore/dovecot.js';
+import { platformKeyring, spoolCipher } from '../core/crypt/index.js';
 import { resumeImports } from '../annuaire/import/importer.js';
 import { startDirectory, type Directory } from '../annuaire/ldap/index.js';
 import { balFactSource } from '../annuaire/bal/index.js';
@@ -107,7 +108,9 @@ export async function startPlatform(config: Config, log: Logger, opts: { now?: (
 
     const supervisor = new Supervisor(log.child({ mod: 'supervisor' }));
     stops.push(() => supervisor.stopAll());
-    const mailstore = await startMailstore(config, log.child({ mod: 'mailstore' }), supervisor);
+    // Encryption at rest (issue 16 §3): the keys under <dataDir>/keys, for Dovecot's mail_crypt and the spool.
+    const keyring = platformKeyring(config);
+    const mailstore = await startMailstore(config, log.child({ mod: 'mailstore' }), supervisor, keyring);
 
     // LDAP directory (annuaire/ldap): slapd under the supervisor, built from and fed by the
     // annuaire tables; writers queue their changes with queueLdapChanges().
@@ -181,6 +184,7 @@ export async function startPlatform(config: Config, log: Logger, opts: { now?: (
         tls,
         log,
         lmtp: mailstore.lmtp,
+        cipher: spoolCipher(keyring, config),
         authenticate: async (user, secret) => {
           const r = await checkPassword(user, secret);
           return r.ok ? r.principal : null;

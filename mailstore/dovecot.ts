@@ -3,11 +3,12 @@ import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync, wr
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Config } from '../core/config/index.js';
+import type { Keyring } from '../core/crypt/keyring.js';
 import type { HealthCheck } from '../core/http.js';
 import type { Logger } from '../core/logger.js';
 import { expectBanner, freePort } from '../core/net.js';
 import { chownTree, type ChildUser, type Supervisor } from '../core/supervisor.js';
-import { dovecotConfig } from './dovecot-config.js';
+import { dovecotConfig, type MailCryptKey } from './dovecot-config.js';
 
 /** How the IMAP proxy, the webmail and the SMTP front reach the mail store. */
 export interface Mailstore {
@@ -27,7 +28,7 @@ const HOST = '127.0.0.1';
  * supervisor, unprivileged: as the current user, or as the daemons' system user when the
  * platform runs as root. Mail stays under the data directory.
  */
-export async function startMailstore(config: Config, log: Logger, supervisor: Supervisor): Promise<Mailstore> {
+export async function startMailstore(config: Config, log: Logger, supervisor: Supervisor, keyring?: Keyring): Promise<Mailstore> {
   const user = supervisor.user;
   const home = join(config.dataDir, 'dovecot');
   const mailDir = config.mailstore.mailDir;
@@ -41,8 +42,11 @@ export async function startMailstore(config: Config, log: Logger, supervisor: Su
   const masterUsersFile = join(home, 'master-users');
   writeFileSync(masterUsersFile, `${master.user}:${ssha512(master.password)}\n`, { mode: 0o600 });
 
-  const fts = config.mailstore.fullTextSearch && hasFtsPlugin(config.mailstore.pluginDir);
-  if (config.mailstore.fullTextSearch && !fts) {
+  const crypt = keyring && config.crypt.mailStore ? mailCrypt(keyring, user) : undefined;
+  // The full-text index is a clear copy of every word of every message: not kept when mail is encrypted.
+  const fts = !crypt && config.mailstore.fullTextSearch && hasFtsPlugin(config.mailstore.pluginDir);
+  if (crypt && config.mailstore.fullTextSearch) log.info('mail is encrypted at rest (crypt.mailStore): no full-text index is kept, since it would hold the words of messages in clear; searches read the messages');
+  else if (config.mailstore.fullTextSearch && !fts) {
     log.warn({ pluginDir: config.mailstore.pluginDir }, `Dovecot's full-text search plugin is not installed (${FTS_PLUGIN_FILE} in ${config.mailstore.pluginDir}): searches of message text read every message of the folder. apt-get install dovecot-fts-xapian, or set MSS_MAILSTORE_FULL_TEXT_SEARCH=false to silence this`);
   }
   const imapPort = config.mailstore.imapPort || (await freePort(HOST));
@@ -69,6 +73,7 @@ export async function startMailstore(config: Config, log: Logger, supervisor: Su
       // keeps a message it acknowledged from being refused by LMTP afterwards.
       maxMailSize: config.smtp.maxSize + 65_536,
       fts,
+      ...(crypt ? { mailCrypt: crypt.keys } : {}),
     }),
     { mode: 0o600 },
   );
@@ -86,6 +91,7 @@ export async function startMailstore(config: Config, log: Logger, supervisor: Su
     name: 'dovecot',
     command: config.mailstore.dovecot,
     args: ['-F', '-c', confFile],
+    ...(crypt ? { env: crypt.env } : {}),
     pidFile: join(baseDir, 'master.pid'),
     restart: 'always',
     health,
@@ -94,7 +100,7 @@ export async function startMailstore(config: Config, log: Logger, supervisor: Su
     stopTimeoutMs: 10_000,
     logLevels: { stdout: 'info', stderr: 'info' },
   });
-  log.info({ imap: `${HOST}:${imapPort}`, lmtp: `${HOST}:${lmtpPort}`, mailDir, user: user.name, fullTextSearch: fts }, 'mail store (Dovecot) running');
+  log.info({ imap: `${HOST}:${imapPort}`, lmtp: `${HOST}:${lmtpPort}`, mailDir, user: user.name, fullTextSearch: fts, encrypted: crypt ? crypt.keys.length + ' key(s)' : false }, 'mail store (Dovecot) running');
   return {
     imap: { host: HOST, port: imapPort },
     lmtp: { host: HOST, port: lmtpPort },
@@ -109,6 +115,23 @@ export async function startMailstore(config: Config, log: Logger, supervisor: Su
     },
     stop: () => supervisor.stop('dovecot'),
   };
+}
+
+/**
+ * mail_crypt's keys for the Dovecot configuration, and the environment that carries their
+ * passwords to Dovecot (the master key itself is not passed on).
+ */
+function mailCrypt(keyring: Keyring, user: ChildUser): { keys: MailCryptKey[]; env: NodeJS.ProcessEnv } {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.MSS_CRYPT_MASTER_KEY;
+  const keys = keyring.dovecotKeys().map((k) => {
+    const passwordEnv = `MSS_MAIL_CRYPT_PASSWORD_${k.id.toUpperCase()}`;
+    env[passwordEnv] = k.password;
+    for (const f of [k.publicPemFile, k.privatePemFile]) chownOne(f, user);
+    return { publicPemFile: k.publicPemFile, privatePemFile: k.privatePemFile, passwordEnv };
+  });
+  if (user.dropped) chownOne(keyring.dir, user);
+  return { keys, env };
 }
 
 /** The fts-xapian plugin's library (Debian dovecot-fts-xapian). */

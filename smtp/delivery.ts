@@ -6,7 +6,8 @@ import type { Logger } from '../core/logger.js';
 import type { LmtpTarget } from '../mailstore/lmtp.js';
 import { LmtpPool } from './lmtp-sessions.js';
 import { Poller } from './poller.js';
-import { claimDue, heartbeatWorker, outcomeState, registerWorker, retireWorker, WORKER_HEARTBEAT_SECONDS, type DeliveryOutcome, type SpoolRecord, type SpoolRow } from './spool.js';
+import type { BodyCipher } from './body-cipher.js';
+import { claimDue, heartbeatWorker, outcomeState, readSpoolBody, registerWorker, retireWorker, WORKER_HEARTBEAT_SECONDS, type DeliveryOutcome, type SpoolRecord, type SpoolRow } from './spool.js';
 import { SpoolWriter } from './spool-writer.js';
 
 export interface DeliveryOptions {
@@ -20,6 +21,8 @@ export interface DeliveryOptions {
   writer?: SpoolWriter;
   /** Called with each message's final recipients refused for good (the DSN writer). */
   onPermanentFailure?: (row: SpoolRow, failed: DeliveryOutcome['failed']) => Promise<void>;
+  /** Opens the bodies sealed in the spool (crypt.spool; smtp/body-cipher.ts). */
+  cipher?: BodyCipher;
 }
 
 /**
@@ -104,7 +107,7 @@ export class DeliveryWorker extends Poller {
     let recording: Promise<void>[] = [];
     try {
       for (;;) {
-        const rows = await claimDue(this.db, n * 4, this.id);
+        const rows = await claimDue(this.db, n * 4, this.id, this.o.cipher);
         if (!rows.length) return;
         await Poller.each(rows, n, async (row) => {
           recording.push((await this.deliverOne(row)).recorded);
@@ -122,7 +125,7 @@ export class DeliveryWorker extends Poller {
 
   /** Delivers; resolves once LMTP answered, with a promise that settles once the outcome is recorded. */
   private async deliverOne(row: SpoolRow): Promise<{ recorded: Promise<void> }> {
-    row.body ??= (await this.db.query<{ body: Buffer | null }>('SELECT body FROM smtp_spool WHERE id = $1', [row.id])).rows[0]?.body ?? null;
+    row.body ??= await readSpoolBody(this.db, row.id, this.o.cipher);
     const outcome = await this.attempt(row);
     const recorded = this.finish(row, outcome).catch((e) => this.release(row.id, e, 'could not record a delivery outcome; the row will be tried again'));
     return { recorded };
