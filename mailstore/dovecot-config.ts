@@ -34,9 +34,10 @@ export interface DovecotParams {
   fts: boolean;
   /**
    * Encryption at rest with the mail_crypt plugin (core/crypt/keyring.ts): the global key
-   * pairs, the current one first. Undefined: mail is stored in clear.
+   * pairs, the current one first; `encrypt` false keeps the keys to read mail encrypted
+   * before but saves new mail in clear (crypt.mailStore turned off). Undefined: no keys.
    */
-  mailCrypt?: MailCryptKey[];
+  mailCrypt?: { keys: MailCryptKey[]; encrypt: boolean };
 }
 
 export interface MailCryptKey {
@@ -52,10 +53,11 @@ export interface MailCryptKey {
 // the older private keys listed after it keep older mail readable after a rotation. The
 // private keys' passwords reach Dovecot only through its environment (imported below),
 // never written to a file: %{env:…} is expanded when a mail user is set up.
-function mailCryptPlugin(keys: MailCryptKey[], q: (s: string) => string): string {
+function mailCryptPlugin({ keys, encrypt }: { keys: MailCryptKey[]; encrypt: boolean }, q: (s: string) => string): string {
   const n = (i: number) => (i === 0 ? '' : String(i + 1));
   return (
-    `  mail_crypt_save_version = 2\n  mail_crypt_global_public_key = <${q(keys[0].publicPemFile)}\n` +
+    // save_version 0: files are saved in clear, and encrypted ones still read.
+    `  mail_crypt_save_version = ${encrypt ? 2 : 0}\n  mail_crypt_global_public_key = <${q(keys[0].publicPemFile)}\n` +
     keys.map((k, i) => `  mail_crypt_global_private_key${n(i)} = <${q(k.privatePemFile)}\n  mail_crypt_global_private_key${n(i)}_password = %{env:${q(k.passwordEnv)}}\n`).join('')
   );
 }
@@ -100,7 +102,7 @@ postmaster_address = ${q(p.postmaster)}
 log_path = /dev/stderr
 info_log_path = /dev/stderr
 log_timestamp =
-${p.mailCrypt ? `import_environment = ${importEnvironment(p.mailCrypt)}\n` : ''}
+${p.mailCrypt ? `import_environment = ${importEnvironment(p.mailCrypt.keys)}\n` : ''}
 # The IMAP proxy in front terminates TLS; Dovecot only listens on loopback.
 ssl = no
 disable_plaintext_auth = no

@@ -42,10 +42,11 @@ export async function startMailstore(config: Config, log: Logger, supervisor: Su
   const masterUsersFile = join(home, 'master-users');
   writeFileSync(masterUsersFile, `${master.user}:${ssha512(master.password)}\n`, { mode: 0o600 });
 
-  const crypt = keyring && config.crypt.mailStore ? mailCrypt(keyring, user) : undefined;
+  const crypt = keyring ? mailCrypt(keyring, user) : undefined;
+  const encrypt = !!crypt && config.crypt.mailStore;
   // The full-text index is a clear copy of every word of every message: not kept when mail is encrypted.
-  const fts = !crypt && config.mailstore.fullTextSearch && hasFtsPlugin(config.mailstore.pluginDir);
-  if (crypt && config.mailstore.fullTextSearch) log.info('mail is encrypted at rest (crypt.mailStore): no full-text index is kept, since it would hold the words of messages in clear; searches read the messages');
+  const fts = !encrypt && config.mailstore.fullTextSearch && hasFtsPlugin(config.mailstore.pluginDir);
+  if (encrypt && config.mailstore.fullTextSearch) log.info('mail is encrypted at rest (crypt.mailStore): no full-text index is kept, since it would hold the words of messages in clear; searches read the messages');
   else if (config.mailstore.fullTextSearch && !fts) {
     log.warn({ pluginDir: config.mailstore.pluginDir }, `Dovecot's full-text search plugin is not installed (${FTS_PLUGIN_FILE} in ${config.mailstore.pluginDir}): searches of message text read every message of the folder. apt-get install dovecot-fts-xapian, or set MSS_MAILSTORE_FULL_TEXT_SEARCH=false to silence this`);
   }
@@ -73,7 +74,7 @@ export async function startMailstore(config: Config, log: Logger, supervisor: Su
       // keeps a message it acknowledged from being refused by LMTP afterwards.
       maxMailSize: config.smtp.maxSize + 65_536,
       fts,
-      ...(crypt ? { mailCrypt: crypt.keys } : {}),
+      ...(crypt ? { mailCrypt: { keys: crypt.keys, encrypt } } : {}),
     }),
     { mode: 0o600 },
   );
@@ -100,7 +101,7 @@ export async function startMailstore(config: Config, log: Logger, supervisor: Su
     stopTimeoutMs: 10_000,
     logLevels: { stdout: 'info', stderr: 'info' },
   });
-  log.info({ imap: `${HOST}:${imapPort}`, lmtp: `${HOST}:${lmtpPort}`, mailDir, user: user.name, fullTextSearch: fts, encrypted: crypt ? crypt.keys.length + ' key(s)' : false }, 'mail store (Dovecot) running');
+  log.info({ imap: `${HOST}:${imapPort}`, lmtp: `${HOST}:${lmtpPort}`, mailDir, user: user.name, fullTextSearch: fts, encrypted: encrypt ? `${crypt!.keys.length} key(s)` : false }, 'mail store (Dovecot) running');
   return {
     imap: { host: HOST, port: imapPort },
     lmtp: { host: HOST, port: lmtpPort },

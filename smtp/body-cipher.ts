@@ -37,3 +37,34 @@ export function storedBody(table: BodyTable, id: number, body: Buffer, cipher: B
   const s = cipher?.seal(body, bodyAad(table, id));
   return s ? s : { data: body, key: null };
 }
+
+/**
+ * Seals again, with the cipher's current key, every body still waiting that another key
+ * sealed or that is in clear (`mss crypt rotate --reseal`): after it, the older keys
+ * protect nothing in the database. A row that changed meanwhile (delivered, re-sealed by
+ * someone else) is left as it is.
+ */
+export async function resealBodies(q: Queryable, cipher: BodyCipher, current: string): Promise<{ table: BodyTable; count: number }[]> {
+  const out: { table: BodyTable; count: number }[] = [];
+  for (const table of ['smtp_spool', 'smtp_outbound'] as const) {
+    let count = 0;
+    for (let after = 0; ; ) {
+      const { rows } = await q.query<{ id: string | number; body: Buffer; body_key: string | null }>(
+        `SELECT id, body, body_key FROM ${table} WHERE body IS NOT NULL AND body_key IS DISTINCT FROM $1 AND id > $2 ORDER BY id LIMIT 100`,
+        [current, after],
+      );
+      if (!rows.length) break;
+      for (const r of rows) {
+        const id = Number(r.id);
+        after = id;
+        const plain = openBody(table, id, r.body, r.body_key, cipher)!;
+        const s = cipher.seal(plain, bodyAad(table, id));
+        if (!s) continue;
+        const u = await q.query(`UPDATE ${table} SET body = $2, body_key = $3 WHERE id = $1 AND body_key IS NOT DISTINCT FROM $4 AND body IS NOT NULL`, [id, s.data, s.key, r.body_key]);
+        count += u.rowCount ?? 0;
+      }
+    }
+    out.push({ table, count });
+  }
+  return out;
+}

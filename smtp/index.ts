@@ -18,6 +18,7 @@ import type { BodyCipher } from './body-cipher.js';
 
 export { LdapRecipientResolver, type RecipientResolver, type Resolution } from './recipients.js';
 export { listSpool } from './spool.js';
+export { resealBodies } from './body-cipher.js';
 export { listOutbound, retryOutbound, deleteOutbound } from './outbound.js';
 
 export interface SmtpService {

@@ -13,6 +13,7 @@ import { registerQueue } from './queue.js';
 import { registerDmp } from './dmp.js';
 import { registerTlsAudit } from './tls-audit.js';
 import { registerIndicators } from './indicators.js';
+import { registerCrypt } from './crypt.js';
 
 // One file per subcommand family; each module's commands are thin wrappers over its functions.
-export const commands: Array<(program: Command) => void> = [registerStart, registerJournal, registerDb, registerCerts, registerAnnuaireImport, registerAnnuaireLdap, registerBal, registerWhitelist, registerAdmin, registerQueue, registerDmp, registerIndicators, registerTlsAudit, registerConfig];
+export const commands: Array<(program: Command) => void> = [registerStart, registerJournal, registerDb, registerCerts, registerAnnuaireImport, registerAnnuaireLdap, registerBal, registerWhitelist, registerAdmin, registerQueue, registerDmp, registerIndicators, registerTlsAudit, registerConfig, registerCrypt];
