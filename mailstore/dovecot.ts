@@ -123,16 +123,24 @@ export async function startMailstore(config: Config, log: Logger, supervisor: Su
  * passwords to Dovecot (the master key itself is not passed on).
  */
 function mailCrypt(keyring: Keyring, user: ChildUser): { keys: MailCryptKey[]; env: NodeJS.ProcessEnv } {
-  const env: NodeJS.ProcessEnv = { ...process.env };
+  const env: NodeJS.ProcessEnv = { ...process.env, ...mailCryptEnv(keyring) };
   delete env.MSS_CRYPT_MASTER_KEY;
   const keys = keyring.dovecotKeys().map((k) => {
-    const passwordEnv = `MSS_MAIL_CRYPT_PASSWORD_${k.id.toUpperCase()}`;
-    env[passwordEnv] = k.password;
     for (const f of [k.publicPemFile, k.privatePemFile]) chownOne(f, user);
-    return { publicPemFile: k.publicPemFile, privatePemFile: k.privatePemFile, passwordEnv };
+    return { publicPemFile: k.publicPemFile, privatePemFile: k.privatePemFile, passwordEnv: passwordEnv(k.id) };
   });
   if (user.dropped) chownOne(keyring.dir, user);
   return { keys, env };
+}
+
+const passwordEnv = (id: string) => `MSS_MAIL_CRYPT_PASSWORD_${id.toUpperCase()}`;
+
+/**
+ * The environment a Dovecot program run on the platform's generated configuration needs to
+ * read encrypted mail (doveadm, dsync: they load mail_crypt too): each private key's password.
+ */
+export function mailCryptEnv(keyring: Keyring): Record<string, string> {
+  return Object.fromEntries(keyring.dovecotKeys().map((k) => [passwordEnv(k.id), k.password]));
 }
 
 /** The fts-xapian plugin's library (Debian dovecot-fts-xapian). */

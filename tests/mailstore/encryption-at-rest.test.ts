@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ImapFlow } from 'imapflow';
@@ -77,6 +77,13 @@ describe('encryption at rest: mail_crypt and the sealed spool', () => {
     return { p, send, webmailRead, imapSources };
   }
 
+  const paulTmp = join(dataDir, 'mail', DOMAIN, 'paul.bernard', 'Maildir', 'tmp');
+  /** Paul's directories made here belong to whoever Dovecot runs as (the mail root's owner: another user when the tests run as root). */
+  const ownedByDovecot = () => {
+    const { uid, gid } = statSync(join(dataDir, 'mail'));
+    for (const d of [join(dataDir, 'mail', DOMAIN, 'paul.bernard'), join(dataDir, 'mail', DOMAIN, 'paul.bernard', 'Maildir'), paulTmp]) chownSync(d, uid, gid);
+  };
+
   async function stop(p: Started) {
     p.child.kill('SIGTERM');
     expect(await p.exited).toBe(0);
@@ -101,8 +108,8 @@ describe('encryption at rest: mail_crypt and the sealed spool', () => {
     const s = await platform();
     // Paul's box cannot take mail for now (its Maildir's tmp/ is read-only): Dovecot answers
     // 4xx and the message stays in the spool, deferred.
-    const paulTmp = join(dataDir, 'mail', DOMAIN, 'paul.bernard', 'Maildir', 'tmp');
     mkdirSync(paulTmp, { recursive: true });
+    ownedByDovecot();
     chmodSync(paulTmp, 0o500);
     try {
       await s.send(JEANNE, m1);
@@ -137,7 +144,7 @@ describe('encryption at rest: mail_crypt and the sealed spool', () => {
     expect(runMss(['crypt', 'status', '--data-dir', dataDir]).stdout).toContain('2 generation(s) k1, k2; current k2');
 
     // Paul's box takes mail again: the deferred message, sealed with k2, is delivered.
-    chmodSync(join(dataDir, 'mail', DOMAIN, 'paul.bernard', 'Maildir', 'tmp'), 0o700);
+    chmodSync(paulTmp, 0o700);
     const s = await platform();
     try {
       await s.send(JEANNE, m3);
