@@ -110,6 +110,8 @@ export async function startPlatform(config: Config, log: Logger, opts: { now?: (
     stops.push(() => supervisor.stopAll());
     // Encryption at rest (issue 16 §3): the keys under <dataDir>/keys, for Dovecot's mail_crypt and the spool.
     const keyring = platformKeyring(config);
+    // The daemons and worker processes started from here inherit this environment: none needs the master key.
+    delete process.env.MSS_CRYPT_MASTER_KEY;
     const mailstore = await startMailstore(config, log.child({ mod: 'mailstore' }), supervisor, keyring);
 
     // LDAP directory (annuaire/ldap): slapd under the supervisor, built from and fed by the
