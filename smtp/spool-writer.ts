@@ -1,6 +1,6 @@
 import type { Db, Queryable } from '../core/db/index.js';
 import type { Journal, JournalEventInput } from '../core/journal/index.js';
-import type { BodyCipher } from './body-cipher.js';
+import { IdBlocks, type BodyCipher } from './body-cipher.js';
 import { GroupCommit } from './group-commit.js';
 import { recordOutcomes, spoolMessages, type RecordedOutcome, type SpoolRecord, type SpoolRow } from './spool.js';
 
@@ -41,6 +41,8 @@ const OUTCOME_DELAY_MS = 50;
  */
 export class SpoolWriter {
   private readonly batches: GroupCommit<Item, number>;
+  /** Spool ids drawn ahead: no extra statement per batch to bind each sealed body to its row. */
+  private readonly ids = new IdBlocks('smtp_spool');
 
   constructor(
     private readonly db: Db,
@@ -73,7 +75,7 @@ export class SpoolWriter {
   private write(items: Item[]): Promise<number[]> {
     return this.db.transaction(async (tx) => {
       const accepted = items.flatMap((i) => (i.kind === 'accept' ? [i.a] : []));
-      const ids = accepted.length ? await spoolMessages(tx, accepted.map((a) => a.record), this.cipher) : [];
+      const ids = accepted.length ? await spoolMessages(tx, accepted.map((a) => a.record), this.cipher, this.ids) : [];
       for (let i = 0; i < accepted.length; i++) {
         const { record, remote } = accepted[i];
         if (remote.length) await this.enqueueOutbound!(tx, { spoolId: ids[i], envFrom: record.envFrom, rcpts: remote, body: record.body, messageId: record.messageId });

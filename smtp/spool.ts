@@ -3,7 +3,7 @@
 // is told 250; it is `queued` while local recipients remain, `done` once each was delivered
 // or refused for good, `failed` when we gave up. Table: core/migrations/0200_smtp_spool.sql.
 import type { Db, Queryable } from '../core/db/index.js';
-import { drawIds, openBody, storedBody, type BodyCipher } from './body-cipher.js';
+import { drawIds, openBody, storedBody, type BodyCipher, type IdBlocks } from './body-cipher.js';
 
 export interface SpoolRecord {
   front: 'mx' | 'submission' | 'dsn';
@@ -48,9 +48,9 @@ export async function spoolMessage(q: Queryable, r: SpoolRecord, cipher?: BodyCi
  * Writes several messages with one INSERT (atomic on its own, or part of the caller's
  * transaction); resolves with their ids, in the order given.
  */
-export async function spoolMessages(q: Queryable, rs: SpoolRecord[], cipher?: BodyCipher): Promise<number[]> {
+export async function spoolMessages(q: Queryable, rs: SpoolRecord[], cipher?: BodyCipher, idBlocks?: IdBlocks): Promise<number[]> {
   // The ids come first: a sealed body binds its row's id.
-  const ids = await drawIds(q, 'smtp_spool', rs.length);
+  const ids = idBlocks ? await idBlocks.take(q, rs.length) : await drawIds(q, 'smtp_spool', rs.length);
   const params: unknown[] = [];
   const values = rs.map((r, i) => {
     const n = params.length;
