@@ -40,7 +40,7 @@ describe('encryption at rest: mail_crypt and the sealed spool', () => {
   const logins = () => Object.fromEntries([...readFileSync(join(dataDir, 'demo-logins.txt'), 'utf8').matchAll(/^\s*(\S+)\s+([A-Za-z0-9]{16})\s/gm)].map((m) => [m[1], m[2]]));
 
   async function platform(env: Record<string, string> = {}) {
-    const p = await startMss(['--data-dir', dataDir, '--http-port', '0'], { ...ANY_PORT, ...env });
+    const p = await startMss(['--data-dir', dataDir, '--http-port', '0'], { ...ANY_PORT, MSS_CRYPT_MAIL_STORE: 'true', ...env });
     const out = p.stdout();
     const webmail = /webmail API\s+(https:\/\/\S+)\/api\/v1/.exec(out)![1];
     const imaps = Number(/IMAP\s+imaps:\/\/127\.0\.0\.1:(\d+)/.exec(out)![1]);

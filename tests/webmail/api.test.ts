@@ -66,10 +66,7 @@ const PDF = Buffer.concat([Buffer.from('%PDF-1.4\n'), randomBytes(5000), Buffer.
 beforeAll(async () => {
   pki = await testPki();
   ca = pki.read('ca.pem');
-  // The full-text index one test here checks is kept only while mail is stored in clear: with
-  // encryption at rest (crypt.mailStore, on by default) it would hold the words of messages
-  // in clear (tests/mailstore/encryption-at-rest covers that mode).
-  op = await startOperator({ pki, domain: D, cert: 'server', ports: await freePorts(), peers: [], overrides: { crypt: { mailStore: false } } });
+  op = await startOperator({ pki, domain: D, cert: 'server', ports: await freePorts(), peers: [] });
   who.martin = await op.person('dr.martin', `8${DEV_RPPS}`);
   who.secretaire = await op.person('secretaire', '899999999902');
   who.intrus = await op.person('intrus', '899999999903');
