@@ -66,6 +66,8 @@ const { values: args } = parseArgs({
     'shared-buffers': { type: 'string' },
     'pglite-settings': { type: 'string' },
     only: { type: 'string' },
+    crypt: { type: 'string' },
+    fts: { type: 'string' },
     queries: { type: 'boolean', default: false },
     'cpu-profile': { type: 'string' },
     child: { type: 'boolean', default: false },
@@ -85,6 +87,7 @@ if (args.help) {
       '--pglite-settings name=value,… further PostgreSQL settings of PGlite (database.pgliteSettings).',
       'R rounds alternate the three (medians printed). --delivery-concurrency overrides smtp.deliveryConcurrency;',
       '--only ours|postfix|lmtp runs one target (profiling: node --cpu-prof …); the ratios need all three.',
+      '--crypt on|off sets encryption at rest (crypt.mailStore and crypt.spool; default on), --fts on|off Dovecot\'s full-text index (bench/encryption runs both ways).',
       '--queries prints the database statements the platform ran during the measured rounds (count, wall time);',
       '--cpu-profile FILE writes a V8 CPU profile of the platform process over the measured rounds.',
       'Needs root for Postfix (its master runs as root, its daemons as the postfix user); installs Debian postfix if missing.',
@@ -665,6 +668,8 @@ async function parent() {
         tls: { certFile: paths.leaves.server.cert, keyFile: paths.leaves.server.key, chainFile: paths.intermediate, caFile: paths.ca, crlFile: paths.crl },
         tsa: { certFile: paths.leaves.tsa.cert, keyFile: paths.leaves.tsa.key, chainFile: paths.intermediate, caFile: paths.ca },
         smtp: { mxPort: 0, submissionPort: 0, submissionsPort: 0, ...(args['delivery-concurrency'] ? { deliveryConcurrency: Number(args['delivery-concurrency']) } : {}) },
+        ...(args.crypt ? { crypt: { mailStore: args.crypt === 'on', spool: args.crypt === 'on' } } : {}),
+        ...(args.fts ? { mailstore: { fullTextSearch: args.fts === 'on' } } : {}),
       },
     });
     const log = process.env.MSS_BENCH_LOG ? createLogger({ log: { level: process.env.MSS_BENCH_LOG as 'info', format: 'json' } }) : silentLogger;

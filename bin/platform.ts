@@ -18,6 +18,7 @@ import { Supervisor } from '../core/supervisor.js';
 import type { Mailstore } from '../mailstore/dovecot.js';
 import { startMailstoreRole, withRoles } from '../mailstore/cluster.js';
 import { startBackupControl } from '../core/backup/control.js';
+import { platformKeyring, spoolCipher } from '../core/crypt/index.js';
 import { resumeImports } from '../annuaire/import/importer.js';
 import { startDirectory, type Directory } from '../annuaire/ldap/index.js';
 import { balFactSource } from '../annuaire/bal/index.js';
@@ -114,7 +115,11 @@ export async function startPlatform(configured: Config, log: Logger, opts: { now
 
     const supervisor = new Supervisor(log.child({ mod: 'supervisor' }));
     stops.push(() => supervisor.stopAll());
-    const mailstore = await startMailstoreRole(config, log.child({ mod: 'mailstore' }), supervisor, db);
+    // Encryption at rest (issue 16 §3): the keys under <dataDir>/keys, for Dovecot's mail_crypt and the spool.
+    const keyring = platformKeyring(config);
+    // The daemons and worker processes started from here inherit this environment: none needs the master key.
+    delete process.env.MSS_CRYPT_MASTER_KEY;
+    const mailstore = await startMailstoreRole(config, log.child({ mod: 'mailstore' }), supervisor, db, keyring);
 
     // LDAP directory (annuaire/ldap): slapd under the supervisor, built from and fed by the
     // annuaire tables; writers queue their changes with queueLdapChanges().
@@ -190,6 +195,7 @@ export async function startPlatform(configured: Config, log: Logger, opts: { now
         lmtp: mailstore.lmtp,
         openpgpKeys: (rcpts) => openPgpKeysFor(db, rcpts),
         ...(mailstore.lmtpRoute ? { lmtpRoute: mailstore.lmtpRoute } : {}),
+        cipher: spoolCipher(keyring, config),
         authenticate: async (user, secret) => {
           const r = await checkPassword(user, secret);
           return r.ok ? r.principal : null;

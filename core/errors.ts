@@ -18,6 +18,13 @@ export const catalogue = {
   DB_SETTING_INVALID: { http: 500, text: 'the embedded database setting "{setting}" is not name=value (database.pgliteSettings)' },
   DB_MIGRATION_CHANGED: { http: 500, text: 'migration {name} was changed after it was applied (checksum differs); restore it and add a new migration instead' },
   FILE_UNREADABLE: { http: 500, text: 'cannot read {what} {file}: {reason}' },
+  // Encryption at rest (core/crypt): the platform's keys and the sealed spool bodies.
+  CRYPT_MASTER_KEY_INVALID: { http: 500, text: 'the master key in {source} is not 32 bytes written as 64 hex digits or in base64' },
+  CRYPT_MASTER_KEY_MISSING: { http: 500, text: 'the keyring {file} exists but no master key opens it: set MSS_CRYPT_MASTER_KEY (crypt.masterKey) to the key it was made with' },
+  CRYPT_MASTER_KEY_WRONG: { http: 500, text: 'the master key does not open the keyring {file} (wrong key, or the keyring was changed)' },
+  CRYPT_NO_KEYRING: { http: 500, text: 'there is no keyring {file} yet: start the platform once to create it' },
+  CRYPT_KEY_UNKNOWN: { http: 500, text: 'key {key} that sealed {what} is not in the keyring: restore the keyring that holds it' },
+  CRYPT_BODY_CORRUPT: { http: 500, text: '{what} does not open with key {key}: its stored body was changed or belongs to another row' },
   CERT_INVALID: { http: 500, text: '{what} {file} is not a usable certificate: {reason}' },
   TSA_BAD_REQUEST: { http: 400, text: 'the timestamp request is not a valid RFC 3161 TimeStampReq: {reason}' },
   TSA_UNAVAILABLE: { http: 503, text: 'the timestamping authority {target} did not answer: {reason}' },

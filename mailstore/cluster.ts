@@ -10,6 +10,7 @@ import type { Db } from '../core/db/index.js';
 import type { Logger } from '../core/logger.js';
 import { freePort } from '../core/net.js';
 import type { Supervisor } from '../core/supervisor.js';
+import type { Keyring } from '../core/crypt/keyring.js';
 import { startMailstore, type Mailstore } from './dovecot.js';
 import { BACKEND_FRESH_SECONDS, heartbeatBackend, Placement, registerBackend } from './placement.js';
 
@@ -47,15 +48,16 @@ export function withRoles(config: Config): Config {
   };
 }
 
-export async function startMailstoreRole(config: Config, log: Logger, supervisor: Supervisor, db: Db): Promise<Mailstore> {
+export async function startMailstoreRole(config: Config, log: Logger, supervisor: Supervisor, db: Db, keyring?: Keyring): Promise<Mailstore> {
   const roles = nodeRoles(config);
-  if (!config.mailstore.cluster) return startMailstore(config, log, supervisor);
+  if (!config.mailstore.cluster) return startMailstore(config, log, supervisor, { keyring });
 
   const m = config.mailstore;
   const name = m.backendName || nodeName(config);
   const partner = parsePartner(m.partner);
   const own = roles.mailstore
     ? await startMailstore(config, log, supervisor, {
+        keyring,
         cluster: { listen: m.listen, trustedNetworks: m.trustedNetworks, doveadmPort: m.doveadmPort || (await freePort(m.listen)), ...(partner ? { replica: `${partner.host}:${partner.port}` } : {}) },
       })
     : undefined;

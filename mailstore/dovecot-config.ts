@@ -38,6 +38,12 @@ export interface DovecotParams {
    * for their client's address (ID x-originating-ip), and replicates each box to its pair.
    */
   cluster?: DovecotCluster;
+  /**
+   * Encryption at rest with the mail_crypt plugin (core/crypt/keyring.ts): the global key
+   * pairs, the current one first; `encrypt` false keeps the keys to read mail encrypted
+   * before but saves new mail in clear (crypt.mailStore turned off). Undefined: no keys.
+   */
+  mailCrypt?: { keys: MailCryptKey[]; encrypt: boolean };
 }
 
 export interface DovecotCluster {
@@ -54,6 +60,31 @@ export interface DovecotCluster {
   /** The pair's other back end, host:doveadmPort (the host as its certificate names it); absent: no replica. */
   replica?: string;
 }
+
+export interface MailCryptKey {
+  publicPemFile: string;
+  /** PKCS#8-encrypted private key. */
+  privatePemFile: string;
+  /** Environment variable of the Dovecot process that holds the private key's password. */
+  passwordEnv: string;
+}
+
+// Global keys (not per-user folder keys): every message file is encrypted to the current
+// public key with a key of its own, and carries the id of the key pair it was made with, so
+// the older private keys listed after it keep older mail readable after a rotation. The
+// private keys' passwords reach Dovecot only through its environment (imported below),
+// never written to a file: %{env:…} is expanded when a mail user is set up.
+function mailCryptPlugin({ keys, encrypt }: { keys: MailCryptKey[]; encrypt: boolean }, q: (s: string) => string): string {
+  const n = (i: number) => (i === 0 ? '' : String(i + 1));
+  return (
+    // save_version 0: files are saved in clear, and encrypted ones still read.
+    `  mail_crypt_save_version = ${encrypt ? 2 : 0}\n  mail_crypt_global_public_key = <${q(keys[0].publicPemFile)}\n` +
+    keys.map((k, i) => `  mail_crypt_global_private_key${n(i)} = <${q(k.privatePemFile)}\n  mail_crypt_global_private_key${n(i)}_password = %{env:${q(k.passwordEnv)}}\n`).join('')
+  );
+}
+
+/** Dovecot's default import_environment, plus the private keys' passwords. */
+const importEnvironment = (keys: MailCryptKey[]) => ['TZ', 'CORE_OUTOFMEM', 'CORE_ERROR', 'LISTEN_PID', 'LISTEN_FDS', ...keys.map((k) => k.passwordEnv)].join(' ');
 
 // Full-text search (issue 13: a webmail search must not read every message of the folder).
 // Messages are indexed as they are saved (LMTP delivery, APPEND, COPY) by the indexer
@@ -92,7 +123,7 @@ postmaster_address = ${q(p.postmaster)}
 log_path = /dev/stderr
 info_log_path = /dev/stderr
 log_timestamp =
-
+${p.mailCrypt ? `import_environment = ${importEnvironment(p.mailCrypt.keys)}\n` : ''}
 ${p.cluster ? clusterTls(p.cluster, q) : `# The IMAP proxy in front terminates TLS; Dovecot only listens on loopback.
 ssl = no
 disable_plaintext_auth = no
@@ -133,13 +164,13 @@ namespace inbox {
 # person, or by anyone holding a webmail token) took any size the client announced. There
 # is no storage quota (rule 0 = unlimited); the quota plugin only carries the size limit,
 # checked against the announced literal size before a byte of it is read.
-mail_plugins = $mail_plugins quota${p.fts ? ' fts fts_xapian' : ''}${p.cluster?.replica ? ' notify replication' : ''}
+mail_plugins = $mail_plugins quota${p.fts ? ' fts fts_xapian' : ''}${p.mailCrypt ? ' mail_crypt' : ''}${p.cluster?.replica ? ' notify replication' : ''}
 plugin {
   quota = count:User quota
   quota_vsizes = yes
   quota_rule = *:storage=0
   quota_max_mail_size = ${p.maxMailSize}
-${p.fts ? FTS_PLUGIN : ''}${p.cluster?.replica ? `  mail_replica = tcps:${q(p.cluster.replica)}\n` : ''}}
+${p.fts ? FTS_PLUGIN : ''}${p.mailCrypt ? mailCryptPlugin(p.mailCrypt, q) : ''}${p.cluster?.replica ? `  mail_replica = tcps:${q(p.cluster.replica)}\n` : ''}}
 ${p.fts ? FTS_SERVICES : ''}${p.cluster ? clusterServices(p.cluster, p.user, q) : ''}
 auth_master_user_separator = *
 passdb {

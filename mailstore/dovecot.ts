@@ -5,11 +5,12 @@ import { tmpdir } from 'node:os';
 import { connect as tlsConnect } from 'node:tls';
 import { dirname, join } from 'node:path';
 import type { Config } from '../core/config/index.js';
+import type { Keyring } from '../core/crypt/keyring.js';
 import type { HealthCheck } from '../core/http.js';
 import type { Logger } from '../core/logger.js';
 import { expectBanner, freePort } from '../core/net.js';
 import { chownTree, type ChildUser, type Supervisor } from '../core/supervisor.js';
-import { dovecotConfig, type DovecotCluster } from './dovecot-config.js';
+import { dovecotConfig, type DovecotCluster, type MailCryptKey } from './dovecot-config.js';
 import type { LmtpRoute } from './lmtp.js';
 
 /** How the IMAP proxy, the webmail and the SMTP front reach the mail store. */
@@ -41,8 +42,9 @@ const LOOPBACK = '127.0.0.1';
  * supervisor, unprivileged: as the current user, or as the daemons' system user when the
  * platform runs as root. Mail stays under the data directory.
  */
-export async function startMailstore(config: Config, log: Logger, supervisor: Supervisor, opts: { cluster?: Omit<DovecotCluster, 'certFile' | 'keyFile' | 'caFile' | 'doveadmPassword'> } = {}): Promise<Mailstore> {
+export async function startMailstore(config: Config, log: Logger, supervisor: Supervisor, opts: { cluster?: Omit<DovecotCluster, 'certFile' | 'keyFile' | 'caFile' | 'doveadmPassword'>; keyring?: Keyring } = {}): Promise<Mailstore> {
   const HOST = opts.cluster?.listen ?? LOOPBACK;
+  const keyring = opts.keyring;
   const user = supervisor.user;
   const home = join(config.dataDir, 'dovecot');
   const mailDir = config.mailstore.mailDir;
@@ -57,8 +59,12 @@ export async function startMailstore(config: Config, log: Logger, supervisor: Su
   const masterUsersFile = join(home, 'master-users');
   writeFileSync(masterUsersFile, `${master.user}:${ssha512(master.password)}\n`, { mode: 0o600 });
 
-  const fts = config.mailstore.fullTextSearch && hasFtsPlugin(config.mailstore.pluginDir);
-  if (config.mailstore.fullTextSearch && !fts) {
+  const crypt = keyring ? mailCrypt(keyring, user) : undefined;
+  const encrypt = !!crypt && config.crypt.mailStore;
+  // The full-text index is a clear copy of every word of every message: not kept when mail is encrypted.
+  const fts = !encrypt && config.mailstore.fullTextSearch && hasFtsPlugin(config.mailstore.pluginDir);
+  if (encrypt && config.mailstore.fullTextSearch) log.info('mail is encrypted at rest (crypt.mailStore): no full-text index is kept, since it would hold the words of messages in clear; searches read the messages');
+  else if (config.mailstore.fullTextSearch && !fts) {
     log.warn({ pluginDir: config.mailstore.pluginDir }, `Dovecot's full-text search plugin is not installed (${FTS_PLUGIN_FILE} in ${config.mailstore.pluginDir}): searches of message text read every message of the folder. apt-get install dovecot-fts-xapian, or set MSS_MAILSTORE_FULL_TEXT_SEARCH=false to silence this`);
   }
   const imapPort = config.mailstore.imapPort || (await freePort(HOST));
@@ -86,6 +92,7 @@ export async function startMailstore(config: Config, log: Logger, supervisor: Su
       maxMailSize: config.smtp.maxSize + 65_536,
       fts,
       ...(cluster ? { cluster } : {}),
+      ...(crypt ? { mailCrypt: { keys: crypt.keys, encrypt } } : {}),
     }),
     { mode: 0o600 },
   );
@@ -104,6 +111,7 @@ export async function startMailstore(config: Config, log: Logger, supervisor: Su
     name: 'dovecot',
     command: config.mailstore.dovecot,
     args: ['-F', '-c', confFile],
+    ...(crypt ? { env: crypt.env } : {}),
     pidFile: join(baseDir, 'master.pid'),
     restart: 'always',
     health,
@@ -112,7 +120,7 @@ export async function startMailstore(config: Config, log: Logger, supervisor: Su
     stopTimeoutMs: 10_000,
     logLevels: { stdout: 'info', stderr: 'info' },
   });
-  log.info({ imap: `${HOST}:${imapPort}`, lmtp: `${HOST}:${lmtpPort}`, mailDir, user: user.name, fullTextSearch: fts }, 'mail store (Dovecot) running');
+  log.info({ imap: `${HOST}:${imapPort}`, lmtp: `${HOST}:${lmtpPort}`, mailDir, user: user.name, fullTextSearch: fts, encrypted: encrypt ? `${crypt!.keys.length} key(s)` : false }, 'mail store (Dovecot) running');
   return {
     imap: { host: HOST, port: imapPort },
     lmtp: { host: HOST, port: lmtpPort },
@@ -128,6 +136,31 @@ export async function startMailstore(config: Config, log: Logger, supervisor: Su
     },
     stop: () => supervisor.stop('dovecot'),
   };
+}
+
+/**
+ * mail_crypt's keys for the Dovecot configuration, and the environment that carries their
+ * passwords to Dovecot (the master key itself is not passed on).
+ */
+function mailCrypt(keyring: Keyring, user: ChildUser): { keys: MailCryptKey[]; env: NodeJS.ProcessEnv } {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...mailCryptEnv(keyring) };
+  delete env.MSS_CRYPT_MASTER_KEY;
+  const keys = keyring.dovecotKeys().map((k) => {
+    for (const f of [k.publicPemFile, k.privatePemFile]) chownOne(f, user);
+    return { publicPemFile: k.publicPemFile, privatePemFile: k.privatePemFile, passwordEnv: passwordEnv(k.id) };
+  });
+  if (user.dropped) chownOne(keyring.dir, user);
+  return { keys, env };
+}
+
+const passwordEnv = (id: string) => `MSS_MAIL_CRYPT_PASSWORD_${id.toUpperCase()}`;
+
+/**
+ * The environment a Dovecot program run on the platform's generated configuration needs to
+ * read encrypted mail (doveadm, dsync: they load mail_crypt too): each private key's password.
+ */
+export function mailCryptEnv(keyring: Keyring): Record<string, string> {
+  return Object.fromEntries(keyring.dovecotKeys().map((k) => [passwordEnv(k.id), k.password]));
 }
 
 /** The fts-xapian plugin's library (Debian dovecot-fts-xapian). */

@@ -3,6 +3,7 @@ import type { Journal } from '../core/journal/index.js';
 import { normaliseDomain } from '../core/policy/index.js';
 import { buildDsn, type DsnRecipient } from './dsn.js';
 import { enqueueOutbound } from './outbound.js';
+import type { BodyCipher } from './body-cipher.js';
 import { spoolMessage } from './spool.js';
 
 export interface BouncerOptions {
@@ -13,6 +14,8 @@ export interface BouncerOptions {
   localDomains: string[];
   outboundMaxAgeMs: number;
   kick: () => void;
+  /** Seals the DSN's body like any spooled body (crypt.spool). */
+  cipher?: BodyCipher;
 }
 
 export type Bounce = (
@@ -38,8 +41,8 @@ export function bouncer(o: BouncerOptions): Bounce {
     });
     const local = o.localDomains.some((d) => normaliseDomain(d) === normaliseDomain(original.envFrom.split('@').pop() ?? ''));
     await o.db.transaction(async (tx) => {
-      if (local) await spoolMessage(tx, { front: 'dsn', envFrom: '', localRcpts: [original.envFrom.toLowerCase()], body: dsn, peer: { dsnFor: original.messageId ?? null } });
-      else await enqueueOutbound(tx, { spoolId: null, envFrom: '', rcpts: [original.envFrom], body: dsn, messageId: undefined }, o.outboundMaxAgeMs);
+      if (local) await spoolMessage(tx, { front: 'dsn', envFrom: '', localRcpts: [original.envFrom.toLowerCase()], body: dsn, peer: { dsnFor: original.messageId ?? null } }, o.cipher);
+      else await enqueueOutbound(tx, { spoolId: null, envFrom: '', rcpts: [original.envFrom], body: dsn, messageId: undefined }, o.outboundMaxAgeMs, o.cipher);
     });
     await o.journal.append({ type: 'smtp.dsn', actor: 'system', subject: original.messageId ?? original.envFrom, details: { to: original.envFrom, failed } });
     o.kick();

@@ -6,7 +6,8 @@ import type { Logger } from '../core/logger.js';
 import type { DeliveryResult, LmtpRoute, LmtpTarget } from '../mailstore/lmtp.js';
 import { LmtpPool } from './lmtp-sessions.js';
 import { Poller } from './poller.js';
-import { claimDue, heartbeatWorker, outcomeState, registerWorker, retireWorker, WORKER_HEARTBEAT_SECONDS, type DeliveryOutcome, type SpoolRecord, type SpoolRow } from './spool.js';
+import type { BodyCipher } from './body-cipher.js';
+import { claimDue, heartbeatWorker, outcomeState, readSpoolBody, registerWorker, retireWorker, WORKER_HEARTBEAT_SECONDS, type DeliveryOutcome, type SpoolRecord, type SpoolRow } from './spool.js';
 import { SpoolWriter } from './spool-writer.js';
 import { encryptToPgpMime } from './openpgp.js';
 import { MssError } from '../core/errors.js';
@@ -29,6 +30,8 @@ export interface DeliveryOptions {
   onPermanentFailure?: (row: SpoolRow, failed: DeliveryOutcome['failed']) => Promise<void>;
   /** Boxes with an OpenPGP key get their copy encrypted to it (smtp/openpgp.ts). Absent: every copy is stored as it came. */
   openpgpKeys?: OpenPgpKeyLookup;
+  /** Opens the bodies sealed in the spool (crypt.spool; smtp/body-cipher.ts). */
+  cipher?: BodyCipher;
 }
 
 /** Recipients whose copy went out encrypted, and to which key (for the journal). */
@@ -116,7 +119,7 @@ export class DeliveryWorker extends Poller {
     let recording: Promise<void>[] = [];
     try {
       for (;;) {
-        const rows = await claimDue(this.db, n * 4, this.id);
+        const rows = await claimDue(this.db, n * 4, this.id, this.o.cipher);
         if (!rows.length) return;
         await Poller.each(rows, n, async (row) => {
           recording.push((await this.deliverOne(row)).recorded);
@@ -134,7 +137,7 @@ export class DeliveryWorker extends Poller {
 
   /** Delivers; resolves once LMTP answered, with a promise that settles once the outcome is recorded. */
   private async deliverOne(row: SpoolRow): Promise<{ recorded: Promise<void> }> {
-    row.body ??= (await this.db.query<{ body: Buffer | null }>('SELECT body FROM smtp_spool WHERE id = $1', [row.id])).rows[0]?.body ?? null;
+    row.body ??= await readSpoolBody(this.db, row.id, this.o.cipher);
     const { outcome, encrypted } = await this.attempt(row);
     const recorded = this.finish(row, outcome, encrypted).catch((e) => this.release(row.id, e, 'could not record a delivery outcome; the row will be tried again'));
     return { recorded };

@@ -15,9 +15,11 @@ import type { Journal } from '../core/journal/index.js';
 import type { Policy } from '../core/policy/index.js';
 import type { RecipientResolver } from './recipients.js';
 import { enqueueOutbound, OutboundWorker } from './outbound.js';
+import type { BodyCipher } from './body-cipher.js';
 
 export { LdapRecipientResolver, type RecipientResolver, type Resolution } from './recipients.js';
 export { listSpool } from './spool.js';
+export { resealBodies } from './body-cipher.js';
 export { listOutbound, retryOutbound, deleteOutbound } from './outbound.js';
 
 export interface SmtpService {
@@ -40,6 +42,8 @@ export interface SmtpDeps extends Pick<FrontDeps, 'tls' | 'log' | 'authenticate'
   openpgpKeys?: OpenPgpKeyLookup;
   /** A shared store (mailstore.cluster): the back end of each recipient's box. */
   lmtpRoute?: LmtpRoute;
+  /** Bodies kept in the database sealed with the platform's key (crypt.spool; smtp/body-cipher.ts). */
+  cipher?: BodyCipher;
 }
 
 function listen(server: SMTPServer, host: string, port: number): Promise<number> {
@@ -60,9 +64,9 @@ export async function startSmtp(config: Config, deps: SmtpDeps): Promise<SmtpSer
     delivery.kick();
     outbound.kick();
   };
-  const bounce = bouncer({ db: deps.db, journal: deps.journal, hostname: config.operator.hostname, operatorDomain: config.operator.domain, localDomains, outboundMaxAgeMs: config.smtp.outboundMaxAge, kick });
-  const enqueue: EnqueueOutbound = (q, m) => enqueueOutbound(q, m, config.smtp.outboundMaxAge).then(() => undefined);
-  const writer = new SpoolWriter(deps.db, deps.journal, enqueue);
+  const bounce = bouncer({ db: deps.db, journal: deps.journal, hostname: config.operator.hostname, operatorDomain: config.operator.domain, localDomains, outboundMaxAgeMs: config.smtp.outboundMaxAge, kick, cipher: deps.cipher });
+  const enqueue: EnqueueOutbound = (q, m) => enqueueOutbound(q, m, config.smtp.outboundMaxAge, deps.cipher).then(() => undefined);
+  const writer = new SpoolWriter(deps.db, deps.journal, enqueue, deps.cipher);
   const delivery = new DeliveryWorker(deps.db, deps.journal, log, {
     writer,
     lmtp: deps.lmtp,
@@ -70,6 +74,7 @@ export async function startSmtp(config: Config, deps: SmtpDeps): Promise<SmtpSer
     hostname: config.operator.hostname,
     concurrency: config.smtp.deliveryConcurrency,
     ...(deps.openpgpKeys ? { openpgpKeys: deps.openpgpKeys } : {}),
+    cipher: deps.cipher,
     onPermanentFailure: (row, failed) => bounce({ envFrom: row.env_from, body: Buffer.from(row.body!), arrivedAt: new Date(row.received_at), messageId: row.message_id }, failed),
   });
   const outbound = new OutboundWorker(deps.db, deps.journal, log, {
@@ -79,6 +84,7 @@ export async function startSmtp(config: Config, deps: SmtpDeps): Promise<SmtpSer
     routes: config.smtp.routes,
     concurrency: config.smtp.outboundConcurrency,
     retryBaseMs: config.smtp.retryBase,
+    cipher: deps.cipher,
     bounce: (row, failed) => bounce({ envFrom: row.env_from, body: Buffer.from(row.body!), arrivedAt: new Date(row.created_at), messageId: row.message_id }, failed),
   });
   /** Stores what a front accepted; once committed, local recipients are delivered at once from memory and the outbound worker hears of the rest. */

@@ -9,6 +9,7 @@ import type { Db, Queryable } from '../core/db/index.js';
 import type { Journal } from '../core/journal/index.js';
 import type { Logger } from '../core/logger.js';
 import { normaliseDomain, type Policy } from '../core/policy/index.js';
+import { drawIds, openBody, storedBody, type BodyCipher } from './body-cipher.js';
 import { Poller } from './poller.js';
 import { clientTlsOptions, peerIdentity, type TlsMaterial } from '../certs/tls.js';
 
@@ -31,17 +32,20 @@ export interface OutboundRow {
 const domainOf = (a: string) => normaliseDomain(a.slice(a.lastIndexOf('@') + 1));
 
 /** Writes one row per destination domain, inside the caller's transaction (the spool's). */
-export async function enqueueOutbound(q: Queryable, m: { spoolId: number | null; envFrom: string; rcpts: string[]; body: Buffer; messageId?: string }, maxAgeMs: number): Promise<number[]> {
+export async function enqueueOutbound(q: Queryable, m: { spoolId: number | null; envFrom: string; rcpts: string[]; body: Buffer; messageId?: string }, maxAgeMs: number, cipher?: BodyCipher): Promise<number[]> {
   const byDomain = new Map<string, string[]>();
   for (const r of m.rcpts) byDomain.set(domainOf(r), [...(byDomain.get(domainOf(r)) ?? []), r]);
-  const ids: number[] = [];
+  // The ids come first: a sealed body binds its row's id (smtp/body-cipher.ts).
+  const ids = await drawIds(q, 'smtp_outbound', byDomain.size);
+  let i = 0;
   for (const [domain, rcpts] of byDomain) {
-    const { rows } = await q.query<{ id: number }>(
-      `INSERT INTO smtp_outbound (spool_id, state, domain, env_from, rcpts, message_id, body, expires_at)
-       VALUES ($1, 'queued', $2, $3, $4, $5, $6, now() + make_interval(secs => $7)) RETURNING id`,
-      [m.spoolId, domain, m.envFrom, rcpts, m.messageId ?? null, m.body, maxAgeMs / 1000],
+    const id = ids[i++];
+    const body = storedBody('smtp_outbound', id, m.body, cipher);
+    await q.query(
+      `INSERT INTO smtp_outbound (id, spool_id, state, domain, env_from, rcpts, message_id, body, body_key, expires_at)
+       VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, now() + make_interval(secs => $9))`,
+      [id, m.spoolId, domain, m.envFrom, rcpts, m.messageId ?? null, body.data, body.key, maxAgeMs / 1000],
     );
-    ids.push(rows[0].id);
   }
   return ids;
 }
@@ -84,6 +88,8 @@ export interface OutboundOptions {
   timeoutMs?: number;
   /** Writes the DSN for recipients refused for good (or expired). */
   bounce: (row: OutboundRow, failed: Array<{ rcpt: string; code: number; response: string; remoteMta?: string }>) => Promise<void>;
+  /** Opens the bodies sealed in the queue (crypt.spool; smtp/body-cipher.ts). */
+  cipher?: BodyCipher;
 }
 
 type Attempt = { accepted: string[]; failed: Array<{ rcpt: string; code: number; response: string }>; retry: string[]; reply: string; remoteMta?: string };
@@ -108,7 +114,7 @@ export class OutboundWorker extends Poller {
   protected async round() {
     const n = this.o.concurrency ?? 8;
     for (;;) {
-      const { rows } = await this.db.query<OutboundRow>(
+      const { rows } = await this.db.query<OutboundRow & { body_key: string | null }>(
         `UPDATE smtp_outbound SET state = 'sending', attempts = attempts + 1, next_attempt_at = now() + interval '10 minutes'
          WHERE id IN (SELECT id FROM smtp_outbound WHERE state IN ('queued', 'deferred', 'sending') AND next_attempt_at <= now()
                       ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
@@ -116,7 +122,16 @@ export class OutboundWorker extends Poller {
         [n * 4],
       );
       if (!rows.length) return;
-      await Poller.each(rows, n, (r) => this.sendOne(r));
+      await Poller.each(rows, n, async ({ body_key, ...r }) => {
+        let body: Buffer | null;
+        try {
+          body = openBody('smtp_outbound', r.id, r.body, body_key, this.o.cipher);
+        } catch (e) {
+          // Fail closed: nothing is sent; the row is tried again once its claim runs out.
+          return this.log.error({ err: e, outbound: r.id }, 'cannot open the stored body of an outbound message');
+        }
+        await this.sendOne({ ...r, body });
+      });
     }
   }
 

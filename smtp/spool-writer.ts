@@ -2,6 +2,7 @@ import type { Db, Queryable } from '../core/db/index.js';
 import type { Journal, JournalEventInput } from '../core/journal/index.js';
 import { isConnectionError } from '../core/db/pg-failover.js';
 import { isMssError } from '../core/errors.js';
+import { IdBlocks, type BodyCipher } from './body-cipher.js';
 import { GroupCommit } from './group-commit.js';
 import { recordOutcomes, spoolMessages, type RecordedOutcome, type SpoolRecord, type SpoolRow } from './spool.js';
 
@@ -42,11 +43,15 @@ const OUTCOME_DELAY_MS = 50;
  */
 export class SpoolWriter {
   private readonly batches: GroupCommit<Item, number>;
+  /** Spool ids drawn ahead: no extra statement per batch to bind each sealed body to its row. */
+  private readonly ids = new IdBlocks('smtp_spool');
 
   constructor(
     private readonly db: Db,
     private readonly journal: Journal,
     private readonly enqueueOutbound?: EnqueueOutbound,
+    /** Seals the bodies it writes (crypt.spool; smtp/body-cipher.ts). */
+    private readonly cipher?: BodyCipher,
   ) {
     // Bounded so that one transaction stays a few MB even when 25 MB messages pile up.
     // Nobody waits on an outcome: it waits up to OUTCOME_DELAY_MS for company, and rides
@@ -81,7 +86,7 @@ export class SpoolWriter {
   private write(items: Item[]): Promise<number[]> {
     return this.db.transaction(async (tx) => {
       const accepted = items.flatMap((i) => (i.kind === 'accept' ? [i.a] : []));
-      const ids = accepted.length ? await spoolMessages(tx, accepted.map((a) => a.record)) : [];
+      const ids = accepted.length ? await spoolMessages(tx, accepted.map((a) => a.record), this.cipher, this.ids) : [];
       for (let i = 0; i < accepted.length; i++) {
         const { record, remote } = accepted[i];
         if (remote.length) await this.enqueueOutbound!(tx, { spoolId: ids[i], envFrom: record.envFrom, rcpts: remote, body: record.body, messageId: record.messageId });

@@ -3,6 +3,7 @@
 // is told 250; it is `queued` while local recipients remain, `done` once each was delivered
 // or refused for good, `failed` when we gave up. Table: core/migrations/0200_smtp_spool.sql.
 import type { Db, Queryable } from '../core/db/index.js';
+import { drawIds, openBody, storedBody, type BodyCipher, type IdBlocks } from './body-cipher.js';
 
 export interface SpoolRecord {
   front: 'mx' | 'submission' | 'dsn';
@@ -30,6 +31,7 @@ export interface SpoolRow {
   delivered_rcpts: string[];
   failed_rcpts: Array<{ rcpt: string; code: number; response: string }>;
   size: number;
+  /** In clear: claimDue and readSpoolBody open what was sealed. */
   body: Buffer | null;
   peer: Record<string, unknown>;
   attempts: number;
@@ -38,29 +40,33 @@ export interface SpoolRow {
 }
 
 /** Writes the message durably; resolves once committed (then, and only then, 250). */
-export async function spoolMessage(q: Queryable, r: SpoolRecord): Promise<number> {
-  return (await spoolMessages(q, [r]))[0];
+export async function spoolMessage(q: Queryable, r: SpoolRecord, cipher?: BodyCipher): Promise<number> {
+  return (await spoolMessages(q, [r], cipher))[0];
 }
 
 /**
  * Writes several messages with one INSERT (atomic on its own, or part of the caller's
  * transaction); resolves with their ids, in the order given.
  */
-export async function spoolMessages(q: Queryable, rs: SpoolRecord[]): Promise<number[]> {
+export async function spoolMessages(q: Queryable, rs: SpoolRecord[], cipher?: BodyCipher, idBlocks?: IdBlocks): Promise<number[]> {
+  // The ids come first: a sealed body binds its row's id.
+  const ids = idBlocks ? await idBlocks.take(q, rs.length) : await drawIds(q, 'smtp_spool', rs.length);
   const params: unknown[] = [];
-  const values = rs.map((r) => {
+  const values = rs.map((r, i) => {
     const n = params.length;
     const leasedBy = r.localRcpts.length ? (r.leasedBy ?? null) : null;
-    params.push(r.localRcpts.length ? 'queued' : 'done', r.front, r.messageId ?? null, r.envFrom, r.localRcpts, r.body.length, r.localRcpts.length ? r.body : null, JSON.stringify(r.peer), r.dsn ? JSON.stringify(r.dsn) : null, leasedBy, leasedBy ? 1 : 0);
-    return `($${n + 1}, $${n + 2}, $${n + 3}, $${n + 4}, $${n + 5}, $${n + 6}, $${n + 7}, $${n + 8}::jsonb, $${n + 9}::jsonb, $${n + 10}, $${n + 11}::int)`;
+    const body = r.localRcpts.length ? storedBody('smtp_spool', ids[i], r.body, cipher) : { data: null, key: null };
+    params.push(ids[i], r.localRcpts.length ? 'queued' : 'done', r.front, r.messageId ?? null, r.envFrom, r.localRcpts, r.body.length, body.data, body.key, JSON.stringify(r.peer), r.dsn ? JSON.stringify(r.dsn) : null, leasedBy, leasedBy ? 1 : 0);
+    return `($${n + 1}::int8, $${n + 2}, $${n + 3}, $${n + 4}, $${n + 5}, $${n + 6}, $${n + 7}, $${n + 8}, $${n + 9}, $${n + 10}::jsonb, $${n + 11}::jsonb, $${n + 12}, $${n + 13}::int)`;
   });
-  const { rows } = await q.query<{ id: number }>(
-    `INSERT INTO smtp_spool (state, front, message_id, env_from, local_rcpts, size, body, peer, dsn, leased_by, attempts) VALUES ${values.join(', ')} RETURNING id`,
-    params,
-  );
-  // The ids are drawn from the sequence row by row, in VALUES order: ascending ids map back
-  // to the records whatever order RETURNING lists them in.
-  return rows.map((r) => r.id).sort((a, b) => a - b);
+  await q.query(`INSERT INTO smtp_spool (id, state, front, message_id, env_from, local_rcpts, size, body, body_key, peer, dsn, leased_by, attempts) VALUES ${values.join(', ')}`, params);
+  return ids;
+}
+
+/** A row's body in clear (the delivery worker's, when it did not get it from memory or a claim). */
+export async function readSpoolBody(q: Queryable, id: number, cipher?: BodyCipher): Promise<Buffer | null> {
+  const r = (await q.query<{ body: Buffer | null; body_key: string | null }>('SELECT body, body_key FROM smtp_spool WHERE id = $1', [id])).rows[0];
+  return r ? openBody('smtp_spool', id, r.body, r.body_key, cipher) : null;
 }
 
 /**
@@ -101,8 +107,8 @@ export async function retireWorker(q: Queryable, id: string): Promise<void> {
  * as it stops refreshing its heartbeat. (A message just spooled by this process is written
  * already leased and never claimed: see DeliveryWorker.deliverNow.)
  */
-export async function claimDue(db: Db, limit: number, workerId: string): Promise<SpoolRow[]> {
-  const { rows } = await db.query<SpoolRow>(
+export async function claimDue(db: Db, limit: number, workerId: string, cipher?: BodyCipher): Promise<SpoolRow[]> {
+  const { rows } = await db.query<SpoolRow & { body_key: string | null }>(
     `UPDATE smtp_spool SET leased_by = $2, attempts = attempts + 1
      WHERE id IN (
        SELECT s.id FROM smtp_spool s
@@ -110,10 +116,19 @@ export async function claimDue(db: Db, limit: number, workerId: string): Promise
          AND (s.leased_by IS NULL OR NOT EXISTS (SELECT 1 FROM smtp_workers w WHERE w.id = s.leased_by AND w.seen_at > now() - make_interval(secs => $3)))
        ORDER BY s.id LIMIT $1 FOR UPDATE OF s SKIP LOCKED)
      RETURNING id, received_at, state, front, message_id, env_from, local_rcpts, delivered_rcpts, failed_rcpts, size,
-       body, peer, dsn, attempts, next_attempt_at, last_error`,
+       body, body_key, peer, dsn, attempts, next_attempt_at, last_error`,
     [limit, workerId, WORKER_STALE_SECONDS],
   );
-  return rows.sort((a, b) => a.id - b.id);
+  return rows
+    .map(({ body_key, ...r }) => {
+      try {
+        return { ...r, body: openBody('smtp_spool', r.id, r.body, body_key, cipher) };
+      } catch {
+        // Left to the delivery of this one row (readSpoolBody), which fails with the reason.
+        return { ...r, body: null };
+      }
+    })
+    .sort((a, b) => a.id - b.id);
 }
 
 export interface DeliveryOutcome {

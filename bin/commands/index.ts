@@ -15,6 +15,7 @@ import { registerTlsAudit } from './tls-audit.js';
 import { registerIndicators } from './indicators.js';
 import { registerMailstore } from './mailstore.js';
 import { registerBackup } from './backup.js';
+import { registerCrypt } from './crypt.js';
 
 // One file per subcommand family; each module's commands are thin wrappers over its functions.
-export const commands: Array<(program: Command) => void> = [registerStart, registerJournal, registerDb, registerCerts, registerAnnuaireImport, registerAnnuaireLdap, registerBal, registerWhitelist, registerAdmin, registerQueue, registerDmp, registerIndicators, registerBackup, registerTlsAudit, registerMailstore, registerConfig];
+export const commands: Array<(program: Command) => void> = [registerStart, registerJournal, registerDb, registerCerts, registerAnnuaireImport, registerAnnuaireLdap, registerBal, registerWhitelist, registerAdmin, registerQueue, registerDmp, registerIndicators, registerBackup, registerCrypt, registerTlsAudit, registerMailstore, registerConfig];

@@ -41,7 +41,8 @@ const asUser = (t: DoveadmTarget) => (t.user.dropped ? { uid: t.user.uid, gid: t
 
 /**
  * Mirrors every box of mailDir into <setDir>/mail. The set's copies take no plugin (no
- * full-text index of a backup). Boxes gone from the store are dropped from the set.
+ * full-text index of a backup; mail encrypted at rest with mail_crypt is copied as stored,
+ * still encrypted, and the set holds its keys). Boxes gone from the store are dropped from the set.
  */
 export async function backupMail(t: DoveadmTarget, mailDir: string, setDir: string, progress: (done: number, total: number, box: string) => void): Promise<string[]> {
   const root = join(setDir, MAIL_DIR);
@@ -70,7 +71,8 @@ export async function restoreMail(t: DoveadmTarget, setDir: string, stagingDir: 
   try {
     for (const [i, box] of boxes.entries()) {
       progress(i, boxes.length, box);
-      await run(t.doveadm, ['-c', t.confFile, 'backup', '-R', '-u', box, `maildir:${boxDir(stagingDir, box)}`], asUser(t));
+      // No plugins on either side: mail encrypted at rest (mail_crypt) travels as its stored bytes, and is read with the restored keys.
+      await run(t.doveadm, ['-c', t.confFile, '-o', 'mail_plugins=', 'backup', '-R', '-u', box, `maildir:${boxDir(stagingDir, box)}`], asUser(t));
     }
     progress(boxes.length, boxes.length, '');
   } finally {

@@ -181,6 +181,19 @@ describe('generated Dovecot configuration', () => {
     expect(off).toMatch(/^mail_plugins = \$mail_plugins quota$/m);
     expect(off).not.toMatch(/\bfts/);
   });
+  it('encrypts with mail_crypt’s global keys: the current public key, every private key, passwords only from the environment', () => {
+    const key = (id: string) => ({ publicPemFile: `/k/dovecot-${id}.pub.pem`, privatePemFile: `/k/dovecot-${id}.key.pem`, passwordEnv: `MSS_MAIL_CRYPT_PASSWORD_${id.toUpperCase()}` });
+    const c = dovecotConfig({ ...params, fts: false, mailCrypt: { keys: [key('k2'), key('k1')], encrypt: true } });
+    expect(c).toMatch(/^mail_plugins = \$mail_plugins quota mail_crypt$/m);
+    expect(c).toMatch(/^  mail_crypt_save_version = 2$/m);
+    expect(c).toMatch(/^  mail_crypt_global_public_key = <\/k\/dovecot-k2\.pub\.pem$/m);
+    expect(c).toMatch(/^  mail_crypt_global_private_key = <\/k\/dovecot-k2\.key\.pem\n  mail_crypt_global_private_key_password = %\{env:MSS_MAIL_CRYPT_PASSWORD_K2\}$/m);
+    expect(c).toMatch(/^  mail_crypt_global_private_key2 = <\/k\/dovecot-k1\.key\.pem\n  mail_crypt_global_private_key2_password = %\{env:MSS_MAIL_CRYPT_PASSWORD_K1\}$/m);
+    expect(c).toMatch(/^import_environment = TZ CORE_OUTOFMEM CORE_ERROR LISTEN_PID LISTEN_FDS MSS_MAIL_CRYPT_PASSWORD_K2 MSS_MAIL_CRYPT_PASSWORD_K1$/m);
+    // Turned off: new mail in clear (save_version 0), what was encrypted still read.
+    expect(dovecotConfig({ ...params, fts: false, mailCrypt: { keys: [key('k1')], encrypt: false } })).toMatch(/^  mail_crypt_save_version = 0$/m);
+    expect(dovecotConfig(params)).not.toMatch(/mail_crypt|import_environment/);
+  });
   it('refuses values that would change the configuration’s meaning', () => {
     expect(() => dovecotConfig({ ...params, mailDir: '/m }\npassdb {' })).toThrow(/unsafe value/);
   });
