@@ -205,6 +205,9 @@ export async function restore(config: Config, dir: string, o: { trust?: string; 
     say(`  journal OK: ${report.events} events, ${report.seals} seals (${sealedNow} events sealed now, which the platform had not sealed yet when the image was taken)`);
 
     say('[5/5] LDAP directory rebuilt from the restored annuaire');
+    // The node that fed the backed-up service's directory (annuaire/ldap/feeders.ts) is not this
+    // one: left in place, its row would have the restored platform refused as a second feeder.
+    await db.query('DELETE FROM annuaire_ldap_feeders');
     const user = childUser();
     prepareFiles(config, ldapPaths(config), user, { tls: false });
     const r = await rebuildDirectory(config, db, { user });
