@@ -135,9 +135,9 @@ describe('reply, forward, drafts', () => {
     // Saving again replaces the draft: one version only. The address names the new version
     // once the save has answered — wait for that, or the reload below races the save
     // (seen on a loaded CI machine: the page reopened the version the save had just replaced).
-    const firstVersion = await page.evaluate(() => location.hash);
+    const firstVersion = page.url();
     await page.getByRole('button', { name: 'Enregistrer le brouillon' }).click();
-    await page.waitForFunction((before) => location.hash !== before, firstVersion);
+    await page.waitForURL((url) => url.href !== firstVersion);
     await poll(async () => (await box(who.jeanne.address, '\\Drafts')).filter((m) => m.mail.subject === 'RE: Patient commun').length).toBe(1);
     // The address now names the draft: reloading the page reopens it.
     await page.reload();
