@@ -34,7 +34,7 @@ import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import { createAdmin } from '../annuaire/admin/accounts.js';
 import { operatorBalContext } from '../annuaire/admin/wiring.js';
 import { createBal, createPerson } from '../annuaire/bal/index.js';
-import { importWhitelist } from '../annuaire/whitelist/index.js';
+import { trustPeer } from './peer.js';
 import { startPlatform } from '../bin/platform.js';
 import { initDevPki } from '../certs/pki.js';
 import { loadConfig } from '../core/config/index.js';
@@ -405,15 +405,7 @@ async function main() {
   try {
     const { db, journal } = platform;
     const ctx = operatorBalContext(config, db, journal);
-    const xml = `<?xml version="1.0" encoding="UTF-8"?>
-<ListeBlanche xmlns="https://listeblanche.mssante.fr/schema">
-  <DateDeGeneration>2026-02-01T03:00:00</DateDeGeneration>
-  <Domaines>
-    <Domaine><Nom>${PEER}</Nom><Description>Opérateur pair (bench)</Description><DNCertificatOperateur>CN=${PEER}</DNCertificatOperateur><ResponsableContact>r@${PEER}</ResponsableContact><SupportContact>s@${PEER}</SupportContact><DateMAJ>2026-01-15</DateMAJ></Domaine>
-  </Domaines>
-</ListeBlanche>
-`;
-    await importWhitelist(db, journal, Buffer.from(xml), 'bench', 'bench');
+    await trustPeer(db, journal, PEER);
     for (let i = 0; i < USERS; i++) {
       const idnps = `8${String(10_000_000_000 + i)}`;
       await createPerson(ctx, { login: login(i), idnps, nom: `PRATICIEN${i}`, prenom: 'Camille', password: PASSWORD }, 'bench');

@@ -21,7 +21,7 @@ import nodemailer from 'nodemailer';
 import pg from 'pg';
 import { operatorBalContext } from '../annuaire/admin/wiring.js';
 import { createBal, createPerson } from '../annuaire/bal/index.js';
-import { importWhitelist } from '../annuaire/whitelist/index.js';
+import { trustPeer } from './peer.js';
 import { initDevPki } from '../certs/pki.js';
 import { loadConfig } from '../core/config/index.js';
 import { migrate, openPg } from '../core/db/index.js';
@@ -115,15 +115,7 @@ async function main() {
   const person = { login: 'dr.bench', idnps: '899999999955', password: 'mot-de-passe-bench-2026', address: `dr.bench@${DOMAIN}` };
   await createPerson(ctx, { login: person.login, idnps: person.idnps, nom: 'BENCH', prenom: 'Nodes', password: person.password }, 'bench');
   await createBal(ctx, { address: person.address, type: 'PER', owner: person.idnps }, 'bench');
-  const xml = `<?xml version="1.0" encoding="UTF-8"?>
-<ListeBlanche xmlns="https://listeblanche.mssante.fr/schema">
-  <DateDeGeneration>2026-02-01T03:00:00</DateDeGeneration>
-  <Domaines>
-    <Domaine><Nom>${PEER}</Nom><Description>Opérateur pair (bench)</Description><DNCertificatOperateur>CN=${PEER}</DNCertificatOperateur><ResponsableContact>r@${PEER}</ResponsableContact><SupportContact>s@${PEER}</SupportContact><DateMAJ>2026-01-15</DateMAJ></Domaine>
-  </Domaines>
-</ListeBlanche>
-`;
-  await importWhitelist(db, journal, Buffer.from(xml), 'bench', 'bench');
+  await trustPeer(db, journal, PEER);
   const secretFile = join(work, 'secret');
   writeFileSync(secretFile, 'bench-store-secret\n', { mode: 0o644 });
   const common = {

@@ -42,7 +42,7 @@ import { parseArgs } from 'node:util';
 import { ImapFlow } from 'imapflow';
 import { operatorBalContext } from '../annuaire/admin/wiring.js';
 import { createBal } from '../annuaire/bal/index.js';
-import { importWhitelist } from '../annuaire/whitelist/index.js';
+import { trustPeer } from './peer.js';
 import { startPlatform, type Platform } from '../bin/platform.js';
 import { initDevPki } from '../certs/pki.js';
 import pg from 'pg';
@@ -677,15 +677,7 @@ async function parent() {
     cleanups.push(() => platform.stop());
     if (!platform.smtp || !platform.directory) throw new Error('the platform started without its SMTP front or its directory');
     const { db, journal } = platform;
-    const xml = `<?xml version="1.0" encoding="UTF-8"?>
-<ListeBlanche xmlns="https://listeblanche.mssante.fr/schema">
-  <DateDeGeneration>2026-02-01T03:00:00</DateDeGeneration>
-  <Domaines>
-    <Domaine><Nom>${PEER}</Nom><Description>Opérateur pair (bench)</Description><DNCertificatOperateur>CN=${PEER}</DNCertificatOperateur><ResponsableContact>r@${PEER}</ResponsableContact><SupportContact>s@${PEER}</SupportContact><DateMAJ>2026-01-15</DateMAJ></Domaine>
-  </Domaines>
-</ListeBlanche>
-`;
-    await importWhitelist(db, journal, Buffer.from(xml), 'bench', 'bench');
+    await trustPeer(db, journal, PEER);
     const ctx = operatorBalContext(config, db, journal);
     for (const t of ALL_TARGETS) for (const address of boxes(t)) await createBal(ctx, { address, type: 'ORG', owner: '1750000001', service: `Bench ${t}` }, 'bench');
     await platform.directory.sync();
