@@ -10,6 +10,7 @@ collectDefaultMetrics({ register: registry, prefix: 'mss_process_' });
 export const journalEvents = new Counter({ name: 'mss_journal_events_total', help: 'Journal events appended', registers: [registry] });
 export const journalSeals = new Counter({ name: 'mss_journal_seals_total', help: 'Journal seals (RFC 3161 timestamps over a batch)', registers: [registry] });
 export const authCacheLookups = new Counter({ name: 'mss_auth_cache_lookups_total', help: 'Password checks looked up in the password cache (annuaire/bal/credential-cache.ts), by result (hit: no scrypt)', labelNames: ['result'], registers: [registry] });
+export const ldapReplicationLag = new Gauge({ name: 'mss_ldap_replication_lag_seconds', help: "On an LDAP consumer: how much newer the provider's newest change is than the newest this copy holds (0 caught up, -1 holds nothing of a provider's server, not set when the provider cannot be asked)", registers: [registry] });
 export const journalUnsealed = new Gauge({ name: 'mss_journal_unsealed_events', help: 'Events appended but not yet sealed', registers: [registry] });
 export const httpRequests = new Histogram({
   name: 'mss_http_request_duration_seconds',

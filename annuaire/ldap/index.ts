@@ -10,6 +10,7 @@ import { isMssError, MssError } from '../../core/errors.js';
 import type { HealthCheck } from '../../core/http.js';
 import type { Journal } from '../../core/journal/index.js';
 import type { Logger } from '../../core/logger.js';
+import { ldapReplicationLag } from '../../core/metrics.js';
 import { chownTree, Supervisor } from '../../core/supervisor.js';
 import { checkDirectory, type CheckReport } from './check.js';
 import { connect, feederConnection, ldapReason } from './client.js';
@@ -17,7 +18,7 @@ import { bootMarker, ldapPaths, liveDbDir, newDbDir, prepareFiles, swapDb } from
 import { builtGeneration, needsInitialBuild, rebuildDirectory, wantedGeneration, type RebuildReport } from './rebuild.js';
 import { ldapsUrl, ldapUrl, ping, resolveListen, slapdService, writeEndpoints } from './slapd.js';
 import { drainPending, emptyReport, type DrainReport } from './sync.js';
-import { feedsDirectory, waitForRefresh } from './replication.js';
+import { feedsDirectory, replicationState, waitForRefresh } from './replication.js';
 import { claimFeeding, feederNode, feedingHeartbeat, releaseFeeding } from './feeders.js';
 
 export { queueLdapChanges, applyLdapChanges, type LdapChanges, type ApplyReport, type DrainReport } from './sync.js';
@@ -205,7 +206,11 @@ export async function startDirectory(config: Config, log: Logger, interactiveDb:
         name: 'ldap',
         async check() {
           await ping(ldapUrl(listen));
-          if (!feeds) return { url: ldapUrl(listen), role: 'consumer', provider: config.ldap.providerUrl };
+          if (!feeds) {
+            const replication = await replicationState(config, () => connect(conn), conn.ca);
+            if (replication.reachable) ldapReplicationLag.set(replication.lagSeconds ?? -1);
+            return { url: ldapUrl(listen), role: 'consumer', replication };
+          }
           const { rows } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM annuaire_ldap_pending');
           if (lastError) throw new Error(`sync failing: ${lastError}`);
           return { url: ldapUrl(listen), role: config.ldap.role, pending: rows[0].n };

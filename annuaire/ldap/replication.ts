@@ -98,6 +98,65 @@ async function contextCsn(client: Client, base: string): Promise<Map<string, str
   return csnBySid(v === undefined ? [] : (Array.isArray(v) ? v : [v]).map(String));
 }
 
+/** When a CSN's change was made (its first field, YYYYmmddHHMMSS.ffffffZ), in ms since the epoch. */
+export function csnTime(csn: string): number {
+  const m = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(?:\.(\d{1,6}))?Z#/.exec(csn);
+  if (!m) return NaN;
+  return Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6], Math.floor(Number(`0.${m[7] ?? '0'}`) * 1000));
+}
+
+/**
+ * How far a consumer is behind its provider, server id by server id: for each server whose
+ * newest change the consumer lacks, how much newer it is than the newest the consumer holds
+ * from that server (null when it holds nothing from it). 0 when caught up.
+ */
+export function replicationLag(provider: Map<string, string>, consumer: Map<string, string>): { caughtUp: boolean; lagSeconds: number | null } {
+  let lag: number | null = 0;
+  for (const [sid, want] of provider) {
+    const have = consumer.get(sid);
+    if (have !== undefined && have >= want) continue;
+    if (have === undefined || lag === null) {
+      lag = null;
+      continue;
+    }
+    lag = Math.max(lag, (csnTime(want) - csnTime(have)) / 1000);
+  }
+  return { caughtUp: lag === 0, lagSeconds: lag };
+}
+
+/** The provider's contextCSN, asked with the consumer's settings; throws when it cannot be asked. */
+async function providerCsn(c: Pick<Config, 'ldap'>, ca: string): Promise<Map<string, string>> {
+  const { url, secret } = consumerSettings(c);
+  const provider = new Client({ url, timeout: 10_000, connectTimeout: 10_000, tlsOptions: { ca: [ca], ...nodeTlsPolicy() } });
+  try {
+    await provider.bind(rootDn(c.ldap.baseDn), secret);
+    return await contextCsn(provider, c.ldap.baseDn);
+  } finally {
+    await provider.unbind().catch(() => {});
+  }
+}
+
+/**
+ * For a consumer's /health: is the provider reachable, and how far behind it is the local copy.
+ * Neither fails the check: a consumer serves its copy while the provider is away (and the
+ * lag shows how old that copy may be — what monitoring alerts on).
+ */
+export async function replicationState(c: Pick<Config, 'ldap'>, local: () => Promise<Client>, ca: string): Promise<{ provider: string; reachable: boolean; caughtUp?: boolean; lagSeconds?: number | null; error?: string }> {
+  const url = c.ldap.providerUrl ?? '';
+  let want: Map<string, string>;
+  try {
+    want = await providerCsn(c, ca);
+  } catch (e) {
+    return { provider: url, reachable: false, error: (e as Error).message };
+  }
+  const client = await local();
+  try {
+    return { provider: url, reachable: true, ...replicationLag(want, await contextCsn(client, c.ldap.baseDn)) };
+  } finally {
+    await client.unbind().catch(() => {});
+  }
+}
+
 /**
  * Waits until the local consumer holds everything the provider held when this was called
  * (its contextCSN has caught up, server id by server id). A consumer that served before its
@@ -105,24 +164,19 @@ async function contextCsn(client: Client, base: string): Promise<Map<string, str
  * Returns false when the provider cannot be asked (the caller decides what to serve).
  */
 export async function waitForRefresh(c: Pick<Config, 'ldap'>, local: () => Promise<Client>, timeoutMs: number, ca: string): Promise<boolean> {
-  const { url, secret } = consumerSettings(c);
-  const base = c.ldap.baseDn;
+  const { url } = consumerSettings(c);
   let want: Map<string, string>;
-  const provider = new Client({ url, timeout: 10_000, connectTimeout: 10_000, tlsOptions: { ca: [ca], ...nodeTlsPolicy() } });
   try {
-    await provider.bind(rootDn(base), secret);
-    want = await contextCsn(provider, base);
+    want = await providerCsn(c, ca);
   } catch {
     return false;
-  } finally {
-    await provider.unbind().catch(() => {});
   }
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const client = await local();
     try {
-      const have = await contextCsn(client, base).catch(() => new Map<string, string>());
-      if ([...want].every(([sid, csn]) => (have.get(sid) ?? '') >= csn)) return true;
+      const have = await contextCsn(client, c.ldap.baseDn).catch(() => new Map<string, string>());
+      if (replicationLag(want, have).caughtUp) return true;
     } finally {
       await client.unbind().catch(() => {});
     }

@@ -7,6 +7,7 @@ import { operatorBalContext } from '../../annuaire/admin/wiring.js';
 import { closeBal, createBal } from '../../annuaire/bal/index.js';
 import { connect, feederConnection } from '../../annuaire/ldap/client.js';
 import { checkDirectory, ldapPaths, startDirectory, type Directory } from '../../annuaire/ldap/index.js';
+import { replicationState } from '../../annuaire/ldap/replication.js';
 import { seedAnnuaire } from '../../bench/ldap-fixtures.js';
 import type { Config } from '../../core/config/index.js';
 import type { Db } from '../../core/db/index.js';
@@ -114,6 +115,13 @@ describe('directory replication: slapd provider and syncrepl consumer', () => {
     // Fed on the provider by its own drain; pushed to the consumer by syncrepl.
     await eventually(async () => (await routing(consumerConfig, consumer, address)) !== undefined);
     expect(await sameOnBoth(address)).toBe(true);
+    // Its /health says it is caught up with the provider; with the provider out of reach it
+    // still serves its copy, and says the provider cannot be asked.
+    await eventually(async () => JSON.stringify(await consumer.health.check()).includes('"caughtUp":true'));
+    expect(await consumer.health.check()).toMatchObject({ role: 'consumer', replication: { provider: ldapsOf(provider), reachable: true, caughtUp: true, lagSeconds: 0 } });
+    const conn0 = feederConnection(ldapPaths(consumerConfig), ldapsOf(consumer), base);
+    const away = await replicationState({ ldap: { ...consumerConfig.ldap, providerUrl: 'ldaps://127.0.0.1:1' } }, () => connect(conn0), conn0.ca);
+    expect(away).toMatchObject({ provider: 'ldaps://127.0.0.1:1', reachable: false, error: expect.stringMatching(/ECONNREFUSED|connect/) });
     // The consumer node's recipient resolution, as bin/platform.ts builds it, reads its local slapd.
     const conn = feederConnection(ldapPaths(consumerConfig), ldapsOf(consumer), base);
     const resolver = new LdapRecipientResolver({ url: conn.url, bindDn: conn.bindDn, bindPassword: conn.secret, base: `ou=routage,${base}`, tlsOptions: { ca: [conn.ca], checkServerIdentity: () => undefined, ...nodeTlsPolicy() } });
