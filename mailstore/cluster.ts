@@ -152,6 +152,7 @@ class CatchUp {
   private running: Promise<void> | null = null;
   private stopped = false;
   private static readonly PARALLEL = 4;
+  private static readonly GIVE_UP_AFTER = 10;
 
   constructor(
     private readonly db: Db,
@@ -173,11 +174,15 @@ class CatchUp {
     if (this.stopped || !this.dovecotUp()) return;
     const { rows } = await this.db.query<{ t: Date; catchup_since: Date | null }>('SELECT now() AS t, catchup_since FROM mailstore_backends WHERE name = $1', [this.name]);
     if (!rows[0] || (!full && !rows[0].catchup_since)) return;
+    // The pair away too: nothing to catch up from (and one failing doveadm per box every heartbeat for nothing). Its own start syncs both ways.
+    const pair = await this.db.query('SELECT 1 FROM mailstore_backends WHERE name = $1 AND seen_at > now() - make_interval(secs => $2)', [this.partner, BACKEND_FRESH_SECONDS]);
+    if (!pair.rows.length) return;
     const boxes = await pairBoxes(this.db, this.name, this.partner);
     const failed: Array<{ box: string; err: string }> = [];
     let next = 0;
     const worker = async () => {
-      while (!this.stopped && next < boxes.length) {
+      // Past a few failures the pair is likely unreachable: the run ends, the next heartbeat tries again.
+      while (!this.stopped && next < boxes.length && failed.length < CatchUp.GIVE_UP_AFTER) {
         const box = boxes[next++];
         await this.sync(box).catch((e) => failed.push({ box, err: (e as Error).message }));
       }
@@ -186,7 +191,7 @@ class CatchUp {
     if (this.stopped) return;
     if (failed.length) {
       // The pair may be away too: this back end then serves anyway (the fronts fall back to it).
-      this.log.warn({ backend: this.name, partner: this.partner, failed: failed.length, of: boxes.length, first: failed.slice(0, 3) }, 'mail store catch-up: some boxes could not be synced with the pair; tried again at the next heartbeat');
+      this.log.warn({ backend: this.name, partner: this.partner, failed: failed.length, of: boxes.length, first: failed.slice(0, 3) }, 'mail store catch-up: boxes could not be synced with the pair; the whole run is tried again at the next heartbeat');
       return;
     }
     await markCaughtUp(this.db, this.name, rows[0].t);
