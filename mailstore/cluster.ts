@@ -194,7 +194,7 @@ class CatchUp {
       this.log.warn({ backend: this.name, partner: this.partner, failed: failed.length, of: boxes.length, first: failed.slice(0, 3) }, 'mail store catch-up: boxes could not be synced with the pair; the whole run is tried again at the next heartbeat');
       return;
     }
-    await markCaughtUp(this.db, this.name, rows[0].t);
+    await markCaughtUp(this.db, this.name, rows[0].t, this.partner);
     if (rows[0].catchup_since) this.log.info({ backend: this.name, partner: this.partner, boxes: boxes.length }, 'mail store caught up with its pair: its boxes are served here first again');
   }
 

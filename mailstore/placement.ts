@@ -55,11 +55,13 @@ export async function markCatchingUp(db: Q, name: string): Promise<boolean> {
 
 /**
  * Every box of the pair synced by a run that began at `since` (the database's clock): the
- * back end serves its boxes first again — unless it was marked again after the run began
- * (a restart meanwhile), which the next run covers.
+ * back end (and its pair, if marked) serves its boxes first again — unless it was marked
+ * again after the run began (a restart meanwhile), which the next run covers.
  */
-export async function markCaughtUp(db: Q, name: string, since: Date) {
-  await db.query('UPDATE mailstore_backends SET catchup_since = NULL, caught_up_at = now() WHERE name = $1 AND catchup_since <= $2', [name, since]);
+export async function markCaughtUp(db: Q, name: string, since: Date, partner?: string) {
+  await db.query('UPDATE mailstore_backends SET caught_up_at = now() WHERE name = $1', [name]);
+  // The sync is two-way: a pair marked before the run began has caught up as well.
+  await db.query('UPDATE mailstore_backends SET catchup_since = NULL WHERE (name = $1 OR name = $3) AND catchup_since <= $2', [name, since, partner ?? name]);
 }
 
 /** The boxes a back end and its pair hold: those placed on either. */
