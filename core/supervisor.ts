@@ -41,6 +41,8 @@ export interface ServiceSpec {
   healthIntervalMs?: number;
   /** Consecutive failed health checks after which the daemon is killed and restarted. */
   healthFailures?: number;
+  /** Awaited before each automatic restart (after a crash), e.g. to tell others not to rely on what the daemon had; a failure is logged, the restart goes on. */
+  beforeRestart?: () => Promise<void>;
   /** How long a start may take before readiness gives up. */
   readyTimeoutMs?: number;
   stopSignal?: NodeJS.Signals;
@@ -335,8 +337,12 @@ export class Supervisor {
     r.state = 'backoff';
     r.restarts++;
     this.log.warn({ service: spec.name, inMs: delay, restarts: r.restarts }, 'restarting after back-off');
-    r.timer = setTimeout(() => {
+    r.timer = setTimeout(async () => {
       if (r.state !== 'backoff') return;
+      if (spec.beforeRestart) {
+        await spec.beforeRestart().catch((e) => this.log.warn({ service: spec.name, err: (e as Error).message }, 'before restart'));
+        if (r.state !== 'backoff') return;
+      }
       // A restart that fails before ready is retried like a crash, with a longer back-off.
       r.onReady = (err) => {
         r.onReady = undefined;

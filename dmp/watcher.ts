@@ -6,10 +6,19 @@
 // the hand-off itself records one outcome per attempt (dmp_submissions), success or not. A
 // DMP out of reach (connection refused, timeout) is recorded but leaves the mark where it is:
 // the message is tried again on a later pass; a refusal by the DMP is final.
+//
+// Every front node runs a watcher (issue 17): a box is claimed for the length of its pass by
+// a transaction-scoped advisory lock in PostgreSQL, taken without waiting — the node that
+// holds it reads the mark and hands off, another node skips the box until its next pass and
+// then reads the mark the first one moved. The lock goes with its connection: a node that
+// dies frees its boxes at once (no lease to expire while a slow hand-off is still running).
 import { ImapFlow, type MailboxObject, type MessageStructureObject } from 'imapflow';
-import type { Queryable } from '../core/db/index.js';
+import type { Db } from '../core/db/index.js';
 import type { Logger } from '../core/logger.js';
 import type { Masking } from './types.js';
+
+/** The advisory locks' first key (two-key form, "DMPW"): the box's claim, apart from the platform's other locks. */
+const CLAIM_SPACE = 0x444d5057;
 
 /** Failures of the way to the DMP, not of the documents: worth another try. */
 const RETRIED = new Set(['DMP_UNREACHABLE', 'DMP_TIMEOUT']);
@@ -20,7 +29,7 @@ export interface DmpRule {
 }
 
 export interface WatcherDeps {
-  db: Queryable;
+  db: Db;
   rules(): Promise<DmpRule[]>;
   imap: {
     host: string;
@@ -82,7 +91,22 @@ export function startDmpWatcher(deps: WatcherDeps): DmpWatcher {
     return client;
   }
 
-  async function watchBox(rule: DmpRule): Promise<number> {
+  /**
+   * fn under the box's claim; undefined when another node holds it. `held()` fails when the
+   * claim's connection was lost (the lock with it): checked before each hand-off.
+   * PGlite is one process, hence one node, whose single connection could not serve the
+   * hand-off's own writes while a transaction held it: no claim there.
+   */
+  async function claimed(bal: string, fn: (held: () => Promise<void>) => Promise<number>): Promise<number | undefined> {
+    if (deps.db.kind !== 'pg') return fn(async () => {});
+    return deps.db.transaction(async (tx) => {
+      const { rows } = await tx.query<{ got: boolean }>('SELECT pg_try_advisory_xact_lock($1, hashtext($2)) AS got', [CLAIM_SPACE, bal]);
+      if (!rows[0].got) return undefined;
+      return fn(async () => void (await tx.query('SELECT 1')));
+    });
+  }
+
+  async function watchBox(rule: DmpRule, held: () => Promise<void>): Promise<number> {
     const client = await connection(rule.bal);
     let handed = 0;
     try {
@@ -100,6 +124,7 @@ export function startDmpWatcher(deps: WatcherDeps): DmpWatcher {
       for (const m of fresh.sort((a, b) => a.uid - b.uid)) {
         if (stopped) break;
         if (m.doc) {
+          await held();
           const dl = await client.download(String(m.uid), undefined, { uid: true });
           const chunks: Buffer[] = [];
           for await (const c of dl.content ?? []) chunks.push(c as Buffer);
@@ -136,7 +161,9 @@ export function startDmpWatcher(deps: WatcherDeps): DmpWatcher {
     for (const rule of rules) {
       if (stopped) break;
       try {
-        handed += await watchBox(rule);
+        const n = await claimed(rule.bal, (held) => watchBox(rule, held));
+        if (n === undefined) deps.log.debug({ bal: rule.bal }, 'dmp rule: another node is on this box; left to it');
+        handed += n ?? 0;
       } catch (e) {
         deps.log.warn({ err: e, bal: rule.bal }, 'dmp rule: could not read the box; will try again');
       }

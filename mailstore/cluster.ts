@@ -5,14 +5,16 @@
 // node with the fronts reaches each box where the map (placement.ts) says it is.
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import type { Config } from '../core/config/index.js';
 import type { Db } from '../core/db/index.js';
 import type { Logger } from '../core/logger.js';
 import { freePort } from '../core/net.js';
 import type { Supervisor } from '../core/supervisor.js';
 import type { Keyring } from '../core/crypt/keyring.js';
-import { startMailstore, type Mailstore } from './dovecot.js';
-import { BACKEND_FRESH_SECONDS, heartbeatBackend, Placement, registerBackend } from './placement.js';
+import { run } from '../core/backup/database.js';
+import { mailCryptEnv, startMailstore, type Mailstore } from './dovecot.js';
+import { BACKEND_FRESH_SECONDS, heartbeatBackend, MAP_CACHE_MS, markCatchingUp, markCaughtUp, pairBoxes, Placement, registerBackend } from './placement.js';
 
 export const ROLES = ['fronts', 'mailstore'] as const;
 
@@ -55,16 +57,43 @@ export async function startMailstoreRole(config: Config, log: Logger, supervisor
   const m = config.mailstore;
   const name = m.backendName || nodeName(config);
   const partner = parsePartner(m.partner);
+  // A back end of a pair that was away (node down, Dovecot crashed) may lack what its pair
+  // took meanwhile: marked before its Dovecot listens, so the fronts put the pair first,
+  // and waiting out their copy of the map, until the catch-up below has synced every box.
+  const beforeServing = async () => {
+    if (await markCatchingUp(db, name)) await new Promise((r) => setTimeout(r, MAP_CACHE_MS));
+  };
+  if (roles.mailstore && partner) await beforeServing();
   const own = roles.mailstore
     ? await startMailstore(config, log, supervisor, {
         keyring,
+        ...(partner ? { beforeRestart: beforeServing } : {}),
         cluster: { listen: m.listen, trustedNetworks: m.trustedNetworks, doveadmPort: m.doveadmPort || (await freePort(m.listen)), ...(partner ? { replica: `${partner.host}:${partner.port}` } : {}) },
       })
     : undefined;
   let beat: NodeJS.Timeout | undefined;
+  let safetyNet: NodeJS.Timeout | undefined;
+  let catchUp: CatchUp | undefined;
   if (own) {
     await registerBackend(db, { name, host: m.listen, imapPort: own.imap.port, lmtpPort: own.lmtp.port, doveadmPort: own.doveadmPort!, ...(partner ? { partner: partner.name } : {}) });
-    beat = setInterval(() => heartbeatBackend(db, name).catch((e) => log.warn({ err: e }, 'could not refresh this back end in mailstore_backends')), (BACKEND_FRESH_SECONDS * 1000) / 3);
+    if (partner) {
+      // doveadm loads mail_crypt like Dovecot: it needs the keys' passwords, not the master key.
+      const env: NodeJS.ProcessEnv = { ...process.env, ...(keyring ? mailCryptEnv(keyring) : {}) };
+      delete env.MSS_CRYPT_MASTER_KEY;
+      const ids = supervisor.user.dropped ? { uid: supervisor.user.uid, gid: supervisor.user.gid } : {};
+      const confFile = join(config.dataDir, 'dovecot', 'dovecot.conf');
+      catchUp = new CatchUp(db, log, name, partner.name, (box) => run(config.mailstore.doveadm, ['-c', confFile, 'sync', '-u', box, '-d', '-N', '-f', '-l', '30'], { env, ...ids }).then(() => {}), () => supervisor.status('dovecot')[0]?.state === 'running');
+      void catchUp.run(false);
+      if (m.catchUpInterval > 0) {
+        safetyNet = setInterval(() => void catchUp!.run(true), m.catchUpInterval);
+        safetyNet.unref();
+      }
+    }
+    // The heartbeat also picks up a catch-up marked by a restart of Dovecot (beforeRestart), or one that failed.
+    beat = setInterval(() => {
+      heartbeatBackend(db, name).catch((e) => log.warn({ err: e }, 'could not refresh this back end in mailstore_backends'));
+      void catchUp?.run(false);
+    }, (BACKEND_FRESH_SECONDS * 1000) / 3);
     beat.unref();
   }
   const secretFile = m.secretFile || `${config.dataDir}/dovecot/master-secret`;
@@ -93,6 +122,8 @@ export async function startMailstoreRole(config: Config, log: Logger, supervisor
     },
     async stop() {
       if (beat) clearInterval(beat);
+      if (safetyNet) clearInterval(safetyNet);
+      await catchUp?.stop();
       await own?.stop();
     },
   };
@@ -104,4 +135,71 @@ function parsePartner(s: string): { name: string; host: string; port: number } |
   const m = /^([A-Za-z0-9._-]{1,64})=([^\s:]+|\[[^\]]+\]):(\d{1,5})$/.exec(s.trim());
   if (!m || Number(m[3]) < 1 || Number(m[3]) > 65535) throw new Error(`mailstore.partner: expected name=host:doveadmPort (e.g. store-b=10.0.0.12:12345), got ${JSON.stringify(s)}`);
   return { name: m[1], host: m[2], port: Number(m[3]) };
+}
+
+/**
+ * Catching up after an absence, with Dovecot's own tool: `doveadm sync -d` of each box of
+ * the pair (placed on this back end or on its pair), i.e. what the replicator itself runs,
+ * two-way, into the pair's doveadm server (mail_replica). The replicator alone does not do
+ * it: it learns of a box only when the box changes, and cannot list the users of a static
+ * userdb. `doveadm sync` rather than feeding the replicator (`doveadm replicator add` /
+ * `replicate`): it ends with an exit status per box, so the platform knows when every box
+ * has caught up — the moment the fronts may serve them from this back end first again —
+ * where the replicator's queue would have to be polled box by box. `-l 30` takes the box's
+ * lock, so a sync the replicator runs at the same time waits instead of racing it.
+ */
+class CatchUp {
+  private running: Promise<void> | null = null;
+  private stopped = false;
+  private static readonly PARALLEL = 4;
+  private static readonly GIVE_UP_AFTER = 10;
+
+  constructor(
+    private readonly db: Db,
+    private readonly log: Logger,
+    private readonly name: string,
+    private readonly partner: string,
+    private readonly sync: (box: string) => Promise<void>,
+    private readonly dovecotUp: () => boolean,
+  ) {}
+
+  /** full: every box even when not marked as catching up (the periodic safety net). One run at a time. */
+  run(full: boolean): Promise<void> {
+    return (this.running ??= this.once(full)
+      .catch((e) => this.log.warn({ err: e }, 'mail store catch-up: could not run; tried again at the next heartbeat'))
+      .finally(() => (this.running = null)));
+  }
+
+  private async once(full: boolean) {
+    if (this.stopped || !this.dovecotUp()) return;
+    const { rows } = await this.db.query<{ t: Date; catchup_since: Date | null }>('SELECT now() AS t, catchup_since FROM mailstore_backends WHERE name = $1', [this.name]);
+    if (!rows[0] || (!full && !rows[0].catchup_since)) return;
+    // The pair away too: nothing to catch up from (and one failing doveadm per box every heartbeat for nothing). Its own start syncs both ways.
+    const pair = await this.db.query('SELECT 1 FROM mailstore_backends WHERE name = $1 AND seen_at > now() - make_interval(secs => $2)', [this.partner, BACKEND_FRESH_SECONDS]);
+    if (!pair.rows.length) return;
+    const boxes = await pairBoxes(this.db, this.name, this.partner);
+    const failed: Array<{ box: string; err: string }> = [];
+    let next = 0;
+    const worker = async () => {
+      // Past a few failures the pair is likely unreachable: the run ends, the next heartbeat tries again.
+      while (!this.stopped && next < boxes.length && failed.length < CatchUp.GIVE_UP_AFTER) {
+        const box = boxes[next++];
+        await this.sync(box).catch((e) => failed.push({ box, err: (e as Error).message }));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(CatchUp.PARALLEL, boxes.length) }, worker));
+    if (this.stopped) return;
+    if (failed.length) {
+      // The pair may be away too: this back end then serves anyway (the fronts fall back to it).
+      this.log.warn({ backend: this.name, partner: this.partner, failed: failed.length, of: boxes.length, first: failed.slice(0, 3) }, 'mail store catch-up: boxes could not be synced with the pair; the whole run is tried again at the next heartbeat');
+      return;
+    }
+    await markCaughtUp(this.db, this.name, rows[0].t, this.partner);
+    if (rows[0].catchup_since) this.log.info({ backend: this.name, partner: this.partner, boxes: boxes.length }, 'mail store caught up with its pair: its boxes are served here first again');
+  }
+
+  async stop() {
+    this.stopped = true;
+    await this.running;
+  }
 }

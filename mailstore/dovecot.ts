@@ -42,7 +42,7 @@ const LOOPBACK = '127.0.0.1';
  * supervisor, unprivileged: as the current user, or as the daemons' system user when the
  * platform runs as root. Mail stays under the data directory.
  */
-export async function startMailstore(config: Config, log: Logger, supervisor: Supervisor, opts: { cluster?: Omit<DovecotCluster, 'certFile' | 'keyFile' | 'caFile' | 'doveadmPassword'>; keyring?: Keyring } = {}): Promise<Mailstore> {
+export async function startMailstore(config: Config, log: Logger, supervisor: Supervisor, opts: { cluster?: Omit<DovecotCluster, 'certFile' | 'keyFile' | 'caFile' | 'doveadmPassword'>; keyring?: Keyring; beforeRestart?: () => Promise<void> } = {}): Promise<Mailstore> {
   const HOST = opts.cluster?.listen ?? LOOPBACK;
   const keyring = opts.keyring;
   const user = supervisor.user;
@@ -114,6 +114,7 @@ export async function startMailstore(config: Config, log: Logger, supervisor: Su
     ...(crypt ? { env: crypt.env } : {}),
     pidFile: join(baseDir, 'master.pid'),
     restart: 'always',
+    ...(opts.beforeRestart ? { beforeRestart: opts.beforeRestart } : {}),
     health,
     healthIntervalMs: 15_000,
     readyTimeoutMs: 30_000,

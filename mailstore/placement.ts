@@ -14,6 +14,9 @@ export interface BackendRow {
   doveadm_port: number;
   partner: string | null;
   seen_at: Date;
+  /** Set while the back end catches up on what its pair took while it was away (cluster.ts): the pair serves its boxes first. */
+  catchup_since: Date | null;
+  caught_up_at: Date | null;
 }
 
 /** A box's back ends in the order to try them: where it is placed, then that back end's pair. */
@@ -25,14 +28,46 @@ export interface BoxRoute {
 /** A back end counts as alive for new placements while it refreshed its row this recently. */
 export const BACKEND_FRESH_SECONDS = 30;
 
+/** How long the fronts keep what they read of the map (Placement's cache): a change is seen everywhere after this. */
+export const MAP_CACHE_MS = 2000;
+
 type Q = Pick<Db, 'query'>;
 
+/** A back end with a pair starts out catching up (catchup_since, kept if markCatchingUp set it already). */
 export async function registerBackend(db: Q, b: { name: string; host: string; imapPort: number; lmtpPort: number; doveadmPort: number; partner?: string }) {
   await db.query(
-    `INSERT INTO mailstore_backends (name, host, imap_port, lmtp_port, doveadm_port, partner, seen_at) VALUES ($1, $2, $3, $4, $5, $6, now())
-     ON CONFLICT (name) DO UPDATE SET host = excluded.host, imap_port = excluded.imap_port, lmtp_port = excluded.lmtp_port, doveadm_port = excluded.doveadm_port, partner = excluded.partner, seen_at = now()`,
+    `INSERT INTO mailstore_backends (name, host, imap_port, lmtp_port, doveadm_port, partner, seen_at, catchup_since) VALUES ($1, $2, $3, $4, $5, $6, now(), CASE WHEN $6::text IS NULL THEN NULL ELSE now() END)
+     ON CONFLICT (name) DO UPDATE SET host = excluded.host, imap_port = excluded.imap_port, lmtp_port = excluded.lmtp_port, doveadm_port = excluded.doveadm_port, partner = excluded.partner, seen_at = now(),
+       catchup_since = CASE WHEN excluded.partner IS NULL THEN NULL ELSE coalesce(mailstore_backends.catchup_since, now()) END`,
     [b.name, b.host, b.imapPort, b.lmtpPort, b.doveadmPort, b.partner || null],
   );
+}
+
+/**
+ * Before its Dovecot (re)starts: the back end may lack what its pair took meanwhile, so the
+ * fronts are to prefer the pair until it has caught up. True when it was registered already
+ * (a front may hold the earlier row for MAP_CACHE_MS).
+ */
+export async function markCatchingUp(db: Q, name: string): Promise<boolean> {
+  const r = await db.query('UPDATE mailstore_backends SET catchup_since = now() WHERE name = $1 AND partner IS NOT NULL', [name]);
+  return r.rowCount > 0;
+}
+
+/**
+ * Every box of the pair synced by a run that began at `since` (the database's clock): the
+ * back end (and its pair, if marked) serves its boxes first again — unless it was marked
+ * again after the run began (a restart meanwhile), which the next run covers.
+ */
+export async function markCaughtUp(db: Q, name: string, since: Date, partner?: string) {
+  await db.query('UPDATE mailstore_backends SET caught_up_at = now() WHERE name = $1', [name]);
+  // The sync is two-way: a pair marked before the run began has caught up as well.
+  await db.query('UPDATE mailstore_backends SET catchup_since = NULL WHERE (name = $1 OR name = $3) AND catchup_since <= $2', [name, since, partner ?? name]);
+}
+
+/** The boxes a back end and its pair hold: those placed on either. */
+export async function pairBoxes(db: Q, name: string, partner: string): Promise<string[]> {
+  const { rows } = await db.query<{ address: string }>('SELECT address FROM mailstore_placement WHERE backend = $1 OR backend = $2 ORDER BY address', [name, partner]);
+  return rows.map((r) => r.address);
 }
 
 export async function heartbeatBackend(db: Q, name: string) {
@@ -105,7 +140,7 @@ export class Placement {
 
   constructor(
     private readonly db: Q,
-    private readonly cacheMs = 2000,
+    private readonly cacheMs = MAP_CACHE_MS,
   ) {}
 
   private async backendRows(): Promise<Map<string, BackendRow>> {
@@ -126,7 +161,9 @@ export class Placement {
     const all = await this.backendRows();
     const primary = all.get(hit.backend) ?? (await this.refreshed(hit.backend));
     const pair = primary.partner ? all.get(primary.partner) : undefined;
-    return { address: a, backends: pair ? [primary, pair] : [primary] };
+    if (!pair) return { address: a, backends: [primary] };
+    // A back end catching up may lack the newest mail of the box: the pair, which took it, serves first.
+    return { address: a, backends: primary.catchup_since && !pair.catchup_since ? [pair, primary] : [primary, pair] };
   }
 
   /** A back end registered since the cache was filled. */

@@ -190,6 +190,7 @@ export const schema = {
     listen: str('127.0.0.1', 'Address this node\'s Dovecot back end listens on and is reached at by the other nodes (mailstore.cluster): a private network address; its certificate must name it (IP or DNS subject alternative name).'),
     doveadmPort: port(0, 'Port of this back end\'s doveadm server (TCP+TLS), into which its pair replicates (mailstore.cluster; 0 = any free port).'),
     partner: str('', 'The pair\'s other back end, name=host:doveadmPort (mailstore.cluster): Dovecot\'s replicator keeps a copy of every box there (dsync), and the fronts fall back to it when this back end cannot be reached. Empty: no replica.'),
+    catchUpInterval: duration(3_600_000, 'How often a back end of a pair (mailstore.cluster, mailstore role) runs `doveadm sync` for every box of the pair as a safety net, besides after each start or restart of its Dovecot (when it catches up on what its pair took meanwhile). 0: only after a start.'),
     trustedNetworks: list([], 'Addresses (CIDR) of the front nodes, whose ID x-originating-ip this back end believes (mailstore.cluster); loopback always.'),
     secretFile: path('', 'File holding the secret every node of a shared store has in common (mailstore.cluster): the master user\'s password and doveadm\'s are derived from it. Empty: <dataDir>/dovecot/master-secret (one node only).'),
   },

@@ -14,13 +14,15 @@ import { silentLogger } from '../../core/logger.js';
 import { Supervisor } from '../../core/supervisor.js';
 import { nodeRoles, startMailstoreRole } from '../../mailstore/cluster.js';
 import type { Mailstore } from '../../mailstore/dovecot.js';
-import { boxPlacement, listBackends, moveBox } from '../../mailstore/placement.js';
+import { boxPlacement, listBackends, moveBox, Placement } from '../../mailstore/placement.js';
+import type { LmtpTarget } from '../../mailstore/lmtp.js';
 import { LmtpPool } from '../../smtp/lmtp-sessions.js';
 import { pgliteTarget } from '../helpers/db.js';
 import { freePorts, until } from '../helpers/operator.js';
+import { eventually } from '../helpers/slapd.js';
 import { testPki, type TestPki } from '../helpers/pki.js';
 
-const msg = (subject: string) => Buffer.from(`From: labo@peer.mssante.fr\r\nTo: dr.martin@mssante.localhost\r\nSubject: ${subject}\r\nMessage-ID: <${subject.replace(/\W/g, '')}@peer>\r\n\r\nRésultat.\r\n`);
+const msg = (subject: string, to = 'dr.martin@mssante.localhost') => Buffer.from(`From: labo@peer.mssante.fr\r\nTo: ${to}\r\nSubject: ${subject}\r\nMessage-ID: <${subject.replace(/\W/g, '')}@peer>\r\n\r\nRésultat.\r\n`);
 
 function nodeConfig(pki: TestPki, secretFile: string, o: DeepPartial<Config>): Config {
   const dataDir = mkdtempSync(join(tmpdir(), 'mss-node-'));
@@ -46,6 +48,7 @@ describe('mail store shared by several nodes (mailstore.cluster)', () => {
   let a: Mailstore;
   let b: Mailstore;
   let front: Mailstore;
+  let configB: Config;
 
   beforeAll(async () => {
     pki = await testPki();
@@ -60,7 +63,8 @@ describe('mail store shared by several nodes (mailstore.cluster)', () => {
     const sf = new Supervisor(silentLogger);
     sups.push(sa, sb, sf);
     a = await startMailstoreRole(nodeConfig(pki, secretFile, { node: { name: 'store-a', roles: ['mailstore'] }, mailstore: { doveadmPort: da, partner: `store-b=127.0.0.1:${dbp}` } }), silentLogger, sa, db);
-    b = await startMailstoreRole(nodeConfig(pki, secretFile, { node: { name: 'store-b', roles: ['mailstore'] }, mailstore: { doveadmPort: dbp, partner: `store-a=127.0.0.1:${da}` } }), silentLogger, sb, db);
+    configB = nodeConfig(pki, secretFile, { node: { name: 'store-b', roles: ['mailstore'] }, mailstore: { doveadmPort: dbp, partner: `store-a=127.0.0.1:${da}` } });
+    b = await startMailstoreRole(configB, silentLogger, sb, db);
     front = await startMailstoreRole(nodeConfig(pki, secretFile, { node: { name: 'front-1', roles: ['fronts'] } }), silentLogger, sf, db);
   });
   afterAll(async () => {
@@ -134,5 +138,108 @@ describe('mail store shared by several nodes (mailstore.cluster)', () => {
     // A move within the pair only changes the map: the data is there already.
     expect(await moveBox(db, bal, pair.name)).toEqual({ from: primary.name, to: pair.name });
     await expect(moveBox(db, bal, 'store-z')).rejects.toThrow(/no back end named "store-z"/);
+  });
+
+  it('puts the pair first for the boxes of a back end that is catching up', async () => {
+    const bal = 'dr.leroy@mssante.localhost';
+    await db.query("INSERT INTO mailstore_placement (address, backend) VALUES ($1, 'store-a')", [bal]);
+    const fresh = new Placement(db, 0);
+    expect((await fresh.route(bal)).backends.map((x) => x.name)).toEqual(['store-a', 'store-b']);
+    await db.query("UPDATE mailstore_backends SET catchup_since = now() WHERE name = 'store-a'");
+    try {
+      expect((await fresh.route(bal)).backends.map((x) => x.name)).toEqual(['store-b', 'store-a']);
+    } finally {
+      await db.query("UPDATE mailstore_backends SET catchup_since = NULL WHERE name = 'store-a'");
+    }
+  });
+
+  const settles = async (what: string, check: () => Promise<boolean>) => {
+    await eventually(check, 300_000, 100).catch(() => {
+      throw new Error(`${what}: still not so after 300 s`);
+    });
+  };
+  // What the SMTP front's delivery does (smtp/delivery.ts): the box's back ends in order, the next when one cannot be reached.
+  const deliver = async (bal: string, subject: string): Promise<number> => {
+    const [g] = await front.lmtpRoute!([bal]);
+    for (const t of g.targets as LmtpTarget[]) {
+      const pool = new LmtpPool(t, { name: 'front-1', size: 1 });
+      try {
+        expect(await pool.deliver({ from: 'labo@peer.mssante.fr', to: [bal] }, msg(subject, bal))).toEqual({ accepted: [bal], failed: [] });
+        return t.port;
+      } catch (e) {
+        if (t === g.targets[g.targets.length - 1]) throw e;
+      } finally {
+        pool.close();
+      }
+    }
+    throw new Error('no target');
+  };
+  const sources = async (bal: string, at: { host: string; port: number }) => {
+    const c = new ImapFlow({ host: at.host, port: at.port, secure: true, tls: { ca: [front.backendCa!] }, auth: { user: `${bal}*${front.master.user}`, pass: front.master.password }, logger: false });
+    await c.connect();
+    try {
+      await c.mailboxOpen('INBOX', { readOnly: true });
+      const out: Buffer[] = [];
+      if ((c.mailbox as { exists: number }).exists) for await (const m of c.fetch('1:*', { source: true })) out.push(m.source!);
+      return out.map((x) => x.toString('latin1')).sort();
+    } finally {
+      await c.logout();
+    }
+  };
+  const onDisk = (store: Mailstore, bal: string) => {
+    const dir = (d: string) => join(store.mailDir, 'mssante.localhost', bal.split('@')[0], 'Maildir', d);
+    return ['new', 'cur'].reduce((n, d) => n + (existsSync(dir(d)) ? readdirSync(dir(d)).length : 0), 0);
+  };
+
+  it('a back end killed and started again catches up on what its pair took meanwhile: the same bytes, no duplicate', async () => {
+    const bal = 'dr.durand@mssante.localhost';
+    await db.query("INSERT INTO mailstore_placement (address, backend) VALUES ($1, 'store-b')", [bal]);
+    expect(await deliver(bal, 'Compte rendu 1')).toBe(b.lmtp.port);
+    await settles('the first message replicated to store-a', async () => onDisk(a, bal) === 1);
+
+    // store-b dies hard (its Dovecot killed, its node gone: nothing restarts it), the mail goes to store-a.
+    const pid = sups[1].status('dovecot')[0].pid!;
+    process.kill(pid, 'SIGKILL');
+    await b.stop();
+    expect(await deliver(bal, 'Compte rendu 2')).toBe(a.lmtp.port);
+    expect(await deliver(bal, 'Compte rendu 3')).toBe(a.lmtp.port);
+    const onA = await sources(bal, a.imap);
+    expect(onA).toHaveLength(3);
+
+    // It comes back: its node marks it catching up, starts Dovecot and syncs every box of the pair.
+    const sb2 = new Supervisor(silentLogger);
+    sups.push(sb2);
+    b = await startMailstoreRole(configB, silentLogger, sb2, db);
+    await settles('store-b caught up (mailstore_backends.catchup_since cleared)', async () => (await listBackends(db)).find((r) => r.name === 'store-b')!.catchup_since === null);
+    // Straight from store-b's IMAP: all three, byte for byte as store-a has them, each once.
+    const onB = await sources(bal, b.imap);
+    expect(onB).toEqual(onA);
+    expect(new Set(onB.map((x) => /Message-ID: (\S+)/i.exec(x)![1])).size).toBe(3);
+    // And the route the fronts take (the IMAP proxy's, the DMP watcher's) serves store-b first again.
+    const route = await new Placement(db, 0).route(bal);
+    expect(route.backends.map((x) => x.name)).toEqual(['store-b', 'store-a']);
+    await settles("the front's map serving store-b first", async () => (await front.imapRoute!(bal))[0].port === b.imap.port);
+    expect(await sources(bal, (await front.imapRoute!(bal))[0])).toEqual(onA);
+  });
+
+  it('a back end whose Dovecot crashed is restarted by its node, served second meanwhile, and catches up', async () => {
+    const bal = 'dr.petit@mssante.localhost';
+    const row = async () => (await listBackends(db)).find((r) => r.name === 'store-a')!;
+    await settles('store-a caught up after its start', async () => (await row()).catchup_since === null);
+    await db.query("INSERT INTO mailstore_placement (address, backend) VALUES ($1, 'store-a')", [bal]);
+    expect(await deliver(bal, 'Ordonnance 1')).toBe(a.lmtp.port);
+    await settles('the first message replicated to store-b', async () => onDisk(b, bal) === 1);
+
+    // Dovecot dies; the supervisor restarts it, having marked the back end catching up first.
+    const before = sups[0].status('dovecot')[0];
+    process.kill(before.pid!, 'SIGKILL');
+    await settles('store-a marked catching up before its Dovecot restarts', async () => (await row()).catchup_since !== null);
+    // Whether its Dovecot is still down or already back, the mail goes to the pair.
+    expect(await deliver(bal, 'Ordonnance 2')).toBe(b.lmtp.port);
+    await settles('store-a caught up after the restart', async () => (await row()).catchup_since === null);
+    expect(sups[0].status('dovecot')[0].restarts).toBeGreaterThan(before.restarts);
+    const onB = await sources(bal, b.imap);
+    expect(onB).toHaveLength(2);
+    expect(await sources(bal, a.imap)).toEqual(onB);
   });
 });
