@@ -32,8 +32,8 @@ export interface PgPair {
 const asPostgres = (cmd: string, args: string[], env: NodeJS.ProcessEnv = {}) =>
   userInfo().uid === 0 ? run('runuser', ['-u', 'postgres', '--', cmd, ...args], { env: { ...process.env, ...env } }) : run(cmd, args, { env: { ...process.env, ...env } });
 
-/** replica: false — the primary alone (no standby to wait for). */
-export async function startPgPair(opts: { replica?: boolean } = {}): Promise<PgPair> {
+/** replica: false — the primary alone (no standby to wait for). maxConnections: the primary's (default 100). */
+export async function startPgPair(opts: { replica?: boolean; maxConnections?: number } = {}): Promise<PgPair> {
   const withReplica = opts.replica !== false;
   const dir = mkdtempSync(join(tmpdir(), 'mss-pgpair-'));
   chmodSync(dir, 0o755);
@@ -53,7 +53,7 @@ export async function startPgPair(opts: { replica?: boolean } = {}): Promise<PgP
   await asPostgres(join(PGBIN, 'initdb'), ['-D', primary.data, '-A', 'scram-sha-256', '-U', 'postgres', `--pwfile=${pwfile}`, '--no-sync']);
   appendFileSync(
     join(primary.data, 'postgresql.conf'),
-    `\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '${dir}'\nmax_connections = 100\nwal_level = replica\nmax_wal_senders = 4\n${withReplica ? "synchronous_standby_names = '*'\n" : ''}synchronous_commit = on\n`,
+    `\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '${dir}'\nmax_connections = ${opts.maxConnections ?? 100}\nwal_level = replica\nmax_wal_senders = 4\n${withReplica ? "synchronous_standby_names = '*'\n" : ''}synchronous_commit = on\n`,
   );
   const start = (data: string, port: number, extra = '') => asPostgres(join(PGBIN, 'pg_ctl'), ['-D', data, '-o', `-p ${port} ${extra}`, '-l', `${data}.log`, '-w', '-t', '120', 'start']);
   await start(primary.data, primary.port);
