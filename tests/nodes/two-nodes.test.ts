@@ -13,6 +13,7 @@ import { migrate, openPg } from '../../core/db/index.js';
 import { Journal } from '../../core/journal/index.js';
 import { startPgPair } from '../helpers/pg-cluster.js';
 import { runMssAsync, startMss, type Started } from '../helpers/mss.js';
+import { unusedListenersEnv } from '../helpers/nodes.js';
 
 // Issue 17, coordination through PostgreSQL only: two platform processes (two nodes: A
 // feeds the directory as its slapd provider, B reads a syncrepl consumer) on one
@@ -52,15 +53,7 @@ it('two nodes on one PostgreSQL: one journal chain, rate and login throttle coun
       const providerLdaps = await freePort('127.0.0.1');
       const common = {
         MSS_DATABASE_URL: url,
-        MSS_SMTP_MX_PORT: '0',
-        MSS_SMTP_SUBMISSIONS_PORT: '0',
-        MSS_LDAP_PORT: '0',
-        MSS_ADMIN_PORT: '0',
-        MSS_WEBMAIL_PORT: '0',
-        MSS_FHIR_PORT: '0',
-        MSS_DEMO_ENABLED: 'false',
-        MSS_IMAP_PORT: '0',
-        MSS_IMAP_STARTTLS_PORT: '0',
+        ...unusedListenersEnv,
         MSS_SMTP_RATE_PER_HOUR: String(RATE),
         MSS_AUTH_MAX_FAILURES_PER_ACCOUNT: String(MAX_FAILURES),
         MSS_AUTH_FAILURE_DELAY: '0',
