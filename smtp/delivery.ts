@@ -122,7 +122,7 @@ export class DeliveryWorker extends Poller {
         const rows = await claimDue(this.db, n * 4, this.id, this.o.cipher);
         if (!rows.length) return;
         await Poller.each(rows, n, async (row) => {
-          recording.push((await this.deliverOne(row)).recorded);
+          recording.push((await this.deliverOne(row).catch((e) => this.defer(row, e))).recorded);
           if (recording.length >= n * 8) {
             const all = recording;
             recording = [];
@@ -141,6 +141,18 @@ export class DeliveryWorker extends Poller {
     const { outcome, encrypted } = await this.attempt(row);
     const recorded = this.finish(row, outcome, encrypted).catch((e) => this.release(row.id, e, 'could not record a delivery outcome; the row will be tried again'));
     return { recorded };
+  }
+
+  /**
+   * A claimed row that could not even be tried (its body does not open here — sealed under
+   * spool keys this node lacks —, or cannot be read): recorded as deferred with its back-off
+   * and the reason, which lets go of the lease. Failing the round instead left the row leased
+   * to this live worker, so no claim, this worker's included, ever took it again.
+   */
+  private defer(row: SpoolRow, err: unknown): { recorded: Promise<void> } {
+    this.log.error({ err, spool: row.id }, 'could not attempt a claimed delivery; deferred');
+    const outcome: DeliveryOutcome = { delivered: [], failed: [], retry: row.local_rcpts, error: `not attempted: ${(err as Error).message}` };
+    return { recorded: this.finish(row, outcome).catch((e) => this.release(row.id, e, 'could not record a deferred delivery; the row will be tried again')) };
   }
 
   /** Lets go of a row this worker holds, for the poller to take again (at once, or after a restart if the database is what failed). */

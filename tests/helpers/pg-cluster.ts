@@ -4,7 +4,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { freePort } from '../../annuaire/ldap/slapd.js';
+import { freePorts } from './operator.js';
 
 const run = promisify(execFile);
 const PGBIN = process.env.MSS_TEST_PGBIN ?? '/usr/lib/postgresql/15/bin';
@@ -32,18 +32,19 @@ export interface PgPair {
 const asPostgres = (cmd: string, args: string[], env: NodeJS.ProcessEnv = {}) =>
   userInfo().uid === 0 ? run('runuser', ['-u', 'postgres', '--', cmd, ...args], { env: { ...process.env, ...env } }) : run(cmd, args, { env: { ...process.env, ...env } });
 
-/** replica: false — the primary alone (no standby to wait for). */
-export async function startPgPair(opts: { replica?: boolean } = {}): Promise<PgPair> {
+/** replica: false — the primary alone (no standby to wait for). maxConnections: the primary's (default 100). */
+export async function startPgPair(opts: { replica?: boolean; maxConnections?: number } = {}): Promise<PgPair> {
   const withReplica = opts.replica !== false;
   const dir = mkdtempSync(join(tmpdir(), 'mss-pgpair-'));
   chmodSync(dir, 0o755);
   const password = 'pair-secret';
   const pwfile = join(dir, 'pw');
   writeFileSync(pwfile, password + '\n');
-  const primary = { port: await freePort('127.0.0.1'), data: join(dir, 'primary') };
-  let replicaPort = await freePort('127.0.0.1');
-  while (replicaPort === primary.port) replicaPort = await freePort('127.0.0.1');
-  const replica = { port: replicaPort, data: join(dir, 'replica') };
+  // The ports are picked right before each server starts (initdb and pg_basebackup take long
+  // on a loaded machine) and below the ephemeral range (freePorts): a port-0 bind or an
+  // outgoing connection meanwhile took a port picked early in that range (FATAL: could not bind).
+  const primary = { port: 0, data: join(dir, 'primary') };
+  const replica = { port: 0, data: join(dir, 'replica') };
   if (userInfo().uid === 0) {
     const { stdout } = await run('id', ['-u', 'postgres']);
     const { stdout: g } = await run('id', ['-g', 'postgres']);
@@ -53,15 +54,18 @@ export async function startPgPair(opts: { replica?: boolean } = {}): Promise<PgP
   await asPostgres(join(PGBIN, 'initdb'), ['-D', primary.data, '-A', 'scram-sha-256', '-U', 'postgres', `--pwfile=${pwfile}`, '--no-sync']);
   appendFileSync(
     join(primary.data, 'postgresql.conf'),
-    `\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '${dir}'\nmax_connections = 100\nwal_level = replica\nmax_wal_senders = 4\n${withReplica ? "synchronous_standby_names = '*'\n" : ''}synchronous_commit = on\n`,
+    `\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '${dir}'\nmax_connections = ${opts.maxConnections ?? 100}\nwal_level = replica\nmax_wal_senders = 4\n${withReplica ? "synchronous_standby_names = '*'\n" : ''}synchronous_commit = on\n`,
   );
   const start = (data: string, port: number, extra = '') => asPostgres(join(PGBIN, 'pg_ctl'), ['-D', data, '-o', `-p ${port} ${extra}`, '-l', `${data}.log`, '-w', '-t', '120', 'start']);
+  primary.port = (await freePorts()).mx;
   await start(primary.data, primary.port);
   const url = (port: number, database = 'postgres') => `postgres://postgres:${password}@127.0.0.1:${port}/${database}`;
   const stopOne = (data: string, mode: string) => asPostgres(join(PGBIN, 'pg_ctl'), ['-D', data, '-m', mode, '-w', 'stop']).catch(() => undefined);
   if (withReplica) await startReplica();
   async function startReplica() {
     await asPostgres(join(PGBIN, 'pg_basebackup'), ['-h', '127.0.0.1', '-p', String(primary.port), '-U', 'postgres', '-D', replica.data, '-R', '-X', 'stream', '--no-sync'], { PGPASSWORD: password });
+    do replica.port = (await freePorts()).mx;
+    while (replica.port === primary.port);
     // Once promoted, the replica has no standby of its own to wait for.
     await start(replica.data, replica.port, "-c synchronous_standby_names=''");
     // The primary's commits wait for the replica from now on: wait until it streams, synchronously.

@@ -8,32 +8,43 @@ import type { Config } from '../../core/config/index.js';
 import { migrate, openPg, type Db } from '../../core/db/index.js';
 import { Journal } from '../../core/journal/index.js';
 import { silentLogger } from '../../core/logger.js';
-import { startPgPair, type PgPair } from '../helpers/pg-cluster.js';
+import { createScratchDatabase, realPgUrl } from '../helpers/db.js';
+import { startPgPair } from '../helpers/pg-cluster.js';
 import { testPki } from '../helpers/pki.js';
 import { testLdapConfig } from '../helpers/slapd.js';
 
 // One node feeds the directory from a shared PostgreSQL: a second feeding node would drain
 // part of the change queue into its own slapd, and neither directory would be complete.
 
-let server: PgPair;
+let stopPg: (() => Promise<void>) | undefined;
 let db: Db;
 const dirs: string[] = [];
 const running: Directory[] = [];
 
 beforeAll(async () => {
-  server = await startPgPair({ replica: false });
-  const admin = new pg.Client({ connectionString: server.url(server.primary.port) });
-  await admin.connect();
-  await admin.query('CREATE DATABASE mss');
-  await admin.end();
-  db = await openPg({ url: server.url(server.primary.port, 'mss'), poolSize: 4 });
+  // A database of its own on the PostgreSQL CI runs (MSS_DATABASE_URL), else a private cluster.
+  let url: string;
+  if (realPgUrl) {
+    const scratch = await createScratchDatabase(realPgUrl);
+    url = scratch.url;
+    stopPg = scratch.drop;
+  } else {
+    const server = await startPgPair({ replica: false });
+    stopPg = server.stop;
+    const admin = new pg.Client({ connectionString: server.url(server.primary.port) });
+    await admin.connect();
+    await admin.query('CREATE DATABASE mss');
+    await admin.end();
+    url = server.url(server.primary.port, 'mss');
+  }
+  db = await openPg({ url, poolSize: 4 });
   await migrate(db);
 });
 
 afterAll(async () => {
   for (const d of running.reverse()) await d.stop().catch(() => {});
   await db?.close();
-  await server?.stop();
+  await stopPg?.();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 

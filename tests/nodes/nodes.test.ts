@@ -4,7 +4,6 @@
 // is read through B's IMAP proxy and C's webmail; then, under a bounded load, A and the
 // back end holding the box are killed with SIGKILL: every message answered 250 is in the
 // store at least once, clients carry on through another node, and the journal verifies.
-import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -20,34 +19,29 @@ import { migrate, openPg, type Db } from '../../core/db/index.js';
 import { Journal } from '../../core/journal/index.js';
 import { createScratchDatabase, realPgUrl } from '../helpers/db.js';
 import { runMssAsync, startMss, type Started } from '../helpers/mss.js';
-import { freePorts, until } from '../helpers/operator.js';
+import { poll, sharedKeys } from '../helpers/nodes.js';
+import { freePorts } from '../helpers/operator.js';
+import { startPgPair } from '../helpers/pg-cluster.js';
 import { testPki, tsaEnv, type TestPki } from '../helpers/pki.js';
 import { makeWhitelistXml } from '../helpers/whitelist.js';
 
-const PGBIN = '/usr/lib/postgresql/15/bin';
+const PGBIN = process.env.MSS_TEST_PGBIN ?? '/usr/lib/postgresql/15/bin';
 const DOMAIN = 'mssante.localhost';
 const PEER = `peer.${DOMAIN}`;
 const LOAD = 40;
 const KILL_AFTER = 10;
 
-/** A private PostgreSQL cluster under /tmp (as .ci/run starts one), or the one MSS_DATABASE_URL names. */
+/** A scratch database on the PostgreSQL MSS_DATABASE_URL names (CI), or a private cluster under /tmp (tests/helpers/pg-cluster.ts). */
 async function postgres(): Promise<{ url: string; stop(): Promise<void> } | null> {
   if (realPgUrl) {
     const s = await createScratchDatabase(realPgUrl);
     return { url: s.url, stop: s.drop };
   }
   if (!existsSync(join(PGBIN, 'initdb'))) return null;
-  const dir = mkdtempSync(join(tmpdir(), 'mss-nodes-pg-'));
-  chmodSync(dir, 0o755);
-  const port = (await freePorts()).mx;
-  writeFileSync(join(dir, 'pw'), 'nodes-secret\n');
-  const asPg = (cmd: string) => (process.getuid?.() === 0 ? execFileSync('chown', ['-R', 'postgres', dir]) && execFileSync('su', ['postgres', '-c', cmd], { stdio: 'pipe' }) : execFileSync('sh', ['-c', cmd], { stdio: 'pipe' }));
-  asPg(`${PGBIN}/initdb -D ${dir}/data -A scram-sha-256 -U postgres --pwfile=${dir}/pw >/dev/null`);
-  asPg(`${PGBIN}/pg_ctl -D ${dir}/data -o '-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=200' -l ${dir}/log -w start`);
-  return {
-    url: `postgres://postgres:nodes-secret@127.0.0.1:${port}/postgres`,
-    stop: async () => void asPg(`${PGBIN}/pg_ctl -D ${dir}/data -m fast stop`),
-  };
+  // Five nodes, each with its pools (the fronts' webmail workers have their own), the CLI
+  // commands and the test: more than PostgreSQL's default 100 connections.
+  const c = await startPgPair({ replica: false, maxConnections: 200 });
+  return { url: c.url(c.primary.port), stop: c.stop };
 }
 
 async function ports(n: number): Promise<number[]> {
@@ -138,7 +132,7 @@ describe.skipIf(!pg)('three front nodes and a back end pair over one PostgreSQL'
     const secretFile = join(secretDir, 'store-secret');
     writeFileSync(secretFile, 'the-secret-every-node-of-this-store-shares\n', { mode: 0o644 });
     const leaf = pki.paths.leaves.server;
-    const common = {
+    const common: Record<string, string> = {
       MSS_DATABASE_URL: pg!.url,
       MSS_DEMO_ENABLED: 'false',
       MSS_PKI_AUTO_INIT: 'false',
@@ -159,11 +153,16 @@ describe.skipIf(!pg)('three front nodes and a back end pair over one PostgreSQL'
       MSS_JOURNAL_SEAL_INTERVAL: '500ms',
     };
     const [d1, d2, providerLdaps, ...fp] = await ports(12);
-    const dir = (name: string) => {
-      const d = mkdtempSync(join(tmpdir(), `mss-${name}-`));
-      chmodSync(d, 0o711);
-      return d;
-    };
+    const dirs = Object.fromEntries(
+      ['s1', 's2', 'a', 'b', 'c'].map((name) => {
+        const d = mkdtempSync(join(tmpdir(), `mss-${name}-`));
+        chmodSync(d, 0o711);
+        return [name, d];
+      }),
+    );
+    // Any node delivers what another one spooled (after a crash, its leases): same spool keys.
+    Object.assign(common, sharedKeys(Object.values(dirs)));
+    const dir = (name: string) => dirs[name];
     for (const [name, doveadm, partner] of [
       ['s1', d1, `s2=127.0.0.1:${d2}`],
       ['s2', d2, `s1=127.0.0.1:${d1}`],
@@ -196,27 +195,40 @@ describe.skipIf(!pg)('three front nodes and a back end pair over one PostgreSQL'
         },
       };
     });
-    // Back ends first (the fronts place boxes on registered back ends), then the fronts.
+    // Back ends first (the fronts place boxes on registered back ends), then the fronts: A
+    // first (it writes the directory secret B and C read at their start), then B and C together.
     await Promise.all([start(nodes.s1), start(nodes.s2)]);
-    for (const n of ['a', 'b', 'c']) await start(nodes[n]);
+    await start(nodes.a);
+    await Promise.all([start(nodes.b), start(nodes.c)]);
   });
 
   afterAll(async () => {
-    for (const n of Object.values(nodes)) {
-      if (n.proc && n.proc.child.exitCode === null && n.proc.child.signalCode === null) {
+    // Stopped together; one that does not stop on SIGTERM is killed and named (a stop that hangs is a defect).
+    const hung: string[] = [];
+    await Promise.all(
+      Object.values(nodes).map(async (n) => {
+        if (!n.proc || n.proc.child.exitCode !== null || n.proc.child.signalCode !== null) return;
         n.proc.child.kill('SIGTERM');
-        await n.proc.exited;
-      }
-    }
+        let timer: NodeJS.Timeout | undefined;
+        const stopped = await Promise.race([n.proc.exited.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 120_000)))]);
+        clearTimeout(timer);
+        if (!stopped) {
+          hung.push(n.name);
+          n.proc.child.kill('SIGKILL');
+          await n.proc.exited;
+        }
+      }),
+    );
     await db?.close();
     await pg?.stop();
+    expect(hung, 'nodes that did not stop within 120 s of SIGTERM').toEqual([]);
   });
 
   it("mail in through A's MX is read through B's IMAP proxy and C's webmail", async () => {
     const messageId = `<nodes-first-${Date.now()}@${PEER}>`;
     const info = await mx(nodes.a).sendMail({ from: `labo@${PEER}`, to: person.address, subject: 'Par le nœud A', text: 'Résultat normal.', messageId });
     expect(info.response).toMatch(/^250 /);
-    await until(async () => (await messageIdsThrough(nodes.b)).includes(messageId), 250);
+    await poll(`${messageId} to be read through B's IMAP proxy`, async () => (await messageIdsThrough(nodes.b)).includes(messageId), { tries: 240, everyMs: 250 });
 
     const login = await get(`https://127.0.0.1:${nodes.c.webmail}/api/v1/login`, ca, { method: 'POST', json: { login: person.login, password: person.password } });
     expect(login.status).toBe(200);
@@ -237,14 +249,14 @@ describe.skipIf(!pg)('three front nodes and a back end pair over one PostgreSQL'
     const from = JSON.parse(shown.stdout) as { backend: string; partner: string };
     // The pair's copy is on its disk (Dovecot's replicator) before the map points there.
     const onDisk = (n: Node) => ['new', 'cur'].reduce((k, d) => k + (existsSync(join(n.dataDir, 'mail', DOMAIN, 'dr.nodes', 'Maildir', d)) ? readdirSync(join(n.dataDir, 'mail', DOMAIN, 'dr.nodes', 'Maildir', d)).length : 0), 0);
-    await until(async () => onDisk(nodes[from.partner]) >= 1, 250);
+    await poll(`the replica of the box on ${from.partner}'s disk`, async () => onDisk(nodes[from.partner]) >= 1, { tries: 480, everyMs: 250 });
     const moved = await runMssAsync(['mailstore', 'move', person.address, from.partner], env);
     expect(moved.stdout).toContain(`moved from ${from.backend} to ${from.partner}`);
     const refused = await runMssAsync(['mailstore', 'move', person.address, 'nowhere'], env);
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toContain('no back end named "nowhere"');
     // C's proxy reads the box on its new back end (its map cache lasts 2 s).
-    await until(async () => (await messageIdsThrough(nodes.c)).length >= 1, 250);
+    await poll(`C's proxy to read the box on ${from.partner}`, async () => (await messageIdsThrough(nodes.c)).length >= 1, { tries: 240, everyMs: 250 });
     expect((await db.query<{ backend: string }>('SELECT backend FROM mailstore_placement WHERE address = $1', [person.address])).rows[0].backend).toBe(from.partner);
   });
 
@@ -299,8 +311,13 @@ describe.skipIf(!pg)('three front nodes and a back end pair over one PostgreSQL'
     expect(refusedAttempts).toBeGreaterThan(0);
     expect(afterKill.length).toBeGreaterThan(0);
 
-    // Every spooled message is delivered by a surviving node (A's leases end with its heartbeat).
-    await until(async () => Number((await db.query<{ n: string }>("SELECT count(*) AS n FROM smtp_spool WHERE state = 'queued'")).rows[0].n) === 0, 500);
+    // Every spooled message is delivered by a surviving node (A's leases end with its
+    // heartbeat, 30 s; the survivors open what A sealed: the nodes share the spool keys).
+    await poll('every spooled message to be delivered by B or C', async () => Number((await db.query<{ n: string }>("SELECT count(*) AS n FROM smtp_spool WHERE state = 'queued'")).rows[0].n) === 0, {
+      tries: 600,
+      everyMs: 500,
+      detail: async () => (await db.query("SELECT id, attempts, leased_by, next_attempt_at, last_error FROM smtp_spool WHERE state = 'queued' ORDER BY id")).rows,
+    });
     // Readers carry on through B and C: the proxy falls back to the box's pair.
     const viaB = await messageIdsThrough(nodes.b);
     const viaC = await messageIdsThrough(nodes.c);

@@ -13,6 +13,7 @@ import { migrate, openPg } from '../../core/db/index.js';
 import { Journal } from '../../core/journal/index.js';
 import { startPgPair } from '../helpers/pg-cluster.js';
 import { runMssAsync, startMss } from '../helpers/mss.js';
+import { unusedListenersEnv } from '../helpers/nodes.js';
 import { freePorts } from '../helpers/operator.js';
 
 // Issue 17, database: the platform on a PostgreSQL primary with a synchronous streaming
@@ -54,17 +55,9 @@ it('a PostgreSQL failover to the replica under load loses no message answered 25
     const env = {
       MSS_DATABASE_URL: primaryUrl,
       MSS_DATABASE_HOSTS: `127.0.0.1:${pair.replica.port}`,
+      ...unusedListenersEnv,
       MSS_SMTP_SUBMISSION_PORT: String(ports.submission),
-      MSS_SMTP_MX_PORT: '0',
-      MSS_SMTP_SUBMISSIONS_PORT: '0',
-      MSS_LDAP_PORT: '0',
       MSS_LDAP_LDAPS_PORT: '0',
-      MSS_ADMIN_PORT: '0',
-      MSS_WEBMAIL_PORT: '0',
-      MSS_FHIR_PORT: '0',
-      MSS_DEMO_ENABLED: 'false',
-      MSS_IMAP_PORT: '0',
-      MSS_IMAP_STARTTLS_PORT: '0',
     };
     platform = await startMss(['--data-dir', dataDir, '--http-port', '0'], env);
 

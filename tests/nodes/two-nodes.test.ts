@@ -11,8 +11,10 @@ import { initDevPki } from '../../certs/pki.js';
 import { loadConfig } from '../../core/config/index.js';
 import { migrate, openPg } from '../../core/db/index.js';
 import { Journal } from '../../core/journal/index.js';
+import { createScratchDatabase, realPgUrl } from '../helpers/db.js';
 import { startPgPair } from '../helpers/pg-cluster.js';
 import { runMssAsync, startMss, type Started } from '../helpers/mss.js';
+import { unusedListenersEnv } from '../helpers/nodes.js';
 
 // Issue 17, coordination through PostgreSQL only: two platform processes (two nodes: A
 // feeds the directory as its slapd provider, B reads a syncrepl consumer) on one
@@ -24,18 +26,15 @@ const RATE = 24; // messages per hour per person (smtp.ratePerHour): 12 through 
 const MAX_FAILURES = 4; // auth.maxFailuresPerAccount: 2 wrong passwords through each node
 
 it('two nodes on one PostgreSQL: one journal chain, rate and login throttle counted across both', async () => {
-  const server = await startPgPair({ replica: false });
+  // A database of its own on the PostgreSQL CI runs (MSS_DATABASE_URL), else a private cluster.
+  const server = realPgUrl ? await createScratchDatabase(realPgUrl) : await privateDatabase();
+  const url = server.url;
   const dirA = mkdtempSync(join(tmpdir(), 'mss-nodeA-'));
   const dirB = mkdtempSync(join(tmpdir(), 'mss-nodeB-'));
   const nodes: Started[] = [];
   try {
     try {
       for (const d of [dirA, dirB]) chmodSync(d, 0o711);
-      const admin = new pg.Client({ connectionString: server.url(server.primary.port) });
-      await admin.connect();
-      await admin.query('CREATE DATABASE mss');
-      await admin.end();
-      const url = server.url(server.primary.port, 'mss');
       // One operator, one PKI: each node has its copy of the same files.
       await initDevPki({ dir: join(dirA, 'pki'), domain: 'mssante.localhost', keyBits: 2048 });
       cpSync(join(dirA, 'pki'), join(dirB, 'pki'), { recursive: true });
@@ -52,15 +51,7 @@ it('two nodes on one PostgreSQL: one journal chain, rate and login throttle coun
       const providerLdaps = await freePort('127.0.0.1');
       const common = {
         MSS_DATABASE_URL: url,
-        MSS_SMTP_MX_PORT: '0',
-        MSS_SMTP_SUBMISSIONS_PORT: '0',
-        MSS_LDAP_PORT: '0',
-        MSS_ADMIN_PORT: '0',
-        MSS_WEBMAIL_PORT: '0',
-        MSS_FHIR_PORT: '0',
-        MSS_DEMO_ENABLED: 'false',
-        MSS_IMAP_PORT: '0',
-        MSS_IMAP_STARTTLS_PORT: '0',
+        ...unusedListenersEnv,
         MSS_SMTP_RATE_PER_HOUR: String(RATE),
         MSS_AUTH_MAX_FAILURES_PER_ACCOUNT: String(MAX_FAILURES),
         MSS_AUTH_FAILURE_DELAY: '0',
@@ -129,9 +120,9 @@ it('two nodes on one PostgreSQL: one journal chain, rate and login throttle coun
       }
     }
     // Both nodes stopped (each flushed and sealed its part): one chain, from either data directory.
-    const verify = await runMssAsync(['journal', 'verify', '--data-dir', dirB], { MSS_DATABASE_URL: server.url(server.primary.port, 'mss') });
+    const verify = await runMssAsync(['journal', 'verify', '--data-dir', dirB], { MSS_DATABASE_URL: url });
     expect(verify.code, verify.stdout + verify.stderr).toBe(0);
-    const c = new pg.Client({ connectionString: server.url(server.primary.port, 'mss') });
+    const c = new pg.Client({ connectionString: url });
     await c.connect();
     const { rows } = await c.query<{ n: number; sealed: number }>("SELECT (SELECT count(*)::int FROM journal_events WHERE type = 'smtp.received') AS n, (SELECT coalesce(max(last_seq), 0)::int FROM journal_seals) AS sealed");
     const head = await c.query<{ seq: number }>('SELECT seq FROM journal_head WHERE id = 1');
@@ -141,8 +132,18 @@ it('two nodes on one PostgreSQL: one journal chain, rate and login throttle coun
     expect(rows[0].sealed).toBe(head.rows[0].seq);
   } finally {
     // Whatever failed above: the private PostgreSQL and the data directories go.
-    await server.stop();
+    await server.drop();
     rmSync(dirA, { recursive: true, force: true });
     rmSync(dirB, { recursive: true, force: true });
   }
 });
+
+/** A private PostgreSQL cluster with a database `mss`, as createScratchDatabase answers. */
+async function privateDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  const server = await startPgPair({ replica: false });
+  const admin = new pg.Client({ connectionString: server.url(server.primary.port) });
+  await admin.connect();
+  await admin.query('CREATE DATABASE mss');
+  await admin.end();
+  return { url: server.url(server.primary.port, 'mss'), drop: server.stop };
+}
