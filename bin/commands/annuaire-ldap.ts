@@ -9,7 +9,7 @@ import { MssError } from '../../core/errors.js';
 import { commandLogger } from '../../core/logger.js';
 import { fromRoot } from '../../core/paths.js';
 import { childUser, chownTree } from '../../core/supervisor.js';
-import { action, withConfigOptions, withJournal } from '../cli.js';
+import { action, configFrom, withConfigOptions, withJournal } from '../cli.js';
 
 interface Opts {
   config?: string;
@@ -67,11 +67,12 @@ export function registerAnnuaireLdap(program: Command) {
           'If the platform is running, its slapd keeps serving the old one until the new one is complete, then restarts on it.',
       ),
   ).action(
-    action(async (opts: Opts) =>
-      withJournal(opts, async (db, c, journal) => {
-        // A consumer's directory is the provider's copy: loading the database into it would
-        // make it a second, unreplicated directory.
-        if (!feedsDirectory(c)) throw new MssError('LDAP_REBUILD_FAILED', { reason: `this node is an LDAP consumer (ldap.role = consumer): its directory is replicated from ${c.ldap.providerUrl ?? 'the provider'}; rebuild on the provider's node` });
+    action(async (opts: Opts) => {
+      // A consumer's directory is the provider's copy: loading the database into it would
+      // make it a second, unreplicated directory. Said before the database is opened.
+      const settings = configFrom(opts);
+      if (!feedsDirectory(settings)) throw new MssError('LDAP_REBUILD_FAILED', { reason: `this node is an LDAP consumer (ldap.role = consumer): its directory is replicated from ${settings.ldap.providerUrl ?? 'the provider'}; rebuild on the provider's node` });
+      await withJournal(opts, async (db, c, journal) => {
         const p = ldapPaths(c);
         const user = childUser();
         mkdirSync(p.runDir, { recursive: true });
@@ -93,8 +94,8 @@ export function registerAnnuaireLdap(program: Command) {
           `directory rebuilt from ${db.target}: ${n(report.entries)} entries in ${(report.ms / 1000).toFixed(1)} s\n` +
             (running ? `slapd (pid ${running.pid}) restarted on the new database: ${running.ldap}\n` : 'slapd is not running: the platform serves the new database at its next start\n'),
         );
-      }),
-    ),
+      });
+    }),
   );
 
   withConfigOptions(
