@@ -4,12 +4,15 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runMss } from '../helpers/mss.js';
 import { testPki, tsaEnv } from '../helpers/pki.js';
+import { seedPglite } from '../helpers/templates.js';
 import { makeWhitelistXml } from '../helpers/whitelist.js';
 
 // The CLI as users run it (compiled `mss`), on the embedded database of a fresh data dir.
-// Each command opens (and migrates) PGlite in a new process, hence the generous timeout.
+// Each command opens PGlite in a new process, hence the generous timeout; the data dir starts
+// with the run's migrated template (creating a database is not what is tested here).
 describe('mss bal / whitelist / admin', { timeout: 600_000 }, () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'mss-cli-'));
+  seedPglite(dataDir);
   let env: Record<string, string>;
   // Commands seal what they journal before exiting: the test PKI's TSA.
   beforeAll(async () => void (env = { MSS_PKI_AUTO_INIT: 'false', ...tsaEnv(await testPki()) }));

@@ -6,6 +6,7 @@ import { seedAnnuaire } from '../../bench/ldap-fixtures.js';
 import { migrate, openPglite } from '../../core/db/index.js';
 import { runMss } from '../helpers/mss.js';
 import { testPki, tsaEnv, type TestPki } from '../helpers/pki.js';
+import { seedPglite } from '../helpers/templates.js';
 
 // `mss annuaire rebuild-ldap` and `check-ldap` as an operator runs them, on the embedded
 // database with the platform stopped (check-ldap then starts its own slapd for the check).
@@ -28,6 +29,7 @@ describe('mss annuaire rebuild-ldap / check-ldap (embedded database)', () => {
     pki = await testPki();
     dataDir = mkdtempSync(join(tmpdir(), 'mss-ldap-cli-'));
     chmodSync(dataDir, 0o711);
+    seedPglite(dataDir);
     env = { MSS_TLS_CERT_FILE: pki.paths.leaves.server.cert, MSS_TLS_KEY_FILE: pki.paths.leaves.server.key, MSS_TLS_CHAIN_FILE: pki.paths.intermediate, MSS_TLS_CA_FILE: pki.paths.ca, ...tsaEnv(pki) };
     await withDb(async (db) => {
       await migrate(db);

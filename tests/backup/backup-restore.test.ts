@@ -165,8 +165,14 @@ function adminLogin(p: Platform, login: string, password: string): Promise<{ sta
   });
 }
 
+// The whole scenario runs on PGlite, which is always there. On PostgreSQL (MSS_DATABASE_URL)
+// only what its backup does differently: the database taken by pg_dump in a snapshot while
+// mail arrives and an import runs, restored into a new database and started (same counts,
+// directory and admin login; the set taken under load one consistent state). The mail copy
+// and the checks that refuse a damaged set are the same code on both: checked on PGlite.
 const kinds: Array<'pglite' | 'pg'> = realPgUrl ? ['pglite', 'pg'] : ['pglite'];
 describe.each(kinds)('on %s', (kind) => {
+  const full = kind === 'pglite';
   let source: { url: string; drop(): Promise<void> } | undefined;
   const targets: Array<{ drop(): Promise<void> }> = [];
 
@@ -206,7 +212,7 @@ describe.each(kinds)('on %s', (kind) => {
   /** A copy of the first set, taken while mail arrived and the import ran. */
   let underLoad = '';
 
-  it('backs up a running platform under load and restores it into a new data directory: same mail byte for byte, same annuaire and LDAP, journal verified, admin login', async () => {
+  it(`backs up a running platform under load and restores it into a new data directory: ${full ? 'same mail byte for byte' : 'as many messages in every inbox'}, same annuaire and LDAP, journal verified, admin login`, async () => {
     // Some mail delivered before anything else.
     await send(6);
     await until(async () => (await Promise.all(BOXES.map((b) => inboxCount(a, `${b}@${A}`)))).reduce((x: number, y: number) => x + y, 0) === 6);
@@ -265,6 +271,10 @@ describe.each(kinds)('on %s', (kind) => {
     await restored.synced();
 
     for (const b of BOXES) {
+      if (!full) {
+        expect(await inboxCount(restored, `${b}@${A}`)).toBe(await inboxCount(a, `${b}@${A}`));
+        continue;
+      }
       const [before, after] = await Promise.all([boxContents(a, `${b}@${A}`), boxContents(restored, `${b}@${A}`)]);
       expect(after.size).toBeGreaterThan(0);
       expect(after).toEqual(before);
@@ -336,31 +346,36 @@ describe.each(kinds)('on %s', (kind) => {
     return r.stderr.split('\n').filter((l) => l.startsWith('mss: '))[0];
   }
 
-  it('refuses a set with a byte flipped, a file missing, a file added, or its manifest edited — naming the file and what is wrong', async () => {
+  it.runIf(full)('refuses a set with a byte flipped, a file missing, a file added, or its manifest edited — naming the file and what is wrong', async () => {
     const m = JSON.parse(readFileSync(join(set(), 'manifest.json'), 'utf8')) as { files: Array<{ path: string }>; database: { file: string } };
     const dbFile = m.database.file;
     const dbRe = dbFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
     const mail = m.files.find((f) => /^mail\/.*\/cur\//.test(f.path) || /^mail\/.*\/new\//.test(f.path))!.path;
-    const flipped = await refused((d) => {
-      const buf = readFileSync(join(d, mail));
-      buf[Math.floor(buf.length / 2)] ^= 0x01;
-      writeFileSync(join(d, mail), buf);
-    });
+    // Each refusal has its own copy of the set and its own target: they run at once.
+    const [flipped, noDb, noManifest, added, cut, edited] = await Promise.all([
+      refused((d) => {
+        const buf = readFileSync(join(d, mail));
+        buf[Math.floor(buf.length / 2)] ^= 0x01;
+        writeFileSync(join(d, mail), buf);
+      }),
+      refused((d) => rmSync(join(d, dbFile))),
+      refused((d) => rmSync(join(d, 'manifest.json'))),
+      refused((d) => writeFileSync(join(d, 'files', 'data', 'extra.txt'), 'x')),
+      refused((d) => {
+        const f = join(d, dbFile);
+        writeFileSync(f, readFileSync(f).subarray(0, 1000));
+      }),
+      // An edit that keeps the manifest consistent with the files (the journal position moved) breaks its seal.
+      refused((d) => {
+        const text = readFileSync(join(d, 'manifest.json'), 'utf8');
+        writeFileSync(join(d, 'manifest.json'), text.replace(/"seq": (\d+)/, (_, n) => `"seq": ${Number(n) + 1}`));
+      }),
+    ]);
     expect(flipped).toMatch(new RegExp(`^mss: the backup set .* is refused, nothing was restored: ${mail.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: SHA-256 [0-9a-f]{64} differs from the manifest's [0-9a-f]{64}: the file was changed or damaged$`));
-
-    expect(await refused((d) => rmSync(join(d, dbFile)))).toMatch(new RegExp(`: ${dbRe}: missing \\(listed in the manifest\\)$`));
-    expect(await refused((d) => rmSync(join(d, 'manifest.json')))).toMatch(/: manifest\.json: missing: this is not a complete backup set/);
-    expect(await refused((d) => writeFileSync(join(d, 'files', 'data', 'extra.txt'), 'x'))).toMatch(/: files\/data\/extra\.txt: not in the manifest: added to the set after the backup$/);
-    const cut = await refused((d) => {
-      const f = join(d, dbFile);
-      writeFileSync(f, readFileSync(f).subarray(0, 1000));
-    });
+    expect(noDb).toMatch(new RegExp(`: ${dbRe}: missing \\(listed in the manifest\\)$`));
+    expect(noManifest).toMatch(/: manifest\.json: missing: this is not a complete backup set/);
+    expect(added).toMatch(/: files\/data\/extra\.txt: not in the manifest: added to the set after the backup$/);
     expect(cut).toMatch(new RegExp(`: ${dbRe}: is 1000 bytes, the manifest says \\d+: the file was cut short or changed$`));
-    // An edit that keeps the manifest consistent with the files (the journal position moved) breaks its seal.
-    const edited = await refused((d) => {
-      const text = readFileSync(join(d, 'manifest.json'), 'utf8');
-      writeFileSync(join(d, 'manifest.json'), text.replace(/"seq": (\d+)/, (_, n) => `"seq": ${Number(n) + 1}`));
-    });
     expect(edited).toMatch(/: manifest\.json: does not match its seal manifest\.tsr \(.*\): the manifest was changed after the backup/);
   });
 });

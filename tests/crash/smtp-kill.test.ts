@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, readFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ImapFlow } from 'imapflow';
@@ -6,12 +6,13 @@ import nodemailer from 'nodemailer';
 import { expect, it } from 'vitest';
 import { operatorBalContext } from '../../annuaire/admin/wiring.js';
 import { createBal, createPerson } from '../../annuaire/bal/index.js';
-import { initDevPki } from '../../certs/pki.js';
 import { loadConfig } from '../../core/config/index.js';
 import { migrate, openPglite } from '../../core/db/index.js';
 import { Journal } from '../../core/journal/index.js';
 import { startMss } from '../helpers/mss.js';
 import { freePorts } from '../helpers/operator.js';
+import { testPki } from '../helpers/pki.js';
+import { seedPglite } from '../helpers/templates.js';
 
 // kill -9 the platform (SMTP, spool, delivery all in that process) while a bounded load
 // runs; restart; every message that was answered 250 must be in Dovecot, at least once.
@@ -26,7 +27,9 @@ it('no message acknowledged with 250 is lost across a kill -9', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'mss-crash-'));
   chmodSync(dataDir, 0o711);
   const ports = await freePorts();
-  await initDevPki({ dir: join(dataDir, 'pki'), domain: 'mssante.localhost', keyBits: 2048 });
+  // The platform's own PKI directory and database: the run's test PKI and migrated database, copied.
+  cpSync((await testPki()).dir, join(dataDir, 'pki'), { recursive: true });
+  seedPglite(dataDir);
   const config = loadConfig({ env: {}, overrides: { dataDir } });
   const db = await openPglite(join(dataDir, 'db'));
   await migrate(db);

@@ -4,10 +4,12 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runMss } from '../helpers/mss.js';
 import { testPki, tsaEnv } from '../helpers/pki.js';
+import { seedPglite } from '../helpers/templates.js';
 
 // `mss dmp` as an operator runs it (compiled), on the embedded database of a fresh data dir.
 describe('mss dmp', { timeout: 600_000 }, () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'mss-dmp-cli-'));
+  seedPglite(dataDir);
   let env: Record<string, string>;
   // Commands seal what they journal before exiting: the test PKI's TSA.
   beforeAll(async () => void (env = { MSS_PKI_AUTO_INIT: 'false', ...tsaEnv(await testPki()) }));

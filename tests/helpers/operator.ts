@@ -10,6 +10,7 @@ import { startPlatform, type Platform } from '../../bin/platform.js';
 import { loadConfig, type Config, type DeepPartial } from '../../core/config/index.js';
 import { createLogger, silentLogger } from '../../core/logger.js';
 import type { TestPki } from './pki.js';
+import { seedPglite } from './templates.js';
 import { makeWhitelistXml } from './whitelist.js';
 
 export interface TestOperator {
@@ -72,6 +73,7 @@ export async function startOperator(o: {
   const dataDir = mkdtempSync(join(tmpdir(), `mss-op-${o.domain.split('.')[0]}-`));
   chmodSync(dataDir, 0o711);
   const config = operatorConfig(o, dataDir);
+  if (!config.database.url) seedPglite(dataDir);
   const log = process.env.MSS_TEST_LOG ? createLogger({ log: { level: process.env.MSS_TEST_LOG as 'debug', format: 'json' } }) : silentLogger;
   const platform = await startPlatform(config, log, { now: o.now });
   const { db, journal } = platform;

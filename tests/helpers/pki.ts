@@ -1,7 +1,9 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { initDevPki, type DevPkiPaths } from '../../certs/pki.js';
+import { inject } from 'vitest';
+import { devPkiPaths, initDevPki, type DevPkiPaths } from '../../certs/pki.js';
+import { TEST_PKI } from './templates.js';
 
 export interface TestPki {
   dir: string;
@@ -16,14 +18,20 @@ export interface TestPki {
 let cached: Promise<TestPki> | undefined;
 
 /**
- * A development PKI in a temporary directory, made once per test file (vitest runs each file
- * in its own process) with 2048-bit keys to keep the suite fast. Domain: mssante.localhost.
+ * A development PKI in a temporary directory of its own, one per test file (vitest runs each
+ * file in its own process), with 2048-bit keys. Domain: mssante.localhost. The run's global
+ * setup made one already: it is copied (a file may revoke or add certificates in its copy).
  */
 export function testPki(): Promise<TestPki> {
   cached ??= (async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mss-pki-'));
-    const domain = 'mssante.localhost';
-    const { paths } = await initDevPki({ dir, domain, keyBits: 2048, validityDays: 30 });
+    const { domain } = TEST_PKI;
+    const template = inject('testPkiTemplate');
+    let paths: DevPkiPaths;
+    if (template) {
+      cpSync(template, dir, { recursive: true });
+      paths = devPkiPaths(dir);
+    } else paths = (await initDevPki({ dir, ...TEST_PKI })).paths;
     return { dir, paths, domain, file: (name: string) => join(dir, name), read: (name: string) => readFileSync(join(dir, name), 'utf8') };
   })();
   return cached;

@@ -5,11 +5,14 @@ import { generateKey, readKey } from 'openpgp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runMss } from '../helpers/mss.js';
 import { testPki, tsaEnv } from '../helpers/pki.js';
+import { seedPglite } from '../helpers/templates.js';
 
 // `mss bal openpgp` as users run it (compiled `mss`), on the embedded database of a fresh
-// data dir; each command opens PGlite in a new process, hence the generous timeout.
+// data dir (the run's migrated template: creating it is not what is tested here); each
+// command opens PGlite in a new process, hence the generous timeout.
 describe('mss bal openpgp set / show / remove', { timeout: 600_000 }, () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'mss-openpgp-cli-'));
+  seedPglite(dataDir);
   const files = mkdtempSync(join(tmpdir(), 'mss-openpgp-keys-'));
   const box = 'dr.cle@mssante.localhost';
   let env: Record<string, string>;

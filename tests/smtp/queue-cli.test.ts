@@ -8,10 +8,12 @@ import { spoolMessage } from '../../smtp/spool.js';
 import { Journal } from '../../core/journal/index.js';
 import { runMss } from '../helpers/mss.js';
 import { testPki, tsaEnv } from '../helpers/pki.js';
+import { seedPglite } from '../helpers/templates.js';
 
 it('mss queue list|retry|delete and mss spool list show and move the rows; retry and delete are journalled', async () => {
   const env = tsaEnv(await testPki());
   const dataDir = mkdtempSync(join(tmpdir(), 'mss-queue-'));
+  seedPglite(dataDir);
   const db = await openPglite(join(dataDir, 'db'));
   await migrate(db);
   const body = Buffer.from('Subject: x\r\n\r\ny\r\n');
