@@ -187,8 +187,13 @@ describe('generated Dovecot configuration', () => {
     expect(c).toMatch(/^mail_plugins = \$mail_plugins quota mail_crypt$/m);
     expect(c).toMatch(/^  mail_crypt_save_version = 2$/m);
     expect(c).toMatch(/^  mail_crypt_global_public_key = <\/k\/dovecot-k2\.pub\.pem$/m);
-    expect(c).toMatch(/^  mail_crypt_global_private_key = <\/k\/dovecot-k2\.key\.pem\n  mail_crypt_global_private_key_password = %\{env:MSS_MAIL_CRYPT_PASSWORD_K2\}$/m);
-    expect(c).toMatch(/^  mail_crypt_global_private_key2 = <\/k\/dovecot-k1\.key\.pem\n  mail_crypt_global_private_key2_password = %\{env:MSS_MAIL_CRYPT_PASSWORD_K1\}$/m);
+    // The private keys only where mail is read: LMTP saves with the public key alone.
+    const privateKeys =
+      '  plugin {\n    mail_crypt_global_private_key = </k/dovecot-k2.key.pem\n    mail_crypt_global_private_key_password = %{env:MSS_MAIL_CRYPT_PASSWORD_K2}\n' +
+      '    mail_crypt_global_private_key2 = </k/dovecot-k1.key.pem\n    mail_crypt_global_private_key2_password = %{env:MSS_MAIL_CRYPT_PASSWORD_K1}\n  }\n';
+    for (const p of ['imap', 'doveadm', 'indexer-worker']) expect(c).toContain(`\nprotocol ${p} {\n${privateKeys}}\n`);
+    expect(c.match(/private_key/g)).toHaveLength(12);
+    expect(/^protocol lmtp \{\n[^}]*\}/m.exec(c)![0]).not.toContain('mail_crypt');
     expect(c).toMatch(/^import_environment = TZ CORE_OUTOFMEM CORE_ERROR LISTEN_PID LISTEN_FDS MSS_MAIL_CRYPT_PASSWORD_K2 MSS_MAIL_CRYPT_PASSWORD_K1$/m);
     // Turned off: new mail in clear (save_version 0), what was encrypted still read.
     expect(dovecotConfig({ ...params, fts: false, mailCrypt: { keys: [key('k1')], encrypt: false } })).toMatch(/^  mail_crypt_save_version = 0$/m);
