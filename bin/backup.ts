@@ -17,7 +17,8 @@ import { checkDatabaseTarget, dumpDatabase, restoreDatabase } from '../core/back
 import { backupFiles, DATA_FILES, EXTERNAL_FILES, inside, restoreFiles } from '../core/backup/files.js';
 import { backupMail, restoreMail, type DoveadmTarget } from '../core/backup/mail.js';
 import { previousManifest, sha256File, unseal, verifySet, writeManifest, type Manifest } from '../core/backup/manifest.js';
-import { grantTraverse, startMailstore } from '../mailstore/dovecot.js';
+import { grantTraverse, mailCryptEnv, startMailstore } from '../mailstore/dovecot.js';
+import { platformKeyring } from '../core/crypt/index.js';
 import { rebuildDirectory } from '../annuaire/ldap/rebuild.js';
 import { ldapPaths, prepareFiles } from '../annuaire/ldap/files.js';
 import { verifyTimestampResponse } from '../certs/tsa.js';
@@ -53,13 +54,22 @@ function runningDovecot(config: Config): string | undefined {
 /** A Dovecot for doveadm: the platform's own when it runs, else one started on the data directory for the step. */
 async function withDovecot<T>(config: Config, fn: (t: DoveadmTarget) => Promise<T>, say: Say, o: { fresh?: boolean } = {}): Promise<T> {
   const running = o.fresh ? undefined : runningDovecot(config);
-  if (running) return fn({ doveadm: config.mailstore.doveadm, confFile: running, user: childUser() });
+  // The platform's Dovecot loads mail_crypt whenever the keyring holds Dovecot keys; doveadm must too.
+  const keyring = platformKeyring(config);
+  let crypt: DoveadmTarget['crypt'];
+  if (keyring?.dovecotKeys().length) {
+    // The keys' passwords, not the master key.
+    const env: NodeJS.ProcessEnv = { ...process.env, ...mailCryptEnv(keyring) };
+    delete env.MSS_CRYPT_MASTER_KEY;
+    crypt = { env };
+  }
+  if (running) return fn({ doveadm: config.mailstore.doveadm, confFile: running, user: childUser(), ...(crypt ? { crypt } : {}) });
   say(`  starting Dovecot on ${config.dataDir} for this step${o.fresh ? '' : ' (the platform is not running)'}`);
   const log = commandLogger();
   const supervisor = new Supervisor(log);
   try {
-    await startMailstore(config, log, supervisor);
-    return await fn({ doveadm: config.mailstore.doveadm, confFile: join(config.dataDir, 'dovecot', 'dovecot.conf'), user: supervisor.user });
+    await startMailstore(config, log, supervisor, keyring ? { keyring } : {});
+    return await fn({ doveadm: config.mailstore.doveadm, confFile: join(config.dataDir, 'dovecot', 'dovecot.conf'), user: supervisor.user, ...(crypt ? { crypt } : {}) });
   } finally {
     await supervisor.stopAll();
   }

@@ -34,15 +34,26 @@ export interface DoveadmTarget {
   /** The running Dovecot's configuration (its auth service answers doveadm's user lookups). */
   confFile: string;
   user: ChildUser;
+  /** Set when the store has mail_crypt keys: the environment carrying their passwords to doveadm. */
+  crypt?: { env: NodeJS.ProcessEnv };
 }
 
 /** As the mail user: Dovecot refuses mail access as root. */
-const asUser = (t: DoveadmTarget) => (t.user.dropped ? { uid: t.user.uid, gid: t.user.gid } : {});
+const asUser = (t: DoveadmTarget) => ({ ...(t.user.dropped ? { uid: t.user.uid, gid: t.user.gid } : {}), ...(t.crypt ? { env: t.crypt.env } : {}) });
 
 /**
- * Mirrors every box of mailDir into <setDir>/mail. The set's copies take no plugin (no
- * full-text index of a backup; mail encrypted at rest with mail_crypt is copied as stored,
- * still encrypted, and the set holds its keys). Boxes gone from the store are dropped from the set.
+ * The plugins doveadm loads for a copy: none (no full-text index of a copy), but mail_crypt
+ * when the store has keys. Copying encrypted files without it fails (dsync checks each
+ * message's size against the index, which holds the clear size), so they are decrypted on
+ * with it, and saving with encryption whatever crypt.mailStore says now, a message stored
+ * encrypted reaches the set and the restored store encrypted (without the save version, an
+ * encrypted message was written in clear; one stored in clear is copied as it is).
+ */
+const plugins = (t: DoveadmTarget) => (t.crypt ? ['-o', 'mail_plugins=mail_crypt', '-o', 'plugin/mail_crypt_save_version=2'] : ['-o', 'mail_plugins=']);
+
+/**
+ * Mirrors every box of mailDir into <setDir>/mail (with mail_crypt when the store has keys,
+ * see plugins()). Boxes gone from the store are dropped from the set.
  */
 export async function backupMail(t: DoveadmTarget, mailDir: string, setDir: string, progress: (done: number, total: number, box: string) => void): Promise<string[]> {
   const root = join(setDir, MAIL_DIR);
@@ -51,7 +62,7 @@ export async function backupMail(t: DoveadmTarget, mailDir: string, setDir: stri
   const boxes = boxesIn(mailDir);
   for (const [i, box] of boxes.entries()) {
     progress(i, boxes.length, box);
-    await run(t.doveadm, ['-c', t.confFile, '-o', 'mail_plugins=', 'backup', '-u', box, `maildir:${boxDir(root, box)}`], asUser(t));
+    await run(t.doveadm, ['-c', t.confFile, ...plugins(t), 'backup', '-u', box, `maildir:${boxDir(root, box)}`], asUser(t));
   }
   progress(boxes.length, boxes.length, '');
   const kept = new Set(boxes);
@@ -71,8 +82,8 @@ export async function restoreMail(t: DoveadmTarget, setDir: string, stagingDir: 
   try {
     for (const [i, box] of boxes.entries()) {
       progress(i, boxes.length, box);
-      // No plugins on either side: mail encrypted at rest (mail_crypt) travels as its stored bytes, and is read with the restored keys.
-      await run(t.doveadm, ['-c', t.confFile, '-o', 'mail_plugins=', 'backup', '-R', '-u', box, `maildir:${boxDir(stagingDir, box)}`], asUser(t));
+      // With the restored keys (see plugins()).
+      await run(t.doveadm, ['-c', t.confFile, ...plugins(t), 'backup', '-R', '-u', box, `maildir:${boxDir(stagingDir, box)}`], asUser(t));
     }
     progress(boxes.length, boxes.length, '');
   } finally {

@@ -13,6 +13,7 @@ import { startMss } from '../helpers/mss.js';
 import { freePorts } from '../helpers/operator.js';
 import { testPki } from '../helpers/pki.js';
 import { seedPglite } from '../helpers/templates.js';
+import { unusedListenersEnv } from '../helpers/nodes.js';
 
 // kill -9 the platform (SMTP, spool, delivery all in that process) while a bounded load
 // runs; restart; every message that was answered 250 must be in Dovecot, at least once.
@@ -40,19 +41,7 @@ it('no message acknowledged with 250 is lost across a kill -9', async () => {
   await createBal(ctx, { address, type: 'PER', owner: '899999999901' }, 'test');
   await db.close();
 
-  const env = {
-    MSS_SMTP_SUBMISSION_PORT: String(ports.submission),
-    MSS_SMTP_MX_PORT: '0',
-    MSS_SMTP_SUBMISSIONS_PORT: '0',
-    MSS_LDAP_PORT: '0',
-    MSS_LDAP_LDAPS_PORT: '0',
-    MSS_ADMIN_PORT: '0',
-    MSS_WEBMAIL_PORT: '0',
-    MSS_FHIR_PORT: '0',
-    MSS_DEMO_ENABLED: 'false',
-    MSS_IMAP_PORT: '0',
-    MSS_IMAP_STARTTLS_PORT: '0',
-  };
+  const env = { ...unusedListenersEnv, MSS_LDAP_LDAPS_PORT: '0', MSS_SMTP_SUBMISSION_PORT: String(ports.submission) };
   const start = () => startMss(['--data-dir', dataDir, '--http-port', '0'], env);
   const first = await start();
 

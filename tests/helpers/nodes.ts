@@ -1,4 +1,4 @@
-// What the tests that run several `mss start` processes (tests/nodes) share.
+// What the tests that run `mss start` processes with most listeners off (tests/nodes, tests/crash) share.
 import { cpSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
