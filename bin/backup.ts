@@ -56,13 +56,7 @@ async function withDovecot<T>(config: Config, fn: (t: DoveadmTarget) => Promise<
   const running = o.fresh ? undefined : runningDovecot(config);
   // The platform's Dovecot loads mail_crypt whenever the keyring holds Dovecot keys; doveadm must too.
   const keyring = platformKeyring(config);
-  let crypt: DoveadmTarget['crypt'];
-  if (keyring?.dovecotKeys().length) {
-    // The keys' passwords, not the master key.
-    const env: NodeJS.ProcessEnv = { ...process.env, ...mailCryptEnv(keyring) };
-    delete env.MSS_CRYPT_MASTER_KEY;
-    crypt = { env };
-  }
+  const crypt: DoveadmTarget['crypt'] = keyring?.dovecotKeys().length ? { env: mailCryptEnv(keyring) } : undefined;
   if (running) return fn({ doveadm: config.mailstore.doveadm, confFile: running, user: childUser(), ...(crypt ? { crypt } : {}) });
   say(`  starting Dovecot on ${config.dataDir} for this step${o.fresh ? '' : ' (the platform is not running)'}`);
   const log = commandLogger();

@@ -78,8 +78,7 @@ export async function startMailstoreRole(config: Config, log: Logger, supervisor
     await registerBackend(db, { name, host: m.listen, imapPort: own.imap.port, lmtpPort: own.lmtp.port, doveadmPort: own.doveadmPort!, ...(partner ? { partner: partner.name } : {}) });
     if (partner) {
       // doveadm loads mail_crypt like Dovecot: it needs the keys' passwords, not the master key.
-      const env: NodeJS.ProcessEnv = { ...process.env, ...(keyring ? mailCryptEnv(keyring) : {}) };
-      delete env.MSS_CRYPT_MASTER_KEY;
+      const env = mailCryptEnv(keyring);
       const ids = supervisor.user.dropped ? { uid: supervisor.user.uid, gid: supervisor.user.gid } : {};
       const confFile = join(config.dataDir, 'dovecot', 'dovecot.conf');
       catchUp = new CatchUp(db, log, name, partner.name, (box) => run(config.mailstore.doveadm, ['-c', confFile, 'sync', '-u', box, '-d', '-N', '-f', '-l', '30'], { env, ...ids }).then(() => {}), () => supervisor.status('dovecot')[0]?.state === 'running');

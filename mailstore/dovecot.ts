@@ -144,8 +144,7 @@ export async function startMailstore(config: Config, log: Logger, supervisor: Su
  * passwords to Dovecot (the master key itself is not passed on).
  */
 function mailCrypt(keyring: Keyring, user: ChildUser): { keys: MailCryptKey[]; env: NodeJS.ProcessEnv } {
-  const env: NodeJS.ProcessEnv = { ...process.env, ...mailCryptEnv(keyring) };
-  delete env.MSS_CRYPT_MASTER_KEY;
+  const env = mailCryptEnv(keyring);
   const keys = keyring.dovecotKeys().map((k) => {
     for (const f of [k.publicPemFile, k.privatePemFile]) chownOne(f, user);
     return { publicPemFile: k.publicPemFile, privatePemFile: k.privatePemFile, passwordEnv: passwordEnv(k.id) };
@@ -158,10 +157,14 @@ const passwordEnv = (id: string) => `MSS_MAIL_CRYPT_PASSWORD_${id.toUpperCase()}
 
 /**
  * The environment a Dovecot program run on the platform's generated configuration needs to
- * read encrypted mail (doveadm, dsync: they load mail_crypt too): each private key's password.
+ * read encrypted mail (doveadm, dsync: they load mail_crypt too): this process's, with each
+ * private key's password.
  */
-export function mailCryptEnv(keyring: Keyring): Record<string, string> {
-  return Object.fromEntries(keyring.dovecotKeys().map((k) => [passwordEnv(k.id), k.password]));
+export function mailCryptEnv(keyring: Keyring | undefined): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...Object.fromEntries((keyring?.dovecotKeys() ?? []).map((k) => [passwordEnv(k.id), k.password])) };
+  // The keys' passwords, never the master key they derive from.
+  delete env.MSS_CRYPT_MASTER_KEY;
+  return env;
 }
 
 /** The fts-xapian plugin's library (Debian dovecot-fts-xapian). */
