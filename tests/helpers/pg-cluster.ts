@@ -4,6 +4,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { createScratchDatabase, realPgUrl } from './db.js';
 import { freePorts } from './operator.js';
 
 const run = promisify(execFile);
@@ -22,6 +23,8 @@ export interface PgPair {
   primary: { port: number; data: string };
   replica: { port: number; data: string };
   url(port: number, database?: string): string;
+  /** CREATE DATABASE on the primary; its URL there. */
+  createDatabase(name: string): Promise<string>;
   /** pg_ctl stop -m immediate of the primary (a crash: no shutdown checkpoint, walsenders killed). */
   crashPrimary(): Promise<void>;
   /** pg_ctl promote of the replica, waiting until it accepts writes. */
@@ -93,10 +96,30 @@ export async function startPgPair(opts: { replica?: boolean; maxConnections?: nu
     async promoteReplica() {
       await asPostgres(join(PGBIN, 'pg_ctl'), ['-D', replica.data, '-w', '-t', '120', 'promote']);
     },
+    async createDatabase(name: string) {
+      const admin = new pg.Client({ connectionString: url(primary.port) });
+      await admin.connect();
+      try {
+        await admin.query(`CREATE DATABASE ${name}`);
+      } finally {
+        await admin.end();
+      }
+      return url(primary.port, name);
+    },
     async stop() {
       await stopOne(replica.data, 'fast');
       await stopOne(primary.data, 'fast');
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A database of its own for a test: on the PostgreSQL CI runs (MSS_DATABASE_URL), a scratch
+ * database; else a private cluster under /tmp with a database `mss`. drop() removes either.
+ */
+export async function testPostgres(opts: { maxConnections?: number } = {}): Promise<{ url: string; drop(): Promise<void> }> {
+  if (realPgUrl) return createScratchDatabase(realPgUrl);
+  const server = await startPgPair({ replica: false, ...opts });
+  return { url: await server.createDatabase('mss'), drop: server.stop };
 }

@@ -6,7 +6,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ImapFlow } from 'imapflow';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
-import pg from 'pg';
 import { expect, it } from 'vitest';
 import { DEV_RPPS } from '../../certs/pki.js';
 import { loadConfig } from '../../core/config/index.js';
@@ -31,11 +30,7 @@ it('two nodes watching the same ruled boxes hand each document off exactly once'
   const watchers: DmpWatcher[] = [];
   let standin: Awaited<ReturnType<typeof startStandinDmp>> | undefined;
   try {
-    const admin = new pg.Client({ connectionString: server.url(server.primary.port) });
-    await admin.connect();
-    await admin.query('CREATE DATABASE mss');
-    await admin.end();
-    const url = server.url(server.primary.port, 'mss');
+    const url = await server.createDatabase('mss');
     for (let i = 0; i < 2; i++) dbs.push(await openPg({ url, poolSize: 3 }));
     await migrate(dbs[0]);
 

@@ -1,15 +1,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ldapPaths, startDirectory, type Directory } from '../../annuaire/ldap/index.js';
 import type { Config } from '../../core/config/index.js';
 import { migrate, openPg, type Db } from '../../core/db/index.js';
 import { Journal } from '../../core/journal/index.js';
 import { silentLogger } from '../../core/logger.js';
-import { createScratchDatabase, realPgUrl } from '../helpers/db.js';
-import { startPgPair } from '../helpers/pg-cluster.js';
+import { testPostgres } from '../helpers/pg-cluster.js';
 import { testPki } from '../helpers/pki.js';
 import { testLdapConfig } from '../helpers/slapd.js';
 
@@ -22,21 +20,8 @@ const dirs: string[] = [];
 const running: Directory[] = [];
 
 beforeAll(async () => {
-  // A database of its own on the PostgreSQL CI runs (MSS_DATABASE_URL), else a private cluster.
-  let url: string;
-  if (realPgUrl) {
-    const scratch = await createScratchDatabase(realPgUrl);
-    url = scratch.url;
-    stopPg = scratch.drop;
-  } else {
-    const server = await startPgPair({ replica: false });
-    stopPg = server.stop;
-    const admin = new pg.Client({ connectionString: server.url(server.primary.port) });
-    await admin.connect();
-    await admin.query('CREATE DATABASE mss');
-    await admin.end();
-    url = server.url(server.primary.port, 'mss');
-  }
+  const { url, drop } = await testPostgres();
+  stopPg = drop;
   db = await openPg({ url, poolSize: 4 });
   await migrate(db);
 });

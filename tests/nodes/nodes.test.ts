@@ -17,11 +17,11 @@ import { importWhitelist } from '../../annuaire/whitelist/index.js';
 import { loadConfig } from '../../core/config/index.js';
 import { migrate, openPg, type Db } from '../../core/db/index.js';
 import { Journal } from '../../core/journal/index.js';
-import { createScratchDatabase, realPgUrl } from '../helpers/db.js';
+import { realPgUrl } from '../helpers/db.js';
 import { runMssAsync, startMss, type Started } from '../helpers/mss.js';
 import { poll, sharedKeys } from '../helpers/nodes.js';
 import { freePorts } from '../helpers/operator.js';
-import { startPgPair } from '../helpers/pg-cluster.js';
+import { testPostgres } from '../helpers/pg-cluster.js';
 import { testPki, tsaEnv, type TestPki } from '../helpers/pki.js';
 import { makeWhitelistXml } from '../helpers/whitelist.js';
 
@@ -33,15 +33,11 @@ const KILL_AFTER = 10;
 
 /** A scratch database on the PostgreSQL MSS_DATABASE_URL names (CI), or a private cluster under /tmp (tests/helpers/pg-cluster.ts). */
 async function postgres(): Promise<{ url: string; stop(): Promise<void> } | null> {
-  if (realPgUrl) {
-    const s = await createScratchDatabase(realPgUrl);
-    return { url: s.url, stop: s.drop };
-  }
-  if (!existsSync(join(PGBIN, 'initdb'))) return null;
+  if (!realPgUrl && !existsSync(join(PGBIN, 'initdb'))) return null;
   // Five nodes, each with its pools (the fronts' webmail workers have their own), the CLI
   // commands and the test: more than PostgreSQL's default 100 connections.
-  const c = await startPgPair({ replica: false, maxConnections: 200 });
-  return { url: c.url(c.primary.port), stop: c.stop };
+  const { url, drop } = await testPostgres({ maxConnections: 200 });
+  return { url, stop: drop };
 }
 
 async function ports(n: number): Promise<number[]> {

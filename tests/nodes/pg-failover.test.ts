@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
-import pg from 'pg';
 import { expect, it } from 'vitest';
 import { operatorBalContext } from '../../annuaire/admin/wiring.js';
 import { createBal, createPerson } from '../../annuaire/bal/index.js';
@@ -33,11 +32,7 @@ it('a PostgreSQL failover to the replica under load loses no message answered 25
   chmodSync(dataDir, 0o711);
   let platform: Awaited<ReturnType<typeof startMss>> | undefined;
   try {
-    const admin = new pg.Client({ connectionString: pair.url(pair.primary.port) });
-    await admin.connect();
-    await admin.query('CREATE DATABASE mss');
-    await admin.end();
-    const primaryUrl = pair.url(pair.primary.port, 'mss');
+    const primaryUrl = await pair.createDatabase('mss');
     const replicaUrl = pair.url(pair.replica.port, 'mss');
 
     const ports = await freePorts();

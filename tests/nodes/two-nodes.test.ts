@@ -11,8 +11,7 @@ import { initDevPki } from '../../certs/pki.js';
 import { loadConfig } from '../../core/config/index.js';
 import { migrate, openPg } from '../../core/db/index.js';
 import { Journal } from '../../core/journal/index.js';
-import { createScratchDatabase, realPgUrl } from '../helpers/db.js';
-import { startPgPair } from '../helpers/pg-cluster.js';
+import { testPostgres } from '../helpers/pg-cluster.js';
 import { runMssAsync, startMss, type Started } from '../helpers/mss.js';
 import { unusedListenersEnv } from '../helpers/nodes.js';
 
@@ -26,8 +25,7 @@ const RATE = 24; // messages per hour per person (smtp.ratePerHour): 12 through 
 const MAX_FAILURES = 4; // auth.maxFailuresPerAccount: 2 wrong passwords through each node
 
 it('two nodes on one PostgreSQL: one journal chain, rate and login throttle counted across both', async () => {
-  // A database of its own on the PostgreSQL CI runs (MSS_DATABASE_URL), else a private cluster.
-  const server = realPgUrl ? await createScratchDatabase(realPgUrl) : await privateDatabase();
+  const server = await testPostgres();
   const url = server.url;
   const dirA = mkdtempSync(join(tmpdir(), 'mss-nodeA-'));
   const dirB = mkdtempSync(join(tmpdir(), 'mss-nodeB-'));
@@ -138,12 +136,3 @@ it('two nodes on one PostgreSQL: one journal chain, rate and login throttle coun
   }
 });
 
-/** A private PostgreSQL cluster with a database `mss`, as createScratchDatabase answers. */
-async function privateDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
-  const server = await startPgPair({ replica: false });
-  const admin = new pg.Client({ connectionString: server.url(server.primary.port) });
-  await admin.connect();
-  await admin.query('CREATE DATABASE mss');
-  await admin.end();
-  return { url: server.url(server.primary.port, 'mss'), drop: server.stop };
-}
