@@ -195,7 +195,7 @@ export async function startPlatform(configured: Config, log: Logger, opts: { now
         lmtp: mailstore.lmtp,
         openpgpKeys: (rcpts) => openPgpKeysFor(db, rcpts),
         ...(mailstore.lmtpRoute ? { lmtpRoute: mailstore.lmtpRoute } : {}),
-        cipher: spoolCipher(keyring, config),
+        cipher: spoolCipher(keyring, config.crypt.spool),
         authenticate: async (user, secret) => {
           const r = await checkPassword(user, secret);
           return r.ok ? r.principal : null;

@@ -33,7 +33,7 @@ export function registerCrypt(program: Command) {
         const previous = ring.current;
         const id = ring.rotate();
         process.stdout.write(`new key generation ${id} (was ${previous}): new mail and spool rows are encrypted with it from the next start of the platform\n`);
-        const resealed = opts.reseal ? await resealBodies(db, spoolCipher(ring, { ...c, crypt: { ...c.crypt, spool: true } })!, id) : [];
+        const resealed = opts.reseal ? await resealBodies(db, spoolCipher(ring, true)!, id) : [];
         for (const r of resealed) process.stdout.write(`${r.table}: ${r.count} waiting bodies re-encrypted with ${id}\n`);
         await journal.append({ type: 'crypt.rotated', actor: `cli:${userInfo().username}`, subject: id, details: { previous, resealed: Object.fromEntries(resealed.map((r) => [r.table, r.count])) } });
       }),

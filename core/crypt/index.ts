@@ -16,11 +16,11 @@ export function platformKeyring(config: Config): Keyring | undefined {
   return Keyring.open(config.dataDir, config.crypt.masterKey);
 }
 
-/** The spool's body cipher (smtp/body-cipher.ts): seals new bodies when crypt.spool is on, opens sealed ones always. */
-export function spoolCipher(keyring: Keyring | undefined, config: Config) {
+/** The spool's body cipher (smtp/body-cipher.ts): seals new bodies when `seal` (crypt.spool), opens sealed ones always. */
+export function spoolCipher(keyring: Keyring | undefined, seal: boolean) {
   if (!keyring) return undefined;
   return {
-    seal: (plain: Buffer, aad: string) => (config.crypt.spool ? keyring.sealBody(plain, aad) : null),
+    seal: (plain: Buffer, aad: string) => (seal ? keyring.sealBody(plain, aad) : null),
     open: (key: string, data: Buffer, aad: string) => keyring.openBody(key, data, aad),
   };
 }

@@ -4,13 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Keyring } from '../../core/crypt/keyring.js';
-import { resealBodies, type BodyCipher } from '../../smtp/body-cipher.js';
+import { spoolCipher } from '../../core/crypt/index.js';
+import { resealBodies } from '../../smtp/body-cipher.js';
 import { enqueueOutbound } from '../../smtp/outbound.js';
 import { claimDue, readSpoolBody, spoolMessages } from '../../smtp/spool.js';
 import { dbTargets } from '../helpers/db.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'mss-keyring-'));
-const cipherOf = (ring: Keyring, seal = true): BodyCipher => ({ seal: (p, aad) => (seal ? ring.sealBody(p, aad) : null), open: (k, d, aad) => ring.openBody(k, d, aad) });
+const cipherOf = (ring: Keyring) => spoolCipher(ring, true)!;
 
 describe('the keyring (core/crypt/keyring.ts)', () => {
   it('a first open makes a development master key and a first generation, all 0600; a reopen reads the same keys', () => {

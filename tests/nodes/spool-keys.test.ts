@@ -10,13 +10,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Keyring } from '../../core/crypt/keyring.js';
 import { Journal } from '../../core/journal/index.js';
 import { silentLogger } from '../../core/logger.js';
-import type { BodyCipher } from '../../smtp/body-cipher.js';
+import { spoolCipher } from '../../core/crypt/index.js';
 import { DeliveryWorker } from '../../smtp/delivery.js';
 import { spoolMessages } from '../../smtp/spool.js';
 import { dbTargets } from '../helpers/db.js';
 import { poll } from '../helpers/nodes.js';
 
-const cipherOf = (ring: Keyring): BodyCipher => ({ seal: (p, aad) => ring.sealBody(p, aad), open: (k, d, aad) => ring.openBody(k, d, aad) });
+const cipherOf = (ring: Keyring) => spoolCipher(ring, true)!;
 const ring = () => Keyring.open(mkdtempSync(join(tmpdir(), 'mss-spool-keys-')), undefined);
 
 describe.each(dbTargets())('a spooled body this node cannot open, on $name', (target) => {
