@@ -13,6 +13,7 @@ import { freePort } from '../core/net.js';
 import type { Supervisor } from '../core/supervisor.js';
 import type { Keyring } from '../core/crypt/keyring.js';
 import { run } from '../core/backup/database.js';
+import { eachLimit } from '../core/each.js';
 import { mailCryptEnv, startMailstore, type Mailstore } from './dovecot.js';
 import { BACKEND_FRESH_SECONDS, heartbeatBackend, MAP_CACHE_MS, markCatchingUp, markCaughtUp, pairBoxes, Placement, registerBackend } from './placement.js';
 
@@ -178,15 +179,11 @@ class CatchUp {
     if (!pair.rows.length) return;
     const boxes = await pairBoxes(this.db, this.name, this.partner);
     const failed: Array<{ box: string; err: string }> = [];
-    let next = 0;
-    const worker = async () => {
+    await eachLimit(boxes, CatchUp.PARALLEL, async (box) => {
       // Past a few failures the pair is likely unreachable: the run ends, the next heartbeat tries again.
-      while (!this.stopped && next < boxes.length && failed.length < CatchUp.GIVE_UP_AFTER) {
-        const box = boxes[next++];
-        await this.sync(box).catch((e) => failed.push({ box, err: (e as Error).message }));
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(CatchUp.PARALLEL, boxes.length) }, worker));
+      if (this.stopped || failed.length >= CatchUp.GIVE_UP_AFTER) return;
+      await this.sync(box).catch((e) => failed.push({ box, err: (e as Error).message }));
+    });
     if (this.stopped) return;
     if (failed.length) {
       // The pair may be away too: this back end then serves anyway (the fronts fall back to it).

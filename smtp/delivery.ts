@@ -11,6 +11,7 @@ import { claimDue, heartbeatWorker, outcomeState, readSpoolBody, registerWorker,
 import { SpoolWriter } from './spool-writer.js';
 import { encryptToPgpMime } from './openpgp.js';
 import { MssError } from '../core/errors.js';
+import { eachLimit } from '../core/each.js';
 
 /** The OpenPGP keys of those of these local recipients that registered one (annuaire/bal/openpgp.ts), by lower-case address. */
 export type OpenPgpKeyLookup = (rcpts: readonly string[]) => Promise<Map<string, { fingerprint: string; armored: string }>>;
@@ -121,7 +122,7 @@ export class DeliveryWorker extends Poller {
       for (;;) {
         const rows = await claimDue(this.db, n * 4, this.id, this.o.cipher);
         if (!rows.length) return;
-        await Poller.each(rows, n, async (row) => {
+        await eachLimit(rows, n, async (row) => {
           recording.push((await this.deliverOne(row).catch((e) => this.defer(row, e))).recorded);
           if (recording.length >= n * 8) {
             const all = recording;

@@ -12,6 +12,7 @@ import { normaliseDomain, type Policy } from '../core/policy/index.js';
 import { drawIds, openBody, storedBody, type BodyCipher } from './body-cipher.js';
 import { Poller } from './poller.js';
 import { clientTlsOptions, peerIdentity, type TlsMaterial } from '../certs/tls.js';
+import { eachLimit } from '../core/each.js';
 
 export interface OutboundRow {
   id: number;
@@ -122,7 +123,7 @@ export class OutboundWorker extends Poller {
         [n * 4],
       );
       if (!rows.length) return;
-      await Poller.each(rows, n, async ({ body_key, ...r }) => {
+      await eachLimit(rows, n, async ({ body_key, ...r }) => {
         let body: Buffer | null;
         try {
           body = openBody('smtp_outbound', r.id, r.body, body_key, this.o.cipher);

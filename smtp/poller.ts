@@ -48,14 +48,4 @@ export abstract class Poller {
     if (this.timer) clearInterval(this.timer);
     await this.running;
   }
-
-  /** Runs fn over rows with at most n at a time. */
-  protected static async each<T>(rows: T[], n: number, fn: (row: T) => Promise<void>) {
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: Math.min(n, rows.length) }, async () => {
-        while (next < rows.length) await fn(rows[next++]);
-      }),
-    );
-  }
 }
