@@ -9,10 +9,11 @@ import { HealthProber } from '../core/health.js';
 import { startHealthListener, type HealthListener } from '../core/health-thread.js';
 import { Journal } from '../core/journal/index.js';
 import type { Logger } from '../core/logger.js';
-import { journalEvents, journalUnsealed } from '../core/metrics.js';
+import { journalEvents, journalUnsealed, setOpenPgpKeySource } from '../core/metrics.js';
 import { tsaRoutes } from '../certs/http.js';
 import { ensureDevPki } from '../certs/pki.js';
-import { loadTlsMaterial, nodeTlsPolicy } from '../certs/tls.js';
+import { EXPIRY_WARNING_DAYS, loadTlsMaterial, nodeTlsPolicy } from '../certs/tls.js';
+import { recordExpiries } from '../certs/expiry.js';
 import { journalTimestamping, sealingOptions } from './sealing.js';
 import { Supervisor } from '../core/supervisor.js';
 import type { Mailstore } from '../mailstore/dovecot.js';
@@ -22,7 +23,7 @@ import { platformKeyring, spoolCipher } from '../core/crypt/index.js';
 import { resumeImports } from '../annuaire/import/importer.js';
 import { startDirectory, type Directory } from '../annuaire/ldap/index.js';
 import { balFactSource } from '../annuaire/bal/index.js';
-import { openPgpKeysFor } from '../annuaire/bal/openpgp.js';
+import { openPgpKeyCounts, openPgpKeysFor } from '../annuaire/bal/openpgp.js';
 import { startAdmin, type AdminService } from '../annuaire/admin/server.js';
 import { startFhir } from '../annuaire/fhir/server.js';
 import type { DashboardSources } from '../annuaire/admin/dashboard.js';
@@ -102,6 +103,8 @@ export async function startPlatform(configured: Config, log: Logger, opts: { now
 
     const { timestamper, verifier, tsa } = await journalTimestamping(config);
     const journal = new Journal(db, { ...sealingOptions(config, log.child({ mod: 'journal' })), timestamper, verifier, now: opts.now });
+    recordExpiries(tls, tsa ? [{ certificate: 'tsa', pem: readFileSync(config.tsa.certFile, 'utf8') }] : []);
+    setOpenPgpKeySource(() => openPgpKeyCounts(db, EXPIRY_WARNING_DAYS));
     journal.startSealing();
     stops.push(() => journal.stop());
     // `mss backup` asks for an image of the embedded database over a socket of the data directory (core/backup/control.ts).

@@ -17,7 +17,7 @@ import { buildChain, chainRevocation, loadCrls, oneLine, parseTrustBundle } from
 export { CIPHERS, MSSANTE_TLS12_CIPHERS, TLS13_CIPHERS, TLS_POLICY, nodeTlsPolicy } from './tls-policy.js';
 
 /** A server certificate this close to its end produces a warning at every start. */
-const EXPIRY_WARNING_DAYS = 30;
+export const EXPIRY_WARNING_DAYS = 30;
 
 export interface TlsMaterial {
   /** Leaf then intermediates: what we present. */

@@ -140,6 +140,11 @@ export function crlSignedBy(crl: pkijs.CertificateRevocationList, issuer: X509Ce
  * not know is useless but harmless (warning, dropped); an expired one is kept with a loud
  * warning (OpenSSL then refuses every certificate of that authority until it is refreshed).
  */
+/** The authority among these whose name the CRL bears as its issuer. */
+export function crlIssuer(crl: pkijs.CertificateRevocationList, authorities: X509Certificate[]): X509Certificate | undefined {
+  return authorities.find((x) => pkijs.Certificate.fromBER(toArrayBuffer(x.raw)).subject.isEqual(crl.issuer));
+}
+
 export function loadCrls(file: string, authorities: X509Certificate[], now = new Date()): { pems: string[]; crls: pkijs.CertificateRevocationList[]; warnings: string[] } {
   const what = 'certificate revocation list (tls.crlFile)';
   const warnings: string[] = [];
@@ -151,13 +156,12 @@ export function loadCrls(file: string, authorities: X509Certificate[], now = new
       throw new MssError('CERT_INVALID', { what, file, reason: `CRL #${i + 1} cannot be parsed (${(e as Error).message})` });
     }
   });
-  const issuers = authorities.map((x) => ({ x, name: pkijs.Certificate.fromBER(toArrayBuffer(x.raw)).subject }));
   crls.forEach((crl, i) => {
-    const issuer = issuers.find((c) => c.name.isEqual(crl.issuer));
+    const issuer = crlIssuer(crl, authorities);
     const which = `CRL #${i + 1} in ${file}`;
     if (!issuer) warnings.push(`${which} is issued by a CA that is neither in the trust bundle nor in the chain; it is ignored`);
     else {
-      const signed = crlSignedBy(crl, issuer.x);
+      const signed = crlSignedBy(crl, issuer);
       if (signed === false) throw new MssError('CERT_INVALID', { what, file, reason: `CRL #${i + 1} does not carry a valid signature of its issuer` });
       if (signed === undefined) warnings.push(`${which} uses signature algorithm ${crl.signatureAlgorithm.algorithmId}, which is not checked here (OpenSSL still checks it in each handshake)`);
     }

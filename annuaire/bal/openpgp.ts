@@ -180,3 +180,19 @@ export async function removeOpenPgpKey(ctx: BalContext, address: string, actor: 
     return { result: undefined, event: 'bal.openpgp.removed', details: { fingerprint: rows[0].fingerprint } };
   });
 }
+
+/**
+ * How many registered keys are usable, end within `withinDays`, or have ended: a box whose
+ * key has ended gets no mail stored (the delivery keeps it waiting rather than store it in
+ * clear), so the operator must hear of it before (mss_openpgp_keys).
+ */
+export async function openPgpKeyCounts(db: Queryable, withinDays: number): Promise<{ valid: number; expiring: number; expired: number }> {
+  const { rows } = await db.query<{ valid: string; expiring: string; expired: string }>(
+    `SELECT count(*) FILTER (WHERE expires_at IS NULL OR expires_at > now() + make_interval(days => $1)) AS valid,
+            count(*) FILTER (WHERE expires_at > now() AND expires_at <= now() + make_interval(days => $1)) AS expiring,
+            count(*) FILTER (WHERE expires_at <= now()) AS expired
+       FROM bal_openpgp_keys`,
+    [withinDays],
+  );
+  return { valid: Number(rows[0].valid), expiring: Number(rows[0].expiring), expired: Number(rows[0].expired) };
+}

@@ -24,6 +24,15 @@ describe('mss start (embedded database)', () => {
     expect(await h.json()).toMatchObject({ status: 'ok', checks: { database: { ok: true, kind: 'pglite' } } });
     const m = await (await fetch(`${base}/metrics`)).text();
     expect(m).toMatch(/^mss_journal_events_total \d+/m);
+    // What ends while it runs, for the operator's alerting: the dates openssl reads in the files it loaded.
+    const openssl = (args: string[]) => execFileSync('openssl', args, { encoding: 'utf8' });
+    const endOf = (file: string) => Date.parse(openssl(['x509', '-noout', '-enddate', '-in', join(dataDir, 'pki', file)]).replace(/^notAfter=/, '').trim()) / 1000;
+    const gauge = (name: string, label: string) => Number(new RegExp(`^${name}\\{${label}\\} (\\S+)$`, 'm').exec(m)?.[1]);
+    expect(gauge('mss_certificate_not_after_timestamp_seconds', 'certificate="tls"')).toBe(endOf('server.pem'));
+    expect(gauge('mss_certificate_not_after_timestamp_seconds', 'certificate="tsa"')).toBe(endOf('tsa.pem'));
+    const nextUpdate = Date.parse(openssl(['crl', '-noout', '-nextupdate', '-in', join(dataDir, 'pki', 'crl.pem')]).replace(/^nextUpdate=/, '').trim()) / 1000;
+    expect([...m.matchAll(/^mss_crl_next_update_timestamp_seconds\{issuer="([^"]+)"\} (\S+)$/gm)].map((x) => Number(x[2]))).toContain(nextUpdate);
+    expect(m).toMatch(/^mss_openpgp_keys\{state="expired"\} 0$/m);
     // The development PKI was created on first start, and the TSA answers openssl + curl.
     for (const f of ['ca.pem', 'intermediate.pem', 'crl.pem', 'server.pem', 'server.key', 'tsa.pem']) expect(existsSync(join(dataDir, 'pki', f))).toBe(true);
     const work = tmp();

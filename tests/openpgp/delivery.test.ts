@@ -274,5 +274,9 @@ describe('delivery to a box with a key (PGP/MIME, RFC 3156)', () => {
     expect(await inbox(holder.address)).toHaveLength(4);
     const { rows } = await op.platform.db.query<{ n: number }>("SELECT count(*)::int AS n FROM smtp_spool WHERE state = 'queued'");
     expect(rows[0].n).toBe(1);
+    // The operator's alerting sees it: the key has ended (mss_openpgp_keys, read at each scrape).
+    const metrics = (await op.platform.http.inject({ url: '/metrics' })).body;
+    expect(metrics).toMatch(/^mss_openpgp_keys\{state="expired"\} 1$/m);
+    expect(metrics).toMatch(/^mss_openpgp_keys\{state="valid"\} 0$/m);
   });
 });
