@@ -9,7 +9,7 @@ import { Poller } from './poller.js';
 import type { BodyCipher } from './body-cipher.js';
 import { claimDue, heartbeatWorker, outcomeState, readSpoolBody, registerWorker, retireWorker, WORKER_HEARTBEAT_SECONDS, type DeliveryOutcome, type SpoolRecord, type SpoolRow } from './spool.js';
 import { SpoolWriter } from './spool-writer.js';
-import { encryptToPgpMime } from './openpgp.js';
+import { PgpMimeThread } from './openpgp-thread.js';
 import { MssError } from '../core/errors.js';
 import { eachLimit } from '../core/each.js';
 
@@ -49,6 +49,8 @@ type Encrypted = Array<{ rcpt: string; fingerprint: string }>;
  * finish together are recorded in one transaction (rows and journal events).
  */
 export class DeliveryWorker extends Poller {
+  /** Encrypts copies for boxes with an OpenPGP key, off this event loop; started with the first. */
+  private pgp?: PgpMimeThread;
   /** Deliveries started by deliverNow, awaited by stop(). */
   private readonly direct = new Set<Promise<void>>();
   /** One pool of sessions per back end (one only, `o.lmtp`, unless the store is shared). */
@@ -108,6 +110,7 @@ export class DeliveryWorker extends Poller {
     await super.stop();
     await Promise.all(this.direct);
     await this.writer.drain();
+    await this.pgp?.stop();
     for (const p of this.pools.values()) p.close();
     if (this.registered) await retireWorker(this.db, this.id).catch((e) => this.log.warn({ err: e }, 'could not retire the delivery worker'));
   }
@@ -223,7 +226,7 @@ export class DeliveryWorker extends Poller {
           const key = keys.get(rcpt.toLowerCase())!;
           let body: Buffer | null;
           try {
-            body = await encryptToPgpMime(row.body!, key.armored);
+            body = await (this.pgp ??= new PgpMimeThread()).encrypt(row.body!, key.armored);
           } catch (e) {
             const err = new MssError('OPENPGP_ENCRYPT_FAILED', { address: rcpt, fingerprint: key.fingerprint, reason: (e as Error).message });
             return { delivered: [], failed: [], retry: [rcpt], error: err.message };

@@ -1,7 +1,9 @@
 import { simpleParser } from 'mailparser';
 import { decrypt, generateKey, readMessage, readPrivateKey, type PrivateKey } from 'openpgp';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
 import { encryptToPgpMime, isPgpMimeEncrypted } from '../../smtp/openpgp.js';
+import { PgpMimeThread } from '../../smtp/openpgp-thread.js';
 
 // smtp/openpgp.ts on its own (socket-free): the shapes of message the delivery may meet.
 
@@ -59,5 +61,48 @@ describe('PGP/MIME building (RFC 3156 §4)', () => {
     }
     // A Content-Type in the body is not the message's.
     expect(isPgpMimeEncrypted(crlf('From: a@peer.fr\n\nContent-Type: multipart/encrypted\n'))).toBe(false);
+  });
+});
+
+describe("encryption on a thread of its own (smtp/openpgp-thread.ts), as the delivery does it", () => {
+  /** A 6 MB message of random base64 lines: encrypting it in this thread holds the loop for seconds. */
+  const big = () => crlf(`From: a@peer.fr\nTo: b@mssante.localhost\nSubject: Imagerie\nMIME-Version: 1.0\nContent-Type: text/plain\n\n${randomBytes(4_500_000).toString('base64').replace(/(.{76})/g, '$1\n')}\n`);
+
+  it("does not hold the platform's event loop, and what it makes decrypts to the message", async () => {
+    const thread = new PgpMimeThread();
+    try {
+      const m = big();
+      let ticks = 0;
+      const ticking = setInterval(() => ticks++, 5);
+      const stored = await thread.encrypt(m, publicKey).finally(() => clearInterval(ticking));
+      const onThread = ticks;
+      const { outer, inner } = await open(stored!);
+      expect(outer.subject).toBe('[...]');
+      expect(inner.includes(m.subarray(m.indexOf('\r\n\r\n') + 4))).toBe(true);
+      // For contrast, the same in this thread: the loop runs its timers only where openpgp
+      // happens to yield (5–6 times over the whole message here, against ~250 above).
+      ticks = 0;
+      const t = setInterval(() => ticks++, 5);
+      await encryptToPgpMime(m, publicKey).finally(() => clearInterval(t));
+      expect(onThread).toBeGreaterThan(10 * ticks);
+    } finally {
+      await thread.stop();
+    }
+  });
+
+  it('jobs at once each get their own result; a key that cannot encrypt fails its job alone, with the reason', async () => {
+    const thread = new PgpMimeThread();
+    try {
+      const msgs = [0, 1, 2].map((i) => crlf(`From: a@peer.fr\nTo: b@mssante.localhost\nSubject: n${i}\n\ncorps ${i}\n`));
+      const [bad, ...good] = await Promise.allSettled([thread.encrypt(msgs[0], 'not a key'), ...msgs.map((m) => thread.encrypt(m, publicKey))]);
+      expect(bad.status).toBe('rejected');
+      expect(String((bad as PromiseRejectedResult).reason.message)).toMatch(/armored/i);
+      const subjects = await Promise.all(good.map(async (r) => (await simpleParser((await open((r as PromiseFulfilledResult<Buffer>).value)).inner)).subject));
+      expect(subjects).toEqual(['n0', 'n1', 'n2']);
+      // Already PGP/MIME: nothing to do, as encryptToPgpMime says.
+      expect(await thread.encrypt(crlf('From: a@peer.fr\nContent-Type: multipart/encrypted; boundary=x\n\n--x--\n'), publicKey)).toBeNull();
+    } finally {
+      await thread.stop();
+    }
   });
 });
