@@ -2,7 +2,7 @@
 // Dovecot back ends (four Dovecots, each started by its node's mail store role, TLS only,
 // replicating into its pair), a front-only node delivering and reading through the map. The
 // mail is copied by the back ends' own doveadm servers; deliveries race the move.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,10 +14,12 @@ import { startMailstoreRole } from '../../mailstore/cluster.js';
 import type { Mailstore } from '../../mailstore/dovecot.js';
 import { moveAcrossPairs, MoveError, type MoveOptions } from '../../mailstore/move.js';
 import { boxPlacement, PlacementError, registerBackend } from '../../mailstore/placement.js';
-import { pgliteTarget } from '../helpers/db.js';
+import { migrate, openPg } from '../../core/db/index.js';
+import { runMssAsync } from '../helpers/mss.js';
+import { testPostgres } from '../helpers/pg-cluster.js';
 import { poll } from '../helpers/nodes.js';
 import { freePort } from '../../core/net.js';
-import { testPki, type TestPki } from '../helpers/pki.js';
+import { testPki, tsaEnv, type TestPki } from '../helpers/pki.js';
 import { asBox, deliverThroughMap, inboxSources, storeNodeConfig } from '../helpers/store-nodes.js';
 
 const SECRET = 'a-secret-every-node-of-the-store-shares';
@@ -31,11 +33,21 @@ describe('moving a box to another pair of back ends', () => {
   let front: Mailstore;
   let config: Config;
   let opts: MoveOptions;
+  let pgUrl: string;
+  let secretFile: string;
 
   beforeAll(async () => {
     pki = await testPki();
-    ({ db, dispose } = await pgliteTarget.open());
-    const secretFile = join(mkdtempSync(join(tmpdir(), 'mss-secret-')), 'secret');
+    // PostgreSQL (a private cluster, or a scratch database on CI's): the CLI below shares it.
+    const pg = await testPostgres();
+    pgUrl = pg.url;
+    db = await openPg({ url: pg.url, poolSize: 4 });
+    await migrate(db);
+    dispose = async () => {
+      await db.close();
+      await pg.drop();
+    };
+    secretFile = join(mkdtempSync(join(tmpdir(), 'mss-secret-')), 'secret');
     writeFileSync(secretFile, SECRET + '\n', { mode: 0o644 });
     // Each pair's doveadm ports are known before either starts: each replicates into the other.
     const port: Record<string, number> = {};
@@ -59,6 +71,10 @@ describe('moving a box to another pair of back ends', () => {
     await dispose?.();
   });
 
+  const onDisk = (store: Mailstore, bal: string) => {
+    const dir = (d: string) => join(store.mailDir, 'mssante.localhost', bal.split('@')[0], 'Maildir', d);
+    return ['new', 'cur'].reduce((n, d) => n + (existsSync(dir(d)) ? readdirSync(dir(d)).length : 0), 0);
+  };
   const imapOf = (name: string) => stores[name.replace('store-', '')].imap;
   const settled = (what: string, check: () => Promise<boolean>) => poll(what, check, { tries: 3000, everyMs: 100 });
   /** A delivery as the spool makes it: held (451) while the box is frozen, tried again. */
@@ -89,7 +105,8 @@ describe('moving a box to another pair of back ends', () => {
       await c.mailboxOpen('INBOX');
       await c.messageFlagsAdd({ header: { subject: 'Bilan 2' } }, ['\\Flagged', '\\Seen']);
     });
-    await settled('the replica of the first messages on store-b', async () => (await inboxSources(front, bal, stores.b.imap)).length === 3);
+    // Looked for on store-b's disk: a login there before the replicator's first sync would make it an INBOX of its own to reconcile.
+    await settled('the replica of the first messages on store-b', async () => onDisk(stores.b, bal) === 3);
     const before = await uidsAndFlags(bal, stores.a.imap);
     const onA = await inboxSources(front, bal, stores.a.imap);
 
@@ -162,5 +179,28 @@ describe('moving a box to another pair of back ends', () => {
     expect(row).toEqual({ frozen_until: null, moving_to: null });
     expect(await deliverThroughMap(front, bal, 'Radio 2')).toBe(stores.a.lmtp.port);
     expect((await inboxSources(front, bal, stores.a.imap)).length).toBe(2);
+  });
+
+  it('mss mailstore move: --help tells it, one line per step, journalled; a refusal exits non-zero with the sentence, journalled too', async () => {
+    const bal = 'dr.cli@mssante.localhost';
+    await db.query("INSERT INTO mailstore_placement (address, backend) VALUES ($1, 'store-b')", [bal]);
+    await deliverThroughMap(front, bal, 'Par la CLI');
+    const onB = await inboxSources(front, bal, stores.b.imap);
+    const env = { MSS_DATABASE_URL: pgUrl, MSS_DATA_DIR: config.dataDir, MSS_PKI_AUTO_INIT: 'false', MSS_MAILSTORE_SECRET_FILE: secretFile, MSS_TLS_CA_FILE: config.tls.caFile, ...tsaEnv(pki) };
+    const help = await runMssAsync(['mailstore', 'move', '--help'], env);
+    expect(help.stdout).toMatch(/another pair[\s\S]*doveadm backup[\s\S]*--freeze <seconds>/);
+
+    const moved = await runMssAsync(['mailstore', 'move', bal, 'store-d'], env);
+    expect(moved.code, moved.stderr).toBe(0);
+    expect(moved.stdout.split('\n').filter(Boolean).map((l) => l.split(':')[0])).toEqual(['copy', 'freeze', 'final', 'final', 'replica', 'switch', 'cleanup', 'cleanup', `${bal} moved from store-b to store-d (1 messages copied; emptied on store-b, store-a)`]);
+    expect(await inboxSources(front, bal, stores.d.imap)).toEqual(onB);
+    expect(await inboxSources(front, bal, stores.b.imap)).toEqual([]);
+
+    const refused = await runMssAsync(['mailstore', 'move', bal, 'nowhere'], env);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain('no back end named "nowhere" is registered');
+    const events = await db.query<{ type: string; details: Record<string, unknown> }>('SELECT type, details FROM journal_events WHERE subject = $1 ORDER BY seq', [bal]);
+    expect(events.rows.map((e) => e.type)).toEqual(['mailstore.box.moved', 'mailstore.box.move_refused']);
+    expect(events.rows[0].details).toMatchObject({ from: 'store-b', to: 'store-d', messages: 1, across: true });
   });
 });
