@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import type { Db } from '../core/db/index.js';
 import { run } from '../core/backup/database.js';
 import { doveadmPassword } from './dovecot.js';
-import { inPair, MAP_CACHE_MS, moveEnds, PlacementError, type BackendRow } from './placement.js';
+import { BACKEND_FRESH_SECONDS, inPair, MAP_CACHE_MS, moveEnds, PlacementError, type BackendRow } from './placement.js';
 
 type Q = Pick<Db, 'query'>;
 
@@ -107,7 +107,7 @@ export async function moveAcrossPairs(db: Q, address: string, to: string, o: Mov
   const { box, target } = await moveEnds(db, address, to);
   const a = box.address;
   if (inPair(box, target)) throw new PlacementError(`${to} is in the pair of ${box.backend}, which holds ${a}: its replica is there already, only the map changes (moveBox)`);
-  const fresh = async (name: string) => (await db.query<BackendRow & { alive: boolean }>(`SELECT *, seen_at > now() - interval '30 seconds' AS alive FROM mailstore_backends WHERE name = $1`, [name])).rows[0];
+  const fresh = async (name: string) => (await db.query<BackendRow & { alive: boolean }>('SELECT *, seen_at > now() - make_interval(secs => $2) AS alive FROM mailstore_backends WHERE name = $1', [name, BACKEND_FRESH_SECONDS])).rows[0];
   const source = (await fresh(box.backend))!;
   const sourcePair = box.partner ? await fresh(box.partner) : undefined;
   const targetPair = target.partner ? await fresh(target.partner) : undefined;
@@ -119,7 +119,7 @@ export async function moveAcrossPairs(db: Q, address: string, to: string, o: Mov
     [targetPair, 'it is to hold the replica'],
   ];
   for (const [b, why] of checks) {
-    if (b && !b.alive) throw new PlacementError(`${b.name} has not been seen for 30 s (${why}): ${a} stays on ${box.backend}`);
+    if (b && !b.alive) throw new PlacementError(`${b.name} has not been seen for ${BACKEND_FRESH_SECONDS} s (${why}): ${a} stays on ${box.backend}`);
   }
   if (box.partner && !sourcePair) throw new PlacementError(`${box.partner}, the pair of ${box.backend}, is not registered: ${a} stays on ${box.backend}`);
   if (target.partner && !targetPair) throw new PlacementError(`${target.partner}, the pair of ${to}, is not registered: ${a} stays on ${box.backend}`);
@@ -131,6 +131,7 @@ export async function moveAcrossPairs(db: Q, address: string, to: string, o: Mov
   const freezeSeconds = o.freezeSeconds ?? 300;
   let step: MoveStep = 'copy';
   let switched = false;
+  let frozenByUs = false;
   try {
     say(`copy: ${a} from ${source.name} to ${to} (doveadm backup; the box stays in use)`);
     await dv.on(source, 'backup', a, [tcps]);
@@ -142,6 +143,7 @@ export async function moveAcrossPairs(db: Q, address: string, to: string, o: Mov
       [a, source.name, to, freezeSeconds],
     );
     if (!frozen.rowCount) throw new Error(`${a} was moved or frozen by another move meanwhile`);
+    frozenByUs = true;
     say(`freeze: deliveries to ${a} wait and its logins are refused for a moment (${settle} ms for every node to see it)`);
     await sleep(settle);
 
@@ -189,9 +191,11 @@ export async function moveAcrossPairs(db: Q, address: string, to: string, o: Mov
     const why = (e as Error).message;
     if (switched) throw new MoveError(step, `${a} is on ${to}, but its old copies on ${[source.name, sourcePair?.name].filter(Boolean).join(' and ')} were not all removed (${step}): ${why}`, to);
     // Where the row says it is: a switch whose answer was lost may have committed.
-    const now = (await db.query<{ backend: string }>('SELECT backend FROM mailstore_placement WHERE address = $1', [a])).rows[0]?.backend;
-    if (now === to) throw new MoveError(step, `${a} is on ${to} (the switch committed), but ${step} reported: ${why}`, to);
-    await db.query('UPDATE mailstore_placement SET moving_to = NULL, frozen_until = NULL WHERE address = $1 AND moving_to = $2', [a, to]);
+    const row = (await db.query<{ backend: string; frozen: boolean }>('SELECT backend, coalesce(frozen_until > now(), false) AS frozen FROM mailstore_placement WHERE address = $1', [a])).rows[0];
+    if (row?.backend === to) throw new MoveError(step, `${a} is on ${to} (the switch committed), but ${step} reported: ${why}`, to);
+    // Another move holds the box (its freeze, not ours): its copy on the target is left alone.
+    if (!frozenByUs && row?.frozen) throw new MoveError(step, `the move of ${a} to ${to} failed at ${step}: ${why}; ${a} stays on ${row.backend}`, row.backend);
+    if (frozenByUs) await db.query('UPDATE mailstore_placement SET moving_to = NULL, frozen_until = NULL WHERE address = $1 AND moving_to = $2', [a, to]);
     // The target's partial copy is nobody's: dropped (it and its replica), best effort.
     for (const b of [target, targetPair].filter((x): x is NonNullable<typeof x> => !!x)) await dv.on(b, 'expunge', a, ['mailbox', '*', 'all']).catch(() => {});
     throw new MoveError(step, `the move of ${a} to ${to} failed at ${step}: ${why}; ${a} stays on ${source.name}, in use`, source.name);
