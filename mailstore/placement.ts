@@ -83,9 +83,15 @@ export async function listBackends(db: Q): Promise<Array<BackendRow & { boxes: n
 
 /** The box's back end, placing it on the least-filled fresh back end if it has none yet (any node may race: the first insert wins). */
 export async function placeBox(db: Q, address: string): Promise<string> {
+  return (await placedBox(db, address)).backend;
+}
+
+/** placeBox, and whether the box is frozen by a move between pairs (move.ts). */
+async function placedBox(db: Q, address: string): Promise<{ backend: string; frozen: boolean }> {
   const a = address.toLowerCase();
-  const found = await db.query<{ backend: string }>('SELECT backend FROM mailstore_placement WHERE address = $1', [a]);
-  if (found.rows[0]) return found.rows[0].backend;
+  const sql = 'SELECT backend, coalesce(frozen_until > now(), false) AS frozen FROM mailstore_placement WHERE address = $1';
+  const found = await db.query<{ backend: string; frozen: boolean }>(sql, [a]);
+  if (found.rows[0]) return found.rows[0];
   await db.query(
     `INSERT INTO mailstore_placement (address, backend)
      SELECT $1, b.name FROM mailstore_backends b
@@ -95,9 +101,9 @@ export async function placeBox(db: Q, address: string): Promise<string> {
      ON CONFLICT (address) DO NOTHING`,
     [a, BACKEND_FRESH_SECONDS],
   );
-  const placed = await db.query<{ backend: string }>('SELECT backend FROM mailstore_placement WHERE address = $1', [a]);
+  const placed = await db.query<{ backend: string; frozen: boolean }>(sql, [a]);
   if (!placed.rows[0]) throw new Error('no Dovecot back end of the shared store is registered and alive (mailstore_backends): start a node with the mailstore role');
-  return placed.rows[0].backend;
+  return placed.rows[0];
 }
 
 /** Where a box is, for `mss mailstore show`; null: not placed yet. */
@@ -111,24 +117,42 @@ export async function boxPlacement(db: Q, address: string): Promise<{ address: s
 
 export class PlacementError extends Error {}
 
+/** The box is being moved to another pair: nothing is written to it until the move ends (or its freeze runs out). */
+export class BoxMovingError extends Error {
+  constructor(readonly address: string) {
+    super(`${address} is being moved to another back end: try again in a few seconds`);
+  }
+}
+
 /**
- * Moves a box to another back end. Within a pair the data is already there (the replica),
- * so only the map changes and the next login or delivery goes to the new one. Between
- * pairs the mail would have to be copied first (doveadm backup): refused, not half-done.
+ * Moves a box to the other back end of its pair. The data is already there (the replica),
+ * so only the map changes and the next login or delivery goes to the new one. A move to
+ * another pair copies the mail first: move.ts (moveAcrossPairs), which this refuses.
  */
 export async function moveBox(db: Q, address: string, to: string): Promise<{ from: string; to: string }> {
+  const { box, target } = await moveEnds(db, address, to);
+  if (box.backend === to) return { from: box.backend, to };
+  if (!inPair(box, target)) {
+    throw new PlacementError(`${to} is not the pair of ${box.backend}, which holds ${box.address}: a move to another pair copies the mail (mss mailstore move)`);
+  }
+  // Not while a move to another pair holds the box: that one switches the row when it is done.
+  const r = await db.query("UPDATE mailstore_placement SET backend = $2, placed_at = now() WHERE address = $1 AND (frozen_until IS NULL OR frozen_until <= now())", [box.address, to]);
+  if (!r.rowCount) throw new PlacementError(`${box.address} is being moved to another pair: try again when that move has ended`);
+  return { from: box.backend, to };
+}
+
+/** The box as placed and the back end it is to go to, or a sentence why not. */
+export async function moveEnds(db: Q, address: string, to: string) {
   const a = address.toLowerCase();
-  const cur = await boxPlacement(db, a);
-  if (!cur) throw new PlacementError(`${a} is not placed on any back end yet (it is placed on its first delivery or login)`);
+  const box = await boxPlacement(db, a);
+  if (!box) throw new PlacementError(`${a} is not placed on any back end yet (it is placed on its first delivery or login)`);
   const target = (await db.query<BackendRow>('SELECT * FROM mailstore_backends WHERE name = $1', [to])).rows[0];
   if (!target) throw new PlacementError(`no back end named ${JSON.stringify(to)} is registered (mss mailstore backends lists them)`);
-  if (cur.backend === to) return { from: cur.backend, to };
-  if (cur.partner !== to && target.partner !== cur.backend) {
-    throw new PlacementError(`${to} is not the pair of ${cur.backend}, which holds ${a}: only a move within a pair (where the replica already is) is supported`);
-  }
-  await db.query('UPDATE mailstore_placement SET backend = $2, placed_at = now() WHERE address = $1', [a, to]);
-  return { from: cur.backend, to };
+  return { box, target };
 }
+
+/** The target holds the box's replica already: same back end or its pair. */
+export const inPair = (box: { backend: string; partner: string | null }, target: BackendRow) => box.backend === target.name || box.partner === target.name || target.partner === box.backend;
 
 /**
  * The fronts' reader of the map, with a short cache: a delivery or login asks once per
@@ -136,7 +160,7 @@ export async function moveBox(db: Q, address: string, to: string): Promise<{ fro
  */
 export class Placement {
   private backends: { at: number; rows: Map<string, BackendRow> } | null = null;
-  private readonly boxes = new Map<string, { at: number; backend: string }>();
+  private readonly boxes = new Map<string, { at: number; backend: string; frozen: boolean }>();
 
   constructor(
     private readonly db: Q,
@@ -150,14 +174,16 @@ export class Placement {
     return this.backends.rows;
   }
 
+  /** Throws BoxMovingError while a move between pairs holds the box. */
   async route(address: string): Promise<BoxRoute> {
     const a = address.toLowerCase();
     let hit = this.boxes.get(a);
     if (!hit || Date.now() - hit.at >= this.cacheMs) {
-      hit = { at: Date.now(), backend: await placeBox(this.db, a) };
+      hit = { at: Date.now(), ...(await placedBox(this.db, a)) };
       if (this.boxes.size > 100_000) this.boxes.clear();
       this.boxes.set(a, hit);
     }
+    if (hit.frozen) throw new BoxMovingError(a);
     const all = await this.backendRows();
     const primary = all.get(hit.backend) ?? (await this.refreshed(hit.backend));
     const pair = primary.partner ? all.get(primary.partner) : undefined;
@@ -174,11 +200,14 @@ export class Placement {
     return row;
   }
 
-  /** Recipients grouped by the back ends that hold them. */
+  /** Recipients grouped by the back ends that hold them; a box being moved is in a group without any (its delivery waits: 451). */
   async group(addresses: string[]): Promise<Array<{ rcpts: string[]; backends: BackendRow[] }>> {
     const groups = new Map<string, { rcpts: string[]; backends: BackendRow[] }>();
     for (const rcpt of addresses) {
-      const r = await this.route(rcpt);
+      const r = await this.route(rcpt).catch((e) => {
+        if (e instanceof BoxMovingError) return { address: e.address, backends: [] };
+        throw e;
+      });
       const key = r.backends.map((b) => b.name).join('+');
       const g = groups.get(key) ?? { rcpts: [], backends: r.backends };
       g.rcpts.push(rcpt);

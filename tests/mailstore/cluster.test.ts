@@ -2,43 +2,25 @@
 // of one pair, each started by its node's mail store role, TLS only, registered in the
 // database; a front-only node delivers (LMTP) and reads (IMAP, master user) over TLS where
 // the map says, and Dovecot's replicator keeps the pair's copy.
-import { chmodSync, existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ImapFlow } from 'imapflow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig, type Config, type DeepPartial } from '../../core/config/index.js';
+import { loadConfig, type Config } from '../../core/config/index.js';
 import type { Db } from '../../core/db/index.js';
 import { silentLogger } from '../../core/logger.js';
 import { Supervisor } from '../../core/supervisor.js';
 import { nodeRoles, startMailstoreRole } from '../../mailstore/cluster.js';
 import type { Mailstore } from '../../mailstore/dovecot.js';
 import { boxPlacement, listBackends, moveBox, Placement } from '../../mailstore/placement.js';
-import type { LmtpTarget } from '../../mailstore/lmtp.js';
 import { LmtpPool } from '../../smtp/lmtp-sessions.js';
 import { pgliteTarget } from '../helpers/db.js';
 import { freePorts, until } from '../helpers/operator.js';
 import { eventually } from '../helpers/slapd.js';
 import { testPki, type TestPki } from '../helpers/pki.js';
-
-const msg = (subject: string, to = 'dr.martin@mssante.localhost') => Buffer.from(`From: labo@peer.mssante.fr\r\nTo: ${to}\r\nSubject: ${subject}\r\nMessage-ID: <${subject.replace(/\W/g, '')}@peer>\r\n\r\nRésultat.\r\n`);
-
-function nodeConfig(pki: TestPki, secretFile: string, o: DeepPartial<Config>): Config {
-  const dataDir = mkdtempSync(join(tmpdir(), 'mss-node-'));
-  chmodSync(dataDir, 0o711);
-  const leaf = pki.paths.leaves.server;
-  return loadConfig({
-    env: {},
-    overrides: {
-      dataDir,
-      pki: { autoInit: false },
-      tls: { certFile: leaf.cert, keyFile: leaf.key, chainFile: pki.paths.intermediate, caFile: pki.paths.chain, crlFile: pki.file('crl.pem') },
-      ...o,
-      mailstore: { cluster: true, secretFile, fullTextSearch: false, ...o.mailstore },
-    },
-  });
-}
+import { deliverThroughMap, inboxSources, storeMessage as msg, storeNodeConfig as nodeConfig } from '../helpers/store-nodes.js';
 
 describe('mail store shared by several nodes (mailstore.cluster)', () => {
   let pki: TestPki;
@@ -158,34 +140,8 @@ describe('mail store shared by several nodes (mailstore.cluster)', () => {
       throw new Error(`${what}: still not so after 300 s`);
     });
   };
-  // What the SMTP front's delivery does (smtp/delivery.ts): the box's back ends in order, the next when one cannot be reached.
-  const deliver = async (bal: string, subject: string): Promise<number> => {
-    const [g] = await front.lmtpRoute!([bal]);
-    for (const t of g.targets as LmtpTarget[]) {
-      const pool = new LmtpPool(t, { name: 'front-1', size: 1 });
-      try {
-        expect(await pool.deliver({ from: 'labo@peer.mssante.fr', to: [bal] }, msg(subject, bal))).toEqual({ accepted: [bal], failed: [] });
-        return t.port;
-      } catch (e) {
-        if (t === g.targets[g.targets.length - 1]) throw e;
-      } finally {
-        pool.close();
-      }
-    }
-    throw new Error('no target');
-  };
-  const sources = async (bal: string, at: { host: string; port: number }) => {
-    const c = new ImapFlow({ host: at.host, port: at.port, secure: true, tls: { ca: [front.backendCa!] }, auth: { user: `${bal}*${front.master.user}`, pass: front.master.password }, logger: false });
-    await c.connect();
-    try {
-      await c.mailboxOpen('INBOX', { readOnly: true });
-      const out: Buffer[] = [];
-      if ((c.mailbox as { exists: number }).exists) for await (const m of c.fetch('1:*', { source: true })) out.push(m.source!);
-      return out.map((x) => x.toString('latin1')).sort();
-    } finally {
-      await c.logout();
-    }
-  };
+  const deliver = (bal: string, subject: string) => deliverThroughMap(front, bal, subject);
+  const sources = (bal: string, at: { host: string; port: number }) => inboxSources(front, bal, at);
   const onDisk = (store: Mailstore, bal: string) => {
     const dir = (d: string) => join(store.mailDir, 'mssante.localhost', bal.split('@')[0], 'Maildir', d);
     return ['new', 'cur'].reduce((n, d) => n + (existsSync(dir(d)) ? readdirSync(dir(d)).length : 0), 0);

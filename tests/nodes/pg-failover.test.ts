@@ -6,25 +6,30 @@ import nodemailer from 'nodemailer';
 import { expect, it } from 'vitest';
 import { operatorBalContext } from '../../annuaire/admin/wiring.js';
 import { createBal, createPerson } from '../../annuaire/bal/index.js';
-import { initDevPki } from '../../certs/pki.js';
 import { loadConfig } from '../../core/config/index.js';
 import { migrate, openPg } from '../../core/db/index.js';
 import { Journal } from '../../core/journal/index.js';
+import { importWhitelist } from '../../annuaire/whitelist/index.js';
 import { startPgPair } from '../helpers/pg-cluster.js';
 import { runMssAsync, startMss } from '../helpers/mss.js';
 import { unusedListenersEnv } from '../helpers/nodes.js';
 import { freePorts } from '../helpers/operator.js';
+import { testPki, tsaEnv } from '../helpers/pki.js';
+import { makeWhitelistXml } from '../helpers/whitelist.js';
 
 // Issue 17, database: the platform on a PostgreSQL primary with a synchronous streaming
-// replica. Under a bounded load of mail, the primary crashes (pg_ctl stop -m immediate) and
+// replica. Under a bounded load of mail — submission by a local user, and inbound over the
+// MX from a whitelisted peer operator (mutual TLS) — the primary crashes (pg_ctl stop -m immediate) and
 // the replica is promoted. The platform finds the new primary by itself (database.hosts),
 // and every message it answered 250 for — before, during and after the failover — is
 // delivered into Dovecot; the journal, read on the new primary, verifies.
 
 const BEFORE = 20; // acknowledged messages before the primary crashes
 const AFTER = 15; // acknowledged messages, sent after the promotion, before the load stops
+const MX_AFTER = 5; // of which at least this many came in through the MX
 const MAX_ATTEMPTS = 300; // the load's bound
 const CONCURRENCY = 3;
+const PEER = 'peer.mssante.localhost';
 
 it('a PostgreSQL failover to the replica under load loses no message answered 250', async () => {
   const pair = await startPgPair();
@@ -36,7 +41,9 @@ it('a PostgreSQL failover to the replica under load loses no message answered 25
     const replicaUrl = pair.url(pair.replica.port, 'mss');
 
     const ports = await freePorts();
-    await initDevPki({ dir: join(dataDir, 'pki'), domain: 'mssante.localhost', keyBits: 2048 });
+    // The test PKI: the platform's certificate and a peer operator's client certificate from one CA.
+    const pki = await testPki();
+    const ca = readFileSync(pki.paths.chain);
     const config = loadConfig({ env: {}, overrides: { dataDir } });
     const db = await openPg({ url: primaryUrl, poolSize: 2 });
     await migrate(db);
@@ -45,6 +52,7 @@ it('a PostgreSQL failover to the replica under load loses no message answered 25
     await createPerson(ctx, { login: 'dr.bascule', idnps: '899999999902', password }, 'test');
     const address = 'dr.bascule@mssante.localhost';
     await createBal(ctx, { address, type: 'PER', owner: '899999999902' }, 'test');
+    await importWhitelist(db, new Journal(db), Buffer.from(makeWhitelistXml({ count: 3, extra: [{ nom: PEER }] })), 'test', 'test');
     await db.close();
 
     const env = {
@@ -52,12 +60,25 @@ it('a PostgreSQL failover to the replica under load loses no message answered 25
       MSS_DATABASE_HOSTS: `127.0.0.1:${pair.replica.port}`,
       ...unusedListenersEnv,
       MSS_SMTP_SUBMISSION_PORT: String(ports.submission),
+      MSS_SMTP_MX_PORT: String(ports.mx),
       MSS_LDAP_LDAPS_PORT: '0',
+      MSS_PKI_AUTO_INIT: 'false',
+      MSS_TLS_CERT_FILE: pki.paths.leaves.server.cert,
+      MSS_TLS_KEY_FILE: pki.paths.leaves.server.key,
+      MSS_TLS_CHAIN_FILE: pki.paths.intermediate,
+      MSS_TLS_CA_FILE: pki.paths.chain,
+      MSS_TLS_CRL_FILE: pki.file('crl.pem'),
+      ...tsaEnv(pki),
     };
     platform = await startMss(['--data-dir', dataDir, '--http-port', '0'], env);
 
-    const transport = nodemailer.createTransport({ host: '127.0.0.1', port: ports.submission, secure: false, requireTLS: true, tls: { ca: readFileSync(join(dataDir, 'pki', 'ca.pem')), servername: 'localhost' }, auth: { user: 'dr.bascule', pass: password }, connectionTimeout: 120_000, greetingTimeout: 120_000, socketTimeout: 180_000 });
+    const timeouts = { connectionTimeout: 120_000, greetingTimeout: 120_000, socketTimeout: 180_000 };
+    const transport = nodemailer.createTransport({ host: '127.0.0.1', port: ports.submission, secure: false, requireTLS: true, tls: { ca, servername: 'mssante.localhost' }, auth: { user: 'dr.bascule', pass: password }, ...timeouts });
+    const peer = pki.paths.leaves['peer-operator'];
+    const mx = nodemailer.createTransport({ host: '127.0.0.1', port: ports.mx, secure: false, requireTLS: true, name: PEER, tls: { ca, servername: 'mssante.localhost', cert: readFileSync(peer.cert), key: readFileSync(peer.key) }, ...timeouts });
     const acknowledged: string[] = [];
+    let mxAcknowledged = 0;
+    let mxAfterPromotion = 0;
     let refused = 0;
     let attempts = 0;
     let ackAfterPromotion = 0;
@@ -65,15 +86,21 @@ it('a PostgreSQL failover to the replica under load loses no message answered 25
     let promoted = false;
     await Promise.all(
       Array.from({ length: CONCURRENCY }, async () => {
-        while (attempts < MAX_ATTEMPTS && !(promoted && ackAfterPromotion >= AFTER)) {
+        while (attempts < MAX_ATTEMPTS && !(promoted && ackAfterPromotion >= AFTER && mxAfterPromotion >= MX_AFTER)) {
           const i = attempts++;
           const sentAfterPromotion = promoted;
-          const messageId = `<failover-${i}-${Date.now()}@mssante.localhost>`;
+          // Every other message comes in from the peer operator through the MX.
+          const inbound = i % 2 === 1;
+          const messageId = `<failover-${i}-${Date.now()}@${inbound ? PEER : 'mssante.localhost'}>`;
           try {
-            const info = await transport.sendMail({ from: address, to: address, subject: `bascule ${i}`, text: `message ${i}`, messageId });
+            const info = inbound
+              ? await mx.sendMail({ from: `labo@${PEER}`, to: address, subject: `bascule mx ${i}`, text: `message ${i}`, messageId })
+              : await transport.sendMail({ from: address, to: address, subject: `bascule ${i}`, text: `message ${i}`, messageId });
             if (/^250 /.test(info.response)) {
               acknowledged.push(messageId);
+              if (inbound) mxAcknowledged++;
               if (sentAfterPromotion) ackAfterPromotion++;
+              if (sentAfterPromotion && inbound) mxAfterPromotion++;
             }
           } catch {
             refused++;
@@ -91,10 +118,12 @@ it('a PostgreSQL failover to the replica under load loses no message answered 25
       }),
     );
     await failover;
-    process.stdout.write(`failover load: ${attempts} attempted, ${acknowledged.length} acknowledged, ${ackAfterPromotion} after the promotion, ${refused} refused\n`);
-    if (ackAfterPromotion < AFTER) process.stdout.write((platform.stdout() + platform.stderr()).slice(-6000));
+    process.stdout.write(`failover load: ${attempts} attempted, ${acknowledged.length} acknowledged (${mxAcknowledged} through the MX), ${ackAfterPromotion} after the promotion (${mxAfterPromotion} through the MX), ${refused} refused\n`);
+    if (ackAfterPromotion < AFTER || mxAfterPromotion < MX_AFTER) process.stdout.write((platform.stdout() + platform.stderr()).slice(-6000));
     expect(promoted).toBe(true);
     expect(ackAfterPromotion).toBeGreaterThanOrEqual(AFTER);
+    expect(mxAcknowledged).toBeGreaterThan(0);
+    expect(mxAfterPromotion).toBeGreaterThanOrEqual(MX_AFTER);
     const logs = platform.stdout() + platform.stderr();
     // The platform moved to the replica by itself.
     expect(logs).toContain('PostgreSQL primary changed (failover)');
@@ -128,9 +157,9 @@ it('a PostgreSQL failover to the replica under load loses no message answered 25
     expect(acknowledged.filter((id) => !found.has(id))).toEqual([]);
 
     // The journal, read on the new primary: one unbroken chain, seals included.
-    const verify = await runMssAsync(['journal', 'verify', '--data-dir', dataDir], { MSS_DATABASE_URL: replicaUrl });
+    const verify = await runMssAsync(['journal', 'verify', '--data-dir', dataDir], { MSS_DATABASE_URL: replicaUrl, MSS_PKI_AUTO_INIT: 'false', ...tsaEnv(pki) });
     expect(verify.stderr + verify.stdout).not.toMatch(/broken|mismatch|gap/i);
-    expect(verify.code).toBe(0);
+    expect(verify.code, verify.stderr + verify.stdout).toBe(0);
   } finally {
     if (platform) {
       platform.child.kill('SIGTERM');

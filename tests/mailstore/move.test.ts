@@ -1,0 +1,206 @@
+// Moving a box to a back end of another pair (mailstore/move.ts, issue 17): two real pairs of
+// Dovecot back ends (four Dovecots, each started by its node's mail store role, TLS only,
+// replicating into its pair), a front-only node delivering and reading through the map. The
+// mail is copied by the back ends' own doveadm servers; deliveries race the move.
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Config } from '../../core/config/index.js';
+import type { Db } from '../../core/db/index.js';
+import { silentLogger } from '../../core/logger.js';
+import { Supervisor } from '../../core/supervisor.js';
+import { startMailstoreRole } from '../../mailstore/cluster.js';
+import type { Mailstore } from '../../mailstore/dovecot.js';
+import { moveAcrossPairs, MoveError, type MoveOptions } from '../../mailstore/move.js';
+import { boxPlacement, PlacementError, registerBackend } from '../../mailstore/placement.js';
+import { migrate, openPg } from '../../core/db/index.js';
+import { runMssAsync } from '../helpers/mss.js';
+import { testPostgres } from '../helpers/pg-cluster.js';
+import { poll } from '../helpers/nodes.js';
+import { freePort } from '../../core/net.js';
+import { testPki, tsaEnv, type TestPki } from '../helpers/pki.js';
+import { asBox, deliverThroughMap, inboxSources, storeNodeConfig } from '../helpers/store-nodes.js';
+
+const SECRET = 'a-secret-every-node-of-the-store-shares';
+
+describe('moving a box to another pair of back ends', () => {
+  let pki: TestPki;
+  let db: Db;
+  let dispose: () => Promise<void>;
+  const sups: Supervisor[] = [];
+  const stores: Record<string, Mailstore> = {};
+  let front: Mailstore;
+  let config: Config;
+  let opts: MoveOptions;
+  let pgUrl: string;
+  let secretFile: string;
+
+  beforeAll(async () => {
+    pki = await testPki();
+    // PostgreSQL (a private cluster, or a scratch database on CI's): the CLI below shares it.
+    const pg = await testPostgres();
+    pgUrl = pg.url;
+    db = await openPg({ url: pg.url, poolSize: 4 });
+    await migrate(db);
+    dispose = async () => {
+      await db.close();
+      await pg.drop();
+    };
+    secretFile = join(mkdtempSync(join(tmpdir(), 'mss-secret-')), 'secret');
+    writeFileSync(secretFile, SECRET + '\n', { mode: 0o644 });
+    // Each pair's doveadm ports are known before either starts: each replicates into the other.
+    const port: Record<string, number> = {};
+    for (const n of ['a', 'b', 'c', 'd']) port[n] = await freePort('127.0.0.1');
+    const partnerOf: Record<string, string> = { a: 'b', b: 'a', c: 'd', d: 'c' };
+    // One at a time: placement goes to the least-filled back end, the test places its boxes itself.
+    for (const n of ['a', 'b', 'c', 'd']) {
+      const s = new Supervisor(silentLogger);
+      sups.push(s);
+      const p = partnerOf[n];
+      stores[n] = await startMailstoreRole(storeNodeConfig(pki, secretFile, { node: { name: `store-${n}`, roles: ['mailstore'] }, mailstore: { doveadmPort: port[n], partner: `store-${p}=127.0.0.1:${port[p]}` } }), silentLogger, s, db);
+    }
+    const sf = new Supervisor(silentLogger);
+    sups.push(sf);
+    config = storeNodeConfig(pki, secretFile, { node: { name: 'front-1', roles: ['fronts'] } });
+    front = await startMailstoreRole(config, silentLogger, sf, db);
+    opts = { doveadm: config.mailstore.doveadm, sharedSecret: SECRET, caFile: config.tls.caFile };
+  });
+  afterAll(async () => {
+    for (const s of sups) await s.stopAll();
+    await dispose?.();
+  });
+
+  const onDisk = (store: Mailstore, bal: string) => {
+    const dir = (d: string) => join(store.mailDir, 'mssante.localhost', bal.split('@')[0], 'Maildir', d);
+    return ['new', 'cur'].reduce((n, d) => n + (existsSync(dir(d)) ? readdirSync(dir(d)).length : 0), 0);
+  };
+  const imapOf = (name: string) => stores[name.replace('store-', '')].imap;
+  const settled = (what: string, check: () => Promise<boolean>) => poll(what, check, { tries: 3000, everyMs: 100 });
+  /** A delivery as the spool makes it: held (451) while the box is frozen, tried again. */
+  let held = 0;
+  const deliverHeld = async (bal: string, subject: string) => {
+    for (let i = 0; i < 3000; i++) {
+      const port = await deliverThroughMap(front, bal, subject);
+      if (port !== null) return port;
+      held++;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`${subject}: held for 3000 tries`);
+  };
+  const uidsAndFlags = (bal: string, at: { host: string; port: number }) =>
+    asBox(front, bal, at, async (c) => {
+      await c.mailboxOpen('INBOX', { readOnly: true });
+      const out: Record<string, { uid: number; flags: string[] }> = {};
+      for await (const m of c.fetch('1:*', { envelope: true, flags: true, uid: true })) out[m.envelope!.subject!] = { uid: m.uid, flags: [...(m.flags ?? [])].sort() };
+      return out;
+    });
+
+  it('moves a box with its mail, a delivery racing the move included: all on the new pair, byte for byte, each once; gone from the old one', async () => {
+    const bal = 'dr.moreau@mssante.localhost';
+    await db.query("INSERT INTO mailstore_placement (address, backend) VALUES ($1, 'store-a')", [bal]);
+    for (const s of ['Bilan 1', 'Bilan 2', 'Bilan 3']) expect(await deliverThroughMap(front, bal, s)).toBe(stores.a.lmtp.port);
+    // A flag set through IMAP travels with the box.
+    await asBox(front, bal, stores.a.imap, async (c) => {
+      await c.mailboxOpen('INBOX');
+      await c.messageFlagsAdd({ header: { subject: 'Bilan 2' } }, ['\\Flagged', '\\Seen']);
+    });
+    // Looked for on store-b's disk: a login there before the replicator's first sync would make it an INBOX of its own to reconcile.
+    await settled('the replica of the first messages on store-b', async () => onDisk(stores.b, bal) === 3);
+    const before = await uidsAndFlags(bal, stores.a.imap);
+    const onA = await inboxSources(front, bal, stores.a.imap);
+
+    // Deliveries started at the copy (the box in use: it lands on store-a, the last copy takes
+    // it), at the freeze (the front may not have seen it yet: store-a or held), and once every
+    // node has seen the freeze (held until the switch, then to store-c).
+    const racing: Array<Promise<number>> = [];
+    const lines: string[] = [];
+    const r = await moveAcrossPairs(db, bal, 'store-c', {
+      ...opts,
+      progress: (line) => {
+        lines.push(line);
+        if (line.startsWith('copy:')) racing.push(deliverHeld(bal, 'Pendant la copie'));
+        if (line.startsWith('freeze:')) racing.push(deliverHeld(bal, 'Au gel'));
+        if (line.startsWith('final:') && racing.length === 2) racing.push(deliverHeld(bal, 'Pendant le gel'));
+      },
+    });
+    expect(r).toEqual({ from: 'store-a', to: 'store-c', messages: expect.any(Number), removedFrom: ['store-a', 'store-b'] });
+    expect(lines.map((l) => l.split(':')[0])).toEqual(['copy', 'freeze', 'final', 'final', 'replica', 'switch', 'cleanup', 'cleanup']);
+    const ports = await Promise.all(racing);
+    // The one sent while the box was frozen waited for the switch and went to the new back end.
+    expect(ports[0]).toBe(stores.a.lmtp.port);
+    expect(held).toBeGreaterThan(0);
+    expect(ports[2]).toBe(stores.c.lmtp.port);
+    expect((await boxPlacement(db, bal))!.backend).toBe('store-c');
+
+    const route = await front.imapRoute!(bal);
+    await settled("the front's map naming store-c", async () => (await front.imapRoute!(bal))[0].name === 'store-c');
+    expect(route.length).toBe(2);
+    const onC = await inboxSources(front, bal, (await front.imapRoute!(bal))[0]);
+    const subjects = onC.map((m) => /Subject: (.*)\r\n/.exec(m)![1]).sort();
+    expect(subjects).toEqual(['Au gel', 'Bilan 1', 'Bilan 2', 'Bilan 3', 'Pendant la copie', 'Pendant le gel']);
+    // Byte for byte: what the fronts delivered, as they delivered it (Dovecot adds its Return-Path/Delivered-To lines the same way everywhere).
+    for (const m of onA) expect(onC.filter((x) => x === m)).toHaveLength(1);
+    // Same UIDs and flags for what was there before the move.
+    const after = await uidsAndFlags(bal, imapOf('store-c'));
+    for (const [s, v] of Object.entries(before)) expect(after[s]).toEqual(v);
+    expect(after['Bilan 2'].flags).toEqual(['\\Flagged', '\\Seen']);
+    // The new pair's replica, and nothing left on the old pair.
+    await settled('the replica on store-d', async () => JSON.stringify(await inboxSources(front, bal, stores.d.imap)) === JSON.stringify(onC));
+    expect(await inboxSources(front, bal, stores.a.imap)).toEqual([]);
+    expect(await inboxSources(front, bal, stores.b.imap)).toEqual([]);
+  });
+
+  it('the messages moved are byte-identical to those the old back end held', async () => {
+    const bal = 'dr.faure@mssante.localhost';
+    await db.query("INSERT INTO mailstore_placement (address, backend) VALUES ($1, 'store-c')", [bal]);
+    for (const s of ['Scanner', 'IRM']) await deliverThroughMap(front, bal, s);
+    const onC = await inboxSources(front, bal, stores.c.imap);
+    await moveAcrossPairs(db, bal, 'store-b', opts);
+    expect(await inboxSources(front, bal, stores.b.imap)).toEqual(onC);
+    expect(await inboxSources(front, bal, stores.c.imap)).toEqual([]);
+  });
+
+  it('refuses a move to an unknown back end, and a failing copy leaves the box where it was, in use, saying which step failed', async () => {
+    const bal = 'dr.roux@mssante.localhost';
+    await db.query("INSERT INTO mailstore_placement (address, backend) VALUES ($1, 'store-a')", [bal]);
+    await deliverThroughMap(front, bal, 'Radio');
+    await expect(moveAcrossPairs(db, bal, 'store-z', opts)).rejects.toThrow(new PlacementError('no back end named "store-z" is registered (mss mailstore backends lists them)'));
+    await expect(moveAcrossPairs(db, bal, 'store-b', opts)).rejects.toThrow(/store-b is in the pair of store-a/);
+
+    // A back end registered, alive, whose doveadm server does not answer: the copy fails.
+    await registerBackend(db, { name: 'store-x', host: '127.0.0.1', imapPort: 1, lmtpPort: 1, doveadmPort: await freePort('127.0.0.1') });
+    const failed = await moveAcrossPairs(db, bal, 'store-x', opts).catch((e: unknown) => e);
+    expect(failed).toBeInstanceOf(MoveError);
+    expect((failed as MoveError).step).toBe('copy');
+    expect((failed as MoveError).message).toMatch(/^the move of dr\.roux@mssante\.localhost to store-x failed at copy: .+; dr\.roux@mssante\.localhost stays on store-a, in use$/);
+    expect((await boxPlacement(db, bal))!.backend).toBe('store-a');
+    const row = (await db.query<{ frozen_until: Date | null; moving_to: string | null }>('SELECT frozen_until, moving_to FROM mailstore_placement WHERE address = $1', [bal])).rows[0];
+    expect(row).toEqual({ frozen_until: null, moving_to: null });
+    expect(await deliverThroughMap(front, bal, 'Radio 2')).toBe(stores.a.lmtp.port);
+    expect((await inboxSources(front, bal, stores.a.imap)).length).toBe(2);
+  });
+
+  it('mss mailstore move: --help tells it, one line per step, journalled; a refusal exits non-zero with the sentence, journalled too', async () => {
+    const bal = 'dr.cli@mssante.localhost';
+    await db.query("INSERT INTO mailstore_placement (address, backend) VALUES ($1, 'store-b')", [bal]);
+    await deliverThroughMap(front, bal, 'Par la CLI');
+    const onB = await inboxSources(front, bal, stores.b.imap);
+    const env = { MSS_DATABASE_URL: pgUrl, MSS_DATA_DIR: config.dataDir, MSS_PKI_AUTO_INIT: 'false', MSS_MAILSTORE_SECRET_FILE: secretFile, MSS_TLS_CA_FILE: config.tls.caFile, ...tsaEnv(pki) };
+    const help = await runMssAsync(['mailstore', 'move', '--help'], env);
+    expect(help.stdout).toMatch(/another pair[\s\S]*doveadm backup[\s\S]*--freeze <seconds>/);
+
+    const moved = await runMssAsync(['mailstore', 'move', bal, 'store-d'], env);
+    expect(moved.code, moved.stderr).toBe(0);
+    expect(moved.stdout.split('\n').filter(Boolean).map((l) => l.split(':')[0])).toEqual(['copy', 'freeze', 'final', 'final', 'replica', 'switch', 'cleanup', 'cleanup', `${bal} moved from store-b to store-d (1 messages copied; emptied on store-b, store-a)`]);
+    expect(await inboxSources(front, bal, stores.d.imap)).toEqual(onB);
+    expect(await inboxSources(front, bal, stores.b.imap)).toEqual([]);
+
+    const refused = await runMssAsync(['mailstore', 'move', bal, 'nowhere'], env);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain('no back end named "nowhere" is registered');
+    const events = await db.query<{ type: string; details: Record<string, unknown> }>('SELECT type, details FROM journal_events WHERE subject = $1 ORDER BY seq', [bal]);
+    expect(events.rows.map((e) => e.type)).toEqual(['mailstore.box.moved', 'mailstore.box.move_refused']);
+    expect(events.rows[0].details).toMatchObject({ from: 'store-b', to: 'store-d', messages: 1, across: true });
+  });
+});
