@@ -18,7 +18,7 @@ import { Supervisor } from '../core/supervisor.js';
 import type { Mailstore } from '../mailstore/dovecot.js';
 import { startMailstoreRole, withRoles } from '../mailstore/cluster.js';
 import { startBackupControl } from '../core/backup/control.js';
-import { platformKeyring, spoolCipher } from '../core/crypt/index.js';
+import { platformKeyring, spoolCipher, watchKeyring } from '../core/crypt/index.js';
 import { resumeImports } from '../annuaire/import/importer.js';
 import { startDirectory, type Directory } from '../annuaire/ldap/index.js';
 import { balFactSource } from '../annuaire/bal/index.js';
@@ -115,11 +115,20 @@ export async function startPlatform(configured: Config, log: Logger, opts: { now
 
     const supervisor = new Supervisor(log.child({ mod: 'supervisor' }));
     stops.push(() => supervisor.stopAll());
-    // Encryption at rest (issue 16 §3): the keys under <dataDir>/keys, for Dovecot's mail_crypt and the spool.
-    const keyring = platformKeyring(config);
+    // Encryption at rest (issue 16 §3): the keyring from the database, copied to <dataDir>/keys for Dovecot's mail_crypt, and the spool's.
+    const keyring = await platformKeyring(config, db);
     // The daemons and worker processes started from here inherit this environment: none needs the master key.
     delete process.env.MSS_CRYPT_MASTER_KEY;
     const mailstore = await startMailstoreRole(config, log.child({ mod: 'mailstore' }), supervisor, db, keyring);
+    if (keyring) {
+      // A generation made on another node (mss crypt rotate) reaches this node's Dovecot.
+      keyring.onChange((added) => {
+        log.info({ added, current: keyring.current }, 'the keyring has a new generation (database)');
+        mailstore.reloadKeys?.().catch((e) => log.error({ err: e }, 'could not restart the mail store (Dovecot) with the keyring\'s new generation'));
+      });
+      const unwatch = watchKeyring(keyring, db, config, log.child({ mod: 'crypt' }));
+      if (unwatch) stops.push(async () => unwatch());
+    }
 
     // LDAP directory (annuaire/ldap): slapd under the supervisor, built from and fed by the
     // annuaire tables; writers queue their changes with queueLdapChanges().
