@@ -31,11 +31,11 @@ export function localKeyring(config: Config): Keyring | undefined {
  * reaches this one's Dovecot (keyring.onChange) without a restart. PostgreSQL only: the
  * embedded database has one process, and `mss crypt rotate` needs it stopped.
  */
-export function watchKeyring(keyring: Keyring, db: Db, config: Config, log: Logger): (() => void) | undefined {
-  if (db.kind !== 'pg' || config.crypt.keyringPoll <= 0) return undefined;
+export function watchKeyring(keyring: Keyring, db: Pick<Db, 'kind'>, everyMs: number, log: Pick<Logger, 'error'>): (() => void) | undefined {
+  if (db.kind !== 'pg' || everyMs <= 0) return undefined;
   const timer = setInterval(() => {
     keyring.reload().catch((e) => log.error({ err: e }, 'could not read the keyring from the database'));
-  }, config.crypt.keyringPoll);
+  }, everyMs);
   timer.unref();
   return () => clearInterval(timer);
 }

@@ -136,9 +136,11 @@ export class Keyring {
       await (db.transaction ? db.transaction(insert) : insert(db));
       rows = await readGenerations(db);
     }
-    if (local) requireSameAsLocal(dir, rows);
     const ring = new Keyring(dir, master, db, opts.writeLocal ?? true);
-    ring.take(rows);
+    // The master key checked first, then whether the local copy may be replaced, then written.
+    ring.take(rows, undefined, TABLE, false);
+    if (local) requireSameAsLocal(dir, rows);
+    if (ring.writeLocal) writeLocalCopy(dir, ring.gens, ring.currentId);
     return ring;
   }
 
@@ -246,7 +248,7 @@ export class Keyring {
    * Makes `gens` this ring: every spool key unwrapped first (a master key that does not
    * open them all changes nothing and is refused), then the local copy written.
    */
-  private take(gens: StoredGeneration[], current = gens.find((g) => (g as StoredGeneration & { current?: boolean }).current)?.id, where = TABLE): void {
+  private take(gens: StoredGeneration[], current = gens.find((g) => (g as StoredGeneration & { current?: boolean }).current)?.id, where = TABLE, write = this.writeLocal): void {
     const keys = new Map<string, Buffer>();
     for (const g of gens) {
       try {
@@ -259,7 +261,7 @@ export class Keyring {
     for (const [id, k] of keys) this.spoolKeys.set(id, k);
     this.gens = gens;
     this.currentId = current;
-    if (this.writeLocal) writeLocalCopy(this.dir, gens, current);
+    if (write) writeLocalCopy(this.dir, gens, current);
   }
 }
 
