@@ -126,7 +126,7 @@ export async function startPlatform(configured: Config, log: Logger, opts: { now
         log.info({ added, current: keyring.current }, 'the keyring has a new generation (database)');
         mailstore.reloadKeys?.().catch((e) => log.error({ err: e }, 'could not restart the mail store (Dovecot) with the keyring\'s new generation'));
       });
-      const unwatch = watchKeyring(keyring, db, config, log.child({ mod: 'crypt' }));
+      const unwatch = watchKeyring(keyring, db, config.crypt.keyringPoll, log.child({ mod: 'crypt' }));
       if (unwatch) stops.push(async () => unwatch());
     }
 
