@@ -17,8 +17,9 @@ import { journalTimestamping, sealingOptions } from './sealing.js';
 import { Supervisor } from '../core/supervisor.js';
 import type { Mailstore } from '../mailstore/dovecot.js';
 import { startMailstoreRole, withRoles } from '../mailstore/cluster.js';
+import { followKeyring } from '../mailstore/keyring.js';
 import { startBackupControl } from '../core/backup/control.js';
-import { platformKeyring, spoolCipher, watchKeyring } from '../core/crypt/index.js';
+import { platformKeyring, spoolCipher } from '../core/crypt/index.js';
 import { resumeImports } from '../annuaire/import/importer.js';
 import { startDirectory, type Directory } from '../annuaire/ldap/index.js';
 import { balFactSource } from '../annuaire/bal/index.js';
@@ -120,14 +121,10 @@ export async function startPlatform(configured: Config, log: Logger, opts: { now
     // The daemons and worker processes started from here inherit this environment: none needs the master key.
     delete process.env.MSS_CRYPT_MASTER_KEY;
     const mailstore = await startMailstoreRole(config, log.child({ mod: 'mailstore' }), supervisor, db, keyring);
+    // A generation made on another node (mss crypt rotate) reaches this node's Dovecot.
     if (keyring) {
-      // A generation made on another node (mss crypt rotate) reaches this node's Dovecot.
-      keyring.onChange((added) => {
-        log.info({ added, current: keyring.current }, 'the keyring has a new generation (database)');
-        mailstore.reloadKeys?.().catch((e) => log.error({ err: e }, 'could not restart the mail store (Dovecot) with the keyring\'s new generation'));
-      });
-      const unwatch = watchKeyring(keyring, db, config.crypt.keyringPoll, log.child({ mod: 'crypt' }));
-      if (unwatch) stops.push(async () => unwatch());
+      const unfollow = followKeyring(keyring, db, config.crypt.keyringPoll, mailstore, log.child({ mod: 'crypt' }));
+      stops.push(async () => unfollow());
     }
 
     // LDAP directory (annuaire/ldap): slapd under the supervisor, built from and fed by the
