@@ -1,8 +1,9 @@
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
-import { Keyring, spoolCipher } from '../../core/crypt/index.js';
+import { Keyring, keysDir, spoolCipher } from '../../core/crypt/index.js';
+import { MssError } from '../../core/errors.js';
 import { resealBodies } from '../../smtp/index.js';
-import { action, withConfigOptions, withDb, withJournal } from '../cli.js';
+import { action, configFrom, withConfigOptions, withDb, withJournal } from '../cli.js';
 
 type Opts = { config?: string; dataDir?: string; reseal?: boolean };
 
@@ -10,13 +11,20 @@ export function registerCrypt(program: Command) {
   const crypt = program.command('crypt').description('encryption at rest: the keys of the mail store (Dovecot mail_crypt) and of the bodies waiting in the database');
 
   withConfigOptions(crypt.command('status').description('the keyring (in the database, copied to <dataDir>/keys): its key generations and the one new data is encrypted with')).action(
-    action((opts: Opts) =>
-      withDb(opts, async (db, c) => {
-        const ring = await Keyring.open(db, c.dataDir, c.crypt.masterKey, { create: false, writeLocal: false });
-        process.stdout.write(`keyring (database ${db.target}, local copy ${ring.dir}): ${ring.ids.length} generation(s) ${ring.ids.join(', ')}; current ${ring.current}\n`);
+    action(async (opts: Opts) => {
+      const c = configFrom(opts);
+      const show = (ring: Keyring, where: string) => {
+        process.stdout.write(`keyring (${where}): ${ring.ids.length} generation(s) ${ring.ids.join(', ')}; current ${ring.current}\n`);
         process.stdout.write(`mail store encryption (crypt.mailStore): ${c.crypt.mailStore ? 'on' : 'off'}; spool encryption (crypt.spool): ${c.crypt.spool ? 'on' : 'off'}\n`);
-      }),
-    ),
+      };
+      try {
+        await withDb(opts, async (db) => show(await Keyring.open(db, c.dataDir, c.crypt.masterKey, { create: false, writeLocal: false }), `database ${db.target}`));
+      } catch (e) {
+        // The running platform holds the embedded database: its local copy is the same keyring.
+        if (!(e instanceof MssError && e.code === 'DATA_DIR_LOCKED')) throw e;
+        show(Keyring.openLocal(c.dataDir, c.crypt.masterKey), `local copy ${keysDir(c.dataDir)}, the embedded database being in use`);
+      }
+    }),
   );
 
   withConfigOptions(
