@@ -69,6 +69,10 @@ it('two nodes on one PostgreSQL: one journal chain, rate and login throttle coun
         }),
       );
 
+      // Nothing under keys/ was copied: B wrote its copy of the keyring from the database, the one A made.
+      expect((await db.query<{ id: string }>('SELECT id FROM crypt_keyring')).rows).toEqual([{ id: 'k1' }]);
+      for (const f of ['dovecot-k1.pub.pem', 'dovecot-k1.key.pem', 'keyring.json']) expect(readFileSync(join(dirB, 'keys', f), 'utf8'), f).toBe(readFileSync(join(dirA, 'keys', f), 'utf8'));
+
       const ca = readFileSync(join(dirA, 'pki', 'ca.pem'));
       const transport = (port: number, pass = password) =>
         nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, requireTLS: true, tls: { ca, servername: 'localhost' }, auth: { user: 'dr.noeuds', pass }, connectionTimeout: 60_000, greetingTimeout: 60_000, socketTimeout: 120_000 });
