@@ -18,7 +18,7 @@ import { backupFiles, DATA_FILES, EXTERNAL_FILES, inside, restoreFiles } from '.
 import { backupMail, restoreMail, type DoveadmTarget } from '../core/backup/mail.js';
 import { previousManifest, sha256File, unseal, verifySet, writeManifest, type Manifest } from '../core/backup/manifest.js';
 import { grantTraverse, mailCryptEnv, startMailstore } from '../mailstore/dovecot.js';
-import { platformKeyring } from '../core/crypt/index.js';
+import { localKeyring } from '../core/crypt/index.js';
 import { rebuildDirectory } from '../annuaire/ldap/rebuild.js';
 import { ldapPaths, prepareFiles } from '../annuaire/ldap/files.js';
 import { verifyTimestampResponse } from '../certs/tsa.js';
@@ -55,7 +55,8 @@ function runningDovecot(config: Config): string | undefined {
 async function withDovecot<T>(config: Config, fn: (t: DoveadmTarget) => Promise<T>, say: Say, o: { fresh?: boolean } = {}): Promise<T> {
   const running = o.fresh ? undefined : runningDovecot(config);
   // The platform's Dovecot loads mail_crypt whenever the keyring holds Dovecot keys; doveadm must too.
-  const keyring = platformKeyring(config);
+  // The local copy it reads (the platform keeps it as the database's keyring; a restore brings it back with the files).
+  const keyring = localKeyring(config);
   const crypt: DoveadmTarget['crypt'] = keyring?.dovecotKeys().length ? { env: mailCryptEnv(keyring) } : undefined;
   if (running) return fn({ doveadm: config.mailstore.doveadm, confFile: running, user: childUser(), ...(crypt ? { crypt } : {}) });
   say(`  starting Dovecot on ${config.dataDir} for this step${o.fresh ? '' : ' (the platform is not running)'}`);

@@ -18,6 +18,7 @@ import { journalTimestamping, sealingOptions } from './sealing.js';
 import { Supervisor } from '../core/supervisor.js';
 import type { Mailstore } from '../mailstore/dovecot.js';
 import { startMailstoreRole, withRoles } from '../mailstore/cluster.js';
+import { followKeyring } from '../mailstore/keyring.js';
 import { startBackupControl } from '../core/backup/control.js';
 import { platformKeyring, spoolCipher } from '../core/crypt/index.js';
 import { resumeImports } from '../annuaire/import/importer.js';
@@ -118,11 +119,16 @@ export async function startPlatform(configured: Config, log: Logger, opts: { now
 
     const supervisor = new Supervisor(log.child({ mod: 'supervisor' }));
     stops.push(() => supervisor.stopAll());
-    // Encryption at rest (issue 16 §3): the keys under <dataDir>/keys, for Dovecot's mail_crypt and the spool.
-    const keyring = platformKeyring(config);
+    // Encryption at rest (issue 16 §3): the keyring from the database, copied to <dataDir>/keys for Dovecot's mail_crypt, and the spool's.
+    const keyring = await platformKeyring(config, db);
     // The daemons and worker processes started from here inherit this environment: none needs the master key.
     delete process.env.MSS_CRYPT_MASTER_KEY;
     const mailstore = await startMailstoreRole(config, log.child({ mod: 'mailstore' }), supervisor, db, keyring);
+    // A generation made on another node (mss crypt rotate) reaches this node's Dovecot.
+    if (keyring) {
+      const unfollow = followKeyring(keyring, db, config.crypt.keyringPoll, mailstore, log.child({ mod: 'crypt' }));
+      stops.push(async () => unfollow());
+    }
 
     // LDAP directory (annuaire/ldap): slapd under the supervisor, built from and fed by the
     // annuaire tables; writers queue their changes with queueLdapChanges().

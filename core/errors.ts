@@ -21,7 +21,9 @@ export const catalogue = {
   // Encryption at rest (core/crypt): the platform's keys and the sealed spool bodies.
   CRYPT_MASTER_KEY_INVALID: { http: 500, text: 'the master key in {source} is not 32 bytes written as 64 hex digits or in base64' },
   CRYPT_MASTER_KEY_MISSING: { http: 500, text: 'the keyring {file} exists but no master key opens it: set MSS_CRYPT_MASTER_KEY (crypt.masterKey) to the key it was made with' },
-  CRYPT_MASTER_KEY_WRONG: { http: 500, text: 'the master key does not open the keyring {file} (wrong key, or the keyring was changed)' },
+  CRYPT_MASTER_KEY_WRONG: { http: 500, text: 'the master key does not open the keyring {file} (wrong key, or the keyring was changed): every node of one database must be given the same crypt.masterKey (MSS_CRYPT_MASTER_KEY)' },
+  CRYPT_KEYRING_CONFLICT: { http: 500, text: 'the local keyring {file} holds a generation {key} that the database\'s keyring does not (keys made on this node alone): what they encrypted would be lost if it were replaced. Keep this data directory aside, or start this node on the database it was made with' },
+  CRYPT_KEYRING_BROKEN: { http: 500, text: 'the keyring {file} is broken: {reason}' },
   CRYPT_NO_KEYRING: { http: 500, text: 'there is no keyring {file} yet: start the platform once to create it' },
   CRYPT_KEY_UNKNOWN: { http: 500, text: 'key {key} that sealed {what} is not in the keyring: restore the keyring that holds it' },
   CRYPT_BODY_CORRUPT: { http: 500, text: '{what} does not open with key {key}: its stored body was changed or belongs to another row' },

@@ -79,10 +79,11 @@ export async function startMailstoreRole(config: Config, log: Logger, supervisor
     await registerBackend(db, { name, host: m.listen, imapPort: own.imap.port, lmtpPort: own.lmtp.port, doveadmPort: own.doveadmPort!, ...(partner ? { partner: partner.name } : {}) });
     if (partner) {
       // doveadm loads mail_crypt like Dovecot: it needs the keys' passwords, not the master key.
-      const env = mailCryptEnv(keyring);
+      // Built for each run: a rotation adds a generation and its password (keyring.reload).
+      const env = () => mailCryptEnv(keyring);
       const ids = supervisor.user.dropped ? { uid: supervisor.user.uid, gid: supervisor.user.gid } : {};
       const confFile = join(config.dataDir, 'dovecot', 'dovecot.conf');
-      catchUp = new CatchUp(db, log, name, partner.name, (box) => run(config.mailstore.doveadm, ['-c', confFile, 'sync', '-u', box, '-d', '-N', '-f', '-l', '30'], { env, ...ids }).then(() => {}), () => supervisor.status('dovecot')[0]?.state === 'running');
+      catchUp = new CatchUp(db, log, name, partner.name, (box) => run(config.mailstore.doveadm, ['-c', confFile, 'sync', '-u', box, '-d', '-N', '-f', '-l', '30'], { env: env(), ...ids }).then(() => {}), () => supervisor.status('dovecot')[0]?.state === 'running');
       void catchUp.run(false);
       if (m.catchUpInterval > 0) {
         safetyNet = setInterval(() => void catchUp!.run(true), m.catchUpInterval);
@@ -109,6 +110,7 @@ export async function startMailstoreRole(config: Config, log: Logger, supervisor
     master,
     mailDir: own?.mailDir ?? '',
     backendCa: ca,
+    ...(own?.reloadKeys ? { reloadKeys: own.reloadKeys } : {}),
     lmtpRoute: async (rcpts) => (await placement.group(rcpts)).map((g) => ({ rcpts: g.rcpts, targets: g.backends.map((b) => ({ host: b.host, port: b.lmtp_port, tls: { ca } })) })),
     imapRoute: async (bal) => (await placement.route(bal)).backends.map((b) => ({ name: b.name, host: b.host, port: b.imap_port })),
     health: {

@@ -32,6 +32,12 @@ export interface Mailstore {
   backendCa?: string;
   /** A back end of a shared store: its doveadm server's port, into which its pair replicates. */
   doveadmPort?: number;
+  /**
+   * Writes Dovecot's configuration again with the keyring's key pairs and restarts it: a
+   * generation made by `mss crypt rotate` on another node (core/crypt watchKeyring). Present
+   * when mail_crypt is configured (a keyring).
+   */
+  reloadKeys?: () => Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -59,7 +65,7 @@ export async function startMailstore(config: Config, log: Logger, supervisor: Su
   const masterUsersFile = join(home, 'master-users');
   writeFileSync(masterUsersFile, `${master.user}:${ssha512(master.password)}\n`, { mode: 0o600 });
 
-  const crypt = keyring ? mailCrypt(keyring, user) : undefined;
+  let crypt = keyring ? mailCrypt(keyring, user) : undefined;
   const encrypt = !!crypt && config.crypt.mailStore;
   // The full-text index is a clear copy of every word of every message: not kept when mail is encrypted.
   const fts = !encrypt && config.mailstore.fullTextSearch && hasFtsPlugin(config.mailstore.pluginDir);
@@ -70,32 +76,35 @@ export async function startMailstore(config: Config, log: Logger, supervisor: Su
   const imapPort = config.mailstore.imapPort || (await freePort(HOST));
   const lmtpPort = config.mailstore.lmtpPort || (await freePort(HOST));
   const confFile = join(home, 'dovecot.conf');
-  writeFileSync(
-    confFile,
-    dovecotConfig({
-      baseDir,
-      stateDir,
-      mailDir,
-      user: user.name,
-      group: groupName(user),
-      imapPort,
-      lmtpPort,
-      masterUsersFile,
-      unusablePassword: randomBytes(24).toString('hex'),
-      hibernateTimeoutSec: Math.max(1, Math.round(config.mailstore.hibernateTimeout / 1000)),
-      maxSessions: config.mailstore.maxSessions,
-      maxUserIpConnections: config.mailstore.maxUserIpConnections,
-      postmaster: `postmaster@${config.operator.domain}`,
-      hostname: config.operator.hostname,
-      // The MX takes up to smtp.maxSize and then prepends its trace headers: the headroom
-      // keeps a message it acknowledged from being refused by LMTP afterwards.
-      maxMailSize: config.smtp.maxSize + 65_536,
-      fts,
-      ...(cluster ? { cluster } : {}),
-      ...(crypt ? { mailCrypt: { keys: crypt.keys, encrypt } } : {}),
-    }),
-    { mode: 0o600 },
-  );
+  const unusablePassword = randomBytes(24).toString('hex');
+  const writeConf = () =>
+    writeFileSync(
+      confFile,
+      dovecotConfig({
+        baseDir,
+        stateDir,
+        mailDir,
+        user: user.name,
+        group: groupName(user),
+        imapPort,
+        lmtpPort,
+        masterUsersFile,
+        unusablePassword,
+        hibernateTimeoutSec: Math.max(1, Math.round(config.mailstore.hibernateTimeout / 1000)),
+        maxSessions: config.mailstore.maxSessions,
+        maxUserIpConnections: config.mailstore.maxUserIpConnections,
+        postmaster: `postmaster@${config.operator.domain}`,
+        hostname: config.operator.hostname,
+        // The MX takes up to smtp.maxSize and then prepends its trace headers: the headroom
+        // keeps a message it acknowledged from being refused by LMTP afterwards.
+        maxMailSize: config.smtp.maxSize + 65_536,
+        fts,
+        ...(cluster ? { cluster } : {}),
+        ...(crypt ? { mailCrypt: { keys: crypt.keys, encrypt } } : {}),
+      }),
+      { mode: 0o600 },
+    );
+  writeConf();
   for (const p of [home, stateDir, baseDir, confFile, masterUsersFile, ...(cluster ? [cluster.certFile, cluster.keyFile, cluster.caFile] : [])]) chownTree(p, user);
   chownOne(mailDir, user);
 
@@ -107,11 +116,14 @@ export async function startMailstore(config: Config, log: Logger, supervisor: Su
     await banner(HOST, imapPort, /^\* OK/);
     await banner(HOST, lmtpPort, /^220 /);
   };
+  const env = crypt ? { ...crypt.env } : undefined;
+  let reloads = Promise.resolve();
   await supervisor.start({
     name: 'dovecot',
     command: config.mailstore.dovecot,
     args: ['-F', '-c', confFile],
-    ...(crypt ? { env: crypt.env } : {}),
+    // One object for the service's life: a new generation's passwords are put into it before a restart (reloadKeys).
+    ...(env ? { env } : {}),
     pidFile: join(baseDir, 'master.pid'),
     restart: 'always',
     ...(opts.beforeRestart ? { beforeRestart: opts.beforeRestart } : {}),
@@ -136,6 +148,20 @@ export async function startMailstore(config: Config, log: Logger, supervisor: Su
       },
     },
     stop: () => supervisor.stop('dovecot'),
+    ...(keyring && env
+      ? {
+          reloadKeys: () =>
+            (reloads = reloads.catch(() => undefined).then(async () => {
+              crypt = mailCrypt(keyring, user);
+              Object.assign(env, crypt.env);
+              writeConf();
+              chownTree(confFile, user);
+              // Dovecot takes its environment (the private keys' passwords) only when it starts: a restart, not a reload.
+              await supervisor.restart('dovecot');
+              log.info({ keys: crypt.keys.length, current: keyring.current }, 'mail store (Dovecot) restarted with the keyring\'s new generation');
+            })),
+        }
+      : {}),
   };
 }
 

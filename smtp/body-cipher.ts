@@ -9,7 +9,8 @@ import { MssError } from '../core/errors.js';
 export interface BodyCipher {
   /** null: keep this body in clear (crypt.spool off; sealed rows still open). */
   seal(plain: Buffer, aad: string): { key: string; data: Buffer } | null;
-  open(key: string, data: Buffer, aad: string): Buffer;
+  /** Async: a generation this node does not hold yet is looked up in the database first (core/crypt/keyring.ts). */
+  open(key: string, data: Buffer, aad: string): Promise<Buffer>;
 }
 
 export type BodyTable = 'smtp_spool' | 'smtp_outbound';
@@ -17,7 +18,7 @@ export type BodyTable = 'smtp_spool' | 'smtp_outbound';
 export const bodyAad = (table: BodyTable, id: number) => `${table}:${id}`;
 
 /** The body as stored → the message; only delivery calls this. */
-export function openBody(table: BodyTable, id: number, body: Buffer | null, key: string | null, cipher: BodyCipher | undefined): Buffer | null {
+export async function openBody(table: BodyTable, id: number, body: Buffer | null, key: string | null, cipher: BodyCipher | undefined): Promise<Buffer | null> {
   if (body === null || key === null) return body;
   if (!cipher) throw new MssError('CRYPT_KEY_UNKNOWN', { key, what: bodyAad(table, id) });
   return cipher.open(key, body, bodyAad(table, id));
@@ -75,7 +76,7 @@ export async function resealBodies(q: Queryable, cipher: BodyCipher, current: st
       for (const r of rows) {
         const id = Number(r.id);
         after = id;
-        const plain = openBody(table, id, r.body, r.body_key, cipher)!;
+        const plain = (await openBody(table, id, r.body, r.body_key, cipher))!;
         const s = cipher.seal(plain, bodyAad(table, id));
         if (!s) continue;
         const u = await q.query(`UPDATE ${table} SET body = $2, body_key = $3 WHERE id = $1 AND body_key IS NOT DISTINCT FROM $4 AND body IS NOT NULL`, [id, s.data, s.key, r.body_key]);

@@ -126,7 +126,7 @@ export class OutboundWorker extends Poller {
       await eachLimit(rows, n, async ({ body_key, ...r }) => {
         let body: Buffer | null;
         try {
-          body = openBody('smtp_outbound', r.id, r.body, body_key, this.o.cipher);
+          body = await openBody('smtp_outbound', r.id, r.body, body_key, this.o.cipher);
         } catch (e) {
           // Fail closed: nothing is sent; the row is tried again once its claim runs out.
           return this.log.error({ err: e, outbound: r.id }, 'cannot open the stored body of an outbound message');

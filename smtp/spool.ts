@@ -119,16 +119,17 @@ export async function claimDue(db: Db, limit: number, workerId: string, cipher?:
        body, body_key, peer, dsn, attempts, next_attempt_at, last_error`,
     [limit, workerId, WORKER_STALE_SECONDS],
   );
-  return rows
-    .map(({ body_key, ...r }) => {
+  const out = await Promise.all(
+    rows.map(async ({ body_key, ...r }) => {
       try {
-        return { ...r, body: openBody('smtp_spool', r.id, r.body, body_key, cipher) };
+        return { ...r, body: await openBody('smtp_spool', r.id, r.body, body_key, cipher) };
       } catch {
         // Left to the delivery of this one row (readSpoolBody), which fails with the reason.
         return { ...r, body: null };
       }
-    })
-    .sort((a, b) => a.id - b.id);
+    }),
+  );
+  return out.sort((a, b) => a.id - b.id);
 }
 
 export interface DeliveryOutcome {

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { createPrivateKey, randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,56 +8,104 @@ import { spoolCipher } from '../../core/crypt/index.js';
 import { resealBodies } from '../../smtp/body-cipher.js';
 import { enqueueOutbound } from '../../smtp/outbound.js';
 import { claimDue, readSpoolBody, spoolMessages } from '../../smtp/spool.js';
-import { dbTargets } from '../helpers/db.js';
+import { dbTargets, pgliteTarget } from '../helpers/db.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'mss-keyring-'));
 const cipherOf = (ring: Keyring) => spoolCipher(ring, true)!;
 
-describe('the keyring (core/crypt/keyring.ts)', () => {
-  it('a first open makes a development master key and a first generation, all 0600; a reopen reads the same keys', () => {
+describe('the keyring (core/crypt/keyring.ts), on the embedded database', () => {
+  const dbs: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    for (const d of dbs.splice(0)) await d();
+  });
+  const database = async () => {
+    const { db, dispose } = await pgliteTarget.open();
+    dbs.push(dispose);
+    return db;
+  };
+
+  it('a first open makes a development master key and a first generation in the database, the local copy all 0600; a reopen reads the same keys', async () => {
+    const db = await database();
     const dir = tmp();
-    const ring = Keyring.open(dir, undefined);
+    const ring = await Keyring.open(db, dir, undefined);
     expect(ring.ids).toEqual(['k1']);
     for (const f of ['master.key', 'keyring.json', 'dovecot-k1.pub.pem', 'dovecot-k1.key.pem']) expect(statSync(join(dir, 'keys', f)).mode & 0o777, f).toBe(0o600);
+    const row = (await db.query<{ id: string; current: boolean; spool_key: string; dovecot_public_pem: string; dovecot_private_pem: string }>('SELECT * FROM crypt_keyring')).rows;
+    expect(row.map((r) => [r.id, r.current])).toEqual([['k1', true]]);
+    // The database holds nothing usable without the master key: the private key encrypted, the spool key wrapped.
+    expect(row[0].dovecot_private_pem).toContain('BEGIN ENCRYPTED PRIVATE KEY');
+    expect(row[0].dovecot_public_pem).toBe(readFileSync(join(dir, 'keys', 'dovecot-k1.pub.pem'), 'utf8'));
+    expect(Buffer.from(row[0].spool_key, 'base64').length).toBe(12 + 32 + 16);
     const sealed = ring.sealBody(Buffer.from('compte rendu'), 'smtp_spool:1');
-    expect(Keyring.open(dir, undefined).openBody(sealed.key, sealed.data, 'smtp_spool:1').toString()).toBe('compte rendu');
+    expect((await Keyring.open(db, dir, undefined)).openBody(sealed.key, sealed.data, 'smtp_spool:1').toString()).toBe('compte rendu');
+    expect(Keyring.openLocal(dir, undefined).openBody(sealed.key, sealed.data, 'smtp_spool:1').toString()).toBe('compte rendu');
     // The Dovecot private key is encrypted; the derived password opens it, nothing else does.
     const [k] = ring.dovecotKeys();
     const pem = readFileSync(k.privatePemFile, 'utf8');
     expect(pem).toContain('BEGIN ENCRYPTED PRIVATE KEY');
     expect(createPrivateKey({ key: pem, passphrase: k.password }).asymmetricKeyDetails?.modulusLength).toBe(3072);
     expect(() => createPrivateKey({ key: pem, passphrase: 'wrong' })).toThrow();
+    // Nothing to open without a start: `mss crypt status` on a database and data directory without a keyring.
+    await expect(Keyring.open(await database(), tmp(), undefined, { create: false })).rejects.toThrow(/there is no keyring .* yet/);
   });
 
-  it('an operator key is used and never written; another key, or none, is refused with a clear error', () => {
+  it('an operator key is used and never written; another key, or none, is refused with a clear error', async () => {
+    const db = await database();
     const dir = tmp();
     const key = randomBytes(32).toString('hex');
-    Keyring.open(dir, key);
+    await Keyring.open(db, dir, key);
     expect(() => readFileSync(join(dir, 'keys', 'master.key'))).toThrow();
-    expect(() => Keyring.open(dir, randomBytes(32).toString('hex'))).toThrow(/the master key does not open the keyring/);
-    expect(() => Keyring.open(dir, undefined)).toThrow(/set MSS_CRYPT_MASTER_KEY/);
-    expect(() => Keyring.open(dir, 'short')).toThrow(/not 32 bytes/);
-    expect(Keyring.open(dir, Buffer.from(key, 'hex').toString('base64')).ids).toEqual(['k1']);
+    await expect(Keyring.open(db, dir, randomBytes(32).toString('hex'))).rejects.toMatchObject({ code: 'CRYPT_MASTER_KEY_WRONG', message: expect.stringMatching(/the master key does not open the keyring the crypt_keyring table of the database .*same crypt.masterKey/) });
+    await expect(Keyring.open(db, dir, undefined)).rejects.toThrow(/set MSS_CRYPT_MASTER_KEY/);
+    // Another node, its data directory empty: the database's keyring needs the key too.
+    await expect(Keyring.open(db, tmp(), undefined)).rejects.toThrow(/set MSS_CRYPT_MASTER_KEY/);
+    await expect(Keyring.open(db, dir, 'short')).rejects.toThrow(/not 32 bytes/);
+    expect((await Keyring.open(db, dir, Buffer.from(key, 'hex').toString('base64'))).ids).toEqual(['k1']);
+    expect(() => Keyring.openLocal(dir, randomBytes(32).toString('hex'))).toThrow(/does not open the keyring/);
   });
 
-  it('sealed bodies are bound to their row and refuse any change; rotation keeps the old generation readable', () => {
+  it('an install whose keyring was only local uploads it on its first start on the database; a local keyring the database does not hold is refused', async () => {
     const dir = tmp();
-    const ring = Keyring.open(dir, undefined);
+    const before = await Keyring.open(await database(), dir, undefined);
+    await before.rotate();
+    const sealed = before.sealBody(Buffer.from('gardé'), 'smtp_spool:3');
+    const pub = readFileSync(join(dir, 'keys', 'dovecot-k2.pub.pem'), 'utf8');
+    // A database without a keyring (as after the upgrade that brought migration 0730): the local one goes in, as it was.
+    const db = await database();
+    const up = await Keyring.open(db, dir, undefined);
+    expect([up.ids, up.current]).toEqual([['k1', 'k2'], 'k2']);
+    expect(up.openBody(sealed.key, sealed.data, 'smtp_spool:3').toString()).toBe('gardé');
+    expect((await db.query<{ id: string; current: boolean; dovecot_public_pem: string }>('SELECT id, current, dovecot_public_pem FROM crypt_keyring ORDER BY id')).rows).toEqual([
+      { id: 'k1', current: false, dovecot_public_pem: expect.stringContaining('BEGIN PUBLIC KEY') },
+      { id: 'k2', current: true, dovecot_public_pem: pub },
+    ]);
+    // This data directory's keys are not those of a database with a keyring of its own: refused, its files kept.
+    const other = await database();
+    await Keyring.open(other, tmp(), readFileSync(join(dir, 'keys', 'master.key'), 'utf8'));
+    await expect(Keyring.open(other, dir, undefined)).rejects.toMatchObject({ code: 'CRYPT_KEYRING_CONFLICT' });
+    expect(readFileSync(join(dir, 'keys', 'dovecot-k2.pub.pem'), 'utf8')).toBe(pub);
+  });
+
+  it('sealed bodies are bound to their row and refuse any change; rotation keeps the old generation readable', async () => {
+    const db = await database();
+    const dir = tmp();
+    const ring = await Keyring.open(db, dir, undefined);
     const a = ring.sealBody(Buffer.from('résultat'), 'smtp_spool:7');
     expect(() => ring.openBody(a.key, a.data, 'smtp_spool:8')).toThrow(/does not open with key k1/);
     const flipped = Buffer.from(a.data);
     flipped[20] ^= 1;
     expect(() => ring.openBody(a.key, flipped, 'smtp_spool:7')).toThrow(/was changed/);
-    expect(ring.rotate()).toBe('k2');
+    expect(await ring.rotate()).toBe('k2');
     const b = ring.sealBody(Buffer.from('suite'), 'smtp_spool:9');
     expect(b.key).toBe('k2');
-    const again = Keyring.open(dir, undefined);
+    const again = await Keyring.open(db, dir, undefined);
     expect(again.current).toBe('k2');
     expect(again.openBody(a.key, a.data, 'smtp_spool:7').toString()).toBe('résultat');
     expect(again.dovecotKeys().map((k) => k.id)).toEqual(['k2', 'k1']);
     expect(() => again.openBody('k9', a.data, 'smtp_spool:7')).toThrow(/key k9 .* is not in the keyring/);
-    writeFileSync(join(dir, 'keys', 'keyring.json'), readFileSync(join(dir, 'keys', 'keyring.json'), 'utf8').replace(/"spool": "(.)/, (_, c) => `"spool": "${c === 'A' ? 'B' : 'A'}`));
-    expect(() => Keyring.open(dir, undefined)).toThrow(/does not open the keyring/);
+    await expect(again.openBodyFresh('k9', a.data, 'smtp_spool:7')).rejects.toThrow(/key k9 .* is not in the keyring/);
+    await db.query("UPDATE crypt_keyring SET spool_key = overlay(spool_key placing (CASE WHEN substr(spool_key, 1, 1) = 'A' THEN 'B' ELSE 'A' END) from 1 for 1) WHERE id = 'k1'");
+    await expect(Keyring.open(db, dir, undefined)).rejects.toThrow(/does not open the keyring/);
   });
 });
 
@@ -71,7 +119,7 @@ describe.each(dbTargets())('sealed spool and outbound bodies on $name', (target)
   it('stores no body in clear, delivers it back, reads rows stored in clear before, and --reseal moves every waiting body to the new key', async () => {
     const { db, dispose: d } = await target.open();
     dispose = d;
-    const ring = Keyring.open(tmp(), undefined);
+    const ring = await Keyring.open(db, tmp(), undefined);
     const marker = `MARQUEUR-${randomBytes(8).toString('hex')}`;
     const body = Buffer.from(`Subject: x\r\n\r\n${marker}\r\n`);
     const rec = { front: 'mx' as const, envFrom: 'a@peer.fr', localRcpts: ['b@mssante.localhost'], body, peer: {} };
@@ -97,7 +145,7 @@ describe.each(dbTargets())('sealed spool and outbound bodies on $name', (target)
     await expect(readSpoolBody(db, sealedId2, cipherOf(ring))).rejects.toThrow(/smtp_spool:\d+ does not open with key k1/);
     await db.query('UPDATE smtp_spool SET body = NULL WHERE id = $1', [sealedId2]);
 
-    const k2 = ring.rotate();
+    const k2 = await ring.rotate();
     expect(await resealBodies(db, cipherOf(ring), k2)).toEqual([
       { table: 'smtp_spool', count: 2 },
       { table: 'smtp_outbound', count: 1 },

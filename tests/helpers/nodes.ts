@@ -1,9 +1,5 @@
 // What the tests that run `mss start` processes with most listeners off (tests/nodes, tests/crash) share.
-import { cpSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { Keyring, keysDir } from '../../core/crypt/keyring.js';
 
 /**
  * A node's listeners that these tests do not use, off (port 0 = not opened, or any free
@@ -22,18 +18,13 @@ export const unusedListenersEnv = {
 } as const;
 
 /**
- * One set of encryption-at-rest keys for several nodes of one store: the keyring is made
- * once and copied into each data directory, all under the same master key
- * (MSS_CRYPT_MASTER_KEY in the returned env). Nodes that each generated their own would
- * seal spool bodies (crypt.spool, on by default) that no other node can open, so a
- * surviving node could not deliver what a killed one had accepted.
+ * The encryption-at-rest master key several nodes of one database share (MSS_CRYPT_MASTER_KEY):
+ * the keyring itself is in the database (core/crypt/keyring.ts), each node writing its local
+ * copy from it, so nothing is copied between data directories. Nodes each left to generate a
+ * development master key would not open the keyring the first of them made.
  */
-export function sharedKeys(dataDirs: string[]): { MSS_CRYPT_MASTER_KEY: string } {
-  const masterKey = randomBytes(32).toString('hex');
-  const origin = mkdtempSync(join(tmpdir(), 'mss-keys-'));
-  Keyring.open(origin, masterKey);
-  for (const d of dataDirs) cpSync(keysDir(origin), keysDir(d), { recursive: true });
-  return { MSS_CRYPT_MASTER_KEY: masterKey };
+export function sharedMasterKey(): { MSS_CRYPT_MASTER_KEY: string } {
+  return { MSS_CRYPT_MASTER_KEY: randomBytes(32).toString('hex') };
 }
 
 /**

@@ -19,7 +19,7 @@ import { migrate, openPg, type Db } from '../../core/db/index.js';
 import { Journal } from '../../core/journal/index.js';
 import { realPgUrl } from '../helpers/db.js';
 import { runMssAsync, startMss, type Started } from '../helpers/mss.js';
-import { poll, sharedKeys } from '../helpers/nodes.js';
+import { poll, sharedMasterKey } from '../helpers/nodes.js';
 import { freePorts } from '../helpers/operator.js';
 import { testPostgres } from '../helpers/pg-cluster.js';
 import { testPki, tsaEnv, type TestPki } from '../helpers/pki.js';
@@ -156,8 +156,8 @@ describe.skipIf(!pg)('three front nodes and a back end pair over one PostgreSQL'
         return [name, d];
       }),
     );
-    // Any node delivers what another one spooled (after a crash, its leases): same spool keys.
-    Object.assign(common, sharedKeys(Object.values(dirs)));
+    // Any node delivers what another one spooled (after a crash, its leases): one keyring, in the database, under one master key.
+    Object.assign(common, sharedMasterKey());
     const dir = (name: string) => dirs[name];
     for (const [name, doveadm, partner] of [
       ['s1', d1, `s2=127.0.0.1:${d2}`],

@@ -13,7 +13,7 @@ import { migrate, openPg } from '../../core/db/index.js';
 import { Journal } from '../../core/journal/index.js';
 import { testPostgres } from '../helpers/pg-cluster.js';
 import { runMssAsync, startMss, type Started } from '../helpers/mss.js';
-import { unusedListenersEnv } from '../helpers/nodes.js';
+import { sharedMasterKey, unusedListenersEnv } from '../helpers/nodes.js';
 
 // Issue 17, coordination through PostgreSQL only: two platform processes (two nodes: A
 // feeds the directory as its slapd provider, B reads a syncrepl consumer) on one
@@ -49,6 +49,8 @@ it('two nodes on one PostgreSQL: one journal chain, rate and login throttle coun
       const providerLdaps = await freePort('127.0.0.1');
       const common = {
         MSS_DATABASE_URL: url,
+        // One keyring in the database for both: it opens only under the master key it was made with.
+        ...sharedMasterKey(),
         ...unusedListenersEnv,
         MSS_SMTP_RATE_PER_HOUR: String(RATE),
         MSS_AUTH_MAX_FAILURES_PER_ACCOUNT: String(MAX_FAILURES),
@@ -66,6 +68,10 @@ it('two nodes on one PostgreSQL: one journal chain, rate and login throttle coun
           MSS_LDAP_PROVIDER_SECRET_FILE: join(dirA, 'ldap', 'rootpw'),
         }),
       );
+
+      // Nothing under keys/ was copied: B wrote its copy of the keyring from the database, the one A made.
+      expect((await db.query<{ id: string }>('SELECT id FROM crypt_keyring')).rows).toEqual([{ id: 'k1' }]);
+      for (const f of ['dovecot-k1.pub.pem', 'dovecot-k1.key.pem', 'keyring.json']) expect(readFileSync(join(dirB, 'keys', f), 'utf8'), f).toBe(readFileSync(join(dirA, 'keys', f), 'utf8'));
 
       const ca = readFileSync(join(dirA, 'pki', 'ca.pem'));
       const transport = (port: number, pass = password) =>
