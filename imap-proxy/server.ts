@@ -11,6 +11,7 @@ import type { ApplicationPrincipal, LoginThrottle, PersonPrincipal, Policy } fro
 import type { TlsMaterial } from '../certs/tls.js';
 import { authorise, type AuthDeps, type CredentialResult, type LoginContext, type LoginOutcome, type LoginRequest } from './auth.js';
 import type { BackendEndpoint } from './backend.js';
+import { BoxMovingError } from '../mailstore/placement.js';
 import { refusal } from './wire.js';
 import { createFront } from './front.js';
 import { startWorkers } from './workers.js';
@@ -58,8 +59,10 @@ export async function startImapProxy(config: Pick<Config, 'imap' | 'operator'>, 
         try {
           return { ...out, backends: await route(out.bal) };
         } catch (e) {
-          // Fail closed: no map, no session (the database or every back end is away).
-          log.error({ err: e, bal: out.bal }, 'imap: cannot tell which back end holds the box');
+          // Fail closed: no map, no session (the database or every back end is away). A box
+          // frozen by a move between pairs (a few seconds, planned) is not an error.
+          if (e instanceof BoxMovingError) log.info({ bal: out.bal }, 'imap: login held while the box moves to another back end');
+          else log.error({ err: e, bal: out.bal }, 'imap: cannot tell which back end holds the box');
           return { ok: false, answer: refusal(ctx.tag, 'IMAP_BACKEND_UNAVAILABLE', { address: out.bal }) };
         }
       };

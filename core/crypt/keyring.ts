@@ -19,12 +19,12 @@
 import { execFileSync } from 'node:child_process';
 import { createCipheriv, createDecipheriv, generateKeyPairSync, hkdfSync, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Db, Queryable } from '../db/types.js';
+import { MssError } from '../errors.js';
 
 /** The database the keyring lives in: a transaction when there is one (a Db), else one connection's statements. */
 type Source = Queryable & Partial<Pick<Db, 'transaction'>>;
-import { join } from 'node:path';
-import { MssError } from '../errors.js';
 
 export interface KeyGeneration {
   id: string;
