@@ -25,7 +25,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
-import { loadavg, tmpdir } from 'node:os';
+import { loadavg, setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -64,6 +64,7 @@ const { values: args } = parseArgs({
     users: { type: 'string', default: '20' },
     national: { type: 'string', default: '20000' },
     only: { type: 'string' },
+    'prober-priority': { type: 'string' },
     child: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
@@ -78,6 +79,9 @@ if (args.help) {
       '  --users N      people with a password and a personal box (default 20)',
       '  --national L   lines of the national activity file synced during the mixed phase (default 20,000)',
       '  --only         the fronts to measure (comma-separated): ' + FRONTS.join(','),
+      "  --prober-priority N  niceness of the /health prober (default: the platform's http.healthPriority, -5, as its",
+      '                 health thread): in production monitoring probes from another machine; here, at the load',
+      "                 generators' niceness, its own wake-ups on the shared cores count in /health's latency (0: that way)",
       '  MSS_DATABASE_URL=postgres://… runs the platform on PostgreSQL instead of PGlite.',
       '',
     ].join('\n'),
@@ -459,11 +463,26 @@ async function main() {
     }
     say(`set-up: ${USERS} people and boxes with 30 messages each, the national file's first import (${NATIONAL.toLocaleString('en')} lines) in ${((performance.now() - t0) / 1000).toFixed(1)} s; load average ${load()}`);
 
+    // The /health prober stands for monitoring on another machine: at the health thread's
+    // niceness, so what it measures is the platform's answer rather than its own turn for a
+    // core among the load generators (both ways are printed at --prober-priority 0 / default).
+    const proberPriority = args['prober-priority'] !== undefined ? Number(args['prober-priority']) : config.http.healthPriority;
+    const prioritise = (f: Front, child: ChildProcess) => {
+      if (f !== 'health' || !proberPriority || !child.pid) return;
+      try {
+        setPriority(child.pid, proberPriority);
+      } catch (e) {
+        say(`  (the /health prober stays at niceness 0: ${(e as Error).message})`);
+      }
+    };
+    say(`/health prober at niceness ${proberPriority} (--prober-priority), the health thread at ${config.http.healthPriority}`);
+
     const run = async (fronts: Front[], extras: boolean): Promise<{ results: Partial<Record<Front, OpenLoopResult>>; syncs?: number[]; online?: { opened: number; failed: number; firstError: string }; loopLag: string }> => {
       const gens = fronts.map((f) => ({ f, g: spawnGenerator<OpenLoopResult>({ front: f, rate: MODEL[f].offered * SCALE, durationMs: DURATION, t: target }) }));
       const online = extras && ONLINE > 0 ? spawnGenerator<{ opened: number; failed: number; firstError: string }>({ front: 'online', n: ONLINE, t: target }) : undefined;
       const sync = extras ? spawnGenerator<number[]>({ front: 'sync', durationMs: DURATION, t: target, files: [files[1], files[0]], from: Date.UTC(2026, 2, 1) }) : undefined;
       for (const x of [...gens.map((g) => g.g), online, sync]) if (x) children.add(x.child);
+      for (const x of gens) prioritise(x.f, x.g.child);
       // Everyone ready (logged in, IDLE sessions open), then all start together.
       await Promise.all([...gens.map((x) => x.g.ready), online?.ready, sync?.ready]);
       // How long the platform's event loop (PGlite's too) was kept from turning, meanwhile.

@@ -234,7 +234,10 @@ export const ldapCases: Array<Case<LdapCtx>> = [
   {
     name: 'a 2 MB anonymous add (over the size of request slapd reads from anyone anonymous)',
     send: (x) => x.op((c) => c.add(`mail=gros@${DOMAIN},ou=bal,${x.base}`, { objectClass: ['inetOrgPerson'], cn: 'x', sn: 'x', description: 'd'.repeat(2 * 1024 * 1024) })),
-    expect: { code: 'error', text: /^Connection closed before message response was received\. Message type: AddRequest \(0x68\)$/ },
+    // slapd closes the connection past its anonymous request size; whether the client was
+    // still writing the 2 MB at that moment (EPIPE, ECONNRESET) or waiting for the answer is
+    // the machine's timing, not the server's behaviour.
+    expect: { code: 'error', text: /^(Connection closed before message response was received\. Message type: AddRequest \(0x68\)|Socket error\. Message type: AddRequest \(0x68\)\nwrite (EPIPE|ECONNRESET))$/ },
   },
   {
     name: 'StartTLS twice',
