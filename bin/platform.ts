@@ -106,6 +106,7 @@ export async function startPlatform(configured: Config, log: Logger, opts: { now
     const journal = new Journal(db, { ...sealingOptions(config, log.child({ mod: 'journal' })), timestamper, verifier, now: opts.now });
     recordExpiries(tls, tsa ? [{ certificate: 'tsa', pem: readFileSync(config.tsa.certFile, 'utf8') }] : []);
     setOpenPgpKeySource(() => openPgpKeyCounts(db, EXPIRY_WARNING_DAYS));
+    stops.push(async () => setOpenPgpKeySource(undefined));
     journal.startSealing();
     stops.push(() => journal.stop());
     // `mss backup` asks for an image of the embedded database over a socket of the data directory (core/backup/control.ts).
