@@ -1,4 +1,3 @@
-import { X509Certificate } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
@@ -104,7 +103,7 @@ export async function startPlatform(configured: Config, log: Logger, opts: { now
 
     const { timestamper, verifier, tsa } = await journalTimestamping(config);
     const journal = new Journal(db, { ...sealingOptions(config, log.child({ mod: 'journal' })), timestamper, verifier, now: opts.now });
-    recordExpiries(tls, tsa ? [{ certificate: 'tsa', pem: readFileSync(config.tsa.certFile, 'utf8') }] : []);
+    recordExpiries(tls, tsa ? [{ certificate: 'tsa', pem: tsa.certPem }] : []);
     setOpenPgpKeySource(() => openPgpKeyCounts(db, EXPIRY_WARNING_DAYS));
     stops.push(async () => setOpenPgpKeySource(undefined));
     journal.startSealing();
@@ -159,10 +158,8 @@ export async function startPlatform(configured: Config, log: Logger, opts: { now
     const dashboardSources: DashboardSources = {
       traffic: (f) => trafficFigures(db, f),
       dmpFailures: (f) => dmpFailures(db, f),
-      serverCertificate: () => {
-        const c = new X509Certificate(readFileSync(config.tls.certFile));
-        return { subject: c.subject.replace(/\n/g, ', '), notAfter: new Date(c.validTo) };
-      },
+      // The certificate the listeners serve (read once at start: a renewed file takes a restart).
+      serverCertificate: () => ({ subject: tls.leaf.subject.replace(/\n/g, ', '), notAfter: new Date(tls.leaf.validTo) }),
     };
     const admin = config.admin.enabled ? await startAdmin(config, log, db, journal, policy, throttle, dashboardSources, psc ? { startLogin: psc.startLogin, finishLogin: (q, p) => psc.client.finishLogin(q, p) } : undefined) : undefined;
     if (admin) stops.push(() => admin.stop());

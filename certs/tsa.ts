@@ -63,6 +63,8 @@ export interface Tsa extends Timestamper {
   /** A TimeStampResp (granted) over SHA-256(data), with the TSA certificate and chain. */
   stamp(data: Buffer): Promise<Buffer>;
   readonly policyOid: string;
+  /** The TSA's own certificate, PEM (its expiry at /metrics: certs/expiry). */
+  readonly certPem: string;
 }
 
 const positiveRandom = (n: number) => {
@@ -229,6 +231,7 @@ export async function createUncheckedTsa(o: TsaOptions): Promise<Tsa> {
 
   return {
     policyOid: o.policyOid,
+    certPem: o.certPem,
     respond,
     async stamp(data: Buffer) {
       const { der, nonce } = timestampRequest(data);
