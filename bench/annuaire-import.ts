@@ -5,8 +5,10 @@
 // next month's file (2 % changed, 1 % new, 1 % vanished) as an incremental sync (target:
 // ≤ 1.2× the COPY of the same file: the file is read whole, only its difference applied).
 //
-//   node dist/bench/annuaire-import.js [--lines N] [--runs N] [--keep] [--db pg|pglite]
-// Uses MSS_DATABASE_URL when set (scratch databases are created and dropped there), else
+//   node dist/bench/annuaire-import.js [--lines N] [--runs N] [--keep] [--db pg|pglite] [--steps]
+// --steps: with each import, when its steps ended (the file read and staged, each table
+// applied, the journal written), in seconds from its start — where the time after the
+// file goes. Uses MSS_DATABASE_URL when set (scratch databases are created and dropped there), else
 // starts a throw-away PostgreSQL cluster from /usr/lib/postgresql/*/bin in a temp dir.
 // --db pglite: the embedded database instead, in a fresh directory per run, on both sides
 // (the peer: the same COPY through PGlite; the sync takes PGlite's path, applied in steps).
@@ -48,6 +50,7 @@ const { values: args } = parseArgs({
     runs: { type: 'string', default: '3' },
     keep: { type: 'boolean', default: false },
     db: { type: 'string', default: 'pg' },
+    steps: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
     // internal: the child that runs one import
     child: { type: 'string' },
@@ -56,7 +59,7 @@ const { values: args } = parseArgs({
 });
 
 if (args.help) {
-  process.stdout.write('usage: node dist/bench/annuaire-import.js [--lines N] [--runs N] [--keep] [--db pg|pglite]\n  MSS_DATABASE_URL: PostgreSQL to use (else a throw-away cluster is started)\n');
+  process.stdout.write('usage: node dist/bench/annuaire-import.js [--lines N] [--runs N] [--keep] [--db pg|pglite] [--steps]\n  --steps: print when each step of an import ended\n  MSS_DATABASE_URL: PostgreSQL to use (else a throw-away cluster is started)\n');
   process.exit(0);
 }
 
@@ -74,14 +77,16 @@ if (args.child) {
   await once(process.stdin, 'data');
   const c0 = process.cpuUsage();
   const t0 = performance.now();
-  const out = await importFiles([args.child], { db, journal: new Journal(db), actor: 'bench', report });
+  const steps: Array<[string, number]> = [];
+  const onStep = (step: string) => void steps.push([step, performance.now() - t0]);
+  const out = await importFiles([args.child], { db, journal: new Journal(db), actor: 'bench', report, onStep });
   const ms = performance.now() - t0;
   const c1 = process.cpuUsage(c0);
   report.close();
   await db.close();
   if (out.failures.length) throw out.failures[0].error;
   const cpuMs = (c1.user + c1.system) / 1000;
-  process.stdout.write(JSON.stringify({ ms, cpuMs, maxRssMb: process.resourceUsage().maxRSS / 1024, tables: out.results[0].tables, rejected: out.results[0].rejected }) + '\n');
+  process.stdout.write(JSON.stringify({ ms, cpuMs, maxRssMb: process.resourceUsage().maxRSS / 1024, tables: out.results[0].tables, rejected: out.results[0].rejected, steps }) + '\n');
   process.exit(0);
 }
 
@@ -242,7 +247,7 @@ async function pgliteCopy(dir: string, file: string, fields: number): Promise<Me
   }
 }
 
-async function childImport(base: string, url: string, file: string): Promise<Measure & { maxRssMb: number; tables: Record<string, Record<string, number>>; rejected: number }> {
+async function childImport(base: string, url: string, file: string): Promise<Measure & { maxRssMb: number; tables: Record<string, Record<string, number>>; rejected: number; steps: Array<[string, number]> }> {
   const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--child', file, '--url', url], { stdio: ['pipe', 'pipe', 'inherit'] });
   let out = '';
   let cpu: Promise<Awaited<ReturnType<typeof serverCpu>>> | undefined;
@@ -324,6 +329,7 @@ try {
       say(`  run ${run}: COPY ${secs(before.ms)}, ${secs(mid.ms)}, ${secs(after.ms)}${copyCpu}`);
       say(`    first import ${secs(first.ms).padStart(7)}  ${r1.ratio.toFixed(2)}× COPY${cpuText(first, r1.cpu)}  peak RSS ${first.maxRssMb.toFixed(0)} MB  load ${l1}`);
       say(`    next month   ${secs(next.ms).padStart(7)}  ${r2.ratio.toFixed(2)}× COPY${cpuText(next, r2.cpu)}  peak RSS ${next.maxRssMb.toFixed(0)} MB  load ${l2}`);
+      if (args.steps) for (const [what, m] of [['first', first], ['next ', next]] as const) say(`      ${what} steps: ${m.steps.map(([s, t]) => `${s} ${(t / 1000).toFixed(2)}`).join(', ')}, end ${(m.ms / 1000).toFixed(2)} s`);
       if (run === 1) {
         say(`      first: ${Object.entries(first.tables).map(([t, c]) => `${t} +${fmt(c.inserted)}`).join(', ')}`);
         say(`      next:  ${Object.entries(next.tables).map(([t, c]) => `${t} +${fmt(c.inserted)} ~${fmt(c.updated)} -${fmt(c.deactivated)} =${fmt(c.unchanged)}`).join(', ')}`);
