@@ -33,7 +33,7 @@
 //
 //   node dist/bench/webmail.js [--clients 100] [--seconds 10] [--rate 200] [--sessions 50]
 //        [--messages 500] [--only saturation,open] [--webmail-workers N] [--imap-workers N] [--render-cache BYTES]
-//        [--cpu-profile FILE]
+//        [--cpu-profile FILE] [--timeline]
 import { fork } from 'node:child_process';
 import { Session } from 'node:inspector';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -66,6 +66,7 @@ const { values: args } = parseArgs({
     'imap-workers': { type: 'string' },
     'render-cache': { type: 'string' },
     'cpu-profile': { type: 'string' },
+    timeline: { type: 'boolean', default: false },
     child: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
@@ -84,6 +85,7 @@ if (args.help) {
       '  --webmail-workers N, --imap-workers N   override webmail.workers / imap.workers (default: the platform\'s defaults)',
       '  --render-cache BYTES  override webmail.renderCache (0: every read parses the message, as a first read does)',
       '  --cpu-profile FILE  V8 CPU profile of the platform\'s process over the measured passes',
+      '  --timeline          open loop: p50 / p95 / max latency of the requests that arrived in each second (where a stall was)',
       '  MSS_DATABASE_URL=postgres://… runs the platform on PostgreSQL instead of PGlite',
       '',
     ].join('\n'),
@@ -129,6 +131,8 @@ interface Result {
   reasons: string[];
   /** The client process's own CPU time within the window, ms. */
   clientCpuMs: number;
+  /** Open loop: each answer's arrival (ms from the first) and latency, for --timeline. */
+  arrivals: Array<[number, number]>;
 }
 
 // ---------------------------------------------------------------- the clients (child process)
@@ -244,7 +248,7 @@ const cpuNow = () => {
 };
 
 async function runJob(job: Job): Promise<Result> {
-  const out: Result = { lat: { list: [], read: [], search: [] }, done: 0, sent: 0, windowMs: job.seconds * 1000, errors: 0, reasons: [], clientCpuMs: 0 };
+  const out: Result = { lat: { list: [], read: [], search: [] }, done: 0, sent: 0, windowMs: job.seconds * 1000, errors: 0, reasons: [], clientCpuMs: 0, arrivals: [] };
   let c0 = 0;
   const fail = (e: unknown) => {
     out.errors++;
@@ -319,6 +323,7 @@ async function runJob(job: Job): Promise<Result> {
                 const t = performance.now();
                 out.done++;
                 out.lat[op].push(t - due);
+                out.arrivals.push([due - base, t - due]);
               },
               fail,
             ),
@@ -393,6 +398,12 @@ const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] : NaN;
 };
+/** Open loop, per second of arrival: p50 / p95 / max. */
+function timeline(arrivals: Array<[number, number]>): string {
+  const secs: number[][] = [];
+  for (const [at, lat] of arrivals) (secs[Math.floor(at / 1000)] ??= []).push(lat);
+  return secs.map((xs, i) => `${i}s ${pct(xs, 50).toFixed(0)}/${pct(xs, 95).toFixed(0)}/${Math.max(...xs).toFixed(0)}`).join(', ');
+}
 const f1 = (x: number, w = 7) => (Number.isFinite(x) ? x.toFixed(1) : '—').padStart(w);
 const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
 const say = (s: string) => process.stdout.write(`${s}\n`);
@@ -496,7 +507,7 @@ async function main() {
     };
     const merge = (a: Measured | undefined, b: Measured): Measured =>
       a
-        ? { lat: { list: [...a.lat.list, ...b.lat.list], read: [...a.lat.read, ...b.lat.read], search: [...a.lat.search, ...b.lat.search] }, done: a.done + b.done, sent: a.sent + b.sent, windowMs: a.windowMs + b.windowMs, errors: a.errors + b.errors, reasons: [...a.reasons, ...b.reasons].slice(0, 5), clientCpuMs: a.clientCpuMs + b.clientCpuMs, cpuPerReq: (a.cpuPerReq + b.cpuPerReq) / 2, clientPerReq: (a.clientPerReq + b.clientPerReq) / 2, splitPerReq: { platform: (a.splitPerReq.platform + b.splitPerReq.platform) / 2, workers: (a.splitPerReq.workers + b.splitPerReq.workers) / 2, daemons: (a.splitPerReq.daemons + b.splitPerReq.daemons) / 2 }, load: `${a.load} / ${b.load}` }
+        ? { lat: { list: [...a.lat.list, ...b.lat.list], read: [...a.lat.read, ...b.lat.read], search: [...a.lat.search, ...b.lat.search] }, done: a.done + b.done, sent: a.sent + b.sent, windowMs: a.windowMs + b.windowMs, errors: a.errors + b.errors, reasons: [...a.reasons, ...b.reasons].slice(0, 5), clientCpuMs: a.clientCpuMs + b.clientCpuMs, arrivals: [...a.arrivals, ...b.arrivals], cpuPerReq: (a.cpuPerReq + b.cpuPerReq) / 2, clientPerReq: (a.clientPerReq + b.clientPerReq) / 2, splitPerReq: { platform: (a.splitPerReq.platform + b.splitPerReq.platform) / 2, workers: (a.splitPerReq.workers + b.splitPerReq.workers) / 2, daemons: (a.splitPerReq.daemons + b.splitPerReq.daemons) / 2 }, load: `${a.load} / ${b.load}` }
         : b;
     const verdicts: string[] = [];
     const errorLines = (side: string, r: Measured) => [
@@ -536,6 +547,7 @@ async function main() {
         say(`  ${side.padEnd(9)}  ${String(r.sent).padStart(9)}  ${f1(r.done / (r.windowMs / 1000), 10)}  ${f1(pct(all, 50))}  ${f1(pct(all, 95))}  ${f1(pct(all, 99))}  ${f1(Math.max(...all))}   ${String(r.errors).padStart(6)}   ${f1(r.cpuPerReq, 17)} ${f1(r.clientPerReq)}   ${r.load}`);
         for (const op of OPS) say(`      ${op.padEnd(7)} ${String(r.lat[op].length).padStart(6)} answered   p50 ${f1(pct(r.lat[op], 50))}  p95 ${f1(pct(r.lat[op], 95))}  p99 ${f1(pct(r.lat[op], 99))}`);
         for (const l of errorLines(side, r)) say(l);
+        if (args.timeline) say(`      by second of arrival (p50 / p95 / max ms): ${timeline(r.arrivals)}`);
       }
       const wr = got.webmail!;
       const p95 = pct(OPS.flatMap((op) => wr.lat[op]), 95);
