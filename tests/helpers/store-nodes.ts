@@ -1,11 +1,18 @@
 // Back ends and fronts of a shared mail store (mailstore.cluster) started in this process
-// by their node's mail store role (tests/mailstore/cluster, move): each node's config, and
-// what the fronts do with a box — deliver it where the map says, read it with the master user.
+// by their node's mail store role (tests/mailstore/cluster, move, move-crypt): each node's
+// config, and what the fronts do with a box — deliver it where the map says, read it with
+// the master user.
 import { chmodSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ImapFlow } from 'imapflow';
 import { loadConfig, type Config, type DeepPartial } from '../../core/config/index.js';
+import { Keyring } from '../../core/crypt/index.js';
+import type { Db } from '../../core/db/index.js';
+import { silentLogger } from '../../core/logger.js';
+import { freePort } from '../../core/net.js';
+import { Supervisor } from '../../core/supervisor.js';
+import { startMailstoreRole } from '../../mailstore/cluster.js';
 import type { Mailstore } from '../../mailstore/dovecot.js';
 import type { LmtpTarget } from '../../mailstore/lmtp.js';
 import { LmtpPool } from '../../smtp/lmtp-sessions.js';
@@ -28,6 +35,41 @@ export function storeNodeConfig(pki: TestPki, secretFile: string, o: DeepPartial
       mailstore: { cluster: true, secretFile, fullTextSearch: false, ...o.mailstore },
     },
   });
+}
+
+export type StoreName = 'a' | 'b' | 'c' | 'd';
+
+/**
+ * Two pairs of back ends, store-a/store-b and store-c/store-d (each its node's mail store
+ * role, replicating into its pair), and a front-only node, front-1, that reaches them
+ * through the map. Each supervisor goes into `sups` as soon as it exists, for the caller to
+ * stop even when a later start fails. `masterKey`: encryption at rest on every back end
+ * (crypt.mailStore), each node opening the database's keyring with that key — nothing is
+ * copied between their data directories.
+ */
+export async function startTwoPairs(pki: TestPki, secretFile: string, db: Db, sups: Supervisor[], o: { masterKey?: string } = {}): Promise<{ stores: Record<StoreName, Mailstore>; front: Mailstore; config: Config }> {
+  // Each pair's doveadm ports are known before either starts: each replicates into the other.
+  const port = {} as Record<StoreName, number>;
+  for (const n of ['a', 'b', 'c', 'd'] as const) port[n] = await freePort('127.0.0.1');
+  const partnerOf: Record<StoreName, StoreName> = { a: 'b', b: 'a', c: 'd', d: 'c' };
+  const stores = {} as Record<StoreName, Mailstore>;
+  // One at a time: placement goes to the least-filled back end, the tests place their boxes themselves.
+  for (const n of ['a', 'b', 'c', 'd'] as const) {
+    const s = new Supervisor(silentLogger);
+    sups.push(s);
+    const p = partnerOf[n];
+    const config = storeNodeConfig(pki, secretFile, {
+      node: { name: `store-${n}`, roles: ['mailstore'] },
+      mailstore: { doveadmPort: port[n], partner: `store-${p}=127.0.0.1:${port[p]}` },
+      ...(o.masterKey ? { crypt: { mailStore: true, masterKey: o.masterKey } } : {}),
+    });
+    const keyring = o.masterKey ? await Keyring.open(db, config.dataDir, o.masterKey) : undefined;
+    stores[n] = await startMailstoreRole(config, silentLogger, s, db, keyring);
+  }
+  const sf = new Supervisor(silentLogger);
+  sups.push(sf);
+  const config = storeNodeConfig(pki, secretFile, { node: { name: 'front-1', roles: ['fronts'] } });
+  return { stores, front: await startMailstoreRole(config, silentLogger, sf, db), config };
 }
 
 /** An IMAP session as the box, with the master user, on one back end (what the IMAP proxy opens). */
@@ -55,13 +97,13 @@ export const inboxSources = (front: Mailstore, bal: string, at: { host: string; 
  * next when one cannot be reached. Resolves with the LMTP port that took it; null when the
  * map gave no back end (a box frozen by a move: the spool would retry).
  */
-export async function deliverThroughMap(front: Mailstore, bal: string, subject: string): Promise<number | null> {
+export async function deliverThroughMap(front: Mailstore, bal: string, subject: string, message = storeMessage(subject, bal)): Promise<number | null> {
   const [g] = await front.lmtpRoute!([bal]);
   if (!g.targets.length) return null;
   for (const t of g.targets as LmtpTarget[]) {
     const pool = new LmtpPool(t, { name: 'front-1', size: 1 });
     try {
-      const r = await pool.deliver({ from: 'labo@peer.mssante.fr', to: [bal] }, storeMessage(subject, bal));
+      const r = await pool.deliver({ from: 'labo@peer.mssante.fr', to: [bal] }, message);
       if (r.accepted.length !== 1) throw new Error(`LMTP did not accept ${bal}: ${JSON.stringify(r.failed)}`);
       return t.port;
     } catch (e) {

@@ -8,9 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../core/config/index.js';
 import type { Db } from '../../core/db/index.js';
-import { silentLogger } from '../../core/logger.js';
-import { Supervisor } from '../../core/supervisor.js';
-import { startMailstoreRole } from '../../mailstore/cluster.js';
+import type { Supervisor } from '../../core/supervisor.js';
 import type { Mailstore } from '../../mailstore/dovecot.js';
 import { moveAcrossPairs, MoveError, type MoveOptions } from '../../mailstore/move.js';
 import { boxPlacement, PlacementError, registerBackend } from '../../mailstore/placement.js';
@@ -20,7 +18,7 @@ import { testPostgres } from '../helpers/pg-cluster.js';
 import { poll } from '../helpers/nodes.js';
 import { freePort } from '../../core/net.js';
 import { testPki, tsaEnv, type TestPki } from '../helpers/pki.js';
-import { asBox, deliverThroughMap, inboxSources, storeNodeConfig } from '../helpers/store-nodes.js';
+import { asBox, deliverThroughMap, inboxSources, startTwoPairs, type StoreName } from '../helpers/store-nodes.js';
 
 const SECRET = 'a-secret-every-node-of-the-store-shares';
 
@@ -29,7 +27,7 @@ describe('moving a box to another pair of back ends', () => {
   let db: Db;
   let dispose: () => Promise<void>;
   const sups: Supervisor[] = [];
-  const stores: Record<string, Mailstore> = {};
+  let stores: Record<StoreName, Mailstore>;
   let front: Mailstore;
   let config: Config;
   let opts: MoveOptions;
@@ -49,21 +47,7 @@ describe('moving a box to another pair of back ends', () => {
     };
     secretFile = join(mkdtempSync(join(tmpdir(), 'mss-secret-')), 'secret');
     writeFileSync(secretFile, SECRET + '\n', { mode: 0o644 });
-    // Each pair's doveadm ports are known before either starts: each replicates into the other.
-    const port: Record<string, number> = {};
-    for (const n of ['a', 'b', 'c', 'd']) port[n] = await freePort('127.0.0.1');
-    const partnerOf: Record<string, string> = { a: 'b', b: 'a', c: 'd', d: 'c' };
-    // One at a time: placement goes to the least-filled back end, the test places its boxes itself.
-    for (const n of ['a', 'b', 'c', 'd']) {
-      const s = new Supervisor(silentLogger);
-      sups.push(s);
-      const p = partnerOf[n];
-      stores[n] = await startMailstoreRole(storeNodeConfig(pki, secretFile, { node: { name: `store-${n}`, roles: ['mailstore'] }, mailstore: { doveadmPort: port[n], partner: `store-${p}=127.0.0.1:${port[p]}` } }), silentLogger, s, db);
-    }
-    const sf = new Supervisor(silentLogger);
-    sups.push(sf);
-    config = storeNodeConfig(pki, secretFile, { node: { name: 'front-1', roles: ['fronts'] } });
-    front = await startMailstoreRole(config, silentLogger, sf, db);
+    ({ stores, front, config } = await startTwoPairs(pki, secretFile, db, sups));
     opts = { doveadm: config.mailstore.doveadm, sharedSecret: SECRET, caFile: config.tls.caFile };
   });
   afterAll(async () => {
@@ -75,7 +59,7 @@ describe('moving a box to another pair of back ends', () => {
     const dir = (d: string) => join(store.mailDir, 'mssante.localhost', bal.split('@')[0], 'Maildir', d);
     return ['new', 'cur'].reduce((n, d) => n + (existsSync(dir(d)) ? readdirSync(dir(d)).length : 0), 0);
   };
-  const imapOf = (name: string) => stores[name.replace('store-', '')].imap;
+  const imapOf = (name: string) => stores[name.replace('store-', '') as StoreName].imap;
   const settled = (what: string, check: () => Promise<boolean>) => poll(what, check, { tries: 3000, everyMs: 100 });
   /** A delivery as the spool makes it: held (451) while the box is frozen, tried again. */
   let held = 0;
