@@ -4,7 +4,11 @@
 // nor revoked, with a (sub)key usable for encryption that openpgp's own algorithm rules
 // accept — and stored re-armored without anything else the upload carried. Every
 // registration, removal and refusal is journalled.
-import { readKeys, type Key } from 'openpgp';
+//
+// openpgp (1.2 MB of JavaScript, ~5 MB of heap once loaded) is imported with the first key
+// read, not with this module: the platform imports it at start through the admin API and
+// the delivery, and an idle platform with no key registered never needs it (bench/idle-memory).
+import type { Key } from 'openpgp';
 import type { Queryable } from '../../core/db/index.js';
 import { isMssError, MssError } from '../../core/errors.js';
 import { normaliseBalAddress } from './identifiers.js';
@@ -43,6 +47,7 @@ export async function readOpenPgpPublicKey(text: string, now = new Date()): Prom
   const blocks = text.match(PUBLIC_BLOCK) ?? [];
   if (!blocks.length) throw new MssError('OPENPGP_KEY_INVALID', { reason: 'no armored public key block (-----BEGIN PGP PUBLIC KEY BLOCK-----) in the upload; export it with gpg --armor --export' });
   if (blocks.length > 1) throw new MssError('OPENPGP_KEY_INVALID', { reason: `${blocks.length} key blocks in the upload; register one key per box` });
+  const { readKeys } = await import('openpgp');
   let keys: Key[];
   try {
     keys = await readKeys({ armoredKeys: blocks[0]! });

@@ -10,11 +10,9 @@ import { pipeline } from 'node:stream/promises';
 import { gunzipSync, createGzip } from 'node:zlib';
 import { Readable } from 'node:stream';
 import pg from 'pg';
-import { PGlite } from '@electric-sql/pglite';
 import { maskUrl, type Config } from '../config/index.js';
 import { openPglite } from '../db/index.js';
 import { isMssError, MssError } from '../errors.js';
-import { pgliteStartParams } from '../db/pglite.js';
 import { dumpThroughPlatform, headOf, JOURNAL_HEAD_SQL, type JournalHead } from './control.js';
 
 export type DbKind = 'pglite' | 'pg';
@@ -116,6 +114,9 @@ export async function restoreDatabase(config: Config, setDir: string, kind: DbKi
   }
   const dir = join(config.dataDir, 'db');
   const image = gunzipSync(readFileSync(file));
+  // Loaded here, not with the module: the running platform imports this one (its backup
+  // socket) and, its database on a thread of its own, needs no PGlite in its own thread.
+  const [{ PGlite }, { pgliteStartParams }] = await Promise.all([import('@electric-sql/pglite'), import('../db/pglite.js')]);
   const pgl = await PGlite.create({ dataDir: dir, loadDataDir: new Blob([image]), startParams: pgliteStartParams({ sharedBuffers: config.database.pgliteSharedBuffers, settings: config.database.pgliteSettings }) });
   await pgl.close();
   // The image carries the lock file of the process that held it.

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { Config } from '../config/index.js';
 import type { Logger } from '../logger.js';
 import { openPg } from './pg.js';
-import { openPglite } from './pglite.js';
+import type { PgliteOptions } from './pglite.js';
 import { openPgliteThread } from './pglite-thread.js';
 import { createPgliteInChild, needsCreating } from './pglite-create.js';
 import type { Db } from './types.js';
@@ -10,8 +10,16 @@ import type { Db } from './types.js';
 export type { Db, Queryable, QueryResult, TransactionOptions } from './types.js';
 export { migrate } from './migrate.js';
 export { openPg } from './pg.js';
-export { openPglite } from './pglite.js';
 export { openPgliteThread } from './pglite-thread.js';
+
+/**
+ * PGlite in this thread (database.pgliteThread off, CLI commands, tests). Its module is loaded
+ * with the first call: with the database on its own thread (the platform's default), the
+ * platform's thread never needs PGlite's JavaScript (~1.2 MB of heap and its compiled code).
+ */
+export async function openPglite(dir?: string, o: PgliteOptions = {}): Promise<Db> {
+  return (await import('./pglite.js')).openPglite(dir, o);
+}
 
 /**
  * The database the configuration names: PostgreSQL when database.url is set, else PGlite —

@@ -13,7 +13,8 @@ import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { MssError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { fromRoot } from '../paths.js';
-import { normaliseRows, type PgliteOptions } from './pglite.js';
+import type { PgliteOptions } from './pglite.js';
+import { normaliseRows } from './pglite-rows.js';
 import type { Db, Queryable, QueryResult } from './types.js';
 
 type Cls = 'interactive' | 'background';

@@ -5,8 +5,11 @@ import type { Logger } from '../logger.js';
 import { schema } from '../config/schema.js';
 import { MssError } from '../errors.js';
 import { PreparedStatements } from './pglite-statements.js';
+import { normaliseRows } from './pglite-rows.js';
 import { Turns, type TurnClass } from './pglite-turns.js';
 import type { Db, Queryable, QueryResult } from './types.js';
+
+export { normaliseRows } from './pglite-rows.js';
 
 // PGlite is one PostgreSQL backend inside this process: two processes opening the same
 // directory would corrupt it, so a lock file with our pid guards it.
@@ -56,15 +59,6 @@ const serializers = {
   },
 };
 
-const normalise = (v: unknown): unknown => (v instanceof Uint8Array && !Buffer.isBuffer(v) ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : v);
-
-/** Bytea as Buffers: PGlite's Uint8Arrays, or a structured clone's (pglite-thread.ts). */
-export function normaliseRows<R>(rows: unknown[]): R[] {
-  for (const row of rows as Record<string, unknown>[]) {
-    for (const k of Object.keys(row)) row[k] = normalise(row[k]);
-  }
-  return rows as R[];
-}
 
 type Runner = Pick<PGlite, 'query' | 'exec'>;
 
