@@ -9,8 +9,6 @@ import { normaliseRows } from './pglite-rows.js';
 import { Turns, type TurnClass } from './pglite-turns.js';
 import type { Db, Queryable, QueryResult } from './types.js';
 
-export { normaliseRows } from './pglite-rows.js';
-
 // PGlite is one PostgreSQL backend inside this process: two processes opening the same
 // directory would corrupt it, so a lock file with our pid guards it.
 function lockDir(dir: string): () => void {
@@ -58,7 +56,6 @@ const serializers = {
     return v as unknown as string;
   },
 };
-
 
 type Runner = Pick<PGlite, 'query' | 'exec'>;
 
