@@ -2,7 +2,7 @@
 // by their node's mail store role (tests/mailstore/cluster, move, move-crypt): each node's
 // config, and what the fronts do with a box — deliver it where the map says, read it with
 // the master user.
-import { chmodSync, mkdtempSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ImapFlow } from 'imapflow';
@@ -35,6 +35,19 @@ export function storeNodeConfig(pki: TestPki, secretFile: string, o: DeepPartial
       mailstore: { cluster: true, secretFile, fullTextSearch: false, ...o.mailstore },
     },
   });
+}
+
+/** The secret every node of the store shares (mailstore.secretFile), in a file of its own. */
+export function sharedSecretFile(secret: string): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'mss-secret-')), 'secret');
+  writeFileSync(file, secret + '\n', { mode: 0o644 });
+  return file;
+}
+
+/** A box's message files (Maildir new/ and cur/) on one back end's disk. */
+export function messageFiles(store: Mailstore, bal: string): string[] {
+  const maildir = join(store.mailDir, 'mssante.localhost', bal.split('@')[0], 'Maildir');
+  return ['new', 'cur'].flatMap((d) => (existsSync(join(maildir, d)) ? readdirSync(join(maildir, d)).map((f) => join(maildir, d, f)) : []));
 }
 
 export type StoreName = 'a' | 'b' | 'c' | 'd';

@@ -2,10 +2,7 @@
 // of one pair, each started by its node's mail store role, TLS only, registered in the
 // database; a front-only node delivers (LMTP) and reads (IMAP, master user) over TLS where
 // the map says, and Dovecot's replicator keeps the pair's copy.
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { ImapFlow } from 'imapflow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../../core/config/index.js';
@@ -20,7 +17,7 @@ import { pgliteTarget } from '../helpers/db.js';
 import { freePorts, until } from '../helpers/operator.js';
 import { eventually } from '../helpers/slapd.js';
 import { testPki, type TestPki } from '../helpers/pki.js';
-import { deliverThroughMap, inboxSources, storeMessage as msg, storeNodeConfig as nodeConfig } from '../helpers/store-nodes.js';
+import { deliverThroughMap, inboxSources, messageFiles, sharedSecretFile, storeMessage as msg, storeNodeConfig as nodeConfig } from '../helpers/store-nodes.js';
 
 describe('mail store shared by several nodes (mailstore.cluster)', () => {
   let pki: TestPki;
@@ -35,8 +32,7 @@ describe('mail store shared by several nodes (mailstore.cluster)', () => {
   beforeAll(async () => {
     pki = await testPki();
     ({ db, dispose } = await pgliteTarget.open());
-    const secretFile = join(mkdtempSync(join(tmpdir(), 'mss-secret-')), 'secret');
-    writeFileSync(secretFile, 'a-secret-every-node-of-the-store-shares\n', { mode: 0o644 });
+    const secretFile = sharedSecretFile('a-secret-every-node-of-the-store-shares');
     const p = await freePorts();
     // The pair's doveadm ports are known before either starts: each replicates into the other.
     const [da, dbp] = [p.mx, p.submission];
@@ -112,10 +108,7 @@ describe('mail store shared by several nodes (mailstore.cluster)', () => {
     // (Looked for on the pair's disk first: a login there before the first sync would make
     // the pair an INBOX of its own, which dsync then has to reconcile.)
     const pairStore = pair.name === 'store-a' ? a : b;
-    const newMail = join(pairStore.mailDir, 'mssante.localhost', 'dr.martin', 'Maildir', 'new');
-    const curMail = join(pairStore.mailDir, 'mssante.localhost', 'dr.martin', 'Maildir', 'cur');
-    const count = (d: string) => (existsSync(d) ? readdirSync(d).length : 0);
-    await until(async () => count(newMail) + count(curMail) === 1, 200);
+    await until(async () => messageFiles(pairStore, bal).length === 1, 200);
     expect(await read(pair)).toBe(1);
     // A move within the pair only changes the map: the data is there already.
     expect(await moveBox(db, bal, pair.name)).toEqual({ from: primary.name, to: pair.name });
@@ -142,10 +135,7 @@ describe('mail store shared by several nodes (mailstore.cluster)', () => {
   };
   const deliver = (bal: string, subject: string) => deliverThroughMap(front, bal, subject);
   const sources = (bal: string, at: { host: string; port: number }) => inboxSources(front, bal, at);
-  const onDisk = (store: Mailstore, bal: string) => {
-    const dir = (d: string) => join(store.mailDir, 'mssante.localhost', bal.split('@')[0], 'Maildir', d);
-    return ['new', 'cur'].reduce((n, d) => n + (existsSync(dir(d)) ? readdirSync(dir(d)).length : 0), 0);
-  };
+  const onDisk = (store: Mailstore, bal: string) => messageFiles(store, bal).length;
 
   it('a back end killed and started again catches up on what its pair took meanwhile: the same bytes, no duplicate', async () => {
     const bal = 'dr.durand@mssante.localhost';

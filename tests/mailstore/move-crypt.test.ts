@@ -4,8 +4,7 @@
 // what they save: the mail must reach the new pair whole — read back byte for byte — and
 // encrypted, with nothing left on the old pair.
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate, openPg, type Db } from '../../core/db/index.js';
@@ -16,7 +15,7 @@ import { boxPlacement } from '../../mailstore/placement.js';
 import { poll } from '../helpers/nodes.js';
 import { testPostgres } from '../helpers/pg-cluster.js';
 import { testPki } from '../helpers/pki.js';
-import { deliverThroughMap, inboxSources, startTwoPairs, type StoreName } from '../helpers/store-nodes.js';
+import { deliverThroughMap, inboxSources, messageFiles, sharedSecretFile, startTwoPairs, type StoreName } from '../helpers/store-nodes.js';
 
 const SECRET = 'a-secret-every-node-of-the-store-shares';
 const BAL = 'dr.chiffre@mssante.localhost';
@@ -31,11 +30,7 @@ function filesUnder(dir: string): string[] {
 const read = (f: string) => (existsSync(f) ? readFileSync(f) : Buffer.alloc(0));
 /** Files under dir that hold `needle`, as bytes (binary files included). */
 const filesHolding = (dir: string, needle: string) => filesUnder(dir).filter((f) => read(f).includes(needle));
-/** The box's message files (Maildir new/ and cur/) on one back end. */
-const mailFiles = (store: Mailstore) => {
-  const maildir = join(store.mailDir, 'mssante.localhost', BAL.split('@')[0], 'Maildir');
-  return ['new', 'cur'].flatMap((d) => (existsSync(join(maildir, d)) ? readdirSync(join(maildir, d)).map((f) => join(maildir, d, f)) : []));
-};
+const mailFiles = (store: Mailstore) => messageFiles(store, BAL);
 
 describe('moving a box to another pair with encryption at rest on', () => {
   let db: Db;
@@ -55,9 +50,7 @@ describe('moving a box to another pair with encryption at rest on', () => {
       await db.close();
       await pg.drop();
     };
-    const secretFile = join(mkdtempSync(join(tmpdir(), 'mss-secret-')), 'secret');
-    writeFileSync(secretFile, SECRET + '\n', { mode: 0o644 });
-    const started = await startTwoPairs(pki, secretFile, db, sups, { masterKey: randomBytes(32).toString('hex') });
+    const started = await startTwoPairs(pki, sharedSecretFile(SECRET), db, sups, { masterKey: randomBytes(32).toString('hex') });
     ({ stores, front } = started);
     doveadm = started.config.mailstore.doveadm;
     caFile = started.config.tls.caFile;

@@ -2,9 +2,6 @@
 // Dovecot back ends (four Dovecots, each started by its node's mail store role, TLS only,
 // replicating into its pair), a front-only node delivering and reading through the map. The
 // mail is copied by the back ends' own doveadm servers; deliveries race the move.
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../core/config/index.js';
 import type { Db } from '../../core/db/index.js';
@@ -18,7 +15,7 @@ import { testPostgres } from '../helpers/pg-cluster.js';
 import { poll } from '../helpers/nodes.js';
 import { freePort } from '../../core/net.js';
 import { testPki, tsaEnv, type TestPki } from '../helpers/pki.js';
-import { asBox, deliverThroughMap, inboxSources, startTwoPairs, type StoreName } from '../helpers/store-nodes.js';
+import { asBox, deliverThroughMap, inboxSources, messageFiles, sharedSecretFile, startTwoPairs, type StoreName } from '../helpers/store-nodes.js';
 
 const SECRET = 'a-secret-every-node-of-the-store-shares';
 
@@ -45,8 +42,7 @@ describe('moving a box to another pair of back ends', () => {
       await db.close();
       await pg.drop();
     };
-    secretFile = join(mkdtempSync(join(tmpdir(), 'mss-secret-')), 'secret');
-    writeFileSync(secretFile, SECRET + '\n', { mode: 0o644 });
+    secretFile = sharedSecretFile(SECRET);
     ({ stores, front, config } = await startTwoPairs(pki, secretFile, db, sups));
     opts = { doveadm: config.mailstore.doveadm, sharedSecret: SECRET, caFile: config.tls.caFile };
   });
@@ -55,10 +51,7 @@ describe('moving a box to another pair of back ends', () => {
     await dispose?.();
   });
 
-  const onDisk = (store: Mailstore, bal: string) => {
-    const dir = (d: string) => join(store.mailDir, 'mssante.localhost', bal.split('@')[0], 'Maildir', d);
-    return ['new', 'cur'].reduce((n, d) => n + (existsSync(dir(d)) ? readdirSync(dir(d)).length : 0), 0);
-  };
+  const onDisk = (store: Mailstore, bal: string) => messageFiles(store, bal).length;
   const imapOf = (name: string) => stores[name.replace('store-', '') as StoreName].imap;
   const settled = (what: string, check: () => Promise<boolean>) => poll(what, check, { tries: 3000, everyMs: 100 });
   /** A delivery as the spool makes it: held (451) while the box is frozen, tried again. */
