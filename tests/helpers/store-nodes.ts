@@ -9,7 +9,8 @@ import { ImapFlow } from 'imapflow';
 import { loadConfig, type Config, type DeepPartial } from '../../core/config/index.js';
 import { Keyring } from '../../core/crypt/index.js';
 import type { Db } from '../../core/db/index.js';
-import { silentLogger } from '../../core/logger.js';
+import pino from 'pino';
+import type { Logger } from '../../core/logger.js';
 import { freePort } from '../../core/net.js';
 import { Supervisor } from '../../core/supervisor.js';
 import { startMailstoreRole } from '../../mailstore/cluster.js';
@@ -53,6 +54,19 @@ export function messageFiles(store: Mailstore, bal: string): string[] {
 export type StoreName = 'a' | 'b' | 'c' | 'd';
 
 /**
+ * A node's logger that keeps its last warnings and errors — Dovecot's own among them (its
+ * replicator's failed syncs), which come through as lines saying "Error:" — for a test to show
+ * when it gives up waiting; the suite's loggers are otherwise silent. Logins and deliveries
+ * are not kept: a test polling a back end would push out what matters.
+ */
+export function keptLog(name: string, keep = 100): Logger & { tail: () => string[] } {
+  const lines: string[] = [];
+  const worth = (l: string) => /"level":[4-6]\d/.test(l) || /(Error|Warning|Fatal|Panic): /.test(l);
+  const log = pino({ level: 'info', base: { node: name } }, { write: (l: string) => void (worth(l) && lines.push(l.trimEnd()) > keep && lines.shift()) });
+  return Object.assign(log, { tail: () => [...lines] });
+}
+
+/**
  * Two pairs of back ends, store-a/store-b and store-c/store-d (each its node's mail store
  * role, replicating into its pair), and a front-only node, front-1, that reaches them
  * through the map. Each supervisor goes into `sups` as soon as it exists, for the caller to
@@ -60,15 +74,23 @@ export type StoreName = 'a' | 'b' | 'c' | 'd';
  * (crypt.mailStore), each node opening the database's keyring with that key — nothing is
  * copied between their data directories.
  */
-export async function startTwoPairs(pki: TestPki, secretFile: string, db: Db, sups: Supervisor[], o: { masterKey?: string } = {}): Promise<{ stores: Record<StoreName, Mailstore>; front: Mailstore; config: Config }> {
+export async function startTwoPairs(
+  pki: TestPki,
+  secretFile: string,
+  db: Db,
+  sups: Supervisor[],
+  o: { masterKey?: string } = {},
+): Promise<{ stores: Record<StoreName, Mailstore>; front: Mailstore; config: Config; logs: Record<StoreName, ReturnType<typeof keptLog>> }> {
   // Each pair's doveadm ports are known before either starts: each replicates into the other.
   const port = {} as Record<StoreName, number>;
   for (const n of ['a', 'b', 'c', 'd'] as const) port[n] = await freePort('127.0.0.1');
   const partnerOf: Record<StoreName, StoreName> = { a: 'b', b: 'a', c: 'd', d: 'c' };
   const stores = {} as Record<StoreName, Mailstore>;
+  const logs = {} as Record<StoreName, ReturnType<typeof keptLog>>;
   // One at a time: placement goes to the least-filled back end, the tests place their boxes themselves.
   for (const n of ['a', 'b', 'c', 'd'] as const) {
-    const s = new Supervisor(silentLogger);
+    logs[n] = keptLog(`store-${n}`);
+    const s = new Supervisor(logs[n]);
     sups.push(s);
     const p = partnerOf[n];
     const config = storeNodeConfig(pki, secretFile, {
@@ -77,12 +99,13 @@ export async function startTwoPairs(pki: TestPki, secretFile: string, db: Db, su
       ...(o.masterKey ? { crypt: { mailStore: true, masterKey: o.masterKey } } : {}),
     });
     const keyring = o.masterKey ? await Keyring.open(db, config.dataDir, o.masterKey) : undefined;
-    stores[n] = await startMailstoreRole(config, silentLogger, s, db, keyring);
+    stores[n] = await startMailstoreRole(config, logs[n], s, db, keyring);
   }
-  const sf = new Supervisor(silentLogger);
+  const frontLog = keptLog('front-1');
+  const sf = new Supervisor(frontLog);
   sups.push(sf);
   const config = storeNodeConfig(pki, secretFile, { node: { name: 'front-1', roles: ['fronts'] } });
-  return { stores, front: await startMailstoreRole(config, silentLogger, sf, db), config };
+  return { stores, front: await startMailstoreRole(config, frontLog, sf, db), config, logs };
 }
 
 /** An IMAP session as the box, with the master user, on one back end (what the IMAP proxy opens). */
