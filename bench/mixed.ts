@@ -14,14 +14,16 @@
 // IDLE sessions) for --duration s. For each front: p50/p95/p99 and the rate achieved, alone
 // and mixed, and their ratio; the targets are checked at the end (/health p99 ≤ 50 ms, MX 250
 // p99 ≤ 500 ms, IMAP login p99 ≤ 500 ms, webmail p95 ≤ 150 ms, every front ≥ 0.8× its solo
-// rate). Open loop: requests start at a fixed rate whatever the answers; latency counts from
+// rate); beside /health, a control — a bare HTTP server in a process of its own at the
+// health thread's niceness, probed alike — gives the machine's floor for such an answer. Open
+// loop: requests start at a fixed rate whatever the answers; latency counts from
 // each request's start, and how late the generator started it (its own process, on a busy
 // shared machine) is printed apart. Each front's load generator is a child process (they would be other
 // machines). The platform runs in this process on PGlite (MSS_DATABASE_URL: PostgreSQL), as
 // `mss start` has it; loopback only; bounded in time.
 //
 //   node dist/bench/mixed.js [--duration 20] [--scale 1] [--online 100] [--users 20] [--national 20000]
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
@@ -99,6 +101,8 @@ const box = (i: number) => `praticien${i}@${DOMAIN}`;
 
 interface Target {
   health: string;
+  /** A bare HTTP server in a process of its own at the health thread's niceness: the machine's floor for /health. */
+  control: string;
   mxPort: number;
   submissionsPort: number;
   imapsPort: number;
@@ -110,6 +114,8 @@ interface Target {
   users: number;
 }
 type Job = { front: Front; rate: number; durationMs: number; t: Target } | { front: 'online'; n: number; t: Target } | { front: 'sync'; durationMs: number; t: Target; files: string[]; from: number };
+/** The health front's result, with the control server's latencies. */
+type HealthResult = OpenLoopResult & { control?: number[] };
 type FromChild = { ready: true } | { ok: true; result: unknown } | { ok: false; error: string };
 
 function https(base: string, ca: string, agent: HttpsAgent, method: string, path: string, o: { token?: string; json?: unknown; body?: Buffer; type?: string } = {}): Promise<{ status: number; body: string }> {
@@ -150,6 +156,19 @@ function httpGet(url: string): Promise<number> {
   });
 }
 
+/** The control for /health: an HTTP server doing nothing else, in a process of its own, at `priority`. */
+async function controlServer(priority: number): Promise<{ child: ChildProcess; url: string }> {
+  const code = "require('node:http').createServer((q, s) => s.end('{}')).listen(0, '127.0.0.1', function () { process.send(this.address().port); });";
+  const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const port = await new Promise<number>((resolve, reject) => child.once('message', (m) => resolve(m as number)).once('exit', () => reject(new Error('the control server did not start'))));
+  try {
+    if (priority && child.pid) setPriority(child.pid, priority);
+  } catch {
+    // Left at niceness 0: the prober's own message says why (same cause).
+  }
+  return { child, url: `http://127.0.0.1:${port}/` };
+}
+
 const message = (to: string, i: number, from: string) =>
   Buffer.from(
     `From: <${from}>\r\nTo: <${to}>\r\nSubject: Compte rendu ${i}\r\nDate: ${new Date().toUTCString()}\r\nMessage-ID: <mixed.${process.pid}.${i}@${PEER}>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n` +
@@ -163,11 +182,17 @@ async function generate(job: Job): Promise<unknown> {
   const agent = new HttpsAgent({ keepAlive: true, maxSockets: 256, ca: t.ca });
   const tls: ConnectionOptions = { ca: t.ca, servername: 'localhost' };
   switch (job.front) {
-    case 'health':
-      return openLoop(job.rate, job.durationMs, async () => {
-        const code = await httpGet(t.health);
-        if (code !== 200) throw new Error(`/health answered ${code}`);
-      });
+    case 'health': {
+      // The control is probed alike, half a period later: what /health's answer costs beyond
+      // any process's on this machine at that moment.
+      const probe = (url: string) => async () => {
+        const code = await httpGet(url);
+        if (code !== 200) throw new Error(`${url} answered ${code}`);
+      };
+      const control = new Promise((r) => setTimeout(r, 500 / job.rate)).then(() => openLoop(job.rate, job.durationMs, probe(t.control)));
+      const health = await openLoop(job.rate, job.durationMs, probe(t.health));
+      return { ...health, control: (await control).lat } satisfies HealthResult;
+    }
     case 'mx': {
       const mtls: ConnectionOptions = { ...tls, cert: t.peer.cert, key: t.peer.key };
       return openLoop(job.rate, job.durationMs, async (i) => {
@@ -431,8 +456,11 @@ async function main() {
       return path;
     });
     const t0 = performance.now();
+    const control = await controlServer(config.http.healthPriority);
+    children.add(control.child);
     const target: Target = {
       health: platform.endpoints.find((e) => e.name === 'health')!.url,
+      control: control.url,
       mxPort: platform.smtp!.ports.mx,
       submissionsPort: platform.smtp!.ports.submissions,
       imapsPort: platform.imap!.ports.imaps,
@@ -534,6 +562,8 @@ async function main() {
     };
     say('');
     target99('health', 99, 50, '/health');
+    const floor = (r?: HealthResult) => (r?.control?.length ? `p99 ${fmt(pct(r.control, 99))} ms` : 'not measured');
+    say(`  (the control — a bare Node HTTP server in a process of its own at the health thread's niceness, probed alike — alone ${floor(solo.health)}, mixed ${floor(mixed.results.health)}: the machine's floor under this load)`);
     target99('mx', 99, 500, 'MX 250');
     target99('imap', 99, 500, 'IMAP login');
     target99('webmail', 95, 150, 'webmail');
