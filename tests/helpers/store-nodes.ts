@@ -10,7 +10,7 @@ import { loadConfig, type Config, type DeepPartial } from '../../core/config/ind
 import { Keyring } from '../../core/crypt/index.js';
 import type { Db } from '../../core/db/index.js';
 import pino from 'pino';
-import type { Logger } from '../../core/logger.js';
+import { silentLogger, type Logger } from '../../core/logger.js';
 import { freePort } from '../../core/net.js';
 import { Supervisor } from '../../core/supervisor.js';
 import { startMailstoreRole } from '../../mailstore/cluster.js';
@@ -101,11 +101,10 @@ export async function startTwoPairs(
     const keyring = o.masterKey ? await Keyring.open(db, config.dataDir, o.masterKey) : undefined;
     stores[n] = await startMailstoreRole(config, logs[n], s, db, keyring);
   }
-  const frontLog = keptLog('front-1');
-  const sf = new Supervisor(frontLog);
+  const sf = new Supervisor(silentLogger);
   sups.push(sf);
   const config = storeNodeConfig(pki, secretFile, { node: { name: 'front-1', roles: ['fronts'] } });
-  return { stores, front: await startMailstoreRole(config, frontLog, sf, db), config, logs };
+  return { stores, front: await startMailstoreRole(config, silentLogger, sf, db), config, logs };
 }
 
 /** An IMAP session as the box, with the master user, on one back end (what the IMAP proxy opens). */

@@ -53,6 +53,7 @@ describe('moving a box to another pair of back ends', () => {
   });
 
   const onDisk = (store: Mailstore, bal: string) => messageFiles(store, bal).length;
+  const subjectOf = (m: string) => /Subject: (.*)\r\n/.exec(m)?.[1];
   const imapOf = (name: string) => stores[name.replace('store-', '') as StoreName].imap;
   const settled = (what: string, check: () => Promise<boolean>) => poll(what, check, { tries: 3000, everyMs: 100 });
   /** A delivery as the spool makes it: held (451) while the box is frozen, tried again. */
@@ -115,7 +116,7 @@ describe('moving a box to another pair of back ends', () => {
     await settled("the front's map naming store-c", async () => (await front.imapRoute!(bal))[0].name === 'store-c');
     expect(route.length).toBe(2);
     const onC = await inboxSources(front, bal, (await front.imapRoute!(bal))[0]);
-    const subjects = onC.map((m) => /Subject: (.*)\r\n/.exec(m)![1]).sort();
+    const subjects = onC.map(subjectOf).sort();
     expect(subjects).toEqual(['Au gel', 'Bilan 1', 'Bilan 2', 'Bilan 3', 'Pendant la copie', 'Pendant le gel']);
     // Byte for byte: what the fronts delivered, as they delivered it (Dovecot adds its Return-Path/Delivered-To lines the same way everywhere).
     for (const m of onA) expect(onC.filter((x) => x === m)).toHaveLength(1);
@@ -127,7 +128,7 @@ describe('moving a box to another pair of back ends', () => {
     // Mail delivered after the switch reaches store-d by store-c's replicator, which tries a
     // failed sync again 5 minutes later (Dovecot's REPLICATOR_FAILURE_RESYNC_INTERVAL_SECS):
     // waited for past that, and the pair's warnings shown if it never comes.
-    const onD = async () => (await inboxSources(front, bal, stores.d.imap)).map((m) => /Subject: (.*)\r\n/.exec(m)?.[1]);
+    const onD = async () => (await inboxSources(front, bal, stores.d.imap)).map(subjectOf).sort();
     await poll('the replica on store-d', async () => JSON.stringify(await inboxSources(front, bal, stores.d.imap)) === JSON.stringify(onC), {
       tries: 800,
       everyMs: 500,
