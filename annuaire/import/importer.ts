@@ -11,19 +11,18 @@
 // chunks is one COPY, and the next table's chunk ends it and starts that table's COPY
 // (interleaveCopies). So PostgreSQL loads persons and structures while the file is still
 // being read, instead of after it; memory stays flat (a few chunks in flight).
+import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { queueLdapChanges, requireLdapRebuild } from '../ldap/index.js';
 import type { Db, Queryable } from '../../core/db/index.js';
 import { MssError, isMssError } from '../../core/errors.js';
 import type { Journal } from '../../core/journal/index.js';
 import { applyPlan, changeBatches, changeListOfRun, diffCounts, diffPlan, dropStaging, ldapKeys, loadGate, prepare, sampleChanges, stageProtected, tableCounts, tablesFilled, type ApplyContext, type Change, type Plan, type Step, type TableCounts } from './apply.js';
-import { BadLine, type Encoding } from './decode.js';
+import { BadLine, BlockDecoder, forEachLine, type Encoding, type Segment } from './decode.js';
 import { HeaderError, extractionDateFromName, parseHeader, type FileKind } from './formats.js';
 import { silentProgress, type Progress } from './progress.js';
 import type { RejectSink } from './report.js';
-import { nextRecord } from './line-index.js';
-import { ThreadedReader } from './read-thread.js';
-import { DigestGate, LineSplitter, OutBuf, TABLES, gateRows, type TableName } from './rows.js';
+import { DigestGate, LineSplitter, OutBuf, TABLES, cleanBlock, gateRows, type TableName } from './rows.js';
 import { applyRun, DEFAULT_BATCH, dropUnfrozen, freezeRun, pendingRuns, purgeRuns, serialImports, type RunRecord } from './runs.js';
 import { DEFAULT_ZIP_LIMITS, openInput, type Source, type ZipLimits } from './source.js';
 
@@ -217,7 +216,7 @@ export async function importSource(src: Source, o: ImportOptions): Promise<FileR
 async function importOne(src: Source, o: ImportOptions): Promise<FileResult> {
   const progress = o.progress ?? silentProgress;
   const stream: Readable = await src.open();
-  const reader = new ThreadedReader(stream, src.label);
+  const reader = new FileReader(stream, src.label);
   try {
     // The header says what the file is; nothing touches the database before that.
     const first = await reader.headerLine();
@@ -278,14 +277,14 @@ async function importOne(src: Source, o: ImportOptions): Promise<FileResult> {
           lines++;
           reject(lineNo, seg.reason, seg.lenient);
         } else {
-          const { data, ix, to } = seg;
-          for (let k = seg.k; k < to; k = nextRecord(ix, k)) {
+          const clean = cleanBlock(seg);
+          forEachLine(seg, (s, e) => {
             lineNo++;
-            if (ix[k] === ix[k + 1]) continue; // blank line (e.g. at the end of the file): not a record
+            if (s === e) return; // blank line (e.g. at the end of the file): not a record
             lines++;
-            const why = splitter.lineAt(data, ix, k);
-            if (why !== undefined) reject(lineNo, why, data.toString('utf8', ix[k], ix[k + 1]));
-          }
+            const why = splitter.line(seg, s, e, clean);
+            if (why !== undefined) reject(lineNo, why, seg.toString('utf8', s, e));
+          });
         }
         progress.update(reader.bytes, lines);
         while (ready.length) yield ready.shift()!;
@@ -481,7 +480,6 @@ async function importOne(src: Source, o: ImportOptions): Promise<FileResult> {
     }
     return result;
   } finally {
-    reader.close();
     stream.destroy();
   }
 }
@@ -727,4 +725,62 @@ async function journalFile(tx: Queryable, journal: ImportJournal, o: Pick<Import
     },
   });
   return ev.seq;
+}
+
+/** Pulls UTF-8 segments of whole lines from a byte stream, hashing the bytes as they pass. */
+class FileReader {
+  private decoder = new BlockDecoder();
+  private queue: Segment[] = [];
+  private at = 0;
+  private ended = false;
+  private hash = createHash('sha256');
+  private it: AsyncIterator<Buffer>;
+  bytes = 0;
+
+  constructor(
+    stream: Readable,
+    private readonly label: string,
+  ) {
+    this.it = stream[Symbol.asyncIterator]();
+  }
+
+  get encoding(): Encoding | undefined {
+    return this.decoder.encoding;
+  }
+
+  sha256(): string {
+    return this.hash.copy().digest('hex');
+  }
+
+  /** The first line as text (the header); the rest stays queued. */
+  async headerLine(): Promise<string | BadLine | undefined> {
+    const seg = await this.next();
+    if (seg === undefined || seg instanceof BadLine) return seg;
+    const nl = seg.indexOf(0x0a);
+    const end = nl > 0 && seg[nl - 1] === 0x0d ? nl - 1 : nl;
+    if (nl + 1 < seg.length) this.queue[--this.at] = seg.subarray(nl + 1);
+    return seg.toString('utf8', 0, end);
+  }
+
+  async next(): Promise<Segment | undefined> {
+    while (this.at >= this.queue.length) {
+      if (this.ended) return undefined;
+      let r: IteratorResult<Buffer>;
+      try {
+        r = await this.it.next();
+      } catch (e) {
+        throw new MssError('ANNUAIRE_READ_FAILED', { file: this.label, reason: (e as Error).message }, { cause: e });
+      }
+      this.at = 0;
+      if (r.done) {
+        this.ended = true;
+        this.queue = this.decoder.end();
+      } else {
+        this.hash.update(r.value);
+        this.bytes += r.value.length;
+        this.queue = this.decoder.push(r.value);
+      }
+    }
+    return this.queue[this.at++];
+  }
 }

@@ -14,7 +14,6 @@
 // here — a person's consecutive lines (the file lists a professional's activities together),
 // a structure repeated with the same content — and lets anything else through: the
 // database merges the remaining repeats with the same rule (apply.ts, dedupe).
-import { MAX_PIPES, RECORD_HEAD } from './line-index.js';
 import type { FileKind, HeaderInfo } from './formats.js';
 import { SITE_COLUMNS, SITE_PRESENCE, siteKey, type SiteFields } from './site-key.js';
 import { BAL_TYPES, checkAddress, checkPersonIds } from './validate.js';
@@ -563,13 +562,8 @@ export class LineSplitter {
   private readonly L: Partial<Record<TableName, Layout>> = {};
   private readonly keyFields: number[];
   private readonly f: { type: number; id: number; nps: number; structure: number; balType: number; address: number; balIdType: number; sid: number };
-  /**
-   * Field boundaries of the current line: the byte offset of each `|`, at pipes[pb…] —
-   * in scratch (line) or in the reading thread's index (lineAt).
-   */
-  private readonly scratch = new Int32Array(MAX_PIPES);
-  private pipes: Int32Array = this.scratch;
-  private pb = 0;
+  /** Field boundaries of the current line: the byte offset of each `|`. */
+  private pipes = new Int32Array(1024);
   /**
    * The person of the current run of lines (their idnps bytes) and where the row chosen
    * for them so far starts in the persons output: written at their first line, replaced
@@ -628,13 +622,13 @@ export class LineSplitter {
    * undefined, or returns the reason it is rejected (nothing written).
    */
   line(b: Buffer, s: number, e: number, clean = false): string | undefined {
-    const pipes = this.scratch;
+    const pipes = this.pipes;
     let n = 0;
-    let special = false;
+    let special = b[s] === 0x20 || b[e - 1] === 0x20;
     if (clean) {
       for (let i = s; i < e; i++) {
         if (b[i] === PIPE) {
-          if (n < MAX_PIPES) pipes[n] = i;
+          if (n < pipes.length) pipes[n] = i;
           n++;
         }
       }
@@ -642,36 +636,16 @@ export class LineSplitter {
       for (let i = s; i < e; i++) {
         const c = b[i];
         if (c === PIPE) {
-          if (n < MAX_PIPES) pipes[n] = i;
+          if (n < pipes.length) pipes[n] = i;
           n++;
         } else if ((c < 0x20 && c !== 0x09) || (c === 0xef && b[i + 1] === 0xbf && b[i + 2] === 0xbd)) special = true;
       }
     }
-    this.pipes = pipes;
-    this.pb = 0;
-    return this.fields(b, s, e, n, special);
-  }
-
-  /**
-   * The same as line(), for the line whose record (line-index.ts) starts at ix[k]: its
-   * `|` were found on the reading thread.
-   */
-  lineAt(b: Buffer, ix: Int32Array, k: number): string | undefined {
-    this.pipes = ix;
-    this.pb = k + RECORD_HEAD;
-    return this.fields(b, ix[k], ix[k + 1], ix[k + 3], ix[k + 2] !== 0);
-  }
-
-  /** A line whose n `|` are at pipes[pb…]: its rows, or why it is rejected. */
-  private fields(b: Buffer, s: number, e: number, n: number, special: boolean): string | undefined {
-    const pipes = this.pipes;
-    const pb = this.pb;
-    if (b[s] === 0x20 || b[e - 1] === 0x20) special = true;
     let fields = n + 1;
-    if (this.trailing && fields === this.named + 1 && pipes[pb + n - 1] === e - 1) fields--;
-    if (special || fields !== this.named || n > MAX_PIPES) return this.slow(b.toString('utf8', s, e));
+    if (this.trailing && fields === this.named + 1 && pipes[n - 1] === e - 1) fields--;
+    if (special || fields !== this.named || n > pipes.length) return this.slow(b.toString('utf8', s, e));
     for (let j = 0; j < n; j++) {
-      const p = pipes[pb + j];
+      const p = pipes[j];
       if (b[p - 1] === 0x20 || b[p + 1] === 0x20) return this.slow(b.toString('utf8', s, e)); // padded fields: trimmed there
     }
     this.ls = s;
@@ -731,10 +705,10 @@ export class LineSplitter {
   private le = 0;
   private np = 0;
   private fs(i: number): number {
-    return i === 0 ? this.ls : this.pipes[this.pb + i - 1] + 1;
+    return i === 0 ? this.ls : this.pipes[i - 1] + 1;
   }
   private fe(i: number): number {
-    return i < this.np ? this.pipes[this.pb + i] : this.le;
+    return i < this.np ? this.pipes[i] : this.le;
   }
 
   /** The current line describes a site but has no technical id for it. */

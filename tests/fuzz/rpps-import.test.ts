@@ -7,8 +7,7 @@
 //   - no line is lost or invented: as many lines out as in, whatever the chunking, so the
 //     report's line numbers are right;
 //   - valid UTF-8 and Windows-1252 files read back exactly;
-//   - the byte path (its fields found as it goes, or ahead as the importer does) and the
-//     string path agree on every line: same rows or same reason;
+//   - the byte path and the string path agree on every line: same rows or same reason;
 //   - memory stays bounded.
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
@@ -16,7 +15,6 @@ import iconv from 'iconv-lite';
 import { describe, expect, it } from 'vitest';
 import { BadLine, BlockDecoder, forEachLine, LineDecoder, MAX_LINE_BYTES, type Line } from '../../annuaire/import/decode.js';
 import { ACTIVITY_HEADER, extractionDateFromName, HeaderError, MSSANTE_HEADER, parseCompactDate, parseHeader, type HeaderInfo } from '../../annuaire/import/formats.js';
-import { indexLines, nextRecord } from '../../annuaire/import/line-index.js';
 import { cleanBlock, LineSplitter, OutBuf, TABLES, type TableName } from '../../annuaire/import/rows.js';
 import { activityLines, mssanteLines } from '../helpers/rpps-generator.js';
 import { check, cuts, MAX_RETAINED_GROWTH, mutated, pieces, retainedGrowth, soup } from './harness.js';
@@ -207,8 +205,6 @@ const LINE = fc.oneof(
  * it (a splitter costs a 1 MB table: one per input would dominate the run). finish() after
  * each line ends the person's run, so each line writes its own person row; a structure
  * already written with the same content is not written again (the splitter's dedupe).
- * `indexed`: the importer's way, the line's fields found first (line-index.ts, on the
- * reading thread there) and the splitter given their record (lineAt).
  */
 class BytePath {
   private chunks: Partial<Record<TableName, Buffer[]>> = {};
@@ -216,10 +212,7 @@ class BytePath {
   readonly splitter: LineSplitter;
   readonly structuresWritten = new Set<string>();
 
-  constructor(
-    readonly header: HeaderInfo,
-    private readonly indexed = false,
-  ) {
+  constructor(readonly header: HeaderInfo) {
     for (const t of TABLES[header.kind]) this.outs[t] = new OutBuf((b) => (this.chunks[t] ??= []).push(Buffer.from(b)), 4096);
     this.splitter = new LineSplitter(header, this.outs);
   }
@@ -229,18 +222,10 @@ class BytePath {
     const block = Buffer.from(text + '\r\n', 'utf8');
     let reason: string | undefined;
     let lines = 0;
-    if (this.indexed) {
-      const { ix, length } = indexLines(block);
-      for (let k = 0; k < length; k = nextRecord(ix, k)) {
-        lines++;
-        reason = this.splitter.lineAt(block, ix, k);
-      }
-    } else {
-      forEachLine(block, (s, e) => {
-        lines++;
-        reason = this.splitter.line(block, s, e, cleanBlock(block));
-      });
-    }
+    forEachLine(block, (s, e) => {
+      lines++;
+      reason = this.splitter.line(block, s, e, cleanBlock(block));
+    });
     assert.equal(lines, 1);
     this.splitter.finish();
     for (const o of Object.values(this.outs)) o.flush();
@@ -255,15 +240,13 @@ class BytePath {
 }
 
 describe('extraction line splitter on hostile lines', () => {
-  it('the byte path, with its fields found ahead or not, and the string path agree on every line (same rows or same reason); protected keys never throw', async () => {
+  it('the byte path and the string path agree on every line (same rows or same reason); protected keys never throw', async () => {
     const paths = HEADER_INFO.map((h) => new BytePath(h));
-    const indexed = HEADER_INFO.map((h) => new BytePath(h, true));
     const grown = await retainedGrowth(() =>
       check(LINE.filter(([, l]) => !l.includes('\n')), ([h, line]) => {
         const path = paths[h]!;
         const seen = new Set(path.structuresWritten);
         const byBytes = path.run(line);
-        assert.deepEqual(indexed[h]!.run(line), byBytes);
         const byString = path.splitter.map(line);
         if (byString.ok) {
           assert.equal(byBytes.reason, undefined);
