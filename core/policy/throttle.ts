@@ -88,6 +88,14 @@ const POLL_MIN_MS = 250;
 const POLL_MAX_MS = 2000;
 /** Rows nobody touched for this long (beyond every window, lockout and lease) are deleted. */
 const CLEAN_EVERY_MS = 60_000;
+/**
+ * How long the account a user name designates is remembered. Each login asked the database
+ * first for it, then (the password check) for the person again: one round trip of five on
+ * the login's path, behind whatever the embedded database was running (bench/mixed: a sync's
+ * statement, a delivery). A rename counts on the old account for at most this long.
+ */
+const ACCOUNT_MEMO_MS = 60_000;
+const ACCOUNT_MEMO_MAX = 10_000;
 
 const normalise = (s: string) => s.trim().toLowerCase();
 
@@ -95,6 +103,8 @@ export class LoginThrottle {
   private readonly waiters = new Waiters();
   private readonly sleep: (ms: number) => Promise<void>;
   private lastClean = 0;
+  /** accountOf's answers (realm, user → account), with when they were asked. */
+  private readonly accounts = new Map<string, { account: string | null; at: number }>();
 
   constructor(
     readonly options: ThrottleOptions,
@@ -117,8 +127,22 @@ export class LoginThrottle {
   /** The keys an attempt counts on, in the order they are locked (sorted: no deadlock). */
   async keys(a: Pick<LoginAttempt, 'realm' | 'user' | 'source'>): Promise<{ account: string; source: string }> {
     const named = normalise(a.user);
-    const account = (named && (await this.deps.accountOf?.(a.realm, a.user))) || named;
+    const account = (named && (await this.accountOf(a.realm, named))) || named;
     return { account: `account:${a.realm}:${normalise(account)}`, source: `source:${normalise(a.source)}` };
+  }
+
+  private async accountOf(realm: AccountRealm, user: string): Promise<string | null | undefined> {
+    if (!this.deps.accountOf) return undefined;
+    const key = `${realm}:${user}`;
+    const now = Date.now();
+    const known = this.accounts.get(key);
+    if (known && now - known.at < ACCOUNT_MEMO_MS) return known.account;
+    const account = await this.deps.accountOf(realm, user);
+    // Oldest first out (a Map keeps insertion order): the memo stays bounded.
+    this.accounts.delete(key);
+    if (this.accounts.size >= ACCOUNT_MEMO_MAX) this.accounts.delete(this.accounts.keys().next().value!);
+    this.accounts.set(key, { account, at: now });
+    return account;
   }
 
   /**
