@@ -92,7 +92,9 @@ const CLEAN_EVERY_MS = 60_000;
  * How long the account a user name designates is remembered. Each login asked the database
  * first for it, then (the password check) for the person again: one round trip of five on
  * the login's path, behind whatever the embedded database was running (bench/mixed: a sync's
- * statement, a delivery). A rename counts on the old account for at most this long.
+ * statement, a delivery). A rename counts on the old account for at most this long. A name
+ * that designates no account is asked again each time: a box created a moment later counts
+ * on its person's account at once.
  */
 const ACCOUNT_MEMO_MS = 60_000;
 const ACCOUNT_MEMO_MAX = 10_000;
@@ -104,7 +106,7 @@ export class LoginThrottle {
   private readonly sleep: (ms: number) => Promise<void>;
   private lastClean = 0;
   /** accountOf's answers (realm, user → account), with when they were asked. */
-  private readonly accounts = new Map<string, { account: string | null; at: number }>();
+  private readonly accounts = new Map<string, { account: string; at: number }>();
 
   constructor(
     readonly options: ThrottleOptions,
@@ -138,8 +140,9 @@ export class LoginThrottle {
     const known = this.accounts.get(key);
     if (known && now - known.at < ACCOUNT_MEMO_MS) return known.account;
     const account = await this.deps.accountOf(realm, user);
-    // Oldest first out (a Map keeps insertion order): the memo stays bounded.
     this.accounts.delete(key);
+    if (account === null) return null;
+    // Oldest first out (a Map keeps insertion order): the memo stays bounded.
     if (this.accounts.size >= ACCOUNT_MEMO_MAX) this.accounts.delete(this.accounts.keys().next().value!);
     this.accounts.set(key, { account, at: now });
     return account;
