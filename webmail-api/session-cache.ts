@@ -10,41 +10,30 @@
 // connections are closed then. An IMAP client that is already logged in is not cut off by a
 // password change at all, so a few seconds here are no weaker than the protocol beside it.
 import { createHash } from 'node:crypto';
+import { Memo } from '../core/memo.js';
 import type { PersonPrincipal } from '../core/policy/index.js';
 
 /** The pool and the cache key a token by its SHA-256: the token itself is not a map key. */
 export const tokenKeyOf = (token: string) => createHash('sha256').update(token).digest('base64url');
 
 export class SessionCache {
-  private readonly entries = new Map<string, { principal: Promise<PersonPrincipal | null>; until: number }>();
+  private readonly memo: Memo<PersonPrincipal>;
 
-  constructor(private readonly o: { ttlMs: number; maxEntries: number; verify(token: string): Promise<PersonPrincipal | null> }) {}
+  constructor(private readonly o: { ttlMs: number; maxEntries: number; verify(token: string): Promise<PersonPrincipal | null> }) {
+    this.memo = new Memo(o);
+  }
 
-  /** The person behind the token, or null; the annuaire is asked at most once per TTL per token. */
+  /** The person behind the token, or null; the annuaire is asked at most once per TTL per token (a refusal is not remembered). */
   verify(token: string, now = Date.now()): Promise<PersonPrincipal | null> {
-    if (this.o.ttlMs <= 0) return this.o.verify(token);
-    const key = tokenKeyOf(token);
-    const e = this.entries.get(key);
-    if (e && e.until > now) return e.principal;
-    const principal = this.o.verify(token);
-    const entry = { principal, until: now + this.o.ttlMs };
-    this.entries.delete(key);
-    this.entries.set(key, entry);
-    if (this.entries.size > this.o.maxEntries) this.entries.delete(this.entries.keys().next().value!);
-    // A refusal or a failure is not remembered: the next request asks again.
-    const forget = () => {
-      if (this.entries.get(key) === entry) this.entries.delete(key);
-    };
-    principal.then((p) => p ?? forget(), forget);
-    return principal;
+    return this.memo.get(tokenKeyOf(token), () => this.o.verify(token), now);
   }
 
   /** Logout, or a token the IMAP proxy refused: the next request asks the annuaire. */
   drop(token: string): void {
-    this.entries.delete(tokenKeyOf(token));
+    this.memo.drop(tokenKeyOf(token));
   }
 
   get size(): number {
-    return this.entries.size;
+    return this.memo.size;
   }
 }

@@ -23,6 +23,7 @@
 // settlement here wakes the next waiter at once) and otherwise polls, for settlements made
 // by another process.
 import type { Queryable } from '../db/index.js';
+import { Memo } from '../memo.js';
 import type { Logger } from '../logger.js';
 import type { RefusalSink } from './index.js';
 import { refuse, type Refusal } from './verdict.js';
@@ -105,8 +106,8 @@ export class LoginThrottle {
   private readonly waiters = new Waiters();
   private readonly sleep: (ms: number) => Promise<void>;
   private lastClean = 0;
-  /** accountOf's answers (realm, user → account), with when they were asked. */
-  private readonly accounts = new Map<string, { account: string; at: number }>();
+  /** accountOf's answers, by realm and name. */
+  private readonly accounts = new Memo<string>({ ttlMs: ACCOUNT_MEMO_MS, maxEntries: ACCOUNT_MEMO_MAX });
 
   constructor(
     readonly options: ThrottleOptions,
@@ -129,23 +130,9 @@ export class LoginThrottle {
   /** The keys an attempt counts on, in the order they are locked (sorted: no deadlock). */
   async keys(a: Pick<LoginAttempt, 'realm' | 'user' | 'source'>): Promise<{ account: string; source: string }> {
     const named = normalise(a.user);
-    const account = (named && (await this.accountOf(a.realm, named))) || named;
+    const accountOf = this.deps.accountOf;
+    const account = (named && accountOf && (await this.accounts.get(`${a.realm}:${named}`, () => accountOf(a.realm, named)))) || named;
     return { account: `account:${a.realm}:${normalise(account)}`, source: `source:${normalise(a.source)}` };
-  }
-
-  private async accountOf(realm: AccountRealm, user: string): Promise<string | null | undefined> {
-    if (!this.deps.accountOf) return undefined;
-    const key = `${realm}:${user}`;
-    const now = Date.now();
-    const known = this.accounts.get(key);
-    if (known && now - known.at < ACCOUNT_MEMO_MS) return known.account;
-    const account = await this.deps.accountOf(realm, user);
-    this.accounts.delete(key);
-    if (account === null) return null;
-    // Oldest first out (a Map keeps insertion order): the memo stays bounded.
-    if (this.accounts.size >= ACCOUNT_MEMO_MAX) this.accounts.delete(this.accounts.keys().next().value!);
-    this.accounts.set(key, { account, at: now });
-    return account;
   }
 
   /**
