@@ -91,6 +91,7 @@ export const catalogue = {
   ADMIN_TOTP_NOT_CONFIRMED: { http: 422, text: 'the code does not match the second factor being enrolled, or it expired: give the code the authenticator app shows now' },
   ADMIN_TOTP_NO_ENROLMENT: { http: 409, text: 'there is no second-factor enrolment to confirm for account {admin}: start one first' },
   ADMIN_CSRF_INVALID: { http: 403, text: 'this request was refused because it may have been forged by another site: {reason}; reload the page and try again' },
+  MAILSTORE_MOVE_REFUSED: { http: 409, text: '{reason}' },
   BAL_EXISTS: { http: 409, text: 'the address {address} is already taken (addresses are never reused)' },
   BAL_WRONG_TYPE: { http: 409, text: '{operation} applies to {expected} mailboxes; {address} is of type {type}' },
   BAL_STATE_CONFLICT: { http: 409, text: 'the mailbox {address} is already {status}' },

@@ -52,6 +52,9 @@ import { adminLogin, changeAdminScope, confirmTotp, createAdmin, findAdmin, list
 import { dashboard, type DashboardSources } from './dashboard.js';
 import { computeIndicators } from '../indicators/index.js';
 import { ExtractionJobs, importUpload, jobView, type ExtractionDeps } from './extraction-jobs.js';
+import { MoveJobs, moveJobView } from './move-jobs.js';
+import { boxPlacement, listBackends } from '../../mailstore/placement.js';
+import type { RelocateDeps } from '../../mailstore/relocate.js';
 import * as S from './schemas.js';
 import { searchNational } from './search.js';
 
@@ -83,6 +86,8 @@ export interface AdminApiDeps {
   proofMaterial?: () => { tsaChainPem: string; caPem: string } | null;
   /** Pro Santé Connect (identity/psc, wired by the platform): the console's login by OIDC code + PKCE; absent: not offered. */
   psc?: { startLogin(redirectUri: string): Promise<{ url: string; pending: string }>; finishLogin(query: URLSearchParams, pending: string | null): Promise<PscCheck> };
+  /** What a move to another pair of back ends needs (mailstore/relocate.ts mailstoreDoveadm); absent: such a move is refused. */
+  mailstoreDoveadm?: RelocateDeps['doveadm'];
   log?: Logger;
 }
 
@@ -472,6 +477,116 @@ export async function adminApi(app: FastifyInstance, deps: AdminApiDeps): Promis
       await removeOpenPgpKey(deps.bal, boxOf(req).address, actor(req));
       return reply.code(204).send();
     },
+  );
+
+  // --- the shared mail store: its back ends, where a box is, moving it (mailstore/relocate.ts) ---
+  const moves = new MoveJobs({ db: deps.db, journal: deps.journal, doveadm: deps.mailstoreDoveadm });
+  const storeAccess = access.national("the mail store's back ends");
+  const moveJobSchema = {
+    type: 'object',
+    properties: {
+      id: { type: 'string' },
+      address: { type: 'string' },
+      backend: { type: 'string', description: 'the back end the box is to go to' },
+      actor: { type: 'string' },
+      state: { type: 'string', enum: ['running', 'done', 'failed'] },
+      startedAt: { type: 'string', format: 'date-time' },
+      finishedAt: { type: ['string', 'null'], format: 'date-time' },
+      steps: { type: 'array', items: { type: 'string' }, description: 'one line per step (copy, freeze, final, replica, switch, cleanup), as `mss mailstore move` prints them' },
+      result: {
+        type: ['object', 'null'],
+        description: 'once done: from, to, across (another pair: the mail copied); across, the messages copied and the back ends emptied',
+        properties: { from: { type: 'string' }, to: { type: 'string' }, across: { type: 'boolean' }, messages: { type: 'integer' }, removedFrom: { type: 'array', items: { type: 'string' } } },
+      },
+      error: { type: ['object', 'null'], description: 'a failed move: the step that failed, the back end that holds the box now (it stays usable there), and why', properties: { step: { type: 'string' }, on: { type: ['string', 'null'] }, detail: { type: 'string' } } },
+    },
+  } as const;
+
+  app.get(
+    `${PREFIX}/mailstore/backends`,
+    {
+      config: { access: storeAccess },
+      schema: {
+        ...tag('mailstore'),
+        summary: "The shared store's Dovecot back ends (mailstore.cluster): their pair, when each was last seen, how many boxes each holds; empty for the embedded store",
+        response: {
+          200: {
+            type: 'array',
+            items: {
+              type: 'object',
+              properties: { name: { type: 'string' }, host: { type: 'string' }, imapPort: { type: 'integer' }, lmtpPort: { type: 'integer' }, doveadmPort: { type: 'integer' }, partner: { type: ['string', 'null'] }, seenAt: { type: 'string', format: 'date-time' }, boxes: { type: 'integer' } },
+            },
+          },
+          ...S.errors,
+        },
+      },
+    },
+    async () =>
+      (await listBackends(deps.db)).map((b) => ({ name: b.name, host: b.host, imapPort: b.imap_port, lmtpPort: b.lmtp_port, doveadmPort: b.doveadm_port, partner: b.partner, seenAt: new Date(b.seen_at).toISOString(), boxes: b.boxes })),
+  );
+
+  app.get(
+    `${PREFIX}/bals/:address/placement`,
+    {
+      config: { access: access.mailbox() },
+      schema: {
+        ...tag('mailstore'),
+        summary: 'Which back end holds the mailbox, and its pair (the replica); 404 while it is not placed (it is on its first delivery or login)',
+        params: S.addressParam,
+        response: { 200: { type: 'object', properties: { address: { type: 'string' }, backend: { type: 'string' }, partner: { type: ['string', 'null'] }, placedAt: { type: 'string', format: 'date-time' } } }, ...S.errors },
+      },
+    },
+    async (req) => {
+      const p = await boxPlacement(deps.db, boxOf(req).address);
+      if (!p) throw new MssError('NOT_FOUND', { what: `a back end holding ${boxOf(req).address} (it is placed on its first delivery or login, and only in a shared store)` });
+      return { address: p.address, backend: p.backend, partner: p.partner, placedAt: new Date(p.placed_at).toISOString() };
+    },
+  );
+
+  app.post(
+    `${PREFIX}/bals/:address/move`,
+    {
+      config: { access: storeAccess },
+      schema: {
+        ...tag('mailstore'),
+        summary: 'Move a mailbox to another back end (as `mss mailstore move`)',
+        description:
+          'Within its pair (where its replica is) only the map changes: answered 200, done. To a back end of another pair the mail is copied first, online, by the back ends\' doveadm servers, ' +
+          'then the box is frozen for the last incremental copy (its deliveries wait, its logins are refused for a moment), the map switched and the old pair emptied: answered 202 with the move, ' +
+          'whose progress GET /mailstore/moves/{id} tells. A failure at any step leaves the box where it was, in use, and names the step. A move that cannot be made (unknown back end, box not placed, ' +
+          'another move under way) is refused with 409, nothing changed. Journalled: mailstore.box.moved, move_refused, move_failed.',
+        params: S.addressParam,
+        body: {
+          type: 'object',
+          required: ['backend'],
+          additionalProperties: false,
+          properties: {
+            backend: { type: 'string', minLength: 1, maxLength: 64, description: 'the back end to hold the box (GET /mailstore/backends lists them)' },
+            freezeSeconds: { type: 'integer', minimum: 5, maximum: 3600, default: 300, description: 'longest the box may stay frozen during the last copy (a move that takes longer is not switched)' },
+          },
+        },
+        response: { 200: moveJobSchema, 202: moveJobSchema, ...S.errors },
+      },
+    },
+    async (req, reply) => {
+      const { backend, freezeSeconds } = req.body as { backend: string; freezeSeconds: number };
+      const job = await moves.start({ address: (req.params as { address: string }).address, backend, freezeSeconds, actor: actor(req) });
+      return reply.code(job.state === 'running' ? 202 : 200).send(moveJobView(job));
+    },
+  );
+
+  app.get(
+    `${PREFIX}/mailstore/moves/:id`,
+    {
+      config: { access: storeAccess },
+      schema: {
+        ...tag('mailstore'),
+        summary: 'A move: its steps while it runs, its result or the step that failed once ended',
+        params: { type: 'object', required: ['id'], additionalProperties: false, properties: { id: { type: 'string', maxLength: 32, pattern: '^[0-9a-f]{32}$' } } },
+        response: { 200: moveJobSchema, ...S.errors },
+      },
+    },
+    async (req, reply) => reply.header('cache-control', 'no-store').send(moveJobView(moves.get((req.params as { id: string }).id))),
   );
 
   // --- persons and credentials -----------------------------------------------------------

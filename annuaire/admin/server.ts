@@ -18,6 +18,7 @@ import { ADMIN_ACCESS_KINDS } from './access.js';
 import { adminApi, type AdminApiDeps } from './api.js';
 import type { DashboardSources } from './dashboard.js';
 import { operatorBalContext } from './wiring.js';
+import { mailstoreDoveadm } from '../../mailstore/relocate.js';
 
 /** The fastify instance of the admin API (not listening yet): OpenAPI at /openapi.json, docs at /docs. Every route declares its access rule (access.ts). */
 export async function createAdminServer(deps: AdminApiDeps, tls: TlsOptions, log: Logger = silentLogger): Promise<FastifyInstance> {
@@ -70,6 +71,7 @@ export async function startAdmin(config: Config, log: Logger, db: Db, journal: J
       }
     },
     ...(psc ? { psc } : {}),
+    mailstoreDoveadm: mailstoreDoveadm(config),
     log,
   };
   const app = await createAdminServer(deps, serverTlsOptions(loadTlsMaterial(config)), log);

@@ -1,8 +1,8 @@
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
-import { existsSync, readFileSync } from 'node:fs';
-import { moveAcrossPairs, MoveError } from '../../mailstore/move.js';
-import { boxPlacement, inPair, listBackends, moveBox, moveEnds, PlacementError } from '../../mailstore/placement.js';
+import { MoveError } from '../../mailstore/move.js';
+import { boxPlacement, listBackends, PlacementError } from '../../mailstore/placement.js';
+import { mailstoreDoveadm, relocate } from '../../mailstore/relocate.js';
 import { ExitError, action, withConfigOptions, withDb, withJournal } from '../cli.js';
 
 type Opts = { config?: string; dataDir?: string; json?: boolean };
@@ -38,7 +38,7 @@ export function registerMailstore(program: Command) {
         'move a box to another back end. Within its pair (where its replica is) only the map changes. To a back end of another pair the mail is copied ' +
           "first, online, by the back ends' doveadm servers (doveadm backup), then the box is frozen for the last incremental copy (its deliveries wait, " +
           'its logins are refused for a moment), the map switched, and the old pair emptied; a failure at any step leaves the box where it was, in use, ' +
-          'and names the step. Prints one line per step; journalled (mailstore.box.moved, mailstore.box.move_failed).',
+          'and names the step. Prints one line per step; journalled (mailstore.box.moved, move_refused, move_failed). The admin API does the same: POST /api/v1/bals/{address}/move.',
       )
       .argument('<address>', 'the box (BAL) address')
       .argument('<backend>', 'the back end to hold it (mss mailstore backends lists them)')
@@ -46,37 +46,17 @@ export function registerMailstore(program: Command) {
   ).action(
     action(async (address: string, backend: string, opts: Opts & { freeze: string }) =>
       withJournal(opts, async (db, config, journal) => {
-        const subject = address.toLowerCase();
         const freezeSeconds = Number(opts.freeze);
         if (!Number.isInteger(freezeSeconds) || freezeSeconds < 5 || freezeSeconds > 3600) throw new ExitError(`--freeze: a whole number of seconds from 5 to 3600, got ${JSON.stringify(opts.freeze)}`);
         try {
-          const { box, target } = await moveEnds(db, subject, backend);
-          if (inPair(box, target)) {
-            const r = await moveBox(db, subject, backend);
-            if (r.from !== r.to) await journal.append({ type: 'mailstore.box.moved', actor: actor(), subject, details: r });
-            process.stdout.write(r.from === r.to ? `${subject} is already on ${r.to}\n` : `${subject} moved from ${r.from} to ${r.to} (its pair: the map only)\n`);
-            return;
-          }
-          const secretFile = config.mailstore.secretFile || `${config.dataDir}/dovecot/master-secret`;
-          if (!existsSync(secretFile)) throw new ExitError(`mailstore.secretFile (${secretFile}) is missing: the move talks to the back ends' doveadm servers with the secret the store's nodes share`);
-          const r = await moveAcrossPairs(db, subject, backend, {
-            doveadm: config.mailstore.doveadm,
-            sharedSecret: readFileSync(secretFile, 'utf8').trim(),
-            caFile: config.tls.caFile,
-            freezeSeconds,
-            progress: (line) => process.stdout.write(line + '\n'),
-          });
-          await journal.append({ type: 'mailstore.box.moved', actor: actor(), subject, details: { ...r, across: true } });
-          process.stdout.write(`${subject} moved from ${r.from} to ${r.to} (${r.messages} messages copied; emptied on ${r.removedFrom.join(', ')})\n`);
+          const r = await relocate(
+            { db, journal, doveadm: mailstoreDoveadm(config) },
+            { address, backend, actor: actor(), freezeSeconds, progress: (line) => process.stdout.write(line + '\n') },
+          );
+          if (!r.across) process.stdout.write(r.from === r.to ? `${address.toLowerCase()} is already on ${r.to}\n` : `${address.toLowerCase()} moved from ${r.from} to ${r.to} (its pair: the map only)\n`);
+          else process.stdout.write(`${address.toLowerCase()} moved from ${r.from} to ${r.to} (${r.messages} messages copied; emptied on ${r.removedFrom.join(', ')})\n`);
         } catch (e) {
-          if (e instanceof MoveError) {
-            await journal.append({ type: 'mailstore.box.move_failed', actor: actor(), subject, details: { to: backend, step: e.step, on: e.on, error: e.message } });
-            throw new ExitError(e.message);
-          }
-          if (e instanceof PlacementError) {
-            await journal.append({ type: 'mailstore.box.move_refused', actor: actor(), subject, details: { to: backend, reason: e.message } });
-            throw new ExitError(e.message);
-          }
+          if (e instanceof MoveError || e instanceof PlacementError) throw new ExitError(e.message);
           throw e;
         }
       }),

@@ -19,6 +19,7 @@ import { adminLogin, createAdmin } from '../../annuaire/admin/accounts.js';
 import { createAdminServer } from '../../annuaire/admin/server.js';
 import { operatorBalContext } from '../../annuaire/admin/wiring.js';
 import { whitelistFactSource } from '../../annuaire/whitelist/index.js';
+import { registerBackend } from '../../mailstore/placement.js';
 import { dbTargets } from '../helpers/db.js';
 import { testPki, type TestPki } from '../helpers/pki.js';
 import { encodeFile, mssanteLines } from '../helpers/rpps-generator.js';
@@ -89,6 +90,12 @@ describe.each(dbTargets())('admin API authorisation matrix and hostile input on 
     (await issueCertificate(devIssuer(pki.dir), { type: 'application', name: `logiciel-${next()}`, organisation: `Labo ${h.tag}`, organisationId: h.finess }, { keyPem: appKey, validityDays: 30 })).certPem;
   /** A regional admin account of region h's domain, to act on. */
   const freshAdmin = async (h: Region) => (await createAdmin(db, journal, { login: `ars-${h.tag}-${next()}`, role: 'regional', domains: [h.domain] }, 'test:seed')).account.login;
+  /** A box of region h on back end store-m1 of the pair store-m1/store-m2 (registered in beforeAll). */
+  const placedBox = async (h: Region) => {
+    const address = await freshBox(h);
+    await db.query("INSERT INTO mailstore_placement (address, backend) VALUES ($1, 'store-m1')", [address]);
+    return address;
+  };
   /** An event about region h (its secretariat's creation). */
   const eventAbout = async (h: Region) => (await journal.list({ subject: h.org, limit: 1 }))[0].seq;
   const day = (k: number) => new Date(Date.UTC(2026, 0, 1) + k * 86_400_000);
@@ -144,6 +151,15 @@ describe.each(dbTargets())('admin API authorisation matrix and hostile input on 
     'DELETE /api/v1/bals/:address/openpgp-key': async (h) => {
       await registerOpenPgpKey(ctx, h.org, await pgpKey(), 'test:seed');
       return { params: { address: h.org } };
+    },
+    'GET /api/v1/mailstore/backends': async () => ({}),
+    'GET /api/v1/bals/:address/placement': async (h) => ({ params: { address: await placedBox(h) } }),
+    // Within the pair: the map only, answered done.
+    'POST /api/v1/bals/:address/move': async (h) => ({ params: { address: await placedBox(h) }, body: { backend: 'store-m2' } }),
+    'GET /api/v1/mailstore/moves/:id': async (h) => {
+      const nat = (await tokenOf('national', BZH, IDF))!;
+      const moved = await inject(app, toRequest('POST', '/api/v1/bals/:address/move', { params: { address: await placedBox(h) }, body: { backend: 'store-m2' } }, nat));
+      return { params: { id: moved.json().id as string } };
     },
     'GET /api/v1/persons': async () => ({ query: { limit: '1000' } }),
     'POST /api/v1/persons': async (h) => ({ body: { login: `new${next()}.${h.tag}`, memberOf: h.org } }),
@@ -222,6 +238,7 @@ describe.each(dbTargets())('admin API authorisation matrix and hostile input on 
           'SELECT login, role, domains, structures, active, password_hash, totp_secret FROM admin_accounts ORDER BY login',
           'SELECT count(*)::int AS n FROM whitelist_imports',
           'SELECT count(*)::int AS n FROM annuaire_import_files',
+          'SELECT address, backend FROM mailstore_placement ORDER BY address',
         ].map(async (sql) => (await db.query(sql)).rows),
       ),
     );
@@ -244,6 +261,9 @@ describe.each(dbTargets())('admin API authorisation matrix and hostile input on 
     await app.ready();
 
     await createAdmin(db, journal, { login: 'nat', role: 'national', password: PASSWORD }, 'test:seed');
+    // A pair of back ends of a shared store (rows only: a move within the pair changes the map alone).
+    await registerBackend(db, { name: 'store-m1', host: '127.0.0.1', imapPort: 1, lmtpPort: 2, doveadmPort: 3, partner: 'store-m2' });
+    await registerBackend(db, { name: 'store-m2', host: '127.0.0.1', imapPort: 4, lmtpPort: 5, doveadmPort: 6, partner: 'store-m1' });
     await createPerson(ctx, { login: 'shared', nom: 'PARTAGE' }, 'test:seed');
     await createPerson(ctx, { login: 'orphan', nom: 'SEUL' }, 'test:seed');
     for (const r of [BZH, IDF]) {

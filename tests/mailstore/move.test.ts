@@ -15,6 +15,18 @@ import { testPostgres } from '../helpers/pg-cluster.js';
 import { poll } from '../helpers/nodes.js';
 import { freePort } from '../../core/net.js';
 import { testPki, tsaEnv, type TestPki } from '../helpers/pki.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { adminLogin, createAdmin } from '../../annuaire/admin/accounts.js';
+import { createAdminServer } from '../../annuaire/admin/server.js';
+import { operatorBalContext } from '../../annuaire/admin/wiring.js';
+import { balFactSource } from '../../annuaire/bal/index.js';
+import { whitelistFactSource } from '../../annuaire/whitelist/index.js';
+import { loadTlsMaterial, serverTlsOptions } from '../../certs/tls.js';
+import { Journal } from '../../core/journal/index.js';
+import { LoginThrottle, Policy } from '../../core/policy/index.js';
+import { mailstoreDoveadm } from '../../mailstore/relocate.js';
 import { asBox, deliverThroughMap, inboxSources, messageFiles, sharedSecretFile, startTwoPairs, type StoreName } from '../helpers/store-nodes.js';
 
 const SECRET = 'a-secret-every-node-of-the-store-shares';
@@ -189,5 +201,76 @@ describe('moving a box to another pair of back ends', () => {
     const events = await db.query<{ type: string; details: Record<string, unknown> }>('SELECT type, details FROM journal_events WHERE subject = $1 ORDER BY seq', [bal]);
     expect(events.rows.map((e) => e.type)).toEqual(['mailstore.box.moved', 'mailstore.box.move_refused']);
     expect(events.rows[0].details).toMatchObject({ from: 'store-b', to: 'store-d', messages: 1, across: true });
+  });
+
+  it('the admin API moves a box: within its pair at once (200), to another pair as a move to follow (202: its steps, then done); a refusal is a 409, journalled; a failed copy names its step', async () => {
+    const journal = new Journal(db);
+    const ctx = operatorBalContext({ operator: { domain: 'mssante.localhost', domains: [] }, tls: config.tls } as never, db, journal);
+    const policy = new Policy({ ...balFactSource(db), ...whitelistFactSource(db) }, journal, { localDomains: ['mssante.localhost'] });
+    const dataDir = mkdtempSync(join(tmpdir(), 'mss-move-api-'));
+    const app = await createAdminServer(
+      { db, journal, policy, throttle: new LoginThrottle(config.auth, { db, journal }), bal: ctx, tokenTtlMs: 600_000, uploadDir: join(dataDir, 'u'), reportDir: join(dataDir, 'r'), mailstoreDoveadm: mailstoreDoveadm({ ...config, mailstore: { ...config.mailstore, secretFile } }) },
+      serverTlsOptions(loadTlsMaterial(config)),
+    );
+    try {
+      const password = 'deplacer-' + Date.now();
+      await createAdmin(db, journal, { login: 'nat-move', role: 'national', password }, 'test:seed');
+      const login = await adminLogin(db, journal, 'nat-move', password, 600_000);
+      if (!login.ok) throw new Error('no admin session');
+      const call = (method: 'GET' | 'POST', url: string, payload?: unknown) => app.inject({ method, url, payload: payload as object, headers: { authorization: `Bearer ${login.token}` } });
+
+      const backends = await call('GET', '/api/v1/mailstore/backends');
+      expect(backends.statusCode).toBe(200);
+      expect(backends.json().map((b: { name: string; partner: string | null }) => `${b.name}/${b.partner}`)).toEqual(expect.arrayContaining(['store-a/store-b', 'store-b/store-a', 'store-c/store-d', 'store-d/store-c']));
+
+      const bal = 'dr.api@mssante.localhost';
+      await db.query("INSERT INTO mailstore_placement (address, backend) VALUES ($1, 'store-a')", [bal]);
+      await deliverThroughMap(front, bal, 'Par l’API');
+      await settled('the replica of the message on store-b', async () => onDisk(stores.b, bal) === 1);
+      const onA = await inboxSources(front, bal, stores.a.imap);
+
+      // Within the pair: the map only, done on return.
+      const within = await call('POST', `/api/v1/bals/${bal}/move`, { backend: 'store-b' });
+      expect(within.statusCode, within.body).toBe(200);
+      expect(within.json()).toMatchObject({ address: bal, backend: 'store-b', state: 'done', result: { from: 'store-a', to: 'store-b', across: false }, error: null });
+      expect((await boxPlacement(db, bal))!.backend).toBe('store-b');
+
+      // Refused: nothing changed, a sentence, journalled.
+      const refused = await call('POST', `/api/v1/bals/${bal}/move`, { backend: 'nowhere' });
+      expect(refused.statusCode).toBe(409);
+      expect(refused.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(refused.json().detail).toContain('no back end named "nowhere" is registered');
+
+      // To another pair: a move to follow.
+      const across = await call('POST', `/api/v1/bals/${bal}/move`, { backend: 'store-c', freezeSeconds: 120 });
+      expect(across.statusCode, across.body).toBe(202);
+      expect(across.json()).toMatchObject({ state: 'running', backend: 'store-c' });
+      const again = await call('POST', `/api/v1/bals/${bal}/move`, { backend: 'store-d' });
+      expect(again.statusCode).toBe(409);
+      expect(again.json().detail).toMatch(/is being moved to store-c already/);
+      let job = across.json();
+      await poll('the move through the API to end', async () => (job = (await call('GET', `/api/v1/mailstore/moves/${job.id}`)).json()).state !== 'running', { tries: 1200, everyMs: 250 });
+      expect(job.error).toBeNull();
+      expect(job).toMatchObject({ state: 'done', result: { from: 'store-b', to: 'store-c', across: true, messages: 1, removedFrom: ['store-b', 'store-a'] } });
+      expect(job.steps.map((l: string) => l.split(':')[0])).toEqual(['copy', 'freeze', 'final', 'final', 'replica', 'switch', 'cleanup', 'cleanup']);
+      expect(await inboxSources(front, bal, stores.c.imap)).toEqual(onA);
+      expect(await inboxSources(front, bal, stores.b.imap)).toEqual([]);
+
+      // A back end whose doveadm server does not answer: the move fails at its copy, the box stays, in use.
+      await registerBackend(db, { name: 'store-y', host: '127.0.0.1', imapPort: 1, lmtpPort: 1, doveadmPort: await freePort('127.0.0.1') });
+      const failing = (await call('POST', `/api/v1/bals/${bal}/move`, { backend: 'store-y' })).json();
+      await poll('the failing move to end', async () => (job = (await call('GET', `/api/v1/mailstore/moves/${failing.id}`)).json()).state !== 'running', { tries: 1200, everyMs: 250 });
+      expect(job).toMatchObject({ state: 'failed', result: null, error: { step: 'copy', on: 'store-c' } });
+      expect(job.error.detail).toMatch(/failed at copy: .+; dr\.api@mssante\.localhost stays on store-c, in use$/);
+      expect((await boxPlacement(db, bal))!.backend).toBe('store-c');
+
+      const unknown = await call('GET', `/api/v1/mailstore/moves/${'0'.repeat(32)}`);
+      expect(unknown.statusCode).toBe(404);
+      const events = await db.query<{ type: string; actor: string }>("SELECT type, actor FROM journal_events WHERE subject = $1 AND type LIKE 'mailstore.%' ORDER BY seq", [bal]);
+      expect(events.rows.map((e) => e.type)).toEqual(['mailstore.box.moved', 'mailstore.box.move_refused', 'mailstore.box.move_refused', 'mailstore.box.moved', 'mailstore.box.move_failed']);
+      expect(new Set(events.rows.map((e) => e.actor))).toEqual(new Set(['admin:nat-move']));
+    } finally {
+      await app.close();
+    }
   });
 });
