@@ -9,6 +9,7 @@ import { createAdmin } from '../../annuaire/admin/accounts.js';
 import { checkCredentials, createBal, createPerson } from '../../annuaire/bal/index.js';
 import { devIssuer, issueCertificate, newRsaKey } from '../../certs/pki.js';
 import { UI_CSP } from '../../core/web-ui.js';
+import { registerBackend } from '../../mailstore/placement.js';
 import { expectAccessible, launch, newPage as pageIn, poll, postWith, setCookiesOf, shot } from '../helpers/browser.js';
 import { freePorts, startOperator, until, type TestOperator } from '../helpers/operator.js';
 import { testPki, type TestPki } from '../helpers/pki.js';
@@ -532,5 +533,53 @@ describe('the operator console', () => {
     expect(await checkCredentials(op.platform.db, who.bzh.login, reset)).toMatchObject({ ok: true });
     who.bzh.password = reset;
     await context.close();
+  });
+
+  it('storage of a shared store: a national admin sees which back end holds a box and moves it — within its pair at once; to a back end whose doveadm does not answer, the page follows the move and says the step that failed, the box where it was; a regional admin sees no storage', async () => {
+    const { db } = op.platform;
+    // Rows only: a pair store-a/store-b and a lone store-y, none with a doveadm server listening.
+    const dead = async () => (await freePorts()).mx;
+    await registerBackend(db, { name: 'store-a', host: '127.0.0.1', imapPort: 1, lmtpPort: 1, doveadmPort: await dead(), partner: 'store-b' });
+    await registerBackend(db, { name: 'store-b', host: '127.0.0.1', imapPort: 1, lmtpPort: 1, doveadmPort: await dead(), partner: 'store-a' });
+    await registerBackend(db, { name: 'store-y', host: '127.0.0.1', imapPort: 1, lmtpPort: 1, doveadmPort: await dead() });
+    await db.query("INSERT INTO mailstore_placement (address, backend) VALUES ($1, 'store-a')", [box.bzhOrg]);
+    try {
+      const { context, page } = await newPage();
+      await logIn(page, admins.national);
+      await page.getByRole('heading', { level: 1, name: 'Tableau de bord' }).waitFor();
+      await page.goto(`${base}/ui/console/#/boite/${encodeURIComponent(box.bzhOrg)}`);
+      const storage = page.getByRole('region', { name: 'Stockage' });
+      await poll(() => storage.textContent()).toContain('Stockée sur store-a (réplique sur store-b)');
+      await expectAccessible(page, 'a box with its storage');
+      const to = storage.getByLabel('Vers le serveur');
+      expect(await to.locator('option').allTextContents()).toEqual(['store-b — même paire : seule la carte change (0 boîte)', 'store-y — autre paire : le courrier est copié (0 boîte)']);
+
+      await to.selectOption('store-b');
+      await storage.getByRole('button', { name: 'Déplacer' }).click();
+      await page.getByRole('status').filter({ hasText: 'Boîte déplacée de store-a vers store-b.' }).waitFor();
+      await poll(() => page.getByRole('region', { name: 'Stockage' }).textContent()).toContain('Stockée sur store-b (réplique sur store-a)');
+      expect((await db.query<{ backend: string }>('SELECT backend FROM mailstore_placement WHERE address = $1', [box.bzhOrg])).rows[0].backend).toBe('store-b');
+
+      await page.getByRole('region', { name: 'Stockage' }).getByLabel('Vers le serveur').selectOption('store-y');
+      await page.getByRole('region', { name: 'Stockage' }).getByRole('button', { name: 'Déplacer' }).click();
+      await poll(() => page.getByRole('region', { name: 'Stockage' }).getByRole('alert').textContent()).toMatch(/^Le déplacement a échoué à l'étape « copy » ; la boîte reste sur store-b, utilisable\. \(the move of .+ to store-y failed at copy: .+\)$/);
+      expect(await page.getByRole('log', { name: 'Étapes du déplacement' }).textContent()).toMatch(/^copy: /);
+      expect((await db.query<{ backend: string }>('SELECT backend FROM mailstore_placement WHERE address = $1', [box.bzhOrg])).rows[0].backend).toBe('store-b');
+      const types = (await op.platform.journal.list({ subject: box.bzhOrg, typePrefix: 'mailstore.', limit: 10 })).map((e) => e.type).reverse();
+      expect(types).toEqual(['mailstore.box.moved', 'mailstore.box.move_failed']);
+      await context.close();
+
+      // A regional admin: the box's page, without the storage section.
+      const regional = await newPage();
+      await logIn(regional.page, admins.bzh);
+      await regional.page.getByRole('heading', { level: 1, name: 'Tableau de bord' }).waitFor();
+      await regional.page.goto(`${base}/ui/console/#/boite/${encodeURIComponent(box.bzhOrg)}`);
+      await regional.page.getByRole('heading', { level: 2, name: /^Membres/ }).waitFor();
+      expect(await regional.page.getByRole('region', { name: 'Stockage' }).count()).toBe(0);
+      await regional.context.close();
+    } finally {
+      await db.query("DELETE FROM mailstore_placement WHERE backend IN ('store-a', 'store-b', 'store-y')");
+      await db.query("DELETE FROM mailstore_backends WHERE name IN ('store-a', 'store-b', 'store-y')");
+    }
   });
 });

@@ -1,11 +1,12 @@
 // The operator's mailboxes: the list with its search and pages (#/boites), a new box
-// (#/boites/nouvelle), one box with its members and certificates (#/boite/<address>). Every
+// (#/boites/nouvelle), one box with its members, certificates, key and storage (#/boite/<address>). Every
 // call is the admin API's; a box outside the admin's scope is the API's refusal, shown.
 import { ApiError, messageOf } from '../common/api.js';
 import { fill, h, longDate, shortDate } from '../common/dom.js';
 import { TYPE_LABEL, boxApi, boxHref, isBalType } from './labels.js';
 import type { Bal, BalType, OpenPgpKey } from './types.js';
 import type { ViewContext } from './views.js';
+import { storageSection } from './storage.js';
 
 const PAGE = 25;
 const STATUS: Record<Bal['status'], string> = { active: 'ouverte', closed: 'fermée' };
@@ -299,6 +300,7 @@ export async function boxView(ctx: ViewContext, main: HTMLElement, params: strin
   }
 
   const pgp = await openPgpSection(ctx, b.address, here);
+  const storage = await storageSection(ctx, b.address, here);
 
   // What may change: names, service, responsible, liste rouge (the address and type never do).
   const editError = h('p', { class: 'erreur', role: 'alert', tabindex: -1 });
@@ -358,6 +360,7 @@ export async function boxView(ctx: ViewContext, main: HTMLElement, params: strin
     members,
     certs,
     pgp,
+    storage,
     edit,
     stateForm,
   );
