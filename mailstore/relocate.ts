@@ -12,7 +12,7 @@ import { inPair, moveBox, moveEnds, PlacementError } from './placement.js';
 export interface RelocateDeps {
   db: Db;
   journal: Pick<Journal, 'append'>;
-  /** What a move to another pair needs (mailstore.cluster): absent, such a move is refused. */
+  /** What a move to another pair needs (mailstoreDoveadm): absent, such a move is refused. */
   doveadm?: { bin: string; secretFile: string; caFile: string };
 }
 
@@ -53,7 +53,7 @@ export async function relocate(deps: RelocateDeps, r: RelocateRequest): Promise<
   }
   const dv = deps.doveadm;
   const secret = await refusedIf(deps, r, async () => {
-    if (!dv) throw new PlacementError(`this node does not reach the back ends' doveadm servers (mailstore.cluster is off): ${subject} stays where it is`);
+    if (!dv) throw new PlacementError(`this process is not given the way to the back ends' doveadm servers (mailstore.doveadm, mailstore.secretFile, tls.caFile): ${subject} stays where it is`);
     if (!existsSync(dv.secretFile)) throw new PlacementError(`mailstore.secretFile (${dv.secretFile}) is missing: the move talks to the back ends' doveadm servers with the secret the store's nodes share`);
     return readFileSync(dv.secretFile, 'utf8').trim();
   });
