@@ -34,22 +34,28 @@ export interface RelocateRequest {
 
 export type Relocation = { from: string; to: string; across: false } | (MoveResult & { across: true });
 
-/**
- * Whether a move goes to another pair (copying the mail, minutes for a large box) or stays
- * within the pair (the map only): the admin API answers the second at once and follows
- * the first as a job. A move that cannot be made is refused here, journalled.
- */
-export async function relocationKind(deps: RelocateDeps, r: Pick<RelocateRequest, 'address' | 'backend' | 'actor'>): Promise<'within' | 'across'> {
-  const { box, target } = await refusedIf(deps, r, () => moveEnds(deps.db, r.address, r.backend));
-  return inPair(box, target) ? 'within' : 'across';
+export interface Relocating {
+  /**
+   * Within the pair (the map only) or to another pair (copying the mail, minutes for a large
+   * box): the admin API answers the first at once and follows the second as a job.
+   */
+  kind: 'within' | 'across';
+  run(): Promise<Relocation>;
 }
 
-export async function relocate(deps: RelocateDeps, r: RelocateRequest): Promise<Relocation> {
+/** The move, checked: one that cannot be made is refused here, journalled, nothing changed. */
+export async function planRelocation(deps: RelocateDeps, r: RelocateRequest): Promise<Relocating> {
   const subject = r.address.toLowerCase();
-  if ((await relocationKind(deps, r)) === 'within') {
-    const m = await refusedIf(deps, r, () => moveBox(deps.db, subject, r.backend));
-    if (m.from !== m.to) await deps.journal.append({ type: 'mailstore.box.moved', actor: r.actor, subject, details: m });
-    return { ...m, across: false };
+  const { box, target } = await refusedIf(deps, r, () => moveEnds(deps.db, subject, r.backend));
+  if (inPair(box, target)) {
+    return {
+      kind: 'within',
+      run: async () => {
+        const m = await refusedIf(deps, r, () => moveBox(deps.db, subject, r.backend));
+        if (m.from !== m.to) await deps.journal.append({ type: 'mailstore.box.moved', actor: r.actor, subject, details: m });
+        return { ...m, across: false };
+      },
+    };
   }
   const dv = deps.doveadm;
   const secret = await refusedIf(deps, r, async () => {
@@ -57,15 +63,23 @@ export async function relocate(deps: RelocateDeps, r: RelocateRequest): Promise<
     if (!existsSync(dv.secretFile)) throw new PlacementError(`mailstore.secretFile (${dv.secretFile}) is missing: the move talks to the back ends' doveadm servers with the secret the store's nodes share`);
     return readFileSync(dv.secretFile, 'utf8').trim();
   });
-  try {
-    const m = await refusedIf(deps, r, () => moveAcrossPairs(deps.db, subject, r.backend, { doveadm: dv!.bin, sharedSecret: secret, caFile: dv!.caFile, freezeSeconds: r.freezeSeconds, progress: r.progress }));
-    await deps.journal.append({ type: 'mailstore.box.moved', actor: r.actor, subject, details: { ...m, across: true } });
-    return { ...m, across: true };
-  } catch (e) {
-    if (e instanceof MoveError) await deps.journal.append({ type: 'mailstore.box.move_failed', actor: r.actor, subject, details: { to: r.backend, step: e.step, on: e.on, error: e.message } });
-    throw e;
-  }
+  return {
+    kind: 'across',
+    run: async () => {
+      try {
+        const m = await refusedIf(deps, r, () => moveAcrossPairs(deps.db, subject, r.backend, { doveadm: dv!.bin, sharedSecret: secret, caFile: dv!.caFile, freezeSeconds: r.freezeSeconds, progress: r.progress }));
+        await deps.journal.append({ type: 'mailstore.box.moved', actor: r.actor, subject, details: { ...m, across: true } });
+        return { ...m, across: true };
+      } catch (e) {
+        if (e instanceof MoveError) await deps.journal.append({ type: 'mailstore.box.move_failed', actor: r.actor, subject, details: { to: r.backend, step: e.step, on: e.on, error: e.message } });
+        throw e;
+      }
+    },
+  };
 }
+
+/** planRelocation, then the move itself (`mss mailstore move`). */
+export const relocate = async (deps: RelocateDeps, r: RelocateRequest): Promise<Relocation> => (await planRelocation(deps, r)).run();
 
 /** Runs `fn`; a PlacementError it throws (the move cannot be made, nothing changed) is journalled first. */
 async function refusedIf<T>(deps: RelocateDeps, r: Pick<RelocateRequest, 'address' | 'backend' | 'actor'>, fn: () => Promise<T>): Promise<T> {

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { MssError } from '../../core/errors.js';
 import { MoveError } from '../../mailstore/move.js';
 import { PlacementError } from '../../mailstore/placement.js';
-import { relocate, relocationKind, type RelocateDeps, type RelocateRequest, type Relocation } from '../../mailstore/relocate.js';
+import { planRelocation, type RelocateDeps, type RelocateRequest, type Relocation } from '../../mailstore/relocate.js';
 
 export interface MoveJob {
   id: string;
@@ -49,16 +49,15 @@ export class MoveJobs {
       await this.deps.journal.append({ type: 'mailstore.box.move_refused', actor: r.actor, subject: address, details: { to: r.backend, reason } });
       throw new MssError('MAILSTORE_MOVE_REFUSED', { reason });
     }
-    const kind = await refused(() => relocationKind(this.deps, r));
     const job: MoveJob = { id: randomBytes(16).toString('hex'), address, backend: r.backend, actor: r.actor, state: 'running', startedAt: new Date(), finishedAt: null, steps: [], result: null, error: null };
-    const run = relocate(this.deps, { ...r, progress: (line) => void job.steps.push(line) });
-    if (kind === 'within') {
-      job.result = await refused(() => run);
+    const plan = await refused(() => planRelocation(this.deps, { ...r, progress: (line) => void job.steps.push(line) }));
+    if (plan.kind === 'within') {
+      job.result = await refused(() => plan.run());
       this.finish(job, 'done');
       return job;
     }
     this.keep(job);
-    run.then(
+    plan.run().then(
       (res) => {
         job.result = res;
         this.finish(job, 'done');

@@ -69,12 +69,12 @@ export async function storageSection(ctx: ViewContext, address: string, here: st
   submitting(form, error, async () => {
     steps.replaceChildren();
     let move = await ctx.api.send<Move>('POST', `${boxApi(address)}/move`, { backend: target.value, freezeSeconds: Number(freeze.value) });
-    while (move.state === 'running' && ctx.stillCurrent()) {
+    for (;;) {
       steps.replaceChildren(...move.steps.map((s) => h('li', {}, s)));
+      if (move.state !== 'running' || !ctx.stillCurrent()) break;
       await new Promise((r) => setTimeout(r, POLL_MS));
       move = await ctx.api.get<Move>(`/api/v1/mailstore/moves/${move.id}`);
     }
-    steps.replaceChildren(...move.steps.map((s) => h('li', {}, s)));
     if (move.state === 'failed') {
       error.textContent = `Le déplacement a échoué à l'étape « ${move.error!.step} »${move.error!.on ? ` ; la boîte reste sur ${move.error!.on}, utilisable` : ''}. (${move.error!.detail})`;
       error.focus();
