@@ -145,16 +145,16 @@ export async function prepare(tx: Queryable, kind: FileKind, columns: Partial<Re
       plans.push({ entity: e, columns: cols, mode: 'staged', target, copySql: `COPY ${target} (${cols.join(', ')}, digest) FROM STDIN ${COPY_OPTIONS}`, indexes: [] });
     }
   }
-  // The digests are read last, one table after the other, not awaited: PostgreSQL reads
-  // them while the importer reads the file (its rows wait in memory meanwhile; nothing is
-  // sent on the connection until all are read: see gated in importer.ts).
-  let chain: Promise<unknown> = Promise.resolve();
+  // The digests are read last, not awaited: PostgreSQL reads them while the importer reads
+  // the file (its rows wait in memory meanwhile; nothing is sent on the connection until
+  // all are read: see gated in importer.ts). All asked at once — the connection serves them
+  // in turn: asked one after the other, each waited for the importer to take in the last
+  // (0.4 s between two, the importer's thread busy splitting the file).
   for (const p of plans) {
     if (p.mode !== 'staged') continue;
-    const given = gates?.[p.entity.name];
-    const gate = chain.then(() => given ?? loadGate(tx, p.entity.name));
-    gate.catch(() => {}); // awaited later; a failure surfaces there
-    p.gate = chain = gate;
+    const gate = gates?.[p.entity.name] ?? loadGate(tx, p.entity.name);
+    Promise.resolve(gate).catch(() => {}); // awaited later; a failure surfaces there
+    p.gate = Promise.resolve(gate);
   }
   return plans;
 }
@@ -175,7 +175,11 @@ export async function tablesFilled(q: Queryable, kind: FileKind): Promise<boolea
  */
 export async function loadGate(q: Queryable, name: TableName, blocks?: number): Promise<DigestGate> {
   const t = ENTITIES[name].table;
-  // In one pass (PostgreSQL, through pg's text protocol) the bytes come as base64: bytea's
+  // PostgreSQL: COPY's binary output, 26 bytes a row read as they come — half the server's
+  // time of one aggregated base64 value (500,000 rows: 0.2 against 0.37–0.5 s), and no
+  // text for the importer to decode.
+  if (!blocks && q.copyTo) return gateOfCopy(await q.copyTo(`COPY (SELECT digest, ctid FROM ${t} WHERE active) TO STDOUT (FORMAT binary)`));
+  // Else in one pass (through a text protocol) the bytes come as base64: bytea's
   // hex output is twice their size, and pg decoded it at three times the cost (500,000
   // rows: 240 → 70 ms of the importer's CPU, 830 → 510 ms to get them). In slices (PGlite)
   // they come as bytea: PGlite hands those over as bytes, no text in between.
@@ -195,6 +199,35 @@ export async function loadGate(q: Queryable, name: TableName, blocks?: number): 
   const bytes = (x: Uint8Array | string) => (typeof x === 'string' ? Buffer.from(x, 'base64') : x);
   const join = (xs: Array<Uint8Array | string | null>) => Buffer.concat(xs.filter((x) => x !== null).map(bytes));
   return new DigestGate(join(parts.map((p) => p.d)), join(parts.map((p) => p.n)));
+}
+
+/**
+ * A DigestGate from `COPY (SELECT digest, ctid …) TO STDOUT (FORMAT binary)`: after the
+ * header, each row is a 16-bit field count (-1 ends the data), then each field's 32-bit
+ * length (-1: NULL) and bytes — an 8-byte digest or NULL, then tidsend's 6 bytes.
+ */
+function gateOfCopy(b: Buffer): DigestGate {
+  if (b.length < 19 || b.toString('latin1', 0, 11) !== 'PGCOPY\n\xff\r\n\0') throw new Error('not a binary COPY output');
+  const d = Buffer.allocUnsafe(b.length);
+  const u = Buffer.allocUnsafe(b.length);
+  let dn = 0;
+  let un = 0;
+  for (let p = 19 + b.readUInt32BE(15); b.readInt16BE(p) === 2; ) {
+    const len = b.readInt32BE(p + 2);
+    const digest = p + 6;
+    p = digest + Math.max(len, 0);
+    const tid = p + 4;
+    p = tid + 6;
+    if (len === 8) {
+      b.copy(d, dn, digest, digest + 8);
+      b.copy(d, dn + 8, tid, tid + 6);
+      dn += 14;
+    } else {
+      b.copy(u, un, tid, tid + 6);
+      un += 6;
+    }
+  }
+  return new DigestGate(d.subarray(0, dn), u.subarray(0, un));
 }
 
 /** Keys named by rejected lines: those entries keep their state (see applyPlan). */

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
-import { from as copyFromStdin } from 'pg-copy-streams';
+import { from as copyFromStdin, to as copyToStdout } from 'pg-copy-streams';
 import { MssError } from '../errors.js';
 import { maskUrl } from '../config/index.js';
 import type { Logger } from '../logger.js';
@@ -38,6 +38,16 @@ const wrap = (c: pg.Pool | pg.PoolClient): Queryable => ({
       const sink = client.query(copyFromStdin(sql));
       await pipeline(Readable.from(data, { objectMode: false }), sink);
       return sink.rowCount ?? 0;
+    } finally {
+      if (client !== c) client.release();
+    }
+  },
+  async copyTo(sql: string) {
+    const client = c instanceof pg.Pool ? await c.connect() : c;
+    try {
+      const chunks: Buffer[] = [];
+      for await (const chunk of client.query(copyToStdout(sql))) chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks);
     } finally {
       if (client !== c) client.release();
     }
@@ -176,6 +186,7 @@ export async function openPg(o: PgOptions): Promise<Db> {
     query: <R>(sql: string, params?: unknown[]) => withClient((c) => wrap(c).query<R>(sql, params), isReadOnlyStatement(sql)),
     exec: (sql: string) => withClient((c) => wrap(c).exec(sql), false),
     copyFrom: (sql: string, data: AsyncIterable<string | Buffer>) => withClient((c) => wrap(c).copyFrom!(sql, data), false),
+    copyTo: (sql: string) => withClient((c) => wrap(c).copyTo!(sql), true),
     async transaction<T>(fn: (tx: Queryable) => Promise<T>, opts: TransactionOptions = {}): Promise<T> {
       for (;;) {
         const { client, gen } = await connection();

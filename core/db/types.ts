@@ -15,6 +15,11 @@ export interface Queryable {
    * chunks through its /dev/blob device. Either way memory stays flat.
    */
   copyFrom?(sql: string, data: AsyncIterable<string | Buffer>): Promise<number>;
+  /**
+   * PostgreSQL only: the whole output of a `COPY … TO STDOUT` statement (binary format:
+   * bulk reads without a text form in between — see annuaire/import's digests).
+   */
+  copyTo?(sql: string): Promise<Buffer>;
 }
 
 export interface QueryResult<R> {
