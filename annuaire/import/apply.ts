@@ -145,16 +145,25 @@ export async function prepare(tx: Queryable, kind: FileKind, columns: Partial<Re
       plans.push({ entity: e, columns: cols, mode: 'staged', target, copySql: `COPY ${target} (${cols.join(', ')}, digest) FROM STDIN ${COPY_OPTIONS}`, indexes: [] });
     }
   }
-  // The digests are read last, not awaited: PostgreSQL reads them while the importer reads
-  // the file (its rows wait in memory meanwhile; nothing is sent on the connection until
-  // all are read: see gated in importer.ts). All asked at once — the connection serves them
-  // in turn: asked one after the other, each waited for the importer to take in the last
-  // (0.4 s between two, the importer's thread busy splitting the file).
+  // The digests are read last, one table after the other, not awaited: PostgreSQL reads
+  // them while the importer reads the file (its rows wait in memory meanwhile; nothing is
+  // sent on the connection until all are read: see gated in importer.ts). Each table's are
+  // asked for as soon as the last table's have come, before those are made into a gate:
+  // the importer's thread, busy splitting the file, left 0.4 s between two otherwise.
+  let chain: Promise<unknown> = Promise.resolve();
   for (const p of plans) {
     if (p.mode !== 'staged') continue;
-    const gate = gates?.[p.entity.name] ?? loadGate(tx, p.entity.name);
-    Promise.resolve(gate).catch(() => {}); // awaited later; a failure surfaces there
-    p.gate = Promise.resolve(gate);
+    const given = gates?.[p.entity.name];
+    const name = p.entity.name;
+    let gate: Promise<DigestGate>;
+    if (given || !tx.copyTo) gate = (chain = chain.then(() => given ?? loadGate(tx, name))) as Promise<DigestGate>;
+    else {
+      const bytes = chain.then(() => tx.copyTo!(gateCopy(name)));
+      chain = bytes;
+      gate = bytes.then(gateOfCopy);
+    }
+    gate.catch(() => {}); // awaited later; a failure surfaces there
+    p.gate = gate;
   }
   return plans;
 }
@@ -178,7 +187,7 @@ export async function loadGate(q: Queryable, name: TableName, blocks?: number): 
   // PostgreSQL: COPY's binary output, 26 bytes a row read as they come — half the server's
   // time of one aggregated base64 value (500,000 rows: 0.2 against 0.37–0.5 s), and no
   // text for the importer to decode.
-  if (!blocks && q.copyTo) return gateOfCopy(await q.copyTo(`COPY (SELECT digest, ctid FROM ${t} WHERE active) TO STDOUT (FORMAT binary)`));
+  if (!blocks && q.copyTo) return gateOfCopy(await q.copyTo(gateCopy(name)));
   // Else in one pass (through a text protocol) the bytes come as base64: bytea's
   // hex output is twice their size, and pg decoded it at three times the cost (500,000
   // rows: 240 → 70 ms of the importer's CPU, 830 → 510 ms to get them). In slices (PGlite)
@@ -201,8 +210,10 @@ export async function loadGate(q: Queryable, name: TableName, blocks?: number): 
   return new DigestGate(join(parts.map((p) => p.d)), join(parts.map((p) => p.n)));
 }
 
+const gateCopy = (name: TableName) => `COPY (SELECT digest, ctid FROM ${ENTITIES[name].table} WHERE active) TO STDOUT (FORMAT binary)`;
+
 /**
- * A DigestGate from `COPY (SELECT digest, ctid …) TO STDOUT (FORMAT binary)`: after the
+ * A DigestGate from gateCopy's output: after the
  * header, each row is a 16-bit field count (-1 ends the data), then each field's 32-bit
  * length (-1: NULL) and bytes — an 8-byte digest or NULL, then tidsend's 6 bytes.
  */
