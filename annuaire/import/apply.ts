@@ -213,17 +213,21 @@ export async function loadGate(q: Queryable, name: TableName, blocks?: number): 
 const gateCopy = (name: TableName) => `COPY (SELECT digest, ctid FROM ${ENTITIES[name].table} WHERE active) TO STDOUT (FORMAT binary)`;
 
 /**
- * A DigestGate from gateCopy's output: after the
- * header, each row is a 16-bit field count (-1 ends the data), then each field's 32-bit
- * length (-1: NULL) and bytes — an 8-byte digest or NULL, then tidsend's 6 bytes.
+ * A DigestGate from gateCopy's output. After the header, each row is a 16-bit field count
+ * (-1 ends the data), then each field's 32-bit length (-1: NULL) and bytes: an 8-byte
+ * digest or NULL, then tidsend's 6 bytes. Anything else is refused: a gate missing rows
+ * would leave them active whatever the file says.
  */
 function gateOfCopy(b: Buffer): DigestGate {
-  if (b.length < 19 || b.toString('latin1', 0, 11) !== 'PGCOPY\n\xff\r\n\0') throw new Error('not a binary COPY output');
+  if (b.length < 19 || b.toString('latin1', 0, 11) !== 'PGCOPY\n\xff\r\n\0') throw new Error('the digests: not a binary COPY output');
   const d = Buffer.allocUnsafe(b.length);
   const u = Buffer.allocUnsafe(b.length);
   let dn = 0;
   let un = 0;
-  for (let p = 19 + b.readUInt32BE(15); b.readInt16BE(p) === 2; ) {
+  for (let p = 19 + b.readUInt32BE(15); ; ) {
+    const fields = b.readInt16BE(p);
+    if (fields === -1) break;
+    if (fields !== 2) throw new Error(`the digests: a row of ${fields} fields`);
     const len = b.readInt32BE(p + 2);
     const digest = p + 6;
     p = digest + Math.max(len, 0);
