@@ -23,7 +23,8 @@ export interface PgOptions {
   log?: Logger;
 }
 
-const wrap = (c: pg.Pool | pg.PoolClient): Queryable => ({
+/** One connection of the pool (withClient's, or a transaction's) as a Queryable. */
+const wrap = (c: pg.PoolClient): Queryable => ({
   async query<R>(sql: string, params?: unknown[]): Promise<QueryResult<R>> {
     const r = await c.query(sql, params as any[]);
     return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
@@ -32,25 +33,14 @@ const wrap = (c: pg.Pool | pg.PoolClient): Queryable => ({
     await c.query(sql);
   },
   async copyFrom(sql: string, data: AsyncIterable<string | Buffer>) {
-    // A COPY holds its connection until done: on the pool, borrow one for the duration.
-    const client = c instanceof pg.Pool ? await c.connect() : c;
-    try {
-      const sink = client.query(copyFromStdin(sql));
-      await pipeline(Readable.from(data, { objectMode: false }), sink);
-      return sink.rowCount ?? 0;
-    } finally {
-      if (client !== c) client.release();
-    }
+    const sink = c.query(copyFromStdin(sql));
+    await pipeline(Readable.from(data, { objectMode: false }), sink);
+    return sink.rowCount ?? 0;
   },
   async copyTo(sql: string) {
-    const client = c instanceof pg.Pool ? await c.connect() : c;
-    try {
-      const chunks: Buffer[] = [];
-      for await (const chunk of client.query(copyToStdout(sql))) chunks.push(chunk as Buffer);
-      return Buffer.concat(chunks);
-    } finally {
-      if (client !== c) client.release();
-    }
+    const chunks: Buffer[] = [];
+    for await (const chunk of c.query(copyToStdout(sql))) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
   },
 });
 
